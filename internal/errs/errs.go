@@ -1,0 +1,82 @@
+// Package errs holds Nitronet's single domain error type.
+//
+// Every layer returns *Error (possibly wrapped) for failures that a caller
+// should see; anything else is treated as an internal error. The mapping from
+// Code to HTTP status lives in exactly one place, package api.
+package errs
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies a domain error. The zero value is Internal.
+type Code string
+
+// The codes a caller may see. Their string values appear in JSON error bodies.
+const (
+	Internal        Code = "internal"
+	Invalid         Code = "invalid"             // malformed or unacceptable input
+	Unauthenticated Code = "unauthenticated"     // bad credentials, token or code
+	Forbidden       Code = "forbidden"           // authenticated but not allowed (staff roles)
+	NotFound        Code = "not_found"           // absent, or not the caller's
+	Conflict        Code = "conflict"            // duplicate or state conflict
+	RateLimited     Code = "rate_limited"        // too many attempts
+	TooLarge        Code = "too_large"           // request body over the limit
+	Unavailable     Code = "unavailable"         // temporarily unable to serve
+	Gone            Code = "gone"                // expired or already consumed
+	Precondition    Code = "failed_precondition" // e.g. contacts not verified yet
+)
+
+// Error is a domain error with a code and a message that is safe to show to
+// the client. Message must never contain secrets or personal data.
+type Error struct {
+	Code    Code
+	Message string
+	Err     error // optional cause, never shown to clients
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// E returns a new *Error with the given code and formatted message.
+func E(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns a new *Error with code and message that wraps cause.
+func Wrap(code Code, cause error, msg string) *Error {
+	return &Error{Code: code, Message: msg, Err: cause}
+}
+
+// CodeOf returns the Code of the first *Error in err's chain, Internal if
+// there is none, and "" if err is nil.
+func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Internal
+}
+
+// MessageOf returns the client-safe message of the first *Error in err's
+// chain, or a generic text for internal errors.
+func MessageOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Code != Internal {
+		return e.Message
+	}
+	return "internal error"
+}
+
+// Is reports whether err carries the given code.
+func Is(err error, code Code) bool { return err != nil && CodeOf(err) == code }

@@ -1,0 +1,243 @@
+// Package store defines Nitronet's persistent records and the Store
+// interface over them. Implementations live in sub-packages (sqlstore, for
+// SQLite and PostgreSQL); the same test suite (storetest) runs against each.
+//
+// Contracts shared by every method:
+//   - Each exported method runs in its own transaction and leaves nothing
+//     half-written when it returns an error.
+//   - Lookups that find nothing return an *errs.Error with code NotFound.
+//   - Unique-constraint violations return code Conflict.
+//   - Times are stored with second precision, in UTC.
+//   - A Store is safe for concurrent use.
+//
+// Personal data (email, mobile) never reaches the store in plaintext: the
+// vault seals it first, and lookups use keyed blind indexes.
+package store
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// Channel names a contact channel of an account.
+type Channel string
+
+// The contact channels.
+const (
+	Email  Channel = "email"
+	Mobile Channel = "mobile"
+)
+
+// Valid reports whether c is a known channel.
+func (c Channel) Valid() bool { return c == Email || c == Mobile }
+
+// Account status values.
+const (
+	StatusActive = "active"
+	StatusClosed = "closed" // erased; only a tombstone remains
+)
+
+// Account is a user account. EmailSealed and MobileSealed are AES-GCM
+// ciphertexts under the account's data key; WrappedKey is that data key
+// wrapped by the key-encryption key. EmailIndex and MobileIndex are keyed
+// blind indexes (HMAC) of the normalised values.
+type Account struct {
+	ID             string
+	EmailSealed    []byte
+	MobileSealed   []byte
+	WrappedKey     []byte
+	EmailIndex     []byte
+	MobileIndex    []byte
+	PasswordHash   string // argon2id PHC string
+	EmailVerified  bool
+	MobileVerified bool
+	Status         string
+	CreatedAt      time.Time
+}
+
+// Token is an API bearer token (a login session). Only its hash is stored.
+type Token struct {
+	Hash      []byte // SHA-256 of the bearer secret
+	AccountID string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Code is a one-time verification code for one channel of an account, or for
+// a purpose such as identity proof (Purpose distinguishes them). Only its
+// hash is stored.
+type Code struct {
+	AccountID string
+	Channel   Channel
+	Purpose   string // "verify" for contact verification
+	Hash      []byte
+	ExpiresAt time.Time
+	Attempts  int
+	UsedAt    *time.Time
+	CreatedAt time.Time
+}
+
+// ResetToken is a single-use password-reset token. Only its hash is stored.
+type ResetToken struct {
+	Hash      []byte
+	AccountID string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// Device is a user's WireGuard device. The server knows only its public key.
+type Device struct {
+	ID        string
+	AccountID string
+	Name      string
+	PublicKey string // base64, 44 characters
+	IPv4      netip.Addr
+	IPv6      netip.Addr
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// DeviceUpdate holds the optional changes of UpdateDevice. Nil means
+// unchanged.
+type DeviceUpdate struct {
+	Name      *string
+	PublicKey *string
+}
+
+// Gateway is a data-plane gateway record. The enrollment token and the
+// gateway credential are stored hashed. PublicKey is empty until enrolled.
+type Gateway struct {
+	ID             string
+	Region         string
+	Endpoint       string // host:port that clients dial
+	PublicKey      string
+	EnrollHash     []byte // hash of the one-time enrollment token; nil once used
+	CredentialHash []byte // hash of the gateway credential; nil until enrolled
+	CreatedAt      time.Time
+	LastSeen       *time.Time
+}
+
+// Peer is one device as a gateway sees it.
+type Peer struct {
+	DeviceID  string
+	PublicKey string
+	IPv4      netip.Addr
+	IPv6      netip.Addr
+}
+
+// PeerChange is one entry of the peer change feed. Version is strictly
+// increasing. Removed means the peer with PublicKey must be dropped;
+// otherwise the peer must be present with the given addresses.
+type PeerChange struct {
+	Version int64
+	Peer
+	Removed bool
+}
+
+// Pool configures tunnel address allocation.
+type Pool struct {
+	V4 netip.Prefix // e.g. 100.64.0.0/10
+	V6 netip.Prefix // a ULA prefix, e.g. fd00:6e6e::/48
+}
+
+// Store is Nitronet's persistence. See the package comment for the
+// contracts every method keeps.
+type Store interface {
+	// Accounts.
+
+	// CreateAccount inserts a. It returns Conflict if the email or mobile
+	// blind index is already taken.
+	CreateAccount(ctx context.Context, a *Account) error
+	// Account returns the account with id.
+	Account(ctx context.Context, id string) (*Account, error)
+	// AccountByEmailIndex returns the active account with that blind index.
+	AccountByEmailIndex(ctx context.Context, index []byte) (*Account, error)
+	// SetVerified marks one channel of the account as verified.
+	SetVerified(ctx context.Context, accountID string, ch Channel) error
+	// SetPassword replaces the password hash and deletes all the account's
+	// tokens, in one transaction.
+	SetPassword(ctx context.Context, accountID, hash string) error
+
+	// Tokens.
+
+	// CreateToken inserts t.
+	CreateToken(ctx context.Context, t *Token) error
+	// TokenByHash returns the token with hash whose ExpiresAt is after now.
+	// An expired or unknown token is NotFound.
+	TokenByHash(ctx context.Context, hash []byte, now time.Time) (*Token, error)
+	// DeleteToken revokes one token. Deleting an absent token is not an error.
+	DeleteToken(ctx context.Context, hash []byte) error
+	// DeleteAccountTokens revokes every token of the account.
+	DeleteAccountTokens(ctx context.Context, accountID string) error
+
+	// Codes.
+
+	// PutCode stores c, replacing any unused code of the same account,
+	// channel and purpose.
+	PutCode(ctx context.Context, c *Code) error
+	// ActiveCode returns the newest unused code for account, channel and
+	// purpose, expired or not (the caller checks expiry and attempts).
+	ActiveCode(ctx context.Context, accountID string, ch Channel, purpose string) (*Code, error)
+	// CountCodeAttempt increments the attempt counter of the active code and
+	// returns the new count.
+	CountCodeAttempt(ctx context.Context, accountID string, ch Channel, purpose string) (int, error)
+	// UseCode marks the active code used at now. It returns Gone if there is
+	// no unused code.
+	UseCode(ctx context.Context, accountID string, ch Channel, purpose string, now time.Time) error
+
+	// Password reset.
+
+	// CreateResetToken inserts t.
+	CreateResetToken(ctx context.Context, t *ResetToken) error
+	// ConsumeResetToken atomically deletes the reset token with hash and
+	// returns its account id. Unknown, used or expired tokens return Gone.
+	ConsumeResetToken(ctx context.Context, hash []byte, now time.Time) (accountID string, err error)
+
+	// Devices.
+
+	// CreateDevice allocates d's tunnel addresses from the pool, inserts d
+	// and appends to the peer feed, in one transaction. It returns
+	// Precondition if the account already has limit devices and Conflict if
+	// the public key is taken. On success d.IPv4 and d.IPv6 are set.
+	// Allocation never scans the device table.
+	CreateDevice(ctx context.Context, d *Device, limit int) error
+	// Devices lists the account's devices, oldest first.
+	Devices(ctx context.Context, accountID string) ([]Device, error)
+	// Device returns the account's device id; another account's is NotFound.
+	Device(ctx context.Context, accountID, id string) (*Device, error)
+	// UpdateDevice applies u to the account's device and, on a key change,
+	// appends to the peer feed. It returns the updated device.
+	UpdateDevice(ctx context.Context, accountID, id string, u DeviceUpdate, now time.Time) (*Device, error)
+	// DeleteDevice removes the account's device, frees its addresses and
+	// appends a removal to the peer feed.
+	DeleteDevice(ctx context.Context, accountID, id string) error
+
+	// Gateways.
+
+	// CreateGateway inserts g (with EnrollHash set).
+	CreateGateway(ctx context.Context, g *Gateway) error
+	// EnrollGateway consumes the enrollment token with enrollHash, records
+	// the gateway's public key and credential hash, and returns the gateway.
+	// A used or unknown token is Unauthenticated.
+	EnrollGateway(ctx context.Context, enrollHash []byte, publicKey string, credentialHash []byte) (*Gateway, error)
+	// GatewayByCredential returns the enrolled gateway with that credential.
+	GatewayByCredential(ctx context.Context, credentialHash []byte) (*Gateway, error)
+	// Gateways lists all gateways, oldest first.
+	Gateways(ctx context.Context) ([]Gateway, error)
+	// TouchGateway sets the gateway's LastSeen.
+	TouchGateway(ctx context.Context, id string, now time.Time) error
+
+	// Peer feed.
+
+	// PeerSnapshot returns every device as a peer and the feed version the
+	// snapshot corresponds to.
+	PeerSnapshot(ctx context.Context) ([]Peer, int64, error)
+	// PeerChanges returns up to limit changes with Version > since, in
+	// order. It returns Gone if since is older than the oldest retained
+	// change (the caller must take a new snapshot).
+	PeerChanges(ctx context.Context, since int64, limit int) ([]PeerChange, error)
+
+	// Close releases the store.
+	Close() error
+}
