@@ -1,0 +1,23 @@
+// Command nitronet is the Nitronet VPN: control server, gateway, client and
+// operator tools in one binary. main only wires the process to cli.Run.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nitronet/nitronet/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := cli.Run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nitronet:", err)
+		os.Exit(1)
+	}
+}

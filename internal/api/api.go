@@ -1,0 +1,510 @@
+// Package api serves Nitronet's JSON HTTP API under /api/v1.
+//
+// Privacy rules enforced here: the access log records only the method, the
+// route pattern, the status and the duration. Client addresses are used
+// only as rate-limit keys, which the limiter hashes before holding them in
+// memory; they are never logged or stored. Request bodies are never
+// logged.
+package api
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/accounts"
+	"github.com/nitronet/nitronet/internal/devices"
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/gateways"
+	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/peerfeed"
+	"github.com/nitronet/nitronet/internal/ratelimit"
+	"github.com/nitronet/nitronet/internal/store"
+	"golang.org/x/time/rate"
+)
+
+// Limits configures the in-memory rate limits, each as events per hour
+// with a burst.
+type Limits struct {
+	SignupPerHour, SignupBurst float64
+	LoginPerHour, LoginBurst   float64
+	VerifyPerHour, VerifyBurst float64
+	ResetPerHour, ResetBurst   float64
+}
+
+// DefaultLimits are generous enough for people and tight enough for bots.
+func DefaultLimits() Limits {
+	return Limits{
+		SignupPerHour: 20, SignupBurst: 5,
+		LoginPerHour: 120, LoginBurst: 10,
+		VerifyPerHour: 60, VerifyBurst: 10,
+		ResetPerHour: 10, ResetBurst: 3,
+	}
+}
+
+// Config holds the API's dependencies.
+type Config struct {
+	Accounts *accounts.Service
+	Devices  *devices.Service
+	Gateways *gateways.Service
+	Feed     *peerfeed.Hub
+	Logger   *slog.Logger
+	Clock    func() time.Time
+	Rand     io.Reader
+	Limits   Limits
+	// Extra registers more routes on the same mux (later features such as
+	// usage, privacy requests and the web portal). It may be nil.
+	Extra func(mux *http.ServeMux, s *Server)
+}
+
+// Server is the API's HTTP handler. It is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	mux     *http.ServeMux
+	auth    *Auth
+	signup  *ratelimit.Limiter
+	login   *ratelimit.Limiter
+	verify  *ratelimit.Limiter
+	reset   *ratelimit.Limiter
+	handler http.Handler
+}
+
+// New returns a Server with every route registered.
+func New(cfg Config) (*Server, error) {
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	mk := func(perHour, burst float64) (*ratelimit.Limiter, error) {
+		return ratelimit.New(rate.Limit(perHour/3600), int(burst), 100_000, cfg.Clock, cfg.Rand)
+	}
+	var err error
+	l := cfg.Limits
+	if s.signup, err = mk(l.SignupPerHour, l.SignupBurst); err != nil {
+		return nil, err
+	}
+	if s.login, err = mk(l.LoginPerHour, l.LoginBurst); err != nil {
+		return nil, err
+	}
+	if s.verify, err = mk(l.VerifyPerHour, l.VerifyBurst); err != nil {
+		return nil, err
+	}
+	if s.reset, err = mk(l.ResetPerHour, l.ResetBurst); err != nil {
+		return nil, err
+	}
+	s.auth = &Auth{accounts: cfg.Accounts, log: cfg.Logger}
+	s.routes()
+	if cfg.Extra != nil {
+		cfg.Extra(s.mux, s)
+	}
+	s.handler = AccessLog(cfg.Logger, cfg.Clock, Recover(cfg.Logger, s.mux))
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	m.HandleFunc("POST /api/v1/accounts", s.handleSignup)
+	m.HandleFunc("POST /api/v1/sessions", s.handleLogin)
+	m.Handle("DELETE /api/v1/sessions/current", s.auth.Require(s.handleLogout))
+	m.Handle("DELETE /api/v1/sessions", s.auth.Require(s.handleLogoutAll))
+	m.Handle("GET /api/v1/me", s.auth.Require(s.handleMe))
+	m.Handle("POST /api/v1/me/verify", s.auth.Require(s.handleVerify))
+	m.Handle("POST /api/v1/me/verify/resend", s.auth.Require(s.handleResend))
+	m.Handle("POST /api/v1/me/password", s.auth.Require(s.handleChangePassword))
+	m.HandleFunc("POST /api/v1/password-reset", s.handleResetRequest)
+	m.HandleFunc("POST /api/v1/password-reset/confirm", s.handleResetConfirm)
+
+	m.Handle("POST /api/v1/devices", s.auth.Require(s.handleDeviceAdd))
+	m.Handle("GET /api/v1/devices", s.auth.Require(s.handleDeviceList))
+	m.Handle("GET /api/v1/devices/{id}", s.auth.Require(s.handleDeviceGet))
+	m.Handle("PATCH /api/v1/devices/{id}", s.auth.Require(s.handleDeviceUpdate))
+	m.Handle("DELETE /api/v1/devices/{id}", s.auth.Require(s.handleDeviceRemove))
+
+	m.Handle("GET /api/v1/gateways", s.auth.Require(s.handleGatewayList))
+	m.HandleFunc("POST /api/v1/gateway/enroll", s.handleGatewayEnroll)
+	m.HandleFunc("GET /api/v1/gateway/peers", s.gatewayAuth(s.handleGatewayPeers))
+
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, s.cfg.Logger, errs.E(errs.NotFound, "no such API route"))
+	})
+}
+
+// clientKey returns the rate-limit key for the request's client address.
+// The limiter hashes it before holding it; it is never logged or stored.
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return "addr:" + host
+}
+
+func limited(l *ratelimit.Limiter, keys ...string) error {
+	for _, k := range keys {
+		if !l.Allow(k) {
+			return errs.E(errs.RateLimited, "too many attempts; try again later")
+		}
+	}
+	return nil
+}
+
+func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Email    string `json:"email"`
+		Mobile   string `json:"mobile"`
+		Password string `json:"password"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := required(f("email", req.Email), f("mobile", req.Mobile), f("password", req.Password)); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := limited(s.signup, clientKey(r)); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	id, err := s.cfg.Accounts.Signup(r.Context(), req.Email, req.Mobile, req.Password)
+	if err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": id})
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := required(f("email", req.Email), f("password", req.Password)); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := limited(s.login, clientKey(r), "email:"+strings.ToLower(strings.TrimSpace(req.Email))); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	sess, _, err := s.cfg.Accounts.Login(r.Context(), req.Email, req.Password)
+	if err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, sess)
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, p Principal) {
+	if err := s.cfg.Accounts.Logout(r.Context(), p.Token); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleLogoutAll(w http.ResponseWriter, r *http.Request, p Principal) {
+	if err := s.cfg.Accounts.LogoutAll(r.Context(), p.AccountID); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request, p Principal) {
+	prof, err := s.cfg.Accounts.Profile(r.Context(), p.AccountID)
+	if err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, prof)
+}
+
+func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, p Principal) {
+	var req struct {
+		Channel string `json:"channel"`
+		Code    string `json:"code"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := required(f("channel", req.Channel), f("code", req.Code)); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := limited(s.verify, "acct:"+p.AccountID); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := s.cfg.Accounts.Verify(r.Context(), p.AccountID, store.Channel(req.Channel), req.Code); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	prof, err := s.cfg.Accounts.Profile(r.Context(), p.AccountID)
+	if err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, prof)
+}
+
+func (s *Server) handleResend(w http.ResponseWriter, r *http.Request, p Principal) {
+	var req struct {
+		Channel string `json:"channel"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := limited(s.verify, "resend:"+p.AccountID); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := s.cfg.Accounts.SendCode(r.Context(), p.AccountID, store.Channel(req.Channel), accounts.PurposeVerify); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "sent"})
+}
+
+func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, p Principal) {
+	var req struct {
+		Current string `json:"current_password"`
+		New     string `json:"new_password"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := limited(s.login, "acct:"+p.AccountID); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := s.cfg.Accounts.ChangePassword(r.Context(), p.AccountID, req.Current, req.New); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	// Every session ended with the change; give the caller a fresh one.
+	sess, err := s.cfg.Accounts.NewSession(r.Context(), p.AccountID)
+	if err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, sess)
+}
+
+func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Email string `json:"email"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := required(f("email", req.Email)); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := limited(s.reset, clientKey(r), "email:"+strings.ToLower(strings.TrimSpace(req.Email))); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := s.cfg.Accounts.RequestReset(r.Context(), req.Email); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{
+		"status": "If an account uses this email, a reset token has been sent to it.",
+	})
+}
+
+func (s *Server) handleResetConfirm(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Token    string `json:"token"`
+		Password string `json:"password"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := required(f("token", req.Token), f("password", req.Password)); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := limited(s.reset, clientKey(r)); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := s.cfg.Accounts.Reset(r.Context(), req.Token, req.Password); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleDeviceAdd(w http.ResponseWriter, r *http.Request, p Principal) {
+	var req struct {
+		Name      string `json:"name"`
+		PublicKey string `json:"public_key"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := required(f("name", req.Name), f("public_key", req.PublicKey)); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	d, err := s.cfg.Devices.Add(r.Context(), p.AccountID, req.Name, req.PublicKey)
+	if err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, d)
+}
+
+func (s *Server) handleDeviceList(w http.ResponseWriter, r *http.Request, p Principal) {
+	ds, err := s.cfg.Devices.List(r.Context(), p.AccountID)
+	if err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"devices": ds})
+}
+
+func (s *Server) handleDeviceGet(w http.ResponseWriter, r *http.Request, p Principal) {
+	d, err := s.cfg.Devices.Get(r.Context(), p.AccountID, r.PathValue("id"))
+	if err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) handleDeviceUpdate(w http.ResponseWriter, r *http.Request, p Principal) {
+	var req struct {
+		Name      *string `json:"name"`
+		PublicKey *string `json:"public_key"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	d, err := s.cfg.Devices.Update(r.Context(), p.AccountID, r.PathValue("id"), req.Name, req.PublicKey)
+	if err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) handleDeviceRemove(w http.ResponseWriter, r *http.Request, p Principal) {
+	if err := s.cfg.Devices.Remove(r.Context(), p.AccountID, r.PathValue("id")); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleGatewayList(w http.ResponseWriter, r *http.Request, p Principal) {
+	gs, err := s.cfg.Gateways.List(r.Context())
+	if err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"gateways": gs})
+}
+
+func (s *Server) handleGatewayEnroll(w http.ResponseWriter, r *http.Request) {
+	var req gwproto.EnrollRequest
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := limited(s.login, clientKey(r)); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	resp, err := s.cfg.Gateways.Enroll(r.Context(), req)
+	if err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+type gatewayKey struct{}
+
+// GatewayID returns the authenticated gateway's id from ctx, or "".
+func GatewayID(ctx context.Context) string {
+	id, _ := ctx.Value(gatewayKey{}).(string)
+	return id
+}
+
+// gatewayAuth authenticates a gateway by its Bearer credential.
+func (s *Server) gatewayAuth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		g, err := s.cfg.Gateways.Authenticate(r.Context(), bearer(r))
+		if err != nil {
+			writeError(w, s.cfg.Logger, err)
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), gatewayKey{}, g.ID)))
+	}
+}
+
+// Auth returns the user authenticator, for routes registered through
+// Config.Extra.
+func (s *Server) Auth() *Auth { return s.auth }
+
+// WriteError writes err in the API's JSON error form, for routes
+// registered through Config.Extra.
+func (s *Server) WriteError(w http.ResponseWriter, err error) { writeError(w, s.cfg.Logger, err) }
+
+// GatewayAuth exposes gateway authentication to routes registered through
+// Config.Extra.
+func (s *Server) GatewayAuth(next http.HandlerFunc) http.HandlerFunc { return s.gatewayAuth(next) }
+
+func (s *Server) handleGatewayPeers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var since int64
+	if v := q.Get("since"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, s.cfg.Logger, errs.E(errs.Invalid, "since must be a non-negative integer"))
+			return
+		}
+		since = n
+	}
+	wait := 25 * time.Second
+	if v := q.Get("wait"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 60 {
+			writeError(w, s.cfg.Logger, errs.E(errs.Invalid, "wait must be 0 to 60 seconds"))
+			return
+		}
+		wait = time.Duration(n) * time.Second
+	}
+	u, err := s.cfg.Feed.Poll(r.Context(), since, wait)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return // the gateway went away
+		}
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}

@@ -1,0 +1,126 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/accounts"
+	"github.com/nitronet/nitronet/internal/errs"
+)
+
+// statusWriter records the status code a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets long-poll and streaming handlers flush through the wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// AccessLog logs one line per request with exactly four attributes: the
+// method, the matched route pattern (never the raw path, which may hold
+// ids or tokens), the status and the duration. Nothing else about the
+// request is logged: no address, no header, no query, no body.
+func AccessLog(log *slog.Logger, clock func() time.Time, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := clock()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		pattern := r.Pattern
+		if pattern == "" {
+			pattern = "unmatched"
+		} else if _, rest, ok := strings.Cut(pattern, " "); ok {
+			pattern = rest
+		}
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		log.Info("http", "method", r.Method, "route", pattern, "status", sw.status,
+			"duration_ms", clock().Sub(start).Milliseconds())
+	})
+}
+
+// Recover turns a handler panic into a 500 with a generic body. The panic
+// value is logged without request data.
+func Recover(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("handler panic", "route", r.Pattern)
+				writeError(w, log, errs.E(errs.Internal, "internal error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Principal is an authenticated user.
+type Principal struct {
+	AccountID string
+	Token     string
+}
+
+// Auth authenticates users by their Bearer token.
+type Auth struct {
+	accounts *accounts.Service
+	log      *slog.Logger
+}
+
+type principalKey struct{}
+
+// FromContext returns the principal stored by Require, if any.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// Require wraps h so that it runs only for a valid Bearer token; otherwise
+// the response is 401.
+func (a *Auth) Require(h func(http.ResponseWriter, *http.Request, Principal)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := bearer(r)
+		id, err := a.accounts.Authenticate(r.Context(), tok)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nitronet"`)
+			writeError(w, a.log, err)
+			return
+		}
+		p := Principal{AccountID: id, Token: tok}
+		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)), p)
+	})
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}

@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/config"
+	"github.com/nitronet/nitronet/internal/gateways"
+	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/store"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// adminTarget is how an admin command reaches the service: the data
+// directory (and its SQLite database) or a PostgreSQL URL. It needs no
+// network credential: access to the data directory is the credential.
+type adminTarget struct {
+	cfg config.Serve
+}
+
+func (t *adminTarget) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&t.cfg.DataDir, "data", "./nitronet-data", "data directory of the server (env NITRONET_DATA)")
+	fs.StringVar(&t.cfg.Database, "database", "", "PostgreSQL URL, if the server uses one (env NITRONET_DATABASE)")
+	fs.StringVar(&t.cfg.PoolV4, "pool-v4", "100.64.0.0/10", "IPv4 pool, as given to serve")
+	fs.StringVar(&t.cfg.PoolV6, "pool-v6", "fd00:6e6e::/48", "IPv6 pool, as given to serve")
+}
+
+// open validates the target and opens its store.
+func (t *adminTarget) open(cmd *cobra.Command, env *Env) (store.Store, error) {
+	if err := config.ApplyEnv(cmd.Flags(), env.Getenv); err != nil {
+		return nil, err
+	}
+	c := t.cfg
+	c.Listen, c.LogFormat, c.LogLevel, c.DeviceLimit, c.SessionTTL = "127.0.0.1:0", "text", "info", 5, time.Hour
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	t.cfg = c
+	return server.OpenStore(cmd.Context(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+func newAdminCmd(env *Env) *cobra.Command {
+	c := &cobra.Command{Use: "admin", Short: "Operator tasks, acting on the data directory or database directly"}
+	c.AddCommand(newAdminGatewayCmd(env))
+	return c
+}
+
+func newAdminGatewayCmd(env *Env) *cobra.Command {
+	c := &cobra.Command{Use: "gateway", Short: "Manage gateways"}
+	var t adminTarget
+	var region, endpoint string
+	add := &cobra.Command{
+		Use:   "add --region NAME --endpoint HOST:PORT",
+		Short: "Create a gateway record; prints its one-time enrollment token alone on stdout",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := t.open(cmd, env)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			svc, err := gateways.New(gateways.Config{Store: st, Logger: slog.New(slog.NewTextHandler(env.Stderr, nil)), Clock: env.Clock, Rand: env.Rand})
+			if err != nil {
+				return err
+			}
+			g, tok, err := svc.Add(cmd.Context(), region, endpoint)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stdout, tok)
+			fmt.Fprintf(env.Stderr, "Gateway %s (%s, %s) created. Enroll it with:\n  nitronet gateway --server URL --token TOKEN\n", g.ID, g.Region, g.Endpoint)
+			return nil
+		},
+	}
+	t.bind(add.Flags())
+	add.Flags().StringVar(&region, "region", "", "region name, e.g. eu-west")
+	add.Flags().StringVar(&endpoint, "endpoint", "", "HOST:PORT that clients dial")
+	var lt adminTarget
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List gateways",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := lt.open(cmd, env)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			gs, err := st.Gateways(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tREGION\tENDPOINT\tENROLLED\tLAST SEEN")
+			for _, g := range gs {
+				seen := "-"
+				if g.LastSeen != nil {
+					seen = g.LastSeen.UTC().Format("2006-01-02 15:04:05Z")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", g.ID, g.Region, g.Endpoint, g.PublicKey != "", seen)
+			}
+			return tw.Flush()
+		},
+	}
+	lt.bind(list.Flags())
+	c.AddCommand(add, list)
+	return c
+}

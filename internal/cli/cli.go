@@ -1,0 +1,140 @@
+// Package cli holds the `nitronet` command tree (cobra). Run is the whole
+// program; main only passes it the process's environment.
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/client"
+	"github.com/nitronet/nitronet/internal/clientstate"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// Env is the process environment the commands run in. Nothing in the
+// command tree reads os.Args, os.Getenv or the standard streams directly.
+type Env struct {
+	Getenv func(string) string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Clock  func() time.Time
+	Rand   io.Reader
+}
+
+// Run runs the nitronet command line with args (without the program name).
+func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	env := &Env{Getenv: getenv, Stdin: stdin, Stdout: stdout, Stderr: stderr, Clock: time.Now, Rand: rand.Reader}
+	root := NewRoot(env)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root.ExecuteContext(ctx)
+}
+
+// NewRoot returns the root command bound to env.
+func NewRoot(env *Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "nitronet",
+		Short:         "Nitronet: a self-hostable, no-log VPN",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	g := &globals{env: env}
+	root.PersistentFlags().StringVar(&g.server, "server", "", "control server URL (env NITRONET_SERVER; default: the one you logged in to, or http://127.0.0.1:8080)")
+	root.AddCommand(
+		newServeCmd(env),
+		newSignupCmd(g), newLoginCmd(g), newLogoutCmd(g), newVerifyCmd(g), newWhoamiCmd(g),
+		newPasswordCmd(g), newDeviceCmd(g),
+		newAdminCmd(env),
+	)
+	return root
+}
+
+// globals holds what every client command needs.
+type globals struct {
+	env    *Env
+	server string
+}
+
+func (g *globals) dir() (clientstate.Dir, error) { return clientstate.Default(g.env.Getenv) }
+
+// client returns an API client for the chosen server with the saved token.
+func (g *globals) client() (*client.Client, clientstate.State, error) {
+	d, err := g.dir()
+	if err != nil {
+		return nil, clientstate.State{}, err
+	}
+	st, err := d.Load()
+	if err != nil {
+		return nil, st, err
+	}
+	server := g.server
+	if server == "" {
+		server = g.env.Getenv("NITRONET_SERVER")
+	}
+	if server == "" {
+		server = st.Server
+	}
+	if server == "" {
+		server = "http://127.0.0.1:8080"
+	}
+	tok := st.Token
+	if st.Server != "" && strings.TrimRight(st.Server, "/") != strings.TrimRight(server, "/") {
+		tok = "" // a token is only good for the server that issued it
+	}
+	st.Server = server
+	return client.New(server, tok, nil), st, nil
+}
+
+// authed is client() for commands that need a login.
+func (g *globals) authed() (*client.Client, clientstate.State, error) {
+	c, st, err := g.client()
+	if err != nil {
+		return nil, st, err
+	}
+	if c.Token == "" {
+		return nil, st, errors.New("not logged in: run `nitronet login` first")
+	}
+	return c, st, nil
+}
+
+// readSecret reads a password: without echo from a terminal, or one line
+// from stdin when it is not a terminal.
+func readSecret(env *Env, prompt string) (string, error) {
+	if f, ok := env.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(env.Stderr, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(env.Stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return string(b), nil
+	}
+	line, err := bufio.NewReader(env.Stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", errors.New("no password given on stdin")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// newLogger builds the process logger from format and level names.
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

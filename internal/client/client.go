@@ -1,0 +1,237 @@
+// Package client is a Go client for Nitronet's HTTP API, used by the CLI.
+// It never sends a device private key: the device API takes public keys
+// only.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/errs"
+)
+
+// Client calls the API at BaseURL with an optional Bearer Token.
+type Client struct {
+	BaseURL string
+	Token   string
+	HTTP    *http.Client
+}
+
+// New returns a Client for base with the given token ("" for none).
+func New(base, token string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{Timeout: 60 * time.Second}
+	}
+	return &Client{BaseURL: strings.TrimRight(base, "/"), Token: token, HTTP: hc}
+}
+
+// APIError is an error response from the server.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s (%s, HTTP %d)", e.Message, e.Code, e.Status)
+}
+
+// Do sends method path with body in as JSON and decodes the answer into
+// out (if non-nil). A non-2xx answer is an *APIError.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "cannot reach the server at "+c.BaseURL)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("read response: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var eb struct {
+			Error struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
+			return &APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+		}
+		return &APIError{Status: resp.StatusCode, Code: "http", Message: http.StatusText(resp.StatusCode)}
+	}
+	if out != nil && len(data) > 0 {
+		if s, ok := out.(*string); ok {
+			*s = string(data)
+			return nil
+		}
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("decode response: %w", err)
+		}
+	}
+	return nil
+}
+
+// Session is a login session.
+type Session struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Profile is the caller's account.
+type Profile struct {
+	ID             string    `json:"id"`
+	Email          string    `json:"email"`
+	Mobile         string    `json:"mobile"`
+	EmailVerified  bool      `json:"email_verified"`
+	MobileVerified bool      `json:"mobile_verified"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// Device is a registered device.
+type Device struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	PublicKey string    `json:"public_key"`
+	Addresses []string  `json:"addresses"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Gateway is a gateway clients can connect to.
+type Gateway struct {
+	ID        string     `json:"id"`
+	Region    string     `json:"region"`
+	Endpoint  string     `json:"endpoint"`
+	PublicKey string     `json:"public_key"`
+	LastSeen  *time.Time `json:"last_seen,omitempty"`
+}
+
+// Signup creates an account and returns its id.
+func (c *Client) Signup(ctx context.Context, email, mobile, password string) (string, error) {
+	var out struct {
+		ID string `json:"id"`
+	}
+	err := c.Do(ctx, "POST", "/api/v1/accounts", map[string]string{"email": email, "mobile": mobile, "password": password}, &out)
+	return out.ID, err
+}
+
+// Login opens a session.
+func (c *Client) Login(ctx context.Context, email, password string) (*Session, error) {
+	var s Session
+	if err := c.Do(ctx, "POST", "/api/v1/sessions", map[string]string{"email": email, "password": password}, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Logout ends the current session.
+func (c *Client) Logout(ctx context.Context) error {
+	return c.Do(ctx, "DELETE", "/api/v1/sessions/current", nil, nil)
+}
+
+// Me returns the caller's profile.
+func (c *Client) Me(ctx context.Context) (*Profile, error) {
+	var p Profile
+	if err := c.Do(ctx, "GET", "/api/v1/me", nil, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Verify submits a verification code for channel.
+func (c *Client) Verify(ctx context.Context, channel, code string) (*Profile, error) {
+	var p Profile
+	if err := c.Do(ctx, "POST", "/api/v1/me/verify", map[string]string{"channel": channel, "code": code}, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Resend asks for a new verification code on channel.
+func (c *Client) Resend(ctx context.Context, channel string) error {
+	return c.Do(ctx, "POST", "/api/v1/me/verify/resend", map[string]string{"channel": channel}, nil)
+}
+
+// RequestReset asks for a password-reset token by email.
+func (c *Client) RequestReset(ctx context.Context, email string) error {
+	return c.Do(ctx, "POST", "/api/v1/password-reset", map[string]string{"email": email}, nil)
+}
+
+// Reset sets a new password with a reset token.
+func (c *Client) Reset(ctx context.Context, token, password string) error {
+	return c.Do(ctx, "POST", "/api/v1/password-reset/confirm", map[string]string{"token": token, "password": password}, nil)
+}
+
+// AddDevice registers a device by its public key.
+func (c *Client) AddDevice(ctx context.Context, name, publicKey string) (*Device, error) {
+	var d Device
+	if err := c.Do(ctx, "POST", "/api/v1/devices", map[string]string{"name": name, "public_key": publicKey}, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// Devices lists the caller's devices.
+func (c *Client) Devices(ctx context.Context) ([]Device, error) {
+	var out struct {
+		Devices []Device `json:"devices"`
+	}
+	err := c.Do(ctx, "GET", "/api/v1/devices", nil, &out)
+	return out.Devices, err
+}
+
+// RemoveDevice deletes a device.
+func (c *Client) RemoveDevice(ctx context.Context, id string) error {
+	return c.Do(ctx, "DELETE", "/api/v1/devices/"+url.PathEscape(id), nil, nil)
+}
+
+// UpdateDevice renames a device or rotates its public key (nil = unchanged).
+func (c *Client) UpdateDevice(ctx context.Context, id string, name, publicKey *string) (*Device, error) {
+	in := map[string]string{}
+	if name != nil {
+		in["name"] = *name
+	}
+	if publicKey != nil {
+		in["public_key"] = *publicKey
+	}
+	var d Device
+	if err := c.Do(ctx, "PATCH", "/api/v1/devices/"+url.PathEscape(id), in, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// Gateways lists the gateways.
+func (c *Client) Gateways(ctx context.Context) ([]Gateway, error) {
+	var out struct {
+		Gateways []Gateway `json:"gateways"`
+	}
+	err := c.Do(ctx, "GET", "/api/v1/gateways", nil, &out)
+	return out.Gateways, err
+}

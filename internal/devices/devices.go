@@ -1,0 +1,209 @@
+// Package devices manages users' WireGuard devices. The server only ever
+// sees a device's public key; the private key stays on the device.
+package devices
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/ident"
+	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/wgkey"
+)
+
+// DefaultLimit is the default number of devices per account.
+const DefaultLimit = 5
+
+// Config holds the service's dependencies.
+type Config struct {
+	Store        store.Store
+	Logger       *slog.Logger
+	Clock        func() time.Time
+	Rand         io.Reader
+	Limit        int    // devices per account; 0 means DefaultLimit
+	OnPeerChange func() // called after a change that gateways must see; may be nil
+}
+
+// Service manages devices. It is safe for concurrent use.
+type Service struct{ cfg Config }
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
+		return nil, fmt.Errorf("devices: missing dependency")
+	}
+	if cfg.Limit <= 0 {
+		cfg.Limit = DefaultLimit
+	}
+	if cfg.OnPeerChange == nil {
+		cfg.OnPeerChange = func() {}
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+// Device is a device as its owner sees it.
+type Device struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	PublicKey string    `json:"public_key"`
+	Addresses []string  `json:"addresses"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func view(d *store.Device) Device {
+	v := Device{ID: d.ID, Name: d.Name, PublicKey: d.PublicKey, CreatedAt: d.CreatedAt.UTC(), Addresses: []string{}}
+	if d.IPv4.IsValid() {
+		v.Addresses = append(v.Addresses, d.IPv4.String()+"/32")
+	}
+	if d.IPv6.IsValid() {
+		v.Addresses = append(v.Addresses, d.IPv6.String()+"/128")
+	}
+	return v
+}
+
+// ValidateName checks a device name: 1 to 64 printable characters.
+func ValidateName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > 64 {
+		return "", errs.E(errs.Invalid, "name must be 1 to 64 characters")
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return "", errs.E(errs.Invalid, "name must contain only printable characters")
+		}
+	}
+	return name, nil
+}
+
+func parseKey(s string) (string, error) {
+	k, err := wgkey.ParsePublic(strings.TrimSpace(s))
+	if err != nil {
+		return "", errs.Wrap(errs.Invalid, err, "public_key must be a base64 WireGuard public key (44 characters)")
+	}
+	return k.String(), nil
+}
+
+// Add registers a device for the account. Both contacts must be verified
+// first (Precondition); the device limit gives Precondition; a public key
+// already in use gives Conflict.
+func (s *Service) Add(ctx context.Context, accountID, name, publicKey string) (*Device, error) {
+	name, err := ValidateName(name)
+	if err != nil {
+		return nil, err
+	}
+	key, err := parseKey(publicKey)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.cfg.Store.Account(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	if !a.EmailVerified || !a.MobileVerified {
+		return nil, errs.E(errs.Precondition, "verify both your email and your mobile number before adding a device")
+	}
+	id, err := ident.New(s.cfg.Rand, "dev")
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Clock()
+	d := &store.Device{ID: id, AccountID: accountID, Name: name, PublicKey: key, CreatedAt: now, UpdatedAt: now}
+	if err := s.cfg.Store.CreateDevice(ctx, d, s.cfg.Limit); err != nil {
+		switch errs.CodeOf(err) {
+		case errs.Conflict:
+			return nil, errs.E(errs.Conflict, "this public key is already registered")
+		case errs.Precondition:
+			return nil, errs.E(errs.Precondition, "device limit of %d reached; remove a device first", s.cfg.Limit)
+		}
+		return nil, err
+	}
+	s.cfg.OnPeerChange()
+	s.cfg.Logger.Info("device added", "account", accountID, "device", id)
+	v := view(d)
+	return &v, nil
+}
+
+// List returns the account's devices, oldest first.
+func (s *Service) List(ctx context.Context, accountID string) ([]Device, error) {
+	ds, err := s.cfg.Store.Devices(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Device, 0, len(ds))
+	for i := range ds {
+		out = append(out, view(&ds[i]))
+	}
+	return out, nil
+}
+
+// Get returns one of the account's devices; another account's is NotFound.
+func (s *Service) Get(ctx context.Context, accountID, id string) (*Device, error) {
+	if !ident.Valid(id, "dev") {
+		return nil, errs.E(errs.NotFound, "no such device")
+	}
+	d, err := s.cfg.Store.Device(ctx, accountID, id)
+	if err != nil {
+		return nil, err
+	}
+	v := view(d)
+	return &v, nil
+}
+
+// Update renames the device and/or rotates its public key. Nil fields are
+// left as they are; at least one must be set.
+func (s *Service) Update(ctx context.Context, accountID, id string, name, publicKey *string) (*Device, error) {
+	if !ident.Valid(id, "dev") {
+		return nil, errs.E(errs.NotFound, "no such device")
+	}
+	if name == nil && publicKey == nil {
+		return nil, errs.E(errs.Invalid, "give a new name or a new public_key")
+	}
+	var u store.DeviceUpdate
+	if name != nil {
+		n, err := ValidateName(*name)
+		if err != nil {
+			return nil, err
+		}
+		u.Name = &n
+	}
+	if publicKey != nil {
+		k, err := parseKey(*publicKey)
+		if err != nil {
+			return nil, err
+		}
+		u.PublicKey = &k
+	}
+	d, err := s.cfg.Store.UpdateDevice(ctx, accountID, id, u, s.cfg.Clock())
+	if err != nil {
+		if errs.Is(err, errs.Conflict) {
+			return nil, errs.E(errs.Conflict, "this public key is already registered")
+		}
+		return nil, err
+	}
+	if u.PublicKey != nil {
+		s.cfg.OnPeerChange()
+		s.cfg.Logger.Info("device key rotated", "account", accountID, "device", id)
+	}
+	v := view(d)
+	return &v, nil
+}
+
+// Remove deletes the device; gateways drop its peer at once.
+func (s *Service) Remove(ctx context.Context, accountID, id string) error {
+	if !ident.Valid(id, "dev") {
+		return errs.E(errs.NotFound, "no such device")
+	}
+	if err := s.cfg.Store.DeleteDevice(ctx, accountID, id); err != nil {
+		return err
+	}
+	s.cfg.OnPeerChange()
+	s.cfg.Logger.Info("device removed", "account", accountID, "device", id)
+	return nil
+}
