@@ -1,0 +1,322 @@
+package inventory
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nitronet/nitronet/internal/errs"
+)
+
+func TestDefaultValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("Default().Validate() = %v, want nil", err)
+	}
+}
+
+func TestEveryCategoryComplete(t *testing.T) {
+	for _, c := range Default() {
+		t.Run(c.ID, func(t *testing.T) {
+			checks := map[string]bool{
+				"name":        c.Name != "",
+				"description": c.Description != "",
+				"purpose":     len(c.Purposes) > 0,
+				"basis":       strings.Contains(c.LegalBasis, "Art. 6(1)"),
+				"retention":   c.Retention.Trigger != "" && c.Retention.Criteria != "",
+				"storage":     len(c.Storage) > 0,
+				"fields":      len(c.Fields) > 0,
+				"subjects":    len(c.Subjects) > 0,
+				"source":      c.Source == SourceYou || c.Source == SourceService,
+				"recipients":  c.Recipients != nil,
+			}
+			for what, ok := range checks {
+				if !ok {
+					t.Errorf("category %s: %s missing or malformed", c.ID, what)
+				}
+			}
+			seen := map[string]bool{}
+			for _, tbl := range c.Storage {
+				if seen[tbl] {
+					t.Errorf("category %s lists table %q twice", c.ID, tbl)
+				}
+				seen[tbl] = true
+			}
+		})
+	}
+}
+
+func TestRequiredCategoriesDeclared(t *testing.T) {
+	inv := Default()
+	for _, id := range []string{IDEmail, IDMobile, IDPassword, IDAccount, IDTokens, IDCodes, IDResetTokens,
+		IDDevices, IDPeerFeed, IDSessions, IDInbox, IDPrivacyRequests, IDPolicyAcceptance, IDAudit, IDDisclosures} {
+		if _, ok := inv.Category(id); !ok {
+			t.Errorf("Category(%q) not found, want declared", id)
+		}
+	}
+	if _, ok := inv.Category("nope"); ok {
+		t.Errorf("Category(\"nope\") found, want absent")
+	}
+}
+
+func TestTables(t *testing.T) {
+	got := Default().Tables()
+	want := []string{
+		TableAccounts, TableAuditLog, TableCodes, TableDevices, TableDisclosures, TableInbox,
+		TablePeerChanges, TablePolicyAcceptances, TablePrivacyRequests, TableResetTokens, TableTokens,
+		TableUsageSessions,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Tables() = %v, want %v", got, want)
+	}
+	if got := Default().CategoriesIn(TableAccounts); !slices.Equal(got, []string{IDEmail, IDMobile, IDPassword, IDAccount}) {
+		t.Errorf("CategoriesIn(accounts) = %v, want email, mobile, password, account record", got)
+	}
+	if got := Default().CategoriesIn("gateways"); got != nil {
+		t.Errorf("CategoriesIn(gateways) = %v, want nil", got)
+	}
+}
+
+func TestRetentionDefaults(t *testing.T) {
+	tests := []struct {
+		id      string
+		days    int
+		trigger Trigger
+	}{
+		{IDSessions, 90, TriggerEnded},
+		{IDCodes, 1, TriggerUsedOrExpired},
+		{IDTokens, 30, TriggerExpired},
+		{IDResetTokens, 30, TriggerExpired},
+		{IDPrivacyRequests, 3 * 365, TriggerCompleted},
+		{IDEmail, 30, TriggerAccountClosed},
+		{IDMobile, 30, TriggerAccountClosed},
+		{IDPassword, 30, TriggerAccountClosed},
+		{IDAccount, 30, TriggerAccountClosed},
+		{IDAudit, 6 * 365, TriggerCreated},
+		{IDDisclosures, 6 * 365, TriggerCompleted},
+	}
+	inv := Default()
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			c, ok := inv.Category(tt.id)
+			if !ok {
+				t.Fatalf("category %s missing", tt.id)
+			}
+			if c.Retention.Days != tt.days || c.Retention.Trigger != tt.trigger {
+				t.Errorf("retention = %d days after %s, want %d days after %s",
+					c.Retention.Days, c.Retention.Trigger, tt.days, tt.trigger)
+			}
+			if got, want := c.Retention.Duration().Hours(), float64(tt.days*24); got != want {
+				t.Errorf("Duration() = %vh, want %vh", got, want)
+			}
+		})
+	}
+}
+
+func TestRetentionString(t *testing.T) {
+	tests := []struct {
+		r    Retention
+		want string
+	}{
+		{Retention{Days: 90, Trigger: TriggerEnded}, "90 days after the session ended"},
+		{Retention{Days: 1, Trigger: TriggerUsedOrExpired}, "1 day after it was used or expired"},
+		{Retention{Days: 3 * 365, Trigger: TriggerCompleted}, "3 years after the request was completed"},
+		{Retention{Days: 0, Trigger: TriggerAccountClosed}, "deleted when the account is closed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := tt.r.String(); got != tt.want {
+				t.Errorf("String() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRecipients(t *testing.T) {
+	inv := Default()
+	tests := []struct {
+		id        string
+		recipient string
+		want      bool
+	}{
+		{IDEmail, RecipientSMTP, true},
+		{IDEmail, RecipientSMS, false},
+		{IDMobile, RecipientSMS, true},
+		{IDMobile, RecipientSMTP, false},
+		{IDPassword, RecipientSMTP, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id+"/"+tt.recipient, func(t *testing.T) {
+			c, _ := inv.Category(tt.id)
+			if got := slices.Contains(c.Recipients, tt.recipient); got != tt.want {
+				t.Errorf("%s recipients contain %q = %v, want %v", tt.id, tt.recipient, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestObjectable(t *testing.T) {
+	for _, c := range Default() {
+		want := c.ID == IDSessions
+		if c.Objectable != want {
+			t.Errorf("category %s Objectable = %v, want %v", c.ID, c.Objectable, want)
+		}
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(Inventory) Inventory
+	}{
+		{"duplicate id", func(inv Inventory) Inventory { return append(inv, inv[0]) }},
+		{"empty id", func(inv Inventory) Inventory { inv[0].ID = ""; return inv }},
+		{"no purpose", func(inv Inventory) Inventory { inv[1].Purposes = nil; return inv }},
+		{"blank purpose", func(inv Inventory) Inventory { inv[1].Purposes = []string{" "}; return inv }},
+		{"no basis", func(inv Inventory) Inventory { inv[2].LegalBasis = ""; return inv }},
+		{"no storage", func(inv Inventory) Inventory { inv[3].Storage = nil; return inv }},
+		{"duplicate table", func(inv Inventory) Inventory { inv[3].Storage = []string{"a", "a"}; return inv }},
+		{"no retention", func(inv Inventory) Inventory { inv[4].Retention = Retention{}; return inv }},
+		{"negative retention", func(inv Inventory) Inventory { inv[4].Retention.Days = -1; return inv }},
+		{"no source", func(inv Inventory) Inventory { inv[5].Source = ""; return inv }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.modify(Default()).Validate(); errs.CodeOf(err) != errs.Invalid {
+				t.Errorf("Validate() = %v, want code %q", err, errs.Invalid)
+			}
+		})
+	}
+}
+
+func TestDefaultIsFresh(t *testing.T) {
+	a := Default()
+	a[0].Purposes[0] = "changed"
+	a[0].Name = "changed"
+	if b := Default(); b[0].Purposes[0] == "changed" || b[0].Name == "changed" {
+		t.Errorf("Default() shares state between calls")
+	}
+	n := NeverKept()
+	n[0] = "changed"
+	if NeverKept()[0] == "changed" {
+		t.Errorf("NeverKept() shares state between calls")
+	}
+}
+
+func TestNeverKept(t *testing.T) {
+	all := strings.ToLower(strings.Join(NeverKept(), "\n"))
+	for _, want := range []string{"traffic", "ip address", "destinations", "dns", "byte counts"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("NeverKept() does not mention %q", want)
+		}
+	}
+}
+
+func TestRecordOfProcessing(t *testing.T) {
+	inv := Default()
+	rop := inv.RecordOfProcessing()
+	if len(rop.Categories) != len(inv) {
+		t.Errorf("RoP has %d categories, want %d", len(rop.Categories), len(inv))
+	}
+	if !strings.HasPrefix(rop.Controller.Name, "[not configured") {
+		t.Errorf("default controller name = %q, want a placeholder", rop.Controller.Name)
+	}
+	for _, want := range []string{SubjectUsers, SubjectStaff} {
+		if !slices.Contains(rop.DataSubjects, want) {
+			t.Errorf("RoP data subjects %v lack %q", rop.DataSubjects, want)
+		}
+	}
+	for _, want := range []string{RecipientSMTP, RecipientSMS} {
+		if !slices.Contains(rop.Recipients, want) {
+			t.Errorf("RoP recipients %v lack %q", rop.Recipients, want)
+		}
+	}
+	if len(rop.SecurityMeasures) == 0 || rop.Transfers == "" || len(rop.Purposes) == 0 {
+		t.Errorf("RoP lacks security measures, transfers or purposes: %+v", rop)
+	}
+
+	c := rop.WithController(Controller{Name: "Example VPN GmbH", Contact: "privacy@example.org"})
+	if c.Controller.Name != "Example VPN GmbH" || c.Controller.Contact != "privacy@example.org" {
+		t.Errorf("WithController did not set name and contact: %+v", c.Controller)
+	}
+	if c.Controller.DPO != rop.Controller.DPO {
+		t.Errorf("WithController changed unset DPO to %q, want placeholder kept", c.Controller.DPO)
+	}
+	if !strings.HasPrefix(rop.Controller.Name, "[not configured") {
+		t.Errorf("WithController modified the receiver")
+	}
+}
+
+func TestMarkdown(t *testing.T) {
+	inv := Default()
+	md := inv.RecordOfProcessing().WithController(Controller{Name: "Example | VPN"}).Markdown()
+	for _, c := range inv {
+		for _, want := range []string{c.Name, "`" + c.ID + "`", c.LegalBasis, c.Retention.String()} {
+			if !strings.Contains(md, want) {
+				t.Errorf("Markdown lacks %q for category %s", want, c.ID)
+			}
+		}
+	}
+	for _, want := range append([]string{"# Record of processing activities", "Example \\| VPN", "## Never recorded"}, NeverKept()...) {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q", want)
+		}
+	}
+}
+
+func TestRoPJSON(t *testing.T) {
+	b, err := json.Marshal(Default().RecordOfProcessing())
+	if err != nil {
+		t.Fatalf("Marshal: %v", err)
+	}
+	if bytes.Contains(b, []byte("null")) {
+		t.Errorf("RoP JSON contains null, want empty lists: %s", b)
+	}
+	var back RoP
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("Unmarshal: %v", err)
+	}
+	if len(back.Categories) != len(Default()) || back.Categories[0].Retention.Days != AccountGraceDays {
+		t.Errorf("RoP JSON round trip lost categories: %+v", back.Categories[:1])
+	}
+	for _, key := range []string{`"controller"`, `"data_subjects"`, `"legal_basis"`, `"retention"`, `"third_country_transfers"`, `"security_measures"`} {
+		if !bytes.Contains(b, []byte(key)) {
+			t.Errorf("RoP JSON lacks key %s", key)
+		}
+	}
+}
+
+func TestArticle15(t *testing.T) {
+	inv := Default()
+	info := inv.Article15()
+	var ids []string
+	for _, r := range info.Rights {
+		ids = append(ids, r.ID)
+	}
+	for _, want := range []string{"access", "rectification", "erasure", "restriction", "objection", "portability", "complaint"} {
+		if !slices.Contains(ids, want) {
+			t.Errorf("Article15 rights %v lack %q", ids, want)
+		}
+	}
+	if len(info.Retention) != len(inv) || len(info.Categories) != len(inv) {
+		t.Errorf("Article15 has %d retention rules and %d categories, want %d each", len(info.Retention), len(info.Categories), len(inv))
+	}
+	sources := map[Source]int{}
+	for _, s := range info.Sources {
+		sources[s.Source] += len(s.Categories)
+	}
+	if sources[SourceYou] == 0 || sources[SourceService] == 0 || sources[SourceYou]+sources[SourceService] != len(inv) {
+		t.Errorf("Article15 sources = %v, want every category under one of the two sources", sources)
+	}
+	if len(info.Purposes) == 0 || len(info.Recipients) == 0 || info.AutomatedDecisions == "" || info.Transfers == "" {
+		t.Errorf("Article15 lacks purposes, recipients, automated decisions or transfers: %+v", info)
+	}
+	b, err := json.Marshal(info)
+	if err != nil {
+		t.Fatalf("Marshal: %v", err)
+	}
+	if bytes.Contains(b, []byte("null")) {
+		t.Errorf("Article15 JSON contains null")
+	}
+}
