@@ -75,7 +75,8 @@ func (d Dir) writeFile(name string, data []byte) error {
 	if err := os.MkdirAll(d.Path, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", d.Path, err)
 	}
-	tmp, err := os.CreateTemp(d.Path, "."+name+".*")
+	dst := d.file(name)
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(name)+".*")
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func (d Dir) writeFile(name string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), d.file(name))
+	return os.Rename(tmp.Name(), dst)
 }
 
 func keyName(deviceID string) (string, error) {

@@ -1,0 +1,213 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/cli"
+	"github.com/nitronet/nitronet/internal/clientstate"
+	"github.com/nitronet/nitronet/internal/config"
+	"github.com/nitronet/nitronet/internal/server"
+	"github.com/spf13/pflag"
+)
+
+// wire records every request body the server received.
+type wire struct {
+	mu     sync.Mutex
+	bodies []string
+}
+
+func (w *wire) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.mu.Lock()
+		w.bodies = append(w.bodies, r.URL.String()+"\n"+string(b))
+		w.mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		h.ServeHTTP(rw, r)
+	})
+}
+
+func (w *wire) all() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.bodies, "\n")
+}
+
+type harness struct {
+	t       *testing.T
+	dataDir string
+	confDir string
+	url     string
+}
+
+func (h *harness) run(stdin string, args ...string) (string, error) {
+	h.t.Helper()
+	var out, errb bytes.Buffer
+	getenv := func(k string) string {
+		switch k {
+		case "NITRONET_CONFIG_DIR":
+			return h.confDir
+		case "NITRONET_SERVER":
+			return h.url
+		}
+		return ""
+	}
+	err := cli.Run(context.Background(), args, getenv, strings.NewReader(stdin), &out, &errb)
+	return out.String(), err
+}
+
+func (h *harness) must(stdin string, args ...string) string {
+	h.t.Helper()
+	out, err := h.run(stdin, args...)
+	if err != nil {
+		h.t.Fatalf("nitronet %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func (h *harness) code(channel string) string {
+	h.t.Helper()
+	entries, err := os.ReadDir(filepath.Join(h.dataDir, "outbox"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	for i := len(names) - 1; i >= 0; i-- {
+		b, _ := os.ReadFile(filepath.Join(h.dataDir, "outbox", names[i]))
+		if strings.Contains(string(b), "Channel: "+channel+"\n") {
+			return regexp.MustCompile(`\b\d{6}\b`).FindString(string(b))
+		}
+	}
+	h.t.Fatalf("no %s code in outbox", channel)
+	return ""
+}
+
+func TestREADMEJourney(t *testing.T) {
+	dataDir := t.TempDir()
+	var cfg config.Serve
+	cfg.Bind(pflag.NewFlagSet("x", pflag.ContinueOnError))
+	cfg.DataDir = dataDir
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), cfg, server.Deps{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: time.Now, Rand: rand.Reader,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	var w wire
+	hs := httptest.NewServer(w.wrap(srv.Handler))
+	t.Cleanup(hs.Close)
+	h := &harness{t: t, dataDir: dataDir, confDir: t.TempDir(), url: hs.URL}
+
+	if _, err := h.run("", "device", "list"); err == nil || !strings.Contains(err.Error(), "not logged in") {
+		t.Fatalf("got %v, want a not-logged-in error", err)
+	}
+	h.must("correct horse battery\n", "signup", "--email", "cli@example.com", "--mobile", "+447911100500")
+	if _, err := h.run("", "device", "add", "laptop"); err == nil {
+		t.Fatal("device add before verification succeeded, want an error")
+	}
+	h.must("", "verify", "email", h.code("email"))
+	out := h.must("", "verify", "mobile", h.code("sms"))
+	if !strings.Contains(out, "Both contacts are verified") {
+		t.Fatalf("got %q", out)
+	}
+	h.must("", "logout")
+	if _, err := h.run("", "whoami"); err == nil {
+		t.Fatal("whoami after logout succeeded")
+	}
+	h.must("correct horse battery\n", "login", "--email", "cli@example.com")
+	if out := h.must("", "whoami"); !strings.Contains(out, "cli@example.com") || !strings.Contains(out, "+447911100500") {
+		t.Fatalf("whoami: got %q", out)
+	}
+	out = h.must("", "device", "add", "laptop")
+	id := regexp.MustCompile(`dev_[a-z2-7]+`).FindString(out)
+	if id == "" {
+		t.Fatalf("device add: got %q", out)
+	}
+	dir := clientstate.Dir{Path: h.confDir}
+	key, err := dir.Key(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(h.confDir, "keys", id+".key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode: got %v %v, want 0600", fi.Mode(), err)
+	}
+	if out := h.must("", "device", "list"); !strings.Contains(out, id) || !strings.Contains(out, key.Public().String()) {
+		t.Fatalf("device list: got %q", out)
+	}
+	h.must("", "device", "rotate", id)
+	key2, err := dir.Key(id)
+	if err != nil || key2 == key {
+		t.Fatalf("rotate: key unchanged or unreadable: %v", err)
+	}
+	h.must("", "device", "rename", id, "work laptop")
+	h.must("", "device", "remove", id)
+
+	// Neither private key ever crossed the wire, in any encoding.
+	sent := w.all()
+	for _, k := range []string{key.Base64(), key.Hex(), key2.Base64(), key2.Hex()} {
+		if strings.Contains(sent, k) {
+			t.Fatal("a device private key was sent to the server")
+		}
+	}
+	if strings.Contains(sent, "private") {
+		t.Fatal("a request mentions a private key field")
+	}
+
+	// admin gateway add prints the token alone on stdout.
+	out = h.must("", "admin", "gateway", "add", "--data", dataDir, "--region", "eu-west", "--endpoint", "198.18.0.1:51820")
+	if !regexp.MustCompile(`^nne_[A-Za-z0-9_-]+\n$`).MatchString(out) {
+		t.Fatalf("admin gateway add stdout: got %q, want the token alone", out)
+	}
+	if _, err := h.run("", "admin", "gateway", "add", "--data", dataDir, "--region", "EU WEST!", "--endpoint", "x:1"); err == nil {
+		t.Fatal("bad region accepted")
+	}
+}
+
+func TestServeConfigErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"bad listen", []string{"serve", "--listen", "nope"}, nil, "--listen"},
+		{"bad pool", []string{"serve", "--pool-v4", "10.0.0.0/31"}, nil, "--pool-v4"},
+		{"non-ULA v6", []string{"serve", "--pool-v6", "2001:db8::/48"}, nil, "--pool-v6"},
+		{"bad database", []string{"serve", "--database", "mysql://x"}, nil, "--database"},
+		{"env bad value", []string{"serve"}, map[string]string{"NITRONET_DEVICE_LIMIT": "many"}, "NITRONET_DEVICE_LIMIT"},
+		{"env validated", []string{"serve"}, map[string]string{"NITRONET_LOG_FORMAT": "xml"}, "--log-format"},
+		{"smtp needs from", []string{"serve", "--smtp-host", "mail.example.com"}, nil, "--smtp-from"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := append(c.args, "--data", t.TempDir())
+			err := cli.Run(context.Background(), args, func(k string) string { return c.env[k] }, strings.NewReader(""), io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error naming %s", err, c.want)
+			}
+		})
+	}
+}

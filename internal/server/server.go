@@ -1,0 +1,228 @@
+// Package server assembles and runs the control server (`nitronet serve`)
+// from its configuration: storage, the PII vault, the notifier, the
+// services and the HTTP API, with graceful shutdown.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/accounts"
+	"github.com/nitronet/nitronet/internal/api"
+	"github.com/nitronet/nitronet/internal/config"
+	"github.com/nitronet/nitronet/internal/devices"
+	"github.com/nitronet/nitronet/internal/gateways"
+	"github.com/nitronet/nitronet/internal/notify"
+	"github.com/nitronet/nitronet/internal/password"
+	"github.com/nitronet/nitronet/internal/peerfeed"
+	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/store/sqlstore"
+	"github.com/nitronet/nitronet/internal/vault"
+)
+
+// Deps are the process-level things a server is given rather than creates.
+type Deps struct {
+	Logger *slog.Logger
+	Clock  func() time.Time
+	Rand   io.Reader
+	Stdout io.Writer // start-up notices for the operator
+	// Limits overrides api.DefaultLimits when non-nil.
+	Limits *api.Limits
+}
+
+// Server is an assembled control server.
+type Server struct {
+	Config   config.Serve
+	Store    store.Store
+	Vault    *vault.Vault
+	Accounts *accounts.Service
+	Devices  *devices.Service
+	Gateways *gateways.Service
+	Feed     *peerfeed.Hub
+	Handler  http.Handler
+	deps     Deps
+}
+
+// OpenStore opens the configured store: PostgreSQL if cfg.Database is set,
+// otherwise SQLite at DATA/nitronet.db. It creates the data directory
+// (mode 0700) if needed.
+func OpenStore(ctx context.Context, cfg config.Serve, log *slog.Logger) (store.Store, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	pool := store.Pool{V4: cfg.V4, V6: cfg.V6}
+	if cfg.Database != "" {
+		return sqlstore.OpenPostgres(ctx, cfg.Database, pool, log)
+	}
+	return sqlstore.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "nitronet.db"), pool, log)
+}
+
+// New opens the configured store and assembles a server on it.
+func New(ctx context.Context, cfg config.Serve, d Deps) (*Server, error) {
+	st, err := OpenStore(ctx, cfg, d.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s, err := Assemble(cfg, st, d)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Assemble builds a server from a validated configuration on an open
+// store, which the server then owns (Close closes it).
+func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
+	if d.Rand == nil {
+		d.Rand = rand.Reader
+	}
+	if d.Clock == nil {
+		d.Clock = time.Now
+	}
+	if d.Stdout == nil {
+		d.Stdout = io.Discard
+	}
+	log := d.Logger
+	v, err := vault.LoadOrCreate(cfg.KEKFile, d.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("load key-encryption key: %w", err)
+	}
+	hasher, err := password.NewHasher(password.DefaultParams(), max(2, runtime.GOMAXPROCS(0)), d.Rand)
+	if err != nil {
+		return nil, err
+	}
+	n, err := Notifier(cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := accounts.New(accounts.Config{
+		Store: st, Vault: v, Hasher: hasher, Notifier: n, Logger: log, Clock: d.Clock, Rand: d.Rand,
+		MobileRegion: cfg.MobileRegion, SessionTTL: cfg.SessionTTL, PortalURL: cfg.PortalURL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	feed := peerfeed.New(st, time.Second)
+	dev, err := devices.New(devices.Config{Store: st, Logger: log, Clock: d.Clock, Rand: d.Rand,
+		Limit: cfg.DeviceLimit, OnPeerChange: feed.Notify})
+	if err != nil {
+		return nil, err
+	}
+	gws, err := gateways.New(gateways.Config{Store: st, Logger: log, Clock: d.Clock, Rand: d.Rand})
+	if err != nil {
+		return nil, err
+	}
+	limits := api.DefaultLimits()
+	if d.Limits != nil {
+		limits = *d.Limits
+	}
+	s := &Server{Config: cfg, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, deps: d}
+	h, err := api.New(api.Config{
+		Accounts: acc, Devices: dev, Gateways: gws, Feed: feed,
+		Logger: log, Clock: d.Clock, Rand: d.Rand, Limits: limits,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Handler = h
+	return s, nil
+}
+
+// Notifier builds the outgoing-message router: SMTP and the SMS webhook
+// when configured, and otherwise the file outbox in DATA/outbox.
+func Notifier(cfg config.Serve, d Deps) (notify.Notifier, error) {
+	var r notify.Router
+	outboxDir := filepath.Join(cfg.DataDir, "outbox")
+	var outbox notify.Notifier
+	getOutbox := func() (notify.Notifier, error) {
+		if outbox == nil {
+			o, err := notify.NewOutbox(outboxDir, d.Clock, d.Rand)
+			if err != nil {
+				return nil, err
+			}
+			outbox = notify.MaskRecipients(o)
+		}
+		return outbox, nil
+	}
+	if cfg.SMTPHost != "" {
+		s, err := notify.NewSMTP(notify.SMTPConfig{
+			Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
+			From: cfg.SMTPFrom, TLSPolicy: cfg.SMTPTLS, Timeout: 30 * time.Second,
+		}, d.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("smtp: %w", err)
+		}
+		r.Email = s
+	} else {
+		o, err := getOutbox()
+		if err != nil {
+			return nil, err
+		}
+		r.Email = o
+		fmt.Fprintf(d.Stdout, "No SMTP relay configured: email is written to %s\n", outboxDir)
+	}
+	if cfg.SMSWebhook != "" {
+		w, err := notify.NewWebhook(notify.WebhookConfig{URL: cfg.SMSWebhook, Token: cfg.SMSWebhookToken,
+			Client: &http.Client{Timeout: 30 * time.Second}})
+		if err != nil {
+			return nil, fmt.Errorf("sms webhook: %w", err)
+		}
+		r.SMS = w
+	} else {
+		o, err := getOutbox()
+		if err != nil {
+			return nil, err
+		}
+		r.SMS = o
+		fmt.Fprintf(d.Stdout, "No SMS webhook configured: SMS is written to %s\n", outboxDir)
+	}
+	return r, nil
+}
+
+// Close releases the server's resources.
+func (s *Server) Close() error { return s.Store.Close() }
+
+// Serve serves HTTP on ln until ctx ends, then shuts down gracefully,
+// giving in-flight requests up to 10 seconds.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      90 * time.Second, // long-polls hold up to 60 s
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		// net/http's own error log names client addresses (for example
+		// "TLS handshake error from ADDR"); it must never be written.
+		ErrorLog:    log.New(io.Discard, "", 0),
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,505 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/api"
+	"github.com/nitronet/nitronet/internal/config"
+	"github.com/nitronet/nitronet/internal/notify"
+	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/store/storetest"
+	"github.com/nitronet/nitronet/internal/wgkey"
+	"github.com/spf13/pflag"
+)
+
+// lockedBuffer collects log output from concurrent handlers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type env struct {
+	t    *testing.T
+	url  string
+	dir  string
+	logs *lockedBuffer
+	srv  *server.Server
+}
+
+func testConfig(t *testing.T, dir string) config.Serve {
+	t.Helper()
+	var cfg config.Serve
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	cfg.Bind(fs)
+	cfg.DataDir = dir
+	cfg.DeviceLimit = 3
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// newEnv assembles a server on backend b. For SQLite the database lives in
+// the data directory, as with `nitronet serve`, so that the leak search
+// covers it.
+func newEnv(t *testing.T, b storetest.Backend, limits *api.Limits) *env {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	var st store.Store
+	if b.Name == "sqlite" {
+		var err error
+		st, err = server.OpenStore(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		st = b.Open(t)
+	}
+	logs := &lockedBuffer{}
+	srv, err := server.Assemble(cfg, st, server.Deps{
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Clock:  time.Now, Rand: rand.Reader, Stdout: io.Discard, Limits: limits,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler)
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	return &env{t: t, url: hs.URL, dir: dir, logs: logs, srv: srv}
+}
+
+// with returns a copy of e that reports failures to t.
+func (e *env) with(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
+// call sends a JSON request and decodes the JSON answer into a map.
+func (e *env) call(method, path, token string, body any) (int, map[string]any) {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, e.url+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	out := map[string]any{}
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, &out); err != nil {
+			e.t.Fatalf("%s %s: answer is not JSON: %q", method, path, data)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+func (e *env) want(method, path, token string, body any, status int) map[string]any {
+	e.t.Helper()
+	got, out := e.call(method, path, token, body)
+	if got != status {
+		e.t.Fatalf("%s %s: got status %d, want %d (body %v)", method, path, got, status, out)
+	}
+	if status >= 400 {
+		errObj, ok := out["error"].(map[string]any)
+		if !ok || errObj["code"] == "" || errObj["message"] == "" {
+			e.t.Fatalf("%s %s: error body %v lacks error.code/message", method, path, out)
+		}
+	}
+	return out
+}
+
+var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
+
+// lastMessage returns the body of the newest outbox message of kind for a
+// recipient (masked as the outbox stores it).
+func (e *env) lastMessage(kind, to string) string {
+	e.t.Helper()
+	entries, err := os.ReadDir(filepath.Join(e.dir, "outbox"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	names := []string{}
+	for _, en := range entries {
+		if strings.Contains(en.Name(), "-"+kind+"-") {
+			names = append(names, en.Name())
+		}
+	}
+	sort.Strings(names)
+	for i := len(names) - 1; i >= 0; i-- {
+		b, err := os.ReadFile(filepath.Join(e.dir, "outbox", names[i]))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if strings.Contains(string(b), "\nTo: "+notify.Mask(to)+"\n") {
+			return string(b)
+		}
+	}
+	e.t.Fatalf("no %s message for %s in the outbox", kind, notify.Mask(to))
+	return ""
+}
+
+func (e *env) code(to string) string {
+	e.t.Helper()
+	m := codeRE.FindStringSubmatch(e.lastMessage("verify-code", to))
+	if m == nil {
+		e.t.Fatal("no code in message")
+	}
+	return m[1]
+}
+
+func newKey(t *testing.T) string {
+	t.Helper()
+	k, err := wgkey.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Public().String()
+}
+
+// signup creates a verified account and returns its id and token.
+func (e *env) signup(email, mobile string) (string, string) {
+	e.t.Helper()
+	out := e.want("POST", "/api/v1/accounts", "", map[string]string{"email": email, "mobile": mobile, "password": "correct horse battery"}, 201)
+	id, _ := out["id"].(string)
+	tok := e.want("POST", "/api/v1/sessions", "", map[string]string{"email": email, "password": "correct horse battery"}, 201)["token"].(string)
+	e.want("POST", "/api/v1/me/verify", tok, map[string]string{"channel": "email", "code": e.code(email)}, 200)
+	e.want("POST", "/api/v1/me/verify", tok, map[string]string{"channel": "mobile", "code": e.code(mobile)}, 200)
+	return id, tok
+}
+
+func TestAPI(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			lim := api.Limits{SignupPerHour: 1e6, SignupBurst: 1e4, LoginPerHour: 1e6, LoginBurst: 1e4,
+				VerifyPerHour: 1e6, VerifyBurst: 1e4, ResetPerHour: 1e6, ResetBurst: 1e4}
+			e := newEnv(t, b, &lim)
+			run := func(name string, fn func(*testing.T, *env)) {
+				t.Run(name, func(t *testing.T) { fn(t, e.with(t)) })
+			}
+			run("health", func(t *testing.T, e *env) { e.want("GET", "/healthz", "", nil, 200) })
+			run("signup validation", testSignupValidation)
+			run("account lifecycle", testAccountLifecycle)
+			run("devices", testDevices)
+			run("code attempts", testCodeAttempts)
+			run("password reset", testPasswordReset)
+			run("no plaintext PII or secrets written", testNothingLeaks)
+		})
+	}
+}
+
+func testSignupValidation(t *testing.T, e *env) {
+	ok := map[string]string{"email": "val@example.com", "mobile": "+447911100001", "password": "long enough pw"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for a, b := range ok {
+			m[a] = b
+		}
+		m[k] = v
+		return m
+	}
+	cases := []struct {
+		name   string
+		body   any
+		status int
+	}{
+		{"bad email", with("email", "not-an-email"), 400},
+		{"display name email", with("email", "Val <val@example.com>"), 400},
+		{"bad mobile", with("mobile", "12"), 400},
+		{"landline", with("mobile", "+442079460000"), 400},
+		{"short password", with("password", "short"), 400},
+		{"long password", with("password", strings.Repeat("x", 257)), 400},
+		{"missing field", map[string]string{"email": "val@example.com"}, 400},
+		{"unknown field", `{"email":"val@example.com","mobile":"+447911100001","password":"long enough pw","admin":true}`, 400},
+		{"malformed", `{"email":`, 400},
+		{"not an object", `[1,2]`, 400},
+		{"trailing data", `{"email":"a@b.co"} {}`, 400},
+		{"empty", ``, 400},
+		{"oversized", `{"email":"` + strings.Repeat("a", 70<<10) + `"}`, 413},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { e.with(t).want("POST", "/api/v1/accounts", "", c.body, c.status) })
+	}
+}
+
+func testAccountLifecycle(t *testing.T, e *env) {
+	email, mobile := "Alice@Example.com", "+44 7911 100123"
+	out := e.want("POST", "/api/v1/accounts", "", map[string]string{"email": email, "mobile": mobile, "password": "correct horse battery"}, 201)
+	if id, _ := out["id"].(string); !strings.HasPrefix(id, "acc_") {
+		t.Fatalf("got id %q, want acc_…", id)
+	}
+	// Same email in another spelling, and same mobile: duplicates.
+	e.want("POST", "/api/v1/accounts", "", map[string]string{"email": "alice@EXAMPLE.com", "mobile": "+447911100999", "password": "correct horse battery"}, 409)
+	e.want("POST", "/api/v1/accounts", "", map[string]string{"email": "other@example.com", "mobile": "+447911100123", "password": "correct horse battery"}, 409)
+
+	e.want("POST", "/api/v1/sessions", "", map[string]string{"email": email, "password": "wrong password!"}, 401)
+	e.want("POST", "/api/v1/sessions", "", map[string]string{"email": "nobody@example.com", "password": "wrong password!"}, 401)
+	sess := e.want("POST", "/api/v1/sessions", "", map[string]string{"email": "alice@example.com", "password": "correct horse battery"}, 201)
+	tok, _ := sess["token"].(string)
+	if tok == "" || sess["expires_at"] == nil {
+		t.Fatalf("got session %v, want token and expires_at", sess)
+	}
+	e.want("GET", "/api/v1/me", "", nil, 401)
+	e.want("GET", "/api/v1/me", "nnt_garbage", nil, 401)
+	me := e.want("GET", "/api/v1/me", tok, nil, 200)
+	if me["email"] != "alice@example.com" || me["mobile"] != "+447911100123" {
+		t.Fatalf("got me %v, want normalised email and E.164 mobile", me)
+	}
+	if me["email_verified"] != false || me["mobile_verified"] != false {
+		t.Fatalf("got %v, want both unverified", me)
+	}
+	// Devices need both contacts verified.
+	e.want("POST", "/api/v1/devices", tok, map[string]string{"name": "laptop", "public_key": newKey(t)}, 403)
+	e.want("POST", "/api/v1/me/verify", tok, map[string]string{"channel": "fax", "code": "123456"}, 400)
+	e.want("POST", "/api/v1/me/verify", tok, map[string]string{"channel": "email", "code": "12345"}, 400)
+	emailCode := e.code("alice@example.com")
+	wrong := "000000"
+	if emailCode == wrong {
+		wrong = "111111"
+	}
+	e.want("POST", "/api/v1/me/verify", tok, map[string]string{"channel": "email", "code": wrong}, 401)
+	e.want("POST", "/api/v1/me/verify", tok, map[string]string{"channel": "email", "code": emailCode}, 200)
+	// A code is single-use.
+	e.want("POST", "/api/v1/me/verify", tok, map[string]string{"channel": "email", "code": emailCode}, 410)
+	e.want("POST", "/api/v1/devices", tok, map[string]string{"name": "laptop", "public_key": newKey(t)}, 403)
+	// Resend replaces the mobile code; the old one no longer works.
+	old := e.code("+447911100123")
+	e.want("POST", "/api/v1/me/verify/resend", tok, map[string]string{"channel": "mobile"}, 202)
+	fresh := e.code("+447911100123")
+	if old != fresh {
+		e.want("POST", "/api/v1/me/verify", tok, map[string]string{"channel": "mobile", "code": old}, 401)
+	}
+	me = e.want("POST", "/api/v1/me/verify", tok, map[string]string{"channel": "mobile", "code": fresh}, 200)
+	if me["email_verified"] != true || me["mobile_verified"] != true {
+		t.Fatalf("got %v, want both verified", me)
+	}
+	e.want("POST", "/api/v1/devices", tok, map[string]string{"name": "laptop", "public_key": newKey(t)}, 201)
+
+	// Logout revokes only this token.
+	other := e.want("POST", "/api/v1/sessions", "", map[string]string{"email": "alice@example.com", "password": "correct horse battery"}, 201)["token"].(string)
+	e.want("DELETE", "/api/v1/sessions/current", tok, nil, 204)
+	e.want("GET", "/api/v1/me", tok, nil, 401)
+	e.want("GET", "/api/v1/me", other, nil, 200)
+	e.want("DELETE", "/api/v1/sessions", other, nil, 204)
+	e.want("GET", "/api/v1/me", other, nil, 401)
+}
+
+func testDevices(t *testing.T, e *env) {
+	_, tok := e.signup("dev@example.com", "+447911100200")
+	_, tok2 := e.signup("dev2@example.com", "+447911100201")
+	key := newKey(t)
+	d := e.want("POST", "/api/v1/devices", tok, map[string]string{"name": "phone", "public_key": key}, 201)
+	id := d["id"].(string)
+	addrs, _ := d["addresses"].([]any)
+	if len(addrs) != 2 || !strings.HasPrefix(addrs[0].(string), "100.") || !strings.HasPrefix(addrs[1].(string), "fd00:6e6e:") {
+		t.Fatalf("got addresses %v, want one in 100.64.0.0/10 and one in fd00:6e6e::/48", addrs)
+	}
+	if d["public_key"] != key || d["name"] != "phone" {
+		t.Fatalf("got %v", d)
+	}
+	cases := []struct {
+		name   string
+		body   any
+		status int
+	}{
+		{"duplicate key", map[string]string{"name": "x", "public_key": key}, 409},
+		{"bad key", map[string]string{"name": "x", "public_key": "not base64"}, 400},
+		{"short key", map[string]string{"name": "x", "public_key": "AAAA"}, 400},
+		{"zero key", map[string]string{"name": "x", "public_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}, 400},
+		{"empty name", map[string]string{"name": " ", "public_key": newKey(t)}, 400},
+		{"long name", map[string]string{"name": strings.Repeat("n", 65), "public_key": newKey(t)}, 400},
+		{"private key field", map[string]string{"name": "x", "public_key": newKey(t), "private_key": "x"}, 400},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { e.with(t).want("POST", "/api/v1/devices", tok, c.body, c.status) })
+	}
+	// Another account's device answers 404 everywhere.
+	e.want("GET", "/api/v1/devices/"+id, tok2, nil, 404)
+	e.want("PATCH", "/api/v1/devices/"+id, tok2, map[string]string{"name": "stolen"}, 404)
+	e.want("DELETE", "/api/v1/devices/"+id, tok2, nil, 404)
+	e.want("GET", "/api/v1/devices/dev_nope", tok, nil, 404)
+	// Rename and rotate.
+	got := e.want("PATCH", "/api/v1/devices/"+id, tok, map[string]string{"name": "old phone"}, 200)
+	if got["name"] != "old phone" {
+		t.Fatalf("got name %v, want old phone", got["name"])
+	}
+	e.want("PATCH", "/api/v1/devices/"+id, tok, map[string]string{}, 400)
+	key2 := newKey(t)
+	got = e.want("PATCH", "/api/v1/devices/"+id, tok, map[string]string{"public_key": key2}, 200)
+	if got["public_key"] != key2 {
+		t.Fatalf("got key %v, want rotated", got["public_key"])
+	}
+	// The old key is free again; the limit (3 in this config) applies.
+	e.want("POST", "/api/v1/devices", tok, map[string]string{"name": "b", "public_key": key}, 201)
+	e.want("POST", "/api/v1/devices", tok, map[string]string{"name": "c", "public_key": newKey(t)}, 201)
+	e.want("POST", "/api/v1/devices", tok, map[string]string{"name": "d", "public_key": newKey(t)}, 403)
+	list := e.want("GET", "/api/v1/devices", tok, nil, 200)["devices"].([]any)
+	if len(list) != 3 {
+		t.Fatalf("got %d devices, want 3", len(list))
+	}
+	if l2 := e.want("GET", "/api/v1/devices", tok2, nil, 200)["devices"].([]any); len(l2) != 0 {
+		t.Fatalf("other account sees %d devices, want 0", len(l2))
+	}
+	e.want("DELETE", "/api/v1/devices/"+id, tok, nil, 204)
+	e.want("GET", "/api/v1/devices/"+id, tok, nil, 404)
+	e.want("POST", "/api/v1/devices", tok, map[string]string{"name": "e", "public_key": newKey(t)}, 201)
+}
+
+func testCodeAttempts(t *testing.T, e *env) {
+	e.want("POST", "/api/v1/accounts", "", map[string]string{"email": "try@example.com", "mobile": "+447911100300", "password": "correct horse battery"}, 201)
+	tok := e.want("POST", "/api/v1/sessions", "", map[string]string{"email": "try@example.com", "password": "correct horse battery"}, 201)["token"].(string)
+	code := e.code("try@example.com")
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	for i := 0; i < 5; i++ {
+		e.want("POST", "/api/v1/me/verify", tok, map[string]string{"channel": "email", "code": wrong}, 401)
+	}
+	// The right code no longer helps after five wrong tries.
+	e.want("POST", "/api/v1/me/verify", tok, map[string]string{"channel": "email", "code": code}, 429)
+}
+
+func testPasswordReset(t *testing.T, e *env) {
+	_, tok := e.signup("reset@example.com", "+447911100400")
+	known := e.want("POST", "/api/v1/password-reset", "", map[string]string{"email": "reset@example.com"}, 202)
+	unknown := e.want("POST", "/api/v1/password-reset", "", map[string]string{"email": "ghost@example.com"}, 202)
+	if known["status"] != unknown["status"] {
+		t.Fatalf("got different answers %v and %v for known and unknown accounts", known, unknown)
+	}
+	msg := e.lastMessage("password-reset", "reset@example.com")
+	m := regexp.MustCompile(`nnr_[A-Za-z0-9_-]+`).FindString(msg)
+	if m == "" {
+		t.Fatal("no reset token in the email")
+	}
+	e.want("POST", "/api/v1/password-reset/confirm", "", map[string]string{"token": m, "password": "short"}, 400)
+	e.want("POST", "/api/v1/password-reset/confirm", "", map[string]string{"token": "nnr_bogus", "password": "a brand new password"}, 410)
+	e.want("POST", "/api/v1/password-reset/confirm", "", map[string]string{"token": m, "password": "a brand new password"}, 204)
+	e.want("POST", "/api/v1/password-reset/confirm", "", map[string]string{"token": m, "password": "another new password"}, 410)
+	e.want("GET", "/api/v1/me", tok, nil, 401)
+	e.want("POST", "/api/v1/sessions", "", map[string]string{"email": "reset@example.com", "password": "correct horse battery"}, 401)
+	e.want("POST", "/api/v1/sessions", "", map[string]string{"email": "reset@example.com", "password": "a brand new password"}, 201)
+}
+
+// testNothingLeaks searches every file in the data directory and every log
+// line for the contacts and secrets used above.
+func testNothingLeaks(t *testing.T, e *env) {
+	needles := []string{
+		"alice@example.com", "Alice@Example.com", "+447911100123", "7911100123", "7911 100123",
+		"dev@example.com", "+447911100200", "reset@example.com", "+447911100400",
+		"correct horse battery", "a brand new password", "127.0.0.1",
+	}
+	var haystacks []string
+	haystacks = append(haystacks, e.logs.String())
+	err := filepath.Walk(e.dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		haystacks = append(haystacks, string(b))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(haystacks) < 2 {
+		t.Fatalf("got %d files to search, want the outbox at least", len(haystacks)-1)
+	}
+	for _, n := range needles {
+		for i, h := range haystacks {
+			if strings.Contains(strings.ToLower(h), strings.ToLower(n)) {
+				t.Errorf("found %q in haystack %d (0 = logs)", n, i)
+			}
+		}
+	}
+	// The access log holds method, route pattern, status and duration only.
+	for _, line := range strings.Split(e.logs.String(), "\n") {
+		if !strings.Contains(line, "msg=http ") {
+			continue
+		}
+		if strings.Contains(line, "acc_") || strings.Contains(line, "dev_") || strings.Contains(line, "nnt_") {
+			t.Errorf("access log line holds an id or token: %s", line)
+		}
+		if !strings.Contains(line, "route=") || !strings.Contains(line, "status=") {
+			t.Errorf("access log line lacks route/status: %s", line)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "nitronet.db")); err == nil {
+		t.Logf("searched %d files including the SQLite database", len(haystacks)-1)
+	}
+}
+
+// TestRateLimits checks that signup, login and verify answer 429 past their
+// burst, on default-shaped limits made small.
+func TestRateLimits(t *testing.T) {
+	lim := api.Limits{SignupPerHour: 1, SignupBurst: 2, LoginPerHour: 1, LoginBurst: 3,
+		VerifyPerHour: 1, VerifyBurst: 2, ResetPerHour: 1, ResetBurst: 1}
+	e := newEnv(t, storetest.Backends()[0], &lim)
+	body := func(n int) map[string]string {
+		return map[string]string{"email": fmt.Sprintf("rl%d@example.com", n), "mobile": fmt.Sprintf("+4479111006%02d", n), "password": "correct horse battery"}
+	}
+	e.want("POST", "/api/v1/accounts", "", body(1), 201)
+	e.want("POST", "/api/v1/accounts", "", body(2), 201)
+	e.want("POST", "/api/v1/accounts", "", body(3), 429)
+	login := map[string]string{"email": "rl1@example.com", "password": "wrong password!!"}
+	for i := 0; i < 3; i++ {
+		e.want("POST", "/api/v1/sessions", "", login, 401)
+	}
+	e.want("POST", "/api/v1/sessions", "", login, 429)
+	e.want("POST", "/api/v1/password-reset", "", map[string]string{"email": "rl2@example.com"}, 202)
+	e.want("POST", "/api/v1/password-reset", "", map[string]string{"email": "rl2@example.com"}, 429)
+}
