@@ -1,0 +1,468 @@
+// Package gateway is Nitronet's data plane: a wireguard-go device whose
+// peers follow the control server's feed, behind an admission filter, with
+// session intervals derived from handshakes and reported to the control
+// server.
+//
+// The gateway keeps no record of traffic. It writes nothing to disk except
+// its own key file, and nothing it logs contains a client endpoint, a
+// destination, a DNS name or a per-client counter. Peer set and session
+// state live in RAM only.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+
+	"github.com/nitronet/nitronet/internal/gateway/admission"
+	"github.com/nitronet/nitronet/internal/gateway/backoff"
+	"github.com/nitronet/nitronet/internal/gateway/control"
+	"github.com/nitronet/nitronet/internal/gateway/peers"
+	"github.com/nitronet/nitronet/internal/gateway/sessions"
+	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/wgkey"
+)
+
+// reportBatch is the most intervals sent in one SessionReport.
+const reportBatch = 500
+
+// Gateway is one gateway instance. Create it with New and start it with
+// Run. The accessor methods are safe for concurrent use.
+type Gateway struct {
+	cfg    Config
+	log    *slog.Logger
+	client *control.Client
+
+	started atomic.Bool
+	ready   chan struct{}
+
+	// Set before ready is closed, read-only afterwards.
+	id    identity
+	bind  *admission.Bind
+	dev   *device.Device
+	table *peers.Table
+
+	// mu guards the session tracker and queue.
+	mu      sync.Mutex
+	tracker *sessions.Tracker
+	queue   *sessions.Queue
+	flush   chan struct{}
+}
+
+// New validates cfg and returns a Gateway. It does no I/O: enrollment,
+// network and device setup happen in Run.
+func New(cfg Config) (*Gateway, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	client, err := control.New(cfg.ServerURL, cfg.HTTPClient)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	return &Gateway{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		client:  client,
+		ready:   make(chan struct{}),
+		tracker: sessions.NewTracker(),
+		queue:   sessions.NewQueue(cfg.SessionQueue),
+		flush:   make(chan struct{}, 1),
+	}, nil
+}
+
+// Ready is closed once the gateway has enrolled and its WireGuard device is
+// up; after that ListenPort, PublicKey, ID and Region are valid.
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
+
+// ListenPort returns the WireGuard UDP port, or 0 before Ready.
+func (g *Gateway) ListenPort() uint16 {
+	select {
+	case <-g.ready:
+		return g.bind.Port()
+	default:
+		return 0
+	}
+}
+
+// PublicKey returns the gateway's WireGuard public key, or the zero key
+// before Ready.
+func (g *Gateway) PublicKey() wgkey.PublicKey {
+	select {
+	case <-g.ready:
+		return g.id.Key.Public()
+	default:
+		return wgkey.PublicKey{}
+	}
+}
+
+// ID returns the gateway ID assigned at enrollment, or "" before Ready or if
+// the key file predates it.
+func (g *Gateway) ID() string {
+	select {
+	case <-g.ready:
+		return g.id.ID
+	default:
+		return ""
+	}
+}
+
+// Addresses returns the gateway's tunnel addresses with their pool lengths,
+// e.g. 100.64.0.1/10 and fd00:6e6e::1/48.
+func (g *Gateway) Addresses() []netip.Prefix { return g.cfg.addresses() }
+
+// Peers returns the number of peers on the device, or 0 before Ready.
+func (g *Gateway) Peers() int {
+	select {
+	case <-g.ready:
+		return g.table.Len()
+	default:
+		return 0
+	}
+}
+
+// LiveSessions returns the number of open sessions: the live device count.
+func (g *Gateway) LiveSessions() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.tracker.Open()
+}
+
+// Run enrolls (or loads the key file), builds the network and the WireGuard
+// device, then follows the peer feed and reports sessions until ctx is done.
+// It then closes the device and the network, ends open sessions and makes a
+// short best-effort attempt to report them. Run returns nil after a clean
+// shutdown, or an error if the gateway could not start. It may be called
+// only once.
+func (g *Gateway) Run(ctx context.Context) error {
+	if !g.started.CompareAndSwap(false, true) {
+		return errors.New("gateway: Run called twice")
+	}
+	id, err := g.identity(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	g.id = id
+	g.client.SetCredential(id.Credential)
+
+	network, err := g.cfg.NewNetwork(NetworkConfig{
+		Addresses:    g.cfg.addresses(),
+		MTU:          g.cfg.MTU,
+		AllowPrivate: g.cfg.AllowPrivate,
+		DNSUpstreams: g.cfg.DNSUpstreams,
+		Dial:         g.cfg.Dial,
+		Logger:       g.log,
+	})
+	if err != nil {
+		return fmt.Errorf("gateway: network: %w", err)
+	}
+	defer network.Close()
+
+	inner := g.cfg.Bind
+	if inner == nil {
+		inner = conn.NewDefaultBind()
+	}
+	g.bind = admission.NewBind(inner, g.cfg.Admission)
+	g.dev = device.NewDevice(network.TUN(), g.bind, g.wgLogger())
+	defer g.dev.Close()
+	if err := g.dev.IpcSet("private_key=" + id.Key.Hex() + "\nlisten_port=" + strconv.Itoa(g.cfg.ListenPort) + "\n"); err != nil {
+		return fmt.Errorf("gateway: configure device: %w", err)
+	}
+	if err := g.dev.Up(); err != nil {
+		return fmt.Errorf("gateway: device up: %w", err)
+	}
+	g.table = peers.NewTable(g.dev, []netip.Prefix{g.cfg.Pool4, g.cfg.Pool6})
+	close(g.ready)
+	g.log.Info("gateway up", "mode", g.cfg.Mode, "port", g.bind.Port())
+
+	loopCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, loop := range []func(context.Context){g.syncPeers, g.pollSessions, g.reportSessions} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(loopCtx)
+		}()
+	}
+	<-ctx.Done()
+	cancel()
+	wg.Wait()
+
+	g.dev.Close()
+	network.Close()
+
+	g.mu.Lock()
+	g.queue.Add(g.tracker.CloseAll(g.cfg.Clock())...)
+	g.mu.Unlock()
+	final, cancelFinal := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancelFinal()
+	if err := g.flushQueue(final); err != nil {
+		g.log.Warn("final session report failed", "err", err.Error())
+	}
+	g.log.Info("gateway stopped", "dropped_by_admission", g.bind.Dropped())
+	return nil
+}
+
+// identity returns the gateway's key and credential: from the key file if it
+// holds a credential, otherwise by enrolling with the token (retrying while
+// the server is unreachable) and saving the result to the key file.
+func (g *Gateway) identity(ctx context.Context) (identity, error) {
+	var id identity
+	if g.cfg.KeyFile != "" {
+		loaded, err := loadKeyFile(g.cfg.KeyFile)
+		switch {
+		case err == nil:
+			id = loaded
+			if id.Credential != "" {
+				return id, nil
+			}
+		case isNotExist(err):
+		default:
+			return identity{}, fmt.Errorf("gateway: %w", err)
+		}
+	}
+	if g.cfg.Token == "" {
+		return identity{}, errors.New("gateway: not enrolled and no enrollment token given")
+	}
+	if id.Key.IsZero() {
+		key, err := wgkey.Generate(g.cfg.Rand)
+		if err != nil {
+			return identity{}, fmt.Errorf("gateway: %w", err)
+		}
+		id.Key = key
+	}
+	bo := g.backoff()
+	for {
+		resp, err := g.client.Enroll(ctx, g.cfg.Token, id.Key.Public())
+		if err == nil {
+			id.Credential, id.ID, id.Region = resp.Credential, resp.ID, resp.Region
+			break
+		}
+		var se *control.StatusError
+		if errors.As(err, &se) && se.Permanent() {
+			return identity{}, fmt.Errorf("gateway: enrollment refused: %w", err)
+		}
+		g.log.Warn("enrollment failed, retrying", "err", err.Error())
+		if !sleep(ctx, bo.Next()) {
+			return identity{}, ctx.Err()
+		}
+	}
+	g.log.Info("enrolled", "gateway_id", id.ID, "region", id.Region)
+	if g.cfg.KeyFile != "" {
+		if err := saveKeyFile(g.cfg.KeyFile, id); err != nil {
+			return identity{}, fmt.Errorf("gateway: %w", err)
+		}
+	}
+	return id, nil
+}
+
+func (g *Gateway) backoff() *backoff.Backoff {
+	return &backoff.Backoff{Min: 200 * time.Millisecond, Max: g.cfg.MaxBackoff, Rand: g.cfg.Rand}
+}
+
+// sleep waits for d or until ctx is done, reporting whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// wgLogger adapts wireguard-go's logger. Its messages can carry endpoint
+// addresses in their arguments, so verbose messages are dropped and error
+// messages are logged by their format string only, never their arguments.
+func (g *Gateway) wgLogger() *device.Logger {
+	return &device.Logger{
+		Verbosef: device.DiscardLogf,
+		Errorf: func(format string, _ ...any) {
+			g.log.Warn("wireguard error", "event", format)
+		},
+	}
+}
+
+// syncPeers follows the peer feed until ctx is done. On a failure it retries
+// with backoff from the same cursor; the device keeps its peers meanwhile.
+func (g *Gateway) syncPeers(ctx context.Context) {
+	var since int64
+	bo := g.backoff()
+	down := false
+	for ctx.Err() == nil {
+		upd, err := g.client.Peers(ctx, since, g.cfg.PeerWait)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if !down {
+				g.log.Warn("peer feed unavailable, keeping last known peers", "err", err.Error())
+				down = true
+			}
+			sleep(ctx, bo.Next())
+			continue
+		}
+		if down {
+			g.log.Info("peer feed restored")
+			down = false
+		}
+		bo.Reset()
+		var res peers.Result
+		if upd.Full {
+			res = g.table.ApplyFull(upd.Peers)
+		} else {
+			for _, c := range upd.Changes {
+				r := g.table.ApplyChange(c)
+				res.Added += r.Added
+				res.Updated += r.Updated
+				res.Rejected += r.Rejected
+				res.Failed += r.Failed
+				res.Removed = append(res.Removed, r.Removed...)
+			}
+		}
+		g.peersRemoved(res.Removed)
+		if res.Added+res.Updated+len(res.Removed)+res.Rejected+res.Failed > 0 || upd.Full {
+			g.log.Info("peers synced", "full", upd.Full, "added", res.Added, "updated", res.Updated,
+				"removed", len(res.Removed), "rejected", res.Rejected, "failed", res.Failed, "total", g.table.Len())
+		}
+		since = upd.Version
+	}
+}
+
+// peersRemoved ends the sessions of removed peers.
+func (g *Gateway) peersRemoved(removed []peers.Peer) {
+	if len(removed) == 0 {
+		return
+	}
+	now := g.cfg.Clock()
+	g.mu.Lock()
+	for _, p := range removed {
+		g.queue.Add(g.tracker.Removed(now, p.Key)...)
+	}
+	g.mu.Unlock()
+	g.kickFlush()
+}
+
+// pollSessions reads handshake times from the device every SessionPoll.
+func (g *Gateway) pollSessions(ctx context.Context) {
+	t := time.NewTicker(g.cfg.SessionPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		g.observe()
+	}
+}
+
+// observe runs one session poll.
+func (g *Gateway) observe() {
+	uapi, err := g.dev.IpcGet()
+	if err != nil {
+		g.log.Warn("session poll failed")
+		return
+	}
+	// uapi also holds endpoints and counters; only keys and handshake times
+	// survive parsing, and uapi itself goes out of scope here.
+	hs, err := sessions.ParseUAPI(uapi)
+	if err != nil {
+		g.log.Warn("session poll: unparsable device state")
+		return
+	}
+	now := g.cfg.Clock()
+	g.mu.Lock()
+	ivs := g.tracker.Observe(now, hs, g.table.DeviceID)
+	g.queue.Add(ivs...)
+	g.mu.Unlock()
+	if len(ivs) > 0 {
+		g.kickFlush()
+	}
+}
+
+func (g *Gateway) kickFlush() {
+	select {
+	case g.flush <- struct{}{}:
+	default:
+	}
+}
+
+// reportSessions sends queued intervals when kicked and every 30 s, backing
+// off while the server is unreachable.
+func (g *Gateway) reportSessions(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	bo := g.backoff()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.flush:
+		case <-t.C:
+		}
+		for ctx.Err() == nil {
+			err := g.flushQueue(ctx)
+			if err == nil {
+				bo.Reset()
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			g.log.Warn("session report failed, will retry", "err", err.Error())
+			sleep(ctx, bo.Next())
+		}
+	}
+}
+
+// flushQueue sends the whole queue in batches. A batch the server refuses as
+// invalid is dropped (and counted); any other failure puts the batch back and
+// returns the error.
+func (g *Gateway) flushQueue(ctx context.Context) error {
+	for {
+		g.mu.Lock()
+		batch := g.queue.Take(reportBatch)
+		g.mu.Unlock()
+		if len(batch) == 0 {
+			return nil
+		}
+		err := g.client.ReportSessions(ctx, gwproto.SessionReport{Intervals: batch})
+		if err == nil {
+			continue
+		}
+		var se *control.StatusError
+		if errors.As(err, &se) && se.Permanent() && se.Status != 401 && se.Status != 403 {
+			g.log.Warn("session batch refused by server, dropped", "intervals", len(batch), "err", err.Error())
+			continue
+		}
+		g.mu.Lock()
+		g.queue.Requeue(batch)
+		g.mu.Unlock()
+		return err
+	}
+}
+
+// AdmissionDropped returns how many datagrams the admission policy has
+// refused, or 0 before Ready. It is one global counter.
+func (g *Gateway) AdmissionDropped() uint64 {
+	select {
+	case <-g.ready:
+		return g.bind.Dropped()
+	default:
+		return 0
+	}
+}
