@@ -1,0 +1,33 @@
+package wgconf
+
+import (
+	"fmt"
+
+	qrcode "github.com/skip2/go-qrcode"
+)
+
+// QR returns text as a QR code drawn with Unicode half blocks, two modules
+// per character cell, for printing on a terminal with a dark background.
+// The text usually is Config.Render output and so holds the private key: the
+// result is for the user's own screen only.
+func QR(text string) (string, error) {
+	q, err := qrcode.New(text, qrcode.Low)
+	if err != nil {
+		return "", fmt.Errorf("qr: %w", err)
+	}
+	return q.ToSmallString(false), nil
+}
+
+// QRPNG returns text as a QR code in a PNG image of size by size pixels.
+// A negative size sets the size of one module instead, as in
+// github.com/skip2/go-qrcode.
+func QRPNG(text string, size int) ([]byte, error) {
+	if size == 0 || size > 4096 {
+		return nil, fmt.Errorf("qr: size must be between 1 and 4096")
+	}
+	b, err := qrcode.Encode(text, qrcode.Medium, size)
+	if err != nil {
+		return nil, fmt.Errorf("qr: %w", err)
+	}
+	return b, nil
+}
