@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,9 @@ type Config struct {
 	Clock    func() time.Time
 	Rand     io.Reader
 	Limits   Limits
+	// GatewayDNS are the gateways' tunnel-side DNS addresses, put into
+	// exported device configurations.
+	GatewayDNS []netip.Addr
 	// Extra registers more routes on the same mux (later features such as
 	// usage, privacy requests and the web portal). It may be nil.
 	Extra func(mux *http.ServeMux, s *Server)
@@ -127,6 +131,7 @@ func (s *Server) routes() {
 	m.Handle("GET /api/v1/devices/{id}", s.auth.Require(s.handleDeviceGet))
 	m.Handle("PATCH /api/v1/devices/{id}", s.auth.Require(s.handleDeviceUpdate))
 	m.Handle("DELETE /api/v1/devices/{id}", s.auth.Require(s.handleDeviceRemove))
+	m.Handle("GET /api/v1/devices/{id}/wireguard", s.auth.Require(s.handleDeviceWireGuard))
 
 	m.Handle("GET /api/v1/gateways", s.auth.Require(s.handleGatewayList))
 	m.HandleFunc("POST /api/v1/gateway/enroll", s.handleGatewayEnroll)

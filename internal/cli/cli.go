@@ -55,7 +55,8 @@ func NewRoot(env *Env) *cobra.Command {
 	root.AddCommand(
 		newServeCmd(env),
 		newSignupCmd(g), newLoginCmd(g), newLogoutCmd(g), newVerifyCmd(g), newWhoamiCmd(g),
-		newPasswordCmd(g), newDeviceCmd(g),
+		newPasswordCmd(g), newDeviceCmd(g), newGatewayCmd(g),
+		newUpCmd(g), newDownCmd(g), newStatusCmd(g),
 		newAdminCmd(env),
 	)
 	return root

@@ -136,6 +136,6 @@ func newDeviceCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	c.AddCommand(add, list, remove, rotate, rename)
+	c.AddCommand(add, list, remove, rotate, rename, newDeviceConfigCmd(g))
 	return c
 }

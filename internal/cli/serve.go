@@ -1,8 +1,16 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/nitronet/nitronet/internal/gateway"
 
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/server"
@@ -11,6 +19,8 @@ import (
 
 func newServeCmd(env *Env) *cobra.Command {
 	var cfg config.Serve
+	var gwf gatewayFlags
+	var gwRegion, gwEndpoint string
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the control server (API, portal, console)",
@@ -37,11 +47,61 @@ func newServeCmd(env *Env) *cobra.Command {
 			}
 			fmt.Fprintf(env.Stdout, "Nitronet control server listening on http://%s (data in %s)\n", ln.Addr(), cfg.DataDir)
 			log.Info("serving", "storage", storageName(cfg))
-			return srv.Serve(ctx, ln)
+			if gwf.mode == "" {
+				return srv.Serve(ctx, ln)
+			}
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			gw, err := inProcessGateway(ctx, srv, &gwf, gwRegion, gwEndpoint, "http://"+ln.Addr().String(), env, log)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			errc := make(chan error, 2)
+			go func() { errc <- srv.Serve(ctx, ln) }()
+			go func() { errc <- gw.Run(ctx) }()
+			go func() {
+				select {
+				case <-gw.Ready():
+					fmt.Fprintf(env.Stdout, "Gateway %s running in this process (%s mode), endpoint %s\n", gw.ID(), gwf.mode, gwEndpoint)
+				case <-ctx.Done():
+				}
+			}()
+			first := <-errc
+			cancel()
+			second := <-errc
+			return errors.Join(first, second)
 		},
 	}
 	cfg.Bind(c.Flags())
+	gwf.bind(c, "gateway-")
+	c.Flags().StringVar(&gwf.mode, "gateway", "", "also run a gateway in this process: userspace or kernel (enrolled automatically)")
+	c.Flags().StringVar(&gwRegion, "gateway-region", "local", "region of the in-process gateway")
+	c.Flags().StringVar(&gwEndpoint, "gateway-endpoint", "127.0.0.1:51820", "HOST:PORT clients dial for the in-process gateway")
 	return c
+}
+
+// inProcessGateway builds the gateway that `serve --gateway` runs beside
+// the control server. It enrolls with a token minted directly through the
+// gateways service; its key and credential are kept in DATA/gateway.key so
+// that a restart reuses the same gateway record.
+func inProcessGateway(ctx context.Context, srv *server.Server, f *gatewayFlags, region, endpoint, selfURL string, env *Env, log *slog.Logger) (*gateway.Gateway, error) {
+	if f.keyFile == "" {
+		f.keyFile = filepath.Join(srv.Config.DataDir, "gateway.key")
+	}
+	gc, err := f.config("gateway-", log.With("component", "gateway"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(f.keyFile); errors.Is(err, fs.ErrNotExist) {
+		_, tok, err := srv.Gateways.Add(ctx, region, endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("in-process gateway: %w", err)
+		}
+		gc.Token = tok
+	}
+	gc.ServerURL, gc.Clock, gc.Rand = selfURL, env.Clock, env.Rand
+	return gateway.New(gc)
 }
 
 func storageName(cfg config.Serve) string {

@@ -163,3 +163,10 @@ func (c *Serve) Validate() error {
 	}
 	return nil
 }
+
+// GatewayAddrs returns the gateway's own tunnel addresses: the first host
+// of each pool (devices are numbered from the second). Gateways answer DNS
+// on them.
+func (c *Serve) GatewayAddrs() []netip.Addr {
+	return []netip.Addr{c.V4.Addr().Next(), c.V6.Addr().Next()}
+}

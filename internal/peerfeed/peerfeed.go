@@ -56,12 +56,16 @@ func (h *Hub) wakeup() <-chan struct{} {
 // returns as soon as there are changes after since, or after wait with an
 // empty change list and the same version. It returns ctx's error if ctx
 // ends first.
+//
+// While the feed is still empty (version 0) a snapshot poll is held like a
+// change poll: otherwise a gateway whose cursor is 0 would be answered at
+// once, again and again.
 func (h *Hub) Poll(ctx context.Context, since int64, wait time.Duration) (*gwproto.PeerUpdate, error) {
-	if since <= 0 {
-		return h.snapshot(ctx)
-	}
 	timeout := time.NewTimer(wait)
 	defer timeout.Stop()
+	if since <= 0 {
+		return h.firstSnapshot(ctx, timeout.C)
+	}
 	tick := time.NewTicker(h.recheck)
 	defer tick.Stop()
 	for {
@@ -85,6 +89,28 @@ func (h *Hub) Poll(ctx context.Context, since int64, wait time.Duration) (*gwpro
 			return nil, ctx.Err()
 		case <-timeout.C:
 			return &gwproto.PeerUpdate{Version: since}, nil
+		case <-wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// firstSnapshot returns a snapshot at once unless the feed is empty; then
+// it waits for the first change or for timeout and returns a snapshot.
+func (h *Hub) firstSnapshot(ctx context.Context, timeout <-chan time.Time) (*gwproto.PeerUpdate, error) {
+	tick := time.NewTicker(h.recheck)
+	defer tick.Stop()
+	for {
+		wake := h.wakeup()
+		u, err := h.snapshot(ctx)
+		if err != nil || u.Version > 0 {
+			return u, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timeout:
+			return u, nil
 		case <-wake:
 		case <-tick.C:
 		}

@@ -131,7 +131,7 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 	s := &Server{Config: cfg, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, deps: d}
 	h, err := api.New(api.Config{
 		Accounts: acc, Devices: dev, Gateways: gws, Feed: feed,
-		Logger: log, Clock: d.Clock, Rand: d.Rand, Limits: limits,
+		Logger: log, Clock: d.Clock, Rand: d.Rand, Limits: limits, GatewayDNS: cfg.GatewayAddrs(),
 	})
 	if err != nil {
 		return nil, err

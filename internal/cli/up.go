@@ -1,0 +1,389 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/client"
+	"github.com/nitronet/nitronet/internal/clientstate"
+	"github.com/nitronet/nitronet/internal/tunnel"
+	"github.com/nitronet/nitronet/internal/wgconf"
+	"github.com/nitronet/nitronet/internal/wgkey"
+	"github.com/spf13/cobra"
+)
+
+// runDir is where `up` keeps its pid, status and tunnel recovery state.
+func runDir(d clientstate.Dir) string { return filepath.Join(d.Path, "run") }
+
+// chooseDevice returns the device to connect with: id if given, otherwise
+// the only device of the account whose private key is on this machine.
+func chooseDevice(ctx context.Context, cl *client.Client, d clientstate.Dir, id string) (client.Device, wgkey.PrivateKey, error) {
+	ds, err := cl.Devices(ctx)
+	if err != nil {
+		return client.Device{}, wgkey.PrivateKey{}, err
+	}
+	var here []client.Device
+	for _, dev := range ds {
+		if _, err := d.Key(dev.ID); err == nil {
+			here = append(here, dev)
+		}
+	}
+	switch {
+	case id != "":
+		for _, dev := range ds {
+			if dev.ID == id {
+				k, err := d.Key(dev.ID)
+				return dev, k, err
+			}
+		}
+		return client.Device{}, wgkey.PrivateKey{}, fmt.Errorf("no device %s on your account", id)
+	case len(here) == 1:
+		k, err := d.Key(here[0].ID)
+		return here[0], k, err
+	case len(here) == 0:
+		return client.Device{}, wgkey.PrivateKey{}, errors.New("no device of yours has its key on this machine: run `nitronet device add NAME`")
+	default:
+		return client.Device{}, wgkey.PrivateKey{}, errors.New("several devices have keys here: choose one with --device ID")
+	}
+}
+
+// chooseGateway picks a gateway by id or region, or with "auto" the one with
+// the lowest handshake RTT measured from here (the measurement stays here).
+func chooseGateway(ctx context.Context, cl *client.Client, want string, key wgkey.PrivateKey, log *slog.Logger) (client.Gateway, error) {
+	gws, err := cl.Gateways(ctx)
+	if err != nil {
+		return client.Gateway{}, err
+	}
+	var ready []client.Gateway
+	for _, g := range gws {
+		if g.PublicKey != "" {
+			ready = append(ready, g)
+		}
+	}
+	if len(ready) == 0 {
+		return client.Gateway{}, errors.New("the server has no enrolled gateway yet")
+	}
+	if want == "" && len(ready) == 1 {
+		return ready[0], nil
+	}
+	if want == "" || want == "auto" {
+		var cands []tunnel.Candidate
+		for _, g := range ready {
+			pk, err := wgkey.ParsePublic(g.PublicKey)
+			if err != nil {
+				continue
+			}
+			cands = append(cands, tunnel.Candidate{Name: g.ID, Endpoint: g.Endpoint, PublicKey: pk})
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		best, _, err := tunnel.PickFastest(pctx, cands, tunnel.HandshakeProbe(key, log))
+		if err != nil {
+			return client.Gateway{}, fmt.Errorf("no gateway answered: %w", err)
+		}
+		for _, g := range ready {
+			if g.ID == best.Name {
+				return g, nil
+			}
+		}
+	}
+	for _, g := range ready {
+		if g.ID == want || g.Region == want {
+			return g, nil
+		}
+	}
+	return client.Gateway{}, fmt.Errorf("no enrolled gateway %q", want)
+}
+
+// deviceConfig fetches the wg-quick config for a device and gateway and
+// fills in the local private key.
+func deviceConfig(ctx context.Context, cl *client.Client, deviceID, gatewayID string, key wgkey.PrivateKey) (wgconf.Config, error) {
+	var text string
+	q := ""
+	if gatewayID != "" {
+		q = "?gateway=" + url.QueryEscape(gatewayID)
+	}
+	if err := cl.Do(ctx, "GET", "/api/v1/devices/"+url.PathEscape(deviceID)+"/wireguard"+q, nil, &text); err != nil {
+		return wgconf.Config{}, err
+	}
+	c, err := wgconf.Parse(text)
+	if err != nil {
+		return c, fmt.Errorf("server sent a bad configuration: %w", err)
+	}
+	c.Interface.PrivateKey = &key
+	return c, nil
+}
+
+// upStatus is what a running `up` writes for `status`.
+type upStatus struct {
+	PID           int       `json:"pid"`
+	Mode          string    `json:"mode"`
+	Interface     string    `json:"interface,omitempty"`
+	Device        string    `json:"device"`
+	Gateway       string    `json:"gateway"`
+	Region        string    `json:"region"`
+	Addresses     []string  `json:"addresses"`
+	SOCKS         string    `json:"socks,omitempty"`
+	HTTP          string    `json:"http,omitempty"`
+	LastHandshake time.Time `json:"last_handshake,omitempty"`
+	Since         time.Time `json:"since"`
+}
+
+func writeStatus(dir string, s upStatus) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ".status.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "status.json"))
+}
+
+func newUpCmd(g *globals) *cobra.Command {
+	var gw, deviceID, socks, httpProxy, ifName string
+	var userspace, killSwitch bool
+	c := &cobra.Command{
+		Use:   "up [--gateway ID|REGION|auto] [--userspace]",
+		Short: "Connect through a gateway until Ctrl-C or `nitronet down`",
+		Long: "Connect. In TUN mode (root) all traffic and DNS go through the tunnel and IPv6 is\n" +
+			"carried or blocked; --kill-switch drops whatever would bypass it. With --userspace no\n" +
+			"root is needed: a SOCKS5 and an HTTP proxy on 127.0.0.1 carry traffic through the\n" +
+			"tunnel. --gateway auto measures the handshake time to each gateway from here and\n" +
+			"picks the fastest; the measurements are never sent anywhere.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cl, _, err := g.authed()
+			if err != nil {
+				return err
+			}
+			d, err := g.dir()
+			if err != nil {
+				return err
+			}
+			log := newLogger(g.env.Stderr, "text", "warn")
+			dev, key, err := chooseDevice(ctx, cl, d, deviceID)
+			if err != nil {
+				return err
+			}
+			gateway, err := chooseGateway(ctx, cl, gw, key, log)
+			if err != nil {
+				return err
+			}
+			conf, err := deviceConfig(ctx, cl, dev.ID, gateway.ID, key)
+			if err != nil {
+				return err
+			}
+			rd := runDir(d)
+			if err := os.MkdirAll(rd, 0o700); err != nil {
+				return err
+			}
+			if pid, ok := runningPID(rd); ok {
+				return fmt.Errorf("a tunnel is already up (pid %d): run `nitronet down` first", pid)
+			}
+			t, err := tunnel.Up(ctx, tunnel.Options{
+				Config: conf, Userspace: userspace, ProxyListen: socks, HTTPListen: httpProxy,
+				KillSwitch: killSwitch, IfName: ifName, StateDir: filepath.Join(rd, "tunnel"), Logger: log,
+			})
+			if err != nil {
+				return err
+			}
+			defer func() {
+				t.Close()
+				os.Remove(filepath.Join(rd, "pid"))
+				os.Remove(filepath.Join(rd, "status.json"))
+			}()
+			if err := os.WriteFile(filepath.Join(rd, "pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+				return err
+			}
+			st := t.Status()
+			us := upStatus{PID: os.Getpid(), Mode: st.Mode, Interface: st.Interface, Device: dev.ID,
+				Gateway: gateway.ID, Region: gateway.Region, SOCKS: st.SOCKSAddr, HTTP: st.HTTPAddr, Since: g.env.Clock()}
+			for _, a := range st.Addresses {
+				us.Addresses = append(us.Addresses, a.String())
+			}
+			if err := writeStatus(rd, us); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.env.Stdout, "Connected through %s (%s) as %s.\n", gateway.Region, gateway.ID, strings.Join(us.Addresses, ", "))
+			if userspace {
+				fmt.Fprintf(g.env.Stdout, "SOCKS5 proxy on %s, HTTP proxy on %s.\n", st.SOCKSAddr, st.HTTPAddr)
+			}
+			fmt.Fprintln(g.env.Stdout, "Press Ctrl-C or run `nitronet down` to disconnect.")
+			tick := time.NewTicker(5 * time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					fmt.Fprintln(g.env.Stdout, "Disconnected.")
+					return nil
+				case <-tick.C:
+					us.LastHandshake = t.Status().LastHandshake
+					_ = writeStatus(rd, us)
+				}
+			}
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&gw, "gateway", "", "gateway id, region or auto (default: the only gateway, else auto)")
+	f.StringVar(&deviceID, "device", "", "device id (default: the only device whose key is on this machine)")
+	f.BoolVar(&userspace, "userspace", false, "no root: run SOCKS5 and HTTP proxies on 127.0.0.1 instead of a TUN")
+	f.StringVar(&socks, "socks", tunnel.DefaultSOCKSListen, "userspace: SOCKS5 listen address (loopback)")
+	f.StringVar(&httpProxy, "http-proxy", tunnel.DefaultHTTPListen, "userspace: HTTP proxy listen address (loopback)")
+	f.BoolVar(&killSwitch, "kill-switch", false, "TUN mode: drop all traffic that would bypass the tunnel while it is up")
+	f.StringVar(&ifName, "interface", tunnel.DefaultIfName, "TUN mode: interface name")
+	return c
+}
+
+// runningPID returns the pid of a live `up`, if any.
+func runningPID(rd string) (int, bool) {
+	b, err := os.ReadFile(filepath.Join(rd, "pid"))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return 0, false
+	}
+	return pid, true
+}
+
+func newDownCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "down",
+		Short: "Disconnect, restoring routes, DNS and firewall (also after a crash)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := g.dir()
+			if err != nil {
+				return err
+			}
+			rd := runDir(d)
+			if pid, ok := runningPID(rd); ok {
+				if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+					return fmt.Errorf("stop pid %d: %w", pid, err)
+				}
+				deadline := time.Now().Add(15 * time.Second)
+				for {
+					if _, ok := runningPID(rd); !ok {
+						break
+					}
+					if time.Now().After(deadline) {
+						return fmt.Errorf("pid %d did not stop", pid)
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+			// Whatever a crashed `up` left behind is undone here.
+			if err := tunnel.Recover(filepath.Join(rd, "tunnel"), nil); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			os.Remove(filepath.Join(rd, "pid"))
+			os.Remove(filepath.Join(rd, "status.json"))
+			fmt.Fprintln(g.env.Stdout, "Disconnected.")
+			return nil
+		},
+	}
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show whether a tunnel is up, through which gateway",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := g.dir()
+			if err != nil {
+				return err
+			}
+			rd := runDir(d)
+			if _, ok := runningPID(rd); !ok {
+				fmt.Fprintln(g.env.Stdout, "Disconnected.")
+				return nil
+			}
+			b, err := os.ReadFile(filepath.Join(rd, "status.json"))
+			if err != nil {
+				return err
+			}
+			var s upStatus
+			if err := json.Unmarshal(b, &s); err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(g.env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "state\tconnected (%s mode)\n", s.Mode)
+			fmt.Fprintf(tw, "gateway\t%s (%s)\n", s.Region, s.Gateway)
+			fmt.Fprintf(tw, "device\t%s\n", s.Device)
+			fmt.Fprintf(tw, "addresses\t%s\n", strings.Join(s.Addresses, ", "))
+			if s.Interface != "" {
+				fmt.Fprintf(tw, "interface\t%s\n", s.Interface)
+			}
+			if s.SOCKS != "" {
+				fmt.Fprintf(tw, "proxies\tSOCKS5 %s, HTTP %s\n", s.SOCKS, s.HTTP)
+			}
+			if !s.LastHandshake.IsZero() {
+				fmt.Fprintf(tw, "last handshake\t%s ago\n", g.env.Clock().Sub(s.LastHandshake).Round(time.Second))
+			}
+			fmt.Fprintf(tw, "up since\t%s\n", s.Since.Local().Format("2006-01-02 15:04:05"))
+			return tw.Flush()
+		},
+	}
+}
+
+func newDeviceConfigCmd(g *globals) *cobra.Command {
+	var gw string
+	var qr bool
+	c := &cobra.Command{
+		Use:   "config ID [--gateway ID|REGION] [--qr]",
+		Short: "Print a complete wg-quick config (with this machine's private key) for stock WireGuard apps",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, _, err := g.authed()
+			if err != nil {
+				return err
+			}
+			d, err := g.dir()
+			if err != nil {
+				return err
+			}
+			key, err := d.Key(args[0])
+			if err != nil {
+				return err
+			}
+			conf, err := deviceConfig(cmd.Context(), cl, args[0], gw, key)
+			if err != nil {
+				return err
+			}
+			text := conf.Render()
+			if !qr {
+				_, err := fmt.Fprint(g.env.Stdout, text)
+				return err
+			}
+			code, err := wgconf.QR(text)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprint(g.env.Stdout, code)
+			return err
+		},
+	}
+	c.Flags().StringVar(&gw, "gateway", "", "gateway id or region (default: the only gateway)")
+	c.Flags().BoolVar(&qr, "qr", false, "print the config as a QR code for the mobile WireGuard apps")
+	return c
+}
