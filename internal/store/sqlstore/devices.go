@@ -1,0 +1,447 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/wgkey"
+)
+
+const deviceColumns = `id, account_id, name, public_key, ipv4, ipv6, created_at, updated_at`
+
+func scanDevice(row interface{ Scan(...any) error }) (*store.Device, error) {
+	var d store.Device
+	var v4, v6 string
+	var created, updated int64
+	if err := row.Scan(&d.ID, &d.AccountID, &d.Name, &d.PublicKey, &v4, &v6, &created, &updated); err != nil {
+		return nil, err
+	}
+	var err error
+	if d.IPv4, err = netip.ParseAddr(v4); err != nil {
+		return nil, fmt.Errorf("device %s: bad ipv4: %w", d.ID, err)
+	}
+	if d.IPv6, err = netip.ParseAddr(v6); err != nil {
+		return nil, fmt.Errorf("device %s: bad ipv6: %w", d.ID, err)
+	}
+	d.CreatedAt, d.UpdatedAt = fromUnix(created), fromUnix(updated)
+	return &d, nil
+}
+
+// checkPublicKey returns Invalid unless k is a base64 WireGuard public key
+// (44 characters, 32 bytes, not all zero).
+func checkPublicKey(k string) error {
+	if _, err := wgkey.ParsePublic(k); err != nil {
+		return errs.Wrap(errs.Invalid, err, "malformed public key")
+	}
+	return nil
+}
+
+// CreateDevice allocates d's tunnel addresses, inserts d and appends it to
+// the peer feed, in one transaction. On success d.IPv4 and d.IPv6 are set,
+// a zero d.UpdatedAt is set to d.CreatedAt, and both times are set to their
+// stored form (whole seconds, UTC).
+//
+// It returns Invalid for an empty ID or a malformed public key, NotFound for
+// an unknown account, Precondition if the account is not active or already
+// has limit devices (so limit <= 0 allows none), Conflict if the public key
+// or the device ID is taken, and Unavailable "address pool exhausted" when
+// no address is left.
+//
+// Allocation pops the lowest offset from the free list, or else takes the
+// allocator's next offset; it never scans the device table.
+func (s *Store) CreateDevice(ctx context.Context, d *store.Device, limit int) error {
+	if d.ID == "" {
+		return errs.E(errs.Invalid, "device id is empty")
+	}
+	if err := checkPublicKey(d.PublicKey); err != nil {
+		return err
+	}
+	updated := d.UpdatedAt
+	if updated.IsZero() {
+		updated = d.CreatedAt
+	}
+	var v4, v6 netip.Addr
+	err := s.write(ctx, "create device", func(tx *sql.Tx) error {
+		version, err := s.lockFeed(ctx, tx)
+		if err != nil {
+			return err
+		}
+		// One indexed round trip: the account's status and device count
+		// (by account_id), and whether the key is taken.
+		var status string
+		var n int
+		var taken bool
+		err = tx.QueryRowContext(ctx, `SELECT status,
+				(SELECT count(*) FROM devices WHERE account_id = $1),
+				EXISTS (SELECT 1 FROM devices WHERE public_key = $2)
+			FROM accounts WHERE id = $1`, d.AccountID, d.PublicKey).Scan(&status, &n, &taken)
+		if err != nil {
+			return notFound(err, "account not found")
+		}
+		if status != store.StatusActive {
+			return errs.E(errs.Precondition, "account is not active")
+		}
+		if n >= limit {
+			return errs.E(errs.Precondition, "device limit of %d reached", limit)
+		}
+		if taken {
+			return errs.E(errs.Conflict, "public key already registered")
+		}
+		offset, err := s.allocate(ctx, tx)
+		if err != nil {
+			return err
+		}
+		v4, v6 = s.pool.addrs(offset)
+		_, err = tx.ExecContext(ctx, `INSERT INTO devices
+			(id, account_id, name, public_key, addr_offset, ipv4, ipv6, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			d.ID, d.AccountID, d.Name, d.PublicKey, offset, v4.String(), v6.String(),
+			unix(d.CreatedAt), unix(updated))
+		if err != nil {
+			return mapErr(err, "device already exists")
+		}
+		return s.appendChanges(ctx, tx, version, store.PeerChange{Peer: store.Peer{
+			DeviceID: d.ID, PublicKey: d.PublicKey, IPv4: v4, IPv6: v6,
+		}})
+	})
+	if err != nil {
+		return err
+	}
+	d.IPv4, d.IPv6 = v4, v6
+	d.CreatedAt, d.UpdatedAt = fromUnix(unix(d.CreatedAt)), fromUnix(unix(updated))
+	return nil
+}
+
+// keyFree returns Conflict if a device already has public key k.
+func keyFree(ctx context.Context, tx *sql.Tx, k string) error {
+	var taken bool
+	if err := tx.QueryRowContext(ctx,
+		`SELECT EXISTS (SELECT 1 FROM devices WHERE public_key = $1)`, k).Scan(&taken); err != nil {
+		return err
+	}
+	if taken {
+		return errs.E(errs.Conflict, "public key already registered")
+	}
+	return nil
+}
+
+// allocate returns a free address offset: the lowest released one, or else
+// the allocator's next offset. The caller holds the feed lock.
+func (s *Store) allocate(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var off int64
+	err := tx.QueryRowContext(ctx, `DELETE FROM ipam_free
+		WHERE addr_offset = (SELECT min(addr_offset) FROM ipam_free)
+		RETURNING addr_offset`).Scan(&off)
+	if err == nil {
+		return off, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("allocate address: %w", err)
+	}
+	err = tx.QueryRowContext(ctx, `UPDATE ipam_state SET next_offset = next_offset + 1
+		WHERE id = 1 AND next_offset <= $1 RETURNING next_offset - 1`, s.pool.maxOffset).Scan(&off)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, errs.E(errs.Unavailable, "address pool exhausted")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("allocate address: %w", err)
+	}
+	return off, nil
+}
+
+// lockFeed locks the feed counter row (on PostgreSQL; SQLite has a single
+// writer) and returns the current feed version. Every transaction that
+// changes devices calls it first, so such transactions are serialised and
+// take their locks in one order.
+func (s *Store) lockFeed(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var v int64
+	if err := tx.QueryRowContext(ctx,
+		`SELECT version FROM peer_feed WHERE id = 1`+s.d.forUpdate).Scan(&v); err != nil {
+		return 0, fmt.Errorf("lock peer feed: %w", err)
+	}
+	return v, nil
+}
+
+// appendChanges appends changes to the feed with versions version+1,
+// version+2, ... and advances the counter. version is the value lockFeed
+// returned in the same transaction.
+func (s *Store) appendChanges(ctx context.Context, tx *sql.Tx, version int64, changes ...store.PeerChange) error {
+	at := unix(s.now())
+	for _, c := range changes {
+		version++
+		if _, err := tx.ExecContext(ctx, `INSERT INTO peer_changes
+			(version, device_id, public_key, ipv4, ipv6, removed, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			version, c.DeviceID, c.PublicKey, c.IPv4.String(), c.IPv6.String(), c.Removed, at); err != nil {
+			return fmt.Errorf("append peer change: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE peer_feed SET version = $1 WHERE id = 1`, version); err != nil {
+		return fmt.Errorf("advance peer feed: %w", err)
+	}
+	return nil
+}
+
+// Devices lists the account's devices, oldest first (ties in creation time
+// in insertion order). An unknown account has no devices.
+func (s *Store) Devices(ctx context.Context, accountID string) ([]store.Device, error) {
+	ds := []store.Device{}
+	err := s.read(ctx, "list devices", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices
+			WHERE account_id = $1 ORDER BY created_at, seq`, accountID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDevice(rows)
+			if err != nil {
+				return err
+			}
+			ds = append(ds, *d)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// Device returns the account's device id. Another account's device is
+// NotFound.
+func (s *Store) Device(ctx context.Context, accountID, id string) (*store.Device, error) {
+	var d *store.Device
+	err := s.read(ctx, "device", func(tx *sql.Tx) error {
+		var err error
+		d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices
+			WHERE id = $1 AND account_id = $2`, id, accountID))
+		return notFound(err, "device not found")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// UpdateDevice applies u to the account's device, sets UpdatedAt to now if
+// anything was given, and returns the updated device. A new public key
+// appends to the peer feed a removal of the old key followed by the new
+// peer, with the same addresses. It returns NotFound for an unknown device
+// or another account's, Invalid for a malformed key and Conflict if another
+// device has the key. An empty u changes nothing.
+func (s *Store) UpdateDevice(ctx context.Context, accountID, id string, u store.DeviceUpdate, now time.Time) (*store.Device, error) {
+	if u.PublicKey != nil {
+		if err := checkPublicKey(*u.PublicKey); err != nil {
+			return nil, err
+		}
+	}
+	var d *store.Device
+	err := s.write(ctx, "update device", func(tx *sql.Tx) error {
+		var version int64
+		if u.PublicKey != nil {
+			var err error
+			if version, err = s.lockFeed(ctx, tx); err != nil {
+				return err
+			}
+		}
+		var err error
+		d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices
+			WHERE id = $1 AND account_id = $2`, id, accountID))
+		if err != nil {
+			return notFound(err, "device not found")
+		}
+		if u.Name == nil && u.PublicKey == nil {
+			return nil
+		}
+		old := peerOf(d)
+		if u.Name != nil {
+			d.Name = *u.Name
+		}
+		rotated := u.PublicKey != nil && *u.PublicKey != d.PublicKey
+		if rotated {
+			if err := keyFree(ctx, tx, *u.PublicKey); err != nil {
+				return err
+			}
+			d.PublicKey = *u.PublicKey
+		}
+		d.UpdatedAt = fromUnix(unix(now))
+		_, err = tx.ExecContext(ctx, `UPDATE devices SET name = $1, public_key = $2, updated_at = $3
+			WHERE id = $4`, d.Name, d.PublicKey, unix(now), d.ID)
+		if err != nil {
+			return mapErr(err, "public key already registered")
+		}
+		if !rotated {
+			return nil
+		}
+		return s.appendChanges(ctx, tx, version,
+			store.PeerChange{Peer: old, Removed: true},
+			store.PeerChange{Peer: peerOf(d)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// DeleteDevice removes the account's device, returns its address offset to
+// the free list and appends a removal to the peer feed. It returns NotFound
+// for an unknown device or another account's.
+func (s *Store) DeleteDevice(ctx context.Context, accountID, id string) error {
+	return s.write(ctx, "delete device", func(tx *sql.Tx) error {
+		version, err := s.lockFeed(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var p store.Peer
+		var v4, v6 string
+		var offset int64
+		err = tx.QueryRowContext(ctx, `DELETE FROM devices WHERE id = $1 AND account_id = $2
+			RETURNING id, public_key, ipv4, ipv6, addr_offset`, id, accountID).
+			Scan(&p.DeviceID, &p.PublicKey, &v4, &v6, &offset)
+		if err != nil {
+			return notFound(err, "device not found")
+		}
+		if p.IPv4, err = netip.ParseAddr(v4); err != nil {
+			return err
+		}
+		if p.IPv6, err = netip.ParseAddr(v6); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO ipam_free (addr_offset) VALUES ($1)`, offset); err != nil {
+			return fmt.Errorf("free address: %w", err)
+		}
+		return s.appendChanges(ctx, tx, version, store.PeerChange{Peer: p, Removed: true})
+	})
+}
+
+// PeerSnapshot returns every device as a peer, in insertion order, and the
+// feed version the snapshot corresponds to: applying the changes after that
+// version to the snapshot gives the current set. Both come from one
+// database snapshot.
+func (s *Store) PeerSnapshot(ctx context.Context) ([]store.Peer, int64, error) {
+	var peers []store.Peer
+	var version int64
+	err := s.readSnapshot(ctx, "peer snapshot", func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx,
+			`SELECT version FROM peer_feed WHERE id = 1`).Scan(&version); err != nil {
+			return err
+		}
+		peers = []store.Peer{}
+		rows, err := tx.QueryContext(ctx,
+			`SELECT id, public_key, ipv4, ipv6 FROM devices ORDER BY seq`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			p, err := scanPeer(rows)
+			if err != nil {
+				return err
+			}
+			peers = append(peers, p)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return peers, version, nil
+}
+
+// peerOf returns d as a peer.
+func peerOf(d *store.Device) store.Peer {
+	return store.Peer{DeviceID: d.ID, PublicKey: d.PublicKey, IPv4: d.IPv4, IPv6: d.IPv6}
+}
+
+func scanPeer(row interface{ Scan(...any) error }, extra ...any) (store.Peer, error) {
+	var p store.Peer
+	var v4, v6 string
+	if err := row.Scan(append([]any{&p.DeviceID, &p.PublicKey, &v4, &v6}, extra...)...); err != nil {
+		return p, err
+	}
+	var err error
+	if p.IPv4, err = netip.ParseAddr(v4); err != nil {
+		return p, fmt.Errorf("peer %s: bad ipv4: %w", p.DeviceID, err)
+	}
+	if p.IPv6, err = netip.ParseAddr(v6); err != nil {
+		return p, fmt.Errorf("peer %s: bad ipv6: %w", p.DeviceID, err)
+	}
+	return p, nil
+}
+
+// PeerChanges returns up to limit changes with Version > since, in
+// increasing version order; an empty slice means nothing is new. It returns
+// Invalid for since < 0 or limit < 1, and Gone if changes after since were
+// pruned, or if since is beyond the current version (a cursor from another
+// database): either way the caller must take a new snapshot.
+func (s *Store) PeerChanges(ctx context.Context, since int64, limit int) ([]store.PeerChange, error) {
+	if since < 0 {
+		return nil, errs.E(errs.Invalid, "negative feed version")
+	}
+	if limit < 1 {
+		return nil, errs.E(errs.Invalid, "limit must be positive")
+	}
+	var changes []store.PeerChange
+	err := s.readSnapshot(ctx, "peer changes", func(tx *sql.Tx) error {
+		var current int64
+		var oldest sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT version,
+				(SELECT min(version) FROM peer_changes) FROM peer_feed WHERE id = 1`).
+			Scan(&current, &oldest); err != nil {
+			return err
+		}
+		if !oldest.Valid {
+			oldest.Int64 = current + 1
+		}
+		if since < oldest.Int64-1 || since > current {
+			return errs.E(errs.Gone, "feed version %d is no longer available", since)
+		}
+		changes = make([]store.PeerChange, 0, min(int64(limit), current-since))
+		rows, err := tx.QueryContext(ctx, `SELECT device_id, public_key, ipv4, ipv6, version, removed
+			FROM peer_changes WHERE version > $1 ORDER BY version LIMIT $2`, since, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c store.PeerChange
+			c.Peer, err = scanPeer(rows, &c.Version, &c.Removed)
+			if err != nil {
+				return err
+			}
+			changes = append(changes, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return changes, nil
+}
+
+// PrunePeerChanges deletes the feed changes recorded before before (by the
+// store's clock, see WithClock) and returns how many it deleted. Cursors
+// older than the oldest remaining change then get Gone from PeerChanges.
+func (s *Store) PrunePeerChanges(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.write(ctx, "prune peer changes", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM peer_changes WHERE created_at < $1`, unix(before))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}

@@ -1,0 +1,143 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+const gatewayColumns = `id, region, endpoint, public_key, enroll_hash, credential_hash, created_at, last_seen`
+
+func scanGateway(row interface{ Scan(...any) error }) (*store.Gateway, error) {
+	var g store.Gateway
+	var key sql.NullString
+	var created int64
+	var seen sql.NullInt64
+	if err := row.Scan(&g.ID, &g.Region, &g.Endpoint, &key, &g.EnrollHash, &g.CredentialHash,
+		&created, &seen); err != nil {
+		return nil, err
+	}
+	g.PublicKey = key.String
+	g.CreatedAt = fromUnix(created)
+	g.LastSeen = nullTime(seen)
+	return &g, nil
+}
+
+// CreateGateway inserts g, which must have an ID and an EnrollHash
+// (otherwise Invalid). g.PublicKey and g.CredentialHash are normally empty
+// until EnrollGateway; if set they are stored. It returns Conflict if the
+// ID, enrollment hash, public key or credential hash is taken.
+func (s *Store) CreateGateway(ctx context.Context, g *store.Gateway) error {
+	if g.ID == "" {
+		return errs.E(errs.Invalid, "gateway id is empty")
+	}
+	if len(g.EnrollHash) == 0 {
+		return errs.E(errs.Invalid, "gateway enrollment hash is empty")
+	}
+	if g.PublicKey != "" {
+		if err := checkPublicKey(g.PublicKey); err != nil {
+			return err
+		}
+	}
+	var seen any
+	if g.LastSeen != nil {
+		seen = unix(*g.LastSeen)
+	}
+	return s.write(ctx, "create gateway", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO gateways (`+gatewayColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			g.ID, g.Region, g.Endpoint, nullString(g.PublicKey), g.EnrollHash,
+			nullBytes(g.CredentialHash), unix(g.CreatedAt), seen)
+		return mapErr(err, "gateway already exists")
+	})
+}
+
+// EnrollGateway consumes the enrollment token with enrollHash: in one
+// statement it clears EnrollHash and records publicKey and credentialHash,
+// then returns the gateway. Only one of several concurrent callers with the
+// same token succeeds. A used or unknown token is Unauthenticated; a
+// malformed key or empty credential hash is Invalid; a public key or
+// credential another gateway has is Conflict.
+func (s *Store) EnrollGateway(ctx context.Context, enrollHash []byte, publicKey string, credentialHash []byte) (*store.Gateway, error) {
+	if len(enrollHash) == 0 {
+		return nil, errs.E(errs.Unauthenticated, "invalid enrollment token")
+	}
+	if err := checkPublicKey(publicKey); err != nil {
+		return nil, err
+	}
+	if len(credentialHash) == 0 {
+		return nil, errs.E(errs.Invalid, "gateway credential hash is empty")
+	}
+	var g *store.Gateway
+	err := s.write(ctx, "enroll gateway", func(tx *sql.Tx) error {
+		var err error
+		g, err = scanGateway(tx.QueryRowContext(ctx, `UPDATE gateways
+			SET enroll_hash = NULL, public_key = $1, credential_hash = $2
+			WHERE enroll_hash = $3 RETURNING `+gatewayColumns, publicKey, credentialHash, enrollHash))
+		if errors.Is(err, sql.ErrNoRows) {
+			return errs.E(errs.Unauthenticated, "invalid enrollment token")
+		}
+		return mapErr(err, "gateway public key or credential already in use")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// GatewayByCredential returns the enrolled gateway with that credential
+// hash, or NotFound.
+func (s *Store) GatewayByCredential(ctx context.Context, credentialHash []byte) (*store.Gateway, error) {
+	if len(credentialHash) == 0 {
+		return nil, errs.E(errs.NotFound, "gateway not found")
+	}
+	var g *store.Gateway
+	err := s.read(ctx, "gateway by credential", func(tx *sql.Tx) error {
+		var err error
+		g, err = scanGateway(tx.QueryRowContext(ctx, `SELECT `+gatewayColumns+` FROM gateways
+			WHERE credential_hash = $1`, credentialHash))
+		return notFound(err, "gateway not found")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Gateways lists all gateways, oldest first (ties in insertion order).
+func (s *Store) Gateways(ctx context.Context) ([]store.Gateway, error) {
+	gs := []store.Gateway{}
+	err := s.read(ctx, "list gateways", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+gatewayColumns+` FROM gateways
+			ORDER BY created_at, seq`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			g, err := scanGateway(rows)
+			if err != nil {
+				return err
+			}
+			gs = append(gs, *g)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gs, nil
+}
+
+// TouchGateway sets the gateway's LastSeen to now. It returns NotFound for
+// an unknown gateway.
+func (s *Store) TouchGateway(ctx context.Context, id string, now time.Time) error {
+	return s.write(ctx, "touch gateway", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE gateways SET last_seen = $1 WHERE id = $2`, unix(now), id)
+		return affected(res, err, "gateway not found")
+	})
+}
