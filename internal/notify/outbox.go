@@ -1,0 +1,133 @@
+package notify
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Outbox is a Notifier that writes each message as a file in a directory
+// instead of sending it. It is for operators without SMTP or SMS, who
+// deliver the files by other means, and for development. It accepts both
+// channels. It is safe for concurrent use.
+//
+// Each message becomes one file named "<unix-nanos>-<kind>-<random>.txt",
+// with mode 0600, holding:
+//
+//	Channel: <channel>
+//	To: <to>
+//	Subject: <subject>
+//
+//	<body>
+//
+// Files are written atomically: a file with that name is complete. Temporary
+// files while writing start with "." and end in ".tmp".
+type Outbox struct {
+	dir   string
+	clock func() time.Time
+
+	mu   sync.Mutex // serialises reads from rand, which need not be safe
+	rand io.Reader
+}
+
+// NewOutbox returns an Outbox writing to dir, creating dir with mode 0700 if
+// it does not exist. An existing dir must be a directory that the group and
+// others cannot access (mode 0700 or stricter), since the files hold
+// personal data.
+//
+// clock names files; if nil, time.Now is used. rand supplies the random
+// part of each name; it must not be nil.
+func NewOutbox(dir string, clock func() time.Time, rand io.Reader) (*Outbox, error) {
+	if dir == "" {
+		return nil, errors.New("notify: outbox: no directory")
+	}
+	if rand == nil {
+		return nil, errors.New("notify: outbox: nil rand")
+	}
+	if clock == nil {
+		clock = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("notify: outbox: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("notify: outbox: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, errors.New("notify: outbox: not a directory")
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("notify: outbox: directory mode is %#o, want 0700", fi.Mode().Perm())
+	}
+	return &Outbox{dir: dir, clock: clock, rand: rand}, nil
+}
+
+// Send writes m to a new file in the outbox. It returns an *errs.Error
+// with code errs.Invalid if m is malformed, and one with code
+// errs.Unavailable if the file could not be written.
+func (o *Outbox) Send(ctx context.Context, m Message) error {
+	if err := m.validate(""); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return sendFailed("outbox", m, err)
+	}
+	var r [8]byte
+	o.mu.Lock()
+	_, err := io.ReadFull(o.rand, r[:])
+	o.mu.Unlock()
+	if err != nil {
+		return sendFailed("outbox random", m, err)
+	}
+	name := fmt.Sprintf("%d-%s-%s.txt", o.clock().UnixNano(), m.Kind, hex.EncodeToString(r[:]))
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "Channel: %s\nTo: %s\nSubject: %s\n\n%s", m.Channel, m.To, m.Subject, m.Body)
+	if err := o.write(name, b.String()); err != nil {
+		return sendFailed("outbox write", m, err)
+	}
+	return nil
+}
+
+// write atomically creates dir/name with content and mode 0600.
+func (o *Outbox) write(name, content string) (err error) {
+	f, err := os.CreateTemp(o.dir, ".*.tmp") // mode 0600
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.WriteString(content); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	final := filepath.Join(o.dir, name)
+	// The random part of the name makes replacing another file
+	// vanishingly unlikely.
+	if err = os.Rename(tmp, final); err != nil {
+		return err
+	}
+	if d, derr := os.Open(o.dir); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
