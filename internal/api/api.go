@@ -26,6 +26,7 @@ import (
 	"github.com/nitronet/nitronet/internal/peerfeed"
 	"github.com/nitronet/nitronet/internal/ratelimit"
 	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/usage"
 	"golang.org/x/time/rate"
 )
 
@@ -54,6 +55,7 @@ type Config struct {
 	Devices  *devices.Service
 	Gateways *gateways.Service
 	Feed     *peerfeed.Hub
+	Usage    *usage.Service
 	Logger   *slog.Logger
 	Clock    func() time.Time
 	Rand     io.Reader
@@ -136,6 +138,8 @@ func (s *Server) routes() {
 	m.Handle("GET /api/v1/gateways", s.auth.Require(s.handleGatewayList))
 	m.HandleFunc("POST /api/v1/gateway/enroll", s.handleGatewayEnroll)
 	m.HandleFunc("GET /api/v1/gateway/peers", s.gatewayAuth(s.handleGatewayPeers))
+	m.HandleFunc("POST /api/v1/gateway/sessions", s.gatewayAuth(s.handleGatewaySessions))
+	m.Handle("GET /api/v1/me/usage", s.auth.Require(s.handleUsage))
 
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, errs.E(errs.NotFound, "no such API route"))
@@ -453,10 +457,10 @@ func (s *Server) handleGatewayEnroll(w http.ResponseWriter, r *http.Request) {
 
 type gatewayKey struct{}
 
-// GatewayID returns the authenticated gateway's id from ctx, or "".
-func GatewayID(ctx context.Context) string {
-	id, _ := ctx.Value(gatewayKey{}).(string)
-	return id
+// GatewayFrom returns the authenticated gateway from ctx, or nil.
+func GatewayFrom(ctx context.Context) *store.Gateway {
+	g, _ := ctx.Value(gatewayKey{}).(*store.Gateway)
+	return g
 }
 
 // gatewayAuth authenticates a gateway by its Bearer credential.
@@ -467,7 +471,7 @@ func (s *Server) gatewayAuth(next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, s.cfg.Logger, err)
 			return
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), gatewayKey{}, g.ID)))
+		next(w, r.WithContext(context.WithValue(r.Context(), gatewayKey{}, g)))
 	}
 }
 
@@ -512,4 +516,36 @@ func (s *Server) handleGatewayPeers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, u)
+}
+
+func (s *Server) handleGatewaySessions(w http.ResponseWriter, r *http.Request) {
+	var rep gwproto.SessionReport
+	if err := decodeLimit(w, r, &rep, MaxReportBody); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	g := GatewayFrom(r.Context())
+	if err := s.cfg.Usage.Report(r.Context(), g.ID, g.Region, rep); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p Principal) {
+	days := 90
+	if v := r.URL.Query().Get("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeError(w, s.cfg.Logger, errs.E(errs.Invalid, "days must be a number"))
+			return
+		}
+		days = n
+	}
+	sessions, err := s.cfg.Usage.ForAccount(r.Context(), p.AccountID, days)
+	if err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"recording": s.cfg.Usage.Mode(), "sessions": sessions})
 }

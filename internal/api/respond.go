@@ -11,8 +11,12 @@ import (
 	"github.com/nitronet/nitronet/internal/errs"
 )
 
-// MaxBody is the largest request body the API accepts.
-const MaxBody = 64 << 10
+// MaxBody is the largest request body the API accepts from users.
+// Gateways' session reports may be up to MaxReportBody.
+const (
+	MaxBody       = 64 << 10
+	MaxReportBody = 256 << 10
+)
 
 // status maps a domain error code to its HTTP status. This is the only
 // place in the program that does so.
@@ -81,10 +85,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // bodies over MaxBody, unknown fields, trailing data and malformed JSON,
 // each with a clear Invalid (or TooLarge) error.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	return decodeLimit(w, r, v, MaxBody)
+}
+
+// decodeLimit is decode with a body limit of max bytes.
+func decodeLimit(w http.ResponseWriter, r *http.Request, v any, max int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return errs.E(errs.Invalid, "Content-Type must be application/json")
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxBody)
+	body := http.MaxBytesReader(w, r.Body, max)
 	return DecodeJSON(body, v)
 }
 
@@ -99,7 +108,7 @@ func DecodeJSON(rd io.Reader, v any) error {
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &maxErr):
-			return errs.E(errs.TooLarge, "request body must not exceed %d bytes", MaxBody)
+			return errs.E(errs.TooLarge, "request body must not exceed %d bytes", maxErr.Limit)
 		case errors.Is(err, io.EOF):
 			return errs.E(errs.Invalid, "request body must not be empty")
 		case errors.As(err, &synErr), errors.Is(err, io.ErrUnexpectedEOF):
@@ -122,7 +131,7 @@ func DecodeJSON(rd io.Reader, v any) error {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
-			return errs.E(errs.TooLarge, "request body must not exceed %d bytes", MaxBody)
+			return errs.E(errs.TooLarge, "request body must not exceed %d bytes", maxErr.Limit)
 		}
 		return errs.E(errs.Invalid, "request body must hold a single JSON object")
 	}

@@ -31,6 +31,8 @@ type Serve struct {
 	PortalURL    string
 	LogFormat    string
 	LogLevel     string
+	// UsageRecording is "intervals" (default) or "none" (live count only).
+	UsageRecording string
 
 	SMTPHost     string
 	SMTPPort     int
@@ -64,6 +66,7 @@ func (c *Serve) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.MobileRegion, "mobile-region", "", "default region (e.g. GB) for mobile numbers without +country code; empty requires E.164")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 7*24*time.Hour, "lifetime of a login token")
 	fs.StringVar(&c.PortalURL, "portal-url", "", "public base URL of this server, used in messages")
+	fs.StringVar(&c.UsageRecording, "usage-recording", "intervals", "session recording: intervals (device, region, start, end per minute) or none (only a live count in memory)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.SMTPHost, "smtp-host", "", "SMTP relay host; empty writes email to DATA/outbox")
@@ -131,6 +134,11 @@ func (c *Serve) Validate() error {
 		if u, err := url.Parse(c.PortalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("--portal-url: want an http(s) URL")
 		}
+	}
+	switch c.UsageRecording {
+	case "intervals", "none":
+	default:
+		return fmt.Errorf("--usage-recording must be intervals or none")
 	}
 	switch c.LogFormat {
 	case "text", "json":

@@ -28,6 +28,7 @@ import (
 	"github.com/nitronet/nitronet/internal/peerfeed"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/sqlstore"
+	"github.com/nitronet/nitronet/internal/usage"
 	"github.com/nitronet/nitronet/internal/vault"
 )
 
@@ -50,6 +51,7 @@ type Server struct {
 	Devices  *devices.Service
 	Gateways *gateways.Service
 	Feed     *peerfeed.Hub
+	Usage    *usage.Service
 	Handler  http.Handler
 	deps     Deps
 }
@@ -120,6 +122,10 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	use, err := usage.New(st, cfg.UsageRecording, d.Clock, log)
+	if err != nil {
+		return nil, err
+	}
 	gws, err := gateways.New(gateways.Config{Store: st, Logger: log, Clock: d.Clock, Rand: d.Rand})
 	if err != nil {
 		return nil, err
@@ -128,9 +134,9 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 	if d.Limits != nil {
 		limits = *d.Limits
 	}
-	s := &Server{Config: cfg, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, deps: d}
+	s := &Server{Config: cfg, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use, deps: d}
 	h, err := api.New(api.Config{
-		Accounts: acc, Devices: dev, Gateways: gws, Feed: feed,
+		Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
 		Logger: log, Clock: d.Clock, Rand: d.Rand, Limits: limits, GatewayDNS: cfg.GatewayAddrs(),
 	})
 	if err != nil {

@@ -234,6 +234,7 @@ func TestAPI(t *testing.T) {
 			run("devices", testDevices)
 			run("code attempts", testCodeAttempts)
 			run("password reset", testPasswordReset)
+			run("gateway protocol and usage", testGatewayProtocol)
 			run("no plaintext PII or secrets written", testNothingLeaks)
 		})
 	}
@@ -502,4 +503,101 @@ func TestRateLimits(t *testing.T) {
 	e.want("POST", "/api/v1/sessions", "", login, 429)
 	e.want("POST", "/api/v1/password-reset", "", map[string]string{"email": "rl2@example.com"}, 202)
 	e.want("POST", "/api/v1/password-reset", "", map[string]string{"email": "rl2@example.com"}, 429)
+}
+
+func testGatewayProtocol(t *testing.T, e *env) {
+	ctx := context.Background()
+	_, tok := e.signup("gw@example.com", "+447911100700")
+	dev := e.want("POST", "/api/v1/devices", tok, map[string]string{"name": "phone", "public_key": newKey(t)}, 201)
+	devID := dev["id"].(string)
+
+	_, enrollTok, err := e.srv.Gateways.Add(ctx, "eu-west", "198.18.0.1:51820")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwKey := newKey(t)
+	e.want("POST", "/api/v1/gateway/enroll", "", map[string]string{"token": "nne_bogus", "public_key": gwKey}, 401)
+	enr := e.want("POST", "/api/v1/gateway/enroll", "", map[string]string{"token": enrollTok, "public_key": gwKey}, 201)
+	cred := enr["credential"].(string)
+	if enr["region"] != "eu-west" || cred == "" {
+		t.Fatalf("got %v", enr)
+	}
+	// The token is single-use.
+	e.want("POST", "/api/v1/gateway/enroll", "", map[string]string{"token": enrollTok, "public_key": newKey(t)}, 401)
+	// Users cannot use gateway routes, nor gateways user routes.
+	e.want("GET", "/api/v1/gateway/peers?since=0&wait=0", tok, nil, 401)
+	e.want("GET", "/api/v1/me", cred, nil, 401)
+	e.want("GET", "/api/v1/gateway/peers?since=-1", cred, nil, 400)
+	e.want("GET", "/api/v1/gateway/peers?wait=600", cred, nil, 400)
+
+	snap := e.want("GET", "/api/v1/gateway/peers?since=0&wait=1", cred, nil, 200)
+	if snap["full"] != true {
+		t.Fatalf("got %v, want a full snapshot", snap)
+	}
+	found := false
+	for _, p := range snap["peers"].([]any) {
+		if p.(map[string]any)["device_id"] == devID {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("snapshot %v lacks device %s", snap, devID)
+	}
+
+	start := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Minute)
+	e.want("POST", "/api/v1/gateway/sessions", cred, map[string]any{"intervals": []map[string]any{
+		{"device_id": devID, "start": start.Add(37 * time.Second)},
+	}}, 204)
+	e.want("POST", "/api/v1/gateway/sessions", cred, map[string]any{"intervals": []map[string]any{
+		{"device_id": "not-a-device", "start": start},
+	}}, 400)
+	e.want("POST", "/api/v1/gateway/sessions", cred, map[string]any{"intervals": []map[string]any{
+		{"device_id": devID, "start": start, "end": start.Add(-time.Hour)},
+	}}, 400)
+	e.want("POST", "/api/v1/gateway/sessions", tok, map[string]any{"intervals": []any{}}, 401)
+	if live := e.srv.Usage.Live(); live[enr["id"].(string)] != 1 {
+		t.Fatalf("got live %v, want 1 open session", live)
+	}
+
+	u := e.want("GET", "/api/v1/me/usage", tok, nil, 200)
+	sessions := u["sessions"].([]any)
+	if len(sessions) != 1 {
+		t.Fatalf("got %v, want one session", u)
+	}
+	s0 := sessions[0].(map[string]any)
+	if s0["device_id"] != devID || s0["region"] != "eu-west" || s0["ended_at"] != nil ||
+		s0["started_at"] != start.Format(time.RFC3339) {
+		t.Fatalf("got session %v, want open session of %s from %s (minute granularity)", s0, devID, start.Format(time.RFC3339))
+	}
+	e.want("GET", "/api/v1/me/usage?days=0", tok, nil, 400)
+
+	// The wg-quick export names the gateway and leaves the private key blank.
+	req, _ := http.NewRequest("GET", e.url+"/api/v1/devices/"+devID+"/wireguard?gateway=eu-west", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	conf := string(body)
+	for _, want := range []string{"PrivateKey = \n", "PublicKey = " + gwKey, "Endpoint = 198.18.0.1:51820", "AllowedIPs = 0.0.0.0/0, ::/0", "DNS = 100.64.0.1, fd00:6e6e::1"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("config lacks %q:\n%s", want, conf)
+		}
+	}
+	e.want("GET", "/api/v1/devices/"+devID+"/wireguard?gateway=nope", tok, nil, 404)
+
+	// Deleting the device ends its session and reaches the feed.
+	v := int64(snap["version"].(float64))
+	e.want("DELETE", "/api/v1/devices/"+devID, tok, nil, 204)
+	ch := e.want("GET", fmt.Sprintf("/api/v1/gateway/peers?since=%d&wait=5", v), cred, nil, 200)
+	changes, _ := ch["changes"].([]any)
+	if len(changes) != 1 || changes[0].(map[string]any)["removed"] != true {
+		t.Fatalf("got %v, want one removal", ch)
+	}
+	u = e.want("GET", "/api/v1/me/usage", tok, nil, 200)
+	if s0 := u["sessions"].([]any)[0].(map[string]any); s0["ended_at"] == nil {
+		t.Fatalf("got %v, want the session ended by the deletion", s0)
+	}
 }

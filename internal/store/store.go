@@ -209,8 +209,9 @@ type Store interface {
 	// UpdateDevice applies u to the account's device and, on a key change,
 	// appends to the peer feed. It returns the updated device.
 	UpdateDevice(ctx context.Context, accountID, id string, u DeviceUpdate, now time.Time) (*Device, error)
-	// DeleteDevice removes the account's device, frees its addresses and
-	// appends a removal to the peer feed.
+	// DeleteDevice removes the account's device, frees its addresses,
+	// appends a removal to the peer feed and ends the device's open
+	// session intervals.
 	DeleteDevice(ctx context.Context, accountID, id string) error
 
 	// Gateways.
@@ -238,6 +239,31 @@ type Store interface {
 	// change (the caller must take a new snapshot).
 	PeerChanges(ctx context.Context, since int64, limit int) ([]PeerChange, error)
 
+	UsageStore
+
 	// Close releases the store.
 	Close() error
+}
+
+// Interval is one session of use: a device connected through a gateway in
+// Region from Start until End (nil while open), at minute granularity.
+// DeviceID and AccountID are empty once the interval is anonymised.
+type Interval struct {
+	DeviceID  string
+	AccountID string
+	Region    string
+	Start     time.Time
+	End       *time.Time
+}
+
+// UsageStore keeps session intervals. It is part of Store.
+type UsageStore interface {
+	// RecordIntervals stores intervals reported by a gateway in region.
+	// Each is keyed by (DeviceID, Start): a repeated report updates the
+	// end. An interval of a device that no longer exists only updates an
+	// existing row, otherwise it is dropped. It returns how many were kept.
+	RecordIntervals(ctx context.Context, region string, ivs []Interval) (int, error)
+	// Usage returns the account's intervals that started at or after
+	// since, newest first, at most limit.
+	Usage(ctx context.Context, accountID string, since time.Time, limit int) ([]Interval, error)
 }

@@ -318,6 +318,9 @@ func (s *Store) DeleteDevice(ctx context.Context, accountID, id string) error {
 			`INSERT INTO ipam_free (addr_offset) VALUES ($1)`, offset); err != nil {
 			return fmt.Errorf("free address: %w", err)
 		}
+		if err := s.endDeviceSessions(ctx, tx, p.DeviceID); err != nil {
+			return err
+		}
 		return s.appendChanges(ctx, tx, version, store.PeerChange{Peer: p, Removed: true})
 	})
 }

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PeerSnapshotConsistency", testPeerSnapshotConsistency},
 		{"Gateways", testGateways},
 		{"GatewayEnrollConcurrent", testGatewayEnrollConcurrent},
+		{"Usage", testUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,99 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+// RecordIntervals implements store.UsageStore.
+func (s *Store) RecordIntervals(ctx context.Context, region string, ivs []store.Interval) (int, error) {
+	if region == "" {
+		return 0, errs.E(errs.Invalid, "region is required")
+	}
+	kept := 0
+	err := s.write(ctx, "record intervals", func(tx *sql.Tx) error {
+		kept = 0
+		for _, iv := range ivs {
+			if iv.DeviceID == "" {
+				return errs.E(errs.Invalid, "interval without a device")
+			}
+			var end sql.NullInt64
+			if iv.End != nil {
+				end = sql.NullInt64{Int64: unix(*iv.End), Valid: true}
+			}
+			var accountID string
+			err := tx.QueryRowContext(ctx, `SELECT account_id FROM devices WHERE id = $1`, iv.DeviceID).Scan(&accountID)
+			if err == sql.ErrNoRows {
+				// The device is gone: only close what was recorded before.
+				res, err := tx.ExecContext(ctx, `UPDATE usage_sessions SET ended_at = COALESCE($1, ended_at)
+					WHERE device_id = $2 AND started_at = $3`, end, iv.DeviceID, unix(iv.Start))
+				if err != nil {
+					return fmt.Errorf("close interval: %w", err)
+				}
+				if n, _ := res.RowsAffected(); n > 0 {
+					kept++
+				}
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("look up device: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO usage_sessions (account_id, device_id, region, started_at, ended_at)
+				VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (device_id, started_at) WHERE device_id IS NOT NULL
+				DO UPDATE SET ended_at = COALESCE(excluded.ended_at, usage_sessions.ended_at)`,
+				accountID, iv.DeviceID, region, unix(iv.Start), end); err != nil {
+				return fmt.Errorf("record interval: %w", err)
+			}
+			kept++
+		}
+		return nil
+	})
+	return kept, err
+}
+
+// Usage implements store.UsageStore.
+func (s *Store) Usage(ctx context.Context, accountID string, since time.Time, limit int) ([]store.Interval, error) {
+	if limit < 1 {
+		return nil, errs.E(errs.Invalid, "limit must be positive")
+	}
+	var out []store.Interval
+	err := s.read(ctx, "usage", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT device_id, region, started_at, ended_at FROM usage_sessions
+			WHERE account_id = $1 AND started_at >= $2 ORDER BY started_at DESC, id DESC LIMIT $3`,
+			accountID, unix(since), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var dev sql.NullString
+			var start int64
+			var end sql.NullInt64
+			iv := store.Interval{AccountID: accountID}
+			if err := rows.Scan(&dev, &iv.Region, &start, &end); err != nil {
+				return err
+			}
+			iv.DeviceID, iv.Start, iv.End = dev.String, fromUnix(start), nullTime(end)
+			out = append(out, iv)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// endDeviceSessions closes a device's open intervals inside tx, at the
+// current minute.
+func (s *Store) endDeviceSessions(ctx context.Context, tx *sql.Tx, deviceID string) error {
+	now := s.now().UTC().Truncate(time.Minute)
+	if _, err := tx.ExecContext(ctx, `UPDATE usage_sessions SET ended_at = $1
+		WHERE device_id = $2 AND ended_at IS NULL`, unix(now), deviceID); err != nil {
+		return fmt.Errorf("end device sessions: %w", err)
+	}
+	return nil
+}

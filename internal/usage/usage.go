@@ -1,0 +1,145 @@
+// Package usage keeps what the policy says Nitronet keeps about use of the
+// service: the duration and intervals of sessions (device, gateway region,
+// start, end, at minute granularity), or with recording set to "none" only
+// a live count of open sessions, held in memory.
+//
+// Gateways derive sessions from WireGuard handshakes and report them here.
+// Nothing else about a session — endpoints, destinations, bytes — exists in
+// this package's inputs, so it cannot be kept.
+package usage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/ident"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+// Recording modes.
+const (
+	RecordIntervals = "intervals"
+	RecordNone      = "none"
+)
+
+// MaxReport bounds the intervals in one gateway report.
+const MaxReport = 1000
+
+// Service records and serves session intervals. It is safe for concurrent
+// use.
+type Service struct {
+	store store.Store
+	mode  string
+	clock func() time.Time
+	log   *slog.Logger
+
+	mu   sync.Mutex
+	live map[string]map[string]time.Time // gateway -> device -> start of open session
+}
+
+// New returns a Service recording in mode (RecordIntervals or RecordNone).
+func New(st store.Store, mode string, clock func() time.Time, log *slog.Logger) (*Service, error) {
+	if mode != RecordIntervals && mode != RecordNone {
+		return nil, fmt.Errorf("usage recording must be %q or %q", RecordIntervals, RecordNone)
+	}
+	return &Service{store: st, mode: mode, clock: clock, log: log, live: map[string]map[string]time.Time{}}, nil
+}
+
+// Mode returns the recording mode.
+func (s *Service) Mode() string { return s.mode }
+
+// Report takes a gateway's batch. Times are truncated to the minute; a
+// malformed batch is refused whole with Invalid. In "none" mode only the
+// in-memory live count changes.
+func (s *Service) Report(ctx context.Context, gatewayID, region string, r gwproto.SessionReport) error {
+	if len(r.Intervals) > MaxReport {
+		return errs.E(errs.Invalid, "at most %d intervals per report", MaxReport)
+	}
+	now := s.clock()
+	ivs := make([]store.Interval, 0, len(r.Intervals))
+	for _, in := range r.Intervals {
+		if !ident.Valid(in.DeviceID, "dev") {
+			return errs.E(errs.Invalid, "interval has an invalid device_id")
+		}
+		iv := store.Interval{DeviceID: in.DeviceID, Region: region, Start: in.Start.UTC().Truncate(time.Minute)}
+		if in.Start.IsZero() || in.Start.After(now.Add(5*time.Minute)) {
+			return errs.E(errs.Invalid, "interval start is missing or in the future")
+		}
+		if in.End != nil {
+			e := in.End.UTC().Truncate(time.Minute)
+			if e.Before(iv.Start) {
+				return errs.E(errs.Invalid, "interval ends before it starts")
+			}
+			iv.End = &e
+		}
+		ivs = append(ivs, iv)
+	}
+	s.track(gatewayID, ivs)
+	if s.mode == RecordNone || len(ivs) == 0 {
+		return nil
+	}
+	if _, err := s.store.RecordIntervals(ctx, region, ivs); err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	return nil
+}
+
+// track updates the live count from a batch.
+func (s *Service) track(gatewayID string, ivs []store.Interval) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	open := s.live[gatewayID]
+	if open == nil {
+		open = map[string]time.Time{}
+		s.live[gatewayID] = open
+	}
+	for _, iv := range ivs {
+		if iv.End == nil {
+			open[iv.DeviceID] = iv.Start
+		} else if st, ok := open[iv.DeviceID]; ok && !st.After(iv.Start) {
+			delete(open, iv.DeviceID)
+		}
+	}
+}
+
+// Live returns the number of open sessions per gateway id, as last
+// reported. It is a count only.
+func (s *Service) Live() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.live))
+	for g, open := range s.live {
+		out[g] = len(open)
+	}
+	return out
+}
+
+// Session is an interval as its owner sees it.
+type Session struct {
+	DeviceID  string     `json:"device_id"`
+	Region    string     `json:"region"`
+	StartedAt time.Time  `json:"started_at"`
+	EndedAt   *time.Time `json:"ended_at"`
+}
+
+// ForAccount returns the account's sessions of the last days days, newest
+// first (at most 10,000).
+func (s *Service) ForAccount(ctx context.Context, accountID string, days int) ([]Session, error) {
+	if days < 1 || days > 3660 {
+		return nil, errs.E(errs.Invalid, "days must be 1 to 3660")
+	}
+	ivs, err := s.store.Usage(ctx, accountID, s.clock().AddDate(0, 0, -days), 10_000)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Session, 0, len(ivs))
+	for _, iv := range ivs {
+		out = append(out, Session{DeviceID: iv.DeviceID, Region: iv.Region, StartedAt: iv.Start, EndedAt: iv.End})
+	}
+	return out, nil
+}
