@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -19,7 +21,8 @@ import (
 // directory (and its SQLite database) or a PostgreSQL URL. It needs no
 // network credential: access to the data directory is the credential.
 type adminTarget struct {
-	cfg config.Serve
+	cfg        config.Serve
+	staffEmail string
 }
 
 func (t *adminTarget) bind(fs *pflag.FlagSet) {
@@ -27,6 +30,45 @@ func (t *adminTarget) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&t.cfg.Database, "database", "", "PostgreSQL URL, if the server uses one (env NITRONET_DATABASE)")
 	fs.StringVar(&t.cfg.PoolV4, "pool-v4", "100.64.0.0/10", "IPv4 pool, as given to serve")
 	fs.StringVar(&t.cfg.PoolV6, "pool-v6", "fd00:6e6e::/48", "IPv6 pool, as given to serve")
+	fs.StringVar(&t.cfg.KEKFile, "kek-file", "", "key-encryption key file, as given to serve (default DATA/kek)")
+	fs.StringVar(&t.staffEmail, "staff", "", "the staff account you act as (env NITRONET_STAFF); its password is read without echo, from stdin, or from NITRONET_STAFF_PASSWORD")
+}
+
+// server opens the target's store and assembles every service on it, as
+// `serve` does, without listening. The caller closes it.
+func (t *adminTarget) server(cmd *cobra.Command, env *Env) (*server.Server, error) {
+	st, err := t.open(cmd, env)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.Assemble(t.cfg, st, server.Deps{
+		Logger: slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Clock:  env.Clock, Rand: env.Rand, Stdout: io.Discard,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return srv, nil
+}
+
+// principal authenticates the staff member the command acts as.
+func (t *adminTarget) principal(cmd *cobra.Command, env *Env, srv *server.Server) (staff.Principal, error) {
+	email := t.staffEmail
+	if email == "" {
+		email = env.Getenv("NITRONET_STAFF")
+	}
+	if email == "" {
+		return staff.Principal{}, errors.New("--staff EMAIL is required: the staff account you act as")
+	}
+	pw := env.Getenv("NITRONET_STAFF_PASSWORD")
+	if pw == "" {
+		var err error
+		if pw, err = readSecret(env, "Staff password: "); err != nil {
+			return staff.Principal{}, err
+		}
+	}
+	return srv.Staff.Check(cmd.Context(), email, pw)
 }
 
 // open validates the target and opens its store.
@@ -45,7 +87,7 @@ func (t *adminTarget) open(cmd *cobra.Command, env *Env) (store.Store, error) {
 
 func newAdminCmd(env *Env) *cobra.Command {
 	c := &cobra.Command{Use: "admin", Short: "Operator tasks, acting on the data directory or database directly"}
-	c.AddCommand(newAdminGatewayCmd(env))
+	c.AddCommand(newAdminGatewayCmd(env), newAdminStaffCmd(env), newAdminAuditCmd(env))
 	return c
 }
 

@@ -20,12 +20,14 @@ import (
 
 	"github.com/nitronet/nitronet/internal/accounts"
 	"github.com/nitronet/nitronet/internal/api"
+	"github.com/nitronet/nitronet/internal/audit"
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/devices"
 	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/notify"
 	"github.com/nitronet/nitronet/internal/password"
 	"github.com/nitronet/nitronet/internal/peerfeed"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/sqlstore"
 	"github.com/nitronet/nitronet/internal/usage"
@@ -52,6 +54,10 @@ type Server struct {
 	Gateways *gateways.Service
 	Feed     *peerfeed.Hub
 	Usage    *usage.Service
+	Staff    *staff.Service
+	Audit    *audit.Log
+	Hasher   *password.Hasher
+	Notifier notify.Notifier
 	Handler  http.Handler
 	deps     Deps
 }
@@ -122,6 +128,11 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	auditLog := audit.New(st, d.Clock)
+	stf, err := staff.New(staff.Config{Store: st, Hasher: hasher, Audit: auditLog, Logger: log, Clock: d.Clock, Rand: d.Rand})
+	if err != nil {
+		return nil, err
+	}
 	use, err := usage.New(st, cfg.UsageRecording, d.Clock, log)
 	if err != nil {
 		return nil, err
@@ -134,7 +145,8 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 	if d.Limits != nil {
 		limits = *d.Limits
 	}
-	s := &Server{Config: cfg, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use, deps: d}
+	s := &Server{Config: cfg, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
+		Staff: stf, Audit: auditLog, Hasher: hasher, Notifier: n, deps: d}
 	h, err := api.New(api.Config{
 		Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
 		Logger: log, Clock: d.Clock, Rand: d.Rand, Limits: limits, GatewayDNS: cfg.GatewayAddrs(),

@@ -240,6 +240,8 @@ type Store interface {
 	PeerChanges(ctx context.Context, since int64, limit int) ([]PeerChange, error)
 
 	UsageStore
+	StaffStore
+	AuditStore
 
 	// Close releases the store.
 	Close() error

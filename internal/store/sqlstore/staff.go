@@ -1,0 +1,214 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/auditchain"
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+const staffCols = `id, email, role, password_hash, created_at, disabled`
+
+func scanStaff(row interface{ Scan(...any) error }) (*store.Staff, error) {
+	var st store.Staff
+	var created int64
+	if err := row.Scan(&st.ID, &st.Email, &st.Role, &st.PasswordHash, &created, &st.Disabled); err != nil {
+		return nil, err
+	}
+	st.CreatedAt = fromUnix(created)
+	return &st, nil
+}
+
+// CreateStaff implements store.StaffStore.
+func (s *Store) CreateStaff(ctx context.Context, st *store.Staff) error {
+	if st.ID == "" || st.Email == "" || st.Role == "" || st.PasswordHash == "" {
+		return errs.E(errs.Invalid, "staff id, email, role and password are required")
+	}
+	return s.write(ctx, "create staff", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO staff (`+staffCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+			st.ID, st.Email, st.Role, st.PasswordHash, unix(st.CreatedAt), st.Disabled)
+		return mapErr(err, "a staff account with this email already exists")
+	})
+}
+
+// StaffByEmail implements store.StaffStore.
+func (s *Store) StaffByEmail(ctx context.Context, email string) (*store.Staff, error) {
+	var out *store.Staff
+	err := s.read(ctx, "staff by email", func(tx *sql.Tx) error {
+		st, err := scanStaff(tx.QueryRowContext(ctx, `SELECT `+staffCols+` FROM staff WHERE email = $1`, email))
+		if err != nil {
+			return notFound(err, "staff account not found")
+		}
+		out = st
+		return nil
+	})
+	return out, err
+}
+
+// StaffByID implements store.StaffStore.
+func (s *Store) StaffByID(ctx context.Context, id string) (*store.Staff, error) {
+	var out *store.Staff
+	err := s.read(ctx, "staff by id", func(tx *sql.Tx) error {
+		st, err := scanStaff(tx.QueryRowContext(ctx, `SELECT `+staffCols+` FROM staff WHERE id = $1`, id))
+		if err != nil {
+			return notFound(err, "staff account not found")
+		}
+		out = st
+		return nil
+	})
+	return out, err
+}
+
+// ListStaff implements store.StaffStore.
+func (s *Store) ListStaff(ctx context.Context) ([]store.Staff, error) {
+	var out []store.Staff
+	err := s.read(ctx, "list staff", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+staffCols+` FROM staff ORDER BY created_at, id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			st, err := scanStaff(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, *st)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// SetStaffDisabled implements store.StaffStore.
+func (s *Store) SetStaffDisabled(ctx context.Context, id string, disabled bool) error {
+	return s.write(ctx, "disable staff", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE staff SET disabled = $1 WHERE id = $2`, disabled, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errs.E(errs.NotFound, "staff account not found")
+		}
+		if disabled {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM staff_tokens WHERE staff_id = $1`, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// CreateStaffToken implements store.StaffStore.
+func (s *Store) CreateStaffToken(ctx context.Context, hash []byte, staffID string, created, expires time.Time) error {
+	return s.write(ctx, "create staff token", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO staff_tokens (hash, staff_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+			hash, staffID, unix(created), unix(expires))
+		return mapErr(err, "token already exists")
+	})
+}
+
+// StaffByToken implements store.StaffStore.
+func (s *Store) StaffByToken(ctx context.Context, hash []byte, now time.Time) (*store.Staff, error) {
+	var out *store.Staff
+	err := s.read(ctx, "staff by token", func(tx *sql.Tx) error {
+		st, err := scanStaff(tx.QueryRowContext(ctx, `SELECT s.id, s.email, s.role, s.password_hash, s.created_at, s.disabled
+			FROM staff_tokens t JOIN staff s ON s.id = t.staff_id
+			WHERE t.hash = $1 AND t.expires_at > $2 AND NOT s.disabled`, hash, unix(now)))
+		if err != nil {
+			return notFound(err, "staff token not found")
+		}
+		out = st
+		return nil
+	})
+	return out, err
+}
+
+// DeleteStaffToken implements store.StaffStore.
+func (s *Store) DeleteStaffToken(ctx context.Context, hash []byte) error {
+	return s.write(ctx, "delete staff token", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM staff_tokens WHERE hash = $1`, hash)
+		return err
+	})
+}
+
+const auditCols = `seq, at, actor, role, action, subject, detail, prev_hash, hash`
+
+func scanAudit(row interface{ Scan(...any) error }) (auditchain.Entry, error) {
+	var e auditchain.Entry
+	var at int64
+	if err := row.Scan(&e.Seq, &at, &e.Actor, &e.Role, &e.Action, &e.Subject, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
+		return e, err
+	}
+	e.At = fromUnix(at)
+	return e, nil
+}
+
+// AppendAudit implements store.AuditStore. The audit_head row is locked
+// for the transaction, so concurrent appends (from several control
+// replicas, too) form one chain.
+func (s *Store) AppendAudit(ctx context.Context, e auditchain.Entry) (auditchain.Entry, error) {
+	if err := e.Validate(); err != nil {
+		return e, errs.Wrap(errs.Invalid, err, "invalid audit entry")
+	}
+	var out auditchain.Entry
+	err := s.write(ctx, "append audit", func(tx *sql.Tx) error {
+		var head int64
+		if err := tx.QueryRowContext(ctx, `SELECT seq FROM audit_head WHERE id = 1`+s.d.forUpdate).Scan(&head); err != nil {
+			return fmt.Errorf("lock audit head: %w", err)
+		}
+		var prev *auditchain.Entry
+		if head > 0 {
+			p, err := scanAudit(tx.QueryRowContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq = $1`, head))
+			if err != nil {
+				return fmt.Errorf("read audit head: %w", err)
+			}
+			prev = &p
+		}
+		out = auditchain.Append(prev, e)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (`+auditCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			out.Seq, unix(out.At), out.Actor, out.Role, out.Action, out.Subject, out.Detail, nullBytes(out.PrevHash), out.Hash); err != nil {
+			return fmt.Errorf("insert audit entry: %w", err)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1 WHERE id = 1`, out.Seq)
+		return err
+	})
+	return out, err
+}
+
+// AuditEntries implements store.AuditStore.
+func (s *Store) AuditEntries(ctx context.Context, after int64, limit int) ([]auditchain.Entry, error) {
+	return s.auditQuery(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+}
+
+// AuditEntriesFor implements store.AuditStore.
+func (s *Store) AuditEntriesFor(ctx context.Context, subject string, limit int) ([]auditchain.Entry, error) {
+	return s.auditQuery(ctx, `SELECT `+auditCols+` FROM audit_log WHERE subject = $1 ORDER BY seq DESC LIMIT $2`, subject, limit)
+}
+
+func (s *Store) auditQuery(ctx context.Context, q string, arg any, limit int) ([]auditchain.Entry, error) {
+	if limit < 1 {
+		return nil, errs.E(errs.Invalid, "limit must be positive")
+	}
+	var out []auditchain.Entry
+	err := s.read(ctx, "audit entries", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, q, arg, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanAudit(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	return out, err
+}

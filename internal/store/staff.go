@@ -1,0 +1,56 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/auditchain"
+)
+
+// Staff is an operator's staff account. Email is the staff member's work
+// address, stored normalised; PasswordHash is argon2id.
+type Staff struct {
+	ID           string
+	Email        string
+	Role         string
+	PasswordHash string
+	CreatedAt    time.Time
+	Disabled     bool
+}
+
+// StaffStore keeps staff accounts and their login tokens. It is part of
+// Store.
+type StaffStore interface {
+	// CreateStaff inserts s; a taken email is Conflict.
+	CreateStaff(ctx context.Context, s *Staff) error
+	// StaffByEmail returns the staff account with the normalised email.
+	StaffByEmail(ctx context.Context, email string) (*Staff, error)
+	// StaffByID returns the staff account with id.
+	StaffByID(ctx context.Context, id string) (*Staff, error)
+	// ListStaff returns every staff account, oldest first.
+	ListStaff(ctx context.Context) ([]Staff, error)
+	// SetStaffDisabled disables or enables a staff account; disabling also
+	// deletes its tokens.
+	SetStaffDisabled(ctx context.Context, id string, disabled bool) error
+	// CreateStaffToken stores a staff login token by its hash.
+	CreateStaffToken(ctx context.Context, hash []byte, staffID string, created, expires time.Time) error
+	// StaffByToken returns the enabled staff account whose unexpired token
+	// has hash; otherwise NotFound.
+	StaffByToken(ctx context.Context, hash []byte, now time.Time) (*Staff, error)
+	// DeleteStaffToken revokes one token; an absent token is not an error.
+	DeleteStaffToken(ctx context.Context, hash []byte) error
+}
+
+// AuditStore keeps the hash-chained staff audit log. It is part of Store.
+type AuditStore interface {
+	// AppendAudit chains e after the newest entry (auditchain.Append) and
+	// stores it, atomically with respect to other appends, returning the
+	// stored entry.
+	AppendAudit(ctx context.Context, e auditchain.Entry) (auditchain.Entry, error)
+	// AuditEntries returns up to limit entries with Seq > after, oldest
+	// first.
+	AuditEntries(ctx context.Context, after int64, limit int) ([]auditchain.Entry, error)
+	// AuditEntriesFor returns up to limit entries about subject, newest
+	// first.
+	AuditEntriesFor(ctx context.Context, subject string, limit int) ([]auditchain.Entry, error)
+}
