@@ -10,9 +10,13 @@ import (
 	"syscall"
 
 	"github.com/nitronet/nitronet/internal/cli"
+	"github.com/nitronet/nitronet/internal/gateway"
 )
 
 func main() {
+	// gVisor (the userspace network) logs to stderr by default; this
+	// process-wide switch is the one global setting the program makes.
+	gateway.QuietEngineLogs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -87,7 +87,7 @@ func (t *adminTarget) open(cmd *cobra.Command, env *Env) (store.Store, error) {
 
 func newAdminCmd(env *Env) *cobra.Command {
 	c := &cobra.Command{Use: "admin", Short: "Operator tasks, acting on the data directory or database directly"}
-	c.AddCommand(newAdminGatewayCmd(env), newAdminStaffCmd(env), newAdminAuditCmd(env))
+	c.AddCommand(newAdminGatewayCmd(env), newAdminStaffCmd(env), newAdminAuditCmd(env), newAdminHoldCmd(env))
 	return c
 }
 

@@ -111,7 +111,7 @@ func (f *gatewayFlags) config(prefix string, log *slog.Logger) (gateway.Config, 
 		c.NewNetwork = func(nc gateway.NetworkConfig) (gateway.Network, error) {
 			n, err := kernelnet.Setup(kernelnet.Config{
 				IfName: ifName, Addresses: nc.Addresses, Pools: nc.Pools(), Uplink: uplink,
-				AllowPrivate: nc.AllowPrivate, DNSPort: 53, MTU: nc.MTU, Logger: nc.Logger,
+				AllowPrivate: nc.AllowPrivate, DNSPort: nc.DNSPort, MTU: nc.MTU, Logger: nc.Logger,
 			})
 			if err != nil {
 				return nil, err

@@ -56,9 +56,15 @@ type NetworkConfig struct {
 	MTU int
 	// AllowPrivate lists private or loopback destinations clients may reach.
 	AllowPrivate []netip.Prefix
-	// DNSUpstreams are the resolvers the gateway's DNS service on port 53 of
+	// DNSUpstreams are the resolvers the gateway's DNS service on DNSPort of
 	// its tunnel addresses forwards to.
 	DNSUpstreams []string
+	// DNSPort is the port of the gateway's DNS service on Addresses, UDP
+	// and TCP, or 0 if there is none (no DNSUpstreams). A userspace network
+	// serves DNS on it; a kernel network must let clients reach it (the
+	// gateway itself serves it on kernel sockets once the network is set
+	// up) and should refuse it when it is 0.
+	DNSPort int
 	// Dial, if set, opens the outbound connections of a userspace network
 	// (for instance to pin an egress address). Kernel networks ignore it.
 	Dial userspace.DialFunc
@@ -89,6 +95,7 @@ func UserspaceNetwork(nc NetworkConfig) (Network, error) {
 		Addresses:    nc.Addresses,
 		AllowPrivate: nc.AllowPrivate,
 		DNSUpstreams: nc.DNSUpstreams,
+		DNSPort:      nc.DNSPort,
 		MTU:          nc.MTU,
 		Dial:         nc.Dial,
 		Logger:       nc.Logger,
@@ -119,8 +126,15 @@ type Config struct {
 	// Admission decides which client source addresses may reach the
 	// WireGuard port. It is held in memory only.
 	Admission admission.Policy
-	// DNSUpstreams are the resolvers behind the gateway's DNS service.
+	// DNSUpstreams are the resolvers ("host" or "host:port") behind the
+	// gateway's DNS service on its tunnel addresses; see package dnsfwd.
+	// With none there is no DNS service. In userspace mode the network
+	// serves it; in kernel mode the gateway serves it on kernel sockets
+	// bound to Addr4 and Addr6 once the network is set up.
 	DNSUpstreams []string
+	// DNSPort is the UDP and TCP port of the DNS service; 0 means 53.
+	// Clients expect 53; other values are for tests.
+	DNSPort int
 	// AllowPrivate lists private or loopback destinations clients may reach.
 	AllowPrivate []netip.Prefix
 	// Pool4 and Pool6 are the tunnel pools; defaults DefaultPool4 and
@@ -181,6 +195,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ListenPort < 0 || c.ListenPort > 65535 {
 		return c, errors.New("gateway: ListenPort out of range")
+	}
+	if c.DNSPort == 0 {
+		c.DNSPort = 53
+	}
+	if c.DNSPort < 0 || c.DNSPort > 65535 {
+		return c, errors.New("gateway: DNSPort out of range")
 	}
 	if !c.Pool4.IsValid() {
 		c.Pool4 = netip.MustParsePrefix(DefaultPool4)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/netip"
+	"strconv"
 	"testing"
 )
 
@@ -15,6 +16,7 @@ func TestDefaults(t *testing.T) {
 		got, want string
 	}{
 		{"mode", c.Mode, ModeUserspace},
+		{"dns port", strconv.Itoa(c.DNSPort), "53"},
 		{"addr4", c.Addr4.String(), "100.64.0.1"},
 		{"addr6", c.Addr6.String(), "fd00:6e6e::1"},
 		{"addresses", netip.PrefixFrom(c.Addr4, c.Pool4.Bits()).String() + " " + netip.PrefixFrom(c.Addr6, c.Pool6.Bits()).String(), "100.64.0.1/10 fd00:6e6e::1/48"},

@@ -137,9 +137,10 @@ func (g *Gateway) LiveSessions() int {
 	return g.tracker.Open()
 }
 
-// Run enrolls (or loads the key file), builds the network and the WireGuard
+// Run enrolls (or loads the key file), builds the network, starts the DNS
+// service in kernel mode (see Config.DNSUpstreams), builds the WireGuard
 // device, then follows the peer feed and reports sessions until ctx is done.
-// It then closes the device and the network, ends open sessions and makes a
+// It then stops the DNS service, closes the device and the network, ends open sessions and makes a
 // short best-effort attempt to report them. Run returns nil after a clean
 // shutdown, or an error if the gateway could not start. It may be called
 // only once.
@@ -162,6 +163,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		MTU:          g.cfg.MTU,
 		AllowPrivate: g.cfg.AllowPrivate,
 		DNSUpstreams: g.cfg.DNSUpstreams,
+		DNSPort:      g.dnsPort(),
 		Dial:         g.cfg.Dial,
 		Logger:       g.log,
 	})
@@ -169,6 +171,24 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return fmt.Errorf("gateway: network: %w", err)
 	}
 	defer network.Close()
+
+	stopDNS := func() {}
+	if g.cfg.Mode == ModeKernel {
+		dnsCtx, cancelDNS := context.WithCancel(ctx)
+		waitDNS, err := g.startKernelDNS(dnsCtx)
+		if err != nil {
+			cancelDNS()
+			return err
+		}
+		var once sync.Once
+		stopDNS = func() {
+			once.Do(func() {
+				cancelDNS()
+				waitDNS()
+			})
+		}
+		defer stopDNS() // on an error return, before network.Close
+	}
 
 	inner := g.cfg.Bind
 	if inner == nil {
@@ -200,6 +220,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	cancel()
 	wg.Wait()
 
+	stopDNS()
 	g.dev.Close()
 	network.Close()
 
@@ -213,6 +234,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.log.Info("gateway stopped", "dropped_by_admission", g.bind.Dropped())
 	return nil
+}
+
+// dnsPort returns the port of the DNS service, or 0 if there is none.
+func (g *Gateway) dnsPort() int {
+	if len(g.cfg.DNSUpstreams) == 0 {
+		return 0
+	}
+	return g.cfg.DNSPort
 }
 
 // identity returns the gateway's key and credential: from the key file if it

@@ -422,6 +422,8 @@ func TestConfigValidation(t *testing.T) {
 		{"kernel without network", gateway.Config{ServerURL: "http://x", Mode: gateway.ModeKernel}},
 		{"address outside pool", gateway.Config{ServerURL: "http://x", Addr4: netip.MustParseAddr("10.0.0.1")}},
 		{"relative URL", gateway.Config{ServerURL: "/api"}},
+		{"negative DNS port", gateway.Config{ServerURL: "http://x", DNSPort: -1}},
+		{"DNS port too high", gateway.Config{ServerURL: "http://x", DNSPort: 65536}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

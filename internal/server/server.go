@@ -24,6 +24,8 @@ import (
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/devices"
 	"github.com/nitronet/nitronet/internal/gateways"
+	"github.com/nitronet/nitronet/internal/holds"
+	"github.com/nitronet/nitronet/internal/metrics"
 	"github.com/nitronet/nitronet/internal/notify"
 	"github.com/nitronet/nitronet/internal/password"
 	"github.com/nitronet/nitronet/internal/peerfeed"
@@ -56,6 +58,8 @@ type Server struct {
 	Usage    *usage.Service
 	Staff    *staff.Service
 	Audit    *audit.Log
+	Holds    *holds.Service
+	Metrics  *metrics.Registry
 	Hasher   *password.Hasher
 	Notifier notify.Notifier
 	Handler  http.Handler
@@ -146,10 +150,23 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 		limits = *d.Limits
 	}
 	s := &Server{Config: cfg, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
-		Staff: stf, Audit: auditLog, Hasher: hasher, Notifier: n, deps: d}
+		Staff: stf, Audit: auditLog, Hasher: hasher, Notifier: n, deps: d,
+		Holds:   holds.New(st, auditLog, d.Clock, d.Rand),
+		Metrics: metrics.New(),
+	}
+	s.Metrics.Gauge("nitronet_live_sessions", "Open VPN sessions, by gateway (a count only).", func() []metrics.Sample {
+		var out []metrics.Sample
+		for gw, n := range use.Live() {
+			out = append(out, metrics.Sample{Labels: map[string]string{"gateway": gw}, Value: float64(n)})
+		}
+		return out
+	})
 	h, err := api.New(api.Config{
 		Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
 		Logger: log, Clock: d.Clock, Rand: d.Rand, Limits: limits, GatewayDNS: cfg.GatewayAddrs(),
+		Extra: func(mux *http.ServeMux, _ *api.Server) {
+			mux.Handle("GET /metrics", s.Metrics)
+		},
 	})
 	if err != nil {
 		return nil, err

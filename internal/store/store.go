@@ -242,6 +242,7 @@ type Store interface {
 	UsageStore
 	StaffStore
 	AuditStore
+	HoldStore
 
 	// Close releases the store.
 	Close() error

@@ -32,6 +32,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/nitronet/nitronet/internal/gateway/dnsfwd"
 )
 
 const nicID tcpip.NICID = 1
@@ -50,9 +52,12 @@ type Config struct {
 	// regardless.
 	AllowPrivate []netip.Prefix
 	// DNSUpstreams are resolvers ("host" or "host:port", port 53 by default)
-	// that the gateway's DNS service on its tunnel addresses forwards to.
-	// With none, the DNS service refuses every query by not answering.
+	// that the gateway's DNS service on port 53 of its tunnel addresses
+	// forwards to (see package dnsfwd). With none there is no DNS service,
+	// and the gateway's addresses refuse port 53 like any other port.
 	DNSUpstreams []string
+	// DNSPort is the port of the DNS service; 0 means 53.
+	DNSPort int
 	// MTU of the tunnel; 0 means 1420.
 	MTU int
 	// Dial opens outbound connections; nil means a net.Dialer.
@@ -74,7 +79,7 @@ type Network struct {
 	stack  *stack.Stack
 	ep     *channel.Endpoint
 	dev    *tunDevice
-	dns    []string
+	dns    *dnsfwd.Forwarder // nil: no DNS service
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -94,6 +99,12 @@ func New(cfg Config) (*Network, error) {
 	if cfg.MTU == 0 {
 		cfg.MTU = 1420
 	}
+	if cfg.DNSPort == 0 {
+		cfg.DNSPort = 53
+	}
+	if cfg.DNSPort < 0 || cfg.DNSPort > 65535 {
+		return nil, errors.New("userspace: DNSPort out of range")
+	}
 	if cfg.UDPIdleTimeout == 0 {
 		cfg.UDPIdleTimeout = 60 * time.Second
 	}
@@ -104,12 +115,13 @@ func New(cfg Config) (*Network, error) {
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
-	var dns []string
-	for _, u := range cfg.DNSUpstreams {
-		if _, _, err := net.SplitHostPort(u); err != nil {
-			u = net.JoinHostPort(u, "53")
+	var dns *dnsfwd.Forwarder
+	if len(cfg.DNSUpstreams) > 0 {
+		var err error
+		dns, err = dnsfwd.New(dnsfwd.Config{Upstreams: cfg.DNSUpstreams, Dial: dnsfwd.DialFunc(dial)})
+		if err != nil {
+			return nil, fmt.Errorf("userspace: %w", err)
 		}
-		dns = append(dns, u)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Network{
@@ -190,6 +202,9 @@ func New(cfg Config) (*Network, error) {
 	n.stack.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
 
 	for _, g := range n.policy.gateway {
+		if n.dns == nil {
+			break
+		}
 		if err := n.startDNS(g); err != nil {
 			n.Close()
 			return nil, fmt.Errorf("userspace: DNS service: %w", err)

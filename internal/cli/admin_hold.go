@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// parseUntil reads an --until value: a date (YYYY-MM-DD, end of that day
+// UTC) or an RFC 3339 time. "" means no end.
+func parseUntil(s string) (*time.Time, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		t = t.Add(24*time.Hour - time.Second)
+		return &t, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return nil, fmt.Errorf("--until %q: want YYYY-MM-DD or an RFC 3339 time", s)
+	}
+	return &t, nil
+}
+
+func newAdminHoldCmd(env *Env) *cobra.Command {
+	c := &cobra.Command{Use: "hold", Short: "Legal holds: keep an account's data from deletion (legal role)"}
+	var at adminTarget
+	var account, reason, until string
+	add := &cobra.Command{
+		Use: "add --account ID --reason TEXT [--until DATE]", Short: "Place a legal hold", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u, err := parseUntil(until)
+			if err != nil {
+				return err
+			}
+			srv, err := at.server(cmd, env)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			p, err := at.principal(cmd, env, srv)
+			if err != nil {
+				return err
+			}
+			h, err := srv.Holds.Add(cmd.Context(), p, account, reason, u)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "Hold %s placed on %s.\n", h.ID, h.AccountID)
+			return nil
+		},
+	}
+	at.bind(add.Flags())
+	add.Flags().StringVar(&account, "account", "", "account id")
+	add.Flags().StringVar(&reason, "reason", "", "why the data must be kept (case, obligation)")
+	add.Flags().StringVar(&until, "until", "", "end date (YYYY-MM-DD); default: until released")
+
+	var lt adminTarget
+	var lAccount string
+	var active bool
+	list := &cobra.Command{
+		Use: "list [--account ID] [--active]", Short: "List legal holds", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			srv, err := lt.server(cmd, env)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			p, err := lt.principal(cmd, env, srv)
+			if err != nil {
+				return err
+			}
+			hs, err := srv.Holds.List(cmd.Context(), p, lAccount, active)
+			if err != nil {
+				return err
+			}
+			now := env.Clock()
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tACCOUNT\tACTIVE\tUNTIL\tBY\tREASON")
+			for _, h := range hs {
+				u := "released"
+				if h.ReleasedAt == nil {
+					u = "-"
+					if h.Until != nil {
+						u = h.Until.UTC().Format(time.DateOnly)
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", h.ID, h.AccountID, h.Active(now), u, h.CreatedBy, h.Reason)
+			}
+			return tw.Flush()
+		},
+	}
+	lt.bind(list.Flags())
+	list.Flags().StringVar(&lAccount, "account", "", "only this account")
+	list.Flags().BoolVar(&active, "active", false, "only holds in force now")
+
+	var rt adminTarget
+	release := &cobra.Command{
+		Use: "release ID", Short: "Release a legal hold", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			srv, err := rt.server(cmd, env)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			p, err := rt.principal(cmd, env, srv)
+			if err != nil {
+				return err
+			}
+			if err := srv.Holds.Release(cmd.Context(), p, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "Hold %s released.\n", args[0])
+			return nil
+		},
+	}
+	rt.bind(release.Flags())
+	c.AddCommand(add, list, release)
+	return c
+}
