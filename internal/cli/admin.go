@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"text/tabwriter"
-	"time"
 
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/gateways"
@@ -76,8 +75,8 @@ func (t *adminTarget) open(cmd *cobra.Command, env *Env) (store.Store, error) {
 	if err := config.ApplyEnv(cmd.Flags(), env.Getenv); err != nil {
 		return nil, err
 	}
-	c := t.cfg
-	c.Listen, c.LogFormat, c.LogLevel, c.DeviceLimit, c.SessionTTL = "127.0.0.1:0", "text", "info", 5, time.Hour
+	c := config.Default()
+	c.DataDir, c.Database, c.PoolV4, c.PoolV6, c.KEKFile = t.cfg.DataDir, t.cfg.Database, t.cfg.PoolV4, t.cfg.PoolV6, t.cfg.KEKFile
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}

@@ -49,6 +49,14 @@ type Serve struct {
 	V6 netip.Prefix
 }
 
+// Default returns a Serve with every setting at its documented default
+// (the flag defaults, so they are defined in one place).
+func Default() Serve {
+	var c Serve
+	c.Bind(pflag.NewFlagSet("defaults", pflag.ContinueOnError))
+	return c
+}
+
 // EnvName returns the environment variable for a flag name.
 func EnvName(flag string) string {
 	return "NITRONET_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))

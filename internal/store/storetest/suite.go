@@ -50,6 +50,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Gateways", testGateways},
 		{"GatewayEnrollConcurrent", testGatewayEnrollConcurrent},
 		{"Usage", testUsage},
+		{"Staff", testStaff},
+		{"Audit", testAudit},
+		{"AuditConcurrent", testAuditConcurrent},
+		{"Holds", testHolds},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

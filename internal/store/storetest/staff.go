@@ -1,0 +1,135 @@
+package storetest
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/auditchain"
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+func testStaff(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	st := &store.Staff{ID: "stf_1", Email: "po@example.com", Role: "privacy_officer", PasswordHash: "h", CreatedAt: t0()}
+	must(t, "CreateStaff", s.CreateStaff(ctx, st))
+	wantCode(t, "CreateStaff duplicate", s.CreateStaff(ctx, &store.Staff{ID: "stf_2", Email: "po@example.com", Role: "admin", PasswordHash: "h", CreatedAt: t0()}), errs.Conflict)
+	wantCode(t, "CreateStaff empty", s.CreateStaff(ctx, &store.Staff{ID: "stf_3"}), errs.Invalid)
+	got, err := s.StaffByEmail(ctx, "po@example.com")
+	if err != nil || got.ID != "stf_1" || got.Role != "privacy_officer" {
+		t.Fatalf("StaffByEmail: got %+v, %v", got, err)
+	}
+	_, err = s.StaffByID(ctx, "stf_nope")
+	wantCode(t, "StaffByID missing", err, errs.NotFound)
+
+	now := t0()
+	must(t, "CreateStaffToken", s.CreateStaffToken(ctx, []byte("tok1"), "stf_1", now, now.Add(time.Hour)))
+	if got, err := s.StaffByToken(ctx, []byte("tok1"), now.Add(time.Minute)); err != nil || got.ID != "stf_1" {
+		t.Fatalf("StaffByToken: got %+v, %v", got, err)
+	}
+	_, err = s.StaffByToken(ctx, []byte("tok1"), now.Add(2*time.Hour))
+	wantCode(t, "StaffByToken expired", err, errs.NotFound)
+	must(t, "SetStaffDisabled", s.SetStaffDisabled(ctx, "stf_1", true))
+	_, err = s.StaffByToken(ctx, []byte("tok1"), now.Add(time.Minute))
+	wantCode(t, "StaffByToken after disable", err, errs.NotFound)
+	wantCode(t, "SetStaffDisabled missing", s.SetStaffDisabled(ctx, "stf_nope", true), errs.NotFound)
+	all, err := s.ListStaff(ctx)
+	if err != nil || len(all) != 1 || !all[0].Disabled {
+		t.Fatalf("ListStaff: got %+v, %v", all, err)
+	}
+}
+
+func testAudit(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	var want []auditchain.Entry
+	for i, subj := range []string{"acc_a", "acc_b", "acc_a"} {
+		e, err := s.AppendAudit(ctx, auditchain.Entry{At: t0().Add(time.Duration(i) * time.Second), Actor: "stf_1", Role: "admin", Action: "account.view", Subject: subj, Detail: "viewed"})
+		must(t, "AppendAudit", err)
+		want = append(want, e)
+	}
+	_, err := s.AppendAudit(ctx, auditchain.Entry{At: t0(), Actor: "x@y.z", Role: "admin", Action: "a", Subject: "s"})
+	wantCode(t, "AppendAudit with an email as actor", err, errs.Invalid)
+	got, err := s.AuditEntries(ctx, 0, 100)
+	must(t, "AuditEntries", err)
+	if len(got) != 3 {
+		t.Fatalf("got %d entries, want 3", len(got))
+	}
+	for i := range got {
+		if got[i].Seq != int64(i+1) || !bytes.Equal(got[i].Hash, want[i].Hash) || !got[i].At.Equal(want[i].At) {
+			t.Fatalf("entry %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if err := auditchain.Verify(got); err != nil {
+		t.Fatalf("stored chain does not verify: %v", err)
+	}
+	about, err := s.AuditEntriesFor(ctx, "acc_a", 10)
+	if err != nil || len(about) != 2 || about[0].Seq != 3 {
+		t.Fatalf("AuditEntriesFor: got %+v, %v; want seq 3 then 1", about, err)
+	}
+	if rest, _ := s.AuditEntries(ctx, 2, 100); len(rest) != 1 || rest[0].Seq != 3 {
+		t.Fatalf("AuditEntries after 2: got %+v", rest)
+	}
+}
+
+func testAuditConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const n = 20
+	errc := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := s.AppendAudit(ctx, auditchain.Entry{At: t0(), Actor: "stf_1", Role: "admin", Action: "a", Subject: "s"})
+			errc <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		must(t, "AppendAudit", <-errc)
+	}
+	got, err := s.AuditEntries(ctx, 0, 100)
+	must(t, "AuditEntries", err)
+	if len(got) != n {
+		t.Fatalf("got %d entries, want %d", len(got), n)
+	}
+	if err := auditchain.Verify(got); err != nil {
+		t.Fatalf("concurrent appends broke the chain: %v", err)
+	}
+}
+
+func testHolds(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mkAccount(t, s, "acc_h1")
+	now := t0()
+	later := now.Add(24 * time.Hour)
+	must(t, "CreateHold", s.CreateHold(ctx, &store.Hold{ID: "hold_1", AccountID: "acc_h1", Reason: "case 1", CreatedBy: "stf_l", CreatedAt: now}))
+	must(t, "CreateHold until", s.CreateHold(ctx, &store.Hold{ID: "hold_2", AccountID: "acc_h1", Reason: "case 2", CreatedBy: "stf_l", CreatedAt: now, Until: &later}))
+	wantCode(t, "CreateHold missing account", s.CreateHold(ctx, &store.Hold{ID: "hold_3", AccountID: "acc_nope", Reason: "r", CreatedBy: "x", CreatedAt: now}), errs.NotFound)
+	wantCode(t, "CreateHold empty reason", s.CreateHold(ctx, &store.Hold{ID: "hold_4", AccountID: "acc_h1", CreatedBy: "x", CreatedAt: now}), errs.Invalid)
+
+	if hs, _ := s.Holds(ctx, "acc_h1", true, now.Add(48*time.Hour)); len(hs) != 1 || hs[0].ID != "hold_1" {
+		t.Fatalf("active after hold_2 lapsed: got %+v, want hold_1 only", hs)
+	}
+	held, err := s.HeldAccounts(ctx, now)
+	if err != nil || !held["acc_h1"] {
+		t.Fatalf("HeldAccounts: got %v, %v", held, err)
+	}
+	must(t, "ReleaseHold", s.ReleaseHold(ctx, "hold_1", "stf_l", now))
+	wantCode(t, "ReleaseHold twice", s.ReleaseHold(ctx, "hold_1", "stf_l", now), errs.Conflict)
+	wantCode(t, "ReleaseHold missing", s.ReleaseHold(ctx, "hold_nope", "stf_l", now), errs.NotFound)
+	if held, _ := s.HeldAccounts(ctx, now.Add(48*time.Hour)); held["acc_h1"] {
+		t.Fatalf("account still held after release and lapse")
+	}
+	all, _ := s.Holds(ctx, "", false, now)
+	if len(all) != 2 || all[0].ReleasedAt == nil && all[1].ReleasedAt == nil {
+		t.Fatalf("Holds all: got %+v, want 2 with one released", all)
+	}
+
+	f, err := s.AccountFlags(ctx, "acc_h1")
+	if err != nil || f.Restricted || f.Objected {
+		t.Fatalf("default flags: got %+v, %v", f, err)
+	}
+	must(t, "SetFlags", s.SetFlags(ctx, "acc_h1", store.Flags{Objected: true}))
+	if f, _ := s.AccountFlags(ctx, "acc_h1"); !f.Objected || f.Restricted {
+		t.Fatalf("flags: got %+v, want objected only", f)
+	}
+	wantCode(t, "SetFlags missing", s.SetFlags(ctx, "acc_nope", store.Flags{}), errs.NotFound)
+}
