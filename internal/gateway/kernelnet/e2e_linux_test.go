@@ -295,6 +295,9 @@ func TestWireGuardEndToEnd(t *testing.T) {
 				// Client 2 reaches client 1's transit link only through the tunnel.
 				{"client to gateway transit address", c2.NS, net.JoinHostPort(tp.Client.GatewayAddr.Addr().String(), "8081"), false},
 				{"unsolicited inbound", tp.Server, "100.64.0.2:8082", false},
+				// The resolver on the tunnel address serves clients only,
+				// not neighbours on the uplink.
+				{"uplink neighbour to gateway DNS", tp.Server, "100.64.0.1:53", false},
 			}
 			for _, ck := range checks {
 				if got := reachable(t, ck.from, ck.addr, blocked); got != ck.want {

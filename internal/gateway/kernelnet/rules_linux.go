@@ -80,6 +80,13 @@ func (r ruleset) rules() []rule {
 	}
 	add(chainForward, "nothing else from clients", ifname(expr.MetaKeyIIFNAME, r.tun), drop)
 
+	// The tunnel addresses (and the DNS service bound to them) exist only
+	// for clients: the kernel would otherwise accept packets for them from
+	// any interface, the uplink included.
+	for _, a := range r.addrs {
+		add(chainInput, "tunnel addresses only via the tunnel", ifnameNot(expr.MetaKeyIIFNAME, r.tun), ifnameNot(expr.MetaKeyIIFNAME, "lo"),
+			addrMatch(netip.PrefixFrom(a, a.BitLen()), false), drop)
+	}
 	add(chainInput, "replies to gateway", ifname(expr.MetaKeyIIFNAME, r.tun), ctEstablishedRelated(), accept)
 	if r.dnsPort != 0 {
 		for _, a := range r.addrs {
@@ -113,6 +120,13 @@ func ifname(key expr.MetaKey, name string) []expr.Any {
 		&expr.Meta{Key: key, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: b},
 	}
+}
+
+// ifnameNot matches any interface name but name.
+func ifnameNot(key expr.MetaKey, name string) []expr.Any {
+	m := ifname(key, name)
+	m[1].(*expr.Cmp).Op = expr.CmpOpNeq
+	return m
 }
 
 // addrMatch matches the source (src) or destination address against p,

@@ -55,7 +55,7 @@ func TestRulesetShape(t *testing.T) {
 	want := map[string]int{
 		chainPostrouting: 2,                  // one masquerade per pool
 		chainForward:     3 + 1 + nb + 2 + 1, // c2c, replies, inbound, allow, blocked, pools, rest
-		chainInput:       1 + 2*2 + 1,        // replies, dns udp/tcp per address, rest
+		chainInput:       2 + 1 + 2*2 + 1,    // tunnel addresses only via the tunnel, replies, dns udp/tcp per address, rest
 	}
 	for ch, n := range want {
 		if count[ch] != n {
