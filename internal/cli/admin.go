@@ -51,6 +51,27 @@ func (t *adminTarget) server(cmd *cobra.Command, env *Env) (*server.Server, erro
 	return srv, nil
 }
 
+// asStaff opens the target, authenticates the staff member the command
+// acts as, checks that their role allows action (unless action is ""),
+// runs fn, and closes everything.
+func (t *adminTarget) asStaff(cmd *cobra.Command, env *Env, action string, fn func(srv *server.Server, p staff.Principal) error) error {
+	srv, err := t.server(cmd, env)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	p, err := t.principal(cmd, env, srv)
+	if err != nil {
+		return err
+	}
+	if action != "" {
+		if err := staff.Authorize(p, action); err != nil {
+			return err
+		}
+	}
+	return fn(srv, p)
+}
+
 // principal authenticates the staff member the command acts as.
 func (t *adminTarget) principal(cmd *cobra.Command, env *Env, srv *server.Server) (staff.Principal, error) {
 	email := t.staffEmail
@@ -86,7 +107,9 @@ func (t *adminTarget) open(cmd *cobra.Command, env *Env) (store.Store, error) {
 
 func newAdminCmd(env *Env) *cobra.Command {
 	c := &cobra.Command{Use: "admin", Short: "Operator tasks, acting on the data directory or database directly"}
-	c.AddCommand(newAdminGatewayCmd(env), newAdminStaffCmd(env), newAdminAuditCmd(env), newAdminHoldCmd(env))
+	c.AddCommand(newAdminGatewayCmd(env), newAdminStaffCmd(env), newAdminAuditCmd(env), newAdminHoldCmd(env),
+		newAdminPolicyCmd(env), newAdminAnnounceCmd(env), newAdminNoticesCmd(env), newAdminRetentionCmd(env), newAdminRecordsCmd(env))
+	c.AddCommand(newAdminDisclosureCmd(env), newAdminTransparencyCmd(env), newAdminProcessorCmd(env), newAdminStatsCmd(env))
 	return c
 }
 

@@ -5,6 +5,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/staff"
+	"github.com/nitronet/nitronet/internal/store"
 	"github.com/spf13/cobra"
 )
 
@@ -36,21 +39,14 @@ func newAdminHoldCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			srv, err := at.server(cmd, env)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := at.principal(cmd, env, srv)
-			if err != nil {
-				return err
-			}
-			h, err := srv.Holds.Add(cmd.Context(), p, account, reason, u)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stdout, "Hold %s placed on %s.\n", h.ID, h.AccountID)
-			return nil
+			return at.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+				h, err := srv.Holds.Add(cmd.Context(), p, account, reason, u)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "Hold %s placed on %s.\n", h.ID, h.AccountID)
+				return nil
+			})
 		},
 	}
 	at.bind(add.Flags())
@@ -64,33 +60,13 @@ func newAdminHoldCmd(env *Env) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list [--account ID] [--active]", Short: "List legal holds", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := lt.server(cmd, env)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := lt.principal(cmd, env, srv)
-			if err != nil {
-				return err
-			}
-			hs, err := srv.Holds.List(cmd.Context(), p, lAccount, active)
-			if err != nil {
-				return err
-			}
-			now := env.Clock()
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tACCOUNT\tACTIVE\tUNTIL\tBY\tREASON")
-			for _, h := range hs {
-				u := "released"
-				if h.ReleasedAt == nil {
-					u = "-"
-					if h.Until != nil {
-						u = h.Until.UTC().Format(time.DateOnly)
-					}
+			return lt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+				hs, err := srv.Holds.List(cmd.Context(), p, lAccount, active)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", h.ID, h.AccountID, h.Active(now), u, h.CreatedBy, h.Reason)
-			}
-			return tw.Flush()
+				return printHolds(env, hs)
+			})
 		},
 	}
 	lt.bind(list.Flags())
@@ -101,23 +77,33 @@ func newAdminHoldCmd(env *Env) *cobra.Command {
 	release := &cobra.Command{
 		Use: "release ID", Short: "Release a legal hold", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := rt.server(cmd, env)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := rt.principal(cmd, env, srv)
-			if err != nil {
-				return err
-			}
-			if err := srv.Holds.Release(cmd.Context(), p, args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stdout, "Hold %s released.\n", args[0])
-			return nil
+			return rt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+				if err := srv.Holds.Release(cmd.Context(), p, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "Hold %s released.\n", args[0])
+				return nil
+			})
 		},
 	}
 	rt.bind(release.Flags())
 	c.AddCommand(add, list, release)
 	return c
+}
+
+func printHolds(env *Env, hs []store.Hold) error {
+	now := env.Clock()
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tACCOUNT\tACTIVE\tUNTIL\tBY\tREASON")
+	for _, h := range hs {
+		u := "released"
+		if h.ReleasedAt == nil {
+			u = "-"
+			if h.Until != nil {
+				u = h.Until.UTC().Format(time.DateOnly)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", h.ID, h.AccountID, h.Active(now), u, h.CreatedBy, h.Reason)
+	}
+	return tw.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/spf13/cobra"
 )
@@ -55,25 +56,18 @@ func newAdminStaffCmd(env *Env) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List staff accounts", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := lt.server(cmd, env)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := lt.principal(cmd, env, srv)
-			if err != nil {
-				return err
-			}
-			all, err := srv.Staff.List(cmd.Context(), p)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tDISABLED")
-			for _, s := range all {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", s.ID, s.Email, s.Role, s.Disabled)
-			}
-			return tw.Flush()
+			return lt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+				all, err := srv.Staff.List(cmd.Context(), p)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tDISABLED")
+				for _, s := range all {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", s.ID, s.Email, s.Role, s.Disabled)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	lt.bind(list.Flags())
@@ -83,23 +77,16 @@ func newAdminStaffCmd(env *Env) *cobra.Command {
 	disable := &cobra.Command{
 		Use: "disable ID", Short: "Disable a staff account (ends its sessions); --enable undoes it", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := dt.server(cmd, env)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := dt.principal(cmd, env, srv)
-			if err != nil {
-				return err
-			}
-			if p.ID == args[0] && !enable {
-				return errors.New("you cannot disable your own account")
-			}
-			if err := srv.Staff.SetDisabled(cmd.Context(), p, args[0], !enable); err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stdout, "Staff account %s disabled=%v.\n", args[0], !enable)
-			return nil
+			return dt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+				if p.ID == args[0] && !enable {
+					return errors.New("you cannot disable your own account")
+				}
+				if err := srv.Staff.SetDisabled(cmd.Context(), p, args[0], !enable); err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "Staff account %s disabled=%v.\n", args[0], !enable)
+				return nil
+			})
 		},
 	}
 	dt.bind(disable.Flags())
@@ -114,27 +101,17 @@ func newAdminAuditCmd(env *Env) *cobra.Command {
 	verify := &cobra.Command{
 		Use: "verify", Short: "Check the audit log's hash chain", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := vt.server(cmd, env)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := vt.principal(cmd, env, srv)
-			if err != nil {
-				return err
-			}
-			if err := staff.Authorize(p, staff.ActAuditView); err != nil {
-				return err
-			}
-			n, err := srv.Audit.Verify(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("audit log BROKEN after checking %d entries: %w", n, err)
-			}
-			if err := srv.Audit.Record(cmd.Context(), p.ID, p.Role, staff.ActAuditView, "audit_log", fmt.Sprintf("verified %d entries", n)); err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stdout, "Audit log intact: %d entries, hash chain verified.\n", n)
-			return nil
+			return vt.asStaff(cmd, env, staff.ActAuditView, func(srv *server.Server, p staff.Principal) error {
+				n, err := srv.Audit.Verify(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("audit log BROKEN after checking %d entries: %w", n, err)
+				}
+				if err := srv.Audit.Record(cmd.Context(), p.ID, p.Role, staff.ActAuditView, "audit_log", fmt.Sprintf("verified %d entries", n)); err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "Audit log intact: %d entries, hash chain verified.\n", n)
+				return nil
+			})
 		},
 	}
 	vt.bind(verify.Flags())
@@ -144,28 +121,18 @@ func newAdminAuditCmd(env *Env) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "Print audit entries", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := lt.server(cmd, env)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := lt.principal(cmd, env, srv)
-			if err != nil {
-				return err
-			}
-			if err := staff.Authorize(p, staff.ActAuditView); err != nil {
-				return err
-			}
-			es, err := srv.Audit.Entries(cmd.Context(), after, limit)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tAT\tACTOR\tROLE\tACTION\tSUBJECT\tDETAIL")
-			for _, e := range es {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.Format("2006-01-02 15:04:05Z"), e.Actor, e.Role, e.Action, e.Subject, e.Detail)
-			}
-			return tw.Flush()
+			return lt.asStaff(cmd, env, staff.ActAuditView, func(srv *server.Server, p staff.Principal) error {
+				es, err := srv.Audit.Entries(cmd.Context(), after, limit)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "SEQ\tAT\tACTOR\tROLE\tACTION\tSUBJECT\tDETAIL")
+				for _, e := range es {
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.Format("2006-01-02 15:04:05Z"), e.Actor, e.Role, e.Action, e.Subject, e.Detail)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	lt.bind(list.Flags())

@@ -219,7 +219,17 @@ func newUpCmd(g *globals) *cobra.Command {
 			if err := writeStatus(rd, us); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.env.Stdout, "Connected through %s (%s) as %s.\n", gateway.Region, gateway.ID, strings.Join(us.Addresses, ", "))
+			// A tunnel is only "connected" once the gateway has answered a
+			// handshake; a denied or unreachable gateway never does.
+			hs := waitHandshake(ctx, t, 10*time.Second)
+			us.LastHandshake = hs
+			_ = writeStatus(rd, us)
+			if hs.IsZero() {
+				fmt.Fprintf(g.env.Stdout, "Tunnel up through %s (%s) as %s, but the gateway has not answered a handshake yet.\n",
+					gateway.Region, gateway.ID, strings.Join(us.Addresses, ", "))
+			} else {
+				fmt.Fprintf(g.env.Stdout, "Connected through %s (%s) as %s.\n", gateway.Region, gateway.ID, strings.Join(us.Addresses, ", "))
+			}
 			if userspace {
 				fmt.Fprintf(g.env.Stdout, "SOCKS5 proxy on %s, HTTP proxy on %s.\n", st.SOCKSAddr, st.HTTPAddr)
 			}
@@ -247,6 +257,27 @@ func newUpCmd(g *globals) *cobra.Command {
 	f.BoolVar(&killSwitch, "kill-switch", false, "TUN mode: drop all traffic that would bypass the tunnel while it is up")
 	f.StringVar(&ifName, "interface", tunnel.DefaultIfName, "TUN mode: interface name")
 	return c
+}
+
+// waitHandshake waits up to max for the tunnel's first handshake and
+// returns its time, or the zero time if none came.
+func waitHandshake(ctx context.Context, t *tunnel.Tunnel, max time.Duration) time.Time {
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if hs := t.Status().LastHandshake; !hs.IsZero() {
+			return hs
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}
+		case <-deadline.C:
+			return time.Time{}
+		case <-tick.C:
+		}
+	}
 }
 
 // runningPID returns the pid of a live `up`, if any.
@@ -327,7 +358,11 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(g.env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "state\tconnected (%s mode)\n", s.Mode)
+			if s.LastHandshake.IsZero() {
+				fmt.Fprintf(tw, "state\ttunnel up (%s mode), no handshake yet\n", s.Mode)
+			} else {
+				fmt.Fprintf(tw, "state\tconnected (%s mode)\n", s.Mode)
+			}
 			fmt.Fprintf(tw, "gateway\t%s (%s)\n", s.Region, s.Gateway)
 			fmt.Fprintf(tw, "device\t%s\n", s.Device)
 			fmt.Fprintf(tw, "addresses\t%s\n", strings.Join(s.Addresses, ", "))
