@@ -243,6 +243,13 @@ type Store interface {
 	StaffStore
 	AuditStore
 	HoldStore
+	DisclosureStore
+	ProcessorStore
+	StatsStore
+	InboxStore
+	PolicyStore
+	RetentionStore
+	PrivacyStore
 
 	// Close releases the store.
 	Close() error

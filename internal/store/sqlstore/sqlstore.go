@@ -117,6 +117,9 @@ func OpenSQLite(ctx context.Context, path string, pool store.Pool, log *slog.Log
 	common := url.Values{}
 	common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
 	common.Add("_pragma", "foreign_keys(1)")
+	// Overwrite deleted content with zeros, so that erased ciphertexts and
+	// blind indexes do not linger in free pages.
+	common.Add("_pragma", "secure_delete(1)")
 
 	w := cloneValues(common)
 	w.Add("_pragma", "journal_mode(WAL)")

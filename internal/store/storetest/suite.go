@@ -50,10 +50,23 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Gateways", testGateways},
 		{"GatewayEnrollConcurrent", testGatewayEnrollConcurrent},
 		{"Usage", testUsage},
+		{"Inbox", testInbox},
+		{"NoticeRuns", testNoticeRuns},
+		{"PolicyDocuments", testPolicyDocuments},
+		{"Retention", testRetention},
+		{"PrivacyRequests", testPrivacyRequests},
+		{"ExportTokens", testExportTokens},
+		{"ContactChange", testContactChange},
+		{"EraseAccount", testEraseAccount},
+		{"EraseAccountHeld", testEraseAccountHeld},
+		{"EraseAccountInterrupted", testEraseAccountInterrupted},
 		{"Staff", testStaff},
 		{"Audit", testAudit},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"Holds", testHolds},
+		{"Disclosures", testDisclosures},
+		{"Processors", testProcessors},
+		{"DailyUsage", testDailyUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,92 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Message is one message in an account's inbox. Kind is a short label such
+// as "policy-change" or "announcement". NoticeRun is the id of the notice
+// run that posted it, or empty for a message posted to one account.
+type Message struct {
+	ID        string
+	AccountID string
+	Kind      string
+	Subject   string
+	Body      string
+	CreatedAt time.Time
+	ReadAt    *time.Time
+	NoticeRun string
+}
+
+// NoticeRun is a notice posted to every active account's inbox and, if
+// Email is set, emailed to each, in batches. It holds no personal data:
+// the per-account progress lives in the inbox rows the run created.
+type NoticeRun struct {
+	ID         string
+	Kind       string // inbox message kind, e.g. "policy-change"
+	DocumentID string // the policy document announced, or ""
+	Subject    string
+	Body       string
+	Email      bool
+	CreatedAt  time.Time
+	FinishedAt *time.Time
+}
+
+// NoticeProgress counts a notice run's inbox messages by email state.
+type NoticeProgress struct {
+	Accounts int64 // active accounts now
+	Posted   int64 // inbox messages posted by the run
+	Pending  int64 // emails not yet attempted
+	Sent     int64
+	Failed   int64
+	Claimed  int64 // attempted but not confirmed (a crash mid-send); never retried
+}
+
+// Recipient is an account whose notice email is due, with its inbox
+// message.
+type Recipient struct {
+	MessageID string
+	Account   Account
+}
+
+// InboxStore keeps account inboxes and notice runs. It is part of Store.
+type InboxStore interface {
+	// PostMessage inserts m. The account must exist (NotFound otherwise).
+	PostMessage(ctx context.Context, m *Message) error
+	// Messages returns up to limit of the account's messages, newest first,
+	// and the number of its unread messages.
+	Messages(ctx context.Context, accountID string, limit int) ([]Message, int, error)
+	// MarkRead sets ReadAt of the account's message id to at, unless it is
+	// already read. Another account's message is NotFound.
+	MarkRead(ctx context.Context, accountID, id string, at time.Time) error
+
+	// CreateNoticeRun inserts r.
+	CreateNoticeRun(ctx context.Context, r *NoticeRun) error
+	// NoticeRuns returns notice runs, newest first; only unfinished ones if
+	// unfinishedOnly.
+	NoticeRuns(ctx context.Context, unfinishedOnly bool) ([]NoticeRun, error)
+	// NoticeRun returns the run with id.
+	NoticeRun(ctx context.Context, id string) (*NoticeRun, error)
+	// PostNoticeBatch posts run's message to up to limit active accounts
+	// that do not have it yet, in account id order, in one transaction. ids
+	// gives the message ids to use, one per account (len(ids) >= limit).
+	// Each message's email state is "pending" if the run emails, else
+	// none. It returns how many it posted; 0 means every active account
+	// has the message.
+	PostNoticeBatch(ctx context.Context, run *NoticeRun, ids []string, at time.Time, limit int) (int, error)
+	// ClaimNoticeEmails moves up to limit of run's pending emails to
+	// "claimed" in one transaction and returns them with their accounts.
+	// A claimed email is never returned again, so a crash between claim
+	// and send loses at most that batch's unsent emails and never sends
+	// one twice.
+	ClaimNoticeEmails(ctx context.Context, runID string, limit int) ([]Recipient, error)
+	// SetEmailState records the outcome ("sent" or "failed") of claimed
+	// emails, or releases claimed emails known not to have been sent
+	// ("pending").
+	SetEmailState(ctx context.Context, messageIDs []string, state string) error
+	// NoticeProgress counts run's messages by email state.
+	NoticeProgress(ctx context.Context, runID string) (NoticeProgress, error)
+	// FinishNoticeRun sets the run's FinishedAt.
+	FinishNoticeRun(ctx context.Context, runID string, at time.Time) error
+}

@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Privacy request types (GDPR Art. 15 to 21).
+const (
+	RequestAccess        = "access"
+	RequestPortability   = "portability"
+	RequestRectification = "rectification"
+	RequestErasure       = "erasure"
+	RequestRestriction   = "restriction"
+	RequestObjection     = "objection"
+)
+
+// Privacy request statuses.
+const (
+	// RequestPending: received, waiting for identity proof.
+	RequestPending = "pending_verification"
+	// RequestVerified: identity proven; being handled (by staff, or for
+	// erasure waiting for the user's final confirmation).
+	RequestVerified = "verified"
+	// RequestHeld: erasure done except for data a legal hold keeps; the
+	// user was told what is kept. Finished when the hold ends.
+	RequestHeld = "held"
+	// RequestCompleted: answered and fulfilled.
+	RequestCompleted = "completed"
+	// RequestDenied: refused, with a reason given to the user.
+	RequestDenied = "denied"
+)
+
+// Answered reports whether a request with status st has been answered, so
+// it can no longer be overdue.
+func Answered(st string) bool {
+	return st == RequestCompleted || st == RequestDenied || st == RequestHeld
+}
+
+// PrivacyRequest is a data-subject request. AccountID is empty once the
+// account was erased; Details is then cleared too.
+type PrivacyRequest struct {
+	ID             string
+	AccountID      string
+	Type           string
+	Status         string
+	Details        string // the user's free text, if any
+	ReceivedAt     time.Time
+	DueAt          time.Time
+	ExtendedReason string
+	ExtendedAt     *time.Time
+	VerifiedAt     *time.Time
+	ConfirmedAt    *time.Time // erasure: the user's final confirmation
+	CompletedAt    *time.Time // completed, held or denied
+	DeniedReason   string
+	Outcome        string // what was done, in words, without personal data
+}
+
+// PrivacyFilter selects privacy requests. Zero fields do not filter.
+type PrivacyFilter struct {
+	AccountID string
+	// OverdueAt, when set, keeps only requests not answered whose DueAt is
+	// before it.
+	OverdueAt *time.Time
+	// Status keeps only requests with that status.
+	Status string
+	// Type keeps only requests of that type.
+	Type  string
+	Limit int // 0 means 1000
+}
+
+// ExportToken is a single-use download token for one request's export.
+// Only its hash is stored.
+type ExportToken struct {
+	Hash      []byte
+	RequestID string
+	AccountID string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// ContactChange is a pending change of an account's email or mobile,
+// waiting for the code sent to the new contact. Sealed is the new value
+// sealed under the account's data key exactly as it will be stored in the
+// account (same AAD); Index is its blind index.
+type ContactChange struct {
+	AccountID string
+	Channel   Channel
+	Sealed    []byte
+	Index     []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Erasure describes one run of the destructive part of an erasure request.
+type Erasure struct {
+	RequestID string
+	AccountID string
+	At        time.Time
+	// KeepHeld means a legal hold is active: the account row with its
+	// wrapped key and sealed contacts, and its session intervals, are
+	// kept; everything else goes, and the request becomes RequestHeld.
+	KeepHeld bool
+	// Outcome is recorded on the request.
+	Outcome string
+	// Hook, if not nil, is called inside the transaction after each step
+	// ("credentials", "devices", "sessions", "account", "requests",
+	// "tombstone"); an error aborts and rolls back everything. It exists for
+	// fault-injection tests.
+	Hook func(step string) error
+}
+
+// ErasureResult reports what an erasure removed (counts only).
+type ErasureResult struct {
+	Devices         int   // devices removed (and dropped from the peer feed)
+	SessionsDeleted int64 // session intervals deleted
+	SessionsKept    int64 // session intervals kept under a hold
+}
+
+// Tombstone records that an account was erased: only the request id and
+// the date, no personal data.
+type Tombstone struct {
+	RequestID string
+	ErasedAt  time.Time
+}
+
+// PrivacyStore keeps privacy requests, export tokens, pending contact
+// changes and erasure tombstones. It is part of Store.
+type PrivacyStore interface {
+	// CreatePrivacyRequest inserts r. NotFound for an unknown account,
+	// Conflict for a taken id.
+	CreatePrivacyRequest(ctx context.Context, r *PrivacyRequest) error
+	// PrivacyRequest returns the request with id.
+	PrivacyRequest(ctx context.Context, id string) (*PrivacyRequest, error)
+	// PrivacyRequests returns the requests f selects, newest first.
+	PrivacyRequests(ctx context.Context, f PrivacyFilter) ([]PrivacyRequest, error)
+	// UpdatePrivacyRequest reads request id, applies fn and writes the
+	// result back, in one transaction holding the row. An error from fn
+	// aborts without change and is returned. It returns the updated
+	// request.
+	UpdatePrivacyRequest(ctx context.Context, id string, fn func(*PrivacyRequest) error) (*PrivacyRequest, error)
+	// CountOverduePrivacyRequests counts requests not answered and due
+	// before now.
+	CountOverduePrivacyRequests(ctx context.Context, now time.Time) (int, error)
+
+	// CreateExportToken inserts t.
+	CreateExportToken(ctx context.Context, t *ExportToken) error
+	// ConsumeExportToken marks the token with hash used at now, if it
+	// belongs to requestID and accountID, is unused and expires after now.
+	// Anything else is Gone.
+	ConsumeExportToken(ctx context.Context, hash []byte, requestID, accountID string, now time.Time) error
+
+	// PutContactChange stores c, replacing a pending change of the same
+	// account and channel.
+	PutContactChange(ctx context.Context, c *ContactChange) error
+	// ApplyContactChange moves the pending change for account and channel
+	// into the account (sealed value, blind index, verified flag) and
+	// deletes it, in one transaction. NotFound if none is pending, Gone if
+	// it expired, Conflict if the blind index is taken by now.
+	ApplyContactChange(ctx context.Context, accountID string, ch Channel, now time.Time) error
+
+	// EraseAccount runs the destructive part of an erasure in one
+	// transaction: it deletes the account's tokens, reset tokens, codes,
+	// export tokens and pending contact changes; removes its devices,
+	// freeing their addresses and appending removals to the peer feed;
+	// deletes its session intervals (KeepHeld: closes and keeps them);
+	// closes the account, clears its password hash and blind indexes and,
+	// unless KeepHeld, its wrapped key and sealed contacts
+	// (crypto-shredding); and, unless KeepHeld, detaches every request of
+	// the account (account id and details cleared) and writes a tombstone.
+	// The erasure request becomes RequestCompleted (RequestHeld with
+	// KeepHeld). NotFound for an unknown request or account; Precondition
+	// if the request is not an erasure of that account awaiting it.
+	EraseAccount(ctx context.Context, e Erasure) (*ErasureResult, error)
+	// Tombstone returns the tombstone of erasure request requestID.
+	Tombstone(ctx context.Context, requestID string) (*Tombstone, error)
+}

@@ -1,0 +1,54 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Processor is an entry of the processor register: a third party that
+// processes personal data on the operator's behalf, and the inventory
+// categories (IDs) it may receive. The table holds no personal data.
+type Processor struct {
+	ID         string
+	Name       string // unique, compared case-insensitively
+	Purpose    string
+	Categories []string
+	CreatedAt  time.Time
+}
+
+// ProcessorStore keeps the processor register. It is part of Store.
+type ProcessorStore interface {
+	// CreateProcessor inserts p; a name already registered (in any case)
+	// is Conflict.
+	CreateProcessor(ctx context.Context, p *Processor) error
+	// Processors lists the register by name.
+	Processors(ctx context.Context) ([]Processor, error)
+	// ProcessorByName returns the processor named name, compared
+	// case-insensitively.
+	ProcessorByName(ctx context.Context, name string) (*Processor, error)
+	// DeleteProcessor removes the processor with id or, failing that, the
+	// one named idOrName, and returns what it removed.
+	DeleteProcessor(ctx context.Context, idOrName string) (*Processor, error)
+}
+
+// DailyUsage is the use one privacy unit (an account) made of one region on
+// one UTC day: the number of sessions that started that day and their
+// total duration. Unit is a number standing for the account, meaningful
+// only within one result: it lets a caller bound each account's
+// contribution without learning who it is.
+type DailyUsage struct {
+	Unit     int
+	Day      time.Time // 00:00 UTC
+	Region   string
+	Sessions int64
+	Seconds  int64
+}
+
+// StatsStore reads aggregates for statistical reports. It is part of Store.
+type StatsStore interface {
+	// DailyUsage returns per-account, per-day, per-region totals of the
+	// closed sessions that started in [from, to), ordered by unit, day and
+	// region. Sessions of accounts that are not active, or that restricted
+	// or objected to processing, and anonymised sessions, are left out.
+	DailyUsage(ctx context.Context, from, to time.Time) ([]DailyUsage, error)
+}

@@ -1,0 +1,416 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+const privacyColumns = `id, account_id, type, status, details, received_at, due_at, extended_reason,
+	extended_at, verified_at, confirmed_at, completed_at, denied_reason, outcome`
+
+func scanPrivacyRequest(row interface{ Scan(...any) error }) (*store.PrivacyRequest, error) {
+	var r store.PrivacyRequest
+	var account sql.NullString
+	var received, due int64
+	var extended, verified, confirmed, completed sql.NullInt64
+	if err := row.Scan(&r.ID, &account, &r.Type, &r.Status, &r.Details, &received, &due, &r.ExtendedReason,
+		&extended, &verified, &confirmed, &completed, &r.DeniedReason, &r.Outcome); err != nil {
+		return nil, err
+	}
+	r.AccountID = account.String
+	r.ReceivedAt, r.DueAt = fromUnix(received), fromUnix(due)
+	r.ExtendedAt, r.VerifiedAt, r.ConfirmedAt, r.CompletedAt = nullTime(extended), nullTime(verified), nullTime(confirmed), nullTime(completed)
+	return &r, nil
+}
+
+func optUnix(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: unix(*t), Valid: true}
+}
+
+// CreatePrivacyRequest implements store.PrivacyStore. It returns Invalid
+// for an empty id, account or type.
+func (s *Store) CreatePrivacyRequest(ctx context.Context, r *store.PrivacyRequest) error {
+	if r.ID == "" || r.AccountID == "" || r.Type == "" || r.Status == "" {
+		return errs.E(errs.Invalid, "request id, account, type and status are required")
+	}
+	return s.write(ctx, "create privacy request", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO privacy_requests (`+privacyColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			r.ID, r.AccountID, r.Type, r.Status, r.Details, unix(r.ReceivedAt), unix(r.DueAt), r.ExtendedReason,
+			optUnix(r.ExtendedAt), optUnix(r.VerifiedAt), optUnix(r.ConfirmedAt), optUnix(r.CompletedAt),
+			r.DeniedReason, r.Outcome)
+		return mapErr(err, "privacy request already exists")
+	})
+}
+
+// PrivacyRequest implements store.PrivacyStore.
+func (s *Store) PrivacyRequest(ctx context.Context, id string) (*store.PrivacyRequest, error) {
+	var r *store.PrivacyRequest
+	err := s.read(ctx, "privacy request", func(tx *sql.Tx) error {
+		var err error
+		r, err = scanPrivacyRequest(tx.QueryRowContext(ctx, `SELECT `+privacyColumns+` FROM privacy_requests WHERE id = $1`, id))
+		return notFound(err, "privacy request not found")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// PrivacyRequests implements store.PrivacyStore.
+func (s *Store) PrivacyRequests(ctx context.Context, f store.PrivacyFilter) ([]store.PrivacyRequest, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	overdue := int64(-1)
+	if f.OverdueAt != nil {
+		overdue = unix(*f.OverdueAt)
+	}
+	out := []store.PrivacyRequest{}
+	err := s.read(ctx, "privacy requests", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+privacyColumns+` FROM privacy_requests
+			WHERE ($1 = '' OR account_id = $1)
+			  AND ($2 = '' OR status = $2)
+			  AND ($3 = '' OR type = $3)
+			  AND (CAST($4 AS BIGINT) < 0 OR (due_at < CAST($4 AS BIGINT) AND status NOT IN ($5, $6, $7)))
+			ORDER BY received_at DESC, id LIMIT $8`,
+			f.AccountID, f.Status, f.Type, overdue, store.RequestCompleted, store.RequestDenied, store.RequestHeld, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanPrivacyRequest(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, *r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// UpdatePrivacyRequest implements store.PrivacyStore. The id, account and
+// received time cannot be changed through it.
+func (s *Store) UpdatePrivacyRequest(ctx context.Context, id string, fn func(*store.PrivacyRequest) error) (*store.PrivacyRequest, error) {
+	var r *store.PrivacyRequest
+	err := s.write(ctx, "update privacy request", func(tx *sql.Tx) error {
+		var err error
+		r, err = scanPrivacyRequest(tx.QueryRowContext(ctx,
+			`SELECT `+privacyColumns+` FROM privacy_requests WHERE id = $1`+s.d.forUpdate, id))
+		if err != nil {
+			return notFound(err, "privacy request not found")
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE privacy_requests SET type = $1, status = $2, details = $3, due_at = $4,
+				extended_reason = $5, extended_at = $6, verified_at = $7, confirmed_at = $8, completed_at = $9,
+				denied_reason = $10, outcome = $11
+			WHERE id = $12`,
+			r.Type, r.Status, r.Details, unix(r.DueAt), r.ExtendedReason, optUnix(r.ExtendedAt), optUnix(r.VerifiedAt),
+			optUnix(r.ConfirmedAt), optUnix(r.CompletedAt), r.DeniedReason, r.Outcome, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.PrivacyRequest(ctx, id)
+}
+
+// CountOverduePrivacyRequests implements store.PrivacyStore.
+func (s *Store) CountOverduePrivacyRequests(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	err := s.read(ctx, "count overdue privacy requests", func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT count(*) FROM privacy_requests
+			WHERE due_at < $1 AND status NOT IN ($2, $3, $4)`,
+			unix(now), store.RequestCompleted, store.RequestDenied, store.RequestHeld).Scan(&n)
+	})
+	return n, err
+}
+
+// CreateExportToken implements store.PrivacyStore.
+func (s *Store) CreateExportToken(ctx context.Context, t *store.ExportToken) error {
+	if len(t.Hash) == 0 || t.RequestID == "" || t.AccountID == "" {
+		return errs.E(errs.Invalid, "export token hash, request and account are required")
+	}
+	return s.write(ctx, "create export token", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO export_tokens (hash, request_id, account_id, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5)`, t.Hash, t.RequestID, t.AccountID, unix(t.CreatedAt), unix(t.ExpiresAt))
+		return mapErr(err, "export token already exists")
+	})
+}
+
+// ConsumeExportToken implements store.PrivacyStore. Only one of several
+// concurrent callers succeeds.
+func (s *Store) ConsumeExportToken(ctx context.Context, hash []byte, requestID, accountID string, now time.Time) error {
+	if len(hash) == 0 {
+		return errs.E(errs.Gone, "export link invalid, used or expired")
+	}
+	return s.write(ctx, "consume export token", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE export_tokens SET used_at = $1
+			WHERE hash = $2 AND request_id = $3 AND account_id = $4 AND used_at IS NULL AND expires_at > $1`,
+			unix(now), hash, requestID, accountID)
+		if err := affected(res, err, "export token"); errs.Is(err, errs.NotFound) {
+			return errs.E(errs.Gone, "export link invalid, used or expired")
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+}
+
+// PutContactChange implements store.PrivacyStore. It returns Invalid for
+// an unknown channel or empty values and NotFound for an unknown account.
+func (s *Store) PutContactChange(ctx context.Context, c *store.ContactChange) error {
+	if !c.Channel.Valid() || len(c.Sealed) == 0 || len(c.Index) == 0 {
+		return errs.E(errs.Invalid, "contact change needs a channel, sealed value and index")
+	}
+	return s.write(ctx, "put contact change", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO pending_contact_changes
+			(account_id, channel, sealed, blind_index, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (account_id, channel) DO UPDATE SET sealed = excluded.sealed,
+				blind_index = excluded.blind_index, created_at = excluded.created_at, expires_at = excluded.expires_at`,
+			c.AccountID, string(c.Channel), c.Sealed, c.Index, unix(c.CreatedAt), unix(c.ExpiresAt))
+		return mapErr(err, "contact change already pending")
+	})
+}
+
+// ApplyContactChange implements store.PrivacyStore.
+func (s *Store) ApplyContactChange(ctx context.Context, accountID string, ch store.Channel, now time.Time) error {
+	var q string
+	switch ch {
+	case store.Email:
+		q = `UPDATE accounts SET email_sealed = $1, email_index = $2, email_verified = $3 WHERE id = $4 AND status = $5`
+	case store.Mobile:
+		q = `UPDATE accounts SET mobile_sealed = $1, mobile_index = $2, mobile_verified = $3 WHERE id = $4 AND status = $5`
+	default:
+		return errs.E(errs.Invalid, "unknown channel %q", ch)
+	}
+	return s.write(ctx, "apply contact change", func(tx *sql.Tx) error {
+		var sealed, index []byte
+		var expires int64
+		err := tx.QueryRowContext(ctx, `SELECT sealed, blind_index, expires_at FROM pending_contact_changes
+			WHERE account_id = $1 AND channel = $2`, accountID, string(ch)).Scan(&sealed, &index, &expires)
+		if err != nil {
+			return notFound(err, "no contact change is pending")
+		}
+		if !fromUnix(expires).After(now) {
+			return errs.E(errs.Gone, "the contact change has expired; start again")
+		}
+		res, err := tx.ExecContext(ctx, q, sealed, index, true, accountID, store.StatusActive)
+		if err := affected(res, mapErr(err, "this "+string(ch)+" is already used by another account"), "account not found"); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM pending_contact_changes WHERE account_id = $1 AND channel = $2`, accountID, string(ch))
+		return err
+	})
+}
+
+// EraseAccount implements store.PrivacyStore. Everything happens in one
+// transaction, so an interruption (a crash, a kill, an error from
+// e.Hook) leaves the account exactly as it was.
+func (s *Store) EraseAccount(ctx context.Context, e store.Erasure) (*store.ErasureResult, error) {
+	hook := e.Hook
+	if hook == nil {
+		hook = func(string) error { return nil }
+	}
+	var res store.ErasureResult
+	err := s.write(ctx, "erase account", func(tx *sql.Tx) error {
+		res = store.ErasureResult{}
+		version, err := s.lockFeed(ctx, tx)
+		if err != nil {
+			return err
+		}
+		r, err := scanPrivacyRequest(tx.QueryRowContext(ctx,
+			`SELECT `+privacyColumns+` FROM privacy_requests WHERE id = $1`+s.d.forUpdate, e.RequestID))
+		if err != nil {
+			return notFound(err, "privacy request not found")
+		}
+		if r.Type != store.RequestErasure || r.AccountID != e.AccountID ||
+			(r.Status != store.RequestVerified && r.Status != store.RequestHeld) {
+			return errs.E(errs.Precondition, "the request is not an erasure awaiting execution")
+		}
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`+s.d.forUpdate, e.AccountID).Scan(&one); err != nil {
+			return notFound(err, "account not found")
+		}
+		at := unix(e.At)
+
+		// Sessions (login tokens) and every other credential.
+		for _, q := range []string{
+			`DELETE FROM tokens WHERE account_id = $1`,
+			`DELETE FROM reset_tokens WHERE account_id = $1`,
+			`DELETE FROM codes WHERE account_id = $1`,
+			`DELETE FROM export_tokens WHERE account_id = $1`,
+			`DELETE FROM pending_contact_changes WHERE account_id = $1`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, e.AccountID); err != nil {
+				return fmt.Errorf("delete credentials: %w", err)
+			}
+		}
+		if err := hook("credentials"); err != nil {
+			return err
+		}
+
+		// Devices: gone from the table and, through the feed, from every
+		// gateway.
+		rows, err := tx.QueryContext(ctx, `DELETE FROM devices WHERE account_id = $1
+			RETURNING id, public_key, ipv4, ipv6, addr_offset`, e.AccountID)
+		if err != nil {
+			return fmt.Errorf("delete devices: %w", err)
+		}
+		var removed []store.PeerChange
+		var offsets []int64
+		for rows.Next() {
+			var p store.Peer
+			var v4, v6 string
+			var off int64
+			if err := rows.Scan(&p.DeviceID, &p.PublicKey, &v4, &v6, &off); err != nil {
+				rows.Close()
+				return err
+			}
+			if p.IPv4, err = netip.ParseAddr(v4); err != nil {
+				rows.Close()
+				return err
+			}
+			if p.IPv6, err = netip.ParseAddr(v6); err != nil {
+				rows.Close()
+				return err
+			}
+			removed = append(removed, store.PeerChange{Peer: p, Removed: true})
+			offsets = append(offsets, off)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, off := range offsets {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO ipam_free (addr_offset) VALUES ($1)`, off); err != nil {
+				return fmt.Errorf("free address: %w", err)
+			}
+		}
+		if len(removed) > 0 {
+			if err := s.appendChanges(ctx, tx, version, removed...); err != nil {
+				return err
+			}
+		}
+		res.Devices = len(removed)
+		if err := hook("devices"); err != nil {
+			return err
+		}
+
+		// Session intervals: deleted, or closed and kept under a hold.
+		if e.KeepHeld {
+			end := unix(e.At.UTC().Truncate(time.Minute))
+			if _, err := tx.ExecContext(ctx, `UPDATE usage_sessions SET ended_at = $1
+				WHERE account_id = $2 AND ended_at IS NULL`, end, e.AccountID); err != nil {
+				return fmt.Errorf("end sessions: %w", err)
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM usage_sessions WHERE account_id = $1`,
+				e.AccountID).Scan(&res.SessionsKept); err != nil {
+				return err
+			}
+		} else {
+			dr, err := tx.ExecContext(ctx, `DELETE FROM usage_sessions WHERE account_id = $1`, e.AccountID)
+			if err != nil {
+				return fmt.Errorf("delete sessions: %w", err)
+			}
+			res.SessionsDeleted, _ = dr.RowsAffected()
+		}
+		if err := hook("sessions"); err != nil {
+			return err
+		}
+
+		// The account: closed, no way to log in or be found; without a
+		// hold its key and sealed fields are destroyed (crypto-shredding).
+		q := `UPDATE accounts SET status = $1, password_hash = '', email_index = NULL, mobile_index = NULL
+			WHERE id = $2`
+		if !e.KeepHeld {
+			q = `UPDATE accounts SET status = $1, password_hash = '', email_index = NULL, mobile_index = NULL,
+				wrapped_key = NULL, email_sealed = NULL, mobile_sealed = NULL,
+				email_verified = FALSE, mobile_verified = FALSE
+			WHERE id = $2`
+		}
+		if _, err := tx.ExecContext(ctx, q, store.StatusClosed, e.AccountID); err != nil {
+			return fmt.Errorf("close account: %w", err)
+		}
+		if err := hook("account"); err != nil {
+			return err
+		}
+
+		// The request itself, and every other request of the account.
+		status := store.RequestCompleted
+		if e.KeepHeld {
+			status = store.RequestHeld
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE privacy_requests SET status = $1, completed_at = $2, outcome = $3
+			WHERE id = $4`, status, at, e.Outcome, e.RequestID); err != nil {
+			return fmt.Errorf("complete request: %w", err)
+		}
+		if !e.KeepHeld {
+			if _, err := tx.ExecContext(ctx, `UPDATE privacy_requests SET account_id = NULL, details = ''
+				WHERE account_id = $1`, e.AccountID); err != nil {
+				return fmt.Errorf("detach requests: %w", err)
+			}
+		}
+		if err := hook("requests"); err != nil {
+			return err
+		}
+
+		if !e.KeepHeld {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO erasure_tombstones (request_id, erased_at) VALUES ($1, $2)`,
+				e.RequestID, at); err != nil {
+				return mapErr(err, "tombstone already exists")
+			}
+		}
+		return hook("tombstone")
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.d.name == "sqlite" {
+		// Copy the erasure into the main file and empty the WAL, so the
+		// old pages (with the wrapped key) do not survive in it.
+		if _, err := s.wdb.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			s.log.Warn("checkpoint after erasure failed", "err", err)
+		}
+	}
+	return &res, nil
+}
+
+// Tombstone implements store.PrivacyStore.
+func (s *Store) Tombstone(ctx context.Context, requestID string) (*store.Tombstone, error) {
+	var t store.Tombstone
+	err := s.read(ctx, "tombstone", func(tx *sql.Tx) error {
+		var at int64
+		err := tx.QueryRowContext(ctx, `SELECT request_id, erased_at FROM erasure_tombstones WHERE request_id = $1`,
+			requestID).Scan(&t.RequestID, &at)
+		t.ErasedAt = fromUnix(at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errs.E(errs.NotFound, "no tombstone for this request")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}

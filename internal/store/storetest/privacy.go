@@ -1,0 +1,340 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+// mkRequest creates a privacy request of typ for account, received at
+// t0()+offset and due a month later.
+func mkRequest(t *testing.T, s store.Store, id, account, typ, status string, offset time.Duration) *store.PrivacyRequest {
+	t.Helper()
+	r := &store.PrivacyRequest{ID: id, AccountID: account, Type: typ, Status: status,
+		ReceivedAt: t0().Add(offset), DueAt: t0().Add(offset).AddDate(0, 1, 0)}
+	must(t, "CreatePrivacyRequest "+id, s.CreatePrivacyRequest(t.Context(), r))
+	return r
+}
+
+func testPrivacyRequests(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mkAccount(t, s, "acc_p1")
+	mkAccount(t, s, "acc_p2")
+	mkRequest(t, s, "prq_1", "acc_p1", store.RequestAccess, store.RequestPending, 0)
+	mkRequest(t, s, "prq_2", "acc_p1", store.RequestErasure, store.RequestPending, time.Hour)
+	mkRequest(t, s, "prq_3", "acc_p2", store.RequestObjection, store.RequestCompleted, 0)
+
+	for _, tc := range []struct {
+		name string
+		r    *store.PrivacyRequest
+		want errs.Code
+	}{
+		{"duplicate", &store.PrivacyRequest{ID: "prq_1", AccountID: "acc_p1", Type: "access", Status: "x"}, errs.Conflict},
+		{"unknown account", &store.PrivacyRequest{ID: "prq_9", AccountID: "acc_none", Type: "access", Status: "x"}, errs.NotFound},
+		{"no type", &store.PrivacyRequest{ID: "prq_8", AccountID: "acc_p1", Status: "x"}, errs.Invalid},
+	} {
+		wantCode(t, tc.name, s.CreatePrivacyRequest(ctx, tc.r), tc.want)
+	}
+
+	got, err := s.PrivacyRequest(ctx, "prq_2")
+	must(t, "PrivacyRequest", err)
+	if got.AccountID != "acc_p1" || got.Type != store.RequestErasure || !got.ReceivedAt.Equal(t0().Add(time.Hour)) ||
+		got.VerifiedAt != nil {
+		t.Fatalf("got %+v, want the stored erasure request", got)
+	}
+	_, err = s.PrivacyRequest(ctx, "prq_none")
+	wantCode(t, "PrivacyRequest unknown", err, errs.NotFound)
+
+	late := t0().AddDate(0, 2, 0)
+	for _, tc := range []struct {
+		name string
+		f    store.PrivacyFilter
+		want []string
+	}{
+		{"all", store.PrivacyFilter{}, []string{"prq_2", "prq_1", "prq_3"}},
+		{"account", store.PrivacyFilter{AccountID: "acc_p1"}, []string{"prq_2", "prq_1"}},
+		{"type", store.PrivacyFilter{Type: store.RequestObjection}, []string{"prq_3"}},
+		{"status", store.PrivacyFilter{Status: store.RequestPending}, []string{"prq_2", "prq_1"}},
+		{"overdue later", store.PrivacyFilter{OverdueAt: &late}, []string{"prq_2", "prq_1"}},
+		{"overdue now", store.PrivacyFilter{OverdueAt: ptr(t0())}, nil},
+		{"limit", store.PrivacyFilter{Limit: 1}, []string{"prq_2"}},
+	} {
+		rs, err := s.PrivacyRequests(ctx, tc.f)
+		must(t, tc.name, err)
+		var ids []string
+		for _, r := range rs {
+			ids = append(ids, r.ID)
+		}
+		if fmt.Sprint(ids) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, ids, tc.want)
+		}
+	}
+	if n, err := s.CountOverduePrivacyRequests(ctx, late); err != nil || n != 2 {
+		t.Fatalf("CountOverdue: got %d, %v, want 2", n, err)
+	}
+
+	// Update: the function's changes are written; its error aborts.
+	verified := t0().Add(2 * time.Hour)
+	u, err := s.UpdatePrivacyRequest(ctx, "prq_1", func(r *store.PrivacyRequest) error {
+		r.Status, r.VerifiedAt, r.Outcome = store.RequestCompleted, &verified, "export ready"
+		return nil
+	})
+	must(t, "UpdatePrivacyRequest", err)
+	if u.Status != store.RequestCompleted || u.VerifiedAt == nil || !u.VerifiedAt.Equal(verified) || u.Outcome != "export ready" {
+		t.Fatalf("updated: got %+v", u)
+	}
+	boom := errs.E(errs.Precondition, "no")
+	_, err = s.UpdatePrivacyRequest(ctx, "prq_2", func(r *store.PrivacyRequest) error {
+		r.Status = store.RequestDenied
+		return boom
+	})
+	wantCode(t, "UpdatePrivacyRequest aborted", err, errs.Precondition)
+	if r, _ := s.PrivacyRequest(ctx, "prq_2"); r.Status != store.RequestPending {
+		t.Fatalf("after aborted update: got status %q, want %q", r.Status, store.RequestPending)
+	}
+	_, err = s.UpdatePrivacyRequest(ctx, "prq_none", func(*store.PrivacyRequest) error { return nil })
+	wantCode(t, "UpdatePrivacyRequest unknown", err, errs.NotFound)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func testExportTokens(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mkAccount(t, s, "acc_e1")
+	mkAccount(t, s, "acc_e2")
+	mkRequest(t, s, "prq_e1", "acc_e1", store.RequestAccess, store.RequestCompleted, 0)
+	tok := &store.ExportToken{Hash: []byte("tok-1"), RequestID: "prq_e1", AccountID: "acc_e1", CreatedAt: t0(), ExpiresAt: t0().Add(time.Hour)}
+	must(t, "CreateExportToken", s.CreateExportToken(ctx, tok))
+	wantCode(t, "duplicate", s.CreateExportToken(ctx, tok), errs.Conflict)
+	for _, tc := range []struct {
+		name    string
+		hash    string
+		req, ac string
+		at      time.Time
+		want    errs.Code
+	}{
+		{"other account", "tok-1", "prq_e1", "acc_e2", t0(), errs.Gone},
+		{"other request", "tok-1", "prq_other", "acc_e1", t0(), errs.Gone},
+		{"expired", "tok-1", "prq_e1", "acc_e1", t0().Add(time.Hour), errs.Gone},
+		{"valid", "tok-1", "prq_e1", "acc_e1", t0().Add(time.Minute), ""},
+		{"used", "tok-1", "prq_e1", "acc_e1", t0().Add(time.Minute), errs.Gone},
+		{"unknown", "tok-x", "prq_e1", "acc_e1", t0(), errs.Gone},
+		{"empty", "", "prq_e1", "acc_e1", t0(), errs.Gone},
+	} {
+		wantCode(t, tc.name, s.ConsumeExportToken(ctx, []byte(tc.hash), tc.req, tc.ac, tc.at), tc.want)
+	}
+}
+
+func testContactChange(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mkAccount(t, s, "acc_c1")
+	other := mkAccount(t, s, "acc_c2")
+	wantCode(t, "apply none", s.ApplyContactChange(ctx, "acc_c1", store.Email, t0()), errs.NotFound)
+	wantCode(t, "bad channel", s.PutContactChange(ctx, &store.ContactChange{AccountID: "acc_c1", Channel: "fax", Sealed: []byte("x"), Index: []byte("y")}), errs.Invalid)
+
+	put := func(idx []byte, exp time.Time) {
+		must(t, "PutContactChange", s.PutContactChange(ctx, &store.ContactChange{AccountID: "acc_c1", Channel: store.Email,
+			Sealed: []byte("new-sealed"), Index: idx, CreatedAt: t0(), ExpiresAt: exp}))
+	}
+	// Taken by another account: Conflict, and nothing changes.
+	put(other.EmailIndex, t0().Add(time.Hour))
+	wantCode(t, "apply taken", s.ApplyContactChange(ctx, "acc_c1", store.Email, t0()), errs.Conflict)
+	// Expired.
+	put([]byte("new-index"), t0().Add(time.Minute))
+	wantCode(t, "apply expired", s.ApplyContactChange(ctx, "acc_c1", store.Email, t0().Add(time.Minute)), errs.Gone)
+	// Replaced by a fresh one, then applied.
+	put([]byte("new-index"), t0().Add(time.Hour))
+	must(t, "apply", s.ApplyContactChange(ctx, "acc_c1", store.Email, t0()))
+	a, err := s.Account(ctx, "acc_c1")
+	must(t, "Account", err)
+	if !bytes.Equal(a.EmailSealed, []byte("new-sealed")) || !bytes.Equal(a.EmailIndex, []byte("new-index")) || !a.EmailVerified {
+		t.Fatalf("after apply: got sealed %q index %q verified %v, want the new values, verified", a.EmailSealed, a.EmailIndex, a.EmailVerified)
+	}
+	if !bytes.Equal(a.MobileSealed, []byte("sealed-mobile-acc_c1")) {
+		t.Fatalf("mobile changed: got %q", a.MobileSealed)
+	}
+	wantCode(t, "apply twice", s.ApplyContactChange(ctx, "acc_c1", store.Email, t0()), errs.NotFound)
+}
+
+// erasureFixture makes an account with two devices, intervals, tokens and
+// an erasure request awaiting execution, and returns the account.
+func erasureFixture(t *testing.T, s store.Store, acct, req string, key int) *store.Account {
+	t.Helper()
+	ctx := t.Context()
+	a := mkAccount(t, s, acct)
+	mkDevice(t, s, acct, "dev_"+acct+"_1", key)
+	mkDevice(t, s, acct, "dev_"+acct+"_2", key+1)
+	start := t0().Truncate(time.Minute)
+	end := start.Add(time.Hour)
+	if _, err := s.RecordIntervals(ctx, "eu", []store.Interval{
+		{DeviceID: "dev_" + acct + "_1", Start: start, End: &end},
+		{DeviceID: "dev_" + acct + "_2", Start: start.Add(time.Minute)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, "CreateToken", s.CreateToken(ctx, &store.Token{Hash: []byte("tok-" + acct), AccountID: acct, CreatedAt: t0(), ExpiresAt: t0().Add(time.Hour)}))
+	mkRequest(t, s, req, acct, store.RequestErasure, store.RequestVerified, 0)
+	mkRequest(t, s, req+"_old", acct, store.RequestAccess, store.RequestCompleted, -time.Hour)
+	return a
+}
+
+func testEraseAccount(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	erasureFixture(t, s, "acc_x1", "prq_x1", 701)
+	mkAccount(t, s, "acc_keep")
+	mkDevice(t, s, "acc_keep", "dev_keep", 799)
+	_, before, err := s.PeerSnapshot(ctx)
+	must(t, "PeerSnapshot", err)
+
+	// Wrong request shapes are refused before anything happens.
+	mkRequest(t, s, "prq_pending", "acc_x1", store.RequestErasure, store.RequestPending, 0)
+	for _, tc := range []struct {
+		name string
+		e    store.Erasure
+		want errs.Code
+	}{
+		{"unknown request", store.Erasure{RequestID: "prq_none", AccountID: "acc_x1", At: t0()}, errs.NotFound},
+		{"other account", store.Erasure{RequestID: "prq_x1", AccountID: "acc_keep", At: t0()}, errs.Precondition},
+		{"not an erasure", store.Erasure{RequestID: "prq_x1_old", AccountID: "acc_x1", At: t0()}, errs.Precondition},
+		{"not verified", store.Erasure{RequestID: "prq_pending", AccountID: "acc_x1", At: t0()}, errs.Precondition},
+	} {
+		_, err := s.EraseAccount(ctx, tc.e)
+		wantCode(t, tc.name, err, tc.want)
+	}
+
+	res, err := s.EraseAccount(ctx, store.Erasure{RequestID: "prq_x1", AccountID: "acc_x1", At: t0().Add(time.Hour), Outcome: "erased"})
+	must(t, "EraseAccount", err)
+	if res.Devices != 2 || res.SessionsDeleted != 2 {
+		t.Fatalf("got %+v, want 2 devices and 2 sessions deleted", res)
+	}
+	checkErased(t, s, "acc_x1", "prq_x1")
+	// The feed tells gateways to drop both peers; the other account's
+	// device stays.
+	changes, err := s.PeerChanges(ctx, before, 100)
+	must(t, "PeerChanges", err)
+	if len(changes) != 2 || !changes[0].Removed || !changes[1].Removed {
+		t.Fatalf("feed after erasure: got %+v, want two removals", changes)
+	}
+	if ds, _ := s.Devices(ctx, "acc_keep"); len(ds) != 1 {
+		t.Fatalf("other account: got %d devices, want 1", len(ds))
+	}
+	// Erasing again is refused: the request is completed.
+	_, err = s.EraseAccount(ctx, store.Erasure{RequestID: "prq_x1", AccountID: "acc_x1", At: t0()})
+	wantCode(t, "erase twice", err, errs.Precondition)
+}
+
+// checkErased asserts the account is fully erased and the tombstone exists.
+func checkErased(t *testing.T, s store.Store, acct, req string) {
+	t.Helper()
+	ctx := t.Context()
+	a, err := s.Account(ctx, acct)
+	must(t, "Account", err)
+	if a.Status != store.StatusClosed || a.WrappedKey != nil || a.EmailSealed != nil || a.MobileSealed != nil ||
+		a.EmailIndex != nil || a.MobileIndex != nil || a.PasswordHash != "" {
+		t.Fatalf("erased account: got %+v, want closed with no key, sealed fields, indexes or password", a)
+	}
+	if ds, _ := s.Devices(ctx, acct); len(ds) != 0 {
+		t.Fatalf("got %d devices, want 0", len(ds))
+	}
+	if ivs, _ := s.Usage(ctx, acct, time.Unix(0, 0), 100); len(ivs) != 0 {
+		t.Fatalf("got %d intervals, want 0", len(ivs))
+	}
+	if _, err := s.TokenByHash(ctx, []byte("tok-"+acct), t0()); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("token after erasure: got %v, want NotFound", err)
+	}
+	if rs, _ := s.PrivacyRequests(ctx, store.PrivacyFilter{AccountID: acct}); len(rs) != 0 {
+		t.Fatalf("got %d requests still linked to the account, want 0", len(rs))
+	}
+	r, err := s.PrivacyRequest(ctx, req)
+	must(t, "PrivacyRequest", err)
+	if r.Status != store.RequestCompleted || r.AccountID != "" || r.Details != "" {
+		t.Fatalf("erasure request: got %+v, want completed and detached", r)
+	}
+	ts, err := s.Tombstone(ctx, req)
+	must(t, "Tombstone", err)
+	if ts.RequestID != req {
+		t.Fatalf("tombstone: got %+v", ts)
+	}
+}
+
+func testEraseAccountHeld(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := erasureFixture(t, s, "acc_h1", "prq_h1", 801)
+	res, err := s.EraseAccount(ctx, store.Erasure{RequestID: "prq_h1", AccountID: "acc_h1", At: t0().Add(time.Hour), KeepHeld: true})
+	must(t, "EraseAccount held", err)
+	if res.Devices != 2 || res.SessionsKept != 2 || res.SessionsDeleted != 0 {
+		t.Fatalf("got %+v, want 2 devices removed, 2 sessions kept", res)
+	}
+	got, err := s.Account(ctx, "acc_h1")
+	must(t, "Account", err)
+	if got.Status != store.StatusClosed || !bytes.Equal(got.WrappedKey, a.WrappedKey) || !bytes.Equal(got.EmailSealed, a.EmailSealed) ||
+		got.EmailIndex != nil || got.PasswordHash != "" {
+		t.Fatalf("held account: got %+v, want closed, key and sealed data kept, index and password gone", got)
+	}
+	ivs, _ := s.Usage(ctx, "acc_h1", time.Unix(0, 0), 100)
+	if len(ivs) != 2 || ivs[0].End == nil || ivs[1].End == nil {
+		t.Fatalf("held intervals: got %+v, want both kept and closed", ivs)
+	}
+	if r, _ := s.PrivacyRequest(ctx, "prq_h1"); r.Status != store.RequestHeld || r.AccountID != "acc_h1" {
+		t.Fatalf("held request: got %+v, want status held, still linked", r)
+	}
+	if _, err := s.Tombstone(ctx, "prq_h1"); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("tombstone under hold: got %v, want NotFound", err)
+	}
+	// Once the hold ends, the rest goes.
+	_, err = s.EraseAccount(ctx, store.Erasure{RequestID: "prq_h1", AccountID: "acc_h1", At: t0().Add(2 * time.Hour)})
+	must(t, "EraseAccount after hold", err)
+	checkErased(t, s, "acc_h1", "prq_h1")
+}
+
+// testEraseAccountInterrupted fails the transaction after each step and
+// checks that nothing changed; then the erasure runs to the end.
+func testEraseAccountInterrupted(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := erasureFixture(t, s, "acc_i1", "prq_i1", 901)
+	_, version, err := s.PeerSnapshot(ctx)
+	must(t, "PeerSnapshot", err)
+	crash := errors.New("simulated crash")
+	for _, step := range []string{"credentials", "devices", "sessions", "account", "requests", "tombstone"} {
+		t.Run(step, func(t *testing.T) {
+			_, err := s.EraseAccount(ctx, store.Erasure{RequestID: "prq_i1", AccountID: "acc_i1", At: t0(),
+				Hook: func(s string) error {
+					if s == step {
+						return crash
+					}
+					return nil
+				}})
+			if !errors.Is(err, crash) {
+				t.Fatalf("got %v, want the simulated crash", err)
+			}
+			got, err := s.Account(ctx, "acc_i1")
+			must(t, "Account", err)
+			if got.Status != store.StatusActive || !bytes.Equal(got.WrappedKey, a.WrappedKey) || !bytes.Equal(got.EmailIndex, a.EmailIndex) {
+				t.Fatalf("after crash at %s: got %+v, want the account untouched", step, got)
+			}
+			if ds, _ := s.Devices(ctx, "acc_i1"); len(ds) != 2 {
+				t.Fatalf("after crash at %s: got %d devices, want 2", step, len(ds))
+			}
+			if ivs, _ := s.Usage(ctx, "acc_i1", time.Unix(0, 0), 100); len(ivs) != 2 {
+				t.Fatalf("after crash at %s: got %d intervals, want 2", step, len(ivs))
+			}
+			if _, v, _ := s.PeerSnapshot(ctx); v != version {
+				t.Fatalf("after crash at %s: feed version %d, want %d", step, v, version)
+			}
+			if r, _ := s.PrivacyRequest(ctx, "prq_i1"); r.Status != store.RequestVerified || r.AccountID != "acc_i1" {
+				t.Fatalf("after crash at %s: request %+v, want verified and linked", step, r)
+			}
+			if _, err := s.Tombstone(ctx, "prq_i1"); !errs.Is(err, errs.NotFound) {
+				t.Fatalf("after crash at %s: tombstone %v, want NotFound", step, err)
+			}
+		})
+	}
+	_, err = s.EraseAccount(ctx, store.Erasure{RequestID: "prq_i1", AccountID: "acc_i1", At: t0()})
+	must(t, "EraseAccount resumed", err)
+	checkErased(t, s, "acc_i1", "prq_i1")
+}
