@@ -39,6 +39,8 @@ const (
 	IDPolicyAcceptance = "policy.acceptances"
 	IDAudit            = "audit.entries"
 	IDDisclosures      = "disclosures"
+	IDStaff            = "staff.accounts"
+	IDLegalHolds       = "legal.holds"
 )
 
 // Table names holding personal data.
@@ -55,6 +57,13 @@ const (
 	TablePolicyAcceptances = "policy_acceptances"
 	TableAuditLog          = "audit_log"
 	TableDisclosures       = "disclosures"
+	// Tables added by later features.
+	TableDisclosureAccounts = "disclosure_accounts"
+	TableExportTokens       = "export_tokens"
+	TablePendingContacts    = "pending_contact_changes"
+	TableStaff              = "staff"
+	TableStaffTokens        = "staff_tokens"
+	TableLegalHolds         = "legal_holds"
 )
 
 // Default retention periods, in days. The sweeper deletes a record this
@@ -93,6 +102,8 @@ const (
 	TriggerExpired       Trigger = "expired"         // the token expired or was revoked
 	TriggerCreated       Trigger = "created"         // the record was written
 	TriggerCompleted     Trigger = "completed"       // the request was answered or closed
+	TriggerDisabled      Trigger = "disabled"        // the staff account was disabled
+	TriggerReleased      Trigger = "released"        // the legal hold was released or ended
 )
 
 // describe returns the trigger as the end of the phrase "N days after ...".
@@ -110,6 +121,10 @@ func (t Trigger) describe() string {
 		return "it was recorded"
 	case TriggerCompleted:
 		return "the request was completed"
+	case TriggerDisabled:
+		return "the staff account was disabled"
+	case TriggerReleased:
+		return "the hold was released or ended"
 	}
 	return string(t)
 }
@@ -185,27 +200,29 @@ const (
 	BasisNotices  = "Art. 6(1)(b) GDPR for messages about the service you use; Art. 6(1)(c) GDPR to demonstrate that policy changes were notified (Art. 5(2) GDPR)"
 	BasisAudit    = "Art. 6(1)(c) GDPR with Art. 5(2) and 32 GDPR (accountability and security), and Art. 6(1)(f) GDPR: legitimate interest in detecting misuse of staff access"
 	BasisOrders   = "Art. 6(1)(c) GDPR: legal obligation to comply with binding orders and to keep a record of them"
+	BasisStaff    = "Art. 6(1)(f) GDPR: legitimate interest in controlling and recording staff access to personal data (Art. 32 GDPR)"
 )
 
 // Purposes of processing. Categories share them, so the record of
 // processing lists each purpose once.
 const (
-	PurposeLogin      = "let you log in and identify your account"
-	PurposeVerify     = "verify your contact details and your identity with one-time codes"
-	PurposeRecovery   = "let you recover your account and reset a forgotten password"
-	PurposeNotify     = "notify you of important events, service updates and changes to the terms or this policy"
-	PurposeAccount    = "provide your account and link your devices, sessions and requests to it"
-	PurposeConnect    = "connect your devices to the VPN"
-	PurposeGateways   = "tell gateways which devices may connect"
-	PurposeLimits     = "enforce the limits of your plan, such as the number of devices"
-	PurposeUsage      = "show you your usage"
-	PurposeStats      = "aggregate, differentially private statistics on service performance (you may object)"
-	PurposeSecurity   = "keep accounts secure: log-out everywhere, expiry and limits on guessing attempts"
-	PurposeRequests   = "answer your privacy requests within the legal deadline and demonstrate that they were answered"
-	PurposeCorrespond = "correspond with you about your requests"
-	PurposeTerms      = "record which terms apply to you and demonstrate that material changes were notified"
-	PurposeAudit      = "detect and investigate misuse of staff access, and demonstrate the security of processing"
-	PurposeOrders     = "comply with binding legal orders, keep a record of them and publish aggregate transparency reports"
+	PurposeLogin       = "let you log in and identify your account"
+	PurposeVerify      = "verify your contact details and your identity with one-time codes"
+	PurposeRecovery    = "let you recover your account and reset a forgotten password"
+	PurposeNotify      = "notify you of important events, service updates and changes to the terms or this policy"
+	PurposeAccount     = "provide your account and link your devices, sessions and requests to it"
+	PurposeConnect     = "connect your devices to the VPN"
+	PurposeGateways    = "tell gateways which devices may connect"
+	PurposeLimits      = "enforce the limits of your plan, such as the number of devices"
+	PurposeUsage       = "show you your usage"
+	PurposeStats       = "aggregate, differentially private statistics on service performance (you may object)"
+	PurposeSecurity    = "keep accounts secure: log-out everywhere, expiry and limits on guessing attempts"
+	PurposeRequests    = "answer your privacy requests within the legal deadline and demonstrate that they were answered"
+	PurposeCorrespond  = "correspond with you about your requests"
+	PurposeTerms       = "record which terms apply to you and demonstrate that material changes were notified"
+	PurposeAudit       = "detect and investigate misuse of staff access, and demonstrate the security of processing"
+	PurposeOrders      = "comply with binding legal orders, keep a record of them and publish aggregate transparency reports"
+	PurposeStaffAccess = "give the operator's staff role-based access to the console"
 )
 
 // Default returns Nitronet's data inventory. Each call returns a new value
@@ -226,7 +243,7 @@ func Default() Inventory {
 			LegalBasis:  BasisContract,
 			Retention:   accountClosed(""),
 			Recipients:  []string{RecipientSMTP, RecipientAuthorities},
-			Storage:     []string{TableAccounts},
+			Storage:     []string{TableAccounts, TablePendingContacts},
 			Source:      SourceYou,
 		},
 		{
@@ -239,7 +256,7 @@ func Default() Inventory {
 			LegalBasis:  BasisContract,
 			Retention:   accountClosed(""),
 			Recipients:  []string{RecipientSMS, RecipientAuthorities},
-			Storage:     []string{TableAccounts},
+			Storage:     []string{TableAccounts, TablePendingContacts},
 			Source:      SourceYou,
 		},
 		{
@@ -378,7 +395,7 @@ func Default() Inventory {
 			Retention: Retention{Days: CompletedRequestDays, Trigger: TriggerCompleted,
 				Criteria: "Deleted 3 years after the request was completed, the limitation period for claims about it."},
 			Recipients: []string{},
-			Storage:    []string{TablePrivacyRequests},
+			Storage:    []string{TablePrivacyRequests, TableExportTokens},
 			Source:     SourceYou,
 		},
 		{
@@ -420,7 +437,35 @@ func Default() Inventory {
 			Retention: Retention{Days: DisclosureDays, Trigger: TriggerCompleted,
 				Criteria: "Deleted 6 years after the order was closed."},
 			Recipients: []string{RecipientAuthorities},
-			Storage:    []string{TableDisclosures},
+			Storage:    []string{TableDisclosures, TableDisclosureAccounts},
+			Source:     SourceService,
+		},
+		{
+			ID:          IDStaff,
+			Name:        "Staff accounts",
+			Description: "The operator's staff accounts: work email address, role, password hash, and hashes of their login tokens.",
+			Subjects:    []string{SubjectStaff},
+			Fields:      []string{"staff ID", "work email address", "role", "password hash (argon2id)", "disabled flag", "created at", "login token hashes with expiry"},
+			Purposes:    []string{PurposeAudit, PurposeStaffAccess},
+			LegalBasis:  BasisStaff,
+			Retention: Retention{Days: AuditDays, Trigger: TriggerDisabled,
+				Criteria: "Kept while the staff member has access; login tokens are deleted when they expire or the account is disabled. A disabled account is kept as long as the access log that names it (6 years), then deleted by the operator."},
+			Recipients: []string{},
+			Storage:    []string{TableStaff, TableStaffTokens},
+			Source:     SourceService,
+		},
+		{
+			ID:          IDLegalHolds,
+			Name:        "Legal holds",
+			Description: "Holds that keep an account's data from deletion while a legal obligation or claim requires it: the account ID, the reason, who placed and released the hold, and when.",
+			Subjects:    []string{SubjectUsers, SubjectStaff},
+			Fields:      []string{"hold ID", "account ID", "reason", "placed by (staff ID)", "placed at", "until", "released at", "released by (staff ID)"},
+			Purposes:    []string{PurposeOrders, PurposeAudit},
+			LegalBasis:  BasisOrders,
+			Retention: Retention{Days: AuditDays, Trigger: TriggerReleased,
+				Criteria: "Kept while the hold is in force and 6 years after it was released or ended, to demonstrate why data outlived its retention period."},
+			Recipients: []string{},
+			Storage:    []string{TableLegalHolds},
 			Source:     SourceService,
 		},
 	}

@@ -50,7 +50,8 @@ func TestEveryCategoryComplete(t *testing.T) {
 func TestRequiredCategoriesDeclared(t *testing.T) {
 	inv := Default()
 	for _, id := range []string{IDEmail, IDMobile, IDPassword, IDAccount, IDTokens, IDCodes, IDResetTokens,
-		IDDevices, IDPeerFeed, IDSessions, IDInbox, IDPrivacyRequests, IDPolicyAcceptance, IDAudit, IDDisclosures} {
+		IDDevices, IDPeerFeed, IDSessions, IDInbox, IDPrivacyRequests, IDPolicyAcceptance, IDAudit, IDDisclosures,
+		IDStaff, IDLegalHolds} {
 		if _, ok := inv.Category(id); !ok {
 			t.Errorf("Category(%q) not found, want declared", id)
 		}
@@ -63,8 +64,9 @@ func TestRequiredCategoriesDeclared(t *testing.T) {
 func TestTables(t *testing.T) {
 	got := Default().Tables()
 	want := []string{
-		TableAccounts, TableAuditLog, TableCodes, TableDevices, TableDisclosures, TableInbox,
-		TablePeerChanges, TablePolicyAcceptances, TablePrivacyRequests, TableResetTokens, TableTokens,
+		TableAccounts, TableAuditLog, TableCodes, TableDevices, TableDisclosureAccounts, TableDisclosures,
+		TableExportTokens, TableInbox, TableLegalHolds, TablePeerChanges, TablePendingContacts,
+		TablePolicyAcceptances, TablePrivacyRequests, TableResetTokens, TableStaff, TableStaffTokens, TableTokens,
 		TableUsageSessions,
 	}
 	if !slices.Equal(got, want) {

@@ -1,0 +1,126 @@
+package accounts
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/contact"
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/notify"
+	"github.com/nitronet/nitronet/internal/secret"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+// CodeMessage describes how a one-time code is sent by SendCodeTo.
+type CodeMessage struct {
+	// To is the recipient: an email address for store.Email, an E.164
+	// number for store.Mobile. Empty means the account's current contact
+	// on that channel.
+	To string
+	// Kind is the notifier's message kind ([a-z0-9-]{1,32}).
+	Kind string
+	// What ends the sentence "Your Nitronet code to ... is NNNNNN.", e.g.
+	// "confirm your privacy request".
+	What string
+}
+
+// SendCodeTo issues a new one-time code for purpose on channel ch of the
+// account, replacing any earlier unused one for the same purpose, and
+// sends it as m describes. CheckCode with the same channel and purpose
+// checks it. It returns Invalid for an unknown channel and Unavailable if
+// the message could not be handed on.
+func (s *Service) SendCodeTo(ctx context.Context, accountID string, ch store.Channel, purpose string, m CodeMessage) error {
+	if !ch.Valid() {
+		return errs.E(errs.Invalid, `channel must be "email" or "mobile"`)
+	}
+	to := m.To
+	if to == "" {
+		a, err := s.cfg.Store.Account(ctx, accountID)
+		if err != nil {
+			return err
+		}
+		email, mobile, err := s.Contacts(a)
+		if err != nil {
+			return err
+		}
+		to = email
+		if ch == store.Mobile {
+			to = mobile
+		}
+	}
+	code, err := secret.NewCode(s.cfg.Rand)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Clock()
+	if err := s.cfg.Store.PutCode(ctx, &store.Code{
+		AccountID: accountID, Channel: ch, Purpose: purpose,
+		Hash:      secret.HashCode(s.codeKey, codeScope(accountID, ch, purpose), code),
+		ExpiresAt: now.Add(CodeTTL), CreatedAt: now,
+	}); err != nil {
+		return fmt.Errorf("store code: %w", err)
+	}
+	body := fmt.Sprintf("Your Nitronet code to %s is %s.\nIt expires in %d minutes. If you did not ask for it, ignore this message and consider changing your password.\n",
+		m.What, code, int(CodeTTL/time.Minute))
+	msg := notify.Message{Channel: notify.Email, To: to, Subject: "Your Nitronet code", Body: body, Kind: m.Kind}
+	if ch == store.Mobile {
+		msg = notify.Message{Channel: notify.SMS, To: to, Body: body, Kind: m.Kind}
+	}
+	if err := s.cfg.Notifier.Send(ctx, msg); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "could not send the code; try again later")
+	}
+	return nil
+}
+
+// Vault-sealed contact helpers for rectification.
+
+// SealContact seals value for channel ch of the account under its data
+// key, exactly as Signup stores it, and returns the sealed value and its
+// blind index. value must already be normalised.
+func (s *Service) SealContact(a *store.Account, ch store.Channel, value string) (sealed, index []byte, err error) {
+	if !ch.Valid() {
+		return nil, nil, errs.E(errs.Invalid, `channel must be "email" or "mobile"`)
+	}
+	dk, err := s.cfg.Vault.Unwrap(a.ID, a.WrappedKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("unwrap data key: %w", err)
+	}
+	defer dk.Destroy()
+	sealed, err = dk.Seal([]byte(value), aad(a.ID, string(ch)))
+	if err != nil {
+		return nil, nil, err
+	}
+	return sealed, s.cfg.Vault.BlindIndex(string(ch), value), nil
+}
+
+// AccountIDByIndex returns the id of the active account whose blind index
+// on channel ch is that of value (normalised), or "" if there is none.
+// Only email lookups are indexed by the store; mobile returns "" and
+// relies on the unique index at apply time.
+func (s *Service) AccountIDByIndex(ctx context.Context, ch store.Channel, value string) (string, error) {
+	if ch != store.Email {
+		return "", nil
+	}
+	a, err := s.cfg.Store.AccountByEmailIndex(ctx, s.cfg.Vault.BlindIndex("email", value))
+	if errs.Is(err, errs.NotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return a.ID, nil
+}
+
+// NormalizeContact validates and normalises a new value for channel ch:
+// an email address, or a mobile number (E.164, using the service's default
+// region). Invalid input is Invalid.
+func (s *Service) NormalizeContact(ch store.Channel, value string) (string, error) {
+	switch ch {
+	case store.Email:
+		return contact.NormalizeEmail(value)
+	case store.Mobile:
+		return contact.NormalizeMobile(value, s.cfg.MobileRegion)
+	}
+	return "", errs.E(errs.Invalid, `channel must be "email" or "mobile"`)
+}

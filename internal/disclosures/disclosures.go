@@ -1,0 +1,370 @@
+// Package disclosures keeps the disclosure ledger: every request from a
+// public authority for users' data, its legal basis and scope, what was
+// decided, exactly which categories and fields left, about which accounts,
+// and any gag order. From the ledger it tells affected users once any gag
+// has ended, adds a section to their data export, and builds the signed
+// half-yearly transparency report (package transparency).
+//
+// Every staff read or change of the ledger is authorised (package staff)
+// and audited. Nothing here logs ledger contents.
+package disclosures
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/ident"
+	"github.com/nitronet/nitronet/internal/inventory"
+	"github.com/nitronet/nitronet/internal/staff"
+	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/transparency"
+)
+
+// Inbox posts a message to an account's inbox. The inbox service
+// implements it. Post returns an *errs.Error with code NotFound if the
+// account does not exist.
+type Inbox interface {
+	Post(ctx context.Context, accountID, kind, subject, body string) error
+}
+
+// Accounts looks accounts up; store.Store implements it.
+type Accounts interface {
+	Account(ctx context.Context, id string) (*store.Account, error)
+}
+
+// Config holds a Service's dependencies. Inbox may be nil, in which case
+// NotifyLapsedGags returns Unavailable; everything else is required.
+type Config struct {
+	Store     store.DisclosureStore
+	Accounts  Accounts
+	Audit     staff.Auditor
+	Inbox     Inbox
+	Inventory inventory.Inventory
+	Logger    *slog.Logger
+	Clock     func() time.Time
+	Rand      io.Reader
+}
+
+// Service manages the ledger. It is safe for concurrent use.
+type Service struct{ cfg Config }
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Accounts == nil || cfg.Audit == nil || cfg.Inventory == nil || cfg.Logger == nil ||
+		cfg.Clock == nil || cfg.Rand == nil {
+		return nil, fmt.Errorf("disclosures: missing dependency")
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+// Types returns the request types the ledger accepts.
+func Types() []string {
+	return []string{transparency.TypeSubpoena, transparency.TypeCourtOrder, transparency.TypeEmergency,
+		transparency.TypePreservation, "other"}
+}
+
+// Decisions returns the decisions the ledger accepts.
+func Decisions() []string {
+	return []string{transparency.DecisionComplied, transparency.DecisionPartly, transparency.DecisionRefused,
+		transparency.DecisionContested}
+}
+
+// Limits of a ledger entry.
+const (
+	MaxTextLen   = transparency.MaxFieldLen // reference, authority, jurisdiction, legal basis
+	MaxScopeLen  = 2000                     // scope requested
+	MaxFields    = 100                      // fields disclosed
+	MaxAccounts  = 1000                     // accounts named
+	MaxFieldName = 200                      // one field name
+)
+
+// Input is a disclosure to record. See Add for the rules.
+type Input struct {
+	Reference      string
+	Authority      string
+	Jurisdiction   string
+	LegalBasis     string
+	Type           string // one of Types
+	ReceivedAt     time.Time
+	ScopeRequested string
+	Decision       string   // one of Decisions
+	Categories     []string // inventory category IDs disclosed
+	Fields         []string // the fields disclosed, e.g. "email address"
+	Accounts       []string // account IDs the request was about
+	GagUntil       *time.Time
+}
+
+// Add validates in and records it, and returns the record. by must be
+// allowed staff.ActDisclosureManage.
+//
+// Reference, authority, jurisdiction, legal basis and scope are required
+// (trimmed; printable; bounded); Type and Decision must be known values;
+// ReceivedAt must be set and not in the future; every account named is an
+// existing account ID. A complied or partly decision must name the
+// categories (inventory IDs) and fields that left and the accounts they
+// were about; a refused or contested one names no categories or fields,
+// and may name no accounts (a request about an IP address, say, that
+// matches no one, since none are logged). GagUntil, if set, is after ReceivedAt.
+// Invalid input is Invalid, an unknown account NotFound, a duplicate
+// authority and reference Conflict.
+//
+// Add audits one entry for the disclosure and one per named account, so an
+// account's audit history shows it.
+func (s *Service) Add(ctx context.Context, by staff.Principal, in Input) (*store.Disclosure, error) {
+	if err := staff.Authorize(by, staff.ActDisclosureManage); err != nil {
+		return nil, err
+	}
+	d, err := s.validate(in)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range d.AccountIDs {
+		if _, err := s.cfg.Accounts.Account(ctx, a); err != nil {
+			if errs.Is(err, errs.NotFound) {
+				return nil, errs.E(errs.NotFound, "account %s not found", a)
+			}
+			return nil, err
+		}
+	}
+	id, err := ident.New(s.cfg.Rand, "dis")
+	if err != nil {
+		return nil, err
+	}
+	d.ID, d.RecordedBy, d.RecordedAt = id, by.ID, s.cfg.Clock().UTC().Truncate(time.Second)
+	if err := s.cfg.Store.CreateDisclosure(ctx, d); err != nil {
+		return nil, err
+	}
+	detail := fmt.Sprintf("recorded disclosure: %s, decision %s, %d account(s)", d.Type, d.Decision, len(d.AccountIDs))
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActDisclosureManage, id, detail); err != nil {
+		return nil, err
+	}
+	for _, a := range d.AccountIDs {
+		if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActDisclosureManage, a, "named in disclosure "+id); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func (s *Service) validate(in Input) (*store.Disclosure, error) {
+	text := func(name, v string, max int) (string, error) {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			return "", errs.E(errs.Invalid, "%s is required", name)
+		}
+		if utf8.RuneCountInString(v) > max || !utf8.ValidString(v) {
+			return "", errs.E(errs.Invalid, "%s is longer than %d characters", name, max)
+		}
+		if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' || r == 0x7f }) {
+			return "", errs.E(errs.Invalid, "%s contains a control character", name)
+		}
+		return v, nil
+	}
+	d := &store.Disclosure{}
+	var err error
+	for _, f := range []struct {
+		name string
+		in   string
+		out  *string
+		max  int
+	}{
+		{"reference", in.Reference, &d.Reference, MaxTextLen},
+		{"authority", in.Authority, &d.Authority, MaxTextLen},
+		{"jurisdiction", in.Jurisdiction, &d.Jurisdiction, MaxTextLen},
+		{"legal basis", in.LegalBasis, &d.LegalBasis, MaxTextLen},
+		{"scope requested", in.ScopeRequested, &d.ScopeRequested, MaxScopeLen},
+	} {
+		if *f.out, err = text(f.name, f.in, f.max); err != nil {
+			return nil, err
+		}
+	}
+	d.Type = strings.ToLower(strings.TrimSpace(in.Type))
+	if !slices.Contains(Types(), d.Type) {
+		return nil, errs.E(errs.Invalid, "type must be one of %s", strings.Join(Types(), ", "))
+	}
+	d.Decision = strings.ToLower(strings.TrimSpace(in.Decision))
+	if !slices.Contains(Decisions(), d.Decision) {
+		return nil, errs.E(errs.Invalid, "decision must be one of %s", strings.Join(Decisions(), ", "))
+	}
+	now := s.cfg.Clock()
+	if in.ReceivedAt.IsZero() {
+		return nil, errs.E(errs.Invalid, "the date the request was received is required")
+	}
+	if in.ReceivedAt.After(now) {
+		return nil, errs.E(errs.Invalid, "the date received is in the future")
+	}
+	d.ReceivedAt = in.ReceivedAt.UTC().Truncate(time.Second)
+	cats := []string{}
+	seen := map[string]bool{}
+	for _, c := range in.Categories {
+		c = strings.TrimSpace(c)
+		if c == "" || seen[c] {
+			continue
+		}
+		if _, ok := s.cfg.Inventory.Category(c); !ok {
+			return nil, errs.E(errs.Invalid, "unknown data category %q; category IDs look like %q", trunc(c, 40), inventory.IDEmail)
+		}
+		seen[c] = true
+		cats = append(cats, c)
+	}
+	fields := []string{}
+	for _, f := range in.Fields {
+		f = strings.TrimSpace(f)
+		if f == "" || slices.Contains(fields, f) {
+			continue
+		}
+		if _, err := text("field name", f, MaxFieldName); err != nil {
+			return nil, err
+		}
+		fields = append(fields, f)
+	}
+	if len(fields) > MaxFields {
+		return nil, errs.E(errs.Invalid, "at most %d fields may be listed", MaxFields)
+	}
+	switch d.Decision {
+	case transparency.DecisionComplied, transparency.DecisionPartly:
+		if len(cats) == 0 || len(fields) == 0 {
+			return nil, errs.E(errs.Invalid, "a %s decision must list the categories and fields disclosed", d.Decision)
+		}
+	default:
+		if len(cats) > 0 || len(fields) > 0 {
+			return nil, errs.E(errs.Invalid, "a %s decision discloses nothing: list no categories or fields", d.Decision)
+		}
+	}
+	d.CategoriesDisclosed, d.FieldsDisclosed = cats, fields
+	accounts := []string{}
+	for _, a := range in.Accounts {
+		a = strings.TrimSpace(a)
+		if a == "" || slices.Contains(accounts, a) {
+			continue
+		}
+		if !ident.Valid(a, "acc") {
+			return nil, errs.E(errs.Invalid, "%q is not an account ID", trunc(a, 40))
+		}
+		accounts = append(accounts, a)
+	}
+	if len(accounts) == 0 && len(cats) > 0 {
+		return nil, errs.E(errs.Invalid, "a %s decision must name the accounts whose data was disclosed", d.Decision)
+	}
+	if len(accounts) > MaxAccounts {
+		return nil, errs.E(errs.Invalid, "at most %d accounts may be named", MaxAccounts)
+	}
+	d.AccountIDs = accounts
+	if in.GagUntil != nil {
+		g := in.GagUntil.UTC().Truncate(time.Second)
+		if !g.After(d.ReceivedAt) {
+			return nil, errs.E(errs.Invalid, "the gag must end after the request was received")
+		}
+		d.GagUntil = &g
+	}
+	if err := toReport(*d).Validate(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// List returns the disclosures received in [from, to) (zero times leave a
+// side open), oldest first. by must be allowed staff.ActDisclosureView;
+// the read is audited.
+func (s *Service) List(ctx context.Context, by staff.Principal, from, to time.Time) ([]store.Disclosure, error) {
+	if err := staff.Authorize(by, staff.ActDisclosureView); err != nil {
+		return nil, err
+	}
+	ds, err := s.cfg.Store.Disclosures(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActDisclosureView, "disclosures",
+		fmt.Sprintf("listed %d disclosure(s)", len(ds))); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// Get returns one disclosure. by must be allowed staff.ActDisclosureView;
+// the read is audited. An unknown id is NotFound.
+func (s *Service) Get(ctx context.Context, by staff.Principal, id string) (*store.Disclosure, error) {
+	if err := staff.Authorize(by, staff.ActDisclosureView); err != nil {
+		return nil, err
+	}
+	if !ident.Valid(id, "dis") {
+		return nil, errs.E(errs.NotFound, "no such disclosure")
+	}
+	d, err := s.cfg.Store.Disclosure(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActDisclosureView, id, "viewed disclosure"); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// toReport converts a ledger entry to the transparency package's input.
+// AccountsAffected counts accounts only when data was disclosed.
+func toReport(d store.Disclosure) transparency.Disclosure {
+	r := transparency.Disclosure{
+		Reference: d.Reference, Authority: d.Authority, Jurisdiction: d.Jurisdiction, LegalBasis: d.LegalBasis,
+		ReceivedAt: d.ReceivedAt, Type: d.Type, Decision: d.Decision, CategoriesDisclosed: d.CategoriesDisclosed,
+	}
+	if len(d.CategoriesDisclosed) > 0 {
+		r.AccountsAffected = len(d.AccountIDs)
+	}
+	return r
+}
+
+// Transparency builds the transparency report for period p from the
+// ledger, with the canary statement canary, signs it with key and returns
+// the signed file (see transparency.Sign) and the report. A period that
+// has not ended yet is Precondition: its report would be incomplete. by
+// must be allowed staff.ActTransparency; the signing is audited.
+func (s *Service) Transparency(ctx context.Context, by staff.Principal, p transparency.Period, canary string, key ed25519.PrivateKey) ([]byte, transparency.Report, error) {
+	if err := staff.Authorize(by, staff.ActTransparency); err != nil {
+		return nil, transparency.Report{}, err
+	}
+	if !p.Valid() {
+		return nil, transparency.Report{}, errs.E(errs.Invalid, "invalid period")
+	}
+	now := s.cfg.Clock()
+	if now.Before(p.End()) {
+		return nil, transparency.Report{}, errs.E(errs.Precondition, "period %s has not ended yet (it ends %s); its report would be incomplete",
+			p, p.End().Format(time.DateOnly))
+	}
+	if utf8.RuneCountInString(canary) > MaxScopeLen {
+		return nil, transparency.Report{}, errs.E(errs.Invalid, "the canary statement is longer than %d characters", MaxScopeLen)
+	}
+	ds, err := s.cfg.Store.Disclosures(ctx, p.Start(), p.End())
+	if err != nil {
+		return nil, transparency.Report{}, err
+	}
+	in := make([]transparency.Disclosure, 0, len(ds))
+	for _, d := range ds {
+		in = append(in, toReport(d))
+	}
+	r := transparency.Build(p, in, now, canary)
+	file, err := transparency.Sign(r, key)
+	if err != nil {
+		return nil, transparency.Report{}, err
+	}
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActTransparency, "transparency:"+p.String(),
+		fmt.Sprintf("signed transparency report with key %s over %d disclosure(s)",
+			transparency.EncodePublicKey(key.Public().(ed25519.PublicKey)), r.Totals.Requests)); err != nil {
+		return nil, transparency.Report{}, err
+	}
+	return file, r, nil
+}
+
+func trunc(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

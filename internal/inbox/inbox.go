@@ -1,0 +1,153 @@
+// Package inbox is the account inbox: messages "sent to you through your
+// account", such as policy-change notices, service announcements and
+// answers to privacy requests.
+//
+// Message subjects and bodies may be personal data; this package never
+// logs them.
+package inbox
+
+import (
+	"context"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/ident"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+// Limits on message content.
+const (
+	MaxSubject = 200    // runes
+	MaxBody    = 20_000 // runes
+	// ListLimit is the most messages List returns.
+	ListLimit = 500
+)
+
+// Message is an inbox message as the API and the data export show it.
+type Message struct {
+	ID        string     `json:"id"`
+	Kind      string     `json:"kind"`
+	Subject   string     `json:"subject"`
+	Body      string     `json:"body"`
+	CreatedAt time.Time  `json:"created_at"`
+	ReadAt    *time.Time `json:"read_at"`
+}
+
+// Service posts and reads inbox messages. It is safe for concurrent use.
+type Service struct {
+	store store.InboxStore
+	clock func() time.Time
+	rand  io.Reader
+}
+
+// New returns a Service over st. clock and rand must not be nil.
+func New(st store.InboxStore, clock func() time.Time, rand io.Reader) *Service {
+	return &Service{store: st, clock: clock, rand: rand}
+}
+
+// ValidKind reports whether k is a message kind: 1 to 32 characters from
+// a-z, 0-9 and "-", not starting with "-".
+func ValidKind(k string) bool {
+	if k == "" || len(k) > 32 || k[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateContent checks a message's kind, subject and body and returns
+// them trimmed: the subject must be 1 to MaxSubject runes without control
+// characters, the body 1 to MaxBody runes. It returns Invalid otherwise.
+func ValidateContent(kind, subject, body string) (string, string, error) {
+	if !ValidKind(kind) {
+		return "", "", errs.E(errs.Invalid, "message kind must be 1 to 32 characters from a-z, 0-9 and -")
+	}
+	subject, body = strings.TrimSpace(subject), strings.TrimSpace(body)
+	if subject == "" || utf8.RuneCountInString(subject) > MaxSubject || !utf8.ValidString(subject) ||
+		strings.IndexFunc(subject, unicode.IsControl) >= 0 {
+		return "", "", errs.E(errs.Invalid, "a subject of 1 to %d characters without control characters is required", MaxSubject)
+	}
+	if body == "" || utf8.RuneCountInString(body) > MaxBody || !utf8.ValidString(body) {
+		return "", "", errs.E(errs.Invalid, "a body of 1 to %d characters is required", MaxBody)
+	}
+	return subject, body, nil
+}
+
+// Post puts a message of kind with subject and body into the account's
+// inbox. It returns Invalid for bad content (see ValidateContent) and
+// NotFound for an unknown account. Other packages call it to send messages
+// "through your account".
+func (s *Service) Post(ctx context.Context, accountID, kind, subject, body string) error {
+	subject, body, err := ValidateContent(kind, subject, body)
+	if err != nil {
+		return err
+	}
+	id, err := ident.New(s.rand, "msg")
+	if err != nil {
+		return err
+	}
+	return s.store.PostMessage(ctx, &store.Message{
+		ID: id, AccountID: accountID, Kind: kind, Subject: subject, Body: body, CreatedAt: s.clock(),
+	})
+}
+
+// List returns the account's newest messages (at most limit, capped at
+// ListLimit; limit < 1 means ListLimit), newest first, and its number of
+// unread messages. The slice is never nil.
+func (s *Service) List(ctx context.Context, accountID string, limit int) ([]Message, int, error) {
+	if limit < 1 || limit > ListLimit {
+		limit = ListLimit
+	}
+	ms, unread, err := s.store.Messages(ctx, accountID, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]Message, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, fromStore(m))
+	}
+	return out, unread, nil
+}
+
+// Unread returns the account's number of unread messages.
+func (s *Service) Unread(ctx context.Context, accountID string) (int, error) {
+	_, n, err := s.store.Messages(ctx, accountID, 1)
+	return n, err
+}
+
+// MarkRead marks the account's message id read. Marking a read message
+// again is not an error. A malformed id, or another account's message, is
+// NotFound.
+func (s *Service) MarkRead(ctx context.Context, accountID, id string) error {
+	if !ident.Valid(id, "msg") {
+		return errs.E(errs.NotFound, "message not found")
+	}
+	return s.store.MarkRead(ctx, accountID, id, s.clock())
+}
+
+// ExportSection returns the account's whole inbox for the data export,
+// under the name "inbox": every message, newest first.
+func (s *Service) ExportSection(ctx context.Context, accountID string) (string, any, error) {
+	ms, _, err := s.store.Messages(ctx, accountID, 1_000_000)
+	if err != nil {
+		return "", nil, err
+	}
+	out := make([]Message, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, fromStore(m))
+	}
+	return "inbox", out, nil
+}
+
+func fromStore(m store.Message) Message {
+	return Message{ID: m.ID, Kind: m.Kind, Subject: m.Subject, Body: m.Body, CreatedAt: m.CreatedAt, ReadAt: m.ReadAt}
+}

@@ -1,0 +1,122 @@
+package privacy
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/accounts"
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/notify"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+// contactPurpose is the code purpose of a contact change on ch.
+func contactPurpose(ch store.Channel) string { return "contact-change-" + string(ch) }
+
+// RequestContactChange starts the rectification of the account's email or
+// mobile (channel ch) to value. It needs the current password. The new
+// value is sealed under the account's data key and kept pending until the
+// code sent to the NEW contact is confirmed with ConfirmContactChange,
+// within ContactChangeTTL. Invalid values are Invalid, a value already
+// used by another account Conflict, a wrong password Unauthenticated.
+func (s *Service) RequestContactChange(ctx context.Context, accountID string, ch store.Channel, value, password string) error {
+	if !ch.Valid() {
+		return errs.E(errs.Invalid, `channel must be "email" or "mobile"`)
+	}
+	norm, err := s.cfg.Accounts.NormalizeContact(ch, value)
+	if err != nil {
+		return err
+	}
+	if password == "" {
+		return errs.E(errs.Invalid, "password is required")
+	}
+	if err := s.cfg.Accounts.CheckPassword(ctx, accountID, password); err != nil {
+		return err
+	}
+	a, err := s.cfg.Store.Account(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	if a.Status != store.StatusActive {
+		return errs.E(errs.NotFound, "account not found")
+	}
+	email, mobile, err := s.cfg.Accounts.Contacts(a)
+	if err != nil {
+		return err
+	}
+	if (ch == store.Email && norm == email) || (ch == store.Mobile && norm == mobile) {
+		return errs.E(errs.Invalid, "this is already your %s", ch)
+	}
+	if other, err := s.cfg.Accounts.AccountIDByIndex(ctx, ch, norm); err != nil {
+		return err
+	} else if other != "" {
+		return errs.E(errs.Conflict, "this %s is already used by another account", ch)
+	}
+	sealed, index, err := s.cfg.Accounts.SealContact(a, ch, norm)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Clock()
+	if err := s.cfg.Store.PutContactChange(ctx, &store.ContactChange{AccountID: accountID, Channel: ch, Sealed: sealed,
+		Index: index, CreatedAt: now, ExpiresAt: now.Add(ContactChangeTTL)}); err != nil {
+		return err
+	}
+	return s.cfg.Accounts.SendCodeTo(ctx, accountID, ch, contactPurpose(ch), accounts.CodeMessage{
+		To: norm, Kind: "contact-change-code", What: "confirm this " + string(ch) + " as your new Nitronet " + string(ch)})
+}
+
+// ConfirmContactChange applies the pending change of channel ch once code
+// (sent to the new contact) is right, tells the OLD contact, and completes
+// the account's verified rectification requests. Errors are CheckCode's,
+// and NotFound if no change is pending.
+func (s *Service) ConfirmContactChange(ctx context.Context, accountID string, ch store.Channel, code string) error {
+	if !ch.Valid() {
+		return errs.E(errs.Invalid, `channel must be "email" or "mobile"`)
+	}
+	a, err := s.cfg.Store.Account(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	oldEmail, oldMobile, err := s.cfg.Accounts.Contacts(a)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Accounts.CheckCode(ctx, accountID, ch, contactPurpose(ch), code); err != nil {
+		return err
+	}
+	if err := s.cfg.Store.ApplyContactChange(ctx, accountID, ch, s.cfg.Clock()); err != nil {
+		return err
+	}
+	s.cfg.Logger.Info("contact changed", "account", accountID, "channel", string(ch))
+
+	// Tell the old contact, so a takeover cannot go unnoticed.
+	body := fmt.Sprintf("The %s of your Nitronet account was changed on %s. This address or number no longer receives messages about the account.\n"+
+		"If you did not make this change, reply to this message or contact the operator at once.\n",
+		ch, s.cfg.Clock().UTC().Format("2006-01-02 15:04 UTC"))
+	m := notify.Message{Channel: notify.Email, To: oldEmail, Subject: "Your Nitronet " + string(ch) + " was changed", Body: body, Kind: "contact-changed"}
+	if ch == store.Mobile {
+		m = notify.Message{Channel: notify.SMS, To: oldMobile, Body: body, Kind: "contact-changed"}
+	}
+	if err := s.cfg.Notifier.Send(ctx, m); err != nil {
+		s.cfg.Logger.Warn("old contact not told of change", "account", accountID, "err", errs.CodeOf(err))
+	}
+
+	rs, err := s.cfg.Store.PrivacyRequests(ctx, store.PrivacyFilter{AccountID: accountID, Type: store.RequestRectification, Status: store.RequestVerified})
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Clock().UTC().Truncate(time.Second)
+	for _, r := range rs {
+		if _, err := s.cfg.Store.UpdatePrivacyRequest(ctx, r.ID, func(r *store.PrivacyRequest) error {
+			if r.Status == store.RequestVerified {
+				r.Status, r.CompletedAt = store.RequestCompleted, &now
+				r.Outcome = "Your " + string(ch) + " was corrected after the new one was verified."
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

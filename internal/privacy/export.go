@@ -1,0 +1,269 @@
+package privacy
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/inventory"
+	"github.com/nitronet/nitronet/internal/secret"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+// SchemaVersion is the version of the export document's schema,
+// documented in docs/export-schema.md. A change that removes or renames a
+// field bumps the major number; adding fields bumps the minor number.
+const SchemaVersion = "1.0"
+
+// maxExportIntervals bounds the session intervals in one export; far above
+// what 90 days of retention can hold for one account.
+const maxExportIntervals = 1_000_000
+
+// Document is the export of one account's personal data (schema
+// docs/export-schema.md).
+type Document struct {
+	SchemaVersion string    `json:"schema_version"`
+	Schema        string    `json:"schema"`
+	GeneratedAt   time.Time `json:"generated_at"`
+	RequestID     string    `json:"request_id"`
+	RequestType   string    `json:"request_type"`
+	// Categories lists the inventory category IDs this document holds data
+	// of.
+	Categories      []string                `json:"categories_included"`
+	Account         ExportAccount           `json:"account"`
+	Devices         []ExportDevice          `json:"devices"`
+	Sessions        ExportSessions          `json:"sessions"`
+	PrivacyRequests []Request               `json:"privacy_requests"`
+	Sections        map[string]any          `json:"sections"`
+	Article15       inventory.Article15Info `json:"article_15"`
+}
+
+// ExportAccount is the account part of an export.
+type ExportAccount struct {
+	ID             string           `json:"id"`
+	Email          string           `json:"email"`
+	Mobile         string           `json:"mobile"`
+	EmailVerified  bool             `json:"email_verified"`
+	MobileVerified bool             `json:"mobile_verified"`
+	Status         string           `json:"status"`
+	CreatedAt      time.Time        `json:"created_at"`
+	Processing     ExportProcessing `json:"processing"`
+	Password       string           `json:"password"`
+}
+
+// ExportProcessing shows the restriction and objection flags.
+type ExportProcessing struct {
+	Restricted bool   `json:"restricted"`
+	Objected   bool   `json:"objected"`
+	Effect     string `json:"effect"`
+}
+
+// ExportDevice is one device in an export.
+type ExportDevice struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	PublicKey string    `json:"public_key"`
+	IPv4      string    `json:"ipv4"`
+	IPv6      string    `json:"ipv6"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ExportSessions holds the session intervals.
+type ExportSessions struct {
+	Recording string           `json:"recording"`
+	Count     int              `json:"count"`
+	Intervals []ExportInterval `json:"intervals"`
+}
+
+// ExportInterval is one session interval, at minute granularity.
+type ExportInterval struct {
+	DeviceID string     `json:"device_id"`
+	Region   string     `json:"region"`
+	Start    time.Time  `json:"start"`
+	End      *time.Time `json:"end"`
+}
+
+// exportable returns the owner's access or portability request that may be
+// exported now: completed, within the export window.
+func (s *Service) exportable(ctx context.Context, accountID, id string) (*store.PrivacyRequest, error) {
+	r, err := s.owned(ctx, accountID, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Type != store.RequestAccess && r.Type != store.RequestPortability {
+		return nil, errs.E(errs.Precondition, "only access and portability requests have an export")
+	}
+	if r.Status != store.RequestCompleted || r.VerifiedAt == nil {
+		return nil, errs.E(errs.Precondition, "prove your identity first (verify the request)")
+	}
+	if !s.cfg.Clock().Before(r.VerifiedAt.Add(ExportWindow)) {
+		return nil, errs.E(errs.Gone, "this export expired on %s; make a new access request",
+			r.VerifiedAt.Add(ExportWindow).UTC().Format(time.DateOnly))
+	}
+	return r, nil
+}
+
+// ExportToken issues a single-use download token for the export of the
+// account's request id. It expires after ExportTokenTTL or at the end of
+// the export window, whichever is first, and only works together with the
+// owner's login (see Export).
+func (s *Service) ExportToken(ctx context.Context, accountID, id string) (string, time.Time, error) {
+	r, err := s.exportable(ctx, accountID, id)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	tok, hash, err := secret.NewToken(s.cfg.Rand, "nnx")
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	now := s.cfg.Clock().UTC()
+	exp := now.Add(ExportTokenTTL)
+	if end := r.VerifiedAt.Add(ExportWindow); end.Before(exp) {
+		exp = end
+	}
+	exp = exp.Truncate(time.Second)
+	if err := s.cfg.Store.CreateExportToken(ctx, &store.ExportToken{Hash: hash, RequestID: id, AccountID: accountID,
+		CreatedAt: now, ExpiresAt: exp}); err != nil {
+		return "", time.Time{}, err
+	}
+	return tok, exp, nil
+}
+
+// Export consumes the single-use token and returns the export of the
+// account's request id. The token must have been issued to the same
+// account for the same request; a used, expired or foreign token is Gone.
+func (s *Service) Export(ctx context.Context, accountID, id, token string) (*Document, error) {
+	r, err := s.exportable(ctx, accountID, id)
+	if err != nil {
+		return nil, err
+	}
+	if token == "" || len(token) > 256 {
+		return nil, errs.E(errs.Invalid, "a download token is required: POST .../export-token first")
+	}
+	if err := s.cfg.Store.ConsumeExportToken(ctx, secret.Hash(token), id, accountID, s.cfg.Clock()); err != nil {
+		return nil, err
+	}
+	s.cfg.Logger.Info("privacy export downloaded", "request", id)
+	return s.BuildExport(ctx, accountID, r)
+}
+
+// BuildExport assembles the export document of the account for request r.
+// It does no access control; callers check ownership and tokens.
+func (s *Service) BuildExport(ctx context.Context, accountID string, r *store.PrivacyRequest) (*Document, error) {
+	a, err := s.cfg.Store.Account(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	email, mobile, err := s.cfg.Accounts.Contacts(a)
+	if err != nil {
+		return nil, err
+	}
+	flags, err := s.cfg.Store.AccountFlags(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	doc := &Document{
+		SchemaVersion: SchemaVersion,
+		Schema:        "https://github.com/nitronet/nitronet/blob/main/docs/export-schema.md",
+		GeneratedAt:   s.cfg.Clock().UTC(),
+		RequestID:     r.ID,
+		RequestType:   r.Type,
+		Account: ExportAccount{
+			ID: a.ID, Email: email, Mobile: mobile, EmailVerified: a.EmailVerified, MobileVerified: a.MobileVerified,
+			Status: a.Status, CreatedAt: a.CreatedAt.UTC(),
+			Processing: ExportProcessing{Restricted: flags.Restricted, Objected: flags.Objected,
+				Effect: "Either flag excludes your account from analytics, aggregate statistics and every processing marked objectable in the inventory."},
+			Password: "stored only as an argon2id hash, which is not exported: it reveals nothing about your password",
+		},
+		Devices:  []ExportDevice{},
+		Sections: map[string]any{},
+		Sessions: ExportSessions{Recording: s.cfg.UsageRecording, Intervals: []ExportInterval{}},
+		Categories: []string{inventory.IDAccount, inventory.IDEmail, inventory.IDMobile, inventory.IDPassword,
+			inventory.IDDevices, inventory.IDSessions, inventory.IDPrivacyRequests},
+		Article15: s.cfg.Inventory.Article15(),
+	}
+	ds, err := s.cfg.Store.Devices(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		doc.Devices = append(doc.Devices, ExportDevice{ID: d.ID, Name: d.Name, PublicKey: d.PublicKey,
+			IPv4: d.IPv4.String(), IPv6: d.IPv6.String(), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()})
+	}
+	ivs, err := s.cfg.Store.Usage(ctx, accountID, time.Unix(0, 0), maxExportIntervals)
+	if err != nil {
+		return nil, err
+	}
+	doc.Sessions.Intervals = make([]ExportInterval, 0, len(ivs))
+	for _, iv := range ivs {
+		doc.Sessions.Intervals = append(doc.Sessions.Intervals, ExportInterval{DeviceID: iv.DeviceID, Region: iv.Region,
+			Start: iv.Start.UTC(), End: utcPtr(iv.End)})
+	}
+	doc.Sessions.Count = len(ivs)
+	reqs, err := s.List(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	doc.PrivacyRequests = reqs
+	for _, src := range s.cfg.Sources {
+		name, data, err := src.ExportSection(ctx, accountID)
+		if err != nil {
+			return nil, fmt.Errorf("export section: %w", err)
+		}
+		if name == "" {
+			continue
+		}
+		if _, dup := doc.Sections[name]; dup {
+			return nil, fmt.Errorf("export section %q contributed twice", name)
+		}
+		doc.Sections[name] = data
+		if id, ok := sectionCategories()[name]; ok {
+			doc.Categories = append(doc.Categories, id)
+		}
+	}
+	return doc, nil
+}
+
+//go:embed export.html.tmpl
+var templates embed.FS
+
+// RenderHTML writes doc as a human-readable, self-contained HTML page.
+// Every value is escaped by html/template.
+func RenderHTML(w io.Writer, doc *Document) error {
+	t, err := template.New("export.html.tmpl").Funcs(template.FuncMap{
+		"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"datep": func(t *time.Time) string {
+			if t == nil {
+				return "open"
+			}
+			return t.UTC().Format("2006-01-02 15:04 UTC")
+		},
+		"json": jsonIndent,
+	}).ParseFS(templates, "export.html.tmpl")
+	if err != nil {
+		return fmt.Errorf("export template: %w", err)
+	}
+	return t.Execute(w, doc)
+}
+
+// sectionCategories maps known export section names to inventory
+// categories.
+func sectionCategories() map[string]string {
+	return map[string]string{
+		"inbox":              inventory.IDInbox,
+		"policy_acceptances": inventory.IDPolicyAcceptance,
+		"disclosures":        inventory.IDDisclosures,
+	}
+}
+
+// jsonIndent formats v as indented JSON for the HTML copy.
+func jsonIndent(v any) (string, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	return string(b), err
+}

@@ -1,0 +1,143 @@
+package processors
+
+import (
+	"context"
+	"log/slog"
+	"regexp"
+	"strings"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/inventory"
+	"github.com/nitronet/nitronet/internal/notify"
+)
+
+// Register says what a processor may receive. *Service implements it.
+type Register interface {
+	// Scope returns the inventory category IDs the processor named name
+	// may receive; an unregistered processor is NotFound.
+	Scope(ctx context.Context, name string) ([]string, error)
+}
+
+// ProcessorFor returns the processor a message on channel ch is handed to:
+// NameSMTP for email, NameSMS for SMS, "" for an unknown channel.
+func ProcessorFor(ch notify.Channel) string {
+	switch ch {
+	case notify.Email:
+		return NameSMTP
+	case notify.SMS:
+		return NameSMS
+	}
+	return ""
+}
+
+// Patterns that find personal data a message's text carries beyond its
+// recipient. They are compiled per call to keep the package free of
+// state; messages are few.
+const (
+	emailPattern  = `[^\s<>"'(),;:\[\]]+@[^\s<>"'(),;:\[\]]+\.[^\s<>"'(),;:\[\]]+`
+	mobilePattern = `\+[1-9][0-9]{7,14}\b`
+)
+
+// Transfer returns the inventory categories m hands to its processor, in
+// inventory order:
+//
+//   - the recipient: an email address (inventory.IDEmail) or a mobile
+//     number (inventory.IDMobile);
+//   - the content, by m.Kind: a kind ending in "-code" carries a one-time
+//     code (inventory.IDCodes), "password-reset" a reset link
+//     (inventory.IDResetTokens), and any other kind is a notice whose text
+//     is also kept in the account inbox (inventory.IDInbox);
+//   - any email address or E.164 number in the subject or body, which
+//     adds inventory.IDEmail or inventory.IDMobile (for example a new
+//     mobile number quoted in an email).
+func Transfer(m notify.Message) []string {
+	need := map[string]bool{}
+	switch m.Channel {
+	case notify.Email:
+		need[inventory.IDEmail] = true
+	case notify.SMS:
+		need[inventory.IDMobile] = true
+	}
+	switch {
+	case strings.HasSuffix(m.Kind, "-code"):
+		need[inventory.IDCodes] = true
+	case m.Kind == "password-reset":
+		need[inventory.IDResetTokens] = true
+	default:
+		need[inventory.IDInbox] = true
+	}
+	text := m.Subject + "\n" + m.Body
+	if regexp.MustCompile(emailPattern).MatchString(text) {
+		need[inventory.IDEmail] = true
+	}
+	if regexp.MustCompile(mobilePattern).MatchString(text) {
+		need[inventory.IDMobile] = true
+	}
+	var out []string
+	for _, c := range inventory.Default() {
+		if need[c.ID] {
+			out = append(out, c.ID)
+		}
+	}
+	return out
+}
+
+// Guard returns a Notifier that checks every message against the register
+// before handing it to next, which must be a processor's notifier (the
+// SMTP relay or the SMS webhook; a local outbox is no processor and needs
+// no guard). The processor is chosen by the message's channel
+// (ProcessorFor), and what the message transfers by Transfer.
+//
+// A message whose categories are all within the processor's registered
+// scope is passed to next unchanged. Otherwise Send returns an
+// *errs.Error with code Forbidden and logs a warning that names only the
+// message kind, the processor and the category IDs outside scope, never a
+// recipient, subject or body. An unregistered processor is outside scope
+// for everything; a register that cannot be read refuses the message
+// (Unavailable). The returned Notifier is safe for concurrent use if next
+// and reg are.
+func Guard(next notify.Notifier, reg Register, log *slog.Logger) notify.Notifier {
+	return &guard{next: next, reg: reg, log: log}
+}
+
+type guard struct {
+	next notify.Notifier
+	reg  Register
+	log  *slog.Logger
+}
+
+func (g *guard) Send(ctx context.Context, m notify.Message) error {
+	name := ProcessorFor(m.Channel)
+	if name == "" {
+		return errs.E(errs.Invalid, "unknown message channel")
+	}
+	kind := safeKind(m.Kind)
+	allowed, err := g.reg.Scope(ctx, name)
+	if errs.Is(err, errs.NotFound) {
+		allowed, err = nil, nil
+	}
+	if err != nil {
+		g.log.Error("processor register unavailable; transfer refused", "processor", name, "kind", kind, "err", err)
+		return errs.Wrap(errs.Unavailable, err, "the processor register could not be read")
+	}
+	if out := Outside(Transfer(m), allowed); len(out) > 0 {
+		g.log.Warn("transfer outside processor scope refused", "processor", name, "kind", kind, "categories", out)
+		return errs.E(errs.Forbidden, "%s may not receive %s (processor register)", name, strings.Join(out, ", "))
+	}
+	return g.next.Send(ctx, m)
+}
+
+// safeKind returns k if it is a well-formed message kind (which holds no
+// personal data), and "invalid" otherwise, so nothing else reaches a log.
+func safeKind(k string) string {
+	if k == "" || len(k) > 32 {
+		return "invalid"
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return "invalid"
+		}
+	}
+	return k
+}

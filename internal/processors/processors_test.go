@@ -1,0 +1,222 @@
+package processors_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/audit"
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/inventory"
+	"github.com/nitronet/nitronet/internal/notify"
+	"github.com/nitronet/nitronet/internal/processors"
+	"github.com/nitronet/nitronet/internal/staff"
+	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/store/storetest"
+)
+
+// recorder is a Notifier that records what it was given.
+type recorder struct {
+	mu   sync.Mutex
+	sent []notify.Message
+}
+
+func (r *recorder) Send(_ context.Context, m notify.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, m)
+	return nil
+}
+
+// fixedRegister is a Register over a map.
+type fixedRegister map[string][]string
+
+func (f fixedRegister) Scope(_ context.Context, name string) ([]string, error) {
+	c, ok := f[name]
+	if !ok {
+		return nil, errs.E(errs.NotFound, "no such processor")
+	}
+	return c, nil
+}
+
+func defaultRegister() fixedRegister {
+	r := fixedRegister{}
+	for _, p := range processors.Defaults() {
+		r[p.Name] = p.Categories
+	}
+	return r
+}
+
+func TestGuard(t *testing.T) {
+	const addr, mobile = "alice@example.com", "+447700900123"
+	tests := []struct {
+		name string
+		reg  fixedRegister
+		msg  notify.Message
+		want errs.Code // "" means passed on
+	}{
+		{"email code", defaultRegister(), notify.Message{Channel: notify.Email, To: addr, Subject: "Code", Body: "123456", Kind: "verify-code"}, ""},
+		{"email reset", defaultRegister(), notify.Message{Channel: notify.Email, To: addr, Body: "link", Kind: "password-reset"}, ""},
+		{"email notice", defaultRegister(), notify.Message{Channel: notify.Email, To: addr, Body: "policy changed", Kind: "policy-change"}, ""},
+		{"sms code", defaultRegister(), notify.Message{Channel: notify.SMS, To: mobile, Body: "123456", Kind: "verify-code"}, ""},
+		{"sms notice out of scope", defaultRegister(), notify.Message{Channel: notify.SMS, To: mobile, Body: "policy changed", Kind: "policy-change"}, errs.Forbidden},
+		{"sms carrying an email address", defaultRegister(), notify.Message{Channel: notify.SMS, To: mobile, Body: "code 123456 for " + addr, Kind: "verify-code"}, errs.Forbidden},
+		{"email carrying a mobile number", defaultRegister(), notify.Message{Channel: notify.Email, To: addr, Body: "your new number " + mobile, Kind: "contact-changed"}, errs.Forbidden},
+		{"processor removed", fixedRegister{processors.NameSMS: {inventory.IDMobile, inventory.IDCodes}}, notify.Message{Channel: notify.Email, To: addr, Body: "code 482913", Kind: "verify-code"}, errs.Forbidden},
+		{"scope narrowed", fixedRegister{processors.NameSMTP: {inventory.IDEmail}}, notify.Message{Channel: notify.Email, To: addr, Body: "code 482913", Kind: "verify-code"}, errs.Forbidden},
+		{"unknown channel", defaultRegister(), notify.Message{Channel: "pigeon", To: addr, Kind: "x"}, errs.Invalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			next := &recorder{}
+			g := processors.Guard(next, tt.reg, slog.New(slog.NewTextHandler(&logs, nil)))
+			err := g.Send(t.Context(), tt.msg)
+			if got := errs.CodeOf(err); got != tt.want {
+				t.Fatalf("Send: got error %v (code %q), want code %q", err, got, tt.want)
+			}
+			passed := len(next.sent) == 1
+			if passed != (tt.want == "") {
+				t.Fatalf("passed to next: got %v, want %v", passed, tt.want == "")
+			}
+			if passed && next.sent[0] != tt.msg {
+				t.Errorf("next got %+v, want the message unchanged", next.sent[0])
+			}
+			for _, secret := range []string{addr, mobile, "alice", "7700900", "123456", tt.msg.Body} {
+				if secret != "" && (strings.Contains(logs.String(), secret) || strings.Contains(errs.MessageOf(err), secret)) {
+					t.Errorf("log or error contains %q: log %q, error %q", secret, logs.String(), errs.MessageOf(err))
+				}
+			}
+			if tt.want == errs.Forbidden {
+				if !strings.Contains(logs.String(), "kind="+tt.msg.Kind) || !strings.Contains(logs.String(), "processor=") {
+					t.Errorf("refusal log = %q, want the kind and processor", logs.String())
+				}
+			}
+		})
+	}
+}
+
+// failingRegister cannot be read.
+type failingRegister struct{}
+
+func (failingRegister) Scope(context.Context, string) ([]string, error) {
+	return nil, errs.E(errs.Unavailable, "database down")
+}
+
+func TestGuardFailsClosed(t *testing.T) {
+	next := &recorder{}
+	g := processors.Guard(next, failingRegister{}, slog.New(slog.DiscardHandler))
+	err := g.Send(t.Context(), notify.Message{Channel: notify.Email, To: "a@example.com", Body: "1", Kind: "verify-code"})
+	if errs.CodeOf(err) != errs.Unavailable || len(next.sent) != 0 {
+		t.Fatalf("got error %v and %d sent, want Unavailable and nothing sent", err, len(next.sent))
+	}
+}
+
+func TestTransfer(t *testing.T) {
+	got := processors.Transfer(notify.Message{Channel: notify.Email, To: "a@example.com", Body: "code", Kind: "identity-code"})
+	if want := []string{inventory.IDEmail, inventory.IDCodes}; !slices.Equal(got, want) {
+		t.Errorf("Transfer: got %v, want %v", got, want)
+	}
+}
+
+// TestDefaultsMatchInventory checks that each default processor may
+// receive exactly what the inventory says it receives.
+func TestDefaultsMatchInventory(t *testing.T) {
+	recipient := map[string]string{processors.NameSMTP: inventory.RecipientSMTP, processors.NameSMS: inventory.RecipientSMS}
+	for _, p := range processors.Defaults() {
+		for _, c := range inventory.Default() {
+			declared := slices.Contains(c.Recipients, recipient[p.Name])
+			if declared && !slices.Contains(p.Categories, c.ID) {
+				t.Errorf("%s: inventory lists it as a recipient of %s, but the register does not allow it", p.Name, c.ID)
+			}
+		}
+	}
+}
+
+func TestServiceOnStores(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			ctx := t.Context()
+			clock := func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
+			svc := processors.New(st, audit.New(st, clock), inventory.Default(), clock, rand.Reader, slog.New(slog.DiscardHandler))
+			po := staff.Principal{ID: "stf_po", Role: staff.RolePrivacyOfficer}
+
+			// The migration seeds exactly the defaults.
+			seeded, err := svc.List(ctx, po)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := processors.Defaults()
+			slices.SortFunc(want, func(a, b store.Processor) int {
+				return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name))
+			})
+			if len(seeded) != len(want) {
+				t.Fatalf("seeded: got %d, want %d", len(seeded), len(want))
+			}
+			for i := range want {
+				if seeded[i].Name != want[i].Name || seeded[i].Purpose != want[i].Purpose || !slices.Equal(seeded[i].Categories, want[i].Categories) {
+					t.Errorf("seeded[%d] = %+v, want %+v", i, seeded[i], want[i])
+				}
+			}
+			// The real register drives the guard.
+			next := &recorder{}
+			g := processors.Guard(next, svc, slog.New(slog.DiscardHandler))
+			sms := notify.Message{Channel: notify.SMS, To: "+447700900123", Body: "1", Kind: "verify-code"}
+			if err := g.Send(ctx, sms); err != nil {
+				t.Fatalf("sms code with default register: %v", err)
+			}
+
+			// Roles: only the privacy officer manages the register.
+			for _, role := range []string{staff.RoleAdmin, staff.RoleSupport, staff.RoleLegal} {
+				_, err := svc.Add(ctx, staff.Principal{ID: "stf_" + role, Role: role}, "X", "y", []string{inventory.IDEmail})
+				if errs.CodeOf(err) != errs.Forbidden {
+					t.Errorf("Add as %s: got %v, want Forbidden", role, err)
+				}
+			}
+			for _, tt := range []struct {
+				name, pname, purpose string
+				cats                 []string
+				want                 errs.Code
+			}{
+				{"unknown category", "Backup", "backups", []string{"account.shoe_size"}, errs.Invalid},
+				{"no category", "Backup", "backups", nil, errs.Invalid},
+				{"no name", " ", "backups", []string{inventory.IDAccount}, errs.Invalid},
+				{"no purpose", "Backup", "", []string{inventory.IDAccount}, errs.Invalid},
+				{"duplicate name", "sms GATEWAY", "x", []string{inventory.IDMobile}, errs.Conflict},
+				{"ok", "Backup", "off-site backups", []string{inventory.IDAccount, " account.record "}, ""},
+			} {
+				_, err := svc.Add(ctx, po, tt.pname, tt.purpose, tt.cats)
+				if got := errs.CodeOf(err); got != tt.want {
+					t.Errorf("Add %s: got %v, want code %q", tt.name, err, tt.want)
+				}
+			}
+			if _, err := svc.Remove(ctx, po, processors.NameSMS); err != nil {
+				t.Fatal(err)
+			}
+			if err := g.Send(ctx, sms); errs.CodeOf(err) != errs.Forbidden {
+				t.Fatalf("sms after removing the gateway: got %v, want Forbidden", err)
+			}
+			if _, err := svc.Remove(ctx, po, processors.NameSMS); errs.CodeOf(err) != errs.NotFound {
+				t.Fatalf("second removal: got %v, want NotFound", err)
+			}
+			entries, err := audit.New(st, clock).Entries(ctx, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var actions []string
+			for _, e := range entries {
+				actions = append(actions, e.Action)
+			}
+			if len(actions) != 2 || actions[0] != staff.ActProcessorManage {
+				t.Errorf("audit actions: got %v, want one add and one remove", actions)
+			}
+		})
+	}
+}

@@ -1,0 +1,337 @@
+// Package retention enforces the retention rules of the data inventory.
+// Each rule deletes one category's records a number of days after the
+// category's trigger (session end, expiry, account closure, ...). The
+// days default to the inventory's and may be overridden per category.
+//
+// A Sweeper applies every rule in bounded batches (each its own short
+// transaction), so it never holds a long lock, and never deletes data of
+// an account under an active legal hold: the store checks holds inside
+// each deleting transaction. Every sweep stores its counts per category,
+// never contents, for the console (`nitronet admin retention rules`).
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/ident"
+	"github.com/nitronet/nitronet/internal/inventory"
+	"github.com/nitronet/nitronet/internal/staff"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+// Defaults.
+const (
+	DefaultBatch    = 5000      // rows per deleting transaction
+	DefaultInterval = time.Hour // between scheduled sweeps
+	MaxDays         = 100 * 365
+)
+
+// Rule is the retention rule of one inventory category.
+type Rule struct {
+	Category string   `json:"category"`         // inventory category id
+	Name     string   `json:"name"`             // category name
+	Covers   []string `json:"covers,omitempty"` // other categories stored in the same records
+	// Targets are the store.Sweep* deletions carrying the rule out; none
+	// if the records go with another rule's (Note says which) or are not
+	// swept automatically.
+	Targets     []string          `json:"targets,omitempty"`
+	Days        int               `json:"days"`
+	DefaultDays int               `json:"default_days"`
+	Trigger     inventory.Trigger `json:"trigger"`
+	Rule        string            `json:"rule"` // in words
+	Note        string            `json:"note,omitempty"`
+}
+
+// step maps one category to its sweep target.
+type step struct {
+	category string
+	targets  []string
+	note     string
+	covers   []string // categories stored in the same records
+}
+
+// plan returns the categories' sweep targets, in sweep order.
+func plan() []step {
+	t := func(ts ...string) []string { return ts }
+	return []step{
+		{inventory.IDTokens, t(store.SweepTokens, store.SweepExportTokens, store.SweepStaffTokens),
+			"login, export-download and staff tokens", nil},
+		{inventory.IDResetTokens, t(store.SweepResetTokens), "", nil},
+		{inventory.IDCodes, t(store.SweepCodes, store.SweepPendingContacts),
+			"also pending contact changes, which expire with their code", nil},
+		{inventory.IDPeerFeed, t(store.SweepPeerChanges), "", nil},
+		{inventory.IDSessions, t(store.SweepSessions), "open sessions are kept until they end", nil},
+		{inventory.IDInbox, t(store.SweepInbox), "", nil},
+		{inventory.IDDevices, t(store.SweepClosedDevices), "", nil},
+		{inventory.IDAccount, t(store.SweepClosedAccounts),
+			"purges the closed account's row (email, mobile and password hash were already crypto-shredded or cleared at closure)",
+			[]string{inventory.IDEmail, inventory.IDMobile, inventory.IDPassword}},
+		{inventory.IDPrivacyRequests, t(store.SweepRequests), "", nil},
+		{inventory.IDAudit, t(store.SweepAudit), "deletes the oldest entries as a prefix of the hash chain; stops at the first entry about a held account", nil},
+		{inventory.IDPolicyAcceptance, nil, "deleted with the account record when a closed account is purged", nil},
+		{inventory.IDDisclosures, nil, "not swept: the disclosure ledger records no closing date yet; review by hand", nil},
+	}
+}
+
+// ParseOverrides parses "CATEGORY=DAYS" settings (the --retention flag).
+// Categories must be inventory ids with a rule of their own; DAYS must be
+// 0 to MaxDays. A later setting for a category wins.
+func ParseOverrides(settings []string, inv inventory.Inventory) (map[string]int, error) {
+	out := map[string]int{}
+	own := map[string]bool{}
+	for _, p := range plan() {
+		own[p.category] = true
+	}
+	for _, s := range settings {
+		k, v, ok := strings.Cut(strings.TrimSpace(s), "=")
+		if !ok {
+			return nil, errs.E(errs.Invalid, "--retention %q: want CATEGORY=DAYS", s)
+		}
+		if _, found := inv.Category(k); !found || !own[k] {
+			return nil, errs.E(errs.Invalid, "--retention %q: unknown category; use one of %s", s, strings.Join(ruleIDs(), ", "))
+		}
+		d, err := strconv.Atoi(v)
+		if err != nil || d < 0 || d > MaxDays {
+			return nil, errs.E(errs.Invalid, "--retention %q: days must be a whole number from 0 to %d", s, MaxDays)
+		}
+		out[k] = d
+	}
+	return out, nil
+}
+
+func ruleIDs() []string {
+	var ids []string
+	for _, p := range plan() {
+		ids = append(ids, p.category)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Rules returns the rules for inv with overrides applied, in sweep order.
+// Every category of inv appears once, either as a rule or in another
+// rule's Covers.
+func Rules(inv inventory.Inventory, overrides map[string]int) ([]Rule, error) {
+	var out []Rule
+	seen := map[string]bool{}
+	for _, p := range plan() {
+		c, ok := inv.Category(p.category)
+		if !ok {
+			continue
+		}
+		r := Rule{Category: c.ID, Name: c.Name, Covers: p.covers, Targets: p.targets, Days: c.Retention.Days,
+			DefaultDays: c.Retention.Days, Trigger: c.Retention.Trigger, Note: p.note}
+		if d, ok := overrides[c.ID]; ok {
+			r.Days = d
+		}
+		rr := c.Retention
+		rr.Days = r.Days
+		r.Rule = rr.String()
+		out = append(out, r)
+		seen[c.ID] = true
+		for _, id := range p.covers {
+			seen[id] = true
+		}
+	}
+	// Categories without a step are listed so the console shows every
+	// category; they are not swept automatically.
+	for _, c := range inv {
+		if seen[c.ID] {
+			continue
+		}
+		out = append(out, Rule{Category: c.ID, Name: c.Name, Days: c.Retention.Days, DefaultDays: c.Retention.Days,
+			Trigger: c.Retention.Trigger, Rule: c.Retention.String(), Note: "not swept automatically: " + c.Retention.Criteria})
+	}
+	for k := range overrides {
+		if _, ok := inv.Category(k); !ok {
+			return nil, errs.E(errs.Invalid, "retention override for unknown category %q", k)
+		}
+	}
+	return out, nil
+}
+
+// Config holds a Sweeper's dependencies.
+type Config struct {
+	Store     store.RetentionStore
+	Holds     store.HoldStore
+	Inventory inventory.Inventory
+	Overrides map[string]int // category id -> days
+	Audit     staff.Auditor
+	Logger    *slog.Logger
+	Clock     func() time.Time
+	Rand      io.Reader
+	Batch     int           // rows per transaction, default DefaultBatch
+	Interval  time.Duration // between scheduled sweeps, default DefaultInterval
+	// Tick, if not nil, replaces time.NewTicker(Interval) in Run (tests).
+	Tick <-chan time.Time
+}
+
+// Sweeper applies the retention rules. It is safe for concurrent use,
+// though concurrent sweeps only share the work.
+type Sweeper struct {
+	cfg   Config
+	rules []Rule
+}
+
+// New returns a Sweeper.
+func New(cfg Config) (*Sweeper, error) {
+	if cfg.Store == nil || cfg.Holds == nil || cfg.Audit == nil || cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
+		return nil, fmt.Errorf("retention: missing dependency")
+	}
+	if cfg.Inventory == nil {
+		cfg.Inventory = inventory.Default()
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = DefaultBatch
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	rules, err := Rules(cfg.Inventory, cfg.Overrides)
+	if err != nil {
+		return nil, err
+	}
+	return &Sweeper{cfg: cfg, rules: rules}, nil
+}
+
+// Rules returns the sweeper's rules, in sweep order.
+func (s *Sweeper) Rules() []Rule { return append([]Rule(nil), s.rules...) }
+
+// Sweep applies every rule once and records the run with cause ("schedule"
+// or "manual"). A rule whose target is missing from this database is
+// reported as skipped; an error in one rule is reported in its count and
+// the others still run. It returns the run; the error is non-nil only if
+// the run could not be recorded or ctx ended.
+func (s *Sweeper) Sweep(ctx context.Context, cause string) (*store.RetentionRun, error) {
+	id, err := ident.New(s.cfg.Rand, "ret")
+	if err != nil {
+		return nil, err
+	}
+	run := &store.RetentionRun{ID: id, Cause: cause, StartedAt: s.cfg.Clock()}
+	held, err := s.cfg.Holds.HeldAccounts(ctx, run.StartedAt)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range s.rules {
+		if len(r.Targets) == 0 {
+			run.Counts = append(run.Counts, store.SweepCount{Category: r.Category, Days: r.Days, Skipped: r.Note})
+			continue
+		}
+		for _, target := range r.Targets {
+			c := store.SweepCount{Category: r.Category, Target: target, Days: r.Days}
+			s.sweep(ctx, r, target, &c)
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			run.Counts = append(run.Counts, c)
+		}
+	}
+	run.FinishedAt = s.cfg.Clock()
+	if err := s.cfg.Store.SaveRetentionRun(ctx, run); err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, c := range run.Counts {
+		total += c.Deleted
+	}
+	s.cfg.Logger.Info("retention sweep", "run", run.ID, "cause", cause, "deleted", total,
+		"held_accounts", len(held), "duration", run.FinishedAt.Sub(run.StartedAt))
+	return run, nil
+}
+
+// sweep deletes the due records of r's target in batches, counting into
+// c.
+func (s *Sweeper) sweep(ctx context.Context, r Rule, target string, c *store.SweepCount) {
+	now := s.cfg.Clock()
+	cutoff := now.Add(-time.Duration(r.Days) * 24 * time.Hour)
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		n, err := s.cfg.Store.SweepBatch(ctx, target, cutoff, now, s.cfg.Batch)
+		if err != nil {
+			if errs.Is(err, errs.Precondition) {
+				c.Skipped = errs.MessageOf(err)
+			} else {
+				c.Error = errs.MessageOf(err)
+				s.cfg.Logger.Error("retention sweep failed", "category", r.Category, "err", err)
+			}
+			return
+		}
+		c.Batches++
+		c.Deleted += n
+		if n < int64(s.cfg.Batch) {
+			break
+		}
+	}
+	kept, err := s.cfg.Store.SweepHeld(ctx, target, cutoff, now)
+	if err != nil {
+		c.Error = errs.MessageOf(err)
+		return
+	}
+	c.KeptByHold = kept
+}
+
+// Run sweeps now and then every Interval until ctx ends. Errors are
+// logged, and the next sweep tries again. It returns when ctx ends.
+func (s *Sweeper) Run(ctx context.Context) {
+	tick := s.cfg.Tick
+	if tick == nil {
+		t := time.NewTicker(s.cfg.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		if _, err := s.Sweep(ctx, "schedule"); err != nil && !errors.Is(err, context.Canceled) {
+			s.cfg.Logger.Error("retention sweep failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		}
+	}
+}
+
+// RunNow sweeps on demand for staff member by, who must be allowed
+// staff.ActRetentionRun. The sweep is audited with its total count.
+func (s *Sweeper) RunNow(ctx context.Context, by staff.Principal) (*store.RetentionRun, error) {
+	if err := staff.Authorize(by, staff.ActRetentionRun); err != nil {
+		return nil, err
+	}
+	run, err := s.Sweep(ctx, "manual")
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, c := range run.Counts {
+		total += c.Deleted
+	}
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActRetentionRun, run.ID,
+		fmt.Sprintf("retention sweep deleted %d records", total)); err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+// Status returns the rules and the last sweep (nil if none ran yet) for
+// staff member by, who must be allowed staff.ActRetentionView.
+func (s *Sweeper) Status(ctx context.Context, by staff.Principal) ([]Rule, *store.RetentionRun, error) {
+	if err := staff.Authorize(by, staff.ActRetentionView); err != nil {
+		return nil, nil, err
+	}
+	last, err := s.cfg.Store.LastRetentionRun(ctx)
+	if err != nil && !errs.Is(err, errs.NotFound) {
+		return nil, nil, err
+	}
+	return s.Rules(), last, nil
+}

@@ -1,0 +1,246 @@
+package stats_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/audit"
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/staff"
+	"github.com/nitronet/nitronet/internal/stats"
+	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/store/storetest"
+)
+
+// fakeStore returns fixed per-unit rows.
+type fakeStore []store.DailyUsage
+
+func (f fakeStore) DailyUsage(_ context.Context, from, to time.Time) ([]store.DailyUsage, error) {
+	var out []store.DailyUsage
+	for _, r := range f {
+		if !r.Day.Before(from) && r.Day.Before(to) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+type nopAudit struct{ n *int }
+
+func (a nopAudit) Record(context.Context, string, string, string, string, string) error {
+	*a.n++
+	return nil
+}
+
+var day1 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+func officer() staff.Principal { return staff.Principal{ID: "stf_po", Role: staff.RolePrivacyOfficer} }
+
+func newSvc(t *testing.T, st store.StatsStore) (*stats.Service, *int) {
+	t.Helper()
+	n := 0
+	svc, err := stats.New(stats.Config{Store: st, Audit: nopAudit{&n}, Clock: func() time.Time { return day1.Add(30 * 24 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, &n
+}
+
+// data: "eu" on day1 has 12 accounts with 2 sessions and 1 hour each, plus
+// one heavy account (100 sessions, 30 hours: clamped to 20 and 24); "us"
+// has 3 accounts (below any minimum group of 4 or more).
+func data() fakeStore {
+	var f fakeStore
+	for u := range 12 {
+		f = append(f, store.DailyUsage{Unit: u, Day: day1, Region: "eu", Sessions: 2, Seconds: 3600})
+	}
+	f = append(f, store.DailyUsage{Unit: 12, Day: day1, Region: "eu", Sessions: 100, Seconds: 30 * 3600})
+	for u := 20; u < 23; u++ {
+		f = append(f, store.DailyUsage{Unit: u, Day: day1, Region: "us", Sessions: 1, Seconds: 600})
+	}
+	return f
+}
+
+func TestUsageAccurateWithLargeEpsilon(t *testing.T) {
+	svc, audits := newSvc(t, data())
+	r, err := svc.Usage(t.Context(), officer(), stats.Options{From: day1, To: day1, Epsilon: 1e5, MinGroup: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Rows) != 1 {
+		t.Fatalf("rows: got %+v, want only eu (us has 3 accounts, below 5)", r.Rows)
+	}
+	row := r.Rows[0]
+	// 12×2 + min(100, 20) sessions; 12×1 + min(30, 24) hours.
+	if row.Day != "2026-03-01" || row.Region != "eu" || math.Abs(float64(row.Sessions-44)) > 1 || math.Abs(row.Hours-36) > 0.2 {
+		t.Fatalf("eu row: got %+v, want about 44 sessions and 36 hours", row)
+	}
+	if *audits != 1 {
+		t.Errorf("audit entries: got %d, want 1", *audits)
+	}
+}
+
+func TestUsageSuppressesSmallGroups(t *testing.T) {
+	// A group needs MinGroup accounts (exactly checked) and then passes
+	// private partition selection over the accounts beyond MinGroup-1, so
+	// at a huge epsilon a group of 13 is kept from MinGroup 10 and below.
+	for _, k := range []int{4, 10, 14} {
+		t.Run(fmt.Sprint("min-group ", k), func(t *testing.T) {
+			svc, _ := newSvc(t, data())
+			for range 20 { // the exact pre-threshold never lets a small group through
+				r, err := svc.Usage(t.Context(), officer(), stats.Options{From: day1, To: day1, Epsilon: 1e5, MinGroup: k})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, row := range r.Rows {
+					if row.Region == "us" || (row.Region == "eu" && k > 13) {
+						t.Fatalf("got row %+v, want it suppressed below %d accounts", row, k)
+					}
+				}
+				if k <= 10 && len(r.Rows) != 1 {
+					t.Fatalf("got %d rows, want eu (13 accounts) kept", len(r.Rows))
+				}
+			}
+		})
+	}
+}
+
+func TestUsageIsNoisyWithinBounds(t *testing.T) {
+	// 300 accounts with 1 session of 1 hour: large enough for partition
+	// selection at epsilon 1 to keep the group almost surely.
+	var f fakeStore
+	for u := range 300 {
+		f = append(f, store.DailyUsage{Unit: u, Day: day1, Region: "eu", Sessions: 1, Seconds: 3600})
+	}
+	svc, _ := newSvc(t, f)
+	const wantSessions, wantHours = 300, 300.0
+	kept := 0
+	// Laplace scale for ε=1 split in three, l0 = 1 day × 2 regions:
+	// sessions 2×20×3 = 120, hours 2×24×3 = 144. |noise| exceeds 14 scales
+	// with probability below 1e-6.
+	differs := false
+	for range 30 {
+		r, err := svc.Usage(t.Context(), officer(), stats.Options{From: day1, To: day1, Epsilon: 1, MinGroup: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range r.Rows {
+			kept++
+			if math.Abs(float64(row.Sessions-wantSessions)) > 14*120 || math.Abs(row.Hours-wantHours) > 14*144 {
+				t.Fatalf("row %+v outside the statistical bounds", row)
+			}
+			if row.Sessions != wantSessions || row.Hours != wantHours {
+				differs = true
+			}
+		}
+	}
+	if kept < 25 {
+		t.Fatalf("the 300-account group was published in %d of 30 reports, want nearly all", kept)
+	}
+	if !differs {
+		t.Fatal("30 reports at epsilon 1 all gave the exact values, want noise")
+	}
+}
+
+func TestUsageBoundsRegionsPerDay(t *testing.T) {
+	// 12 accounts each use 3 regions on one day; with at most 1 region per
+	// account-day only the most-used region counts.
+	var f fakeStore
+	for u := range 12 {
+		f = append(f,
+			store.DailyUsage{Unit: u, Day: day1, Region: "a", Sessions: 1, Seconds: 7200},
+			store.DailyUsage{Unit: u, Day: day1, Region: "b", Sessions: 1, Seconds: 60},
+			store.DailyUsage{Unit: u, Day: day1, Region: "c", Sessions: 1, Seconds: 60})
+	}
+	svc, _ := newSvc(t, f)
+	r, err := svc.Usage(t.Context(), officer(), stats.Options{From: day1, To: day1, Epsilon: 1e5, MinGroup: 5, MaxRegionsPerDay: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Rows) != 1 || r.Rows[0].Region != "a" {
+		t.Fatalf("rows: got %+v, want only region a", r.Rows)
+	}
+}
+
+func TestUsageRejects(t *testing.T) {
+	svc, _ := newSvc(t, data())
+	tests := []struct {
+		name string
+		by   staff.Principal
+		o    stats.Options
+		want errs.Code
+	}{
+		{"support", staff.Principal{ID: "stf_s", Role: staff.RoleSupport}, stats.Options{From: day1, To: day1}, errs.Forbidden},
+		{"legal", staff.Principal{ID: "stf_l", Role: staff.RoleLegal}, stats.Options{From: day1, To: day1}, errs.Forbidden},
+		{"admin", staff.Principal{ID: "stf_a", Role: staff.RoleAdmin}, stats.Options{From: day1, To: day1}, ""},
+		{"no dates", officer(), stats.Options{}, errs.Invalid},
+		{"to before from", officer(), stats.Options{From: day1, To: day1.Add(-24 * time.Hour)}, errs.Invalid},
+		{"too long", officer(), stats.Options{From: day1.Add(-100 * 24 * time.Hour), To: day1}, errs.Invalid},
+		{"future", officer(), stats.Options{From: day1.Add(365 * 24 * time.Hour), To: day1.Add(366 * 24 * time.Hour)}, errs.Invalid},
+		{"group of one", officer(), stats.Options{From: day1, To: day1, MinGroup: 1}, errs.Invalid},
+		{"negative epsilon", officer(), stats.Options{From: day1, To: day1, Epsilon: -1}, errs.Invalid},
+		{"NaN epsilon", officer(), stats.Options{From: day1, To: day1, Epsilon: math.NaN()}, errs.Invalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := svc.Usage(t.Context(), tt.by, tt.o)
+			if got := errs.CodeOf(err); got != tt.want {
+				t.Fatalf("Usage: got %v (code %q), want %q", err, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestExcludedAccountsOnStores runs on real stores: accounts that
+// restricted or objected to processing never contribute.
+func TestExcludedAccountsOnStores(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			ctx := t.Context()
+			start := day1.Add(9 * time.Hour)
+			end := start.Add(time.Hour)
+			for i := range 24 {
+				id := fmt.Sprintf("acc_x%02d", i)
+				if err := st.CreateAccount(ctx, &store.Account{ID: id, EmailIndex: []byte("e" + id), MobileIndex: []byte("m" + id),
+					PasswordHash: "x", Status: store.StatusActive, CreatedAt: day1}); err != nil {
+					t.Fatal(err)
+				}
+				dev := &store.Device{ID: fmt.Sprintf("dev_x%02d", i), AccountID: id, Name: "d", PublicKey: storetest.PublicKey(900 + i), CreatedAt: day1}
+				if err := st.CreateDevice(ctx, dev, 10); err != nil {
+					t.Fatal(err)
+				}
+				region := "eu"
+				if i >= 12 { // half of them opt out, in their own region
+					region = "us"
+					f := store.Flags{Restricted: i%2 == 0, Objected: i%2 == 1}
+					if err := st.SetFlags(ctx, id, f); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := st.RecordIntervals(ctx, region, []store.Interval{{DeviceID: dev.ID, Start: start, End: &end}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clock := func() time.Time { return day1.Add(48 * time.Hour) }
+			svc, err := stats.New(stats.Config{Store: st, Audit: audit.New(st, clock), Clock: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := svc.Usage(ctx, officer(), stats.Options{From: day1, To: day1, Epsilon: 1e5, MinGroup: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Rows) != 1 || r.Rows[0].Region != "eu" || math.Abs(float64(r.Rows[0].Sessions-12)) > 1 || math.Abs(r.Rows[0].Hours-12) > 0.2 {
+				t.Fatalf("rows: got %+v, want only eu with about 12 sessions and 12 hours", r.Rows)
+			}
+			es, err := st.AuditEntriesFor(ctx, "usage_statistics", 10)
+			if err != nil || len(es) != 1 || es[0].Action != staff.ActStatsView {
+				t.Fatalf("audit: got %+v, %v; want one stats.view entry", es, err)
+			}
+		})
+	}
+}
