@@ -98,6 +98,7 @@ func (t *adminTarget) open(cmd *cobra.Command, env *Env) (store.Store, error) {
 	}
 	c := config.Default()
 	c.DataDir, c.Database, c.PoolV4, c.PoolV6, c.KEKFile = t.cfg.DataDir, t.cfg.Database, t.cfg.PoolV4, t.cfg.PoolV6, t.cfg.KEKFile
+	c.Retention = t.cfg.Retention // --retention of `admin retention run|rules`
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -110,6 +111,7 @@ func newAdminCmd(env *Env) *cobra.Command {
 	c.AddCommand(newAdminGatewayCmd(env), newAdminStaffCmd(env), newAdminAuditCmd(env), newAdminHoldCmd(env),
 		newAdminPolicyCmd(env), newAdminAnnounceCmd(env), newAdminNoticesCmd(env), newAdminRetentionCmd(env), newAdminRecordsCmd(env))
 	c.AddCommand(newAdminDisclosureCmd(env), newAdminTransparencyCmd(env), newAdminProcessorCmd(env), newAdminStatsCmd(env))
+	c.AddCommand(newAdminPrivacyCmd(env))
 	return c
 }
 

@@ -59,6 +59,8 @@ func NewRoot(env *Env) *cobra.Command {
 		newUpCmd(g), newDownCmd(g), newStatusCmd(g),
 		newAdminCmd(env),
 	)
+	root.AddCommand(newTransparencyCmd(env))
+	root.AddCommand(newPrivacyCmd(g))
 	return root
 }
 

@@ -44,6 +44,10 @@ type Serve struct {
 	SMSWebhook      string
 	SMSWebhookToken string
 
+	// Retention holds CATEGORY=DAYS overrides of the retention rules
+	// (package retention; docs/retention.md).
+	Retention []string
+
 	// Filled in by Validate.
 	V4 netip.Prefix
 	V6 netip.Prefix
@@ -85,6 +89,7 @@ func (c *Serve) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SMTPTLS, "smtp-tls", "starttls", "SMTP TLS: starttls (required), tls (implicit), opportunistic or none")
 	fs.StringVar(&c.SMSWebhook, "sms-webhook", "", "HTTPS URL that sends SMS (POST {to, body}); empty writes SMS to DATA/outbox")
 	fs.StringVar(&c.SMSWebhookToken, "sms-webhook-token", "", "Bearer token for the SMS webhook (prefer NITRONET_SMS_WEBHOOK_TOKEN)")
+	fs.StringArrayVar(&c.Retention, "retention", nil, "retention override CATEGORY=DAYS, repeatable (e.g. usage.sessions=30); see docs/retention.md")
 }
 
 // ApplyEnv sets every flag not given on the command line from its

@@ -23,13 +23,22 @@ import (
 	"github.com/nitronet/nitronet/internal/audit"
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/devices"
+	"github.com/nitronet/nitronet/internal/disclosures"
 	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/holds"
+	"github.com/nitronet/nitronet/internal/inbox"
+	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/metrics"
+	"github.com/nitronet/nitronet/internal/notices"
 	"github.com/nitronet/nitronet/internal/notify"
 	"github.com/nitronet/nitronet/internal/password"
 	"github.com/nitronet/nitronet/internal/peerfeed"
+	"github.com/nitronet/nitronet/internal/policy"
+	"github.com/nitronet/nitronet/internal/privacy"
+	"github.com/nitronet/nitronet/internal/processors"
+	"github.com/nitronet/nitronet/internal/retention"
 	"github.com/nitronet/nitronet/internal/staff"
+	"github.com/nitronet/nitronet/internal/stats"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/sqlstore"
 	"github.com/nitronet/nitronet/internal/usage"
@@ -64,6 +73,24 @@ type Server struct {
 	Notifier notify.Notifier
 	Handler  http.Handler
 	deps     Deps
+
+	// Disclosures is the disclosure ledger; Processors the processor
+	// register that guards outbound messages; Stats the differentially
+	// private statistics.
+	Disclosures *disclosures.Service
+	Processors  *processors.Service
+	Stats       *stats.Service
+
+	// Inbox is the account inbox; Notices sends notices to every account;
+	// Policy keeps policy versions and acceptances; Retention is the
+	// retention sweeper (not started by Assemble).
+	Inbox     *inbox.Service
+	Notices   *notices.Sender
+	Policy    *policy.Service
+	Retention *retention.Sweeper
+
+	// Privacy handles data-subject requests.
+	Privacy *privacy.Service
 }
 
 // OpenStore opens the configured store: PostgreSQL if cfg.Database is set,
@@ -91,6 +118,10 @@ func New(ctx context.Context, cfg config.Serve, d Deps) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := s.Policy.Seed(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("publish the shipped privacy policy: %w", err)
+	}
 	return s, nil
 }
 
@@ -115,7 +146,8 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := Notifier(cfg, d)
+	procs := processors.New(st, audit.New(st, d.Clock), inventory.Default(), d.Clock, d.Rand, log)
+	n, err := Notifier(cfg, d, procs)
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +186,15 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 		Holds:   holds.New(st, auditLog, d.Clock, d.Rand),
 		Metrics: metrics.New(),
 	}
+	if err := s.assemblePolicyInbox(st); err != nil {
+		return nil, err
+	}
+	if err := s.assemblePrivacyRecords(st, procs); err != nil {
+		return nil, err
+	}
+	if err := s.assemblePrivacy(st); err != nil {
+		return nil, err
+	}
 	s.Metrics.Gauge("nitronet_live_sessions", "Open VPN sessions, by gateway (a count only).", func() []metrics.Sample {
 		var out []metrics.Sample
 		for gw, n := range use.Live() {
@@ -164,8 +205,10 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 	h, err := api.New(api.Config{
 		Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
 		Logger: log, Clock: d.Clock, Rand: d.Rand, Limits: limits, GatewayDNS: cfg.GatewayAddrs(),
-		Extra: func(mux *http.ServeMux, _ *api.Server) {
+		Extra: func(mux *http.ServeMux, as *api.Server) {
 			mux.Handle("GET /metrics", s.Metrics)
+			s.registerPolicyInbox(mux, as)
+			api.RegisterPrivacy(mux, as, s.Privacy)
 		},
 	})
 	if err != nil {
@@ -175,9 +218,35 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 	return s, nil
 }
 
+// assemblePrivacyRecords builds the disclosure ledger, the processor
+// register and the statistics services on st. It needs s.Audit, and
+// s.Inbox for disclosure notices: without an inbox, NotifyLapsedGags
+// reports Unavailable.
+func (s *Server) assemblePrivacyRecords(st store.Store, procs *processors.Service) error {
+	d := s.deps
+	var box disclosures.Inbox
+	if s.Inbox != nil {
+		box = s.Inbox
+	}
+	dis, err := disclosures.New(disclosures.Config{Store: st, Accounts: st, Audit: s.Audit, Inbox: box,
+		Inventory: inventory.Default(), Logger: d.Logger, Clock: d.Clock, Rand: d.Rand})
+	if err != nil {
+		return err
+	}
+	sts, err := stats.New(stats.Config{Store: st, Audit: s.Audit, Clock: d.Clock})
+	if err != nil {
+		return err
+	}
+	s.Disclosures, s.Processors, s.Stats = dis, procs, sts
+	return nil
+}
+
 // Notifier builds the outgoing-message router: SMTP and the SMS webhook
-// when configured, and otherwise the file outbox in DATA/outbox.
-func Notifier(cfg config.Serve, d Deps) (notify.Notifier, error) {
+// when configured, and otherwise the file outbox in DATA/outbox. The SMTP
+// relay and the SMS webhook are processors: every message to them is
+// checked against reg first (processors.Guard). The outbox is local and
+// is not guarded.
+func Notifier(cfg config.Serve, d Deps, reg processors.Register) (notify.Notifier, error) {
 	var r notify.Router
 	outboxDir := filepath.Join(cfg.DataDir, "outbox")
 	var outbox notify.Notifier
@@ -199,7 +268,7 @@ func Notifier(cfg config.Serve, d Deps) (notify.Notifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("smtp: %w", err)
 		}
-		r.Email = s
+		r.Email = processors.Guard(s, reg, d.Logger)
 	} else {
 		o, err := getOutbox()
 		if err != nil {
@@ -214,7 +283,7 @@ func Notifier(cfg config.Serve, d Deps) (notify.Notifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sms webhook: %w", err)
 		}
-		r.SMS = w
+		r.SMS = processors.Guard(w, reg, d.Logger)
 	} else {
 		o, err := getOutbox()
 		if err != nil {
@@ -230,8 +299,10 @@ func Notifier(cfg config.Serve, d Deps) (notify.Notifier, error) {
 func (s *Server) Close() error { return s.Store.Close() }
 
 // Serve serves HTTP on ln until ctx ends, then shuts down gracefully,
-// giving in-flight requests up to 10 seconds.
+// giving in-flight requests up to 10 seconds. Before serving it finishes
+// interrupted erasures (see privacy.Service.ResumeErasures).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.resumeErasures(ctx)
 	hs := &http.Server{
 		Handler:           s.Handler,
 		ReadHeaderTimeout: 10 * time.Second,

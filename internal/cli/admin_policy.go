@@ -1,0 +1,211 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/notices"
+	"github.com/nitronet/nitronet/internal/policy"
+	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/staff"
+	"github.com/spf13/cobra"
+)
+
+// printProgress returns a notices progress reporter writing one line per
+// batch to w.
+func printProgress(w io.Writer) func(notices.Progress) {
+	return func(p notices.Progress) {
+		fmt.Fprintf(w, "notice %s: %d/%d inboxes, emails sent %d, failed %d, pending %d\n",
+			p.RunID, p.Posted, p.Accounts, p.Sent, p.Failed, p.Pending)
+	}
+}
+
+// runNotice works through notice run id, printing progress to env.Stdout
+// and a summary at the end.
+func runNotice(ctx context.Context, env *Env, srv *server.Server, id string) error {
+	p, err := srv.Notices.Run(ctx, id, printProgress(env.Stdout))
+	if err != nil {
+		return fmt.Errorf("notice %s stopped (resume with `nitronet admin notices resume %s`): %w", id, id, err)
+	}
+	fmt.Fprintf(env.Stdout, "Notice %s done: %d inboxes, %d emails sent, %d failed", p.RunID, p.Posted, p.Sent, p.Failed)
+	if p.Claimed > 0 {
+		fmt.Fprintf(env.Stdout, ", %d unconfirmed after an interruption (not resent)", p.Claimed)
+	}
+	fmt.Fprintln(env.Stdout, ".")
+	return nil
+}
+
+// readTextFile reads a UTF-8 text file of at most max bytes.
+func readTextFile(path string, max int64) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return "", err
+	}
+	if int64(len(b)) > max {
+		return "", fmt.Errorf("%s is larger than %d bytes", path, max)
+	}
+	return string(b), nil
+}
+
+func newAdminPolicyCmd(env *Env) *cobra.Command {
+	c := &cobra.Command{Use: "policy", Short: "Versioned privacy policy and terms (privacy officer)"}
+	var pt adminTarget
+	var kind string
+	var material bool
+	publish := &cobra.Command{
+		Use:   "publish FILE --kind privacy|terms [--material]",
+		Short: "Publish FILE as the next version; --material notifies every user by inbox and email",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body, err := readTextFile(args[0], policy.MaxBody)
+			if err != nil {
+				return err
+			}
+			return pt.asStaff(cmd, env, staff.ActPolicyPublish, func(srv *server.Server, p staff.Principal) error {
+				pub, err := srv.Policy.Publish(cmd.Context(), p, kind, body, material)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "Published %s version %d (%s), material=%v.\n",
+					pub.Document.Kind, pub.Document.Version, pub.Document.ID, pub.Document.Material)
+				if pub.Run == nil {
+					return nil
+				}
+				return runNotice(cmd.Context(), env, srv, pub.Run.ID)
+			})
+		},
+	}
+	pt.bind(publish.Flags())
+	publish.Flags().StringVar(&kind, "kind", "privacy", "document kind: privacy or terms")
+	publish.Flags().BoolVar(&material, "material", false, "a material change: every user is notified and must accept it")
+
+	var lt adminTarget
+	list := &cobra.Command{
+		Use: "list", Short: "List every published version", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return lt.asStaff(cmd, env, staff.ActPolicyPublish, func(srv *server.Server, p staff.Principal) error {
+				docs, err := srv.Policy.History(cmd.Context(), false)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tKIND\tVERSION\tMATERIAL\tPUBLISHED")
+				for _, d := range docs {
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%s\n", d.ID, d.Kind, d.Version, d.Material, d.PublishedAt.UTC().Format(time.RFC3339))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	lt.bind(list.Flags())
+	c.AddCommand(publish, list)
+	return c
+}
+
+func newAdminAnnounceCmd(env *Env) *cobra.Command {
+	var t adminTarget
+	var subject, bodyFile string
+	var email bool
+	c := &cobra.Command{
+		Use:   "announce --subject S --body-file F [--email]",
+		Short: "Send a service announcement to every account's inbox (and by email with --email)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if bodyFile == "" {
+				return fmt.Errorf("--body-file is required")
+			}
+			body, err := readTextFile(bodyFile, 64<<10)
+			if err != nil {
+				return err
+			}
+			return t.asStaff(cmd, env, staff.ActAnnounce, func(srv *server.Server, p staff.Principal) error {
+				run, err := srv.Policy.Announce(cmd.Context(), p, subject, body, email)
+				if err != nil {
+					return err
+				}
+				return runNotice(cmd.Context(), env, srv, run.ID)
+			})
+		},
+	}
+	t.bind(c.Flags())
+	c.Flags().StringVar(&subject, "subject", "", "subject line (1 to 200 characters)")
+	c.Flags().StringVar(&bodyFile, "body-file", "", "file holding the message text")
+	c.Flags().BoolVar(&email, "email", false, "also email every user")
+	return c
+}
+
+func newAdminNoticesCmd(env *Env) *cobra.Command {
+	c := &cobra.Command{Use: "notices", Short: "Notices sent to every account: progress and resumption"}
+	var lt adminTarget
+	list := &cobra.Command{
+		Use: "list", Short: "List unfinished notices with their progress", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return lt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+				if staff.Authorize(p, staff.ActAnnounce) != nil && staff.Authorize(p, staff.ActPolicyPublish) != nil {
+					return staff.Authorize(p, staff.ActAnnounce)
+				}
+				runs, err := srv.Notices.Unfinished(cmd.Context())
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tKIND\tCREATED\tINBOXES\tSENT\tFAILED\tPENDING")
+				for _, r := range runs {
+					pr, err := srv.Notices.Progress(cmd.Context(), r.ID)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\n", r.ID, r.Kind, r.CreatedAt.UTC().Format(time.RFC3339),
+						pr.Posted, pr.Accounts, pr.Sent, pr.Failed, pr.Pending)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	lt.bind(list.Flags())
+	var rt adminTarget
+	resume := &cobra.Command{
+		Use: "resume [ID]", Short: "Resume an interrupted notice (all unfinished ones without ID)", Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return rt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+				runs, err := srv.Notices.Unfinished(cmd.Context())
+				if err != nil {
+					return err
+				}
+				found := false
+				for _, r := range runs {
+					if len(args) == 1 && r.ID != args[0] {
+						continue
+					}
+					found = true
+					act := staff.ActAnnounce
+					if r.Kind == policy.KindPolicyChange {
+						act = staff.ActPolicyPublish
+					}
+					if err := staff.Authorize(p, act); err != nil {
+						return err
+					}
+					if err := runNotice(cmd.Context(), env, srv, r.ID); err != nil {
+						return err
+					}
+				}
+				if !found {
+					fmt.Fprintln(env.Stdout, "No unfinished notice to resume.")
+				}
+				return nil
+			})
+		},
+	}
+	rt.bind(resume.Flags())
+	c.AddCommand(list, resume)
+	return c
+}

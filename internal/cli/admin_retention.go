@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/staff"
+	"github.com/nitronet/nitronet/internal/store"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// bindRetention adds the --retention override flag, as serve has it.
+func bindRetention(fs *pflag.FlagSet, t *adminTarget) {
+	fs.StringArrayVar(&t.cfg.Retention, "retention", nil, "retention override CATEGORY=DAYS, as given to serve (repeatable)")
+}
+
+// printRun writes a sweep's counts as a table.
+func printRun(w io.Writer, r *store.RetentionRun) error {
+	fmt.Fprintf(w, "Sweep %s (%s) %s, %s:\n", r.ID, r.Cause, r.StartedAt.UTC().Format(time.RFC3339),
+		r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CATEGORY\tDAYS\tDELETED\tKEPT BY HOLD\tBATCHES\tNOTE")
+	for _, c := range r.Counts {
+		note := c.Skipped
+		if c.Error != "" {
+			note = "error: " + c.Error
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", c.Category, c.Days, c.Deleted, c.KeptByHold, c.Batches, note)
+	}
+	return tw.Flush()
+}
+
+func newAdminRetentionCmd(env *Env) *cobra.Command {
+	c := &cobra.Command{Use: "retention", Short: "Retention rules and the sweeper"}
+	var rt adminTarget
+	run := &cobra.Command{
+		Use: "run", Short: "Sweep now: delete every record past its retention (legal holds respected)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return rt.asStaff(cmd, env, staff.ActRetentionRun, func(srv *server.Server, p staff.Principal) error {
+				r, err := srv.Retention.RunNow(cmd.Context(), p)
+				if err != nil {
+					return err
+				}
+				return printRun(env.Stdout, r)
+			})
+		},
+	}
+	rt.bind(run.Flags())
+	bindRetention(run.Flags(), &rt)
+
+	var lt adminTarget
+	var asJSON bool
+	rules := &cobra.Command{
+		Use: "rules [--json]", Short: "Show the retention rules and the last sweep's counts", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return lt.asStaff(cmd, env, staff.ActRetentionView, func(srv *server.Server, p staff.Principal) error {
+				rs, last, err := srv.Retention.Status(cmd.Context(), p)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					enc := json.NewEncoder(env.Stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(map[string]any{"rules": rs, "last_sweep": last})
+				}
+				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CATEGORY\tDAYS\tDEFAULT\tRULE\tNOTE")
+				for _, r := range rs {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", r.Category, r.Days, r.DefaultDays, r.Rule, r.Note)
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				fmt.Fprintln(env.Stdout)
+				if last == nil {
+					fmt.Fprintln(env.Stdout, "No sweep has run yet.")
+					return nil
+				}
+				return printRun(env.Stdout, last)
+			})
+		},
+	}
+	lt.bind(rules.Flags())
+	bindRetention(rules.Flags(), &lt)
+	rules.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.AddCommand(run, rules)
+	return c
+}

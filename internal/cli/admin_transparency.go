@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/nitronet/nitronet/internal/transparency"
+	"github.com/spf13/cobra"
+)
+
+func newAdminTransparencyCmd(env *Env) *cobra.Command {
+	var t adminTarget
+	var period, out, canary, keyFile string
+	c := &cobra.Command{
+		Use:   "transparency --period 2026H2 [--out FILE] [--canary TEXT]",
+		Short: "Build and sign the transparency report for a half-year from the disclosure ledger (legal role)",
+		Long: "Build the transparency report (counts by type, jurisdiction and outcome, and a warrant\n" +
+			"canary) for a half-year that has ended, sign it with the Ed25519 key in DATA/transparency.key\n" +
+			"(created on first use) and write the signed file. Publish the printed public key where\n" +
+			"readers can find it; they check reports with `nitronet transparency verify FILE --public-key KEY`.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if period == "" {
+				return fmt.Errorf("--period is required, e.g. --period 2026H2")
+			}
+			p, err := transparency.ParsePeriod(period)
+			if err != nil {
+				return err
+			}
+			srv, err := t.server(cmd, env)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			pr, err := t.principal(cmd, env, srv)
+			if err != nil {
+				return err
+			}
+			if keyFile == "" {
+				keyFile = filepath.Join(t.cfg.DataDir, "transparency.key")
+			}
+			key, err := transparency.LoadOrCreateKey(keyFile, env.Rand)
+			if err != nil {
+				return fmt.Errorf("signing key: %w", err)
+			}
+			file, r, err := srv.Disclosures.Transparency(cmd.Context(), pr, p, canary, key)
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = "transparency-" + p.String() + ".json"
+			}
+			if out == "-" {
+				fmt.Fprintf(env.Stderr, "Public key: %s\n", transparency.EncodePublicKey(key.Public().(ed25519.PublicKey)))
+				_, err := env.Stdout.Write(file)
+				return err
+			}
+			if err := os.WriteFile(out, file, 0o644); err != nil {
+				return fmt.Errorf("write report: %w", err)
+			}
+			fmt.Fprintf(env.Stdout, "Transparency report %s written to %s (%d request(s)).\n", p, out, r.Totals.Requests)
+			fmt.Fprintf(env.Stdout, "Public key: %s\n", transparency.EncodePublicKey(key.Public().(ed25519.PublicKey)))
+			return nil
+		},
+	}
+	t.bind(c.Flags())
+	c.Flags().StringVar(&period, "period", "", "half-year, e.g. 2026H2 (required)")
+	c.Flags().StringVar(&out, "out", "", "file to write (default transparency-PERIOD.json; - for stdout)")
+	c.Flags().StringVar(&canary, "canary", "", "warrant canary statement to sign; empty means none is made")
+	c.Flags().StringVar(&keyFile, "key-file", "", "signing key (default DATA/transparency.key)")
+	return c
+}

@@ -1,0 +1,264 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/privacy"
+	"github.com/spf13/cobra"
+)
+
+// privacyPath returns the API path of request id plus suffix.
+func privacyPath(id, suffix string) string {
+	return "/api/v1/privacy/requests/" + url.PathEscape(id) + suffix
+}
+
+// printRequest prints one request in words.
+func printRequest(w *Env, r privacy.Request) {
+	out := w.Stdout
+	fmt.Fprintf(out, "Request   %s\nType      %s\nStatus    %s\n", r.ID, r.Type, r.Status)
+	if r.AccountID != "" {
+		fmt.Fprintf(out, "Account   %s\n", r.AccountID)
+	}
+	fmt.Fprintf(out, "Received  %s\nDue       %s", r.ReceivedAt.Format(time.RFC3339), r.DueAt.Format(time.RFC3339))
+	if r.Overdue {
+		fmt.Fprint(out, "  (OVERDUE)")
+	}
+	fmt.Fprintln(out)
+	if r.Details != "" {
+		fmt.Fprintf(out, "Details   %s\n", r.Details)
+	}
+	if r.Extension != nil {
+		fmt.Fprintf(out, "Extended  %s: %s\n", r.Extension.At.Format(time.DateOnly), strings.ReplaceAll(r.Extension.Reason, "\n", "; "))
+	}
+	if len(r.IdentityProof) > 0 {
+		fmt.Fprintf(out, "To verify %s\n", strings.Join(r.IdentityProof, ", "))
+	}
+	if r.Outcome != "" {
+		fmt.Fprintf(out, "Outcome   %s\n", r.Outcome)
+	}
+	if r.ExportUntil != nil {
+		fmt.Fprintf(out, "Export    downloadable until %s (nitronet privacy download %s)\n", r.ExportUntil.Format(time.RFC3339), r.ID)
+	}
+	fmt.Fprintf(out, "Fee       %s\n", r.Fee)
+}
+
+func printRequestTable(env *Env, rs []privacy.Request, withAccount bool) error {
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	if withAccount {
+		fmt.Fprintln(tw, "ID\tACCOUNT\tTYPE\tSTATUS\tRECEIVED\tDUE\tOVERDUE")
+	} else {
+		fmt.Fprintln(tw, "ID\tTYPE\tSTATUS\tRECEIVED\tDUE\tOVERDUE")
+	}
+	for _, r := range rs {
+		acct := ""
+		if withAccount {
+			acct = dashIfEmpty(r.AccountID) + "\t"
+		}
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%v\n", r.ID, acct, r.Type, r.Status,
+			r.ReceivedAt.Format(time.DateOnly), r.DueAt.Format(time.DateOnly), r.Overdue)
+	}
+	return tw.Flush()
+}
+
+// dashIfEmpty returns s, or "-" for an empty s.
+func dashIfEmpty(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newPrivacyCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "privacy", Short: "Your privacy rights: access, portability, rectification, erasure, restriction, objection (free of charge)"}
+	var details string
+	request := &cobra.Command{
+		Use:   "request TYPE",
+		Short: "Make a request: " + strings.Join(privacy.Types(), ", ") + ` (--details lift undoes a restriction or objection)`,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, _, err := g.authed()
+			if err != nil {
+				return err
+			}
+			var r privacy.Request
+			if err := cl.Do(cmd.Context(), "POST", "/api/v1/privacy/requests", map[string]string{"type": args[0], "details": details}, &r); err != nil {
+				return err
+			}
+			printRequest(g.env, r)
+			fmt.Fprintf(g.env.Stdout, "\nWe sent a code to each of your verified contacts. Prove it is you with:\n  nitronet privacy verify %s --email-code CODE --mobile-code CODE\n", r.ID)
+			return nil
+		},
+	}
+	request.Flags().StringVar(&details, "details", "", "what you ask for, in your words (optional)")
+
+	list := &cobra.Command{
+		Use: "list", Short: "List your requests", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, _, err := g.authed()
+			if err != nil {
+				return err
+			}
+			var out struct {
+				Requests []privacy.Request `json:"requests"`
+			}
+			if err := cl.Do(cmd.Context(), "GET", "/api/v1/privacy/requests", nil, &out); err != nil {
+				return err
+			}
+			return printRequestTable(g.env, out.Requests, false)
+		},
+	}
+	show := &cobra.Command{
+		Use: "show ID", Short: "Show one request", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, _, err := g.authed()
+			if err != nil {
+				return err
+			}
+			var r privacy.Request
+			if err := cl.Do(cmd.Context(), "GET", privacyPath(args[0], ""), nil, &r); err != nil {
+				return err
+			}
+			printRequest(g.env, r)
+			return nil
+		},
+	}
+	var emailCode, mobileCode string
+	var resend bool
+	verify := &cobra.Command{
+		Use: "verify ID --email-code CODE --mobile-code CODE", Short: "Prove your identity (password plus the codes sent to you)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, _, err := g.authed()
+			if err != nil {
+				return err
+			}
+			if resend {
+				if err := cl.Do(cmd.Context(), "POST", privacyPath(args[0], "/resend"), map[string]string{}, nil); err != nil {
+					return err
+				}
+				fmt.Fprintln(g.env.Stdout, "New codes were sent to your verified contacts.")
+				return nil
+			}
+			pw := g.env.Getenv("NITRONET_PASSWORD")
+			if pw == "" {
+				if pw, err = readSecret(g.env, "Password: "); err != nil {
+					return err
+				}
+			}
+			var r privacy.Request
+			if err := cl.Do(cmd.Context(), "POST", privacyPath(args[0], "/verify"),
+				map[string]string{"password": pw, "email_code": emailCode, "mobile_code": mobileCode}, &r); err != nil {
+				return err
+			}
+			printRequest(g.env, r)
+			if r.Type == "erasure" {
+				fmt.Fprintf(g.env.Stdout, "\n%s\nTo go ahead: nitronet privacy erase %s --yes\n", privacy.ErasureWarning, r.ID)
+			}
+			return nil
+		},
+	}
+	verify.Flags().StringVar(&emailCode, "email-code", "", "the code sent to your email")
+	verify.Flags().StringVar(&mobileCode, "mobile-code", "", "the code sent to your mobile")
+	verify.Flags().BoolVar(&resend, "resend", false, "send new codes instead")
+
+	var format, output string
+	download := &cobra.Command{
+		Use: "download ID [--format json|html] [-o FILE]", Short: "Download your data export (single-use link)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "json" && format != "html" {
+				return errors.New(`--format must be "json" or "html"`)
+			}
+			cl, _, err := g.authed()
+			if err != nil {
+				return err
+			}
+			var tok struct {
+				Token string `json:"token"`
+			}
+			if err := cl.Do(cmd.Context(), "POST", privacyPath(args[0], "/export-token"), map[string]string{}, &tok); err != nil {
+				return err
+			}
+			var body string
+			if err := cl.Do(cmd.Context(), "GET", privacyPath(args[0], "/export?format="+format+"&token="+url.QueryEscape(tok.Token)), nil, &body); err != nil {
+				return err
+			}
+			if output == "" || output == "-" {
+				_, err := fmt.Fprint(g.env.Stdout, body)
+				return err
+			}
+			if err := os.WriteFile(output, []byte(body), 0o600); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.env.Stderr, "Your data was written to %s.\n", output)
+			return nil
+		},
+	}
+	download.Flags().StringVar(&format, "format", "json", "json (machine-readable) or html (readable copy)")
+	download.Flags().StringVarP(&output, "output", "o", "", "file to write (mode 0600); default stdout")
+
+	var yes bool
+	erase := &cobra.Command{
+		Use: "erase ID --yes", Short: "Carry out a verified erasure request: closes your account for good", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !yes {
+				return errors.New(privacy.ErasureWarning + " Add --yes to confirm.")
+			}
+			cl, _, err := g.authed()
+			if err != nil {
+				return err
+			}
+			var rep privacy.ErasureReport
+			if err := cl.Do(cmd.Context(), "POST", privacyPath(args[0], "/confirm-erasure"), map[string]bool{"confirm": true}, &rep); err != nil {
+				return err
+			}
+			fmt.Fprintln(g.env.Stdout, rep.Message)
+			if d, err := g.dir(); err == nil {
+				if st, err := d.Load(); err == nil {
+					st.Token = ""
+					_ = d.Save(st)
+				}
+			}
+			return nil
+		},
+	}
+	erase.Flags().BoolVar(&yes, "yes", false, "confirm the erasure")
+
+	contact := &cobra.Command{
+		Use: "contact email|mobile NEW [CODE]", Short: "Correct your email or mobile: a code goes to the new one; give it to finish", Args: cobra.RangeArgs(2, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, _, err := g.authed()
+			if err != nil {
+				return err
+			}
+			ch := args[0]
+			if ch != "email" && ch != "mobile" {
+				return errors.New(`the first argument must be "email" or "mobile"`)
+			}
+			if len(args) == 3 {
+				if err := cl.Do(cmd.Context(), "POST", "/api/v1/me/contact/verify", map[string]string{"channel": ch, "code": args[2]}, nil); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.env.Stdout, "Your %s is changed. Your old %s was told.\n", ch, ch)
+				return nil
+			}
+			pw := g.env.Getenv("NITRONET_PASSWORD")
+			if pw == "" {
+				if pw, err = readSecret(g.env, "Password: "); err != nil {
+					return err
+				}
+			}
+			if err := cl.Do(cmd.Context(), "POST", "/api/v1/me/contact", map[string]string{"channel": ch, "value": args[1], "password": pw}, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.env.Stdout, "A code was sent to the new %s. Finish with: nitronet privacy contact %s %s CODE\n", ch, ch, args[1])
+			return nil
+		},
+	}
+	c.AddCommand(request, list, show, verify, download, erase, contact)
+	return c
+}

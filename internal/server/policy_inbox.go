@@ -1,0 +1,46 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/nitronet/nitronet/internal/api"
+	"github.com/nitronet/nitronet/internal/inbox"
+	"github.com/nitronet/nitronet/internal/inventory"
+	"github.com/nitronet/nitronet/internal/notices"
+	"github.com/nitronet/nitronet/internal/policy"
+	"github.com/nitronet/nitronet/internal/retention"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+// assemblePolicyInbox builds the inbox, the notice sender, the policy
+// service and the retention sweeper on st. It needs s.Accounts,
+// s.Notifier and s.Audit. The sweeper is built but not started: whoever
+// serves calls s.Retention.Run.
+func (s *Server) assemblePolicyInbox(st store.Store) error {
+	d := s.deps
+	s.Inbox = inbox.New(st, d.Clock, d.Rand)
+	snd, err := notices.New(notices.Config{Store: st, Notifier: s.Notifier, Contacts: s.Accounts.Contacts,
+		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand})
+	if err != nil {
+		return err
+	}
+	s.Notices = snd
+	if s.Policy, err = policy.New(policy.Config{Store: st, Notices: snd, Audit: s.Audit, Logger: d.Logger,
+		Clock: d.Clock, Rand: d.Rand, PortalURL: s.Config.PortalURL}); err != nil {
+		return err
+	}
+	inv := inventory.Default()
+	overrides, err := retention.ParseOverrides(s.Config.Retention, inv)
+	if err != nil {
+		return err
+	}
+	s.Retention, err = retention.New(retention.Config{Store: st, Holds: st, Inventory: inv, Overrides: overrides,
+		Audit: s.Audit, Logger: d.Logger, Clock: d.Clock, Rand: d.Rand})
+	return err
+}
+
+// registerPolicyInbox registers the inbox and policy API routes.
+func (s *Server) registerPolicyInbox(mux *http.ServeMux, as *api.Server) {
+	api.RegisterInbox(mux, as, s.Inbox)
+	api.RegisterPolicy(mux, as, s.Policy)
+}

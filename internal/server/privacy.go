@@ -1,0 +1,67 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/metrics"
+	"github.com/nitronet/nitronet/internal/privacy"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+// assemblePrivacy builds the privacy-request service on st, with the
+// inbox, policy acceptances and disclosures as export sections, and
+// registers the overdue-requests gauge. It needs s.Accounts, s.Holds,
+// s.Audit, s.Notifier, s.Feed, s.Inbox, s.Policy and s.Disclosures.
+func (s *Server) assemblePrivacy(st store.Store) error {
+	d := s.deps
+	var sources []privacy.ExportSource
+	var inbox privacy.Inbox
+	if s.Inbox != nil {
+		inbox = s.Inbox
+		sources = append(sources, s.Inbox)
+	}
+	if s.Policy != nil {
+		sources = append(sources, s.Policy)
+	}
+	if s.Disclosures != nil {
+		sources = append(sources, s.Disclosures)
+	}
+	svc, err := privacy.New(privacy.Config{
+		Store: st, Accounts: s.Accounts, Holds: s.Holds, Audit: s.Audit, Notifier: s.Notifier,
+		Inbox: inbox, Sources: sources, OnPeerChange: s.Feed.Notify, UsageRecording: s.Config.UsageRecording,
+		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand,
+	})
+	if err != nil {
+		return err
+	}
+	s.Privacy = svc
+	s.Metrics.Gauge("nitronet_privacy_requests_overdue",
+		"Privacy requests neither answered nor extended by their deadline.", func() []metrics.Sample {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n, err := svc.OverdueCount(ctx)
+			if err != nil {
+				d.Logger.Warn("count overdue privacy requests", "err", err)
+				return nil
+			}
+			return []metrics.Sample{{Value: float64(n)}}
+		})
+	return nil
+}
+
+// resumeErasures finishes erasures interrupted by a crash and erasures
+// whose legal hold has ended. Errors are logged (without personal data);
+// serving goes on.
+func (s *Server) resumeErasures(ctx context.Context) {
+	if s.Privacy == nil {
+		return
+	}
+	n, err := s.Privacy.ResumeErasures(ctx)
+	if err != nil {
+		s.deps.Logger.Error("resume erasures", "err", err)
+	}
+	if n > 0 {
+		s.deps.Logger.Info("resumed erasures", "count", n)
+	}
+}

@@ -1,0 +1,115 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/nitronet/nitronet/internal/api"
+	"github.com/nitronet/nitronet/internal/store/storetest"
+)
+
+// TestPrivacyAPI drives the privacy routes over HTTP on each engine.
+func TestPrivacyAPI(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			lim := api.Limits{SignupPerHour: 1e6, SignupBurst: 1e4, LoginPerHour: 1e6, LoginBurst: 1e4,
+				VerifyPerHour: 1e6, VerifyBurst: 1e4, ResetPerHour: 1e6, ResetBurst: 1e4}
+			e := newEnv(t, b, &lim)
+			_, tok := e.signup("dsr@example.com", "+447911100201")
+			_, other := e.signup("other@example.com", "+447911100202")
+
+			// Bad input.
+			for _, tc := range []struct {
+				name, method, path string
+				body               any
+				token              string
+				status             int
+			}{
+				{"unknown type", "POST", "/api/v1/privacy/requests", map[string]string{"type": "forget-me-not"}, tok, 400},
+				{"no type", "POST", "/api/v1/privacy/requests", map[string]string{}, tok, 400},
+				{"unknown field", "POST", "/api/v1/privacy/requests", map[string]string{"type": "access", "fee": "10"}, tok, 400},
+				{"no login", "POST", "/api/v1/privacy/requests", map[string]string{"type": "access"}, "", 401},
+				{"malformed id", "GET", "/api/v1/privacy/requests/not-an-id", nil, tok, 400},
+				{"unknown id", "GET", "/api/v1/privacy/requests/prq_aaaaaaaaaaaaaaaaaaaaaaaaaa", nil, tok, 404},
+			} {
+				t.Run(tc.name, func(t *testing.T) { e.with(t).want(tc.method, tc.path, tc.token, tc.body, tc.status) })
+			}
+
+			out := e.want("POST", "/api/v1/privacy/requests", tok, map[string]string{"type": "access"}, 201)
+			for _, k := range []string{"id", "type", "status", "received_at", "due_at"} {
+				if out[k] == nil || out[k] == "" {
+					t.Fatalf("create answer lacks %q: %v", k, out)
+				}
+			}
+			id := out["id"].(string)
+			e.want("GET", "/api/v1/privacy/requests/"+id, other, nil, 404)
+			list := e.want("GET", "/api/v1/privacy/requests", tok, nil, 200)
+			if rs, _ := list["requests"].([]any); len(rs) != 1 {
+				t.Fatalf("list: got %v, want one request", list)
+			}
+			ecode := codeRE.FindStringSubmatch(e.lastMessage("privacy-code", "dsr@example.com"))[1]
+			mcode := codeRE.FindStringSubmatch(e.lastMessage("privacy-code", "+447911100201"))[1]
+			e.want("POST", "/api/v1/privacy/requests/"+id+"/verify", tok,
+				map[string]string{"password": "wrong password!", "email_code": ecode, "mobile_code": mcode}, 401)
+			v := e.want("POST", "/api/v1/privacy/requests/"+id+"/verify", tok,
+				map[string]string{"password": "correct horse battery", "email_code": ecode, "mobile_code": mcode}, 200)
+			if v["status"] != "completed" {
+				t.Fatalf("verify: got %v, want completed", v)
+			}
+			e.want("POST", "/api/v1/privacy/requests/"+id+"/export-token", other, nil, 404)
+			xt := e.want("POST", "/api/v1/privacy/requests/"+id+"/export-token", tok, nil, 201)
+			url, _ := xt["url"].(string)
+
+			get := func(path, token string) (int, string, string) {
+				req, _ := http.NewRequest("GET", e.url+path, nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+			}
+			if code, _, _ := get(url, other); code != 404 {
+				t.Fatalf("export with another account's login: got %d, want 404", code)
+			}
+			code, ctype, body := get(url, tok)
+			if code != 200 || !strings.HasPrefix(ctype, "application/json") || !strings.Contains(body, `"schema_version"`) ||
+				!strings.Contains(body, "dsr@example.com") || !strings.Contains(body, `"policy_acceptances"`) && !strings.Contains(body, `"sections"`) {
+				t.Fatalf("export: got %d %s %.200s", code, ctype, body)
+			}
+			if code, _, _ := get(url, tok); code != 410 {
+				t.Fatalf("export link reused: got %d, want 410", code)
+			}
+			xt = e.want("POST", "/api/v1/privacy/requests/"+id+"/export-token", tok, nil, 201)
+			code, ctype, body = get(strings.Replace(xt["url"].(string), "format=json", "format=html", 1), tok)
+			if code != 200 || !strings.HasPrefix(ctype, "text/html") || !strings.Contains(body, "Your Nitronet data") {
+				t.Fatalf("html export: got %d %s", code, ctype)
+			}
+
+			// The overdue metric is exported.
+			code, _, body = get("/metrics", "")
+			if code != 200 || !strings.Contains(body, "nitronet_privacy_requests_overdue 0") {
+				t.Fatalf("metrics: got %d, want the overdue gauge at 0 in %.300s", code, body)
+			}
+
+			// Erasure over HTTP: confirmation is required.
+			er := e.want("POST", "/api/v1/privacy/requests", tok, map[string]string{"type": "erasure"}, 201)
+			eid := er["id"].(string)
+			ecode = codeRE.FindStringSubmatch(e.lastMessage("privacy-code", "dsr@example.com"))[1]
+			mcode = codeRE.FindStringSubmatch(e.lastMessage("privacy-code", "+447911100201"))[1]
+			e.want("POST", "/api/v1/privacy/requests/"+eid+"/verify", tok,
+				map[string]string{"password": "correct horse battery", "email_code": ecode, "mobile_code": mcode}, 200)
+			e.want("POST", "/api/v1/privacy/requests/"+eid+"/confirm-erasure", tok, map[string]bool{"confirm": false}, 400)
+			rep := e.want("POST", "/api/v1/privacy/requests/"+eid+"/confirm-erasure", tok, map[string]bool{"confirm": true}, 200)
+			if rep["service_closed"] != true || rep["status"] != "completed" {
+				t.Fatalf("erasure: got %v", rep)
+			}
+			e.want("GET", "/api/v1/me", tok, nil, 401)
+			e.want("POST", "/api/v1/sessions", "", map[string]string{"email": "dsr@example.com", "password": "correct horse battery"}, 401)
+		})
+	}
+}
