@@ -38,10 +38,16 @@ func (l *Log) Record(ctx context.Context, actor, role, action, subject, detail s
 	return nil
 }
 
-// Verify reads the whole chain and checks it. It returns the number of
-// entries checked and, if the chain is broken, an *auditchain.BreakError
-// naming the first bad entry.
+// Verify reads the whole chain and checks it: from the genesis, or, once
+// retention has deleted old entries, from the recorded anchor (the last
+// deleted entry), which the oldest remaining entry must follow directly.
+// It returns the number of entries checked and, if the chain is broken, an
+// *auditchain.BreakError naming the first bad entry.
 func (l *Log) Verify(ctx context.Context) (int, error) {
+	anchorSeq, anchorHash, err := l.store.AuditAnchor(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var all []auditchain.Entry
 	var after int64
 	for {
@@ -55,7 +61,14 @@ func (l *Log) Verify(ctx context.Context) (int, error) {
 		}
 		after = batch[len(batch)-1].Seq
 	}
-	return len(all), auditchain.Verify(all)
+	if anchorSeq == 0 {
+		return len(all), auditchain.Verify(all)
+	}
+	if len(all) > 0 && all[0].Seq != anchorSeq+1 {
+		return 0, &auditchain.BreakError{Index: 0, Seq: all[0].Seq, Kind: auditchain.KindSeq,
+			Detail: fmt.Sprintf("oldest entry is %d but retention's anchor is %d: entries were removed", all[0].Seq, anchorSeq)}
+	}
+	return len(all), auditchain.VerifyFrom(anchorHash, all)
 }
 
 // Entries returns up to limit entries after seq, oldest first.

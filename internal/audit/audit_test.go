@@ -13,6 +13,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/audit"
 	"github.com/nitronet/nitronet/internal/auditchain"
+	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
 )
 
@@ -74,5 +75,59 @@ func TestTamperDetected(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestVerifyAfterRetention prunes the oldest entries through the store's
+// retention sweep and checks that the rest still verifies from the
+// recorded anchor, that removing one more entry is caught, and that a
+// chain pruned to nothing continues from the anchor.
+func TestVerifyAfterRetention(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := b.OpenSQL(t, storetest.DefaultPool())
+			old := time.Date(2018, 1, 1, 0, 0, 0, 0, time.UTC)
+			now := old
+			log := audit.New(st, func() time.Time { return now })
+			for i := 0; i < 5; i++ {
+				if err := log.Record(ctx, "stf_1", "admin", "account.view", "acc_x", "old"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			now = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			for i := 0; i < 3; i++ {
+				if err := log.Record(ctx, "stf_1", "admin", "account.view", "acc_x", "recent"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cutoff := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+			n, err := st.SweepBatch(ctx, store.SweepAudit, cutoff, now, 3)
+			if err != nil || n != 3 {
+				t.Fatalf("first batch: got %d, %v; want 3", n, err)
+			}
+			if n, err := log.Verify(ctx); err != nil || n != 5 {
+				t.Fatalf("after pruning 3: got %d, %v; want 5 entries verified", n, err)
+			}
+			if n, err := st.SweepBatch(ctx, store.SweepAudit, cutoff, now, 100); err != nil || n != 2 {
+				t.Fatalf("second batch: got %d, %v; want 2", n, err)
+			}
+			if seq, _, err := st.AuditAnchor(ctx); err != nil || seq != 5 {
+				t.Fatalf("anchor: got %d, %v; want 5", seq, err)
+			}
+			if n, err := log.Verify(ctx); err != nil || n != 3 {
+				t.Fatalf("after pruning 5: got %d, %v; want 3", n, err)
+			}
+			// Prune everything, then keep writing: the chain continues.
+			if _, err := st.SweepBatch(ctx, store.SweepAudit, now.Add(time.Hour), now, 100); err != nil {
+				t.Fatal(err)
+			}
+			if err := log.Record(ctx, "stf_1", "admin", "account.view", "acc_y", "after"); err != nil {
+				t.Fatalf("append after a full prune: %v", err)
+			}
+			if n, err := log.Verify(ctx); err != nil || n != 1 {
+				t.Fatalf("after a full prune: got %d, %v; want 1", n, err)
+			}
+		})
 	}
 }

@@ -53,4 +53,8 @@ type AuditStore interface {
 	// AuditEntriesFor returns up to limit entries about subject, newest
 	// first.
 	AuditEntriesFor(ctx context.Context, subject string, limit int) ([]auditchain.Entry, error)
+	// AuditAnchor returns the sequence number and hash of the newest entry
+	// retention has deleted (0 and nil if none): the remaining chain must
+	// continue from it.
+	AuditAnchor(ctx context.Context) (seq int64, hash []byte, err error)
 }

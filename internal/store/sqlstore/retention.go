@@ -174,6 +174,10 @@ func (s *Store) SweepBatch(ctx context.Context, target string, cutoff, now time.
 			}
 			return rows.Err()
 		}
+		if target == store.SweepAudit {
+			n, err = sweepAudit(ctx, tx, t.del, unix(cutoff), unix(now), limit)
+			return err
+		}
 		res, err := tx.ExecContext(ctx, t.del, unix(cutoff), unix(now), limit)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -164,6 +165,11 @@ func (s *Store) AppendAudit(ctx context.Context, e auditchain.Entry) (auditchain
 		var prev *auditchain.Entry
 		if head > 0 {
 			p, err := scanAudit(tx.QueryRowContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq = $1`, head))
+			if errors.Is(err, sql.ErrNoRows) {
+				// Retention deleted every entry: chain from the anchor.
+				p = auditchain.Entry{}
+				err = tx.QueryRowContext(ctx, `SELECT anchor_seq, anchor_hash FROM audit_head WHERE id = 1`).Scan(&p.Seq, &p.Hash)
+			}
 			if err != nil {
 				return fmt.Errorf("read audit head: %w", err)
 			}
@@ -211,4 +217,48 @@ func (s *Store) auditQuery(ctx context.Context, q string, arg any, limit int) ([
 		return rows.Err()
 	})
 	return out, err
+}
+
+// AuditAnchor implements store.AuditStore.
+func (s *Store) AuditAnchor(ctx context.Context) (int64, []byte, error) {
+	var seq int64
+	var hash []byte
+	err := s.read(ctx, "audit anchor", func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT anchor_seq, anchor_hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
+	})
+	return seq, hash, err
+}
+
+// sweepAudit deletes a batch of audit entries with del (which must end
+// so that RETURNING can follow) and moves the anchor to the newest deleted
+// entry, in tx.
+func sweepAudit(ctx context.Context, tx *sql.Tx, del string, args ...any) (int64, error) {
+	rows, err := tx.QueryContext(ctx, del+` RETURNING seq, hash`, args...)
+	if err != nil {
+		return 0, err
+	}
+	var n, maxSeq int64
+	var maxHash []byte
+	for rows.Next() {
+		var seq int64
+		var hash []byte
+		if err := rows.Scan(&seq, &hash); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		n++
+		if seq > maxSeq {
+			maxSeq, maxHash = seq, hash
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET anchor_seq = $1, anchor_hash = $2
+			WHERE id = 1 AND anchor_seq < $1`, maxSeq, maxHash); err != nil {
+			return 0, fmt.Errorf("move audit anchor: %w", err)
+		}
+	}
+	return n, nil
 }
