@@ -1,0 +1,435 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/nitronet/nitronet/internal/accounts"
+	"github.com/nitronet/nitronet/internal/contact"
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/password"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+// passwordHint describes the server's password rule next to the field.
+func passwordHint() string {
+	return "At least " + strconv.Itoa(password.MinLength) + " characters. A long passphrase of several words is best."
+}
+
+// formError turns a domain error into view errors: Invalid errors go
+// beside field (if given), everything else above the form. It returns the
+// status to answer with. Internal errors are logged and shown generically.
+func (h *Handler) formError(r *http.Request, v *view, field string, err error) int {
+	msg := errs.MessageOf(err)
+	if errs.CodeOf(err) == errs.Internal {
+		h.cfg.Logger.Error("web: internal error", "route", r.Pattern, "err", err)
+		msg = "Something went wrong on our side. Try again in a moment."
+	}
+	if field != "" && errs.Is(err, errs.Invalid) {
+		if v.Errors == nil {
+			v.Errors = map[string]string{}
+		}
+		v.Errors[field] = upperFirst(msg)
+	} else {
+		v.Error = upperFirst(msg)
+	}
+	return statusOf(err)
+}
+
+// upperFirst capitalises an ASCII first letter, so service messages read
+// as sentences.
+func upperFirst(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// anonPage renders a signed-out form page, issuing the pre-session cookie
+// its CSRF token is bound to.
+func (h *Handler) anonPage(w http.ResponseWriter, r *http.Request, st *state, status int, name string, v *view) {
+	if err := h.ensureAnon(w, st); err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	h.render(w, r, st, status, name, v)
+}
+
+// ---- sign-up ----
+
+func (h *Handler) signupView() *view {
+	return &view{Title: "Create your account", Nav: "signup", Scripts: []string{"/static/js/strength.js"},
+		Data: map[string]string{"PasswordHint": passwordHint()}}
+}
+
+func (h *Handler) signupPage(w http.ResponseWriter, r *http.Request, st *state) {
+	if st.signedIn() {
+		redirect(w, r, "/devices")
+		return
+	}
+	h.anonPage(w, r, st, http.StatusOK, "signup", h.signupView())
+}
+
+// signupPost creates the account, signs the browser in and sends it to
+// the verification page.
+func (h *Handler) signupPost(w http.ResponseWriter, r *http.Request, st *state) {
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	mobile := strings.TrimSpace(r.PostForm.Get("mobile"))
+	pw := r.PostForm.Get("password")
+	v := h.signupView()
+	v.Form = map[string]string{"email": email, "mobile": mobile}
+	v.Errors = map[string]string{}
+	if _, err := contact.NormalizeEmail(email); err != nil {
+		v.Errors["email"] = upperFirst(errs.MessageOf(err))
+	}
+	if mobile == "" {
+		v.Errors["mobile"] = "Enter your mobile number."
+	}
+	if err := password.Validate(pw); err != nil {
+		v.Errors["password"] = upperFirst(errs.MessageOf(err))
+	}
+	if len(v.Errors) > 0 {
+		h.anonPage(w, r, st, http.StatusBadRequest, "signup", v)
+		return
+	}
+	if err := allowed(h.signup, clientKey(r)); err != nil {
+		h.anonPage(w, r, st, h.formError(r, v, "", err), "signup", v)
+		return
+	}
+	id, err := h.cfg.Accounts.Signup(r.Context(), email, mobile, pw)
+	if err != nil {
+		// Email and password were checked above, so a remaining Invalid
+		// error is about the mobile number.
+		h.anonPage(w, r, st, h.formError(r, v, "mobile", err), "signup", v)
+		return
+	}
+	sess, err := h.cfg.Accounts.NewSession(r.Context(), id)
+	if err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	h.setSession(w, st, sess, id)
+	redirect(w, r, "/verify?msg=signed-up")
+}
+
+// ---- login and logout ----
+
+func (h *Handler) loginView() *view { return &view{Title: "Log in", Nav: "login"} }
+
+func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request, st *state) {
+	if st.signedIn() {
+		redirect(w, r, "/devices")
+		return
+	}
+	h.anonPage(w, r, st, http.StatusOK, "login", h.loginView())
+}
+
+// loginPost checks the credentials and starts a browser session.
+func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request, st *state) {
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	pw := r.PostForm.Get("password")
+	v := h.loginView()
+	v.Form = map[string]string{"email": email}
+	v.Errors = map[string]string{}
+	if email == "" {
+		v.Errors["email"] = "Enter your email address."
+	}
+	if pw == "" {
+		v.Errors["password"] = "Enter your password."
+	}
+	if len(v.Errors) > 0 {
+		h.anonPage(w, r, st, http.StatusBadRequest, "login", v)
+		return
+	}
+	if err := allowed(h.login, clientKey(r), "email:"+strings.ToLower(email)); err != nil {
+		h.anonPage(w, r, st, h.formError(r, v, "", err), "login", v)
+		return
+	}
+	sess, id, err := h.cfg.Accounts.Login(r.Context(), email, pw)
+	if err != nil {
+		h.anonPage(w, r, st, h.formError(r, v, "", err), "login", v)
+		return
+	}
+	h.setSession(w, st, sess, id)
+	prof, err := h.cfg.Accounts.Profile(r.Context(), id)
+	if err == nil && (!prof.EmailVerified || !prof.MobileVerified) {
+		redirect(w, r, "/verify")
+		return
+	}
+	redirect(w, r, "/devices")
+}
+
+// logoutPost ends this browser's session.
+func (h *Handler) logoutPost(w http.ResponseWriter, r *http.Request, st *state) {
+	if err := h.cfg.Accounts.Logout(r.Context(), st.token); err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	h.clearSession(w, st)
+	redirect(w, r, "/login?msg=logged-out")
+}
+
+// ---- contact verification ----
+
+// verifyData is the data of the verification page.
+type verifyData struct {
+	Profile *accounts.Profile
+}
+
+func (h *Handler) verifyView(r *http.Request, st *state) (*view, error) {
+	prof, err := h.cfg.Accounts.Profile(r.Context(), st.accountID)
+	if err != nil {
+		return nil, err
+	}
+	return &view{Title: "Verify your contacts", Nav: "account", Data: verifyData{Profile: prof},
+		Errors: map[string]string{}}, nil
+}
+
+func (h *Handler) verifyPage(w http.ResponseWriter, r *http.Request, st *state) {
+	v, err := h.verifyView(r, st)
+	if err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	h.render(w, r, st, http.StatusOK, "verify", v)
+}
+
+// channelOf returns the channel named in the form, or false.
+func channelOf(s string) (store.Channel, bool) {
+	ch := store.Channel(s)
+	return ch, ch == store.Email || ch == store.Mobile
+}
+
+// verifyPost checks a code for one channel.
+func (h *Handler) verifyPost(w http.ResponseWriter, r *http.Request, st *state) {
+	ch, ok := channelOf(r.PostForm.Get("channel"))
+	if !ok {
+		h.renderError(w, r, st, errs.E(errs.Invalid, "Unknown contact type."))
+		return
+	}
+	code := strings.TrimSpace(r.PostForm.Get("code"))
+	fail := func(err error) {
+		v, verr := h.verifyView(r, st)
+		if verr != nil {
+			h.renderError(w, r, st, verr)
+			return
+		}
+		field := string(ch) + "_code"
+		msg := errs.MessageOf(err)
+		if errs.CodeOf(err) == errs.Internal {
+			h.cfg.Logger.Error("web: internal error", "route", r.Pattern, "err", err)
+			msg = "Something went wrong on our side. Try again in a moment."
+		}
+		// Every verification error belongs beside its code field.
+		v.Errors[field] = upperFirst(msg)
+		h.render(w, r, st, statusOf(err), "verify", v)
+	}
+	if err := allowed(h.verify, "acct:"+st.accountID); err != nil {
+		fail(err)
+		return
+	}
+	if err := h.cfg.Accounts.Verify(r.Context(), st.accountID, ch, code); err != nil {
+		fail(err)
+		return
+	}
+	prof, err := h.cfg.Accounts.Profile(r.Context(), st.accountID)
+	if err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	if prof.EmailVerified && prof.MobileVerified {
+		redirect(w, r, "/devices?msg=verified")
+		return
+	}
+	redirect(w, r, "/verify?msg="+string(ch)+"-verified")
+}
+
+// resendPost sends a new code to one channel.
+func (h *Handler) resendPost(w http.ResponseWriter, r *http.Request, st *state) {
+	ch, ok := channelOf(r.PostForm.Get("channel"))
+	if !ok {
+		h.renderError(w, r, st, errs.E(errs.Invalid, "Unknown contact type."))
+		return
+	}
+	err := allowed(h.verify, "resend:"+st.accountID)
+	if err == nil {
+		err = h.cfg.Accounts.SendCode(r.Context(), st.accountID, ch, accounts.PurposeVerify)
+	}
+	if err != nil {
+		v, verr := h.verifyView(r, st)
+		if verr != nil {
+			h.renderError(w, r, st, verr)
+			return
+		}
+		v.Errors[string(ch)+"_code"] = upperFirst(errs.MessageOf(err))
+		h.render(w, r, st, statusOf(err), "verify", v)
+		return
+	}
+	redirect(w, r, "/verify?msg=code-sent")
+}
+
+// ---- forgotten password ----
+
+// resetSent is shown after a reset request whether or not the account
+// exists, so the page reveals nothing about who has an account.
+const resetSent = "If an account uses this email address, we have sent it a link and a token to reset the password. They work once, for 30 minutes."
+
+func (h *Handler) forgotView() *view { return &view{Title: "Forgotten password", Nav: "login"} }
+
+func (h *Handler) forgotPage(w http.ResponseWriter, r *http.Request, st *state) {
+	h.anonPage(w, r, st, http.StatusOK, "forgot", h.forgotView())
+}
+
+func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request, st *state) {
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	v := h.forgotView()
+	v.Form = map[string]string{"email": email}
+	if _, err := contact.NormalizeEmail(email); err != nil {
+		h.anonPage(w, r, st, h.formError(r, v, "email", err), "forgot", v)
+		return
+	}
+	if err := allowed(h.reset, clientKey(r), "email:"+strings.ToLower(email)); err != nil {
+		h.anonPage(w, r, st, h.formError(r, v, "", err), "forgot", v)
+		return
+	}
+	if err := h.cfg.Accounts.RequestReset(r.Context(), email); err != nil {
+		h.anonPage(w, r, st, h.formError(r, v, "email", err), "forgot", v)
+		return
+	}
+	v.Form = nil
+	v.Notice = resetSent
+	v.Data = true // sent
+	h.anonPage(w, r, st, http.StatusOK, "forgot", v)
+}
+
+func (h *Handler) resetView() *view {
+	return &view{Title: "Choose a new password", Nav: "login", Scripts: []string{"/static/js/strength.js"},
+		Data: map[string]string{"PasswordHint": passwordHint()}}
+}
+
+// resetPage shows the new-password form; a token from the emailed link
+// (?token=) fills the token field. Referrer-Policy: no-referrer keeps it
+// from leaking, and the access log records only the route.
+func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request, st *state) {
+	v := h.resetView()
+	v.Form = map[string]string{"token": r.URL.Query().Get("token")}
+	h.anonPage(w, r, st, http.StatusOK, "reset", v)
+}
+
+func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request, st *state) {
+	token := strings.TrimSpace(r.PostForm.Get("token"))
+	pw, confirm := r.PostForm.Get("password"), r.PostForm.Get("confirm")
+	v := h.resetView()
+	v.Form = map[string]string{"token": token}
+	v.Errors = map[string]string{}
+	if token == "" {
+		v.Errors["token"] = "Enter the token from the email."
+	}
+	if err := password.Validate(pw); err != nil {
+		v.Errors["password"] = upperFirst(errs.MessageOf(err))
+	} else if pw != confirm {
+		v.Errors["confirm"] = "The two passwords differ."
+	}
+	if len(v.Errors) > 0 {
+		h.anonPage(w, r, st, http.StatusBadRequest, "reset", v)
+		return
+	}
+	if err := allowed(h.reset, clientKey(r)); err != nil {
+		h.anonPage(w, r, st, h.formError(r, v, "", err), "reset", v)
+		return
+	}
+	if err := h.cfg.Accounts.Reset(r.Context(), token, pw); err != nil {
+		field := "password"
+		if errs.Is(err, errs.Gone) {
+			field = ""
+		}
+		h.anonPage(w, r, st, h.formError(r, v, field, err), "reset", v)
+		return
+	}
+	// Every session ended with the reset, this browser's included.
+	if st.signedIn() {
+		h.clearSession(w, st)
+	}
+	redirect(w, r, "/login?msg=password-reset")
+}
+
+// ---- account settings ----
+
+// accountData is the data of the account page.
+type accountData struct {
+	Profile      *accounts.Profile
+	PasswordHint string
+}
+
+func (h *Handler) accountView(r *http.Request, st *state) (*view, error) {
+	prof, err := h.cfg.Accounts.Profile(r.Context(), st.accountID)
+	if err != nil {
+		return nil, err
+	}
+	return &view{Title: "Account", Nav: "account", Scripts: []string{"/static/js/strength.js"}, Errors: map[string]string{},
+		Data: accountData{Profile: prof, PasswordHint: passwordHint()}}, nil
+}
+
+func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, st *state) {
+	v, err := h.accountView(r, st)
+	if err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	h.render(w, r, st, http.StatusOK, "account", v)
+}
+
+// passwordPost changes the password. The change ends every session; this
+// browser gets a fresh one.
+func (h *Handler) passwordPost(w http.ResponseWriter, r *http.Request, st *state) {
+	current, next, confirm := r.PostForm.Get("current_password"), r.PostForm.Get("new_password"), r.PostForm.Get("confirm")
+	v, err := h.accountView(r, st)
+	if err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	if current == "" {
+		v.Errors["current_password"] = "Enter your current password."
+	}
+	if err := password.Validate(next); err != nil {
+		v.Errors["new_password"] = upperFirst(errs.MessageOf(err))
+	} else if next != confirm {
+		v.Errors["confirm"] = "The two passwords differ."
+	}
+	if len(v.Errors) > 0 {
+		h.render(w, r, st, http.StatusBadRequest, "account", v)
+		return
+	}
+	if err := allowed(h.login, "acct:"+st.accountID); err != nil {
+		h.render(w, r, st, h.formError(r, v, "", err), "account", v)
+		return
+	}
+	if err := h.cfg.Accounts.ChangePassword(r.Context(), st.accountID, current, next); err != nil {
+		if errs.Is(err, errs.Unauthenticated) {
+			v.Errors["current_password"] = "The current password is wrong."
+			h.render(w, r, st, statusOf(err), "account", v)
+			return
+		}
+		h.render(w, r, st, h.formError(r, v, "new_password", err), "account", v)
+		return
+	}
+	sess, err := h.cfg.Accounts.NewSession(r.Context(), st.accountID)
+	if err != nil {
+		h.clearSession(w, st)
+		h.renderError(w, r, st, err)
+		return
+	}
+	h.setSession(w, st, sess, st.accountID)
+	redirect(w, r, "/account?msg=password-changed")
+}
+
+// endSessionsPost logs the account out everywhere, this browser included.
+func (h *Handler) endSessionsPost(w http.ResponseWriter, r *http.Request, st *state) {
+	if err := h.cfg.Accounts.LogoutAll(r.Context(), st.accountID); err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	h.clearSession(w, st)
+	redirect(w, r, "/login?msg=sessions-ended")
+}

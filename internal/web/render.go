@@ -1,0 +1,196 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/errs"
+)
+
+// view is the data every page template receives.
+type view struct {
+	Title    string
+	Nav      string // the nav entry to mark current
+	SignedIn bool
+	CSRF     string
+	Notice   string            // a confirmation shown at the top
+	Error    string            // a form-level error
+	Errors   map[string]string // field name -> error shown beside the field
+	Form     map[string]string // values to put back into fields (never passwords)
+	Scripts  []string          // page scripts under /static/js/
+	Data     any               // page-specific data
+}
+
+// notice returns the confirmation named by the request's msg parameter.
+// Only these fixed texts can appear: the query never injects content.
+func notice(r *http.Request) string {
+	switch r.URL.Query().Get("msg") {
+	case "logged-out":
+		return "You have logged out."
+	case "session-ended":
+		return "Your session has ended. Log in again."
+	case "sessions-ended":
+		return "Every session of your account has ended, including this one. Log in again."
+	case "password-reset":
+		return "Your password has been changed and every session has ended. Log in with your new password."
+	case "signed-up":
+		return "Your account is ready. We have sent one code to your email address and another to your mobile number."
+	case "email-verified":
+		return "Your email address is verified."
+	case "mobile-verified":
+		return "Your mobile number is verified."
+	case "verified":
+		return "Both contacts are verified. You can add your devices now."
+	case "code-sent":
+		return "A new code is on its way. It replaces the previous one."
+	case "renamed":
+		return "The device has been renamed."
+	case "removed":
+		return "The device has been removed. It can no longer connect."
+	case "password-changed":
+		return "Your password has been changed. Every other session has ended; this browser has a new one."
+	}
+	return ""
+}
+
+// templateFuncs are the helpers the templates use.
+func templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		// field bundles what the "field" template needs. extra holds
+		// options: hint=TEXT, strength, required, inputmode=M, pattern=P,
+		// id=ID (default name), value=V, maxlength=N.
+		"field": func(v *view, name, label, typ, autocomplete string, extra ...string) fieldView {
+			f := fieldView{Name: name, Label: label, Type: typ, Autocomplete: autocomplete}
+			for _, e := range extra {
+				k, val, _ := strings.Cut(e, "=")
+				switch k {
+				case "hint":
+					f.Hint = val
+				case "strength":
+					f.Strength = true
+				case "required":
+					f.Required = true
+				case "inputmode":
+					f.InputMode = val
+				case "pattern":
+					f.Pattern = val
+				case "id":
+					f.ID = val
+				case "value":
+					f.Value = val
+				case "maxlength":
+					f.MaxLength = val
+				}
+			}
+			if f.ID == "" {
+				f.ID = name
+			}
+			// Errors and values are keyed by the field's id, which is
+			// unique on the page even when two forms share a name.
+			f.Error = v.Errors[f.ID]
+			if typ != "password" && f.Value == "" {
+				f.Value = v.Form[f.ID]
+			}
+			return f
+		},
+		"date": func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
+		"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"join": strings.Join,
+	}
+}
+
+// fieldView is one labelled form field.
+type fieldView struct {
+	ID, Name, Label, Type, Autocomplete, Value, Error, Hint string
+	InputMode, Pattern, MaxLength                           string
+	Strength, Required                                      bool
+}
+
+// parsePages parses each page template with the shared layout.
+func parsePages() (map[string]*template.Template, error) {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		base := path.Base(n)
+		if base == "layout.html" {
+			continue
+		}
+		t, err := template.New(base).Funcs(templateFuncs()).ParseFS(templateFS, "templates/layout.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("web: template %s: %w", base, err)
+		}
+		out[strings.TrimSuffix(base, ".html")] = t
+	}
+	return out, nil
+}
+
+// render writes page name with status. Pages are never cached: they may
+// hold personal data and always hold a CSRF token.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, st *state, status int, name string, v *view) {
+	t, ok := h.pages[name]
+	if !ok {
+		panic("web: no page " + name)
+	}
+	v.SignedIn = st.signedIn()
+	v.CSRF = st.csrf
+	if v.Notice == "" {
+		v.Notice = notice(r)
+	}
+	var b bytes.Buffer
+	if err := t.ExecuteTemplate(&b, "layout", v); err != nil {
+		h.cfg.Logger.Error("web: render", "page", name, "err", err)
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "Something went wrong on our side. Try again in a moment.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b.Bytes())
+}
+
+// errorData is the data of the error page.
+type errorData struct {
+	Status  int
+	Heading string
+	Message string
+}
+
+// renderError shows the friendly error page for err, with the status
+// api.StatusOf gives. Internal errors are logged (never request data) and
+// shown as a generic message; no stack trace or cause reaches the page.
+func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, st *state, err error) {
+	status := statusOf(err)
+	msg := errs.MessageOf(err)
+	heading := "Something went wrong"
+	switch status {
+	case http.StatusNotFound:
+		heading = "Page not found"
+	case http.StatusForbidden:
+		heading = "Request refused"
+	case http.StatusTooManyRequests:
+		heading = "Too many attempts"
+		w.Header().Set("Retry-After", "60")
+	case http.StatusServiceUnavailable:
+		heading = "Temporarily unavailable"
+	}
+	if errs.CodeOf(err) == errs.Internal {
+		h.cfg.Logger.Error("web: internal error", "route", r.Pattern, "err", err)
+		msg = "Something went wrong on our side. Try again in a moment."
+	}
+	h.render(w, r, st, status, "error", &view{Title: heading, Data: errorData{Status: status, Heading: heading, Message: msg}})
+}
+
+// notFound is the catch-all page.
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, st *state) {
+	h.renderError(w, r, st, errs.E(errs.NotFound, "There is no page at this address."))
+}

@@ -1,0 +1,272 @@
+// Package web serves Nitronet's user portal: server-rendered pages for
+// signing up, verifying contacts, logging in and out, recovering a
+// forgotten password, managing devices, viewing usage and reading what the
+// service keeps and never keeps.
+//
+// The portal calls the same services as the JSON API and maps their errors
+// to HTTP statuses with api.StatusOf, the program's one mapping. It
+// registers its routes on the API's mux, so the API's access log (method,
+// route pattern, status, duration) covers it; the portal itself never logs
+// request bodies, addresses or contact details.
+//
+// Security: every response carries a strict Content-Security-Policy (no
+// inline script or style, no third-party origin) and the related headers;
+// the session cookie is HttpOnly, SameSite=Lax and Secure when serving TLS;
+// every state-changing request needs a CSRF token bound to the session (or,
+// before login, to a random pre-session cookie) and a same-origin Origin
+// or Sec-Fetch-Site when the browser sends them.
+//
+// A device's WireGuard key pair is generated in the browser with WebCrypto.
+// Only the public key is sent; the page fills the private key into the
+// configuration locally and draws the QR code locally.
+package web
+
+import (
+	"crypto/sha256"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/accounts"
+	"github.com/nitronet/nitronet/internal/api"
+	"github.com/nitronet/nitronet/internal/devices"
+	"github.com/nitronet/nitronet/internal/gateways"
+	"github.com/nitronet/nitronet/internal/ratelimit"
+	"github.com/nitronet/nitronet/internal/usage"
+	"golang.org/x/time/rate"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Config holds the portal's dependencies and settings.
+type Config struct {
+	Accounts *accounts.Service
+	Devices  *devices.Service
+	Gateways *gateways.Service
+	Usage    *usage.Service
+	// GatewayDNS are the gateways' tunnel-side DNS addresses, put into
+	// device configurations (as in api.Config).
+	GatewayDNS []netip.Addr
+	// Policy supplies the privacy policy shown at /privacy. Nil means
+	// DefaultPolicy, the text embedded in this package.
+	Policy Policy
+	Logger *slog.Logger
+	Clock  func() time.Time
+	Rand   io.Reader
+	// Secure marks cookies Secure (and gives them the __Host- prefix) and
+	// sends Strict-Transport-Security. Set it when serving TLS.
+	Secure bool
+	// CSRFKey keys the HMAC that binds CSRF tokens to a session. Replicas
+	// serving the same users must share it (for example a key derived from
+	// the vault); if empty, New draws a random one from Rand, which is
+	// right for a single process.
+	CSRFKey []byte
+	// Limits are the portal's rate limits for sign-up, login, codes and
+	// password reset. The zero value means api.DefaultLimits.
+	Limits api.Limits
+}
+
+// Handler serves the portal. It is safe for concurrent use.
+type Handler struct {
+	cfg     Config
+	policy  Policy
+	pages   map[string]*template.Template
+	static  map[string]asset
+	csrfKey []byte
+
+	signup, login, verify, reset *ratelimit.Limiter
+}
+
+// New returns a Handler, or an error if a dependency is missing, a
+// template does not parse or Rand fails.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Accounts == nil || cfg.Devices == nil || cfg.Gateways == nil || cfg.Usage == nil ||
+		cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
+		return nil, errors.New("web: missing dependency")
+	}
+	h := &Handler{cfg: cfg, policy: cfg.Policy}
+	if h.policy == nil {
+		h.policy = DefaultPolicy()
+	}
+	if len(cfg.CSRFKey) > 0 {
+		h.csrfKey = append([]byte(nil), cfg.CSRFKey...)
+	} else {
+		h.csrfKey = make([]byte, 32)
+		if _, err := io.ReadFull(cfg.Rand, h.csrfKey); err != nil {
+			return nil, fmt.Errorf("web: csrf key: %w", err)
+		}
+	}
+	var err error
+	if h.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	if h.static, err = loadStatic(); err != nil {
+		return nil, err
+	}
+	l := cfg.Limits
+	if l == (api.Limits{}) {
+		l = api.DefaultLimits()
+	}
+	mk := func(perHour, burst float64) (*ratelimit.Limiter, error) {
+		return ratelimit.New(rate.Limit(perHour/3600), int(burst), 100_000, cfg.Clock, cfg.Rand)
+	}
+	if h.signup, err = mk(l.SignupPerHour, l.SignupBurst); err != nil {
+		return nil, err
+	}
+	if h.login, err = mk(l.LoginPerHour, l.LoginBurst); err != nil {
+		return nil, err
+	}
+	if h.verify, err = mk(l.VerifyPerHour, l.VerifyBurst); err != nil {
+		return nil, err
+	}
+	if h.reset, err = mk(l.ResetPerHour, l.ResetBurst); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// methods dispatches a route by request method. HEAD is served as GET.
+type methods map[string]http.Handler
+
+// Register registers the portal's routes on mux: every path except /api/,
+// /healthz (the API's) and /console (the staff console's). Unknown paths
+// get the portal's 404 page.
+func (h *Handler) Register(mux *http.ServeMux) {
+	get := func(f handlerFunc) methods { return methods{http.MethodGet: h.page(f)} }
+	routes := []struct {
+		pattern string
+		m       methods
+	}{
+		{"/{$}", get(h.landing)},
+		{"/privacy", get(h.privacy)},
+		{"/static/{path...}", methods{http.MethodGet: http.HandlerFunc(h.serveStatic)}},
+		{"/signup", methods{http.MethodGet: h.page(h.signupPage), http.MethodPost: h.action(h.signupPost, false)}},
+		{"/login", methods{http.MethodGet: h.page(h.loginPage), http.MethodPost: h.action(h.loginPost, false)}},
+		{"/logout", methods{http.MethodPost: h.action(h.logoutPost, true)}},
+		{"/verify", methods{http.MethodGet: h.private(h.verifyPage), http.MethodPost: h.action(h.verifyPost, true)}},
+		{"/verify/resend", methods{http.MethodPost: h.action(h.resendPost, true)}},
+		{"/forgot", methods{http.MethodGet: h.page(h.forgotPage), http.MethodPost: h.action(h.forgotPost, false)}},
+		{"/reset", methods{http.MethodGet: h.page(h.resetPage), http.MethodPost: h.action(h.resetPost, false)}},
+		{"/account", methods{http.MethodGet: h.private(h.accountPage)}},
+		{"/account/password", methods{http.MethodPost: h.action(h.passwordPost, true)}},
+		{"/account/sessions", methods{http.MethodPost: h.action(h.endSessionsPost, true)}},
+		{"/devices", methods{http.MethodGet: h.private(h.devicesPage), http.MethodPost: h.action(h.deviceAddPost, true)}},
+		{"/devices/new", methods{http.MethodGet: h.private(h.deviceNewPage)}},
+		{"/devices/{id}/rename", methods{http.MethodPost: h.action(h.deviceRenamePost, true)}},
+		{"/devices/{id}/remove", methods{http.MethodPost: h.action(h.deviceRemovePost, true)}},
+		{"/devices/{id}/config", methods{http.MethodGet: h.private(h.deviceConfig)}},
+		{"/usage", methods{http.MethodGet: h.private(h.usagePage)}},
+		{"/", get(h.notFound)},
+	}
+	for _, rt := range routes {
+		mux.Handle(rt.pattern, h.secure(rt.m))
+	}
+}
+
+// ServeHTTP dispatches by method; other methods get 405 with Allow.
+func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	if next, ok := m[method]; ok {
+		next.ServeHTTP(w, r)
+		return
+	}
+	allow := ""
+	for _, k := range []string{http.MethodGet, http.MethodPost} {
+		if _, ok := m[k]; ok {
+			if allow != "" {
+				allow += ", "
+			}
+			allow += k
+			if k == http.MethodGet {
+				allow += ", HEAD"
+			}
+		}
+	}
+	w.Header().Set("Allow", allow)
+	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+}
+
+// asset is an embedded static file.
+type asset struct {
+	body  []byte
+	etag  string
+	ctype string
+}
+
+// loadStatic reads every embedded static file once.
+func loadStatic() (map[string]asset, error) {
+	out := map[string]asset{}
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return nil, err
+	}
+	err = fs.WalkDir(sub, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(sub, p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		out[p] = asset{body: b, etag: fmt.Sprintf(`"%x"`, sum[:12]), ctype: contentType(p)}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("web: static assets: %w", err)
+	}
+	return out, nil
+}
+
+// contentType returns the media type for an asset path.
+func contentType(p string) string {
+	switch {
+	case strings.HasSuffix(p, ".css"):
+		return "text/css; charset=utf-8"
+	case strings.HasSuffix(p, ".js"):
+		return "text/javascript; charset=utf-8"
+	case strings.HasSuffix(p, ".svg"):
+		return "image/svg+xml"
+	case strings.HasSuffix(p, ".png"):
+		return "image/png"
+	default:
+		return "text/plain; charset=utf-8"
+	}
+}
+
+// serveStatic serves an embedded asset with a content-hash ETag, so
+// browsers revalidate cheaply and never keep a stale script.
+func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.static[r.PathValue("path")]
+	if !ok {
+		h.notFound(w, r, &state{})
+		return
+	}
+	w.Header().Set("Content-Type", a.ctype)
+	w.Header().Set("ETag", a.etag)
+	w.Header().Set("Cache-Control", "no-cache")
+	if match := r.Header.Get("If-None-Match"); match == a.etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Length", fmt.Sprint(len(a.body)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(a.body)
+}
