@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -45,14 +48,18 @@ func newServeCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("listen: %w", err)
 			}
-			fmt.Fprintf(env.Stdout, "Nitronet control server listening on http://%s (data in %s)\n", ln.Addr(), cfg.DataDir)
+			scheme := "http"
+			if cfg.TLSCert != "" {
+				scheme = "https"
+			}
+			fmt.Fprintf(env.Stdout, "Nitronet control server listening on %s://%s (data in %s)\n", scheme, ln.Addr(), cfg.DataDir)
 			log.Info("serving", "storage", storageName(cfg))
 			if gwf.mode == "" {
 				return srv.Serve(ctx, ln)
 			}
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			gw, err := inProcessGateway(ctx, srv, &gwf, gwRegion, gwEndpoint, "http://"+ln.Addr().String(), env, log)
+			gw, err := inProcessGateway(ctx, srv, &gwf, gwRegion, gwEndpoint, scheme+"://"+ln.Addr().String(), env, log)
 			if err != nil {
 				ln.Close()
 				return err
@@ -101,6 +108,19 @@ func inProcessGateway(ctx context.Context, srv *server.Server, f *gatewayFlags, 
 		gc.Token = tok
 	}
 	gc.ServerURL, gc.Clock, gc.Rand = selfURL, env.Clock, env.Rand
+	if srv.Config.TLSCert != "" {
+		// Under TLS the gateway trusts exactly the server's own
+		// certificate, which must be valid for the listen address.
+		pem, err := os.ReadFile(srv.Config.TLSCert)
+		if err != nil {
+			return nil, err
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-cert holds no PEM certificate")
+		}
+		gc.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	}
 	return gateway.New(gc)
 }
 

@@ -6,6 +6,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -21,6 +22,8 @@ import (
 type Serve struct {
 	DataDir      string
 	Listen       string
+	TLSCert      string // PEM certificate chain; with TLSKey, serve HTTPS
+	TLSKey       string
 	Database     string // "" = SQLite in DataDir; postgres://… = PostgreSQL
 	KEKFile      string // "" = DataDir/kek
 	PoolV4       string
@@ -70,6 +73,8 @@ func EnvName(flag string) string {
 func (c *Serve) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data", "./nitronet-data", "data directory: SQLite database, key-encryption key, outbox")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS with --tls-key")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
 	fs.StringVar(&c.Database, "database", "", "PostgreSQL URL (postgres://…); empty uses SQLite in the data directory")
 	fs.StringVar(&c.KEKFile, "kek-file", "", "key-encryption key file (default DATA/kek, created mode 0600)")
 	fs.StringVar(&c.PoolV4, "pool-v4", "100.64.0.0/10", "IPv4 pool for device tunnel addresses")
@@ -120,6 +125,14 @@ func (c *Serve) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("--listen %q: want HOST:PORT", c.Listen)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.TLSCert != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %v", err)
+		}
 	}
 	if c.Database != "" {
 		u, err := url.Parse(c.Database)

@@ -1,5 +1,5 @@
 // Package jobs runs the control server's periodic housekeeping (retention
-// sweeps, peer-feed pruning, lapsed-gag notices) on a schedule.
+// sweeps, lapsed-gag notices) on a schedule.
 //
 // A job reports only counts; it must never return or log personal data.
 package jobs
@@ -18,15 +18,27 @@ type Job struct {
 	Run   func(ctx context.Context) (int64, error)
 }
 
-// Runner runs jobs until its context ends. Each job runs once shortly
-// after start and then every Every; runs of one job never overlap.
-type Runner struct {
-	jobs []Job
-	log  *slog.Logger
+// Ticker returns a channel that fires every d and a function that stops it.
+type Ticker func(d time.Duration) (<-chan time.Time, func())
+
+// RealTicker is a Ticker backed by time.NewTicker.
+func RealTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }
 
-// New returns a Runner for jobs.
-func New(log *slog.Logger, jobs ...Job) *Runner { return &Runner{jobs: jobs, log: log} }
+// Runner runs jobs until its context ends. Each job runs once at start and
+// then at every tick; runs of one job never overlap.
+type Runner struct {
+	jobs   []Job
+	log    *slog.Logger
+	ticker Ticker
+}
+
+// New returns a Runner for jobs using ticker (RealTicker outside tests).
+func New(log *slog.Logger, ticker Ticker, jobs ...Job) *Runner {
+	return &Runner{jobs: jobs, log: log, ticker: ticker}
+}
 
 // Run blocks until ctx ends, running every job on its schedule.
 func (r *Runner) Run(ctx context.Context) {
@@ -42,27 +54,19 @@ func (r *Runner) Run(ctx context.Context) {
 }
 
 func (r *Runner) loop(ctx context.Context, j Job) {
-	first := time.NewTimer(5 * time.Second)
-	defer first.Stop()
-	select {
-	case <-ctx.Done():
-		return
-	case <-first.C:
-	}
-	tick := time.NewTicker(j.Every)
-	defer tick.Stop()
+	tick, stop := r.ticker(j.Every)
+	defer stop()
 	for {
 		r.once(ctx, j)
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-tick:
 		}
 	}
 }
 
 func (r *Runner) once(ctx context.Context, j Job) {
-	start := time.Now()
 	n, err := j.Run(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -70,5 +74,5 @@ func (r *Runner) once(ctx context.Context, j Job) {
 		}
 		return
 	}
-	r.log.Info("job done", "job", j.Name, "count", n, "duration_ms", time.Since(start).Milliseconds())
+	r.log.Info("job done", "job", j.Name, "count", n)
 }

@@ -12,7 +12,6 @@ package retention
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -169,10 +168,7 @@ type Config struct {
 	Logger    *slog.Logger
 	Clock     func() time.Time
 	Rand      io.Reader
-	Batch     int           // rows per transaction, default DefaultBatch
-	Interval  time.Duration // between scheduled sweeps, default DefaultInterval
-	// Tick, if not nil, replaces time.NewTicker(Interval) in Run (tests).
-	Tick <-chan time.Time
+	Batch     int // rows per transaction, default DefaultBatch
 }
 
 // Sweeper applies the retention rules. It is safe for concurrent use,
@@ -192,9 +188,6 @@ func New(cfg Config) (*Sweeper, error) {
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = DefaultBatch
-	}
-	if cfg.Interval <= 0 {
-		cfg.Interval = DefaultInterval
 	}
 	rules, err := Rules(cfg.Inventory, cfg.Overrides)
 	if err != nil {
@@ -279,27 +272,6 @@ func (s *Sweeper) sweep(ctx context.Context, r Rule, target string, c *store.Swe
 		return
 	}
 	c.KeptByHold = kept
-}
-
-// Run sweeps now and then every Interval until ctx ends. Errors are
-// logged, and the next sweep tries again. It returns when ctx ends.
-func (s *Sweeper) Run(ctx context.Context) {
-	tick := s.cfg.Tick
-	if tick == nil {
-		t := time.NewTicker(s.cfg.Interval)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		if _, err := s.Sweep(ctx, "schedule"); err != nil && !errors.Is(err, context.Canceled) {
-			s.cfg.Logger.Error("retention sweep failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick:
-		}
-	}
 }
 
 // RunNow sweeps on demand for staff member by, who must be allowed

@@ -28,6 +28,7 @@ import (
 	"github.com/nitronet/nitronet/internal/holds"
 	"github.com/nitronet/nitronet/internal/inbox"
 	"github.com/nitronet/nitronet/internal/inventory"
+	"github.com/nitronet/nitronet/internal/jobs"
 	"github.com/nitronet/nitronet/internal/metrics"
 	"github.com/nitronet/nitronet/internal/notices"
 	"github.com/nitronet/nitronet/internal/notify"
@@ -43,6 +44,7 @@ import (
 	"github.com/nitronet/nitronet/internal/store/sqlstore"
 	"github.com/nitronet/nitronet/internal/usage"
 	"github.com/nitronet/nitronet/internal/vault"
+	"github.com/nitronet/nitronet/internal/web"
 )
 
 // Deps are the process-level things a server is given rather than creates.
@@ -146,7 +148,8 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	procs := processors.New(st, audit.New(st, d.Clock), inventory.Default(), d.Clock, d.Rand, log)
+	auditLog := audit.New(st, d.Clock)
+	procs := processors.New(st, auditLog, inventory.Default(), d.Clock, d.Rand, log)
 	n, err := Notifier(cfg, d, procs)
 	if err != nil {
 		return nil, err
@@ -164,7 +167,6 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	auditLog := audit.New(st, d.Clock)
 	stf, err := staff.New(staff.Config{Store: st, Hasher: hasher, Audit: auditLog, Logger: log, Clock: d.Clock, Rand: d.Rand})
 	if err != nil {
 		return nil, err
@@ -202,6 +204,15 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 		}
 		return out
 	})
+	portal, err := web.New(web.Config{
+		Accounts: acc, Devices: dev, Gateways: gws, Usage: use, GatewayDNS: cfg.GatewayAddrs(),
+		Logger: log, Clock: d.Clock, Rand: d.Rand, Limits: limits,
+		Secure:  cfg.TLSCert != "",
+		CSRFKey: v.DeriveKey("web portal csrf"),
+	})
+	if err != nil {
+		return nil, err
+	}
 	h, err := api.New(api.Config{
 		Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
 		Logger: log, Clock: d.Clock, Rand: d.Rand, Limits: limits, GatewayDNS: cfg.GatewayAddrs(),
@@ -209,6 +220,7 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 			mux.Handle("GET /metrics", s.Metrics)
 			s.registerPolicyInbox(mux, as)
 			api.RegisterPrivacy(mux, as, s.Privacy)
+			portal.Register(mux)
 		},
 	})
 	if err != nil {
@@ -295,6 +307,28 @@ func Notifier(cfg config.Serve, d Deps, reg processors.Register) (notify.Notifie
 	return r, nil
 }
 
+// Jobs returns the periodic housekeeping `serve` runs: the retention
+// sweep and the notices of lapsed gag orders. Each reports counts only.
+func (s *Server) Jobs() []jobs.Job {
+	return []jobs.Job{
+		{Name: "retention sweep", Every: retention.DefaultInterval, Run: func(ctx context.Context) (int64, error) {
+			run, err := s.Retention.Sweep(ctx, "schedule")
+			if err != nil {
+				return 0, err
+			}
+			var n int64
+			for _, c := range run.Counts {
+				n += c.Deleted
+			}
+			return n, nil
+		}},
+		{Name: "lapsed gag notices", Every: time.Hour, Run: func(ctx context.Context) (int64, error) {
+			n, err := s.Disclosures.NotifyLapsedGags(ctx, s.deps.Clock())
+			return int64(n), err
+		}},
+	}
+}
+
 // Close releases the server's resources.
 func (s *Server) Close() error { return s.Store.Close() }
 
@@ -303,6 +337,10 @@ func (s *Server) Close() error { return s.Store.Close() }
 // interrupted erasures (see privacy.Service.ResumeErasures).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.resumeErasures(ctx)
+	housekeeping := jobs.New(s.deps.Logger, jobs.RealTicker, s.Jobs()...)
+	jobsDone := make(chan struct{})
+	go func() { housekeeping.Run(ctx); close(jobsDone) }()
+	defer func() { <-jobsDone }()
 	hs := &http.Server{
 		Handler:           s.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -316,7 +354,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	if s.Config.TLSCert != "" {
+		go func() { errc <- hs.ServeTLS(ln, s.Config.TLSCert, s.Config.TLSKey) }()
+	} else {
+		go func() { errc <- hs.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return err
