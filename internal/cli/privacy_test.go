@@ -1,0 +1,164 @@
+package cli_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/config"
+	"github.com/nitronet/nitronet/internal/server"
+	"github.com/spf13/pflag"
+)
+
+// codeOf returns the code in the newest outbox message of kind on channel.
+func (h *harness) codeOf(kind, channel string) string {
+	h.t.Helper()
+	entries, err := os.ReadDir(filepath.Join(h.dataDir, "outbox"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "-"+kind+"-") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	for i := len(names) - 1; i >= 0; i-- {
+		b, _ := os.ReadFile(filepath.Join(h.dataDir, "outbox", names[i]))
+		if strings.Contains(string(b), "Channel: "+channel+"\n") {
+			return regexp.MustCompile(`\b\d{6}\b`).FindString(string(b))
+		}
+	}
+	h.t.Fatalf("no %s code on %s in the outbox", kind, channel)
+	return ""
+}
+
+// TestPrivacyJourneyCLI runs the privacy commands as a user and as staff:
+// an access request proved and downloaded, extended and completed by a
+// privacy officer, then an erasure that closes the account.
+func TestPrivacyJourneyCLI(t *testing.T) {
+	dataDir := t.TempDir()
+	var cfg config.Serve
+	cfg.Bind(pflag.NewFlagSet("x", pflag.ContinueOnError))
+	cfg.DataDir = dataDir
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), cfg, server.Deps{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: time.Now, Rand: rand.Reader,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler)
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	h := &harness{t: t, dataDir: dataDir, confDir: t.TempDir(), url: hs.URL, env: map[string]string{}}
+
+	h.must("correct horse battery\n", "signup", "--email", "subject@example.com", "--mobile", "+447911100900")
+	h.must("", "verify", "email", h.code("email"))
+	h.must("", "verify", "mobile", h.code("sms"))
+	h.must("", "device", "add", "laptop")
+
+	if _, err := h.run("", "privacy", "request", "gossip"); err == nil {
+		t.Fatal("unknown request type accepted")
+	}
+	out := h.must("", "privacy", "request", "access")
+	reqID := regexp.MustCompile(`prq_[a-z2-7]{26}`).FindString(out)
+	if reqID == "" || !strings.Contains(out, "Due ") {
+		t.Fatalf("privacy request: got %q, want an id and a due date", out)
+	}
+	// The export is not available before identity is proved.
+	if _, err := h.run("", "privacy", "download", reqID); err == nil {
+		t.Fatal("download before verification succeeded")
+	}
+	h.env["NITRONET_PASSWORD"] = "correct horse battery"
+	emailCode, mobileCode := h.codeOf("privacy-code", "email"), h.codeOf("privacy-code", "sms")
+	if _, err := h.run("", "privacy", "verify", reqID, "--email-code", emailCode, "--mobile-code", "000000"); err == nil && mobileCode != "000000" {
+		t.Fatal("verification with a wrong mobile code succeeded")
+	}
+	h.must("", "privacy", "verify", reqID, "--resend")
+	emailCode, mobileCode = h.codeOf("privacy-code", "email"), h.codeOf("privacy-code", "sms")
+	h.must("", "privacy", "verify", reqID, "--email-code", emailCode, "--mobile-code", mobileCode)
+	exportFile := filepath.Join(t.TempDir(), "export.json")
+	h.must("", "privacy", "download", reqID, "-o", exportFile)
+	b, err := os.ReadFile(exportFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var export map[string]any
+	if err := json.Unmarshal(b, &export); err != nil {
+		t.Fatalf("export is not JSON: %v", err)
+	}
+	for _, want := range []string{"subject@example.com", "+447911100900", "laptop", "schema_version"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("export lacks %q", want)
+		}
+	}
+	if fi, _ := os.Stat(exportFile); fi.Mode().Perm() != 0o600 {
+		t.Errorf("export file mode: got %v, want 0600", fi.Mode().Perm())
+	}
+
+	if out := h.must("", "privacy", "show", reqID); !strings.Contains(out, "completed") {
+		t.Fatalf("access request after download: got %q, want it completed automatically", out)
+	}
+
+	// A request staff must answer: rectification of something the user
+	// cannot change themselves.
+	out = h.must("", "privacy", "request", "rectification", "--details", "my device name is misspelt in your records")
+	rectID := regexp.MustCompile(`prq_[a-z2-7]{26}`).FindString(out)
+	h.must("", "privacy", "verify", rectID, "--email-code", h.codeOf("privacy-code", "email"), "--mobile-code", h.codeOf("privacy-code", "sms"))
+	reqID = rectID
+
+	// Staff: a privacy officer extends and completes; support may not.
+	d := []string{"--data", dataDir}
+	admin := func(args ...string) []string { return append(append([]string{"admin"}, args...), d...) }
+	h.must("admin password 1\n", admin("staff", "add", "--email", "boss@example.com", "--role", "admin")...)
+	h.env["NITRONET_STAFF"], h.env["NITRONET_STAFF_PASSWORD"] = "boss@example.com", "admin password 1"
+	h.must("officer password 1\n", admin("staff", "add", "--email", "dpo@example.com", "--role", "privacy_officer")...)
+	h.must("support password 1\n", admin("staff", "add", "--email", "help@example.com", "--role", "support")...)
+	h.env["NITRONET_STAFF"], h.env["NITRONET_STAFF_PASSWORD"] = "help@example.com", "support password 1"
+	if out := h.must("", admin("privacy", "list")...); !strings.Contains(out, reqID) {
+		t.Fatalf("support's privacy list lacks the request: %q", out)
+	}
+	if _, err := h.run("", admin("privacy", "extend", reqID, "--reason", "complex")...); err == nil {
+		t.Fatal("support extended a request")
+	}
+	h.env["NITRONET_STAFF"], h.env["NITRONET_STAFF_PASSWORD"] = "dpo@example.com", "officer password 1"
+	if _, err := h.run("", admin("privacy", "extend", reqID, "--reason", "")...); err == nil {
+		t.Fatal("extension without a reason accepted")
+	}
+	if _, err := h.run("", admin("privacy", "extend", reqID, "--reason", "x", "--months", "3")...); err == nil {
+		t.Fatal("extension of three months accepted")
+	}
+	h.must("", admin("privacy", "extend", reqID, "--reason", "many systems to search", "--months", "2")...)
+	h.must("", admin("privacy", "complete", reqID, "--note", "export delivered")...)
+	if out := h.must("", admin("privacy", "show", reqID)...); !strings.Contains(out, "completed") {
+		t.Fatalf("after complete: got %q", out)
+	}
+	if out := h.must("", admin("privacy", "list", "--overdue")...); strings.Contains(out, reqID) {
+		t.Fatalf("a completed request is listed as overdue: %q", out)
+	}
+
+	// Erasure: request, prove, confirm; then the account is gone.
+	out = h.must("", "privacy", "request", "erasure")
+	eraseID := regexp.MustCompile(`prq_[a-z2-7]{26}`).FindString(out)
+	h.must("", "privacy", "verify", eraseID, "--email-code", h.codeOf("privacy-code", "email"), "--mobile-code", h.codeOf("privacy-code", "sms"))
+	if _, err := h.run("", "privacy", "erase", eraseID); err == nil {
+		t.Fatal("erase without --yes went ahead")
+	}
+	h.must("", "privacy", "erase", eraseID, "--yes")
+	if _, err := h.run("correct horse battery\n", "login", "--email", "subject@example.com"); err == nil {
+		t.Fatal("login after erasure succeeded")
+	}
+}
