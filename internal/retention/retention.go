@@ -72,11 +72,11 @@ func plan() []step {
 		{inventory.IDInbox, t(store.SweepInbox), "", nil},
 		{inventory.IDDevices, t(store.SweepClosedDevices), "", nil},
 		{inventory.IDAccount, t(store.SweepClosedAccounts),
-			"purges the closed account's row (email, mobile and password hash were already crypto-shredded or cleared at closure)",
+			"purges the closed account's row once its devices and policy acceptances are gone (email, mobile and password hash were already crypto-shredded or cleared at closure)",
 			[]string{inventory.IDEmail, inventory.IDMobile, inventory.IDPassword}},
 		{inventory.IDPrivacyRequests, t(store.SweepRequests), "", nil},
 		{inventory.IDAudit, t(store.SweepAudit), "deletes the oldest entries as a prefix of the hash chain; stops at the first entry about a held account", nil},
-		{inventory.IDPolicyAcceptance, nil, "deleted with the account record when a closed account is purged", nil},
+		{inventory.IDPolicyAcceptance, t(store.SweepAcceptances), "kept after closure; the closed account's row is purged only once they are gone", nil},
 		{inventory.IDDisclosures, nil, "not swept: the disclosure ledger records no closing date yet; review by hand", nil},
 	}
 }

@@ -28,6 +28,10 @@ const (
 	// SweepClosedAccounts deletes the rows of accounts closed before the
 	// cutoff that have no devices left; rows that reference them cascade.
 	SweepClosedAccounts = "accounts"
+	// SweepAcceptances deletes the policy acceptances of accounts closed
+	// before the cutoff (kept after closure as evidence of the terms that
+	// applied). A closed account's row is purged only once they are gone.
+	SweepAcceptances = "policy_acceptances"
 	// SweepRequests deletes privacy requests completed before the cutoff.
 	SweepRequests = "privacy_requests"
 	// SweepAudit deletes the oldest audit entries written before the

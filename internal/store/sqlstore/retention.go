@@ -81,7 +81,17 @@ func sweepTargets() map[string]sweepTarget {
 			held: `SELECT count(*) FROM devices t WHERE ` + closedBefore("t.account_id") + ` AND ` + heldBy("t.account_id"),
 		},
 		store.SweepClosedAccounts: keyed("accounts", "id", "id",
-			"t.status = 'closed' AND t.closed_at < $1 AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.account_id = t.id)"),
+			"t.status = 'closed' AND t.closed_at < $1 AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.account_id = t.id)"+
+				" AND NOT EXISTS (SELECT 1 FROM policy_acceptances pa WHERE pa.account_id = t.id)"),
+		// Bounded by accounts per batch: all acceptances of up to $3
+		// closed accounts that still have some.
+		store.SweepAcceptances: {
+			table: "policy_acceptances",
+			del: `DELETE FROM policy_acceptances WHERE account_id IN (SELECT t.id FROM accounts t
+				WHERE t.status = 'closed' AND t.closed_at < $1 AND NOT ` + heldBy("t.id") + `
+				AND EXISTS (SELECT 1 FROM policy_acceptances p WHERE p.account_id = t.id) LIMIT $3)`,
+			held: `SELECT count(*) FROM policy_acceptances t WHERE ` + closedBefore("t.account_id") + ` AND ` + heldBy("t.account_id"),
+		},
 		store.SweepRequests: keyed("privacy_requests", "id", "account_id",
 			"t.completed_at IS NOT NULL AND t.completed_at < $1",
 			[2]string{"privacy_requests", "completed_at"}, [2]string{"privacy_requests", "account_id"}),

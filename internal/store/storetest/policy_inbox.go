@@ -370,3 +370,39 @@ func testRetention(t *testing.T, s store.Store) {
 		t.Fatalf("LastRetentionRun: got %+v, want ret_1 with 1 deleted", last)
 	}
 }
+
+// testAcceptanceRetention checks that a closed account's policy
+// acceptances outlive the account purge window (they are evidence of the
+// terms that applied) and that the account's row is purged only after
+// they are swept.
+func testAcceptanceRetention(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	day := 24 * time.Hour
+	// Closure times come from the database clock: reason from real now.
+	now := time.Now().UTC().Add(31 * day)
+	must(t, "PublishPolicy", s.PublishPolicy(ctx, &store.PolicyDocument{ID: "pol_ar", Kind: "privacy", Body: "text", PublishedBy: "system", PublishedAt: t0()}, nil))
+	a := newAccount("acc_ar")
+	a.Status = store.StatusClosed
+	must(t, "CreateAccount", s.CreateAccount(ctx, a))
+	must(t, "AcceptPolicy", s.AcceptPolicy(ctx, "acc_ar", "pol_ar", t0()))
+
+	// 31 days after closure: past the 30-day account grace, inside the
+	// 3-year acceptance period. Neither goes.
+	if n, err := s.SweepBatch(ctx, store.SweepAcceptances, now.Add(-3*365*day), now, 10); err != nil || n != 0 {
+		t.Fatalf("acceptances within 3 years: got %d deleted, %v; want 0", n, err)
+	}
+	if n, err := s.SweepBatch(ctx, store.SweepClosedAccounts, now.Add(-30*day), now, 10); err != nil || n != 0 {
+		t.Fatalf("account with acceptances: got %d purged, %v; want 0", n, err)
+	}
+	if got, err := s.Acceptances(ctx, "acc_ar"); err != nil || len(got) != 1 {
+		t.Fatalf("acceptances after the account grace: got %d, %v; want 1", len(got), err)
+	}
+	// Once the acceptance period has passed (simulated with a later
+	// cutoff), the acceptances go, and then the account row.
+	if n, err := s.SweepBatch(ctx, store.SweepAcceptances, now.Add(-30*day), now, 10); err != nil || n != 1 {
+		t.Fatalf("acceptances past their period: got %d deleted, %v; want 1", n, err)
+	}
+	if n, err := s.SweepBatch(ctx, store.SweepClosedAccounts, now.Add(-30*day), now, 10); err != nil || n != 1 {
+		t.Fatalf("account without acceptances: got %d purged, %v; want 1", n, err)
+	}
+}

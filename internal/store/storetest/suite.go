@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Audit", testAudit},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"Holds", testHolds},
+		{"AcceptanceRetention", testAcceptanceRetention},
 		{"Disclosures", testDisclosures},
 		{"Processors", testProcessors},
 		{"DailyUsage", testDailyUsage},
