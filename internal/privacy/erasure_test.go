@@ -116,7 +116,11 @@ func TestErasureProof(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	needles := [][]byte{[]byte(u.email), []byte(u.mobile), []byte(strings.TrimPrefix(u.mobile, "+")), []byte("please forget me")}
+	// Nor any byte string that could lead back to them: the wrapped data
+	// key, the sealed contacts and the blind indexes (SQLite zeroes freed
+	// content with secure_delete, and erasure empties the WAL).
+	needles := [][]byte{[]byte(u.email), []byte(u.mobile), []byte(strings.TrimPrefix(u.mobile, "+")), []byte("please forget me"),
+		before.WrappedKey, before.EmailSealed, before.MobileSealed, before.EmailIndex, before.MobileIndex}
 	err = filepath.WalkDir(dir, func(path string, de os.DirEntry, err error) error {
 		if err != nil || de.IsDir() {
 			return err
@@ -127,7 +131,7 @@ func TestErasureProof(t *testing.T) {
 		}
 		for _, n := range needles {
 			if bytes.Contains(b, n) {
-				t.Errorf("%s holds %q after erasure", filepath.Base(path), n)
+				t.Errorf("%s holds %.12q… after erasure", filepath.Base(path), n)
 			}
 		}
 		return nil
