@@ -60,7 +60,7 @@ func NewRoot(env *Env) *cobra.Command {
 		newAdminCmd(env),
 	)
 	root.AddCommand(newTransparencyCmd(env))
-	root.AddCommand(newPrivacyCmd(g))
+	root.AddCommand(newPrivacyCmd(g), newInboxCmd(g), newPolicyCmd(g))
 	return root
 }
 

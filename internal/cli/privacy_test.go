@@ -162,3 +162,58 @@ func TestPrivacyJourneyCLI(t *testing.T) {
 		t.Fatal("login after erasure succeeded")
 	}
 }
+
+// TestInboxAndPolicyCLI: a material policy change reaches the user's inbox,
+// and the user reads it and accepts the new version from the CLI.
+func TestInboxAndPolicyCLI(t *testing.T) {
+	dataDir := t.TempDir()
+	var cfg config.Serve
+	cfg.Bind(pflag.NewFlagSet("x", pflag.ContinueOnError))
+	cfg.DataDir = dataDir
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), cfg, server.Deps{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: time.Now, Rand: rand.Reader,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler)
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	h := &harness{t: t, dataDir: dataDir, confDir: t.TempDir(), url: hs.URL, env: map[string]string{}}
+	h.must("correct horse battery\n", "signup", "--email", "reader@example.com", "--mobile", "+447911100950")
+	if out := h.must("", "policy"); !strings.Contains(out, "Nothing waits") {
+		t.Fatalf("policy before any change: got %q", out)
+	}
+
+	d := []string{"--data", dataDir}
+	h.must("admin password 1\n", append([]string{"admin", "staff", "add", "--email", "boss@example.com", "--role", "admin"}, d...)...)
+	h.env["NITRONET_STAFF"], h.env["NITRONET_STAFF_PASSWORD"] = "boss@example.com", "admin password 1"
+	h.must("officer password 1\n", append([]string{"admin", "staff", "add", "--email", "dpo@example.com", "--role", "privacy_officer"}, d...)...)
+	h.env["NITRONET_STAFF"], h.env["NITRONET_STAFF_PASSWORD"] = "dpo@example.com", "officer password 1"
+	text := filepath.Join(t.TempDir(), "policy.txt")
+	if err := os.WriteFile(text, []byte("Nitronet Privacy Policy, version 2.\nWe now keep less.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.must("", append([]string{"admin", "policy", "publish", text, "--kind", "privacy", "--material"}, d...)...)
+
+	out := h.must("", "policy")
+	docID := regexp.MustCompile(`policy accept (\S+)`).FindStringSubmatch(out)
+	if docID == nil || !strings.Contains(out, "We now keep less.") {
+		t.Fatalf("policy after a material change: got %q, want the new text and how to accept", out)
+	}
+	out = h.must("", "inbox")
+	msgID := regexp.MustCompile(`msg_[a-z2-7]{26}|[a-z]+_[a-z2-7]{26}`).FindString(out)
+	if !strings.Contains(out, "1 unread") || msgID == "" {
+		t.Fatalf("inbox: got %q, want one unread notice", out)
+	}
+	h.must("", "inbox", "read", msgID)
+	if out := h.must("", "inbox"); !strings.Contains(out, "0 unread") {
+		t.Fatalf("inbox after reading: got %q", out)
+	}
+	h.must("", "policy", "accept", docID[1])
+	if out := h.must("", "policy"); !strings.Contains(out, "Nothing waits") || !strings.Contains(out, "Accepted privacy version 2") {
+		t.Fatalf("policy after accepting: got %q", out)
+	}
+}
