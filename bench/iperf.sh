@@ -6,70 +6,161 @@
 # Scenarios, each measured with iperf3 from the client to the server:
 #   plain     routing through the gateway, no tunnel (the ceiling)
 #   upstream  the upstream wireguard-go binary on both ends, configured by `wg`
-#   nitronet  our gateway (kernel mode) and client, via a hook script (below)
-# and prints Mbit/s plus each scenario's ratio to "upstream".
+#   nitronet  our gateway (`nitronet gateway --mode kernel`: TUN + nftables
+#             NAT and isolation), enrolled with a control server
+#             (`nitronet serve`) running in the gateway namespace, and our
+#             client (`nitronet up`, TUN mode) in the client namespace, with
+#             the account and device made through the CLI (signup, verify
+#             with the codes from the server's outbox, device add)
+# The scenarios are interleaved (plain, upstream, nitronet, plain, ...) for
+# ROUNDS rounds, because a shared machine is noisy; the report gives each
+# scenario's median, minimum and maximum Mbit/s and the ratio of its median
+# to the median of "upstream", plus the nitronet/upstream ratio per round.
+#
+# Each round sets a scenario up and tears it down again, so no scenario runs
+# beside another one's processes or nftables rules (our gateway's NAT table
+# would otherwise turn on connection tracking for the upstream run too). The
+# control server and the client's account and device persist across rounds;
+# the gateway keeps its key and credential in a key file in the work
+# directory, so only the first start uses the enrollment token.
 #
 # All traffic stays inside namespaces this script creates ("nn-bench-*"),
 # with transit addresses in 198.18.0.0/15 and tunnel addresses in
-# 100.64.0.0/10; everything is removed on exit, even on failure.
+# 100.64.0.0/10 and fd00::/8; the gateway's DNS forwarder points at the
+# server namespace. `nitronet up` rewrites /etc/resolv.conf: the script gives
+# the client namespace its own copy (/etc/netns/NAME/resolv.conf, which
+# `ip netns exec` bind-mounts over /etc/resolv.conf), so the host's file is
+# never touched; it refuses to run the nitronet scenario if /etc/resolv.conf
+# is a symlink, since the bind mount would then not cover it. On exit, even on
+# failure or Ctrl-C, it runs `nitronet down`, stops every process it
+# started, and deletes the namespaces, the /etc/netns entry and the work
+# directory.
 #
-# Requirements: root, iproute2, iperf3, wireguard-tools (wg) and
-# wireguard-go. By default wireguard-go is built from the module version
-# pinned in go.mod (so it matches what our engine links); set WG_GO=path to
-# use another binary, e.g. /usr/bin/wireguard-go from the Debian package.
-#   apt-get install -y iperf3 wireguard-tools wireguard-go
+# Requirements: root, iproute2, iperf3, wireguard-tools (wg) and a Go
+# toolchain (or WG_GO and NITRONET binaries). By default wireguard-go is
+# built from the module version pinned in go.mod (so it matches what our
+# engine links) and nitronet from this checkout.
+#   apt-get install -y iproute2 iperf3 wireguard-tools
 #
 # Environment:
+#   ROUNDS=3              interleaved rounds; each scenario runs once a round
 #   DURATION=10           seconds per iperf3 run
 #   PARALLEL=1            iperf3 parallel streams (-P)
+#   SCENARIOS="plain upstream nitronet"
+#                         which scenarios to run (in this order each round)
 #   WG_GO=path            wireguard-go binary to use instead of building one
-#   NITRONET_BENCH_HOOK=path
-#       executable for the "nitronet" scenario, called as
-#         HOOK up   and later   HOOK down
-#       with BENCH_CLIENT_NS, BENCH_GATEWAY_NS, BENCH_SERVER_NS,
-#       BENCH_GATEWAY_ENDPOINT (198.18.0.1), BENCH_UPLINK (uplink0),
-#       BENCH_SERVER (198.19.0.2) and BENCH_WORKDIR exported. "up" must
-#       leave the client routing 198.19.0.0/24 through our tunnel (and may
-#       background processes, recording their pids in $BENCH_WORKDIR);
-#       "down" must undo it. Without a hook the scenario is reported as
-#       skipped.
+#   NITRONET=path         nitronet binary to use instead of building one
+#   KEEP_LOGS=dir         copy the processes' logs to dir before cleaning up
+#
+# Output: progress on stderr; the report on stdout, ending with one line
+#   RESULT plain=MBPS upstream=MBPS nitronet=MBPS nitronet/upstream=RATIO paired-median=RATIO
+# for scripts (medians in Mbit/s; the ratio of the medians; the median of
+# the per-round nitronet/upstream ratios).
 set -euo pipefail
 
+ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 PARALLEL=${PARALLEL:-1}
+SCENARIOS=${SCENARIOS:-plain upstream nitronet}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 
 die() { echo "iperf.sh: $*" >&2; exit 1; }
+log() { echo "iperf.sh: $*" >&2; }
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces)"
-for t in ip iperf3 wg; do command -v "$t" >/dev/null || die "missing $t (apt-get install -y iproute2 iperf3 wireguard-tools)"; done
+for t in ip iperf3 wg ss awk sort; do command -v "$t" >/dev/null || die "missing $t (apt-get install -y iproute2 iperf3 wireguard-tools)"; done
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
+for s in $SCENARIOS; do
+	case $s in plain | upstream | nitronet) ;; *) die "unknown scenario $s (want plain, upstream, nitronet)" ;; esac
+done
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+if want nitronet && [ -L /etc/resolv.conf ]; then
+	die "/etc/resolv.conf is a symlink: \`nitronet up\` in the client namespace could replace the host's file; run without the nitronet scenario"
+fi
 
 RUN=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 C=nn-bench-c-$RUN-$$
 G=nn-bench-g-$RUN-$$
 S=nn-bench-s-$RUN-$$
-WGC=wbc$RUN   # interface names double as UAPI socket names under /var/run/wireguard
+WGC=wbc$RUN # interface names double as UAPI socket names under /var/run/wireguard
 WGG=wbg$RUN
 WORK=$(mktemp -d /tmp/nitronet-bench.XXXXXX)
-PIDS=()
-HOOK_UP=0
+chmod 0700 "$WORK"
+NETNS_ETC=/etc/netns/$C
+
+# The client's state (session token, device key) and the control server's data.
+CFG=$WORK/client
+DATA=$WORK/control
+SERVER_URL=http://198.18.0.1:8080
+
+# Pids of the background processes this script started ("" when not running).
+# They are started as `ip netns exec NS CMD &` (never through a shell
+# function, which would fork a subshell): ip execs CMD, so $! is CMD's pid.
+IPERF_PID=
+SERVE_PID=
+GW_PID=
+UP_PID=
+WGG_PID=
+WGC_PID=
+
+# stop_pid PID: SIGTERM, up to 15 s for the process to exit, then SIGKILL.
+# Only ever called with a pid this script started.
+stop_pid() {
+	local pid=$1 i
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+	for ((i = 0; i < 150; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
 
 cleanup() {
+	local rc=$?
 	set +e
-	if [ "$HOOK_UP" = 1 ]; then "$NITRONET_BENCH_HOOK" down >/dev/null 2>&1; fi
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	trap - INT TERM
+	if [ "$rc" != 0 ]; then
+		for f in "$WORK"/*.log; do
+			[ -s "$f" ] || continue
+			echo "--- last lines of $(basename "$f")" >&2
+			tail -n 20 "$f" >&2
+		done
+	fi
+	if [ -n "${KEEP_LOGS:-}" ]; then
+		mkdir -p "$KEEP_LOGS" && cp "$WORK"/*.log "$KEEP_LOGS"/ 2>/dev/null
+	fi
+	if [ -n "$UP_PID" ] || [ -d "$CFG/run" ]; then
+		# `down` stops a running `up` and undoes whatever a crashed one left.
+		timeout 30 ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" "$NITRONET" down >/dev/null 2>&1
+		stop_pid "$UP_PID"
+	fi
+	stop_pid "$GW_PID"
+	stop_pid "$WGC_PID"
+	stop_pid "$WGG_PID"
+	stop_pid "$SERVE_PID"
+	stop_pid "$IPERF_PID"
 	for ns in "$C" "$G" "$S"; do ip netns del "$ns" 2>/dev/null; done
 	rm -f "/var/run/wireguard/$WGC.sock" "/var/run/wireguard/$WGG.sock"
+	rm -rf "$NETNS_ETC"
 	rm -rf "$WORK"
+	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-inns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+inns() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" "$@"
+}
+# nn runs the nitronet client CLI in the client namespace.
+nn() { ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" "$NITRONET" --server "$SERVER_URL" "$@"; }
 
 # wait_for DESCRIPTION SECONDS COMMAND... polls COMMAND until it succeeds.
 wait_for() {
-	local what=$1 secs=$2; shift 2
+	local what=$1 secs=$2
+	shift 2
 	local deadline=$((SECONDS + secs))
 	until "$@" >/dev/null 2>&1; do
 		[ $SECONDS -lt $deadline ] || die "timed out waiting for $what"
@@ -77,34 +168,61 @@ wait_for() {
 	done
 }
 
-# ---- wireguard-go -------------------------------------------------------
-if [ -z "${WG_GO:-}" ]; then
-	if command -v go >/dev/null; then
-		echo "building wireguard-go from go.mod ($(cd "$REPO" && go list -m -f '{{.Version}}' golang.zx2c4.com/wireguard))..." >&2
-		(cd "$REPO" && go build -o "$WORK/wireguard-go" golang.zx2c4.com/wireguard) || die "build wireguard-go failed"
-		WG_GO=$WORK/wireguard-go
-	else
-		WG_GO=$(command -v wireguard-go) || die "no go toolchain and no wireguard-go binary"
-	fi
-fi
-[ -x "$WG_GO" ] || die "WG_GO=$WG_GO is not executable"
+# alive PID: the process is still running.
+alive() { kill -0 "$1" 2>/dev/null; }
 
-# ---- topology -----------------------------------------------------------
-for ns in "$C" "$G" "$S"; do ip netns add "$ns"; inns "$ns" ip link set lo up; done
+# wait_log DESCRIPTION SECONDS PID FILE REGEX: waits until FILE matches REGEX,
+# failing early if PID exits.
+wait_log() {
+	local what=$1 secs=$2 pid=$3 file=$4 re=$5
+	local deadline=$((SECONDS + secs))
+	until grep -Eq "$re" "$file" 2>/dev/null; do
+		alive "$pid" || die "$what: process exited (see $(basename "$file"))"
+		[ $SECONDS -lt $deadline ] || die "timed out waiting for $what"
+		sleep 0.1
+	done
+}
+
+# ---- binaries ---------------------------------------------------------------
+if want upstream && [ -z "${WG_GO:-}" ]; then
+	command -v go >/dev/null || die "no go toolchain: set WG_GO"
+	log "building wireguard-go $(cd "$REPO" && go list -m -f '{{.Version}}' golang.zx2c4.com/wireguard) (the version in go.mod)..."
+	(cd "$REPO" && go build -o "$WORK/wireguard-go" golang.zx2c4.com/wireguard) || die "build wireguard-go failed"
+	WG_GO=$WORK/wireguard-go
+fi
+if want upstream; then [ -x "$WG_GO" ] || die "WG_GO=$WG_GO is not executable"; fi
+if [ -z "${NITRONET:-}" ]; then
+	if want nitronet; then
+		command -v go >/dev/null || die "no go toolchain: set NITRONET"
+		log "building nitronet from $REPO ($(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo unknown))..."
+		(cd "$REPO" && go build -o "$WORK/nitronet" ./cmd/nitronet) || die "build nitronet failed"
+	fi
+	NITRONET=$WORK/nitronet
+fi
+if want nitronet; then [ -x "$NITRONET" ] || die "NITRONET=$NITRONET is not executable"; fi
+
+# ---- topology -----------------------------------------------------------------
+for ns in "$C" "$G" "$S"; do
+	ip netns add "$ns"
+	inns "$ns" ip link set lo up
+done
 ip -n "$C" link add eth0 type veth peer name transit0 netns "$G"
 ip -n "$G" link add uplink0 type veth peer name eth0 netns "$S"
 ip -n "$C" addr add 198.18.0.2/24 dev eth0
 ip -n "$G" addr add 198.18.0.1/24 dev transit0
 ip -n "$G" addr add 198.19.0.1/24 dev uplink0
 ip -n "$S" addr add 198.19.0.2/24 dev eth0
-for l in "$C eth0" "$G transit0" "$G uplink0" "$S eth0"; do set -- $l; ip -n "$1" link set "$2" up; done
+for l in "$C eth0" "$G transit0" "$G uplink0" "$S eth0"; do
+	set -- $l
+	ip -n "$1" link set "$2" up
+done
 inns "$G" sysctl -qw net.ipv4.ip_forward=1
 # The server routes answers for the client and tunnel ranges back via the gateway.
 ip -n "$S" route add 198.18.0.0/15 via 198.19.0.1
 ip -n "$S" route add 100.64.0.0/10 via 198.19.0.1
 
-inns "$S" iperf3 -s >/dev/null 2>&1 &
-PIDS+=($!)
+ip netns exec "$S" iperf3 -s >"$WORK/iperf3-server.log" 2>&1 &
+IPERF_PID=$!
 wait_for "iperf3 server" 10 sh -c "ip netns exec '$S' ss -Hltn 'sport = :5201' | grep -q ."
 
 # reach: one tiny iperf3 transfer, to wait for a path (no ping needed).
@@ -116,66 +234,172 @@ measure() {
 		awk '/receiver/ { for (i = 1; i <= NF; i++) if ($i == "Mbits/sec") v = $(i-1) } END { if (v == "") exit 1; print v }'
 }
 
-declare -A RESULT
+# ---- plain routing --------------------------------------------------------------
+plain_up() { ip -n "$C" route replace 198.19.0.0/24 via 198.18.0.1; }
+plain_down() { ip -n "$C" route del 198.19.0.0/24; }
 
-# ---- plain routing --------------------------------------------------------
-ip -n "$C" route replace 198.19.0.0/24 via 198.18.0.1
-wait_for "plain route" 10 reach
-echo "plain routing..." >&2
-RESULT[plain]=$(measure)
-ip -n "$C" route del 198.19.0.0/24
-
-# ---- upstream wireguard-go + wg ---------------------------------------------
-umask 077
-wg genkey >"$WORK/g.key"; wg pubkey <"$WORK/g.key" >"$WORK/g.pub"
-wg genkey >"$WORK/c.key"; wg pubkey <"$WORK/c.key" >"$WORK/c.pub"
-inns "$G" "$WG_GO" -f "$WGG" >/dev/null 2>&1 &
-PIDS+=($!)
-inns "$C" "$WG_GO" -f "$WGC" >/dev/null 2>&1 &
-PIDS+=($!)
-wait_for "wireguard-go gateway" 10 ip -n "$G" link show "$WGG"
-wait_for "wireguard-go client" 10 ip -n "$C" link show "$WGC"
-wait_for "wireguard-go gateway UAPI" 10 test -S "/var/run/wireguard/$WGG.sock"
-wait_for "wireguard-go client UAPI" 10 test -S "/var/run/wireguard/$WGC.sock"
-inns "$G" wg set "$WGG" private-key "$WORK/g.key" listen-port 51820 \
-	peer "$(cat "$WORK/c.pub")" allowed-ips 100.64.0.2/32
-inns "$C" wg set "$WGC" private-key "$WORK/c.key" \
-	peer "$(cat "$WORK/g.pub")" endpoint 198.18.0.1:51820 allowed-ips 198.19.0.0/24
-ip -n "$G" addr add 100.64.0.1/24 dev "$WGG"
-ip -n "$C" addr add 100.64.0.2/24 dev "$WGC"
-ip -n "$G" link set "$WGG" mtu 1420 up
-ip -n "$C" link set "$WGC" mtu 1420 up
-ip -n "$C" route replace 198.19.0.0/24 dev "$WGC" src 100.64.0.2
-wait_for "wireguard-go tunnel" 10 reach
-echo "upstream wireguard-go..." >&2
-RESULT[upstream]=$(measure)
-ip -n "$C" route del 198.19.0.0/24
-ip -n "$G" link del "$WGG"
-ip -n "$C" link del "$WGC"
-
-# ---- nitronet (hook) ------------------------------------------------------
-if [ -n "${NITRONET_BENCH_HOOK:-}" ]; then
-	export BENCH_CLIENT_NS=$C BENCH_GATEWAY_NS=$G BENCH_SERVER_NS=$S \
-		BENCH_GATEWAY_ENDPOINT=198.18.0.1 BENCH_UPLINK=uplink0 BENCH_SERVER=198.19.0.2 \
-		BENCH_WORKDIR=$WORK
-	HOOK_UP=1
-	"$NITRONET_BENCH_HOOK" up
-	wait_for "nitronet tunnel" 15 reach
-	echo "nitronet..." >&2
-	RESULT[nitronet]=$(measure)
-	"$NITRONET_BENCH_HOOK" down
-	HOOK_UP=0
+# ---- upstream wireguard-go + wg -------------------------------------------------
+if want upstream; then
+	(
+		umask 077
+		wg genkey >"$WORK/g.key"
+		wg pubkey <"$WORK/g.key" >"$WORK/g.pub"
+		wg genkey >"$WORK/c.key"
+		wg pubkey <"$WORK/c.key" >"$WORK/c.pub"
+	)
 fi
+upstream_up() {
+	ip netns exec "$G" "$WG_GO" -f "$WGG" >>"$WORK/wireguard-go-gateway.log" 2>&1 &
+	WGG_PID=$!
+	ip netns exec "$C" "$WG_GO" -f "$WGC" >>"$WORK/wireguard-go-client.log" 2>&1 &
+	WGC_PID=$!
+	wait_for "wireguard-go gateway UAPI" 10 test -S "/var/run/wireguard/$WGG.sock"
+	wait_for "wireguard-go client UAPI" 10 test -S "/var/run/wireguard/$WGC.sock"
+	inns "$G" wg set "$WGG" private-key "$WORK/g.key" listen-port 51820 \
+		peer "$(cat "$WORK/c.pub")" allowed-ips 100.64.0.2/32
+	inns "$C" wg set "$WGC" private-key "$WORK/c.key" \
+		peer "$(cat "$WORK/g.pub")" endpoint 198.18.0.1:51820 allowed-ips 198.19.0.0/24
+	ip -n "$G" addr add 100.64.0.1/24 dev "$WGG"
+	ip -n "$C" addr add 100.64.0.2/24 dev "$WGC"
+	ip -n "$G" link set "$WGG" mtu 1420 up
+	ip -n "$C" link set "$WGC" mtu 1420 up
+	ip -n "$C" route replace 198.19.0.0/24 dev "$WGC" src 100.64.0.2
+}
+upstream_down() {
+	ip -n "$C" route del 198.19.0.0/24 2>/dev/null || true
+	ip -n "$G" link del "$WGG" 2>/dev/null || true
+	ip -n "$C" link del "$WGC" 2>/dev/null || true
+	stop_pid "$WGG_PID"
+	WGG_PID=
+	stop_pid "$WGC_PID"
+	WGC_PID=
+	rm -f "/var/run/wireguard/$WGC.sock" "/var/run/wireguard/$WGG.sock"
+}
 
-# ---- report ---------------------------------------------------------------
-echo
-printf 'iperf3 TCP, %ss, %s stream(s), client -> server through the gateway\n' "$DURATION" "$PARALLEL"
-printf '%-10s %12s %14s\n' scenario Mbit/s "vs upstream"
-for s in plain upstream nitronet; do
-	v=${RESULT[$s]:-}
-	if [ -z "$v" ]; then
-		printf '%-10s %12s %14s\n' "$s" skipped "(set NITRONET_BENCH_HOOK)"
-		continue
+# ---- nitronet: control server, account, device; gateway and client per round -----
+# outbox_code CHANNEL prints the newest 6-digit code the server wrote to its
+# outbox for CHANNEL ("email" or "sms"): the first 6-digit number in the
+# body (after the header's blank line) of the newest such message.
+outbox_code() {
+	local ch=$1 f code=
+	for f in $(ls -1t "$DATA/outbox" 2>/dev/null); do
+		f=$DATA/outbox/$f
+		grep -q "^Channel: $ch\$" "$f" || continue
+		code=$(sed '1,/^$/d' "$f" | grep -oE '(^|[^0-9])[0-9]{6}([^0-9]|$)' | head -n 1 | tr -cd '0-9')
+		[ -n "$code" ] && break
+	done
+	[ -n "$code" ] || return 1
+	echo "$code"
+}
+
+GW_TOKEN=
+nitronet_setup() {
+	mkdir -p "$DATA" "$CFG" "$NETNS_ETC"
+	chmod 0700 "$DATA" "$CFG"
+	# The client namespace's own resolv.conf, which `nitronet up` rewrites
+	# and `nitronet down` restores; the host's /etc/resolv.conf is untouched.
+	echo "nameserver 198.19.0.2" >"$NETNS_ETC/resolv.conf"
+
+	log "nitronet: enrolling a gateway record and starting the control server..."
+	GW_TOKEN=$("$NITRONET" admin gateway add --data "$DATA" --region bench --endpoint 198.18.0.1:51820 2>"$WORK/admin.log")
+	[ -n "$GW_TOKEN" ] || die "admin gateway add printed no token"
+	ip netns exec "$G" "$NITRONET" serve --data "$DATA" --listen 198.18.0.1:8080 >"$WORK/serve.log" 2>&1 &
+	SERVE_PID=$!
+	wait_for "control server" 20 sh -c "kill -0 $SERVE_PID && ip netns exec '$G' ss -Hltn 'sport = :8080' | grep -q ."
+
+	log "nitronet: signup, verify, device add (client namespace)..."
+	echo "bench password $RUN" | nn signup --email "bench-$RUN@example.com" --mobile +447911100123 >"$WORK/client-cli.log" 2>&1 ||
+		die "signup failed: $(cat "$WORK/client-cli.log")"
+	local ecode mcode
+	wait_for "email verification code" 10 outbox_code email
+	wait_for "SMS verification code" 10 outbox_code sms
+	ecode=$(outbox_code email)
+	mcode=$(outbox_code sms)
+	nn verify email "$ecode" >>"$WORK/client-cli.log" 2>&1 || die "verify email failed"
+	nn verify mobile "$mcode" >>"$WORK/client-cli.log" 2>&1 || die "verify mobile failed"
+	nn device add bench >>"$WORK/client-cli.log" 2>&1 || die "device add failed"
+}
+
+nitronet_up() {
+	: >"$WORK/gateway.log"
+	ip netns exec "$G" "$NITRONET" gateway --server "$SERVER_URL" --token "$GW_TOKEN" --key-file "$WORK/gateway.key" \
+		--mode kernel --listen-port 51820 --uplink uplink0 --dns-upstream 198.19.0.2:53 >"$WORK/gateway.log" 2>&1 &
+	GW_PID=$!
+	# Up, and holding the client's device: the first full sync names it.
+	wait_log "nitronet gateway" 30 "$GW_PID" "$WORK/gateway.log" 'peers synced.* full=true .*total=[1-9]'
+	: >"$WORK/up.log"
+	ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" "$NITRONET" --server "$SERVER_URL" up >"$WORK/up.log" 2>&1 &
+	UP_PID=$!
+	# "Connected through" once the gateway answered a handshake; older
+	# clients and slow handshakes print "Tunnel up through" (reach waits).
+	wait_log "nitronet up" 30 "$UP_PID" "$WORK/up.log" '^(Connected|Tunnel up) through'
+}
+nitronet_down() {
+	ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" "$NITRONET" down >/dev/null || die "nitronet down failed"
+	stop_pid "$UP_PID"
+	UP_PID=
+	stop_pid "$GW_PID"
+	GW_PID=
+}
+
+if want nitronet; then nitronet_setup; fi
+
+# ---- rounds ---------------------------------------------------------------------
+declare -A SAMPLES
+PER_ROUND=()
+for ((r = 1; r <= ROUNDS; r++)); do
+	declare -A this=()
+	for s in $SCENARIOS; do
+		"${s}_up"
+		wait_for "$s path" 30 reach
+		log "round $r/$ROUNDS: $s..."
+		v=$(measure) || die "$s: iperf3 gave no result"
+		"${s}_down"
+		log "round $r/$ROUNDS: $s $v Mbit/s"
+		SAMPLES[$s]="${SAMPLES[$s]:-} $v"
+		this[$s]=$v
+	done
+	if [ -n "${this[upstream]:-}" ] && [ -n "${this[nitronet]:-}" ]; then
+		PER_ROUND+=("$(awk -v a="${this[nitronet]}" -v b="${this[upstream]}" 'BEGIN { printf "%.2f", a / b }')")
 	fi
-	printf '%-10s %12s %14s\n' "$s" "$v" "$(awk -v a="$v" -v b="${RESULT[upstream]}" 'BEGIN { printf "%.2fx", a / b }')"
+	unset this
 done
+
+# ---- report ---------------------------------------------------------------------
+# stats prints "median min max" of its arguments.
+stats() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.0f %.0f %.0f\n", m, v[1], v[NR] }'
+}
+declare -A MEDIAN
+echo
+printf 'iperf3 TCP, client -> server through the gateway: %s round(s) interleaved (%s), %ss per run, %s stream(s)\n' \
+	"$ROUNDS" "${SCENARIOS// /, }" "$DURATION" "$PARALLEL"
+printf '%s, %s CPU(s), kernel %s, %s\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$(uname -r)" \
+	"wireguard-go $(cd "$REPO" && go list -m -f '{{.Version}}' golang.zx2c4.com/wireguard 2>/dev/null || echo '?')"
+printf '%-10s %14s %8s %8s %12s   %s\n' scenario "median Mbit/s" min max "vs upstream" "samples (Mbit/s)"
+for s in $SCENARIOS; do
+	read -r med lo hi < <(stats ${SAMPLES[$s]})
+	MEDIAN[$s]=$med
+done
+for s in $SCENARIOS; do
+	read -r med lo hi < <(stats ${SAMPLES[$s]})
+	ratio=-
+	if [ -n "${MEDIAN[upstream]:-}" ]; then
+		ratio=$(awk -v a="$med" -v b="${MEDIAN[upstream]}" 'BEGIN { printf "%.2fx", a / b }')
+	fi
+	printf '%-10s %14s %8s %8s %12s  %s\n' "$s" "$med" "$lo" "$hi" "$ratio" "${SAMPLES[$s]}"
+done
+if [ ${#PER_ROUND[@]} -gt 0 ]; then
+	read -r pmed plo phi < <(printf '%s\n' "${PER_ROUND[@]}" | sort -g |
+		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')
+	printf 'nitronet/upstream per round: %s\n' "${PER_ROUND[*]}"
+	printf 'nitronet/upstream: %.2f (ratio of medians), %s (median of per-round ratios, range %s-%s); target >= 0.90\n' \
+		"$(awk -v a="${MEDIAN[nitronet]}" -v b="${MEDIAN[upstream]}" 'BEGIN { printf "%.2f", a / b }')" "$pmed" "$plo" "$phi"
+fi
+line="RESULT"
+for s in $SCENARIOS; do line+=" $s=${MEDIAN[$s]}"; done
+if [ -n "${MEDIAN[upstream]:-}" ] && [ -n "${MEDIAN[nitronet]:-}" ]; then
+	line+=" nitronet/upstream=$(awk -v a="${MEDIAN[nitronet]}" -v b="${MEDIAN[upstream]}" 'BEGIN { printf "%.2f", a / b }')"
+	line+=" paired-median=$pmed"
+fi
+echo "$line"
