@@ -21,7 +21,6 @@ import (
 	"github.com/nitronet/nitronet/internal/clientstate"
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/server"
-	"github.com/spf13/pflag"
 )
 
 // wire records every request body the server received.
@@ -101,10 +100,13 @@ func (h *harness) code(channel string) string {
 	return ""
 }
 
-func TestREADMEJourney(t *testing.T) {
+// newHarness starts a control server with a fresh data directory (SQLite)
+// on an httptest listener, its handler wrapped by wrap if not nil, and
+// returns a CLI harness pointed at it.
+func newHarness(t *testing.T, wrap func(http.Handler) http.Handler) (*harness, *server.Server) {
+	t.Helper()
 	dataDir := t.TempDir()
-	var cfg config.Serve
-	cfg.Bind(pflag.NewFlagSet("x", pflag.ContinueOnError))
+	cfg := config.Default()
 	cfg.DataDir = dataDir
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -115,11 +117,19 @@ func TestREADMEJourney(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	var h http.Handler = srv.Handler
+	if wrap != nil {
+		h = wrap(h)
+	}
+	hs := httptest.NewServer(h)
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	return &harness{t: t, dataDir: dataDir, confDir: t.TempDir(), url: hs.URL, env: map[string]string{}}, srv
+}
+
+func TestREADMEJourney(t *testing.T) {
 	var w wire
-	hs := httptest.NewServer(w.wrap(srv.Handler))
-	t.Cleanup(hs.Close)
-	h := &harness{t: t, dataDir: dataDir, confDir: t.TempDir(), url: hs.URL}
+	h, _ := newHarness(t, w.wrap)
+	dataDir := h.dataDir
 
 	if _, err := h.run("", "device", "list"); err == nil || !strings.Contains(err.Error(), "not logged in") {
 		t.Fatalf("got %v, want a not-logged-in error", err)
@@ -214,22 +224,8 @@ func TestServeConfigErrors(t *testing.T) {
 }
 
 func TestAdminStaffHoldsAudit(t *testing.T) {
-	dataDir := t.TempDir()
-	var cfg config.Serve
-	cfg.Bind(pflag.NewFlagSet("x", pflag.ContinueOnError))
-	cfg.DataDir = dataDir
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(context.Background(), cfg, server.Deps{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: time.Now, Rand: rand.Reader,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler)
-	t.Cleanup(func() { hs.Close(); srv.Close() })
-	h := &harness{t: t, dataDir: dataDir, confDir: t.TempDir(), url: hs.URL, env: map[string]string{}}
+	h, srv := newHarness(t, nil)
+	dataDir := h.dataDir
 	accountID, err := srv.Accounts.Signup(context.Background(), "held@example.com", "+447911100800", "correct horse battery")
 	if err != nil {
 		t.Fatal(err)

@@ -1,23 +1,13 @@
 package cli_test
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/nitronet/nitronet/internal/config"
-	"github.com/nitronet/nitronet/internal/server"
-	"github.com/spf13/pflag"
 )
 
 // codeOf returns the code in the newest outbox message of kind on channel.
@@ -48,22 +38,8 @@ func (h *harness) codeOf(kind, channel string) string {
 // an access request proved and downloaded, extended and completed by a
 // privacy officer, then an erasure that closes the account.
 func TestPrivacyJourneyCLI(t *testing.T) {
-	dataDir := t.TempDir()
-	var cfg config.Serve
-	cfg.Bind(pflag.NewFlagSet("x", pflag.ContinueOnError))
-	cfg.DataDir = dataDir
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(context.Background(), cfg, server.Deps{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: time.Now, Rand: rand.Reader,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler)
-	t.Cleanup(func() { hs.Close(); srv.Close() })
-	h := &harness{t: t, dataDir: dataDir, confDir: t.TempDir(), url: hs.URL, env: map[string]string{}}
+	h, _ := newHarness(t, nil)
+	dataDir := h.dataDir
 
 	h.must("correct horse battery\n", "signup", "--email", "subject@example.com", "--mobile", "+447911100900")
 	h.must("", "verify", "email", h.code("email"))
@@ -166,22 +142,8 @@ func TestPrivacyJourneyCLI(t *testing.T) {
 // TestInboxAndPolicyCLI: a material policy change reaches the user's inbox,
 // and the user reads it and accepts the new version from the CLI.
 func TestInboxAndPolicyCLI(t *testing.T) {
-	dataDir := t.TempDir()
-	var cfg config.Serve
-	cfg.Bind(pflag.NewFlagSet("x", pflag.ContinueOnError))
-	cfg.DataDir = dataDir
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(context.Background(), cfg, server.Deps{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: time.Now, Rand: rand.Reader,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler)
-	t.Cleanup(func() { hs.Close(); srv.Close() })
-	h := &harness{t: t, dataDir: dataDir, confDir: t.TempDir(), url: hs.URL, env: map[string]string{}}
+	h, _ := newHarness(t, nil)
+	dataDir := h.dataDir
 	h.must("correct horse battery\n", "signup", "--email", "reader@example.com", "--mobile", "+447911100950")
 	if out := h.must("", "policy"); !strings.Contains(out, "Nothing waits") {
 		t.Fatalf("policy before any change: got %q", out)
