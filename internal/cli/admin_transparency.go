@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/nitronet/nitronet/internal/transparency"
 	"github.com/spf13/cobra"
@@ -61,6 +62,10 @@ func newAdminTransparencyCmd(env *Env) *cobra.Command {
 				return fmt.Errorf("write report: %w", err)
 			}
 			fmt.Fprintf(env.Stdout, "Transparency report %s written to %s (%d request(s)).\n", p, out, r.Totals.Requests)
+			if r.Interim {
+				fmt.Fprintf(env.Stdout, "The period is still running: this is an interim report up to %s; the final one is due %s.\n",
+					r.CoversUntil.Format(time.DateOnly), r.PeriodEnd.Format(time.DateOnly))
+			}
 			fmt.Fprintf(env.Stdout, "Public key: %s\n", transparency.EncodePublicKey(key.Public().(ed25519.PublicKey)))
 			return nil
 		},

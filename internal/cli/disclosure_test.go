@@ -80,7 +80,7 @@ func TestDisclosureTransparencyCLI(t *testing.T) {
 		{"unknown category", legal, append(append([]string{}, add...), "--decision", "complied", "--categories", "shoe.size", "--fields", "x"), "unknown data category"},
 		{"bad date", legal, append(append([]string{}, add...), "--received", "March 2"), "want YYYY-MM-DD"},
 		{"malformed period", legal, []string{"admin", "transparency", "--data", data, "--period", "2026Q3"}, "not of the form YYYYH1 or YYYYH2"},
-		{"running period", legal, []string{"admin", "transparency", "--data", data, "--period", "2099H1"}, "has not ended"},
+		{"future period", legal, []string{"admin", "transparency", "--data", data, "--period", "2099H1"}, "has not started"},
 		{"support may not sign", support, []string{"admin", "transparency", "--data", data, "--period", "2026H1"}, "forbidden"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

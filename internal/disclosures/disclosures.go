@@ -323,8 +323,9 @@ func toReport(d store.Disclosure) transparency.Disclosure {
 
 // Transparency builds the transparency report for period p from the
 // ledger, with the canary statement canary, signs it with key and returns
-// the signed file (see transparency.Sign) and the report. A period that
-// has not ended yet is Precondition: its report would be incomplete. by
+// the signed file (see transparency.Sign) and the report. A period still
+// running gives an interim report (Report.Interim) covering the ledger up
+// to now; a period that has not started is Invalid. by
 // must be allowed staff.ActTransparency; the signing is audited.
 func (s *Service) Transparency(ctx context.Context, by staff.Principal, p transparency.Period, canary string, key ed25519.PrivateKey) ([]byte, transparency.Report, error) {
 	if err := staff.Authorize(by, staff.ActTransparency); err != nil {
@@ -334,9 +335,8 @@ func (s *Service) Transparency(ctx context.Context, by staff.Principal, p transp
 		return nil, transparency.Report{}, errs.E(errs.Invalid, "invalid period")
 	}
 	now := s.cfg.Clock()
-	if now.Before(p.End()) {
-		return nil, transparency.Report{}, errs.E(errs.Precondition, "period %s has not ended yet (it ends %s); its report would be incomplete",
-			p, p.End().Format(time.DateOnly))
+	if now.Before(p.Start()) {
+		return nil, transparency.Report{}, errs.E(errs.Invalid, "period %s has not started yet", p)
 	}
 	if utf8.RuneCountInString(canary) > MaxScopeLen {
 		return nil, transparency.Report{}, errs.E(errs.Invalid, "the canary statement is longer than %d characters", MaxScopeLen)

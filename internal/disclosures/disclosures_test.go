@@ -302,8 +302,15 @@ func TestTransparency(t *testing.T) {
 	if _, _, err := f.svc.Transparency(ctx, staff.Principal{ID: "stf_a", Role: staff.RoleAdmin}, p, "", key); errs.CodeOf(err) != errs.Forbidden {
 		t.Fatalf("admin: got %v, want Forbidden", err)
 	}
-	if _, _, err := f.svc.Transparency(ctx, f.legal, transparency.Period{Year: 2026, Half: 2}, "", key); errs.CodeOf(err) != errs.Precondition {
-		t.Fatalf("running period: got %v, want Precondition", err)
+	if _, _, err := f.svc.Transparency(ctx, f.legal, transparency.Period{Year: 2099, Half: 1}, "", key); errs.CodeOf(err) != errs.Invalid {
+		t.Fatalf("future period: got %v, want Invalid", err)
+	}
+	// The fixture's clock stands in 2026H2: its report is interim, covers
+	// the ledger up to now, and promises the final report at the end.
+	running := transparency.Period{Year: 2026, Half: 2}
+	if _, r, err := f.svc.Transparency(ctx, f.legal, running, "", key); err != nil || !r.Interim || r.CoversUntil == nil ||
+		!r.Canary.NextUpdate.Equal(running.End()) || r.Totals.Requests != 1 {
+		t.Fatalf("running period: got %+v, %v; want an interim report of 1 request whose next update is the period's end", r, err)
 	}
 	file, r, err := f.svc.Transparency(ctx, f.legal, p, "No secret orders.", key)
 	if err != nil {

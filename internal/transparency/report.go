@@ -116,11 +116,16 @@ type Totals struct {
 // after Build; keys are normalised (trimmed; type, decision and category
 // lower-cased; empty values counted as Unspecified).
 type Report struct {
-	Format           string         `json:"format"` // ReportFormat
-	Period           string         `json:"period"` // e.g. "2026H1"
-	PeriodStart      time.Time      `json:"period_start"`
-	PeriodEnd        time.Time      `json:"period_end"` // exclusive
-	GeneratedAt      time.Time      `json:"generated_at"`
+	Format      string    `json:"format"` // ReportFormat
+	Period      string    `json:"period"` // e.g. "2026H1"
+	PeriodStart time.Time `json:"period_start"`
+	PeriodEnd   time.Time `json:"period_end"` // exclusive
+	GeneratedAt time.Time `json:"generated_at"`
+	// Interim is true for a report made before its period ended: it
+	// covers disclosures received until CoversUntil, and the final report
+	// follows at PeriodEnd.
+	Interim          bool           `json:"interim,omitempty"`
+	CoversUntil      *time.Time     `json:"covers_until,omitempty"`
 	Totals           Totals         `json:"totals"`
 	ByType           map[string]int `json:"by_type"`
 	ByJurisdiction   map[string]int `json:"by_jurisdiction"`
@@ -161,6 +166,11 @@ func Build(p Period, ds []Disclosure, now time.Time, canary string) Report {
 			Statement:  strings.TrimSpace(canary),
 			NextUpdate: p.Next().End(),
 		},
+	}
+	if now.Before(p.End()) {
+		until := r.GeneratedAt
+		r.Interim, r.CoversUntil = true, &until
+		r.Canary.NextUpdate = p.End()
 	}
 	for _, d := range ds {
 		if !p.Contains(d.ReceivedAt) {
