@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/nitronet/nitronet/internal/config"
+	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
@@ -88,7 +89,16 @@ func (t *adminTarget) principal(cmd *cobra.Command, env *Env, srv *server.Server
 			return staff.Principal{}, err
 		}
 	}
-	return srv.Staff.Check(cmd.Context(), email, pw)
+	c := staff.Credentials{Email: email, Password: pw, Code: env.Getenv("NITRONET_STAFF_CODE")}
+	p, err := srv.Staff.Check(cmd.Context(), c)
+	if errs.Is(err, errs.Precondition) && c.Code == "" {
+		// The account has a second factor: ask for the current code.
+		if c.Code, err = readSecret(env, "Two-factor code: "); err != nil {
+			return staff.Principal{}, err
+		}
+		p, err = srv.Staff.Check(cmd.Context(), c)
+	}
+	return p, err
 }
 
 // open validates the target and opens its store.

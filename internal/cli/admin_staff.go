@@ -7,6 +7,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
+	"github.com/nitronet/nitronet/internal/wgconf"
 	"github.com/spf13/cobra"
 )
 
@@ -91,7 +92,50 @@ func newAdminStaffCmd(env *Env) *cobra.Command {
 	}
 	dt.bind(disable.Flags())
 	disable.Flags().BoolVar(&enable, "enable", false, "enable instead")
-	c.AddCommand(add, list, disable)
+	var tt adminTarget
+	enroll := &cobra.Command{
+		Use:   "totp",
+		Short: "Turn on two-factor login for your own staff account (an authenticator app scans the QR code)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return tt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+				en, err := srv.Staff.BeginTOTP(cmd.Context(), p)
+				if err != nil {
+					return err
+				}
+				qr, err := wgconf.QR(en.URL)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stderr, "%s\nScan this with your authenticator app, or enter the key %s.\n", qr, en.Secret)
+				code, err := readSecret(env, "Code shown by the app: ")
+				if err != nil {
+					return err
+				}
+				if err := srv.Staff.ConfirmTOTP(cmd.Context(), p, en.Secret, code); err != nil {
+					return err
+				}
+				fmt.Fprintln(env.Stdout, "Two-factor login is on: staff logins now need a code from the app.")
+				return nil
+			})
+		},
+	}
+	tt.bind(enroll.Flags())
+	var rt adminTarget
+	reset := &cobra.Command{
+		Use: "totp-reset ID", Short: "Remove a staff member's second factor (a lost phone); they enroll again", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return rt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+				if err := srv.Staff.ResetTOTP(cmd.Context(), p, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "Two-factor login of %s removed.\n", args[0])
+				return nil
+			})
+		},
+	}
+	rt.bind(reset.Flags())
+	c.AddCommand(add, list, disable, enroll, reset)
 	return c
 }
 

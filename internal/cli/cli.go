@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -124,11 +123,26 @@ func readSecret(env *Env, prompt string) (string, error) {
 		}
 		return string(b), nil
 	}
-	line, err := bufio.NewReader(env.Stdin).ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		return "", errors.New("no password given on stdin")
+	// One byte at a time, so that nothing after the line is consumed: a
+	// later prompt (a two-factor code) reads the next line.
+	var line []byte
+	var b [1]byte
+	for len(line) < 4096 {
+		n, err := env.Stdin.Read(b[:])
+		if n == 1 {
+			if b[0] == '\n' {
+				break
+			}
+			line = append(line, b[0])
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(line) > 0 {
+				break
+			}
+			return "", errors.New("no password given on stdin")
+		}
 	}
-	return strings.TrimRight(line, "\r\n"), nil
+	return strings.TrimRight(string(line), "\r"), nil
 }
 
 // newLogger builds the process logger from format and level names.

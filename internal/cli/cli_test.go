@@ -21,6 +21,7 @@ import (
 	"github.com/nitronet/nitronet/internal/clientstate"
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/server"
+	"github.com/pquerna/otp/totp"
 )
 
 // wire records every request body the server received.
@@ -289,4 +290,82 @@ func TestAdminStaffHoldsAudit(t *testing.T) {
 	if strings.Contains(out, "held@example.com") {
 		t.Error("audit log names a user by email")
 	}
+}
+
+// TestStaffTwoFactorCLI enrolls a staff member's authenticator through the
+// CLI, then shows that admin commands need a code from it.
+func TestStaffTwoFactorCLI(t *testing.T) {
+	h, _ := newHarness(t, nil)
+	d := []string{"--data", h.dataDir}
+	h.must("admin password 1\n", append([]string{"admin", "staff", "add", "--email", "boss@example.com", "--role", "admin"}, d...)...)
+	h.env["NITRONET_STAFF"], h.env["NITRONET_STAFF_PASSWORD"] = "boss@example.com", "admin password 1"
+
+	// Enroll: the seed is printed on stderr, the code read from stdin.
+	stdinR, stdinW := io.Pipe()
+	var stderr lockedBuffer
+	getenv := func(k string) string {
+		if k == "NITRONET_CONFIG_DIR" {
+			return h.confDir
+		}
+		return h.env[k]
+	}
+	done := make(chan error, 1)
+	var stdout bytes.Buffer
+	go func() {
+		done <- cli.Run(context.Background(), append([]string{"admin", "staff", "totp"}, d...), getenv, stdinR, &stdout, &stderr)
+	}()
+	keyRE := regexp.MustCompile(`enter the key ([A-Z2-7]+)`)
+	var secret string
+	deadline := time.Now().Add(30 * time.Second)
+	for secret == "" {
+		if m := keyRE.FindStringSubmatch(stderr.String()); m != nil {
+			secret = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no key printed: %q", stderr.String())
+		} else {
+			time.Sleep(10 * time.Millisecond) // polling the child's output
+		}
+	}
+	code, err := totp.GenerateCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(stdinW, code+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("totp enroll: %v", err)
+	}
+	if !strings.Contains(stdout.String(), "Two-factor login is on") {
+		t.Fatalf("enroll: got %q", stdout.String())
+	}
+
+	// Without a code (and no terminal to ask on), admin commands fail; with
+	// the next code they work.
+	if _, err := h.run("", append([]string{"admin", "staff", "list"}, d...)...); err == nil {
+		t.Fatal("staff list without a two-factor code succeeded")
+	}
+	next, _ := totp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	h.env["NITRONET_STAFF_CODE"] = next
+	if out := h.must("", append([]string{"admin", "staff", "list"}, d...)...); !strings.Contains(out, "boss@example.com") {
+		t.Fatalf("staff list with a code: got %q", out)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -167,7 +167,7 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	stf, err := staff.New(staff.Config{Store: st, Hasher: hasher, Audit: auditLog, Logger: log, Clock: d.Clock, Rand: d.Rand})
+	stf, err := staff.New(staff.Config{Store: st, Hasher: hasher, Vault: v, Audit: auditLog, Logger: log, Clock: d.Clock, Rand: d.Rand})
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/nitronet/nitronet/internal/password"
 	"github.com/nitronet/nitronet/internal/secret"
 	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/vault"
 )
 
 // The roles.
@@ -98,8 +99,10 @@ type Auditor interface {
 
 // Config holds the service's dependencies.
 type Config struct {
-	Store    store.StaffStore
-	Hasher   *password.Hasher
+	Store  store.StaffStore
+	Hasher *password.Hasher
+	// Vault seals TOTP seeds; without it two-factor login is unavailable.
+	Vault    *vault.Vault
 	Audit    Auditor
 	Logger   *slog.Logger
 	Clock    func() time.Time
@@ -179,9 +182,18 @@ func (s *Service) SetDisabled(ctx context.Context, by Principal, id string, disa
 	return s.cfg.Audit.Record(ctx, by.ID, by.Role, ActStaffManage, id, fmt.Sprintf("disabled=%v", disabled))
 }
 
-// Check verifies a staff email and password and returns the principal.
-// Wrong credentials and disabled accounts are Unauthenticated.
-func (s *Service) Check(ctx context.Context, email, pw string) (Principal, error) {
+// Credentials are what a staff member logs in with. Code is the TOTP code
+// of a staff member who enrolled a second factor, empty otherwise.
+type Credentials struct {
+	Email, Password, Code string
+}
+
+// Check verifies a staff login and returns the principal. Wrong
+// credentials and disabled accounts are Unauthenticated; a missing code
+// for a staff member with a second factor is Precondition, so a client
+// can ask for it.
+func (s *Service) Check(ctx context.Context, c Credentials) (Principal, error) {
+	email, pw := c.Email, c.Password
 	bad := errs.E(errs.Unauthenticated, "invalid staff email or password")
 	norm, err := contact.NormalizeEmail(email)
 	if err != nil || len(pw) > 1024 {
@@ -203,13 +215,18 @@ func (s *Service) Check(ctx context.Context, email, pw string) (Principal, error
 	if !ok || st.Disabled {
 		return Principal{}, bad
 	}
+	if st.TOTPSealed != nil {
+		if err := s.checkTOTP(ctx, st.ID, st.TOTPSealed, c.Code); err != nil {
+			return Principal{}, err
+		}
+	}
 	return Principal{ID: st.ID, Email: st.Email, Role: st.Role}, nil
 }
 
 // Login checks credentials and returns a new staff session token (shown
 // once; stored hashed) with its expiry.
-func (s *Service) Login(ctx context.Context, email, pw string) (string, time.Time, Principal, error) {
-	p, err := s.Check(ctx, email, pw)
+func (s *Service) Login(ctx context.Context, c Credentials) (string, time.Time, Principal, error) {
+	p, err := s.Check(ctx, c)
 	if err != nil {
 		return "", time.Time{}, p, err
 	}

@@ -16,6 +16,10 @@ type Staff struct {
 	PasswordHash string
 	CreatedAt    time.Time
 	Disabled     bool
+	// TOTPSealed is the staff member's TOTP seed sealed by the vault (nil:
+	// no second factor enrolled); TOTPStep is the last time step accepted.
+	TOTPSealed []byte
+	TOTPStep   int64
 }
 
 // StaffStore keeps staff accounts and their login tokens. It is part of
@@ -39,6 +43,12 @@ type StaffStore interface {
 	StaffByToken(ctx context.Context, hash []byte, now time.Time) (*Staff, error)
 	// DeleteStaffToken revokes one token; an absent token is not an error.
 	DeleteStaffToken(ctx context.Context, hash []byte) error
+	// SetStaffTOTP stores (or with nil removes) the sealed TOTP seed and
+	// resets the last accepted step.
+	SetStaffTOTP(ctx context.Context, id string, sealed []byte) error
+	// UseStaffTOTPStep records step as used if it is later than the last
+	// one used; otherwise (a replayed code) it returns Conflict.
+	UseStaffTOTPStep(ctx context.Context, id string, step int64) error
 }
 
 // AuditStore keeps the hash-chained staff audit log. It is part of Store.

@@ -73,6 +73,7 @@ const (
 	infoWrap       = "nitronet key-wrap v1"
 	infoBlindIndex = "nitronet blind-index v1 "
 	infoDerive     = "nitronet derive v1 "
+	infoSecret     = "nitronet secret v1 "
 )
 
 // Errors returned by Open and Unwrap. They are deliberately uninformative:
@@ -191,6 +192,24 @@ func (v *Vault) BlindIndex(kind, normalized string) []byte {
 // or blind-index key. The caller owns the returned slice.
 func (v *Vault) DeriveKey(purpose string) []byte {
 	return v.expand(infoDerive + purpose)
+}
+
+// SealSecret encrypts a service secret that is not personal data of a
+// user (for example a staff member's TOTP seed) with AES-256-GCM under a
+// key derived from the KEK for purpose, binding aad. Unlike a user's PII it
+// is not crypto-shredded with an account.
+func (v *Vault) SealSecret(purpose string, plaintext, aad []byte) ([]byte, error) {
+	key := v.expand(infoSecret + purpose)
+	defer clear(key)
+	return seal(key, v.rand, plaintext, aad)
+}
+
+// OpenSecret reverses SealSecret; the wrong purpose or aad, or tampering,
+// returns ErrDecrypt.
+func (v *Vault) OpenSecret(purpose string, ciphertext, aad []byte) ([]byte, error) {
+	key := v.expand(infoSecret + purpose)
+	defer clear(key)
+	return open(key, ciphertext, aad)
 }
 
 // String returns a redacted placeholder.

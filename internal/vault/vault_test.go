@@ -577,3 +577,25 @@ func writeKey(t *testing.T, path string, size int, mode os.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+func TestSealSecret(t *testing.T) {
+	v, err := New(bytes.Repeat([]byte{7}, KEKSize), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := v.SealSecret("staff totp", []byte("seed"), []byte("stf_1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(ct, []byte("seed")) {
+		t.Fatal("ciphertext holds the plaintext")
+	}
+	if pt, err := v.OpenSecret("staff totp", ct, []byte("stf_1")); err != nil || string(pt) != "seed" {
+		t.Fatalf("got %q, %v; want seed", pt, err)
+	}
+	for _, tc := range []struct{ purpose, aad string }{{"other", "stf_1"}, {"staff totp", "stf_2"}} {
+		if _, err := v.OpenSecret(tc.purpose, ct, []byte(tc.aad)); err == nil {
+			t.Errorf("opened with purpose %q aad %q, want an error", tc.purpose, tc.aad)
+		}
+	}
+}

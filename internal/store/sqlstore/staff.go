@@ -12,12 +12,12 @@ import (
 	"github.com/nitronet/nitronet/internal/store"
 )
 
-const staffCols = `id, email, role, password_hash, created_at, disabled`
+const staffCols = `id, email, role, password_hash, created_at, disabled, totp_sealed, totp_step`
 
 func scanStaff(row interface{ Scan(...any) error }) (*store.Staff, error) {
 	var st store.Staff
 	var created int64
-	if err := row.Scan(&st.ID, &st.Email, &st.Role, &st.PasswordHash, &created, &st.Disabled); err != nil {
+	if err := row.Scan(&st.ID, &st.Email, &st.Role, &st.PasswordHash, &created, &st.Disabled, &st.TOTPSealed, &st.TOTPStep); err != nil {
 		return nil, err
 	}
 	st.CreatedAt = fromUnix(created)
@@ -30,8 +30,8 @@ func (s *Store) CreateStaff(ctx context.Context, st *store.Staff) error {
 		return errs.E(errs.Invalid, "staff id, email, role and password are required")
 	}
 	return s.write(ctx, "create staff", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO staff (`+staffCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-			st.ID, st.Email, st.Role, st.PasswordHash, unix(st.CreatedAt), st.Disabled)
+		_, err := tx.ExecContext(ctx, `INSERT INTO staff (`+staffCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, 0)`,
+			st.ID, st.Email, st.Role, st.PasswordHash, unix(st.CreatedAt), st.Disabled, nullBytes(st.TOTPSealed))
 		return mapErr(err, "a staff account with this email already exists")
 	})
 }
@@ -117,8 +117,8 @@ func (s *Store) CreateStaffToken(ctx context.Context, hash []byte, staffID strin
 func (s *Store) StaffByToken(ctx context.Context, hash []byte, now time.Time) (*store.Staff, error) {
 	var out *store.Staff
 	err := s.read(ctx, "staff by token", func(tx *sql.Tx) error {
-		st, err := scanStaff(tx.QueryRowContext(ctx, `SELECT s.id, s.email, s.role, s.password_hash, s.created_at, s.disabled
-			FROM staff_tokens t JOIN staff s ON s.id = t.staff_id
+		st, err := scanStaff(tx.QueryRowContext(ctx, `SELECT s.id, s.email, s.role, s.password_hash, s.created_at, s.disabled,
+			s.totp_sealed, s.totp_step FROM staff_tokens t JOIN staff s ON s.id = t.staff_id
 			WHERE t.hash = $1 AND t.expires_at > $2 AND NOT s.disabled`, hash, unix(now)))
 		if err != nil {
 			return notFound(err, "staff token not found")
@@ -134,6 +134,34 @@ func (s *Store) DeleteStaffToken(ctx context.Context, hash []byte) error {
 	return s.write(ctx, "delete staff token", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM staff_tokens WHERE hash = $1`, hash)
 		return err
+	})
+}
+
+// SetStaffTOTP implements store.StaffStore.
+func (s *Store) SetStaffTOTP(ctx context.Context, id string, sealed []byte) error {
+	return s.write(ctx, "set staff totp", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE staff SET totp_sealed = $1, totp_step = 0 WHERE id = $2`, nullBytes(sealed), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errs.E(errs.NotFound, "staff account not found")
+		}
+		return nil
+	})
+}
+
+// UseStaffTOTPStep implements store.StaffStore.
+func (s *Store) UseStaffTOTPStep(ctx context.Context, id string, step int64) error {
+	return s.write(ctx, "use staff totp step", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE staff SET totp_step = $1 WHERE id = $2 AND totp_step < $1`, step, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errs.E(errs.Conflict, "this code was already used")
+		}
+		return nil
 	})
 }
 
