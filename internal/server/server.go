@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -42,6 +43,7 @@ import (
 	"github.com/nitronet/nitronet/internal/stats"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/sqlstore"
+	"github.com/nitronet/nitronet/internal/transparency"
 	"github.com/nitronet/nitronet/internal/usage"
 	"github.com/nitronet/nitronet/internal/vault"
 	"github.com/nitronet/nitronet/internal/web"
@@ -204,8 +206,15 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 		}
 		return out
 	})
+	// The portal needs the privacy, inbox, policy, staff and records
+	// services, so it is built after them.
 	portal, err := web.New(web.Config{
 		Accounts: acc, Devices: dev, Gateways: gws, Usage: use, GatewayDNS: cfg.GatewayAddrs(),
+		Policy: s.Policy, Privacy: s.Privacy, Inbox: s.Inbox, Staff: stf, Holds: s.Holds,
+		Disclosures: s.Disclosures, Retention: s.Retention, Audit: auditLog,
+		TransparencyKey: func() (ed25519.PrivateKey, error) {
+			return transparency.LoadOrCreateKey(filepath.Join(cfg.DataDir, "transparency.key"), d.Rand)
+		},
 		Logger: log, Clock: d.Clock, Rand: d.Rand, Limits: limits,
 		Secure:  cfg.TLSCert != "",
 		CSRFKey: v.DeriveKey("web portal csrf"),

@@ -368,7 +368,7 @@ func (h *Handler) accountView(r *http.Request, st *state) (*view, error) {
 		return nil, err
 	}
 	return &view{Title: "Account", Nav: "account", Scripts: []string{"/static/js/strength.js"}, Errors: map[string]string{},
-		Data: accountData{Profile: prof, PasswordHint: passwordHint()}}, nil
+		Form: map[string]string{}, Data: accountData{Profile: prof, PasswordHint: passwordHint()}}, nil
 }
 
 func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, st *state) {
@@ -432,4 +432,118 @@ func (h *Handler) endSessionsPost(w http.ResponseWriter, r *http.Request, st *st
 	}
 	h.clearSession(w, st)
 	redirect(w, r, "/login?msg=sessions-ended")
+}
+
+// ---- contact changes ----
+
+// contactPost starts changing the email address or mobile number (form
+// fields channel, value, password). The change waits for the code sent to
+// the new contact (contactCodePage).
+func (h *Handler) contactPost(w http.ResponseWriter, r *http.Request, st *state) {
+	ch, ok := channelOf(r.PostForm.Get("channel"))
+	if !ok {
+		h.renderError(w, r, st, errs.E(errs.Invalid, "Unknown contact type."))
+		return
+	}
+	value := strings.TrimSpace(r.PostForm.Get("value"))
+	pw := r.PostForm.Get("password")
+	v, err := h.accountView(r, st)
+	if err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	valueID, pwID := "new_"+string(ch), string(ch)+"_password"
+	v.Form[valueID] = value
+	if value == "" {
+		v.Errors[valueID] = "Enter the new " + channelName(ch) + "."
+	}
+	if pw == "" {
+		v.Errors[pwID] = "Enter your current password."
+	}
+	if len(v.Errors) > 0 {
+		h.render(w, r, st, http.StatusBadRequest, "account", v)
+		return
+	}
+	err = allowed(h.verify, "contact:"+st.accountID)
+	if err == nil {
+		err = h.cfg.Privacy.RequestContactChange(r.Context(), st.accountID, ch, value, pw)
+	}
+	if err != nil {
+		field := valueID
+		if errs.Is(err, errs.Unauthenticated) || strings.Contains(errs.MessageOf(err), "password") {
+			field = pwID
+		}
+		if errs.Is(err, errs.Conflict) || errs.Is(err, errs.Unauthenticated) {
+			// Not Invalid, but still about one field.
+			v.Errors[field] = upperFirst(errs.MessageOf(err))
+			h.render(w, r, st, statusOf(err), "account", v)
+			return
+		}
+		h.render(w, r, st, h.formError(r, v, field, err), "account", v)
+		return
+	}
+	redirect(w, r, "/account/contact/"+string(ch)+"?msg=contact-code-sent")
+}
+
+// channelName names a contact channel for people.
+func channelName(ch store.Channel) string {
+	if ch == store.Mobile {
+		return "mobile number"
+	}
+	return "email address"
+}
+
+// contactCodeData is the data of the contact-change code page.
+type contactCodeData struct {
+	Channel string
+	Name    string
+}
+
+func contactCodeView(ch store.Channel) *view {
+	return &view{Title: "Confirm your new " + channelName(ch), Nav: "account", Errors: map[string]string{},
+		Data: contactCodeData{Channel: string(ch), Name: channelName(ch)}}
+}
+
+// contactCodePage asks for the code sent to the new contact.
+func (h *Handler) contactCodePage(w http.ResponseWriter, r *http.Request, st *state) {
+	ch, ok := channelOf(r.PathValue("channel"))
+	if !ok {
+		h.notFound(w, r, st)
+		return
+	}
+	h.render(w, r, st, http.StatusOK, "contact-code", contactCodeView(ch))
+}
+
+// contactCodePost applies the change once the code is right.
+func (h *Handler) contactCodePost(w http.ResponseWriter, r *http.Request, st *state) {
+	ch, ok := channelOf(r.PathValue("channel"))
+	if !ok {
+		h.notFound(w, r, st)
+		return
+	}
+	code := strings.TrimSpace(r.PostForm.Get("code"))
+	v := contactCodeView(ch)
+	if code == "" {
+		v.Errors["code"] = "Enter the code we sent to your new " + channelName(ch) + "."
+		h.render(w, r, st, http.StatusBadRequest, "contact-code", v)
+		return
+	}
+	err := allowed(h.verify, "acct:"+st.accountID)
+	if err == nil {
+		err = h.cfg.Privacy.ConfirmContactChange(r.Context(), st.accountID, ch, code)
+	}
+	if err != nil {
+		if errs.CodeOf(err) == errs.NotFound {
+			v.Error = "No change is waiting: it may have expired. Start again on the account page."
+			h.render(w, r, st, http.StatusNotFound, "contact-code", v)
+			return
+		}
+		status := h.formError(r, v, "code", err)
+		if v.Errors["code"] == "" && v.Error != "" && errs.CodeOf(err) != errs.Internal {
+			v.Errors["code"], v.Error = v.Error, ""
+		}
+		h.render(w, r, st, status, "contact-code", v)
+		return
+	}
+	redirect(w, r, "/account?msg="+string(ch)+"-changed")
 }

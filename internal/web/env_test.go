@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ import (
 	"github.com/nitronet/nitronet/internal/gwproto"
 	"github.com/nitronet/nitronet/internal/notify"
 	"github.com/nitronet/nitronet/internal/server"
-	"github.com/nitronet/nitronet/internal/web"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/wgkey"
 	"github.com/spf13/pflag"
 )
@@ -57,6 +58,16 @@ type env struct {
 	srv   *server.Server
 	gwKey string // the enrolled gateway's public key
 	gwID  string
+	// shift moves the server's clock (nanoseconds added to time.Now), so
+	// a test can create requests "in the past".
+	shift *atomic.Int64
+}
+
+// at runs f with the server's clock moved by d, then puts it back.
+func (e *env) at(d time.Duration, f func()) {
+	e.shift.Store(int64(d))
+	defer e.shift.Store(0)
+	f()
 }
 
 // generous are rate limits a test journey does not hit.
@@ -65,8 +76,8 @@ func generous() api.Limits {
 		VerifyPerHour: 1e6, VerifyBurst: 1000, ResetPerHour: 1e6, ResetBurst: 1000}
 }
 
-// newEnv assembles the server as `nitronet serve` does, registers the
-// portal on the API's mux through api.Config.Extra, and enrolls one
+// newEnv assembles the server as `nitronet serve` does (the portal and the
+// console on the API's mux), publishes the shipped policy, and enrolls one
 // gateway in region eu-west.
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -86,30 +97,21 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	limits := generous()
-	srv, err := server.Assemble(cfg, st, server.Deps{Logger: logger, Clock: time.Now, Rand: rand.Reader,
+	shift := &atomic.Int64{}
+	clock := func() time.Time { return time.Now().Add(time.Duration(shift.Load())) }
+	srv, err := server.Assemble(cfg, st, server.Deps{Logger: logger, Clock: clock, Rand: rand.Reader,
 		Stdout: io.Discard, Limits: &limits})
 	if err != nil {
 		t.Fatal(err)
 	}
-	portal, err := web.New(web.Config{
-		Accounts: srv.Accounts, Devices: srv.Devices, Gateways: srv.Gateways, Usage: srv.Usage,
-		GatewayDNS: cfg.GatewayAddrs(), Logger: logger, Clock: time.Now, Rand: rand.Reader,
-		CSRFKey: srv.Vault.DeriveKey("web portal csrf"), Limits: limits,
-	})
-	if err != nil {
+	// The portal and console are registered by Assemble, as in `nitronet
+	// serve`; the shipped policy is published as server.New does.
+	if err := srv.Policy.Seed(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.New(api.Config{
-		Accounts: srv.Accounts, Devices: srv.Devices, Gateways: srv.Gateways, Feed: srv.Feed, Usage: srv.Usage,
-		Logger: logger, Clock: time.Now, Rand: rand.Reader, Limits: limits, GatewayDNS: cfg.GatewayAddrs(),
-		Extra: func(mux *http.ServeMux, _ *api.Server) { portal.Register(mux) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(h)
+	hs := httptest.NewServer(srv.Handler)
 	t.Cleanup(func() { hs.Close(); srv.Close() })
-	e := &env{t: t, url: hs.URL, dir: dir, logs: logs, srv: srv}
+	e := &env{t: t, url: hs.URL, dir: dir, logs: logs, srv: srv, shift: shift}
 
 	ctx := context.Background()
 	_, tok, err := srv.Gateways.Add(ctx, "eu-west", "198.18.0.1:51820")
@@ -260,4 +262,80 @@ func (b *browserless) signup(email, mobile, pw string) {
 			b.t.Fatalf("verify %s: got %d, want 303\n%s", c.ch, resp.StatusCode, body)
 		}
 	}
+}
+
+// staffPassword is the password of every staff account a test creates.
+const staffPassword = "staff passphrase for the console"
+
+// addStaff creates a staff account with role, as an administrator would:
+// the operator adds an admin (once), and the admin adds the others.
+func (e *env) addStaff(email, role string) staff.Principal {
+	e.t.Helper()
+	ctx := context.Background()
+	admin, err := e.srv.Staff.Check(ctx, staff.Credentials{Email: "admin@staff.example", Password: staffPassword})
+	if err != nil {
+		if _, err := e.srv.Staff.Add(ctx, staff.Operator(), "admin@staff.example", staff.RoleAdmin, staffPassword); err != nil {
+			e.t.Fatal(err)
+		}
+		if admin, err = e.srv.Staff.Check(ctx, staff.Credentials{Email: "admin@staff.example", Password: staffPassword}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if email == "admin@staff.example" {
+		return admin
+	}
+	if _, err := e.srv.Staff.Add(ctx, admin, email, role, staffPassword); err != nil {
+		e.t.Fatal(err)
+	}
+	p, err := e.srv.Staff.Check(ctx, staff.Credentials{Email: email, Password: staffPassword})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// privacyCode returns the newest identity-proof code for a privacy
+// request sent to to.
+func (e *env) privacyCode(to string) string {
+	e.t.Helper()
+	m := codeRE.FindStringSubmatch(e.lastMessage("privacy-code", to))
+	if m == nil {
+		e.t.Fatal("no code in the privacy message")
+	}
+	return m[1]
+}
+
+// verifiedRequest makes a request of typ for the account and proves the
+// identity with pw and the codes from the outbox, through the service.
+func (e *env) verifiedRequest(accountID, typ, details, email, mobile, pw string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	r, err := e.srv.Privacy.Create(ctx, accountID, typ, details)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.srv.Privacy.Verify(ctx, accountID, r.ID, pw, e.privacyCode(email), e.privacyCode(mobile)); err != nil {
+		e.t.Fatal(err)
+	}
+	return r.ID
+}
+
+// staffLogin signs the client in to the console.
+func (b *browserless) staffLogin(email string) {
+	b.t.Helper()
+	tok := b.csrf("/console/login")
+	resp, body := b.post("/console/login", url.Values{"csrf": {tok}, "email": {email}, "password": {staffPassword}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console" {
+		b.t.Fatalf("console login %s: got %d %q, want 303 to /console\n%s", email, resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+}
+
+// accountID returns the account id of the signed-in client's email.
+func (e *env) accountID(email, pw string) string {
+	e.t.Helper()
+	_, id, err := e.srv.Accounts.Login(context.Background(), email, pw)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
 }

@@ -1,10 +1,13 @@
 package web
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/deadline"
+	"github.com/nitronet/nitronet/internal/policy"
 	"github.com/nitronet/nitronet/internal/usage"
 )
 
@@ -47,11 +50,11 @@ func TestParsePolicy(t *testing.T) {
 		got[2].Paragraph != "A paragraph that wraps." || len(got[3].Items) != 2 || len(got[3].Items[1].Sub) != 2 {
 		t.Fatalf("got %+v", got)
 	}
-	doc, err := DefaultPolicy().Current(t.Context())
-	if err != nil || !strings.Contains(doc.Text, "no-log VPN service") || doc.Version == "" || len(doc.Digest) != 64 {
-		t.Fatalf("default policy: got %q %q err %v", doc.Version, doc.Digest, err)
+	shipped := policy.Shipped()
+	if !strings.Contains(shipped, "no-log VPN service") {
+		t.Fatalf("shipped policy lacks its text")
 	}
-	for _, b := range parsePolicy(doc.Text) {
+	for _, b := range parsePolicy(shipped) {
 		if b.Heading == "" && b.Paragraph == "" && len(b.Items) == 0 {
 			t.Fatalf("empty block in the parsed policy")
 		}
@@ -65,6 +68,56 @@ func TestDuration(t *testing.T) {
 	}{{0, "0 min"}, {59 * time.Minute, "59 min"}, {125 * time.Minute, "2 h 05 min"}, {-time.Minute, "0 min"}} {
 		if got := duration(c.d); got != c.want {
 			t.Errorf("duration(%v) = %q, want %q", c.d, got, c.want)
+		}
+	}
+}
+
+func TestExtendable(t *testing.T) {
+	received := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	due := func(k int) time.Time { return deadline.Due(received, deadline.Months+k) }
+	for _, c := range []struct {
+		name string
+		due  time.Time
+		now  time.Time
+		want []int
+	}{
+		{"fresh", due(0), received.AddDate(0, 0, 1), []int{1, 2}},
+		{"extended once", due(1), received.AddDate(0, 0, 5), []int{1}},
+		{"extended to the maximum", due(2), received.AddDate(0, 0, 5), nil},
+		{"after the first month", due(0), received.AddDate(0, 1, 2), nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := extendable(received, c.due, c.now); !slices.Equal(got, c.want) {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestTimeLeft(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{36 * time.Hour, "2 days left"}, {30 * time.Hour, "1 day left"}, {2 * time.Hour, "due today"},
+		{-2 * time.Hour, "due today, passed"}, {-50 * time.Hour, "2 days overdue"},
+	} {
+		if got := timeLeft(c.d); got != c.want {
+			t.Errorf("timeLeft(%v) = %q, want %q", c.d, got, c.want)
+		}
+	}
+}
+
+func TestEndedPeriods(t *testing.T) {
+	for _, c := range []struct {
+		now  time.Time
+		want []string
+	}{
+		{time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), []string{"2025H2", "2025H1", "2024H2"}},
+		{time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC), []string{"2026H1", "2025H2", "2025H1"}},
+	} {
+		if got := endedPeriods(c.now, 3); !slices.Equal(got, c.want) {
+			t.Errorf("endedPeriods(%s) = %v, want %v", c.now.Format(time.DateOnly), got, c.want)
 		}
 	}
 }

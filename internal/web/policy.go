@@ -2,48 +2,38 @@ package web
 
 import (
 	"context"
-	"crypto/sha256"
-	_ "embed"
-	"encoding/hex"
 	"net/http"
 	"strings"
 
+	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/inventory"
+	"github.com/nitronet/nitronet/internal/policy"
+	"github.com/nitronet/nitronet/internal/store"
 )
 
-//go:embed policy/privacy-policy.txt
-var embeddedPolicy string
-
-// Policy supplies the privacy policy the portal shows. It is the seam for
-// versioned policies: a later implementation reads versions from the store
-// and records acceptances; the portal only asks for the current one.
+// Policies supplies the versioned privacy policy and terms, and records
+// acceptances of material changes. *policy.Service implements it.
 // Implementations must be safe for concurrent use.
-type Policy interface {
-	// Current returns the policy in force now.
-	Current(ctx context.Context) (PolicyDocument, error)
+type Policies interface {
+	// Current returns the newest version of each kind, with bodies.
+	Current(ctx context.Context) ([]policy.Document, error)
+	// History returns every published version, newest first per kind.
+	History(ctx context.Context, withBody bool) ([]policy.Document, error)
+	// Document returns one version with its body; unknown ids are
+	// NotFound.
+	Document(ctx context.Context, id string) (policy.Document, error)
+	// Pending returns the documents the account must accept.
+	Pending(ctx context.Context, accountID string) ([]policy.Document, error)
+	// Accept records the account's acceptance of document id.
+	Accept(ctx context.Context, accountID, id string) (policy.Acceptance, error)
 }
 
-// PolicyDocument is one version of the privacy policy.
-type PolicyDocument struct {
-	Version string // a label shown to users, e.g. "1"
-	Digest  string // hex SHA-256 of Text, to tell versions apart
-	Text    string // plain text: headings, paragraphs and "•" bullets
-}
-
-// staticPolicy is a Policy with a single, fixed version.
-type staticPolicy struct{ doc PolicyDocument }
-
-// Current implements Policy.
-func (p staticPolicy) Current(context.Context) (PolicyDocument, error) { return p.doc, nil }
-
-// DefaultPolicy returns the Policy built into this package: the privacy
-// policy text shipped with Nitronet, as version "1".
-func DefaultPolicy() Policy { return StaticPolicy("1", embeddedPolicy) }
-
-// StaticPolicy returns a Policy that always answers with text as version.
-func StaticPolicy(version, text string) Policy {
-	sum := sha256.Sum256([]byte(text))
-	return staticPolicy{PolicyDocument{Version: version, Digest: hex.EncodeToString(sum[:]), Text: text}}
+// kindName names a policy document kind for people.
+func kindName(kind string) string {
+	if kind == store.PolicyTerms {
+		return "terms of use"
+	}
+	return "privacy policy"
 }
 
 // block is a piece of a policy rendered as HTML: a heading, a paragraph or
@@ -120,19 +110,109 @@ func (h *Handler) landing(w http.ResponseWriter, r *http.Request, st *state) {
 		Data: landingData{NeverKept: inventory.NeverKept(), Categories: inventory.Default()}})
 }
 
-// privacyData is the data of the privacy policy page.
-type privacyData struct {
-	Doc    PolicyDocument
+// docView is one policy version ready to show.
+type docView struct {
+	Doc    policy.Document
+	Name   string // "privacy policy" or "terms of use"
 	Blocks []block
 }
 
-// privacy renders the current privacy policy.
+func newDocView(d policy.Document) docView {
+	return docView{Doc: d, Name: kindName(d.Kind), Blocks: parsePolicy(d.Body)}
+}
+
+// privacyData is the data of the policy pages.
+type privacyData struct {
+	Docs    []docView
+	Old     bool // an older version: link to the current one
+	History []policy.Document
+}
+
+// privacy renders the current privacy policy (and the terms, if any are
+// published), with a link to the history.
 func (h *Handler) privacy(w http.ResponseWriter, r *http.Request, st *state) {
-	doc, err := h.policy.Current(r.Context())
+	docs, err := h.cfg.Policy.Current(r.Context())
 	if err != nil {
 		h.renderError(w, r, st, err)
 		return
 	}
-	h.render(w, r, st, http.StatusOK, "privacy", &view{Title: "Privacy policy", Nav: "privacy",
-		Data: privacyData{Doc: doc, Blocks: parsePolicy(doc.Text)}})
+	d := privacyData{}
+	for _, doc := range docs {
+		d.Docs = append(d.Docs, newDocView(doc))
+	}
+	h.render(w, r, st, http.StatusOK, "privacy", &view{Title: "Privacy policy", Nav: "privacy", Data: d})
+}
+
+// privacyHistory lists every published version.
+func (h *Handler) privacyHistory(w http.ResponseWriter, r *http.Request, st *state) {
+	hist, err := h.cfg.Policy.History(r.Context(), false)
+	if err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	h.render(w, r, st, http.StatusOK, "privacy-history", &view{Title: "Policy history", Nav: "privacy",
+		Data: privacyData{History: hist}})
+}
+
+// privacyVersion shows one published version.
+func (h *Handler) privacyVersion(w http.ResponseWriter, r *http.Request, st *state) {
+	doc, err := h.cfg.Policy.Document(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	cur, err := h.cfg.Policy.Current(r.Context())
+	if err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	old := true
+	for _, c := range cur {
+		if c.ID == doc.ID {
+			old = false
+		}
+	}
+	h.render(w, r, st, http.StatusOK, "privacy", &view{Title: "Privacy policy, version history", Nav: "privacy",
+		Data: privacyData{Docs: []docView{newDocView(doc)}, Old: old}})
+}
+
+// acceptPage shows each document the account must accept, with its text
+// and an Accept button.
+func (h *Handler) acceptPage(w http.ResponseWriter, r *http.Request, st *state) {
+	pending, err := h.cfg.Policy.Pending(r.Context(), st.accountID)
+	if err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	var docs []docView
+	for _, p := range pending {
+		d, err := h.cfg.Policy.Document(r.Context(), p.ID)
+		if err != nil {
+			h.renderError(w, r, st, err)
+			return
+		}
+		docs = append(docs, newDocView(d))
+	}
+	v := &view{Title: "Policy changes to accept", Nav: "privacy", Data: privacyData{Docs: docs}}
+	h.render(w, r, st, http.StatusOK, "policy-accept", v)
+}
+
+// acceptPost records the acceptance of the document named in the form.
+func (h *Handler) acceptPost(w http.ResponseWriter, r *http.Request, st *state) {
+	id := r.PostForm.Get("document")
+	if _, err := h.cfg.Policy.Accept(r.Context(), st.accountID, id); err != nil {
+		if errs.Is(err, errs.Precondition) {
+			// A newer version appeared while the page was open: show it.
+			redirect(w, r, "/policy/accept")
+			return
+		}
+		h.renderError(w, r, st, err)
+		return
+	}
+	pending, err := h.cfg.Policy.Pending(r.Context(), st.accountID)
+	if err == nil && len(pending) > 0 {
+		redirect(w, r, "/policy/accept?msg=policy-accepted")
+		return
+	}
+	redirect(w, r, "/devices?msg=policy-accepted")
 }

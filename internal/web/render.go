@@ -25,6 +25,14 @@ type view struct {
 	Form     map[string]string // values to put back into fields (never passwords)
 	Scripts  []string          // page scripts under /static/js/
 	Data     any               // page-specific data
+
+	// Unread is the signed-in account's number of unread inbox messages;
+	// PolicyPending is set when a material policy change waits for the
+	// account's acceptance (a banner links to /policy/accept).
+	Unread        int
+	PolicyPending string // what changed, e.g. "privacy policy"; "" for none
+	// Staff is the console's signed-in staff member (console pages only).
+	Staff *staffNav
 }
 
 // notice returns the confirmation named by the request's msg parameter.
@@ -55,6 +63,37 @@ func notice(r *http.Request) string {
 		return "The device has been removed. It can no longer connect."
 	case "password-changed":
 		return "Your password has been changed. Every other session has ended; this browser has a new one."
+	case "email-changed":
+		return "Your email address has been changed. We told your previous address."
+	case "mobile-changed":
+		return "Your mobile number has been changed. We told your previous number."
+	case "contact-code-sent":
+		return "We have sent a code to the new contact. Enter it below to confirm the change."
+	case "request-created":
+		return "Your request is recorded. We have sent one code to your email address and another to your mobile number: enter both with your password to prove it is you."
+	case "request-verified":
+		return "Your identity is verified."
+	case "codes-sent":
+		return "New codes are on their way. They replace the previous ones."
+	case "policy-accepted":
+		return "Thank you: your acceptance is recorded."
+	case "read":
+		return "Marked as read."
+	case "all-read":
+		return "Every message is marked as read."
+	// Console notices.
+	case "staff-logged-out":
+		return "You have logged out of the console."
+	case "extended":
+		return "The deadline is extended and the requester has been told why."
+	case "completed":
+		return "The request is completed and the requester has been told."
+	case "denied":
+		return "The request is denied and the requester has been told the reason."
+	case "hold-added":
+		return "The legal hold is in force."
+	case "hold-released":
+		return "The legal hold is released."
 	}
 	return ""
 }
@@ -100,8 +139,18 @@ func templateFuncs() template.FuncMap {
 			return f
 		},
 		"date": func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
-		"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-		"join": strings.Join,
+		"datep": func(t *time.Time) string {
+			if t == nil {
+				return ""
+			}
+			return t.UTC().Format("2 Jan 2006")
+		},
+		"typeName":   typeName,
+		"statusName": statusName,
+		"consoleNav": visibleSections,
+		"roleName":   roleName,
+		"when":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"join":       strings.Join,
 	}
 }
 
@@ -112,23 +161,29 @@ type fieldView struct {
 	Strength, Required                                      bool
 }
 
-// parsePages parses each page template with the shared layout.
+// parsePages parses each page template with its layout and the shared
+// partials: portal pages (templates/*.html) with templates/layout.html,
+// console pages (templates/console/*.html, named "console/NAME") with
+// templates/console/layout.html.
 func parsePages() (map[string]*template.Template, error) {
-	names, err := fs.Glob(templateFS, "templates/*.html")
-	if err != nil {
-		return nil, err
-	}
 	out := map[string]*template.Template{}
-	for _, n := range names {
-		base := path.Base(n)
-		if base == "layout.html" {
-			continue
-		}
-		t, err := template.New(base).Funcs(templateFuncs()).ParseFS(templateFS, "templates/layout.html", n)
+	for _, set := range []struct{ dir, prefix string }{{"templates", ""}, {"templates/console", "console/"}} {
+		names, err := fs.Glob(templateFS, set.dir+"/*.html")
 		if err != nil {
-			return nil, fmt.Errorf("web: template %s: %w", base, err)
+			return nil, err
 		}
-		out[strings.TrimSuffix(base, ".html")] = t
+		for _, n := range names {
+			base := path.Base(n)
+			if base == "layout.html" || base == "partials.html" {
+				continue
+			}
+			t, err := template.New(base).Funcs(templateFuncs()).ParseFS(templateFS,
+				set.dir+"/layout.html", "templates/partials.html", n)
+			if err != nil {
+				return nil, fmt.Errorf("web: template %s%s: %w", set.prefix, base, err)
+			}
+			out[set.prefix+strings.TrimSuffix(base, ".html")] = t
+		}
 	}
 	return out, nil
 }
@@ -145,6 +200,35 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, st *state, stat
 	if v.Notice == "" {
 		v.Notice = notice(r)
 	}
+	if v.SignedIn {
+		h.navCounts(r, st, v)
+	}
+	h.write(w, r, status, name, t, v)
+}
+
+// navCounts fills the inbox's unread count and the pending-policy banner.
+// Errors only leave them out (and are logged): the page still renders.
+func (h *Handler) navCounts(r *http.Request, st *state, v *view) {
+	ctx := r.Context()
+	if n, err := h.cfg.Inbox.Unread(ctx, st.accountID); err == nil {
+		v.Unread = n
+	} else {
+		h.cfg.Logger.Warn("web: unread count", "err", errs.CodeOf(err))
+	}
+	if docs, err := h.cfg.Policy.Pending(ctx, st.accountID); err == nil {
+		var names []string
+		for _, d := range docs {
+			names = append(names, kindName(d.Kind))
+		}
+		v.PolicyPending = strings.Join(names, " and ")
+	} else {
+		h.cfg.Logger.Warn("web: pending policy", "err", errs.CodeOf(err))
+	}
+}
+
+// write executes the page's layout into a buffer, then writes it with
+// status and no-store; a template error becomes a plain 500.
+func (h *Handler) write(w http.ResponseWriter, r *http.Request, status int, name string, t *template.Template, v *view) {
 	var b bytes.Buffer
 	if err := t.ExecuteTemplate(&b, "layout", v); err != nil {
 		h.cfg.Logger.Error("web: render", "page", name, "err", err)

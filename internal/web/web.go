@@ -1,7 +1,16 @@
-// Package web serves Nitronet's user portal: server-rendered pages for
-// signing up, verifying contacts, logging in and out, recovering a
-// forgotten password, managing devices, viewing usage and reading what the
-// service keeps and never keeps.
+// Package web serves Nitronet's user portal and staff console.
+//
+// The portal (at /) has server-rendered pages for signing up, verifying
+// contacts, logging in and out, recovering a forgotten password, account
+// settings (password, contact changes with re-verification, ending
+// sessions), managing devices, viewing usage, the inbox, the privacy
+// centre (data-subject requests with identity proof, exports, erasure)
+// and the versioned privacy policy with acceptance of material changes.
+//
+// The staff console (at /console) has its own login and session cookie.
+// Its pages and controls depend on the staff member's role (staff.Can);
+// every handler enforces the role too, and the services enforce it again
+// and audit every staff read of personal data.
 //
 // The portal calls the same services as the JSON API and maps their errors
 // to HTTP statuses with api.StatusOf, the program's one mapping. It
@@ -22,6 +31,7 @@
 package web
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"embed"
 	"errors"
@@ -37,14 +47,21 @@ import (
 
 	"github.com/nitronet/nitronet/internal/accounts"
 	"github.com/nitronet/nitronet/internal/api"
+	"github.com/nitronet/nitronet/internal/audit"
 	"github.com/nitronet/nitronet/internal/devices"
+	"github.com/nitronet/nitronet/internal/disclosures"
 	"github.com/nitronet/nitronet/internal/gateways"
+	"github.com/nitronet/nitronet/internal/holds"
+	"github.com/nitronet/nitronet/internal/inbox"
+	"github.com/nitronet/nitronet/internal/privacy"
 	"github.com/nitronet/nitronet/internal/ratelimit"
+	"github.com/nitronet/nitronet/internal/retention"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/usage"
 	"golang.org/x/time/rate"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/console/*.html
 var templateFS embed.FS
 
 //go:embed static
@@ -59,12 +76,30 @@ type Config struct {
 	// GatewayDNS are the gateways' tunnel-side DNS addresses, put into
 	// device configurations (as in api.Config).
 	GatewayDNS []netip.Addr
-	// Policy supplies the privacy policy shown at /privacy. Nil means
-	// DefaultPolicy, the text embedded in this package.
-	Policy Policy
-	Logger *slog.Logger
-	Clock  func() time.Time
-	Rand   io.Reader
+	// Policy supplies the versioned privacy policy and terms shown at
+	// /privacy and /privacy/history, and records acceptances of material
+	// changes (a *policy.Service).
+	Policy Policies
+	// Privacy handles the user's data-subject requests and contact
+	// changes, and the staff's handling of requests.
+	Privacy *privacy.Service
+	// Inbox is the account inbox.
+	Inbox *inbox.Service
+	// Staff authenticates staff for the console.
+	Staff *staff.Service
+	// Holds, Disclosures, Retention and Audit back the console's records
+	// and audit pages.
+	Holds       *holds.Service
+	Disclosures *disclosures.Service
+	Retention   *retention.Sweeper
+	Audit       *audit.Log
+	// TransparencyKey returns the Ed25519 key that signs transparency
+	// reports (for example transparency.LoadOrCreateKey on
+	// DATA/transparency.key). It is called only when a report is built.
+	TransparencyKey func() (ed25519.PrivateKey, error)
+	Logger          *slog.Logger
+	Clock           func() time.Time
+	Rand            io.Reader
 	// Secure marks cookies Secure (and gives them the __Host- prefix) and
 	// sends Strict-Transport-Security. Set it when serving TLS.
 	Secure bool
@@ -81,7 +116,6 @@ type Config struct {
 // Handler serves the portal. It is safe for concurrent use.
 type Handler struct {
 	cfg     Config
-	policy  Policy
 	pages   map[string]*template.Template
 	static  map[string]asset
 	csrfKey []byte
@@ -93,13 +127,12 @@ type Handler struct {
 // template does not parse or Rand fails.
 func New(cfg Config) (*Handler, error) {
 	if cfg.Accounts == nil || cfg.Devices == nil || cfg.Gateways == nil || cfg.Usage == nil ||
+		cfg.Policy == nil || cfg.Privacy == nil || cfg.Inbox == nil || cfg.Staff == nil || cfg.Holds == nil ||
+		cfg.Disclosures == nil || cfg.Retention == nil || cfg.Audit == nil || cfg.TransparencyKey == nil ||
 		cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
 		return nil, errors.New("web: missing dependency")
 	}
-	h := &Handler{cfg: cfg, policy: cfg.Policy}
-	if h.policy == nil {
-		h.policy = DefaultPolicy()
-	}
+	h := &Handler{cfg: cfg}
 	if len(cfg.CSRFKey) > 0 {
 		h.csrfKey = append([]byte(nil), cfg.CSRFKey...)
 	} else {
@@ -140,9 +173,9 @@ func New(cfg Config) (*Handler, error) {
 // methods dispatches a route by request method. HEAD is served as GET.
 type methods map[string]http.Handler
 
-// Register registers the portal's routes on mux: every path except /api/,
-// /healthz (the API's) and /console (the staff console's). Unknown paths
-// get the portal's 404 page.
+// Register registers the portal's and the console's routes on mux: every
+// path except /api/ and /healthz (the API's). Unknown paths get the
+// portal's 404 page.
 func (h *Handler) Register(mux *http.ServeMux) {
 	get := func(f handlerFunc) methods { return methods{http.MethodGet: h.page(f)} }
 	routes := []struct {
@@ -151,6 +184,20 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}{
 		{"/{$}", get(h.landing)},
 		{"/privacy", get(h.privacy)},
+		{"/privacy/history", get(h.privacyHistory)},
+		{"/privacy/versions/{id}", get(h.privacyVersion)},
+		{"/policy/accept", methods{http.MethodGet: h.private(h.acceptPage), http.MethodPost: h.action(h.acceptPost, true)}},
+		{"/inbox", methods{http.MethodGet: h.private(h.inboxPage)}},
+		{"/inbox/read-all", methods{http.MethodPost: h.action(h.inboxReadAllPost, true)}},
+		{"/inbox/{id}/read", methods{http.MethodPost: h.action(h.inboxReadPost, true)}},
+		{"/privacy-centre", methods{http.MethodGet: h.private(h.centrePage), http.MethodPost: h.action(h.centreCreatePost, true)}},
+		{"/privacy-centre/requests/{id}", methods{http.MethodGet: h.private(h.requestPage)}},
+		{"/privacy-centre/requests/{id}/verify", methods{http.MethodPost: h.action(h.requestVerifyPost, true)}},
+		{"/privacy-centre/requests/{id}/resend", methods{http.MethodPost: h.action(h.requestResendPost, true)}},
+		{"/privacy-centre/requests/{id}/export", methods{http.MethodPost: h.action(h.requestExportPost, true)}},
+		{"/privacy-centre/requests/{id}/erase", methods{http.MethodGet: h.private(h.erasePage), http.MethodPost: h.action(h.erasePost, true)}},
+		{"/account/contact", methods{http.MethodPost: h.action(h.contactPost, true)}},
+		{"/account/contact/{channel}", methods{http.MethodGet: h.private(h.contactCodePage), http.MethodPost: h.action(h.contactCodePost, true)}},
 		{"/static/{path...}", methods{http.MethodGet: http.HandlerFunc(h.serveStatic)}},
 		{"/signup", methods{http.MethodGet: h.page(h.signupPage), http.MethodPost: h.action(h.signupPost, false)}},
 		{"/login", methods{http.MethodGet: h.page(h.loginPage), http.MethodPost: h.action(h.loginPost, false)}},
@@ -173,6 +220,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, h.secure(rt.m))
 	}
+	h.registerConsole(mux)
 }
 
 // ServeHTTP dispatches by method; other methods get 405 with Allow.

@@ -1,0 +1,276 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/deadline"
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/privacy"
+	"github.com/nitronet/nitronet/internal/staff"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+// DueSoon is the window in which an open request counts as due soon.
+const DueSoon = 7 * 24 * time.Hour
+
+// queueRow is one request in the console queue.
+type queueRow struct {
+	privacy.Request
+	Answered bool
+	Overdue  bool // deadline passed, not answered
+	DueSoon  bool // due within DueSoon, not answered
+	Left     string
+}
+
+// queueData is the data of the queue page.
+type queueData struct {
+	Open, Answered       []queueRow
+	OverdueN, DueSoonN   int
+	DueSoonDays, Showing int
+}
+
+// row classifies r at now.
+func row(r privacy.Request, now time.Time) queueRow {
+	answered := store.Answered(r.Status)
+	q := queueRow{Request: r, Answered: answered,
+		Overdue: deadline.Overdue(r.DueAt, now, answered),
+		DueSoon: !answered && deadline.DueWithin(r.DueAt, now, DueSoon)}
+	if !answered {
+		q.Left = timeLeft(r.DueAt.Sub(now))
+	}
+	return q
+}
+
+// timeLeft says how long until (or since) a deadline, in days.
+func timeLeft(d time.Duration) string {
+	days := int((d.Abs() + 12*time.Hour) / (24 * time.Hour))
+	switch {
+	case d < 0 && days == 0:
+		return "due today, passed"
+	case d < 0:
+		return strconv.Itoa(days) + " days overdue"
+	case days == 0:
+		return "due today"
+	case days == 1:
+		return "1 day left"
+	}
+	return strconv.Itoa(days) + " days left"
+}
+
+// queuePage lists requests: open ones by due date (soonest first) with
+// overdue and due-soon ones marked, then answered ones, newest first.
+// The listing is audited by the service.
+func (h *Handler) queuePage(w http.ResponseWriter, r *http.Request, st *staffState) {
+	rs, err := h.cfg.Privacy.StaffList(r.Context(), st.p, false)
+	if err != nil {
+		h.consoleError(w, r, st, err)
+		return
+	}
+	now := h.cfg.Clock()
+	d := queueData{DueSoonDays: int(DueSoon / (24 * time.Hour)), Showing: len(rs)}
+	for _, x := range rs {
+		q := row(x, now)
+		if q.Answered {
+			d.Answered = append(d.Answered, q)
+			continue
+		}
+		d.Open = append(d.Open, q)
+		if q.Overdue {
+			d.OverdueN++
+		}
+		if q.DueSoon {
+			d.DueSoonN++
+		}
+	}
+	slices.SortStableFunc(d.Open, func(a, b queueRow) int { return a.DueAt.Compare(b.DueAt) })
+	slices.SortStableFunc(d.Answered, func(a, b queueRow) int {
+		return cmpTimePtr(b.CompletedAt, a.CompletedAt)
+	})
+	h.renderConsole(w, r, st, http.StatusOK, "console/requests", &view{Title: "Privacy requests", Nav: "/console/requests", Data: d})
+}
+
+// cmpTimePtr compares two optional times, nil first.
+func cmpTimePtr(a, b *time.Time) int {
+	switch {
+	case a == nil && b == nil:
+		return 0
+	case a == nil:
+		return -1
+	case b == nil:
+		return 1
+	}
+	return a.Compare(*b)
+}
+
+// staffRequestData is the data of the console's request page.
+type staffRequestData struct {
+	Row                             queueRow
+	CanExtend, CanComplete, CanDeny bool
+	// Why explains controls that are not offered.
+	Why []string
+	// Months are the extensions still possible, in months.
+	Months []int
+}
+
+// extendable returns the numbers of further months a request received at
+// received and now due at due can still be extended by at now: none after
+// the first month, and at most deadline.MaxExtraMonths in total. The
+// service decides (deadline.Extend); this only decides what to offer.
+func extendable(received, due, now time.Time) []int {
+	if now.After(deadline.Due(received, deadline.Months)) {
+		return nil
+	}
+	already := 0
+	for k := 0; k <= deadline.MaxExtraMonths; k++ {
+		if (due.Sub(deadline.Due(received, deadline.Months+k))).Abs() < 24*time.Hour {
+			already = k
+		}
+	}
+	var out []int
+	for m := 1; already+m <= deadline.MaxExtraMonths; m++ {
+		out = append(out, m)
+	}
+	return out
+}
+
+func (h *Handler) staffRequestView(r *http.Request, st *staffState) (*view, error) {
+	req, err := h.cfg.Privacy.StaffShow(r.Context(), st.p, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	q := row(*req, h.cfg.Clock())
+	d := staffRequestData{Row: q}
+	role := st.p.Role
+	if !q.Answered {
+		d.CanExtend = staff.Can(role, staff.ActPrivacyExtend)
+		if d.CanExtend {
+			d.Months = extendable(req.ReceivedAt, req.DueAt, h.cfg.Clock())
+			if len(d.Months) == 0 {
+				d.CanExtend = false
+				d.Why = append(d.Why, "The deadline can no longer be extended: extensions total at most "+
+					strconv.Itoa(deadline.MaxExtraMonths)+" months and must be given within the first month, which ended "+
+					deadline.Due(req.ReceivedAt, deadline.Months).UTC().Format("2 Jan 2006")+" for this request.")
+			}
+		}
+		d.CanDeny = staff.Can(role, staff.ActPrivacyDeny)
+		switch {
+		case !staff.Can(role, staff.ActPrivacyComplete):
+		case req.Status != store.RequestVerified:
+			d.Why = append(d.Why, "It can be completed once the requester has proven their identity.")
+		case req.Type == store.RequestErasure:
+			d.Why = append(d.Why, "An erasure is carried out by the requester's own final confirmation, not by staff.")
+		default:
+			d.CanComplete = true
+		}
+		if !d.CanExtend && !d.CanDeny && !staff.Can(role, staff.ActPrivacyComplete) {
+			d.Why = append(d.Why, "Your role ("+roleName(role)+") may view requests but not act on them.")
+		}
+	}
+	return &view{Title: typeName(req.Type) + " request " + req.ID, Nav: "/console/requests",
+		Errors: map[string]string{}, Form: map[string]string{}, Data: d}, nil
+}
+
+// staffRequestPage shows one request with the controls the role allows.
+// The read is audited by the service.
+func (h *Handler) staffRequestPage(w http.ResponseWriter, r *http.Request, st *staffState) {
+	v, err := h.staffRequestView(r, st)
+	if err != nil {
+		h.consoleError(w, r, st, err)
+		return
+	}
+	h.renderConsole(w, r, st, http.StatusOK, "console/request", v)
+}
+
+// staffFormFail re-renders the request page with err beside field (or
+// above the forms), keeping what was typed in form.
+func (h *Handler) staffFormFail(w http.ResponseWriter, r *http.Request, st *staffState, status int, field, msg string, form map[string]string) {
+	v, err := h.staffRequestView(r, st)
+	if err != nil {
+		h.consoleError(w, r, st, err)
+		return
+	}
+	for k, val := range form {
+		v.Form[k] = val
+	}
+	if field != "" {
+		v.Errors[field] = upperFirst(msg)
+	} else {
+		v.Error = upperFirst(msg)
+	}
+	h.renderConsole(w, r, st, status, "console/request", v)
+}
+
+// serviceFail maps a service error of a request action to the form:
+// Invalid beside field, anything else above the forms (NotFound and
+// internal errors as the error page).
+func (h *Handler) serviceFail(w http.ResponseWriter, r *http.Request, st *staffState, field string, err error, form map[string]string) {
+	switch errs.CodeOf(err) {
+	case errs.Invalid:
+		h.staffFormFail(w, r, st, statusOf(err), field, errs.MessageOf(err), form)
+	case errs.Precondition, errs.Conflict:
+		h.staffFormFail(w, r, st, consoleStatus(err), "", errs.MessageOf(err), form)
+	default:
+		h.consoleError(w, r, st, err)
+	}
+}
+
+// requestURL is the console address of request id.
+func requestURL(id string) string { return "/console/requests/" + url.PathEscape(id) }
+
+// extendPost extends a request's deadline by 1 or 2 months for a reason.
+func (h *Handler) extendPost(w http.ResponseWriter, r *http.Request, st *staffState) {
+	id := r.PathValue("id")
+	reason := strings.TrimSpace(r.PostForm.Get("reason"))
+	monthsText := r.PostForm.Get("months")
+	form := map[string]string{"extend_reason": reason, "months": monthsText}
+	months, err := strconv.Atoi(monthsText)
+	if err != nil || months < 1 || months > 2 {
+		h.staffFormFail(w, r, st, http.StatusBadRequest, "months", "Choose 1 or 2 months.", form)
+		return
+	}
+	if reason == "" {
+		h.staffFormFail(w, r, st, http.StatusBadRequest, "extend_reason", "Give the reason: the requester is told it.", form)
+		return
+	}
+	if _, err := h.cfg.Privacy.Extend(r.Context(), st.p, id, months, reason); err != nil {
+		field := "extend_reason"
+		if strings.Contains(errs.MessageOf(err), "month") {
+			field = "months"
+		}
+		h.serviceFail(w, r, st, field, err, form)
+		return
+	}
+	redirect(w, r, requestURL(id)+"?msg=extended")
+}
+
+// completePost completes a verified request, with an optional note.
+func (h *Handler) completePost(w http.ResponseWriter, r *http.Request, st *staffState) {
+	id := r.PathValue("id")
+	note := strings.TrimSpace(r.PostForm.Get("note"))
+	if _, err := h.cfg.Privacy.Complete(r.Context(), st.p, id, note); err != nil {
+		h.serviceFail(w, r, st, "note", err, map[string]string{"note": note})
+		return
+	}
+	redirect(w, r, requestURL(id)+"?msg=completed")
+}
+
+// denyPost denies a request for a reason (required).
+func (h *Handler) denyPost(w http.ResponseWriter, r *http.Request, st *staffState) {
+	id := r.PathValue("id")
+	reason := strings.TrimSpace(r.PostForm.Get("reason"))
+	form := map[string]string{"deny_reason": reason}
+	if reason == "" {
+		h.staffFormFail(w, r, st, http.StatusBadRequest, "deny_reason", "Give the reason: the requester is told it.", form)
+		return
+	}
+	if _, err := h.cfg.Privacy.Deny(r.Context(), st.p, id, reason); err != nil {
+		h.serviceFail(w, r, st, "deny_reason", err, form)
+		return
+	}
+	redirect(w, r, requestURL(id)+"?msg=denied")
+}

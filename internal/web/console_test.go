@@ -1,0 +1,300 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/staff"
+	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/transparency"
+)
+
+// consoleUser signs up a user with a verified rectification request and
+// returns the client, the account id and the request id.
+func consoleUser(t *testing.T, e *env, email, mobile string) (*browserless, string, string) {
+	t.Helper()
+	const pw = "correct horse battery"
+	u := e.client(t)
+	u.signup(email, mobile, pw)
+	acct := e.accountID(email, pw)
+	req := e.verifiedRequest(acct, store.RequestRectification, "My mobile number has a typo.", email, mobile, pw)
+	return u, acct, req
+}
+
+// TestConsoleRoles checks, for every console route and every role, that
+// the handler answers 403 exactly when staff.Can says the role may not
+// take the route's action, and that pages show only the controls the role
+// may use.
+func TestConsoleRoles(t *testing.T) {
+	e := newEnv(t)
+	_, acct, _ := consoleUser(t, e, "roles@example.com", "+447911100301")
+	ctx := context.Background()
+	legal := e.addStaff("legal@staff.example", staff.RoleLegal)
+	hold, err := e.srv.Holds.Add(ctx, legal, acct, "court order 1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	period := transparency.PeriodOf(time.Now().AddDate(0, -7, 0)).String()
+
+	type route struct {
+		method, path, action string
+		form                 url.Values
+	}
+	// Each role gets fresh requests, so that one role's completion does
+	// not turn another's into a "not possible now".
+	routes := func(req string) []route {
+		return []route{
+			{"GET", "/console", "", nil},
+			{"GET", "/console/requests", staff.ActPrivacyView, nil},
+			{"GET", "/console/requests/" + req, staff.ActPrivacyView, nil},
+			{"POST", "/console/requests/" + req + "/extend", staff.ActPrivacyExtend, url.Values{"months": {"1"}, "reason": {"complex"}}},
+			{"POST", "/console/requests/" + req + "/complete", staff.ActPrivacyComplete, url.Values{"note": {"done"}}},
+			{"POST", "/console/requests/" + req + "/deny", staff.ActPrivacyDeny, url.Values{"reason": {"no"}}},
+			{"GET", "/console/holds", staff.ActHoldView, nil},
+			{"POST", "/console/holds", staff.ActHoldManage, url.Values{"account": {acct}, "reason": {"subpoena"}}},
+			{"POST", "/console/holds/" + hold.ID + "/release", staff.ActHoldManage, nil},
+			{"GET", "/console/disclosures", staff.ActDisclosureView, nil},
+			{"GET", "/console/transparency", staff.ActTransparency, nil},
+			{"POST", "/console/transparency", staff.ActTransparency, url.Values{"period": {period}, "canary": {"No warrants."}}},
+			{"GET", "/console/retention", staff.ActRetentionView, nil},
+			{"GET", "/console/records", staff.ActRecordsView, nil},
+			{"GET", "/console/gateways", staff.ActGatewayView, nil},
+			{"GET", "/console/audit", staff.ActAuditView, nil},
+			{"POST", "/console/audit/verify", staff.ActAuditView, nil},
+		}
+	}
+	for i, role := range staff.Roles() {
+		t.Run(role, func(t *testing.T) {
+			email := "admin@staff.example"
+			if role != staff.RoleAdmin {
+				email = role + "@roles.example"
+				e.addStaff(email, role)
+			}
+			c := e.client(t)
+			c.staffLogin(email)
+			_, _, req := consoleUser(t, e, role+"@users.example", "+44791110040"+string(rune('0'+i)))
+			for _, rt := range routes(req) {
+				want := rt.action == "" || staff.Can(role, rt.action)
+				var resp *http.Response
+				var body string
+				if rt.method == "GET" {
+					resp, body = c.get(rt.path)
+				} else {
+					form := url.Values{"csrf": {c.csrf("/console")}}
+					for k, v := range rt.form {
+						form[k] = v
+					}
+					resp, body = c.post(rt.path, form)
+				}
+				got := resp.StatusCode != http.StatusForbidden
+				if got != want {
+					t.Errorf("%s %s as %s: got %d, want allowed=%v", rt.method, rt.path, role, resp.StatusCode, want)
+				}
+				if !want && !strings.Contains(body, "Not allowed") {
+					t.Errorf("%s %s as %s: 403 without the friendly page", rt.method, rt.path, role)
+				}
+				if want && resp.StatusCode >= 500 {
+					t.Errorf("%s %s as %s: got %d\n%s", rt.method, rt.path, role, resp.StatusCode, body)
+				}
+			}
+			// The nav offers exactly the sections the role may open.
+			_, home := c.get("/console")
+			for _, s := range []struct{ path, action string }{
+				{"/console/requests", staff.ActPrivacyView}, {"/console/holds", staff.ActHoldView},
+				{"/console/disclosures", staff.ActDisclosureView}, {"/console/transparency", staff.ActTransparency},
+				{"/console/retention", staff.ActRetentionView}, {"/console/records", staff.ActRecordsView},
+				{"/console/gateways", staff.ActGatewayView}, {"/console/audit", staff.ActAuditView},
+			} {
+				if got, want := strings.Contains(home, `href="`+s.path+`"`), staff.Can(role, s.action); got != want {
+					t.Errorf("console home as %s: link to %s shown=%v, want %v", role, s.path, got, want)
+				}
+			}
+		})
+	}
+
+	// A support member sees a request but no controls.
+	support := e.client(t)
+	support.staffLogin(staff.RoleSupport + "@roles.example")
+	_, _, req := consoleUser(t, e, "support-view@example.com", "+447911100499")
+	resp, body := support.get("/console/requests/" + req)
+	if resp.StatusCode != 200 {
+		t.Fatalf("support: GET request page = %d", resp.StatusCode)
+	}
+	for _, id := range []string{"extend-form", "complete-form", "deny-form"} {
+		if strings.Contains(body, `id="`+id+`"`) {
+			t.Errorf("support sees %s", id)
+		}
+	}
+	if !strings.Contains(body, "may view requests but not act on them") {
+		t.Errorf("support's request page does not say why there are no controls")
+	}
+	// Every staff read of personal data was audited.
+	about, err := e.srv.Audit.About(ctx, acct, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(about) == 0 {
+		t.Errorf("no audit entries about the account the console showed")
+	}
+}
+
+// TestConsoleSecurity checks the console's CSRF protection, headers and
+// session separation from the portal.
+func TestConsoleSecurity(t *testing.T) {
+	e := newEnv(t)
+	user, _, req := consoleUser(t, e, "consec@example.com", "+447911100501")
+	officer := e.addStaff("officer@staff.example", staff.RolePrivacyOfficer)
+	c := e.client(t)
+
+	// Signed out: login page with headers; console pages go to login.
+	for _, p := range []string{"/console/login", "/console", "/console/requests", "/console/audit", "/console/nope"} {
+		resp, body := c.get(p)
+		checkHeaders(t, p, resp, body)
+		if p != "/console/login" && (resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/login") {
+			t.Errorf("signed out: GET %s = %d %q, want 303 to /console/login", p, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	// Login without a token fails.
+	c.csrf("/console/login")
+	resp, _ := c.post("/console/login", url.Values{"email": {"officer@staff.example"}, "password": {staffPassword}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("console login without CSRF token: got %d, want 403", resp.StatusCode)
+	}
+	c.staffLogin("officer@staff.example")
+	// A user session does not open the console, nor a staff session the
+	// portal.
+	if resp, _ := user.get("/console/requests"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("user session on the console: got %d, want 303 to login", resp.StatusCode)
+	}
+	if resp, _ := c.get("/devices"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("staff session on the portal: got %d, want 303 to login", resp.StatusCode)
+	}
+	pages := []string{"/console", "/console/requests", "/console/requests/" + req, "/console/holds", "/console/retention",
+		"/console/records", "/console/audit", "/console/nope"}
+	for _, p := range pages {
+		resp, body := c.get(p)
+		checkHeaders(t, p, resp, body)
+		if resp.Header.Get("X-Robots-Tag") == "" {
+			t.Errorf("GET %s: no X-Robots-Tag", p)
+		}
+	}
+	good := c.csrf("/console")
+	userTok := user.csrf("/account")
+	cases := []struct {
+		name    string
+		form    url.Values
+		headers []string
+	}{
+		{"missing token", url.Values{}, nil},
+		{"wrong token", url.Values{"csrf": {"AAAA" + good[4:]}}, nil},
+		{"the user session's token", url.Values{"csrf": {userTok}}, nil},
+		{"cross-site origin", url.Values{"csrf": {good}}, []string{"Origin", "https://evil.example"}},
+	}
+	for _, cs := range cases {
+		t.Run(cs.name, func(t *testing.T) {
+			for _, p := range []string{"/console/requests/" + req + "/extend", "/console/requests/" + req + "/complete",
+				"/console/requests/" + req + "/deny", "/console/audit/verify", "/console/logout"} {
+				form := url.Values{"months": {"1"}, "reason": {"x"}}
+				for k, v := range cs.form {
+					form[k] = v
+				}
+				resp, body := c.post(p, form, cs.headers...)
+				if resp.StatusCode != http.StatusForbidden {
+					t.Errorf("POST %s: got %d, want 403", p, resp.StatusCode)
+				}
+				checkHeaders(t, p, resp, body)
+			}
+		})
+	}
+	r, err := e.srv.Privacy.StaffShow(context.Background(), officer, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Extension != nil {
+		t.Errorf("a forged extension took effect")
+	}
+	if resp, _ := c.get("/console/requests"); resp.StatusCode != 200 {
+		t.Errorf("after forged POSTs the console session is gone: %d", resp.StatusCode)
+	}
+	// Logging out ends the console session only.
+	resp, _ = c.post("/console/logout", url.Values{"csrf": {good}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("console logout: got %d", resp.StatusCode)
+	}
+	if resp, _ := c.get("/console/requests"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("after logout: GET /console/requests = %d, want 303", resp.StatusCode)
+	}
+}
+
+// TestPortalPhase2Security checks headers and CSRF on the portal's
+// privacy centre, inbox, policy and contact-change pages.
+func TestPortalPhase2Security(t *testing.T) {
+	e := newEnv(t)
+	user, acct, req := consoleUser(t, e, "p2@example.com", "+447911100601")
+	for _, p := range []string{"/privacy", "/privacy/history", "/privacy-centre", "/privacy-centre/requests/" + req,
+		"/inbox", "/policy/accept", "/account", "/account/contact/email", "/privacy-centre/requests/prq_nope"} {
+		resp, body := user.get(p)
+		checkHeaders(t, p, resp, body)
+		if resp.StatusCode >= 500 {
+			t.Errorf("GET %s: %d", p, resp.StatusCode)
+		}
+	}
+	for _, p := range []string{"/privacy-centre", "/privacy-centre/requests/" + req + "/verify", "/privacy-centre/requests/" + req + "/resend",
+		"/privacy-centre/requests/" + req + "/export", "/privacy-centre/requests/" + req + "/erase", "/policy/accept",
+		"/inbox/read-all", "/account/contact", "/account/contact/email"} {
+		resp, body := user.post(p, url.Values{"type": {"access"}, "format": {"json"}, "understood": {"yes"}})
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Request refused") {
+			t.Errorf("POST %s without CSRF token: got %d, want 403 with the friendly page", p, resp.StatusCode)
+		}
+	}
+	rs, err := e.srv.Privacy.List(context.Background(), acct)
+	if err != nil || len(rs) != 1 {
+		t.Errorf("forged POSTs created requests: %d (err %v), want 1", len(rs), err)
+	}
+}
+
+// TestErasureUnderHold confirms an erasure through the portal while a
+// legal hold is in force: the answer says what is kept and until when,
+// and the browser's session ends.
+func TestErasureUnderHold(t *testing.T) {
+	e := newEnv(t)
+	const (
+		email  = "held@example.com"
+		mobile = "+447911100901"
+		pw     = "correct horse battery"
+	)
+	u := e.client(t)
+	u.signup(email, mobile, pw)
+	acct := e.accountID(email, pw)
+	req := e.verifiedRequest(acct, store.RequestErasure, "", email, mobile, pw)
+	legal := e.addStaff("legal@staff.example", staff.RoleLegal)
+	until := time.Now().AddDate(0, 3, 0).UTC()
+	if _, err := e.srv.Holds.Add(context.Background(), legal, acct, "preservation order", &until); err != nil {
+		t.Fatal(err)
+	}
+	path := "/privacy-centre/requests/" + req + "/erase"
+	tok := u.csrf(path)
+	resp, body := u.post(path, url.Values{"csrf": {tok}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="understood-error">Tick this box`) {
+		t.Errorf("confirm without the box: got %d, want 400 with the error beside it", resp.StatusCode)
+	}
+	resp, body = u.post(path, url.Values{"csrf": {tok}, "understood": {"yes"}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("confirm erasure: got %d\n%s", resp.StatusCode, body)
+	}
+	for _, want := range []string{"Kept under a legal obligation", "until " + until.Format("2 Jan 2006"), "your session intervals"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("erasure answer lacks %q", want)
+		}
+	}
+	if resp, _ := u.get("/account"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("after erasure GET /account = %d, want 303 to login", resp.StatusCode)
+	}
+	if _, _, err := e.srv.Accounts.Login(context.Background(), email, pw); err == nil {
+		t.Errorf("the erased account can still log in")
+	}
+}
