@@ -116,7 +116,8 @@ func (s *Service) checkTOTP(ctx context.Context, id string, sealed []byte, code 
 	}
 	if err := s.cfg.Store.UseStaffTOTPStep(ctx, id, step); err != nil {
 		if errs.Is(err, errs.Conflict) {
-			return errs.E(errs.Unauthenticated, "this code was already used; wait for the next one")
+			// A replayed code answers like a wrong one.
+			return errs.E(errs.Unauthenticated, "invalid staff email, password or code")
 		}
 		return err
 	}

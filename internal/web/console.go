@@ -333,8 +333,10 @@ func (h *Handler) consoleLoginPost(w http.ResponseWriter, r *http.Request, st *s
 		tok, exp, _, err = h.cfg.Staff.Login(r.Context(), staff.Credentials{Email: email, Password: pw, Code: code})
 	}
 	if err != nil {
-		if errs.Is(err, errs.Precondition) || (code != "" && errs.Is(err, errs.Unauthenticated) && !strings.Contains(errs.MessageOf(err), "password")) {
-			// A second factor is needed, or its code was wrong.
+		if errs.Is(err, errs.Precondition) {
+			// The account has a second factor and no code was given. A
+			// wrong code gets the same answer as a wrong password, so it
+			// does not confirm the password.
 			v.Errors["code"] = upperFirst(errs.MessageOf(err))
 			h.renderConsole(w, r, st, http.StatusUnauthorized, "console/login", v)
 			return
