@@ -339,6 +339,13 @@ func (s *Service) Get(ctx context.Context, accountID, id string) (*Request, erro
 	return &v, nil
 }
 
+// Flags returns whether the account's owner has restricted processing or
+// objected to it (and so is left out of statistics and every processing
+// the inventory marks objectable).
+func (s *Service) Flags(ctx context.Context, accountID string) (store.Flags, error) {
+	return s.cfg.Store.AccountFlags(ctx, accountID)
+}
+
 // List returns the account's requests, newest first.
 func (s *Service) List(ctx context.Context, accountID string) ([]Request, error) {
 	rs, err := s.cfg.Store.PrivacyRequests(ctx, store.PrivacyFilter{AccountID: accountID})

@@ -87,6 +87,7 @@ type centreData struct {
 	Requests []privacy.Request
 	Kinds    []requestKind
 	Lift     string // privacy.Lift
+	Flags    store.Flags
 }
 
 func (h *Handler) centreView(r *http.Request, st *state) (*view, error) {
@@ -94,8 +95,12 @@ func (h *Handler) centreView(r *http.Request, st *state) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
+	flags, err := h.cfg.Privacy.Flags(r.Context(), st.accountID)
+	if err != nil {
+		return nil, err
+	}
 	return &view{Title: "Privacy centre", Nav: "centre", Errors: map[string]string{}, Form: map[string]string{},
-		Data: centreData{Requests: rs, Kinds: requestKinds(), Lift: privacy.Lift}}, nil
+		Data: centreData{Requests: rs, Kinds: requestKinds(), Lift: privacy.Lift, Flags: flags}}, nil
 }
 
 // centrePage lists the account's requests with status and due date, and

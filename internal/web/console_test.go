@@ -343,3 +343,36 @@ func TestConsoleTwoFactor(t *testing.T) {
 		t.Fatalf("right code: got %d %q, want 303 to /console\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 }
+
+// TestCentreShowsProcessingFlags: the privacy centre shows whether the
+// user's restriction and objection are in force, and a "lift" request
+// switches the objection off again.
+func TestCentreShowsProcessingFlags(t *testing.T) {
+	e := newEnv(t)
+	const pw = "correct horse battery"
+	u := e.client(t)
+	u.signup("flags@example.com", "+447911100601", pw)
+	acct := e.accountID("flags@example.com", pw)
+	flag := func(id string) string {
+		_, body := u.get("/privacy-centre")
+		m := regexp.MustCompile(`id="` + id + `">([^<]*)<`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("privacy centre lacks #%s", id)
+		}
+		return m[1]
+	}
+	if got := flag("flag-objected"); got != "Off" {
+		t.Fatalf("before any request: got %q, want Off", got)
+	}
+	e.verifiedRequest(acct, store.RequestObjection, "", "flags@example.com", "+447911100601", pw)
+	if got := flag("flag-objected"); !strings.HasPrefix(got, "On") {
+		t.Fatalf("after a verified objection: got %q, want On", got)
+	}
+	if got := flag("flag-restricted"); got != "Off" {
+		t.Fatalf("restriction after an objection: got %q, want Off", got)
+	}
+	e.verifiedRequest(acct, store.RequestObjection, "lift", "flags@example.com", "+447911100601", pw)
+	if got := flag("flag-objected"); got != "Off" {
+		t.Fatalf("after lifting: got %q, want Off", got)
+	}
+}
