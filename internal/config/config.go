@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nyaruka/phonenumbers"
 	"github.com/spf13/pflag"
 )
 
@@ -152,6 +153,10 @@ func (c *Serve) Validate() error {
 	c.V6 = c.V6.Masked()
 	if c.DeviceLimit < 1 || c.DeviceLimit > 1000 {
 		return fmt.Errorf("--device-limit must be 1 to 1000")
+	}
+	if r := strings.ToUpper(strings.TrimSpace(c.MobileRegion)); r != "" && phonenumbers.GetCountryCodeForRegion(r) == 0 {
+		// Otherwise every sign-up would fail with an internal error.
+		return fmt.Errorf("--mobile-region %q: want a region code such as GB, or empty", c.MobileRegion)
 	}
 	if c.SessionTTL < time.Minute || c.SessionTTL > 365*24*time.Hour {
 		return fmt.Errorf("--session-ttl must be between 1m and 8760h")

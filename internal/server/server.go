@@ -347,9 +347,12 @@ func (s *Server) Close() error { return s.Store.Close() }
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.resumeErasures(ctx)
 	housekeeping := jobs.New(s.deps.Logger, jobs.RealTicker, s.Jobs()...)
+	jobsCtx, stopJobs := context.WithCancel(ctx)
 	jobsDone := make(chan struct{})
-	go func() { housekeeping.Run(ctx); close(jobsDone) }()
-	defer func() { <-jobsDone }()
+	go func() { housekeeping.Run(jobsCtx); close(jobsDone) }()
+	// Stop the jobs on every return, including a serve error before ctx
+	// ends; waiting on them alone would block forever.
+	defer func() { stopJobs(); <-jobsDone }()
 	hs := &http.Server{
 		Handler:           s.Handler,
 		ReadHeaderTimeout: 10 * time.Second,

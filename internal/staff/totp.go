@@ -2,6 +2,7 @@ package staff
 
 import (
 	"context"
+	"crypto/subtle"
 	"strings"
 	"time"
 
@@ -90,7 +91,7 @@ func (s *Service) matchStep(secret, code string) (int64, bool) {
 	for d := -totpSkew; d <= totpSkew; d++ {
 		t := now.Add(time.Duration(d*totpPeriod) * time.Second)
 		want, err := totp.GenerateCodeCustom(secret, t, totpOpts())
-		if err == nil && want == code {
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
 			return t.Unix() / totpPeriod, true
 		}
 	}
