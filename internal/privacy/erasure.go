@@ -75,6 +75,12 @@ func (s *Service) ConfirmErasure(ctx context.Context, accountID, id string) (*Er
 // execute runs (or re-runs, after a crash or once a hold ended) the
 // destructive part of erasure request r.
 func (s *Service) execute(ctx context.Context, r *store.PrivacyRequest) (*ErasureReport, error) {
+	if r.AccountID == "" {
+		// An erasure whose closed account the retention sweeper purged,
+		// typically after a hold ended: nobody to tell and no hold to
+		// check (an empty account id would select every account's holds).
+		return s.finishPurged(ctx, r)
+	}
 	a, err := s.cfg.Store.Account(ctx, r.AccountID)
 	if err != nil {
 		return nil, err
@@ -129,6 +135,22 @@ func (s *Service) execute(ctx context.Context, r *store.PrivacyRequest) (*Erasur
 	s.cfg.OnPeerChange()
 	rep.DevicesRemoved, rep.SessionsDeleted = res.Devices, res.SessionsDeleted
 	s.cfg.Logger.Info("account erased", "request", r.ID, "held", held, "devices", res.Devices,
+		"sessions_deleted", res.SessionsDeleted, "sessions_kept", res.SessionsKept)
+	return rep, nil
+}
+
+// finishPurged completes erasure r whose account row is already gone.
+func (s *Service) finishPurged(ctx context.Context, r *store.PrivacyRequest) (*ErasureReport, error) {
+	now := s.cfg.Clock().UTC().Truncate(time.Second)
+	rep := &ErasureReport{RequestID: r.ID, ServiceClosed: true, Status: store.RequestCompleted}
+	rep.Message = erasureMessage(rep)
+	res, err := s.cfg.Store.EraseAccount(ctx, store.Erasure{RequestID: r.ID, At: now,
+		Outcome: "Erased: account closed, sessions and devices ended, data key destroyed.", Hook: s.eraseHook})
+	if err != nil {
+		return nil, err
+	}
+	rep.DevicesRemoved, rep.SessionsDeleted = res.Devices, res.SessionsDeleted
+	s.cfg.Logger.Info("account erased", "request", r.ID, "held", false, "devices", res.Devices,
 		"sessions_deleted", res.SessionsDeleted, "sessions_kept", res.SessionsKept)
 	return rep, nil
 }
@@ -195,12 +217,14 @@ func (s *Service) ResumeErasures(ctx context.Context) (int, error) {
 		return n, err
 	}
 	for i := range held {
-		hs, err := s.cfg.Holds.Active(ctx, held[i].AccountID)
-		if err != nil {
-			return n, err
-		}
-		if len(hs) > 0 {
-			continue
+		if held[i].AccountID != "" {
+			hs, err := s.cfg.Holds.Active(ctx, held[i].AccountID)
+			if err != nil {
+				return n, err
+			}
+			if len(hs) > 0 {
+				continue
+			}
 		}
 		if _, err := s.execute(ctx, &held[i]); err != nil {
 			return n, fmt.Errorf("finish held erasure %s: %w", held[i].ID, err)

@@ -246,11 +246,31 @@ func (s *Store) EraseAccount(ctx context.Context, e store.Erasure) (*store.Erasu
 			(r.Status != store.RequestVerified && r.Status != store.RequestHeld) {
 			return errs.E(errs.Precondition, "the request is not an erasure awaiting execution")
 		}
-		var one int
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`+s.d.forUpdate, e.AccountID).Scan(&one); err != nil {
-			return notFound(err, "account not found")
-		}
 		at := unix(e.At)
+		var one int
+		purged := false
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`+s.d.forUpdate, e.AccountID).Scan(&one); err != nil {
+			// An erasure whose closed account row the retention sweeper
+			// purged (which detached the request), typically once a hold
+			// ended: nothing of the account is left, so only the request
+			// is finished.
+			if !errors.Is(err, sql.ErrNoRows) || e.KeepHeld || r.AccountID != "" {
+				return notFound(err, "account not found")
+			}
+			purged = true
+		}
+		if !e.KeepHeld && !purged {
+			// Re-check legal holds here, under the account's row lock: one
+			// placed since the caller looked must still keep the data.
+			var held int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM legal_holds WHERE account_id = $1
+				AND released_at IS NULL AND (until IS NULL OR until > $2)`, e.AccountID, at).Scan(&held); err != nil {
+				return fmt.Errorf("check legal holds: %w", err)
+			}
+			if held > 0 {
+				return errs.E(errs.Conflict, "a legal hold is active on the account; try again to erase all but the held data")
+			}
+		}
 
 		// Sessions (login tokens) and every other credential.
 		for _, q := range []string{
@@ -367,7 +387,7 @@ func (s *Store) EraseAccount(ctx context.Context, e store.Erasure) (*store.Erasu
 		}
 		if !e.KeepHeld {
 			if _, err := tx.ExecContext(ctx, `UPDATE privacy_requests SET account_id = NULL, details = ''
-				WHERE account_id = $1`, e.AccountID); err != nil {
+				WHERE account_id = $1 OR id = $2`, e.AccountID, e.RequestID); err != nil {
 				return fmt.Errorf("detach requests: %w", err)
 			}
 		}
