@@ -317,7 +317,8 @@ func Notifier(cfg config.Serve, d Deps, reg processors.Register) (notify.Notifie
 }
 
 // Jobs returns the periodic housekeeping `serve` runs: the retention
-// sweep and the notices of lapsed gag orders. Each reports counts only.
+// sweep, the notices of lapsed gag orders, and the completion of erasures
+// whose legal hold has ended. Each reports counts only.
 func (s *Server) Jobs() []jobs.Job {
 	return []jobs.Job{
 		{Name: "retention sweep", Every: retention.DefaultInterval, Run: func(ctx context.Context) (int64, error) {
@@ -333,6 +334,12 @@ func (s *Server) Jobs() []jobs.Job {
 		}},
 		{Name: "lapsed gag notices", Every: time.Hour, Run: func(ctx context.Context) (int64, error) {
 			n, err := s.Disclosures.NotifyLapsedGags(ctx, s.deps.Clock())
+			return int64(n), err
+		}},
+		// Erasures kept back by a legal hold finish once the hold is
+		// released or lapses.
+		{Name: "resume erasures", Every: time.Hour, Run: func(ctx context.Context) (int64, error) {
+			n, err := s.Privacy.ResumeErasures(ctx)
 			return int64(n), err
 		}},
 	}
