@@ -49,19 +49,3 @@ func (s *Server) assemblePrivacy(st store.Store) error {
 		})
 	return nil
 }
-
-// resumeErasures finishes erasures interrupted by a crash and erasures
-// whose legal hold has ended. Errors are logged (without personal data);
-// serving goes on.
-func (s *Server) resumeErasures(ctx context.Context) {
-	if s.Privacy == nil {
-		return
-	}
-	n, err := s.Privacy.ResumeErasures(ctx)
-	if err != nil {
-		s.deps.Logger.Error("resume erasures", "err", err)
-	}
-	if n > 0 {
-		s.deps.Logger.Info("resumed erasures", "count", n)
-	}
-}

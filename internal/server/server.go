@@ -349,10 +349,10 @@ func (s *Server) Jobs() []jobs.Job {
 func (s *Server) Close() error { return s.Store.Close() }
 
 // Serve serves HTTP on ln until ctx ends, then shuts down gracefully,
-// giving in-flight requests up to 10 seconds. Before serving it finishes
-// interrupted erasures (see privacy.Service.ResumeErasures).
+// giving in-flight requests up to 10 seconds. Meanwhile it runs the
+// housekeeping Jobs, the first time at once (which finishes erasures a
+// crash interrupted).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	s.resumeErasures(ctx)
 	housekeeping := jobs.New(s.deps.Logger, jobs.RealTicker, s.Jobs()...)
 	jobsCtx, stopJobs := context.WithCancel(ctx)
 	jobsDone := make(chan struct{})
