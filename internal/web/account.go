@@ -262,7 +262,12 @@ func (h *Handler) resendPost(w http.ResponseWriter, r *http.Request, st *state) 
 			h.renderError(w, r, st, verr)
 			return
 		}
-		v.Errors[string(ch)+"_code"] = upperFirst(errs.MessageOf(err))
+		msg := errs.MessageOf(err)
+		if errs.CodeOf(err) == errs.Internal {
+			h.cfg.Logger.Error("web: internal error", "route", r.Pattern, "err", err)
+			msg = "Something went wrong on our side. Try again in a moment."
+		}
+		v.Errors[string(ch)+"_code"] = upperFirst(msg)
 		h.render(w, r, st, statusOf(err), "verify", v)
 		return
 	}

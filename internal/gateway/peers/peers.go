@@ -296,14 +296,3 @@ func (t *Table) Len() int {
 	defer t.mu.Unlock()
 	return len(t.cur)
 }
-
-// Snapshot returns a copy of the current peer set.
-func (t *Table) Snapshot() Set {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := make(Set, len(t.cur))
-	for k, p := range t.cur {
-		s[k] = p
-	}
-	return s
-}

@@ -216,3 +216,23 @@ func TestQueue(t *testing.T) {
 		}
 	})
 }
+
+// A poll that comes late (a paused host) must not merge two sessions
+// separated by more than RejectAfterTime without a handshake.
+func TestTrackerGapBetweenPolls(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC)
+	tr := NewTracker()
+	k := key(1)
+	if got := ivString(tr.Observe(t0, []Handshake{{Key: k, Last: t0}}, known)); got != "dev-1 10:00:00-open" {
+		t.Fatalf("first handshake: got %q, want an open session", got)
+	}
+	// Next poll an hour later sees a fresh handshake.
+	later := t0.Add(time.Hour)
+	got := ivString(tr.Observe(later, []Handshake{{Key: k, Last: later.Add(-time.Second)}}, known))
+	if want := "dev-1 10:00:00-10:03:00; dev-1 10:59:00-open"; got != want {
+		t.Fatalf("after a gap: got %q, want %q", got, want)
+	}
+	if tr.Open() != 1 {
+		t.Errorf("Open: got %d, want 1", tr.Open())
+	}
+}

@@ -45,21 +45,30 @@ func (t *Tracker) Open() int { return len(t.open) }
 // A handshake newer than the last one seen for a key, and no older than
 // RejectAfterTime, starts a session if none is open. An open session whose
 // last handshake is older than RejectAfterTime ends at that handshake plus
-// RejectAfterTime. An open session whose peer is absent from hs ends now, or
-// at its expiry if that is earlier.
+// RejectAfterTime, also when the new handshake came more than
+// RejectAfterTime after it (the new handshake then starts a new session).
+// An open session whose peer is absent from hs ends now, or at its expiry if
+// that is earlier.
 func (t *Tracker) Observe(now time.Time, hs []Handshake, deviceID func(wgkey.PublicKey) (string, bool)) []gwproto.Interval {
 	var out []gwproto.Interval
 	seen := make(map[wgkey.PublicKey]bool, len(hs))
 	for _, h := range hs {
 		seen[h.Key] = true
 		if s, ok := t.open[h.Key]; ok {
-			if h.Last.After(s.last) {
-				s.last = h.Last
-			}
-			if now.Sub(s.last) > RejectAfterTime {
+			if h.Last.Sub(s.last) > RejectAfterTime {
+				// The session expired between two polls (a delayed poll,
+				// a paused host) and a new one began: end the old one at
+				// its expiry, then treat h as a first handshake below.
 				out = append(out, t.end(h.Key, s.last.Add(RejectAfterTime)))
+			} else {
+				if h.Last.After(s.last) {
+					s.last = h.Last
+				}
+				if now.Sub(s.last) > RejectAfterTime {
+					out = append(out, t.end(h.Key, s.last.Add(RejectAfterTime)))
+				}
+				continue
 			}
-			continue
 		}
 		if h.Last.IsZero() || now.Sub(h.Last) > RejectAfterTime {
 			continue

@@ -40,15 +40,8 @@ func (p *destPolicy) allowed(dst netip.Addr) bool {
 	if !dst.IsValid() || dst.IsUnspecified() || dst.IsMulticast() || dst.IsInterfaceLocalMulticast() {
 		return false
 	}
-	for _, g := range p.gateway {
-		if g == dst {
-			return false
-		}
-	}
-	for _, pool := range p.pools {
-		if pool.Contains(dst) {
-			return false
-		}
+	if p.isGateway(dst) || p.inPools(dst) {
+		return false
 	}
 	for _, a := range p.allowPrivate {
 		if a.Contains(dst) {
