@@ -105,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Extra != nil {
 		cfg.Extra(s.mux, s)
 	}
-	s.handler = AccessLog(cfg.Logger, cfg.Clock, Recover(cfg.Logger, s.mux))
+	s.handler = AccessLog(cfg.Logger, cfg.Clock, BaselineHeaders(Recover(cfg.Logger, s.mux)))
 	return s, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,6 +115,38 @@ func TestServeTLS(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
 			t.Fatal("plain HTTP answered 200 on the TLS port")
+		}
+	}
+}
+
+// TestHeadersOnRouterRedirects: the redirects net/http's router makes by
+// itself (unclean paths) carry the security headers too.
+func TestHeadersOnRouterRedirects(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), cfg, server.Deps{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: time.Now, Rand: rand.Reader, Stdout: io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	for _, path := range []string{"/static", "/devices/../account", "//account", "/api/v1/../healthz"} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "http://x"+path, nil)
+		req.URL.Path = path
+		srv.Handler.ServeHTTP(rec, req)
+		h := rec.Result().Header
+		for _, name := range []string{"Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"} {
+			if h.Get(name) == "" {
+				t.Errorf("GET %s (%d): no %s header", path, rec.Code, name)
+			}
+		}
+		if !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+			t.Errorf("GET %s: CSP %q lacks frame-ancestors 'none'", path, h.Get("Content-Security-Policy"))
 		}
 	}
 }
