@@ -17,17 +17,3 @@ func QR(text string) (string, error) {
 	}
 	return q.ToSmallString(false), nil
 }
-
-// QRPNG returns text as a QR code in a PNG image of size by size pixels.
-// A negative size sets the size of one module instead, as in
-// github.com/skip2/go-qrcode.
-func QRPNG(text string, size int) ([]byte, error) {
-	if size == 0 || size > 4096 {
-		return nil, fmt.Errorf("qr: size must be between 1 and 4096")
-	}
-	b, err := qrcode.Encode(text, qrcode.Medium, size)
-	if err != nil {
-		return nil, fmt.Errorf("qr: %w", err)
-	}
-	return b, nil
-}

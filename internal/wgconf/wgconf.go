@@ -3,7 +3,7 @@
 // A Config renders to the wg-quick file format understood by stock WireGuard
 // apps (Render), parses back from it (Parse), converts to the wireguard-go
 // UAPI text used to configure an in-process device (UAPI), and renders as a QR
-// code for mobile apps (QR, QRPNG).
+// code for mobile apps (QR).
 //
 // Errors returned by this package name the line and the key at fault but never
 // echo configuration values, so they are safe to log: a value may be a

@@ -264,16 +264,6 @@ func TestQR(t *testing.T) {
 	if lines := strings.Count(s, "\n"); lines < 20 {
 		t.Errorf("QR: got %d lines, want at least 20", lines)
 	}
-	png, err := QRPNG(c.Render(), 256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
-		t.Errorf("QRPNG: got prefix %q, want the PNG signature", png[:8])
-	}
-	if _, err := QRPNG("x", 0); err == nil {
-		t.Errorf("QRPNG size 0: got nil error, want one")
-	}
 	if _, err := QR(strings.Repeat("x", 8000)); err == nil {
 		t.Errorf("QR of 8000 bytes: got nil error, want one (too long for a QR code)")
 	}

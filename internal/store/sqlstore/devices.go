@@ -429,22 +429,3 @@ func (s *Store) PeerChanges(ctx context.Context, since int64, limit int) ([]stor
 	}
 	return changes, nil
 }
-
-// PrunePeerChanges deletes the feed changes recorded before before (by the
-// store's clock, see WithClock) and returns how many it deleted. Cursors
-// older than the oldest remaining change then get Gone from PeerChanges.
-func (s *Store) PrunePeerChanges(ctx context.Context, before time.Time) (int64, error) {
-	var n int64
-	err := s.write(ctx, "prune peer changes", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM peer_changes WHERE created_at < $1`, unix(before))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return 0, err
-	}
-	return n, nil
-}

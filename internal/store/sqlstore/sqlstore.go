@@ -82,7 +82,7 @@ type Store struct {
 type Option func(*Store)
 
 // WithClock sets the clock used to timestamp peer-feed entries (the times
-// PrunePeerChanges compares against). The default is time.Now. Every other
+// the retention sweep compares against). The default is time.Now. Every other
 // time the store records comes from its caller.
 func WithClock(now func() time.Time) Option {
 	return func(s *Store) { s.now = now }

@@ -103,7 +103,7 @@ func (c *fakeClock) Set(t time.Time) {
 	c.now = t
 }
 
-func TestPrunePeerChanges(t *testing.T) {
+func TestSweepPeerChanges(t *testing.T) {
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -121,9 +121,9 @@ func TestPrunePeerChanges(t *testing.T) {
 					t.Fatalf("CreateDevice: got %v, want nil", err)
 				}
 			}
-			n, err := s.PrunePeerChanges(ctx, t0.Add(30*time.Minute))
+			n, err := s.SweepBatch(ctx, store.SweepPeerChanges, t0.Add(30*time.Minute), t0.Add(2*time.Hour), 100)
 			if err != nil || n != 2 {
-				t.Fatalf("PrunePeerChanges: got %d, %v, want 2, nil", n, err)
+				t.Fatalf("sweep peer changes: got %d, %v, want 2, nil", n, err)
 			}
 			steps := []struct {
 				since    int64
@@ -158,9 +158,9 @@ func TestPrunePeerChanges(t *testing.T) {
 			check("after partial prune")
 
 			// Pruning everything keeps the cursor at the head valid.
-			n, err = s.PrunePeerChanges(ctx, t0.Add(2*time.Hour))
+			n, err = s.SweepBatch(ctx, store.SweepPeerChanges, t0.Add(2*time.Hour), t0.Add(2*time.Hour), 100)
 			if err != nil || n != 1 {
-				t.Fatalf("PrunePeerChanges all: got %d, %v, want 1, nil", n, err)
+				t.Fatalf("sweep all peer changes: got %d, %v, want 1, nil", n, err)
 			}
 			steps = []struct {
 				since    int64
