@@ -1,7 +1,6 @@
 package web
 
 import (
-	"crypto/subtle"
 	"net/http"
 	"strings"
 	"time"
@@ -112,21 +111,12 @@ func (h *Handler) consolePage(action string, f consoleFunc) http.Handler {
 // false), then the role (403), then the form is parsed.
 func (h *Handler) consoleAction(action string, needAuth bool, f consoleFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !h.sameOrigin(r) {
-			h.consoleError(w, r, &staffState{}, errs.E(errs.Forbidden, "This request came from another site, so it was refused."))
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-		if err := r.ParseForm(); err != nil {
-			h.consoleError(w, r, &staffState{}, errs.E(errs.Invalid, "The form could not be read. Go back and try again."))
+		if err := h.checkPost(w, r); err != nil {
+			h.consoleError(w, r, &staffState{}, err)
 			return
 		}
 		st := h.loadStaff(r)
-		got := r.Header.Get(csrfHeader)
-		if got == "" {
-			got = r.PostForm.Get(csrfField)
-		}
-		if st.csrf == "" || subtle.ConstantTimeCompare([]byte(got), []byte(st.csrf)) != 1 {
+		if !csrfOK(r, st.csrf) {
 			msg := "This form has expired or did not come from this site. Go back, reload the page and try again."
 			if needAuth && !st.signedIn() {
 				msg = "Your console session has ended. Log in again and repeat what you were doing."

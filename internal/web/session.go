@@ -194,27 +194,42 @@ func (h *Handler) private(f handlerFunc) http.Handler {
 	})
 }
 
+// checkPost runs the checks every state-changing request passes before its
+// session is looked at: it must come from this site, and its form (at most
+// maxForm bytes) must parse. It returns the error to show, or nil.
+func (h *Handler) checkPost(w http.ResponseWriter, r *http.Request) error {
+	if !h.sameOrigin(r) {
+		return errs.E(errs.Forbidden, "This request came from another site, so it was refused.")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		return errs.E(errs.Invalid, "The form could not be read. Go back and try again.")
+	}
+	return nil
+}
+
+// csrfOK reports, in constant time, whether the request carries want as
+// its CSRF token (header or form field). An empty want never matches.
+func csrfOK(r *http.Request, want string) bool {
+	got := r.Header.Get(csrfHeader)
+	if got == "" {
+		got = r.PostForm.Get(csrfField)
+	}
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
 // action wraps a state-changing (POST) handler. It rejects cross-site
 // requests (Origin or Sec-Fetch-Site) and a missing or wrong CSRF token
 // with 403, then parses the form. With needAuth, a request without a
 // session is sent to the login page.
 func (h *Handler) action(f handlerFunc, needAuth bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !h.sameOrigin(r) {
-			h.renderError(w, r, &state{}, errs.E(errs.Forbidden, "This request came from another site, so it was refused."))
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-		if err := r.ParseForm(); err != nil {
-			h.renderError(w, r, &state{}, errs.E(errs.Invalid, "The form could not be read. Go back and try again."))
+		if err := h.checkPost(w, r); err != nil {
+			h.renderError(w, r, &state{}, err)
 			return
 		}
 		st := h.load(r)
-		got := r.Header.Get(csrfHeader)
-		if got == "" {
-			got = r.PostForm.Get(csrfField)
-		}
-		if st.csrf == "" || subtle.ConstantTimeCompare([]byte(got), []byte(st.csrf)) != 1 {
+		if !csrfOK(r, st.csrf) {
 			msg := "This form has expired or did not come from this site. Go back, reload the page and try again."
 			if needAuth && !st.signedIn() {
 				msg = "Your session has ended. Log in again and repeat what you were doing."
