@@ -61,55 +61,50 @@ func (h *Hub) wakeup() <-chan struct{} {
 // change poll: otherwise a gateway whose cursor is 0 would be answered at
 // once, again and again.
 func (h *Hub) Poll(ctx context.Context, since int64, wait time.Duration) (*gwproto.PeerUpdate, error) {
+	if since <= 0 {
+		return h.waitFor(ctx, wait, func(ctx context.Context) (*gwproto.PeerUpdate, bool, error) {
+			u, err := h.snapshot(ctx)
+			return u, err == nil && u.Version > 0, err
+		})
+	}
+	return h.waitFor(ctx, wait, func(ctx context.Context) (*gwproto.PeerUpdate, bool, error) {
+		changes, err := h.store.PeerChanges(ctx, since, MaxBatch)
+		if errs.Is(err, errs.Gone) {
+			u, err := h.snapshot(ctx)
+			return u, true, err
+		}
+		if err != nil || len(changes) == 0 {
+			return &gwproto.PeerUpdate{Version: since}, false, err
+		}
+		u := &gwproto.PeerUpdate{Version: changes[len(changes)-1].Version}
+		for _, c := range changes {
+			u.Changes = append(u.Changes, gwproto.Change{Peer: wirePeer(c.Peer), Removed: c.Removed})
+		}
+		return u, true, nil
+	})
+}
+
+// waitFor runs check now and again on every Notify and every re-check
+// tick, until check reports an answer ready (or fails), ctx ends, or wait
+// passes; after wait it returns check's last, not-ready answer.
+func (h *Hub) waitFor(ctx context.Context, wait time.Duration, check func(context.Context) (*gwproto.PeerUpdate, bool, error)) (*gwproto.PeerUpdate, error) {
 	timeout := time.NewTimer(wait)
 	defer timeout.Stop()
-	if since <= 0 {
-		return h.firstSnapshot(ctx, timeout.C)
-	}
 	tick := time.NewTicker(h.recheck)
 	defer tick.Stop()
 	for {
 		wake := h.wakeup()
-		changes, err := h.store.PeerChanges(ctx, since, MaxBatch)
-		if errs.Is(err, errs.Gone) {
-			return h.snapshot(ctx)
-		}
+		u, ready, err := check(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if len(changes) > 0 {
-			u := &gwproto.PeerUpdate{Version: changes[len(changes)-1].Version}
-			for _, c := range changes {
-				u.Changes = append(u.Changes, gwproto.Change{Peer: wirePeer(c.Peer), Removed: c.Removed})
-			}
+		if ready {
 			return u, nil
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-timeout.C:
-			return &gwproto.PeerUpdate{Version: since}, nil
-		case <-wake:
-		case <-tick.C:
-		}
-	}
-}
-
-// firstSnapshot returns a snapshot at once unless the feed is empty; then
-// it waits for the first change or for timeout and returns a snapshot.
-func (h *Hub) firstSnapshot(ctx context.Context, timeout <-chan time.Time) (*gwproto.PeerUpdate, error) {
-	tick := time.NewTicker(h.recheck)
-	defer tick.Stop()
-	for {
-		wake := h.wakeup()
-		u, err := h.snapshot(ctx)
-		if err != nil || u.Version > 0 {
-			return u, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-timeout:
 			return u, nil
 		case <-wake:
 		case <-tick.C:
