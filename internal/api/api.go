@@ -49,6 +49,36 @@ func DefaultLimits() Limits {
 	}
 }
 
+// Limiters are the in-memory rate limiters of sign-up, login, code
+// verification and password reset. One set is shared by every front end
+// (the API and the web portal), so a client cannot double its budget by
+// switching between them. They are safe for concurrent use.
+type Limiters struct {
+	Signup, Login, Verify, Reset *ratelimit.Limiter
+}
+
+// NewLimiters builds the limiters for l.
+func NewLimiters(l Limits, clock func() time.Time, rand io.Reader) (*Limiters, error) {
+	mk := func(perHour, burst float64) (*ratelimit.Limiter, error) {
+		return ratelimit.New(rate.Limit(perHour/3600), int(burst), 100_000, clock, rand)
+	}
+	var ls Limiters
+	var err error
+	if ls.Signup, err = mk(l.SignupPerHour, l.SignupBurst); err != nil {
+		return nil, err
+	}
+	if ls.Login, err = mk(l.LoginPerHour, l.LoginBurst); err != nil {
+		return nil, err
+	}
+	if ls.Verify, err = mk(l.VerifyPerHour, l.VerifyBurst); err != nil {
+		return nil, err
+	}
+	if ls.Reset, err = mk(l.ResetPerHour, l.ResetBurst); err != nil {
+		return nil, err
+	}
+	return &ls, nil
+}
+
 // Config holds the API's dependencies.
 type Config struct {
 	Accounts *accounts.Service
@@ -59,6 +89,8 @@ type Config struct {
 	Logger   *slog.Logger
 	Clock    func() time.Time
 	Rand     io.Reader
+	// Limiters are the shared rate limiters; nil builds a set from Limits.
+	Limiters *Limiters
 	Limits   Limits
 	// GatewayDNS are the gateways' tunnel-side DNS addresses, put into
 	// exported device configurations.
@@ -73,32 +105,18 @@ type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
 	auth    *Auth
-	signup  *ratelimit.Limiter
-	login   *ratelimit.Limiter
-	verify  *ratelimit.Limiter
-	reset   *ratelimit.Limiter
+	lim     *Limiters
 	handler http.Handler
 }
 
 // New returns a Server with every route registered.
 func New(cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
-	mk := func(perHour, burst float64) (*ratelimit.Limiter, error) {
-		return ratelimit.New(rate.Limit(perHour/3600), int(burst), 100_000, cfg.Clock, cfg.Rand)
-	}
-	var err error
-	l := cfg.Limits
-	if s.signup, err = mk(l.SignupPerHour, l.SignupBurst); err != nil {
-		return nil, err
-	}
-	if s.login, err = mk(l.LoginPerHour, l.LoginBurst); err != nil {
-		return nil, err
-	}
-	if s.verify, err = mk(l.VerifyPerHour, l.VerifyBurst); err != nil {
-		return nil, err
-	}
-	if s.reset, err = mk(l.ResetPerHour, l.ResetBurst); err != nil {
-		return nil, err
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), lim: cfg.Limiters}
+	if s.lim == nil {
+		var err error
+		if s.lim, err = NewLimiters(cfg.Limits, cfg.Clock, cfg.Rand); err != nil {
+			return nil, err
+		}
 	}
 	s.auth = &Auth{accounts: cfg.Accounts, log: cfg.Logger}
 	s.routes()
@@ -179,7 +197,7 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.signup, clientKey(r)); err != nil {
+	if err := limited(s.lim.Signup, clientKey(r)); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -204,7 +222,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.login, clientKey(r), "email:"+strings.ToLower(strings.TrimSpace(req.Email))); err != nil {
+	if err := limited(s.lim.Login, clientKey(r), "email:"+strings.ToLower(strings.TrimSpace(req.Email))); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -254,7 +272,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, p Principa
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.verify, "acct:"+p.AccountID); err != nil {
+	if err := limited(s.lim.Verify, "acct:"+p.AccountID); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -278,7 +296,7 @@ func (s *Server) handleResend(w http.ResponseWriter, r *http.Request, p Principa
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.verify, "resend:"+p.AccountID); err != nil {
+	if err := limited(s.lim.Verify, "resend:"+p.AccountID); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -298,7 +316,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, p 
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.login, "acct:"+p.AccountID); err != nil {
+	if err := limited(s.lim.Login, "acct:"+p.AccountID); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -327,7 +345,7 @@ func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.reset, clientKey(r), "email:"+strings.ToLower(strings.TrimSpace(req.Email))); err != nil {
+	if err := limited(s.lim.Reset, clientKey(r), "email:"+strings.ToLower(strings.TrimSpace(req.Email))); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -353,7 +371,7 @@ func (s *Server) handleResetConfirm(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.reset, clientKey(r)); err != nil {
+	if err := limited(s.lim.Reset, clientKey(r)); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -443,7 +461,7 @@ func (s *Server) handleGatewayEnroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.login, clientKey(r)); err != nil {
+	if err := limited(s.lim.Login, clientKey(r)); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}

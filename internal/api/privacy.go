@@ -64,7 +64,7 @@ func (h *privacyHandlers) create(w http.ResponseWriter, r *http.Request, p Princ
 		return
 	}
 	// Creating a request sends codes: bound it like code resends.
-	if err := limited(h.s.verify, "privacy-new:"+p.AccountID); err != nil {
+	if err := limited(h.s.lim.Verify, "privacy-new:"+p.AccountID); err != nil {
 		h.fail(w, err)
 		return
 	}
@@ -104,7 +104,7 @@ func (h *privacyHandlers) verify(w http.ResponseWriter, r *http.Request, p Princ
 		h.fail(w, err)
 		return
 	}
-	if err := limited(h.s.verify, "acct:"+p.AccountID); err != nil {
+	if err := limited(h.s.lim.Verify, "acct:"+p.AccountID); err != nil {
 		h.fail(w, err)
 		return
 	}
@@ -117,7 +117,7 @@ func (h *privacyHandlers) verify(w http.ResponseWriter, r *http.Request, p Princ
 }
 
 func (h *privacyHandlers) resend(w http.ResponseWriter, r *http.Request, p Principal) {
-	if err := limited(h.s.verify, "resend:"+p.AccountID); err != nil {
+	if err := limited(h.s.lim.Verify, "resend:"+p.AccountID); err != nil {
 		h.fail(w, err)
 		return
 	}
@@ -221,7 +221,7 @@ func (h *privacyHandlers) contact(w http.ResponseWriter, r *http.Request, p Prin
 		h.fail(w, err)
 		return
 	}
-	if err := limited(h.s.verify, "contact:"+p.AccountID); err != nil {
+	if err := limited(h.s.lim.Verify, "contact:"+p.AccountID); err != nil {
 		h.fail(w, err)
 		return
 	}
@@ -248,7 +248,7 @@ func (h *privacyHandlers) contactVerify(w http.ResponseWriter, r *http.Request, 
 		h.fail(w, err)
 		return
 	}
-	if err := limited(h.s.verify, "acct:"+p.AccountID); err != nil {
+	if err := limited(h.s.lim.Verify, "acct:"+p.AccountID); err != nil {
 		h.fail(w, err)
 		return
 	}

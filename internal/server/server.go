@@ -185,6 +185,11 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 	if d.Limits != nil {
 		limits = *d.Limits
 	}
+	// One set of rate limiters for the API and the portal alike.
+	limiters, err := api.NewLimiters(limits, d.Clock, d.Rand)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{Config: cfg, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
 		Staff: stf, Audit: auditLog, Hasher: hasher, Notifier: n, deps: d,
 		Holds:   holds.New(st, auditLog, d.Clock, d.Rand),
@@ -215,7 +220,7 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 		TransparencyKey: func() (ed25519.PrivateKey, error) {
 			return transparency.LoadOrCreateKey(filepath.Join(cfg.DataDir, "transparency.key"), d.Rand)
 		},
-		Logger: log, Clock: d.Clock, Rand: d.Rand, Limits: limits,
+		Logger: log, Clock: d.Clock, Rand: d.Rand, Limiters: limiters,
 		Secure:  cfg.TLSCert != "",
 		CSRFKey: v.DeriveKey("web portal csrf"),
 	})
@@ -224,7 +229,7 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 	}
 	h, err := api.New(api.Config{
 		Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
-		Logger: log, Clock: d.Clock, Rand: d.Rand, Limits: limits, GatewayDNS: cfg.GatewayAddrs(),
+		Logger: log, Clock: d.Clock, Rand: d.Rand, Limiters: limiters, GatewayDNS: cfg.GatewayAddrs(),
 		Extra: func(mux *http.ServeMux, as *api.Server) {
 			mux.Handle("GET /metrics", s.Metrics)
 			s.registerPolicyInbox(mux, as)

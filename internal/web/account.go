@@ -93,7 +93,7 @@ func (h *Handler) signupPost(w http.ResponseWriter, r *http.Request, st *state) 
 		h.anonPage(w, r, st, http.StatusBadRequest, "signup", v)
 		return
 	}
-	if err := allowed(h.signup, clientKey(r)); err != nil {
+	if err := allowed(h.lim.Signup, clientKey(r)); err != nil {
 		h.anonPage(w, r, st, h.formError(r, v, "", err), "signup", v)
 		return
 	}
@@ -142,7 +142,7 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request, st *state) {
 		h.anonPage(w, r, st, http.StatusBadRequest, "login", v)
 		return
 	}
-	if err := allowed(h.login, clientKey(r), "email:"+strings.ToLower(email)); err != nil {
+	if err := allowed(h.lim.Login, clientKey(r), "email:"+strings.ToLower(email)); err != nil {
 		h.anonPage(w, r, st, h.formError(r, v, "", err), "login", v)
 		return
 	}
@@ -225,7 +225,7 @@ func (h *Handler) verifyPost(w http.ResponseWriter, r *http.Request, st *state) 
 		v.Errors[field] = upperFirst(msg)
 		h.render(w, r, st, statusOf(err), "verify", v)
 	}
-	if err := allowed(h.verify, "acct:"+st.accountID); err != nil {
+	if err := allowed(h.lim.Verify, "acct:"+st.accountID); err != nil {
 		fail(err)
 		return
 	}
@@ -252,7 +252,7 @@ func (h *Handler) resendPost(w http.ResponseWriter, r *http.Request, st *state) 
 		h.renderError(w, r, st, errs.E(errs.Invalid, "Unknown contact type."))
 		return
 	}
-	err := allowed(h.verify, "resend:"+st.accountID)
+	err := allowed(h.lim.Verify, "resend:"+st.accountID)
 	if err == nil {
 		err = h.cfg.Accounts.SendCode(r.Context(), st.accountID, ch, accounts.PurposeVerify)
 	}
@@ -294,7 +294,7 @@ func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request, st *state) 
 		h.anonPage(w, r, st, h.formError(r, v, "email", err), "forgot", v)
 		return
 	}
-	if err := allowed(h.reset, clientKey(r), "email:"+strings.ToLower(email)); err != nil {
+	if err := allowed(h.lim.Reset, clientKey(r), "email:"+strings.ToLower(email)); err != nil {
 		h.anonPage(w, r, st, h.formError(r, v, "", err), "forgot", v)
 		return
 	}
@@ -340,7 +340,7 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request, st *state) {
 		h.anonPage(w, r, st, http.StatusBadRequest, "reset", v)
 		return
 	}
-	if err := allowed(h.reset, clientKey(r)); err != nil {
+	if err := allowed(h.lim.Reset, clientKey(r)); err != nil {
 		h.anonPage(w, r, st, h.formError(r, v, "", err), "reset", v)
 		return
 	}
@@ -406,7 +406,7 @@ func (h *Handler) passwordPost(w http.ResponseWriter, r *http.Request, st *state
 		h.render(w, r, st, http.StatusBadRequest, "account", v)
 		return
 	}
-	if err := allowed(h.login, "acct:"+st.accountID); err != nil {
+	if err := allowed(h.lim.Login, "acct:"+st.accountID); err != nil {
 		h.render(w, r, st, h.formError(r, v, "", err), "account", v)
 		return
 	}
@@ -469,7 +469,7 @@ func (h *Handler) contactPost(w http.ResponseWriter, r *http.Request, st *state)
 		h.render(w, r, st, http.StatusBadRequest, "account", v)
 		return
 	}
-	err = allowed(h.verify, "contact:"+st.accountID)
+	err = allowed(h.lim.Verify, "contact:"+st.accountID)
 	if err == nil {
 		err = h.cfg.Privacy.RequestContactChange(r.Context(), st.accountID, ch, value, pw)
 	}
@@ -533,7 +533,7 @@ func (h *Handler) contactCodePost(w http.ResponseWriter, r *http.Request, st *st
 		h.render(w, r, st, http.StatusBadRequest, "contact-code", v)
 		return
 	}
-	err := allowed(h.verify, "acct:"+st.accountID)
+	err := allowed(h.lim.Verify, "acct:"+st.accountID)
 	if err == nil {
 		err = h.cfg.Privacy.ConfirmContactChange(r.Context(), st.accountID, ch, code)
 	}

@@ -146,7 +146,7 @@ func (h *Handler) centreCreatePost(w http.ResponseWriter, r *http.Request, st *s
 		}
 		details = privacy.Lift
 	}
-	if err := allowed(h.verify, "privacy-new:"+st.accountID); err != nil {
+	if err := allowed(h.lim.Verify, "privacy-new:"+st.accountID); err != nil {
 		fail(statusOf(err), "", errs.MessageOf(err))
 		return
 	}
@@ -229,7 +229,7 @@ func (h *Handler) requestVerifyPost(w http.ResponseWriter, r *http.Request, st *
 	id := r.PathValue("id")
 	pw := r.PostForm.Get("password")
 	emailCode, mobileCode := strings.TrimSpace(r.PostForm.Get("email_code")), strings.TrimSpace(r.PostForm.Get("mobile_code"))
-	err := allowed(h.verify, "acct:"+st.accountID)
+	err := allowed(h.lim.Verify, "acct:"+st.accountID)
 	if err == nil {
 		_, err = h.cfg.Privacy.Verify(r.Context(), st.accountID, id, pw, emailCode, mobileCode)
 	}
@@ -259,7 +259,7 @@ func (h *Handler) requestVerifyPost(w http.ResponseWriter, r *http.Request, st *
 // requestResendPost sends fresh identity-proof codes.
 func (h *Handler) requestResendPost(w http.ResponseWriter, r *http.Request, st *state) {
 	id := r.PathValue("id")
-	err := allowed(h.verify, "resend:"+st.accountID)
+	err := allowed(h.lim.Verify, "resend:"+st.accountID)
 	if err == nil {
 		err = h.cfg.Privacy.ResendCodes(r.Context(), st.accountID, id)
 	}

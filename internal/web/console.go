@@ -316,7 +316,7 @@ func (h *Handler) consoleLoginPost(w http.ResponseWriter, r *http.Request, st *s
 		h.renderConsole(w, r, st, http.StatusBadRequest, "console/login", v)
 		return
 	}
-	err := allowed(h.login, clientKey(r), "staff:"+strings.ToLower(email))
+	err := allowed(h.lim.Login, clientKey(r), "staff:"+strings.ToLower(email))
 	var tok string
 	var exp time.Time
 	if err == nil {

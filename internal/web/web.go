@@ -54,11 +54,9 @@ import (
 	"github.com/nitronet/nitronet/internal/holds"
 	"github.com/nitronet/nitronet/internal/inbox"
 	"github.com/nitronet/nitronet/internal/privacy"
-	"github.com/nitronet/nitronet/internal/ratelimit"
 	"github.com/nitronet/nitronet/internal/retention"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/usage"
-	"golang.org/x/time/rate"
 )
 
 //go:embed templates/*.html templates/console/*.html
@@ -108,9 +106,9 @@ type Config struct {
 	// the vault); if empty, New draws a random one from Rand, which is
 	// right for a single process.
 	CSRFKey []byte
-	// Limits are the portal's rate limits for sign-up, login, codes and
-	// password reset. The zero value means api.DefaultLimits.
-	Limits api.Limits
+	// Limiters are the rate limiters for sign-up, login, codes and password
+	// reset, shared with the API; nil builds a set from api.DefaultLimits.
+	Limiters *api.Limiters
 }
 
 // Handler serves the portal. It is safe for concurrent use.
@@ -120,7 +118,7 @@ type Handler struct {
 	static  map[string]asset
 	csrfKey []byte
 
-	signup, login, verify, reset *ratelimit.Limiter
+	lim *api.Limiters
 }
 
 // New returns a Handler, or an error if a dependency is missing, a
@@ -148,24 +146,11 @@ func New(cfg Config) (*Handler, error) {
 	if h.static, err = loadStatic(); err != nil {
 		return nil, err
 	}
-	l := cfg.Limits
-	if l == (api.Limits{}) {
-		l = api.DefaultLimits()
-	}
-	mk := func(perHour, burst float64) (*ratelimit.Limiter, error) {
-		return ratelimit.New(rate.Limit(perHour/3600), int(burst), 100_000, cfg.Clock, cfg.Rand)
-	}
-	if h.signup, err = mk(l.SignupPerHour, l.SignupBurst); err != nil {
-		return nil, err
-	}
-	if h.login, err = mk(l.LoginPerHour, l.LoginBurst); err != nil {
-		return nil, err
-	}
-	if h.verify, err = mk(l.VerifyPerHour, l.VerifyBurst); err != nil {
-		return nil, err
-	}
-	if h.reset, err = mk(l.ResetPerHour, l.ResetBurst); err != nil {
-		return nil, err
+	h.lim = cfg.Limiters
+	if h.lim == nil {
+		if h.lim, err = api.NewLimiters(api.DefaultLimits(), cfg.Clock, cfg.Rand); err != nil {
+			return nil, err
+		}
 	}
 	return h, nil
 }
