@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -108,14 +107,6 @@ type Auth struct {
 	log      *slog.Logger
 }
 
-type principalKey struct{}
-
-// FromContext returns the principal stored by Require, if any.
-func FromContext(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(Principal)
-	return p, ok
-}
-
 // Require wraps h so that it runs only for a valid Bearer token; otherwise
 // the response is 401.
 func (a *Auth) Require(h func(http.ResponseWriter, *http.Request, Principal)) http.Handler {
@@ -128,7 +119,7 @@ func (a *Auth) Require(h func(http.ResponseWriter, *http.Request, Principal)) ht
 			return
 		}
 		p := Principal{AccountID: id, Token: tok}
-		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)), p)
+		h(w, r, p)
 	})
 }
 

@@ -429,18 +429,6 @@ func (n *NS) AddDeviceRoute(dst netip.Prefix, ifname string) error {
 	})
 }
 
-// EnableForwarding turns on IPv4 and IPv6 forwarding in the namespace.
-func (n *NS) EnableForwarding() error {
-	return n.Do(func() error {
-		for _, p := range []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"} {
-			if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil {
-				return fmt.Errorf("netns: %w", err)
-			}
-		}
-		return nil
-	})
-}
-
 // HasLink reports whether an interface named ifname exists in the
 // namespace.
 func (n *NS) HasLink(ifname string) (bool, error) {

@@ -75,13 +75,6 @@ func matrix() map[string][]string {
 // Can reports whether role may take action.
 func Can(role, action string) bool { return slices.Contains(matrix()[role], action) }
 
-// Actions returns the actions of role, sorted.
-func Actions(role string) []string {
-	a := slices.Clone(matrix()[role])
-	slices.Sort(a)
-	return a
-}
-
 // ValidRole reports whether r is a role.
 func ValidRole(r string) bool { return slices.Contains(Roles(), r) }
 
