@@ -232,7 +232,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err := g.flushQueue(final); err != nil {
 		g.log.Warn("final session report failed", "err", err.Error())
 	}
-	g.log.Info("gateway stopped", "dropped_by_admission", g.bind.Dropped())
+	g.mu.Lock()
+	lost := g.queue.Dropped()
+	g.mu.Unlock()
+	// Counts only: how many datagrams admission refused, and how many
+	// session intervals were lost while the control server was away.
+	g.log.Info("gateway stopped", "dropped_by_admission", g.bind.Dropped(), "session_intervals_lost", lost)
 	return nil
 }
 
