@@ -89,20 +89,8 @@ func (s *Service) Release(ctx context.Context, by staff.Principal, id string) er
 	if err := staff.Authorize(by, staff.ActHoldManage); err != nil {
 		return err
 	}
-	hs, err := s.store.Holds(ctx, "", false, s.clock())
+	account, err := s.store.ReleaseHold(ctx, id, by.ID, s.clock())
 	if err != nil {
-		return err
-	}
-	account := ""
-	for _, h := range hs {
-		if h.ID == id {
-			account = h.AccountID
-		}
-	}
-	if account == "" {
-		return errs.E(errs.NotFound, "no such hold")
-	}
-	if err := s.store.ReleaseHold(ctx, id, by.ID, s.clock()); err != nil {
 		return err
 	}
 	return s.audit.Record(ctx, by.ID, by.Role, staff.ActHoldManage, account, "hold "+id+" released")

@@ -40,8 +40,9 @@ type HoldStore interface {
 	// Holds lists holds, newest first: of one account if accountID is not
 	// empty, and only those active at now if activeOnly.
 	Holds(ctx context.Context, accountID string, activeOnly bool, now time.Time) ([]Hold, error)
-	// ReleaseHold marks a hold released; releasing twice is Conflict.
-	ReleaseHold(ctx context.Context, id, by string, at time.Time) error
+	// ReleaseHold marks a hold released and returns the account it held;
+	// releasing twice is Conflict, an unknown hold NotFound.
+	ReleaseHold(ctx context.Context, id, by string, at time.Time) (accountID string, err error)
 	// HeldAccounts returns the ids of accounts with a hold active at now.
 	HeldAccounts(ctx context.Context, now time.Time) (map[string]bool, error)
 	// SetFlags sets the account's processing flags.

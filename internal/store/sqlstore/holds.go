@@ -61,10 +61,11 @@ func (s *Store) Holds(ctx context.Context, accountID string, activeOnly bool, no
 }
 
 // ReleaseHold implements store.HoldStore.
-func (s *Store) ReleaseHold(ctx context.Context, id, by string, at time.Time) error {
-	return s.write(ctx, "release hold", func(tx *sql.Tx) error {
+func (s *Store) ReleaseHold(ctx context.Context, id, by string, at time.Time) (string, error) {
+	var account string
+	err := s.write(ctx, "release hold", func(tx *sql.Tx) error {
 		var released sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT released_at FROM legal_holds WHERE id = $1`, id).Scan(&released); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT account_id, released_at FROM legal_holds WHERE id = $1`, id).Scan(&account, &released); err != nil {
 			return notFound(err, "no such hold")
 		}
 		if released.Valid {
@@ -73,6 +74,10 @@ func (s *Store) ReleaseHold(ctx context.Context, id, by string, at time.Time) er
 		_, err := tx.ExecContext(ctx, `UPDATE legal_holds SET released_at = $1, released_by = $2 WHERE id = $3`, unix(at), by, id)
 		return err
 	})
+	if err != nil {
+		return "", err
+	}
+	return account, nil
 }
 
 // HeldAccounts implements store.HoldStore.

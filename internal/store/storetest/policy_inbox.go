@@ -203,7 +203,9 @@ func testRetention(t *testing.T, s store.Store) {
 	}
 	// A released hold does not protect.
 	must(t, "CreateHold", s.CreateHold(ctx, &store.Hold{ID: "hold_rel", AccountID: "acc_ra", Reason: "old", CreatedBy: "stf_1", CreatedAt: t0()}))
-	must(t, "ReleaseHold", s.ReleaseHold(ctx, "hold_rel", "stf_1", t0()))
+	if _, err := s.ReleaseHold(ctx, "hold_rel", "stf_1", t0()); err != nil {
+		t.Fatalf("ReleaseHold: %v", err)
+	}
 
 	token := func(acc string, n int, expires time.Time) {
 		must(t, "CreateToken", s.CreateToken(ctx, &store.Token{Hash: fmt.Appendf(nil, "tok-%s-%d", acc, n), AccountID: acc, CreatedAt: t0(), ExpiresAt: expires}))

@@ -112,9 +112,13 @@ func testHolds(t *testing.T, s store.Store) {
 	if err != nil || !held["acc_h1"] {
 		t.Fatalf("HeldAccounts: got %v, %v", held, err)
 	}
-	must(t, "ReleaseHold", s.ReleaseHold(ctx, "hold_1", "stf_l", now))
-	wantCode(t, "ReleaseHold twice", s.ReleaseHold(ctx, "hold_1", "stf_l", now), errs.Conflict)
-	wantCode(t, "ReleaseHold missing", s.ReleaseHold(ctx, "hold_nope", "stf_l", now), errs.NotFound)
+	if acc, err := s.ReleaseHold(ctx, "hold_1", "stf_l", now); err != nil || acc != "acc_h1" {
+		t.Fatalf("ReleaseHold: got %q, %v; want acc_h1", acc, err)
+	}
+	_, err = s.ReleaseHold(ctx, "hold_1", "stf_l", now)
+	wantCode(t, "ReleaseHold twice", err, errs.Conflict)
+	_, err = s.ReleaseHold(ctx, "hold_nope", "stf_l", now)
+	wantCode(t, "ReleaseHold missing", err, errs.NotFound)
 	if held, _ := s.HeldAccounts(ctx, now.Add(48*time.Hour)); held["acc_h1"] {
 		t.Fatalf("account still held after release and lapse")
 	}
