@@ -20,7 +20,7 @@ func (s *Server) handleDeviceWireGuard(w http.ResponseWriter, r *http.Request, p
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	gws, err := s.cfg.Gateways.List(r.Context())
+	gws, err := s.cfg.Gateways.Enrolled(r.Context())
 	if err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
@@ -41,15 +41,9 @@ func (s *Server) handleDeviceWireGuard(w http.ResponseWriter, r *http.Request, p
 	_, _ = w.Write([]byte(cfg.Render()))
 }
 
-// pickGateway returns the enrolled gateway named by id (an id or a region).
-// With id empty it returns the only enrolled gateway, if there is one.
-func pickGateway(gws []gateways.Gateway, id string) (gateways.Gateway, error) {
-	var enrolled []gateways.Gateway
-	for _, g := range gws {
-		if g.PublicKey != "" {
-			enrolled = append(enrolled, g)
-		}
-	}
+// pickGateway returns the gateway of enrolled named by id (an id or a
+// region). With id empty it returns the only one, if there is one.
+func pickGateway(enrolled []gateways.Gateway, id string) (gateways.Gateway, error) {
 	if id == "" {
 		if len(enrolled) == 1 {
 			return enrolled[0], nil

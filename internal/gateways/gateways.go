@@ -162,3 +162,19 @@ func (s *Service) List(ctx context.Context) ([]Gateway, error) {
 	}
 	return out, nil
 }
+
+// Enrolled returns the gateways that have enrolled (and so have a public
+// key a client configuration can name), oldest first.
+func (s *Service) Enrolled(ctx context.Context) ([]Gateway, error) {
+	gws, err := s.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := gws[:0]
+	for _, g := range gws {
+		if g.PublicKey != "" {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}

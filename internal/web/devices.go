@@ -46,22 +46,6 @@ type deviceNewData struct {
 	Gateways []gateways.Gateway // enrolled gateways only
 }
 
-// enrolled returns the gateways that have a public key, which are the
-// ones a configuration can name.
-func (h *Handler) enrolled(r *http.Request) ([]gateways.Gateway, error) {
-	gws, err := h.cfg.Gateways.List(r.Context())
-	if err != nil {
-		return nil, err
-	}
-	out := gws[:0]
-	for _, g := range gws {
-		if g.PublicKey != "" {
-			out = append(out, g)
-		}
-	}
-	return out, nil
-}
-
 // findGateway returns the enrolled gateway with id, or NotFound.
 func findGateway(gws []gateways.Gateway, id string) (gateways.Gateway, error) {
 	for _, g := range gws {
@@ -80,7 +64,7 @@ func (h *Handler) deviceNewPage(w http.ResponseWriter, r *http.Request, st *stat
 		h.renderError(w, r, st, err)
 		return
 	}
-	gws, err := h.enrolled(r)
+	gws, err := h.cfg.Gateways.Enrolled(r.Context())
 	if err != nil {
 		h.renderError(w, r, st, err)
 		return
@@ -152,7 +136,7 @@ func (h *Handler) deviceAddPost(w http.ResponseWriter, r *http.Request, st *stat
 		h.writeJSONError(w, r, "name", err)
 		return
 	}
-	gws, err := h.enrolled(r)
+	gws, err := h.cfg.Gateways.Enrolled(r.Context())
 	if err != nil {
 		h.writeJSONError(w, r, "", err)
 		return
@@ -187,7 +171,7 @@ func (h *Handler) deviceConfig(w http.ResponseWriter, r *http.Request, st *state
 		h.renderError(w, r, st, err)
 		return
 	}
-	gws, err := h.enrolled(r)
+	gws, err := h.cfg.Gateways.Enrolled(r.Context())
 	if err != nil {
 		h.renderError(w, r, st, err)
 		return
