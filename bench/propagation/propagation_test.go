@@ -160,7 +160,7 @@ func newRig(b *testing.B, engine string) *rig {
 	}
 	b.Logf("%s: preloaded %d devices through the store in %v", engine, preloadPeers, time.Since(start).Round(time.Millisecond))
 
-	srv, err := server.Assemble(cfg, st, server.Deps{Logger: quiet, Clock: time.Now, Rand: rand.Reader})
+	srv, err := server.New(ctx, cfg, server.Deps{Logger: quiet, Clock: time.Now, Rand: rand.Reader, Store: st})
 	if err != nil {
 		st.Close()
 		b.Fatal(err)

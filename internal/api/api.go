@@ -9,6 +9,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -23,7 +24,10 @@ import (
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/inbox"
 	"github.com/nitronet/nitronet/internal/peerfeed"
+	"github.com/nitronet/nitronet/internal/policy"
+	"github.com/nitronet/nitronet/internal/privacy"
 	"github.com/nitronet/nitronet/internal/ratelimit"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/usage"
@@ -86,6 +90,9 @@ type Config struct {
 	Gateways *gateways.Service
 	Feed     *peerfeed.Hub
 	Usage    *usage.Service
+	Privacy  *privacy.Service
+	Inbox    *inbox.Service
+	Policy   *policy.Service
 	Logger   *slog.Logger
 	Clock    func() time.Time
 	Rand     io.Reader
@@ -95,23 +102,22 @@ type Config struct {
 	// GatewayDNS are the gateways' tunnel-side DNS addresses, put into
 	// exported device configurations.
 	GatewayDNS []netip.Addr
-	// Extra registers more routes on the same mux (later features such as
-	// usage, privacy requests and the web portal). It may be nil.
-	Extra func(mux *http.ServeMux, s *Server)
 }
 
-// Server is the API's HTTP handler. It is safe for concurrent use.
+// Server holds the API's handlers. It is safe for concurrent use.
 type Server struct {
-	cfg     Config
-	mux     *http.ServeMux
-	auth    *Auth
-	lim     *Limiters
-	handler http.Handler
+	cfg  Config
+	auth *Auth
+	lim  *Limiters
 }
 
-// New returns a Server with every route registered.
+// New returns a Server, or an error if a service is missing.
 func New(cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), lim: cfg.Limiters}
+	if cfg.Accounts == nil || cfg.Devices == nil || cfg.Gateways == nil || cfg.Feed == nil || cfg.Usage == nil ||
+		cfg.Privacy == nil || cfg.Inbox == nil || cfg.Policy == nil || cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
+		return nil, errors.New("api: missing dependency")
+	}
+	s := &Server{cfg: cfg, lim: cfg.Limiters}
 	if s.lim == nil {
 		var err error
 		if s.lim, err = NewLimiters(cfg.Limits, cfg.Clock, cfg.Rand); err != nil {
@@ -119,19 +125,13 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.auth = &Auth{accounts: cfg.Accounts, log: cfg.Logger}
-	s.routes()
-	if cfg.Extra != nil {
-		cfg.Extra(s.mux, s)
-	}
-	s.handler = AccessLog(cfg.Logger, cfg.Clock, BaselineHeaders(Recover(cfg.Logger, s.mux)))
 	return s, nil
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
-
-func (s *Server) routes() {
-	m := s.mux
+// Register registers every API route on m: /healthz and everything under
+// /api/. The caller wraps m with the shared middleware (AccessLog,
+// BaselineHeaders, Recover).
+func (s *Server) Register(m *http.ServeMux) {
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -158,6 +158,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/gateway/peers", s.gatewayAuth(s.handleGatewayPeers))
 	m.HandleFunc("POST /api/v1/gateway/sessions", s.gatewayAuth(s.handleGatewaySessions))
 	m.Handle("GET /api/v1/me/usage", s.auth.Require(s.handleUsage))
+
+	s.registerInbox(m)
+	s.registerPolicy(m)
+	s.registerPrivacy(m)
 
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, errs.E(errs.NotFound, "no such API route"))
@@ -492,18 +496,6 @@ func (s *Server) gatewayAuth(next http.HandlerFunc) http.HandlerFunc {
 		next(w, r.WithContext(context.WithValue(r.Context(), gatewayKey{}, g)))
 	}
 }
-
-// Auth returns the user authenticator, for routes registered through
-// Config.Extra.
-func (s *Server) Auth() *Auth { return s.auth }
-
-// WriteError writes err in the API's JSON error form, for routes
-// registered through Config.Extra.
-func (s *Server) WriteError(w http.ResponseWriter, err error) { writeError(w, s.cfg.Logger, err) }
-
-// GatewayAuth exposes gateway authentication to routes registered through
-// Config.Extra.
-func (s *Server) GatewayAuth(next http.HandlerFunc) http.HandlerFunc { return s.gatewayAuth(next) }
 
 func (s *Server) handleGatewayPeers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()

@@ -5,15 +5,15 @@ import (
 	"strconv"
 
 	"github.com/nitronet/nitronet/internal/errs"
-	"github.com/nitronet/nitronet/internal/inbox"
 )
 
-// RegisterInbox registers the account inbox routes on mux, authenticated
+// registerInbox registers the account inbox routes on mux, authenticated
 // by s:
 //
 //	GET  /api/v1/me/inbox            {"messages": [...], "unread": n}; ?limit=N
 //	POST /api/v1/me/inbox/{id}/read  204; another account's message is 404
-func RegisterInbox(mux *http.ServeMux, s *Server, svc *inbox.Service) {
+func (s *Server) registerInbox(mux *http.ServeMux) {
+	svc := s.cfg.Inbox
 	log := s.cfg.Logger
 	mux.Handle("GET /api/v1/me/inbox", s.auth.Require(func(w http.ResponseWriter, r *http.Request, p Principal) {
 		limit := 0

@@ -2,18 +2,17 @@ package api
 
 import (
 	"net/http"
-
-	"github.com/nitronet/nitronet/internal/policy"
 )
 
-// RegisterPolicy registers the policy routes on mux:
+// registerPolicy registers the policy routes on mux:
 //
 //	GET  /api/v1/policy               public: the current version of each document, with text
 //	GET  /api/v1/policy/history       public: every version, without text
 //	GET  /api/v1/policy/{id}          public: one version, with text
 //	GET  /api/v1/me/policy            {"pending": [...], "accepted": [...]}: what the caller must accept
 //	POST /api/v1/me/policy/accept     {"document_id"} -> 200 with the recorded acceptance
-func RegisterPolicy(mux *http.ServeMux, s *Server, svc *policy.Service) {
+func (s *Server) registerPolicy(mux *http.ServeMux) {
+	svc := s.cfg.Policy
 	log := s.cfg.Logger
 	mux.HandleFunc("GET /api/v1/policy", func(w http.ResponseWriter, r *http.Request) {
 		docs, err := svc.Current(r.Context())

@@ -12,7 +12,7 @@ import (
 	"github.com/nitronet/nitronet/internal/store"
 )
 
-// RegisterPrivacy registers the privacy-request routes on mux:
+// registerPrivacy registers the privacy-request routes on mux:
 //
 //	POST /api/v1/privacy/requests                       {type, details?} → 201 request
 //	GET  /api/v1/privacy/requests                       the caller's requests
@@ -28,8 +28,8 @@ import (
 // Every route needs the account's Bearer token. The export also needs a
 // single-use token from export-token (query parameter token, or header
 // X-Export-Token) issued to the same account.
-func RegisterPrivacy(mux *http.ServeMux, s *Server, svc *privacy.Service) {
-	h := &privacyHandlers{s: s, svc: svc}
+func (s *Server) registerPrivacy(mux *http.ServeMux) {
+	h := &privacyHandlers{s: s, svc: s.cfg.Privacy}
 	a := s.auth
 	mux.Handle("POST /api/v1/privacy/requests", a.Require(h.create))
 	mux.Handle("GET /api/v1/privacy/requests", a.Require(h.list))

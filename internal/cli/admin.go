@@ -5,63 +5,86 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/errs"
-	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
-	"github.com/nitronet/nitronet/internal/store"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
-// adminTarget is how an admin command reaches the service: the data
-// directory (and its SQLite database) or a PostgreSQL URL. It needs no
-// network credential: access to the data directory is the credential.
-type adminTarget struct {
-	cfg        config.Serve
+// admin is what every `nitronet admin` command shares: the server's
+// settings, bound as persistent flags of `admin` and loaded exactly as
+// `serve` loads them (flags, NITRONET_* variables, --config file), and
+// the staff member the command acts as. Access to the data directory or
+// database is the credential for bootstrap tasks; everything else acts as
+// a staff member.
+type admin struct {
+	env        *Env
+	cfg        config.Settings
 	staffEmail string
 }
 
-func (t *adminTarget) bind(fs *pflag.FlagSet) {
-	fs.StringVar(&t.cfg.DataDir, "data", "./nitronet-data", "data directory of the server (env NITRONET_DATA)")
-	fs.StringVar(&t.cfg.Database, "database", "", "PostgreSQL URL, if the server uses one (env NITRONET_DATABASE)")
-	fs.StringVar(&t.cfg.PoolV4, "pool-v4", "100.64.0.0/10", "IPv4 pool, as given to serve")
-	fs.StringVar(&t.cfg.PoolV6, "pool-v6", "fd00:6e6e::/48", "IPv6 pool, as given to serve")
-	fs.StringVar(&t.cfg.KEKFile, "kek-file", "", "key-encryption key file, as given to serve (default DATA/kek)")
-	fs.StringVar(&t.staffEmail, "staff", "", "the staff account you act as (env NITRONET_STAFF); its password is read without echo, from stdin, or from NITRONET_STAFF_PASSWORD")
-}
+// serveOnly are settings that mean something only to a running server;
+// admin commands accept them (a shared config file may set them) but hide
+// them from their help.
+var serveOnly = []string{"listen", "tls-cert", "tls-key", "session-ttl", "device-limit", "gateway"}
 
-// server opens the target's store and assembles every service on it, as
-// `serve` does, without listening. The caller closes it.
-func (t *adminTarget) server(cmd *cobra.Command, env *Env) (*server.Server, error) {
-	st, err := t.open(cmd, env)
-	if err != nil {
-		return nil, err
+func newAdminCmd(env *Env) *cobra.Command {
+	a := &admin{env: env}
+	c := &cobra.Command{
+		Use:   "admin",
+		Short: "Operator tasks, acting on the data directory or database directly",
+		Long: "Operator tasks. They take the same settings as `nitronet serve` (flags, NITRONET_*\n" +
+			"variables or --config FILE), so they reach the same database, key-encryption key,\n" +
+			"mail relay and SMS webhook as the server.",
 	}
-	srv, err := server.Assemble(t.cfg, st, server.Deps{
-		Logger: slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Clock:  env.Clock, Rand: env.Rand, Stdout: io.Discard,
+	fs := c.PersistentFlags()
+	a.cfg.Bind(fs)
+	fs.VisitAll(func(f *pflag.Flag) {
+		for _, name := range serveOnly {
+			if f.Name == name || strings.HasPrefix(f.Name, "gateway-") {
+				f.Hidden = true
+			}
+		}
 	})
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	return srv, nil
+	fs.StringVar(&a.staffEmail, "staff", "", "the staff account you act as (env NITRONET_STAFF); its password is read without echo, from stdin, or from NITRONET_STAFF_PASSWORD")
+	c.AddCommand(newAdminGatewayCmd(a), newAdminStaffCmd(a), newAdminAuditCmd(a), newAdminHoldCmd(a),
+		newAdminPolicyCmd(a), newAdminAnnounceCmd(a), newAdminNoticesCmd(a), newAdminRetentionCmd(a), newAdminRecordsCmd(a))
+	c.AddCommand(newAdminDisclosureCmd(a), newAdminTransparencyCmd(a), newAdminProcessorCmd(a), newAdminStatsCmd(a))
+	c.AddCommand(newAdminPrivacyCmd(a))
+	return c
 }
 
-// asStaff opens the target, authenticates the staff member the command
+// server loads the settings and builds the server through the one
+// composition root (server.New), as `serve` does, without listening. The
+// caller closes it.
+func (a *admin) server(cmd *cobra.Command) (*server.Server, error) {
+	if err := config.Load(cmd.Flags(), a.env.Getenv); err != nil {
+		return nil, err
+	}
+	level := slog.LevelWarn
+	_ = level.UnmarshalText([]byte(a.cfg.LogLevel))
+	level = max(level, slog.LevelWarn) // admin output is for the operator, not a log
+	return server.New(cmd.Context(), a.cfg, server.Deps{
+		Logger: newLogger(a.env.Stderr, a.cfg.LogFormat, level.String()),
+		Clock:  a.env.Clock, Rand: a.env.Rand, Stdout: io.Discard,
+	})
+}
+
+// asStaff builds the server, authenticates the staff member the command
 // acts as, checks that their role allows action (unless action is ""),
 // runs fn, and closes everything.
-func (t *adminTarget) asStaff(cmd *cobra.Command, env *Env, action string, fn func(srv *server.Server, p staff.Principal) error) error {
-	srv, err := t.server(cmd, env)
+func (a *admin) asStaff(cmd *cobra.Command, action string, fn func(srv *server.Server, p staff.Principal) error) error {
+	srv, err := a.server(cmd)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	p, err := t.principal(cmd, env, srv)
+	p, err := a.principal(cmd, srv)
 	if err != nil {
 		return err
 	}
@@ -73,9 +96,17 @@ func (t *adminTarget) asStaff(cmd *cobra.Command, env *Env, action string, fn fu
 	return fn(srv, p)
 }
 
+// withArgs is asStaff for a cobra RunE that needs the arguments.
+func (a *admin) withArgs(fn func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error { return fn(cmd, srv, p, args) })
+	}
+}
+
 // principal authenticates the staff member the command acts as.
-func (t *adminTarget) principal(cmd *cobra.Command, env *Env, srv *server.Server) (staff.Principal, error) {
-	email := t.staffEmail
+func (a *admin) principal(cmd *cobra.Command, srv *server.Server) (staff.Principal, error) {
+	env := a.env
+	email := a.staffEmail
 	if email == "" {
 		email = env.Getenv("NITRONET_STAFF")
 	}
@@ -101,49 +132,21 @@ func (t *adminTarget) principal(cmd *cobra.Command, env *Env, srv *server.Server
 	return p, err
 }
 
-// open validates the target and opens its store.
-func (t *adminTarget) open(cmd *cobra.Command, env *Env) (store.Store, error) {
-	if err := config.ApplyEnv(cmd.Flags(), env.Getenv); err != nil {
-		return nil, err
-	}
-	c := config.Default()
-	c.DataDir, c.Database, c.PoolV4, c.PoolV6, c.KEKFile = t.cfg.DataDir, t.cfg.Database, t.cfg.PoolV4, t.cfg.PoolV6, t.cfg.KEKFile
-	c.Retention = t.cfg.Retention // --retention of `admin retention run|rules`
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	t.cfg = c
-	return server.OpenStore(cmd.Context(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
-}
-
-func newAdminCmd(env *Env) *cobra.Command {
-	c := &cobra.Command{Use: "admin", Short: "Operator tasks, acting on the data directory or database directly"}
-	c.AddCommand(newAdminGatewayCmd(env), newAdminStaffCmd(env), newAdminAuditCmd(env), newAdminHoldCmd(env),
-		newAdminPolicyCmd(env), newAdminAnnounceCmd(env), newAdminNoticesCmd(env), newAdminRetentionCmd(env), newAdminRecordsCmd(env))
-	c.AddCommand(newAdminDisclosureCmd(env), newAdminTransparencyCmd(env), newAdminProcessorCmd(env), newAdminStatsCmd(env))
-	c.AddCommand(newAdminPrivacyCmd(env))
-	return c
-}
-
-func newAdminGatewayCmd(env *Env) *cobra.Command {
+func newAdminGatewayCmd(a *admin) *cobra.Command {
+	env := a.env
 	c := &cobra.Command{Use: "gateway", Short: "Manage gateways"}
-	var t adminTarget
 	var region, endpoint string
 	add := &cobra.Command{
 		Use:   "add --region NAME --endpoint HOST:PORT",
 		Short: "Create a gateway record; prints its one-time enrollment token alone on stdout",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := t.open(cmd, env)
+			srv, err := a.server(cmd)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			svc, err := gateways.New(gateways.Config{Store: st, Logger: slog.New(slog.NewTextHandler(env.Stderr, nil)), Clock: env.Clock, Rand: env.Rand})
-			if err != nil {
-				return err
-			}
-			g, tok, err := svc.Add(cmd.Context(), region, endpoint)
+			defer srv.Close()
+			g, tok, err := srv.Gateways.Add(cmd.Context(), region, endpoint)
 			if err != nil {
 				return err
 			}
@@ -152,21 +155,19 @@ func newAdminGatewayCmd(env *Env) *cobra.Command {
 			return nil
 		},
 	}
-	t.bind(add.Flags())
 	add.Flags().StringVar(&region, "region", "", "region name, e.g. eu-west")
 	add.Flags().StringVar(&endpoint, "endpoint", "", "HOST:PORT that clients dial")
-	var lt adminTarget
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List gateways",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := lt.open(cmd, env)
+			srv, err := a.server(cmd)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			gs, err := st.Gateways(cmd.Context())
+			defer srv.Close()
+			gs, err := srv.Store.Gateways(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -182,7 +183,6 @@ func newAdminGatewayCmd(env *Env) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	lt.bind(list.Flags())
 	c.AddCommand(add, list)
 	return c
 }

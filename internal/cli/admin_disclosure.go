@@ -24,10 +24,10 @@ func parseDay(flag, s string) (time.Time, error) {
 	return t, nil
 }
 
-func newAdminDisclosureCmd(env *Env) *cobra.Command {
+func newAdminDisclosureCmd(a *admin) *cobra.Command {
+	env := a.env
 	c := &cobra.Command{Use: "disclosure", Short: "The disclosure ledger: requests from authorities (legal role)"}
 
-	var at adminTarget
 	var in disclosures.Input
 	var received, gag string
 	add := &cobra.Command{
@@ -47,12 +47,12 @@ func newAdminDisclosureCmd(env *Env) *cobra.Command {
 			if in.GagUntil, err = parseUntil(gag); err != nil {
 				return fmt.Errorf("--gag-until: %w", err)
 			}
-			srv, err := at.server(cmd, env)
+			srv, err := a.server(cmd)
 			if err != nil {
 				return err
 			}
 			defer srv.Close()
-			p, err := at.principal(cmd, env, srv)
+			p, err := a.principal(cmd, srv)
 			if err != nil {
 				return err
 			}
@@ -69,7 +69,6 @@ func newAdminDisclosureCmd(env *Env) *cobra.Command {
 			return nil
 		},
 	}
-	at.bind(add.Flags())
 	f := add.Flags()
 	f.StringVar(&in.Reference, "reference", "", "the authority's case or order reference")
 	f.StringVar(&in.Authority, "authority", "", "the authority that asked, e.g. \"Amtsgericht Berlin\"")
@@ -84,7 +83,6 @@ func newAdminDisclosureCmd(env *Env) *cobra.Command {
 	f.StringSliceVar(&in.Accounts, "accounts", nil, "account IDs the request was about, comma-separated")
 	f.StringVar(&gag, "gag-until", "", "end of a gag order (YYYY-MM-DD: through that day); default none")
 
-	var lt adminTarget
 	var period string
 	list := &cobra.Command{
 		Use: "list [--period 2026H2]", Short: "List recorded disclosures", Args: cobra.NoArgs,
@@ -97,12 +95,12 @@ func newAdminDisclosureCmd(env *Env) *cobra.Command {
 				}
 				from, to = p.Start(), p.End()
 			}
-			srv, err := lt.server(cmd, env)
+			srv, err := a.server(cmd)
 			if err != nil {
 				return err
 			}
 			defer srv.Close()
-			p, err := lt.principal(cmd, env, srv)
+			p, err := a.principal(cmd, srv)
 			if err != nil {
 				return err
 			}
@@ -119,19 +117,17 @@ func newAdminDisclosureCmd(env *Env) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	lt.bind(list.Flags())
 	list.Flags().StringVar(&period, "period", "", "only requests received in this half-year, e.g. 2026H2")
 
-	var st adminTarget
 	show := &cobra.Command{
 		Use: "show ID", Short: "Show one disclosure in full", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := st.server(cmd, env)
+			srv, err := a.server(cmd)
 			if err != nil {
 				return err
 			}
 			defer srv.Close()
-			p, err := st.principal(cmd, env, srv)
+			p, err := a.principal(cmd, srv)
 			if err != nil {
 				return err
 			}
@@ -143,20 +139,18 @@ func newAdminDisclosureCmd(env *Env) *cobra.Command {
 			return nil
 		},
 	}
-	st.bind(show.Flags())
 
-	var nt adminTarget
 	notifyCmd := &cobra.Command{
 		Use:   "notify-lapsed",
 		Short: "Tell affected users about disclosures whose gag has ended (or that had none); safe to repeat",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := nt.server(cmd, env)
+			srv, err := a.server(cmd)
 			if err != nil {
 				return err
 			}
 			defer srv.Close()
-			p, err := nt.principal(cmd, env, srv)
+			p, err := a.principal(cmd, srv)
 			if err != nil {
 				return err
 			}
@@ -168,7 +162,6 @@ func newAdminDisclosureCmd(env *Env) *cobra.Command {
 			return nil
 		},
 	}
-	nt.bind(notifyCmd.Flags())
 	c.AddCommand(add, list, show, notifyCmd)
 	return c
 }

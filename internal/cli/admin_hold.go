@@ -28,9 +28,9 @@ func parseUntil(s string) (*time.Time, error) {
 	return &t, nil
 }
 
-func newAdminHoldCmd(env *Env) *cobra.Command {
+func newAdminHoldCmd(a *admin) *cobra.Command {
+	env := a.env
 	c := &cobra.Command{Use: "hold", Short: "Legal holds: keep an account's data from deletion (legal role)"}
-	var at adminTarget
 	var account, reason, until string
 	add := &cobra.Command{
 		Use: "add --account ID --reason TEXT [--until DATE]", Short: "Place a legal hold", Args: cobra.NoArgs,
@@ -39,7 +39,7 @@ func newAdminHoldCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return at.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
 				h, err := srv.Holds.Add(cmd.Context(), p, account, reason, u)
 				if err != nil {
 					return err
@@ -49,18 +49,16 @@ func newAdminHoldCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	at.bind(add.Flags())
 	add.Flags().StringVar(&account, "account", "", "account id")
 	add.Flags().StringVar(&reason, "reason", "", "why the data must be kept (case, obligation)")
 	add.Flags().StringVar(&until, "until", "", "end date (YYYY-MM-DD); default: until released")
 
-	var lt adminTarget
 	var lAccount string
 	var active bool
 	list := &cobra.Command{
 		Use: "list [--account ID] [--active]", Short: "List legal holds", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return lt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
 				hs, err := srv.Holds.List(cmd.Context(), p, lAccount, active)
 				if err != nil {
 					return err
@@ -69,15 +67,13 @@ func newAdminHoldCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	lt.bind(list.Flags())
 	list.Flags().StringVar(&lAccount, "account", "", "only this account")
 	list.Flags().BoolVar(&active, "active", false, "only holds in force now")
 
-	var rt adminTarget
 	release := &cobra.Command{
 		Use: "release ID", Short: "Release a legal hold", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return rt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
 				if err := srv.Holds.Release(cmd.Context(), p, args[0]); err != nil {
 					return err
 				}
@@ -86,7 +82,6 @@ func newAdminHoldCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	rt.bind(release.Flags())
 	c.AddCommand(add, list, release)
 	return c
 }

@@ -56,9 +56,9 @@ func readTextFile(path string, max int64) (string, error) {
 	return string(b), nil
 }
 
-func newAdminPolicyCmd(env *Env) *cobra.Command {
+func newAdminPolicyCmd(a *admin) *cobra.Command {
+	env := a.env
 	c := &cobra.Command{Use: "policy", Short: "Versioned privacy policy and terms (privacy officer)"}
-	var pt adminTarget
 	var kind string
 	var material bool
 	publish := &cobra.Command{
@@ -70,7 +70,7 @@ func newAdminPolicyCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return pt.asStaff(cmd, env, staff.ActPolicyPublish, func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, staff.ActPolicyPublish, func(srv *server.Server, p staff.Principal) error {
 				pub, err := srv.Policy.Publish(cmd.Context(), p, kind, body, material)
 				if err != nil {
 					return err
@@ -84,15 +84,13 @@ func newAdminPolicyCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	pt.bind(publish.Flags())
 	publish.Flags().StringVar(&kind, "kind", "privacy", "document kind: privacy or terms")
 	publish.Flags().BoolVar(&material, "material", false, "a material change: every user is notified and must accept it")
 
-	var lt adminTarget
 	list := &cobra.Command{
 		Use: "list", Short: "List every published version", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return lt.asStaff(cmd, env, staff.ActPolicyPublish, func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, staff.ActPolicyPublish, func(srv *server.Server, p staff.Principal) error {
 				docs, err := srv.Policy.History(cmd.Context(), false)
 				if err != nil {
 					return err
@@ -106,13 +104,12 @@ func newAdminPolicyCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	lt.bind(list.Flags())
 	c.AddCommand(publish, list)
 	return c
 }
 
-func newAdminAnnounceCmd(env *Env) *cobra.Command {
-	var t adminTarget
+func newAdminAnnounceCmd(a *admin) *cobra.Command {
+	env := a.env
 	var subject, bodyFile string
 	var email bool
 	c := &cobra.Command{
@@ -127,7 +124,7 @@ func newAdminAnnounceCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return t.asStaff(cmd, env, staff.ActAnnounce, func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, staff.ActAnnounce, func(srv *server.Server, p staff.Principal) error {
 				run, err := srv.Policy.Announce(cmd.Context(), p, subject, body, email)
 				if err != nil {
 					return err
@@ -136,20 +133,19 @@ func newAdminAnnounceCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	t.bind(c.Flags())
 	c.Flags().StringVar(&subject, "subject", "", "subject line (1 to 200 characters)")
 	c.Flags().StringVar(&bodyFile, "body-file", "", "file holding the message text")
 	c.Flags().BoolVar(&email, "email", false, "also email every user")
 	return c
 }
 
-func newAdminNoticesCmd(env *Env) *cobra.Command {
+func newAdminNoticesCmd(a *admin) *cobra.Command {
+	env := a.env
 	c := &cobra.Command{Use: "notices", Short: "Notices sent to every account: progress and resumption"}
-	var lt adminTarget
 	list := &cobra.Command{
 		Use: "list", Short: "List unfinished notices with their progress", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return lt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
 				if staff.Authorize(p, staff.ActAnnounce) != nil && staff.Authorize(p, staff.ActPolicyPublish) != nil {
 					return staff.Authorize(p, staff.ActAnnounce)
 				}
@@ -171,12 +167,10 @@ func newAdminNoticesCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	lt.bind(list.Flags())
-	var rt adminTarget
 	resume := &cobra.Command{
 		Use: "resume [ID]", Short: "Resume an interrupted notice (all unfinished ones without ID)", Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return rt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
 				runs, err := srv.Notices.Unfinished(cmd.Context())
 				if err != nil {
 					return err
@@ -205,7 +199,6 @@ func newAdminNoticesCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	rt.bind(resume.Flags())
 	c.AddCommand(list, resume)
 	return c
 }

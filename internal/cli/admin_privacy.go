@@ -8,31 +8,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// privacyAction runs fn with an assembled server and the authenticated
-// staff principal.
-func privacyAction(at *adminTarget, env *Env, fn func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		srv, err := at.server(cmd, env)
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-		p, err := at.principal(cmd, env, srv)
-		if err != nil {
-			return err
-		}
-		return fn(cmd, srv, p, args)
-	}
-}
-
-func newAdminPrivacyCmd(env *Env) *cobra.Command {
+func newAdminPrivacyCmd(a *admin) *cobra.Command {
+	env := a.env
 	c := &cobra.Command{Use: "privacy", Short: "Privacy requests: list, show, extend, complete, deny (every action is audited)"}
 
-	var lt adminTarget
 	var overdue bool
 	list := &cobra.Command{
 		Use: "list [--overdue]", Short: "List requests; --overdue: not answered or extended in time", Args: cobra.NoArgs,
-		RunE: privacyAction(&lt, env, func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			rs, err := srv.Privacy.StaffList(cmd.Context(), p, overdue)
 			if err != nil {
 				return err
@@ -40,13 +23,11 @@ func newAdminPrivacyCmd(env *Env) *cobra.Command {
 			return printRequestTable(env, rs, true)
 		}),
 	}
-	lt.bind(list.Flags())
 	list.Flags().BoolVar(&overdue, "overdue", false, "only requests past their deadline and not answered")
 
-	var st adminTarget
 	show := &cobra.Command{
 		Use: "show ID", Short: "Show a request", Args: cobra.ExactArgs(1),
-		RunE: privacyAction(&st, env, func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			r, err := srv.Privacy.StaffShow(cmd.Context(), p, args[0])
 			if err != nil {
 				return err
@@ -55,14 +36,12 @@ func newAdminPrivacyCmd(env *Env) *cobra.Command {
 			return nil
 		}),
 	}
-	st.bind(show.Flags())
 
-	var et adminTarget
 	var reason string
 	var months int
 	extend := &cobra.Command{
 		Use: "extend ID --reason TEXT [--months 1|2]", Short: "Extend the deadline (within the first month, at most two further months); the user is told the reason", Args: cobra.ExactArgs(1),
-		RunE: privacyAction(&et, env, func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			r, err := srv.Privacy.Extend(cmd.Context(), p, args[0], months, reason)
 			if err != nil {
 				return err
@@ -71,15 +50,13 @@ func newAdminPrivacyCmd(env *Env) *cobra.Command {
 			return nil
 		}),
 	}
-	et.bind(extend.Flags())
 	extend.Flags().StringVar(&reason, "reason", "", "why more time is needed (sent to the user)")
 	extend.Flags().IntVar(&months, "months", 1, "further calendar months (1 or 2; two in total at most)")
 
-	var ct adminTarget
 	var note string
 	complete := &cobra.Command{
 		Use: "complete ID [--note TEXT]", Short: "Mark a verified request completed; the user is told", Args: cobra.ExactArgs(1),
-		RunE: privacyAction(&ct, env, func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			r, err := srv.Privacy.Complete(cmd.Context(), p, args[0], note)
 			if err != nil {
 				return err
@@ -88,14 +65,12 @@ func newAdminPrivacyCmd(env *Env) *cobra.Command {
 			return nil
 		}),
 	}
-	ct.bind(complete.Flags())
 	complete.Flags().StringVar(&note, "note", "", "what was done (sent to the user)")
 
-	var dt adminTarget
 	var denyReason string
 	deny := &cobra.Command{
 		Use: "deny ID --reason TEXT", Short: "Deny a request; the user is told the reason and their right to complain", Args: cobra.ExactArgs(1),
-		RunE: privacyAction(&dt, env, func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			r, err := srv.Privacy.Deny(cmd.Context(), p, args[0], denyReason)
 			if err != nil {
 				return err
@@ -104,13 +79,11 @@ func newAdminPrivacyCmd(env *Env) *cobra.Command {
 			return nil
 		}),
 	}
-	dt.bind(deny.Flags())
 	deny.Flags().StringVar(&denyReason, "reason", "", "why (required; sent to the user)")
 
-	var rt adminTarget
 	resume := &cobra.Command{
 		Use: "resume-erasures", Short: "Finish interrupted erasures and those whose legal hold has ended", Args: cobra.NoArgs,
-		RunE: privacyAction(&rt, env, func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			if err := staff.Authorize(p, staff.ActPrivacyComplete); err != nil {
 				return err
 			}
@@ -126,7 +99,6 @@ func newAdminPrivacyCmd(env *Env) *cobra.Command {
 			return nil
 		}),
 	}
-	rt.bind(resume.Flags())
 
 	c.AddCommand(list, show, extend, complete, deny, resume)
 	return c

@@ -9,21 +9,21 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newAdminProcessorCmd(env *Env) *cobra.Command {
+func newAdminProcessorCmd(a *admin) *cobra.Command {
+	env := a.env
 	c := &cobra.Command{Use: "processor", Short: "The processor register: third parties and the data each may receive (privacy officer)"}
 
-	var at adminTarget
 	var name, purpose string
 	var cats []string
 	add := &cobra.Command{
 		Use: "add --name NAME --purpose TEXT --categories IDS", Short: "Register a processor", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := at.server(cmd, env)
+			srv, err := a.server(cmd)
 			if err != nil {
 				return err
 			}
 			defer srv.Close()
-			p, err := at.principal(cmd, env, srv)
+			p, err := a.principal(cmd, srv)
 			if err != nil {
 				return err
 			}
@@ -35,21 +35,19 @@ func newAdminProcessorCmd(env *Env) *cobra.Command {
 			return nil
 		},
 	}
-	at.bind(add.Flags())
 	add.Flags().StringVar(&name, "name", "", "processor name, e.g. \"SMTP relay\"")
 	add.Flags().StringVar(&purpose, "purpose", "", "what it does for you")
 	add.Flags().StringSliceVar(&cats, "categories", nil, "data category IDs it may receive, comma-separated")
 
-	var lt adminTarget
 	list := &cobra.Command{
 		Use: "list", Short: "List the processor register", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := lt.server(cmd, env)
+			srv, err := a.server(cmd)
 			if err != nil {
 				return err
 			}
 			defer srv.Close()
-			p, err := lt.principal(cmd, env, srv)
+			p, err := a.principal(cmd, srv)
 			if err != nil {
 				return err
 			}
@@ -66,18 +64,16 @@ func newAdminProcessorCmd(env *Env) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	lt.bind(list.Flags())
 
-	var rt adminTarget
 	remove := &cobra.Command{
 		Use: "remove ID|NAME", Short: "Remove a processor; transfers to it are refused from then on", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := rt.server(cmd, env)
+			srv, err := a.server(cmd)
 			if err != nil {
 				return err
 			}
 			defer srv.Close()
-			p, err := rt.principal(cmd, env, srv)
+			p, err := a.principal(cmd, srv)
 			if err != nil {
 				return err
 			}
@@ -89,7 +85,6 @@ func newAdminProcessorCmd(env *Env) *cobra.Command {
 			return nil
 		},
 	}
-	rt.bind(remove.Flags())
 	c.AddCommand(add, list, remove)
 	return c
 }

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newAdminRecordsCmd(env *Env) *cobra.Command {
-	var t adminTarget
+func newAdminRecordsCmd(a *admin) *cobra.Command {
+	env := a.env
 	var format string
 	c := &cobra.Command{
 		Use:   "records [--format markdown|json]",
@@ -21,7 +21,7 @@ func newAdminRecordsCmd(env *Env) *cobra.Command {
 			if format != "markdown" && format != "json" {
 				return fmt.Errorf("--format must be markdown or json")
 			}
-			return t.asStaff(cmd, env, staff.ActRecordsView, func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, staff.ActRecordsView, func(srv *server.Server, p staff.Principal) error {
 				rop := inventory.Default().RecordOfProcessing()
 				if format == "markdown" {
 					_, err := fmt.Fprint(env.Stdout, rop.Markdown())
@@ -33,7 +33,6 @@ func newAdminRecordsCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	t.bind(c.Flags())
 	c.Flags().StringVar(&format, "format", "markdown", "output format: markdown or json")
 	return c
 }

@@ -11,13 +11,7 @@ import (
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
-
-// bindRetention adds the --retention override flag, as serve has it.
-func bindRetention(fs *pflag.FlagSet, t *adminTarget) {
-	fs.StringArrayVar(&t.cfg.Retention, "retention", nil, "retention override CATEGORY=DAYS, as given to serve (repeatable)")
-}
 
 // printRun writes a sweep's counts as a table.
 func printRun(w io.Writer, r *store.RetentionRun) error {
@@ -35,13 +29,13 @@ func printRun(w io.Writer, r *store.RetentionRun) error {
 	return tw.Flush()
 }
 
-func newAdminRetentionCmd(env *Env) *cobra.Command {
+func newAdminRetentionCmd(a *admin) *cobra.Command {
+	env := a.env
 	c := &cobra.Command{Use: "retention", Short: "Retention rules and the sweeper"}
-	var rt adminTarget
 	run := &cobra.Command{
 		Use: "run", Short: "Sweep now: delete every record past its retention (legal holds respected)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return rt.asStaff(cmd, env, staff.ActRetentionRun, func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, staff.ActRetentionRun, func(srv *server.Server, p staff.Principal) error {
 				r, err := srv.Retention.RunNow(cmd.Context(), p)
 				if err != nil {
 					return err
@@ -50,15 +44,12 @@ func newAdminRetentionCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	rt.bind(run.Flags())
-	bindRetention(run.Flags(), &rt)
 
-	var lt adminTarget
 	var asJSON bool
 	rules := &cobra.Command{
 		Use: "rules [--json]", Short: "Show the retention rules and the last sweep's counts", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return lt.asStaff(cmd, env, staff.ActRetentionView, func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, staff.ActRetentionView, func(srv *server.Server, p staff.Principal) error {
 				rs, last, err := srv.Retention.Status(cmd.Context(), p)
 				if err != nil {
 					return err
@@ -85,8 +76,6 @@ func newAdminRetentionCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	lt.bind(rules.Flags())
-	bindRetention(rules.Flags(), &lt)
 	rules.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.AddCommand(run, rules)
 	return c

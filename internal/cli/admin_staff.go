@@ -11,9 +11,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newAdminStaffCmd(env *Env) *cobra.Command {
+func newAdminStaffCmd(a *admin) *cobra.Command {
+	env := a.env
 	c := &cobra.Command{Use: "staff", Short: "Staff accounts and roles (" + fmt.Sprint(staff.Roles()) + ")"}
-	var t adminTarget
 	var email, role string
 	add := &cobra.Command{
 		Use:   "add --email EMAIL --role ROLE",
@@ -22,7 +22,7 @@ func newAdminStaffCmd(env *Env) *cobra.Command {
 			"directory; after that, --staff must name an admin.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := t.server(cmd, env)
+			srv, err := a.server(cmd)
 			if err != nil {
 				return err
 			}
@@ -33,7 +33,7 @@ func newAdminStaffCmd(env *Env) *cobra.Command {
 			}
 			by := staff.Operator()
 			if len(existing) > 0 {
-				if by, err = t.principal(cmd, env, srv); err != nil {
+				if by, err = a.principal(cmd, srv); err != nil {
 					return err
 				}
 			}
@@ -49,15 +49,13 @@ func newAdminStaffCmd(env *Env) *cobra.Command {
 			return nil
 		},
 	}
-	t.bind(add.Flags())
 	add.Flags().StringVar(&email, "email", "", "staff email")
 	add.Flags().StringVar(&role, "role", "", "role: admin, support, privacy_officer or legal")
 
-	var lt adminTarget
 	list := &cobra.Command{
 		Use: "list", Short: "List staff accounts", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return lt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
 				all, err := srv.Staff.List(cmd.Context(), p)
 				if err != nil {
 					return err
@@ -71,14 +69,12 @@ func newAdminStaffCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	lt.bind(list.Flags())
 
-	var dt adminTarget
 	var enable bool
 	disable := &cobra.Command{
 		Use: "disable ID", Short: "Disable a staff account (ends its sessions); --enable undoes it", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return dt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
 				if p.ID == args[0] && !enable {
 					return errors.New("you cannot disable your own account")
 				}
@@ -90,15 +86,13 @@ func newAdminStaffCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	dt.bind(disable.Flags())
 	disable.Flags().BoolVar(&enable, "enable", false, "enable instead")
-	var tt adminTarget
 	enroll := &cobra.Command{
 		Use:   "totp",
 		Short: "Turn on two-factor login for your own staff account (an authenticator app scans the QR code)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return tt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
 				en, err := srv.Staff.BeginTOTP(cmd.Context(), p)
 				if err != nil {
 					return err
@@ -120,12 +114,10 @@ func newAdminStaffCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	tt.bind(enroll.Flags())
-	var rt adminTarget
 	reset := &cobra.Command{
 		Use: "totp-reset ID", Short: "Remove a staff member's second factor (a lost phone); they enroll again", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return rt.asStaff(cmd, env, "", func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
 				if err := srv.Staff.ResetTOTP(cmd.Context(), p, args[0]); err != nil {
 					return err
 				}
@@ -134,18 +126,17 @@ func newAdminStaffCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	rt.bind(reset.Flags())
 	c.AddCommand(add, list, disable, enroll, reset)
 	return c
 }
 
-func newAdminAuditCmd(env *Env) *cobra.Command {
+func newAdminAuditCmd(a *admin) *cobra.Command {
+	env := a.env
 	c := &cobra.Command{Use: "audit", Short: "The tamper-evident staff audit log"}
-	var vt adminTarget
 	verify := &cobra.Command{
 		Use: "verify", Short: "Check the audit log's hash chain", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return vt.asStaff(cmd, env, staff.ActAuditView, func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, staff.ActAuditView, func(srv *server.Server, p staff.Principal) error {
 				n, err := srv.Audit.Verify(cmd.Context())
 				if err != nil {
 					return fmt.Errorf("audit log BROKEN after checking %d entries: %w", n, err)
@@ -158,14 +149,12 @@ func newAdminAuditCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	vt.bind(verify.Flags())
-	var lt adminTarget
 	var after int64
 	var limit int
 	list := &cobra.Command{
 		Use: "list", Short: "Print audit entries", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return lt.asStaff(cmd, env, staff.ActAuditView, func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, staff.ActAuditView, func(srv *server.Server, p staff.Principal) error {
 				es, err := srv.Audit.Entries(cmd.Context(), after, limit)
 				if err != nil {
 					return err
@@ -179,7 +168,6 @@ func newAdminAuditCmd(env *Env) *cobra.Command {
 			})
 		},
 	}
-	lt.bind(list.Flags())
 	list.Flags().Int64Var(&after, "after", 0, "only entries after this sequence number")
 	list.Flags().IntVar(&limit, "limit", 100, "at most this many entries")
 	c.AddCommand(verify, list)

@@ -9,9 +9,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newAdminStatsCmd(env *Env) *cobra.Command {
+func newAdminStatsCmd(a *admin) *cobra.Command {
+	env := a.env
 	c := &cobra.Command{Use: "stats", Short: "Differentially private statistics"}
-	var t adminTarget
 	var from, to, format string
 	var o stats.Options
 	usage := &cobra.Command{
@@ -38,12 +38,12 @@ func newAdminStatsCmd(env *Env) *cobra.Command {
 			if format != "table" && format != "json" {
 				return fmt.Errorf("--format must be table or json")
 			}
-			srv, err := t.server(cmd, env)
+			srv, err := a.server(cmd)
 			if err != nil {
 				return err
 			}
 			defer srv.Close()
-			p, err := t.principal(cmd, env, srv)
+			p, err := a.principal(cmd, srv)
 			if err != nil {
 				return err
 			}
@@ -72,7 +72,6 @@ func newAdminStatsCmd(env *Env) *cobra.Command {
 			return nil
 		},
 	}
-	t.bind(usage.Flags())
 	f := usage.Flags()
 	f.StringVar(&from, "from", "", "first day (YYYY-MM-DD, UTC)")
 	f.StringVar(&to, "to", "", "last day, included (YYYY-MM-DD, UTC)")

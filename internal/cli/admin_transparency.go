@@ -4,18 +4,17 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/transparency"
 	"github.com/spf13/cobra"
 )
 
-func newAdminTransparencyCmd(env *Env) *cobra.Command {
-	var t adminTarget
+func newAdminTransparencyCmd(a *admin) *cobra.Command {
+	env := a.env
 	var period, out, canary, keyFile string
 	c := &cobra.Command{
-		Use:   "transparency --period 2026H2 [--out FILE] [--canary TEXT]",
+		Use:   "transparency --period 2026H2 [-o FILE] [--canary TEXT]",
 		Short: "Build and sign the transparency report for a half-year from the disclosure ledger (legal role)",
 		Long: "Build the transparency report (counts by type, jurisdiction and outcome, and a warrant\n" +
 			"canary) for a half-year that has ended, sign it with the Ed25519 key in DATA/transparency.key\n" +
@@ -30,19 +29,16 @@ func newAdminTransparencyCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			srv, err := t.server(cmd, env)
+			srv, err := a.server(cmd)
 			if err != nil {
 				return err
 			}
 			defer srv.Close()
-			pr, err := t.principal(cmd, env, srv)
+			pr, err := a.principal(cmd, srv)
 			if err != nil {
 				return err
 			}
-			if keyFile == "" {
-				keyFile = filepath.Join(t.cfg.DataDir, "transparency.key")
-			}
-			key, err := transparency.LoadOrCreateKey(keyFile, env.Rand)
+			key, err := srv.TransparencyKey(keyFile)
 			if err != nil {
 				return fmt.Errorf("signing key: %w", err)
 			}
@@ -70,9 +66,8 @@ func newAdminTransparencyCmd(env *Env) *cobra.Command {
 			return nil
 		},
 	}
-	t.bind(c.Flags())
 	c.Flags().StringVar(&period, "period", "", "half-year, e.g. 2026H2 (required)")
-	c.Flags().StringVar(&out, "out", "", "file to write (default transparency-PERIOD.json; - for stdout)")
+	c.Flags().StringVarP(&out, "output", "o", "", "file to write (default transparency-PERIOD.json; - for stdout)")
 	c.Flags().StringVar(&canary, "canary", "", "warrant canary statement to sign; empty means none is made")
 	c.Flags().StringVar(&keyFile, "key-file", "", "signing key (default DATA/transparency.key)")
 	return c

@@ -104,7 +104,7 @@ func TestDisclosureTransparencyCLI(t *testing.T) {
 	}
 
 	report := filepath.Join(t.TempDir(), "report.json")
-	out = legal.must("", "admin", "transparency", "--data", data, "--period", "2026H1", "--out", report, "--canary", "No secret orders.")
+	out = legal.must("", "admin", "transparency", "--data", data, "--period", "2026H1", "--output", report, "--canary", "No secret orders.")
 	key := regexp.MustCompile(`Public key: (\S+)`).FindStringSubmatch(out)
 	if key == nil {
 		t.Fatalf("transparency: got %q, want the public key", out)

@@ -1,8 +1,13 @@
-// Package config holds `nitronet serve`'s settings: each is a flag, may be
-// set by an environment variable NITRONET_<FLAG_NAME>, has a documented
-// default, and is validated at start with a clear error.
+// Package config holds the control server's settings: one type, Settings,
+// used by `nitronet serve` and by every `nitronet admin` command, so that an
+// admin command reaches the same database, key-encryption key, mail relay
+// and SMS webhook as the server.
 //
-// A flag given on the command line wins over the environment.
+// Every setting is a flag with a documented default. Load fills the
+// settings in one order of precedence: a flag given on the command line,
+// then the environment variable NITRONET_<FLAG_NAME>, then the optional
+// configuration file (--config FILE, or NITRONET_CONFIG), then the default.
+// Validate checks the result; its errors name the flag.
 package config
 
 import (
@@ -19,8 +24,11 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// Serve is the control server's configuration.
-type Serve struct {
+// Settings are the control server's settings.
+type Settings struct {
+	// ConfigFile is the optional TOML configuration file (see Load).
+	ConfigFile string
+
 	DataDir      string
 	Listen       string
 	TLSCert      string // PEM certificate chain; with TLSKey, serve HTTPS
@@ -52,15 +60,23 @@ type Serve struct {
 	// (package retention; docs/retention.md).
 	Retention []string
 
+	// Gateway configures the gateway `serve` runs in its own process; its
+	// Mode is empty when there is none.
+	Gateway Gateway
+
 	// Filled in by Validate.
 	V4 netip.Prefix
 	V6 netip.Prefix
 }
 
-// Default returns a Serve with every setting at its documented default
+// annotation marks the flags that are settings, so that Load fills only
+// those from the environment and the file, never a command's own flags.
+const annotation = "nitronet-setting"
+
+// Default returns Settings with every setting at its documented default
 // (the flag defaults, so they are defined in one place).
-func Default() Serve {
-	var c Serve
+func Default() Settings {
+	var c Settings
 	c.Bind(pflag.NewFlagSet("defaults", pflag.ContinueOnError))
 	return c
 }
@@ -70,8 +86,12 @@ func EnvName(flag string) string {
 	return "NITRONET_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
-// Bind registers c's flags on fs with their defaults.
-func (c *Serve) Bind(fs *pflag.FlagSet) {
+// Bind registers c's flags on fs with their defaults, and marks them as
+// settings for Load.
+func (c *Settings) Bind(fs *pflag.FlagSet) {
+	mark := markSettings(fs)
+	defer mark()
+	fs.StringVar(&c.ConfigFile, "config", "", "TOML configuration file; flags and NITRONET_* variables override it (env NITRONET_CONFIG)")
 	fs.StringVar(&c.DataDir, "data", "./nitronet-data", "data directory: SQLite database, key-encryption key, outbox")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS with --tls-key")
@@ -90,34 +110,34 @@ func (c *Serve) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SMTPHost, "smtp-host", "", "SMTP relay host; empty writes email to DATA/outbox")
 	fs.IntVar(&c.SMTPPort, "smtp-port", 587, "SMTP relay port")
 	fs.StringVar(&c.SMTPUsername, "smtp-username", "", "SMTP AUTH user name")
-	fs.StringVar(&c.SMTPPassword, "smtp-password", "", "SMTP AUTH password (prefer NITRONET_SMTP_PASSWORD)")
+	fs.StringVar(&c.SMTPPassword, "smtp-password", "", "SMTP AUTH password (prefer NITRONET_SMTP_PASSWORD or the config file)")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "From address for email")
 	fs.StringVar(&c.SMTPTLS, "smtp-tls", "starttls", "SMTP TLS: starttls (required), tls (implicit), opportunistic or none")
 	fs.StringVar(&c.SMSWebhook, "sms-webhook", "", "HTTPS URL that sends SMS (POST {to, body}); empty writes SMS to DATA/outbox")
-	fs.StringVar(&c.SMSWebhookToken, "sms-webhook-token", "", "Bearer token for the SMS webhook (prefer NITRONET_SMS_WEBHOOK_TOKEN)")
+	fs.StringVar(&c.SMSWebhookToken, "sms-webhook-token", "", "Bearer token for the SMS webhook (prefer NITRONET_SMS_WEBHOOK_TOKEN or the config file)")
 	fs.StringArrayVar(&c.Retention, "retention", nil, "retention override CATEGORY=DAYS, repeatable (e.g. usage.sessions=30); see docs/retention.md")
+	fs.StringVar(&c.Gateway.Mode, "gateway", "", "also run a gateway in this process: userspace or kernel (enrolled automatically)")
+	c.Gateway.Bind(fs, "gateway-")
+	fs.StringVar(&c.Gateway.Region, "gateway-region", "local", "region of the in-process gateway")
+	fs.StringVar(&c.Gateway.Endpoint, "gateway-endpoint", "127.0.0.1:51820", "HOST:PORT clients dial for the in-process gateway")
 }
 
-// ApplyEnv sets every flag not given on the command line from its
-// environment variable, if set. It returns an error naming the variable
-// when a value does not parse.
-func ApplyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
-	var err error
-	fs.VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed {
-			return
-		}
-		if v := getenv(EnvName(f.Name)); v != "" {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s: %w", EnvName(f.Name), e)
+// markSettings returns a function that annotates every flag added to fs
+// since the call as a setting.
+func markSettings(fs *pflag.FlagSet) func() {
+	before := map[string]bool{}
+	fs.VisitAll(func(f *pflag.Flag) { before[f.Name] = true })
+	return func() {
+		fs.VisitAll(func(f *pflag.Flag) {
+			if !before[f.Name] {
+				_ = fs.SetAnnotation(f.Name, annotation, []string{"true"})
 			}
-		}
-	})
-	return err
+		})
+	}
 }
 
 // Validate checks c and fills in derived fields. Errors name the flag.
-func (c *Serve) Validate() error {
+func (c *Settings) Validate() error {
 	if c.DataDir == "" {
 		return fmt.Errorf("--data must not be empty")
 	}
@@ -127,13 +147,8 @@ func (c *Serve) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("--listen %q: want HOST:PORT", c.Listen)
 	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return fmt.Errorf("--tls-cert and --tls-key go together")
-	}
-	if c.TLSCert != "" {
-		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
-			return fmt.Errorf("--tls-cert/--tls-key: %v", err)
-		}
+	if err := c.validateTLS(); err != nil {
+		return err
 	}
 	if c.Database != "" {
 		u, err := url.Parse(c.Database)
@@ -141,16 +156,9 @@ func (c *Serve) Validate() error {
 			return fmt.Errorf("--database: want a postgres:// URL")
 		}
 	}
-	var err error
-	if c.V4, err = netip.ParsePrefix(c.PoolV4); err != nil || !c.V4.Addr().Is4() || c.V4.Bits() > 30 {
-		return fmt.Errorf("--pool-v4 %q: want an IPv4 prefix of /30 or larger", c.PoolV4)
+	if err := c.validatePools(); err != nil {
+		return err
 	}
-	c.V4 = c.V4.Masked()
-	if c.V6, err = netip.ParsePrefix(c.PoolV6); err != nil || !c.V6.Addr().Is6() || c.V6.Bits() > 120 ||
-		!netip.MustParsePrefix("fc00::/7").Contains(c.V6.Addr()) {
-		return fmt.Errorf("--pool-v6 %q: want a ULA (fc00::/7) IPv6 prefix of /120 or larger", c.PoolV6)
-	}
-	c.V6 = c.V6.Masked()
 	if c.DeviceLimit < 1 || c.DeviceLimit > 1000 {
 		return fmt.Errorf("--device-limit must be 1 to 1000")
 	}
@@ -166,21 +174,48 @@ func (c *Serve) Validate() error {
 			return fmt.Errorf("--portal-url: want an http(s) URL")
 		}
 	}
-	switch c.UsageRecording {
-	case "intervals", "none":
-	default:
-		return fmt.Errorf("--usage-recording must be intervals or none")
+	if err := oneOf("usage-recording", c.UsageRecording, "intervals", "none"); err != nil {
+		return err
 	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		return fmt.Errorf("--log-format must be text or json")
+	if err := oneOf("log-format", c.LogFormat, "text", "json"); err != nil {
+		return err
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return fmt.Errorf("--log-level must be debug, info, warn or error")
+	if err := oneOf("log-level", c.LogLevel, "debug", "info", "warn", "error"); err != nil {
+		return err
 	}
+	if err := c.validateMessaging(); err != nil {
+		return err
+	}
+	return c.Gateway.Validate("gateway-")
+}
+
+func (c *Settings) validateTLS() error {
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.TLSCert != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %v", err)
+		}
+	}
+	return nil
+}
+
+func (c *Settings) validatePools() error {
+	var err error
+	if c.V4, err = netip.ParsePrefix(c.PoolV4); err != nil || !c.V4.Addr().Is4() || c.V4.Bits() > 30 {
+		return fmt.Errorf("--pool-v4 %q: want an IPv4 prefix of /30 or larger", c.PoolV4)
+	}
+	c.V4 = c.V4.Masked()
+	if c.V6, err = netip.ParsePrefix(c.PoolV6); err != nil || !c.V6.Addr().Is6() || c.V6.Bits() > 120 ||
+		!netip.MustParsePrefix("fc00::/7").Contains(c.V6.Addr()) {
+		return fmt.Errorf("--pool-v6 %q: want a ULA (fc00::/7) IPv6 prefix of /120 or larger", c.PoolV6)
+	}
+	c.V6 = c.V6.Masked()
+	return nil
+}
+
+func (c *Settings) validateMessaging() error {
 	if c.SMTPHost != "" {
 		if c.SMTPFrom == "" {
 			return fmt.Errorf("--smtp-from is required with --smtp-host")
@@ -188,10 +223,8 @@ func (c *Serve) Validate() error {
 		if c.SMTPPort < 1 || c.SMTPPort > 65535 {
 			return fmt.Errorf("--smtp-port must be 1 to 65535")
 		}
-		switch c.SMTPTLS {
-		case "starttls", "tls", "opportunistic", "none":
-		default:
-			return fmt.Errorf("--smtp-tls must be starttls, tls, opportunistic or none")
+		if err := oneOf("smtp-tls", c.SMTPTLS, "starttls", "tls", "opportunistic", "none"); err != nil {
+			return err
 		}
 	}
 	if c.SMSWebhook != "" {
@@ -203,9 +236,20 @@ func (c *Serve) Validate() error {
 	return nil
 }
 
+// oneOf returns an error naming flag unless v is one of allowed.
+func oneOf(flag, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	last := len(allowed) - 1
+	return fmt.Errorf("--%s must be %s or %s", flag, strings.Join(allowed[:last], ", "), allowed[last])
+}
+
 // GatewayAddrs returns the gateway's own tunnel addresses: the first host
 // of each pool (devices are numbered from the second). Gateways answer DNS
 // on them.
-func (c *Serve) GatewayAddrs() []netip.Addr {
+func (c *Settings) GatewayAddrs() []netip.Addr {
 	return []netip.Addr{c.V4.Addr().Next(), c.V6.Addr().Next()}
 }

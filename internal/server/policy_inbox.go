@@ -1,9 +1,6 @@
 package server
 
 import (
-	"net/http"
-
-	"github.com/nitronet/nitronet/internal/api"
 	"github.com/nitronet/nitronet/internal/inbox"
 	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/notices"
@@ -37,10 +34,4 @@ func (s *Server) assemblePolicyInbox(st store.Store) error {
 	s.Retention, err = retention.New(retention.Config{Store: st, Holds: st, Inventory: inv, Overrides: overrides,
 		Audit: s.Audit, Logger: d.Logger, Clock: d.Clock, Rand: d.Rand})
 	return err
-}
-
-// registerPolicyInbox registers the inbox and policy API routes.
-func (s *Server) registerPolicyInbox(mux *http.ServeMux, as *api.Server) {
-	api.RegisterInbox(mux, as, s.Inbox)
-	api.RegisterPolicy(mux, as, s.Policy)
 }

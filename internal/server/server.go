@@ -57,11 +57,15 @@ type Deps struct {
 	Stdout io.Writer // start-up notices for the operator
 	// Limits overrides api.DefaultLimits when non-nil.
 	Limits *api.Limits
+	// Store, if not nil, is an open store used instead of opening the
+	// configured one (for example a test's own PostgreSQL database). The
+	// server owns it either way: Close closes it.
+	Store store.Store
 }
 
 // Server is an assembled control server.
 type Server struct {
-	Config   config.Serve
+	Config   config.Settings
 	Store    store.Store
 	Vault    *vault.Vault
 	Accounts *accounts.Service
@@ -75,8 +79,10 @@ type Server struct {
 	Metrics  *metrics.Registry
 	Hasher   *password.Hasher
 	Notifier notify.Notifier
-	Handler  http.Handler
-	deps     Deps
+	// Handler serves the API, the portal and the console, mounted side by
+	// side on one mux, behind the shared middleware.
+	Handler http.Handler
+	deps    Deps
 
 	// Disclosures is the disclosure ledger; Processors the processor
 	// register that guards outbound messages; Stats the differentially
@@ -87,7 +93,7 @@ type Server struct {
 
 	// Inbox is the account inbox; Notices sends notices to every account;
 	// Policy keeps policy versions and acceptances; Retention is the
-	// retention sweeper (not started by Assemble).
+	// retention sweeper (run by the housekeeping Jobs).
 	Inbox     *inbox.Service
 	Notices   *notices.Sender
 	Policy    *policy.Service
@@ -100,7 +106,7 @@ type Server struct {
 // OpenStore opens the configured store: PostgreSQL if cfg.Database is set,
 // otherwise SQLite at DATA/nitronet.db. It creates the data directory
 // (mode 0700) if needed.
-func OpenStore(ctx context.Context, cfg config.Serve, log *slog.Logger) (store.Store, error) {
+func OpenStore(ctx context.Context, cfg config.Settings, log *slog.Logger) (store.Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -111,13 +117,37 @@ func OpenStore(ctx context.Context, cfg config.Serve, log *slog.Logger) (store.S
 	return sqlstore.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "nitronet.db"), pool, log)
 }
 
-// New opens the configured store and assembles a server on it.
-func New(ctx context.Context, cfg config.Serve, d Deps) (*Server, error) {
-	st, err := OpenStore(ctx, cfg, d.Logger)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+// New is the composition root: it validates cfg, opens the configured
+// store (or takes d.Store), and builds every part of the control server
+// from them: the vault, the notifier (SMTP relay and SMS webhook, or the
+// outbox), every service, and the HTTP handler. `nitronet serve` and every
+// `nitronet admin` command build their server here, so they share one
+// configuration and one way of sending mail. It publishes the shipped
+// privacy policy if no version exists yet. The caller closes the server.
+func New(ctx context.Context, cfg config.Settings, d Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
-	s, err := Assemble(cfg, st, d)
+	if d.Rand == nil {
+		d.Rand = rand.Reader
+	}
+	if d.Clock == nil {
+		d.Clock = time.Now
+	}
+	if d.Stdout == nil {
+		d.Stdout = io.Discard
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	st := d.Store
+	if st == nil {
+		var err error
+		if st, err = OpenStore(ctx, cfg, d.Logger); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
+	s, err := assemble(cfg, st, d)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -129,18 +159,9 @@ func New(ctx context.Context, cfg config.Serve, d Deps) (*Server, error) {
 	return s, nil
 }
 
-// Assemble builds a server from a validated configuration on an open
-// store, which the server then owns (Close closes it).
-func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
-	if d.Rand == nil {
-		d.Rand = rand.Reader
-	}
-	if d.Clock == nil {
-		d.Clock = time.Now
-	}
-	if d.Stdout == nil {
-		d.Stdout = io.Discard
-	}
+// assemble builds a server from a validated configuration on an open
+// store.
+func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	log := d.Logger
 	v, err := vault.LoadOrCreate(cfg.KEKFile, d.Rand)
 	if err != nil {
@@ -181,15 +202,6 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	limits := api.DefaultLimits()
-	if d.Limits != nil {
-		limits = *d.Limits
-	}
-	// One set of rate limiters for the API and the portal alike.
-	limiters, err := api.NewLimiters(limits, d.Clock, d.Rand)
-	if err != nil {
-		return nil, err
-	}
 	s := &Server{Config: cfg, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
 		Staff: stf, Audit: auditLog, Hasher: hasher, Notifier: n, deps: d,
 		Holds:   holds.New(st, auditLog, d.Clock, d.Rand),
@@ -211,37 +223,52 @@ func Assemble(cfg config.Serve, st store.Store, d Deps) (*Server, error) {
 		}
 		return out
 	})
-	// The portal needs the privacy, inbox, policy, staff and records
-	// services, so it is built after them.
-	portal, err := web.New(web.Config{
-		Accounts: acc, Devices: dev, Gateways: gws, Usage: use, GatewayDNS: cfg.GatewayAddrs(),
-		Policy: s.Policy, Privacy: s.Privacy, Inbox: s.Inbox, Staff: stf, Holds: s.Holds,
-		Disclosures: s.Disclosures, Retention: s.Retention, Audit: auditLog,
-		TransparencyKey: func() (ed25519.PrivateKey, error) {
-			return transparency.LoadOrCreateKey(filepath.Join(cfg.DataDir, "transparency.key"), d.Rand)
-		},
-		Logger: log, Clock: d.Clock, Rand: d.Rand, Limiters: limiters,
-		Secure:  cfg.TLSCert != "",
-		CSRFKey: v.DeriveKey("web portal csrf"),
-	})
-	if err != nil {
+	if s.Handler, err = s.handler(); err != nil {
 		return nil, err
 	}
-	h, err := api.New(api.Config{
-		Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
-		Logger: log, Clock: d.Clock, Rand: d.Rand, Limiters: limiters, GatewayDNS: cfg.GatewayAddrs(),
-		Extra: func(mux *http.ServeMux, as *api.Server) {
-			mux.Handle("GET /metrics", s.Metrics)
-			s.registerPolicyInbox(mux, as)
-			api.RegisterPrivacy(mux, as, s.Privacy)
-			portal.Register(mux)
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.Handler = h
 	return s, nil
+}
+
+// handler mounts the API, the portal and the console side by side on one
+// mux, with the metrics, behind the shared middleware: the access log
+// (method, route pattern, status, duration), the baseline security headers
+// and panic recovery.
+func (s *Server) handler() (http.Handler, error) {
+	d, cfg := s.deps, s.Config
+	limits := api.DefaultLimits()
+	if d.Limits != nil {
+		limits = *d.Limits
+	}
+	// One set of rate limiters for the API and the portal alike.
+	limiters, err := api.NewLimiters(limits, d.Clock, d.Rand)
+	if err != nil {
+		return nil, err
+	}
+	apiSrv, err := api.New(api.Config{
+		Accounts: s.Accounts, Devices: s.Devices, Gateways: s.Gateways, Feed: s.Feed, Usage: s.Usage,
+		Privacy: s.Privacy, Inbox: s.Inbox, Policy: s.Policy,
+		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand, Limiters: limiters, GatewayDNS: cfg.GatewayAddrs(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	portal, err := web.New(web.Config{
+		Accounts: s.Accounts, Devices: s.Devices, Gateways: s.Gateways, Usage: s.Usage, GatewayDNS: cfg.GatewayAddrs(),
+		Policy: s.Policy, Privacy: s.Privacy, Inbox: s.Inbox, Staff: s.Staff, Holds: s.Holds,
+		Disclosures: s.Disclosures, Retention: s.Retention, Audit: s.Audit,
+		TransparencyKey: func() (ed25519.PrivateKey, error) { return s.TransparencyKey("") },
+		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand, Limiters: limiters,
+		Secure:  cfg.TLSCert != "",
+		CSRFKey: s.Vault.DeriveKey("web portal csrf"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	apiSrv.Register(mux)
+	portal.Register(mux)
+	mux.Handle("GET /metrics", s.Metrics)
+	return api.AccessLog(d.Logger, d.Clock, api.BaselineHeaders(api.Recover(d.Logger, mux))), nil
 }
 
 // assemblePrivacyRecords builds the disclosure ledger, the processor
@@ -272,7 +299,7 @@ func (s *Server) assemblePrivacyRecords(st store.Store, procs *processors.Servic
 // relay and the SMS webhook are processors: every message to them is
 // checked against reg first (processors.Guard). The outbox is local and
 // is not guarded.
-func Notifier(cfg config.Serve, d Deps, reg processors.Register) (notify.Notifier, error) {
+func Notifier(cfg config.Settings, d Deps, reg processors.Register) (notify.Notifier, error) {
 	var r notify.Router
 	outboxDir := filepath.Join(cfg.DataDir, "outbox")
 	var outbox notify.Notifier
@@ -348,6 +375,16 @@ func (s *Server) Jobs() []jobs.Job {
 			return int64(n), err
 		}},
 	}
+}
+
+// TransparencyKey returns the Ed25519 key that signs transparency
+// reports, from file, or from DATA/transparency.key when file is empty. A
+// missing file is created with a new key (mode 0600).
+func (s *Server) TransparencyKey(file string) (ed25519.PrivateKey, error) {
+	if file == "" {
+		file = filepath.Join(s.Config.DataDir, "transparency.key")
+	}
+	return transparency.LoadOrCreateKey(file, s.deps.Rand)
 }
 
 // Close releases the server's resources.

@@ -55,9 +55,9 @@ type env struct {
 	srv  *server.Server
 }
 
-func testConfig(t *testing.T, dir string) config.Serve {
+func testConfig(t *testing.T, dir string) config.Settings {
 	t.Helper()
-	var cfg config.Serve
+	var cfg config.Settings
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	cfg.Bind(fs)
 	cfg.DataDir = dir
@@ -86,9 +86,9 @@ func newEnv(t *testing.T, b storetest.Backend, limits *api.Limits) *env {
 		st = b.Open(t)
 	}
 	logs := &lockedBuffer{}
-	srv, err := server.Assemble(cfg, st, server.Deps{
+	srv, err := server.New(context.Background(), cfg, server.Deps{
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Clock:  time.Now, Rand: rand.Reader, Stdout: io.Discard, Limits: limits,
+		Clock:  time.Now, Rand: rand.Reader, Stdout: io.Discard, Limits: limits, Store: st,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -82,7 +82,7 @@ func generous() api.Limits {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	dir := t.TempDir()
-	var cfg config.Serve
+	var cfg config.Settings
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	cfg.Bind(fs)
 	cfg.DataDir = dir
@@ -92,21 +92,14 @@ func newEnv(t *testing.T) *env {
 	}
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	st, err := server.OpenStore(context.Background(), cfg, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
 	limits := generous()
 	shift := &atomic.Int64{}
 	clock := func() time.Time { return time.Now().Add(time.Duration(shift.Load())) }
-	srv, err := server.Assemble(cfg, st, server.Deps{Logger: logger, Clock: clock, Rand: rand.Reader,
+	// Built by the one composition root, as in `nitronet serve`: the
+	// portal and console beside the API, the shipped policy published.
+	srv, err := server.New(context.Background(), cfg, server.Deps{Logger: logger, Clock: clock, Rand: rand.Reader,
 		Stdout: io.Discard, Limits: &limits})
 	if err != nil {
-		t.Fatal(err)
-	}
-	// The portal and console are registered by Assemble, as in `nitronet
-	// serve`; the shipped policy is published as server.New does.
-	if err := srv.Policy.Seed(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler)

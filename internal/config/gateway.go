@@ -1,0 +1,112 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// Gateway are the data-plane settings shared by `nitronet gateway` and
+// `nitronet serve --gateway` (there with the prefix "gateway-").
+type Gateway struct {
+	// Mode is "kernel" or "userspace"; for `serve`, empty means no
+	// gateway in the process.
+	Mode string
+	// Region and Endpoint describe the in-process gateway's record; a
+	// standalone gateway's record is made by `admin gateway add`.
+	Region, Endpoint string
+	ListenPort       int
+	KeyFile          string
+	Interface        string
+	Uplink           string
+	Allow, Deny      []string
+	DNSUpstreams     []string
+	AllowPrivate     []string
+
+	// Filled in by Validate.
+	AllowPrefixes, DenyPrefixes, AllowPrivatePrefixes []netip.Prefix
+}
+
+// Bind registers g's flags on fs, each named prefix+NAME, and marks them
+// as settings for Load.
+func (g *Gateway) Bind(fs *pflag.FlagSet, prefix string) {
+	mark := markSettings(fs)
+	defer mark()
+	fs.IntVar(&g.ListenPort, prefix+"listen-port", 51820, "WireGuard UDP port")
+	fs.StringVar(&g.KeyFile, prefix+"key-file", "", "file for the gateway's own key and credential (mode 0600); without it a restart needs a new token")
+	fs.StringVar(&g.Interface, prefix+"interface", "nitronet0", "kernel mode: TUN interface name")
+	fs.StringVar(&g.Uplink, prefix+"uplink", "", "kernel mode: uplink interface (default: that of the default route)")
+	fs.StringSliceVar(&g.Allow, prefix+"allow-cidr", nil, "admit handshakes only from these client source CIDRs (default: all)")
+	fs.StringSliceVar(&g.Deny, prefix+"deny-cidr", nil, "never answer handshakes from these client source CIDRs")
+	fs.StringSliceVar(&g.DNSUpstreams, prefix+"dns-upstream", nil, "resolvers (HOST:PORT) behind the gateway's tunnel DNS (default: the nameservers in /etc/resolv.conf)")
+	fs.StringSliceVar(&g.AllowPrivate, prefix+"allow-private", nil, "private or link-local destinations clients may reach (default: none)")
+}
+
+// Modes of a gateway.
+const (
+	GatewayKernel    = "kernel"
+	GatewayUserspace = "userspace"
+)
+
+// Validate checks g and parses its prefixes. flagPrefix is the prefix its
+// flags were bound with; errors name the flag. An empty Mode is an error
+// for a standalone gateway (flagPrefix "") and means "no gateway" for
+// `serve` (flagPrefix "gateway-").
+func (g *Gateway) Validate(flagPrefix string) error {
+	modeFlag := "mode"
+	if flagPrefix != "" {
+		modeFlag = strings.TrimSuffix(flagPrefix, "-")
+	}
+	switch g.Mode {
+	case "":
+		if flagPrefix == "" {
+			return fmt.Errorf("--%s must be kernel or userspace", modeFlag)
+		}
+		return nil // serve without a gateway
+	case GatewayKernel, GatewayUserspace:
+	default:
+		return fmt.Errorf("--%s %q: want kernel or userspace", modeFlag, g.Mode)
+	}
+	if g.ListenPort < 1 || g.ListenPort > 65535 {
+		return fmt.Errorf("--%slisten-port must be 1 to 65535", flagPrefix)
+	}
+	var err error
+	if g.AllowPrefixes, err = parsePrefixes(flagPrefix+"allow-cidr", g.Allow); err != nil {
+		return err
+	}
+	if g.DenyPrefixes, err = parsePrefixes(flagPrefix+"deny-cidr", g.Deny); err != nil {
+		return err
+	}
+	if g.AllowPrivatePrefixes, err = parsePrefixes(flagPrefix+"allow-private", g.AllowPrivate); err != nil {
+		return err
+	}
+	for _, u := range g.DNSUpstreams {
+		if _, _, err := net.SplitHostPort(u); err != nil {
+			return fmt.Errorf("--%sdns-upstream %q: want HOST:PORT", flagPrefix, u)
+		}
+	}
+	if flagPrefix != "" {
+		if _, _, err := net.SplitHostPort(g.Endpoint); err != nil {
+			return fmt.Errorf("--%sendpoint %q: want HOST:PORT", flagPrefix, g.Endpoint)
+		}
+		if strings.TrimSpace(g.Region) == "" {
+			return fmt.Errorf("--%sregion must not be empty", flagPrefix)
+		}
+	}
+	return nil
+}
+
+func parsePrefixes(flag string, ss []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range ss {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("--%s %q: want a CIDR prefix", flag, s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
