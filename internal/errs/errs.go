@@ -2,7 +2,12 @@
 //
 // Every layer returns *Error (possibly wrapped) for failures that a caller
 // should see; anything else is treated as an internal error. The mapping from
-// Code to HTTP status lives in exactly one place, package api.
+// Code to HTTP status lives in exactly one place, package httpedge.
+//
+// An error about one input names it in Field, by the input's name in the
+// JSON API (the public contract): "email", "public_key", "email_code" and
+// so on; docs/api-errors.md lists them. Front ends place an error by its
+// field, never by its message text.
 package errs
 
 import (
@@ -33,7 +38,11 @@ const (
 type Error struct {
 	Code    Code
 	Message string
-	Err     error // optional cause, never shown to clients
+	// Field is the input the error is about, by its JSON API name (for
+	// example "email" or "public_key"), or "" when it is about no single
+	// input. It is safe to show, like Message.
+	Field string
+	Err   error // optional cause, never shown to clients
 }
 
 func (e *Error) Error() string {
@@ -48,6 +57,28 @@ func (e *Error) Unwrap() error { return e.Err }
 // E returns a new *Error with the given code and formatted message.
 func E(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Field returns a new *Error about the input named field (its JSON API
+// name), with the given code and formatted message.
+func Field(code Code, field, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Field: field}
+}
+
+// WithField returns err with its domain error's Field set to field: a copy
+// of the first *Error in err's chain (its code, message and cause kept),
+// so the original is not changed. A service uses it to name the input a
+// shared check was about, for example the "current_password" a password
+// check rejected. Errors without a domain error, internal errors and nil
+// are returned unchanged.
+func WithField(err error, field string) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Code == Internal {
+		return err
+	}
+	c := *e
+	c.Field = field
+	return &c
 }
 
 // Wrap returns a new *Error with code and message that wraps cause.
@@ -76,6 +107,17 @@ func MessageOf(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// FieldOf returns the Field of the first *Error in err's chain: the JSON
+// API name of the input err is about, or "" for none and for internal
+// errors.
+func FieldOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Code != Internal {
+		return e.Field
+	}
+	return ""
 }
 
 // Is reports whether err carries the given code.
