@@ -92,7 +92,8 @@ func aad(accountID, field string) []byte { return []byte(accountID + "|" + field
 
 // Signup creates an account and sends a verification code to both
 // contacts. It returns the new account id. A taken email or mobile is
-// Conflict; invalid input is Invalid.
+// Conflict (naming neither); invalid input is Invalid, with field
+// "email", "mobile" or "password".
 func (s *Service) Signup(ctx context.Context, email, mobile, pw string) (string, error) {
 	email, err := contact.NormalizeEmail(email)
 	if err != nil {
@@ -175,7 +176,7 @@ func (s *Service) Contacts(a *store.Account) (email, mobile string, err error) {
 // account, replacing any earlier unused one.
 func (s *Service) SendCode(ctx context.Context, accountID string, ch store.Channel, purpose string) error {
 	if !ch.Valid() {
-		return errs.E(errs.Invalid, `channel must be "email" or "mobile"`)
+		return errs.Field(errs.Invalid, "channel", `channel must be "email" or "mobile"`)
 	}
 	a, err := s.cfg.Store.Account(ctx, accountID)
 	if err != nil {
@@ -225,36 +226,38 @@ func codeScope(accountID string, ch store.Channel, purpose string) string {
 // CheckCode consumes a one-time code for purpose on channel ch. It
 // returns Unauthenticated for a wrong code, Gone for an expired, used or
 // missing code, and RateLimited once CodeMaxAttempts tries were spent.
+// These errors name the field "code"; a caller whose API calls the code
+// something else relabels them with errs.WithField.
 func (s *Service) CheckCode(ctx context.Context, accountID string, ch store.Channel, purpose, code string) error {
 	if !ch.Valid() {
-		return errs.E(errs.Invalid, `channel must be "email" or "mobile"`)
+		return errs.Field(errs.Invalid, "channel", `channel must be "email" or "mobile"`)
 	}
 	code = strings.TrimSpace(code)
 	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
-		return errs.E(errs.Invalid, "code must be 6 digits")
+		return errs.Field(errs.Invalid, "code", "code must be 6 digits")
 	}
 	c, err := s.cfg.Store.ActiveCode(ctx, accountID, ch, purpose)
 	if errs.Is(err, errs.NotFound) {
-		return errs.E(errs.Gone, "no code is pending for this %s; request a new one", ch)
+		return errs.Field(errs.Gone, "code", "no code is pending for this %s; request a new one", ch)
 	}
 	if err != nil {
 		return err
 	}
 	if !s.cfg.Clock().Before(c.ExpiresAt) {
-		return errs.E(errs.Gone, "the code has expired; request a new one")
+		return errs.Field(errs.Gone, "code", "the code has expired; request a new one")
 	}
 	if c.Attempts >= CodeMaxAttempts {
-		return errs.E(errs.RateLimited, "too many wrong codes; request a new one")
+		return errs.Field(errs.RateLimited, "code", "too many wrong codes; request a new one")
 	}
 	n, err := s.cfg.Store.CountCodeAttempt(ctx, accountID, ch, purpose)
 	if err != nil {
 		return err
 	}
 	if n > CodeMaxAttempts {
-		return errs.E(errs.RateLimited, "too many wrong codes; request a new one")
+		return errs.Field(errs.RateLimited, "code", "too many wrong codes; request a new one")
 	}
 	if !secret.Equal(c.Hash, secret.HashCode(s.codeKey, codeScope(accountID, ch, purpose), code)) {
-		return errs.E(errs.Unauthenticated, "wrong code")
+		return errs.Field(errs.Unauthenticated, "code", "wrong code")
 	}
 	if err := s.cfg.Store.UseCode(ctx, accountID, ch, purpose, s.cfg.Clock()); err != nil {
 		return err
@@ -403,13 +406,13 @@ func (s *Service) RequestReset(ctx context.Context, email string) error {
 
 // Reset sets a new password with a reset token and ends every session of
 // the account. The token is single-use; an unknown, used or expired one is
-// Gone.
+// Gone (field "token"); a bad new password is Invalid (field "password").
 func (s *Service) Reset(ctx context.Context, token, newPassword string) error {
 	if err := password.Validate(newPassword); err != nil {
 		return err
 	}
 	if token == "" || len(token) > 256 {
-		return errs.E(errs.Gone, "the reset token is invalid or has expired")
+		return errs.Field(errs.Gone, "token", "the reset token is invalid or has expired")
 	}
 	hash, err := s.cfg.Hasher.Hash(ctx, newPassword)
 	if err != nil {
@@ -418,7 +421,7 @@ func (s *Service) Reset(ctx context.Context, token, newPassword string) error {
 	accountID, err := s.cfg.Store.ConsumeResetToken(ctx, secret.Hash(token), s.cfg.Clock())
 	if err != nil {
 		if errs.Is(err, errs.Gone) || errs.Is(err, errs.NotFound) {
-			return errs.E(errs.Gone, "the reset token is invalid or has expired")
+			return errs.Field(errs.Gone, "token", "the reset token is invalid or has expired")
 		}
 		return err
 	}
@@ -430,13 +433,15 @@ func (s *Service) Reset(ctx context.Context, token, newPassword string) error {
 }
 
 // ChangePassword replaces the password after checking the current one and
-// ends all sessions; the caller issues a fresh one.
+// ends all sessions; the caller issues a fresh one. A wrong current
+// password is Unauthenticated with field "current_password", a bad new one
+// Invalid with field "new_password".
 func (s *Service) ChangePassword(ctx context.Context, accountID, current, next string) error {
 	if err := s.CheckPassword(ctx, accountID, current); err != nil {
-		return err
+		return errs.WithField(err, "current_password")
 	}
 	if err := password.Validate(next); err != nil {
-		return err
+		return errs.WithField(err, "new_password")
 	}
 	hash, err := s.cfg.Hasher.Hash(ctx, next)
 	if err != nil {
@@ -445,22 +450,22 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, current, next s
 	return s.cfg.Store.SetPassword(ctx, accountID, hash)
 }
 
-// CheckPassword returns Unauthenticated unless pw is the account's
-// current password.
+// CheckPassword returns Unauthenticated (field "password") unless pw is
+// the account's current password.
 func (s *Service) CheckPassword(ctx context.Context, accountID, pw string) error {
 	a, err := s.cfg.Store.Account(ctx, accountID)
 	if err != nil {
 		return err
 	}
 	if len(pw) > 1024 {
-		return errs.E(errs.Unauthenticated, "wrong password")
+		return errs.Field(errs.Unauthenticated, "password", "wrong password")
 	}
 	ok, _, err := s.cfg.Hasher.Verify(ctx, pw, a.PasswordHash)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return errs.E(errs.Unauthenticated, "wrong password")
+		return errs.Field(errs.Unauthenticated, "password", "wrong password")
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ type CodeMessage struct {
 // the message could not be handed on.
 func (s *Service) SendCodeTo(ctx context.Context, accountID string, ch store.Channel, purpose string, m CodeMessage) error {
 	if !ch.Valid() {
-		return errs.E(errs.Invalid, `channel must be "email" or "mobile"`)
+		return errs.Field(errs.Invalid, "channel", `channel must be "email" or "mobile"`)
 	}
 	to := m.To
 	if to == "" {
@@ -80,7 +80,7 @@ func (s *Service) SendCodeTo(ctx context.Context, accountID string, ch store.Cha
 // blind index. value must already be normalised.
 func (s *Service) SealContact(a *store.Account, ch store.Channel, value string) (sealed, index []byte, err error) {
 	if !ch.Valid() {
-		return nil, nil, errs.E(errs.Invalid, `channel must be "email" or "mobile"`)
+		return nil, nil, errs.Field(errs.Invalid, "channel", `channel must be "email" or "mobile"`)
 	}
 	dk, err := s.cfg.Vault.Unwrap(a.ID, a.WrappedKey)
 	if err != nil {
@@ -114,13 +114,21 @@ func (s *Service) AccountIDByIndex(ctx context.Context, ch store.Channel, value 
 
 // NormalizeContact validates and normalises a new value for channel ch:
 // an email address, or a mobile number (E.164, using the service's default
-// region). Invalid input is Invalid.
+// region). Invalid input is Invalid, with field "value" (the API's name
+// for the new contact) or "channel".
 func (s *Service) NormalizeContact(ch store.Channel, value string) (string, error) {
+	var norm string
+	var err error
 	switch ch {
 	case store.Email:
-		return contact.NormalizeEmail(value)
+		norm, err = contact.NormalizeEmail(value)
 	case store.Mobile:
-		return contact.NormalizeMobile(value, s.cfg.MobileRegion)
+		norm, err = contact.NormalizeMobile(value, s.cfg.MobileRegion)
+	default:
+		return "", errs.Field(errs.Invalid, "channel", `channel must be "email" or "mobile"`)
 	}
-	return "", errs.E(errs.Invalid, `channel must be "email" or "mobile"`)
+	if err != nil {
+		return "", errs.WithField(err, "value")
+	}
+	return norm, nil
 }

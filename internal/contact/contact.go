@@ -174,7 +174,7 @@ func allDigits(s string) bool {
 }
 
 func invalidEmail(why string) error {
-	return errs.E(errs.Invalid, "email address %s", why)
+	return errs.Field(errs.Invalid, "email", "email address %s", why)
 }
 
 // maxPhoneInputLen bounds hostile input. E.164 numbers have at most 15
@@ -253,5 +253,5 @@ func NormalizeMobile(s, defaultRegion string) (string, error) {
 }
 
 func invalidMobile(why string) error {
-	return errs.E(errs.Invalid, "mobile number %s", why)
+	return errs.Field(errs.Invalid, "mobile", "mobile number %s", why)
 }

@@ -84,30 +84,32 @@ func Due(received time.Time, months int) time.Time {
 // reason is empty or longer than MaxReasonLen bytes after trimming, or not
 // valid UTF-8, when currentDue is not a due date of received (one, two or
 // three months after it), or when the total extension would exceed
-// MaxExtraMonths. It returns code Precondition when now is after the original
+// MaxExtraMonths. It returns code Conflict when now is after the original
 // one-month due date: Art. 12(3) requires the extension to be notified within
-// the first month. Sending that notice is the caller's job; Extend only
-// decides whether the extension is allowed.
+// the first month, so the request's age conflicts with the extension. Sending
+// that notice is the caller's job; Extend only decides whether the extension
+// is allowed. Errors about the number of months name the field "months",
+// errors about the reason the field "reason".
 func Extend(received, now time.Time, currentDue time.Time, extraMonths int, reason string) (time.Time, error) {
 	if extraMonths < 1 {
-		return time.Time{}, errs.E(errs.Invalid, "extension must be at least 1 month, got %d", extraMonths)
+		return time.Time{}, errs.Field(errs.Invalid, "months", "extension must be at least 1 month, got %d", extraMonths)
 	}
 	if extraMonths > MaxExtraMonths {
-		return time.Time{}, errs.E(errs.Invalid, "extension may be at most %d further months, got %d", MaxExtraMonths, extraMonths)
+		return time.Time{}, errs.Field(errs.Invalid, "months", "extension may be at most %d further months, got %d", MaxExtraMonths, extraMonths)
 	}
 	reason = strings.TrimSpace(reason)
 	switch {
 	case reason == "":
-		return time.Time{}, errs.E(errs.Invalid, "an extension needs a reason")
+		return time.Time{}, errs.Field(errs.Invalid, "reason", "an extension needs a reason")
 	case len(reason) > MaxReasonLen:
-		return time.Time{}, errs.E(errs.Invalid, "extension reason is longer than %d bytes", MaxReasonLen)
+		return time.Time{}, errs.Field(errs.Invalid, "reason", "extension reason is longer than %d bytes", MaxReasonLen)
 	case !utf8.ValidString(reason):
-		return time.Time{}, errs.E(errs.Invalid, "extension reason is not valid UTF-8")
+		return time.Time{}, errs.Field(errs.Invalid, "reason", "extension reason is not valid UTF-8")
 	}
 
 	original := Due(received, Months)
 	if now.After(original) {
-		return time.Time{}, errs.E(errs.Precondition,
+		return time.Time{}, errs.E(errs.Conflict,
 			"too late to extend: an extension must be notified within the first month, which ended %s",
 			original.UTC().Format(time.RFC3339))
 	}
@@ -125,7 +127,7 @@ func Extend(received, now time.Time, currentDue time.Time, extraMonths int, reas
 	}
 	already := current - Months
 	if already+extraMonths > MaxExtraMonths {
-		return time.Time{}, errs.E(errs.Invalid,
+		return time.Time{}, errs.Field(errs.Invalid, "months",
 			"extension may total at most %d further months; already extended by %d, asked for %d more",
 			MaxExtraMonths, already, extraMonths)
 	}

@@ -142,8 +142,8 @@ func TestExtend(t *testing.T) {
 		{"reason at limit", inFirstMonth, first, 1, strings.Repeat("x", MaxReasonLen), second, ""},
 		{"reason bad utf8", inFirstMonth, first, 1, "bad \xff", time.Time{}, errs.Invalid},
 		{"unrelated current due", inFirstMonth, date(2026, 2, 14, 0, 0, utc), 1, "complex", time.Time{}, errs.Invalid},
-		{"too late", first.Add(time.Second), first, 1, "complex", time.Time{}, errs.Precondition},
-		{"too late even if extended", date(2026, 3, 5, 0, 0, utc), second, 1, "complex", time.Time{}, errs.Precondition},
+		{"too late", first.Add(time.Second), first, 1, "complex", time.Time{}, errs.Conflict},
+		{"too late even if extended", date(2026, 3, 5, 0, 0, utc), second, 1, "complex", time.Time{}, errs.Conflict},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -266,4 +266,30 @@ func FuzzDue(f *testing.F) {
 			t.Fatalf("Due(%v, %d) = %v, day %d after the receipt day %d", received, months, got, d, received.Day())
 		}
 	})
+}
+
+// TestExtendFields: an error about the number of months names the field
+// "months", one about the reason the field "reason", so front ends can
+// place them without reading the message.
+func TestExtendFields(t *testing.T) {
+	received := date(2026, 1, 31, 9, 0, time.UTC)
+	now := date(2026, 2, 10, 12, 0, time.UTC)
+	first, second := Due(received, 1), Due(received, 2)
+	for _, c := range []struct {
+		name, reason, want string
+		current            time.Time
+		months             int
+	}{
+		{"zero months", "complex", "months", first, 0},
+		{"three months", "complex", "months", first, 3},
+		{"total over two", "complex", "months", second, 2},
+		{"empty reason", "", "reason", first, 1},
+		{"long reason", strings.Repeat("x", MaxReasonLen+1), "reason", first, 1},
+		{"bad utf8", "bad \xff", "reason", first, 1},
+	} {
+		_, err := Extend(received, now, c.current, c.months, c.reason)
+		if got := errs.FieldOf(err); got != c.want {
+			t.Errorf("%s: field %q (%v), want %q", c.name, got, err, c.want)
+		}
+	}
 }

@@ -105,6 +105,11 @@ type Input struct {
 // Add validates in and records it, and returns the record. by must be
 // allowed staff.ActDisclosureManage.
 //
+// Invalid input is Invalid, naming its field: "reference", "authority",
+// "jurisdiction", "legal_basis", "scope_requested", "type", "decision",
+// "received_at", "categories", "fields", "accounts" or "gag_until" (the
+// snake_case names of Input's fields).
+//
 // Reference, authority, jurisdiction, legal basis and scope are required
 // (trimmed; printable; bounded); Type and Decision must be known values;
 // ReceivedAt must be set and not in the future; every account named is an
@@ -129,7 +134,7 @@ func (s *Service) Add(ctx context.Context, by staff.Principal, in Input) (*store
 	for _, a := range d.AccountIDs {
 		if _, err := s.cfg.Accounts.Account(ctx, a); err != nil {
 			if errs.Is(err, errs.NotFound) {
-				return nil, errs.E(errs.NotFound, "account %s not found", a)
+				return nil, errs.Field(errs.NotFound, "accounts", "account %s not found", a)
 			}
 			return nil, err
 		}
@@ -155,51 +160,52 @@ func (s *Service) Add(ctx context.Context, by staff.Principal, in Input) (*store
 }
 
 func (s *Service) validate(in Input) (*store.Disclosure, error) {
-	text := func(name, v string, max int) (string, error) {
+	// text checks free text for field, called name in messages.
+	text := func(field, name, v string, max int) (string, error) {
 		v = strings.TrimSpace(v)
 		if v == "" {
-			return "", errs.E(errs.Invalid, "%s is required", name)
+			return "", errs.Field(errs.Invalid, field, "%s is required", name)
 		}
 		if utf8.RuneCountInString(v) > max || !utf8.ValidString(v) {
-			return "", errs.E(errs.Invalid, "%s is longer than %d characters", name, max)
+			return "", errs.Field(errs.Invalid, field, "%s is longer than %d characters", name, max)
 		}
 		if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' || r == 0x7f }) {
-			return "", errs.E(errs.Invalid, "%s contains a control character", name)
+			return "", errs.Field(errs.Invalid, field, "%s contains a control character", name)
 		}
 		return v, nil
 	}
 	d := &store.Disclosure{}
 	var err error
 	for _, f := range []struct {
-		name string
-		in   string
-		out  *string
-		max  int
+		field, name string
+		in          string
+		out         *string
+		max         int
 	}{
-		{"reference", in.Reference, &d.Reference, MaxTextLen},
-		{"authority", in.Authority, &d.Authority, MaxTextLen},
-		{"jurisdiction", in.Jurisdiction, &d.Jurisdiction, MaxTextLen},
-		{"legal basis", in.LegalBasis, &d.LegalBasis, MaxTextLen},
-		{"scope requested", in.ScopeRequested, &d.ScopeRequested, MaxScopeLen},
+		{"reference", "reference", in.Reference, &d.Reference, MaxTextLen},
+		{"authority", "authority", in.Authority, &d.Authority, MaxTextLen},
+		{"jurisdiction", "jurisdiction", in.Jurisdiction, &d.Jurisdiction, MaxTextLen},
+		{"legal_basis", "legal basis", in.LegalBasis, &d.LegalBasis, MaxTextLen},
+		{"scope_requested", "scope requested", in.ScopeRequested, &d.ScopeRequested, MaxScopeLen},
 	} {
-		if *f.out, err = text(f.name, f.in, f.max); err != nil {
+		if *f.out, err = text(f.field, f.name, f.in, f.max); err != nil {
 			return nil, err
 		}
 	}
 	d.Type = strings.ToLower(strings.TrimSpace(in.Type))
 	if !slices.Contains(Types(), d.Type) {
-		return nil, errs.E(errs.Invalid, "type must be one of %s", strings.Join(Types(), ", "))
+		return nil, errs.Field(errs.Invalid, "type", "type must be one of %s", strings.Join(Types(), ", "))
 	}
 	d.Decision = strings.ToLower(strings.TrimSpace(in.Decision))
 	if !slices.Contains(Decisions(), d.Decision) {
-		return nil, errs.E(errs.Invalid, "decision must be one of %s", strings.Join(Decisions(), ", "))
+		return nil, errs.Field(errs.Invalid, "decision", "decision must be one of %s", strings.Join(Decisions(), ", "))
 	}
 	now := s.cfg.Clock()
 	if in.ReceivedAt.IsZero() {
-		return nil, errs.E(errs.Invalid, "the date the request was received is required")
+		return nil, errs.Field(errs.Invalid, "received_at", "the date the request was received is required")
 	}
 	if in.ReceivedAt.After(now) {
-		return nil, errs.E(errs.Invalid, "the date received is in the future")
+		return nil, errs.Field(errs.Invalid, "received_at", "the date received is in the future")
 	}
 	d.ReceivedAt = in.ReceivedAt.UTC().Truncate(time.Second)
 	cats := []string{}
@@ -210,7 +216,7 @@ func (s *Service) validate(in Input) (*store.Disclosure, error) {
 			continue
 		}
 		if _, ok := s.cfg.Inventory.Category(c); !ok {
-			return nil, errs.E(errs.Invalid, "unknown data category %q; category IDs look like %q", trunc(c, 40), inventory.IDEmail)
+			return nil, errs.Field(errs.Invalid, "categories", "unknown data category %q; category IDs look like %q", trunc(c, 40), inventory.IDEmail)
 		}
 		seen[c] = true
 		cats = append(cats, c)
@@ -221,22 +227,22 @@ func (s *Service) validate(in Input) (*store.Disclosure, error) {
 		if f == "" || slices.Contains(fields, f) {
 			continue
 		}
-		if _, err := text("field name", f, MaxFieldName); err != nil {
+		if _, err := text("fields", "field name", f, MaxFieldName); err != nil {
 			return nil, err
 		}
 		fields = append(fields, f)
 	}
 	if len(fields) > MaxFields {
-		return nil, errs.E(errs.Invalid, "at most %d fields may be listed", MaxFields)
+		return nil, errs.Field(errs.Invalid, "fields", "at most %d fields may be listed", MaxFields)
 	}
 	switch d.Decision {
 	case transparency.DecisionComplied, transparency.DecisionPartly:
 		if len(cats) == 0 || len(fields) == 0 {
-			return nil, errs.E(errs.Invalid, "a %s decision must list the categories and fields disclosed", d.Decision)
+			return nil, errs.Field(errs.Invalid, "categories", "a %s decision must list the categories and fields disclosed", d.Decision)
 		}
 	default:
 		if len(cats) > 0 || len(fields) > 0 {
-			return nil, errs.E(errs.Invalid, "a %s decision discloses nothing: list no categories or fields", d.Decision)
+			return nil, errs.Field(errs.Invalid, "categories", "a %s decision discloses nothing: list no categories or fields", d.Decision)
 		}
 	}
 	d.CategoriesDisclosed, d.FieldsDisclosed = cats, fields
@@ -247,21 +253,21 @@ func (s *Service) validate(in Input) (*store.Disclosure, error) {
 			continue
 		}
 		if !ident.Valid(a, "acc") {
-			return nil, errs.E(errs.Invalid, "%q is not an account ID", trunc(a, 40))
+			return nil, errs.Field(errs.Invalid, "accounts", "%q is not an account ID", trunc(a, 40))
 		}
 		accounts = append(accounts, a)
 	}
 	if len(accounts) == 0 && len(cats) > 0 {
-		return nil, errs.E(errs.Invalid, "a %s decision must name the accounts whose data was disclosed", d.Decision)
+		return nil, errs.Field(errs.Invalid, "accounts", "a %s decision must name the accounts whose data was disclosed", d.Decision)
 	}
 	if len(accounts) > MaxAccounts {
-		return nil, errs.E(errs.Invalid, "at most %d accounts may be named", MaxAccounts)
+		return nil, errs.Field(errs.Invalid, "accounts", "at most %d accounts may be named", MaxAccounts)
 	}
 	d.AccountIDs = accounts
 	if in.GagUntil != nil {
 		g := in.GagUntil.UTC().Truncate(time.Second)
 		if !g.After(d.ReceivedAt) {
-			return nil, errs.E(errs.Invalid, "the gag must end after the request was received")
+			return nil, errs.Field(errs.Invalid, "gag_until", "the gag must end after the request was received")
 		}
 		d.GagUntil = &g
 	}
@@ -296,7 +302,7 @@ func (s *Service) Get(ctx context.Context, by staff.Principal, id string) (*stor
 		return nil, err
 	}
 	if !ident.Valid(id, "dis") {
-		return nil, errs.E(errs.NotFound, "no such disclosure")
+		return nil, errs.Field(errs.NotFound, "id", "no such disclosure")
 	}
 	d, err := s.cfg.Store.Disclosure(ctx, id)
 	if err != nil {
@@ -325,21 +331,22 @@ func toReport(d store.Disclosure) transparency.Disclosure {
 // ledger, with the canary statement canary, signs it with key and returns
 // the signed file (see transparency.Sign) and the report. A period still
 // running gives an interim report (Report.Interim) covering the ledger up
-// to now; a period that has not started is Invalid. by
+// to now; a period that has not started is Invalid (field "period"), as is
+// a canary statement that is too long (field "canary"). by
 // must be allowed staff.ActTransparency; the signing is audited.
 func (s *Service) Transparency(ctx context.Context, by staff.Principal, p transparency.Period, canary string, key ed25519.PrivateKey) ([]byte, transparency.Report, error) {
 	if err := staff.Authorize(by, staff.ActTransparency); err != nil {
 		return nil, transparency.Report{}, err
 	}
 	if !p.Valid() {
-		return nil, transparency.Report{}, errs.E(errs.Invalid, "invalid period")
+		return nil, transparency.Report{}, errs.Field(errs.Invalid, "period", "invalid period")
 	}
 	now := s.cfg.Clock()
 	if now.Before(p.Start()) {
-		return nil, transparency.Report{}, errs.E(errs.Invalid, "period %s has not started yet", p)
+		return nil, transparency.Report{}, errs.Field(errs.Invalid, "period", "period %s has not started yet", p)
 	}
 	if utf8.RuneCountInString(canary) > MaxScopeLen {
-		return nil, transparency.Report{}, errs.E(errs.Invalid, "the canary statement is longer than %d characters", MaxScopeLen)
+		return nil, transparency.Report{}, errs.Field(errs.Invalid, "canary", "the canary statement is longer than %d characters", MaxScopeLen)
 	}
 	ds, err := s.cfg.Store.Disclosures(ctx, p.Start(), p.End())
 	if err != nil {

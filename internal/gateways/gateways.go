@@ -48,27 +48,29 @@ type Gateway struct {
 	LastSeen  *time.Time `json:"last_seen,omitempty"`
 }
 
-// ValidateRegion checks a region name: 1 to 32 of [a-z0-9-].
+// ValidateRegion checks a region name: 1 to 32 of [a-z0-9-]. A bad one is
+// Invalid with field "region".
 func ValidateRegion(r string) (string, error) {
 	r = strings.ToLower(strings.TrimSpace(r))
 	if r == "" || len(r) > 32 || strings.Trim(r, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
-		return "", errs.E(errs.Invalid, "region must be 1 to 32 characters of a-z, 0-9 and -")
+		return "", errs.Field(errs.Invalid, "region", "region must be 1 to 32 characters of a-z, 0-9 and -")
 	}
 	return r, nil
 }
 
-// ValidateEndpoint checks a HOST:PORT endpoint that clients will dial.
+// ValidateEndpoint checks a HOST:PORT endpoint that clients will dial. A
+// bad one is Invalid with field "endpoint".
 func ValidateEndpoint(ep string) (string, error) {
 	host, port, err := net.SplitHostPort(strings.TrimSpace(ep))
 	if err != nil || host == "" || len(host) > 253 {
-		return "", errs.E(errs.Invalid, "endpoint must be HOST:PORT")
+		return "", errs.Field(errs.Invalid, "endpoint", "endpoint must be HOST:PORT")
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 1 || p > 65535 {
-		return "", errs.E(errs.Invalid, "endpoint port must be 1 to 65535")
+		return "", errs.Field(errs.Invalid, "endpoint", "endpoint port must be 1 to 65535")
 	}
 	if strings.ContainsAny(host, " /\\@") {
-		return "", errs.E(errs.Invalid, "endpoint host is not a valid host name or address")
+		return "", errs.Field(errs.Invalid, "endpoint", "endpoint host is not a valid host name or address")
 	}
 	return net.JoinHostPort(host, port), nil
 }
@@ -106,7 +108,9 @@ func (s *Service) Add(ctx context.Context, region, endpoint string) (*Gateway, s
 func (s *Service) Enroll(ctx context.Context, req gwproto.EnrollRequest) (*gwproto.EnrollResponse, error) {
 	key, err := wgkey.ParsePublic(req.PublicKey)
 	if err != nil {
-		return nil, errs.Wrap(errs.Invalid, err, "public_key must be a base64 WireGuard public key")
+		e := errs.Wrap(errs.Invalid, err, "public_key must be a base64 WireGuard public key")
+		e.Field = "public_key"
+		return nil, e
 	}
 	if req.Token == "" || len(req.Token) > 256 {
 		return nil, errs.E(errs.Unauthenticated, "invalid enrollment token")

@@ -30,28 +30,32 @@ func New(st store.HoldStore, audit staff.Auditor, clock func() time.Time, rand i
 }
 
 // Add places a hold on the account for reason, until until (nil: until
-// released). by must be allowed staff.ActHoldManage.
+// released). by must be allowed staff.ActHoldManage. A bad reason or a
+// past end is Invalid, an unknown account NotFound; each names its field:
+// "reason", "until" or "account".
 func (s *Service) Add(ctx context.Context, by staff.Principal, accountID, reason string, until *time.Time) (*store.Hold, error) {
 	if err := staff.Authorize(by, staff.ActHoldManage); err != nil {
 		return nil, err
 	}
 	reason = strings.TrimSpace(reason)
 	if reason == "" || utf8.RuneCountInString(reason) > 500 {
-		return nil, errs.E(errs.Invalid, "a reason of 1 to 500 characters is required")
+		return nil, errs.Field(errs.Invalid, "reason", "a reason of 1 to 500 characters is required")
 	}
 	if !ident.Valid(accountID, "acc") {
-		return nil, errs.E(errs.NotFound, "no such account")
+		return nil, errs.Field(errs.NotFound, "account", "no such account")
 	}
 	now := s.clock()
 	if until != nil && !until.After(now) {
-		return nil, errs.E(errs.Invalid, "--until must be in the future")
+		return nil, errs.Field(errs.Invalid, "until", "the end date must be in the future")
 	}
 	id, err := ident.New(s.rand, "hold")
 	if err != nil {
 		return nil, err
 	}
 	h := &store.Hold{ID: id, AccountID: accountID, Reason: reason, CreatedBy: by.ID, CreatedAt: now, Until: until}
-	if err := s.store.CreateHold(ctx, h); err != nil {
+	if err := s.store.CreateHold(ctx, h); errs.Is(err, errs.NotFound) {
+		return nil, errs.WithField(err, "account")
+	} else if err != nil {
 		return nil, err
 	}
 	detail := "hold " + id + " placed"

@@ -66,18 +66,19 @@ func ValidKind(k string) bool {
 
 // ValidateContent checks a message's kind, subject and body and returns
 // them trimmed: the subject must be 1 to MaxSubject runes without control
-// characters, the body 1 to MaxBody runes. It returns Invalid otherwise.
+// characters, the body 1 to MaxBody runes. It returns Invalid otherwise,
+// naming the field "kind", "subject" or "body".
 func ValidateContent(kind, subject, body string) (string, string, error) {
 	if !ValidKind(kind) {
-		return "", "", errs.E(errs.Invalid, "message kind must be 1 to 32 characters from a-z, 0-9 and -")
+		return "", "", errs.Field(errs.Invalid, "kind", "message kind must be 1 to 32 characters from a-z, 0-9 and -")
 	}
 	subject, body = strings.TrimSpace(subject), strings.TrimSpace(body)
 	if subject == "" || utf8.RuneCountInString(subject) > MaxSubject || !utf8.ValidString(subject) ||
 		strings.IndexFunc(subject, unicode.IsControl) >= 0 {
-		return "", "", errs.E(errs.Invalid, "a subject of 1 to %d characters without control characters is required", MaxSubject)
+		return "", "", errs.Field(errs.Invalid, "subject", "a subject of 1 to %d characters without control characters is required", MaxSubject)
 	}
 	if body == "" || utf8.RuneCountInString(body) > MaxBody || !utf8.ValidString(body) {
-		return "", "", errs.E(errs.Invalid, "a body of 1 to %d characters is required", MaxBody)
+		return "", "", errs.Field(errs.Invalid, "body", "a body of 1 to %d characters is required", MaxBody)
 	}
 	return subject, body, nil
 }
@@ -126,10 +127,10 @@ func (s *Service) Unread(ctx context.Context, accountID string) (int, error) {
 
 // MarkRead marks the account's message id read. Marking a read message
 // again is not an error. A malformed id, or another account's message, is
-// NotFound.
+// NotFound (field "id").
 func (s *Service) MarkRead(ctx context.Context, accountID, id string) error {
 	if !ident.Valid(id, "msg") {
-		return errs.E(errs.NotFound, "message not found")
+		return errs.Field(errs.NotFound, "id", "message not found")
 	}
 	return s.store.MarkRead(ctx, accountID, id, s.clock())
 }

@@ -217,21 +217,21 @@ func (h *Hasher) Dummy(ctx context.Context) {
 // Validate checks a new password against the policy: valid UTF-8, no NUL
 // character, and between MinLength and MaxLength characters (Unicode code
 // points) inclusive. It returns nil if password is acceptable, and
-// otherwise an *errs.Error with code errs.Invalid and a message that is safe
-// to show the user and never contains the password.
+// otherwise an *errs.Error with code errs.Invalid, field "password" and a
+// message that is safe to show the user and never contains the password.
 func Validate(password string) error {
 	if !utf8.ValidString(password) {
-		return errs.E(errs.Invalid, "password must be valid UTF-8 text")
+		return errs.Field(errs.Invalid, "password", "password must be valid UTF-8 text")
 	}
 	if strings.IndexByte(password, 0) >= 0 {
-		return errs.E(errs.Invalid, "password must not contain a NUL character")
+		return errs.Field(errs.Invalid, "password", "password must not contain a NUL character")
 	}
 	n := utf8.RuneCountInString(password)
 	if n < MinLength {
-		return errs.E(errs.Invalid, "password must be at least %d characters long", MinLength)
+		return errs.Field(errs.Invalid, "password", "password must be at least %d characters long", MinLength)
 	}
 	if n > MaxLength {
-		return errs.E(errs.Invalid, "password must be at most %d characters long", MaxLength)
+		return errs.Field(errs.Invalid, "password", "password must be at most %d characters long", MaxLength)
 	}
 	return nil
 }

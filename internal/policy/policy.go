@@ -135,11 +135,11 @@ func (s *Service) Publish(ctx context.Context, by staff.Principal, kind, body st
 		return nil, err
 	}
 	if kind != store.PolicyPrivacy && kind != store.PolicyTerms {
-		return nil, errs.E(errs.Invalid, "kind must be privacy or terms")
+		return nil, errs.Field(errs.Invalid, "kind", "kind must be privacy or terms")
 	}
 	body = strings.TrimSpace(body)
 	if body == "" || len(body) > MaxBody || !utf8.ValidString(body) {
-		return nil, errs.E(errs.Invalid, "the document must be non-empty UTF-8 text of at most %d bytes", MaxBody)
+		return nil, errs.Field(errs.Invalid, "body", "the document must be non-empty UTF-8 text of at most %d bytes", MaxBody)
 	}
 	if kind == store.PolicyPrivacy {
 		// Keep the shipped version as version 1 of the history.
@@ -243,10 +243,10 @@ func (s *Service) History(ctx context.Context, withBody bool) ([]Document, error
 }
 
 // Document returns the version with id, with its body. A malformed or
-// unknown id is NotFound.
+// unknown id is NotFound (field "id").
 func (s *Service) Document(ctx context.Context, id string) (Document, error) {
 	if !ident.Valid(id, "pol") {
-		return Document{}, errs.E(errs.NotFound, "policy document not found")
+		return Document{}, errs.Field(errs.NotFound, "id", "policy document not found")
 	}
 	d, err := s.cfg.Store.PolicyDocument(ctx, id)
 	if err != nil {
@@ -291,13 +291,16 @@ func (s *Service) Pending(ctx context.Context, accountID string) ([]Document, er
 // Accept records that the account accepts document id, which must be the
 // newest version of its kind (Precondition otherwise: the user must read
 // the newer one). Accepting twice keeps the first time. It returns the
-// recorded acceptance.
+// recorded acceptance. Errors about the document name the field
+// "document_id".
 func (s *Service) Accept(ctx context.Context, accountID, id string) (Acceptance, error) {
 	if !ident.Valid(id, "pol") {
-		return Acceptance{}, errs.E(errs.NotFound, "policy document not found")
+		return Acceptance{}, errs.Field(errs.NotFound, "document_id", "policy document not found")
 	}
 	d, err := s.cfg.Store.PolicyDocument(ctx, id)
-	if err != nil {
+	if errs.Is(err, errs.NotFound) {
+		return Acceptance{}, errs.WithField(err, "document_id")
+	} else if err != nil {
 		return Acceptance{}, err
 	}
 	docs, err := s.cfg.Store.PolicyDocuments(ctx, d.Kind)
@@ -305,7 +308,7 @@ func (s *Service) Accept(ctx context.Context, accountID, id string) (Acceptance,
 		return Acceptance{}, err
 	}
 	if cur, ok := latest(docs, d.Kind, false); ok && cur.ID != d.ID {
-		return Acceptance{}, errs.E(errs.Precondition, "a newer version (%d) of this document exists; accept that one", cur.Version)
+		return Acceptance{}, errs.Field(errs.Precondition, "document_id", "a newer version (%d) of this document exists; accept that one", cur.Version)
 	}
 	if err := s.cfg.Store.AcceptPolicy(ctx, accountID, id, s.cfg.Clock()); err != nil {
 		return Acceptance{}, err

@@ -19,17 +19,18 @@ func contactPurpose(ch store.Channel) string { return "contact-change-" + string
 // value is sealed under the account's data key and kept pending until the
 // code sent to the NEW contact is confirmed with ConfirmContactChange,
 // within ContactChangeTTL. Invalid values are Invalid, a value already
-// used by another account Conflict, a wrong password Unauthenticated.
+// used by another account Conflict, a wrong password Unauthenticated; each
+// names its field: "channel", "value" or "password".
 func (s *Service) RequestContactChange(ctx context.Context, accountID string, ch store.Channel, value, password string) error {
 	if !ch.Valid() {
-		return errs.E(errs.Invalid, `channel must be "email" or "mobile"`)
+		return errs.Field(errs.Invalid, "channel", `channel must be "email" or "mobile"`)
 	}
 	norm, err := s.cfg.Accounts.NormalizeContact(ch, value)
 	if err != nil {
 		return err
 	}
 	if password == "" {
-		return errs.E(errs.Invalid, "password is required")
+		return errs.Field(errs.Invalid, "password", "password is required")
 	}
 	if err := s.cfg.Accounts.CheckPassword(ctx, accountID, password); err != nil {
 		return err
@@ -46,12 +47,12 @@ func (s *Service) RequestContactChange(ctx context.Context, accountID string, ch
 		return err
 	}
 	if (ch == store.Email && norm == email) || (ch == store.Mobile && norm == mobile) {
-		return errs.E(errs.Invalid, "this is already your %s", ch)
+		return errs.Field(errs.Invalid, "value", "this is already your %s", ch)
 	}
 	if other, err := s.cfg.Accounts.AccountIDByIndex(ctx, ch, norm); err != nil {
 		return err
 	} else if other != "" {
-		return errs.E(errs.Conflict, "this %s is already used by another account", ch)
+		return errs.Field(errs.Conflict, "value", "this %s is already used by another account", ch)
 	}
 	sealed, index, err := s.cfg.Accounts.SealContact(a, ch, norm)
 	if err != nil {
@@ -68,11 +69,12 @@ func (s *Service) RequestContactChange(ctx context.Context, accountID string, ch
 
 // ConfirmContactChange applies the pending change of channel ch once code
 // (sent to the new contact) is right, tells the OLD contact, and completes
-// the account's verified rectification requests. Errors are CheckCode's,
-// and NotFound if no change is pending.
+// the account's verified rectification requests. Errors are CheckCode's
+// (field "code"), Invalid for a bad channel (field "channel"), and
+// NotFound if no change is pending.
 func (s *Service) ConfirmContactChange(ctx context.Context, accountID string, ch store.Channel, code string) error {
 	if !ch.Valid() {
-		return errs.E(errs.Invalid, `channel must be "email" or "mobile"`)
+		return errs.Field(errs.Invalid, "channel", `channel must be "email" or "mobile"`)
 	}
 	a, err := s.cfg.Store.Account(ctx, accountID)
 	if err != nil {

@@ -236,7 +236,7 @@ func TestErasureErrors(t *testing.T) {
 	_, err = h.svc.ConfirmErasure(ctx, other.id, e.ID)
 	wantCode(t, "other account", err, errs.NotFound)
 	_, err = h.svc.Complete(ctx, principal(staff.RolePrivacyOfficer), e.ID, "")
-	wantCode(t, "staff completes an erasure", err, errs.Precondition)
+	wantCode(t, "staff completes an erasure", err, errs.Conflict)
 }
 
 // TestErasureInterrupted fails the erasure transaction midway: nothing is

@@ -144,7 +144,7 @@ func (s *Service) Export(ctx context.Context, accountID, id, token string) (*Doc
 		return nil, err
 	}
 	if token == "" || len(token) > 256 {
-		return nil, errs.E(errs.Invalid, "a download token is required: POST .../export-token first")
+		return nil, errs.Field(errs.Invalid, "token", "a download token is required: POST .../export-token first")
 	}
 	if err := s.cfg.Store.ConsumeExportToken(ctx, secret.Hash(token), id, accountID, s.cfg.Clock()); err != nil {
 		return nil, err

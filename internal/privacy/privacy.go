@@ -199,7 +199,7 @@ func (s *Service) view(r *store.PrivacyRequest) Request {
 // requestID validates a request id from the outside.
 func requestID(id string) error {
 	if !ident.Valid(id, idPrefix) {
-		return errs.E(errs.Invalid, "malformed request id %q: want %s_ followed by 26 characters", clip(id, 40), idPrefix)
+		return errs.Field(errs.Invalid, "id", "malformed request id %q: want %s_ followed by 26 characters", clip(id, 40), idPrefix)
 	}
 	return nil
 }
@@ -219,17 +219,18 @@ func clip(s string, n int) string {
 func purpose(id string) string { return "privacy-" + id }
 
 // checkText validates free text: valid UTF-8, at most max characters,
-// no control characters other than newlines and tabs.
+// no control characters other than newlines and tabs. Its errors name
+// field.
 func checkText(field, s string, max int) (string, error) {
 	s = strings.TrimSpace(s)
 	if !utf8.ValidString(s) {
-		return "", errs.E(errs.Invalid, "%s is not valid UTF-8", field)
+		return "", errs.Field(errs.Invalid, field, "%s is not valid UTF-8", field)
 	}
 	if utf8.RuneCountInString(s) > max {
-		return "", errs.E(errs.Invalid, "%s must be at most %d characters", field, max)
+		return "", errs.Field(errs.Invalid, field, "%s must be at most %d characters", field, max)
 	}
 	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' || r == 0x7f }) {
-		return "", errs.E(errs.Invalid, "%s contains control characters", field)
+		return "", errs.Field(errs.Invalid, field, "%s contains control characters", field)
 	}
 	return s, nil
 }
@@ -237,12 +238,12 @@ func checkText(field, s string, max int) (string, error) {
 // Create records a new request of typ for the account and sends an
 // identity-proof code to every verified contact. It returns the request
 // with its due date, one calendar month after receipt. Unknown types and
-// bad details are Invalid; an account without any verified contact is
+// bad details are Invalid (field "type" or "details"); an account without any verified contact is
 // Precondition (nothing could prove identity).
 func (s *Service) Create(ctx context.Context, accountID, typ, details string) (*Request, error) {
 	typ = strings.ToLower(strings.TrimSpace(typ))
 	if !slices.Contains(Types(), typ) {
-		return nil, errs.E(errs.Invalid, "unknown request type %q: want one of %s", clip(typ, 40), strings.Join(Types(), ", "))
+		return nil, errs.Field(errs.Invalid, "type", "unknown request type %q: want one of %s", clip(typ, 40), strings.Join(Types(), ", "))
 	}
 	details, err := checkText("details", details, MaxDetails)
 	if err != nil {
@@ -309,7 +310,7 @@ func (s *Service) sendProofCodes(ctx context.Context, a *store.Account, id strin
 }
 
 // owned returns the account's request id; another account's, or a
-// malformed id, is NotFound or Invalid.
+// malformed id, is NotFound or Invalid (field "id").
 func (s *Service) owned(ctx context.Context, accountID, id string) (*store.PrivacyRequest, error) {
 	if err := requestID(id); err != nil {
 		return nil, err
@@ -319,7 +320,7 @@ func (s *Service) owned(ctx context.Context, accountID, id string) (*store.Priva
 		return nil, err
 	}
 	if r.AccountID == "" || r.AccountID != accountID {
-		return nil, errs.E(errs.NotFound, "privacy request not found")
+		return nil, errs.Field(errs.NotFound, "id", "privacy request not found")
 	}
 	return r, nil
 }
@@ -381,7 +382,8 @@ func (s *Service) ResendCodes(ctx context.Context, accountID, id string) error {
 // the codes sent to every verified contact, then fulfils what can be
 // fulfilled at once (see the package comment). A wrong password or code
 // is Unauthenticated, a missing code Invalid, an expired or used code
-// Gone, a request not waiting for proof Conflict.
+// Gone, a request not waiting for proof Conflict. Errors about the proof
+// name their field: "password", "email_code" or "mobile_code".
 func (s *Service) Verify(ctx context.Context, accountID, id, password, emailCode, mobileCode string) (*Request, error) {
 	r, err := s.owned(ctx, accountID, id)
 	if err != nil {
@@ -397,11 +399,11 @@ func (s *Service) Verify(ctx context.Context, accountID, id, password, emailCode
 	chans := verifiedChannels(a)
 	codes := map[store.Channel]string{store.Email: strings.TrimSpace(emailCode), store.Mobile: strings.TrimSpace(mobileCode)}
 	if password == "" {
-		return nil, errs.E(errs.Invalid, "password is required")
+		return nil, errs.Field(errs.Invalid, "password", "password is required")
 	}
 	for _, ch := range chans {
 		if codes[ch] == "" {
-			return nil, errs.E(errs.Invalid, "%s_code is required: a code was sent to your %s", ch, ch)
+			return nil, errs.Field(errs.Invalid, string(ch)+"_code", "%s_code is required: a code was sent to your %s", ch, ch)
 		}
 	}
 	if err := s.cfg.Accounts.CheckPassword(ctx, accountID, password); err != nil {
@@ -409,7 +411,7 @@ func (s *Service) Verify(ctx context.Context, accountID, id, password, emailCode
 	}
 	for _, ch := range chans {
 		if err := s.cfg.Accounts.CheckCode(ctx, accountID, ch, purpose(id), codes[ch]); err != nil {
-			return nil, fmt.Errorf("%s code: %w", ch, err)
+			return nil, errs.WithField(err, string(ch)+"_code")
 		}
 	}
 	now := s.cfg.Clock().UTC()

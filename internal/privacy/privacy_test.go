@@ -23,6 +23,13 @@ func wantCode(t *testing.T, what string, err error, code errs.Code) {
 	}
 }
 
+func wantField(t *testing.T, what string, err error, field string) {
+	t.Helper()
+	if got := errs.FieldOf(err); got != field {
+		t.Errorf("%s: error %v names field %q, want %q", what, err, got, field)
+	}
+}
+
 // TestRequestTypes runs every request type end to end on each engine.
 func TestRequestTypes(t *testing.T) {
 	for _, b := range storetest.Backends() {
@@ -101,10 +108,15 @@ func TestRequestTypes(t *testing.T) {
 				other := h.signup(t)
 				err := h.svc.RequestContactChange(ctx, u.id, store.Email, other.email, pw)
 				wantCode(t, "taken email", err, errs.Conflict)
+				wantField(t, "taken email", err, "value")
 				err = h.svc.RequestContactChange(ctx, u.id, store.Email, "not an email", pw)
 				wantCode(t, "malformed email", err, errs.Invalid)
+				wantField(t, "malformed email", err, "value")
 				err = h.svc.RequestContactChange(ctx, u.id, store.Mobile, "+447911000999", "wrong password")
 				wantCode(t, "wrong password", err, errs.Unauthenticated)
+				wantField(t, "wrong password", err, "password")
+				err = h.svc.ConfirmContactChange(ctx, u.id, store.Mobile, "abc")
+				wantField(t, "malformed contact code", err, "code")
 			})
 			t.Run("erasure", func(t *testing.T) {
 				u := h.signup(t)
@@ -181,17 +193,22 @@ func TestIdentityProof(t *testing.T) {
 	for _, tc := range []struct {
 		name, account, id, pw, email, mobile string
 		want                                 errs.Code
+		field                                string // the input the error names
 	}{
-		{"malformed id", u.id, "prq_nope", pw, ecode, mcode, errs.Invalid},
-		{"other account", other.id, r.ID, pw, ecode, mcode, errs.NotFound},
-		{"no password", u.id, r.ID, "", ecode, mcode, errs.Invalid},
-		{"no mobile code", u.id, r.ID, pw, ecode, "", errs.Invalid},
-		{"wrong password", u.id, r.ID, "wrong", ecode, mcode, errs.Unauthenticated},
-		{"wrong email code", u.id, r.ID, pw, bad, mcode, errs.Unauthenticated},
+		{"malformed id", u.id, "prq_nope", pw, ecode, mcode, errs.Invalid, "id"},
+		{"other account", other.id, r.ID, pw, ecode, mcode, errs.NotFound, "id"},
+		{"no password", u.id, r.ID, "", ecode, mcode, errs.Invalid, "password"},
+		{"no mobile code", u.id, r.ID, pw, ecode, "", errs.Invalid, "mobile_code"},
+		{"wrong password", u.id, r.ID, "wrong", ecode, mcode, errs.Unauthenticated, "password"},
+		{"wrong email code", u.id, r.ID, pw, bad, mcode, errs.Unauthenticated, "email_code"},
+		{"malformed mobile code", u.id, r.ID, pw, ecode, "12", errs.Invalid, "mobile_code"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := h.svc.Verify(ctx, tc.account, tc.id, tc.pw, tc.email, tc.mobile)
 			wantCode(t, tc.name, err, tc.want)
+			if got := errs.FieldOf(err); got != tc.field {
+				t.Errorf("%s: field %q, want %q", tc.name, got, tc.field)
+			}
 		})
 	}
 	if got, _ := h.svc.Get(ctx, u.id, r.ID); got.Status != store.RequestPending {
@@ -304,16 +321,18 @@ func TestStaffActions(t *testing.T) {
 				reason string
 				want   errs.Code
 				due    string
+				field  string
 			}{
-				{"no reason", 1, "  ", errs.Invalid, ""},
-				{"three months", 3, "complex", errs.Invalid, ""},
-				{"zero months", 0, "complex", errs.Invalid, ""},
-				{"one month", 1, "many systems to search", "", "2025-03-31"},
-				{"one more", 1, "still searching", "", "2025-04-30"},
-				{"past two months", 1, "more", errs.Invalid, ""},
+				{"no reason", 1, "  ", errs.Invalid, "", "reason"},
+				{"three months", 3, "complex", errs.Invalid, "", "months"},
+				{"zero months", 0, "complex", errs.Invalid, "", "months"},
+				{"one month", 1, "many systems to search", "", "2025-03-31", ""},
+				{"one more", 1, "still searching", "", "2025-04-30", ""},
+				{"past two months", 1, "more", errs.Invalid, "", "months"},
 			} {
 				got, err := h.svc.Extend(ctx, po, r.ID, tc.months, tc.reason)
 				wantCode(t, tc.name, err, tc.want)
+				wantField(t, tc.name, err, tc.field)
 				if tc.due != "" && got.DueAt.Format(time.DateOnly) != tc.due {
 					t.Fatalf("%s: got due %s, want %s", tc.name, got.DueAt.Format(time.DateOnly), tc.due)
 				}
@@ -330,7 +349,7 @@ func TestStaffActions(t *testing.T) {
 			r2, _ := h.svc.Create(ctx, u.id, store.RequestErasure, "")
 			h.clk.Set(time.Date(2025, 3, 11, 0, 0, 0, 0, time.UTC))
 			_, err = h.svc.Extend(ctx, po, r2.ID, 1, "late")
-			wantCode(t, "extend after the first month", err, errs.Precondition)
+			wantCode(t, "extend after the first month", err, errs.Conflict)
 
 			// r2 (due Mar 10) is overdue; r (extended to Apr 30) is not.
 			list, err := h.svc.StaffList(ctx, po, true)
@@ -347,9 +366,10 @@ func TestStaffActions(t *testing.T) {
 			// Complete needs verified identity; deny needs a reason and
 			// tells of the right to complain.
 			_, err = h.svc.Complete(ctx, po, r.ID, "")
-			wantCode(t, "complete unverified", err, errs.Precondition)
+			wantCode(t, "complete unverified", err, errs.Conflict)
 			_, err = h.svc.Deny(ctx, po, r2.ID, "")
 			wantCode(t, "deny without reason", err, errs.Invalid)
+			wantField(t, "deny without reason", err, "reason")
 			d, err := h.svc.Deny(ctx, po, r2.ID, "identity could not be established")
 			if err != nil || d.Status != store.RequestDenied {
 				t.Fatalf("deny: got %+v, %v", d, err)
@@ -358,7 +378,7 @@ func TestStaffActions(t *testing.T) {
 				t.Fatalf("denial notice lacks the reason or the right to complain: %q", m.Body)
 			}
 			_, err = h.svc.Deny(ctx, po, r2.ID, "again")
-			wantCode(t, "deny twice", err, errs.Precondition)
+			wantCode(t, "deny twice", err, errs.Conflict)
 			if n, _ := h.svc.OverdueCount(ctx); n != 0 {
 				t.Fatalf("overdue after denial: got %d, want 0", n)
 			}

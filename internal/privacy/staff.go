@@ -109,10 +109,12 @@ func (s *Service) staffAct(ctx context.Context, by staff.Principal, action, id, 
 	return r, a, nil
 }
 
-// unanswered returns Precondition if r was already answered.
+// unanswered returns Conflict if r was already answered. Every staff
+// action refused because of the request's state is Conflict: the state
+// conflicts with the action, which the role may take.
 func unanswered(r *store.PrivacyRequest) error {
 	if store.Answered(r.Status) {
-		return errs.E(errs.Precondition, "request %s is already %s", r.ID, r.Status)
+		return errs.E(errs.Conflict, "request %s is already %s", r.ID, r.Status)
 	}
 	return nil
 }
@@ -120,9 +122,9 @@ func unanswered(r *store.PrivacyRequest) error {
 // Extend extends the deadline of request id by months (1 or 2) further
 // calendar months, for reason, and tells the user the reason in the inbox
 // and by email. The rules are deadline.Extend's: a reason is required,
-// the total extension is at most two months (Invalid), and it must happen
-// within the first month (Precondition). by must be allowed
-// staff.ActPrivacyExtend.
+// the total extension is at most two months (Invalid, field "months" or
+// "reason"), and it must happen within the first month (Conflict). by must
+// be allowed staff.ActPrivacyExtend.
 func (s *Service) Extend(ctx context.Context, by staff.Principal, id string, months int, reason string) (*Request, error) {
 	reason, err := checkText("reason", reason, MaxReason)
 	if err != nil {
@@ -157,9 +159,9 @@ func (s *Service) Extend(ctx context.Context, by staff.Principal, id string, mon
 }
 
 // Complete marks a verified request completed, with an optional note to
-// the user. Requests whose identity is not proven, and erasures (which
-// only the user's confirmation carries out), are Precondition. by must be
-// allowed staff.ActPrivacyComplete.
+// the user (a bad note is Invalid, field "note"). Requests whose identity
+// is not proven, and erasures (which only the user's confirmation carries
+// out), are Conflict. by must be allowed staff.ActPrivacyComplete.
 func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note string) (*Request, error) {
 	note, err := checkText("note", note, MaxReason)
 	if err != nil {
@@ -171,10 +173,10 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 				return err
 			}
 			if r.Status != store.RequestVerified {
-				return errs.E(errs.Precondition, "the requester's identity is not verified yet")
+				return errs.E(errs.Conflict, "the requester's identity is not verified yet")
 			}
 			if r.Type == store.RequestErasure {
-				return errs.E(errs.Precondition, "an erasure is carried out by the user's final confirmation, not by staff")
+				return errs.E(errs.Conflict, "an erasure is carried out by the user's final confirmation, not by staff")
 			}
 			r.Status, r.CompletedAt = store.RequestCompleted, &now
 			if note != "" {
@@ -197,7 +199,8 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 	return &v, nil
 }
 
-// Deny refuses a request that is not answered yet, for reason (required),
+// Deny refuses a request that is not answered yet, for reason (required;
+// Invalid with field "reason"),
 // and tells the user the reason and their right to complain to a
 // supervisory authority. by must be allowed staff.ActPrivacyDeny.
 func (s *Service) Deny(ctx context.Context, by staff.Principal, id, reason string) (*Request, error) {
@@ -206,7 +209,7 @@ func (s *Service) Deny(ctx context.Context, by staff.Principal, id, reason strin
 		return nil, err
 	}
 	if strings.TrimSpace(reason) == "" {
-		return nil, errs.E(errs.Invalid, "a denial needs a reason (--reason)")
+		return nil, errs.Field(errs.Invalid, "reason", "a denial needs a reason")
 	}
 	r, a, err := s.staffAct(ctx, by, staff.ActPrivacyDeny, id, "denied",
 		func(r *store.PrivacyRequest, now time.Time) error {

@@ -74,31 +74,34 @@ const (
 
 // Add registers a processor that may receive categories (inventory IDs,
 // at least one). by must be allowed staff.ActProcessorManage. A name
-// already registered, in any case, is Conflict.
+// already registered, in any case, is Conflict. Errors name their field:
+// "name", "purpose" or "categories".
 func (s *Service) Add(ctx context.Context, by staff.Principal, name, purpose string, categories []string) (*store.Processor, error) {
 	if err := staff.Authorize(by, staff.ActProcessorManage); err != nil {
 		return nil, err
 	}
 	name, purpose = strings.TrimSpace(name), strings.TrimSpace(purpose)
 	if name == "" || utf8.RuneCountInString(name) > MaxNameLen || hasControl(name) {
-		return nil, errs.E(errs.Invalid, "a processor name of 1 to %d printable characters is required", MaxNameLen)
+		return nil, errs.Field(errs.Invalid, "name", "a processor name of 1 to %d printable characters is required", MaxNameLen)
 	}
 	if purpose == "" || utf8.RuneCountInString(purpose) > MaxPurposeLen || hasControl(purpose) {
-		return nil, errs.E(errs.Invalid, "a purpose of 1 to %d printable characters is required", MaxPurposeLen)
+		return nil, errs.Field(errs.Invalid, "purpose", "a purpose of 1 to %d printable characters is required", MaxPurposeLen)
 	}
 	cats, err := CheckCategories(s.inv, categories)
 	if err != nil {
 		return nil, err
 	}
 	if len(cats) == 0 {
-		return nil, errs.E(errs.Invalid, "at least one data category is required")
+		return nil, errs.Field(errs.Invalid, "categories", "at least one data category is required")
 	}
 	id, err := ident.New(s.rand, "prc")
 	if err != nil {
 		return nil, err
 	}
 	p := &store.Processor{ID: id, Name: name, Purpose: purpose, Categories: cats, CreatedAt: s.clock()}
-	if err := s.store.CreateProcessor(ctx, p); err != nil {
+	if err := s.store.CreateProcessor(ctx, p); errs.Is(err, errs.Conflict) {
+		return nil, errs.WithField(err, "name")
+	} else if err != nil {
 		return nil, err
 	}
 	if err := s.audit.Record(ctx, by.ID, by.Role, staff.ActProcessorManage, id,
@@ -126,10 +129,12 @@ func (s *Service) Remove(ctx context.Context, by staff.Principal, idOrName strin
 	}
 	idOrName = strings.TrimSpace(idOrName)
 	if idOrName == "" {
-		return nil, errs.E(errs.Invalid, "a processor id or name is required")
+		return nil, errs.Field(errs.Invalid, "name", "a processor id or name is required")
 	}
 	p, err := s.store.DeleteProcessor(ctx, idOrName)
-	if err != nil {
+	if errs.Is(err, errs.NotFound) {
+		return nil, errs.WithField(err, "name")
+	} else if err != nil {
 		return nil, err
 	}
 	if err := s.audit.Record(ctx, by.ID, by.Role, staff.ActProcessorManage, p.ID, "removed processor"); err != nil {
@@ -150,7 +155,7 @@ func (s *Service) Scope(ctx context.Context, name string) ([]string, error) {
 
 // CheckCategories trims, de-duplicates and checks ids against inv. It
 // returns them in inventory order, or an *errs.Error with code Invalid
-// naming the first unknown one.
+// and field "categories" naming the first unknown one.
 func CheckCategories(inv inventory.Inventory, ids []string) ([]string, error) {
 	want := map[string]bool{}
 	for _, id := range ids {
@@ -159,7 +164,7 @@ func CheckCategories(inv inventory.Inventory, ids []string) ([]string, error) {
 			continue
 		}
 		if _, ok := inv.Category(id); !ok {
-			return nil, errs.E(errs.Invalid, "unknown data category %q; category IDs look like %q", truncate(id, 40), inventory.IDEmail)
+			return nil, errs.Field(errs.Invalid, "categories", "unknown data category %q; category IDs look like %q", truncate(id, 40), inventory.IDEmail)
 		}
 		want[id] = true
 	}

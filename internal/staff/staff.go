@@ -124,7 +124,9 @@ func New(cfg Config) (*Service, error) {
 func Operator() Principal { return Principal{ID: "operator", Role: RoleAdmin} }
 
 // Add creates a staff account with role. by is who adds it and must be
-// allowed ActStaffManage. It returns the new id.
+// allowed ActStaffManage. It returns the new id. Bad input is Invalid and
+// an email already in use Conflict, naming the field "email", "role" or
+// "password".
 func (s *Service) Add(ctx context.Context, by Principal, email, role, pw string) (string, error) {
 	if err := Authorize(by, ActStaffManage); err != nil {
 		return "", err
@@ -134,7 +136,7 @@ func (s *Service) Add(ctx context.Context, by Principal, email, role, pw string)
 		return "", err
 	}
 	if !ValidRole(role) {
-		return "", errs.E(errs.Invalid, "role must be one of %s", strings.Join(Roles(), ", "))
+		return "", errs.Field(errs.Invalid, "role", "role must be one of %s", strings.Join(Roles(), ", "))
 	}
 	if err := password.Validate(pw); err != nil {
 		return "", err
@@ -147,7 +149,9 @@ func (s *Service) Add(ctx context.Context, by Principal, email, role, pw string)
 	if err != nil {
 		return "", err
 	}
-	if err := s.cfg.Store.CreateStaff(ctx, &store.Staff{ID: id, Email: email, Role: role, PasswordHash: hash, CreatedAt: s.cfg.Clock()}); err != nil {
+	if err := s.cfg.Store.CreateStaff(ctx, &store.Staff{ID: id, Email: email, Role: role, PasswordHash: hash, CreatedAt: s.cfg.Clock()}); errs.Is(err, errs.Conflict) {
+		return "", errs.WithField(err, "email")
+	} else if err != nil {
 		return "", err
 	}
 	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, ActStaffManage, id, "added staff account with role "+role); err != nil {
@@ -182,9 +186,10 @@ type Credentials struct {
 }
 
 // Check verifies a staff login and returns the principal. Wrong
-// credentials and disabled accounts are Unauthenticated; a missing code
-// for a staff member with a second factor is Precondition, so a client
-// can ask for it.
+// credentials and disabled accounts are Unauthenticated, naming no field
+// (the answer does not say which was wrong); a missing code for a staff
+// member with a second factor is Precondition with field "code", so a
+// client can ask for it.
 func (s *Service) Check(ctx context.Context, c Credentials) (Principal, error) {
 	email, pw := c.Email, c.Password
 	bad := errs.E(errs.Unauthenticated, "invalid staff email or password")

@@ -53,7 +53,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, p Principal, secret, code str
 	}
 	step, ok := s.matchStep(secret, code)
 	if !ok {
-		return errs.E(errs.Unauthenticated, "wrong code: check the time on your device and try the next one")
+		return errs.Field(errs.Unauthenticated, "code", "wrong code: check the time on your device and try the next one")
 	}
 	sealed, err := s.cfg.Vault.SealSecret(totpPurpose, []byte(secret), []byte(p.ID))
 	if err != nil {
@@ -102,7 +102,7 @@ func (s *Service) matchStep(secret, code string) (int64, bool) {
 // member, refusing a code already used (a replay).
 func (s *Service) checkTOTP(ctx context.Context, id string, sealed []byte, code string) error {
 	if code == "" {
-		return errs.E(errs.Precondition, "two-factor code required")
+		return errs.Field(errs.Precondition, "code", "two-factor code required")
 	}
 	if s.cfg.Vault == nil {
 		return errs.E(errs.Unavailable, "two-factor login is not available")

@@ -125,38 +125,44 @@ func New(cfg Config) (*Service, error) {
 }
 
 // normalize fills defaults and checks o. It returns the number of days.
+// Errors name their field: "from", "to", "epsilon", "delta", "min_group"
+// or "bounds".
 func (o *Options) normalize(now time.Time) (int, error) {
 	if o.From.IsZero() || o.To.IsZero() {
-		return 0, errs.E(errs.Invalid, "--from and --to dates are required")
+		field := "from"
+		if !o.From.IsZero() {
+			field = "to"
+		}
+		return 0, errs.Field(errs.Invalid, field, "--from and --to dates are required")
 	}
 	o.From, o.To = day(o.From), day(o.To)
 	if o.To.Before(o.From) {
-		return 0, errs.E(errs.Invalid, "--to is before --from")
+		return 0, errs.Field(errs.Invalid, "to", "--to is before --from")
 	}
 	if o.From.After(now) {
-		return 0, errs.E(errs.Invalid, "--from is in the future")
+		return 0, errs.Field(errs.Invalid, "from", "--from is in the future")
 	}
 	days := int(o.To.Sub(o.From)/(24*time.Hour)) + 1
 	if days > MaxDays {
-		return 0, errs.E(errs.Invalid, "a report covers at most %d days (noise grows with the number of days)", MaxDays)
+		return 0, errs.Field(errs.Invalid, "to", "a report covers at most %d days (noise grows with the number of days)", MaxDays)
 	}
 	if o.Epsilon == 0 {
 		o.Epsilon = DefaultEpsilon
 	}
 	if !(o.Epsilon > 0 && o.Epsilon <= MaxEpsilon) {
-		return 0, errs.E(errs.Invalid, "epsilon must be positive and at most %g", float64(MaxEpsilon))
+		return 0, errs.Field(errs.Invalid, "epsilon", "epsilon must be positive and at most %g", float64(MaxEpsilon))
 	}
 	if o.Delta == 0 {
 		o.Delta = DefaultDelta
 	}
 	if !(o.Delta > 0 && o.Delta < 1e-3) {
-		return 0, errs.E(errs.Invalid, "delta must be in (0, 0.001)")
+		return 0, errs.Field(errs.Invalid, "delta", "delta must be in (0, 0.001)")
 	}
 	if o.MinGroup == 0 {
 		o.MinGroup = DefaultMinGroup
 	}
 	if o.MinGroup < MinMinGroup {
-		return 0, errs.E(errs.Invalid, "the minimum group size must be at least %d", MinMinGroup)
+		return 0, errs.Field(errs.Invalid, "min_group", "the minimum group size must be at least %d", MinMinGroup)
 	}
 	if o.MaxRegionsPerDay == 0 {
 		o.MaxRegionsPerDay = DefaultRegionsPerDay
@@ -170,7 +176,7 @@ func (o *Options) normalize(now time.Time) (int, error) {
 	if o.MaxRegionsPerDay < 1 || o.MaxRegionsPerDay > maxRegionsPerDayBound ||
 		o.MaxSessionsPerDay < 1 || o.MaxSessionsPerDay > maxSessionsPerDayBound ||
 		!(o.MaxHoursPerDay > 0 && o.MaxHoursPerDay <= 24) {
-		return 0, errs.E(errs.Invalid, "contribution bounds out of range")
+		return 0, errs.Field(errs.Invalid, "bounds", "contribution bounds out of range")
 	}
 	return days, nil
 }

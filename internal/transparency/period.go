@@ -25,9 +25,9 @@ const (
 // ParsePeriod parses the form "YYYYH1" or "YYYYH2", for example "2026H2".
 // The year has exactly four digits and lies in 1970..9999; the H is upper
 // case; no white space is allowed. Anything else returns an *errs.Error with
-// code Invalid.
+// code Invalid and field "period".
 func ParsePeriod(s string) (Period, error) {
-	bad := errs.E(errs.Invalid, "period %q is not of the form YYYYH1 or YYYYH2", truncate(s, 16))
+	bad := errs.Field(errs.Invalid, "period", "period %q is not of the form YYYYH1 or YYYYH2", truncate(s, 16))
 	if len(s) != 6 || s[4] != 'H' {
 		return Period{}, bad
 	}
@@ -49,7 +49,7 @@ func ParsePeriod(s string) (Period, error) {
 	}
 	p := Period{Year: y, Half: h}
 	if !p.Valid() {
-		return Period{}, errs.E(errs.Invalid, "period year %d is outside %d..%d", y, minYear, maxYear)
+		return Period{}, errs.Field(errs.Invalid, "period", "period year %d is outside %d..%d", y, minYear, maxYear)
 	}
 	return p, nil
 }

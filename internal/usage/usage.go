@@ -131,7 +131,7 @@ type Session struct {
 // first (at most 10,000).
 func (s *Service) ForAccount(ctx context.Context, accountID string, days int) ([]Session, error) {
 	if days < 1 || days > 3660 {
-		return nil, errs.E(errs.Invalid, "days must be 1 to 3660")
+		return nil, errs.Field(errs.Invalid, "days", "days must be 1 to 3660")
 	}
 	ivs, err := s.store.Usage(ctx, accountID, s.clock().AddDate(0, 0, -days), 10_000)
 	if err != nil {
