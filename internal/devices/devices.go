@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode"
@@ -29,6 +30,13 @@ type Config struct {
 	Rand         io.Reader
 	Limit        int    // devices per account; 0 means DefaultLimit
 	OnPeerChange func() // called after a change that gateways must see; may be nil
+	// Gateways lists the gateways device configurations may name (a
+	// *gateways.Service); without it, Gateway and WireGuard are
+	// Unavailable.
+	Gateways Gateways
+	// DNS are the gateways' tunnel-side DNS resolvers, put into device
+	// configurations.
+	DNS []netip.Addr
 }
 
 // Service manages devices. It is safe for concurrent use.
@@ -68,15 +76,16 @@ func view(d *store.Device) Device {
 	return v
 }
 
-// ValidateName checks a device name: 1 to 64 printable characters.
+// ValidateName checks a device name: 1 to 64 printable characters. A bad
+// name is Invalid with field "name".
 func ValidateName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > 64 {
-		return "", errs.E(errs.Invalid, "name must be 1 to 64 characters")
+		return "", errs.Field(errs.Invalid, "name", "name must be 1 to 64 characters")
 	}
 	for _, r := range name {
 		if !unicode.IsPrint(r) {
-			return "", errs.E(errs.Invalid, "name must contain only printable characters")
+			return "", errs.Field(errs.Invalid, "name", "name must contain only printable characters")
 		}
 	}
 	return name, nil
@@ -85,14 +94,26 @@ func ValidateName(name string) (string, error) {
 func parseKey(s string) (string, error) {
 	k, err := wgkey.ParsePublic(strings.TrimSpace(s))
 	if err != nil {
-		return "", errs.Wrap(errs.Invalid, err, "public_key must be a base64 WireGuard public key (44 characters)")
+		e := errs.Wrap(errs.Invalid, err, "public_key must be a base64 WireGuard public key (44 characters)")
+		e.Field = "public_key"
+		return "", e
 	}
 	return k.String(), nil
 }
 
+// noDevice is the error for a device id that is malformed, unknown or
+// another account's.
+func noDevice() error { return errs.Field(errs.NotFound, "id", "no such device") }
+
+// keyTaken is the error for a public key another device already has.
+func keyTaken() error {
+	return errs.Field(errs.Conflict, "public_key", "this public key is already registered")
+}
+
 // Add registers a device for the account. Both contacts must be verified
 // first (Precondition); the device limit gives Precondition; a public key
-// already in use gives Conflict.
+// already in use gives Conflict (field "public_key"); a bad name or key is
+// Invalid (field "name" or "public_key").
 func (s *Service) Add(ctx context.Context, accountID, name, publicKey string) (*Device, error) {
 	name, err := ValidateName(name)
 	if err != nil {
@@ -118,7 +139,7 @@ func (s *Service) Add(ctx context.Context, accountID, name, publicKey string) (*
 	if err := s.cfg.Store.CreateDevice(ctx, d, s.cfg.Limit); err != nil {
 		switch errs.CodeOf(err) {
 		case errs.Conflict:
-			return nil, errs.E(errs.Conflict, "this public key is already registered")
+			return nil, keyTaken()
 		case errs.Precondition:
 			return nil, errs.E(errs.Precondition, "device limit of %d reached; remove a device first", s.cfg.Limit)
 		}
@@ -143,12 +164,16 @@ func (s *Service) List(ctx context.Context, accountID string) ([]Device, error) 
 	return out, nil
 }
 
-// Get returns one of the account's devices; another account's is NotFound.
+// Get returns one of the account's devices; another account's is NotFound
+// (field "id").
 func (s *Service) Get(ctx context.Context, accountID, id string) (*Device, error) {
 	if !ident.Valid(id, "dev") {
-		return nil, errs.E(errs.NotFound, "no such device")
+		return nil, noDevice()
 	}
 	d, err := s.cfg.Store.Device(ctx, accountID, id)
+	if errs.Is(err, errs.NotFound) {
+		return nil, noDevice()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -157,10 +182,11 @@ func (s *Service) Get(ctx context.Context, accountID, id string) (*Device, error
 }
 
 // Update renames the device and/or rotates its public key. Nil fields are
-// left as they are; at least one must be set.
+// left as they are; at least one must be set. Errors name their field as
+// Add's do; an unknown device is NotFound (field "id").
 func (s *Service) Update(ctx context.Context, accountID, id string, name, publicKey *string) (*Device, error) {
 	if !ident.Valid(id, "dev") {
-		return nil, errs.E(errs.NotFound, "no such device")
+		return nil, noDevice()
 	}
 	if name == nil && publicKey == nil {
 		return nil, errs.E(errs.Invalid, "give a new name or a new public_key")
@@ -181,10 +207,13 @@ func (s *Service) Update(ctx context.Context, accountID, id string, name, public
 		u.PublicKey = &k
 	}
 	d, err := s.cfg.Store.UpdateDevice(ctx, accountID, id, u, s.cfg.Clock())
-	if err != nil {
-		if errs.Is(err, errs.Conflict) {
-			return nil, errs.E(errs.Conflict, "this public key is already registered")
-		}
+	switch errs.CodeOf(err) {
+	case "":
+	case errs.Conflict:
+		return nil, keyTaken()
+	case errs.NotFound:
+		return nil, noDevice()
+	default:
 		return nil, err
 	}
 	if u.PublicKey != nil {
@@ -195,12 +224,15 @@ func (s *Service) Update(ctx context.Context, accountID, id string, name, public
 	return &v, nil
 }
 
-// Remove deletes the device; gateways drop its peer at once.
+// Remove deletes the device; gateways drop its peer at once. An unknown
+// device is NotFound (field "id").
 func (s *Service) Remove(ctx context.Context, accountID, id string) error {
 	if !ident.Valid(id, "dev") {
-		return errs.E(errs.NotFound, "no such device")
+		return noDevice()
 	}
-	if err := s.cfg.Store.DeleteDevice(ctx, accountID, id); err != nil {
+	if err := s.cfg.Store.DeleteDevice(ctx, accountID, id); errs.Is(err, errs.NotFound) {
+		return noDevice()
+	} else if err != nil {
 		return err
 	}
 	s.cfg.OnPeerChange()

@@ -1,0 +1,113 @@
+package devices
+
+import (
+	"context"
+	"net/netip"
+	"unicode/utf8"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/gateways"
+	"github.com/nitronet/nitronet/internal/wgconf"
+	"github.com/nitronet/nitronet/internal/wgkey"
+)
+
+// Gateways lists the gateways a device configuration may name.
+// *gateways.Service implements it.
+type Gateways interface {
+	// Enrolled returns the gateways that have enrolled, oldest first.
+	Enrolled(ctx context.Context) ([]gateways.Gateway, error)
+}
+
+// Gateway returns the enrolled gateway named by name, an id or a region.
+// With name empty it returns the only enrolled gateway, if there is
+// exactly one. Otherwise the error names the field "gateway": Invalid when
+// a choice is needed, NotFound for a name no enrolled gateway has.
+func (s *Service) Gateway(ctx context.Context, name string) (gateways.Gateway, error) {
+	if s.cfg.Gateways == nil {
+		return gateways.Gateway{}, errs.E(errs.Unavailable, "no gateway directory is configured")
+	}
+	enrolled, err := s.cfg.Gateways.Enrolled(ctx)
+	if err != nil {
+		return gateways.Gateway{}, err
+	}
+	return pickGateway(enrolled, name)
+}
+
+// pickGateway returns the gateway of enrolled named by name (an id or a
+// region); with name empty, the only one, if there is exactly one.
+func pickGateway(enrolled []gateways.Gateway, name string) (gateways.Gateway, error) {
+	if name == "" {
+		if len(enrolled) == 1 {
+			return enrolled[0], nil
+		}
+		return gateways.Gateway{}, errs.Field(errs.Invalid, "gateway", "choose a gateway (there are %d)", len(enrolled))
+	}
+	for _, g := range enrolled {
+		if g.ID == name || g.Region == name {
+			return g, nil
+		}
+	}
+	return gateways.Gateway{}, errs.Field(errs.NotFound, "gateway", "no enrolled gateway %q", clip(name, 40))
+}
+
+// clip shortens s to n characters for an error message.
+func clip(s string, n int) string {
+	if !utf8.ValidString(s) {
+		return "(invalid UTF-8)"
+	}
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
+}
+
+// WireGuard returns the wg-quick configuration of the account's device id
+// through the enrolled gateway named by gateway (as Gateway takes it), and
+// that gateway. Every front end that hands out device configurations
+// calls it. The configuration's interface has the device's addresses and
+// the configured tunnel-side DNS resolvers, and no private key: that lives
+// only on the device, which fills it in. All traffic, IPv4 and IPv6, goes
+// through the tunnel. An unknown device is NotFound (field "id"); a
+// gateway without a valid key yet is Unavailable.
+func (s *Service) WireGuard(ctx context.Context, accountID, id, gateway string) (wgconf.Config, gateways.Gateway, error) {
+	d, err := s.Get(ctx, accountID, id)
+	if err != nil {
+		return wgconf.Config{}, gateways.Gateway{}, err
+	}
+	gw, err := s.Gateway(ctx, gateway)
+	if err != nil {
+		return wgconf.Config{}, gateways.Gateway{}, err
+	}
+	c, err := WireGuardConfig(d.Addresses, gw, s.cfg.DNS)
+	if err != nil {
+		return wgconf.Config{}, gateways.Gateway{}, err
+	}
+	return c, gw, nil
+}
+
+// WireGuardConfig builds the wg-quick configuration (without a private
+// key) for a device with addresses connecting through gw, whose
+// tunnel-side DNS resolvers are dns. All traffic, IPv4 and IPv6, goes
+// through the tunnel.
+func WireGuardConfig(addresses []string, gw gateways.Gateway, dns []netip.Addr) (wgconf.Config, error) {
+	var c wgconf.Config
+	for _, a := range addresses {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			return c, errs.Wrap(errs.Internal, err, "bad device address")
+		}
+		c.Interface.Addresses = append(c.Interface.Addresses, p)
+	}
+	c.Interface.DNS = dns
+	pub, err := wgkey.ParsePublic(gw.PublicKey)
+	if err != nil {
+		return c, errs.E(errs.Unavailable, "gateway %s has no valid key yet", gw.ID)
+	}
+	c.Peers = []wgconf.Peer{{
+		PublicKey:           pub,
+		Endpoint:            gw.Endpoint,
+		AllowedIPs:          []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
+		PersistentKeepalive: 25,
+	}}
+	return c, nil
+}
