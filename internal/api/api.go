@@ -1,10 +1,15 @@
 // Package api serves Nitronet's JSON HTTP API under /api/v1.
 //
-// Privacy rules enforced here: the access log records only the method, the
-// route pattern, the status and the duration. Client addresses are used
-// only as rate-limit keys, which the limiter hashes before holding them in
-// memory; they are never logged or stored. Request bodies are never
-// logged.
+// Errors are answered as {"error": {"code", "message", "field"}} with the
+// status of httpedge.Status, the program's one mapping; "field", when
+// present, is the JSON name of the input the error is about (see
+// docs/api-errors.md).
+//
+// Privacy rules enforced here: client addresses are used only as
+// rate-limit keys (httpedge.ClientKey), which the limiter hashes before
+// holding them in memory; they are never logged or stored. Request bodies
+// are never logged. The access log (httpedge.AccessLog) records only the
+// method, the route pattern, the status and the duration.
 package api
 
 import (
@@ -12,11 +17,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/accounts"
@@ -24,6 +26,7 @@ import (
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/inbox"
 	"github.com/nitronet/nitronet/internal/peerfeed"
 	"github.com/nitronet/nitronet/internal/policy"
@@ -31,57 +34,7 @@ import (
 	"github.com/nitronet/nitronet/internal/ratelimit"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/usage"
-	"golang.org/x/time/rate"
 )
-
-// Limits configures the in-memory rate limits, each as events per hour
-// with a burst.
-type Limits struct {
-	SignupPerHour, SignupBurst float64
-	LoginPerHour, LoginBurst   float64
-	VerifyPerHour, VerifyBurst float64
-	ResetPerHour, ResetBurst   float64
-}
-
-// DefaultLimits are generous enough for people and tight enough for bots.
-func DefaultLimits() Limits {
-	return Limits{
-		SignupPerHour: 20, SignupBurst: 5,
-		LoginPerHour: 120, LoginBurst: 10,
-		VerifyPerHour: 60, VerifyBurst: 10,
-		ResetPerHour: 10, ResetBurst: 3,
-	}
-}
-
-// Limiters are the in-memory rate limiters of sign-up, login, code
-// verification and password reset. One set is shared by every front end
-// (the API and the web portal), so a client cannot double its budget by
-// switching between them. They are safe for concurrent use.
-type Limiters struct {
-	Signup, Login, Verify, Reset *ratelimit.Limiter
-}
-
-// NewLimiters builds the limiters for l.
-func NewLimiters(l Limits, clock func() time.Time, rand io.Reader) (*Limiters, error) {
-	mk := func(perHour, burst float64) (*ratelimit.Limiter, error) {
-		return ratelimit.New(rate.Limit(perHour/3600), int(burst), 100_000, clock, rand)
-	}
-	var ls Limiters
-	var err error
-	if ls.Signup, err = mk(l.SignupPerHour, l.SignupBurst); err != nil {
-		return nil, err
-	}
-	if ls.Login, err = mk(l.LoginPerHour, l.LoginBurst); err != nil {
-		return nil, err
-	}
-	if ls.Verify, err = mk(l.VerifyPerHour, l.VerifyBurst); err != nil {
-		return nil, err
-	}
-	if ls.Reset, err = mk(l.ResetPerHour, l.ResetBurst); err != nil {
-		return nil, err
-	}
-	return &ls, nil
-}
 
 // Config holds the API's dependencies.
 type Config struct {
@@ -96,19 +49,17 @@ type Config struct {
 	Logger   *slog.Logger
 	Clock    func() time.Time
 	Rand     io.Reader
-	// Limiters are the shared rate limiters; nil builds a set from Limits.
-	Limiters *Limiters
-	Limits   Limits
-	// GatewayDNS are the gateways' tunnel-side DNS addresses, put into
-	// exported device configurations.
-	GatewayDNS []netip.Addr
+	// Limiters are the rate limiters shared with the other front ends;
+	// nil builds a set from Limits.
+	Limiters *httpedge.Limiters
+	Limits   httpedge.Limits
 }
 
 // Server holds the API's handlers. It is safe for concurrent use.
 type Server struct {
 	cfg  Config
 	auth *Auth
-	lim  *Limiters
+	lim  *httpedge.Limiters
 }
 
 // New returns a Server, or an error if a service is missing.
@@ -120,7 +71,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, lim: cfg.Limiters}
 	if s.lim == nil {
 		var err error
-		if s.lim, err = NewLimiters(cfg.Limits, cfg.Clock, cfg.Rand); err != nil {
+		if s.lim, err = httpedge.NewLimiters(cfg.Limits, cfg.Clock, cfg.Rand); err != nil {
 			return nil, err
 		}
 	}
@@ -129,7 +80,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Register registers every API route on m: /healthz and everything under
-// /api/. The caller wraps m with the shared middleware (AccessLog,
+// /api/. The caller wraps m with the shared middleware (httpedge.AccessLog,
 // BaselineHeaders, Recover).
 func (s *Server) Register(m *http.ServeMux) {
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -168,24 +119,8 @@ func (s *Server) Register(m *http.ServeMux) {
 	})
 }
 
-// clientKey returns the rate-limit key for the request's client address.
-// The limiter hashes it before holding it; it is never logged or stored.
-func clientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return "addr:" + host
-}
-
-func limited(l *ratelimit.Limiter, keys ...string) error {
-	for _, k := range keys {
-		if !l.Allow(k) {
-			return errs.E(errs.RateLimited, "too many attempts; try again later")
-		}
-	}
-	return nil
-}
+// limited spends one event of l for each key (see httpedge.Allow).
+func limited(l *ratelimit.Limiter, keys ...string) error { return httpedge.Allow(l, keys...) }
 
 func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 	var req struct {
@@ -201,7 +136,7 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.lim.Signup, clientKey(r)); err != nil {
+	if err := limited(s.lim.Signup, httpedge.ClientKey(r)); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -226,7 +161,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.lim.Login, clientKey(r), "email:"+strings.ToLower(strings.TrimSpace(req.Email))); err != nil {
+	if err := limited(s.lim.Login, httpedge.ClientKey(r), httpedge.EmailKey(req.Email)); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -276,7 +211,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, p Principa
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.lim.Verify, "acct:"+p.AccountID); err != nil {
+	if err := limited(s.lim.Verify, httpedge.AccountKey(httpedge.Attempt, p.AccountID)); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -300,7 +235,7 @@ func (s *Server) handleResend(w http.ResponseWriter, r *http.Request, p Principa
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.lim.Verify, "resend:"+p.AccountID); err != nil {
+	if err := limited(s.lim.Verify, httpedge.AccountKey(httpedge.Resend, p.AccountID)); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -320,7 +255,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, p 
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.lim.Login, "acct:"+p.AccountID); err != nil {
+	if err := limited(s.lim.Login, httpedge.AccountKey(httpedge.Attempt, p.AccountID)); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -349,7 +284,7 @@ func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.lim.Reset, clientKey(r), "email:"+strings.ToLower(strings.TrimSpace(req.Email))); err != nil {
+	if err := limited(s.lim.Reset, httpedge.ClientKey(r), httpedge.EmailKey(req.Email)); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -375,7 +310,7 @@ func (s *Server) handleResetConfirm(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.lim.Reset, clientKey(r)); err != nil {
+	if err := limited(s.lim.Reset, httpedge.ClientKey(r)); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -465,7 +400,7 @@ func (s *Server) handleGatewayEnroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.lim.Login, clientKey(r)); err != nil {
+	if err := limited(s.lim.Login, httpedge.ClientKey(r)); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -503,7 +438,7 @@ func (s *Server) handleGatewayPeers(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("since"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			writeError(w, s.cfg.Logger, errs.E(errs.Invalid, "since must be a non-negative integer"))
+			writeError(w, s.cfg.Logger, errs.Field(errs.Invalid, "since", "since must be a non-negative integer"))
 			return
 		}
 		since = n
@@ -512,7 +447,7 @@ func (s *Server) handleGatewayPeers(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("wait"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 60 {
-			writeError(w, s.cfg.Logger, errs.E(errs.Invalid, "wait must be 0 to 60 seconds"))
+			writeError(w, s.cfg.Logger, errs.Field(errs.Invalid, "wait", "wait must be 0 to 60 seconds"))
 			return
 		}
 		wait = time.Duration(n) * time.Second
@@ -547,7 +482,7 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request, p Principal
 	if v := r.URL.Query().Get("days"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			writeError(w, s.cfg.Logger, errs.E(errs.Invalid, "days must be a number"))
+			writeError(w, s.cfg.Logger, errs.Field(errs.Invalid, "days", "days must be a number"))
 			return
 		}
 		days = n

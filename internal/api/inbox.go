@@ -20,7 +20,7 @@ func (s *Server) registerInbox(mux *http.ServeMux) {
 		if v := r.URL.Query().Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
-				writeError(w, log, errs.E(errs.Invalid, "limit must be a positive number"))
+				writeError(w, log, errs.Field(errs.Invalid, "limit", "limit must be a positive number"))
 				return
 			}
 			limit = n

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/privacy"
 	"github.com/nitronet/nitronet/internal/store"
 )
@@ -64,7 +65,7 @@ func (h *privacyHandlers) create(w http.ResponseWriter, r *http.Request, p Princ
 		return
 	}
 	// Creating a request sends codes: bound it like code resends.
-	if err := limited(h.s.lim.Verify, "privacy-new:"+p.AccountID); err != nil {
+	if err := limited(h.s.lim.Verify, httpedge.AccountKey(httpedge.PrivacyNew, p.AccountID)); err != nil {
 		h.fail(w, err)
 		return
 	}
@@ -104,7 +105,7 @@ func (h *privacyHandlers) verify(w http.ResponseWriter, r *http.Request, p Princ
 		h.fail(w, err)
 		return
 	}
-	if err := limited(h.s.lim.Verify, "acct:"+p.AccountID); err != nil {
+	if err := limited(h.s.lim.Verify, httpedge.AccountKey(httpedge.Attempt, p.AccountID)); err != nil {
 		h.fail(w, err)
 		return
 	}
@@ -117,7 +118,7 @@ func (h *privacyHandlers) verify(w http.ResponseWriter, r *http.Request, p Princ
 }
 
 func (h *privacyHandlers) resend(w http.ResponseWriter, r *http.Request, p Principal) {
-	if err := limited(h.s.lim.Verify, "resend:"+p.AccountID); err != nil {
+	if err := limited(h.s.lim.Verify, httpedge.AccountKey(httpedge.Resend, p.AccountID)); err != nil {
 		h.fail(w, err)
 		return
 	}
@@ -150,7 +151,7 @@ func (h *privacyHandlers) export(w http.ResponseWriter, r *http.Request, p Princ
 		format = "json"
 	}
 	if format != "json" && format != "html" {
-		h.fail(w, errs.E(errs.Invalid, `format must be "json" or "html"`))
+		h.fail(w, errs.Field(errs.Invalid, "format", `format must be "json" or "html"`))
 		return
 	}
 	tok := q.Get("token")
@@ -196,7 +197,7 @@ func (h *privacyHandlers) confirmErasure(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	if !req.Confirm {
-		h.fail(w, errs.E(errs.Invalid, `send {"confirm": true} to confirm: %s`, privacy.ErasureWarning))
+		h.fail(w, errs.Field(errs.Invalid, "confirm", `send {"confirm": true} to confirm: %s`, privacy.ErasureWarning))
 		return
 	}
 	rep, err := h.svc.ConfirmErasure(r.Context(), p.AccountID, r.PathValue("id"))
@@ -221,7 +222,7 @@ func (h *privacyHandlers) contact(w http.ResponseWriter, r *http.Request, p Prin
 		h.fail(w, err)
 		return
 	}
-	if err := limited(h.s.lim.Verify, "contact:"+p.AccountID); err != nil {
+	if err := limited(h.s.lim.Verify, httpedge.AccountKey(httpedge.Contact, p.AccountID)); err != nil {
 		h.fail(w, err)
 		return
 	}
@@ -248,7 +249,7 @@ func (h *privacyHandlers) contactVerify(w http.ResponseWriter, r *http.Request, 
 		h.fail(w, err)
 		return
 	}
-	if err := limited(h.s.lim.Verify, "acct:"+p.AccountID); err != nil {
+	if err := limited(h.s.lim.Verify, httpedge.AccountKey(httpedge.Attempt, p.AccountID)); err != nil {
 		h.fail(w, err)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/httpedge"
 )
 
 // MaxBody is the largest request body the API accepts from users.
@@ -18,68 +19,12 @@ const (
 	MaxReportBody = 256 << 10
 )
 
-// status maps a domain error code to its HTTP status. This is the only
-// place in the program that does so.
-func status(c errs.Code) int {
-	switch c {
-	case errs.Invalid:
-		return http.StatusBadRequest
-	case errs.Unauthenticated:
-		return http.StatusUnauthorized
-	case errs.Forbidden, errs.Precondition:
-		return http.StatusForbidden
-	case errs.NotFound:
-		return http.StatusNotFound
-	case errs.Conflict:
-		return http.StatusConflict
-	case errs.Gone:
-		return http.StatusGone
-	case errs.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	case errs.RateLimited:
-		return http.StatusTooManyRequests
-	case errs.Unavailable:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
-}
+// writeError writes err as the JSON error body {"error": {"code",
+// "message", "field"}} with httpedge's status (see httpedge.WriteError).
+func writeError(w http.ResponseWriter, log *slog.Logger, err error) { httpedge.WriteError(w, log, err) }
 
-// StatusOf returns the HTTP status for err (for other HTTP front ends in
-// this program, such as the web portal, so the mapping stays in one place).
-func StatusOf(err error) int { return status(errs.CodeOf(err)) }
-
-type errorBody struct {
-	Error struct {
-		Code    errs.Code `json:"code"`
-		Message string    `json:"message"`
-	} `json:"error"`
-}
-
-// writeError writes err as {"error": {"code", "message"}}. Internal errors
-// are logged (without request data) and shown as a generic message.
-func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
-	code := errs.CodeOf(err)
-	if code == errs.Internal {
-		log.Error("internal error", "err", err)
-	}
-	var b errorBody
-	b.Error.Code = code
-	b.Error.Message = errs.MessageOf(err)
-	if code == errs.RateLimited {
-		w.Header().Set("Retry-After", "60")
-	}
-	writeJSON(w, status(code), b)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	if v != nil {
-		_ = json.NewEncoder(w).Encode(v)
-	}
-}
+// writeJSON writes v as an uncacheable JSON answer.
+func writeJSON(w http.ResponseWriter, code int, v any) { httpedge.WriteJSON(w, code, v) }
 
 // decode reads exactly one JSON object from r's body into v. It rejects
 // bodies over MaxBody, unknown fields, trailing data and malformed JSON,
@@ -115,11 +60,12 @@ func DecodeJSON(rd io.Reader, v any) error {
 			return errs.E(errs.Invalid, "request body is not valid JSON")
 		case errors.As(err, &typeErr):
 			if typeErr.Field != "" {
-				return errs.E(errs.Invalid, "field %q has the wrong type", typeErr.Field)
+				return errs.Field(errs.Invalid, typeErr.Field, "field %q has the wrong type", typeErr.Field)
 			}
 			return errs.E(errs.Invalid, "request body must be a JSON object")
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return errs.E(errs.Invalid, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+			name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+			return errs.Field(errs.Invalid, strings.Trim(name, `"`), "unknown field %s", name)
 		default:
 			return errs.E(errs.Invalid, "request body is not valid JSON")
 		}
@@ -138,11 +84,12 @@ func DecodeJSON(rd io.Reader, v any) error {
 	return nil
 }
 
-// required returns an Invalid error naming the first empty field.
+// required returns an Invalid error about the first empty field (its
+// Field is the field's JSON name).
 func required(fields ...[2]string) error {
 	for _, f := range fields {
 		if strings.TrimSpace(f[1]) == "" {
-			return errs.E(errs.Invalid, "field %q is required", f[0])
+			return errs.Field(errs.Invalid, f[0], "field %q is required", f[0])
 		}
 	}
 	return nil

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nitronet/nitronet/internal/api"
+	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/store/storetest"
 )
 
@@ -14,7 +14,7 @@ import (
 func TestPrivacyAPI(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
-			lim := api.Limits{SignupPerHour: 1e6, SignupBurst: 1e4, LoginPerHour: 1e6, LoginBurst: 1e4,
+			lim := httpedge.Limits{SignupPerHour: 1e6, SignupBurst: 1e4, LoginPerHour: 1e6, LoginBurst: 1e4,
 				VerifyPerHour: 1e6, VerifyBurst: 1e4, ResetPerHour: 1e6, ResetBurst: 1e4}
 			e := newEnv(t, b, &lim)
 			_, tok := e.signup("dsr@example.com", "+447911100201")

@@ -27,6 +27,7 @@ import (
 	"github.com/nitronet/nitronet/internal/disclosures"
 	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/holds"
+	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/inbox"
 	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/jobs"
@@ -55,8 +56,8 @@ type Deps struct {
 	Clock  func() time.Time
 	Rand   io.Reader
 	Stdout io.Writer // start-up notices for the operator
-	// Limits overrides api.DefaultLimits when non-nil.
-	Limits *api.Limits
+	// Limits overrides httpedge.DefaultLimits when non-nil.
+	Limits *httpedge.Limits
 	// Store, if not nil, is an open store used instead of opening the
 	// configured one (for example a test's own PostgreSQL database). The
 	// server owns it either way: Close closes it.
@@ -185,8 +186,12 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 		return nil, err
 	}
 	feed := peerfeed.New(st, time.Second)
+	gws, err := gateways.New(gateways.Config{Store: st, Logger: log, Clock: d.Clock, Rand: d.Rand})
+	if err != nil {
+		return nil, err
+	}
 	dev, err := devices.New(devices.Config{Store: st, Logger: log, Clock: d.Clock, Rand: d.Rand,
-		Limit: cfg.DeviceLimit, OnPeerChange: feed.Notify})
+		Limit: cfg.DeviceLimit, OnPeerChange: feed.Notify, Gateways: gws, DNS: cfg.GatewayAddrs()})
 	if err != nil {
 		return nil, err
 	}
@@ -195,10 +200,6 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 		return nil, err
 	}
 	use, err := usage.New(st, cfg.UsageRecording, d.Clock, log)
-	if err != nil {
-		return nil, err
-	}
-	gws, err := gateways.New(gateways.Config{Store: st, Logger: log, Clock: d.Clock, Rand: d.Rand})
 	if err != nil {
 		return nil, err
 	}
@@ -235,31 +236,32 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 // and panic recovery.
 func (s *Server) handler() (http.Handler, error) {
 	d, cfg := s.deps, s.Config
-	limits := api.DefaultLimits()
+	limits := httpedge.DefaultLimits()
 	if d.Limits != nil {
 		limits = *d.Limits
 	}
-	// One set of rate limiters for the API and the portal alike.
-	limiters, err := api.NewLimiters(limits, d.Clock, d.Rand)
+	// One set of rate limiters for the API, the portal and the console.
+	limiters, err := httpedge.NewLimiters(limits, d.Clock, d.Rand)
 	if err != nil {
 		return nil, err
 	}
 	apiSrv, err := api.New(api.Config{
 		Accounts: s.Accounts, Devices: s.Devices, Gateways: s.Gateways, Feed: s.Feed, Usage: s.Usage,
 		Privacy: s.Privacy, Inbox: s.Inbox, Policy: s.Policy,
-		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand, Limiters: limiters, GatewayDNS: cfg.GatewayAddrs(),
+		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand, Limiters: limiters,
 	})
 	if err != nil {
 		return nil, err
 	}
 	portal, err := web.New(web.Config{
-		Accounts: s.Accounts, Devices: s.Devices, Gateways: s.Gateways, Usage: s.Usage, GatewayDNS: cfg.GatewayAddrs(),
+		Accounts: s.Accounts, Devices: s.Devices, Gateways: s.Gateways, Usage: s.Usage,
 		Policy: s.Policy, Privacy: s.Privacy, Inbox: s.Inbox, Staff: s.Staff, Holds: s.Holds,
 		Disclosures: s.Disclosures, Retention: s.Retention, Audit: s.Audit,
-		TransparencyKey: func() (ed25519.PrivateKey, error) { return s.TransparencyKey("") },
 		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand, Limiters: limiters,
 		Secure:  cfg.TLSCert != "",
 		CSRFKey: s.Vault.DeriveKey("web portal csrf"),
+
+		TransparencyKey: func() (ed25519.PrivateKey, error) { return s.TransparencyKey("") },
 	})
 	if err != nil {
 		return nil, err
@@ -268,7 +270,7 @@ func (s *Server) handler() (http.Handler, error) {
 	apiSrv.Register(mux)
 	portal.Register(mux)
 	mux.Handle("GET /metrics", s.Metrics)
-	return api.AccessLog(d.Logger, d.Clock, api.BaselineHeaders(api.Recover(d.Logger, mux))), nil
+	return httpedge.AccessLog(d.Logger, d.Clock, httpedge.BaselineHeaders(httpedge.Recover(d.Logger, mux))), nil
 }
 
 // assemblePrivacyRecords builds the disclosure ledger, the processor

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitronet/nitronet/internal/api"
 	"github.com/nitronet/nitronet/internal/config"
+	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/notify"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/store"
@@ -71,7 +71,7 @@ func testConfig(t *testing.T, dir string) config.Settings {
 // newEnv assembles a server on backend b. For SQLite the database lives in
 // the data directory, as with `nitronet serve`, so that the leak search
 // covers it.
-func newEnv(t *testing.T, b storetest.Backend, limits *api.Limits) *env {
+func newEnv(t *testing.T, b storetest.Backend, limits *httpedge.Limits) *env {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := testConfig(t, dir)
@@ -222,7 +222,7 @@ func (e *env) signup(email, mobile string) (string, string) {
 func TestAPI(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
-			lim := api.Limits{SignupPerHour: 1e6, SignupBurst: 1e4, LoginPerHour: 1e6, LoginBurst: 1e4,
+			lim := httpedge.Limits{SignupPerHour: 1e6, SignupBurst: 1e4, LoginPerHour: 1e6, LoginBurst: 1e4,
 				VerifyPerHour: 1e6, VerifyBurst: 1e4, ResetPerHour: 1e6, ResetBurst: 1e4}
 			e := newEnv(t, b, &lim)
 			run := func(name string, fn func(*testing.T, *env)) {
@@ -487,7 +487,7 @@ func testNothingLeaks(t *testing.T, e *env) {
 // TestRateLimits checks that signup, login and verify answer 429 past their
 // burst, on default-shaped limits made small.
 func TestRateLimits(t *testing.T) {
-	lim := api.Limits{SignupPerHour: 1, SignupBurst: 2, LoginPerHour: 1, LoginBurst: 3,
+	lim := httpedge.Limits{SignupPerHour: 1, SignupBurst: 2, LoginPerHour: 1, LoginBurst: 3,
 		VerifyPerHour: 1, VerifyBurst: 2, ResetPerHour: 1, ResetBurst: 1}
 	e := newEnv(t, storetest.Backends()[0], &lim)
 	body := func(n int) map[string]string {

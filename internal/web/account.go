@@ -8,6 +8,7 @@ import (
 	"github.com/nitronet/nitronet/internal/accounts"
 	"github.com/nitronet/nitronet/internal/contact"
 	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/password"
 	"github.com/nitronet/nitronet/internal/store"
 )
@@ -15,26 +16,6 @@ import (
 // passwordHint describes the server's password rule next to the field.
 func passwordHint() string {
 	return "At least " + strconv.Itoa(password.MinLength) + " characters. A long passphrase of several words is best."
-}
-
-// formError turns a domain error into view errors: Invalid errors go
-// beside field (if given), everything else above the form. It returns the
-// status to answer with. Internal errors are logged and shown generically.
-func (h *Handler) formError(r *http.Request, v *view, field string, err error) int {
-	msg := errs.MessageOf(err)
-	if errs.CodeOf(err) == errs.Internal {
-		h.cfg.Logger.Error("web: internal error", "route", r.Pattern, "err", err)
-		msg = "Something went wrong on our side. Try again in a moment."
-	}
-	if field != "" && errs.Is(err, errs.Invalid) {
-		if v.Errors == nil {
-			v.Errors = map[string]string{}
-		}
-		v.Errors[field] = upperFirst(msg)
-	} else {
-		v.Error = upperFirst(msg)
-	}
-	return statusOf(err)
 }
 
 // upperFirst capitalises an ASCII first letter, so service messages read
@@ -57,6 +38,9 @@ func (h *Handler) anonPage(w http.ResponseWriter, r *http.Request, st *state, st
 }
 
 // ---- sign-up ----
+
+// signupFields places the errors of the sign-up form.
+var signupFields = fields{"email": "email", "mobile": "mobile", "password": "password"}
 
 func (h *Handler) signupView() *view {
 	return &view{Title: "Create your account", Nav: "signup", Scripts: []string{"/static/js/strength.js"},
@@ -81,27 +65,25 @@ func (h *Handler) signupPost(w http.ResponseWriter, r *http.Request, st *state) 
 	v.Form = map[string]string{"email": email, "mobile": mobile}
 	v.Errors = map[string]string{}
 	if _, err := contact.NormalizeEmail(email); err != nil {
-		v.Errors["email"] = upperFirst(errs.MessageOf(err))
+		v.Errors["email"] = h.publicMessage(r, err)
 	}
 	if mobile == "" {
 		v.Errors["mobile"] = "Enter your mobile number."
 	}
 	if err := password.Validate(pw); err != nil {
-		v.Errors["password"] = upperFirst(errs.MessageOf(err))
+		v.Errors["password"] = h.publicMessage(r, err)
 	}
 	if len(v.Errors) > 0 {
 		h.anonPage(w, r, st, http.StatusBadRequest, "signup", v)
 		return
 	}
-	if err := allowed(h.lim.Signup, clientKey(r)); err != nil {
-		h.anonPage(w, r, st, h.formError(r, v, "", err), "signup", v)
+	if err := httpedge.Allow(h.lim.Signup, httpedge.ClientKey(r)); err != nil {
+		h.anonPage(w, r, st, h.place(r, v, signupFields, err), "signup", v)
 		return
 	}
 	id, err := h.cfg.Accounts.Signup(r.Context(), email, mobile, pw)
 	if err != nil {
-		// Email and password were checked above, so a remaining Invalid
-		// error is about the mobile number.
-		h.anonPage(w, r, st, h.formError(r, v, "mobile", err), "signup", v)
+		h.anonPage(w, r, st, h.place(r, v, signupFields, err), "signup", v)
 		return
 	}
 	sess, err := h.cfg.Accounts.NewSession(r.Context(), id)
@@ -114,6 +96,11 @@ func (h *Handler) signupPost(w http.ResponseWriter, r *http.Request, st *state) 
 }
 
 // ---- login and logout ----
+
+// loginFields places the errors of the login form. A refused login names
+// no field: the answer does not say whether the email or the password was
+// wrong.
+var loginFields = fields{"email": "email", "password": "password"}
 
 func (h *Handler) loginView() *view { return &view{Title: "Log in", Nav: "login"} }
 
@@ -142,13 +129,13 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request, st *state) {
 		h.anonPage(w, r, st, http.StatusBadRequest, "login", v)
 		return
 	}
-	if err := allowed(h.lim.Login, clientKey(r), "email:"+strings.ToLower(email)); err != nil {
-		h.anonPage(w, r, st, h.formError(r, v, "", err), "login", v)
+	if err := httpedge.Allow(h.lim.Login, httpedge.ClientKey(r), httpedge.EmailKey(email)); err != nil {
+		h.anonPage(w, r, st, h.place(r, v, loginFields, err), "login", v)
 		return
 	}
 	sess, id, err := h.cfg.Accounts.Login(r.Context(), email, pw)
 	if err != nil {
-		h.anonPage(w, r, st, h.formError(r, v, "", err), "login", v)
+		h.anonPage(w, r, st, h.place(r, v, loginFields, err), "login", v)
 		return
 	}
 	h.setSession(w, st, sess, id)
@@ -201,6 +188,12 @@ func channelOf(s string) (store.Channel, bool) {
 	return ch, ch == store.Email || ch == store.Mobile
 }
 
+// verifyFields places the errors of the verification form of channel ch
+// (the page has one form per channel, each with its code field).
+func verifyFields(ch store.Channel) fields {
+	return fields{"code": string(ch) + "_code", "channel": string(ch) + "_code"}
+}
+
 // verifyPost checks a code for one channel.
 func (h *Handler) verifyPost(w http.ResponseWriter, r *http.Request, st *state) {
 	ch, ok := channelOf(r.PostForm.Get("channel"))
@@ -215,17 +208,9 @@ func (h *Handler) verifyPost(w http.ResponseWriter, r *http.Request, st *state) 
 			h.renderError(w, r, st, verr)
 			return
 		}
-		field := string(ch) + "_code"
-		msg := errs.MessageOf(err)
-		if errs.CodeOf(err) == errs.Internal {
-			h.cfg.Logger.Error("web: internal error", "route", r.Pattern, "err", err)
-			msg = "Something went wrong on our side. Try again in a moment."
-		}
-		// Every verification error belongs beside its code field.
-		v.Errors[field] = upperFirst(msg)
-		h.render(w, r, st, statusOf(err), "verify", v)
+		h.render(w, r, st, h.place(r, v, verifyFields(ch), err), "verify", v)
 	}
-	if err := allowed(h.lim.Verify, "acct:"+st.accountID); err != nil {
+	if err := httpedge.Allow(h.lim.Verify, httpedge.AccountKey(httpedge.Attempt, st.accountID)); err != nil {
 		fail(err)
 		return
 	}
@@ -252,7 +237,7 @@ func (h *Handler) resendPost(w http.ResponseWriter, r *http.Request, st *state) 
 		h.renderError(w, r, st, errs.E(errs.Invalid, "Unknown contact type."))
 		return
 	}
-	err := allowed(h.lim.Verify, "resend:"+st.accountID)
+	err := httpedge.Allow(h.lim.Verify, httpedge.AccountKey(httpedge.Resend, st.accountID))
 	if err == nil {
 		err = h.cfg.Accounts.SendCode(r.Context(), st.accountID, ch, accounts.PurposeVerify)
 	}
@@ -262,13 +247,7 @@ func (h *Handler) resendPost(w http.ResponseWriter, r *http.Request, st *state) 
 			h.renderError(w, r, st, verr)
 			return
 		}
-		msg := errs.MessageOf(err)
-		if errs.CodeOf(err) == errs.Internal {
-			h.cfg.Logger.Error("web: internal error", "route", r.Pattern, "err", err)
-			msg = "Something went wrong on our side. Try again in a moment."
-		}
-		v.Errors[string(ch)+"_code"] = upperFirst(msg)
-		h.render(w, r, st, statusOf(err), "verify", v)
+		h.render(w, r, st, h.place(r, v, verifyFields(ch), err), "verify", v)
 		return
 	}
 	redirect(w, r, "/verify?msg=code-sent")
@@ -282,6 +261,9 @@ const resetSent = "If an account uses this email address, we have sent it a link
 
 func (h *Handler) forgotView() *view { return &view{Title: "Forgotten password", Nav: "login"} }
 
+// forgotFields places the errors of the forgotten-password form.
+var forgotFields = fields{"email": "email"}
+
 func (h *Handler) forgotPage(w http.ResponseWriter, r *http.Request, st *state) {
 	h.anonPage(w, r, st, http.StatusOK, "forgot", h.forgotView())
 }
@@ -291,15 +273,15 @@ func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request, st *state) 
 	v := h.forgotView()
 	v.Form = map[string]string{"email": email}
 	if _, err := contact.NormalizeEmail(email); err != nil {
-		h.anonPage(w, r, st, h.formError(r, v, "email", err), "forgot", v)
+		h.anonPage(w, r, st, h.place(r, v, forgotFields, err), "forgot", v)
 		return
 	}
-	if err := allowed(h.lim.Reset, clientKey(r), "email:"+strings.ToLower(email)); err != nil {
-		h.anonPage(w, r, st, h.formError(r, v, "", err), "forgot", v)
+	if err := httpedge.Allow(h.lim.Reset, httpedge.ClientKey(r), httpedge.EmailKey(email)); err != nil {
+		h.anonPage(w, r, st, h.place(r, v, forgotFields, err), "forgot", v)
 		return
 	}
 	if err := h.cfg.Accounts.RequestReset(r.Context(), email); err != nil {
-		h.anonPage(w, r, st, h.formError(r, v, "email", err), "forgot", v)
+		h.anonPage(w, r, st, h.place(r, v, forgotFields, err), "forgot", v)
 		return
 	}
 	v.Form = nil
@@ -307,6 +289,9 @@ func (h *Handler) forgotPost(w http.ResponseWriter, r *http.Request, st *state) 
 	v.Data = true // sent
 	h.anonPage(w, r, st, http.StatusOK, "forgot", v)
 }
+
+// resetFields places the errors of the new-password form.
+var resetFields = fields{"token": "token", "password": "password"}
 
 func (h *Handler) resetView() *view {
 	return &view{Title: "Choose a new password", Nav: "login", Scripts: []string{"/static/js/strength.js"},
@@ -332,7 +317,7 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request, st *state) {
 		v.Errors["token"] = "Enter the token from the email."
 	}
 	if err := password.Validate(pw); err != nil {
-		v.Errors["password"] = upperFirst(errs.MessageOf(err))
+		v.Errors["password"] = h.publicMessage(r, err)
 	} else if pw != confirm {
 		v.Errors["confirm"] = "The two passwords differ."
 	}
@@ -340,16 +325,12 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request, st *state) {
 		h.anonPage(w, r, st, http.StatusBadRequest, "reset", v)
 		return
 	}
-	if err := allowed(h.lim.Reset, clientKey(r)); err != nil {
-		h.anonPage(w, r, st, h.formError(r, v, "", err), "reset", v)
+	if err := httpedge.Allow(h.lim.Reset, httpedge.ClientKey(r)); err != nil {
+		h.anonPage(w, r, st, h.place(r, v, resetFields, err), "reset", v)
 		return
 	}
 	if err := h.cfg.Accounts.Reset(r.Context(), token, pw); err != nil {
-		field := "password"
-		if errs.Is(err, errs.Gone) {
-			field = ""
-		}
-		h.anonPage(w, r, st, h.formError(r, v, field, err), "reset", v)
+		h.anonPage(w, r, st, h.place(r, v, resetFields, err), "reset", v)
 		return
 	}
 	// Every session ended with the reset, this browser's included.
@@ -385,6 +366,9 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, st *state)
 	h.render(w, r, st, http.StatusOK, "account", v)
 }
 
+// passwordFields places the errors of the change-password form.
+var passwordFields = fields{"current_password": "current_password", "new_password": "new_password"}
+
 // passwordPost changes the password. The change ends every session; this
 // browser gets a fresh one.
 func (h *Handler) passwordPost(w http.ResponseWriter, r *http.Request, st *state) {
@@ -398,7 +382,7 @@ func (h *Handler) passwordPost(w http.ResponseWriter, r *http.Request, st *state
 		v.Errors["current_password"] = "Enter your current password."
 	}
 	if err := password.Validate(next); err != nil {
-		v.Errors["new_password"] = upperFirst(errs.MessageOf(err))
+		v.Errors["new_password"] = h.publicMessage(r, err)
 	} else if next != confirm {
 		v.Errors["confirm"] = "The two passwords differ."
 	}
@@ -406,17 +390,12 @@ func (h *Handler) passwordPost(w http.ResponseWriter, r *http.Request, st *state
 		h.render(w, r, st, http.StatusBadRequest, "account", v)
 		return
 	}
-	if err := allowed(h.lim.Login, "acct:"+st.accountID); err != nil {
-		h.render(w, r, st, h.formError(r, v, "", err), "account", v)
+	if err := httpedge.Allow(h.lim.Login, httpedge.AccountKey(httpedge.Attempt, st.accountID)); err != nil {
+		h.render(w, r, st, h.place(r, v, passwordFields, err), "account", v)
 		return
 	}
 	if err := h.cfg.Accounts.ChangePassword(r.Context(), st.accountID, current, next); err != nil {
-		if errs.Is(err, errs.Unauthenticated) {
-			v.Errors["current_password"] = "The current password is wrong."
-			h.render(w, r, st, statusOf(err), "account", v)
-			return
-		}
-		h.render(w, r, st, h.formError(r, v, "new_password", err), "account", v)
+		h.render(w, r, st, h.place(r, v, passwordFields, err), "account", v)
 		return
 	}
 	sess, err := h.cfg.Accounts.NewSession(r.Context(), st.accountID)
@@ -469,22 +448,14 @@ func (h *Handler) contactPost(w http.ResponseWriter, r *http.Request, st *state)
 		h.render(w, r, st, http.StatusBadRequest, "account", v)
 		return
 	}
-	err = allowed(h.lim.Verify, "contact:"+st.accountID)
+	err = httpedge.Allow(h.lim.Verify, httpedge.AccountKey(httpedge.Contact, st.accountID))
 	if err == nil {
 		err = h.cfg.Privacy.RequestContactChange(r.Context(), st.accountID, ch, value, pw)
 	}
 	if err != nil {
-		field := valueID
-		if errs.Is(err, errs.Unauthenticated) || strings.Contains(errs.MessageOf(err), "password") {
-			field = pwID
-		}
-		if errs.Is(err, errs.Conflict) || errs.Is(err, errs.Unauthenticated) {
-			// Not Invalid, but still about one field.
-			v.Errors[field] = upperFirst(errs.MessageOf(err))
-			h.render(w, r, st, statusOf(err), "account", v)
-			return
-		}
-		h.render(w, r, st, h.formError(r, v, field, err), "account", v)
+		// The account page has one change form per channel.
+		fs := fields{"value": valueID, "channel": valueID, "password": pwID}
+		h.render(w, r, st, h.place(r, v, fs, err), "account", v)
 		return
 	}
 	redirect(w, r, "/account/contact/"+string(ch)+"?msg=contact-code-sent")
@@ -519,6 +490,9 @@ func (h *Handler) contactCodePage(w http.ResponseWriter, r *http.Request, st *st
 	h.render(w, r, st, http.StatusOK, "contact-code", contactCodeView(ch))
 }
 
+// contactCodeFields places the errors of the contact-change code form.
+var contactCodeFields = fields{"code": "code", "channel": "code"}
+
 // contactCodePost applies the change once the code is right.
 func (h *Handler) contactCodePost(w http.ResponseWriter, r *http.Request, st *state) {
 	ch, ok := channelOf(r.PathValue("channel"))
@@ -533,21 +507,15 @@ func (h *Handler) contactCodePost(w http.ResponseWriter, r *http.Request, st *st
 		h.render(w, r, st, http.StatusBadRequest, "contact-code", v)
 		return
 	}
-	err := allowed(h.lim.Verify, "acct:"+st.accountID)
+	err := httpedge.Allow(h.lim.Verify, httpedge.AccountKey(httpedge.Attempt, st.accountID))
 	if err == nil {
 		err = h.cfg.Privacy.ConfirmContactChange(r.Context(), st.accountID, ch, code)
 	}
 	if err != nil {
-		if errs.CodeOf(err) == errs.NotFound {
-			v.Error = "No change is waiting: it may have expired. Start again on the account page."
-			h.render(w, r, st, http.StatusNotFound, "contact-code", v)
-			return
+		if errs.Is(err, errs.NotFound) {
+			err = errs.E(errs.NotFound, "No change is waiting: it may have expired. Start again on the account page.")
 		}
-		status := h.formError(r, v, "code", err)
-		if v.Errors["code"] == "" && v.Error != "" && errs.CodeOf(err) != errs.Internal {
-			v.Errors["code"], v.Error = v.Error, ""
-		}
-		h.render(w, r, st, status, "contact-code", v)
+		h.render(w, r, st, h.place(r, v, contactCodeFields, err), "contact-code", v)
 		return
 	}
 	redirect(w, r, "/account?msg="+string(ch)+"-changed")

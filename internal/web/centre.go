@@ -10,6 +10,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/devices"
 	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/privacy"
 	"github.com/nitronet/nitronet/internal/store"
 )
@@ -114,6 +115,9 @@ func (h *Handler) centrePage(w http.ResponseWriter, r *http.Request, st *state) 
 	h.render(w, r, st, http.StatusOK, "centre", v)
 }
 
+// centreFields places the errors of the new-request form.
+var centreFields = fields{"type": "type", "details": "details", "lift": "lift"}
+
 // centreCreatePost records a new request and sends the identity-proof
 // codes. A ticked "lift" box on a restriction or objection sends the
 // details "lift", which undoes the earlier one.
@@ -121,50 +125,33 @@ func (h *Handler) centreCreatePost(w http.ResponseWriter, r *http.Request, st *s
 	typ := r.PostForm.Get("type")
 	details := r.PostForm.Get("details")
 	lift := r.PostForm.Get("lift") != ""
-	fail := func(status int, field, msg string) {
-		v, err := h.centreView(r, st)
-		if err != nil {
-			h.renderError(w, r, st, err)
+	fail := func(err error) {
+		v, verr := h.centreView(r, st)
+		if verr != nil {
+			h.renderError(w, r, st, verr)
 			return
 		}
 		v.Form = map[string]string{"type": typ, "details": details}
-		if field != "" {
-			v.Errors[field] = msg
-		} else {
-			v.Error = msg
-		}
-		h.render(w, r, st, status, "centre", v)
+		h.render(w, r, st, h.place(r, v, centreFields, err), "centre", v)
 	}
 	if typ == "" {
-		fail(http.StatusBadRequest, "type", "Choose what you would like to do.")
+		fail(errs.Field(errs.Invalid, "type", "Choose what you would like to do."))
 		return
 	}
 	if lift {
 		if typ != store.RequestRestriction && typ != store.RequestObjection {
-			fail(http.StatusBadRequest, "lift", "Only a restriction or an objection can be lifted.")
+			fail(errs.Field(errs.Invalid, "lift", "Only a restriction or an objection can be lifted."))
 			return
 		}
 		details = privacy.Lift
 	}
-	if err := allowed(h.lim.Verify, "privacy-new:"+st.accountID); err != nil {
-		fail(statusOf(err), "", errs.MessageOf(err))
+	if err := httpedge.Allow(h.lim.Verify, httpedge.AccountKey(httpedge.PrivacyNew, st.accountID)); err != nil {
+		fail(err)
 		return
 	}
 	req, err := h.cfg.Privacy.Create(r.Context(), st.accountID, typ, details)
 	if err != nil {
-		field := ""
-		if errs.Is(err, errs.Invalid) {
-			field = "type"
-			if strings.HasPrefix(errs.MessageOf(err), "details") {
-				field = "details"
-			}
-		}
-		msg := upperFirst(errs.MessageOf(err))
-		if errs.CodeOf(err) == errs.Internal {
-			h.cfg.Logger.Error("web: internal error", "route", r.Pattern, "err", err)
-			msg = "Something went wrong on our side. Try again in a moment."
-		}
-		fail(statusOf(err), field, msg)
+		fail(err)
 		return
 	}
 	redirect(w, r, "/privacy-centre/requests/"+url.PathEscape(req.ID)+"?msg=request-created")
@@ -210,26 +197,15 @@ func (h *Handler) requestPage(w http.ResponseWriter, r *http.Request, st *state)
 	h.render(w, r, st, http.StatusOK, "request", v)
 }
 
-// proofField returns the form field a Verify error belongs beside.
-func proofField(err error) string {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "email code:") || strings.Contains(errs.MessageOf(err), "email_code"):
-		return "email_code"
-	case strings.Contains(msg, "mobile code:") || strings.Contains(errs.MessageOf(err), "mobile_code"):
-		return "mobile_code"
-	case errs.Is(err, errs.Unauthenticated) || strings.Contains(errs.MessageOf(err), "password"):
-		return "password"
-	}
-	return ""
-}
+// proofFields places the errors of the identity-proof form.
+var proofFields = fields{"password": "password", "email_code": "email_code", "mobile_code": "mobile_code"}
 
 // requestVerifyPost proves identity with the password and both codes.
 func (h *Handler) requestVerifyPost(w http.ResponseWriter, r *http.Request, st *state) {
 	id := r.PathValue("id")
 	pw := r.PostForm.Get("password")
 	emailCode, mobileCode := strings.TrimSpace(r.PostForm.Get("email_code")), strings.TrimSpace(r.PostForm.Get("mobile_code"))
-	err := allowed(h.lim.Verify, "acct:"+st.accountID)
+	err := httpedge.Allow(h.lim.Verify, httpedge.AccountKey(httpedge.Attempt, st.accountID))
 	if err == nil {
 		_, err = h.cfg.Privacy.Verify(r.Context(), st.accountID, id, pw, emailCode, mobileCode)
 	}
@@ -244,13 +220,7 @@ func (h *Handler) requestVerifyPost(w http.ResponseWriter, r *http.Request, st *
 			return
 		}
 		v.Form = map[string]string{"email_code": emailCode, "mobile_code": mobileCode}
-		status := h.formError(r, v, proofField(err), err)
-		if f := proofField(err); f != "" && v.Errors[f] == "" {
-			// Wrong or expired codes and passwords are not Invalid, but
-			// still belong beside their field.
-			v.Errors[f], v.Error = v.Error, ""
-		}
-		h.render(w, r, st, status, "request", v)
+		h.render(w, r, st, h.place(r, v, proofFields, err), "request", v)
 		return
 	}
 	redirect(w, r, "/privacy-centre/requests/"+url.PathEscape(id)+"?msg=request-verified")
@@ -259,7 +229,7 @@ func (h *Handler) requestVerifyPost(w http.ResponseWriter, r *http.Request, st *
 // requestResendPost sends fresh identity-proof codes.
 func (h *Handler) requestResendPost(w http.ResponseWriter, r *http.Request, st *state) {
 	id := r.PathValue("id")
-	err := allowed(h.lim.Verify, "resend:"+st.accountID)
+	err := httpedge.Allow(h.lim.Verify, httpedge.AccountKey(httpedge.Resend, st.accountID))
 	if err == nil {
 		err = h.cfg.Privacy.ResendCodes(r.Context(), st.accountID, id)
 	}
@@ -269,7 +239,7 @@ func (h *Handler) requestResendPost(w http.ResponseWriter, r *http.Request, st *
 			h.renderError(w, r, st, verr)
 			return
 		}
-		h.render(w, r, st, h.formError(r, v, "", err), "request", v)
+		h.render(w, r, st, h.place(r, v, nil, err), "request", v)
 		return
 	}
 	redirect(w, r, "/privacy-centre/requests/"+url.PathEscape(id)+"?msg=codes-sent")

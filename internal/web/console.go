@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/staff"
 )
 
@@ -174,19 +175,11 @@ func (h *Handler) renderConsole(w http.ResponseWriter, r *http.Request, st *staf
 	h.write(w, r, status, name, t, v)
 }
 
-// consoleStatus is statusOf, except that a Precondition (the request is
-// not in a state that allows the action) answers 409 Conflict, so that in
-// the console 403 always means the role may not take the action.
-func consoleStatus(err error) int {
-	if errs.CodeOf(err) == errs.Precondition {
-		return http.StatusConflict
-	}
-	return statusOf(err)
-}
-
-// consoleError shows the console's error page for err, like renderError.
+// consoleError shows the console's error page for err, like renderError,
+// with httpedge's status. (Services report a record whose state does not
+// allow an action as Conflict, so 403 here means the role may not take it.)
 func (h *Handler) consoleError(w http.ResponseWriter, r *http.Request, st *staffState, err error) {
-	status := consoleStatus(err)
+	status := httpedge.StatusOf(err)
 	msg := errs.MessageOf(err)
 	heading := "Something went wrong"
 	switch status {
@@ -300,6 +293,11 @@ func (h *Handler) consoleLoginPage(w http.ResponseWriter, r *http.Request) {
 	h.renderConsole(w, r, st, http.StatusOK, "console/login", &view{Title: "Staff login", Nav: "login"})
 }
 
+// staffLoginFields places the errors of the console login form. A refused
+// login names no field, so it does not say which credential was wrong; a
+// missing second-factor code names "code".
+var staffLoginFields = fields{"email": "email", "password": "password", "code": "code"}
+
 // consoleLoginPost checks staff credentials and starts a console session.
 func (h *Handler) consoleLoginPost(w http.ResponseWriter, r *http.Request, st *staffState) {
 	email := strings.TrimSpace(r.PostForm.Get("email"))
@@ -316,27 +314,17 @@ func (h *Handler) consoleLoginPost(w http.ResponseWriter, r *http.Request, st *s
 		h.renderConsole(w, r, st, http.StatusBadRequest, "console/login", v)
 		return
 	}
-	err := allowed(h.lim.Login, clientKey(r), "staff:"+strings.ToLower(email))
+	err := httpedge.Allow(h.lim.Login, httpedge.ClientKey(r), httpedge.StaffEmailKey(email))
 	var tok string
 	var exp time.Time
 	if err == nil {
 		tok, exp, _, err = h.cfg.Staff.Login(r.Context(), staff.Credentials{Email: email, Password: pw, Code: code})
 	}
 	if err != nil {
-		if errs.Is(err, errs.Precondition) {
-			// The account has a second factor and no code was given. A
-			// wrong code gets the same answer as a wrong password, so it
-			// does not confirm the password.
-			v.Errors["code"] = upperFirst(errs.MessageOf(err))
-			h.renderConsole(w, r, st, http.StatusUnauthorized, "console/login", v)
-			return
-		}
-		v.Error = upperFirst(errs.MessageOf(err))
-		if errs.CodeOf(err) == errs.Internal {
-			h.cfg.Logger.Error("web: internal error", "route", r.Pattern, "err", err)
-			v.Error = "Something went wrong on our side. Try again in a moment."
-		}
-		h.renderConsole(w, r, st, statusOf(err), "console/login", v)
+		// A missing code (the account has a second factor) names the
+		// code field. A wrong code gets the same answer as a wrong
+		// password, so it does not confirm the password.
+		h.renderConsole(w, r, st, h.place(r, v, staffLoginFields, err), "console/login", v)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: h.staffCookie(), Value: tok, Path: "/", Expires: exp,

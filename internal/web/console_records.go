@@ -63,6 +63,9 @@ func (h *Handler) holdsPage(w http.ResponseWriter, r *http.Request, st *staffSta
 	h.renderConsole(w, r, st, http.StatusOK, "console/holds", v)
 }
 
+// holdFields places the errors of the add-hold form.
+var holdFields = fields{"account": "account", "reason": "reason", "until": "until"}
+
 // holdAddPost places a hold (fields account, reason, until as
 // YYYY-MM-DD, empty for until released).
 func (h *Handler) holdAddPost(w http.ResponseWriter, r *http.Request, st *staffState) {
@@ -102,16 +105,17 @@ func (h *Handler) holdAddPost(w http.ResponseWriter, r *http.Request, st *staffS
 		return
 	}
 	if _, err := h.cfg.Holds.Add(r.Context(), st.p, account, reason, until); err != nil {
-		switch {
-		case errs.Is(err, errs.NotFound):
-			fail(statusOf(err), "account", "There is no account with this ID.")
-		case errs.Is(err, errs.Invalid) && strings.Contains(errs.MessageOf(err), "until"):
-			fail(statusOf(err), "until", "The end date must be in the future.")
-		case errs.Is(err, errs.Invalid):
-			fail(statusOf(err), "reason", errs.MessageOf(err))
-		default:
+		if !onForm(holdFields, err) {
 			h.consoleError(w, r, st, err)
+			return
 		}
+		v, verr := h.holdsView(r, st)
+		if verr != nil {
+			h.consoleError(w, r, st, verr)
+			return
+		}
+		v.Form = map[string]string{"account": account, "reason": reason, "until": untilText}
+		h.renderConsole(w, r, st, h.place(r, v, holdFields, err), "console/holds", v)
 		return
 	}
 	redirect(w, r, "/console/holds?msg=hold-added")
@@ -195,25 +199,27 @@ func (h *Handler) transparencyPage(w http.ResponseWriter, r *http.Request, st *s
 	h.renderConsole(w, r, st, http.StatusOK, "console/transparency", h.transparencyView(st))
 }
 
+// transparencyFields places the errors of the report form.
+var transparencyFields = fields{"period": "period", "canary": "canary"}
+
 // transparencyPost builds and signs the report for a half-year (fields
 // period, canary) and sends the signed file as a download. The signing is
 // audited by the service.
 func (h *Handler) transparencyPost(w http.ResponseWriter, r *http.Request, st *staffState) {
 	periodText := strings.TrimSpace(r.PostForm.Get("period"))
 	canary := strings.TrimSpace(r.PostForm.Get("canary"))
-	fail := func(err error, field string) {
-		if errs.CodeOf(err) == errs.Internal || errs.CodeOf(err) == errs.Forbidden {
+	fail := func(err error) {
+		if !onForm(transparencyFields, err) {
 			h.consoleError(w, r, st, err)
 			return
 		}
 		v := h.transparencyView(st)
 		v.Form = map[string]string{"period": periodText, "canary": canary}
-		v.Errors[field] = upperFirst(errs.MessageOf(err))
-		h.renderConsole(w, r, st, consoleStatus(err), "console/transparency", v)
+		h.renderConsole(w, r, st, h.place(r, v, transparencyFields, err), "console/transparency", v)
 	}
 	p, err := transparency.ParsePeriod(periodText)
 	if err != nil {
-		fail(err, "period")
+		fail(err)
 		return
 	}
 	key, err := h.cfg.TransparencyKey()
@@ -223,11 +229,7 @@ func (h *Handler) transparencyPost(w http.ResponseWriter, r *http.Request, st *s
 	}
 	file, _, err := h.cfg.Disclosures.Transparency(r.Context(), st.p, p, canary, key)
 	if err != nil {
-		field := "period"
-		if strings.Contains(errs.MessageOf(err), "canary") {
-			field = "canary"
-		}
-		fail(err, field)
+		fail(err)
 		return
 	}
 	hd := w.Header()

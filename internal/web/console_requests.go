@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/deadline"
-	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/privacy"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
@@ -205,19 +204,32 @@ func (h *Handler) staffFormFail(w http.ResponseWriter, r *http.Request, st *staf
 	h.renderConsole(w, r, st, status, "console/request", v)
 }
 
-// serviceFail maps a service error of a request action to the form:
-// Invalid beside field, anything else above the forms (NotFound and
-// internal errors as the error page).
-func (h *Handler) serviceFail(w http.ResponseWriter, r *http.Request, st *staffState, field string, err error, form map[string]string) {
-	switch errs.CodeOf(err) {
-	case errs.Invalid:
-		h.staffFormFail(w, r, st, statusOf(err), field, errs.MessageOf(err), form)
-	case errs.Precondition, errs.Conflict:
-		h.staffFormFail(w, r, st, consoleStatus(err), "", errs.MessageOf(err), form)
-	default:
+// serviceFail shows a service error of a request action: on the request
+// page beside the form field fs maps its domain field to, or above the
+// forms (see onForm); a missing request, a refused role and internal
+// errors get the error page.
+func (h *Handler) serviceFail(w http.ResponseWriter, r *http.Request, st *staffState, fs fields, err error, form map[string]string) {
+	if !onForm(fs, err) {
 		h.consoleError(w, r, st, err)
+		return
 	}
+	v, verr := h.staffRequestView(r, st)
+	if verr != nil {
+		h.consoleError(w, r, st, verr)
+		return
+	}
+	for k, val := range form {
+		v.Form[k] = val
+	}
+	h.renderConsole(w, r, st, h.place(r, v, fs, err), "console/request", v)
 }
+
+// The request page's forms, by the service's field names.
+var (
+	extendFields   = fields{"months": "months", "reason": "extend_reason"}
+	completeFields = fields{"note": "note"}
+	denyFields     = fields{"reason": "deny_reason"}
+)
 
 // requestURL is the console address of request id.
 func requestURL(id string) string { return "/console/requests/" + url.PathEscape(id) }
@@ -238,11 +250,7 @@ func (h *Handler) extendPost(w http.ResponseWriter, r *http.Request, st *staffSt
 		return
 	}
 	if _, err := h.cfg.Privacy.Extend(r.Context(), st.p, id, months, reason); err != nil {
-		field := "extend_reason"
-		if strings.Contains(errs.MessageOf(err), "month") {
-			field = "months"
-		}
-		h.serviceFail(w, r, st, field, err, form)
+		h.serviceFail(w, r, st, extendFields, err, form)
 		return
 	}
 	redirect(w, r, requestURL(id)+"?msg=extended")
@@ -253,7 +261,7 @@ func (h *Handler) completePost(w http.ResponseWriter, r *http.Request, st *staff
 	id := r.PathValue("id")
 	note := strings.TrimSpace(r.PostForm.Get("note"))
 	if _, err := h.cfg.Privacy.Complete(r.Context(), st.p, id, note); err != nil {
-		h.serviceFail(w, r, st, "note", err, map[string]string{"note": note})
+		h.serviceFail(w, r, st, completeFields, err, map[string]string{"note": note})
 		return
 	}
 	redirect(w, r, requestURL(id)+"?msg=completed")
@@ -269,7 +277,7 @@ func (h *Handler) denyPost(w http.ResponseWriter, r *http.Request, st *staffStat
 		return
 	}
 	if _, err := h.cfg.Privacy.Deny(r.Context(), st.p, id, reason); err != nil {
-		h.serviceFail(w, r, st, "deny_reason", err, form)
+		h.serviceFail(w, r, st, denyFields, err, form)
 		return
 	}
 	redirect(w, r, requestURL(id)+"?msg=denied")

@@ -1,15 +1,13 @@
 package web
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
-	"strings"
 
-	"github.com/nitronet/nitronet/internal/api"
 	"github.com/nitronet/nitronet/internal/devices"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/gateways"
+	"github.com/nitronet/nitronet/internal/httpedge"
 )
 
 // devicesData is the data of the devices page.
@@ -46,16 +44,6 @@ type deviceNewData struct {
 	Gateways []gateways.Gateway // enrolled gateways only
 }
 
-// findGateway returns the enrolled gateway with id, or NotFound.
-func findGateway(gws []gateways.Gateway, id string) (gateways.Gateway, error) {
-	for _, g := range gws {
-		if g.ID == id {
-			return g, nil
-		}
-	}
-	return gateways.Gateway{}, errs.E(errs.NotFound, "Choose one of the gateways listed.")
-}
-
 // deviceNewPage shows the add-device form. The browser creates the key
 // pair (js/device-new.js); the server never sees the private key.
 func (h *Handler) deviceNewPage(w http.ResponseWriter, r *http.Request, st *state) {
@@ -82,38 +70,18 @@ type addResponse struct {
 	ConfigURL string   `json:"config_url"`
 }
 
-// jsonError is the error body of the portal's JSON endpoint; Field names
-// the form field the message belongs beside, if any.
-type jsonError struct {
-	Error struct {
-		Code    errs.Code `json:"code"`
-		Message string    `json:"message"`
-		Field   string    `json:"field,omitempty"`
-	} `json:"error"`
-}
+// deviceAddFields places the errors of the add-device form.
+var deviceAddFields = fields{"name": "name", "public_key": "public_key", "gateway": "gateway"}
 
-// writeJSON writes v as an uncacheable JSON answer.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// writeJSONError writes err for js/device-new.js, with api.StatusOf's
-// status.
-func (h *Handler) writeJSONError(w http.ResponseWriter, r *http.Request, field string, err error) {
-	var b jsonError
-	b.Error.Code = errs.CodeOf(err)
-	b.Error.Message = upperFirst(errs.MessageOf(err))
-	if b.Error.Code == errs.Internal {
-		h.cfg.Logger.Error("web: internal error", "route", r.Pattern, "err", err)
-		b.Error.Message = "Something went wrong on our side. Try again in a moment."
-	}
-	if b.Error.Code == errs.Invalid {
-		b.Error.Field = field
-	}
-	writeJSON(w, statusOf(err), b)
+// writeJSONError writes err for js/device-new.js as the API's error body
+// (httpedge.ErrorBody) with httpedge's status, except that its field is the
+// id of the form field fs places it beside ("" for above the form) and its
+// message reads as a sentence.
+func (h *Handler) writeJSONError(w http.ResponseWriter, r *http.Request, fs fields, err error) {
+	b := httpedge.Body(err)
+	b.Error.Message = h.publicMessage(r, err)
+	b.Error.Field = fs.of(err)
+	httpedge.WriteErrorBody(w, httpedge.StatusOf(err), b)
 }
 
 // deviceAddPost registers a device from its name and public key (form
@@ -127,61 +95,44 @@ func (h *Handler) deviceAddPost(w http.ResponseWriter, r *http.Request, st *stat
 		switch k {
 		case "name", "public_key", "gateway", csrfField:
 		default:
-			h.writeJSONError(w, r, "", errs.E(errs.Invalid, "unexpected field %q", k))
+			h.writeJSONError(w, r, nil, errs.E(errs.Invalid, "unexpected field %q", k))
 			return
 		}
 	}
 	name, err := devices.ValidateName(r.PostForm.Get("name"))
 	if err != nil {
-		h.writeJSONError(w, r, "name", err)
+		h.writeJSONError(w, r, deviceAddFields, err)
 		return
 	}
-	gws, err := h.cfg.Gateways.Enrolled(r.Context())
-	if err != nil {
-		h.writeJSONError(w, r, "", err)
+	gwName := r.PostForm.Get("gateway")
+	if gwName == "" {
+		h.writeJSONError(w, r, deviceAddFields, errs.Field(errs.Invalid, "gateway", "Choose one of the gateways listed."))
 		return
 	}
-	gw, err := findGateway(gws, r.PostForm.Get("gateway"))
+	gw, err := h.cfg.Devices.Gateway(r.Context(), gwName)
 	if err != nil {
-		h.writeJSONError(w, r, "gateway", errs.E(errs.Invalid, "%s", errs.MessageOf(err)))
+		h.writeJSONError(w, r, deviceAddFields, err)
 		return
 	}
 	d, err := h.cfg.Devices.Add(r.Context(), st.accountID, name, r.PostForm.Get("public_key"))
 	if err != nil {
-		field := ""
-		if strings.Contains(errs.MessageOf(err), "public_key") {
-			field = "public_key"
-		} else if errs.Is(err, errs.Invalid) {
-			field = "name"
-		}
-		h.writeJSONError(w, r, field, err)
+		h.writeJSONError(w, r, deviceAddFields, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, addResponse{ID: d.ID, Name: d.Name, Addresses: d.Addresses,
+	httpedge.WriteJSON(w, http.StatusCreated, addResponse{ID: d.ID, Name: d.Name, Addresses: d.Addresses,
 		ConfigURL: "/devices/" + url.PathEscape(d.ID) + "/config?gateway=" + url.QueryEscape(gw.ID)})
 }
 
 // deviceConfig answers the device's wg-quick configuration for one
 // gateway (?gateway=ID), with an empty PrivateKey line for the browser to
-// fill in. It is the same configuration as the API's export
-// (api.DeviceConfig).
+// fill in. The devices service builds it, as for the API's export.
 func (h *Handler) deviceConfig(w http.ResponseWriter, r *http.Request, st *state) {
-	d, err := h.cfg.Devices.Get(r.Context(), st.accountID, r.PathValue("id"))
-	if err != nil {
-		h.renderError(w, r, st, err)
+	gwName := r.URL.Query().Get("gateway")
+	if gwName == "" {
+		h.renderError(w, r, st, errs.Field(errs.Invalid, "gateway", "Choose one of the gateways listed."))
 		return
 	}
-	gws, err := h.cfg.Gateways.Enrolled(r.Context())
-	if err != nil {
-		h.renderError(w, r, st, err)
-		return
-	}
-	gw, err := findGateway(gws, r.URL.Query().Get("gateway"))
-	if err != nil {
-		h.renderError(w, r, st, err)
-		return
-	}
-	c, err := api.DeviceConfig(d.Addresses, gw, h.cfg.GatewayDNS)
+	c, _, err := h.cfg.Devices.WireGuard(r.Context(), st.accountID, r.PathValue("id"), gwName)
 	if err != nil {
 		h.renderError(w, r, st, err)
 		return
@@ -196,18 +147,14 @@ func (h *Handler) deviceRenamePost(w http.ResponseWriter, r *http.Request, st *s
 	id := r.PathValue("id")
 	name := r.PostForm.Get("name")
 	if _, err := h.cfg.Devices.Update(r.Context(), st.accountID, id, &name, nil); err != nil {
-		if !errs.Is(err, errs.Invalid) {
-			h.renderError(w, r, st, err)
-			return
-		}
 		v, verr := h.devicesView(r, st)
 		if verr != nil {
 			h.renderError(w, r, st, verr)
 			return
 		}
-		v.Errors["name-"+id] = upperFirst(errs.MessageOf(err))
 		v.Form["name-"+id] = name
-		h.render(w, r, st, statusOf(err), "devices", v)
+		// Each device has its own rename form.
+		h.render(w, r, st, h.place(r, v, fields{"name": "name-" + id}, err), "devices", v)
 		return
 	}
 	redirect(w, r, "/devices?msg=renamed")

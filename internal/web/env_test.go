@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitronet/nitronet/internal/api"
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/notify"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
@@ -71,8 +71,8 @@ func (e *env) at(d time.Duration, f func()) {
 }
 
 // generous are rate limits a test journey does not hit.
-func generous() api.Limits {
-	return api.Limits{SignupPerHour: 1e6, SignupBurst: 1000, LoginPerHour: 1e6, LoginBurst: 1000,
+func generous() httpedge.Limits {
+	return httpedge.Limits{SignupPerHour: 1e6, SignupBurst: 1000, LoginPerHour: 1e6, LoginBurst: 1000,
 		VerifyPerHour: 1e6, VerifyBurst: 1000, ResetPerHour: 1e6, ResetBurst: 1000}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/httpedge"
 )
 
 // view is the data every page template receives.
@@ -250,10 +251,10 @@ type errorData struct {
 }
 
 // renderError shows the friendly error page for err, with the status
-// api.StatusOf gives. Internal errors are logged (never request data) and
+// httpedge.StatusOf gives. Internal errors are logged (never request data) and
 // shown as a generic message; no stack trace or cause reaches the page.
 func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, st *state, err error) {
-	status := statusOf(err)
+	status := httpedge.StatusOf(err)
 	msg := errs.MessageOf(err)
 	heading := "Something went wrong"
 	switch status {

@@ -6,13 +6,11 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/nitronet/nitronet/internal/accounts"
-	"github.com/nitronet/nitronet/internal/api"
 	"github.com/nitronet/nitronet/internal/errs"
 )
 
@@ -279,26 +277,3 @@ func redirect(w http.ResponseWriter, r *http.Request, path string) {
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, path, http.StatusSeeOther)
 }
-
-// clientKey returns the rate-limit key for the request's client address.
-// The limiter hashes it before holding it; it is never logged or stored.
-func clientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return "addr:" + r.RemoteAddr
-	}
-	return "addr:" + host
-}
-
-// allowed returns RateLimited unless every key has budget left in l.
-func allowed(l interface{ Allow(string) bool }, keys ...string) error {
-	for _, k := range keys {
-		if !l.Allow(k) {
-			return errs.E(errs.RateLimited, "Too many attempts. Wait a while and try again.")
-		}
-	}
-	return nil
-}
-
-// statusOf is api.StatusOf, the program's one error-to-status mapping.
-func statusOf(err error) int { return api.StatusOf(err) }

@@ -13,10 +13,15 @@
 // and audit every staff read of personal data.
 //
 // The portal calls the same services as the JSON API and maps their errors
-// to HTTP statuses with api.StatusOf, the program's one mapping. It
-// registers its routes on the API's mux, so the API's access log (method,
-// route pattern, status, duration) covers it; the portal itself never logs
-// request bodies, addresses or contact details.
+// to HTTP statuses with httpedge.StatusOf, the program's one mapping. An
+// error goes beside the form field that each form's table (type fields)
+// maps the error's domain field to (errs.Field), or above the form; the
+// portal never reads an error's text to decide where it goes. Rate limits
+// are the httpedge.Limiters shared with the API, counted by the same keys.
+// The portal's routes are mounted beside the API's on one mux, behind
+// httpedge's access log (method, route pattern, status, duration); the
+// portal itself never logs request bodies, addresses or contact details.
+// It does not import package api.
 //
 // Security: every response carries a strict Content-Security-Policy (no
 // inline script or style, no third-party origin) and the related headers;
@@ -41,17 +46,16 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/accounts"
-	"github.com/nitronet/nitronet/internal/api"
 	"github.com/nitronet/nitronet/internal/audit"
 	"github.com/nitronet/nitronet/internal/devices"
 	"github.com/nitronet/nitronet/internal/disclosures"
 	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/holds"
+	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/inbox"
 	"github.com/nitronet/nitronet/internal/privacy"
 	"github.com/nitronet/nitronet/internal/retention"
@@ -71,9 +75,6 @@ type Config struct {
 	Devices  *devices.Service
 	Gateways *gateways.Service
 	Usage    *usage.Service
-	// GatewayDNS are the gateways' tunnel-side DNS addresses, put into
-	// device configurations (as in api.Config).
-	GatewayDNS []netip.Addr
 	// Policy supplies the versioned privacy policy and terms shown at
 	// /privacy and /privacy/history, and records acceptances of material
 	// changes (a *policy.Service).
@@ -107,8 +108,9 @@ type Config struct {
 	// right for a single process.
 	CSRFKey []byte
 	// Limiters are the rate limiters for sign-up, login, codes and password
-	// reset, shared with the API; nil builds a set from api.DefaultLimits.
-	Limiters *api.Limiters
+	// reset, shared with the API; nil builds a set from
+	// httpedge.DefaultLimits.
+	Limiters *httpedge.Limiters
 }
 
 // Handler serves the portal. It is safe for concurrent use.
@@ -118,7 +120,7 @@ type Handler struct {
 	static  map[string]asset
 	csrfKey []byte
 
-	lim *api.Limiters
+	lim *httpedge.Limiters
 }
 
 // New returns a Handler, or an error if a dependency is missing, a
@@ -148,7 +150,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h.lim = cfg.Limiters
 	if h.lim == nil {
-		if h.lim, err = api.NewLimiters(api.DefaultLimits(), cfg.Clock, cfg.Rand); err != nil {
+		if h.lim, err = httpedge.NewLimiters(httpedge.DefaultLimits(), cfg.Clock, cfg.Rand); err != nil {
 			return nil, err
 		}
 	}

@@ -1,4 +1,4 @@
-package api
+package httpedge
 
 import (
 	"log/slog"
@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nitronet/nitronet/internal/accounts"
 	"github.com/nitronet/nitronet/internal/errs"
 )
 
@@ -78,8 +77,9 @@ func BaselineHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// Recover turns a handler panic into a 500 with a generic body. The panic
-// value is logged without request data.
+// Recover turns a handler panic into a 500 with a generic JSON error body.
+// The panic value is not logged (it may hold request data), only the
+// route pattern. http.ErrAbortHandler is re-raised, as net/http expects.
 func Recover(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -88,46 +88,9 @@ func Recover(log *slog.Logger, next http.Handler) http.Handler {
 					panic(v)
 				}
 				log.Error("handler panic", "route", r.Pattern)
-				writeError(w, log, errs.E(errs.Internal, "internal error"))
+				WriteErrorBody(w, http.StatusInternalServerError, Body(errs.E(errs.Internal, "internal error")))
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
-}
-
-// Principal is an authenticated user.
-type Principal struct {
-	AccountID string
-	Token     string
-}
-
-// Auth authenticates users by their Bearer token.
-type Auth struct {
-	accounts *accounts.Service
-	log      *slog.Logger
-}
-
-// Require wraps h so that it runs only for a valid Bearer token; otherwise
-// the response is 401.
-func (a *Auth) Require(h func(http.ResponseWriter, *http.Request, Principal)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok := bearer(r)
-		id, err := a.accounts.Authenticate(r.Context(), tok)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="nitronet"`)
-			writeError(w, a.log, err)
-			return
-		}
-		p := Principal{AccountID: id, Token: tok}
-		h(w, r, p)
-	})
-}
-
-func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return ""
-	}
-	return strings.TrimSpace(tok)
 }
