@@ -32,15 +32,35 @@ func New(base, token string, hc *http.Client) *Client {
 	return &Client{BaseURL: strings.TrimRight(base, "/"), Token: token, HTTP: hc}
 }
 
-// APIError is an error response from the server.
+// APIError is an error response from the server: the API's body
+// {"error": {"code", "message", "field"}} and the HTTP status.
+//
+// Field, when set, is the JSON name of the request input the error is
+// about, as the API documents it (docs/api-errors.md): "email",
+// "mobile_code", "public_key" and so on. A front end such as the CLI
+// uses it to name its own input (a flag or a prompt) instead of reading
+// the message; errs.FieldOf(err) returns it too, since an APIError
+// unwraps to the equivalent *errs.Error.
 type APIError struct {
 	Status  int
-	Code    string
+	Code    string // an errs.Code, or "http" when the body was not the API's
 	Message string
+	Field   string // "" when the error is about no single input
 }
 
 func (e *APIError) Error() string {
 	return fmt.Sprintf("%s (%s, HTTP %d)", e.Message, e.Code, e.Status)
+}
+
+// Unwrap returns the server's domain error (code, message and field) as
+// an *errs.Error, so that errs.CodeOf, errs.Is and errs.FieldOf work on
+// API errors as on the services' own. An answer that was not the API's
+// error body unwraps to nil (errs.CodeOf then says Internal).
+func (e *APIError) Unwrap() error {
+	if e.Code == "http" || e.Code == "" {
+		return nil
+	}
+	return &errs.Error{Code: errs.Code(e.Code), Message: e.Message, Field: e.Field}
 }
 
 // Do sends method path with body in as JSON and decodes the answer into
@@ -79,10 +99,11 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 			Error struct {
 				Code    string `json:"code"`
 				Message string `json:"message"`
+				Field   string `json:"field"`
 			} `json:"error"`
 		}
 		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
-			return &APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+			return &APIError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, Field: eb.Error.Field}
 		}
 		return &APIError{Status: resp.StatusCode, Code: "http", Message: http.StatusText(resp.StatusCode)}
 	}
