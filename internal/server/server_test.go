@@ -235,6 +235,7 @@ func TestAPI(t *testing.T) {
 			run("code attempts", testCodeAttempts)
 			run("password reset", testPasswordReset)
 			run("gateway protocol and usage", testGatewayProtocol)
+			run("error fields", testErrorFields)
 			run("no plaintext PII or secrets written", testNothingLeaks)
 		})
 	}
@@ -599,5 +600,54 @@ func testGatewayProtocol(t *testing.T, e *env) {
 	u = e.want("GET", "/api/v1/me/usage", tok, nil, 200)
 	if s0 := u["sessions"].([]any)[0].(map[string]any); s0["ended_at"] == nil {
 		t.Fatalf("got %v, want the session ended by the deletion", s0)
+	}
+}
+
+// testErrorFields: an error about one input names it in the error body's
+// "field", by its JSON name; an error about no single input has no
+// "field" at all.
+func testErrorFields(t *testing.T, e *env) {
+	const pw = "correct horse battery"
+	_, tok := e.signup("fields@example.com", "+447911100851")
+	dev := e.want("POST", "/api/v1/devices", tok, map[string]string{"name": "laptop", "public_key": newKey(t)}, 201)["id"].(string)
+	req := e.want("POST", "/api/v1/privacy/requests", tok, map[string]string{"type": "access"}, 201)["id"].(string)
+	signup := func(email, mobile, password string) map[string]string {
+		return map[string]string{"email": email, "mobile": mobile, "password": password}
+	}
+	for _, c := range []struct {
+		name, method, path, token string
+		body                      any
+		status                    int
+		field                     string
+	}{
+		{"malformed email", "POST", "/api/v1/accounts", "", signup("not-an-email", "+447911100852", pw), 400, "email"},
+		{"malformed mobile", "POST", "/api/v1/accounts", "", signup("f2@example.com", "12", pw), 400, "mobile"},
+		{"short password", "POST", "/api/v1/accounts", "", signup("f2@example.com", "+447911100852", "short"), 400, "password"},
+		{"missing email", "POST", "/api/v1/accounts", "", map[string]string{"mobile": "+447911100852", "password": pw}, 400, "email"},
+		{"unknown JSON field", "POST", "/api/v1/accounts", "", `{"email":"f2@example.com","mobile":"+447911100852","password":"` + pw + `","admin":true}`, 400, "admin"},
+		{"field of the wrong type", "POST", "/api/v1/accounts", "", `{"email":1}`, 400, "email"},
+		{"login refused (no field)", "POST", "/api/v1/sessions", "", map[string]string{"email": "fields@example.com", "password": "wrong"}, 401, ""},
+		{"bad channel", "POST", "/api/v1/me/verify", tok, map[string]string{"channel": "fax", "code": "123456"}, 400, "channel"},
+		{"wrong current password", "POST", "/api/v1/me/password", tok, map[string]string{"current_password": "wrong", "new_password": "a new long passphrase"}, 401, "current_password"},
+		{"short new password", "POST", "/api/v1/me/password", tok, map[string]string{"current_password": pw, "new_password": "short"}, 400, "new_password"},
+		{"malformed public key", "POST", "/api/v1/devices", tok, map[string]string{"name": "phone", "public_key": "not a key"}, 400, "public_key"},
+		{"unknown device", "GET", "/api/v1/devices/dev_aaaaaaaaaaaaaaaaaaaaaaaaaa/wireguard", tok, nil, 404, "id"},
+		{"unknown gateway", "GET", "/api/v1/devices/" + dev + "/wireguard?gateway=nope", tok, nil, 404, "gateway"},
+		{"unknown request type", "POST", "/api/v1/privacy/requests", tok, map[string]string{"type": "everything"}, 400, "type"},
+		{"missing mobile code", "POST", "/api/v1/privacy/requests/" + req + "/verify", tok, map[string]string{"password": pw, "email_code": "123456"}, 400, "mobile_code"},
+		{"malformed new contact", "POST", "/api/v1/me/contact", tok, map[string]string{"channel": "email", "value": "not an email", "password": pw}, 400, "value"},
+		{"unknown reset token", "POST", "/api/v1/password-reset/confirm", "", map[string]string{"token": "nnr_nosuchtoken", "password": "a new long passphrase"}, 410, "token"},
+		{"bad inbox limit", "GET", "/api/v1/me/inbox?limit=0", tok, nil, 400, "limit"},
+		{"no such route (no field)", "GET", "/api/v1/nowhere", tok, nil, 404, ""},
+	} {
+		out := e.want(c.method, c.path, c.token, c.body, c.status)
+		errObj := out["error"].(map[string]any)
+		field, has := errObj["field"]
+		if c.field == "" && has {
+			t.Errorf("%s: error body %v has a field, want none", c.name, errObj)
+		}
+		if c.field != "" && field != c.field {
+			t.Errorf("%s: error body %v, want field %q", c.name, errObj, c.field)
+		}
 	}
 }
