@@ -155,7 +155,7 @@ inns() {
 	ip netns exec "$ns" "$@"
 }
 # nn runs the nitronet client CLI in the client namespace.
-nn() { ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" "$NITRONET" --server "$SERVER_URL" "$@"; }
+nn() { ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" NITRONET_SERVER="$SERVER_URL" "$NITRONET" "$@"; }
 
 # wait_for DESCRIPTION SECONDS COMMAND... polls COMMAND until it succeeds.
 wait_for() {
@@ -328,7 +328,7 @@ nitronet_up() {
 	# Up, and holding the client's device: the first full sync names it.
 	wait_log "nitronet gateway" 30 "$GW_PID" "$WORK/gateway.log" 'peers synced.* full=true .*total=[1-9]'
 	: >"$WORK/up.log"
-	ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" "$NITRONET" --server "$SERVER_URL" up >"$WORK/up.log" 2>&1 &
+	ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" NITRONET_SERVER="$SERVER_URL" "$NITRONET" up >"$WORK/up.log" 2>&1 &
 	UP_PID=$!
 	# "Connected through" once the gateway answered a handshake; older
 	# clients and slow handshakes print "Tunnel up through" (reach waits).

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"text/tabwriter"
 
@@ -15,8 +14,8 @@ func newSignupCmd(g *globals) *cobra.Command {
 		Short: "Create an account (the password is read without echo, or from stdin)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if email == "" || mobile == "" {
-				return errors.New("--email and --mobile are required")
+			if err := requireFlags(cmd, "email", "mobile"); err != nil {
+				return err
 			}
 			pw, err := readSecret(g.env, "Password (10 to 256 characters): ")
 			if err != nil {
@@ -51,7 +50,7 @@ func newSignupCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().StringVar(&email, "email", "", "email address")
 	c.Flags().StringVar(&mobile, "mobile", "", "mobile number in international form, e.g. +447700900123")
-	return c
+	return inputs(g.serverFlag(c), "password", "password")
 }
 
 func newLoginCmd(g *globals) *cobra.Command {
@@ -61,8 +60,8 @@ func newLoginCmd(g *globals) *cobra.Command {
 		Short: "Log in (the password is read without echo, or from stdin)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if email == "" {
-				return errors.New("--email is required")
+			if err := requireFlags(cmd, "email"); err != nil {
+				return err
 			}
 			pw, err := readSecret(g.env, "Password: ")
 			if err != nil {
@@ -89,11 +88,11 @@ func newLoginCmd(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&email, "email", "", "email address")
-	return c
+	return inputs(g.serverFlag(c), "password", "password")
 }
 
 func newLogoutCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	return g.serverFlag(&cobra.Command{
 		Use:   "logout",
 		Short: "End this session",
 		Args:  cobra.NoArgs,
@@ -116,7 +115,7 @@ func newLogoutCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(g.env.Stdout, "Logged out.")
 			return nil
 		},
-	}
+	})
 }
 
 func newVerifyCmd(g *globals) *cobra.Command {
@@ -126,13 +125,16 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		Short: "Verify your email or mobile with the code we sent (or --resend it)",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ch := args[0]
+			if ch != "email" && ch != "mobile" {
+				return usageError(cmd, `the first argument must be "email" or "mobile", not %q`, ch)
+			}
+			if !resend && len(args) != 2 {
+				return usageError(cmd, "give the code: nitronet verify %s CODE", ch)
+			}
 			cl, _, err := g.authed()
 			if err != nil {
 				return err
-			}
-			ch := args[0]
-			if ch != "email" && ch != "mobile" {
-				return errors.New(`the first argument must be "email" or "mobile"`)
 			}
 			if resend {
 				if err := cl.Resend(cmd.Context(), ch); err != nil {
@@ -140,9 +142,6 @@ func newVerifyCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(g.env.Stdout, "A new code was sent to your %s.\n", ch)
 				return nil
-			}
-			if len(args) != 2 {
-				return errors.New("give the code: nitronet verify " + ch + " CODE")
 			}
 			p, err := cl.Verify(cmd.Context(), ch, args[1])
 			if err != nil {
@@ -156,11 +155,23 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&resend, "resend", false, "send a new code instead")
-	return c
+	return inputs(g.serverFlag(c), "channel", "the first argument (email or mobile)", "code", "CODE")
+}
+
+// accountJSON is `whoami --json`.
+type accountJSON struct {
+	AccountID      string   `json:"account_id"`
+	Email          string   `json:"email"`
+	EmailVerified  bool     `json:"email_verified"`
+	Mobile         string   `json:"mobile"`
+	MobileVerified bool     `json:"mobile_verified"`
+	CreatedAt      jsonTime `json:"created_at"`
+	Server         string   `json:"server"`
 }
 
 func newWhoamiCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	c := &cobra.Command{
 		Use:   "whoami",
 		Short: "Show the account you are logged in as",
 		Args:  cobra.NoArgs,
@@ -173,6 +184,10 @@ func newWhoamiCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return printJSON(g.env.Stdout, accountJSON{AccountID: p.ID, Email: p.Email, EmailVerified: p.EmailVerified,
+					Mobile: p.Mobile, MobileVerified: p.MobileVerified, CreatedAt: jsonTime(p.CreatedAt), Server: cl.BaseURL})
+			}
 			tw := tabwriter.NewWriter(g.env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "account\t%s\n", p.ID)
 			fmt.Fprintf(tw, "email\t%s\t%s\n", p.Email, verified(p.EmailVerified))
@@ -181,6 +196,8 @@ func newWhoamiCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	jsonFlag(c, &asJSON)
+	return g.serverFlag(c)
 }
 
 func verified(ok bool) string {
@@ -191,15 +208,15 @@ func verified(ok bool) string {
 }
 
 func newPasswordCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{Use: "password", Short: "Forgotten password"}
+	c := g.serverFlag(&cobra.Command{Use: "password", Short: "Forgotten password"})
 	var email, token string
 	forgot := &cobra.Command{
 		Use:   "forgot --email EMAIL",
 		Short: "Email yourself a single-use reset token",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if email == "" {
-				return errors.New("--email is required")
+			if err := requireFlags(cmd, "email"); err != nil {
+				return err
 			}
 			cl, _, err := g.client()
 			if err != nil {
@@ -218,8 +235,8 @@ func newPasswordCmd(g *globals) *cobra.Command {
 		Short: "Set a new password with a reset token; every session ends",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if token == "" {
-				return errors.New("--token is required")
+			if err := requireFlags(cmd, "token"); err != nil {
+				return err
 			}
 			pw, err := readSecret(g.env, "New password: ")
 			if err != nil {
@@ -237,6 +254,7 @@ func newPasswordCmd(g *globals) *cobra.Command {
 		},
 	}
 	reset.Flags().StringVar(&token, "token", "", "reset token from the email")
+	inputs(reset, "password", "new password")
 	c.AddCommand(forgot, reset)
 	return c
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -28,29 +29,52 @@ type Env struct {
 	Stderr io.Writer
 	Clock  func() time.Time
 	Rand   io.Reader
+	// BuildInfo is the binary's build information, for `version`; nil
+	// if unknown.
+	BuildInfo *debug.BuildInfo
 }
 
-// Run runs the nitronet command line with args (without the program name).
+// Run runs the nitronet command line with args (without the program
+// name). Exit turns the error it returns into the process's exit status
+// and its line on stderr.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	env := &Env{Getenv: getenv, Stdin: stdin, Stdout: stdout, Stderr: stderr, Clock: time.Now, Rand: rand.Reader}
+	bi, _ := debug.ReadBuildInfo()
+	env := &Env{Getenv: getenv, Stdin: stdin, Stdout: stdout, Stderr: stderr, Clock: time.Now, Rand: rand.Reader, BuildInfo: bi}
 	root := NewRoot(env)
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	return root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	return inCLITerms(cmd, err)
 }
 
 // NewRoot returns the root command bound to env.
 func NewRoot(env *Env) *cobra.Command {
+	var showVersion bool
 	root := &cobra.Command{
-		Use:           "nitronet",
-		Short:         "Nitronet: a self-hostable, no-log VPN",
+		Use:   "nitronet",
+		Short: "Nitronet: a self-hostable, no-log VPN",
+		Long: "Nitronet: a self-hostable, no-log VPN. One binary runs the control server (serve),\n" +
+			"WireGuard gateways (gateway), the client (signup, device, up, status, ...) and the\n" +
+			"operator tools (admin). Client commands that talk to a control server take --server;\n" +
+			"list and status commands take --json.\n\n" + exitHelp,
+		Args:          cobra.ArbitraryArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) > 0:
+				return unknownCommand(cmd, args[0])
+			case showVersion:
+				return printVersion(env, false)
+			default:
+				return cmd.Help()
+			}
+		},
 	}
+	root.Flags().BoolVar(&showVersion, "version", false, "print the version and exit")
 	g := &globals{env: env}
-	root.PersistentFlags().StringVar(&g.server, "server", "", "control server URL (env NITRONET_SERVER; default: the one you logged in to, or http://127.0.0.1:8080)")
 	root.AddCommand(
 		newServeCmd(env),
 		newSignupCmd(g), newLoginCmd(g), newLogoutCmd(g), newVerifyCmd(g), newWhoamiCmd(g),
@@ -60,13 +84,23 @@ func NewRoot(env *Env) *cobra.Command {
 	)
 	root.AddCommand(newTransparencyCmd(env))
 	root.AddCommand(newPrivacyCmd(g), newInboxCmd(g), newPolicyCmd(g))
+	root.AddCommand(newVersionCmd(env))
+	root.InitDefaultCompletionCmd()
+	strict(root)
 	return root
 }
 
 // globals holds what every client command needs.
 type globals struct {
 	env    *Env
-	server string
+	server string // --server, on the commands that talk to a control server
+}
+
+// serverFlag adds --server to c, a command that talks to a control server,
+// as a persistent flag so that c's subcommands take it too. It returns c.
+func (g *globals) serverFlag(c *cobra.Command) *cobra.Command {
+	c.PersistentFlags().StringVar(&g.server, "server", "", "control server URL (env NITRONET_SERVER; default: the one you logged in to, or http://127.0.0.1:8080)")
+	return c
 }
 
 func (g *globals) dir() (clientstate.Dir, error) { return clientstate.Default(g.env.Getenv) }
@@ -106,7 +140,7 @@ func (g *globals) authed() (*client.Client, clientstate.State, error) {
 		return nil, st, err
 	}
 	if c.Token == "" {
-		return nil, st, errors.New("not logged in: run `nitronet login` first")
+		return nil, st, errors.New("not logged in: run 'nitronet login' first")
 	}
 	return c, st, nil
 }

@@ -63,6 +63,9 @@ func (h *harness) run(stdin string, args ...string) (string, error) {
 		case "NITRONET_CONFIG_DIR":
 			return h.confDir
 		case "NITRONET_SERVER":
+			if v, ok := h.env[k]; ok {
+				return v
+			}
 			return h.url
 		}
 		return h.env[k]

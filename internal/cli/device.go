@@ -1,16 +1,78 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/nitronet/nitronet/internal/client"
 	"github.com/spf13/cobra"
 )
 
+// findDevice returns the device of ds that ref names: the device whose ID
+// is ref, else the one device whose name is exactly ref. A name that
+// several devices share is an error listing their IDs.
+func findDevice(ds []client.Device, ref string) (client.Device, error) {
+	for _, d := range ds {
+		if d.ID == ref {
+			return d, nil
+		}
+	}
+	var named []client.Device
+	for _, d := range ds {
+		if d.Name == ref {
+			named = append(named, d)
+		}
+	}
+	switch len(named) {
+	case 1:
+		return named[0], nil
+	case 0:
+		return client.Device{}, fmt.Errorf("no device with ID or name %q on your account (see 'nitronet device list')", ref)
+	}
+	ids := make([]string, len(named))
+	for i, d := range named {
+		ids[i] = d.ID
+	}
+	return client.Device{}, fmt.Errorf("%d devices are named %q: %s; give the ID of the one you mean", len(named), ref, strings.Join(ids, ", "))
+}
+
+// device returns the caller's device that ref names (an ID or a name; see
+// findDevice).
+func device(ctx context.Context, cl *client.Client, ref string) (client.Device, error) {
+	ds, err := cl.Devices(ctx)
+	if err != nil {
+		return client.Device{}, err
+	}
+	return findDevice(ds, ref)
+}
+
+// deviceJSON is one device in `device list --json`.
+type deviceJSON struct {
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	PublicKey string   `json:"public_key"`
+	Addresses []string `json:"addresses"`
+	CreatedAt jsonTime `json:"created_at"`
+	// KeyHere reports whether the device's private key is on this machine.
+	KeyHere bool `json:"key_here"`
+}
+
 func newDeviceCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{Use: "device", Short: "Manage your devices (private keys stay on this machine)"}
-	add := &cobra.Command{
+	c := g.serverFlag(&cobra.Command{
+		Use:   "device",
+		Short: "Manage your devices (private keys stay on this machine)",
+		Long: "Manage your devices. A device is named by its ID or by its name: an exact ID match\n" +
+			"wins, then an exact name; a name that several devices share must be given as an ID.",
+	})
+	c.AddCommand(newDeviceAddCmd(g), newDeviceListCmd(g), newDeviceRemoveCmd(g), newDeviceRotateCmd(g),
+		newDeviceRenameCmd(g), newDeviceConfigCmd(g))
+	return c
+}
+
+func newDeviceAddCmd(g *globals) *cobra.Command {
+	return inputs(&cobra.Command{
 		Use:   "add NAME",
 		Short: "Generate a WireGuard key pair here and register the public key",
 		Args:  cobra.ExactArgs(1),
@@ -38,8 +100,12 @@ func newDeviceCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(g.env.Stdout, "Its private key is kept in %s and was not sent anywhere.\n", d.Path)
 			return nil
 		},
-	}
-	list := &cobra.Command{
+	}, "name", "NAME")
+}
+
+func newDeviceListCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
 		Use:   "list",
 		Short: "List your devices",
 		Args:  cobra.NoArgs,
@@ -56,11 +122,22 @@ func newDeviceCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			keyHere := func(id string) bool { _, err := d.Key(id); return err == nil }
+			if asJSON {
+				out := struct {
+					Devices []deviceJSON `json:"devices"`
+				}{Devices: []deviceJSON{}}
+				for _, dev := range ds {
+					out.Devices = append(out.Devices, deviceJSON{ID: dev.ID, Name: dev.Name, PublicKey: dev.PublicKey,
+						Addresses: nonNil(dev.Addresses), CreatedAt: jsonTime(dev.CreatedAt), KeyHere: keyHere(dev.ID)})
+				}
+				return printJSON(g.env.Stdout, out)
+			}
 			tw := tabwriter.NewWriter(g.env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tADDRESSES\tKEY HERE\tPUBLIC KEY")
 			for _, dev := range ds {
 				here := "no"
-				if _, err := d.Key(dev.ID); err == nil {
+				if keyHere(dev.ID) {
 					here = "yes"
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", dev.ID, dev.Name, strings.Join(dev.Addresses, ","), here, dev.PublicKey)
@@ -68,8 +145,13 @@ func newDeviceCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	remove := &cobra.Command{
-		Use:   "remove ID",
+	jsonFlag(c, &asJSON)
+	return c
+}
+
+func newDeviceRemoveCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove ID|NAME",
 		Short: "Remove a device; gateways drop it at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,26 +159,37 @@ func newDeviceCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := cl.RemoveDevice(cmd.Context(), args[0]); err != nil {
+			dev, err := device(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			if err := cl.RemoveDevice(cmd.Context(), dev.ID); err != nil {
 				return err
 			}
 			d, err := g.dir()
 			if err != nil {
 				return err
 			}
-			if err := d.RemoveKey(args[0]); err != nil {
+			if err := d.RemoveKey(dev.ID); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.env.Stdout, "Device %s removed.\n", args[0])
+			fmt.Fprintf(g.env.Stdout, "Device %s (%s) removed.\n", dev.ID, dev.Name)
 			return nil
 		},
 	}
-	rotate := &cobra.Command{
-		Use:   "rotate ID",
+}
+
+func newDeviceRotateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate ID|NAME",
 		Short: "Replace a device's key pair with a new one generated here",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, _, err := g.authed()
+			if err != nil {
+				return err
+			}
+			dev, err := device(cmd.Context(), cl, args[0])
 			if err != nil {
 				return err
 			}
@@ -109,18 +202,21 @@ func newDeviceCmd(g *globals) *cobra.Command {
 				return err
 			}
 			pub := key.Public().String()
-			if _, err := cl.UpdateDevice(cmd.Context(), args[0], nil, &pub); err != nil {
+			if _, err := cl.UpdateDevice(cmd.Context(), dev.ID, nil, &pub); err != nil {
 				return err
 			}
-			if err := d.SaveKey(args[0], key); err != nil {
+			if err := d.SaveKey(dev.ID, key); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.env.Stdout, "Device %s now uses a new key pair.\n", args[0])
+			fmt.Fprintf(g.env.Stdout, "Device %s (%s) now uses a new key pair.\n", dev.ID, dev.Name)
 			return nil
 		},
 	}
-	rename := &cobra.Command{
-		Use:   "rename ID NAME",
+}
+
+func newDeviceRenameCmd(g *globals) *cobra.Command {
+	return inputs(&cobra.Command{
+		Use:   "rename ID|NAME NEW-NAME",
 		Short: "Rename a device",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -128,14 +224,16 @@ func newDeviceCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			dev, err := cl.UpdateDevice(cmd.Context(), args[0], &args[1], nil)
+			dev, err := device(cmd.Context(), cl, args[0])
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.env.Stdout, "Device %s is now called %s.\n", dev.ID, dev.Name)
+			renamed, err := cl.UpdateDevice(cmd.Context(), dev.ID, &args[1], nil)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.env.Stdout, "Device %s is now called %s.\n", renamed.ID, renamed.Name)
 			return nil
 		},
-	}
-	c.AddCommand(add, list, remove, rotate, rename, newDeviceConfigCmd(g))
-	return c
+	}, "name", "NEW-NAME")
 }

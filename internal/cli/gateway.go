@@ -60,6 +60,7 @@ func newGatewayCmd(g *globals) *cobra.Command {
 	}
 	f.Bind(c.Flags(), "")
 	c.Flags().StringVar(&f.Mode, "mode", gateway.ModeKernel, "kernel (TUN + nftables, needs root) or userspace (netstack, no root)")
+	c.Flags().StringVar(&g.server, "server", "", "control server URL (required; env NITRONET_SERVER)")
 	c.Flags().StringVar(&token, "token", "", "one-time enrollment token (env NITRONET_GATEWAY_TOKEN)")
 	c.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "log level")

@@ -12,7 +12,24 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// messageJSON is one message in `inbox --json`.
+type messageJSON struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	Subject   string    `json:"subject"`
+	Body      string    `json:"body"`
+	CreatedAt jsonTime  `json:"created_at"`
+	ReadAt    *jsonTime `json:"read_at"`
+}
+
+// inboxJSON is `inbox --json`.
+type inboxJSON struct {
+	Unread   int           `json:"unread"`
+	Messages []messageJSON `json:"messages"`
+}
+
 func newInboxCmd(g *globals) *cobra.Command {
+	var asJSON bool
 	c := &cobra.Command{
 		Use:   "inbox [read ID]",
 		Short: "Messages sent to you through your account; `inbox read ID` shows one and marks it read",
@@ -28,6 +45,14 @@ func newInboxCmd(g *globals) *cobra.Command {
 			}
 			if err := cl.Do(cmd.Context(), "GET", "/api/v1/me/inbox", nil, &out); err != nil {
 				return err
+			}
+			if asJSON {
+				v := inboxJSON{Unread: out.Unread, Messages: []messageJSON{}}
+				for _, m := range out.Messages {
+					v.Messages = append(v.Messages, messageJSON{ID: m.ID, Kind: m.Kind, Subject: m.Subject, Body: m.Body,
+						CreatedAt: jsonTime(m.CreatedAt), ReadAt: optTime(m.ReadAt)})
+				}
+				return printJSON(g.env.Stdout, v)
 			}
 			fmt.Fprintf(g.env.Stdout, "%d unread.\n", out.Unread)
 			tw := tabwriter.NewWriter(g.env.Stdout, 0, 4, 2, ' ', 0)
@@ -60,11 +85,37 @@ func newInboxCmd(g *globals) *cobra.Command {
 			return fmt.Errorf("no message %s in your inbox", args[0])
 		},
 	}
+	jsonFlag(c, &asJSON)
 	c.AddCommand(read)
-	return c
+	return g.serverFlag(c)
+}
+
+// policyJSON is `policy --json`.
+type policyJSON struct {
+	Pending  []policyDocJSON   `json:"pending"`
+	Accepted []acceptedDocJSON `json:"accepted"`
+}
+
+// policyDocJSON is a policy version waiting for acceptance.
+type policyDocJSON struct {
+	ID          string   `json:"id"`
+	Kind        string   `json:"kind"`
+	Version     int      `json:"version"`
+	Material    bool     `json:"material"`
+	PublishedAt jsonTime `json:"published_at"`
+	Body        string   `json:"body"`
+}
+
+// acceptedDocJSON is an acceptance on record.
+type acceptedDocJSON struct {
+	DocumentID string   `json:"document_id"`
+	Kind       string   `json:"kind"`
+	Version    int      `json:"version"`
+	AcceptedAt jsonTime `json:"accepted_at"`
 }
 
 func newPolicyCmd(g *globals) *cobra.Command {
+	var asJSON bool
 	c := &cobra.Command{
 		Use:   "policy [accept ID]",
 		Short: "Policy versions waiting for your acceptance; `policy accept ID` accepts one",
@@ -81,13 +132,28 @@ func newPolicyCmd(g *globals) *cobra.Command {
 			if err := cl.Do(cmd.Context(), "GET", "/api/v1/me/policy", nil, &out); err != nil {
 				return err
 			}
+			for i := range out.Pending {
+				d := &out.Pending[i]
+				if err := cl.Do(cmd.Context(), "GET", "/api/v1/policy/"+url.PathEscape(d.ID), nil, d); err != nil {
+					return err
+				}
+			}
+			if asJSON {
+				v := policyJSON{Pending: []policyDocJSON{}, Accepted: []acceptedDocJSON{}}
+				for _, d := range out.Pending {
+					v.Pending = append(v.Pending, policyDocJSON{ID: d.ID, Kind: d.Kind, Version: d.Version, Material: d.Material,
+						PublishedAt: jsonTime(d.PublishedAt), Body: d.Body})
+				}
+				for _, a := range out.Accepted {
+					v.Accepted = append(v.Accepted, acceptedDocJSON{DocumentID: a.DocumentID, Kind: a.Kind, Version: a.Version,
+						AcceptedAt: jsonTime(a.AcceptedAt)})
+				}
+				return printJSON(g.env.Stdout, v)
+			}
 			if len(out.Pending) == 0 {
 				fmt.Fprintln(g.env.Stdout, "Nothing waits for your acceptance.")
 			}
 			for _, d := range out.Pending {
-				if err := cl.Do(cmd.Context(), "GET", "/api/v1/policy/"+url.PathEscape(d.ID), nil, &d); err != nil {
-					return err
-				}
 				fmt.Fprintf(g.env.Stdout, "The %s document changed materially: version %d of %s (id %s).\n\n%s\n\nAccept it with: nitronet policy accept %s\n\n",
 					d.Kind, d.Version, d.PublishedAt.Local().Format("2006-01-02"), d.ID, strings.TrimRight(d.Body, "\n"), d.ID)
 			}
@@ -111,6 +177,8 @@ func newPolicyCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	inputs(accept, "document_id", "ID")
+	jsonFlag(c, &asJSON)
 	c.AddCommand(accept)
-	return c
+	return g.serverFlag(c)
 }

@@ -1,10 +1,10 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -66,6 +66,62 @@ func printRequestTable(env *Env, rs []privacy.Request, withAccount bool) error {
 	return tw.Flush()
 }
 
+// requestJSON is a privacy request in `privacy list|show --json` (and,
+// with account_id, in the staff views).
+type requestJSON struct {
+	ID         string   `json:"id"`
+	AccountID  string   `json:"account_id,omitempty"` // staff views only
+	Type       string   `json:"type"`
+	Status     string   `json:"status"`
+	Details    string   `json:"details"`
+	ReceivedAt jsonTime `json:"received_at"`
+	DueAt      jsonTime `json:"due_at"`
+	Overdue    bool     `json:"overdue"`
+	// IdentityProof lists what `privacy verify` still needs: "password",
+	// "email_code", "mobile_code".
+	IdentityProof []string       `json:"identity_proof"`
+	Extension     *extensionJSON `json:"extension"`
+	VerifiedAt    *jsonTime      `json:"verified_at"`
+	ConfirmedAt   *jsonTime      `json:"confirmed_at"`
+	CompletedAt   *jsonTime      `json:"completed_at"`
+	DeniedReason  string         `json:"denied_reason"`
+	Outcome       string         `json:"outcome"`
+	ExportUntil   *jsonTime      `json:"export_until"`
+	Fee           string         `json:"fee"`
+}
+
+// extensionJSON is a deadline extension.
+type extensionJSON struct {
+	At     jsonTime `json:"at"`
+	Reason string   `json:"reason"`
+}
+
+// requestView returns r as printed by --json.
+func requestView(r privacy.Request) requestJSON {
+	v := requestJSON{ID: r.ID, AccountID: r.AccountID, Type: r.Type, Status: r.Status, Details: r.Details,
+		ReceivedAt: jsonTime(r.ReceivedAt), DueAt: jsonTime(r.DueAt), Overdue: r.Overdue, IdentityProof: nonNil(r.IdentityProof),
+		VerifiedAt: optTime(r.VerifiedAt), ConfirmedAt: optTime(r.ConfirmedAt), CompletedAt: optTime(r.CompletedAt),
+		DeniedReason: r.DeniedReason, Outcome: r.Outcome, ExportUntil: optTime(r.ExportUntil), Fee: r.Fee}
+	if r.Extension != nil {
+		v.Extension = &extensionJSON{At: jsonTime(r.Extension.At), Reason: r.Extension.Reason}
+	}
+	return v
+}
+
+// requestsJSON is `privacy list --json`.
+type requestsJSON struct {
+	Requests []requestJSON `json:"requests"`
+}
+
+// requestsView returns rs as printed by --json.
+func requestsView(rs []privacy.Request) requestsJSON {
+	v := requestsJSON{Requests: []requestJSON{}}
+	for _, r := range rs {
+		v.Requests = append(v.Requests, requestView(r))
+	}
+	return v
+}
+
 // dashIfEmpty returns s, or "-" for an empty s.
 func dashIfEmpty(s string) string {
 	if s == "" {
@@ -75,13 +131,16 @@ func dashIfEmpty(s string) string {
 }
 
 func newPrivacyCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{Use: "privacy", Short: "Your privacy rights: access, portability, rectification, erasure, restriction, objection (free of charge)"}
+	c := g.serverFlag(&cobra.Command{Use: "privacy", Short: "Your privacy rights: access, portability, rectification, erasure, restriction, objection (free of charge)"})
 	var details string
 	request := &cobra.Command{
 		Use:   "request TYPE",
 		Short: "Make a request: " + strings.Join(privacy.Types(), ", ") + ` (--details lift undoes a restriction or objection)`,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(privacy.Types(), args[0]) {
+				return usageError(cmd, "TYPE must be one of %s, not %q", strings.Join(privacy.Types(), ", "), args[0])
+			}
 			cl, _, err := g.authed()
 			if err != nil {
 				return err
@@ -96,7 +155,9 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 		},
 	}
 	request.Flags().StringVar(&details, "details", "", "what you ask for, in your words (optional)")
+	inputs(request, "type", "TYPE")
 
+	var asJSON bool
 	list := &cobra.Command{
 		Use: "list", Short: "List your requests", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -110,9 +171,13 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 			if err := cl.Do(cmd.Context(), "GET", "/api/v1/privacy/requests", nil, &out); err != nil {
 				return err
 			}
+			if asJSON {
+				return printJSON(g.env.Stdout, requestsView(out.Requests))
+			}
 			return printRequestTable(g.env, out.Requests, false)
 		},
 	}
+	jsonFlag(list, &asJSON)
 	show := &cobra.Command{
 		Use: "show ID", Short: "Show one request", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -124,10 +189,14 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 			if err := cl.Do(cmd.Context(), "GET", privacyPath(args[0], ""), nil, &r); err != nil {
 				return err
 			}
+			if asJSON {
+				return printJSON(g.env.Stdout, requestView(r))
+			}
 			printRequest(g.env, r)
 			return nil
 		},
 	}
+	jsonFlag(show, &asJSON)
 	var emailCode, mobileCode string
 	var resend bool
 	verify := &cobra.Command{
@@ -143,6 +212,19 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintln(g.env.Stdout, "New codes were sent to your verified contacts.")
 				return nil
+			}
+			// The request says what proves identity for it; check the
+			// flags that give it before asking for the password.
+			var pending privacy.Request
+			if err := cl.Do(cmd.Context(), "GET", privacyPath(args[0], ""), nil, &pending); err != nil {
+				return err
+			}
+			for _, field := range pending.IdentityProof {
+				if f := cmd.Flags().Lookup(strings.ReplaceAll(field, "_", "-")); f != nil {
+					if err := requireFlags(cmd, f.Name); err != nil {
+						return err
+					}
+				}
 			}
 			pw := g.env.Getenv("NITRONET_PASSWORD")
 			if pw == "" {
@@ -165,13 +247,14 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 	verify.Flags().StringVar(&emailCode, "email-code", "", "the code sent to your email")
 	verify.Flags().StringVar(&mobileCode, "mobile-code", "", "the code sent to your mobile")
 	verify.Flags().BoolVar(&resend, "resend", false, "send new codes instead")
+	inputs(verify, "password", "password")
 
 	var format, output string
 	download := &cobra.Command{
 		Use: "download ID [--format json|html] [-o FILE]", Short: "Download your data export (single-use link)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "json" && format != "html" {
-				return errors.New(`--format must be "json" or "html"`)
+				return usageError(cmd, `--format must be "json" or "html", not %q`, format)
 			}
 			cl, _, err := g.authed()
 			if err != nil {
@@ -199,14 +282,14 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 		},
 	}
 	download.Flags().StringVar(&format, "format", "json", "json (machine-readable) or html (readable copy)")
-	download.Flags().StringVarP(&output, "output", "o", "", "file to write (mode 0600); default stdout")
+	download.Flags().StringVarP(&output, "output", "o", "", "file to write (mode 0600); - or none for stdout")
 
 	var yes bool
 	erase := &cobra.Command{
 		Use: "erase ID --yes", Short: "Carry out a verified erasure request: closes your account for good", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !yes {
-				return errors.New(privacy.ErasureWarning + " Add --yes to confirm.")
+				return usageError(cmd, "%s Add --yes to confirm.", privacy.ErasureWarning)
 			}
 			cl, _, err := g.authed()
 			if err != nil {
@@ -231,13 +314,13 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 	contact := &cobra.Command{
 		Use: "contact email|mobile NEW [CODE]", Short: "Correct your email or mobile: a code goes to the new one; give it to finish", Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ch := args[0]
+			if ch != "email" && ch != "mobile" {
+				return usageError(cmd, `the first argument must be "email" or "mobile", not %q`, ch)
+			}
 			cl, _, err := g.authed()
 			if err != nil {
 				return err
-			}
-			ch := args[0]
-			if ch != "email" && ch != "mobile" {
-				return errors.New(`the first argument must be "email" or "mobile"`)
 			}
 			if len(args) == 3 {
 				if err := cl.Do(cmd.Context(), "POST", "/api/v1/me/contact/verify", map[string]string{"channel": ch, "code": args[2]}, nil); err != nil {
@@ -259,6 +342,7 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	inputs(contact, "channel", "the first argument (email or mobile)", "value", "NEW", "code", "CODE", "password", "password")
 	c.AddCommand(request, list, show, verify, download, erase, contact)
 	return c
 }

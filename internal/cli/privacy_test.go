@@ -160,6 +160,23 @@ func TestInboxAndPolicyCLI(t *testing.T) {
 	}
 	h.must("", append([]string{"admin", "policy", "publish", text, "--kind", "privacy", "--material"}, d...)...)
 
+	// The same, as JSON.
+	var pj struct {
+		Pending []json.RawMessage `json:"pending"`
+	}
+	if err := json.Unmarshal([]byte(h.must("", "policy", "--json")), &pj); err != nil || len(pj.Pending) != 1 {
+		t.Fatalf("policy --json: got %v, %v", pj, err)
+	}
+	wantKeys(t, "pending policy", pj.Pending[0], "id", "kind", "version", "material", "published_at", "body")
+	var ij struct {
+		Unread   int               `json:"unread"`
+		Messages []json.RawMessage `json:"messages"`
+	}
+	if err := json.Unmarshal([]byte(h.must("", "inbox", "--json")), &ij); err != nil || ij.Unread != 1 || len(ij.Messages) != 1 {
+		t.Fatalf("inbox --json: got %+v, %v", ij, err)
+	}
+	wantKeys(t, "inbox message", ij.Messages[0], "id", "kind", "subject", "body", "created_at", "read_at")
+
 	out := h.must("", "policy")
 	docID := regexp.MustCompile(`policy accept (\S+)`).FindStringSubmatch(out)
 	if docID == nil || !strings.Contains(out, "We now keep less.") {
@@ -178,4 +195,11 @@ func TestInboxAndPolicyCLI(t *testing.T) {
 	if out := h.must("", "policy"); !strings.Contains(out, "Nothing waits") || !strings.Contains(out, "Accepted privacy version 2") {
 		t.Fatalf("policy after accepting: got %q", out)
 	}
+	var aj struct {
+		Accepted []json.RawMessage `json:"accepted"`
+	}
+	if err := json.Unmarshal([]byte(h.must("", "policy", "--json")), &aj); err != nil || len(aj.Accepted) == 0 {
+		t.Fatalf("policy --json after accepting: got %+v, %v", aj, err)
+	}
+	wantKeys(t, "accepted policy", aj.Accepted[len(aj.Accepted)-1], "document_id", "kind", "version", "accepted_at")
 }

@@ -27,9 +27,10 @@ import (
 // runDir is where `up` keeps its pid, status and tunnel recovery state.
 func runDir(d clientstate.Dir) string { return filepath.Join(d.Path, "run") }
 
-// chooseDevice returns the device to connect with: id if given, otherwise
-// the only device of the account whose private key is on this machine.
-func chooseDevice(ctx context.Context, cl *client.Client, d clientstate.Dir, id string) (client.Device, wgkey.PrivateKey, error) {
+// chooseDevice returns the device to connect with: the one ref names (an
+// ID or a name, see findDevice) if ref is given, otherwise the only device
+// of the account whose private key is on this machine.
+func chooseDevice(ctx context.Context, cl *client.Client, d clientstate.Dir, ref string) (client.Device, wgkey.PrivateKey, error) {
 	ds, err := cl.Devices(ctx)
 	if err != nil {
 		return client.Device{}, wgkey.PrivateKey{}, err
@@ -41,21 +42,20 @@ func chooseDevice(ctx context.Context, cl *client.Client, d clientstate.Dir, id 
 		}
 	}
 	switch {
-	case id != "":
-		for _, dev := range ds {
-			if dev.ID == id {
-				k, err := d.Key(dev.ID)
-				return dev, k, err
-			}
+	case ref != "":
+		dev, err := findDevice(ds, ref)
+		if err != nil {
+			return client.Device{}, wgkey.PrivateKey{}, err
 		}
-		return client.Device{}, wgkey.PrivateKey{}, fmt.Errorf("no device %s on your account", id)
+		k, err := d.Key(dev.ID)
+		return dev, k, err
 	case len(here) == 1:
 		k, err := d.Key(here[0].ID)
 		return here[0], k, err
 	case len(here) == 0:
 		return client.Device{}, wgkey.PrivateKey{}, errors.New("no device of yours has its key on this machine: run `nitronet device add NAME`")
 	default:
-		return client.Device{}, wgkey.PrivateKey{}, errors.New("several devices have keys here: choose one with --device ID")
+		return client.Device{}, wgkey.PrivateKey{}, errors.New("several devices have keys here: choose one with --device ID|NAME")
 	}
 }
 
@@ -132,6 +132,7 @@ type upStatus struct {
 	Mode          string    `json:"mode"`
 	Interface     string    `json:"interface,omitempty"`
 	Device        string    `json:"device"`
+	DeviceName    string    `json:"device_name,omitempty"`
 	Gateway       string    `json:"gateway"`
 	Region        string    `json:"region"`
 	Addresses     []string  `json:"addresses"`
@@ -154,7 +155,7 @@ func writeStatus(dir string, s upStatus) error {
 }
 
 func newUpCmd(g *globals) *cobra.Command {
-	var gw, deviceID, socks, httpProxy, ifName string
+	var gw, deviceRef, socks, httpProxy, ifName string
 	var userspace, killSwitch bool
 	c := &cobra.Command{
 		Use:   "up [--gateway ID|REGION|auto] [--userspace]",
@@ -176,7 +177,7 @@ func newUpCmd(g *globals) *cobra.Command {
 				return err
 			}
 			log := newLogger(g.env.Stderr, "text", "warn")
-			dev, key, err := chooseDevice(ctx, cl, d, deviceID)
+			dev, key, err := chooseDevice(ctx, cl, d, deviceRef)
 			if err != nil {
 				return err
 			}
@@ -211,7 +212,7 @@ func newUpCmd(g *globals) *cobra.Command {
 				return err
 			}
 			st := t.Status()
-			us := upStatus{PID: os.Getpid(), Mode: st.Mode, Interface: st.Interface, Device: dev.ID,
+			us := upStatus{PID: os.Getpid(), Mode: st.Mode, Interface: st.Interface, Device: dev.ID, DeviceName: dev.Name,
 				Gateway: gateway.ID, Region: gateway.Region, SOCKS: st.SOCKSAddr, HTTP: st.HTTPAddr, Since: g.env.Clock()}
 			for _, a := range st.Addresses {
 				us.Addresses = append(us.Addresses, a.String())
@@ -250,13 +251,13 @@ func newUpCmd(g *globals) *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&gw, "gateway", "", "gateway id, region or auto (default: the only gateway, else auto)")
-	f.StringVar(&deviceID, "device", "", "device id (default: the only device whose key is on this machine)")
+	f.StringVar(&deviceRef, "device", "", "device ID or name (default: the only device whose key is on this machine)")
 	f.BoolVar(&userspace, "userspace", false, "no root: run SOCKS5 and HTTP proxies on 127.0.0.1 instead of a TUN")
 	f.StringVar(&socks, "socks", tunnel.DefaultSOCKSListen, "userspace: SOCKS5 listen address (loopback)")
 	f.StringVar(&httpProxy, "http-proxy", tunnel.DefaultHTTPListen, "userspace: HTTP proxy listen address (loopback)")
 	f.BoolVar(&killSwitch, "kill-switch", false, "TUN mode: drop all traffic that would bypass the tunnel while it is up")
 	f.StringVar(&ifName, "interface", tunnel.DefaultIfName, "TUN mode: interface name")
-	return c
+	return g.serverFlag(c)
 }
 
 // waitHandshake waits up to max for the tunnel's first handshake and
@@ -334,58 +335,135 @@ func newDownCmd(g *globals) *cobra.Command {
 	}
 }
 
+// statusJSON is `status --json`.
+type statusJSON struct {
+	// State is "connected" (the gateway answered a handshake),
+	// "no_handshake" (a tunnel is up but the gateway has not answered) or
+	// "disconnected" (no tunnel is up).
+	State     string `json:"state"`
+	Connected bool   `json:"connected"`
+	// Tunnel describes the tunnel that is up; null when disconnected.
+	Tunnel *tunnelJSON `json:"tunnel"`
+}
+
+// tunnelJSON is the tunnel in `status --json`.
+type tunnelJSON struct {
+	PID           int       `json:"pid"`
+	Mode          string    `json:"mode"`      // "tun" or "userspace"
+	Interface     string    `json:"interface"` // TUN mode; "" in userspace mode
+	DeviceID      string    `json:"device_id"`
+	DeviceName    string    `json:"device_name"`
+	GatewayID     string    `json:"gateway_id"`
+	Region        string    `json:"region"`
+	Addresses     []string  `json:"addresses"`
+	SOCKSProxy    string    `json:"socks_proxy"` // userspace mode; "" in TUN mode
+	HTTPProxy     string    `json:"http_proxy"`  // userspace mode; "" in TUN mode
+	LastHandshake *jsonTime `json:"last_handshake"`
+	Since         jsonTime  `json:"since"`
+}
+
+// readStatus returns the status of the tunnel `up` keeps in rd, or nil if
+// none is up.
+func readStatus(rd string) (*upStatus, error) {
+	pid, ok := runningPID(rd)
+	if !ok {
+		return nil, nil
+	}
+	b, err := os.ReadFile(filepath.Join(rd, "status.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // `up` is still starting, or has just stopped
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s upStatus
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("tunnel status file: %w", err)
+	}
+	s.PID = pid
+	return &s, nil
+}
+
 func newStatusCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	c := &cobra.Command{
 		Use:   "status",
-		Short: "Show whether a tunnel is up, through which gateway",
-		Args:  cobra.NoArgs,
+		Short: "Show whether a tunnel is up, through which gateway; exit status 3 when not connected",
+		Long: "Show whether a tunnel is up and through which gateway. The exit status is 0 when\n" +
+			"connected (the gateway answered a handshake) and 3 when not: no tunnel is up, or\n" +
+			"its gateway has not answered a handshake yet.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, err := g.dir()
 			if err != nil {
 				return err
 			}
-			rd := runDir(d)
-			if _, ok := runningPID(rd); !ok {
-				fmt.Fprintln(g.env.Stdout, "Disconnected.")
-				return nil
-			}
-			b, err := os.ReadFile(filepath.Join(rd, "status.json"))
+			s, err := readStatus(runDir(d))
 			if err != nil {
 				return err
 			}
-			var s upStatus
-			if err := json.Unmarshal(b, &s); err != nil {
-				return err
+			out := statusJSON{State: "disconnected"}
+			if s != nil {
+				out.State, out.Connected = "no_handshake", !s.LastHandshake.IsZero()
+				if out.Connected {
+					out.State = "connected"
+				}
+				out.Tunnel = &tunnelJSON{PID: s.PID, Mode: s.Mode, Interface: s.Interface, DeviceID: s.Device, DeviceName: s.DeviceName,
+					GatewayID: s.Gateway, Region: s.Region, Addresses: nonNil(s.Addresses), SOCKSProxy: s.SOCKS, HTTPProxy: s.HTTP,
+					LastHandshake: optTime(&s.LastHandshake), Since: jsonTime(s.Since)}
 			}
-			tw := tabwriter.NewWriter(g.env.Stdout, 0, 4, 2, ' ', 0)
-			if s.LastHandshake.IsZero() {
-				fmt.Fprintf(tw, "state\ttunnel up (%s mode), no handshake yet\n", s.Mode)
+			if asJSON {
+				err = printJSON(g.env.Stdout, out)
 			} else {
-				fmt.Fprintf(tw, "state\tconnected (%s mode)\n", s.Mode)
+				err = printStatus(g.env, s)
 			}
-			fmt.Fprintf(tw, "gateway\t%s (%s)\n", s.Region, s.Gateway)
-			fmt.Fprintf(tw, "device\t%s\n", s.Device)
-			fmt.Fprintf(tw, "addresses\t%s\n", strings.Join(s.Addresses, ", "))
-			if s.Interface != "" {
-				fmt.Fprintf(tw, "interface\t%s\n", s.Interface)
+			if err == nil && !out.Connected {
+				err = &exitError{code: ExitNotConnected}
 			}
-			if s.SOCKS != "" {
-				fmt.Fprintf(tw, "proxies\tSOCKS5 %s, HTTP %s\n", s.SOCKS, s.HTTP)
-			}
-			if !s.LastHandshake.IsZero() {
-				fmt.Fprintf(tw, "last handshake\t%s ago\n", g.env.Clock().Sub(s.LastHandshake).Round(time.Second))
-			}
-			fmt.Fprintf(tw, "up since\t%s\n", s.Since.Local().Format("2006-01-02 15:04:05"))
-			return tw.Flush()
+			return err
 		},
 	}
+	jsonFlag(c, &asJSON)
+	return c
+}
+
+// printStatus prints the tunnel status s (nil: none is up) as text.
+func printStatus(env *Env, s *upStatus) error {
+	if s == nil {
+		_, err := fmt.Fprintln(env.Stdout, "Disconnected.")
+		return err
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	if s.LastHandshake.IsZero() {
+		fmt.Fprintf(tw, "state\ttunnel up (%s mode), no handshake yet\n", s.Mode)
+	} else {
+		fmt.Fprintf(tw, "state\tconnected (%s mode)\n", s.Mode)
+	}
+	fmt.Fprintf(tw, "gateway\t%s (%s)\n", s.Region, s.Gateway)
+	if s.DeviceName != "" {
+		fmt.Fprintf(tw, "device\t%s (%s)\n", s.DeviceName, s.Device)
+	} else {
+		fmt.Fprintf(tw, "device\t%s\n", s.Device)
+	}
+	fmt.Fprintf(tw, "addresses\t%s\n", strings.Join(s.Addresses, ", "))
+	if s.Interface != "" {
+		fmt.Fprintf(tw, "interface\t%s\n", s.Interface)
+	}
+	if s.SOCKS != "" {
+		fmt.Fprintf(tw, "proxies\tSOCKS5 %s, HTTP %s\n", s.SOCKS, s.HTTP)
+	}
+	if !s.LastHandshake.IsZero() {
+		fmt.Fprintf(tw, "last handshake\t%s ago\n", env.Clock().Sub(s.LastHandshake).Round(time.Second))
+	}
+	fmt.Fprintf(tw, "up since\t%s\n", s.Since.Local().Format("2006-01-02 15:04:05"))
+	return tw.Flush()
 }
 
 func newDeviceConfigCmd(g *globals) *cobra.Command {
 	var gw string
 	var qr bool
 	c := &cobra.Command{
-		Use:   "config ID [--gateway ID|REGION] [--qr]",
+		Use:   "config ID|NAME [--gateway ID|REGION] [--qr]",
 		Short: "Print a complete wg-quick config (with this machine's private key) for stock WireGuard apps",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -393,15 +471,19 @@ func newDeviceConfigCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			dev, err := device(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
 			d, err := g.dir()
 			if err != nil {
 				return err
 			}
-			key, err := d.Key(args[0])
+			key, err := d.Key(dev.ID)
 			if err != nil {
 				return err
 			}
-			conf, err := deviceConfig(cmd.Context(), cl, args[0], gw, key)
+			conf, err := deviceConfig(cmd.Context(), cl, dev.ID, gw, key)
 			if err != nil {
 				return err
 			}

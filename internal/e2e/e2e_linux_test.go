@@ -860,7 +860,12 @@ func (w *world) deniedSource(t *testing.T, c *client) {
 		fi, err := os.Stat(statusFile)
 		return err == nil && fi.ModTime().After(first.ModTime()), err
 	})
-	st := w.nitronet(t, c, "", "status")
+	// Not connected: `status` says so and exits 3.
+	st, err := runCmd(c.net.NS, w.clientEnv(c), "", w.bin, "status")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Errorf("status through the denying gateway: got %v, want exit status 3", err)
+	}
 	if !strings.Contains(st, "no handshake yet") || strings.Contains(st, "last handshake") {
 		t.Errorf("status through the denying gateway: got %q, want a tunnel with no handshake yet", st)
 	}
