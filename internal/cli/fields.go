@@ -1,19 +1,19 @@
 package cli
 
 import (
-	"errors"
 	"strings"
 
-	"github.com/nitronet/nitronet/internal/client"
+	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/spf13/cobra"
 )
 
-// Errors in the CLI's terms. The API names the request field an error is
-// about in its JSON error body ({"error": {"code", "message", "field"}});
-// the CLI restates such an error as being about the flag, argument or
-// prompt through which its user gave that value. It never reads the
-// message text. Before calling the API, commands check their own inputs
-// (requireFlags, usageError) and name them.
+// Errors in the CLI's terms. A domain error about one input names it by
+// its API name (errs.Error.Field; from the API it comes in the JSON error
+// body's "field", and client.APIError unwraps to it). The CLI restates such
+// an error as being about the flag, argument or prompt through which its
+// user gave that value. It never reads the message text. Before calling
+// the API, commands check their own inputs (requireFlags, usageError) and
+// name them.
 
 // inputPrefix starts the cobra annotation keys set by inputs.
 const inputPrefix = "nitronet.input."
@@ -44,25 +44,28 @@ func inputName(cmd *cobra.Command, field string) string {
 	return cmd.Annotations[inputPrefix+field]
 }
 
-// inputError is an API error about one input of a command.
+// inputError is a domain error about one input of a command, restated
+// in the command's terms.
 type inputError struct {
-	input string
-	err   *client.APIError
+	input string // "--flag", "ARG" or "prompt"
+	msg   string // the domain error's message
+	err   error
 }
 
-func (e *inputError) Error() string { return e.input + ": " + e.err.Message }
+func (e *inputError) Error() string { return e.input + ": " + e.msg }
 func (e *inputError) Unwrap() error { return e.err }
 
-// inCLITerms returns err, from running cmd, with an API error about a
-// request field restated as an error about the input of cmd that sets it.
-// Other errors are returned unchanged.
+// inCLITerms returns err, from running cmd, with a domain error about an
+// input (errs.FieldOf) restated as an error about the flag, argument or
+// prompt of cmd that sets that input. Other errors, and errors about an
+// input cmd has no name for, are returned unchanged.
 func inCLITerms(cmd *cobra.Command, err error) error {
-	var ae *client.APIError
-	if cmd == nil || !errors.As(err, &ae) {
+	field := errs.FieldOf(err)
+	if cmd == nil || field == "" {
 		return err
 	}
-	if name := inputName(cmd, ae.Field); name != "" {
-		return &inputError{input: name, err: ae}
+	if name := inputName(cmd, field); name != "" {
+		return &inputError{input: name, msg: errs.MessageOf(err), err: err}
 	}
 	return err
 }

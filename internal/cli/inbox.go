@@ -86,6 +86,7 @@ func newInboxCmd(g *globals) *cobra.Command {
 		},
 	}
 	jsonFlag(c, &asJSON)
+	inputs(read, "id", "ID")
 	c.AddCommand(read)
 	return g.serverFlag(c)
 }
@@ -177,7 +178,7 @@ func newPolicyCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	inputs(accept, "document_id", "ID")
+	inputs(accept, "document_id", "ID", "id", "ID")
 	jsonFlag(c, &asJSON)
 	c.AddCommand(accept)
 	return g.serverFlag(c)

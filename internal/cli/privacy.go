@@ -343,6 +343,10 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 		},
 	}
 	inputs(contact, "channel", "the first argument (email or mobile)", "value", "NEW", "code", "CODE", "password", "password")
+	for _, c := range []*cobra.Command{show, verify, download, erase} {
+		inputs(c, "id", "ID")
+	}
+	inputs(erase, "confirm", "--yes")
 	c.AddCommand(request, list, show, verify, download, erase, contact)
 	return c
 }

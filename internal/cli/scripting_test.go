@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -506,69 +505,58 @@ func TestDeviceByNameOrID(t *testing.T) {
 	}
 }
 
-// TestErrorsNameInputs: the CLI names its flags and prompts, both when it
-// checks its own inputs and when the API says which field it refused.
+// TestErrorsNameInputs: the CLI names its flags, arguments and prompts,
+// both when it checks its own inputs and when the API says which field it
+// refused.
 func TestErrorsNameInputs(t *testing.T) {
 	var w wire
-	var field atomic.Value // the field the API refuses, "" for none
-	field.Store("")
-	refuse := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			f := field.Load().(string)
-			if f != "" && r.Method == "POST" && (strings.HasSuffix(r.URL.Path, "/verify") || r.URL.Path == "/api/v1/accounts") {
-				// The API's error body with the field it is about.
-				rw.Header().Set("Content-Type", "application/json")
-				rw.WriteHeader(http.StatusBadRequest)
-				_ = json.NewEncoder(rw).Encode(map[string]any{"error": map[string]string{"code": "invalid", "message": "refused here", "field": f}})
-				return
-			}
-			next.ServeHTTP(rw, r)
-		})
-	}
-	h := signedUp(t, func(next http.Handler) http.Handler { return w.wrap(refuse(next)) })
+	h := signedUp(t, w.wrap)
+	h.must("", "device", "add", "laptop")
 	reqID := regexp.MustCompile(`prq_[a-z2-7]{26}`).FindString(h.must("", "privacy", "request", "access"))
-	h.env["NITRONET_PASSWORD"] = "correct horse battery"
 
 	// The request says which codes prove identity; a missing one is named
 	// by its flag before anything is sent.
+	h.env["NITRONET_PASSWORD"] = "correct horse battery"
 	r := h.result("", "privacy", "verify", reqID, "--email-code", "123456")
-	if r.status != cli.ExitUsage || !strings.Contains(r.msg, "--mobile-code is required") {
+	if r.status != cli.ExitUsage || !strings.HasPrefix(r.msg, "nitronet: --mobile-code is required") {
 		t.Fatalf("verify without --mobile-code: got %+v", r)
 	}
 	if strings.Contains(w.all(), reqID+"/verify") {
 		t.Fatal("the CLI sent a verification it knew to be incomplete")
 	}
 
-	// The API names the field: the CLI names the flag or prompt that set it.
-	for _, c := range []struct {
-		field string
+	// The API names the field it refused: the CLI names the flag, argument
+	// or prompt that set it.
+	wrong := func(code string) string {
+		if code == "000000" {
+			return "111111"
+		}
+		return "000000"
+	}
+	long := strings.Repeat("x", 65)
+	cases := []struct {
+		stdin string
 		args  []string
-		want  string
+		want  string // the start of the message
 	}{
-		{"mobile_code", []string{"privacy", "verify", reqID, "--email-code", "1", "--mobile-code", "2"}, "nitronet: --mobile-code: refused here"},
-		{"password", []string{"privacy", "verify", reqID, "--email-code", "1", "--mobile-code", "2"}, "nitronet: password: refused here"},
-		{"mobile", []string{"signup", "--email", "new@example.com", "--mobile", "+1"}, "nitronet: --mobile: refused here"},
-		{"code", []string{"verify", "email", "123456"}, "nitronet: CODE: refused here"},
-	} {
-		field.Store(c.field)
-		r := h.result("correct horse battery\n", c.args...)
-		if r.status != cli.ExitError || r.msg != c.want {
-			t.Errorf("API refusing %s on %v: got %+v, want %q", c.field, c.args, r, c.want)
+		{"", []string{"privacy", "verify", reqID, "--email-code", wrong(h.codeOf("privacy-code", "email")),
+			"--mobile-code", h.codeOf("privacy-code", "sms")}, "nitronet: --email-code: "},
+		{"correct horse battery\n", []string{"signup", "--email", "new@example.com", "--mobile", "+1"}, "nitronet: --mobile: "},
+		{"short\n", []string{"signup", "--email", "new@example.com", "--mobile", "+447911100701"}, "nitronet: password: "},
+		{"", []string{"device", "add", long}, "nitronet: NAME: "},
+		{"", []string{"device", "rename", "laptop", long}, "nitronet: NEW-NAME: "},
+		{"", []string{"privacy", "show", "prq_nonsense"}, "nitronet: ID: "},
+		{"", []string{"verify", "email", "12"}, "nitronet: CODE: "},
+	}
+	for _, c := range cases {
+		r := h.result(c.stdin, c.args...)
+		if r.status != cli.ExitError || !strings.HasPrefix(r.msg, c.want) || strings.Contains(r.msg, "(invalid") {
+			t.Errorf("%v: got %+v, want status 1 and a message starting %q", c.args, r, c.want)
 		}
 	}
-	// A field the command does not set, or none, leaves the error as the API gave it.
-	for _, f := range []string{"frobnicate"} {
-		field.Store(f)
-		r := h.result("", "privacy", "verify", reqID, "--email-code", "1", "--mobile-code", "2")
-		if r.status != cli.ExitError || !strings.Contains(r.msg, "refused here") || strings.HasPrefix(r.msg, "nitronet: --") {
-			t.Errorf("API refusing %s: got %+v", f, r)
-		}
-	}
-	field.Store("")
-	if r := h.result("", "privacy", "verify", reqID, "--email-code", "000000", "--mobile-code", "000000"); r.status != cli.ExitError {
-		t.Errorf("verify with wrong codes: got %+v, want status %d", r, cli.ExitError)
-	}
-	if r := h.result("", "nonsense"); r.status != cli.ExitUsage {
-		t.Errorf("got %+v", r)
+	h.env["NITRONET_PASSWORD"] = "not my password at all"
+	r = h.result("", "privacy", "verify", reqID, "--email-code", "123456", "--mobile-code", "123456")
+	if r.status != cli.ExitError || !strings.HasPrefix(r.msg, "nitronet: password: ") {
+		t.Errorf("verify with a wrong password: got %+v", r)
 	}
 }
