@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nyaruka/phonenumbers"
 	"github.com/spf13/pflag"
 )
@@ -59,6 +60,10 @@ type Settings struct {
 	// Retention holds CATEGORY=DAYS overrides of the retention rules
 	// (package retention; docs/retention.md).
 	Retention []string
+
+	// Controller is who runs this installation and answers for its
+	// personal data (the --controller-* settings).
+	Controller controller.Identity
 
 	// Gateway configures the gateway `serve` runs in its own process; its
 	// Mode is empty when there is none.
@@ -116,6 +121,7 @@ func (c *Settings) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SMSWebhook, "sms-webhook", "", "HTTPS URL that sends SMS (POST {to, body}); empty writes SMS to DATA/outbox")
 	fs.StringVar(&c.SMSWebhookToken, "sms-webhook-token", "", "Bearer token for the SMS webhook (prefer NITRONET_SMS_WEBHOOK_TOKEN or the config file)")
 	fs.StringArrayVar(&c.Retention, "retention", nil, "retention override CATEGORY=DAYS, repeatable (e.g. usage.sessions=30); see docs/retention.md")
+	bindController(fs, &c.Controller)
 	fs.StringVar(&c.Gateway.Mode, "gateway", "", "also run a gateway in this process: userspace or kernel (enrolled automatically)")
 	c.Gateway.Bind(fs, "gateway-")
 	fs.StringVar(&c.Gateway.Region, "gateway-region", "local", "region of the in-process gateway")
@@ -184,6 +190,10 @@ func (c *Settings) Validate() error {
 		return err
 	}
 	if err := c.validateMessaging(); err != nil {
+		return err
+	}
+	c.Controller = c.Controller.Normalize()
+	if err := c.Controller.Validate(); err != nil {
 		return err
 	}
 	return c.Gateway.Validate("gateway-")

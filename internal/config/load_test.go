@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/spf13/pflag"
 )
 
@@ -145,4 +146,44 @@ func FuzzParseFile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		_, _ = ParseFile("fuzz.toml", []byte(s))
 	})
+}
+
+// TestLoadController: the controller's identity loads like every other
+// setting: from a [controller] table, NITRONET_CONTROLLER_* and flags,
+// and Validate checks it, naming the flag.
+func TestLoadController(t *testing.T) {
+	file := writeFile(t, `
+[controller]
+name = "Example VPN GmbH"
+address = "1 Example Street, 10115 Berlin, Germany"
+email = "privacy@example.org"
+dpo-name = "Dana Officer"
+dpo-email = "dpo@example.org"
+representative-name = "Rep SA"
+representative-email = "rep@example.eu"
+`, 0o600)
+	s, _, err := parse(t, []string{"--config", file, "--controller-phone", " +49 30 1234567 "},
+		map[string]string{"NITRONET_CONTROLLER_EMAIL": "office@example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.DataDir = t.TempDir()
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := controller.Identity{Name: "Example VPN GmbH", Address: "1 Example Street, 10115 Berlin, Germany",
+		Email: "office@example.org", Phone: "+49 30 1234567", DPO: controller.DPO{Name: "Dana Officer", Email: "dpo@example.org"},
+		Representative: controller.Representative{Name: "Rep SA", Email: "rep@example.eu"}}
+	if s.Controller != want {
+		t.Errorf("controller = %+v, want %+v", s.Controller, want)
+	}
+
+	s, _, err = parse(t, []string{"--controller-email", "not an address"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.DataDir = t.TempDir()
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "--controller-email") {
+		t.Errorf("Validate() = %v, want an error naming --controller-email", err)
+	}
 }
