@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/transparency"
 	"github.com/spf13/cobra"
 )
@@ -70,6 +71,7 @@ func printReport(env *Env, r transparency.Report) {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Period:\t%s (%s to %s)\n", r.Period, r.PeriodStart.Format(time.DateOnly), r.PeriodEnd.Add(-time.Second).Format(time.DateOnly))
 	fmt.Fprintf(tw, "Generated:\t%s\n", r.GeneratedAt.Format(time.RFC3339))
+	printController(tw, r)
 	fmt.Fprintf(tw, "Requests:\t%d (data disclosed: %d, nothing disclosed: %d)\n", r.Totals.Requests, r.Totals.WithDataDisclosed, r.Totals.NoDataDisclosed)
 	fmt.Fprintf(tw, "Accounts affected:\t%d\n", r.AccountsAffected)
 	for _, m := range []struct {
@@ -101,4 +103,25 @@ func counts(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", oneLine(k), m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// printController writes who published the report: the controller's
+// details it states, or that it states none.
+func printController(w io.Writer, r transparency.Report) {
+	if r.Controller == (controller.Identity{}) {
+		why := "the operator configured none"
+		if r.Format == transparency.ReportFormatV1 {
+			why = "reports of format 1 do not state it"
+		}
+		fmt.Fprintf(w, "Published by:\tnot stated (%s)\n", why)
+		return
+	}
+	label := "Published by:"
+	for _, row := range r.Controller.Rows() {
+		if row.Value == "" {
+			continue
+		}
+		fmt.Fprintf(w, "%s\t%s: %s\n", label, row.Label, oneLine(row.Value))
+		label = ""
+	}
 }

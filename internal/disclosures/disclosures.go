@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/inventory"
@@ -41,16 +42,20 @@ type Accounts interface {
 }
 
 // Config holds a Service's dependencies. Inbox may be nil, in which case
-// NotifyLapsedGags returns Unavailable; everything else is required.
+// NotifyLapsedGags returns Unavailable, and Controller may be empty;
+// everything else is required.
 type Config struct {
 	Store     store.DisclosureStore
 	Accounts  Accounts
 	Audit     staff.Auditor
 	Inbox     Inbox
 	Inventory inventory.Inventory
-	Logger    *slog.Logger
-	Clock     func() time.Time
-	Rand      io.Reader
+	// Controller is who publishes the transparency reports; it may be
+	// empty (not configured).
+	Controller controller.Identity
+	Logger     *slog.Logger
+	Clock      func() time.Time
+	Rand       io.Reader
 }
 
 // Service manages the ledger. It is safe for concurrent use.
@@ -329,7 +334,8 @@ func toReport(d store.Disclosure) transparency.Disclosure {
 
 // Transparency builds the transparency report for period p from the
 // ledger, with the canary statement canary, signs it with key and returns
-// the signed file (see transparency.Sign) and the report. A period still
+// the signed file (see transparency.Sign) and the report, which names the
+// configured controller as its publisher. A period still
 // running gives an interim report (Report.Interim) covering the ledger up
 // to now; a period that has not started is Invalid (field "period"), as is
 // a canary statement that is too long (field "canary"). by
@@ -357,6 +363,7 @@ func (s *Service) Transparency(ctx context.Context, by staff.Principal, p transp
 		in = append(in, toReport(d))
 	}
 	r := transparency.Build(p, in, now, canary)
+	r.Controller = s.cfg.Controller
 	file, err := transparency.Sign(r, key)
 	if err != nil {
 		return nil, transparency.Report{}, err

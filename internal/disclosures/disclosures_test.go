@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/audit"
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/disclosures"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/ident"
@@ -62,6 +63,9 @@ type fixture struct {
 	acc   []string
 }
 
+// testController is the controller the fixture's service is built with.
+var testController = controller.Identity{Name: "Example VPN GmbH", Address: "1 Example Street, Berlin", Email: "privacy@example.org"}
+
 func setup(t *testing.T, st store.Store) *fixture {
 	t.Helper()
 	now := time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)
@@ -69,7 +73,7 @@ func setup(t *testing.T, st store.Store) *fixture {
 		legal: staff.Principal{ID: "stf_legal", Role: staff.RoleLegal}}
 	clock := func() time.Time { return *f.now }
 	svc, err := disclosures.New(disclosures.Config{Store: st, Accounts: st, Audit: audit.New(st, clock), Inbox: f.box,
-		Inventory: inventory.Default(), Logger: slog.New(slog.DiscardHandler), Clock: clock, Rand: rand.Reader})
+		Inventory: inventory.Default(), Controller: testController, Logger: slog.New(slog.DiscardHandler), Clock: clock, Rand: rand.Reader})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,6 +326,9 @@ func TestTransparency(t *testing.T) {
 	got, err := transparency.Verify(file, key.Public().(ed25519.PublicKey))
 	if err != nil || got.Totals != r.Totals {
 		t.Fatalf("Verify: got %+v, %v", got.Totals, err)
+	}
+	if got.Controller != testController || got.Format != transparency.ReportFormat {
+		t.Errorf("signed report: controller %+v, format %q; want %+v, %q", got.Controller, got.Format, testController, transparency.ReportFormat)
 	}
 	for _, s := range []string{"T-1", "Amtsgericht", f.acc[0]} {
 		if strings.Contains(string(file), s) {

@@ -15,13 +15,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/errs"
 )
 
 // ReportFormat identifies the report schema. It is the "format" member of
 // every signed report, so a signature over one schema can never be taken for
-// a signature over another document.
-const ReportFormat = "nitronet-transparency-report/1"
+// a signature over another document. Format 2 added the controller.
+const ReportFormat = "nitronet-transparency-report/2"
+
+// ReportFormatV1 is the schema of reports made before the controller was
+// stated: the same members but "controller". Verify still accepts them.
+const ReportFormatV1 = "nitronet-transparency-report/1"
 
 // Disclosure types. Other values are accepted and counted under their own
 // (lower-cased) name.
@@ -121,6 +126,10 @@ type Report struct {
 	PeriodStart time.Time `json:"period_start"`
 	PeriodEnd   time.Time `json:"period_end"` // exclusive
 	GeneratedAt time.Time `json:"generated_at"`
+	// Controller is who publishes the report: the operator's identity as
+	// configured (format 2). Build leaves it empty for the caller to set;
+	// it is absent from format 1 reports and when nothing is configured.
+	Controller controller.Identity `json:"controller,omitzero"`
 	// Interim is true for a report made before its period ended: it
 	// covers disclosures received until CoversUntil, and the final report
 	// follows at PeriodEnd.

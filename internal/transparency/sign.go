@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/errs"
 )
 
@@ -49,7 +50,8 @@ type envelope struct {
 // canonicalisation is needed to verify: any JSON parser plus any Ed25519
 // implementation will do (decode the string, verify its bytes, then parse
 // them as JSON). The report's own "format" member is ReportFormat, which
-// binds the signature to this schema. The embedded public key is a
+// binds the signature to this schema (Verify also accepts reports of the
+// earlier ReportFormatV1). The embedded public key is a
 // convenience; a verifier must compare it with a key obtained out of band
 // (see Verify).
 //
@@ -118,8 +120,8 @@ func (e *SelfAssertedError) Unwrap() error {
 // Every other failure returns a zero Report and an *errs.Error: TooLarge for
 // files over MaxFileSize; Invalid for malformed JSON, unknown members,
 // trailing data, another algorithm, bad key or signature encodings,
-// a trusted key of the wrong size, or a signed report that does not follow
-// the schema; Unauthenticated for a key other than trusted or a signature
+// a trusted key of the wrong size, or a signed report that follows neither
+// ReportFormat nor ReportFormatV1; Unauthenticated for a key other than trusted or a signature
 // that does not verify (including one over a missing, empty report).
 // Verify never panics, whatever file holds.
 func Verify(file []byte, trusted ed25519.PublicKey) (Report, error) {
@@ -159,8 +161,14 @@ func Verify(file []byte, trusted ed25519.PublicKey) (Report, error) {
 	if err := decodeStrict(body, &r); err != nil {
 		return Report{}, errs.Wrap(errs.Invalid, err, "signed report does not follow the schema")
 	}
-	if r.Format != ReportFormat {
-		return Report{}, errs.E(errs.Invalid, "report format %q is not %q", truncate(r.Format, 64), ReportFormat)
+	switch r.Format {
+	case ReportFormat:
+	case ReportFormatV1:
+		if r.Controller != (controller.Identity{}) {
+			return Report{}, errs.E(errs.Invalid, "a %s report has no controller member", ReportFormatV1)
+		}
+	default:
+		return Report{}, errs.E(errs.Invalid, "report format %q is not %q or %q", truncate(r.Format, 64), ReportFormat, ReportFormatV1)
 	}
 	p, err := ParsePeriod(r.Period)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/errs"
 )
 
@@ -219,6 +220,8 @@ func signedSample(t testing.TB) ([]byte, Report, ed25519.PrivateKey) {
 	t.Helper()
 	priv := testKey(t, 1)
 	r := Build(Period{2026, 1}, sampleDisclosures(), time.Date(2026, 7, 3, 10, 0, 0, 0, time.UTC), "No secret orders. <b>&</b>")
+	r.Controller = controller.Identity{Name: "Example VPN GmbH", Address: "1 Example Street, Berlin", Email: "privacy@example.org",
+		DPO: controller.DPO{Name: "Dana Officer", Email: "dpo@example.org"}}
 	file, err := Sign(r, priv)
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
@@ -275,6 +278,45 @@ func TestSignedFileIsIndependentlyVerifiable(t *testing.T) {
 	var rep map[string]any
 	if err := json.Unmarshal(body, &rep); err != nil || rep["format"] != ReportFormat {
 		t.Errorf("report body format = %v (err %v), want %q", rep["format"], err, ReportFormat)
+	}
+}
+
+// TestVerifyFormat1: a report signed before the controller was added (a
+// file written by the earlier release, kept in testdata) still verifies.
+func TestVerifyFormat1(t *testing.T) {
+	file, err := os.ReadFile(filepath.Join("testdata", "report-v1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubText, err := os.ReadFile(filepath.Join("testdata", "report-v1.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ParsePublicKey(strings.TrimSpace(string(pubText)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Verify(file, pub)
+	if err != nil {
+		t.Fatalf("Verify(format 1 report) = %v, want nil", err)
+	}
+	if r.Format != ReportFormatV1 || r.Period != "2025H2" || r.Totals.Requests != 1 || r.Controller != (controller.Identity{}) {
+		t.Errorf("format 1 report = %+v, want format %s, period 2025H2, 1 request, no controller", r, ReportFormatV1)
+	}
+}
+
+// TestControllerInSignedReport: the controller is inside the signed bytes,
+// so changing it breaks the signature.
+func TestControllerInSignedReport(t *testing.T) {
+	file, r, priv := signedSample(t)
+	if !strings.Contains(string(file), `\"controller\":{\"name\":\"Example VPN GmbH\"`) {
+		t.Fatalf("signed file lacks the controller: %s", file)
+	}
+	changed := rewrite(t, file, func(e *envelope) {
+		e.Report = strings.Replace(e.Report, r.Controller.Name, "Someone Else Ltd", 1)
+	})
+	if _, err := Verify(changed, priv.Public().(ed25519.PublicKey)); errs.CodeOf(err) != errs.Unauthenticated {
+		t.Errorf("Verify(controller changed) = %v, want Unauthenticated", err)
 	}
 }
 
@@ -358,6 +400,7 @@ func TestVerifyTamper(t *testing.T) {
 		{"signed other format", wrongSchema(`{"format":"other/1","period":"2026H1"}`), pub, errs.Invalid},
 		{"signed unknown member", wrongSchema(`{"format":"` + ReportFormat + `","period":"2026H1","extra":1}`), pub, errs.Invalid},
 		{"signed bad period", wrongSchema(`{"format":"` + ReportFormat + `","period":"2026H3"}`), pub, errs.Invalid},
+		{"signed v1 with controller", wrongSchema(`{"format":"` + ReportFormatV1 + `","period":"2026H1","period_start":"2026-01-01T00:00:00Z","period_end":"2026-07-01T00:00:00Z","controller":{"name":"X"}}`), pub, errs.Invalid},
 		{"signed wrong bounds", wrongSchema(`{"format":"` + ReportFormat + `","period":"2026H1"}`), pub, errs.Invalid},
 	}
 	for _, tt := range tests {
@@ -479,12 +522,16 @@ func FuzzVerify(f *testing.F) {
 	priv := testKey(f, 1)
 	pub := priv.Public().(ed25519.PublicKey)
 	r := Build(Period{2026, 1}, sampleDisclosures(), time.Date(2026, 7, 3, 0, 0, 0, 0, time.UTC), "canary")
+	r.Controller = controller.Identity{Name: "Example VPN GmbH", Email: "privacy@example.org"}
 	good, err := Sign(r, priv)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(good, true)
 	f.Add(good, false)
+	if v1, err := os.ReadFile(filepath.Join("testdata", "report-v1.json")); err == nil {
+		f.Add(v1, false)
+	}
 	f.Add([]byte(`{"alg":"ed25519","public_key":"","report":"","signature":""}`), false)
 	f.Add([]byte(`{}`), true)
 	f.Add([]byte(`null`), false)
