@@ -3,8 +3,10 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
 
-	"github.com/nitronet/nitronet/internal/inventory"
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/spf13/cobra"
@@ -15,14 +17,15 @@ func newAdminRecordsCmd(a *admin) *cobra.Command {
 	var format string
 	c := &cobra.Command{
 		Use:   "records [--format markdown|json]",
-		Short: "Print the Article 30 record of processing, generated from the data inventory",
+		Short: "Print the Article 30 record of processing, generated from the data inventory in force",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "markdown" && format != "json" {
 				return fmt.Errorf("--format must be markdown or json")
 			}
 			return a.asStaff(cmd, staff.ActRecordsView, func(srv *server.Server, p staff.Principal) error {
-				rop := inventory.Default().RecordOfProcessing()
+				rop := srv.Inventory.RecordOfProcessing(srv.Config.Controller)
+				warnController(env.Stderr, srv.Config.Controller, "the record of processing (Art. 30(1)(a) GDPR) must name the controller and its contact details")
 				if format == "markdown" {
 					_, err := fmt.Fprint(env.Stdout, rop.Markdown())
 					return err
@@ -35,4 +38,26 @@ func newAdminRecordsCmd(a *admin) *cobra.Command {
 	}
 	c.Flags().StringVar(&format, "format", "markdown", "output format: markdown or json")
 	return c
+}
+
+// warnController writes one warning line to w if the controller's name or
+// contact details are not configured, naming the flags that set them and
+// why they matter (why).
+func warnController(w io.Writer, id controller.Identity, why string) {
+	missing := id.Missing()
+	if len(missing) == 0 {
+		return
+	}
+	for i, f := range missing {
+		missing[i] = "--" + f
+	}
+	verb := "is"
+	if len(missing) > 1 {
+		verb = "are"
+	}
+	list := strings.Join(missing, ", ")
+	if n := len(missing); n > 1 {
+		list = strings.Join(missing[:n-1], ", ") + " and " + missing[n-1]
+	}
+	fmt.Fprintf(w, "warning: %s %s not set: %s\n", list, verb, why)
 }

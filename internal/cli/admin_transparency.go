@@ -46,6 +46,7 @@ func newAdminTransparencyCmd(a *admin) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			warnController(env.Stderr, srv.Config.Controller, "readers of the report cannot tell who publishes it")
 			if out == "" {
 				out = "transparency-" + p.String() + ".json"
 			}

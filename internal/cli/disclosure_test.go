@@ -104,7 +104,15 @@ func TestDisclosureTransparencyCLI(t *testing.T) {
 	}
 
 	report := filepath.Join(t.TempDir(), "report.json")
-	out = legal.must("", "admin", "transparency", "--data", data, "--period", "2026H1", "--output", report, "--canary", "No secret orders.")
+	out, stderr, err := legal.run("", "admin", "transparency", "--data", data, "--period", "2026H1", "--output", report+".anon")
+	if err != nil || !strings.Contains(stderr, "warning: --controller-name, --controller-address and --controller-email are not set") {
+		t.Fatalf("transparency without a controller: got %v, stderr %q; want a warning naming the flags", err, stderr)
+	}
+	if out := op.must("", "transparency", "verify", report+".anon"); !regexp.MustCompile(`Published by:\s+not stated \(the operator configured none\)`).MatchString(out) {
+		t.Errorf("verify of a report without a controller: got %q", out)
+	}
+	out = legal.must("", "admin", "transparency", "--data", data, "--period", "2026H1", "--output", report, "--canary", "No secret orders.",
+		"--controller-name", "Example VPN GmbH", "--controller-address", "1 Example Street, Berlin", "--controller-email", "privacy@example.org")
 	key := regexp.MustCompile(`Public key: (\S+)`).FindStringSubmatch(out)
 	if key == nil {
 		t.Fatalf("transparency: got %q, want the public key", out)
@@ -115,7 +123,8 @@ func TestDisclosureTransparencyCLI(t *testing.T) {
 
 	// Verify with the trusted key, then self-asserted.
 	out = op.must("", "transparency", "verify", report, "--public-key", key[1])
-	if !strings.Contains(out, "Signature valid: signed with the trusted key") || !strings.Contains(out, "refused 1") {
+	if !strings.Contains(out, "Signature valid: signed with the trusted key") || !strings.Contains(out, "refused 1") ||
+		!regexp.MustCompile(`Published by:\s+Name: Example VPN GmbH\n\s+Postal address: 1 Example Street, Berlin\n\s+Email: privacy@example.org\n`).MatchString(out) {
 		t.Fatalf("verify: got %q", out)
 	}
 	out = op.must("", "transparency", "verify", report)

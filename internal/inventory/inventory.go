@@ -3,7 +3,9 @@
 // how long, who else receives it and in which tables it lives. The record of
 // processing (GDPR Art. 30), the information given with every data export
 // (Art. 15), the retention sweeper and the privacy pages all derive from
-// Default, so they cannot drift apart.
+// one Inventory, so they cannot drift apart: the composition root takes
+// Default, applies the operator's retention settings once (WithDays) and
+// hands the result, the inventory in force, to all of them.
 //
 // A test elsewhere checks that every table holding personal data appears in
 // Inventory.Tables, so a new table cannot be added without declaring it here.
@@ -131,11 +133,69 @@ func (t Trigger) describe() string {
 
 // Retention is the deletion rule of a category: records are deleted Days
 // days after Trigger, unless a legal hold covers them. Criteria explains
-// the rule and any earlier deletion in plain words.
+// the rule and any earlier deletion in plain words, and states the same
+// period as Days: WithDays restates it when the days change.
 type Retention struct {
 	Days     int     `json:"days"`
 	Trigger  Trigger `json:"trigger"`
 	Criteria string  `json:"criteria"`
+	// DefaultDays is Days as the software ships it, before any override
+	// by the operator.
+	DefaultDays int `json:"-"`
+	// Follows is the ID of another category whose period this one shares,
+	// because its records go with that category's (an account's email
+	// goes with the account record) or are kept as long as them; "" if
+	// none. WithDays changes both together.
+	Follows string `json:"-"`
+	// explain is Criteria with the placeholder "{after}" where the period
+	// goes ("30 days after", see after); "" for a rule built without rule.
+	explain string
+}
+
+// rule returns the rule that deletes records days days after trigger,
+// explained by explain, in which "{after}" stands for the period in words
+// ("90 days after", "1 day after", "3 years after", "right after").
+func rule(days int, trigger Trigger, explain string) Retention {
+	return Retention{Days: days, DefaultDays: days, Trigger: trigger, explain: explain,
+		Criteria: strings.ReplaceAll(explain, "{after}", after(days))}
+}
+
+// following returns r sharing the period of category id.
+func following(id string, r Retention) Retention {
+	r.Follows = id
+	return r
+}
+
+// withDays returns r kept for days days, with Criteria restated.
+func (r Retention) withDays(days int) Retention {
+	r.Days = days
+	if r.explain != "" {
+		r.Criteria = strings.ReplaceAll(r.explain, "{after}", after(days))
+	}
+	return r
+}
+
+// period returns days in words: "1 day", "3 years" for whole years,
+// otherwise "N days".
+func period(days int) string {
+	switch {
+	case days == 1:
+		return "1 day"
+	case days > 0 && days%365 == 0:
+		if days == 365 {
+			return "1 year"
+		}
+		return fmt.Sprintf("%d years", days/365)
+	}
+	return fmt.Sprintf("%d days", days)
+}
+
+// after returns the start of the phrase "... after EVENT" for days.
+func after(days int) string {
+	if days == 0 {
+		return "right after"
+	}
+	return period(days) + " after"
 }
 
 // Duration returns Days as a time.Duration of 24-hour days.
@@ -143,16 +203,10 @@ func (r Retention) Duration() time.Duration { return time.Duration(r.Days) * 24 
 
 // String returns the rule in words, e.g. "90 days after the session ended".
 func (r Retention) String() string {
-	switch r.Days {
-	case 0:
+	if r.Days == 0 {
 		return "deleted when " + r.Trigger.describe()
-	case 1:
-		return "1 day after " + r.Trigger.describe()
 	}
-	if r.Days%365 == 0 {
-		return fmt.Sprintf("%d years after %s", r.Days/365, r.Trigger.describe())
-	}
-	return fmt.Sprintf("%d days after %s", r.Days, r.Trigger.describe())
+	return period(r.Days) + " after " + r.Trigger.describe()
 }
 
 // Category is one category of personal data.
@@ -228,9 +282,13 @@ const (
 // Default returns Nitronet's data inventory. Each call returns a new value
 // the caller may modify.
 func Default() Inventory {
-	accountClosed := func(extra string) Retention {
-		return Retention{Days: AccountGraceDays, Trigger: TriggerAccountClosed,
-			Criteria: "Kept while your account is open. When you close your account it is crypto-shredded at once (the key that decrypts it is destroyed, which also makes backups unreadable) and the record is purged after a 30-day grace period." + extra}
+	accountClosed := func(follows bool, extra string) Retention {
+		r := rule(AccountGraceDays, TriggerAccountClosed,
+			"Kept while your account is open. When you close your account it is crypto-shredded at once (the key that decrypts it is destroyed, which also makes backups unreadable) and the record is purged {after} closure."+extra)
+		if follows {
+			r.Follows = IDAccount
+		}
+		return r
 	}
 	return Inventory{
 		{
@@ -241,7 +299,7 @@ func Default() Inventory {
 			Fields:      []string{"email address (encrypted)", "email blind index (keyed hash)", "verified flag"},
 			Purposes:    []string{PurposeLogin, PurposeVerify, PurposeRecovery, PurposeNotify},
 			LegalBasis:  BasisContract,
-			Retention:   accountClosed(""),
+			Retention:   accountClosed(true, ""),
 			Recipients:  []string{RecipientSMTP, RecipientAuthorities},
 			Storage:     []string{TableAccounts, TablePendingContacts},
 			Source:      SourceYou,
@@ -254,7 +312,7 @@ func Default() Inventory {
 			Fields:      []string{"mobile number (encrypted)", "mobile blind index (keyed hash)", "verified flag"},
 			Purposes:    []string{PurposeVerify, PurposeRecovery, PurposeNotify},
 			LegalBasis:  BasisContract,
-			Retention:   accountClosed(""),
+			Retention:   accountClosed(true, ""),
 			Recipients:  []string{RecipientSMS, RecipientAuthorities},
 			Storage:     []string{TableAccounts, TablePendingContacts},
 			Source:      SourceYou,
@@ -267,7 +325,7 @@ func Default() Inventory {
 			Fields:      []string{"password hash (argon2id)"},
 			Purposes:    []string{PurposeLogin},
 			LegalBasis:  BasisContract,
-			Retention:   accountClosed(" Replaced whenever you change your password."),
+			Retention:   accountClosed(true, " Replaced whenever you change your password."),
 			Recipients:  []string{},
 			Storage:     []string{TableAccounts},
 			Source:      SourceYou,
@@ -280,7 +338,7 @@ func Default() Inventory {
 			Fields:      []string{"account ID", "status", "created at", "wrapped data key"},
 			Purposes:    []string{PurposeAccount},
 			LegalBasis:  BasisContract,
-			Retention:   accountClosed(""),
+			Retention:   accountClosed(false, ""),
 			Recipients:  []string{RecipientAuthorities},
 			Storage:     []string{TableAccounts},
 			Source:      SourceService,
@@ -293,8 +351,8 @@ func Default() Inventory {
 			Fields:      []string{"token hash (SHA-256)", "account ID", "created at", "expires at"},
 			Purposes:    []string{PurposeLogin, PurposeSecurity},
 			LegalBasis:  BasisSecurity,
-			Retention: Retention{Days: ExpiredTokenDays, Trigger: TriggerExpired,
-				Criteria: "Deleted at once when you log out or change your password; otherwise deleted 30 days after it expires."},
+			Retention: rule(ExpiredTokenDays, TriggerExpired,
+				"Deleted at once when you log out or change your password; otherwise deleted {after} it expires."),
 			Recipients: []string{},
 			Storage:    []string{TableTokens},
 			Source:     SourceService,
@@ -307,8 +365,8 @@ func Default() Inventory {
 			Fields:      []string{"code hash", "account ID", "channel", "purpose", "attempts", "expires at", "used at", "created at"},
 			Purposes:    []string{PurposeVerify, PurposeSecurity},
 			LegalBasis:  BasisSecurity,
-			Retention: Retention{Days: UsedCodeDays, Trigger: TriggerUsedOrExpired,
-				Criteria: "Deleted 1 day after the code was used or expired unused; a new code replaces any unused one."},
+			Retention: rule(UsedCodeDays, TriggerUsedOrExpired,
+				"Deleted {after} the code was used or expired unused; a new code replaces any unused one."),
 			Recipients: []string{RecipientSMTP, RecipientSMS},
 			Storage:    []string{TableCodes},
 			Source:     SourceService,
@@ -321,8 +379,8 @@ func Default() Inventory {
 			Fields:      []string{"token hash", "account ID", "created at", "expires at"},
 			Purposes:    []string{PurposeRecovery, PurposeSecurity},
 			LegalBasis:  BasisSecurity,
-			Retention: Retention{Days: ExpiredTokenDays, Trigger: TriggerExpired,
-				Criteria: "Deleted at once when used; otherwise deleted 30 days after it expires."},
+			Retention: rule(ExpiredTokenDays, TriggerExpired,
+				"Deleted at once when used; otherwise deleted {after} it expires."),
 			Recipients: []string{RecipientSMTP},
 			Storage:    []string{TableResetTokens},
 			Source:     SourceService,
@@ -335,8 +393,8 @@ func Default() Inventory {
 			Fields:      []string{"device ID", "name", "WireGuard public key", "tunnel IPv4 address", "tunnel IPv6 address", "created at", "updated at"},
 			Purposes:    []string{PurposeConnect, PurposeLimits},
 			LegalBasis:  BasisContract,
-			Retention: Retention{Days: DevicesAfterClosureDays, Trigger: TriggerAccountClosed,
-				Criteria: "Deleted at once when you remove the device; all devices are deleted when your account is closed, at the latest 30 days after."},
+			Retention: rule(DevicesAfterClosureDays, TriggerAccountClosed,
+				"Deleted at once when you remove the device; all devices are deleted when your account is closed, at the latest {after} closure."),
 			Recipients: []string{RecipientGateways, RecipientAuthorities},
 			Storage:    []string{TableDevices},
 			Source:     SourceYou,
@@ -349,8 +407,8 @@ func Default() Inventory {
 			Fields:      []string{"feed version", "device ID", "WireGuard public key", "tunnel addresses", "removed flag"},
 			Purposes:    []string{PurposeGateways},
 			LegalBasis:  BasisContract,
-			Retention: Retention{Days: PeerChangeDays, Trigger: TriggerCreated,
-				Criteria: "Deleted 30 days after it was written; gateways that fall further behind reload a full snapshot."},
+			Retention: rule(PeerChangeDays, TriggerCreated,
+				"Deleted {after} it was written; gateways that fall further behind reload a full snapshot."),
 			Recipients: []string{RecipientGateways},
 			Storage:    []string{TablePeerChanges},
 			Source:     SourceService,
@@ -363,8 +421,8 @@ func Default() Inventory {
 			Fields:      []string{"device ID", "gateway region", "start (minute)", "end (minute)"},
 			Purposes:    []string{PurposeUsage, PurposeLimits, PurposeStats},
 			LegalBasis:  BasisUsage,
-			Retention: Retention{Days: SessionDays, Trigger: TriggerEnded,
-				Criteria: "Deleted 90 days after the session ended, and when your account is closed."},
+			Retention: rule(SessionDays, TriggerEnded,
+				"Deleted {after} the session ended, and when your account is closed."),
 			Recipients: []string{RecipientAuthorities},
 			Storage:    []string{TableUsageSessions},
 			Source:     SourceService,
@@ -378,8 +436,8 @@ func Default() Inventory {
 			Fields:      []string{"message ID", "account ID", "subject", "body", "sent at", "read at"},
 			Purposes:    []string{PurposeNotify, PurposeCorrespond},
 			LegalBasis:  BasisNotices,
-			Retention: Retention{Days: InboxAfterClosureDays, Trigger: TriggerAccountClosed,
-				Criteria: "Kept until you delete a message or close your account; deleted at the latest 30 days after closure."},
+			Retention: rule(InboxAfterClosureDays, TriggerAccountClosed,
+				"Kept until you delete a message or close your account; deleted at the latest {after} closure."),
 			Recipients: []string{},
 			Storage:    []string{TableInbox},
 			Source:     SourceService,
@@ -392,8 +450,8 @@ func Default() Inventory {
 			Fields:      []string{"request ID", "account ID", "type", "status", "received at", "due at", "extension reason", "identity verified at", "completed at", "outcome"},
 			Purposes:    []string{PurposeRequests},
 			LegalBasis:  BasisRequests,
-			Retention: Retention{Days: CompletedRequestDays, Trigger: TriggerCompleted,
-				Criteria: "Deleted 3 years after the request was completed, the limitation period for claims about it."},
+			Retention: rule(CompletedRequestDays, TriggerCompleted,
+				"Deleted {after} the request was completed, the limitation period for claims about it."),
 			Recipients: []string{},
 			Storage:    []string{TablePrivacyRequests, TableExportTokens},
 			Source:     SourceYou,
@@ -406,8 +464,8 @@ func Default() Inventory {
 			Fields:      []string{"account ID", "document", "version", "accepted at", "notified at"},
 			Purposes:    []string{PurposeTerms},
 			LegalBasis:  BasisNotices,
-			Retention: Retention{Days: PolicyAcceptanceDays, Trigger: TriggerAccountClosed,
-				Criteria: "Kept while your account is open and deleted 3 years after it is closed, the limitation period for claims about the contract. After closure they refer only to an account ID that no longer identifies you."},
+			Retention: rule(PolicyAcceptanceDays, TriggerAccountClosed,
+				"Kept while your account is open and deleted {after} it is closed, the limitation period for claims about the contract. After closure they refer only to an account ID that no longer identifies you."),
 			Recipients: []string{},
 			Storage:    []string{TablePolicyAcceptances},
 			Source:     SourceYou,
@@ -420,8 +478,8 @@ func Default() Inventory {
 			Fields:      []string{"sequence number", "time", "staff ID", "role", "action", "subject account ID", "detail", "hash chain"},
 			Purposes:    []string{PurposeAudit},
 			LegalBasis:  BasisAudit,
-			Retention: Retention{Days: AuditDays, Trigger: TriggerCreated,
-				Criteria: "Deleted 6 years after the entry was written; kept across account closure because it documents access to the account."},
+			Retention: rule(AuditDays, TriggerCreated,
+				"Deleted {after} the entry was written; kept across account closure because it documents access to the account."),
 			Recipients: []string{},
 			Storage:    []string{TableAuditLog},
 			Source:     SourceService,
@@ -434,8 +492,8 @@ func Default() Inventory {
 			Fields:      []string{"reference", "authority", "jurisdiction", "legal basis", "type", "received at", "decision", "categories disclosed", "account IDs affected"},
 			Purposes:    []string{PurposeOrders},
 			LegalBasis:  BasisOrders,
-			Retention: Retention{Days: DisclosureDays, Trigger: TriggerCompleted,
-				Criteria: "Deleted 6 years after the order was closed."},
+			Retention: rule(DisclosureDays, TriggerCompleted,
+				"Deleted {after} the order was closed."),
 			Recipients: []string{RecipientAuthorities},
 			Storage:    []string{TableDisclosures, TableDisclosureAccounts},
 			Source:     SourceService,
@@ -448,8 +506,8 @@ func Default() Inventory {
 			Fields:      []string{"staff ID", "work email address", "role", "password hash (argon2id)", "disabled flag", "created at", "login token hashes with expiry"},
 			Purposes:    []string{PurposeAudit, PurposeStaffAccess},
 			LegalBasis:  BasisStaff,
-			Retention: Retention{Days: AuditDays, Trigger: TriggerDisabled,
-				Criteria: "Kept while the staff member has access; login tokens are deleted when they expire or the account is disabled. A disabled account is kept as long as the access log that names it (6 years), then deleted by the operator."},
+			Retention: following(IDAudit, rule(AuditDays, TriggerDisabled,
+				"Kept while the staff member has access; login tokens are deleted when they expire or the account is disabled. A disabled account is kept as long as the access log that names it, {after} it was disabled, then deleted by the operator.")),
 			Recipients: []string{},
 			Storage:    []string{TableStaff, TableStaffTokens},
 			Source:     SourceService,
@@ -462,8 +520,8 @@ func Default() Inventory {
 			Fields:      []string{"hold ID", "account ID", "reason", "placed by (staff ID)", "placed at", "until", "released at", "released by (staff ID)"},
 			Purposes:    []string{PurposeOrders, PurposeAudit},
 			LegalBasis:  BasisOrders,
-			Retention: Retention{Days: AuditDays, Trigger: TriggerReleased,
-				Criteria: "Kept while the hold is in force and 6 years after it was released or ended, to demonstrate why data outlived its retention period."},
+			Retention: rule(AuditDays, TriggerReleased,
+				"Kept while the hold is in force and {after} it was released or ended, to demonstrate why data outlived its retention period."),
 			Recipients: []string{},
 			Storage:    []string{TableLegalHolds},
 			Source:     SourceService,
@@ -518,10 +576,41 @@ func (inv Inventory) CategoriesIn(table string) []string {
 	return out
 }
 
+// WithDays returns a copy of inv in which each category named in days is
+// kept for that many days, and so is every category that Follows it
+// (unless days names that one too). Each changed rule's Criteria is
+// restated with the new period; DefaultDays keeps the shipped figure. It
+// returns an *errs.Error with code Invalid for an unknown category or
+// negative days. inv is not modified.
+//
+// The composition root applies the operator's retention settings here,
+// once, and hands the result to everything that states or enforces a
+// period.
+func (inv Inventory) WithDays(days map[string]int) (Inventory, error) {
+	for id, d := range days {
+		if _, ok := inv.Category(id); !ok {
+			return nil, errs.E(errs.Invalid, "retention for unknown category %q", id)
+		}
+		if d < 0 {
+			return nil, errs.E(errs.Invalid, "retention for %s is negative", id)
+		}
+	}
+	out := slices.Clone(inv)
+	for i, c := range out {
+		if d, ok := days[c.ID]; ok {
+			out[i].Retention = c.Retention.withDays(d)
+		} else if d, ok := days[c.Retention.Follows]; ok && c.Retention.Follows != "" {
+			out[i].Retention = c.Retention.withDays(d)
+		}
+	}
+	return out, nil
+}
+
 // Validate checks the inventory's own rules: IDs are non-empty and unique;
 // every category has a name, description, subject, field, purpose, legal
 // basis, source, storage table and a retention rule with a trigger and
-// criteria and non-negative days; no category lists a table twice. It
+// criteria and non-negative days; a rule that Follows another category
+// names one with a period of its own; no category lists a table twice. It
 // returns an *errs.Error with code Invalid naming the first violation.
 func (inv Inventory) Validate() error {
 	seen := map[string]bool{}
@@ -559,6 +648,11 @@ func (inv Inventory) Validate() error {
 		}
 		if c.Retention.Days < 0 {
 			return errs.E(errs.Invalid, "inventory category %s has negative retention", c.ID)
+		}
+		if f := c.Retention.Follows; f != "" {
+			if lead, ok := inv.Category(f); !ok || f == c.ID || lead.Retention.Follows != "" {
+				return errs.E(errs.Invalid, "inventory category %s follows %q, which is not a category with a period of its own", c.ID, f)
+			}
 		}
 		tables := map[string]bool{}
 		for _, t := range c.Storage {

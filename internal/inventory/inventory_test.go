@@ -3,10 +3,12 @@ package inventory
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/errs"
 )
 
@@ -217,12 +219,13 @@ func TestNeverKept(t *testing.T) {
 
 func TestRecordOfProcessing(t *testing.T) {
 	inv := Default()
-	rop := inv.RecordOfProcessing()
+	ctl := controller.Identity{Name: "Example VPN GmbH", Email: "privacy@example.org"}
+	rop := inv.RecordOfProcessing(ctl)
 	if len(rop.Categories) != len(inv) {
 		t.Errorf("RoP has %d categories, want %d", len(rop.Categories), len(inv))
 	}
-	if !strings.HasPrefix(rop.Controller.Name, "[not configured") {
-		t.Errorf("default controller name = %q, want a placeholder", rop.Controller.Name)
+	if rop.Controller != ctl {
+		t.Errorf("RoP controller = %+v, want %+v", rop.Controller, ctl)
 	}
 	for _, want := range []string{SubjectUsers, SubjectStaff} {
 		if !slices.Contains(rop.DataSubjects, want) {
@@ -237,22 +240,32 @@ func TestRecordOfProcessing(t *testing.T) {
 	if len(rop.SecurityMeasures) == 0 || rop.Transfers == "" || len(rop.Purposes) == 0 {
 		t.Errorf("RoP lacks security measures, transfers or purposes: %+v", rop)
 	}
+}
 
-	c := rop.WithController(Controller{Name: "Example VPN GmbH", Contact: "privacy@example.org"})
-	if c.Controller.Name != "Example VPN GmbH" || c.Controller.Contact != "privacy@example.org" {
-		t.Errorf("WithController did not set name and contact: %+v", c.Controller)
+// TestMarkdownController: configured details are printed; unset ones say
+// so and name the flag that sets them, never a made-up setting.
+func TestMarkdownController(t *testing.T) {
+	md := Default().RecordOfProcessing(controller.Identity{Name: "Example | VPN", Email: "privacy@example.org",
+		DPO: controller.DPO{Name: "Dana Officer", Email: "dpo@example.org"}}).Markdown()
+	for _, want := range []string{
+		"| Name | Example \\| VPN |",
+		"| Email | privacy@example.org |",
+		"| Data protection officer | Dana Officer, dpo@example.org |",
+		"| Postal address | not configured (set --controller-address) |",
+		"| EU representative (Art. 27 GDPR) | none designated (if there is one, set --controller-representative-name and --controller-representative-address) |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q", want)
+		}
 	}
-	if c.Controller.DPO != rop.Controller.DPO {
-		t.Errorf("WithController changed unset DPO to %q, want placeholder kept", c.Controller.DPO)
-	}
-	if !strings.HasPrefix(rop.Controller.Name, "[not configured") {
-		t.Errorf("WithController modified the receiver")
+	if strings.Contains(md, "[not configured") {
+		t.Errorf("Markdown holds a placeholder naming no real setting:\n%s", md)
 	}
 }
 
 func TestMarkdown(t *testing.T) {
 	inv := Default()
-	md := inv.RecordOfProcessing().WithController(Controller{Name: "Example | VPN"}).Markdown()
+	md := inv.RecordOfProcessing(controller.Identity{Name: "Example | VPN"}).Markdown()
 	for _, c := range inv {
 		for _, want := range []string{c.Name, "`" + c.ID + "`", c.LegalBasis, c.Retention.String()} {
 			if !strings.Contains(md, want) {
@@ -268,7 +281,7 @@ func TestMarkdown(t *testing.T) {
 }
 
 func TestRoPJSON(t *testing.T) {
-	b, err := json.Marshal(Default().RecordOfProcessing())
+	b, err := json.Marshal(Default().RecordOfProcessing(controller.Identity{}))
 	if err != nil {
 		t.Fatalf("Marshal: %v", err)
 	}
@@ -320,5 +333,90 @@ func TestArticle15(t *testing.T) {
 	}
 	if bytes.Contains(b, []byte("null")) {
 		t.Errorf("Article15 JSON contains null")
+	}
+}
+
+// hardCodedPeriod matches a period written into text, such as "30 days"
+// or "a 30-day".
+var hardCodedPeriod = regexp.MustCompile(`\b\d+[ -](day|year)s?\b`)
+
+// TestCriteriaStateOnlyThePeriodInForce: a category's criteria mention no
+// period but its own, so an override cannot leave a stale figure behind.
+func TestCriteriaStateOnlyThePeriodInForce(t *testing.T) {
+	for _, c := range Default() {
+		rest := strings.ReplaceAll(c.Retention.Criteria, period(c.Retention.Days), "")
+		if m := hardCodedPeriod.FindString(rest); m != "" {
+			t.Errorf("category %s criteria state %q besides their own period: %q", c.ID, m, c.Retention.Criteria)
+		}
+		if c.Retention.DefaultDays != c.Retention.Days {
+			t.Errorf("category %s DefaultDays = %d, want %d", c.ID, c.Retention.DefaultDays, c.Retention.Days)
+		}
+	}
+}
+
+func TestWithDays(t *testing.T) {
+	inv := Default()
+	got, err := inv.WithDays(map[string]int{IDSessions: 30, IDAccount: 60, IDAudit: 10 * 365, IDCodes: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		id       string
+		days     int
+		def      int
+		rule     string
+		criteria string
+	}{
+		{IDSessions, 30, SessionDays, "30 days after the session ended", "Deleted 30 days after the session ended"},
+		{IDAccount, 60, AccountGraceDays, "60 days after the account is closed", "purged 60 days after closure"},
+		// The account's email, mobile and password go with its record.
+		{IDEmail, 60, AccountGraceDays, "60 days after the account is closed", "purged 60 days after closure"},
+		{IDMobile, 60, AccountGraceDays, "60 days after the account is closed", "purged 60 days after closure"},
+		{IDPassword, 60, AccountGraceDays, "60 days after the account is closed", "purged 60 days after closure"},
+		// Staff accounts are kept as long as the access log.
+		{IDAudit, 3650, AuditDays, "10 years after it was recorded", "Deleted 10 years after the entry was written"},
+		{IDStaff, 3650, AuditDays, "10 years after the staff account was disabled", "10 years after it was disabled"},
+		{IDCodes, 0, UsedCodeDays, "deleted when it was used or expired", "Deleted right after the code was used"},
+		// Untouched.
+		{IDTokens, ExpiredTokenDays, ExpiredTokenDays, "30 days after it expired", "otherwise deleted 30 days after it expires"},
+		{IDLegalHolds, AuditDays, AuditDays, "6 years after the hold was released or ended", "6 years after it was released"},
+	}
+	for _, tt := range tests {
+		c, _ := got.Category(tt.id)
+		r := c.Retention
+		if r.Days != tt.days || r.DefaultDays != tt.def || r.String() != tt.rule || !strings.Contains(r.Criteria, tt.criteria) {
+			t.Errorf("%s: got %d days (default %d), %q, %q; want %d (default %d), %q, criteria containing %q",
+				tt.id, r.Days, r.DefaultDays, r.String(), r.Criteria, tt.days, tt.def, tt.rule, tt.criteria)
+		}
+	}
+	if c, _ := inv.Category(IDSessions); c.Retention.Days != SessionDays || !strings.Contains(c.Retention.Criteria, "90 days") {
+		t.Errorf("WithDays modified its receiver: %+v", c.Retention)
+	}
+	// An explicit figure for a follower wins over its leader's.
+	got, err = inv.WithDays(map[string]int{IDAccount: 60, IDEmail: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := got.Category(IDEmail); c.Retention.Days != 7 {
+		t.Errorf("email with its own figure: got %d days, want 7", c.Retention.Days)
+	}
+	for _, bad := range []map[string]int{{"nope": 3}, {IDSessions: -1}} {
+		if _, err := inv.WithDays(bad); errs.CodeOf(err) != errs.Invalid {
+			t.Errorf("WithDays(%v) = %v, want code %q", bad, err, errs.Invalid)
+		}
+	}
+}
+
+func TestValidateFollows(t *testing.T) {
+	for name, follows := range map[string]string{"unknown": "nope", "itself": IDStaff, "a follower": IDEmail} {
+		inv := Default()
+		for i := range inv {
+			if inv[i].ID == IDStaff {
+				inv[i].Retention.Follows = follows
+			}
+		}
+		if err := inv.Validate(); errs.CodeOf(err) != errs.Invalid {
+			t.Errorf("staff following %s: Validate() = %v, want code %q", name, err, errs.Invalid)
+		}
 	}
 }

@@ -3,36 +3,23 @@ package inventory
 import (
 	"fmt"
 	"strings"
-)
 
-// Controller identifies the controller (the operator of a Nitronet
-// installation) in the record of processing. The defaults returned by
-// RecordOfProcessing are placeholders naming the configuration setting
-// that fills them; see RoP.WithController.
-type Controller struct {
-	Name           string `json:"name"`
-	Address        string `json:"address"`
-	Contact        string `json:"contact"`        // email address or web form for privacy matters
-	DPO            string `json:"dpo"`            // data-protection officer's contact, if one is designated
-	Representative string `json:"representative"` // Art. 27 representative in the EU, if required
-}
+	"github.com/nitronet/nitronet/internal/controller"
+)
 
 // RoP is the record of processing activities of GDPR Art. 30(1). It marshals
 // to JSON with the tags shown, and to Markdown with Markdown.
 type RoP struct {
-	Controller       Controller `json:"controller"`              // Art. 30(1)(a)
-	Purposes         []string   `json:"purposes"`                // Art. 30(1)(b)
-	DataSubjects     []string   `json:"data_subjects"`           // Art. 30(1)(c)
-	Categories       []Category `json:"categories"`              // Art. 30(1)(c), (d), (f) per category
-	Recipients       []string   `json:"recipients"`              // Art. 30(1)(d)
-	Transfers        string     `json:"third_country_transfers"` // Art. 30(1)(e)
-	SecurityMeasures []string   `json:"security_measures"`       // Art. 30(1)(g)
-	LegalHolds       string     `json:"legal_holds"`             // how holds override retention
-	NeverKept        []string   `json:"never_kept"`              // what is never recorded
+	Controller       controller.Identity `json:"controller"`              // Art. 30(1)(a); empty fields are not configured
+	Purposes         []string            `json:"purposes"`                // Art. 30(1)(b)
+	DataSubjects     []string            `json:"data_subjects"`           // Art. 30(1)(c)
+	Categories       []Category          `json:"categories"`              // Art. 30(1)(c), (d), (f) per category
+	Recipients       []string            `json:"recipients"`              // Art. 30(1)(d)
+	Transfers        string              `json:"third_country_transfers"` // Art. 30(1)(e)
+	SecurityMeasures []string            `json:"security_measures"`       // Art. 30(1)(g)
+	LegalHolds       string              `json:"legal_holds"`             // how holds override retention
+	NeverKept        []string            `json:"never_kept"`              // what is never recorded
 }
-
-// placeholder returns the text shown for an unset configuration setting.
-func placeholder(setting string) string { return "[not configured: set " + setting + "]" }
 
 // transfersText is the default statement on third-country transfers.
 const transfersText = "The service itself transfers no personal data outside the country where the operator runs it. " +
@@ -63,17 +50,11 @@ func SecurityMeasures() []string {
 	}
 }
 
-// RecordOfProcessing returns the Art. 30 record for inv, with placeholder
-// controller details. Slices are new; categories are copied shallowly.
-func (inv Inventory) RecordOfProcessing() RoP {
+// RecordOfProcessing returns the Art. 30 record for inv, kept by the
+// controller ctl. Slices are new; categories are copied shallowly.
+func (inv Inventory) RecordOfProcessing(ctl controller.Identity) RoP {
 	return RoP{
-		Controller: Controller{
-			Name:           placeholder("controller.name"),
-			Address:        placeholder("controller.address"),
-			Contact:        placeholder("controller.contact"),
-			DPO:            placeholder("controller.dpo"),
-			Representative: placeholder("controller.representative"),
-		},
+		Controller:       ctl,
 		Purposes:         inv.union(func(c Category) []string { return c.Purposes }),
 		DataSubjects:     inv.union(func(c Category) []string { return c.Subjects }),
 		Categories:       append(Inventory{}, inv...),
@@ -85,25 +66,10 @@ func (inv Inventory) RecordOfProcessing() RoP {
 	}
 }
 
-// WithController returns r with the non-empty fields of c replacing the
-// controller details.
-func (r RoP) WithController(c Controller) RoP {
-	set := func(dst *string, v string) {
-		if strings.TrimSpace(v) != "" {
-			*dst = v
-		}
-	}
-	set(&r.Controller.Name, c.Name)
-	set(&r.Controller.Address, c.Address)
-	set(&r.Controller.Contact, c.Contact)
-	set(&r.Controller.DPO, c.DPO)
-	set(&r.Controller.Representative, c.Representative)
-	return r
-}
-
 // Markdown returns r as a Markdown document, with one section per category.
 // Text from the inventory and controller is inserted as is (it is trusted
-// configuration, not user input), with "|" escaped in table cells.
+// configuration, not user input), with "|" escaped in table cells. An
+// unset controller detail says so and names the flag that sets it.
 func (r RoP) Markdown() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -122,11 +88,10 @@ func (r RoP) Markdown() string {
 	p("Kept under Art. 30(1) GDPR. Generated from the software's data inventory.\n\n")
 	p("## Controller\n\n")
 	p("| | |\n|---|---|\n")
-	p("| Name | %s |\n", cell(r.Controller.Name))
-	p("| Address | %s |\n", cell(r.Controller.Address))
-	p("| Contact | %s |\n", cell(r.Controller.Contact))
-	p("| Data-protection officer | %s |\n", cell(r.Controller.DPO))
-	p("| Representative (Art. 27) | %s |\n\n", cell(r.Controller.Representative))
+	for _, row := range r.Controller.Rows() {
+		p("| %s | %s |\n", row.Label, cell(row.Text(true)))
+	}
+	p("\n")
 	p("## Purposes of processing\n\n")
 	list(r.Purposes)
 	p("## Categories of data subjects\n\n")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/retention"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
@@ -68,7 +69,7 @@ func TestResumeErasureAfterPurge(t *testing.T) {
 			// the closed account before anything resumes the erasure. The
 			// database stamps closed_at with its own clock, so move past it.
 			h.clk.Set(time.Now().Add(60 * 24 * time.Hour))
-			sw, err := retention.New(retention.Config{Store: h.st, Holds: h.st, Audit: h.audit,
+			sw, err := retention.New(retention.Config{Store: h.st, Holds: h.st, Inventory: inventory.Default(), Audit: h.audit,
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: h.clk.Now, Rand: rand.Reader})
 			if err != nil {
 				t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/secret"
@@ -18,7 +19,7 @@ import (
 // SchemaVersion is the version of the export document's schema,
 // documented in docs/export-schema.md. A change that removes or renames a
 // field bumps the major number; adding fields bumps the minor number.
-const SchemaVersion = "1.0"
+const SchemaVersion = "1.1"
 
 // maxExportIntervals bounds the session intervals in one export; far above
 // what 90 days of retention can hold for one account.
@@ -30,8 +31,11 @@ type Document struct {
 	SchemaVersion string    `json:"schema_version"`
 	Schema        string    `json:"schema"`
 	GeneratedAt   time.Time `json:"generated_at"`
-	RequestID     string    `json:"request_id"`
-	RequestType   string    `json:"request_type"`
+	// Controller is who answers for the data (schema 1.1); a field the
+	// operator has not configured is left out.
+	Controller  controller.Identity `json:"controller"`
+	RequestID   string              `json:"request_id"`
+	RequestType string              `json:"request_type"`
 	// Categories lists the inventory category IDs this document holds data
 	// of.
 	Categories      []string                `json:"categories_included"`
@@ -172,6 +176,7 @@ func (s *Service) BuildExport(ctx context.Context, accountID string, r *store.Pr
 		SchemaVersion: SchemaVersion,
 		Schema:        "https://github.com/nitronet/nitronet/blob/main/docs/export-schema.md",
 		GeneratedAt:   s.cfg.Clock().UTC(),
+		Controller:    s.cfg.Controller,
 		RequestID:     r.ID,
 		RequestType:   r.Type,
 		Account: ExportAccount{

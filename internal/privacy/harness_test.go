@@ -16,6 +16,7 @@ import (
 	"github.com/nitronet/nitronet/internal/audit"
 	"github.com/nitronet/nitronet/internal/devices"
 	"github.com/nitronet/nitronet/internal/holds"
+	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/notify"
 	"github.com/nitronet/nitronet/internal/password"
 	"github.com/nitronet/nitronet/internal/privacy"
@@ -138,7 +139,9 @@ type harness struct {
 // start is the harness's initial time.
 func start() time.Time { return time.Date(2025, 6, 10, 9, 30, 0, 0, time.UTC) }
 
-func newHarness(t testing.TB, st store.Store) *harness {
+// newHarness builds the service on st with the default inventory and no
+// controller details; opts may change its configuration first.
+func newHarness(t testing.TB, st store.Store, opts ...func(*privacy.Config)) *harness {
 	t.Helper()
 	kek := make([]byte, vault.KEKSize)
 	if _, err := rand.Read(kek); err != nil {
@@ -165,10 +168,15 @@ func newHarness(t testing.TB, st store.Store) *harness {
 	}
 	h.audit = audit.New(st, h.clk.Now)
 	h.holds = holds.New(st, h.audit, h.clk.Now, rand.Reader)
-	h.svc, err = privacy.New(privacy.Config{Store: st, Accounts: h.acc, Holds: h.holds, Audit: h.audit, Notifier: h.out,
+	cfg := privacy.Config{Store: st, Accounts: h.acc, Holds: h.holds, Audit: h.audit, Notifier: h.out,
 		Inbox: h.inbox, Sources: []privacy.ExportSource{section{}}, UsageRecording: "intervals",
+		Inventory:    inventory.Default(),
 		OnPeerChange: func() { h.peerMu.Lock(); h.peers++; h.peerMu.Unlock() },
-		Logger:       log, Clock: h.clk.Now, Rand: rand.Reader})
+		Logger:       log, Clock: h.clk.Now, Rand: rand.Reader}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h.svc, err = privacy.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

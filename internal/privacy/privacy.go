@@ -36,6 +36,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nitronet/nitronet/internal/accounts"
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/deadline"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/ident"
@@ -101,9 +102,11 @@ type Config struct {
 	Inbox Inbox
 	// Sources add sections to exports.
 	Sources []ExportSource
-	// Inventory is the data inventory the Art. 15 information comes from;
-	// nil means inventory.Default().
+	// Inventory is the data inventory in force, which the Art. 15
+	// information in every export states.
 	Inventory inventory.Inventory
+	// Controller is who answers for the data, stated in every export.
+	Controller controller.Identity
 	// OnPeerChange is called after an erasure removed devices (the peer
 	// feed hub's Notify). May be nil.
 	OnPeerChange func()
@@ -122,15 +125,12 @@ type Service struct {
 	eraseHook func(step string) error
 }
 
-// New returns a Service. Store, Accounts, Holds, Audit, Notifier, Logger,
-// Clock and Rand are required.
+// New returns a Service. Store, Accounts, Holds, Audit, Notifier,
+// Inventory, Logger, Clock and Rand are required.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Accounts == nil || cfg.Holds == nil || cfg.Audit == nil || cfg.Notifier == nil ||
-		cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
+		cfg.Inventory == nil || cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
 		return nil, fmt.Errorf("privacy: missing dependency")
-	}
-	if cfg.Inventory == nil {
-		cfg.Inventory = inventory.Default()
 	}
 	if cfg.OnPeerChange == nil {
 		cfg.OnPeerChange = func() {}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/privacy"
@@ -410,10 +412,19 @@ func TestStaffActions(t *testing.T) {
 	}
 }
 
-// TestExportContents checks the export against the inventory and the
+// TestExportContents checks the export against the inventory it is given
+// (here with sessions kept 30 days), the controller's identity, and the
 // HTML copy's escaping.
 func TestExportContents(t *testing.T) {
-	h := newHarness(t, storetest.SQLite(t, storetest.DefaultPool()))
+	inv, err := inventory.Default().WithDays(map[string]int{inventory.IDSessions: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := controller.Identity{Name: "Example <VPN> GmbH", Address: "1 Example Street, Berlin", Email: "privacy@example.org",
+		DPO: controller.DPO{Name: "Dana Officer", Email: "dpo@example.org"}}
+	h := newHarness(t, storetest.SQLite(t, storetest.DefaultPool()), func(c *privacy.Config) {
+		c.Inventory, c.Controller = inv, ctl
+	})
 	ctx := t.Context()
 	u := h.signup(t)
 	d := h.addDevice(t, u, `<script>alert(1)</script>`, 7)
@@ -431,7 +442,6 @@ func TestExportContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv := inventory.Default()
 	for _, id := range doc.Categories {
 		if _, ok := inv.Category(id); !ok {
 			t.Errorf("export claims category %q, which the inventory lacks", id)
@@ -453,22 +463,51 @@ func TestExportContents(t *testing.T) {
 	if !doc.Account.EmailVerified || !doc.Account.MobileVerified || doc.Account.CreatedAt.IsZero() {
 		t.Fatalf("account: got %+v", doc.Account)
 	}
-	// The JSON form carries the schema version and the documented keys.
+	// The JSON form carries the schema version, the documented keys, the
+	// controller and the period in force.
 	j, _ := json.Marshal(doc)
 	var m map[string]any
 	_ = json.Unmarshal(j, &m)
-	for _, k := range []string{"schema_version", "account", "devices", "sessions", "privacy_requests", "sections", "article_15", "categories_included"} {
+	for _, k := range []string{"schema_version", "controller", "account", "devices", "sessions", "privacy_requests", "sections", "article_15", "categories_included"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON export lacks %q", k)
 		}
+	}
+	if m["schema_version"] != "1.1" {
+		t.Errorf("schema_version = %v, want 1.1 (controller added)", m["schema_version"])
+	}
+	wantCtl := map[string]any{"name": ctl.Name, "address": ctl.Address, "email": ctl.Email,
+		"dpo": map[string]any{"name": "Dana Officer", "email": "dpo@example.org"}}
+	if got := m["controller"]; fmt.Sprint(got) != fmt.Sprint(wantCtl) {
+		t.Errorf("JSON controller = %v, want %v (unset phone and representative left out)", got, wantCtl)
+	}
+	var sessions inventory.RetentionInfo
+	for _, ri := range doc.Article15.Retention {
+		if ri.Category == inventory.IDSessions {
+			sessions = ri
+		}
+	}
+	if sessions.Days != 30 || sessions.Rule != "30 days after the session ended" || !strings.Contains(sessions.Criteria, "30 days") ||
+		strings.Contains(sessions.Criteria, "90 days") {
+		t.Errorf("export retention of sessions = %+v, want the 30 days in force", sessions)
 	}
 	var html bytes.Buffer
 	if err := privacy.RenderHTML(&html, doc); err != nil {
 		t.Fatal(err)
 	}
-	if s := html.String(); strings.Contains(s, "<script>") || !strings.Contains(s, "&lt;script&gt;") || !strings.Contains(s, u.email) ||
+	s := html.String()
+	if strings.Contains(s, "<script>") || !strings.Contains(s, "&lt;script&gt;") || !strings.Contains(s, u.email) ||
 		!strings.Contains(s, "Art. 15") || !strings.Contains(s, "Complaint") {
 		t.Fatalf("HTML copy is not escaped or lacks content")
+	}
+	for _, want := range []string{"Example &lt;VPN&gt; GmbH", "1 Example Street, Berlin", "Dana Officer, dpo@example.org",
+		"<th>Phone</th><td>not stated by the operator</td>", "Session intervals: 30 days after the session ended. Deleted 30 days after"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("HTML copy lacks %q", want)
+		}
+	}
+	if strings.Contains(s, "90 days") || strings.Contains(s, "--controller") {
+		t.Errorf("HTML copy states the default 90 days or names a flag to the user")
 	}
 }
 

@@ -74,9 +74,10 @@ func Transfer(m notify.Message) []string {
 		need[inventory.IDMobile] = true
 	}
 	var out []string
-	for _, c := range inventory.Default() {
-		if need[c.ID] {
-			out = append(out, c.ID)
+	// The categories a message can carry, in inventory order.
+	for _, id := range []string{inventory.IDEmail, inventory.IDMobile, inventory.IDCodes, inventory.IDResetTokens, inventory.IDInbox} {
+		if need[id] {
+			out = append(out, id)
 		}
 	}
 	return out

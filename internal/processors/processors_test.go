@@ -123,6 +123,18 @@ func TestTransfer(t *testing.T) {
 	if want := []string{inventory.IDEmail, inventory.IDCodes}; !slices.Equal(got, want) {
 		t.Errorf("Transfer: got %v, want %v", got, want)
 	}
+	// Every category a message can carry comes out in inventory order.
+	got = processors.Transfer(notify.Message{Channel: notify.SMS, To: "+447911123456", Kind: "notice",
+		Subject: "Contact changed", Body: "Your email is now new@example.com and your mobile +447911654321."})
+	var want []string
+	for _, c := range inventory.Default() {
+		if slices.Contains(got, c.ID) {
+			want = append(want, c.ID)
+		}
+	}
+	if len(got) != 3 || !slices.Equal(got, want) {
+		t.Errorf("Transfer(notice quoting contacts): got %v, want email, mobile and inbox in inventory order %v", got, want)
+	}
 }
 
 // TestDefaultsMatchInventory checks that each default processor may

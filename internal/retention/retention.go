@@ -1,7 +1,8 @@
 // Package retention enforces the retention rules of the data inventory.
 // Each rule deletes one category's records a number of days after the
 // category's trigger (session end, expiry, account closure, ...). The
-// days default to the inventory's and may be overridden per category.
+// days are those of the inventory in force: the defaults with the
+// operator's --retention settings applied once (Effective).
 //
 // A Sweeper applies every rule in bounded batches (each its own short
 // transaction), so it never holds a long lock, and never deletes data of
@@ -58,25 +59,27 @@ type step struct {
 	covers   []string // categories stored in the same records
 }
 
-// plan returns the categories' sweep targets, in sweep order.
+// plan returns the categories' sweep targets, in sweep order. A step's
+// note says what its sweep deletes; docs/retention.md shows it.
 func plan() []step {
 	t := func(ts ...string) []string { return ts }
 	return []step{
 		{inventory.IDTokens, t(store.SweepTokens, store.SweepExportTokens, store.SweepStaffTokens),
-			"login, export-download and staff tokens", nil},
-		{inventory.IDResetTokens, t(store.SweepResetTokens), "", nil},
+			"login tokens, export-download tokens and staff login tokens", nil},
+		{inventory.IDResetTokens, t(store.SweepResetTokens), "password-reset tokens", nil},
 		{inventory.IDCodes, t(store.SweepCodes, store.SweepPendingContacts),
-			"also pending contact changes, which expire with their code", nil},
-		{inventory.IDPeerFeed, t(store.SweepPeerChanges), "", nil},
-		{inventory.IDSessions, t(store.SweepSessions), "open sessions are kept until they end", nil},
-		{inventory.IDInbox, t(store.SweepInbox), "", nil},
-		{inventory.IDDevices, t(store.SweepClosedDevices), "", nil},
+			"verification codes, and pending contact changes, which expire with their code", nil},
+		{inventory.IDPeerFeed, t(store.SweepPeerChanges),
+			"gateway peer-feed entries (gateways that fall further behind reload a snapshot)", nil},
+		{inventory.IDSessions, t(store.SweepSessions), "session intervals; open sessions are kept until they end", nil},
+		{inventory.IDInbox, t(store.SweepInbox), "inbox messages of closed accounts", nil},
+		{inventory.IDDevices, t(store.SweepClosedDevices), "devices left on closed accounts (addresses freed, gateways told)", nil},
 		{inventory.IDAccount, t(store.SweepClosedAccounts),
-			"purges the closed account's row once its devices and policy acceptances are gone (email, mobile and password hash were already crypto-shredded or cleared at closure)",
+			"the closed account's row, once its devices and policy acceptances are gone (email, mobile and password hash were already crypto-shredded or cleared at closure); rows that reference it cascade",
 			[]string{inventory.IDEmail, inventory.IDMobile, inventory.IDPassword}},
-		{inventory.IDPrivacyRequests, t(store.SweepRequests), "", nil},
-		{inventory.IDAudit, t(store.SweepAudit), "deletes the oldest entries as a prefix of the hash chain; stops at the first entry about a held account", nil},
-		{inventory.IDPolicyAcceptance, t(store.SweepAcceptances), "kept after closure; the closed account's row is purged only once they are gone", nil},
+		{inventory.IDPrivacyRequests, t(store.SweepRequests), "privacy requests completed or denied that long ago", nil},
+		{inventory.IDAudit, t(store.SweepAudit), "the oldest staff-audit entries, as a prefix of the hash chain; stops at the first entry about a held account", nil},
+		{inventory.IDPolicyAcceptance, t(store.SweepAcceptances), "policy acceptances of closed accounts; the closed account's row is purged only once they are gone", nil},
 		{inventory.IDDisclosures, nil, "not swept: the disclosure ledger records no closing date yet; review by hand", nil},
 	}
 }
@@ -107,6 +110,8 @@ func ParseOverrides(settings []string, inv inventory.Inventory) (map[string]int,
 	return out, nil
 }
 
+// ruleIDs returns the categories with a rule of their own, sorted: the
+// keys --retention accepts.
 func ruleIDs() []string {
 	var ids []string
 	for _, p := range plan() {
@@ -116,10 +121,23 @@ func ruleIDs() []string {
 	return ids
 }
 
-// Rules returns the rules for inv with overrides applied, in sweep order.
+// Effective returns the inventory in force: inv with the --retention
+// settings (see ParseOverrides) applied by inventory.WithDays, so that
+// each overridden category, and those that follow it, state and keep the
+// new period. The composition root calls it once and hands the result to
+// the sweeper and to everything that states a period.
+func Effective(inv inventory.Inventory, settings []string) (inventory.Inventory, error) {
+	days, err := ParseOverrides(settings, inv)
+	if err != nil {
+		return nil, err
+	}
+	return inv.WithDays(days)
+}
+
+// Rules returns the rules of inv, the inventory in force, in sweep order.
 // Every category of inv appears once, either as a rule or in another
-// rule's Covers.
-func Rules(inv inventory.Inventory, overrides map[string]int) ([]Rule, error) {
+// rule's Covers. DefaultDays is each category's shipped figure.
+func Rules(inv inventory.Inventory) []Rule {
 	var out []Rule
 	seen := map[string]bool{}
 	for _, p := range plan() {
@@ -127,15 +145,8 @@ func Rules(inv inventory.Inventory, overrides map[string]int) ([]Rule, error) {
 		if !ok {
 			continue
 		}
-		r := Rule{Category: c.ID, Name: c.Name, Covers: p.covers, Targets: p.targets, Days: c.Retention.Days,
-			DefaultDays: c.Retention.Days, Trigger: c.Retention.Trigger, Note: p.note}
-		if d, ok := overrides[c.ID]; ok {
-			r.Days = d
-		}
-		rr := c.Retention
-		rr.Days = r.Days
-		r.Rule = rr.String()
-		out = append(out, r)
+		out = append(out, Rule{Category: c.ID, Name: c.Name, Covers: p.covers, Targets: p.targets, Days: c.Retention.Days,
+			DefaultDays: c.Retention.DefaultDays, Trigger: c.Retention.Trigger, Rule: c.Retention.String(), Note: p.note})
 		seen[c.ID] = true
 		for _, id := range p.covers {
 			seen[id] = true
@@ -147,23 +158,19 @@ func Rules(inv inventory.Inventory, overrides map[string]int) ([]Rule, error) {
 		if seen[c.ID] {
 			continue
 		}
-		out = append(out, Rule{Category: c.ID, Name: c.Name, Days: c.Retention.Days, DefaultDays: c.Retention.Days,
+		out = append(out, Rule{Category: c.ID, Name: c.Name, Days: c.Retention.Days, DefaultDays: c.Retention.DefaultDays,
 			Trigger: c.Retention.Trigger, Rule: c.Retention.String(), Note: "not swept automatically: " + c.Retention.Criteria})
 	}
-	for k := range overrides {
-		if _, ok := inv.Category(k); !ok {
-			return nil, errs.E(errs.Invalid, "retention override for unknown category %q", k)
-		}
-	}
-	return out, nil
+	return out
 }
 
 // Config holds a Sweeper's dependencies.
 type Config struct {
-	Store     store.RetentionStore
-	Holds     store.HoldStore
+	Store store.RetentionStore
+	Holds store.HoldStore
+	// Inventory is the inventory in force (see Effective): the sweeper
+	// deletes by its periods.
 	Inventory inventory.Inventory
-	Overrides map[string]int // category id -> days
 	Audit     staff.Auditor
 	Logger    *slog.Logger
 	Clock     func() time.Time
@@ -178,22 +185,16 @@ type Sweeper struct {
 	rules []Rule
 }
 
-// New returns a Sweeper.
+// New returns a Sweeper. Every field of cfg but Batch is required.
 func New(cfg Config) (*Sweeper, error) {
-	if cfg.Store == nil || cfg.Holds == nil || cfg.Audit == nil || cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
+	if cfg.Store == nil || cfg.Holds == nil || cfg.Inventory == nil || cfg.Audit == nil || cfg.Logger == nil ||
+		cfg.Clock == nil || cfg.Rand == nil {
 		return nil, fmt.Errorf("retention: missing dependency")
-	}
-	if cfg.Inventory == nil {
-		cfg.Inventory = inventory.Default()
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = DefaultBatch
 	}
-	rules, err := Rules(cfg.Inventory, cfg.Overrides)
-	if err != nil {
-		return nil, err
-	}
-	return &Sweeper{cfg: cfg, rules: rules}, nil
+	return &Sweeper{cfg: cfg, rules: Rules(cfg.Inventory)}, nil
 }
 
 // Rules returns the sweeper's rules, in sweep order.

@@ -3,6 +3,7 @@ package retention_test
 import (
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,25 +43,49 @@ func TestParseOverrides(t *testing.T) {
 }
 
 func TestRulesCoverInventory(t *testing.T) {
-	inv := inventory.Default()
-	rules, err := retention.Rules(inv, map[string]int{inventory.IDSessions: 30})
+	inv, err := retention.Effective(inventory.Default(), []string{"usage.sessions=30"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	rules := retention.Rules(inv)
 	seen := map[string]bool{}
 	for _, r := range rules {
 		seen[r.Category] = true
 		for _, c := range r.Covers {
 			seen[c] = true
+			// Covered records go with the rule's: the inventory must say
+			// so, or an override would leave their stated period behind.
+			if cc, _ := inv.Category(c); cc.Retention.Follows != r.Category {
+				t.Errorf("rule %s covers %s, but %s follows %q", r.Category, c, c, cc.Retention.Follows)
+			}
 		}
-		if r.Category == inventory.IDSessions && (r.Days != 30 || r.DefaultDays != inventory.SessionDays) {
-			t.Errorf("sessions rule: got %d days (default %d), want 30 (default %d)", r.Days, r.DefaultDays, inventory.SessionDays)
+		if r.Category == inventory.IDSessions && (r.Days != 30 || r.DefaultDays != inventory.SessionDays || r.Rule != "30 days after the session ended") {
+			t.Errorf("sessions rule: got %d days (default %d) %q, want 30 (default %d)", r.Days, r.DefaultDays, r.Rule, inventory.SessionDays)
 		}
 	}
 	for _, c := range inv {
 		if !seen[c.ID] {
 			t.Errorf("category %s has no retention rule", c.ID)
 		}
+	}
+}
+
+// TestEffective: the settings are applied to the inventory itself, so
+// what it states (rule, criteria) is what the sweeper enforces.
+func TestEffective(t *testing.T) {
+	inv, err := retention.Effective(inventory.Default(), []string{"usage.sessions=30", "account.record=45"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, days := range map[string]int{inventory.IDSessions: 30, inventory.IDAccount: 45, inventory.IDEmail: 45,
+		inventory.IDMobile: 45, inventory.IDPassword: 45, inventory.IDTokens: inventory.ExpiredTokenDays} {
+		c, _ := inv.Category(id)
+		if c.Retention.Days != days || !strings.Contains(c.Retention.Criteria, fmt.Sprintf("%d days after", days)) {
+			t.Errorf("%s: got %d days, criteria %q; want %d days stated", id, c.Retention.Days, c.Retention.Criteria, days)
+		}
+	}
+	if _, err := retention.Effective(inventory.Default(), []string{"account.email=3"}); errs.CodeOf(err) != errs.Invalid {
+		t.Errorf("Effective(account.email=3) = %v, want Invalid (it goes with account.record)", err)
 	}
 }
 
@@ -100,7 +125,7 @@ func TestSweeper(t *testing.T) {
 				t.Fatal(err)
 			}
 			log := audit.New(st, clock)
-			sw, err := retention.New(retention.Config{Store: st, Holds: st, Audit: log, Logger: storetest.Logger(t),
+			sw, err := retention.New(retention.Config{Store: st, Holds: st, Inventory: inventory.Default(), Audit: log, Logger: storetest.Logger(t),
 				Clock: clock, Rand: rand.Reader, Batch: 5})
 			if err != nil {
 				t.Fatal(err)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"github.com/nitronet/nitronet/internal/inbox"
-	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/notices"
 	"github.com/nitronet/nitronet/internal/policy"
 	"github.com/nitronet/nitronet/internal/retention"
@@ -11,8 +10,8 @@ import (
 
 // assemblePolicyInbox builds the inbox, the notice sender, the policy
 // service and the retention sweeper on st. It needs s.Accounts,
-// s.Notifier and s.Audit. The sweeper is built but not started: whoever
-// serves calls s.Retention.Run.
+// s.Notifier, s.Audit and s.Inventory. The sweeper is built but not
+// started: whoever serves calls s.Retention.Run.
 func (s *Server) assemblePolicyInbox(st store.Store) error {
 	d := s.deps
 	s.Inbox = inbox.New(st, d.Clock, d.Rand)
@@ -26,12 +25,7 @@ func (s *Server) assemblePolicyInbox(st store.Store) error {
 		Clock: d.Clock, Rand: d.Rand, PortalURL: s.Config.PortalURL}); err != nil {
 		return err
 	}
-	inv := inventory.Default()
-	overrides, err := retention.ParseOverrides(s.Config.Retention, inv)
-	if err != nil {
-		return err
-	}
-	s.Retention, err = retention.New(retention.Config{Store: st, Holds: st, Inventory: inv, Overrides: overrides,
+	s.Retention, err = retention.New(retention.Config{Store: st, Holds: st, Inventory: s.Inventory,
 		Audit: s.Audit, Logger: d.Logger, Clock: d.Clock, Rand: d.Rand})
 	return err
 }

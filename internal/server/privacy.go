@@ -12,7 +12,8 @@ import (
 // assemblePrivacy builds the privacy-request service on st, with the
 // inbox, policy acceptances and disclosures as export sections, and
 // registers the overdue-requests gauge. It needs s.Accounts, s.Holds,
-// s.Audit, s.Notifier, s.Feed, s.Inbox, s.Policy and s.Disclosures.
+// s.Audit, s.Notifier, s.Feed, s.Inbox, s.Policy, s.Disclosures and
+// s.Inventory.
 func (s *Server) assemblePrivacy(st store.Store) error {
 	d := s.deps
 	var sources []privacy.ExportSource
@@ -30,6 +31,7 @@ func (s *Server) assemblePrivacy(st store.Store) error {
 	svc, err := privacy.New(privacy.Config{
 		Store: st, Accounts: s.Accounts, Holds: s.Holds, Audit: s.Audit, Notifier: s.Notifier,
 		Inbox: inbox, Sources: sources, OnPeerChange: s.Feed.Notify, UsageRecording: s.Config.UsageRecording,
+		Inventory: s.Inventory, Controller: s.Config.Controller,
 		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand,
 	})
 	if err != nil {

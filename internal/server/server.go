@@ -102,6 +102,11 @@ type Server struct {
 
 	// Privacy handles data-subject requests.
 	Privacy *privacy.Service
+
+	// Inventory is the data inventory in force: the defaults with the
+	// --retention settings applied, once, here. Every part that states or
+	// enforces a retention period is given this value.
+	Inventory inventory.Inventory
 }
 
 // OpenStore opens the configured store: PostgreSQL if cfg.Database is set,
@@ -172,8 +177,12 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	inv, err := retention.Effective(inventory.Default(), cfg.Retention)
+	if err != nil {
+		return nil, err
+	}
 	auditLog := audit.New(st, d.Clock)
-	procs := processors.New(st, auditLog, inventory.Default(), d.Clock, d.Rand, log)
+	procs := processors.New(st, auditLog, inv, d.Clock, d.Rand, log)
 	n, err := Notifier(cfg, d, procs)
 	if err != nil {
 		return nil, err
@@ -203,7 +212,7 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Config: cfg, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
+	s := &Server{Config: cfg, Inventory: inv, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
 		Staff: stf, Audit: auditLog, Hasher: hasher, Notifier: n, deps: d,
 		Holds:   holds.New(st, auditLog, d.Clock, d.Rand),
 		Metrics: metrics.New(),
@@ -257,6 +266,7 @@ func (s *Server) handler() (http.Handler, error) {
 		Accounts: s.Accounts, Devices: s.Devices, Gateways: s.Gateways, Usage: s.Usage,
 		Policy: s.Policy, Privacy: s.Privacy, Inbox: s.Inbox, Staff: s.Staff, Holds: s.Holds,
 		Disclosures: s.Disclosures, Retention: s.Retention, Audit: s.Audit,
+		Inventory: s.Inventory, Controller: s.Config.Controller,
 		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand, Limiters: limiters,
 		Secure:  cfg.TLSCert != "",
 		CSRFKey: s.Vault.DeriveKey("web portal csrf"),
@@ -284,7 +294,7 @@ func (s *Server) assemblePrivacyRecords(st store.Store, procs *processors.Servic
 		box = s.Inbox
 	}
 	dis, err := disclosures.New(disclosures.Config{Store: st, Accounts: st, Audit: s.Audit, Inbox: box,
-		Inventory: inventory.Default(), Logger: d.Logger, Clock: d.Clock, Rand: d.Rand})
+		Inventory: s.Inventory, Controller: s.Config.Controller, Logger: d.Logger, Clock: d.Clock, Rand: d.Rand})
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/nitronet/nitronet/internal/auditchain"
 	"github.com/nitronet/nitronet/internal/errs"
-	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/retention"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
@@ -262,10 +261,11 @@ func (h *Handler) retentionPage(w http.ResponseWriter, r *http.Request, st *staf
 // ---- record of processing ----
 
 // recordsPage shows the record of processing activities, generated from
-// the data inventory. It holds no personal data.
+// the inventory in force and the controller's identity. It holds no
+// personal data of users.
 func (h *Handler) recordsPage(w http.ResponseWriter, r *http.Request, st *staffState) {
 	h.renderConsole(w, r, st, http.StatusOK, "console/records", &view{Title: "Record of processing", Nav: "/console/records",
-		Data: inventory.Default().RecordOfProcessing()})
+		Data: h.cfg.Inventory.RecordOfProcessing(h.cfg.Controller)})
 }
 
 // ---- gateways ----

@@ -81,12 +81,22 @@ func generous() httpedge.Limits {
 // gateway in region eu-west.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with settings changed by set (if not nil) before
+// the server is built.
+func newEnvWith(t *testing.T, set func(*config.Settings)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	var cfg config.Settings
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	cfg.Bind(fs)
 	cfg.DataDir = dir
 	cfg.DeviceLimit = 3
+	if set != nil {
+		set(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

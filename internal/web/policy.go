@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/policy"
@@ -101,13 +102,14 @@ func indent(l string) int { return len(l) - len(strings.TrimLeft(l, " \t")) }
 type landingData struct {
 	NeverKept  []string
 	Categories []inventory.Category
+	Controller []controller.Row
 }
 
-// landing is the home page: what Nitronet keeps and what it never keeps,
-// generated from the data inventory.
+// landing is the home page: who is responsible, and what Nitronet keeps
+// and what it never keeps, generated from the inventory in force.
 func (h *Handler) landing(w http.ResponseWriter, r *http.Request, st *state) {
 	h.render(w, r, st, http.StatusOK, "landing", &view{Title: "A VPN that keeps only what it must", Nav: "home",
-		Data: landingData{NeverKept: inventory.NeverKept(), Categories: inventory.Default()}})
+		Data: landingData{NeverKept: inventory.NeverKept(), Categories: h.cfg.Inventory, Controller: h.cfg.Controller.Rows()}})
 }
 
 // docView is one policy version ready to show.

@@ -51,12 +51,14 @@ import (
 
 	"github.com/nitronet/nitronet/internal/accounts"
 	"github.com/nitronet/nitronet/internal/audit"
+	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/devices"
 	"github.com/nitronet/nitronet/internal/disclosures"
 	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/holds"
 	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/inbox"
+	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/privacy"
 	"github.com/nitronet/nitronet/internal/retention"
 	"github.com/nitronet/nitronet/internal/staff"
@@ -92,6 +94,13 @@ type Config struct {
 	Disclosures *disclosures.Service
 	Retention   *retention.Sweeper
 	Audit       *audit.Log
+	// Inventory is the data inventory in force (with the operator's
+	// retention settings applied): the home page and the record of
+	// processing state its periods.
+	Inventory inventory.Inventory
+	// Controller is who runs the service, shown on the home page and in
+	// the record of processing; it may be empty (not configured).
+	Controller controller.Identity
 	// TransparencyKey returns the Ed25519 key that signs transparency
 	// reports (for example transparency.LoadOrCreateKey on
 	// DATA/transparency.key). It is called only when a report is built.
@@ -128,7 +137,7 @@ type Handler struct {
 func New(cfg Config) (*Handler, error) {
 	if cfg.Accounts == nil || cfg.Devices == nil || cfg.Gateways == nil || cfg.Usage == nil ||
 		cfg.Policy == nil || cfg.Privacy == nil || cfg.Inbox == nil || cfg.Staff == nil || cfg.Holds == nil ||
-		cfg.Disclosures == nil || cfg.Retention == nil || cfg.Audit == nil || cfg.TransparencyKey == nil ||
+		cfg.Disclosures == nil || cfg.Retention == nil || cfg.Audit == nil || cfg.Inventory == nil || cfg.TransparencyKey == nil ||
 		cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
 		return nil, errors.New("web: missing dependency")
 	}
