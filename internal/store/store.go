@@ -118,6 +118,16 @@ type Gateway struct {
 	LastSeen       *time.Time
 }
 
+// GatewayUpdate holds the optional changes of UpdateGateway. Nil means
+// unchanged.
+type GatewayUpdate struct {
+	Region   *string
+	Endpoint *string
+	// CredentialHash replaces the gateway's credential: the old one stops
+	// authenticating.
+	CredentialHash []byte
+}
+
 // Peer is one device as a gateway sees it.
 type Peer struct {
 	DeviceID  string
@@ -228,6 +238,10 @@ type Store interface {
 	Gateways(ctx context.Context) ([]Gateway, error)
 	// TouchGateway sets the gateway's LastSeen.
 	TouchGateway(ctx context.Context, id string, now time.Time) error
+	// UpdateGateway applies u to gateway id and returns the gateway as it
+	// now is. An unknown gateway is NotFound; a credential hash another
+	// gateway has is Conflict.
+	UpdateGateway(ctx context.Context, id string, u GatewayUpdate) (*Gateway, error)
 
 	// Peer feed.
 

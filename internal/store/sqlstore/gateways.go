@@ -27,7 +27,8 @@ func scanGateway(row interface{ Scan(...any) error }) (*store.Gateway, error) {
 	return &g, nil
 }
 
-// CreateGateway inserts g, which must have an ID and an EnrollHash
+// CreateGateway inserts g, which must have an ID and either an EnrollHash
+// or, for a gateway created enrolled, a PublicKey and a CredentialHash
 // (otherwise Invalid). g.PublicKey and g.CredentialHash are normally empty
 // until EnrollGateway; if set they are stored. It returns Conflict if the
 // ID, enrollment hash, public key or credential hash is taken.
@@ -35,8 +36,8 @@ func (s *Store) CreateGateway(ctx context.Context, g *store.Gateway) error {
 	if g.ID == "" {
 		return errs.E(errs.Invalid, "gateway id is empty")
 	}
-	if len(g.EnrollHash) == 0 {
-		return errs.E(errs.Invalid, "gateway enrollment hash is empty")
+	if len(g.EnrollHash) == 0 && (g.PublicKey == "" || len(g.CredentialHash) == 0) {
+		return errs.E(errs.Invalid, "gateway has neither an enrollment hash nor a key and credential")
 	}
 	if g.PublicKey != "" {
 		if err := checkPublicKey(g.PublicKey); err != nil {
@@ -50,7 +51,7 @@ func (s *Store) CreateGateway(ctx context.Context, g *store.Gateway) error {
 	return s.write(ctx, "create gateway", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO gateways (`+gatewayColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			g.ID, g.Region, g.Endpoint, nullString(g.PublicKey), g.EnrollHash,
+			g.ID, g.Region, g.Endpoint, nullString(g.PublicKey), nullBytes(g.EnrollHash),
 			nullBytes(g.CredentialHash), unix(g.CreatedAt), seen)
 		return mapErr(err, "gateway already exists")
 	})
@@ -140,4 +141,31 @@ func (s *Store) TouchGateway(ctx context.Context, id string, now time.Time) erro
 		res, err := tx.ExecContext(ctx, `UPDATE gateways SET last_seen = $1 WHERE id = $2`, unix(now), id)
 		return affected(res, err, "gateway not found")
 	})
+}
+
+// UpdateGateway implements store.Store.
+func (s *Store) UpdateGateway(ctx context.Context, id string, u store.GatewayUpdate) (*store.Gateway, error) {
+	var region, endpoint any
+	if u.Region != nil {
+		region = *u.Region
+	}
+	if u.Endpoint != nil {
+		endpoint = *u.Endpoint
+	}
+	var g *store.Gateway
+	err := s.write(ctx, "update gateway", func(tx *sql.Tx) error {
+		var err error
+		g, err = scanGateway(tx.QueryRowContext(ctx, `UPDATE gateways
+			SET region = COALESCE($1, region), endpoint = COALESCE($2, endpoint),
+				credential_hash = COALESCE($3, credential_hash)
+			WHERE id = $4 RETURNING `+gatewayColumns, region, endpoint, nullBytes(u.CredentialHash), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return errs.E(errs.NotFound, "gateway not found")
+		}
+		return mapErr(err, "gateway credential already in use")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
 }

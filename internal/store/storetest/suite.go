@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PeerSnapshotConsistency", testPeerSnapshotConsistency},
 		{"Gateways", testGateways},
 		{"GatewayEnrollConcurrent", testGatewayEnrollConcurrent},
+		{"GatewayUpdate", testGatewayUpdate},
 		{"Usage", testUsage},
 		{"Inbox", testInbox},
 		{"NoticeRuns", testNoticeRuns},
