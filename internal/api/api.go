@@ -107,6 +107,7 @@ func (s *Server) Register(m *http.ServeMux) {
 	m.Handle("GET /api/v1/gateways", s.auth.Require(s.handleGatewayList))
 	m.HandleFunc("POST /api/v1/gateway/enroll", s.handleGatewayEnroll)
 	m.HandleFunc("GET /api/v1/gateway/peers", s.gatewayAuth(s.handleGatewayPeers))
+	m.HandleFunc("POST /api/v1/gateway/hello", s.gatewayAuth(s.handleGatewayHello))
 	m.HandleFunc("POST /api/v1/gateway/sessions", s.gatewayAuth(s.handleGatewaySessions))
 	m.Handle("GET /api/v1/me/usage", s.auth.Require(s.handleUsage))
 

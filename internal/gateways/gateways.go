@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
@@ -48,31 +45,24 @@ type Gateway struct {
 	LastSeen  *time.Time `json:"last_seen,omitempty"`
 }
 
-// ValidateRegion checks a region name: 1 to 32 of [a-z0-9-]. A bad one is
-// Invalid with field "region".
+// ValidateRegion checks a region name: 1 to 32 of [a-z0-9-] (see
+// gwproto.NormalizeRegion). A bad one is Invalid with field "region".
 func ValidateRegion(r string) (string, error) {
-	r = strings.ToLower(strings.TrimSpace(r))
-	if r == "" || len(r) > 32 || strings.Trim(r, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
-		return "", errs.Field(errs.Invalid, "region", "region must be 1 to 32 characters of a-z, 0-9 and -")
+	r, err := gwproto.NormalizeRegion(r)
+	if err != nil {
+		return "", errs.Field(errs.Invalid, "region", "%s", err.Error())
 	}
 	return r, nil
 }
 
-// ValidateEndpoint checks a HOST:PORT endpoint that clients will dial. A
-// bad one is Invalid with field "endpoint".
+// ValidateEndpoint checks a HOST:PORT endpoint that clients will dial (see
+// gwproto.ResolveEndpoint). A bad one is Invalid with field "endpoint".
 func ValidateEndpoint(ep string) (string, error) {
-	host, port, err := net.SplitHostPort(strings.TrimSpace(ep))
-	if err != nil || host == "" || len(host) > 253 {
-		return "", errs.Field(errs.Invalid, "endpoint", "endpoint must be HOST:PORT")
+	ep, err := gwproto.ResolveEndpoint(ep, 0)
+	if err != nil {
+		return "", errs.Field(errs.Invalid, "endpoint", "%s", err.Error())
 	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 1 || p > 65535 {
-		return "", errs.Field(errs.Invalid, "endpoint", "endpoint port must be 1 to 65535")
-	}
-	if strings.ContainsAny(host, " /\\@") {
-		return "", errs.Field(errs.Invalid, "endpoint", "endpoint host is not a valid host name or address")
-	}
-	return net.JoinHostPort(host, port), nil
+	return ep, nil
 }
 
 // Add creates a gateway record and returns it with its one-time enrollment
@@ -181,4 +171,98 @@ func (s *Service) Enrolled(ctx context.Context) ([]Gateway, error) {
 		}
 	}
 	return out, nil
+}
+
+// Hello records what gateway g reported about itself at start (see
+// gwproto.HelloRequest): a non-empty Region or Endpoint replaces the
+// record's, so that the record follows the gateway's own settings. It is
+// the gateway's report, authenticated by its credential, and can change
+// only its own record: not a staff action. A change is logged with the
+// values before and after; an invalid port, region or endpoint is Invalid.
+func (s *Service) Hello(ctx context.Context, g *store.Gateway, req gwproto.HelloRequest) (*gwproto.HelloResponse, error) {
+	if req.ListenPort < 1 || req.ListenPort > 65535 {
+		return nil, errs.Field(errs.Invalid, "listen_port", "listen_port must be 1 to 65535")
+	}
+	var u store.GatewayUpdate
+	var changed []string
+	logArgs := []any{"gateway", g.ID}
+	if req.Region != "" {
+		region, err := ValidateRegion(req.Region)
+		if err != nil {
+			return nil, err
+		}
+		if region != g.Region {
+			u.Region = &region
+			changed = append(changed, "region")
+			logArgs = append(logArgs, "region_was", g.Region, "region", region)
+		}
+	}
+	if req.Endpoint != "" {
+		endpoint, err := ValidateEndpoint(req.Endpoint)
+		if err != nil {
+			return nil, err
+		}
+		if endpoint != g.Endpoint {
+			u.Endpoint = &endpoint
+			changed = append(changed, "endpoint")
+			logArgs = append(logArgs, "endpoint_was", g.Endpoint, "endpoint", endpoint)
+		}
+	}
+	cur := g
+	if len(changed) > 0 {
+		var err error
+		if cur, err = s.cfg.Store.UpdateGateway(ctx, g.ID, u); err != nil {
+			return nil, err
+		}
+		s.cfg.Logger.Info("gateway record updated from its start-up report", logArgs...)
+	}
+	return &gwproto.HelloResponse{ID: cur.ID, Region: cur.Region, Endpoint: cur.Endpoint, Changed: changed}, nil
+}
+
+// Provision enrolls the gateway that `nitronet serve --gateway` runs in
+// its own process, which needs no token: it creates the record for key
+// pub, already enrolled, in region at endpoint, and returns its
+// credential. Called again with the same key (a start that was stopped
+// before the gateway saved its credential) it gives that record a new
+// credential instead of making a second one. It is the system's action,
+// called only in process, never over the network.
+func (s *Service) Provision(ctx context.Context, region, endpoint string, pub wgkey.PublicKey) (*gwproto.EnrollResponse, error) {
+	region, err := ValidateRegion(region)
+	if err != nil {
+		return nil, err
+	}
+	endpoint, err = ValidateEndpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	cred, credHash, err := secret.NewToken(s.cfg.Rand, "nng")
+	if err != nil {
+		return nil, err
+	}
+	gs, err := s.cfg.Store.Gateways(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range gs {
+		if g.PublicKey != pub.String() {
+			continue
+		}
+		u, err := s.cfg.Store.UpdateGateway(ctx, g.ID, store.GatewayUpdate{Region: &region, Endpoint: &endpoint, CredentialHash: credHash})
+		if err != nil {
+			return nil, err
+		}
+		s.cfg.Logger.Info("in-process gateway given a new credential", "gateway", u.ID)
+		return &gwproto.EnrollResponse{ID: u.ID, Region: u.Region, Endpoint: u.Endpoint, Credential: cred}, nil
+	}
+	id, err := ident.New(s.cfg.Rand, "gw")
+	if err != nil {
+		return nil, err
+	}
+	g := &store.Gateway{ID: id, Region: region, Endpoint: endpoint, PublicKey: pub.String(),
+		CredentialHash: credHash, CreatedAt: s.cfg.Clock()}
+	if err := s.cfg.Store.CreateGateway(ctx, g); err != nil {
+		return nil, err
+	}
+	s.cfg.Logger.Info("in-process gateway added", "gateway", id, "region", region, "endpoint", endpoint)
+	return &gwproto.EnrollResponse{ID: id, Region: region, Endpoint: endpoint, Credential: cred}, nil
 }

@@ -14,6 +14,11 @@
 //	    request up to wait seconds (default 25, max 60) until a change
 //	    arrives and then answers; an empty Changes list with the same
 //	    Version means "nothing new, poll again".
+//	POST /api/v1/gateway/hello           HelloRequest -> HelloResponse
+//	    Sent at every start, once the WireGuard port is bound: the gateway
+//	    reports its listen port and, if it was given them, the endpoint and
+//	    region its record should have. The server validates them, records
+//	    them and answers with the record as it now is.
 //	POST /api/v1/gateway/sessions        SessionReport -> 204
 //	    Batched session intervals at minute granularity. Idempotent: the
 //	    same (device, start) pair reported twice updates the end.
@@ -22,7 +27,13 @@
 // byte count.
 package gwproto
 
-import "time"
+import (
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // EnrollRequest is sent once by a new gateway.
 type EnrollRequest struct {
@@ -71,4 +82,83 @@ type Interval struct {
 // SessionReport is a batch of intervals from one gateway.
 type SessionReport struct {
 	Intervals []Interval `json:"intervals"`
+}
+
+// HelloRequest is what a gateway reports about itself at every start. An
+// empty Endpoint or Region keeps the record's value.
+type HelloRequest struct {
+	// ListenPort is the UDP port the gateway's WireGuard device is bound
+	// to, 1 to 65535.
+	ListenPort int `json:"listen_port"`
+	// Endpoint is the HOST:PORT clients are to dial (see ResolveEndpoint).
+	// Its port may differ from ListenPort only behind a port forward.
+	Endpoint string `json:"endpoint,omitempty"`
+	// Region is the region to record (see NormalizeRegion).
+	Region string `json:"region,omitempty"`
+}
+
+// HelloResponse is the gateway's record after a HelloRequest.
+type HelloResponse struct {
+	ID       string `json:"id"`
+	Region   string `json:"region"`
+	Endpoint string `json:"endpoint"`
+	// Changed names the fields the request changed: "region", "endpoint".
+	Changed []string `json:"changed,omitempty"`
+}
+
+// ResolveEndpoint checks an endpoint given as HOST:PORT or as HOST alone
+// and returns it as HOST:PORT, HOST alone taking port. With port 0 a port
+// is required. An IPv6 address with a port goes in brackets
+// ([2001:db8::1]:51820); an unbracketed IPv6 address is a HOST alone. The
+// errors name the endpoint but never quote it.
+func ResolveEndpoint(endpoint string, port int) (string, error) {
+	endpoint = strings.TrimSpace(endpoint)
+	host, ps, err := net.SplitHostPort(endpoint)
+	switch {
+	case err == nil:
+	case port == 0:
+		return "", errors.New("endpoint must be HOST:PORT")
+	default:
+		host, ps = endpoint, strconv.Itoa(port)
+		if b, ok := strings.CutPrefix(host, "["); ok {
+			if host, ok = strings.CutSuffix(b, "]"); !ok {
+				return "", errors.New("endpoint host is not a valid host name or address")
+			}
+		}
+	}
+	if !validHost(host) {
+		return "", errors.New("endpoint host is not a valid host name or address")
+	}
+	p, err := strconv.Atoi(ps)
+	if err != nil || p < 1 || p > 65535 {
+		return "", errors.New("endpoint port must be 1 to 65535")
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p)), nil
+}
+
+// validHost reports whether h is an IP address, or a name of printable
+// ASCII without spaces, slashes, @ or brackets.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if strings.Contains(h, ":") {
+		return net.ParseIP(h) != nil
+	}
+	for _, c := range []byte(h) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`/\@[]`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// NormalizeRegion checks a region name, 1 to 32 of a-z, 0-9 and -, and
+// returns it lower-cased and trimmed.
+func NormalizeRegion(r string) (string, error) {
+	r = strings.ToLower(strings.TrimSpace(r))
+	if r == "" || len(r) > 32 || strings.Trim(r, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+		return "", errors.New("region must be 1 to 32 characters of a-z, 0-9 and -")
+	}
+	return r, nil
 }
