@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/nitronet/nitronet/internal/gateway/admission"
 	"github.com/nitronet/nitronet/internal/gateway/userspace"
+	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
 // Default tunnel pools. A gateway takes the first host of each pool
@@ -108,8 +111,19 @@ type Config struct {
 	// ServerURL is the control server's base URL, e.g. https://vpn.example.
 	ServerURL string
 	// Token is the one-time enrollment token. It is not needed when KeyFile
-	// already holds a credential.
+	// already holds a credential, or with Enroll.
 	Token string
+	// Enroll, if set, enrolls the gateway instead of Token: Run calls it
+	// with the gateway's public key when KeyFile holds no credential, once
+	// the WireGuard port is bound. `nitronet serve --gateway` uses it to
+	// create its own gateway's record directly.
+	Enroll func(ctx context.Context, pub wgkey.PublicKey) (gwproto.EnrollResponse, error)
+	// Endpoint and Region, if set, are reported to the control server at
+	// every start (see gwproto.HelloRequest) and replace those of the
+	// gateway's record. Endpoint is HOST:PORT, or HOST alone for
+	// HOST:listen port; a port other than the listen port is for a port
+	// forward. Empty keeps the record's value.
+	Endpoint, Region string
 	// ListenPort is the WireGuard UDP port. 0 picks a free port (tests);
 	// the command line should default to 51820.
 	ListenPort int
@@ -195,6 +209,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ListenPort < 0 || c.ListenPort > 65535 {
 		return c, errors.New("gateway: ListenPort out of range")
+	}
+	if c.Endpoint != "" {
+		// Any port will do to check a HOST alone; Run joins the bound one.
+		if _, err := gwproto.ResolveEndpoint(c.Endpoint, 1); err != nil {
+			return c, fmt.Errorf("gateway: %w", err)
+		}
 	}
 	if c.DNSPort == 0 {
 		c.DNSPort = 53

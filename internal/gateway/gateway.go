@@ -46,10 +46,11 @@ type Gateway struct {
 	ready   chan struct{}
 
 	// Set before ready is closed, read-only afterwards.
-	id    identity
-	bind  *admission.Bind
-	dev   *device.Device
-	table *peers.Table
+	id     identity
+	record gwproto.HelloResponse // the gateway's record, from its start-up report
+	bind   *admission.Bind
+	dev    *device.Device
+	table  *peers.Table
 
 	// mu guards the session tracker and queue.
 	mu      sync.Mutex
@@ -137,26 +138,28 @@ func (g *Gateway) LiveSessions() int {
 	return g.tracker.Open()
 }
 
-// Run enrolls (or loads the key file), builds the network, starts the DNS
-// service in kernel mode (see Config.DNSUpstreams), builds the WireGuard
-// device, then follows the peer feed and reports sessions until ctx is done.
-// It then stops the DNS service, closes the device and the network, ends open sessions and makes a
-// short best-effort attempt to report them. Run returns nil after a clean
+// Run loads the key file (or makes a key in memory), builds the network,
+// starts the DNS service in kernel mode (see Config.DNSUpstreams) and
+// brings up the WireGuard device on its port. Only then does it enroll if
+// it must (saving the key file) and send its start-up report (see
+// Config.Endpoint), so a busy port (ErrPortInUse) costs no token and leaves
+// no record. It then follows the peer feed and reports sessions until ctx
+// is done, when it stops the DNS service, closes the device and the
+// network, ends open sessions and makes a short best-effort attempt to
+// report them (the control server must still be serving: see
+// server.Server.Run for the order of shutdown). Run returns nil after a clean
 // shutdown, or an error if the gateway could not start. It may be called
 // only once.
 func (g *Gateway) Run(ctx context.Context) error {
 	if !g.started.CompareAndSwap(false, true) {
 		return errors.New("gateway: Run called twice")
 	}
-	id, err := g.identity(ctx)
+	// Nothing is written and nothing is asked of the control server until
+	// the WireGuard port is bound (see start.go).
+	id, err := g.loadIdentity()
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
 		return err
 	}
-	g.id = id
-	g.client.SetCredential(id.Credential)
 
 	network, err := g.cfg.NewNetwork(NetworkConfig{
 		Addresses:    g.cfg.addresses(),
@@ -201,11 +204,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return fmt.Errorf("gateway: configure device: %w", err)
 	}
 	if err := g.dev.Up(); err != nil {
-		return fmt.Errorf("gateway: device up: %w", err)
+		return g.upError(err)
+	}
+	if err := g.register(ctx, id); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
 	}
 	g.table = peers.NewTable(g.dev, []netip.Prefix{g.cfg.Pool4, g.cfg.Pool6})
 	close(g.ready)
-	g.log.Info("gateway up", "mode", g.cfg.Mode, "port", g.bind.Port())
+	g.log.Info("gateway up", "mode", g.cfg.Mode, "port", g.bind.Port(), "gateway_id", g.id.ID,
+		"region", g.record.Region, "endpoint", g.record.Endpoint)
 
 	loopCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -229,11 +239,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Unlock()
 	final, cancelFinal := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancelFinal()
+	// With nothing queued flushQueue sends nothing and cannot fail. A
+	// failure leaves the unsent intervals queued: they are lost with the
+	// process and counted below.
 	if err := g.flushQueue(final); err != nil {
 		g.log.Warn("final session report failed", "err", err.Error())
 	}
 	g.mu.Lock()
-	lost := g.queue.Dropped()
+	lost := g.queue.Dropped() + uint64(g.queue.Len())
 	g.mu.Unlock()
 	// Counts only: how many datagrams admission refused, and how many
 	// session intervals were lost while the control server was away.
@@ -247,59 +260,6 @@ func (g *Gateway) dnsPort() int {
 		return 0
 	}
 	return g.cfg.DNSPort
-}
-
-// identity returns the gateway's key and credential: from the key file if it
-// holds a credential, otherwise by enrolling with the token (retrying while
-// the server is unreachable) and saving the result to the key file.
-func (g *Gateway) identity(ctx context.Context) (identity, error) {
-	var id identity
-	if g.cfg.KeyFile != "" {
-		loaded, err := loadKeyFile(g.cfg.KeyFile)
-		switch {
-		case err == nil:
-			id = loaded
-			if id.Credential != "" {
-				return id, nil
-			}
-		case isNotExist(err):
-		default:
-			return identity{}, fmt.Errorf("gateway: %w", err)
-		}
-	}
-	if g.cfg.Token == "" {
-		return identity{}, errors.New("gateway: not enrolled and no enrollment token given")
-	}
-	if id.Key.IsZero() {
-		key, err := wgkey.Generate(g.cfg.Rand)
-		if err != nil {
-			return identity{}, fmt.Errorf("gateway: %w", err)
-		}
-		id.Key = key
-	}
-	bo := g.backoff()
-	for {
-		resp, err := g.client.Enroll(ctx, g.cfg.Token, id.Key.Public())
-		if err == nil {
-			id.Credential, id.ID, id.Region = resp.Credential, resp.ID, resp.Region
-			break
-		}
-		var se *control.StatusError
-		if errors.As(err, &se) && se.Permanent() {
-			return identity{}, fmt.Errorf("gateway: enrollment refused: %w", err)
-		}
-		g.log.Warn("enrollment failed, retrying", "err", err.Error())
-		if !sleep(ctx, bo.Next()) {
-			return identity{}, ctx.Err()
-		}
-	}
-	g.log.Info("enrolled", "gateway_id", id.ID, "region", id.Region)
-	if g.cfg.KeyFile != "" {
-		if err := saveKeyFile(g.cfg.KeyFile, id); err != nil {
-			return identity{}, fmt.Errorf("gateway: %w", err)
-		}
-	}
-	return id, nil
 }
 
 func (g *Gateway) backoff() *backoff.Backoff {

@@ -42,6 +42,9 @@ type fakeControl struct {
 	changed   chan struct{}
 	enrolls   int
 	intervals []gwproto.Interval
+	hellos    []gwproto.HelloRequest
+	record    gwproto.HelloResponse // answered to hellos
+	noHello   bool                  // answer hellos 404, as an older server
 	srv       *httptest.Server
 	addr      string
 	quit      chan struct{}
@@ -60,6 +63,7 @@ func newFakeControl(t *testing.T) *fakeControl {
 		peers:   map[string]gwproto.Peer{},
 		changed: make(chan struct{}),
 		version: 1,
+		record:  gwproto.HelloResponse{ID: "gw-1", Region: "test-1", Endpoint: "gw.invalid:51820"},
 	}
 	f.start()
 	t.Cleanup(f.stop)
@@ -171,6 +175,8 @@ func (f *fakeControl) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case r.URL.Path == "/api/v1/gateway/hello" && r.Method == http.MethodPost:
+		f.serveHello(w, r)
 	case r.URL.Path == "/api/v1/gateway/peers" && r.Method == http.MethodGet:
 		f.servePeers(w, r)
 	case r.URL.Path == "/api/v1/gateway/sessions" && r.Method == http.MethodPost:
@@ -186,6 +192,39 @@ func (f *fakeControl) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// serveHello records a start-up report and applies it to f.record.
+func (f *fakeControl) serveHello(w http.ResponseWriter, r *http.Request) {
+	var req gwproto.HelloRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, "bad json", http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	if f.noHello {
+		f.mu.Unlock()
+		http.NotFound(w, r)
+		return
+	}
+	f.hellos = append(f.hellos, req)
+	rec := f.record
+	rec.Changed = nil
+	if req.Region != "" && req.Region != rec.Region {
+		rec.Region, rec.Changed = req.Region, append(rec.Changed, "region")
+	}
+	if req.Endpoint != "" && req.Endpoint != rec.Endpoint {
+		rec.Endpoint, rec.Changed = req.Endpoint, append(rec.Changed, "endpoint")
+	}
+	f.record = rec
+	f.mu.Unlock()
+	writeJSON(w, rec)
+}
+
+func (f *fakeControl) helloReports() []gwproto.HelloRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]gwproto.HelloRequest(nil), f.hellos...)
 }
 
 func (f *fakeControl) servePeers(w http.ResponseWriter, r *http.Request) {

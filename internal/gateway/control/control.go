@@ -31,7 +31,7 @@ const maxBody = 32 << 20
 // StatusError is returned when the control server answers with an
 // unexpected HTTP status.
 type StatusError struct {
-	Op     string // "enroll", "peers" or "sessions"
+	Op     string // "enroll", "hello", "peers" or "sessions"
 	Status int
 }
 
