@@ -18,6 +18,8 @@ func newGatewayCmd(g *globals) *cobra.Command {
 		Short: "Run a WireGuard gateway that streams its peers from the control server",
 		Long: "Run a gateway. It enrolls once with the token from `nitronet admin gateway add`\n" +
 			"and then authenticates with its own credential (kept in --key-file if given).\n" +
+			"At every start, once its UDP port is bound, it reports that port and, if given,\n" +
+			"--endpoint and --region to the control server, which updates its record.\n" +
 			"It writes nothing else to disk, and logs no client address, destination, DNS name\n" +
 			"or traffic count. Kernel mode needs root; userspace mode needs none.",
 		Args: cobra.NoArgs,
@@ -51,11 +53,11 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			go func() {
 				select {
 				case <-gw.Ready():
-					fmt.Fprintf(g.env.Stdout, "Gateway %s running (%s mode) on UDP port %d\n", gw.ID(), f.Mode, gw.ListenPort())
+					fmt.Fprintf(g.env.Stdout, "Gateway %s running (%s mode) on UDP port %d, endpoint %s\n", gw.ID(), f.Mode, gw.ListenPort(), gw.Endpoint())
 				case <-cmd.Context().Done():
 				}
 			}()
-			return gw.Run(cmd.Context())
+			return server.GatewayError(gw.Run(cmd.Context()), f, "")
 		},
 	}
 	f.Bind(c.Flags(), "")

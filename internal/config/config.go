@@ -124,8 +124,6 @@ func (c *Settings) Bind(fs *pflag.FlagSet) {
 	bindController(fs, &c.Controller)
 	fs.StringVar(&c.Gateway.Mode, "gateway", "", "also run a gateway in this process: userspace or kernel (enrolled automatically)")
 	c.Gateway.Bind(fs, "gateway-")
-	fs.StringVar(&c.Gateway.Region, "gateway-region", "local", "region of the in-process gateway")
-	fs.StringVar(&c.Gateway.Endpoint, "gateway-endpoint", "127.0.0.1:51820", "HOST:PORT clients dial for the in-process gateway")
 }
 
 // markSettings returns a function that annotates every flag added to fs

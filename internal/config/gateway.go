@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/nitronet/nitronet/internal/gwproto"
 	"github.com/spf13/pflag"
 )
 
@@ -15,8 +16,12 @@ type Gateway struct {
 	// Mode is "kernel" or "userspace"; for `serve`, empty means no
 	// gateway in the process.
 	Mode string
-	// Region and Endpoint describe the in-process gateway's record; a
-	// standalone gateway's record is made by `admin gateway add`.
+	// Region and Endpoint are reported to the control server at every
+	// start and replace those of the gateway's record (see
+	// gwproto.HelloRequest). Endpoint is HOST:PORT, or HOST alone for
+	// HOST:ListenPort; a port other than ListenPort is taken as a port
+	// forward to it. For `serve` they default to "local" and 127.0.0.1;
+	// for a standalone gateway empty keeps what `admin gateway add` set.
 	Region, Endpoint string
 	ListenPort       int
 	KeyFile          string
@@ -36,6 +41,14 @@ func (g *Gateway) Bind(fs *pflag.FlagSet, prefix string) {
 	mark := markSettings(fs)
 	defer mark()
 	fs.IntVar(&g.ListenPort, prefix+"listen-port", 51820, "WireGuard UDP port")
+	region, endpoint := "", ""
+	whose := "this gateway's record at every start (default: keep the one given to `admin gateway add`)"
+	if prefix != "" {
+		region, endpoint, whose = "local", "127.0.0.1", "the in-process gateway's record at every start"
+	}
+	fs.StringVar(&g.Region, prefix+"region", region, "region of "+whose)
+	fs.StringVar(&g.Endpoint, prefix+"endpoint", endpoint, "HOST or HOST:PORT clients dial, for "+whose+
+		"; HOST alone means HOST:--"+prefix+"listen-port, another port is for a NAT or port forward to it (IPv6 in brackets with a port)")
 	fs.StringVar(&g.KeyFile, prefix+"key-file", "", "file for the gateway's own key and credential (mode 0600); without it a restart needs a new token")
 	fs.StringVar(&g.Interface, prefix+"interface", "nitronet0", "kernel mode: TUN interface name")
 	fs.StringVar(&g.Uplink, prefix+"uplink", "", "kernel mode: uplink interface (default: that of the default route)")
@@ -88,12 +101,20 @@ func (g *Gateway) Validate(flagPrefix string) error {
 			return fmt.Errorf("--%sdns-upstream %q: want HOST:PORT", flagPrefix, u)
 		}
 	}
-	if flagPrefix != "" {
-		if _, _, err := net.SplitHostPort(g.Endpoint); err != nil {
-			return fmt.Errorf("--%sendpoint %q: want HOST:PORT", flagPrefix, g.Endpoint)
+	if flagPrefix != "" && strings.TrimSpace(g.Endpoint) == "" {
+		return fmt.Errorf("--%sendpoint must not be empty", flagPrefix)
+	}
+	if g.Endpoint != "" {
+		if _, err := gwproto.ResolveEndpoint(g.Endpoint, g.ListenPort); err != nil {
+			return fmt.Errorf("--%sendpoint %q: %v (want HOST or HOST:PORT)", flagPrefix, g.Endpoint, err)
 		}
-		if strings.TrimSpace(g.Region) == "" {
-			return fmt.Errorf("--%sregion must not be empty", flagPrefix)
+	}
+	if flagPrefix != "" && strings.TrimSpace(g.Region) == "" {
+		return fmt.Errorf("--%sregion must not be empty", flagPrefix)
+	}
+	if g.Region != "" {
+		if _, err := gwproto.NormalizeRegion(g.Region); err != nil {
+			return fmt.Errorf("--%sregion %q: %v", flagPrefix, g.Region, err)
 		}
 	}
 	return nil

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,16 +18,20 @@ import (
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/gateway"
 	"github.com/nitronet/nitronet/internal/gateway/kernelnet"
+	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
 // GatewayConfig turns validated data-plane settings into a gateway.Config,
-// without the server URL, token, clock or randomness, which the caller
-// sets. Kernel mode gets a TUN device with nftables (package kernelnet).
+// without the server URL, token (or Enroll), clock or randomness, which the
+// caller sets. The region and endpoint go to the gateway's start-up report. Kernel mode gets a TUN device with nftables (package kernelnet).
 // With no resolvers configured, the gateway's DNS forwards to the
 // nameservers of /etc/resolv.conf.
 func GatewayConfig(g config.Gateway, log *slog.Logger) gateway.Config {
 	c := gateway.Config{
 		ListenPort:   g.ListenPort,
+		Endpoint:     g.Endpoint,
+		Region:       g.Region,
 		Mode:         g.Mode,
 		KeyFile:      g.KeyFile,
 		AllowPrivate: g.AllowPrivatePrefixes,
@@ -75,24 +78,43 @@ func systemResolvers() []string {
 	return out
 }
 
+// GatewayError returns err, an error of gateway.Run, in the terms of the
+// command line: a busy WireGuard port names the listen-port flag of g,
+// whose flags were bound with flagPrefix ("" for `nitronet gateway`,
+// "gateway-" for `serve`).
+func GatewayError(err error, g config.Gateway, flagPrefix string) error {
+	if errors.Is(err, gateway.ErrPortInUse) {
+		return fmt.Errorf("--%slisten-port %d: UDP port already in use by another program (nothing was saved); free it or choose another port with --%slisten-port",
+			flagPrefix, g.ListenPort, flagPrefix)
+	}
+	return err
+}
+
 // inProcessGateway builds the gateway that `serve --gateway` runs beside
-// the control server, talking to it at selfURL. It enrolls with a token
-// minted directly through the gateways service; its key and credential
-// are kept in DATA/gateway.key (or --gateway-key-file) so that a restart
-// reuses the same gateway record.
-func (s *Server) inProcessGateway(ctx context.Context, selfURL string) (*gateway.Gateway, error) {
+// the control server, talking to it at selfURL. Its key and credential are
+// kept in DATA/gateway.key (or --gateway-key-file) so that a restart reuses
+// the same gateway record. It needs no token: once its port is bound, a
+// gateway that is not enrolled yet is provisioned directly through the
+// gateways service (as the system, not a staff member). At every start
+// its start-up report makes the record follow --gateway-region,
+// --gateway-endpoint and --gateway-listen-port.
+func (s *Server) inProcessGateway(selfURL string) (*gateway.Gateway, error) {
 	g := s.Config.Gateway
 	if g.KeyFile == "" {
 		g.KeyFile = filepath.Join(s.Config.DataDir, "gateway.key")
 	}
 	d := s.deps
 	gc := GatewayConfig(g, d.Logger.With("component", "gateway"))
-	if _, err := os.Stat(g.KeyFile); errors.Is(err, fs.ErrNotExist) {
-		_, tok, err := s.Gateways.Add(ctx, g.Region, g.Endpoint)
+	gc.Enroll = func(ctx context.Context, pub wgkey.PublicKey) (gwproto.EnrollResponse, error) {
+		endpoint, err := gwproto.ResolveEndpoint(g.Endpoint, g.ListenPort)
 		if err != nil {
-			return nil, fmt.Errorf("in-process gateway: %w", err)
+			return gwproto.EnrollResponse{}, fmt.Errorf("--gateway-endpoint: %w", err)
 		}
-		gc.Token = tok
+		r, err := s.Gateways.Provision(ctx, g.Region, endpoint, pub)
+		if err != nil {
+			return gwproto.EnrollResponse{}, err
+		}
+		return *r, nil
 	}
 	gc.ServerURL, gc.Clock, gc.Rand = selfURL, d.Clock, d.Rand
 	if s.Config.TLSCert != "" {
@@ -114,6 +136,11 @@ func (s *Server) inProcessGateway(ctx context.Context, selfURL string) (*gateway
 // Run listens on the configured address and serves until ctx ends (see
 // Serve), with the in-process gateway beside it when one is configured.
 // It tells the operator on Stdout where it listens.
+//
+// With a gateway, the server serves until the gateway has stopped: when
+// ctx ends the gateway stops first and makes its final session report to
+// a server that still answers, then the server shuts down. If either fails
+// the other is stopped the same way.
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.Config.Listen)
 	if err != nil {
@@ -129,27 +156,37 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.Config.Gateway.Mode == "" {
 		return s.Serve(ctx, ln)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	gw, err := s.inProcessGateway(ctx, scheme+"://"+ln.Addr().String())
+	gw, err := s.inProcessGateway(scheme + "://" + ln.Addr().String())
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	errc := make(chan error, 2)
-	go func() { errc <- s.Serve(ctx, ln) }()
-	go func() { errc <- gw.Run(ctx) }()
+	gwCtx, stopGateway := context.WithCancel(ctx)
+	defer stopGateway()
+	// The server's context ends only after the gateway has stopped.
+	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServer()
+	gwDone, srvDone := make(chan error, 1), make(chan error, 1)
+	go func() { srvDone <- s.Serve(srvCtx, ln) }()
+	go func() { gwDone <- gw.Run(gwCtx) }()
 	go func() {
 		select {
 		case <-gw.Ready():
-			fmt.Fprintf(out, "Gateway %s running in this process (%s mode), endpoint %s\n", gw.ID(), s.Config.Gateway.Mode, s.Config.Gateway.Endpoint)
-		case <-ctx.Done():
+			fmt.Fprintf(out, "Gateway %s running in this process (%s mode), UDP port %d, endpoint %s\n",
+				gw.ID(), s.Config.Gateway.Mode, gw.ListenPort(), gw.Endpoint())
+		case <-gwCtx.Done():
 		}
 	}()
-	first := <-errc
-	cancel()
-	second := <-errc
-	return errors.Join(first, second)
+	var gwErr, srvErr error
+	select {
+	case gwErr = <-gwDone:
+		stopServer()
+		srvErr = <-srvDone
+	case srvErr = <-srvDone:
+		stopGateway()
+		gwErr = <-gwDone
+	}
+	return errors.Join(GatewayError(gwErr, s.Config.Gateway, "gateway-"), srvErr)
 }
 
 func (s *Server) storageName() string {

@@ -1,0 +1,52 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func TestValidateGateway(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		prefix string
+		args   []string
+		want   string // "" = valid, else the flag the error names
+	}{
+		{"serve defaults", "gateway-", []string{"--gateway", "userspace"}, ""},
+		{"serve host alone", "gateway-", []string{"--gateway", "kernel", "--gateway-endpoint", "vpn.example.com"}, ""},
+		{"serve port forward", "gateway-", []string{"--gateway", "kernel", "--gateway-endpoint", "vpn.example.com:443"}, ""},
+		{"serve bad mode", "gateway-", []string{"--gateway", "foo"}, "--gateway "},
+		{"serve empty endpoint", "gateway-", []string{"--gateway", "userspace", "--gateway-endpoint", ""}, "--gateway-endpoint"},
+		{"serve bad endpoint", "gateway-", []string{"--gateway", "userspace", "--gateway-endpoint", "vpn.example.com:x"}, "--gateway-endpoint"},
+		{"serve bad region", "gateway-", []string{"--gateway", "userspace", "--gateway-region", "EU WEST"}, "--gateway-region"},
+		{"serve empty region", "gateway-", []string{"--gateway", "userspace", "--gateway-region", " "}, "--gateway-region"},
+		{"serve port", "gateway-", []string{"--gateway", "userspace", "--gateway-listen-port", "0"}, "--gateway-listen-port"},
+		{"standalone keeps record", "", []string{"--mode", "userspace"}, ""},
+		{"standalone settings", "", []string{"--mode", "userspace", "--endpoint", "[2001:db8::1]", "--region", "eu-2"}, ""},
+		{"standalone bad endpoint", "", []string{"--mode", "userspace", "--endpoint", "a b"}, "--endpoint"},
+		{"standalone bad region", "", []string{"--mode", "userspace", "--region", "eu_2"}, "--region"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var g Gateway
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			mode := "mode"
+			if tc.prefix != "" {
+				mode = "gateway"
+			}
+			fs.StringVar(&g.Mode, mode, "", "")
+			g.Bind(fs, tc.prefix)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			err := g.Validate(tc.prefix)
+			if tc.want == "" && err != nil {
+				t.Fatalf("got %v, want nil", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("got %v, want an error naming %s", err, tc.want)
+			}
+		})
+	}
+}
