@@ -201,10 +201,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.dev = device.NewDevice(network.TUN(), g.bind, g.wgLogger())
 	defer g.dev.Close()
 	if err := g.dev.IpcSet("private_key=" + id.Key.Hex() + "\nlisten_port=" + strconv.Itoa(g.cfg.ListenPort) + "\n"); err != nil {
-		return fmt.Errorf("gateway: configure device: %w", err)
+		return g.deviceError("configure device", err)
 	}
 	if err := g.dev.Up(); err != nil {
-		return g.upError(err)
+		return g.deviceError("device up", err)
 	}
 	if err := g.register(ctx, id); err != nil {
 		if ctx.Err() != nil {

@@ -59,12 +59,14 @@ func (g *Gateway) loadIdentity() (identity, error) {
 	return id, nil
 }
 
-// upError describes a failure to bring the device up.
-func (g *Gateway) upError(err error) error {
+// deviceError describes a failure of op, configuring the device or
+// bringing it up. Either may bind the port: a TUN that reports itself up
+// brings the device up at once.
+func (g *Gateway) deviceError(op string, err error) error {
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("gateway: UDP port %d: %w", g.cfg.ListenPort, ErrPortInUse)
 	}
-	return fmt.Errorf("gateway: device up: %w", err)
+	return fmt.Errorf("gateway: %s: %w", op, err)
 }
 
 // register enrolls the gateway if id has no credential, then sends its
