@@ -8,7 +8,11 @@
 //
 // Portability rules of the schema: times are BIGINT unix seconds UTC; binary
 // values are BLOB/BYTEA; record IDs are TEXT chosen by the caller; addresses
-// are TEXT in netip form.
+// are TEXT in netip form. Both dialects have the same migration versions
+// (a change one engine does not need gets an empty file there), and after
+// every version the two schemas have the same tables and columns, with
+// equivalent types and the same nullability; TestSchemaAgreement checks
+// this against a real PostgreSQL and documents the type equivalences.
 //
 // Concurrency: every exported method runs in its own transaction. On SQLite
 // all writes go through a single connection (BEGIN IMMEDIATE), so concurrent
