@@ -128,7 +128,7 @@ func (s *Service) execute(ctx context.Context, r *store.PrivacyRequest) (*Erasur
 		outcome = "Erased except data kept under a legal obligation " + untilText(rep.KeptUntil) + "; the account is closed."
 	}
 	res, err := s.cfg.Store.EraseAccount(ctx, store.Erasure{RequestID: r.ID, AccountID: r.AccountID, At: now,
-		KeepHeld: held, Outcome: outcome, Hook: s.eraseHook})
+		KeepHeld: held, Outcome: outcome})
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (s *Service) finishPurged(ctx context.Context, r *store.PrivacyRequest) (*E
 	rep := &ErasureReport{RequestID: r.ID, ServiceClosed: true, Status: store.RequestCompleted}
 	rep.Message = erasureMessage(rep)
 	res, err := s.cfg.Store.EraseAccount(ctx, store.Erasure{RequestID: r.ID, At: now,
-		Outcome: "Erased: account closed, sessions and devices ended, data key destroyed.", Hook: s.eraseHook})
+		Outcome: "Erased: account closed, sessions and devices ended, data key destroyed."})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package privacy_test
 import (
 	"bytes"
 	"context"
+	"database/sql/driver"
 	"errors"
 	"os"
 	"os/exec"
@@ -12,8 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"modernc.org/sqlite"
+
 	"github.com/nitronet/nitronet/internal/errs"
-	"github.com/nitronet/nitronet/internal/privacy"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
@@ -239,10 +241,11 @@ func TestErasureErrors(t *testing.T) {
 	wantCode(t, "staff completes an erasure", err, errs.Conflict)
 }
 
-// TestErasureInterrupted fails the erasure transaction midway: nothing is
-// half-erased, and ResumeErasures finishes the job. Then it kills a child
-// process with SIGKILL in the middle of the transaction, and resumes
-// after that too.
+// TestErasureInterrupted makes a statement of the erasure transaction
+// fail midway (a trigger on the real database): nothing is half-erased,
+// and ResumeErasures finishes the job. Then a child process is killed with
+// SIGKILL in the middle of the transaction, and the erasure resumes after
+// that too.
 func TestErasureInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "nitronet.db")
@@ -253,17 +256,12 @@ func TestErasureInterrupted(t *testing.T) {
 	h.addDevice(t, u, "laptop", 31)
 	r := h.request(t, u, store.RequestErasure, "")
 
-	crash := errors.New("simulated crash")
-	privacy.SetEraseHook(h.svc, func(step string) error {
-		if step == "account" {
-			return crash
-		}
-		return nil
-	})
-	if _, err := h.svc.ConfirmErasure(ctx, u.id, r.ID); !errors.Is(err, crash) {
-		t.Fatalf("got %v, want the simulated crash", err)
+	db := storetest.SQLiteDB(t, path)
+	remove := storetest.InjectFault(t, "sqlite", db, storetest.Fault{Table: "accounts", Event: "UPDATE", When: "NEW.status = 'closed'"})
+	if _, err := h.svc.ConfirmErasure(ctx, u.id, r.ID); !storetest.IsFault(err) {
+		t.Fatalf("got %v, want the injected fault", err)
 	}
-	privacy.SetEraseHook(h.svc, nil)
+	remove()
 	intact := func(when string) {
 		t.Helper()
 		a, err := st.Account(ctx, u.id)
@@ -280,10 +278,19 @@ func TestErasureInterrupted(t *testing.T) {
 	}
 	intact("after an error midway")
 
-	// A real kill -9 of a process in the middle of the transaction.
+	// A real kill -9 of a process in the middle of the transaction: the
+	// trigger calls a function that only the child process defines, which
+	// kills it, once the devices are gone and before the commit.
+	if _, err := db.ExecContext(ctx, `CREATE TRIGGER kill_midway AFTER UPDATE ON accounts
+		FOR EACH ROW WHEN NEW.status = 'closed' BEGIN SELECT `+killFunction+`(); END`); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestEraseChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "NITRONET_ERASE_CHILD="+path, "NITRONET_ERASE_REQUEST="+r.ID, "NITRONET_ERASE_ACCOUNT="+u.id)
 	out, err := cmd.CombinedOutput()
+	if _, err := db.ExecContext(ctx, `DROP TRIGGER kill_midway`); err != nil {
+		t.Fatal(err)
+	}
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("child: got %v (%s), want it killed by SIGKILL", err, out)
@@ -306,24 +313,28 @@ func TestErasureInterrupted(t *testing.T) {
 	}
 }
 
+// killFunction is the SQL function TestEraseChild defines: it kills the
+// process.
+const killFunction = "nitronet_test_kill"
+
 // TestEraseChild is the child process of TestErasureInterrupted: it runs
-// the erasure transaction on the parent's database and SIGKILLs itself
-// after the devices are gone and before the commit.
+// the erasure on the parent's database, where the parent's trigger calls
+// killFunction, which SIGKILLs the process in the middle of the
+// transaction.
 func TestEraseChild(t *testing.T) {
 	path := os.Getenv("NITRONET_ERASE_CHILD")
 	if path == "" {
 		t.Skip("child process of TestErasureInterrupted")
 	}
+	// Defined for every SQLite connection of this process (a child that
+	// runs only this test), before the store opens any.
+	sqlite.MustRegisterScalarFunction(killFunction, 0, func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // wait for the signal
+	})
 	st := storetest.OpenSQLiteAt(t, path, storetest.DefaultPool())
 	_, err := st.EraseAccount(context.Background(), store.Erasure{
 		RequestID: os.Getenv("NITRONET_ERASE_REQUEST"), AccountID: os.Getenv("NITRONET_ERASE_ACCOUNT"), At: time.Now(),
-		Hook: func(step string) error {
-			if step == "account" {
-				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-				select {} // wait for the signal
-			}
-			return nil
-		},
 	})
 	t.Fatalf("erasure returned %v; the process should have been killed", err)
 }

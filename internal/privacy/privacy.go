@@ -121,8 +121,6 @@ type Config struct {
 // Service handles privacy requests. It is safe for concurrent use.
 type Service struct {
 	cfg Config
-	// eraseHook is passed to store.Erasure.Hook; only tests set it.
-	eraseHook func(step string) error
 }
 
 // New returns a Service. Store, Accounts, Holds, Audit, Notifier,

@@ -103,11 +103,6 @@ type Erasure struct {
 	KeepHeld bool
 	// Outcome is recorded on the request.
 	Outcome string
-	// Hook, if not nil, is called inside the transaction after each step
-	// ("credentials", "devices", "sessions", "account", "requests",
-	// "tombstone"); an error aborts and rolls back everything. It exists for
-	// fault-injection tests.
-	Hook func(step string) error
 }
 
 // ErasureResult reports what an erasure removed (counts only).
@@ -161,9 +156,11 @@ type PrivacyStore interface {
 
 	// EraseAccount runs the destructive part of an erasure in one
 	// transaction: it deletes the account's tokens, reset tokens, codes,
-	// export tokens and pending contact changes; removes its devices,
-	// freeing their addresses and appending removals to the peer feed;
-	// deletes its session intervals (KeepHeld: closes and keeps them);
+	// export tokens and pending contact changes; removes its devices
+	// exactly as DeleteDevice does (freeing their addresses, ending their
+	// open session intervals at At and appending removals to the peer
+	// feed, in the order the devices were created); deletes its session
+	// intervals (KeepHeld: closes and keeps them);
 	// closes the account, clears its password hash and blind indexes and,
 	// unless KeepHeld, its wrapped key and sealed contacts
 	// (crypto-shredding); and, unless KeepHeld, detaches every request of

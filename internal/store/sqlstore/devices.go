@@ -291,38 +291,85 @@ func (s *Store) UpdateDevice(ctx context.Context, accountID, id string, u store.
 }
 
 // DeleteDevice removes the account's device, returns its address offset to
-// the free list and appends a removal to the peer feed. It returns NotFound
-// for an unknown device or another account's.
+// the free list, ends its open session intervals at the current minute and
+// appends a removal to the peer feed. It returns NotFound for an unknown
+// device or another account's.
 func (s *Store) DeleteDevice(ctx context.Context, accountID, id string) error {
 	return s.write(ctx, "delete device", func(tx *sql.Tx) error {
 		version, err := s.lockFeed(ctx, tx)
 		if err != nil {
 			return err
 		}
+		_, err = s.removeDevices(ctx, tx, version, accountID, []string{id}, s.now())
+		return err
+	})
+}
+
+// removeDevices is the one way devices leave the store: DeleteDevice, the
+// retention sweep (through DeleteDevice) and EraseAccount all use it. Inside
+// tx, which holds the feed lock (version is what lockFeed returned), it
+// deletes each of the account's devices ids, in order, returns its address
+// offset to the free list and ends its open session intervals at end (to
+// the minute); then it appends one removal per device to the peer feed. It
+// returns the removed peers, and NotFound if an id is not a device of the
+// account.
+func (s *Store) removeDevices(ctx context.Context, tx *sql.Tx, version int64, accountID string, ids []string, end time.Time) ([]store.Peer, error) {
+	changes := make([]store.PeerChange, 0, len(ids))
+	for _, id := range ids {
 		var p store.Peer
 		var v4, v6 string
 		var offset int64
-		err = tx.QueryRowContext(ctx, `DELETE FROM devices WHERE id = $1 AND account_id = $2
+		err := tx.QueryRowContext(ctx, `DELETE FROM devices WHERE id = $1 AND account_id = $2
 			RETURNING id, public_key, ipv4, ipv6, addr_offset`, id, accountID).
 			Scan(&p.DeviceID, &p.PublicKey, &v4, &v6, &offset)
 		if err != nil {
-			return notFound(err, "device not found")
+			return nil, notFound(err, "device not found")
 		}
 		if p.IPv4, err = netip.ParseAddr(v4); err != nil {
-			return err
+			return nil, err
 		}
 		if p.IPv6, err = netip.ParseAddr(v6); err != nil {
-			return err
+			return nil, err
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO ipam_free (addr_offset) VALUES ($1)`, offset); err != nil {
-			return fmt.Errorf("free address: %w", err)
+			return nil, fmt.Errorf("free address: %w", err)
 		}
-		if err := s.endDeviceSessions(ctx, tx, p.DeviceID); err != nil {
-			return err
+		if err := endDeviceSessions(ctx, tx, p.DeviceID, end); err != nil {
+			return nil, err
 		}
-		return s.appendChanges(ctx, tx, version, store.PeerChange{Peer: p, Removed: true})
-	})
+		changes = append(changes, store.PeerChange{Peer: p, Removed: true})
+	}
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	if err := s.appendChanges(ctx, tx, version, changes...); err != nil {
+		return nil, err
+	}
+	peers := make([]store.Peer, len(changes))
+	for i, c := range changes {
+		peers[i] = c.Peer
+	}
+	return peers, nil
+}
+
+// accountDeviceIDs returns the ids of the account's devices in insertion
+// order, inside tx.
+func accountDeviceIDs(ctx context.Context, tx *sql.Tx, accountID string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM devices WHERE account_id = $1 ORDER BY seq`, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // PeerSnapshot returns every device as a peer, in insertion order, and the

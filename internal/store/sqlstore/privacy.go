@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
@@ -223,13 +222,11 @@ func (s *Store) ApplyContactChange(ctx context.Context, accountID string, ch sto
 }
 
 // EraseAccount implements store.PrivacyStore. Everything happens in one
-// transaction, so an interruption (a crash, a kill, an error from
-// e.Hook) leaves the account exactly as it was.
+// transaction, so an interruption (a crash, a kill, a failed statement)
+// leaves the account exactly as it was. The steps, in order: credentials,
+// devices (removeDevices, as DeleteDevice does), session intervals, the
+// account row, the requests, the tombstone.
 func (s *Store) EraseAccount(ctx context.Context, e store.Erasure) (*store.ErasureResult, error) {
-	hook := e.Hook
-	if hook == nil {
-		hook = func(string) error { return nil }
-	}
 	var res store.ErasureResult
 	err := s.write(ctx, "erase account", func(tx *sql.Tx) error {
 		res = store.ErasureResult{}
@@ -237,171 +234,30 @@ func (s *Store) EraseAccount(ctx context.Context, e store.Erasure) (*store.Erasu
 		if err != nil {
 			return err
 		}
-		r, err := scanPrivacyRequest(tx.QueryRowContext(ctx,
-			`SELECT `+privacyColumns+` FROM privacy_requests WHERE id = $1`+s.d.forUpdate, e.RequestID))
-		if err != nil {
-			return notFound(err, "privacy request not found")
-		}
-		if r.Type != store.RequestErasure || r.AccountID != e.AccountID ||
-			(r.Status != store.RequestVerified && r.Status != store.RequestHeld) {
-			return errs.E(errs.Precondition, "the request is not an erasure awaiting execution")
-		}
-		at := unix(e.At)
-		var one int
-		purged := false
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`+s.d.forUpdate, e.AccountID).Scan(&one); err != nil {
-			// An erasure whose closed account row the retention sweeper
-			// purged (which detached the request), typically once a hold
-			// ended: nothing of the account is left, so only the request
-			// is finished.
-			if !errors.Is(err, sql.ErrNoRows) || e.KeepHeld || r.AccountID != "" {
-				return notFound(err, "account not found")
-			}
-			purged = true
-		}
-		if !e.KeepHeld && !purged {
-			// Re-check legal holds here, under the account's row lock: one
-			// placed since the caller looked must still keep the data.
-			var held int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM legal_holds WHERE account_id = $1
-				AND released_at IS NULL AND (until IS NULL OR until > $2)`, e.AccountID, at).Scan(&held); err != nil {
-				return fmt.Errorf("check legal holds: %w", err)
-			}
-			if held > 0 {
-				return errs.E(errs.Conflict, "a legal hold is active on the account; try again to erase all but the held data")
-			}
-		}
-
-		// Sessions (login tokens) and every other credential.
-		for _, q := range []string{
-			`DELETE FROM tokens WHERE account_id = $1`,
-			`DELETE FROM reset_tokens WHERE account_id = $1`,
-			`DELETE FROM codes WHERE account_id = $1`,
-			`DELETE FROM export_tokens WHERE account_id = $1`,
-			`DELETE FROM pending_contact_changes WHERE account_id = $1`,
-		} {
-			if _, err := tx.ExecContext(ctx, q, e.AccountID); err != nil {
-				return fmt.Errorf("delete credentials: %w", err)
-			}
-		}
-		if err := hook("credentials"); err != nil {
+		if err := s.checkErasure(ctx, tx, e); err != nil {
 			return err
 		}
-
+		if err := eraseCredentials(ctx, tx, e.AccountID); err != nil {
+			return err
+		}
 		// Devices: gone from the table and, through the feed, from every
-		// gateway.
-		rows, err := tx.QueryContext(ctx, `DELETE FROM devices WHERE account_id = $1
-			RETURNING id, public_key, ipv4, ipv6, addr_offset`, e.AccountID)
+		// gateway, exactly as a device delete does.
+		ids, err := accountDeviceIDs(ctx, tx, e.AccountID)
 		if err != nil {
-			return fmt.Errorf("delete devices: %w", err)
+			return fmt.Errorf("list devices: %w", err)
 		}
-		var removed []store.PeerChange
-		var offsets []int64
-		for rows.Next() {
-			var p store.Peer
-			var v4, v6 string
-			var off int64
-			if err := rows.Scan(&p.DeviceID, &p.PublicKey, &v4, &v6, &off); err != nil {
-				rows.Close()
-				return err
-			}
-			if p.IPv4, err = netip.ParseAddr(v4); err != nil {
-				rows.Close()
-				return err
-			}
-			if p.IPv6, err = netip.ParseAddr(v6); err != nil {
-				rows.Close()
-				return err
-			}
-			removed = append(removed, store.PeerChange{Peer: p, Removed: true})
-			offsets = append(offsets, off)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, off := range offsets {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO ipam_free (addr_offset) VALUES ($1)`, off); err != nil {
-				return fmt.Errorf("free address: %w", err)
-			}
-		}
-		if len(removed) > 0 {
-			if err := s.appendChanges(ctx, tx, version, removed...); err != nil {
-				return err
-			}
+		removed, err := s.removeDevices(ctx, tx, version, e.AccountID, ids, e.At)
+		if err != nil {
+			return fmt.Errorf("remove devices: %w", err)
 		}
 		res.Devices = len(removed)
-		if err := hook("devices"); err != nil {
+		if err := eraseSessions(ctx, tx, e, &res); err != nil {
 			return err
 		}
-
-		// Session intervals: deleted, or closed and kept under a hold.
-		if e.KeepHeld {
-			end := unix(e.At.UTC().Truncate(time.Minute))
-			if _, err := tx.ExecContext(ctx, `UPDATE usage_sessions SET ended_at = $1
-				WHERE account_id = $2 AND ended_at IS NULL`, end, e.AccountID); err != nil {
-				return fmt.Errorf("end sessions: %w", err)
-			}
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM usage_sessions WHERE account_id = $1`,
-				e.AccountID).Scan(&res.SessionsKept); err != nil {
-				return err
-			}
-		} else {
-			dr, err := tx.ExecContext(ctx, `DELETE FROM usage_sessions WHERE account_id = $1`, e.AccountID)
-			if err != nil {
-				return fmt.Errorf("delete sessions: %w", err)
-			}
-			res.SessionsDeleted, _ = dr.RowsAffected()
-		}
-		if err := hook("sessions"); err != nil {
+		if err := closeErasedAccount(ctx, tx, e); err != nil {
 			return err
 		}
-
-		// The account: closed, no way to log in or be found; without a
-		// hold its key and sealed fields are destroyed (crypto-shredding).
-		q := `UPDATE accounts SET status = $1, password_hash = '', email_index = NULL, mobile_index = NULL
-			WHERE id = $2`
-		if !e.KeepHeld {
-			q = `UPDATE accounts SET status = $1, password_hash = '', email_index = NULL, mobile_index = NULL,
-				wrapped_key = NULL, email_sealed = NULL, mobile_sealed = NULL,
-				email_verified = FALSE, mobile_verified = FALSE
-			WHERE id = $2`
-		}
-		if _, err := tx.ExecContext(ctx, q, store.StatusClosed, e.AccountID); err != nil {
-			return fmt.Errorf("close account: %w", err)
-		}
-		if err := hook("account"); err != nil {
-			return err
-		}
-
-		// The request itself, and every other request of the account.
-		status := store.RequestCompleted
-		if e.KeepHeld {
-			status = store.RequestHeld
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE privacy_requests SET status = $1, completed_at = $2, outcome = $3
-			WHERE id = $4`, status, at, e.Outcome, e.RequestID); err != nil {
-			return fmt.Errorf("complete request: %w", err)
-		}
-		if !e.KeepHeld {
-			if _, err := tx.ExecContext(ctx, `UPDATE privacy_requests SET account_id = NULL, details = ''
-				WHERE account_id = $1 OR id = $2`, e.AccountID, e.RequestID); err != nil {
-				return fmt.Errorf("detach requests: %w", err)
-			}
-		}
-		if err := hook("requests"); err != nil {
-			return err
-		}
-
-		if !e.KeepHeld {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO erasure_tombstones (request_id, erased_at) VALUES ($1, $2)`,
-				e.RequestID, at); err != nil {
-				return mapErr(err, "tombstone already exists")
-			}
-		}
-		return hook("tombstone")
+		return finishErasure(ctx, tx, e)
 	})
 	if err != nil {
 		return nil, err
@@ -414,6 +270,125 @@ func (s *Store) EraseAccount(ctx context.Context, e store.Erasure) (*store.Erasu
 		}
 	}
 	return &res, nil
+}
+
+// checkErasure locks e's request and account rows and checks that the
+// request is an erasure of that account awaiting execution and, unless
+// e.KeepHeld, that no legal hold is active. An erasure whose closed account
+// row the retention sweeper purged (which detached the request), typically
+// once a hold ended, passes with nothing of the account left.
+func (s *Store) checkErasure(ctx context.Context, tx *sql.Tx, e store.Erasure) error {
+	r, err := scanPrivacyRequest(tx.QueryRowContext(ctx,
+		`SELECT `+privacyColumns+` FROM privacy_requests WHERE id = $1`+s.d.forUpdate, e.RequestID))
+	if err != nil {
+		return notFound(err, "privacy request not found")
+	}
+	if r.Type != store.RequestErasure || r.AccountID != e.AccountID ||
+		(r.Status != store.RequestVerified && r.Status != store.RequestHeld) {
+		return errs.E(errs.Precondition, "the request is not an erasure awaiting execution")
+	}
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`+s.d.forUpdate, e.AccountID).Scan(&one); err != nil {
+		if !errors.Is(err, sql.ErrNoRows) || e.KeepHeld || r.AccountID != "" {
+			return notFound(err, "account not found")
+		}
+		return nil // purged
+	}
+	if e.KeepHeld {
+		return nil
+	}
+	// Re-check legal holds here, under the account's row lock: one placed
+	// since the caller looked must still keep the data.
+	var held int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM legal_holds WHERE account_id = $1
+		AND released_at IS NULL AND (until IS NULL OR until > $2)`, e.AccountID, unix(e.At)).Scan(&held); err != nil {
+		return fmt.Errorf("check legal holds: %w", err)
+	}
+	if held > 0 {
+		return errs.E(errs.Conflict, "a legal hold is active on the account; try again to erase all but the held data")
+	}
+	return nil
+}
+
+// eraseCredentials deletes the account's login tokens and every other
+// credential.
+func eraseCredentials(ctx context.Context, tx *sql.Tx, accountID string) error {
+	for _, q := range []string{
+		`DELETE FROM tokens WHERE account_id = $1`,
+		`DELETE FROM reset_tokens WHERE account_id = $1`,
+		`DELETE FROM codes WHERE account_id = $1`,
+		`DELETE FROM export_tokens WHERE account_id = $1`,
+		`DELETE FROM pending_contact_changes WHERE account_id = $1`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, accountID); err != nil {
+			return fmt.Errorf("delete credentials: %w", err)
+		}
+	}
+	return nil
+}
+
+// eraseSessions deletes the account's session intervals or, with
+// e.KeepHeld, closes and keeps them, and counts them in res.
+func eraseSessions(ctx context.Context, tx *sql.Tx, e store.Erasure, res *store.ErasureResult) error {
+	if !e.KeepHeld {
+		dr, err := tx.ExecContext(ctx, `DELETE FROM usage_sessions WHERE account_id = $1`, e.AccountID)
+		if err != nil {
+			return fmt.Errorf("delete sessions: %w", err)
+		}
+		res.SessionsDeleted, _ = dr.RowsAffected()
+		return nil
+	}
+	end := unix(e.At.UTC().Truncate(time.Minute))
+	if _, err := tx.ExecContext(ctx, `UPDATE usage_sessions SET ended_at = $1
+		WHERE account_id = $2 AND ended_at IS NULL`, end, e.AccountID); err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	return tx.QueryRowContext(ctx, `SELECT count(*) FROM usage_sessions WHERE account_id = $1`,
+		e.AccountID).Scan(&res.SessionsKept)
+}
+
+// closeErasedAccount closes the account so that it can neither log in nor
+// be found; without a hold its key and sealed fields are destroyed
+// (crypto-shredding).
+func closeErasedAccount(ctx context.Context, tx *sql.Tx, e store.Erasure) error {
+	q := `UPDATE accounts SET status = $1, password_hash = '', email_index = NULL, mobile_index = NULL
+		WHERE id = $2`
+	if !e.KeepHeld {
+		q = `UPDATE accounts SET status = $1, password_hash = '', email_index = NULL, mobile_index = NULL,
+			wrapped_key = NULL, email_sealed = NULL, mobile_sealed = NULL,
+			email_verified = FALSE, mobile_verified = FALSE
+		WHERE id = $2`
+	}
+	if _, err := tx.ExecContext(ctx, q, store.StatusClosed, e.AccountID); err != nil {
+		return fmt.Errorf("close account: %w", err)
+	}
+	return nil
+}
+
+// finishErasure completes (with e.KeepHeld: holds) the request and,
+// unless e.KeepHeld, detaches every request of the account and writes the
+// tombstone.
+func finishErasure(ctx context.Context, tx *sql.Tx, e store.Erasure) error {
+	status := store.RequestCompleted
+	if e.KeepHeld {
+		status = store.RequestHeld
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE privacy_requests SET status = $1, completed_at = $2, outcome = $3
+		WHERE id = $4`, status, unix(e.At), e.Outcome, e.RequestID); err != nil {
+		return fmt.Errorf("complete request: %w", err)
+	}
+	if e.KeepHeld {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE privacy_requests SET account_id = NULL, details = ''
+		WHERE account_id = $1 OR id = $2`, e.AccountID, e.RequestID); err != nil {
+		return fmt.Errorf("detach requests: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO erasure_tombstones (request_id, erased_at) VALUES ($1, $2)`,
+		e.RequestID, unix(e.At)); err != nil {
+		return fmt.Errorf("write tombstone: %w", mapErr(err, "tombstone already exists"))
+	}
+	return nil
 }
 
 // Tombstone implements store.PrivacyStore.

@@ -16,12 +16,14 @@ import (
 	"github.com/nitronet/nitronet/internal/store/storetest"
 )
 
-// TestStore runs the shared contract suite on every engine.
+// TestStore runs the shared contract suite, and the tests that inject
+// faults into the database, on every engine.
 func TestStore(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			storetest.Run(t, b.Open)
+			storetest.RunFaults(t, b)
 		})
 	}
 }

@@ -87,12 +87,11 @@ func (s *Store) Usage(ctx context.Context, accountID string, since time.Time, li
 	return out, err
 }
 
-// endDeviceSessions closes a device's open intervals inside tx, at the
-// current minute.
-func (s *Store) endDeviceSessions(ctx context.Context, tx *sql.Tx, deviceID string) error {
-	now := s.now().UTC().Truncate(time.Minute)
+// endDeviceSessions closes a device's open intervals inside tx, at end
+// truncated to the minute.
+func endDeviceSessions(ctx context.Context, tx *sql.Tx, deviceID string, end time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE usage_sessions SET ended_at = $1
-		WHERE device_id = $2 AND ended_at IS NULL`, unix(now), deviceID); err != nil {
+		WHERE device_id = $2 AND ended_at IS NULL`, unix(end.UTC().Truncate(time.Minute)), deviceID); err != nil {
 		return fmt.Errorf("end device sessions: %w", err)
 	}
 	return nil

@@ -18,6 +18,7 @@ package storetest
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/sqlstore"
@@ -60,6 +62,10 @@ type Backend struct {
 	// OpenSQL is Open returning the concrete type, with a chosen pool and
 	// options.
 	OpenSQL func(tb testing.TB, pool store.Pool, opts ...sqlstore.Option) *sqlstore.Store
+	// OpenWithDB is OpenSQL with DefaultPool that also returns a plain
+	// connection pool to the same database, for tests that reach under the
+	// store (InjectFault, Dump). Both are closed when tb ends.
+	OpenWithDB func(tb testing.TB) (*sqlstore.Store, *sql.DB)
 }
 
 // Backends returns the SQLite and PostgreSQL backends. A typical use:
@@ -73,11 +79,21 @@ func Backends() []Backend {
 			Name:    "sqlite",
 			Open:    func(t *testing.T) store.Store { return SQLite(t, DefaultPool()) },
 			OpenSQL: SQLite,
+			OpenWithDB: func(tb testing.TB) (*sqlstore.Store, *sql.DB) {
+				path := filepath.Join(tb.TempDir(), "nitronet.db")
+				s := OpenSQLiteAt(tb, path, DefaultPool())
+				return s, SQLiteDB(tb, path)
+			},
 		},
 		{
 			Name:    "postgres",
 			Open:    func(t *testing.T) store.Store { return Postgres(t, DefaultPool()) },
 			OpenSQL: Postgres,
+			OpenWithDB: func(tb testing.TB) (*sqlstore.Store, *sql.DB) {
+				url := PostgresURL(tb)
+				s := OpenPostgresAt(tb, url, DefaultPool())
+				return s, PostgresDB(tb, url)
+			},
 		},
 	}
 }
@@ -141,6 +157,32 @@ func OpenPostgresAt(tb testing.TB, url string, pool store.Pool, opts ...sqlstore
 		}
 	})
 	return s
+}
+
+// SQLiteDB opens a plain connection pool to the SQLite database file at
+// path, with foreign keys on and a busy timeout, closed when tb ends.
+func SQLiteDB(tb testing.TB, path string) *sql.DB {
+	tb.Helper()
+	db, err := sql.Open("sqlite", path+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)")
+	if err != nil {
+		tb.Fatalf("open sqlite database: %v", err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// PostgresDB opens a plain connection pool to the PostgreSQL database at
+// url, closed when tb ends (before a database from PostgresURL is
+// dropped, if PostgresURL was called first).
+func PostgresDB(tb testing.TB, url string) *sql.DB {
+	tb.Helper()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		tb.Fatalf("postgres URL: %v", err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	tb.Cleanup(func() { db.Close() })
+	return db
 }
 
 // PostgresURL creates a fresh, empty database with a random name on the

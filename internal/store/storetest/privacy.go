@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
+	"net/netip"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -292,49 +294,120 @@ func testEraseAccountHeld(t *testing.T, s store.Store) {
 	checkErased(t, s, "acc_h1", "prq_h1")
 }
 
-// testEraseAccountInterrupted fails the transaction after each step and
-// checks that nothing changed; then the erasure runs to the end.
-func testEraseAccountInterrupted(t *testing.T, s store.Store) {
+// testEraseRemovesDevicesAsDelete deletes the devices of one account one
+// by one and erases an account set up the same way, and checks that both
+// leave the same traces: one removal per device in the peer feed, in
+// creation order and with the device's key and addresses; every open
+// session interval ended; the addresses free for the next devices.
+func testEraseRemovesDevicesAsDelete(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	a := erasureFixture(t, s, "acc_i1", "prq_i1", 901)
-	_, version, err := s.PeerSnapshot(ctx)
+	start := t0().Truncate(time.Minute)
+	setup := func(acct string, key int) []*store.Device {
+		mkAccount(t, s, acct)
+		ds := []*store.Device{mkDevice(t, s, acct, acct+"_1", key), mkDevice(t, s, acct, acct+"_2", key+1)}
+		if _, err := s.RecordIntervals(ctx, "eu", []store.Interval{
+			{DeviceID: ds[0].ID, Start: start}, {DeviceID: ds[1].ID, Start: start.Add(time.Minute)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	deleted, erased := setup("acc_dd", 1001), setup("acc_de", 1011)
+	mkRequest(t, s, "prq_de", "acc_de", store.RequestErasure, store.RequestVerified, 0)
+	_, v, err := s.PeerSnapshot(ctx)
 	must(t, "PeerSnapshot", err)
-	crash := errors.New("simulated crash")
-	for _, step := range []string{"credentials", "devices", "sessions", "account", "requests", "tombstone"} {
-		t.Run(step, func(t *testing.T) {
-			_, err := s.EraseAccount(ctx, store.Erasure{RequestID: "prq_i1", AccountID: "acc_i1", At: t0(),
-				Hook: func(s string) error {
-					if s == step {
-						return crash
+
+	for _, d := range deleted {
+		must(t, "DeleteDevice", s.DeleteDevice(ctx, d.AccountID, d.ID))
+	}
+	// KeepHeld keeps the session intervals, so their ends can be seen.
+	res, err := s.EraseAccount(ctx, store.Erasure{RequestID: "prq_de", AccountID: "acc_de", At: start.Add(2 * time.Hour), KeepHeld: true})
+	must(t, "EraseAccount", err)
+	if res.Devices != 2 {
+		t.Fatalf("erasure: got %d devices removed, want 2", res.Devices)
+	}
+
+	changes, err := s.PeerChanges(ctx, v, 10)
+	must(t, "PeerChanges", err)
+	var want []store.PeerChange
+	for _, d := range append(deleted, erased...) {
+		want = append(want, store.PeerChange{Removed: true, Peer: store.Peer{DeviceID: d.ID, PublicKey: d.PublicKey, IPv4: d.IPv4, IPv6: d.IPv6}})
+	}
+	for i := range changes {
+		changes[i].Version = 0
+	}
+	if !reflect.DeepEqual(changes, want) {
+		t.Fatalf("feed: got %+v, want %+v", changes, want)
+	}
+	for _, acct := range []string{"acc_dd", "acc_de"} {
+		ivs, err := s.Usage(ctx, acct, time.Unix(0, 0), 10)
+		must(t, "Usage", err)
+		if len(ivs) != 2 || ivs[0].End == nil || ivs[1].End == nil {
+			t.Fatalf("%s intervals: got %+v, want both ended", acct, ivs)
+		}
+	}
+	freed := map[netip.Addr]bool{}
+	for _, d := range want {
+		freed[d.IPv4] = true
+	}
+	mkAccount(t, s, "acc_dn")
+	for i := range 4 {
+		d := mkDevice(t, s, "acc_dn", fmt.Sprintf("dev_dn_%d", i), 1021+i)
+		if !freed[d.IPv4] {
+			t.Fatalf("new device %d: got %v, want one of the freed addresses %v", i, d.IPv4, freed)
+		}
+		delete(freed, d.IPv4)
+	}
+}
+
+// erasureSteps are the steps of EraseAccount, each with a fault on the
+// last statement of the step, so that everything before it in the
+// transaction has run when it fails, and the words the store's error
+// names that statement with.
+var erasureSteps = []struct {
+	step  string
+	fault Fault
+	where string
+}{
+	{"credentials", Fault{Table: "pending_contact_changes", Event: "DELETE"}, "delete credentials"},
+	{"devices", Fault{Table: "peer_feed", Event: "UPDATE"}, "advance peer feed"},
+	{"sessions", Fault{Table: "usage_sessions", Event: "DELETE"}, "delete sessions"},
+	{"account", Fault{Table: "accounts", Event: "UPDATE", When: "NEW.status = 'closed'"}, "close account"},
+	{"requests", Fault{Table: "privacy_requests", Event: "UPDATE", When: "NEW.account_id IS NULL"}, "detach requests"},
+	{"tombstone", Fault{Table: "erasure_tombstones", Event: "INSERT"}, "write tombstone"},
+}
+
+// testEraseAccountInterrupted makes the erasure transaction fail at the
+// end of each of its steps in turn, by a trigger on the real database,
+// and checks that not one row of the database changed; then the erasure
+// runs to the end.
+func testEraseAccountInterrupted(t *testing.T, b Backend) {
+	ctx := t.Context()
+	s, db := b.OpenWithDB(t)
+	erasureFixture(t, s, "acc_i1", "prq_i1", 901)
+	// Something for every step to change: a pending contact change too.
+	must(t, "PutContactChange", s.PutContactChange(ctx, &store.ContactChange{AccountID: "acc_i1", Channel: store.Email,
+		Sealed: []byte("new-sealed"), Index: []byte("new-index"), CreatedAt: t0(), ExpiresAt: t0().Add(time.Hour)}))
+	before := Dump(t, b.Name, db)
+	for _, st := range erasureSteps {
+		t.Run(st.step, func(t *testing.T) {
+			remove := InjectFault(t, b.Name, db, st.fault)
+			_, err := s.EraseAccount(ctx, store.Erasure{RequestID: "prq_i1", AccountID: "acc_i1", At: t0()})
+			remove()
+			if !IsFault(err) || !strings.Contains(err.Error(), st.where) {
+				t.Fatalf("got %v, want the injected fault at %q", err, st.where)
+			}
+			if after := Dump(t, b.Name, db); !reflect.DeepEqual(after, before) {
+				for tbl := range before {
+					if !reflect.DeepEqual(after[tbl], before[tbl]) {
+						t.Errorf("after a failure at %s, table %s: got %v, want %v", st.step, tbl, after[tbl], before[tbl])
 					}
-					return nil
-				}})
-			if !errors.Is(err, crash) {
-				t.Fatalf("got %v, want the simulated crash", err)
-			}
-			got, err := s.Account(ctx, "acc_i1")
-			must(t, "Account", err)
-			if got.Status != store.StatusActive || !bytes.Equal(got.WrappedKey, a.WrappedKey) || !bytes.Equal(got.EmailIndex, a.EmailIndex) {
-				t.Fatalf("after crash at %s: got %+v, want the account untouched", step, got)
-			}
-			if ds, _ := s.Devices(ctx, "acc_i1"); len(ds) != 2 {
-				t.Fatalf("after crash at %s: got %d devices, want 2", step, len(ds))
-			}
-			if ivs, _ := s.Usage(ctx, "acc_i1", time.Unix(0, 0), 100); len(ivs) != 2 {
-				t.Fatalf("after crash at %s: got %d intervals, want 2", step, len(ivs))
-			}
-			if _, v, _ := s.PeerSnapshot(ctx); v != version {
-				t.Fatalf("after crash at %s: feed version %d, want %d", step, v, version)
-			}
-			if r, _ := s.PrivacyRequest(ctx, "prq_i1"); r.Status != store.RequestVerified || r.AccountID != "acc_i1" {
-				t.Fatalf("after crash at %s: request %+v, want verified and linked", step, r)
-			}
-			if _, err := s.Tombstone(ctx, "prq_i1"); !errs.Is(err, errs.NotFound) {
-				t.Fatalf("after crash at %s: tombstone %v, want NotFound", step, err)
+				}
+				t.FailNow()
 			}
 		})
 	}
-	_, err = s.EraseAccount(ctx, store.Erasure{RequestID: "prq_i1", AccountID: "acc_i1", At: t0()})
+	_, err := s.EraseAccount(ctx, store.Erasure{RequestID: "prq_i1", AccountID: "acc_i1", At: t0()})
 	must(t, "EraseAccount resumed", err)
 	checkErased(t, s, "acc_i1", "prq_i1")
 }

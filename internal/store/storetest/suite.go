@@ -60,7 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ContactChange", testContactChange},
 		{"EraseAccount", testEraseAccount},
 		{"EraseAccountHeld", testEraseAccountHeld},
-		{"EraseAccountInterrupted", testEraseAccountInterrupted},
+		{"EraseRemovesDevicesAsDelete", testEraseRemovesDevicesAsDelete},
 		{"Staff", testStaff},
 		{"Audit", testAudit},
 		{"AuditConcurrent", testAuditConcurrent},
@@ -74,6 +74,24 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.fn(t, open(t))
+		})
+	}
+}
+
+// RunFaults runs the tests that reach under the store into its database,
+// to make statements fail (InjectFault) and to compare every row (Dump),
+// on backend b.
+func RunFaults(t *testing.T, b Backend) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, b Backend)
+	}{
+		{"EraseAccountInterrupted", testEraseAccountInterrupted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, b)
 		})
 	}
 }
