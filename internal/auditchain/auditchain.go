@@ -27,7 +27,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -225,10 +227,57 @@ func verify(anchor []byte, anchored bool, entries []Entry) error {
 	return nil
 }
 
-// Checkpoint is a chain head recorded outside the database.
+// Checkpoint is a chain head recorded outside the database: the Seq and
+// Hash of an entry. The zero Checkpoint (Seq 0, no Hash) is the head of an
+// empty chain.
 type Checkpoint struct {
 	Seq  int64
 	Hash []byte
+}
+
+// String returns c in its text form, SEQ:HEX: the decimal Seq, a colon and
+// the Hash in lowercase hexadecimal (64 digits), e.g. "42:9f86…"; the
+// empty chain's head is "0:". ParseCheckpoint reads it back.
+func (c Checkpoint) String() string {
+	return strconv.FormatInt(c.Seq, 10) + ":" + hex.EncodeToString(c.Hash)
+}
+
+// ParseCheckpoint parses the text form of a checkpoint (see
+// Checkpoint.String), ignoring surrounding white space; hexadecimal digits
+// may be in either case. Seq must be a decimal number from 1 up with a
+// HashSize-byte hash, or 0 with none. Anything else is an *errs.Error with
+// code Invalid.
+func ParseCheckpoint(s string) (Checkpoint, error) {
+	s = strings.TrimSpace(s)
+	seqText, hashText, ok := strings.Cut(s, ":")
+	if !ok {
+		return Checkpoint{}, errs.E(errs.Invalid, "audit head %q is not SEQ:HASH", clip(s))
+	}
+	seq, err := strconv.ParseInt(seqText, 10, 64)
+	if err != nil || seq < 0 || seqText != strconv.FormatInt(seq, 10) {
+		return Checkpoint{}, errs.E(errs.Invalid, "audit head sequence number %q is not a number", clip(seqText))
+	}
+	hash, err := hex.DecodeString(hashText)
+	switch {
+	case err != nil:
+		return Checkpoint{}, errs.E(errs.Invalid, "audit head hash is not hexadecimal")
+	case seq == 0 && len(hash) != 0:
+		return Checkpoint{}, errs.E(errs.Invalid, "the audit head of an empty log (0) has no hash")
+	case seq > 0 && len(hash) != HashSize:
+		return Checkpoint{}, errs.E(errs.Invalid, "audit head hash has %d hexadecimal digits, want %d", len(hashText), 2*HashSize)
+	}
+	if seq == 0 {
+		hash = nil
+	}
+	return Checkpoint{Seq: seq, Hash: hash}, nil
+}
+
+// clip shortens s for an error message.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
 }
 
 // Head returns the checkpoint of the newest entry in entries, and false if

@@ -350,3 +350,54 @@ func FuzzComputeHashInjective(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckpointText(t *testing.T) {
+	es := chain(3)
+	cp, _ := Head(es)
+	text := cp.String()
+	if want := fmt.Sprintf("3:%x", es[2].Hash); text != want {
+		t.Fatalf("String = %q, want %q", text, want)
+	}
+	got, err := ParseCheckpoint("  " + strings.ToUpper(text) + "\n")
+	if err != nil || got.Seq != 3 || !bytes.Equal(got.Hash, es[2].Hash) {
+		t.Fatalf("ParseCheckpoint(String) = %+v, %v, want %+v", got, err, cp)
+	}
+	if got, err := ParseCheckpoint("0:"); err != nil || got.Seq != 0 || got.Hash != nil || (Checkpoint{}).String() != "0:" {
+		t.Fatalf("empty chain head: got %+v, %v and %q, want the zero Checkpoint and \"0:\"", got, err, Checkpoint{}.String())
+	}
+	hash := fmt.Sprintf("%x", es[2].Hash)
+	for _, bad := range []string{
+		"", "3", hash, ":" + hash, "-3:" + hash, "+3:" + hash, "03:" + hash, "3.0:" + hash, "x:" + hash,
+		"3:" + hash[:62], "3:" + hash + "00", "3:" + hash[:63] + "g", "3:", "0:" + hash, "3:" + hash + ":1",
+		"99999999999999999999:" + hash,
+	} {
+		if _, err := ParseCheckpoint(bad); errs.CodeOf(err) != errs.Invalid {
+			t.Errorf("ParseCheckpoint(%q) = %v, want Invalid", bad, err)
+		}
+	}
+}
+
+func FuzzParseCheckpoint(f *testing.F) {
+	cp, _ := Head(chain(2))
+	f.Add(cp.String())
+	f.Add("0:")
+	f.Add("1:zz")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseCheckpoint(s)
+		if err != nil {
+			if errs.CodeOf(err) != errs.Invalid {
+				t.Fatalf("ParseCheckpoint(%q) = %v, want Invalid", s, err)
+			}
+			return
+		}
+		// What parses prints back to the same checkpoint.
+		again, err := ParseCheckpoint(c.String())
+		if err != nil || again.Seq != c.Seq || !bytes.Equal(again.Hash, c.Hash) {
+			t.Fatalf("round trip of %q: got %+v, %v, want %+v", s, again, err, c)
+		}
+		if c.Seq < 0 || (c.Seq == 0) != (len(c.Hash) == 0) || (c.Seq > 0 && len(c.Hash) != HashSize) {
+			t.Fatalf("ParseCheckpoint(%q) = %+v: not a valid checkpoint", s, c)
+		}
+	})
+}
