@@ -7,11 +7,15 @@
 package audit
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/auditchain"
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 )
 
@@ -44,31 +48,223 @@ func (l *Log) Record(ctx context.Context, actor, role, action, subject, detail s
 // It returns the number of entries checked and, if the chain is broken, an
 // *auditchain.BreakError naming the first bad entry.
 func (l *Log) Verify(ctx context.Context) (int, error) {
-	anchorSeq, anchorHash, err := l.store.AuditAnchor(ctx)
+	c, err := l.read(ctx)
 	if err != nil {
 		return 0, err
 	}
-	var all []auditchain.Entry
-	var after int64
-	for {
-		batch, err := l.store.AuditEntries(ctx, after, 5000)
+	return len(c.entries), c.verify()
+}
+
+// chain is the log as read at one time: its state and every entry.
+type chain struct {
+	state   store.AuditHead
+	entries []auditchain.Entry
+}
+
+// read reads the log's state and then every entry, oldest first. If
+// retention moved the anchor meanwhile, it reads again (twice at most), so
+// that entries and anchor agree.
+func (l *Log) read(ctx context.Context) (chain, error) {
+	for attempt := 0; ; attempt++ {
+		st, err := l.store.AuditHead(ctx)
 		if err != nil {
-			return 0, err
+			return chain{}, err
 		}
-		all = append(all, batch...)
-		if len(batch) < 5000 {
-			break
+		var all []auditchain.Entry
+		var after int64
+		for {
+			batch, err := l.store.AuditEntries(ctx, after, readBatch)
+			if err != nil {
+				return chain{}, err
+			}
+			all = append(all, batch...)
+			if len(batch) < readBatch {
+				break
+			}
+			after = batch[len(batch)-1].Seq
 		}
-		after = batch[len(batch)-1].Seq
+		again, err := l.store.AuditHead(ctx)
+		if err != nil {
+			return chain{}, err
+		}
+		if again.Anchor.Seq == st.Anchor.Seq || attempt == 2 {
+			return chain{state: st, entries: all}, nil
+		}
 	}
-	if anchorSeq == 0 {
-		return len(all), auditchain.Verify(all)
+}
+
+// readBatch is how many entries the log reads from the store at a time.
+const readBatch = 5000
+
+// verify checks c's chain from the genesis or from its anchor.
+func (c chain) verify() error {
+	anchor := c.state.Anchor
+	if anchor.Seq == 0 {
+		return auditchain.Verify(c.entries)
 	}
-	if len(all) > 0 && all[0].Seq != anchorSeq+1 {
-		return 0, &auditchain.BreakError{Index: 0, Seq: all[0].Seq, Kind: auditchain.KindSeq,
-			Detail: fmt.Sprintf("oldest entry is %d but retention's anchor is %d: entries were removed", all[0].Seq, anchorSeq)}
+	if len(c.entries) > 0 && c.entries[0].Seq != anchor.Seq+1 {
+		return &auditchain.BreakError{Index: 0, Seq: c.entries[0].Seq, Kind: auditchain.KindSeq,
+			Detail: fmt.Sprintf("oldest entry is %d but retention's anchor is %d: entries were removed", c.entries[0].Seq, anchor.Seq)}
 	}
-	return len(all), auditchain.VerifyFrom(anchorHash, all)
+	return auditchain.VerifyFrom(anchor.Hash, c.entries)
+}
+
+// head returns the newest entry of c, or its anchor if it holds none.
+func (c chain) head() auditchain.Checkpoint {
+	if len(c.entries) == 0 {
+		return c.state.Anchor
+	}
+	last := c.entries[len(c.entries)-1]
+	return auditchain.Checkpoint{Seq: last.Seq, Hash: last.Hash}
+}
+
+// Head returns the head of the log: the sequence number and hash of its
+// newest entry or, if retention has deleted every entry, of the last one
+// it deleted; the zero Checkpoint for a log that never had an entry. Its
+// text form (auditchain.Checkpoint.String, "SEQ:HEX") is what an operator
+// keeps outside the database, and what the transparency report carries,
+// to prove the log against later with VerifyHead. Head does not check the
+// chain (Verify and VerifyHead do).
+func (l *Log) Head(ctx context.Context) (auditchain.Checkpoint, error) {
+	st, err := l.store.AuditHead(ctx)
+	if err != nil {
+		return auditchain.Checkpoint{}, err
+	}
+	if st.Newest.Seq == 0 {
+		return st.Anchor, nil
+	}
+	return st.Newest, nil
+}
+
+// Problem is why a log does not prove a head (HeadError).
+type Problem string
+
+// The problems VerifyHead reports.
+const (
+	// Tampered: the chain is broken, or the entry at the head's sequence
+	// number has another hash: entries were changed, inserted, reordered
+	// or rewritten with recomputed hashes.
+	Tampered Problem = "tampered"
+	// Truncated: entries are missing from the end of the log (the head's
+	// entry, or entries after it) although the log had counted them:
+	// someone deleted them.
+	Truncated Problem = "truncated"
+	// RolledBack: the log ends before the head and never counted that
+	// far: it is an older copy (restored from a backup, or rewritten
+	// wholesale) than the one the head was taken from.
+	RolledBack Problem = "rolled_back"
+	// Pruned: retention has since deleted the head's entry, so the log can
+	// no longer prove it (nothing is wrong with the log for that); verify
+	// against a newer head.
+	Pruned Problem = "pruned"
+)
+
+// HeadError is the error VerifyHead returns when the log does not prove
+// the head. It unwraps to an *errs.Error (Gone for Pruned, Conflict
+// otherwise) and, for a broken chain, to the *auditchain.BreakError.
+type HeadError struct {
+	Problem Problem
+	Head    auditchain.Checkpoint // the head checked against
+	Detail  string                // what was found, without personal data
+	Break   *auditchain.BreakError
+}
+
+func (e *HeadError) Error() string {
+	return fmt.Sprintf("audit log does not prove head %s: %s: %s", e.Head, e.Problem, e.Detail)
+}
+
+// Unwrap returns the domain error and the chain break, if any.
+func (e *HeadError) Unwrap() []error {
+	code := errs.Conflict
+	if e.Problem == Pruned {
+		code = errs.Gone
+	}
+	out := []error{errs.E(code, "audit log %s: %s", e.Problem, e.Detail)}
+	if e.Break != nil {
+		out = append(out, e.Break)
+	}
+	return out
+}
+
+// HeadProof is what VerifyHead established: the log holds the entry Head
+// names, with the same hash, and its chain is intact from the entry after
+// Anchor, through Head, to Current.
+type HeadProof struct {
+	Head    auditchain.Checkpoint // the head checked against
+	Current auditchain.Checkpoint // the log's head when it was checked
+	Anchor  int64                 // the retention anchor the chain was checked from; 0 for the genesis
+	Entries int                   // entries checked
+}
+
+// VerifyHead proves the log against want, a head taken earlier (Head) and
+// kept outside the database, for staff member by, who must be allowed
+// staff.ActAuditView. The log must hold want's entry with want's hash (or,
+// if want is retention's anchor, have that anchor), its whole chain must
+// be intact from the anchor, and it must still hold every entry it
+// counted. On success it returns the proof; otherwise a *HeadError says
+// which Problem it found, or another error says why the log could not be
+// read. The check and its outcome are recorded in the log (a truncated log
+// refuses the record: then the error holds both).
+func (l *Log) VerifyHead(ctx context.Context, by staff.Principal, want auditchain.Checkpoint) (HeadProof, error) {
+	if err := staff.Authorize(by, staff.ActAuditView); err != nil {
+		return HeadProof{}, err
+	}
+	c, err := l.read(ctx)
+	if err != nil {
+		return HeadProof{}, err
+	}
+	proof := HeadProof{Head: want, Current: c.head(), Anchor: c.state.Anchor.Seq, Entries: len(c.entries)}
+	verr := c.prove(want)
+	outcome := "intact"
+	var he *HeadError
+	if errors.As(verr, &he) {
+		outcome = string(he.Problem)
+	}
+	if err := l.Record(ctx, by.ID, by.Role, staff.ActAuditView, "audit_log",
+		fmt.Sprintf("verified %d entries against head %d: %s", len(c.entries), want.Seq, outcome)); err != nil {
+		// A truncated log refuses new entries: report what was found too.
+		return HeadProof{}, errors.Join(verr, err)
+	}
+	if verr != nil {
+		return HeadProof{}, verr
+	}
+	return proof, nil
+}
+
+// prove checks c against want; see VerifyHead.
+func (c chain) prove(want auditchain.Checkpoint) error {
+	fail := func(p Problem, format string, args ...any) error {
+		return &HeadError{Problem: p, Head: want, Detail: fmt.Sprintf(format, args...)}
+	}
+	if err := c.verify(); err != nil {
+		var brk *auditchain.BreakError
+		errors.As(err, &brk)
+		return &HeadError{Problem: Tampered, Head: want, Detail: err.Error(), Break: brk}
+	}
+	anchor, newest := c.state.Anchor, c.head()
+	switch {
+	case want.Seq < anchor.Seq:
+		return fail(Pruned, "retention has deleted entries up to seq %d, the head's entry among them; verify against a newer head", anchor.Seq)
+	case want.Seq == anchor.Seq:
+		if !bytes.Equal(want.Hash, anchor.Hash) {
+			return fail(Tampered, "the entry at seq %d, which retention deleted, had another hash", want.Seq)
+		}
+	case want.Seq > newest.Seq && c.state.Counted < want.Seq:
+		return fail(RolledBack, "the log ends at seq %d and never reached seq %d: it is older than the head", newest.Seq, want.Seq)
+	case want.Seq > newest.Seq:
+		return fail(Truncated, "entries from seq %d to %d are missing from the end of the log", newest.Seq+1, c.state.Counted)
+	default:
+		// The chain is consecutive from the anchor, so the entry is here.
+		if err := auditchain.VerifyCheckpoint(c.entries, want); err != nil {
+			var brk *auditchain.BreakError
+			errors.As(err, &brk)
+			return &HeadError{Problem: Tampered, Head: want, Detail: "the entry at the head's seq has another hash: the log was rewritten, or rolled back and written on", Break: brk}
+		}
+	}
+	if c.state.Counted > newest.Seq {
+		return fail(Truncated, "entries from seq %d to %d are missing from the end of the log", newest.Seq+1, c.state.Counted)
+	}
+	return nil
 }
 
 // Entries returns up to limit entries after seq, oldest first.

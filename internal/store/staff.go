@@ -67,4 +67,23 @@ type AuditStore interface {
 	// retention has deleted (0 and nil if none): the remaining chain must
 	// continue from it.
 	AuditAnchor(ctx context.Context) (seq int64, hash []byte, err error)
+	// AuditHead returns the log's bookkeeping and its newest entry, read
+	// together from one snapshot.
+	AuditHead(ctx context.Context) (AuditHead, error)
+}
+
+// AuditHead is the state of the audit log at one instant.
+type AuditHead struct {
+	// Counted is the sequence number of the newest entry ever appended (0
+	// if none). Sequence numbers are never reused, and only retention
+	// deletes entries, from the oldest: so the log holds every entry after
+	// Anchor up to Counted, and an entry missing from its end was removed
+	// by something else.
+	Counted int64
+	// Newest is the newest entry the log holds; the zero Checkpoint if it
+	// holds none.
+	Newest auditchain.Checkpoint
+	// Anchor is the newest entry retention deleted (see AuditAnchor); the
+	// zero Checkpoint if none.
+	Anchor auditchain.Checkpoint
 }

@@ -179,7 +179,8 @@ func scanAudit(row interface{ Scan(...any) error }) (auditchain.Entry, error) {
 
 // AppendAudit implements store.AuditStore. The audit_head row is locked
 // for the transaction, so concurrent appends (from several control
-// replicas, too) form one chain.
+// replicas, too) form one chain. It returns Conflict if the newest entry
+// the log counted is missing and retention did not delete it.
 func (s *Store) AppendAudit(ctx context.Context, e auditchain.Entry) (auditchain.Entry, error) {
 	if err := e.Validate(); err != nil {
 		return e, errs.Wrap(errs.Invalid, err, "invalid audit entry")
@@ -197,6 +198,11 @@ func (s *Store) AppendAudit(ctx context.Context, e auditchain.Entry) (auditchain
 				// Retention deleted every entry: chain from the anchor.
 				p = auditchain.Entry{}
 				err = tx.QueryRowContext(ctx, `SELECT anchor_seq, anchor_hash FROM audit_head WHERE id = 1`).Scan(&p.Seq, &p.Hash)
+				if err == nil && p.Seq != head {
+					// Retention did not delete the newest entry: something
+					// else did. Appending would reuse its number and hide that.
+					return errs.E(errs.Conflict, "the audit log's newest entries, up to seq %d, are missing: it was truncated", head)
+				}
 			}
 			if err != nil {
 				return fmt.Errorf("read audit head: %w", err)
@@ -255,6 +261,24 @@ func (s *Store) AuditAnchor(ctx context.Context) (int64, []byte, error) {
 		return tx.QueryRowContext(ctx, `SELECT anchor_seq, anchor_hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
 	})
 	return seq, hash, err
+}
+
+// AuditHead implements store.AuditStore.
+func (s *Store) AuditHead(ctx context.Context) (store.AuditHead, error) {
+	var h store.AuditHead
+	err := s.readSnapshot(ctx, "audit head", func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT seq, anchor_seq, anchor_hash FROM audit_head WHERE id = 1`).
+			Scan(&h.Counted, &h.Anchor.Seq, &h.Anchor.Hash); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).
+			Scan(&h.Newest.Seq, &h.Newest.Hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	return h, err
 }
 
 // sweepAudit deletes a batch of audit entries with del (which must end

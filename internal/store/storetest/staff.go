@@ -72,6 +72,62 @@ func testAudit(t *testing.T, s store.Store) {
 	}
 }
 
+// testAuditHead follows the log's head through appends and retention.
+func testAuditHead(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	check := func(when string, want store.AuditHead) {
+		t.Helper()
+		got, err := s.AuditHead(ctx)
+		must(t, "AuditHead", err)
+		if got.Counted != want.Counted || got.Newest.Seq != want.Newest.Seq || !bytes.Equal(got.Newest.Hash, want.Newest.Hash) ||
+			got.Anchor.Seq != want.Anchor.Seq || !bytes.Equal(got.Anchor.Hash, want.Anchor.Hash) {
+			t.Fatalf("%s: got %+v, want %+v", when, got, want)
+		}
+	}
+	check("empty", store.AuditHead{})
+	var es []auditchain.Entry
+	for i := range 3 {
+		e, err := s.AppendAudit(ctx, auditchain.Entry{At: t0().Add(time.Duration(i) * time.Hour), Actor: "stf_1", Role: "admin", Action: "a", Subject: "s"})
+		must(t, "AppendAudit", err)
+		es = append(es, e)
+	}
+	cp := func(e auditchain.Entry) auditchain.Checkpoint { return auditchain.Checkpoint{Seq: e.Seq, Hash: e.Hash} }
+	check("after 3 appends", store.AuditHead{Counted: 3, Newest: cp(es[2])})
+	n, err := s.SweepBatch(ctx, store.SweepAudit, t0().Add(90*time.Minute), t0().Add(time.Hour*24), 100)
+	if err != nil || n != 2 {
+		t.Fatalf("sweep 2 entries: got %d, %v", n, err)
+	}
+	check("after retention deleted 2", store.AuditHead{Counted: 3, Newest: cp(es[2]), Anchor: cp(es[1])})
+	if n, err := s.SweepBatch(ctx, store.SweepAudit, t0().Add(24*time.Hour), t0().Add(48*time.Hour), 100); err != nil || n != 1 {
+		t.Fatalf("sweep the last entry: got %d, %v", n, err)
+	}
+	check("after retention deleted all", store.AuditHead{Counted: 3, Anchor: cp(es[2])})
+	e, err := s.AppendAudit(ctx, auditchain.Entry{At: t0().Add(48 * time.Hour), Actor: "stf_1", Role: "admin", Action: "a", Subject: "s"})
+	must(t, "AppendAudit after retention", err)
+	check("after an append on an empty log", store.AuditHead{Counted: 4, Newest: cp(e), Anchor: cp(es[2])})
+}
+
+// testAuditTailRemoved deletes the newest audit entries behind the store's
+// back: appending is refused rather than reusing their sequence numbers.
+func testAuditTailRemoved(t *testing.T, b Backend) {
+	ctx := t.Context()
+	s, db := b.OpenWithDB(t)
+	for range 3 {
+		_, err := s.AppendAudit(ctx, auditchain.Entry{At: t0(), Actor: "stf_1", Role: "admin", Action: "a", Subject: "s"})
+		must(t, "AppendAudit", err)
+	}
+	if _, err := db.ExecContext(ctx, `DELETE FROM audit_log WHERE seq >= 2`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.AppendAudit(ctx, auditchain.Entry{At: t0(), Actor: "stf_1", Role: "admin", Action: "a", Subject: "s"})
+	wantCode(t, "AppendAudit after the newest entries were deleted", err, errs.Conflict)
+	es, err := s.AuditEntries(ctx, 0, 10)
+	must(t, "AuditEntries", err)
+	if len(es) != 1 {
+		t.Fatalf("got %d entries, want the 1 left", len(es))
+	}
+}
+
 func testAuditConcurrent(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	const n = 20

@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Staff", testStaff},
 		{"Audit", testAudit},
 		{"AuditConcurrent", testAuditConcurrent},
+		{"AuditHead", testAuditHead},
 		{"Holds", testHolds},
 		{"AcceptanceRetention", testAcceptanceRetention},
 		{"Disclosures", testDisclosures},
@@ -87,6 +88,7 @@ func RunFaults(t *testing.T, b Backend) {
 		fn   func(t *testing.T, b Backend)
 	}{
 		{"EraseAccountInterrupted", testEraseAccountInterrupted},
+		{"AuditTailRemoved", testAuditTailRemoved},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
