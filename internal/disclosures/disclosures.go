@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nitronet/nitronet/internal/auditchain"
 	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/ident"
@@ -47,7 +48,7 @@ type Accounts interface {
 type Config struct {
 	Store     store.DisclosureStore
 	Accounts  Accounts
-	Audit     staff.Auditor
+	Audit     Auditor
 	Inbox     Inbox
 	Inventory inventory.Inventory
 	// Controller is who publishes the transparency reports; it may be
@@ -56,6 +57,13 @@ type Config struct {
 	Logger     *slog.Logger
 	Clock      func() time.Time
 	Rand       io.Reader
+}
+
+// Auditor records audit entries and reports the audit log's head
+// (package audit's *Log).
+type Auditor interface {
+	staff.Auditor
+	Head(ctx context.Context) (auditchain.Checkpoint, error)
 }
 
 // Service manages the ledger. It is safe for concurrent use.
@@ -338,8 +346,10 @@ func toReport(d store.Disclosure) transparency.Disclosure {
 // configured controller as its publisher. A period still
 // running gives an interim report (Report.Interim) covering the ledger up
 // to now; a period that has not started is Invalid (field "period"), as is
-// a canary statement that is too long (field "canary"). by
-// must be allowed staff.ActTransparency; the signing is audited.
+// a canary statement that is too long (field "canary"). The report carries
+// the audit log's head taken just before signing (the signing's own audit
+// entry follows it). by must be allowed staff.ActTransparency; the signing
+// is audited.
 func (s *Service) Transparency(ctx context.Context, by staff.Principal, p transparency.Period, canary string, key ed25519.PrivateKey) ([]byte, transparency.Report, error) {
 	if err := staff.Authorize(by, staff.ActTransparency); err != nil {
 		return nil, transparency.Report{}, err
@@ -362,15 +372,21 @@ func (s *Service) Transparency(ctx context.Context, by staff.Principal, p transp
 	for _, d := range ds {
 		in = append(in, toReport(d))
 	}
+	head, err := s.cfg.Audit.Head(ctx)
+	if err != nil {
+		return nil, transparency.Report{}, fmt.Errorf("audit head: %w", err)
+	}
 	r := transparency.Build(p, in, now, canary)
 	r.Controller = s.cfg.Controller
+	r.AuditHead = head.String()
 	file, err := transparency.Sign(r, key)
 	if err != nil {
 		return nil, transparency.Report{}, err
 	}
+	r.Format = transparency.ReportFormat
 	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActTransparency, "transparency:"+p.String(),
-		fmt.Sprintf("signed transparency report with key %s over %d disclosure(s)",
-			transparency.EncodePublicKey(key.Public().(ed25519.PublicKey)), r.Totals.Requests)); err != nil {
+		fmt.Sprintf("signed transparency report with key %s over %d disclosure(s) at audit head %d",
+			transparency.EncodePublicKey(key.Public().(ed25519.PublicKey)), r.Totals.Requests, head.Seq)); err != nil {
 		return nil, transparency.Report{}, err
 	}
 	return file, r, nil

@@ -316,16 +316,33 @@ func TestTransparency(t *testing.T) {
 		!r.Canary.NextUpdate.Equal(running.End()) || r.Totals.Requests != 1 {
 		t.Fatalf("running period: got %+v, %v; want an interim report of 1 request whose next update is the period's end", r, err)
 	}
+	log := audit.New(st, func() time.Time { return *f.now })
+	head, err := log.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	file, r, err := f.svc.Transparency(ctx, f.legal, p, "No secret orders.", key)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The report carries the audit head taken just before signing; the
+	// signing's own entry follows it.
+	if r.AuditHead != head.String() || head.Seq == 0 {
+		t.Fatalf("audit head: got %q, want %q", r.AuditHead, head)
+	}
+	if after, err := log.Head(ctx); err != nil || after.Seq != head.Seq+1 {
+		t.Fatalf("audit head after signing: got %v, %v, want seq %d", after, err, head.Seq+1)
+	}
+	if es, err := st.AuditEntries(ctx, head.Seq, 1); err != nil || len(es) != 1 || es[0].Action != staff.ActTransparency ||
+		!strings.HasSuffix(es[0].Detail, fmt.Sprintf("at audit head %d", head.Seq)) {
+		t.Fatalf("signing's audit entry: got %+v, %v", es, err)
 	}
 	if r.Totals.Requests != 2 || r.Totals.WithDataDisclosed != 1 || r.AccountsAffected != 2 || r.ByOutcome["refused"] != 1 {
 		t.Fatalf("report: got %+v", r)
 	}
 	got, err := transparency.Verify(file, key.Public().(ed25519.PublicKey))
-	if err != nil || got.Totals != r.Totals {
-		t.Fatalf("Verify: got %+v, %v", got.Totals, err)
+	if err != nil || got.Totals != r.Totals || got.AuditHead != head.String() || got.Format != transparency.ReportFormat {
+		t.Fatalf("Verify: got %+v, %v", got, err)
 	}
 	if got.Controller != testController || got.Format != transparency.ReportFormat {
 		t.Errorf("signed report: controller %+v, format %q; want %+v, %q", got.Controller, got.Format, testController, transparency.ReportFormat)

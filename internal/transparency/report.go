@@ -3,7 +3,9 @@
 // with Ed25519.
 //
 // A report holds only aggregate counts: no reference numbers, authority
-// names, account identifiers or other personal data leave the ledger. The
+// names, account identifiers or other personal data leave the ledger. It
+// also carries the head of the staff audit log at signing (AuditHead), so
+// the published report commits the operator to that log. The
 // canary is a statement the operator re-signs every period; its absence or
 // a missed NextUpdate is the signal.
 //
@@ -21,11 +23,18 @@ import (
 
 // ReportFormat identifies the report schema. It is the "format" member of
 // every signed report, so a signature over one schema can never be taken for
-// a signature over another document. Format 2 added the controller.
-const ReportFormat = "nitronet-transparency-report/2"
+// a signature over another document. Format 2 added the controller, format
+// 3 the audit head.
+const ReportFormat = "nitronet-transparency-report/3"
+
+// ReportFormatV2 is the schema of reports that state the controller but
+// not the audit head: the members of format 3 except "audit_head". Verify
+// still accepts them.
+const ReportFormatV2 = "nitronet-transparency-report/2"
 
 // ReportFormatV1 is the schema of reports made before the controller was
-// stated: the same members but "controller". Verify still accepts them.
+// stated: the members of format 2 except "controller". Verify still
+// accepts them.
 const ReportFormatV1 = "nitronet-transparency-report/1"
 
 // Disclosure types. Other values are accepted and counted under their own
@@ -127,9 +136,19 @@ type Report struct {
 	PeriodEnd   time.Time `json:"period_end"` // exclusive
 	GeneratedAt time.Time `json:"generated_at"`
 	// Controller is who publishes the report: the operator's identity as
-	// configured (format 2). Build leaves it empty for the caller to set;
+	// configured (format 2 and later). Build leaves it empty for the caller to set;
 	// it is absent from format 1 reports and when nothing is configured.
 	Controller controller.Identity `json:"controller,omitzero"`
+	// AuditHead is the head of the operator's staff audit log when the
+	// report was signed, in its text form SEQ:HEX (the decimal sequence
+	// number and the SHA-256 hash of the newest entry; "0:" for an empty
+	// log; see auditchain.Checkpoint). It commits the operator, in signed
+	// and published form, to the log as it then was: the operator can
+	// later be asked to prove the log against it (nitronet admin audit
+	// verify --head), which fails if staff access recorded up to then was
+	// changed, removed or rolled back. Build leaves it empty for the
+	// caller to set; format 3 requires it, formats 1 and 2 lack it.
+	AuditHead string `json:"audit_head,omitempty"`
 	// Interim is true for a report made before its period ended: it
 	// covers disclosures received until CoversUntil, and the final report
 	// follows at PeriodEnd.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/nitronet/nitronet/internal/auditchain"
 	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/errs"
 )
@@ -51,19 +52,22 @@ type envelope struct {
 // implementation will do (decode the string, verify its bytes, then parse
 // them as JSON). The report's own "format" member is ReportFormat, which
 // binds the signature to this schema (Verify also accepts reports of the
-// earlier ReportFormatV1). The embedded public key is a
+// earlier ReportFormatV2 and ReportFormatV1). The embedded public key is a
 // convenience; a verifier must compare it with a key obtained out of band
 // (see Verify).
 //
 // Sign sets r.Format to ReportFormat. It returns an *errs.Error with code
-// Invalid if priv is not an Ed25519 private key or r.Period is not a valid
-// period.
+// Invalid if priv is not an Ed25519 private key, r.Period is not a valid
+// period or r.AuditHead is not a checkpoint's text form.
 func Sign(r Report, priv ed25519.PrivateKey) ([]byte, error) {
 	if len(priv) != ed25519.PrivateKeySize {
 		return nil, errs.E(errs.Invalid, "signing key is not an Ed25519 private key")
 	}
 	if _, err := ParsePeriod(r.Period); err != nil {
 		return nil, err
+	}
+	if _, err := auditchain.ParseCheckpoint(r.AuditHead); err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "the report's audit head is missing or malformed")
 	}
 	r.Format = ReportFormat
 	body, err := json.Marshal(r)
@@ -121,7 +125,8 @@ func (e *SelfAssertedError) Unwrap() error {
 // files over MaxFileSize; Invalid for malformed JSON, unknown members,
 // trailing data, another algorithm, bad key or signature encodings,
 // a trusted key of the wrong size, or a signed report that follows neither
-// ReportFormat nor ReportFormatV1; Unauthenticated for a key other than trusted or a signature
+// ReportFormat (with a well-formed audit head), ReportFormatV2 nor
+// ReportFormatV1; Unauthenticated for a key other than trusted or a signature
 // that does not verify (including one over a missing, empty report).
 // Verify never panics, whatever file holds.
 func Verify(file []byte, trusted ed25519.PublicKey) (Report, error) {
@@ -163,12 +168,19 @@ func Verify(file []byte, trusted ed25519.PublicKey) (Report, error) {
 	}
 	switch r.Format {
 	case ReportFormat:
+		if _, err := auditchain.ParseCheckpoint(r.AuditHead); err != nil {
+			return Report{}, errs.Wrap(errs.Invalid, err, "the report's audit head is missing or malformed")
+		}
+	case ReportFormatV2:
+		if r.AuditHead != "" {
+			return Report{}, errs.E(errs.Invalid, "a %s report has no audit head", ReportFormatV2)
+		}
 	case ReportFormatV1:
-		if r.Controller != (controller.Identity{}) {
-			return Report{}, errs.E(errs.Invalid, "a %s report has no controller member", ReportFormatV1)
+		if r.Controller != (controller.Identity{}) || r.AuditHead != "" {
+			return Report{}, errs.E(errs.Invalid, "a %s report has no controller or audit head member", ReportFormatV1)
 		}
 	default:
-		return Report{}, errs.E(errs.Invalid, "report format %q is not %q or %q", truncate(r.Format, 64), ReportFormat, ReportFormatV1)
+		return Report{}, errs.E(errs.Invalid, "report format %q is not %q, %q or %q", truncate(r.Format, 64), ReportFormat, ReportFormatV2, ReportFormatV1)
 	}
 	p, err := ParsePeriod(r.Period)
 	if err != nil {

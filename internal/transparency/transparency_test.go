@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/auditchain"
 	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/errs"
 )
@@ -222,11 +223,43 @@ func signedSample(t testing.TB) ([]byte, Report, ed25519.PrivateKey) {
 	r := Build(Period{2026, 1}, sampleDisclosures(), time.Date(2026, 7, 3, 10, 0, 0, 0, time.UTC), "No secret orders. <b>&</b>")
 	r.Controller = controller.Identity{Name: "Example VPN GmbH", Address: "1 Example Street, Berlin", Email: "privacy@example.org",
 		DPO: controller.DPO{Name: "Dana Officer", Email: "dpo@example.org"}}
+	r.AuditHead = sampleHead
 	file, err := Sign(r, priv)
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
 	}
+	r.Format = ReportFormat
 	return file, r, priv
+}
+
+// sampleHead is an audit head in its text form.
+const sampleHead = "1742:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+// TestAuditHeadInSignedReport: the audit head is inside the signed bytes,
+// so changing it breaks the signature; a report of format 3 must carry a
+// well-formed one, and Sign refuses to make one without.
+func TestAuditHeadInSignedReport(t *testing.T) {
+	file, r, priv := signedSample(t)
+	pub := priv.Public().(ed25519.PublicKey)
+	if !strings.Contains(string(file), `\"audit_head\":\"`+sampleHead+`\"`) {
+		t.Fatalf("signed file lacks the audit head: %s", file)
+	}
+	changed := rewrite(t, file, func(e *envelope) {
+		e.Report = strings.Replace(e.Report, sampleHead, "1743"+sampleHead[4:], 1)
+	})
+	if _, err := Verify(changed, pub); errs.CodeOf(err) != errs.Unauthenticated {
+		t.Errorf("Verify(audit head changed) = %v, want Unauthenticated", err)
+	}
+	for _, head := range []string{"", "1742", "1742:abc", "x:" + sampleHead[5:]} {
+		r.AuditHead = head
+		if _, err := Sign(r, priv); errs.CodeOf(err) != errs.Invalid {
+			t.Errorf("Sign(audit head %q) = %v, want Invalid", head, err)
+		}
+	}
+	r.AuditHead = "0:"
+	if _, err := Sign(r, priv); err != nil {
+		t.Errorf("Sign(audit head of an empty log) = %v, want nil", err)
+	}
 }
 
 func TestSignVerifyRoundTrip(t *testing.T) {
@@ -281,14 +314,15 @@ func TestSignedFileIsIndependentlyVerifiable(t *testing.T) {
 	}
 }
 
-// TestVerifyFormat1: a report signed before the controller was added (a
-// file written by the earlier release, kept in testdata) still verifies.
-func TestVerifyFormat1(t *testing.T) {
-	file, err := os.ReadFile(filepath.Join("testdata", "report-v1.json"))
+// readFixture reads testdata/NAME.json, a report signed by an earlier
+// release, and the public key in testdata/NAME.pub.
+func readFixture(t *testing.T, name string) ([]byte, ed25519.PublicKey) {
+	t.Helper()
+	file, err := os.ReadFile(filepath.Join("testdata", name+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pubText, err := os.ReadFile(filepath.Join("testdata", "report-v1.pub"))
+	pubText, err := os.ReadFile(filepath.Join("testdata", name+".pub"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,12 +330,33 @@ func TestVerifyFormat1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return file, pub
+}
+
+// TestVerifyFormat1: a report signed before the controller was added (a
+// file written by the earlier release, kept in testdata) still verifies.
+func TestVerifyFormat1(t *testing.T) {
+	file, pub := readFixture(t, "report-v1")
 	r, err := Verify(file, pub)
 	if err != nil {
 		t.Fatalf("Verify(format 1 report) = %v, want nil", err)
 	}
-	if r.Format != ReportFormatV1 || r.Period != "2025H2" || r.Totals.Requests != 1 || r.Controller != (controller.Identity{}) {
-		t.Errorf("format 1 report = %+v, want format %s, period 2025H2, 1 request, no controller", r, ReportFormatV1)
+	if r.Format != ReportFormatV1 || r.Period != "2025H2" || r.Totals.Requests != 1 || r.Controller != (controller.Identity{}) || r.AuditHead != "" {
+		t.Errorf("format 1 report = %+v, want format %s, period 2025H2, 1 request, no controller, no audit head", r, ReportFormatV1)
+	}
+}
+
+// TestVerifyFormat2: a report signed with the controller but before the
+// audit head was added (a file written by the earlier release, kept in
+// testdata) still verifies, and has no audit head.
+func TestVerifyFormat2(t *testing.T) {
+	file, pub := readFixture(t, "report-v2")
+	r, err := Verify(file, pub)
+	if err != nil {
+		t.Fatalf("Verify(format 2 report) = %v, want nil", err)
+	}
+	if r.Format != ReportFormatV2 || r.Period != "2026H1" || r.Controller.Name != "Example VPN GmbH" || r.AuditHead != "" {
+		t.Errorf("format 2 report = %+v, want format %s, period 2026H1, the controller, no audit head", r, ReportFormatV2)
 	}
 }
 
@@ -402,6 +457,11 @@ func TestVerifyTamper(t *testing.T) {
 		{"signed bad period", wrongSchema(`{"format":"` + ReportFormat + `","period":"2026H3"}`), pub, errs.Invalid},
 		{"signed v1 with controller", wrongSchema(`{"format":"` + ReportFormatV1 + `","period":"2026H1","period_start":"2026-01-01T00:00:00Z","period_end":"2026-07-01T00:00:00Z","controller":{"name":"X"}}`), pub, errs.Invalid},
 		{"signed wrong bounds", wrongSchema(`{"format":"` + ReportFormat + `","period":"2026H1"}`), pub, errs.Invalid},
+		{"signed wrong bounds", wrongSchema(`{"format":"` + ReportFormat + `","period":"2026H1","audit_head":"0:"}`), pub, errs.Invalid},
+		{"signed without audit head", wrongSchema(`{"format":"` + ReportFormat + `","period":"2026H1","period_start":"2026-01-01T00:00:00Z","period_end":"2026-07-01T00:00:00Z"}`), pub, errs.Invalid},
+		{"signed bad audit head", wrongSchema(`{"format":"` + ReportFormat + `","period":"2026H1","period_start":"2026-01-01T00:00:00Z","period_end":"2026-07-01T00:00:00Z","audit_head":"12:00"}`), pub, errs.Invalid},
+		{"signed v1 with audit head", wrongSchema(`{"format":"` + ReportFormatV1 + `","period":"2026H1","period_start":"2026-01-01T00:00:00Z","period_end":"2026-07-01T00:00:00Z","audit_head":"0:"}`), pub, errs.Invalid},
+		{"signed v2 with audit head", wrongSchema(`{"format":"` + ReportFormatV2 + `","period":"2026H1","period_start":"2026-01-01T00:00:00Z","period_end":"2026-07-01T00:00:00Z","audit_head":"0:"}`), pub, errs.Invalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -422,6 +482,7 @@ func TestVerifyTamper(t *testing.T) {
 
 func TestSignRejects(t *testing.T) {
 	r := Build(Period{2026, 1}, nil, time.Now(), "")
+	r.AuditHead = "0:"
 	if _, err := Sign(r, ed25519.PrivateKey(make([]byte, 10))); errs.CodeOf(err) != errs.Invalid {
 		t.Errorf("Sign(short key) = %v, want code %q", err, errs.Invalid)
 	}
@@ -523,14 +584,17 @@ func FuzzVerify(f *testing.F) {
 	pub := priv.Public().(ed25519.PublicKey)
 	r := Build(Period{2026, 1}, sampleDisclosures(), time.Date(2026, 7, 3, 0, 0, 0, 0, time.UTC), "canary")
 	r.Controller = controller.Identity{Name: "Example VPN GmbH", Email: "privacy@example.org"}
+	r.AuditHead = sampleHead
 	good, err := Sign(r, priv)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(good, true)
 	f.Add(good, false)
-	if v1, err := os.ReadFile(filepath.Join("testdata", "report-v1.json")); err == nil {
-		f.Add(v1, false)
+	for _, name := range []string{"report-v1.json", "report-v2.json"} {
+		if old, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
+			f.Add(old, false)
+		}
 	}
 	f.Add([]byte(`{"alg":"ed25519","public_key":"","report":"","signature":""}`), false)
 	f.Add([]byte(`{}`), true)
@@ -560,6 +624,11 @@ func FuzzVerify(f *testing.F) {
 		// Anything that verified must be a well-formed report.
 		if _, perr := ParsePeriod(got.Period); perr != nil {
 			t.Fatalf("verified report has bad period: %v", perr)
+		}
+		if got.Format == ReportFormat {
+			if _, herr := auditchain.ParseCheckpoint(got.AuditHead); herr != nil {
+				t.Fatalf("verified format 2 report has a bad audit head: %v", herr)
+			}
 		}
 	})
 }
