@@ -59,6 +59,7 @@ func newAdminTransparencyCmd(a *admin) *cobra.Command {
 				return fmt.Errorf("write report: %w", err)
 			}
 			fmt.Fprintf(env.Stdout, "Transparency report %s written to %s (%d request(s)).\n", p, out, r.Totals.Requests)
+			fmt.Fprintf(env.Stdout, "Audit log head signed into it: %s\n", r.AuditHead)
 			if r.Interim {
 				fmt.Fprintf(env.Stdout, "The period is still running: this is an interim report up to %s; the final one is due %s.\n",
 					r.CoversUntil.Format(time.DateOnly), r.PeriodEnd.Format(time.DateOnly))

@@ -72,6 +72,7 @@ func printReport(env *Env, r transparency.Report) {
 	fmt.Fprintf(tw, "Period:\t%s (%s to %s)\n", r.Period, r.PeriodStart.Format(time.DateOnly), r.PeriodEnd.Add(-time.Second).Format(time.DateOnly))
 	fmt.Fprintf(tw, "Generated:\t%s\n", r.GeneratedAt.Format(time.RFC3339))
 	printController(tw, r)
+	printAuditHead(tw, r)
 	fmt.Fprintf(tw, "Requests:\t%d (data disclosed: %d, nothing disclosed: %d)\n", r.Totals.Requests, r.Totals.WithDataDisclosed, r.Totals.NoDataDisclosed)
 	fmt.Fprintf(tw, "Accounts affected:\t%d\n", r.AccountsAffected)
 	for _, m := range []struct {
@@ -124,4 +125,15 @@ func printController(w io.Writer, r transparency.Report) {
 		fmt.Fprintf(w, "%s\t%s: %s\n", label, row.Label, oneLine(row.Value))
 		label = ""
 	}
+}
+
+// printAuditHead writes the audit log head the report commits to, or why
+// it states none.
+func printAuditHead(w io.Writer, r transparency.Report) {
+	if r.AuditHead == "" {
+		fmt.Fprintf(w, "Audit log head:\tnot stated (reports of formats 1 and 2 do not carry it)\n")
+		return
+	}
+	fmt.Fprintf(w, "Audit log head:\t%s\n", oneLine(r.AuditHead))
+	fmt.Fprintf(w, "\t(the operator proves the staff audit log against it with: nitronet admin audit verify --head %s)\n", oneLine(r.AuditHead))
 }
