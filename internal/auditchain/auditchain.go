@@ -246,25 +246,25 @@ func (c Checkpoint) String() string {
 // Checkpoint.String), ignoring surrounding white space; hexadecimal digits
 // may be in either case. Seq must be a decimal number from 1 up with a
 // HashSize-byte hash, or 0 with none. Anything else is an *errs.Error with
-// code Invalid.
+// code Invalid about the field "head".
 func ParseCheckpoint(s string) (Checkpoint, error) {
 	s = strings.TrimSpace(s)
 	seqText, hashText, ok := strings.Cut(s, ":")
 	if !ok {
-		return Checkpoint{}, errs.E(errs.Invalid, "audit head %q is not SEQ:HASH", clip(s))
+		return Checkpoint{}, errs.Field(errs.Invalid, "head", "audit head %q is not SEQ:HASH", clip(s))
 	}
 	seq, err := strconv.ParseInt(seqText, 10, 64)
 	if err != nil || seq < 0 || seqText != strconv.FormatInt(seq, 10) {
-		return Checkpoint{}, errs.E(errs.Invalid, "audit head sequence number %q is not a number", clip(seqText))
+		return Checkpoint{}, errs.Field(errs.Invalid, "head", "audit head sequence number %q is not a number", clip(seqText))
 	}
 	hash, err := hex.DecodeString(hashText)
 	switch {
 	case err != nil:
-		return Checkpoint{}, errs.E(errs.Invalid, "audit head hash is not hexadecimal")
+		return Checkpoint{}, errs.Field(errs.Invalid, "head", "audit head hash is not hexadecimal")
 	case seq == 0 && len(hash) != 0:
-		return Checkpoint{}, errs.E(errs.Invalid, "the audit head of an empty log (0) has no hash")
+		return Checkpoint{}, errs.Field(errs.Invalid, "head", "the audit head of an empty log (0) has no hash")
 	case seq > 0 && len(hash) != HashSize:
-		return Checkpoint{}, errs.E(errs.Invalid, "audit head hash has %d hexadecimal digits, want %d", len(hashText), 2*HashSize)
+		return Checkpoint{}, errs.Field(errs.Invalid, "head", "audit head hash has %d hexadecimal digits, want %d", len(hashText), 2*HashSize)
 	}
 	if seq == 0 {
 		hash = nil

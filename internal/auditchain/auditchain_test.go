@@ -371,8 +371,8 @@ func TestCheckpointText(t *testing.T) {
 		"3:" + hash[:62], "3:" + hash + "00", "3:" + hash[:63] + "g", "3:", "0:" + hash, "3:" + hash + ":1",
 		"99999999999999999999:" + hash,
 	} {
-		if _, err := ParseCheckpoint(bad); errs.CodeOf(err) != errs.Invalid {
-			t.Errorf("ParseCheckpoint(%q) = %v, want Invalid", bad, err)
+		if _, err := ParseCheckpoint(bad); errs.CodeOf(err) != errs.Invalid || errs.FieldOf(err) != "head" {
+			t.Errorf("ParseCheckpoint(%q) = %v (field %q), want Invalid about head", bad, err, errs.FieldOf(err))
 		}
 	}
 }
