@@ -1,7 +1,9 @@
 // Package storetest holds the shared test suite for store.Store
-// implementations (Run) and helpers that open a fresh store on each engine,
-// so other packages can run their tests against SQLite and a real
-// PostgreSQL alike.
+// implementations (Run, and RunFaults for the tests that reach into the
+// database), helpers that open a fresh store on each engine, so other
+// packages can run their tests against SQLite and a real PostgreSQL
+// alike, and the means to reach under a store: InjectFault makes a chosen
+// statement fail with a database trigger, Dump reads every row.
 //
 // PostgreSQL comes from the environment:
 //
