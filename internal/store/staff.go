@@ -22,11 +22,24 @@ type Staff struct {
 	TOTPStep   int64
 }
 
+// StaffAdminRole is the role of the staff who manage staff (the staff
+// package's RoleAdmin). The store keeps at least one enabled staff account
+// with it once one exists: SetStaffRole and SetStaffDisabled refuse to
+// remove the last.
+const StaffAdminRole = "admin"
+
 // StaffStore keeps staff accounts and their login tokens. It is part of
 // Store.
 type StaffStore interface {
 	// CreateStaff inserts s; a taken email is Conflict.
 	CreateStaff(ctx context.Context, s *Staff) error
+	// BootstrapStaff inserts s and appends e to the audit log (as
+	// AppendAudit does), in one transaction, only while no enabled staff
+	// account has StaffAdminRole: otherwise it returns Precondition and
+	// changes nothing. A taken email is Conflict. Concurrent calls are
+	// serialised, so at most one of them can add the first admin. It
+	// returns the stored entry.
+	BootstrapStaff(ctx context.Context, s *Staff, e auditchain.Entry) (auditchain.Entry, error)
 	// StaffByEmail returns the staff account with the normalised email.
 	StaffByEmail(ctx context.Context, email string) (*Staff, error)
 	// StaffByID returns the staff account with id.
@@ -34,8 +47,13 @@ type StaffStore interface {
 	// ListStaff returns every staff account, oldest first.
 	ListStaff(ctx context.Context) ([]Staff, error)
 	// SetStaffDisabled disables or enables a staff account; disabling also
-	// deletes its tokens.
+	// deletes its tokens. Disabling the last enabled account with
+	// StaffAdminRole is Precondition and changes nothing.
 	SetStaffDisabled(ctx context.Context, id string, disabled bool) error
+	// SetStaffRole gives a staff account role. Taking StaffAdminRole from
+	// the last enabled account that has it is Precondition and changes
+	// nothing.
+	SetStaffRole(ctx context.Context, id, role string) error
 	// CreateStaffToken stores a staff login token by its hash.
 	CreateStaffToken(ctx context.Context, hash []byte, staffID string, created, expires time.Time) error
 	// StaffByToken returns the enabled staff account whose unexpired token

@@ -242,6 +242,10 @@ type Store interface {
 	// now is. An unknown gateway is NotFound; a credential hash another
 	// gateway has is Conflict.
 	UpdateGateway(ctx context.Context, id string, u GatewayUpdate) (*Gateway, error)
+	// DeleteGateway removes gateway id, with its enrollment token and
+	// credential hashes, and returns it as it was: its credential no
+	// longer authenticates. An unknown gateway is NotFound.
+	DeleteGateway(ctx context.Context, id string) (*Gateway, error)
 
 	// Peer feed.
 

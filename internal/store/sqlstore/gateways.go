@@ -169,3 +169,17 @@ func (s *Store) UpdateGateway(ctx context.Context, id string, u store.GatewayUpd
 	}
 	return g, nil
 }
+
+// DeleteGateway implements store.Store.
+func (s *Store) DeleteGateway(ctx context.Context, id string) (*store.Gateway, error) {
+	var g *store.Gateway
+	err := s.write(ctx, "delete gateway", func(tx *sql.Tx) error {
+		var err error
+		g, err = scanGateway(tx.QueryRowContext(ctx, `DELETE FROM gateways WHERE id = $1 RETURNING `+gatewayColumns, id))
+		return notFound(err, "gateway not found")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}

@@ -29,10 +29,85 @@ func (s *Store) CreateStaff(ctx context.Context, st *store.Staff) error {
 	if st.ID == "" || st.Email == "" || st.Role == "" || st.PasswordHash == "" {
 		return errs.E(errs.Invalid, "staff id, email, role and password are required")
 	}
-	return s.write(ctx, "create staff", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO staff (`+staffCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, 0)`,
-			st.ID, st.Email, st.Role, st.PasswordHash, unix(st.CreatedAt), st.Disabled, nullBytes(st.TOTPSealed))
-		return mapErr(err, "a staff account with this email already exists")
+	return s.write(ctx, "create staff", func(tx *sql.Tx) error { return insertStaff(ctx, tx, st) })
+}
+
+func insertStaff(ctx context.Context, tx *sql.Tx, st *store.Staff) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO staff (`+staffCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, 0)`,
+		st.ID, st.Email, st.Role, st.PasswordHash, unix(st.CreatedAt), st.Disabled, nullBytes(st.TOTPSealed))
+	return mapErr(err, "a staff account with this email already exists")
+}
+
+// BootstrapStaff implements store.StaffStore. The audit entry is appended
+// first: that locks the audit head, which serialises bootstraps, so the
+// count of enabled admins that follows cannot miss one another bootstrap
+// is adding.
+func (s *Store) BootstrapStaff(ctx context.Context, st *store.Staff, e auditchain.Entry) (auditchain.Entry, error) {
+	if st.ID == "" || st.Email == "" || st.Role == "" || st.PasswordHash == "" {
+		return e, errs.E(errs.Invalid, "staff id, email, role and password are required")
+	}
+	if err := e.Validate(); err != nil {
+		return e, errs.Wrap(errs.Invalid, err, "invalid audit entry")
+	}
+	var out auditchain.Entry
+	err := s.write(ctx, "bootstrap staff", func(tx *sql.Tx) error {
+		var err error
+		if out, err = s.appendAudit(ctx, tx, e); err != nil {
+			return err
+		}
+		var admins int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM staff WHERE role = $1 AND NOT disabled`,
+			store.StaffAdminRole).Scan(&admins); err != nil {
+			return err
+		}
+		if admins > 0 {
+			return errs.E(errs.Precondition, "an enabled admin exists")
+		}
+		return insertStaff(ctx, tx, st)
+	})
+	return out, err
+}
+
+// keepAdmin returns Precondition if staff id is the last enabled admin,
+// in tx. On PostgreSQL it locks the enabled admins' rows first, so two
+// transactions each removing a different admin cannot both pass.
+func (s *Store) keepAdmin(ctx context.Context, tx *sql.Tx, id string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM staff WHERE role = $1 AND NOT disabled ORDER BY id`+s.d.forUpdate,
+		store.StaffAdminRole)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var admins []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return err
+		}
+		admins = append(admins, a)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(admins) == 1 && admins[0] == id {
+		return errs.E(errs.Precondition, "the last enabled admin must stay")
+	}
+	return nil
+}
+
+// SetStaffRole implements store.StaffStore.
+func (s *Store) SetStaffRole(ctx context.Context, id, role string) error {
+	if role == "" {
+		return errs.E(errs.Invalid, "staff role is required")
+	}
+	return s.write(ctx, "set staff role", func(tx *sql.Tx) error {
+		if role != store.StaffAdminRole {
+			if err := s.keepAdmin(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE staff SET role = $1 WHERE id = $2`, role, id)
+		return affected(res, err, "staff account not found")
 	})
 }
 
@@ -88,6 +163,11 @@ func (s *Store) ListStaff(ctx context.Context) ([]store.Staff, error) {
 // SetStaffDisabled implements store.StaffStore.
 func (s *Store) SetStaffDisabled(ctx context.Context, id string, disabled bool) error {
 	return s.write(ctx, "disable staff", func(tx *sql.Tx) error {
+		if disabled {
+			if err := s.keepAdmin(ctx, tx, id); err != nil {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE staff SET disabled = $1 WHERE id = $2`, disabled, id)
 		if err != nil {
 			return err
@@ -177,47 +257,59 @@ func scanAudit(row interface{ Scan(...any) error }) (auditchain.Entry, error) {
 	return e, nil
 }
 
-// AppendAudit implements store.AuditStore. The audit_head row is locked
-// for the transaction, so concurrent appends (from several control
-// replicas, too) form one chain. It returns Conflict if the newest entry
-// the log counted is missing and retention did not delete it.
+// AppendAudit implements store.AuditStore. It returns Conflict if the
+// newest entry the log counted is missing and retention did not delete it.
 func (s *Store) AppendAudit(ctx context.Context, e auditchain.Entry) (auditchain.Entry, error) {
 	if err := e.Validate(); err != nil {
 		return e, errs.Wrap(errs.Invalid, err, "invalid audit entry")
 	}
 	var out auditchain.Entry
 	err := s.write(ctx, "append audit", func(tx *sql.Tx) error {
-		var head int64
-		if err := tx.QueryRowContext(ctx, `SELECT seq FROM audit_head WHERE id = 1`+s.d.forUpdate).Scan(&head); err != nil {
-			return fmt.Errorf("lock audit head: %w", err)
-		}
-		var prev *auditchain.Entry
-		if head > 0 {
-			p, err := scanAudit(tx.QueryRowContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq = $1`, head))
-			if errors.Is(err, sql.ErrNoRows) {
-				// Retention deleted every entry: chain from the anchor.
-				p = auditchain.Entry{}
-				err = tx.QueryRowContext(ctx, `SELECT anchor_seq, anchor_hash FROM audit_head WHERE id = 1`).Scan(&p.Seq, &p.Hash)
-				if err == nil && p.Seq != head {
-					// Retention did not delete the newest entry: something
-					// else did. Appending would reuse its number and hide that.
-					return errs.E(errs.Conflict, "the audit log's newest entries, up to seq %d, are missing: it was truncated", head)
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("read audit head: %w", err)
-			}
-			prev = &p
-		}
-		out = auditchain.Append(prev, e)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (`+auditCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			out.Seq, unix(out.At), out.Actor, out.Role, out.Action, out.Subject, out.Detail, nullBytes(out.PrevHash), out.Hash); err != nil {
-			return fmt.Errorf("insert audit entry: %w", err)
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1 WHERE id = 1`, out.Seq)
+		var err error
+		out, err = s.appendAudit(ctx, tx, e)
 		return err
 	})
 	return out, err
+}
+
+// appendAudit chains e after the newest entry and stores it, in tx, which
+// must be a write transaction. It locks the audit_head row for the rest
+// of tx, so concurrent appends (from several control replicas, too) form
+// one chain. e must have been validated. It returns Conflict if the
+// newest entry the log counted is missing and retention did not delete
+// it.
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, e auditchain.Entry) (auditchain.Entry, error) {
+	var head int64
+	if err := tx.QueryRowContext(ctx, `SELECT seq FROM audit_head WHERE id = 1`+s.d.forUpdate).Scan(&head); err != nil {
+		return e, fmt.Errorf("lock audit head: %w", err)
+	}
+	var prev *auditchain.Entry
+	if head > 0 {
+		p, err := scanAudit(tx.QueryRowContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq = $1`, head))
+		if errors.Is(err, sql.ErrNoRows) {
+			// Retention deleted every entry: chain from the anchor.
+			p = auditchain.Entry{}
+			err = tx.QueryRowContext(ctx, `SELECT anchor_seq, anchor_hash FROM audit_head WHERE id = 1`).Scan(&p.Seq, &p.Hash)
+			if err == nil && p.Seq != head {
+				// Retention did not delete the newest entry: something
+				// else did. Appending would reuse its number and hide that.
+				return e, errs.E(errs.Conflict, "the audit log's newest entries, up to seq %d, are missing: it was truncated", head)
+			}
+		}
+		if err != nil {
+			return e, fmt.Errorf("read audit head: %w", err)
+		}
+		prev = &p
+	}
+	out := auditchain.Append(prev, e)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (`+auditCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		out.Seq, unix(out.At), out.Actor, out.Role, out.Action, out.Subject, out.Detail, nullBytes(out.PrevHash), out.Hash); err != nil {
+		return e, fmt.Errorf("insert audit entry: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1 WHERE id = 1`, out.Seq); err != nil {
+		return e, err
+	}
+	return out, nil
 }
 
 // AuditEntries implements store.AuditStore.

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -37,6 +38,156 @@ func testStaff(t *testing.T, s store.Store) {
 	all, err := s.ListStaff(ctx)
 	if err != nil || len(all) != 1 || !all[0].Disabled {
 		t.Fatalf("ListStaff: got %+v, %v", all, err)
+	}
+}
+
+// bootstrapEntry is the audit entry of a test bootstrap of id.
+func bootstrapEntry(id string) auditchain.Entry {
+	return auditchain.Entry{At: t0(), Actor: "operator", Role: "operator", Action: "staff.bootstrap", Subject: id, Detail: "bootstrap"}
+}
+
+func staffRow(id, email, role string) *store.Staff {
+	return &store.Staff{ID: id, Email: email, Role: role, PasswordHash: "h", CreatedAt: t0()}
+}
+
+// testStaffBootstrap: while no enabled admin exists the staff row and its
+// audit entry are written together; once one exists, neither is.
+func testStaffBootstrap(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	// A first privacy officer, as the old README made operators do, is no
+	// admin: bootstrap still works after it.
+	_, err := s.BootstrapStaff(ctx, staffRow("stf_po", "po@example.com", "privacy_officer"), bootstrapEntry("stf_po"))
+	must(t, "BootstrapStaff privacy officer", err)
+	_, err = s.BootstrapStaff(ctx, staffRow("stf_dup", "po@example.com", store.StaffAdminRole), bootstrapEntry("stf_dup"))
+	wantCode(t, "BootstrapStaff taken email", err, errs.Conflict)
+	e, err := s.BootstrapStaff(ctx, staffRow("stf_a1", "a1@example.com", store.StaffAdminRole), bootstrapEntry("stf_a1"))
+	must(t, "BootstrapStaff admin", err)
+	if e.Seq != 2 || e.Subject != "stf_a1" {
+		t.Fatalf("BootstrapStaff entry: got %+v, want seq 2 about stf_a1", e)
+	}
+	_, err = s.BootstrapStaff(ctx, staffRow("stf_a2", "a2@example.com", store.StaffAdminRole), bootstrapEntry("stf_a2"))
+	wantCode(t, "BootstrapStaff with an enabled admin", err, errs.Precondition)
+	_, err = s.StaffByID(ctx, "stf_a2")
+	wantCode(t, "refused bootstrap's row", err, errs.NotFound)
+	if es, _ := s.AuditEntries(ctx, 0, 10); len(es) != 2 {
+		t.Fatalf("audit after a refused bootstrap: got %d entries, want 2", len(es))
+	}
+
+	// A disabled admin does not count, but the store keeps the last
+	// enabled one, so bootstrap stays closed.
+	must(t, "CreateStaff second admin", s.CreateStaff(ctx, staffRow("stf_a4", "a4@example.com", store.StaffAdminRole)))
+	must(t, "disable first admin", s.SetStaffDisabled(ctx, "stf_a1", true))
+	wantCode(t, "demote the last enabled admin", s.SetStaffRole(ctx, "stf_a4", "support"), errs.Precondition)
+	_, err = s.BootstrapStaff(ctx, staffRow("stf_a5", "taken@example.com", store.StaffAdminRole), bootstrapEntry("stf_a5"))
+	wantCode(t, "BootstrapStaff with one enabled admin left", err, errs.Precondition)
+	_, err = s.BootstrapStaff(ctx, &store.Staff{ID: "stf_x"}, bootstrapEntry("stf_x"))
+	wantCode(t, "BootstrapStaff empty", err, errs.Invalid)
+	_, err = s.BootstrapStaff(ctx, staffRow("stf_y", "y@example.com", "admin"), auditchain.Entry{At: t0()})
+	wantCode(t, "BootstrapStaff bad entry", err, errs.Invalid)
+	all, err := s.AuditEntries(ctx, 0, 10)
+	must(t, "AuditEntries", err)
+	if err := auditchain.Verify(all); err != nil {
+		t.Fatalf("chain after bootstraps: %v", err)
+	}
+}
+
+// testStaffBootstrapConcurrent: of many bootstraps racing on an empty
+// store, exactly one adds an admin.
+func testStaffBootstrapConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const n = 8
+	errc := make(chan error, n)
+	for i := range n {
+		go func() {
+			id := fmt.Sprintf("stf_c%d", i)
+			_, err := s.BootstrapStaff(ctx, staffRow(id, id+"@example.com", store.StaffAdminRole), bootstrapEntry(id))
+			errc <- err
+		}()
+	}
+	ok := 0
+	for range n {
+		err := <-errc
+		switch {
+		case err == nil:
+			ok++
+		case !errs.Is(err, errs.Precondition):
+			t.Fatalf("concurrent bootstrap: %v", err)
+		}
+	}
+	all, err := s.ListStaff(ctx)
+	must(t, "ListStaff", err)
+	if ok != 1 || len(all) != 1 {
+		t.Fatalf("concurrent bootstraps: %d succeeded, %d staff stored; want 1 and 1", ok, len(all))
+	}
+	if es, _ := s.AuditEntries(ctx, 0, 100); len(es) != 1 {
+		t.Fatalf("concurrent bootstraps left %d audit entries, want 1", len(es))
+	}
+}
+
+// testStaffLastAdmin: the last enabled admin can be neither disabled nor
+// demoted; others can.
+func testStaffLastAdmin(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	must(t, "CreateStaff a1", s.CreateStaff(ctx, staffRow("stf_a1", "a1@example.com", store.StaffAdminRole)))
+	must(t, "CreateStaff a2", s.CreateStaff(ctx, staffRow("stf_a2", "a2@example.com", store.StaffAdminRole)))
+	must(t, "CreateStaff po", s.CreateStaff(ctx, staffRow("stf_po", "po@example.com", "privacy_officer")))
+	must(t, "CreateStaffToken", s.CreateStaffToken(ctx, []byte("tok-a2"), "stf_a2", t0(), t0().Add(time.Hour)))
+
+	must(t, "SetStaffRole po to legal", s.SetStaffRole(ctx, "stf_po", "legal"))
+	must(t, "disable one of two admins", s.SetStaffDisabled(ctx, "stf_a2", true))
+	if _, err := s.StaffByToken(ctx, []byte("tok-a2"), t0()); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("disabled admin's session: got %v, want NotFound", err)
+	}
+	wantCode(t, "disable the last enabled admin", s.SetStaffDisabled(ctx, "stf_a1", true), errs.Precondition)
+	wantCode(t, "demote the last enabled admin", s.SetStaffRole(ctx, "stf_a1", "legal"), errs.Precondition)
+	must(t, "re-role the last admin as admin", s.SetStaffRole(ctx, "stf_a1", store.StaffAdminRole))
+	must(t, "promote legal", s.SetStaffRole(ctx, "stf_po", store.StaffAdminRole))
+	must(t, "demote the first admin now", s.SetStaffRole(ctx, "stf_a1", "support"))
+	wantCode(t, "SetStaffRole unknown", s.SetStaffRole(ctx, "stf_none", "legal"), errs.NotFound)
+	wantCode(t, "SetStaffRole empty", s.SetStaffRole(ctx, "stf_a1", ""), errs.Invalid)
+	got, err := s.StaffByID(ctx, "stf_a1")
+	if err != nil || got.Role != "support" {
+		t.Fatalf("after demotion: got %+v, %v", got, err)
+	}
+}
+
+// testStaffLastAdminConcurrent: when the only two enabled admins are
+// disabled and demoted at the same time, one change is refused and one
+// admin stays.
+func testStaffLastAdminConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	prev := ""
+	for round := range 5 {
+		a, b := fmt.Sprintf("stf_r%da", round), fmt.Sprintf("stf_r%db", round)
+		must(t, "CreateStaff a", s.CreateStaff(ctx, staffRow(a, a+"@example.com", store.StaffAdminRole)))
+		must(t, "CreateStaff b", s.CreateStaff(ctx, staffRow(b, b+"@example.com", store.StaffAdminRole)))
+		if prev != "" {
+			must(t, "demote the last round's admin", s.SetStaffRole(ctx, prev, "support"))
+		}
+		errc := make(chan error, 2)
+		go func() { errc <- s.SetStaffDisabled(ctx, a, true) }()
+		go func() { errc <- s.SetStaffRole(ctx, b, "legal") }()
+		e1, e2 := <-errc, <-errc
+		if (e1 == nil) == (e2 == nil) {
+			t.Fatalf("round %d: got %v and %v, want exactly one refused", round, e1, e2)
+		}
+		for _, err := range []error{e1, e2} {
+			if err != nil && !errs.Is(err, errs.Precondition) {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		all, err := s.ListStaff(ctx)
+		must(t, "ListStaff", err)
+		var enabled []string
+		for _, st := range all {
+			if st.Role == store.StaffAdminRole && !st.Disabled {
+				enabled = append(enabled, st.ID)
+			}
+		}
+		if len(enabled) != 1 {
+			t.Fatalf("round %d: enabled admins %v, want one", round, enabled)
+		}
+		prev = enabled[0]
 	}
 }
 

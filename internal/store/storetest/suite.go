@@ -62,6 +62,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EraseAccountHeld", testEraseAccountHeld},
 		{"EraseRemovesDevicesAsDelete", testEraseRemovesDevicesAsDelete},
 		{"Staff", testStaff},
+		{"StaffBootstrap", testStaffBootstrap},
+		{"StaffBootstrapConcurrent", testStaffBootstrapConcurrent},
+		{"StaffLastAdmin", testStaffLastAdmin},
+		{"StaffLastAdminConcurrent", testStaffLastAdminConcurrent},
 		{"Audit", testAudit},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"AuditHead", testAuditHead},
@@ -1271,6 +1275,25 @@ func testGateways(t *testing.T, s store.Store) {
 		t.Fatalf("LastSeen: got %v, want %v", g.LastSeen, seen.Truncate(time.Second))
 	}
 	wantCode(t, "TouchGateway unknown", s.TouchGateway(ctx, "gw-none", seen), errs.NotFound)
+
+	// Removing a gateway drops its credential with it.
+	gone, err := s.DeleteGateway(ctx, "gw-1")
+	must(t, "DeleteGateway", err)
+	if gone.ID != "gw-1" || !bytes.Equal(gone.CredentialHash, []byte("cred-1")) {
+		t.Fatalf("DeleteGateway: got %+v, want gw-1 as it was", gone)
+	}
+	_, err = s.GatewayByCredential(ctx, []byte("cred-1"))
+	wantCode(t, "GatewayByCredential after delete", err, errs.NotFound)
+	_, err = s.DeleteGateway(ctx, "gw-1")
+	wantCode(t, "DeleteGateway again", err, errs.NotFound)
+	gs, err = s.Gateways(ctx)
+	must(t, "Gateways after delete", err)
+	if len(gs) != 1 || gs[0].ID != "gw-2" {
+		t.Fatalf("Gateways after delete: got %+v, want gw-2 alone", gs)
+	}
+	if _, err := s.GatewayByCredential(ctx, []byte("cred-2")); err != nil {
+		t.Fatalf("the other gateway's credential: %v", err)
+	}
 }
 
 func testGatewayEnrollConcurrent(t *testing.T, s store.Store) {
