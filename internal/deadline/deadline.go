@@ -107,23 +107,9 @@ func Extend(received, now time.Time, currentDue time.Time, extraMonths int, reas
 		return time.Time{}, errs.Field(errs.Invalid, "reason", "extension reason is not valid UTF-8")
 	}
 
-	original := Due(received, Months)
-	if now.After(original) {
-		return time.Time{}, errs.E(errs.Conflict,
-			"too late to extend: an extension must be notified within the first month, which ended %s",
-			original.UTC().Format(time.RFC3339))
-	}
-
-	current := 0
-	for k := Months; k <= Months+MaxExtraMonths; k++ {
-		if absDur(currentDue.Sub(Due(received, k))) <= matchTolerance {
-			current = k
-			break
-		}
-	}
-	if current == 0 {
-		return time.Time{}, errs.E(errs.Invalid, "current due date is not %d to %d months after receipt",
-			Months, Months+MaxExtraMonths)
+	current, err := extended(received, now, currentDue)
+	if err != nil {
+		return time.Time{}, err
 	}
 	already := current - Months
 	if already+extraMonths > MaxExtraMonths {
@@ -132,6 +118,49 @@ func Extend(received, now time.Time, currentDue time.Time, extraMonths int, reas
 			MaxExtraMonths, already, extraMonths)
 	}
 	return Due(received, current+extraMonths), nil
+}
+
+// extended returns how many months after received currentDue lies (Months
+// for a request not extended yet), or Conflict when now is past the first
+// month, or Invalid when currentDue is no due date of received.
+func extended(received, now, currentDue time.Time) (int, error) {
+	original := Due(received, Months)
+	if now.After(original) {
+		return 0, errs.E(errs.Conflict,
+			"too late to extend: an extension must be notified within the first month, which ended %s",
+			original.UTC().Format(time.RFC3339))
+	}
+	for k := Months; k <= Months+MaxExtraMonths; k++ {
+		if absDur(currentDue.Sub(Due(received, k))) <= matchTolerance {
+			return k, nil
+		}
+	}
+	return 0, errs.E(errs.Invalid, "current due date is not %d to %d months after receipt",
+		Months, Months+MaxExtraMonths)
+}
+
+// Extensions returns the numbers of further months by which a request
+// received at received and now due at currentDue may still be extended at
+// now, smallest first: exactly the extraMonths for which Extend (given a
+// reason) succeeds. It returns no months and the error Extend would give
+// when none is possible: Conflict once the first month has passed,
+// Invalid when the total extension is used up or currentDue is no due
+// date of received.
+func Extensions(received, now, currentDue time.Time) ([]int, error) {
+	current, err := extended(received, now, currentDue)
+	if err != nil {
+		return nil, err
+	}
+	already := current - Months
+	if already >= MaxExtraMonths {
+		return nil, errs.Field(errs.Invalid, "months", "extension may total at most %d further months; already extended by %d",
+			MaxExtraMonths, already)
+	}
+	var out []int
+	for m := 1; already+m <= MaxExtraMonths; m++ {
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // Overdue reports whether a request due at due and not yet answered is past

@@ -1,6 +1,7 @@
 package deadline
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -291,5 +292,62 @@ func TestExtendFields(t *testing.T) {
 		if got := errs.FieldOf(err); got != c.want {
 			t.Errorf("%s: field %q (%v), want %q", c.name, got, err, c.want)
 		}
+	}
+}
+
+// TestExtensionsAgreeWithExtend: the months Extensions offers are exactly
+// those Extend accepts, and when it offers none it gives Extend's error
+// code, for requests at every stage and every day of their first months.
+func TestExtensionsAgreeWithExtend(t *testing.T) {
+	received := time.Date(2026, 1, 31, 10, 0, 0, 0, time.UTC)
+	dues := []time.Time{Due(received, 1), Due(received, 2), Due(received, 3), received.Add(40 * 24 * time.Hour)}
+	for _, due := range dues {
+		for day := 0; day < 70; day++ {
+			now := received.Add(time.Duration(day) * 24 * time.Hour)
+			offered, oerr := Extensions(received, now, due)
+			for m := 1; m <= MaxExtraMonths; m++ {
+				_, err := Extend(received, now, due, m, "complex request")
+				if (err == nil) != slices.Contains(offered, m) {
+					t.Fatalf("due %s, day %d, %d months: Extend says %v, Extensions offers %v",
+						due.Format(time.DateOnly), day, m, err, offered)
+				}
+			}
+			if len(offered) == 0 {
+				_, err := Extend(received, now, due, 1, "complex request")
+				if oerr == nil || errs.CodeOf(oerr) != errs.CodeOf(err) {
+					t.Fatalf("due %s, day %d: Extensions error %v, Extend error %v; want the same code",
+						due.Format(time.DateOnly), day, oerr, err)
+				}
+			} else if oerr != nil {
+				t.Fatalf("due %s, day %d: offered %v with error %v", due.Format(time.DateOnly), day, offered, oerr)
+			}
+		}
+	}
+	if got, err := Extensions(received, received, Due(received, 1)); err != nil || !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("fresh request: got %v, %v; want [1 2]", got, err)
+	}
+}
+
+func TestExtensions(t *testing.T) {
+	received := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	due := func(k int) time.Time { return Due(received, Months+k) }
+	for _, c := range []struct {
+		name string
+		due  time.Time
+		now  time.Time
+		want []int
+		code errs.Code
+	}{
+		{"fresh", due(0), received.AddDate(0, 0, 1), []int{1, 2}, ""},
+		{"extended once", due(1), received.AddDate(0, 0, 5), []int{1}, ""},
+		{"extended to the maximum", due(2), received.AddDate(0, 0, 5), nil, errs.Invalid},
+		{"after the first month", due(0), received.AddDate(0, 1, 2), nil, errs.Conflict},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Extensions(received, c.now, c.due)
+			if !slices.Equal(got, c.want) || errs.CodeOf(err) != c.code {
+				t.Errorf("got %v, %v; want %v, code %q", got, err, c.want, c.code)
+			}
+		})
 	}
 }
