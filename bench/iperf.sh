@@ -301,7 +301,13 @@ nitronet_setup() {
 	echo "nameserver 198.19.0.2" >"$NETNS_ETC/resolv.conf"
 
 	log "nitronet: enrolling a gateway record and starting the control server..."
-	GW_TOKEN=$("$NITRONET" admin gateway add --data "$DATA" --region bench --endpoint 198.18.0.1:51820 2>"$WORK/admin.log")
+	# Gateways are added by an admin; the first admin needs only the data
+	# directory.
+	local staff_pw="bench staff password $RUN"
+	echo "$staff_pw" | "$NITRONET" admin staff add --data "$DATA" --email "ops-$RUN@example.com" --role admin \
+		>"$WORK/admin.log" 2>&1 || die "admin staff add failed: $(cat "$WORK/admin.log")"
+	GW_TOKEN=$(NITRONET_STAFF="ops-$RUN@example.com" NITRONET_STAFF_PASSWORD="$staff_pw" \
+		"$NITRONET" admin gateway add --data "$DATA" --region bench --endpoint 198.18.0.1:51820 2>>"$WORK/admin.log")
 	[ -n "$GW_TOKEN" ] || die "admin gateway add printed no token"
 	ip netns exec "$G" "$NITRONET" serve --data "$DATA" --listen 198.18.0.1:8080 >"$WORK/serve.log" 2>&1 &
 	SERVE_PID=$!

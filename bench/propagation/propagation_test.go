@@ -23,6 +23,7 @@ import (
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/gateway"
 	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
 	"github.com/nitronet/nitronet/internal/wgkey"
@@ -186,7 +187,7 @@ func newRig(b *testing.B, engine string) *rig {
 		b.Fatal(err)
 	}
 
-	_, token, err := srv.Gateways.Add(ctx, "bench", "127.0.0.1:51820")
+	_, token, err := srv.Gateways.Add(ctx, staff.System(), "bench", "127.0.0.1:51820")
 	if err != nil {
 		b.Fatal(err)
 	}

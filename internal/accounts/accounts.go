@@ -21,6 +21,7 @@ import (
 	"github.com/nitronet/nitronet/internal/notify"
 	"github.com/nitronet/nitronet/internal/password"
 	"github.com/nitronet/nitronet/internal/secret"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/vault"
 )
@@ -39,9 +40,11 @@ type Config struct {
 	Vault    *vault.Vault
 	Hasher   *password.Hasher
 	Notifier notify.Notifier
-	Logger   *slog.Logger
-	Clock    func() time.Time
-	Rand     io.Reader
+	// Audit records staff reads of accounts (StaffShow).
+	Audit  staff.Auditor
+	Logger *slog.Logger
+	Clock  func() time.Time
+	Rand   io.Reader
 	// MobileRegion is the default region for numbers given without a
 	// country code ("" accepts only +E.164).
 	MobileRegion string
@@ -60,7 +63,7 @@ type Service struct {
 // New returns a Service. All Config fields but MobileRegion and PortalURL
 // are required.
 func New(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Vault == nil || cfg.Hasher == nil || cfg.Notifier == nil ||
+	if cfg.Store == nil || cfg.Vault == nil || cfg.Hasher == nil || cfg.Notifier == nil || cfg.Audit == nil ||
 		cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
 		return nil, fmt.Errorf("accounts: missing dependency")
 	}

@@ -461,6 +461,11 @@ func (s *Server) handleGatewayPeers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
+	// A gateway removed while its poll waited gets no more peers.
+	if _, err := s.cfg.Gateways.Authenticate(r.Context(), bearer(r)); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, u)
 }
 

@@ -19,7 +19,10 @@ import (
 	"github.com/nitronet/nitronet/internal/store"
 )
 
-// Log records and verifies audit entries. It is safe for concurrent use.
+// Log records and verifies audit entries. Record is for the services that
+// audit what staff do; reading and verifying the log are staff actions
+// themselves (staff.ActAuditView), authorised and recorded here. It is
+// safe for concurrent use.
 type Log struct {
 	store store.AuditStore
 	clock func() time.Time
@@ -28,8 +31,9 @@ type Log struct {
 // New returns a Log over st.
 func New(st store.AuditStore, clock func() time.Time) *Log { return &Log{store: st, clock: clock} }
 
-// Record appends an entry: actor (a staff id, or "operator" for the
-// holder of the data directory), the role acted under, the action (e.g.
+// Record appends an entry: actor (a staff id, staff.SystemID for the
+// server's housekeeping, or staff.OperatorID for the holder of the data
+// directory), the role acted under, the action (e.g.
 // "privacy.extend"), the subject (e.g. an account or request id) and a
 // detail without personal data.
 func (l *Log) Record(ctx context.Context, actor, role, action, subject, detail string) error {
@@ -42,18 +46,35 @@ func (l *Log) Record(ctx context.Context, actor, role, action, subject, detail s
 	return nil
 }
 
-// Verify reads the whole chain and checks it: from the genesis, or, once
-// retention has deleted old entries, from the recorded anchor (the last
-// deleted entry), which the oldest remaining entry must follow directly.
-// It returns the number of entries checked and, if the chain is broken, an
-// *auditchain.BreakError naming the first bad entry.
-func (l *Log) Verify(ctx context.Context) (int, error) {
+// Verify reads the whole chain and checks it for staff member by, who
+// must be allowed staff.ActAuditView: from the genesis, or, once retention
+// has deleted old entries, from the recorded anchor (the last deleted
+// entry), which the oldest remaining entry must follow directly. It
+// returns the number of entries checked and, if the chain is broken, an
+// *auditchain.BreakError naming the first bad entry. The check and its
+// outcome are recorded in the log.
+func (l *Log) Verify(ctx context.Context, by staff.Principal) (int, error) {
+	if err := staff.Authorize(by, staff.ActAuditView); err != nil {
+		return 0, err
+	}
 	c, err := l.read(ctx)
 	if err != nil {
 		return 0, err
 	}
-	return len(c.entries), c.verify()
+	n, verr := len(c.entries), c.verify()
+	detail := fmt.Sprintf("verified %d entries: intact", n)
+	if verr != nil {
+		detail = fmt.Sprintf("verified %d entries: broken", n)
+	}
+	if err := l.Record(ctx, by.ID, by.Role, staff.ActAuditView, Subject, detail); err != nil {
+		// A truncated log refuses new entries: report what was found too.
+		return n, errors.Join(verr, err)
+	}
+	return n, verr
 }
+
+// Subject is the audit subject of reads and checks of the log itself.
+const Subject = "audit_log"
 
 // chain is the log as read at one time: its state and every entry.
 type chain struct {
@@ -124,8 +145,26 @@ func (c chain) head() auditchain.Checkpoint {
 // text form (auditchain.Checkpoint.String, "SEQ:HEX") is what an operator
 // keeps outside the database, and what the transparency report carries,
 // to prove the log against later with VerifyHead. Head does not check the
-// chain (Verify and VerifyHead do).
-func (l *Log) Head(ctx context.Context) (auditchain.Checkpoint, error) {
+// chain (Verify and VerifyHead do). by must be allowed staff.ActAuditView;
+// the read is recorded in the log, after the head it returns.
+func (l *Log) Head(ctx context.Context, by staff.Principal) (auditchain.Checkpoint, error) {
+	if err := staff.Authorize(by, staff.ActAuditView); err != nil {
+		return auditchain.Checkpoint{}, err
+	}
+	h, err := l.Checkpoint(ctx)
+	if err != nil {
+		return h, err
+	}
+	if err := l.Record(ctx, by.ID, by.Role, staff.ActAuditView, Subject, fmt.Sprintf("read the head, seq %d", h.Seq)); err != nil {
+		return auditchain.Checkpoint{}, err
+	}
+	return h, nil
+}
+
+// Checkpoint returns the head of the log as Head does, without a staff
+// principal and unrecorded, for services that embed it in what they sign
+// under their own authorisation (the transparency report).
+func (l *Log) Checkpoint(ctx context.Context) (auditchain.Checkpoint, error) {
 	st, err := l.store.AuditHead(ctx)
 	if err != nil {
 		return auditchain.Checkpoint{}, err
@@ -220,7 +259,7 @@ func (l *Log) VerifyHead(ctx context.Context, by staff.Principal, want auditchai
 	if errors.As(verr, &he) {
 		outcome = string(he.Problem)
 	}
-	if err := l.Record(ctx, by.ID, by.Role, staff.ActAuditView, "audit_log",
+	if err := l.Record(ctx, by.ID, by.Role, staff.ActAuditView, Subject,
 		fmt.Sprintf("verified %d entries against head %d: %s", len(c.entries), want.Seq, outcome)); err != nil {
 		// A truncated log refuses new entries: report what was found too.
 		return HeadProof{}, errors.Join(verr, err)
@@ -267,12 +306,60 @@ func (c chain) prove(want auditchain.Checkpoint) error {
 	return nil
 }
 
-// Entries returns up to limit entries after seq, oldest first.
-func (l *Log) Entries(ctx context.Context, after int64, limit int) ([]auditchain.Entry, error) {
-	return l.store.AuditEntries(ctx, after, limit)
+// Page is a window of the log, oldest entry first, with the sequence
+// number of the newest entry in the whole log when it was read (0 for an
+// empty log).
+type Page struct {
+	Entries []auditchain.Entry
+	Last    int64
 }
 
-// About returns up to limit entries about subject, newest first.
-func (l *Log) About(ctx context.Context, subject string, limit int) ([]auditchain.Entry, error) {
-	return l.store.AuditEntriesFor(ctx, subject, limit)
+// Read returns up to limit entries after sequence number after, oldest
+// first; a negative after reads the newest limit entries. by must be
+// allowed staff.ActAuditView; the read is recorded in the log (after
+// Page.Last). A limit below 1 is Invalid.
+func (l *Log) Read(ctx context.Context, by staff.Principal, after int64, limit int) (Page, error) {
+	if err := staff.Authorize(by, staff.ActAuditView); err != nil {
+		return Page{}, err
+	}
+	if limit < 1 {
+		return Page{}, errs.Field(errs.Invalid, "limit", "limit must be positive")
+	}
+	st, err := l.store.AuditHead(ctx)
+	if err != nil {
+		return Page{}, err
+	}
+	last := st.Newest.Seq
+	if after < 0 {
+		after = max(0, last-int64(limit))
+	}
+	es, err := l.store.AuditEntries(ctx, after, limit)
+	if err != nil {
+		return Page{}, err
+	}
+	detail := fmt.Sprintf("viewed no entries after %d", after)
+	if len(es) > 0 {
+		detail = fmt.Sprintf("viewed entries %d to %d", es[0].Seq, es[len(es)-1].Seq)
+	}
+	if err := l.Record(ctx, by.ID, by.Role, staff.ActAuditView, Subject, detail); err != nil {
+		return Page{}, err
+	}
+	return Page{Entries: es, Last: last}, nil
+}
+
+// About returns up to limit entries about subject, newest first, for staff
+// member by, who must be allowed staff.ActAuditView; the read is recorded.
+func (l *Log) About(ctx context.Context, by staff.Principal, subject string, limit int) ([]auditchain.Entry, error) {
+	if err := staff.Authorize(by, staff.ActAuditView); err != nil {
+		return nil, err
+	}
+	es, err := l.store.AuditEntriesFor(ctx, subject, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.Record(ctx, by.ID, by.Role, staff.ActAuditView, Subject,
+		fmt.Sprintf("viewed %d entries about %s", len(es), subject)); err != nil {
+		return nil, err
+	}
+	return es, nil
 }

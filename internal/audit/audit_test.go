@@ -13,6 +13,8 @@ import (
 
 	"github.com/nitronet/nitronet/internal/audit"
 	"github.com/nitronet/nitronet/internal/auditchain"
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
 )
@@ -59,13 +61,13 @@ func TestTamperDetected(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				if n, err := log.Verify(ctx); err != nil || n != 4 {
+				if n, err := log.Verify(ctx, auditor); err != nil || n != 4 {
 					t.Fatalf("before tampering: got %d, %v; want 4, nil", n, err)
 				}
 				if _, err := db.ExecContext(ctx, tc.sql); err != nil {
 					t.Fatal(err)
 				}
-				_, err := log.Verify(ctx)
+				_, err := log.Verify(ctx, auditor)
 				var be *auditchain.BreakError
 				if !errors.As(err, &be) {
 					t.Fatalf("got %v, want a *auditchain.BreakError", err)
@@ -106,7 +108,7 @@ func TestVerifyAfterRetention(t *testing.T) {
 			if err != nil || n != 3 {
 				t.Fatalf("first batch: got %d, %v; want 3", n, err)
 			}
-			if n, err := log.Verify(ctx); err != nil || n != 5 {
+			if n, err := log.Verify(ctx, auditor); err != nil || n != 5 {
 				t.Fatalf("after pruning 3: got %d, %v; want 5 entries verified", n, err)
 			}
 			if n, err := st.SweepBatch(ctx, store.SweepAudit, cutoff, now, 100); err != nil || n != 2 {
@@ -115,8 +117,9 @@ func TestVerifyAfterRetention(t *testing.T) {
 			if seq, _, err := st.AuditAnchor(ctx); err != nil || seq != 5 {
 				t.Fatalf("anchor: got %d, %v; want 5", seq, err)
 			}
-			if n, err := log.Verify(ctx); err != nil || n != 3 {
-				t.Fatalf("after pruning 5: got %d, %v; want 3", n, err)
+			// The three recent entries and the record of the first check.
+			if n, err := log.Verify(ctx, auditor); err != nil || n != 4 {
+				t.Fatalf("after pruning 5: got %d, %v; want 4", n, err)
 			}
 			// Prune everything, then keep writing: the chain continues.
 			if _, err := st.SweepBatch(ctx, store.SweepAudit, now.Add(time.Hour), now, 100); err != nil {
@@ -125,9 +128,47 @@ func TestVerifyAfterRetention(t *testing.T) {
 			if err := log.Record(ctx, "stf_1", "admin", "account.view", "acc_y", "after"); err != nil {
 				t.Fatalf("append after a full prune: %v", err)
 			}
-			if n, err := log.Verify(ctx); err != nil || n != 1 {
+			if n, err := log.Verify(ctx, auditor); err != nil || n != 1 {
 				t.Fatalf("after a full prune: got %d, %v; want 1", n, err)
 			}
 		})
+	}
+}
+
+// TestReadAndVerifyAreStaffActions: reading and checking the log need
+// staff.ActAuditView and are recorded in the log themselves.
+func TestReadAndVerifyAreStaffActions(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.SQLite(t, storetest.DefaultPool())
+	log := audit.New(st, time.Now)
+	for i := 0; i < 3; i++ {
+		if err := log.Record(ctx, "stf_1", "admin", "account.view", "acc_x", "viewed"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	support := staff.Principal{ID: "stf_s", Role: staff.RoleSupport}
+	if _, err := log.Read(ctx, support, -1, 10); !errs.Is(err, errs.Forbidden) {
+		t.Fatalf("support reads: got %v, want Forbidden", err)
+	}
+	if _, err := log.Verify(ctx, staff.Principal{}); !errs.Is(err, errs.Unauthenticated) {
+		t.Fatalf("nobody verifies: got %v, want Unauthenticated", err)
+	}
+	p, err := log.Read(ctx, auditor, -1, 2)
+	if err != nil || p.Last != 3 || len(p.Entries) != 2 || p.Entries[0].Seq != 2 {
+		t.Fatalf("newest page: got %+v, %v; want entries 2 and 3 of 3", p, err)
+	}
+	if n, err := log.Verify(ctx, auditor); err != nil || n != 4 {
+		t.Fatalf("verify: got %d, %v; want 4 (three entries and the read)", n, err)
+	}
+	if _, err := log.Head(ctx, support); !errs.Is(err, errs.Forbidden) {
+		t.Fatalf("support reads the head: got %v, want Forbidden", err)
+	}
+	if h, err := log.Head(ctx, auditor); err != nil || h.Seq != 5 {
+		t.Fatalf("head: got %v, %v; want seq 5 (three entries, the read and the check)", h, err)
+	}
+	es, err := log.About(ctx, auditor, audit.Subject, 10)
+	if err != nil || len(es) != 3 || es[0].Actor != auditor.ID || es[0].Detail != "read the head, seq 5" ||
+		es[1].Detail != "verified 4 entries: intact" || es[2].Detail != "viewed entries 2 to 3" {
+		t.Fatalf("entries about the log: got %+v, %v; want the head read, the check, then the read", es, err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/nitronet/nitronet/internal/store/storetest"
 )
 
+// auditor is a staff member who may read and verify the log.
 var auditor = staff.Principal{ID: "stf_po", Role: staff.RolePrivacyOfficer}
 
 // headFixture is a log of 7 entries, one per day from 2019-01-01, whose
@@ -35,7 +36,7 @@ func newHeadFixture(t *testing.T, b storetest.Backend) *headFixture {
 	st, db := b.OpenWithDB(t)
 	now := time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC)
 	f := &headFixture{st: st, db: db, now: &now, log: audit.New(st, func() time.Time { return now })}
-	head, err := f.log.Head(t.Context())
+	head, err := f.log.Checkpoint(t.Context())
 	if err != nil || head.Seq != 0 || head.Hash != nil {
 		t.Fatalf("Head of an empty log: got %v, %v, want 0:", head, err)
 	}
@@ -45,7 +46,7 @@ func newHeadFixture(t *testing.T, b storetest.Backend) *headFixture {
 		}
 		now = now.Add(24 * time.Hour)
 		if i == 4 {
-			if f.head, err = f.log.Head(t.Context()); err != nil {
+			if f.head, err = f.log.Checkpoint(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -91,7 +92,7 @@ func (f *headFixture) rewrite(t *testing.T, seq int64) {
 		f.exec(t, `UPDATE audit_log SET subject = $1, prev_hash = $2, hash = $3 WHERE seq = $4`,
 			es[i].Subject, es[i].PrevHash, es[i].Hash, es[i].Seq)
 	}
-	if _, err := f.log.Verify(t.Context()); err != nil {
+	if _, err := f.log.Verify(t.Context(), auditor); err != nil {
 		t.Fatalf("the rewritten chain should verify on its own: %v", err)
 	}
 }
@@ -106,13 +107,13 @@ func TestHeadText(t *testing.T) {
 	if want := fmt.Sprintf("5:%x", es[0].Hash); f.head.String() != want {
 		t.Fatalf("head after 5 entries: got %s, want %s", f.head, want)
 	}
-	head, err := f.log.Head(t.Context())
+	head, err := f.log.Checkpoint(t.Context())
 	if err != nil || head.Seq != 7 {
 		t.Fatalf("head after 7 entries: got %v, %v, want seq 7", head, err)
 	}
 	// Once retention deleted every entry, the head is its anchor.
 	f.sweep(t, 100)
-	after, err := f.log.Head(t.Context())
+	after, err := f.log.Checkpoint(t.Context())
 	if err != nil || after.String() != head.String() {
 		t.Fatalf("head after retention deleted everything: got %v, %v, want %v", after, err, head)
 	}
@@ -134,7 +135,7 @@ func TestVerifyHead(t *testing.T) {
 	}{
 		{name: "intact", change: func(*testing.T, *headFixture) {}},
 		{name: "current head", change: func(*testing.T, *headFixture) {}, head: func(t *testing.T, f *headFixture) auditchain.Checkpoint {
-			h, err := f.log.Head(t.Context())
+			h, err := f.log.Checkpoint(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -182,7 +183,7 @@ func TestVerifyHead(t *testing.T) {
 				if tc.head != nil {
 					head = tc.head(t, f)
 				}
-				before, err := f.log.Head(ctx)
+				before, err := f.log.Checkpoint(ctx)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -230,9 +231,9 @@ func TestVerifyHead(t *testing.T) {
 func TestVerifyHeadNeedsAuditView(t *testing.T) {
 	f := newHeadFixture(t, storetest.Backends()[0])
 	for _, role := range staff.Roles() {
-		before, _ := f.log.Head(t.Context())
+		before, _ := f.log.Checkpoint(t.Context())
 		_, err := f.log.VerifyHead(t.Context(), staff.Principal{ID: "stf_x", Role: role}, f.head)
-		after, _ := f.log.Head(t.Context())
+		after, _ := f.log.Checkpoint(t.Context())
 		if staff.Can(role, staff.ActAuditView) {
 			if err != nil || after.Seq != before.Seq+1 {
 				t.Errorf("%s: got %v and head %d after %d, want a recorded proof", role, err, after.Seq, before.Seq)

@@ -20,8 +20,9 @@ import (
 // settings, bound as persistent flags of `admin` and loaded exactly as
 // `serve` loads them (flags, NITRONET_* variables, --config file), and
 // the staff member the command acts as. Access to the data directory or
-// database is the credential for bootstrap tasks; everything else acts as
-// a staff member.
+// database is the credential for the staff bootstrap alone (`admin staff
+// add` while no enabled admin exists); everything else acts as a staff
+// member, and the service it calls decides whether that member may.
 type admin struct {
 	env        *Env
 	cfg        config.Settings
@@ -55,7 +56,7 @@ func newAdminCmd(env *Env) *cobra.Command {
 	c.AddCommand(newAdminGatewayCmd(a), newAdminStaffCmd(a), newAdminAuditCmd(a), newAdminHoldCmd(a),
 		newAdminPolicyCmd(a), newAdminAnnounceCmd(a), newAdminNoticesCmd(a), newAdminRetentionCmd(a), newAdminRecordsCmd(a))
 	c.AddCommand(newAdminDisclosureCmd(a), newAdminTransparencyCmd(a), newAdminProcessorCmd(a), newAdminStatsCmd(a))
-	c.AddCommand(newAdminPrivacyCmd(a))
+	c.AddCommand(newAdminPrivacyCmd(a), newAdminAccountCmd(a))
 	return c
 }
 
@@ -76,9 +77,9 @@ func (a *admin) server(cmd *cobra.Command) (*server.Server, error) {
 }
 
 // asStaff builds the server, authenticates the staff member the command
-// acts as, checks that their role allows action (unless action is ""),
-// runs fn, and closes everything.
-func (a *admin) asStaff(cmd *cobra.Command, action string, fn func(srv *server.Server, p staff.Principal) error) error {
+// acts as, runs fn, and closes everything. Whether the member may do what
+// fn asks is for the service fn calls to decide.
+func (a *admin) asStaff(cmd *cobra.Command, fn func(srv *server.Server, p staff.Principal) error) error {
 	srv, err := a.server(cmd)
 	if err != nil {
 		return err
@@ -88,20 +89,18 @@ func (a *admin) asStaff(cmd *cobra.Command, action string, fn func(srv *server.S
 	if err != nil {
 		return err
 	}
-	if action != "" {
-		if err := staff.Authorize(p, action); err != nil {
-			return err
-		}
-	}
 	return fn(srv, p)
 }
 
 // withArgs is asStaff for a cobra RunE that needs the arguments.
 func (a *admin) withArgs(fn func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error { return fn(cmd, srv, p, args) })
+		return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error { return fn(cmd, srv, p, args) })
 	}
 }
+
+// staffGiven reports whether the command names a staff account to act as.
+func (a *admin) staffGiven() bool { return a.staffEmail != "" || a.env.Getenv("NITRONET_STAFF") != "" }
 
 // principal authenticates the staff member the command acts as.
 func (a *admin) principal(cmd *cobra.Command, srv *server.Server) (staff.Principal, error) {
@@ -134,26 +133,21 @@ func (a *admin) principal(cmd *cobra.Command, srv *server.Server) (staff.Princip
 
 func newAdminGatewayCmd(a *admin) *cobra.Command {
 	env := a.env
-	c := &cobra.Command{Use: "gateway", Short: "Manage gateways"}
+	c := &cobra.Command{Use: "gateway", Short: "Manage gateways (admin; every change is audited)"}
 	var region, endpoint string
 	add := &cobra.Command{
 		Use:   "add --region NAME --endpoint HOST:PORT",
 		Short: "Create a gateway record; prints its one-time enrollment token alone on stdout",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := a.server(cmd)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			g, tok, err := srv.Gateways.Add(cmd.Context(), region, endpoint)
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
+			g, tok, err := srv.Gateways.Add(cmd.Context(), p, region, endpoint)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(env.Stdout, tok)
 			fmt.Fprintf(env.Stderr, "Gateway %s (%s, %s) created. Enroll it with:\n  nitronet gateway --server URL --token TOKEN\n", g.ID, g.Region, g.Endpoint)
 			return nil
-		},
+		}),
 	}
 	add.Flags().StringVar(&region, "region", "", "region name, e.g. eu-west")
 	add.Flags().StringVar(&endpoint, "endpoint", "", "HOST:PORT that clients dial")
@@ -161,13 +155,8 @@ func newAdminGatewayCmd(a *admin) *cobra.Command {
 		Use:   "list",
 		Short: "List gateways",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := a.server(cmd)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			gs, err := srv.Store.Gateways(cmd.Context())
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
+			gs, err := srv.Gateways.StaffList(cmd.Context(), p)
 			if err != nil {
 				return err
 			}
@@ -181,8 +170,21 @@ func newAdminGatewayCmd(a *admin) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", g.ID, g.Region, g.Endpoint, g.PublicKey != "", seen)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
-	c.AddCommand(add, list)
+	remove := &cobra.Command{
+		Use:   "remove ID",
+		Short: "Remove a gateway: its credential stops working at once and it gets no more peers",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
+			g, err := srv.Gateways.Remove(cmd.Context(), p, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "Gateway %s (%s, %s) removed.\n", g.ID, g.Region, g.Endpoint)
+			return nil
+		}),
+	}
+	c.AddCommand(add, list, remove)
 	return c
 }

@@ -154,7 +154,7 @@ func newAdminDisclosureCmd(a *admin) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := srv.Disclosures.NotifyLapsedGagsAs(cmd.Context(), p)
+			n, err := srv.Disclosures.NotifyLapsedGags(cmd.Context(), p)
 			if err != nil {
 				return fmt.Errorf("after %d notice(s): %w", n, err)
 			}

@@ -39,7 +39,7 @@ func newAdminHoldCmd(a *admin) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
 				h, err := srv.Holds.Add(cmd.Context(), p, account, reason, u)
 				if err != nil {
 					return err
@@ -58,7 +58,7 @@ func newAdminHoldCmd(a *admin) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list [--account ID] [--active]", Short: "List legal holds", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
 				hs, err := srv.Holds.List(cmd.Context(), p, lAccount, active)
 				if err != nil {
 					return err
@@ -73,7 +73,7 @@ func newAdminHoldCmd(a *admin) *cobra.Command {
 	release := &cobra.Command{
 		Use: "release ID", Short: "Release a legal hold", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
 				if err := srv.Holds.Release(cmd.Context(), p, args[0]); err != nil {
 					return err
 				}

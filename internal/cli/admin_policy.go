@@ -24,10 +24,10 @@ func printProgress(w io.Writer) func(notices.Progress) {
 	}
 }
 
-// runNotice works through notice run id, printing progress to env.Stdout
-// and a summary at the end.
-func runNotice(ctx context.Context, env *Env, srv *server.Server, id string) error {
-	p, err := srv.Notices.Run(ctx, id, printProgress(env.Stdout))
+// runNotice works through notice run id as staff member by, printing
+// progress to env.Stdout and a summary at the end.
+func runNotice(ctx context.Context, env *Env, srv *server.Server, by staff.Principal, id string) error {
+	p, err := srv.Policy.RunNotice(ctx, by, id, printProgress(env.Stdout))
 	if err != nil {
 		return fmt.Errorf("notice %s stopped (resume with `nitronet admin notices resume %s`): %w", id, id, err)
 	}
@@ -70,7 +70,7 @@ func newAdminPolicyCmd(a *admin) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.asStaff(cmd, staff.ActPolicyPublish, func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
 				pub, err := srv.Policy.Publish(cmd.Context(), p, kind, body, material)
 				if err != nil {
 					return err
@@ -80,7 +80,7 @@ func newAdminPolicyCmd(a *admin) *cobra.Command {
 				if pub.Run == nil {
 					return nil
 				}
-				return runNotice(cmd.Context(), env, srv, pub.Run.ID)
+				return runNotice(cmd.Context(), env, srv, p, pub.Run.ID)
 			})
 		},
 	}
@@ -88,20 +88,23 @@ func newAdminPolicyCmd(a *admin) *cobra.Command {
 	publish.Flags().BoolVar(&material, "material", false, "a material change: every user is notified and must accept it")
 
 	list := &cobra.Command{
-		Use: "list", Short: "List every published version", Args: cobra.NoArgs,
+		Use: "list", Short: "List every published version (public: no staff login)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, staff.ActPolicyPublish, func(srv *server.Server, p staff.Principal) error {
-				docs, err := srv.Policy.History(cmd.Context(), false)
-				if err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tKIND\tVERSION\tMATERIAL\tPUBLISHED")
-				for _, d := range docs {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%s\n", d.ID, d.Kind, d.Version, d.Material, d.PublishedAt.UTC().Format(time.RFC3339))
-				}
-				return tw.Flush()
-			})
+			srv, err := a.server(cmd)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			docs, err := srv.Policy.History(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tKIND\tVERSION\tMATERIAL\tPUBLISHED")
+			for _, d := range docs {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%s\n", d.ID, d.Kind, d.Version, d.Material, d.PublishedAt.UTC().Format(time.RFC3339))
+			}
+			return tw.Flush()
 		},
 	}
 	c.AddCommand(publish, list)
@@ -124,12 +127,12 @@ func newAdminAnnounceCmd(a *admin) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.asStaff(cmd, staff.ActAnnounce, func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
 				run, err := srv.Policy.Announce(cmd.Context(), p, subject, body, email)
 				if err != nil {
 					return err
 				}
-				return runNotice(cmd.Context(), env, srv, run.ID)
+				return runNotice(cmd.Context(), env, srv, p, run.ID)
 			})
 		},
 	}
@@ -144,60 +147,38 @@ func newAdminNoticesCmd(a *admin) *cobra.Command {
 	c := &cobra.Command{Use: "notices", Short: "Notices sent to every account: progress and resumption"}
 	list := &cobra.Command{
 		Use: "list", Short: "List unfinished notices with their progress", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
-				if staff.Authorize(p, staff.ActAnnounce) != nil && staff.Authorize(p, staff.ActPolicyPublish) != nil {
-					return staff.Authorize(p, staff.ActAnnounce)
-				}
-				runs, err := srv.Notices.Unfinished(cmd.Context())
-				if err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tKIND\tCREATED\tINBOXES\tSENT\tFAILED\tPENDING")
-				for _, r := range runs {
-					pr, err := srv.Notices.Progress(cmd.Context(), r.ID)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\n", r.ID, r.Kind, r.CreatedAt.UTC().Format(time.RFC3339),
-						pr.Posted, pr.Accounts, pr.Sent, pr.Failed, pr.Pending)
-				}
-				return tw.Flush()
-			})
-		},
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
+			ns, err := srv.Policy.Notices(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tKIND\tCREATED\tINBOXES\tSENT\tFAILED\tPENDING")
+			for _, n := range ns {
+				r, pr := n.Run, n.Progress
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\n", r.ID, r.Kind, r.CreatedAt.UTC().Format(time.RFC3339),
+					pr.Posted, pr.Accounts, pr.Sent, pr.Failed, pr.Pending)
+			}
+			return tw.Flush()
+		}),
 	}
 	resume := &cobra.Command{
 		Use: "resume [ID]", Short: "Resume an interrupted notice (all unfinished ones without ID)", Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
-				runs, err := srv.Notices.Unfinished(cmd.Context())
-				if err != nil {
-					return err
-				}
-				found := false
-				for _, r := range runs {
-					if len(args) == 1 && r.ID != args[0] {
-						continue
-					}
-					found = true
-					act := staff.ActAnnounce
-					if r.Kind == policy.KindPolicyChange {
-						act = staff.ActPolicyPublish
-					}
-					if err := staff.Authorize(p, act); err != nil {
-						return err
-					}
-					if err := runNotice(cmd.Context(), env, srv, r.ID); err != nil {
-						return err
-					}
-				}
-				if !found {
-					fmt.Fprintln(env.Stdout, "No unfinished notice to resume.")
-				}
-				return nil
-			})
-		},
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
+			if len(args) == 1 {
+				return runNotice(cmd.Context(), env, srv, p, args[0])
+			}
+			n, err := srv.Policy.ResumeNotices(cmd.Context(), p, printProgress(env.Stdout))
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				fmt.Fprintln(env.Stdout, "No unfinished notice to resume.")
+			} else {
+				fmt.Fprintf(env.Stdout, "%d notice(s) finished.\n", n)
+			}
+			return nil
+		}),
 	}
 	c.AddCommand(list, resume)
 	return c

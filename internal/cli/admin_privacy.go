@@ -2,11 +2,45 @@ package cli
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
+	"github.com/nitronet/nitronet/internal/privacy"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/spf13/cobra"
 )
+
+// printActions says what the staff member may do with r now, as the
+// privacy service decided, and how.
+func printActions(env *Env, r privacy.Request) {
+	commands := map[string]string{
+		staff.ActPrivacyExtend:   "nitronet admin privacy extend " + r.ID + " --months N --reason TEXT",
+		staff.ActPrivacyComplete: "nitronet admin privacy complete " + r.ID + " [--note TEXT]",
+		staff.ActPrivacyDeny:     "nitronet admin privacy deny " + r.ID + " --reason TEXT",
+	}
+	fmt.Fprintln(env.Stdout, "You may:")
+	for _, a := range r.Actions {
+		name := strings.TrimPrefix(a.Action, "privacy.")
+		switch {
+		case a.Allowed && len(a.Months) > 0:
+			fmt.Fprintf(env.Stdout, "  %-8s yes, by %s month(s): %s\n", name, joinInts(a.Months, " or "), commands[a.Action])
+		case a.Allowed:
+			fmt.Fprintf(env.Stdout, "  %-8s yes: %s\n", name, commands[a.Action])
+		default:
+			fmt.Fprintf(env.Stdout, "  %-8s no: %s\n", name, a.Reason)
+		}
+	}
+}
+
+// joinInts joins ns with sep.
+func joinInts(ns []int, sep string) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, sep)
+}
 
 func newAdminPrivacyCmd(a *admin) *cobra.Command {
 	env := a.env
@@ -33,6 +67,7 @@ func newAdminPrivacyCmd(a *admin) *cobra.Command {
 				return err
 			}
 			printRequest(env, *r)
+			printActions(env, *r)
 			return nil
 		}),
 	}
@@ -84,16 +119,9 @@ func newAdminPrivacyCmd(a *admin) *cobra.Command {
 	resume := &cobra.Command{
 		Use: "resume-erasures", Short: "Finish interrupted erasures and those whose legal hold has ended", Args: cobra.NoArgs,
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
-			if err := staff.Authorize(p, staff.ActPrivacyComplete); err != nil {
-				return err
-			}
-			n, err := srv.Privacy.ResumeErasures(cmd.Context())
+			n, err := srv.Privacy.ResumeErasures(cmd.Context(), p)
 			if err != nil {
-				return err
-			}
-			if err := srv.Audit.Record(cmd.Context(), p.ID, p.Role, staff.ActPrivacyComplete, "privacy_requests",
-				fmt.Sprintf("resumed %d erasures", n)); err != nil {
-				return err
+				return fmt.Errorf("after %d erasure(s): %w", n, err)
 			}
 			fmt.Fprintf(env.Stdout, "%d erasures carried out.\n", n)
 			return nil

@@ -23,8 +23,11 @@ func newAdminRecordsCmd(a *admin) *cobra.Command {
 			if format != "markdown" && format != "json" {
 				return fmt.Errorf("--format must be markdown or json")
 			}
-			return a.asStaff(cmd, staff.ActRecordsView, func(srv *server.Server, p staff.Principal) error {
-				rop := srv.Inventory.RecordOfProcessing(srv.Config.Controller)
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
+				rop, err := srv.Records.Record(cmd.Context(), p)
+				if err != nil {
+					return err
+				}
 				warnController(env.Stderr, srv.Config.Controller, "the record of processing (Art. 30(1)(a) GDPR) must name the controller and its contact details")
 				if format == "markdown" {
 					_, err := fmt.Fprint(env.Stdout, rop.Markdown())

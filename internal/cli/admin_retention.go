@@ -35,7 +35,7 @@ func newAdminRetentionCmd(a *admin) *cobra.Command {
 	run := &cobra.Command{
 		Use: "run", Short: "Sweep now: delete every record past its retention (legal holds respected)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, staff.ActRetentionRun, func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
 				r, err := srv.Retention.RunNow(cmd.Context(), p)
 				if err != nil {
 					return err
@@ -49,7 +49,7 @@ func newAdminRetentionCmd(a *admin) *cobra.Command {
 	rules := &cobra.Command{
 		Use: "rules [--json]", Short: "Show the retention rules and the last sweep's counts", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, staff.ActRetentionView, func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
 				rs, last, err := srv.Retention.Status(cmd.Context(), p)
 				if err != nil {
 					return err

@@ -19,13 +19,16 @@ import (
 
 func newAdminStaffCmd(a *admin) *cobra.Command {
 	env := a.env
-	c := &cobra.Command{Use: "staff", Short: "Staff accounts and roles (" + fmt.Sprint(staff.Roles()) + ")"}
+	c := &cobra.Command{Use: "staff", Short: "Staff accounts and roles (" + strings.Join(staff.Roles(), ", ") + ")"}
 	var email, role string
 	add := &cobra.Command{
 		Use:   "add --email EMAIL --role ROLE",
 		Short: "Add a staff account; its password is read without echo or from stdin",
-		Long: "Add a staff account. The first staff account can be added by whoever holds the data\n" +
-			"directory; after that, --staff must name an admin.",
+		Long: "Add a staff account. While no enabled admin exists (a new installation, or one whose\n" +
+			"admins are gone), whoever holds the data directory or database adds staff without\n" +
+			"--staff: that is how the first admin is made, and how an installation without one\n" +
+			"recovers. The addition is audited as a bootstrap. Once an enabled admin exists,\n" +
+			"--staff must name an admin.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			srv, err := a.server(cmd)
@@ -33,12 +36,8 @@ func newAdminStaffCmd(a *admin) *cobra.Command {
 				return err
 			}
 			defer srv.Close()
-			existing, err := srv.Store.ListStaff(cmd.Context())
-			if err != nil {
-				return err
-			}
-			by := staff.Operator()
-			if len(existing) > 0 {
+			var by staff.Principal
+			if a.staffGiven() {
 				if by, err = a.principal(cmd, srv); err != nil {
 					return err
 				}
@@ -47,7 +46,15 @@ func newAdminStaffCmd(a *admin) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			id, err := srv.Staff.Add(cmd.Context(), by, email, role, pw)
+			var id string
+			if a.staffGiven() {
+				id, err = srv.Staff.Add(cmd.Context(), by, email, role, pw)
+			} else {
+				id, err = srv.Staff.Bootstrap(cmd.Context(), email, role, pw)
+				if errs.Is(err, errs.Unauthenticated) {
+					return errors.New("an enabled admin exists: act as an admin with --staff EMAIL (or NITRONET_STAFF)")
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -56,84 +63,139 @@ func newAdminStaffCmd(a *admin) *cobra.Command {
 		},
 	}
 	add.Flags().StringVar(&email, "email", "", "staff email")
-	add.Flags().StringVar(&role, "role", "", "role: admin, support, privacy_officer or legal")
+	add.Flags().StringVar(&role, "role", "", "role: "+strings.Join(staff.Roles(), ", "))
 
 	list := &cobra.Command{
 		Use: "list", Short: "List staff accounts", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
-				all, err := srv.Staff.List(cmd.Context(), p)
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
+			all, err := srv.Staff.List(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tDISABLED\tTWO-FACTOR")
+			for _, s := range all {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\n", s.ID, s.Email, s.Role, s.Disabled, s.TwoFactor)
+			}
+			return tw.Flush()
+		}),
+	}
+
+	var target, newRole string
+	roleCmd := &cobra.Command{
+		Use:   "role (--email EMAIL | ID) --role ROLE",
+		Short: "Change a staff account's role; the last enabled admin keeps theirs",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
+			ref, err := staffRef(target, args)
+			if err != nil {
+				return err
+			}
+			if newRole == "" {
+				return errors.New("--role is required: one of " + strings.Join(staff.Roles(), ", "))
+			}
+			m, err := srv.Staff.SetRole(cmd.Context(), p, ref, newRole)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "Staff account %s (%s) now has the role %s.\n", m.ID, m.Email, m.Role)
+			return nil
+		}),
+	}
+	roleCmd.Flags().StringVar(&target, "email", "", "the staff account's email (or give its ID)")
+	roleCmd.Flags().StringVar(&newRole, "role", "", "new role: "+strings.Join(staff.Roles(), ", "))
+
+	setDisabled := func(disable bool) *cobra.Command {
+		var target string
+		use, short := "enable (--email EMAIL | ID)", "Enable a disabled staff account again"
+		if disable {
+			use, short = "disable (--email EMAIL | ID)", "Disable a staff account and end its sessions; the last enabled admin stays"
+		}
+		cmd := &cobra.Command{
+			Use: use, Short: short, Args: cobra.MaximumNArgs(1),
+			RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
+				ref, err := staffRef(target, args)
 				if err != nil {
 					return err
 				}
-				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tDISABLED")
-				for _, s := range all {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", s.ID, s.Email, s.Role, s.Disabled)
+				var m staff.Member
+				if disable {
+					m, err = srv.Staff.Disable(cmd.Context(), p, ref)
+				} else {
+					m, err = srv.Staff.Enable(cmd.Context(), p, ref)
 				}
-				return tw.Flush()
-			})
-		},
-	}
-
-	var enable bool
-	disable := &cobra.Command{
-		Use: "disable ID", Short: "Disable a staff account (ends its sessions); --enable undoes it", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
-				if p.ID == args[0] && !enable {
-					return errors.New("you cannot disable your own account")
-				}
-				if err := srv.Staff.SetDisabled(cmd.Context(), p, args[0], !enable); err != nil {
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(env.Stdout, "Staff account %s disabled=%v.\n", args[0], !enable)
+				state := "enabled"
+				if m.Disabled {
+					state = "disabled; its sessions ended"
+				}
+				fmt.Fprintf(env.Stdout, "Staff account %s (%s) %s.\n", m.ID, m.Email, state)
 				return nil
-			})
-		},
+			}),
+		}
+		cmd.Flags().StringVar(&target, "email", "", "the staff account's email (or give its ID)")
+		return cmd
 	}
-	disable.Flags().BoolVar(&enable, "enable", false, "enable instead")
+
 	enroll := &cobra.Command{
 		Use:   "totp",
 		Short: "Turn on two-factor login for your own staff account (an authenticator app scans the QR code)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
-				en, err := srv.Staff.BeginTOTP(cmd.Context(), p)
-				if err != nil {
-					return err
-				}
-				qr, err := wgconf.QR(en.URL)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(env.Stderr, "%s\nScan this with your authenticator app, or enter the key %s.\n", qr, en.Secret)
-				code, err := readSecret(env, "Code shown by the app: ")
-				if err != nil {
-					return err
-				}
-				if err := srv.Staff.ConfirmTOTP(cmd.Context(), p, en.Secret, code); err != nil {
-					return err
-				}
-				fmt.Fprintln(env.Stdout, "Two-factor login is on: staff logins now need a code from the app.")
-				return nil
-			})
-		},
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
+			en, err := srv.Staff.BeginTOTP(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			qr, err := wgconf.QR(en.URL)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stderr, "%s\nScan this with your authenticator app, or enter the key %s.\n", qr, en.Secret)
+			code, err := readSecret(env, "Code shown by the app: ")
+			if err != nil {
+				return err
+			}
+			if err := srv.Staff.ConfirmTOTP(cmd.Context(), p, en.Secret, code); err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stdout, "Two-factor login is on: staff logins now need a code from the app.")
+			return nil
+		}),
 	}
+	var resetTarget string
 	reset := &cobra.Command{
-		Use: "totp-reset ID", Short: "Remove a staff member's second factor (a lost phone); they enroll again", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
-				if err := srv.Staff.ResetTOTP(cmd.Context(), p, args[0]); err != nil {
-					return err
-				}
-				fmt.Fprintf(env.Stdout, "Two-factor login of %s removed.\n", args[0])
-				return nil
-			})
-		},
+		Use: "totp-reset (--email EMAIL | ID)", Short: "Remove a staff member's second factor (a lost phone); they enroll again", Args: cobra.MaximumNArgs(1),
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
+			ref, err := staffRef(resetTarget, args)
+			if err != nil {
+				return err
+			}
+			if err := srv.Staff.ResetTOTP(cmd.Context(), p, ref); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "Two-factor login of %s removed.\n", ref)
+			return nil
+		}),
 	}
-	c.AddCommand(add, list, disable, enroll, reset)
+	reset.Flags().StringVar(&resetTarget, "email", "", "the staff account's email (or give its ID)")
+	c.AddCommand(add, list, roleCmd, setDisabled(true), setDisabled(false), enroll, reset)
 	return c
+}
+
+// staffRef returns the staff account a command names: --email, or else
+// its one argument (an ID or an email).
+func staffRef(email string, args []string) (string, error) {
+	switch {
+	case email != "" && len(args) > 0:
+		return "", errors.New("give either --email or an ID, not both")
+	case email != "":
+		return email, nil
+	case len(args) == 1:
+		return args[0], nil
+	}
+	return "", errors.New("name the staff account: --email EMAIL or its ID")
 }
 
 func newAdminAuditCmd(a *admin) *cobra.Command {
@@ -150,8 +212,8 @@ func newAdminAuditCmd(a *admin) *cobra.Command {
 			"that entry and that nothing up to it was changed, removed or rolled back.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, staff.ActAuditView, func(srv *server.Server, p staff.Principal) error {
-				h, err := srv.Audit.Head(cmd.Context())
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
+				h, err := srv.Audit.Head(cmd.Context(), p)
 				if err != nil {
 					return err
 				}
@@ -181,12 +243,13 @@ func newAdminAuditCmd(a *admin) *cobra.Command {
 				return fmt.Errorf("--json needs --head")
 			}
 			if want == "" {
-				return a.asStaff(cmd, staff.ActAuditView, func(srv *server.Server, p staff.Principal) error {
-					n, err := srv.Audit.Verify(cmd.Context())
-					if err != nil {
+				return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
+					n, err := srv.Audit.Verify(cmd.Context(), p)
+					var brk *auditchain.BreakError
+					if errors.As(err, &brk) {
 						return fmt.Errorf("audit log BROKEN after checking %d entries: %w", n, err)
 					}
-					if err := srv.Audit.Record(cmd.Context(), p.ID, p.Role, staff.ActAuditView, "audit_log", fmt.Sprintf("verified %d entries", n)); err != nil {
+					if err != nil {
 						return err
 					}
 					fmt.Fprintf(env.Stdout, "Audit log intact: %d entries, hash chain verified.\n", n)
@@ -197,7 +260,7 @@ func newAdminAuditCmd(a *admin) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--head: %s", errs.MessageOf(err))
 			}
-			return a.asStaff(cmd, "", func(srv *server.Server, p staff.Principal) error {
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
 				proof, err := srv.Audit.VerifyHead(cmd.Context(), p, h)
 				return printHeadProof(env, h, proof, err, verifyJSON)
 			})
@@ -210,11 +273,12 @@ func newAdminAuditCmd(a *admin) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "Print audit entries", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, staff.ActAuditView, func(srv *server.Server, p staff.Principal) error {
-				es, err := srv.Audit.Entries(cmd.Context(), after, limit)
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
+				page, err := srv.Audit.Read(cmd.Context(), p, after, limit)
 				if err != nil {
 					return err
 				}
+				es := page.Entries
 				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "SEQ\tAT\tACTOR\tROLE\tACTION\tSUBJECT\tDETAIL")
 				for _, e := range es {

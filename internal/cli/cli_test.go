@@ -191,6 +191,13 @@ func TestREADMEJourney(t *testing.T) {
 		t.Fatal("a request mentions a private key field")
 	}
 
+	// The README's operator steps: the first staff account is an admin,
+	// made with the data directory alone; gateways are added as staff.
+	if _, err := h.run("", "admin", "gateway", "add", "--data", dataDir, "--region", "eu-west", "--endpoint", "198.18.0.1:51820"); err == nil {
+		t.Fatal("admin gateway add without a staff login succeeded")
+	}
+	h.must("operator password 1\n", "admin", "staff", "add", "--data", dataDir, "--email", "ops@example.com", "--role", "admin")
+	h.env["NITRONET_STAFF"], h.env["NITRONET_STAFF_PASSWORD"] = "ops@example.com", "operator password 1"
 	// admin gateway add prints the token alone on stdout.
 	out = h.must("", "admin", "gateway", "add", "--data", dataDir, "--region", "eu-west", "--endpoint", "198.18.0.1:51820")
 	if !regexp.MustCompile(`^nne_[A-Za-z0-9_-]+\n$`).MatchString(out) {

@@ -18,6 +18,7 @@ import (
 	"github.com/nitronet/nitronet/internal/cli"
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 )
 
@@ -247,7 +248,7 @@ func TestServeGatewayFollowsFlags(t *testing.T) {
 func TestGatewayFollowsFlags(t *testing.T) {
 	h, srv := newHarness(t, nil)
 	ctx := context.Background()
-	_, tok, err := srv.Gateways.Add(ctx, "eu-west", "198.18.0.1:51820")
+	_, tok, err := srv.Gateways.Add(ctx, staff.System(), "eu-west", "198.18.0.1:51820")
 	if err != nil {
 		t.Fatal(err)
 	}

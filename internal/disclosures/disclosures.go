@@ -63,7 +63,7 @@ type Config struct {
 // (package audit's *Log).
 type Auditor interface {
 	staff.Auditor
-	Head(ctx context.Context) (auditchain.Checkpoint, error)
+	Checkpoint(ctx context.Context) (auditchain.Checkpoint, error)
 }
 
 // Service manages the ledger. It is safe for concurrent use.
@@ -372,7 +372,7 @@ func (s *Service) Transparency(ctx context.Context, by staff.Principal, p transp
 	for _, d := range ds {
 		in = append(in, toReport(d))
 	}
-	head, err := s.cfg.Audit.Head(ctx)
+	head, err := s.cfg.Audit.Checkpoint(ctx)
 	if err != nil {
 		return nil, transparency.Report{}, fmt.Errorf("audit head: %w", err)
 	}

@@ -194,7 +194,8 @@ func TestNotifyLapsedGagsOnce(t *testing.T) {
 			if s.fail != "" {
 				f.box.fail[s.fail] = true
 			}
-			n, err := f.svc.NotifyLapsedGags(ctx, s.at)
+			*f.now = s.at
+			n, err := f.svc.NotifyLapsedGags(ctx, staff.System())
 			if n != s.want || (err != nil) != s.err {
 				t.Fatalf("%s: got %d, %v; want %d, error %v", s.name, n, err, s.want, s.err)
 			}
@@ -203,6 +204,23 @@ func TestNotifyLapsedGagsOnce(t *testing.T) {
 					t.Fatalf("%s: account %d has %d notices, want %d", s.name, i, got, want)
 				}
 			}
+		}
+		// The system's runs are audited when they posted something.
+		es, err := f.st.AuditEntriesFor(ctx, "disclosures", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs := 0
+		for _, e := range es {
+			if e.Action == staff.ActDisclosureNotify && e.Actor == staff.SystemID {
+				runs++
+			}
+		}
+		if runs != 3 {
+			t.Fatalf("audited system runs: got %d, want 3 (the ones that posted)", runs)
+		}
+		if _, err := f.svc.NotifyLapsedGags(ctx, staff.Principal{ID: "stf_s", Role: staff.RoleSupport}); !errs.Is(err, errs.Forbidden) {
+			t.Fatalf("support notifies: got %v, want Forbidden", err)
 		}
 		d, err := f.st.Disclosure(ctx, gagged.ID)
 		if err != nil || d.GagNotifiedAt == nil {
@@ -225,7 +243,7 @@ func TestNotifyConcurrentRunsPostOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := f.svc.NotifyLapsedGags(t.Context(), *f.now); err != nil {
+			if _, err := f.svc.NotifyLapsedGags(t.Context(), f.legal); err != nil {
 				t.Errorf("NotifyLapsedGags: %v", err)
 			}
 		}()
@@ -317,7 +335,7 @@ func TestTransparency(t *testing.T) {
 		t.Fatalf("running period: got %+v, %v; want an interim report of 1 request whose next update is the period's end", r, err)
 	}
 	log := audit.New(st, func() time.Time { return *f.now })
-	head, err := log.Head(ctx)
+	head, err := log.Checkpoint(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +348,7 @@ func TestTransparency(t *testing.T) {
 	if r.AuditHead != head.String() || head.Seq == 0 {
 		t.Fatalf("audit head: got %q, want %q", r.AuditHead, head)
 	}
-	if after, err := log.Head(ctx); err != nil || after.Seq != head.Seq+1 {
+	if after, err := log.Checkpoint(ctx); err != nil || after.Seq != head.Seq+1 {
 		t.Fatalf("audit head after signing: got %v, %v, want seq %d", after, err, head.Seq+1)
 	}
 	if es, err := st.AuditEntries(ctx, head.Seq, 1); err != nil || len(es) != 1 || es[0].Action != staff.ActTransparency ||

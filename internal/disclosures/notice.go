@@ -18,8 +18,11 @@ const NoticeKind = "disclosure-notice"
 const noticeBatch = 100
 
 // NotifyLapsedGags posts an inbox notice to every account named in a
-// disclosure whose notice is due at now: there was no gag order, or it
-// ended at or before now. It returns how many notices it posted.
+// disclosure whose notice is due now (the service's clock): there was no
+// gag order, or it ended by now. It returns how many notices it posted. by
+// must be allowed staff.ActDisclosureNotify (the legal role, or
+// staff.System for the hourly housekeeping of `nitronet serve`). The run is
+// audited with its count, except a system run that posted nothing.
 //
 // Each (disclosure, account) is claimed in the store before its notice is
 // posted, so concurrent runs and repeated runs post each notice at most
@@ -27,9 +30,24 @@ const noticeBatch = 100
 // and the run goes on with the others and returns the first such error
 // with its count. A crash between claim and post loses that one notice. An
 // account that no longer exists is marked done without a notice. A store
-// error stops the run. It is safe to run
-// on a schedule; it does nothing when no notice is due.
-func (s *Service) NotifyLapsedGags(ctx context.Context, now time.Time) (int, error) {
+// error stops the run. It is safe to run on a schedule; it does nothing
+// when no notice is due.
+func (s *Service) NotifyLapsedGags(ctx context.Context, by staff.Principal) (int, error) {
+	if err := staff.Authorize(by, staff.ActDisclosureNotify); err != nil {
+		return 0, err
+	}
+	n, err := s.notifyLapsedGags(ctx, s.cfg.Clock())
+	if n == 0 && by.IsSystem() {
+		return n, err
+	}
+	if aerr := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActDisclosureNotify, "disclosures",
+		fmt.Sprintf("posted %d disclosure notice(s)", n)); aerr != nil && err == nil {
+		err = aerr
+	}
+	return n, err
+}
+
+func (s *Service) notifyLapsedGags(ctx context.Context, now time.Time) (int, error) {
 	if s.cfg.Inbox == nil {
 		return 0, errs.E(errs.Unavailable, "no inbox is configured for disclosure notices")
 	}
@@ -157,19 +175,4 @@ func (s *Service) ExportSection(ctx context.Context, accountID string) (string, 
 		})
 	}
 	return "disclosures", out, nil
-}
-
-// NotifyLapsedGagsAs runs NotifyLapsedGags at the service's clock's now on
-// behalf of by, who must be allowed staff.ActDisclosureManage; the run is
-// audited with its count.
-func (s *Service) NotifyLapsedGagsAs(ctx context.Context, by staff.Principal) (int, error) {
-	if err := staff.Authorize(by, staff.ActDisclosureManage); err != nil {
-		return 0, err
-	}
-	n, err := s.NotifyLapsedGags(ctx, s.cfg.Clock())
-	if aerr := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActDisclosureManage, "disclosures",
-		fmt.Sprintf("posted %d disclosure notice(s)", n)); aerr != nil && err == nil {
-		err = aerr
-	}
-	return n, err
 }

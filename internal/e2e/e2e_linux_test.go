@@ -97,10 +97,14 @@ type world struct {
 	serve   *proc            // the running control server
 	serves  int              // how many times serve was started
 	gws     map[string]*proc // running gateways by region
+	admin   bool             // whether the operator's admin account exists
 
 	passed map[string]bool
 	timing []string
 }
+
+// e2eStaffPassword is the password of the operator's admin account.
+const e2eStaffPassword = "e2e operator password 1"
 
 // TestDataPlane is the end-to-end test of the data plane, in the order of
 // its steps. The machines:
@@ -388,7 +392,17 @@ func (w *world) startServe(t *testing.T) {
 // runs. Its process is stopped when owner ends.
 func (w *world) startGateway(t, owner *testing.T, region, port, mode string, extra ...string) *proc {
 	t.Helper()
-	tok, err := runCmd(w.tp.Gateway, w.baseEnv(), "", w.bin, "admin", "gateway", "add", "--data", w.data,
+	// Gateways are added by an admin; the first one needs only the data
+	// directory.
+	staffEnv := append(w.baseEnv(), "NITRONET_STAFF=ops@example.com", "NITRONET_STAFF_PASSWORD="+e2eStaffPassword)
+	if !w.admin {
+		if _, err := runCmd(w.tp.Gateway, w.baseEnv(), e2eStaffPassword+"\n", w.bin, "admin", "staff", "add", "--data", w.data,
+			"--email", "ops@example.com", "--role", "admin"); err != nil {
+			t.Fatalf("admin staff add: %v", err)
+		}
+		w.admin = true
+	}
+	tok, err := runCmd(w.tp.Gateway, staffEnv, "", w.bin, "admin", "gateway", "add", "--data", w.data,
 		"--region", region, "--endpoint", net.JoinHostPort(endpointIP, port))
 	if err != nil {
 		t.Fatalf("admin gateway add: %v", err)

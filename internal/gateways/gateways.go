@@ -1,5 +1,8 @@
 // Package gateways manages gateway records: creation with a one-time
-// enrollment token, enrollment, and gateway authentication.
+// enrollment token, enrollment, gateway authentication and removal.
+// Adding, listing and removing gateways are staff actions
+// (staff.ActGatewayManage, staff.ActGatewayView), authorised and audited
+// here whichever front end asks.
 package gateways
 
 import (
@@ -7,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/gwproto"
 	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/secret"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
@@ -20,6 +25,7 @@ import (
 // Config holds the service's dependencies.
 type Config struct {
 	Store  store.Store
+	Audit  staff.Auditor
 	Logger *slog.Logger
 	Clock  func() time.Time
 	Rand   io.Reader
@@ -30,7 +36,7 @@ type Service struct{ cfg Config }
 
 // New returns a Service.
 func New(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
+	if cfg.Store == nil || cfg.Audit == nil || cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
 		return nil, fmt.Errorf("gateways: missing dependency")
 	}
 	return &Service{cfg: cfg}, nil
@@ -66,8 +72,13 @@ func ValidateEndpoint(ep string) (string, error) {
 }
 
 // Add creates a gateway record and returns it with its one-time enrollment
-// token, which is shown only here.
-func (s *Service) Add(ctx context.Context, region, endpoint string) (*Gateway, string, error) {
+// token, which is shown only here. by must be allowed
+// staff.ActGatewayManage (an admin, or staff.System for the in-process
+// gateway of `nitronet serve --gateway`); the addition is audited.
+func (s *Service) Add(ctx context.Context, by staff.Principal, region, endpoint string) (*Gateway, string, error) {
+	if err := staff.Authorize(by, staff.ActGatewayManage); err != nil {
+		return nil, "", err
+	}
 	region, err := ValidateRegion(region)
 	if err != nil {
 		return nil, "", err
@@ -88,8 +99,38 @@ func (s *Service) Add(ctx context.Context, region, endpoint string) (*Gateway, s
 	if err := s.cfg.Store.CreateGateway(ctx, g); err != nil {
 		return nil, "", err
 	}
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActGatewayManage, id,
+		fmt.Sprintf("added gateway in region %s at %s", region, endpoint)); err != nil {
+		return nil, "", err
+	}
 	s.cfg.Logger.Info("gateway added", "gateway", id, "region", region)
 	return &Gateway{ID: id, Region: region, Endpoint: endpoint}, tok, nil
+}
+
+// Remove deletes gateway id and returns it as it was. Its credential stops
+// authenticating at once: the gateway can no longer read the peer feed or
+// report sessions (a poll already waiting is answered Unauthenticated).
+// Clients keep any configuration naming it, which stops working. by must
+// be allowed staff.ActGatewayManage; the removal is audited. An unknown id
+// is NotFound.
+func (s *Service) Remove(ctx context.Context, by staff.Principal, id string) (*Gateway, error) {
+	if err := staff.Authorize(by, staff.ActGatewayManage); err != nil {
+		return nil, err
+	}
+	id = strings.TrimSpace(id)
+	if !ident.Valid(id, "gw") {
+		return nil, errs.E(errs.NotFound, "no gateway %q", id)
+	}
+	g, err := s.cfg.Store.DeleteGateway(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActGatewayManage, g.ID,
+		fmt.Sprintf("removed gateway in region %s at %s", g.Region, g.Endpoint)); err != nil {
+		return nil, err
+	}
+	s.cfg.Logger.Info("gateway removed", "gateway", g.ID)
+	return view(g), nil
 }
 
 // Enroll consumes a one-time token, records the gateway's public key and
@@ -139,22 +180,45 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (*store.G
 	return g, nil
 }
 
-// List returns every gateway. Gateways not yet enrolled have no public key.
+// view is g as clients and staff see it.
+func view(g *store.Gateway) *Gateway {
+	v := &Gateway{ID: g.ID, Region: g.Region, Endpoint: g.Endpoint, PublicKey: g.PublicKey}
+	if g.LastSeen != nil {
+		t := g.LastSeen.UTC()
+		v.LastSeen = &t
+	}
+	return v
+}
+
+// List returns every gateway, oldest first, for signed-in users choosing
+// one. Gateways not yet enrolled have no public key.
 func (s *Service) List(ctx context.Context) ([]Gateway, error) {
 	gs, err := s.cfg.Store.Gateways(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Gateway, 0, len(gs))
-	for _, g := range gs {
-		v := Gateway{ID: g.ID, Region: g.Region, Endpoint: g.Endpoint, PublicKey: g.PublicKey}
-		if g.LastSeen != nil {
-			t := g.LastSeen.UTC()
-			v.LastSeen = &t
-		}
-		out = append(out, v)
+	for i := range gs {
+		out = append(out, *view(&gs[i]))
 	}
 	return out, nil
+}
+
+// StaffList returns every gateway, oldest first, for by, who must be
+// allowed staff.ActGatewayView; the listing is audited.
+func (s *Service) StaffList(ctx context.Context, by staff.Principal) ([]Gateway, error) {
+	if err := staff.Authorize(by, staff.ActGatewayView); err != nil {
+		return nil, err
+	}
+	gs, err := s.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActGatewayView, "gateways",
+		fmt.Sprintf("listed %d gateway(s)", len(gs))); err != nil {
+		return nil, err
+	}
+	return gs, nil
 }
 
 // Enrolled returns the gateways that have enrolled (and so have a public
@@ -224,9 +288,13 @@ func (s *Service) Hello(ctx context.Context, g *store.Gateway, req gwproto.Hello
 // pub, already enrolled, in region at endpoint, and returns its
 // credential. Called again with the same key (a start that was stopped
 // before the gateway saved its credential) it gives that record a new
-// credential instead of making a second one. It is the system's action,
-// called only in process, never over the network.
-func (s *Service) Provision(ctx context.Context, region, endpoint string, pub wgkey.PublicKey) (*gwproto.EnrollResponse, error) {
+// credential instead of making a second one. by must be allowed
+// staff.ActGatewayManage: it is staff.System's action, called only in
+// process, never over the network, and audited as such.
+func (s *Service) Provision(ctx context.Context, by staff.Principal, region, endpoint string, pub wgkey.PublicKey) (*gwproto.EnrollResponse, error) {
+	if err := staff.Authorize(by, staff.ActGatewayManage); err != nil {
+		return nil, err
+	}
 	region, err := ValidateRegion(region)
 	if err != nil {
 		return nil, err
@@ -251,6 +319,10 @@ func (s *Service) Provision(ctx context.Context, region, endpoint string, pub wg
 		if err != nil {
 			return nil, err
 		}
+		if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActGatewayManage, u.ID,
+			fmt.Sprintf("gave the in-process gateway a new credential, in region %s at %s", u.Region, u.Endpoint)); err != nil {
+			return nil, err
+		}
 		s.cfg.Logger.Info("in-process gateway given a new credential", "gateway", u.ID)
 		return &gwproto.EnrollResponse{ID: u.ID, Region: u.Region, Endpoint: u.Endpoint, Credential: cred}, nil
 	}
@@ -261,6 +333,10 @@ func (s *Service) Provision(ctx context.Context, region, endpoint string, pub wg
 	g := &store.Gateway{ID: id, Region: region, Endpoint: endpoint, PublicKey: pub.String(),
 		CredentialHash: credHash, CreatedAt: s.cfg.Clock()}
 	if err := s.cfg.Store.CreateGateway(ctx, g); err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActGatewayManage, id,
+		fmt.Sprintf("added the in-process gateway in region %s at %s", region, endpoint)); err != nil {
 		return nil, err
 	}
 	s.cfg.Logger.Info("in-process gateway added", "gateway", id, "region", region, "endpoint", endpoint)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/notify"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 )
 
@@ -194,10 +195,31 @@ func (s *Service) sendErasureNotice(ctx context.Context, a *store.Account, r *st
 
 // ResumeErasures finishes erasures that were confirmed but not carried
 // out (the server stopped midway: the store transaction rolled back) and
-// erasures held by legal holds that have ended since. It returns how many
-// it carried out; it stops at the first error. Call it at start-up and
-// after releasing holds; it is safe to call at any time.
-func (s *Service) ResumeErasures(ctx context.Context) (int, error) {
+// erasures held by legal holds that have ended since, for by, who must be
+// allowed staff.ActErasureResume. It returns how many it carried out; it
+// stops at the first error. The housekeeping of `nitronet serve` calls it
+// as staff.System at start-up and hourly; it is safe to call at any time.
+// The call is audited with its count, except a system run that carried
+// out nothing.
+func (s *Service) ResumeErasures(ctx context.Context, by staff.Principal) (int, error) {
+	if err := staff.Authorize(by, staff.ActErasureResume); err != nil {
+		return 0, err
+	}
+	n, err := s.resumeErasures(ctx)
+	if n == 0 && by.IsSystem() {
+		return n, err
+	}
+	detail := fmt.Sprintf("resumed %d erasure(s)", n)
+	if err != nil {
+		detail += "; stopped at an error"
+	}
+	if aerr := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActErasureResume, "privacy_requests", detail); aerr != nil && err == nil {
+		err = aerr
+	}
+	return n, err
+}
+
+func (s *Service) resumeErasures(ctx context.Context) (int, error) {
 	n := 0
 	pending, err := s.cfg.Store.PrivacyRequests(ctx, store.PrivacyFilter{Type: store.RequestErasure, Status: store.RequestVerified})
 	if err != nil {

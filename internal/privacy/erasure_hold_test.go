@@ -74,13 +74,13 @@ func TestResumeErasureAfterPurge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := sw.Sweep(ctx, "manual"); err != nil {
+			if _, err := sw.RunNow(ctx, staff.System()); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := h.st.Account(ctx, u.id); !errs.Is(err, errs.NotFound) {
 				t.Fatalf("account after sweep: got %v, want NotFound (purged)", err)
 			}
-			n, err := h.svc.ResumeErasures(ctx)
+			n, err := h.svc.ResumeErasures(ctx, staff.System())
 			if err != nil || n != 1 {
 				t.Fatalf("resume after purge: got %d, %v, want 1, nil", n, err)
 			}
@@ -95,7 +95,7 @@ func TestResumeErasureAfterPurge(t *testing.T) {
 			if _, err := h.st.Tombstone(ctx, r.ID); err != nil {
 				t.Fatalf("tombstone: %v", err)
 			}
-			if n, err := h.svc.ResumeErasures(ctx); err != nil || n != 0 {
+			if n, err := h.svc.ResumeErasures(ctx, staff.System()); err != nil || n != 0 {
 				t.Fatalf("second resume: got %d, %v, want 0, nil", n, err)
 			}
 		})

@@ -197,13 +197,13 @@ func TestErasureHeld(t *testing.T) {
 				t.Fatalf("held intervals: got %d, want 1", len(ivs))
 			}
 			// While the hold lasts, resuming changes nothing.
-			if n, err := h.svc.ResumeErasures(ctx); err != nil || n != 0 {
+			if n, err := h.svc.ResumeErasures(ctx, staff.System()); err != nil || n != 0 {
 				t.Fatalf("resume under hold: got %d, %v, want 0", n, err)
 			}
 			if err := h.holds.Release(ctx, legal, hold.ID); err != nil {
 				t.Fatal(err)
 			}
-			if n, err := h.svc.ResumeErasures(ctx); err != nil || n != 1 {
+			if n, err := h.svc.ResumeErasures(ctx, staff.System()); err != nil || n != 1 {
 				t.Fatalf("resume after release: got %d, %v, want 1", n, err)
 			}
 			a, _ = st.Account(ctx, u.id)
@@ -298,7 +298,7 @@ func TestErasureInterrupted(t *testing.T) {
 	intact("after kill -9 midway")
 
 	// On restart, the server resumes the confirmed erasure.
-	if n, err := h.svc.ResumeErasures(ctx); err != nil || n != 1 {
+	if n, err := h.svc.ResumeErasures(ctx, staff.System()); err != nil || n != 1 {
 		t.Fatalf("resume: got %d, %v, want 1", n, err)
 	}
 	a, _ := st.Account(ctx, u.id)
@@ -308,7 +308,7 @@ func TestErasureInterrupted(t *testing.T) {
 	if _, err := st.Tombstone(ctx, r.ID); err != nil {
 		t.Fatalf("tombstone after resume: %v", err)
 	}
-	if n, err := h.svc.ResumeErasures(ctx); err != nil || n != 0 {
+	if n, err := h.svc.ResumeErasures(ctx, staff.System()); err != nil || n != 0 {
 		t.Fatalf("second resume: got %d, %v, want 0", n, err)
 	}
 }

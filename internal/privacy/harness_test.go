@@ -157,7 +157,8 @@ func newHarness(t testing.TB, st store.Store, opts ...func(*privacy.Config)) *ha
 	}
 	h := &harness{st: st, vault: v, clk: &clock{t: start()}, out: &outbox{}, inbox: &recInbox{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h.acc, err = accounts.New(accounts.Config{Store: st, Vault: v, Hasher: hasher, Notifier: h.out, Logger: log,
+	h.audit = audit.New(st, h.clk.Now)
+	h.acc, err = accounts.New(accounts.Config{Store: st, Vault: v, Hasher: hasher, Notifier: h.out, Audit: h.audit, Logger: log,
 		Clock: h.clk.Now, Rand: rand.Reader, MobileRegion: "GB"})
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +167,6 @@ func newHarness(t testing.TB, st store.Store, opts ...func(*privacy.Config)) *ha
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.audit = audit.New(st, h.clk.Now)
 	h.holds = holds.New(st, h.audit, h.clk.Now, rand.Reader)
 	cfg := privacy.Config{Store: st, Accounts: h.acc, Holds: h.holds, Audit: h.audit, Notifier: h.out,
 		Inbox: h.inbox, Sources: []privacy.ExportSource{section{}}, UsageRecording: "intervals",

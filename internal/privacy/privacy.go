@@ -165,6 +165,9 @@ type Request struct {
 	// portability, once verified).
 	ExportUntil *time.Time `json:"export_until,omitempty"`
 	Fee         string     `json:"fee"`
+	// Actions are what the staff member who read the request may do with
+	// it now, and why not (staff views only).
+	Actions []Action `json:"actions,omitempty"`
 }
 
 func utcPtr(t *time.Time) *time.Time {

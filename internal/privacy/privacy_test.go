@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -392,7 +393,7 @@ func TestStaffActions(t *testing.T) {
 			}
 
 			// Every staff action is in the audit log, under the account.
-			entries, err := h.audit.About(ctx, u.id, 100)
+			entries, err := h.audit.About(ctx, principal(staff.RoleLegal), u.id, 100)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -405,11 +406,80 @@ func TestStaffActions(t *testing.T) {
 					t.Errorf("no audit entry for %s (got %v)", a, seen)
 				}
 			}
-			if n, err := h.audit.Verify(ctx); err != nil || n == 0 {
+			if n, err := h.audit.Verify(ctx, principal(staff.RoleLegal)); err != nil || n == 0 {
 				t.Fatalf("audit chain: %d entries, %v", n, err)
 			}
 		})
 	}
+}
+
+// TestRequestActions: the actions a request view offers are those Extend,
+// Complete and Deny accept, with a reason for each one they refuse.
+func TestRequestActions(t *testing.T) {
+	h := newHarness(t, storetest.SQLite(t, storetest.DefaultPool()))
+	ctx := t.Context()
+	po, support, legal := principal(staff.RolePrivacyOfficer), principal(staff.RoleSupport), principal(staff.RoleLegal)
+	u := h.signup(t)
+	h.clk.Set(time.Date(2025, 1, 31, 12, 0, 0, 0, time.UTC))
+	unverified, err := h.svc.Create(ctx, u.id, store.RequestAccess, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified := h.request(t, u, store.RequestRectification, "typo")
+	erasure := h.request(t, u, store.RequestErasure, "")
+
+	type want struct {
+		allowed bool
+		reason  string // a part of the reason when not allowed
+	}
+	check := func(name string, by staff.Principal, id string, extend, complete, deny want, months []int) {
+		t.Helper()
+		r, err := h.svc.StaffShow(ctx, by, id)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(r.Actions) != 3 {
+			t.Fatalf("%s: got %d actions, want extend, complete and deny", name, len(r.Actions))
+		}
+		for i, w := range []want{extend, complete, deny} {
+			a := r.Actions[i]
+			if a.Allowed != w.allowed || (!w.allowed && !strings.Contains(a.Reason, w.reason)) || (w.allowed && a.Reason != "") {
+				t.Errorf("%s: %s: got %+v, want allowed=%v reason ~%q", name, a.Action, a, w.allowed, w.reason)
+			}
+		}
+		if got := r.Actions[0].Months; !slices.Equal(got, months) {
+			t.Errorf("%s: extension months %v, want %v", name, got, months)
+		}
+	}
+	yes := want{allowed: true}
+	check("fresh, unverified", po, unverified.ID, yes, want{false, "not verified"}, yes, []int{1, 2})
+	check("verified", po, verified.ID, yes, yes, yes, []int{1, 2})
+	check("verified erasure", po, erasure.ID, yes, want{false, "final confirmation"}, yes, []int{1, 2})
+	check("support", support, verified.ID, want{false, "may view requests but not act"},
+		want{false, "may view requests but not act"}, want{false, "may view requests but not act"}, nil)
+	check("legal", legal, verified.ID, want{false, "may view requests but not act"},
+		want{false, "may view requests but not act"}, want{false, "may view requests but not act"}, nil)
+
+	// One month used: one more is offered, and Extend agrees.
+	if _, err := h.svc.Extend(ctx, po, verified.ID, 1, "busy"); err != nil {
+		t.Fatal(err)
+	}
+	check("extended once", po, verified.ID, yes, yes, yes, []int{1})
+	if _, err := h.svc.Extend(ctx, po, verified.ID, 2, "busier"); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("extend past the offer: got %v, want Invalid", err)
+	}
+	// After the first month no extension is offered, and Extend refuses.
+	h.clk.Set(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
+	check("after the first month", po, unverified.ID, want{false, "ended 28 Feb 2025"}, want{false, "not verified"}, yes, nil)
+	if _, err := h.svc.Extend(ctx, po, unverified.ID, 1, "late"); !errs.Is(err, errs.Conflict) {
+		t.Fatalf("late extension: got %v, want Conflict", err)
+	}
+	// Answered: nothing is offered.
+	if _, err := h.svc.Complete(ctx, po, verified.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	check("completed", po, verified.ID, want{false, "already completed"}, want{false, "already completed"},
+		want{false, "already completed"}, nil)
 }
 
 // TestExportContents checks the export against the inventory it is given

@@ -12,11 +12,93 @@ import (
 	"github.com/nitronet/nitronet/internal/store"
 )
 
-// staffView is view with the account id, for staff.
-func (s *Service) staffView(r *store.PrivacyRequest) Request {
+// staffView is view with the account id and what by may do with the
+// request now, for staff.
+func (s *Service) staffView(by staff.Principal, r *store.PrivacyRequest) Request {
 	v := s.view(r)
 	v.AccountID = r.AccountID
+	v.Actions = s.actions(by, r)
 	return v
+}
+
+// Action is one thing staff can do with a request (extend its deadline,
+// complete it, deny it) and whether the staff member may do it now. The
+// service decides with the same rules Extend, Complete and Deny apply;
+// front ends show the controls and the reasons.
+type Action struct {
+	// Action is staff.ActPrivacyExtend, staff.ActPrivacyComplete or
+	// staff.ActPrivacyDeny.
+	Action  string `json:"action"`
+	Allowed bool   `json:"allowed"`
+	// Reason says why not, when not Allowed: a sentence for people.
+	Reason string `json:"reason,omitempty"`
+	// Months are the further months the deadline may still be extended
+	// by (extend only).
+	Months []int `json:"months,omitempty"`
+}
+
+// requestActions are the staff actions on a request, in the order front
+// ends show them.
+var requestActions = []string{staff.ActPrivacyExtend, staff.ActPrivacyComplete, staff.ActPrivacyDeny}
+
+// actions returns what by may do with r now, and why not.
+func (s *Service) actions(by staff.Principal, r *store.PrivacyRequest) []Action {
+	now := s.cfg.Clock().UTC().Truncate(time.Second)
+	mayAny := false
+	for _, act := range requestActions {
+		mayAny = mayAny || staff.Authorize(by, act) == nil
+	}
+	verbs := map[string]string{staff.ActPrivacyExtend: "extend deadlines", staff.ActPrivacyComplete: "complete requests",
+		staff.ActPrivacyDeny: "deny requests"}
+	out := make([]Action, 0, len(requestActions))
+	for _, act := range requestActions {
+		a := Action{Action: act}
+		var why error
+		switch {
+		case staff.Authorize(by, act) != nil && mayAny:
+			a.Reason = fmt.Sprintf("Your role (%s) may not %s.", staff.RoleName(by.Role), verbs[act])
+		case staff.Authorize(by, act) != nil:
+			a.Reason = fmt.Sprintf("Your role (%s) may view requests but not act on them.", staff.RoleName(by.Role))
+		case store.Answered(r.Status):
+			a.Reason = fmt.Sprintf("The request is already %s.", r.Status)
+		case act == staff.ActPrivacyExtend:
+			a.Months, why = deadline.Extensions(r.ReceivedAt, now, r.DueAt)
+		case act == staff.ActPrivacyComplete:
+			why = completable(r)
+		}
+		switch {
+		case why != nil && act == staff.ActPrivacyExtend:
+			a.Reason = fmt.Sprintf("The deadline can no longer be extended: extensions total at most %d months and "+
+				"must be given within the first month, which ended %s for this request.",
+				deadline.MaxExtraMonths, deadline.Due(r.ReceivedAt, deadline.Months).UTC().Format("2 Jan 2006"))
+		case why != nil:
+			a.Reason = upperFirst(errs.MessageOf(why)) + "."
+		}
+		a.Allowed = a.Reason == ""
+		out = append(out, a)
+	}
+	return out
+}
+
+// upperFirst capitalises the first letter of s.
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// completable returns Conflict unless staff may complete r: its
+// requester's identity is proven and it is not an erasure (which only the
+// user's own confirmation carries out).
+func completable(r *store.PrivacyRequest) error {
+	if r.Status != store.RequestVerified {
+		return errs.E(errs.Conflict, "the requester's identity is not verified yet")
+	}
+	if r.Type == store.RequestErasure {
+		return errs.E(errs.Conflict, "an erasure is carried out by the user's final confirmation, not by staff")
+	}
+	return nil
 }
 
 // subject is the audit subject of a request: its account, or the request
@@ -50,12 +132,13 @@ func (s *Service) StaffList(ctx context.Context, by staff.Principal, overdue boo
 	}
 	out := make([]Request, 0, len(rs))
 	for i := range rs {
-		out = append(out, s.staffView(&rs[i]))
+		out = append(out, s.staffView(by, &rs[i]))
 	}
 	return out, nil
 }
 
-// StaffShow returns one request for staff (audited). by must be allowed
+// StaffShow returns one request for staff (audited), with the actions by
+// may take on it now (Request.Actions). by must be allowed
 // staff.ActPrivacyView.
 func (s *Service) StaffShow(ctx context.Context, by staff.Principal, id string) (*Request, error) {
 	if err := staff.Authorize(by, staff.ActPrivacyView); err != nil {
@@ -71,7 +154,7 @@ func (s *Service) StaffShow(ctx context.Context, by staff.Principal, id string) 
 	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActPrivacyView, subject(r), "viewed request "+id); err != nil {
 		return nil, err
 	}
-	v := s.staffView(r)
+	v := s.staffView(by, r)
 	return &v, nil
 }
 
@@ -154,7 +237,7 @@ func (s *Service) Extend(ctx context.Context, by staff.Principal, id string, mon
 			r.Type, r.ID, r.ReceivedAt.UTC().Format(time.DateOnly), reason, r.DueAt.UTC().Format(time.DateOnly), complaintText)
 		_ = s.notifyUser(ctx, a, "privacy-extended", "Your privacy request: more time needed", body)
 	}
-	v := s.staffView(r)
+	v := s.staffView(by, r)
 	return &v, nil
 }
 
@@ -172,11 +255,8 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 			if err := unanswered(r); err != nil {
 				return err
 			}
-			if r.Status != store.RequestVerified {
-				return errs.E(errs.Conflict, "the requester's identity is not verified yet")
-			}
-			if r.Type == store.RequestErasure {
-				return errs.E(errs.Conflict, "an erasure is carried out by the user's final confirmation, not by staff")
+			if err := completable(r); err != nil {
+				return err
 			}
 			r.Status, r.CompletedAt = store.RequestCompleted, &now
 			if note != "" {
@@ -195,7 +275,7 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 		body += "\n" + complaintText + "\n"
 		_ = s.notifyUser(ctx, a, "privacy-completed", "Your privacy request is completed", body)
 	}
-	v := s.staffView(r)
+	v := s.staffView(by, r)
 	return &v, nil
 }
 
@@ -228,6 +308,6 @@ func (s *Service) Deny(ctx context.Context, by staff.Principal, id, reason strin
 			r.Type, r.ID, r.ReceivedAt.UTC().Format(time.DateOnly), reason, complaintText)
 		_ = s.notifyUser(ctx, a, "privacy-denied", "Your privacy request was denied", body)
 	}
-	v := s.staffView(r)
+	v := s.staffView(by, r)
 	return &v, nil
 }

@@ -111,13 +111,21 @@ func (s *Service) Add(ctx context.Context, by staff.Principal, name, purpose str
 	return p, nil
 }
 
-// List returns the register. by must be allowed staff.ActProcessorManage
-// (the register holds no personal data, so listing is not audited).
+// List returns the register. by must be allowed staff.ActProcessorManage;
+// like every staff action, the listing is audited.
 func (s *Service) List(ctx context.Context, by staff.Principal) ([]store.Processor, error) {
 	if err := staff.Authorize(by, staff.ActProcessorManage); err != nil {
 		return nil, err
 	}
-	return s.store.Processors(ctx)
+	ps, err := s.store.Processors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.audit.Record(ctx, by.ID, by.Role, staff.ActProcessorManage, "processors",
+		fmt.Sprintf("listed %d processor(s)", len(ps))); err != nil {
+		return nil, err
+	}
+	return ps, nil
 }
 
 // Remove deletes the processor with id or name idOrName and returns it.

@@ -218,16 +218,21 @@ func TestServiceOnStores(t *testing.T) {
 			if _, err := svc.Remove(ctx, po, processors.NameSMS); errs.CodeOf(err) != errs.NotFound {
 				t.Fatalf("second removal: got %v, want NotFound", err)
 			}
-			entries, err := audit.New(st, clock).Entries(ctx, 0, 100)
+			entries, err := st.AuditEntries(ctx, 0, 100)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var actions []string
+			changes := 0
 			for _, e := range entries {
-				actions = append(actions, e.Action)
+				if e.Action != staff.ActProcessorManage || e.Actor != po.ID {
+					t.Errorf("audit entry %+v: want processor.manage by %s", e, po.ID)
+				}
+				if !strings.HasPrefix(e.Detail, "listed ") {
+					changes++
+				}
 			}
-			if len(actions) != 2 || actions[0] != staff.ActProcessorManage {
-				t.Errorf("audit actions: got %v, want one add and one remove", actions)
+			if changes != 2 {
+				t.Errorf("audit: got %d changes in %+v, want one add and one remove", changes, entries)
 			}
 		})
 	}

@@ -200,12 +200,12 @@ func New(cfg Config) (*Sweeper, error) {
 // Rules returns the sweeper's rules, in sweep order.
 func (s *Sweeper) Rules() []Rule { return append([]Rule(nil), s.rules...) }
 
-// Sweep applies every rule once and records the run with cause ("schedule"
-// or "manual"). A rule whose target is missing from this database is
-// reported as skipped; an error in one rule is reported in its count and
-// the others still run. It returns the run; the error is non-nil only if
-// the run could not be recorded or ctx ended.
-func (s *Sweeper) Sweep(ctx context.Context, cause string) (*store.RetentionRun, error) {
+// sweepAll applies every rule once and records the run with cause
+// ("schedule" or "manual"). A rule whose target is missing from this
+// database is reported as skipped; an error in one rule is reported in its
+// count and the others still run. It returns the run; the error is non-nil
+// only if the run could not be recorded or ctx ended.
+func (s *Sweeper) sweepAll(ctx context.Context, cause string) (*store.RetentionRun, error) {
 	id, err := ident.New(s.cfg.Rand, "ret")
 	if err != nil {
 		return nil, err
@@ -275,19 +275,34 @@ func (s *Sweeper) sweep(ctx context.Context, r Rule, target string, c *store.Swe
 	c.KeptByHold = kept
 }
 
-// RunNow sweeps on demand for staff member by, who must be allowed
-// staff.ActRetentionRun. The sweep is audited with its total count.
+// RunNow applies every rule once for by, who must be allowed
+// staff.ActRetentionRun, and returns the run with its counts (see
+// Store.SaveRetentionRun). A rule whose target is missing from this
+// database is reported as skipped; an error in one rule is reported in its
+// count and the others still run; the error is non-nil only if the run
+// could not be recorded or ctx ended. The run's cause is "schedule" for
+// staff.System (the hourly sweep of `nitronet serve`) and "manual" for a
+// staff member. The sweep is audited with its total count; a scheduled
+// sweep that deleted nothing is not, so the hourly runs do not fill the
+// log.
 func (s *Sweeper) RunNow(ctx context.Context, by staff.Principal) (*store.RetentionRun, error) {
 	if err := staff.Authorize(by, staff.ActRetentionRun); err != nil {
 		return nil, err
 	}
-	run, err := s.Sweep(ctx, "manual")
+	cause := "manual"
+	if by.IsSystem() {
+		cause = "schedule"
+	}
+	run, err := s.sweepAll(ctx, cause)
 	if err != nil {
 		return nil, err
 	}
 	var total int64
 	for _, c := range run.Counts {
 		total += c.Deleted
+	}
+	if total == 0 && by.IsSystem() {
+		return run, nil
 	}
 	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActRetentionRun, run.ID,
 		fmt.Sprintf("retention sweep deleted %d records", total)); err != nil {
@@ -297,13 +312,17 @@ func (s *Sweeper) RunNow(ctx context.Context, by staff.Principal) (*store.Retent
 }
 
 // Status returns the rules and the last sweep (nil if none ran yet) for
-// staff member by, who must be allowed staff.ActRetentionView.
+// staff member by, who must be allowed staff.ActRetentionView; the view
+// is audited.
 func (s *Sweeper) Status(ctx context.Context, by staff.Principal) ([]Rule, *store.RetentionRun, error) {
 	if err := staff.Authorize(by, staff.ActRetentionView); err != nil {
 		return nil, nil, err
 	}
 	last, err := s.cfg.Store.LastRetentionRun(ctx)
 	if err != nil && !errs.Is(err, errs.NotFound) {
+		return nil, nil, err
+	}
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActRetentionView, "retention", "viewed retention rules and the last sweep"); err != nil {
 		return nil, nil, err
 	}
 	return s.Rules(), last, nil

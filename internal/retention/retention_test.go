@@ -161,9 +161,27 @@ func TestSweeper(t *testing.T) {
 			if err != nil || last == nil || last.ID != run.ID || len(rules) == 0 {
 				t.Fatalf("Status: got last %+v, %d rules, %v; want the run just made", last, len(rules), err)
 			}
-			entries, err := log.About(ctx, run.ID, 10)
+			entries, err := log.About(ctx, officer, run.ID, 10)
 			if err != nil || len(entries) != 1 || entries[0].Actor != "stf_po" || entries[0].Action != staff.ActRetentionRun {
 				t.Fatalf("audit of the run: got %+v, %v; want one retention.run entry by stf_po", entries, err)
+			}
+			// The scheduled sweep runs as the system: with nothing left to
+			// delete it leaves no audit entry; with something, it does.
+			sys, err := sw.RunNow(ctx, staff.System())
+			if err != nil || sys.Cause != "schedule" {
+				t.Fatalf("system sweep: got %+v, %v; want cause schedule", sys, err)
+			}
+			if entries, _ := log.About(ctx, officer, sys.ID, 10); len(entries) != 0 {
+				t.Fatalf("an empty scheduled sweep was audited: %+v", entries)
+			}
+			now = now.Add(400 * 24 * time.Hour) // the recent interval ages out
+			sys, err = sw.RunNow(ctx, staff.System())
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries, err = log.About(ctx, officer, sys.ID, 10)
+			if err != nil || len(entries) != 1 || entries[0].Actor != staff.SystemID || entries[0].Role != staff.RoleSystem {
+				t.Fatalf("audit of a scheduled sweep that deleted: got %+v, %v; want one entry by the system", entries, err)
 			}
 		})
 	}

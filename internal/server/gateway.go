@@ -19,6 +19,7 @@ import (
 	"github.com/nitronet/nitronet/internal/gateway"
 	"github.com/nitronet/nitronet/internal/gateway/kernelnet"
 	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
@@ -95,7 +96,7 @@ func GatewayError(err error, g config.Gateway, flagPrefix string) error {
 // kept in DATA/gateway.key (or --gateway-key-file) so that a restart reuses
 // the same gateway record. It needs no token: once its port is bound, a
 // gateway that is not enrolled yet is provisioned directly through the
-// gateways service (as the system, not a staff member). At every start
+// gateways service by staff.System (audited as the system). At every start
 // its start-up report makes the record follow --gateway-region,
 // --gateway-endpoint and --gateway-listen-port.
 func (s *Server) inProcessGateway(selfURL string) (*gateway.Gateway, error) {
@@ -110,7 +111,7 @@ func (s *Server) inProcessGateway(selfURL string) (*gateway.Gateway, error) {
 		if err != nil {
 			return gwproto.EnrollResponse{}, fmt.Errorf("--gateway-endpoint: %w", err)
 		}
-		r, err := s.Gateways.Provision(ctx, g.Region, endpoint, pub)
+		r, err := s.Gateways.Provision(ctx, staff.System(), g.Region, endpoint, pub)
 		if err != nil {
 			return gwproto.EnrollResponse{}, err
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store/storetest"
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
@@ -34,13 +35,13 @@ func TestGatewayHello(t *testing.T) {
 			ctx := context.Background()
 			_, tok := e.signup("hello@example.com", "+447911100701")
 			devID := e.want("POST", "/api/v1/devices", tok, map[string]string{"name": "laptop", "public_key": newKey(t)}, 201)["id"].(string)
-			_, enrollTok, err := e.srv.Gateways.Add(ctx, "eu-west", "198.18.0.1:51820")
+			_, enrollTok, err := e.srv.Gateways.Add(ctx, staff.System(), "eu-west", "198.18.0.1:51820")
 			if err != nil {
 				t.Fatal(err)
 			}
 			enr := e.want("POST", "/api/v1/gateway/enroll", "", map[string]string{"token": enrollTok, "public_key": newKey(t)}, 201)
 			cred, gwID := enr["credential"].(string), enr["id"].(string)
-			_, otherTok, err := e.srv.Gateways.Add(ctx, "us-east", "198.18.0.2:51820")
+			_, otherTok, err := e.srv.Gateways.Add(ctx, staff.System(), "us-east", "198.18.0.2:51820")
 			if err != nil {
 				t.Fatal(err)
 			}

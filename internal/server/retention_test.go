@@ -11,6 +11,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
 )
@@ -60,7 +61,7 @@ func TestRetentionInForce(t *testing.T) {
 			if _, err := st.RecordIntervals(ctx, "eu", ivs); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := srv.Retention.Sweep(ctx, "manual"); err != nil {
+			if _, err := srv.Retention.RunNow(ctx, staff.System()); err != nil {
 				t.Fatal(err)
 			}
 			left, err := st.Usage(ctx, "acc_ret", now.Add(-365*24*time.Hour), 10)

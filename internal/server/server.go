@@ -39,6 +39,7 @@ import (
 	"github.com/nitronet/nitronet/internal/policy"
 	"github.com/nitronet/nitronet/internal/privacy"
 	"github.com/nitronet/nitronet/internal/processors"
+	"github.com/nitronet/nitronet/internal/records"
 	"github.com/nitronet/nitronet/internal/retention"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/stats"
@@ -107,6 +108,8 @@ type Server struct {
 	// --retention settings applied, once, here. Every part that states or
 	// enforces a retention period is given this value.
 	Inventory inventory.Inventory
+	// Records serves the Art. 30 record of processing to staff.
+	Records *records.Service
 }
 
 // OpenStore opens the configured store: PostgreSQL if cfg.Database is set,
@@ -188,14 +191,14 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 		return nil, err
 	}
 	acc, err := accounts.New(accounts.Config{
-		Store: st, Vault: v, Hasher: hasher, Notifier: n, Logger: log, Clock: d.Clock, Rand: d.Rand,
+		Store: st, Vault: v, Hasher: hasher, Notifier: n, Audit: auditLog, Logger: log, Clock: d.Clock, Rand: d.Rand,
 		MobileRegion: cfg.MobileRegion, SessionTTL: cfg.SessionTTL, PortalURL: cfg.PortalURL,
 	})
 	if err != nil {
 		return nil, err
 	}
 	feed := peerfeed.New(st, time.Second)
-	gws, err := gateways.New(gateways.Config{Store: st, Logger: log, Clock: d.Clock, Rand: d.Rand})
+	gws, err := gateways.New(gateways.Config{Store: st, Audit: auditLog, Logger: log, Clock: d.Clock, Rand: d.Rand})
 	if err != nil {
 		return nil, err
 	}
@@ -272,6 +275,7 @@ func (s *Server) handler() (http.Handler, error) {
 		CSRFKey: s.Vault.DeriveKey("web portal csrf"),
 
 		TransparencyKey: func() (ed25519.PrivateKey, error) { return s.TransparencyKey("") },
+		Records:         s.Records,
 	})
 	if err != nil {
 		return nil, err
@@ -284,7 +288,7 @@ func (s *Server) handler() (http.Handler, error) {
 }
 
 // assemblePrivacyRecords builds the disclosure ledger, the processor
-// register and the statistics services on st. It needs s.Audit, and
+// register, the statistics and the record of processing on st. It needs s.Audit, and
 // s.Inbox for disclosure notices: without an inbox, NotifyLapsedGags
 // reports Unavailable.
 func (s *Server) assemblePrivacyRecords(st store.Store, procs *processors.Service) error {
@@ -302,7 +306,11 @@ func (s *Server) assemblePrivacyRecords(st store.Store, procs *processors.Servic
 	if err != nil {
 		return err
 	}
-	s.Disclosures, s.Processors, s.Stats = dis, procs, sts
+	rec, err := records.New(records.Config{Inventory: s.Inventory, Controller: s.Config.Controller, Audit: s.Audit})
+	if err != nil {
+		return err
+	}
+	s.Disclosures, s.Processors, s.Stats, s.Records = dis, procs, sts, rec
 	return nil
 }
 
@@ -360,13 +368,17 @@ func Notifier(cfg config.Settings, d Deps, reg processors.Register) (notify.Noti
 	return r, nil
 }
 
-// Jobs returns the periodic housekeeping `serve` runs: the retention
-// sweep, the notices of lapsed gag orders, and the completion of erasures
-// whose legal hold has ended. Each reports counts only.
+// Jobs returns the periodic housekeeping `serve` runs, each as
+// staff.System and so authorised and audited by its service like a staff
+// action: the retention sweep, the notices of lapsed gag orders, the
+// completion of erasures whose legal hold has ended, and the resumption of
+// notices to every account that an interrupted command left unfinished.
+// Each reports counts only.
 func (s *Server) Jobs() []jobs.Job {
+	sys := staff.System()
 	return []jobs.Job{
 		{Name: "retention sweep", Every: retention.DefaultInterval, Run: func(ctx context.Context) (int64, error) {
-			run, err := s.Retention.Sweep(ctx, "schedule")
+			run, err := s.Retention.RunNow(ctx, sys)
 			if err != nil {
 				return 0, err
 			}
@@ -377,13 +389,17 @@ func (s *Server) Jobs() []jobs.Job {
 			return n, nil
 		}},
 		{Name: "lapsed gag notices", Every: time.Hour, Run: func(ctx context.Context) (int64, error) {
-			n, err := s.Disclosures.NotifyLapsedGags(ctx, s.deps.Clock())
+			n, err := s.Disclosures.NotifyLapsedGags(ctx, sys)
 			return int64(n), err
 		}},
 		// Erasures kept back by a legal hold finish once the hold is
 		// released or lapses.
 		{Name: "resume erasures", Every: time.Hour, Run: func(ctx context.Context) (int64, error) {
-			n, err := s.Privacy.ResumeErasures(ctx)
+			n, err := s.Privacy.ResumeErasures(ctx, sys)
+			return int64(n), err
+		}},
+		{Name: "resume notices", Every: time.Hour, Run: func(ctx context.Context) (int64, error) {
+			n, err := s.Policy.ResumeNotices(ctx, sys, nil)
 			return int64(n), err
 		}},
 	}

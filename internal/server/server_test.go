@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -20,9 +21,11 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/config"
+	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/notify"
 	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
 	"github.com/nitronet/nitronet/internal/wgkey"
@@ -512,7 +515,7 @@ func testGatewayProtocol(t *testing.T, e *env) {
 	dev := e.want("POST", "/api/v1/devices", tok, map[string]string{"name": "phone", "public_key": newKey(t)}, 201)
 	devID := dev["id"].(string)
 
-	_, enrollTok, err := e.srv.Gateways.Add(ctx, "eu-west", "198.18.0.1:51820")
+	_, enrollTok, err := e.srv.Gateways.Add(ctx, gatewayAdmin, "eu-west", "198.18.0.1:51820")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -600,6 +603,73 @@ func testGatewayProtocol(t *testing.T, e *env) {
 	u = e.want("GET", "/api/v1/me/usage", tok, nil, 200)
 	if s0 := u["sessions"].([]any)[0].(map[string]any); s0["ended_at"] == nil {
 		t.Fatalf("got %v, want the session ended by the deletion", s0)
+	}
+	testGatewayRemoval(t, e, enr["id"].(string), cred, tok, int64(ch["version"].(float64)))
+}
+
+// gatewayAdmin is an admin principal for the gateway service.
+var gatewayAdmin = staff.Principal{ID: "stf_gwadmin", Role: staff.RoleAdmin}
+
+// testGatewayRemoval removes gateway id while it waits on the peer feed:
+// the waiting poll gets no peers but 401, and from then on its credential
+// reads nothing and reports nothing.
+func testGatewayRemoval(t *testing.T, e *env, id, cred, userTok string, version int64) {
+	ctx := context.Background()
+	if _, err := e.srv.Gateways.Remove(ctx, staff.Principal{ID: "stf_gwsupport", Role: staff.RoleSupport}, id); !errs.Is(err, errs.Forbidden) {
+		t.Fatalf("support removes a gateway: got %v, want Forbidden", err)
+	}
+	// Mark the gateway unseen, start a poll and wait until it passed
+	// authentication (which marks it seen): from then on it is waiting.
+	if err := e.srv.Store.TouchGateway(ctx, id, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	polled := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/gateway/peers?since=%d&wait=30", e.url, version), nil)
+		req.Header.Set("Authorization", "Bearer "+cred)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			polled <- 0
+			return
+		}
+		resp.Body.Close()
+		polled <- resp.StatusCode
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		gs, err := e.srv.Store.Gateways(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := false
+		for _, g := range gs {
+			seen = seen || (g.ID == id && g.LastSeen != nil && g.LastSeen.Unix() > 0)
+		}
+		if seen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the poll never reached the server")
+		}
+		runtime.Gosched()
+	}
+	g, err := e.srv.Gateways.Remove(ctx, gatewayAdmin, id)
+	if err != nil || g.ID != id {
+		t.Fatalf("remove: got %+v, %v", g, err)
+	}
+	// A peer change wakes the waiting poll: it must not be handed over.
+	e.want("POST", "/api/v1/devices", userTok, map[string]string{"name": "tablet", "public_key": newKey(t)}, 201)
+	if got := <-polled; got != http.StatusUnauthorized {
+		t.Fatalf("poll of a gateway removed while it waited: got %d, want 401", got)
+	}
+	e.want("GET", "/api/v1/gateway/peers?since=0&wait=0", cred, nil, 401)
+	e.want("POST", "/api/v1/gateway/sessions", cred, map[string]any{"intervals": []any{}}, 401)
+	if _, err := e.srv.Gateways.Remove(ctx, gatewayAdmin, id); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("remove twice: got %v, want NotFound", err)
+	}
+	es, err := e.srv.Store.AuditEntriesFor(ctx, id, 10)
+	if err != nil || len(es) != 2 || es[0].Action != staff.ActGatewayManage || es[0].Actor != gatewayAdmin.ID {
+		t.Fatalf("gateway audit: got %+v, %v; want the addition and the removal by the admin", es, err)
 	}
 }
 

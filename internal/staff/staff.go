@@ -1,6 +1,9 @@
 // Package staff holds the operator's staff accounts, their roles, and what
-// each role may do. Every staff action on personal data is authorised here
-// and recorded in the audit log by the service that performs it.
+// each role may do (the role matrix). Every staff action takes the acting
+// Principal and is authorised (Authorize) and recorded in the audit log by
+// the service that performs it, whichever front end calls it; front ends
+// ask Service.Allowed or Service.Actions what to offer and never decide
+// themselves. The server's own housekeeping acts as System.
 package staff
 
 import (
@@ -14,31 +17,39 @@ import (
 
 	"github.com/nitronet/nitronet/internal/contact"
 	"github.com/nitronet/nitronet/internal/errs"
-	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/password"
 	"github.com/nitronet/nitronet/internal/secret"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/vault"
 )
 
-// The roles.
+// The roles a staff account can have.
 const (
-	RoleAdmin          = "admin"
+	RoleAdmin          = store.StaffAdminRole
 	RoleSupport        = "support"
 	RolePrivacyOfficer = "privacy_officer"
 	RoleLegal          = "legal"
 )
 
-// Roles lists every role.
+// RoleSystem is the role of the System principal: the server's own
+// housekeeping. No staff account can have it.
+const RoleSystem = "system"
+
+// Roles lists every role a staff account can have.
 func Roles() []string { return []string{RoleAdmin, RoleSupport, RolePrivacyOfficer, RoleLegal} }
 
-// The actions staff may be authorised for.
+// The actions staff may be authorised for. Every service method that
+// takes a Principal authorises one of these and records it in the audit
+// log.
 const (
-	ActStaffManage      = "staff.manage"         // add, disable staff
-	ActGatewayManage    = "gateway.manage"       // add gateways
+	ActStaffManage      = "staff.manage"         // add, list, disable, enable staff; change roles; reset two-factor login
+	ActStaffTOTP        = "staff.totp"           // turn on two-factor login for one's own account
+	ActGatewayManage    = "gateway.manage"       // add and remove gateways
+	ActGatewayView      = "gateway.view"         // gateway list, live counts
 	ActAnnounce         = "announce"             // service announcements to every inbox
 	ActPolicyPublish    = "policy.publish"       // publish policy/terms versions
-	ActRetentionRun     = "retention.run"        // run the sweeper on demand
+	ActNoticeRun        = "notice.run"           // list, run and resume notices to every account
+	ActRetentionRun     = "retention.run"        // run the sweeper
 	ActRetentionView    = "retention.view"       // rules and last sweep counts
 	ActRecordsView      = "records.view"         // Article 30 record of processing
 	ActAuditView        = "audit.view"           // read and verify the audit log
@@ -47,43 +58,69 @@ const (
 	ActPrivacyExtend    = "privacy.extend"       // extend a request's deadline
 	ActPrivacyComplete  = "privacy.complete"     // complete a request
 	ActPrivacyDeny      = "privacy.deny"         // deny a request
+	ActErasureResume    = "privacy.resume"       // finish interrupted and formerly held erasures
 	ActHoldView         = "hold.view"            // list legal holds
 	ActHoldManage       = "hold.manage"          // add, release legal holds
 	ActDisclosureView   = "disclosure.view"      // read the disclosure ledger
 	ActDisclosureManage = "disclosure.manage"    // record disclosures
+	ActDisclosureNotify = "disclosure.notify"    // tell users of disclosures whose gag has lapsed
 	ActTransparency     = "transparency.publish" // sign transparency reports
 	ActProcessorManage  = "processor.manage"     // edit the processor register
 	ActStatsView        = "stats.view"           // aggregate statistics
-	ActGatewayView      = "gateway.view"         // gateway list, live counts
 )
 
+// ActStaffBootstrap is the audit action of a staff account added by
+// whoever holds the data directory or database while no enabled admin
+// exists (Service.Bootstrap). No role is authorised for it.
+const ActStaffBootstrap = "staff.bootstrap"
+
 // matrix says which role may take which action. A role may only do its
-// own actions.
+// own actions. The system role holds exactly what the housekeeping jobs
+// of `nitronet serve` do, and what creating its in-process gateway needs.
 func matrix() map[string][]string {
 	return map[string][]string{
-		RoleAdmin: {ActStaffManage, ActGatewayManage, ActGatewayView, ActAnnounce, ActRetentionRun, ActRetentionView,
-			ActAuditView, ActStatsView, ActRecordsView},
-		RoleSupport: {ActAccountView, ActPrivacyView, ActGatewayView},
-		RolePrivacyOfficer: {ActPrivacyView, ActPrivacyExtend, ActPrivacyComplete, ActPrivacyDeny, ActAccountView,
-			ActHoldView, ActRetentionView, ActRetentionRun, ActRecordsView, ActAuditView, ActProcessorManage,
-			ActPolicyPublish, ActStatsView},
-		RoleLegal: {ActHoldView, ActHoldManage, ActDisclosureView, ActDisclosureManage, ActTransparency,
-			ActAuditView, ActPrivacyView, ActRecordsView},
+		RoleAdmin: {ActStaffManage, ActStaffTOTP, ActGatewayManage, ActGatewayView, ActAnnounce, ActNoticeRun,
+			ActRetentionRun, ActRetentionView, ActAuditView, ActStatsView, ActRecordsView},
+		RoleSupport: {ActStaffTOTP, ActAccountView, ActPrivacyView, ActGatewayView},
+		RolePrivacyOfficer: {ActStaffTOTP, ActPrivacyView, ActPrivacyExtend, ActPrivacyComplete, ActPrivacyDeny,
+			ActErasureResume, ActAccountView, ActHoldView, ActRetentionView, ActRetentionRun, ActRecordsView,
+			ActAuditView, ActProcessorManage, ActPolicyPublish, ActNoticeRun, ActStatsView},
+		RoleLegal: {ActStaffTOTP, ActHoldView, ActHoldManage, ActDisclosureView, ActDisclosureManage,
+			ActDisclosureNotify, ActTransparency, ActAuditView, ActPrivacyView, ActRecordsView},
+		RoleSystem: {ActRetentionRun, ActDisclosureNotify, ActErasureResume, ActNoticeRun, ActGatewayManage},
 	}
 }
 
 // Can reports whether role may take action.
 func Can(role, action string) bool { return slices.Contains(matrix()[role], action) }
 
-// ValidRole reports whether r is a role.
+// RoleName names role for people ("privacy officer").
+func RoleName(role string) string { return strings.ReplaceAll(role, "_", " ") }
+
+// ValidRole reports whether r is a role a staff account can have.
 func ValidRole(r string) bool { return slices.Contains(Roles(), r) }
 
-// Principal is an authenticated staff member.
+// Principal is who takes a staff action: an authenticated staff member
+// (Service.Check, Service.Authenticate) or the System. The zero Principal
+// is nobody, and every action answers it Unauthenticated.
 type Principal struct {
 	ID    string
 	Email string
 	Role  string
 }
+
+// SystemID is the audit-log actor of the System principal.
+const SystemID = "system"
+
+// System returns the principal the server's own housekeeping acts as
+// (the scheduled retention sweep, notices of lapsed gag orders, resumed
+// erasures and notices, and the in-process gateway of `serve --gateway`).
+// Its role, RoleSystem, allows exactly those actions, and the audit log
+// names it as the actor.
+func System() Principal { return Principal{ID: SystemID, Role: RoleSystem} }
+
+// IsSystem reports whether p is the System principal.
+func (p Principal) IsSystem() bool { return p.ID == SystemID && p.Role == RoleSystem }
 
 // Auditor records audit entries (package audit's *Log).
 type Auditor interface {
@@ -116,67 +153,6 @@ func New(cfg Config) (*Service, error) {
 		cfg.TokenTTL = 12 * time.Hour
 	}
 	return &Service{cfg: cfg}, nil
-}
-
-// Operator returns the principal of whoever holds the data directory,
-// used for bootstrap actions taken with `nitronet admin` (such as adding
-// the first staff account). It has the admin role.
-func Operator() Principal { return Principal{ID: "operator", Role: RoleAdmin} }
-
-// Add creates a staff account with role. by is who adds it and must be
-// allowed ActStaffManage. It returns the new id. Bad input is Invalid and
-// an email already in use Conflict, naming the field "email", "role" or
-// "password".
-func (s *Service) Add(ctx context.Context, by Principal, email, role, pw string) (string, error) {
-	if err := Authorize(by, ActStaffManage); err != nil {
-		return "", err
-	}
-	email, err := contact.NormalizeEmail(email)
-	if err != nil {
-		return "", err
-	}
-	if !ValidRole(role) {
-		return "", errs.Field(errs.Invalid, "role", "role must be one of %s", strings.Join(Roles(), ", "))
-	}
-	if err := password.Validate(pw); err != nil {
-		return "", err
-	}
-	hash, err := s.cfg.Hasher.Hash(ctx, pw)
-	if err != nil {
-		return "", err
-	}
-	id, err := ident.New(s.cfg.Rand, "stf")
-	if err != nil {
-		return "", err
-	}
-	if err := s.cfg.Store.CreateStaff(ctx, &store.Staff{ID: id, Email: email, Role: role, PasswordHash: hash, CreatedAt: s.cfg.Clock()}); errs.Is(err, errs.Conflict) {
-		return "", errs.WithField(err, "email")
-	} else if err != nil {
-		return "", err
-	}
-	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, ActStaffManage, id, "added staff account with role "+role); err != nil {
-		return "", err
-	}
-	return id, nil
-}
-
-// List returns every staff account (by must be allowed ActStaffManage).
-func (s *Service) List(ctx context.Context, by Principal) ([]store.Staff, error) {
-	if err := Authorize(by, ActStaffManage); err != nil {
-		return nil, err
-	}
-	return s.cfg.Store.ListStaff(ctx)
-}
-
-// SetDisabled disables or re-enables a staff account.
-func (s *Service) SetDisabled(ctx context.Context, by Principal, id string, disabled bool) error {
-	if err := Authorize(by, ActStaffManage); err != nil {
-		return err
-	}
-	if err := s.cfg.Store.SetStaffDisabled(ctx, id, disabled); err != nil {
-		return err
-	}
-	return s.cfg.Audit.Record(ctx, by.ID, by.Role, ActStaffManage, id, fmt.Sprintf("disabled=%v", disabled))
 }
 
 // Credentials are what a staff member logs in with. Code is the TOTP code
@@ -261,7 +237,9 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	return s.cfg.Store.DeleteStaffToken(ctx, secret.Hash(token))
 }
 
-// Authorize returns Forbidden unless p's role may take action.
+// Authorize returns Unauthenticated for the zero Principal and Forbidden
+// unless p's role may take action. Services call it; front ends ask
+// Service.Allowed or Service.Actions instead.
 func Authorize(p Principal, action string) error {
 	if p.ID == "" {
 		return errs.E(errs.Unauthenticated, "staff login required")

@@ -31,11 +31,12 @@ type Enrollment struct {
 	Secret string
 }
 
-// BeginTOTP generates a new TOTP seed for p. Nothing is stored until
-// ConfirmTOTP proves the staff member's app produces codes from it.
+// BeginTOTP generates a new TOTP seed for staff member p, who must be
+// allowed ActStaffTOTP. Nothing is stored (or audited) until ConfirmTOTP
+// proves the staff member's app produces codes from it.
 func (s *Service) BeginTOTP(ctx context.Context, p Principal) (*Enrollment, error) {
-	if p.ID == "" || p.ID == Operator().ID {
-		return nil, errs.E(errs.Invalid, "two-factor login is for staff accounts")
+	if err := Authorize(p, ActStaffTOTP); err != nil {
+		return nil, err
 	}
 	k, err := totp.Generate(totp.GenerateOpts{Issuer: "Nitronet", AccountName: p.Email, Period: totpPeriod,
 		Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1, Rand: s.cfg.Rand})
@@ -47,7 +48,11 @@ func (s *Service) BeginTOTP(ctx context.Context, p Principal) (*Enrollment, erro
 
 // ConfirmTOTP checks code against the offered secret and, if it is right,
 // stores the seed sealed by the vault: from then on p's login needs a code.
+// p must be allowed ActStaffTOTP; the enrollment is audited.
 func (s *Service) ConfirmTOTP(ctx context.Context, p Principal, secret, code string) error {
+	if err := Authorize(p, ActStaffTOTP); err != nil {
+		return err
+	}
 	if s.cfg.Vault == nil {
 		return errs.E(errs.Unavailable, "two-factor login is not available")
 	}
@@ -65,19 +70,24 @@ func (s *Service) ConfirmTOTP(ctx context.Context, p Principal, secret, code str
 	if err := s.cfg.Store.UseStaffTOTPStep(ctx, p.ID, step); err != nil {
 		return err
 	}
-	return s.cfg.Audit.Record(ctx, p.ID, p.Role, "staff.totp", p.ID, "two-factor login enrolled")
+	return s.cfg.Audit.Record(ctx, p.ID, p.Role, ActStaffTOTP, p.ID, "two-factor login enrolled")
 }
 
-// ResetTOTP removes staff member id's second factor (a lost phone); by
-// must be allowed ActStaffManage. The member enrolls again at next login.
-func (s *Service) ResetTOTP(ctx context.Context, by Principal, id string) error {
+// ResetTOTP removes the second factor of the staff account ref (id or
+// email), for a lost phone; by must be allowed ActStaffManage. The member
+// enrolls again at next login. The reset is audited.
+func (s *Service) ResetTOTP(ctx context.Context, by Principal, ref string) error {
 	if err := Authorize(by, ActStaffManage); err != nil {
 		return err
 	}
-	if err := s.cfg.Store.SetStaffTOTP(ctx, id, nil); err != nil {
+	st, err := s.find(ctx, ref)
+	if err != nil {
 		return err
 	}
-	return s.cfg.Audit.Record(ctx, by.ID, by.Role, ActStaffManage, id, "two-factor login reset")
+	if err := s.cfg.Store.SetStaffTOTP(ctx, st.ID, nil); err != nil {
+		return err
+	}
+	return s.cfg.Audit.Record(ctx, by.ID, by.Role, ActStaffManage, st.ID, "two-factor login reset")
 }
 
 // matchStep returns the time step whose code is code, within the allowed

@@ -333,7 +333,7 @@ func TestBrowserStaffJourney(t *testing.T) {
 	officer := e.addStaff("officer@staff.example", staff.RolePrivacyOfficer)
 	e.addStaff("support@staff.example", staff.RoleSupport)
 	e.addStaff("legal@staff.example", staff.RoleLegal)
-	if _, err := e.srv.Retention.Sweep(context.Background(), "manual"); err != nil {
+	if _, err := e.srv.Retention.RunNow(context.Background(), staff.System()); err != nil {
 		t.Fatal(err)
 	}
 

@@ -17,14 +17,19 @@ import (
 // the staff session (or, before login, to the pre-session cookie), and
 // same-origin checks apply.
 //
-// Every console route names the staff action it needs; the wrapper
-// answers 403 when the role may not take it (staff.Can), before the
-// handler runs. The services check again and audit.
+// Every console route names the staff action it needs; the wrapper asks
+// the staff service whether the signed-in member may take it
+// (staff.Service.Allowed) and answers 403 before the handler runs when
+// not, and the nav shows only what the member may open. The services
+// decide, authorise and audit every action themselves; the console only
+// translates.
 
-// staffNav is what console pages know about the signed-in staff member.
+// staffNav is what console pages know about the signed-in staff member:
+// who they are and the sections they may open.
 type staffNav struct {
-	Email string
-	Role  string
+	Email    string
+	Role     string
+	Sections []section
 }
 
 // staffState is the console's request state.
@@ -99,7 +104,7 @@ func (h *Handler) consolePage(action string, f consoleFunc) http.Handler {
 			redirect(w, r, "/console/login")
 			return
 		}
-		if action != "" && !staff.Can(st.p.Role, action) {
+		if action != "" && !h.cfg.Staff.Allowed(st.p, action) {
 			h.consoleError(w, r, st, forbidden(st.p.Role, action))
 			return
 		}
@@ -129,7 +134,7 @@ func (h *Handler) consoleAction(action string, needAuth bool, f consoleFunc) htt
 			redirect(w, r, "/console/login")
 			return
 		}
-		if action != "" && !staff.Can(st.p.Role, action) {
+		if action != "" && !h.cfg.Staff.Allowed(st.p, action) {
 			h.consoleError(w, r, st, forbidden(st.p.Role, action))
 			return
 		}
@@ -143,14 +148,7 @@ func forbidden(role, action string) error {
 }
 
 // roleName names a staff role for people.
-func roleName(role string) string {
-	switch role {
-	case staff.RolePrivacyOfficer:
-		return "privacy officer"
-	default:
-		return role
-	}
-}
+func roleName(role string) string { return staff.RoleName(role) }
 
 // clearStaffCookie removes the console session cookie.
 func (h *Handler) clearStaffCookie(w http.ResponseWriter) {
@@ -166,7 +164,7 @@ func (h *Handler) renderConsole(w http.ResponseWriter, r *http.Request, st *staf
 	}
 	v.CSRF = st.csrf
 	if st.signedIn() {
-		v.Staff = &staffNav{Email: st.p.Email, Role: st.p.Role}
+		v.Staff = &staffNav{Email: st.p.Email, Role: st.p.Role, Sections: h.visibleSections(st.p)}
 	}
 	if v.Notice == "" {
 		v.Notice = notice(r)
@@ -224,6 +222,7 @@ func (h *Handler) registerConsole(mux *http.ServeMux) {
 		{"/console/transparency", methods{http.MethodGet: h.consolePage(staff.ActTransparency, h.transparencyPage), http.MethodPost: h.consoleAction(staff.ActTransparency, true, h.transparencyPost)}},
 		{"/console/retention", methods{http.MethodGet: h.consolePage(staff.ActRetentionView, h.retentionPage)}},
 		{"/console/records", methods{http.MethodGet: h.consolePage(staff.ActRecordsView, h.recordsPage)}},
+		{"/console/accounts/{id}", methods{http.MethodGet: h.consolePage(staff.ActAccountView, h.staffAccountPage)}},
 		{"/console/gateways", methods{http.MethodGet: h.consolePage(staff.ActGatewayView, h.gatewaysPage)}},
 		{"/console/audit", methods{http.MethodGet: h.consolePage(staff.ActAuditView, h.auditPage)}},
 		{"/console/audit/verify", methods{http.MethodPost: h.consoleAction(staff.ActAuditView, true, h.auditVerifyPost)}},
@@ -256,11 +255,12 @@ func sections() []section {
 	}
 }
 
-// visibleSections returns the sections role may open.
-func visibleSections(role string) []section {
+// visibleSections returns the sections p may open, as the staff service
+// says.
+func (h *Handler) visibleSections(p staff.Principal) []section {
 	var out []section
 	for _, s := range sections() {
-		if staff.Can(role, s.Action) {
+		if h.cfg.Staff.Allowed(p, s.Action) {
 			out = append(out, s)
 		}
 	}
@@ -276,7 +276,7 @@ type homeData struct {
 // consoleHome lists the areas the staff member's role may open.
 func (h *Handler) consoleHome(w http.ResponseWriter, r *http.Request, st *staffState) {
 	h.renderConsole(w, r, st, http.StatusOK, "console/home", &view{Title: "Console", Nav: "home",
-		Data: homeData{Sections: visibleSections(st.p.Role), RoleName: roleName(st.p.Role)}})
+		Data: homeData{Sections: h.visibleSections(st.p), RoleName: roleName(st.p.Role)}})
 }
 
 // consoleLoginPage shows the staff login form.

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -39,7 +38,7 @@ func (h *Handler) holdsView(r *http.Request, st *staffState) (*view, error) {
 		return nil, err
 	}
 	now := h.cfg.Clock()
-	d := holdsData{CanManage: staff.Can(st.p.Role, staff.ActHoldManage)}
+	d := holdsData{CanManage: h.cfg.Staff.Allowed(st.p, staff.ActHoldManage)}
 	for _, x := range hs {
 		row := holdRow{Hold: x, Active: x.Active(now)}
 		if row.Active {
@@ -261,11 +260,29 @@ func (h *Handler) retentionPage(w http.ResponseWriter, r *http.Request, st *staf
 // ---- record of processing ----
 
 // recordsPage shows the record of processing activities, generated from
-// the inventory in force and the controller's identity. It holds no
-// personal data of users.
+// the inventory in force and the controller's identity (the read is
+// audited by the service). It holds no personal data of users.
 func (h *Handler) recordsPage(w http.ResponseWriter, r *http.Request, st *staffState) {
+	rop, err := h.cfg.Records.Record(r.Context(), st.p)
+	if err != nil {
+		h.consoleError(w, r, st, err)
+		return
+	}
 	h.renderConsole(w, r, st, http.StatusOK, "console/records", &view{Title: "Record of processing", Nav: "/console/records",
-		Data: h.cfg.Inventory.RecordOfProcessing(h.cfg.Controller)})
+		Data: rop})
+}
+
+// ---- accounts ----
+
+// staffAccountPage shows an account's contacts to staff who may read
+// them (audited by the service).
+func (h *Handler) staffAccountPage(w http.ResponseWriter, r *http.Request, st *staffState) {
+	a, err := h.cfg.Accounts.StaffShow(r.Context(), st.p, r.PathValue("id"))
+	if err != nil {
+		h.consoleError(w, r, st, err)
+		return
+	}
+	h.renderConsole(w, r, st, http.StatusOK, "console/account", &view{Title: "Account " + a.ID, Nav: "/console/requests", Data: a})
 }
 
 // ---- gateways ----
@@ -279,9 +296,10 @@ type gatewayRow struct {
 	Live                 int
 }
 
-// gatewaysPage lists the gateways with live session counts.
+// gatewaysPage lists the gateways with live session counts (the listing
+// is audited by the service).
 func (h *Handler) gatewaysPage(w http.ResponseWriter, r *http.Request, st *staffState) {
-	gws, err := h.cfg.Gateways.List(r.Context())
+	gws, err := h.cfg.Gateways.StaffList(r.Context(), st.p)
 	if err != nil {
 		h.consoleError(w, r, st, err)
 		return
@@ -328,33 +346,10 @@ type verifyResult struct {
 	Message string
 }
 
-// lastSeq returns the newest entry's sequence number (0 for an empty log).
-func (h *Handler) lastSeq(ctx context.Context) (int64, error) {
-	var last int64
-	for {
-		es, err := h.cfg.Audit.Entries(ctx, last, 5000)
-		if err != nil {
-			return 0, err
-		}
-		if len(es) == 0 {
-			return last, nil
-		}
-		last = es[len(es)-1].Seq
-		if len(es) < 5000 {
-			return last, nil
-		}
-	}
-}
-
 // auditView reads one page: the entries after ?after=N, or the newest
-// page without it. Reading the log is itself recorded in the log.
+// page without it. The service records the read in the log itself.
 func (h *Handler) auditView(r *http.Request, st *staffState) (*view, error) {
-	ctx := r.Context()
-	last, err := h.lastSeq(ctx)
-	if err != nil {
-		return nil, err
-	}
-	after := max(0, last-AuditPageSize)
+	after := int64(-1)
 	if s := r.URL.Query().Get("after"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
@@ -362,10 +357,11 @@ func (h *Handler) auditView(r *http.Request, st *staffState) (*view, error) {
 		}
 		after = n
 	}
-	es, err := h.cfg.Audit.Entries(ctx, after, AuditPageSize)
+	page, err := h.cfg.Audit.Read(r.Context(), st.p, after, AuditPageSize)
 	if err != nil {
 		return nil, err
 	}
+	es, last := page.Entries, page.Last
 	d := auditData{Last: last}
 	for i := len(es) - 1; i >= 0; i-- { // newest first on the page
 		d.Entries = append(d.Entries, auditEntry{Entry: es[i], HashHex: fmt.Sprintf("%x", es[i].Hash)})
@@ -375,12 +371,11 @@ func (h *Handler) auditView(r *http.Request, st *staffState) (*view, error) {
 		if es[len(es)-1].Seq < last {
 			d.Newer = "/console/audit?after=" + strconv.FormatInt(es[len(es)-1].Seq, 10)
 		}
+		if after < 0 { // the newest page
+			after = max(0, last-AuditPageSize)
+		}
 		if es[0].Seq > 1 && after > 0 {
 			d.Older = "/console/audit?after=" + strconv.FormatInt(max(0, es[0].Seq-1-AuditPageSize), 10)
-		}
-		if err := h.cfg.Audit.Record(ctx, st.p.ID, st.p.Role, staff.ActAuditView, "audit_log",
-			fmt.Sprintf("viewed entries %d to %d", es[0].Seq, es[len(es)-1].Seq)); err != nil {
-			return nil, err
 		}
 	}
 	return &view{Title: "Audit log", Nav: "/console/audit", Data: &d}, nil
@@ -396,10 +391,10 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request, st *staffSta
 	h.renderConsole(w, r, st, http.StatusOK, "console/audit", v)
 }
 
-// auditVerifyPost checks the whole hash chain, records the check and shows
-// the result above the newest page.
+// auditVerifyPost checks the whole hash chain (the service records the
+// check) and shows the result above the newest page.
 func (h *Handler) auditVerifyPost(w http.ResponseWriter, r *http.Request, st *staffState) {
-	n, verr := h.cfg.Audit.Verify(r.Context())
+	n, verr := h.cfg.Audit.Verify(r.Context(), st.p)
 	res := &verifyResult{OK: verr == nil, Checked: n}
 	var brk *auditchain.BreakError
 	switch {
@@ -409,14 +404,6 @@ func (h *Handler) auditVerifyPost(w http.ResponseWriter, r *http.Request, st *st
 		res.Message = "The chain is BROKEN: " + brk.Error() + ". Entries were changed or removed; treat the log as tampered with."
 	default:
 		h.consoleError(w, r, st, verr)
-		return
-	}
-	detail := fmt.Sprintf("verified %d entries: intact", n)
-	if !res.OK {
-		detail = fmt.Sprintf("verified %d entries: broken", n)
-	}
-	if err := h.cfg.Audit.Record(r.Context(), st.p.ID, st.p.Role, staff.ActAuditView, "audit_log", detail); err != nil {
-		h.consoleError(w, r, st, err)
 		return
 	}
 	r.URL.RawQuery = ""

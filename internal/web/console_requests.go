@@ -114,60 +114,31 @@ type staffRequestData struct {
 	Why []string
 	// Months are the extensions still possible, in months.
 	Months []int
+	// AccountLink is set when the staff member may open the account.
+	AccountLink bool
 }
 
-// extendable returns the numbers of further months a request received at
-// received and now due at due can still be extended by at now: none after
-// the first month, and at most deadline.MaxExtraMonths in total. The
-// service decides (deadline.Extend); this only decides what to offer.
-func extendable(received, due, now time.Time) []int {
-	if now.After(deadline.Due(received, deadline.Months)) {
-		return nil
-	}
-	already := 0
-	for k := 0; k <= deadline.MaxExtraMonths; k++ {
-		if (due.Sub(deadline.Due(received, deadline.Months+k))).Abs() < 24*time.Hour {
-			already = k
-		}
-	}
-	var out []int
-	for m := 1; already+m <= deadline.MaxExtraMonths; m++ {
-		out = append(out, m)
-	}
-	return out
-}
-
+// staffRequestView reads the request (audited by the service) with the
+// actions the service says the staff member may take on it now, and why
+// not.
 func (h *Handler) staffRequestView(r *http.Request, st *staffState) (*view, error) {
 	req, err := h.cfg.Privacy.StaffShow(r.Context(), st.p, r.PathValue("id"))
 	if err != nil {
 		return nil, err
 	}
-	q := row(*req, h.cfg.Clock())
-	d := staffRequestData{Row: q}
-	role := st.p.Role
-	if !q.Answered {
-		d.CanExtend = staff.Can(role, staff.ActPrivacyExtend)
-		if d.CanExtend {
-			d.Months = extendable(req.ReceivedAt, req.DueAt, h.cfg.Clock())
-			if len(d.Months) == 0 {
-				d.CanExtend = false
-				d.Why = append(d.Why, "The deadline can no longer be extended: extensions total at most "+
-					strconv.Itoa(deadline.MaxExtraMonths)+" months and must be given within the first month, which ended "+
-					deadline.Due(req.ReceivedAt, deadline.Months).UTC().Format("2 Jan 2006")+" for this request.")
-			}
+	d := staffRequestData{Row: row(*req, h.cfg.Clock()),
+		AccountLink: req.AccountID != "" && h.cfg.Staff.Allowed(st.p, staff.ActAccountView)}
+	for _, a := range req.Actions {
+		switch a.Action {
+		case staff.ActPrivacyExtend:
+			d.CanExtend, d.Months = a.Allowed, a.Months
+		case staff.ActPrivacyComplete:
+			d.CanComplete = a.Allowed
+		case staff.ActPrivacyDeny:
+			d.CanDeny = a.Allowed
 		}
-		d.CanDeny = staff.Can(role, staff.ActPrivacyDeny)
-		switch {
-		case !staff.Can(role, staff.ActPrivacyComplete):
-		case req.Status != store.RequestVerified:
-			d.Why = append(d.Why, "It can be completed once the requester has proven their identity.")
-		case req.Type == store.RequestErasure:
-			d.Why = append(d.Why, "An erasure is carried out by the requester's own final confirmation, not by staff.")
-		default:
-			d.CanComplete = true
-		}
-		if !d.CanExtend && !d.CanDeny && !staff.Can(role, staff.ActPrivacyComplete) {
-			d.Why = append(d.Why, "Your role ("+roleName(role)+") may view requests but not act on them.")
+		if a.Reason != "" && !slices.Contains(d.Why, a.Reason) {
+			d.Why = append(d.Why, a.Reason)
 		}
 	}
 	return &view{Title: typeName(req.Type) + " request " + req.ID, Nav: "/console/requests",

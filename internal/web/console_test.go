@@ -64,6 +64,7 @@ func TestConsoleRoles(t *testing.T) {
 			{"POST", "/console/transparency", staff.ActTransparency, url.Values{"period": {period}, "canary": {"No warrants."}}},
 			{"GET", "/console/retention", staff.ActRetentionView, nil},
 			{"GET", "/console/records", staff.ActRecordsView, nil},
+			{"GET", "/console/accounts/" + acct, staff.ActAccountView, nil},
 			{"GET", "/console/gateways", staff.ActGatewayView, nil},
 			{"GET", "/console/audit", staff.ActAuditView, nil},
 			{"POST", "/console/audit/verify", staff.ActAuditView, nil},
@@ -134,8 +135,27 @@ func TestConsoleRoles(t *testing.T) {
 	if !strings.Contains(body, "may view requests but not act on them") {
 		t.Errorf("support's request page does not say why there are no controls")
 	}
+	// Support may read the requester's account: the page links to it, and
+	// the read is audited under the account.
+	supportAcct := regexp.MustCompile(`/console/accounts/(acc_[a-z2-7]+)`).FindStringSubmatch(body)
+	if supportAcct == nil || !strings.Contains(body, `id="account-link"`) {
+		t.Fatalf("support's request page does not link the account")
+	}
+	resp, body = support.get("/console/accounts/" + supportAcct[1])
+	if resp.StatusCode != 200 || !strings.Contains(body, "support-view@example.com") || !strings.Contains(body, "447911100499") {
+		t.Fatalf("support: account page = %d without the contacts\n%s", resp.StatusCode, body)
+	}
+	if es, _ := e.srv.Store.AuditEntriesFor(ctx, supportAcct[1], 10); len(es) == 0 || es[0].Action != staff.ActAccountView {
+		t.Errorf("account read not audited: %+v", es)
+	}
+	// Legal may read the request but not the account: no link.
+	lawyer := e.client(t)
+	lawyer.staffLogin(staff.RoleLegal + "@roles.example")
+	if _, body := lawyer.get("/console/requests/" + req); strings.Contains(body, `id="account-link"`) {
+		t.Errorf("legal's request page links the account")
+	}
 	// Every staff read of personal data was audited.
-	about, err := e.srv.Audit.About(ctx, acct, 100)
+	about, err := e.srv.Audit.About(ctx, staff.Principal{ID: "stf_auditor", Role: staff.RoleLegal}, acct, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,7 +117,7 @@ func newEnvWith(t *testing.T, set func(*config.Settings)) *env {
 	e := &env{t: t, url: hs.URL, dir: dir, logs: logs, srv: srv, shift: shift}
 
 	ctx := context.Background()
-	_, tok, err := srv.Gateways.Add(ctx, "eu-west", "198.18.0.1:51820")
+	_, tok, err := srv.Gateways.Add(ctx, staff.System(), "eu-west", "198.18.0.1:51820")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,13 +271,13 @@ func (b *browserless) signup(email, mobile, pw string) {
 const staffPassword = "staff passphrase for the console"
 
 // addStaff creates a staff account with role, as an administrator would:
-// the operator adds an admin (once), and the admin adds the others.
+// the operator bootstraps an admin (once), and the admin adds the others.
 func (e *env) addStaff(email, role string) staff.Principal {
 	e.t.Helper()
 	ctx := context.Background()
 	admin, err := e.srv.Staff.Check(ctx, staff.Credentials{Email: "admin@staff.example", Password: staffPassword})
 	if err != nil {
-		if _, err := e.srv.Staff.Add(ctx, staff.Operator(), "admin@staff.example", staff.RoleAdmin, staffPassword); err != nil {
+		if _, err := e.srv.Staff.Bootstrap(ctx, "admin@staff.example", staff.RoleAdmin, staffPassword); err != nil {
 			e.t.Fatal(err)
 		}
 		if admin, err = e.srv.Staff.Check(ctx, staff.Credentials{Email: "admin@staff.example", Password: staffPassword}); err != nil {

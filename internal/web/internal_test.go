@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitronet/nitronet/internal/deadline"
 	"github.com/nitronet/nitronet/internal/policy"
 	"github.com/nitronet/nitronet/internal/usage"
 )
@@ -69,28 +68,6 @@ func TestDuration(t *testing.T) {
 		if got := duration(c.d); got != c.want {
 			t.Errorf("duration(%v) = %q, want %q", c.d, got, c.want)
 		}
-	}
-}
-
-func TestExtendable(t *testing.T) {
-	received := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
-	due := func(k int) time.Time { return deadline.Due(received, deadline.Months+k) }
-	for _, c := range []struct {
-		name string
-		due  time.Time
-		now  time.Time
-		want []int
-	}{
-		{"fresh", due(0), received.AddDate(0, 0, 1), []int{1, 2}},
-		{"extended once", due(1), received.AddDate(0, 0, 5), []int{1}},
-		{"extended to the maximum", due(2), received.AddDate(0, 0, 5), nil},
-		{"after the first month", due(0), received.AddDate(0, 1, 2), nil},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			if got := extendable(received, c.due, c.now); !slices.Equal(got, c.want) {
-				t.Errorf("got %v, want %v", got, c.want)
-			}
-		})
 	}
 }
 

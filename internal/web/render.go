@@ -148,7 +148,6 @@ func templateFuncs() template.FuncMap {
 		},
 		"typeName":   typeName,
 		"statusName": statusName,
-		"consoleNav": visibleSections,
 		"roleName":   roleName,
 		"when":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"join":       strings.Join,

@@ -8,9 +8,10 @@
 // and the versioned privacy policy with acceptance of material changes.
 //
 // The staff console (at /console) has its own login and session cookie.
-// Its pages and controls depend on the staff member's role (staff.Can);
-// every handler enforces the role too, and the services enforce it again
-// and audit every staff read of personal data.
+// Its pages and controls show what the services say the staff member may
+// do (staff.Service.Allowed, privacy.Request.Actions); the services
+// authorise and audit every staff action themselves, and the console only
+// translates their answers.
 //
 // The portal calls the same services as the JSON API and maps their errors
 // to HTTP statuses with httpedge.StatusOf, the program's one mapping. An
@@ -60,6 +61,7 @@ import (
 	"github.com/nitronet/nitronet/internal/inbox"
 	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/privacy"
+	"github.com/nitronet/nitronet/internal/records"
 	"github.com/nitronet/nitronet/internal/retention"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/usage"
@@ -88,18 +90,18 @@ type Config struct {
 	Inbox *inbox.Service
 	// Staff authenticates staff for the console.
 	Staff *staff.Service
-	// Holds, Disclosures, Retention and Audit back the console's records
-	// and audit pages.
+	// Holds, Disclosures, Retention, Records and Audit back the console's
+	// records and audit pages.
 	Holds       *holds.Service
 	Disclosures *disclosures.Service
 	Retention   *retention.Sweeper
+	Records     *records.Service
 	Audit       *audit.Log
 	// Inventory is the data inventory in force (with the operator's
-	// retention settings applied): the home page and the record of
-	// processing state its periods.
+	// retention settings applied): the home page states its periods.
 	Inventory inventory.Inventory
-	// Controller is who runs the service, shown on the home page and in
-	// the record of processing; it may be empty (not configured).
+	// Controller is who runs the service, shown on the home page; it may
+	// be empty (not configured). Records gives the record of processing.
 	Controller controller.Identity
 	// TransparencyKey returns the Ed25519 key that signs transparency
 	// reports (for example transparency.LoadOrCreateKey on
@@ -137,7 +139,8 @@ type Handler struct {
 func New(cfg Config) (*Handler, error) {
 	if cfg.Accounts == nil || cfg.Devices == nil || cfg.Gateways == nil || cfg.Usage == nil ||
 		cfg.Policy == nil || cfg.Privacy == nil || cfg.Inbox == nil || cfg.Staff == nil || cfg.Holds == nil ||
-		cfg.Disclosures == nil || cfg.Retention == nil || cfg.Audit == nil || cfg.Inventory == nil || cfg.TransparencyKey == nil ||
+		cfg.Disclosures == nil || cfg.Retention == nil || cfg.Records == nil || cfg.Audit == nil || cfg.Inventory == nil ||
+		cfg.TransparencyKey == nil ||
 		cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
 		return nil, errors.New("web: missing dependency")
 	}

@@ -1,0 +1,54 @@
+package accounts
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/ident"
+	"github.com/nitronet/nitronet/internal/staff"
+)
+
+// StaffView is an account as staff with staff.ActAccountView see it: its
+// contacts decrypted, unless the account was erased (crypto-shredded),
+// when only its id, status and creation time remain.
+type StaffView struct {
+	ID             string    `json:"id"`
+	Status         string    `json:"status"`
+	Email          string    `json:"email,omitempty"`
+	Mobile         string    `json:"mobile,omitempty"`
+	EmailVerified  bool      `json:"email_verified"`
+	MobileVerified bool      `json:"mobile_verified"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// StaffShow returns account id for by, who must be allowed
+// staff.ActAccountView (support and the privacy officer, answering a
+// user). The read of personal data is audited under the account. An
+// unknown id is NotFound.
+func (s *Service) StaffShow(ctx context.Context, by staff.Principal, id string) (*StaffView, error) {
+	if err := staff.Authorize(by, staff.ActAccountView); err != nil {
+		return nil, err
+	}
+	id = strings.TrimSpace(id)
+	if !ident.Valid(id, "acc") {
+		return nil, errs.E(errs.NotFound, "no account %q", id)
+	}
+	a, err := s.cfg.Store.Account(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	v := &StaffView{ID: a.ID, Status: a.Status, EmailVerified: a.EmailVerified, MobileVerified: a.MobileVerified,
+		CreatedAt: a.CreatedAt.UTC()}
+	detail := "viewed the account's contacts"
+	if a.WrappedKey == nil {
+		detail = "viewed the erased account"
+	} else if v.Email, v.Mobile, err = s.Contacts(a); err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActAccountView, a.ID, detail); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
