@@ -26,9 +26,9 @@ func newAdminStaffCmd(a *admin) *cobra.Command {
 		Short: "Add a staff account; its password is read without echo or from stdin",
 		Long: "Add a staff account. While no enabled admin exists (a new installation, or one whose\n" +
 			"admins are gone), whoever holds the data directory or database adds staff without\n" +
-			"--staff: that is how the first admin is made, and how an installation without one\n" +
-			"recovers. The addition is audited as a bootstrap. Once an enabled admin exists,\n" +
-			"--staff must name an admin.",
+			"--staff (and with NITRONET_STAFF unset): that is how the first admin is made, and how\n" +
+			"an installation without one recovers. The addition is audited as a bootstrap. Once an\n" +
+			"enabled admin exists, --staff must name an admin.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			srv, err := a.server(cmd)
