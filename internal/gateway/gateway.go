@@ -26,6 +26,7 @@ import (
 	"github.com/nitronet/nitronet/internal/gateway/admission"
 	"github.com/nitronet/nitronet/internal/gateway/backoff"
 	"github.com/nitronet/nitronet/internal/gateway/control"
+	"github.com/nitronet/nitronet/internal/gateway/handshake"
 	"github.com/nitronet/nitronet/internal/gateway/peers"
 	"github.com/nitronet/nitronet/internal/gateway/sessions"
 	"github.com/nitronet/nitronet/internal/gwproto"
@@ -49,8 +50,9 @@ type Gateway struct {
 	id     identity
 	record gwproto.HelloResponse // the gateway's record, from its start-up report
 	bind   *admission.Bind
+	gate   *handshake.Bind
 	dev    *device.Device
-	table  *peers.Table
+	peers  *peers.Manager
 
 	// mu guards the session tracker and queue.
 	mu      sync.Mutex
@@ -121,11 +123,24 @@ func (g *Gateway) ID() string {
 // e.g. 100.64.0.1/10 and fd00:6e6e::1/48.
 func (g *Gateway) Addresses() []netip.Prefix { return g.cfg.addresses() }
 
-// Peers returns the number of peers on the device, or 0 before Ready.
+// Peers returns the number of admitted peers: the keys from the control
+// server's feed that may connect. It is 0 before Ready.
 func (g *Gateway) Peers() int {
 	select {
 	case <-g.ready:
-		return g.table.Len()
+		return g.peers.Stats().Admitted
+	default:
+		return 0
+	}
+}
+
+// ConfiguredPeers returns the number of peers configured on the WireGuard
+// device: those admitted peers that connected within the last session
+// timeout. It is 0 before Ready.
+func (g *Gateway) ConfiguredPeers() int {
+	select {
+	case <-g.ready:
+		return g.peers.Stats().Configured
 	default:
 		return 0
 	}
@@ -193,26 +208,16 @@ func (g *Gateway) Run(ctx context.Context) error {
 		defer stopDNS() // on an error return, before network.Close
 	}
 
-	inner := g.cfg.Bind
-	if inner == nil {
-		inner = conn.NewDefaultBind()
+	if err := g.startDevice(network, id.Key); err != nil {
+		return err
 	}
-	g.bind = admission.NewBind(inner, g.cfg.Admission)
-	g.dev = device.NewDevice(network.TUN(), g.bind, g.wgLogger())
 	defer g.dev.Close()
-	if err := g.dev.IpcSet("private_key=" + id.Key.Hex() + "\nlisten_port=" + strconv.Itoa(g.cfg.ListenPort) + "\n"); err != nil {
-		return g.deviceError("configure device", err)
-	}
-	if err := g.dev.Up(); err != nil {
-		return g.deviceError("device up", err)
-	}
 	if err := g.register(ctx, id); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
-	g.table = peers.NewTable(g.dev, []netip.Prefix{g.cfg.Pool4, g.cfg.Pool6})
 	close(g.ready)
 	g.log.Info("gateway up", "mode", g.cfg.Mode, "port", g.bind.Port(), "gateway_id", g.id.ID,
 		"region", g.record.Region, "endpoint", g.record.Endpoint)
@@ -248,9 +253,48 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Lock()
 	lost := g.queue.Dropped() + uint64(g.queue.Len())
 	g.mu.Unlock()
-	// Counts only: how many datagrams admission refused, and how many
-	// session intervals were lost while the control server was away.
-	g.log.Info("gateway stopped", "dropped_by_admission", g.bind.Dropped(), "session_intervals_lost", lost)
+	// Counts only: how many datagrams admission refused, what became of
+	// handshake initiations, and how many session intervals were lost
+	// while the control server was away.
+	hs := g.gate.Stats()
+	g.log.Info("gateway stopped", "dropped_by_admission", g.bind.Dropped(),
+		"initiations", hs.Initiations, "initiations_refused", hs.Refused+hs.BadMAC1+hs.QueueFull+hs.Limited,
+		"cookie_replies", hs.Cookies, "session_intervals_lost", lost)
+	return nil
+}
+
+// startDevice builds the WireGuard device with key on network's TUN and
+// brings it up on its port: behind the admission filter, the handshake
+// gate, which configures a peer on the device only when its initiation
+// arrives and its key is admitted (see packages handshake and peers). The
+// device starts with no peers. On an error the device is closed.
+func (g *Gateway) startDevice(network Network, key wgkey.PrivateKey) error {
+	inner := g.cfg.Bind
+	if inner == nil {
+		inner = conn.NewDefaultBind()
+	}
+	g.bind = admission.NewBind(inner, g.cfg.Admission)
+	g.gate = handshake.NewBind(handshake.Config{
+		Inner:      g.bind,
+		PrivateKey: key,
+		// The gate opens the bind at Up, after g.dev and g.peers are set.
+		Accept:          func(k wgkey.PublicKey) bool { return g.peers.Ensure(k) },
+		DeviceUnderLoad: func() bool { return g.dev.IsUnderLoad() },
+	})
+	g.dev = device.NewDevice(network.TUN(), g.gate, g.wgLogger())
+	g.peers = peers.NewManager(peers.ManagerConfig{
+		Device: g.dev,
+		Pools:  []netip.Prefix{g.cfg.Pool4, g.cfg.Pool6},
+		Clock:  g.cfg.Clock,
+	})
+	if err := g.dev.IpcSet("private_key=" + key.Hex() + "\nlisten_port=" + strconv.Itoa(g.cfg.ListenPort) + "\n"); err != nil {
+		g.dev.Close()
+		return g.deviceError("configure device", err)
+	}
+	if err := g.dev.Up(); err != nil {
+		g.dev.Close()
+		return g.deviceError("device up", err)
+	}
 	return nil
 }
 
@@ -314,37 +358,47 @@ func (g *Gateway) syncPeers(ctx context.Context) {
 			down = false
 		}
 		bo.Reset()
-		var res peers.Result
-		if upd.Full {
-			res = g.table.ApplyFull(upd.Peers)
-		} else {
-			for _, c := range upd.Changes {
-				r := g.table.ApplyChange(c)
-				res.Added += r.Added
-				res.Updated += r.Updated
-				res.Rejected += r.Rejected
-				res.Failed += r.Failed
-				res.Removed = append(res.Removed, r.Removed...)
-			}
-		}
-		g.peersRemoved(res.Removed)
-		if res.Added+res.Updated+len(res.Removed)+res.Rejected+res.Failed > 0 || upd.Full {
+		res := g.applyUpdate(upd)
+		if res.Changed() || upd.Full {
+			st := g.peers.Stats()
 			g.log.Info("peers synced", "full", upd.Full, "added", res.Added, "updated", res.Updated,
-				"removed", len(res.Removed), "rejected", res.Rejected, "failed", res.Failed, "total", g.table.Len())
+				"removed", res.Dropped, "rejected", res.Rejected, "failed", res.Failed,
+				"admitted", st.Admitted, "configured", st.Configured)
 		}
 		since = upd.Version
 	}
 }
 
-// peersRemoved ends the sessions of removed peers.
-func (g *Gateway) peersRemoved(removed []peers.Peer) {
+// applyUpdate applies one answer of the peer feed to the admitted peers,
+// and ends the sessions of peers it removed from the device.
+func (g *Gateway) applyUpdate(upd gwproto.PeerUpdate) peers.Result {
+	var res peers.Result
+	if upd.Full {
+		res = g.peers.ApplyFull(upd.Peers)
+	} else {
+		for _, c := range upd.Changes {
+			r := g.peers.Apply(c)
+			res.Added += r.Added
+			res.Updated += r.Updated
+			res.Dropped += r.Dropped
+			res.Rejected += r.Rejected
+			res.Failed += r.Failed
+			res.Unconfigured = append(res.Unconfigured, r.Unconfigured...)
+		}
+	}
+	g.peersRemoved(res.Unconfigured)
+	return res
+}
+
+// peersRemoved ends the sessions of peers removed from the device.
+func (g *Gateway) peersRemoved(removed []wgkey.PublicKey) {
 	if len(removed) == 0 {
 		return
 	}
 	now := g.cfg.Clock()
 	g.mu.Lock()
-	for _, p := range removed {
-		g.queue.Add(g.tracker.Removed(now, p.Key)...)
+	for _, k := range removed {
+		g.queue.Add(g.tracker.Removed(now, k)...)
 	}
 	g.mu.Unlock()
 	g.kickFlush()
@@ -380,11 +434,18 @@ func (g *Gateway) observe() {
 	}
 	now := g.cfg.Clock()
 	g.mu.Lock()
-	ivs := g.tracker.Observe(now, hs, g.table.DeviceID)
+	ivs := g.tracker.Observe(now, hs, g.peers.DeviceID)
 	g.queue.Add(ivs...)
 	g.mu.Unlock()
 	if len(ivs) > 0 {
 		g.kickFlush()
+	}
+	// Peers idle for longer than a session lasts leave the device; their
+	// keys stay admitted. Their sessions have ended by now, at their last
+	// handshake plus the timeout.
+	if trimmed := g.peers.Trim(now, hs); len(trimmed) > 0 {
+		g.log.Debug("idle peers removed from the device", "count", len(trimmed))
+		g.peersRemoved(trimmed)
 	}
 }
 

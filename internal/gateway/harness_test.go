@@ -128,6 +128,17 @@ func (f *fakeControl) setPeer(p gwproto.Peer) {
 	f.changed = make(chan struct{})
 }
 
+// loadPeers adds ps to the snapshot at once, without change entries: for a
+// gateway that starts afterwards.
+func (f *fakeControl) loadPeers(ps []gwproto.Peer) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.version++
+	for _, p := range ps {
+		f.peers[p.PublicKey] = p
+	}
+}
+
 func (f *fakeControl) removePeer(pub string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -1,0 +1,482 @@
+package peers
+
+import (
+	"bytes"
+	"errors"
+	"hash/maphash"
+	"math"
+	"net/netip"
+	"slices"
+
+	"github.com/nitronet/nitronet/internal/wgkey"
+)
+
+// Limits of one index entry.
+const (
+	// MaxDeviceIDLen is the longest device ID the index stores.
+	MaxDeviceIDLen = 255
+	// MaxAddrs is the most addresses of one family a peer may have.
+	MaxAddrs = 255
+)
+
+// entry is one admitted peer: its key, and where its device ID and
+// addresses lie in the arena. It holds no pointer, so the garbage collector
+// never scans the entry slab.
+type entry struct {
+	key   wgkey.PublicKey
+	off   uint32 // arena offset of the record; next free entry+1 when free
+	idLen uint8  // 0 marks a free entry (device IDs are never empty)
+	n4    uint8  // IPv4 addresses in the record
+	n6    uint8  // IPv6 addresses in the record
+	mark  uint8  // epoch of the last Admit, for snapshot sweeps
+}
+
+// recordLen returns the length of e's record: device ID, then n4 4-byte
+// and n6 16-byte addresses.
+func (e *entry) recordLen() int { return int(e.idLen) + 4*int(e.n4) + 16*int(e.n6) }
+
+// Index is the set of admitted peers: every key the control server's feed
+// lets connect, with its device ID and tunnel addresses. It is built for a
+// million entries: entries live in one pointer-free slab, device IDs and
+// addresses in one byte arena, and the two lookup tables (by key and by
+// device ID) are open-addressed arrays of 32-bit entry numbers. No entry
+// costs a Go string, slice or map bucket of its own. See Bytes.
+//
+// One device has at most one key: admitting a device ID under a new key
+// drops its old key (a key rotation), and admitting a key under another
+// device ID moves it.
+//
+// The zero Index is not usable; call NewIndex. An Index is not safe for
+// concurrent use.
+type Index struct {
+	seed    maphash.Seed
+	byKey   []uint32 // entry number+1, or 0 for an empty slot
+	byDev   []uint32
+	entries []entry
+	free    uint32 // first free entry number+1, or 0
+	arena   []byte
+	garbage int // arena bytes no record refers to
+	live    int
+	epoch   uint8
+}
+
+// NewIndex returns an empty Index.
+func NewIndex() *Index {
+	x := &Index{seed: maphash.MakeSeed()}
+	x.byKey = make([]uint32, 1024)
+	x.byDev = make([]uint32, 1024)
+	return x
+}
+
+// Len returns the number of admitted keys.
+func (x *Index) Len() int { return x.live }
+
+// Bytes returns the memory the index holds: its tables, slab and arena at
+// their current capacities.
+func (x *Index) Bytes() int {
+	return 4*(len(x.byKey)+len(x.byDev)) + cap(x.entries)*entrySize + cap(x.arena)
+}
+
+const entrySize = 40 // size of entry, checked by a test
+
+// Errors of Admit.
+var (
+	errInvalid = errors.New("peers: invalid device ID or addresses")
+	errFull    = errors.New("peers: index full (4 GiB of device IDs and addresses)")
+)
+
+// Admitted describes what one Admit changed.
+type Admitted struct {
+	// New is true if the key was not admitted before.
+	New bool
+	// AddrsChanged is true if the key was admitted before with other
+	// addresses.
+	AddrsChanged bool
+	// Displaced is the device's previous key when the device was admitted
+	// under another key (a rotation), or the zero key. Displaced is no
+	// longer admitted.
+	Displaced wgkey.PublicKey
+}
+
+// Admit admits p.Key for device p.DeviceID with addresses p.Addrs,
+// replacing whatever the index held for that key or device. It returns an
+// error, and changes nothing, if the device ID is empty or longer than
+// MaxDeviceIDLen, if p has no address or more than MaxAddrs of a family,
+// or if the arena of device IDs and addresses would pass 4 GiB. Addresses
+// are kept in the order given, IPv4 first; FromProto sorts them.
+func (x *Index) Admit(p Peer) (Admitted, error) {
+	var res Admitted
+	n4, n6, err := validate(p)
+	if err != nil {
+		return res, err
+	}
+	need := len(p.DeviceID) + 4*int(n4) + 16*int(n6)
+	if uint64(len(x.arena))+uint64(need) > math.MaxUint32 {
+		x.compact()
+		if uint64(len(x.arena))+uint64(need) > math.MaxUint32 {
+			return res, errFull
+		}
+	}
+	// The new record goes at the arena's tail, and is cut off again if
+	// nothing changed.
+	start := len(x.arena)
+	x.arena = appendRecord(x.arena, p)
+	rec := x.arena[start:]
+	ei, found := x.lookupKey(&p.Key)
+	if found {
+		e := &x.entries[ei]
+		if e.n4 == n4 && e.n6 == n6 && bytes.Equal(x.record(e), rec) {
+			e.mark = x.epoch
+			x.arena = x.arena[:start]
+			return res, nil
+		}
+	}
+	// A device has one key: its other key, if any, is displaced. Entry
+	// numbers are stable, so ei survives the removal.
+	if other, ok := x.lookupDev(p.DeviceID); ok && (!found || other != ei) {
+		res.Displaced = x.entries[other].key
+		x.removeEntry(other)
+	}
+	if found {
+		e := &x.entries[ei]
+		res.AddrsChanged = e.n4 != n4 || e.n6 != n6 || !bytes.Equal(x.record(e)[e.idLen:], rec[len(p.DeviceID):])
+		x.deleteSlot(x.byDev, ei, x.devHome) // before the record changes
+		x.garbage += e.recordLen()
+	} else {
+		x.growIfNeeded()
+		ei = x.allocEntry()
+		x.entries[ei].key = p.Key
+		x.insertSlot(x.byKey, ei, x.keyHome(ei))
+		x.live++
+		res.New = true
+	}
+	e := &x.entries[ei]
+	e.off = uint32(start)
+	e.idLen, e.n4, e.n6, e.mark = uint8(len(p.DeviceID)), n4, n6, x.epoch
+	x.insertSlot(x.byDev, ei, x.devHome(ei))
+	return res, nil
+}
+
+// sameDevice reports whether entry ei is stored under device ID id.
+func (x *Index) sameDevice(ei uint32, id string) bool {
+	e := &x.entries[ei]
+	return int(e.idLen) == len(id) && string(x.arena[e.off:e.off+uint32(e.idLen)]) == id
+}
+
+// validate checks p and counts its addresses by family.
+func validate(p Peer) (n4, n6 uint8, err error) {
+	if p.DeviceID == "" || len(p.DeviceID) > MaxDeviceIDLen {
+		return 0, 0, errInvalid
+	}
+	var c4, c6 int
+	for _, a := range p.Addrs {
+		switch {
+		case a.Is4():
+			c4++
+		case a.Is6() && !a.Is4In6() && a.Zone() == "":
+			c6++
+		default:
+			return 0, 0, errInvalid
+		}
+	}
+	if c4+c6 == 0 || c4 > MaxAddrs || c6 > MaxAddrs {
+		return 0, 0, errInvalid
+	}
+	return uint8(c4), uint8(c6), nil
+}
+
+// appendRecord appends p's record to b: the device ID, then the IPv4 and
+// then the IPv6 addresses, each in the order of p.Addrs.
+func appendRecord(b []byte, p Peer) []byte {
+	b = append(b, p.DeviceID...)
+	for _, a := range p.Addrs {
+		if a.Is4() {
+			v := a.As4()
+			b = append(b, v[:]...)
+		}
+	}
+	for _, a := range p.Addrs {
+		if a.Is6() {
+			v := a.As16()
+			b = append(b, v[:]...)
+		}
+	}
+	return b
+}
+
+func (x *Index) record(e *entry) []byte { return x.arena[e.off : int(e.off)+e.recordLen()] }
+
+func (x *Index) deviceID(e *entry) string {
+	return string(x.arena[e.off : e.off+uint32(e.idLen)])
+}
+
+// peer decodes entry e.
+func (x *Index) peer(e *entry) Peer {
+	rec := x.record(e)
+	p := Peer{DeviceID: string(rec[:e.idLen]), Key: e.key, Addrs: make([]netip.Addr, 0, int(e.n4)+int(e.n6))}
+	rec = rec[e.idLen:]
+	for range e.n4 {
+		p.Addrs = append(p.Addrs, netip.AddrFrom4([4]byte(rec[:4])))
+		rec = rec[4:]
+	}
+	for range e.n6 {
+		p.Addrs = append(p.Addrs, netip.AddrFrom16([16]byte(rec[:16])))
+		rec = rec[16:]
+	}
+	return p
+}
+
+// Has reports whether key is admitted.
+func (x *Index) Has(key wgkey.PublicKey) bool {
+	_, ok := x.lookupKey(&key)
+	return ok
+}
+
+// Peer returns the admitted peer with key, and whether there is one.
+func (x *Index) Peer(key wgkey.PublicKey) (Peer, bool) {
+	ei, ok := x.lookupKey(&key)
+	if !ok {
+		return Peer{}, false
+	}
+	return x.peer(&x.entries[ei]), true
+}
+
+// DeviceID returns the device ID admitted with key, and whether key is
+// admitted.
+func (x *Index) DeviceID(key wgkey.PublicKey) (string, bool) {
+	ei, ok := x.lookupKey(&key)
+	if !ok {
+		return "", false
+	}
+	return x.deviceID(&x.entries[ei]), true
+}
+
+// KeyOf returns the key admitted for device id, and whether there is one.
+func (x *Index) KeyOf(id string) (wgkey.PublicKey, bool) {
+	ei, ok := x.lookupDev(id)
+	if !ok {
+		return wgkey.PublicKey{}, false
+	}
+	return x.entries[ei].key, true
+}
+
+// Remove drops key and reports whether it was admitted.
+func (x *Index) Remove(key wgkey.PublicKey) bool {
+	ei, ok := x.lookupKey(&key)
+	if ok {
+		x.removeEntry(ei)
+	}
+	return ok
+}
+
+// RemoveDevice drops the key of device id and returns it, and whether the
+// device was admitted.
+func (x *Index) RemoveDevice(id string) (wgkey.PublicKey, bool) {
+	ei, ok := x.lookupDev(id)
+	if !ok {
+		return wgkey.PublicKey{}, false
+	}
+	key := x.entries[ei].key
+	x.removeEntry(ei)
+	return key, true
+}
+
+// Begin starts replacing the index's contents with a snapshot streamed
+// through Admit, which Commit ends. Until Commit, lookups see both the old
+// entries and those admitted since Begin; nothing is copied. hint, if
+// positive, is the expected number of entries, reserved up front so that
+// loading does not regrow the tables.
+func (x *Index) Begin(hint int) {
+	x.epoch++
+	if x.epoch == 0 {
+		// The 8-bit epoch wrapped: reset every mark so that no stale mark
+		// can equal the new epoch.
+		for i := range x.entries {
+			x.entries[i].mark = 0
+		}
+		x.epoch = 1
+	}
+	if hint > 0 {
+		x.reserve(hint)
+	}
+}
+
+// Commit ends a snapshot begun with Begin: every key not admitted since
+// Begin is dropped, and removed, if not nil, is called with each. Commit
+// then returns unused arena space if more than half of it is garbage.
+// Commit without Begin drops nothing that was admitted since the last
+// Commit.
+func (x *Index) Commit(removed func(wgkey.PublicKey)) {
+	for i := range x.entries {
+		e := &x.entries[i]
+		if e.idLen == 0 || e.mark == x.epoch {
+			continue
+		}
+		key := e.key
+		x.removeEntry(uint32(i))
+		if removed != nil {
+			removed(key)
+		}
+	}
+	if x.garbage > len(x.arena)/2 {
+		x.compact()
+	}
+}
+
+// reserve sizes the tables and slab for n entries.
+func (x *Index) reserve(n int) {
+	for n > len(x.byKey)*3/4 {
+		x.resize(2 * len(x.byKey))
+	}
+	if cap(x.entries) < n {
+		x.entries = slices.Grow(x.entries, n-len(x.entries))
+	}
+	const typical = 4 + 26 + 4 + 16 // "dev_" + 26 chars, one address per family
+	if want := n * typical; cap(x.arena) < want {
+		x.arena = slices.Grow(x.arena, want-len(x.arena))
+	}
+}
+
+func (x *Index) allocEntry() uint32 {
+	if x.free != 0 {
+		ei := x.free - 1
+		x.free = x.entries[ei].off
+		return ei
+	}
+	x.entries = append(x.entries, entry{})
+	return uint32(len(x.entries) - 1)
+}
+
+// removeEntry drops entry ei from both tables and frees it.
+func (x *Index) removeEntry(ei uint32) {
+	e := &x.entries[ei]
+	x.deleteSlot(x.byKey, ei, x.keyHome)
+	x.deleteSlot(x.byDev, ei, x.devHome)
+	x.garbage += e.recordLen()
+	*e = entry{off: x.free}
+	x.free = ei + 1
+	x.live--
+}
+
+// compact moves the live records down over the garbage, in place, in
+// arena order, and returns the arena's unused tail.
+func (x *Index) compact() {
+	order := make([]uint32, 0, x.live)
+	for i := range x.entries {
+		if x.entries[i].idLen != 0 {
+			order = append(order, uint32(i))
+		}
+	}
+	slices.SortFunc(order, func(a, b uint32) int { return int(x.entries[a].off) - int(x.entries[b].off) })
+	w := 0
+	for _, ei := range order {
+		e := &x.entries[ei]
+		n := e.recordLen()
+		copy(x.arena[w:], x.arena[e.off:int(e.off)+n])
+		e.off = uint32(w)
+		w += n
+	}
+	x.arena = slices.Clip(x.arena[:w])
+	if cap(x.arena) > 2*w+4096 {
+		x.arena = append([]byte(nil), x.arena...)
+	}
+	x.garbage = 0
+}
+
+// The hash tables: linear probing over power-of-two arrays of entry
+// numbers+1, with backward-shift deletion, so there are no tombstones.
+// Keys are hashed with a per-index random seed: the feed's keys are chosen
+// by users, who must not be able to pick colliding ones.
+
+func (x *Index) keyHash(k *wgkey.PublicKey) uint64 { return maphash.Bytes(x.seed, k[:]) }
+
+// devHash hashes a device ID; maphash.String and maphash.Bytes agree on
+// equal contents.
+func (x *Index) devHash(id string) uint64 { return maphash.String(x.seed, id) }
+
+func (x *Index) keyHome(ei uint32) int {
+	return int(x.keyHash(&x.entries[ei].key) & uint64(len(x.byKey)-1))
+}
+
+func (x *Index) devHome(ei uint32) int {
+	e := &x.entries[ei]
+	return int(maphash.Bytes(x.seed, x.arena[e.off:e.off+uint32(e.idLen)]) & uint64(len(x.byDev)-1))
+}
+
+func (x *Index) lookupKey(k *wgkey.PublicKey) (uint32, bool) {
+	mask := len(x.byKey) - 1
+	for i := int(x.keyHash(k)) & mask; ; i = (i + 1) & mask {
+		v := x.byKey[i]
+		if v == 0 {
+			return 0, false
+		}
+		if x.entries[v-1].key == *k {
+			return v - 1, true
+		}
+	}
+}
+
+func (x *Index) lookupDev(id string) (uint32, bool) {
+	mask := len(x.byDev) - 1
+	for i := int(x.devHash(id)) & mask; ; i = (i + 1) & mask {
+		v := x.byDev[i]
+		if v == 0 {
+			return 0, false
+		}
+		if x.sameDevice(v-1, id) {
+			return v - 1, true
+		}
+	}
+}
+
+func (x *Index) insertSlot(tab []uint32, ei uint32, home int) {
+	mask := len(tab) - 1
+	i := home
+	for tab[i] != 0 {
+		i = (i + 1) & mask
+	}
+	tab[i] = ei + 1
+}
+
+// deleteSlot removes entry ei from tab, shifting later members of its
+// probe run back so that every lookup still finds them.
+func (x *Index) deleteSlot(tab []uint32, ei uint32, home func(uint32) int) {
+	mask := len(tab) - 1
+	i := home(ei)
+	for tab[i] != ei+1 {
+		if tab[i] == 0 {
+			return // not present
+		}
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; tab[j] != 0; j = (j + 1) & mask {
+		h := home(tab[j] - 1)
+		// tab[j] may move to the hole at i unless its home lies
+		// cyclically in (i, j].
+		if (j > i && (h <= i || h > j)) || (j < i && h <= i && h > j) {
+			tab[i] = tab[j]
+			i = j
+		}
+	}
+	tab[i] = 0
+}
+
+func (x *Index) growIfNeeded() {
+	if x.live+1 > len(x.byKey)*3/4 {
+		x.resize(2 * len(x.byKey))
+	}
+}
+
+// resize rebuilds both tables with n slots.
+func (x *Index) resize(n int) {
+	x.byKey = make([]uint32, n)
+	x.byDev = make([]uint32, n)
+	for i := range x.entries {
+		if x.entries[i].idLen == 0 {
+			continue
+		}
+		ei := uint32(i)
+		x.insertSlot(x.byKey, ei, x.keyHome(ei))
+		x.insertSlot(x.byDev, ei, x.devHome(ei))
+	}
+}
