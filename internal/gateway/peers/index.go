@@ -11,36 +11,26 @@ import (
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
-// Limits of one index entry.
-const (
-	// MaxDeviceIDLen is the longest device ID the index stores.
-	MaxDeviceIDLen = 255
-	// MaxAddrs is the most addresses of one family a peer may have.
-	MaxAddrs = 255
-)
-
 // entry is one admitted peer: its key, and where its device ID and
 // addresses lie in the arena. It holds no pointer, so the garbage collector
 // never scans the entry slab.
 type entry struct {
-	key   wgkey.PublicKey
-	off   uint32 // arena offset of the record; next free entry+1 when free
-	idLen uint8  // 0 marks a free entry (device IDs are never empty)
-	n4    uint8  // IPv4 addresses in the record
-	n6    uint8  // IPv6 addresses in the record
-	mark  uint8  // epoch of the last Admit, for snapshot sweeps
+	key  wgkey.PublicKey
+	off  uint32 // arena offset of the record; next free entry+1 when free
+	meta        // lengths and forms of the record; meta.id 0 marks a free entry
+	mark uint8  // epoch of the last Admit, for snapshot sweeps
 }
 
-// recordLen returns the length of e's record: device ID, then n4 4-byte
-// and n6 16-byte addresses.
-func (e *entry) recordLen() int { return int(e.idLen) + 4*int(e.n4) + 16*int(e.n6) }
+func (e *entry) free() bool { return e.id == 0 }
 
 // Index is the set of admitted peers: every key the control server's feed
 // lets connect, with its device ID and tunnel addresses. It is built for a
 // million entries: entries live in one pointer-free slab, device IDs and
 // addresses in one byte arena, and the two lookup tables (by key and by
 // device ID) are open-addressed arrays of 32-bit entry numbers. No entry
-// costs a Go string, slice or map bucket of its own. See Bytes.
+// costs a Go string, slice or map bucket of its own, and the usual device
+// IDs and address pairs are stored in compact forms (see record.go). See
+// Bytes.
 //
 // One device has at most one key: admitting a device ID under a new key
 // drops its old key (a key rotation), and admitting a key under another
@@ -50,6 +40,7 @@ func (e *entry) recordLen() int { return int(e.idLen) + 4*int(e.n4) + 16*int(e.n
 // concurrent use.
 type Index struct {
 	seed    maphash.Seed
+	pools   poolPair
 	byKey   []uint32 // entry number+1, or 0 for an empty slot
 	byDev   []uint32
 	entries []entry
@@ -60,9 +51,11 @@ type Index struct {
 	epoch   uint8
 }
 
-// NewIndex returns an empty Index.
-func NewIndex() *Index {
-	x := &Index{seed: maphash.MakeSeed()}
+// NewIndex returns an empty Index. pools, the tunnel pools (one IPv4 and
+// one IPv6 prefix), are optional: with them, an address pair at the same
+// offset in both pools is stored as its IPv4 address alone.
+func NewIndex(pools ...netip.Prefix) *Index {
+	x := &Index{seed: maphash.MakeSeed(), pools: newPools(pools)}
 	x.byKey = make([]uint32, 1024)
 	x.byDev = make([]uint32, 1024)
 	return x
@@ -110,7 +103,7 @@ func (x *Index) Admit(p Peer) (Admitted, error) {
 	if err != nil {
 		return res, err
 	}
-	need := len(p.DeviceID) + 4*int(n4) + 16*int(n6)
+	need := len(p.DeviceID) + 4*n4 + 16*n6
 	if uint64(len(x.arena))+uint64(need) > math.MaxUint32 {
 		x.compact()
 		if uint64(len(x.arena))+uint64(need) > math.MaxUint32 {
@@ -120,12 +113,13 @@ func (x *Index) Admit(p Peer) (Admitted, error) {
 	// The new record goes at the arena's tail, and is cut off again if
 	// nothing changed.
 	start := len(x.arena)
-	x.arena = appendRecord(x.arena, p)
+	var m meta
+	x.arena, m = x.appendRecord(x.arena, p, n4, n6)
 	rec := x.arena[start:]
 	ei, found := x.lookupKey(&p.Key)
 	if found {
 		e := &x.entries[ei]
-		if e.n4 == n4 && e.n6 == n6 && bytes.Equal(x.record(e), rec) {
+		if e.meta == m && bytes.Equal(x.record(e), rec) {
 			e.mark = x.epoch
 			x.arena = x.arena[:start]
 			return res, nil
@@ -139,7 +133,9 @@ func (x *Index) Admit(p Peer) (Admitted, error) {
 	}
 	if found {
 		e := &x.entries[ei]
-		res.AddrsChanged = e.n4 != n4 || e.n6 != n6 || !bytes.Equal(x.record(e)[e.idLen:], rec[len(p.DeviceID):])
+		idLen := int(m.id & lenMask)
+		res.AddrsChanged = e.n4 != m.n4 || e.n6 != m.n6 ||
+			!bytes.Equal(x.record(e)[e.id&lenMask:], rec[idLen:])
 		x.deleteSlot(x.byDev, ei, x.devHome) // before the record changes
 		x.garbage += e.recordLen()
 	} else {
@@ -151,80 +147,34 @@ func (x *Index) Admit(p Peer) (Admitted, error) {
 		res.New = true
 	}
 	e := &x.entries[ei]
-	e.off = uint32(start)
-	e.idLen, e.n4, e.n6, e.mark = uint8(len(p.DeviceID)), n4, n6, x.epoch
+	e.off, e.meta, e.mark = uint32(start), m, x.epoch
 	x.insertSlot(x.byDev, ei, x.devHome(ei))
 	return res, nil
 }
 
-// sameDevice reports whether entry ei is stored under device ID id.
-func (x *Index) sameDevice(ei uint32, id string) bool {
+// storedIDOf returns entry e's device ID as stored.
+func (x *Index) storedIDOf(e *entry) []byte {
+	return x.arena[e.off : e.off+uint32(e.id&lenMask)]
+}
+
+// sameDevice reports whether entry ei is stored under the device ID whose
+// stored form is sid with length byte sm.
+func (x *Index) sameDevice(ei uint32, sid []byte, sm uint8) bool {
 	e := &x.entries[ei]
-	return int(e.idLen) == len(id) && string(x.arena[e.off:e.off+uint32(e.idLen)]) == id
-}
-
-// validate checks p and counts its addresses by family.
-func validate(p Peer) (n4, n6 uint8, err error) {
-	if p.DeviceID == "" || len(p.DeviceID) > MaxDeviceIDLen {
-		return 0, 0, errInvalid
-	}
-	var c4, c6 int
-	for _, a := range p.Addrs {
-		switch {
-		case a.Is4():
-			c4++
-		case a.Is6() && !a.Is4In6() && a.Zone() == "":
-			c6++
-		default:
-			return 0, 0, errInvalid
-		}
-	}
-	if c4+c6 == 0 || c4 > MaxAddrs || c6 > MaxAddrs {
-		return 0, 0, errInvalid
-	}
-	return uint8(c4), uint8(c6), nil
-}
-
-// appendRecord appends p's record to b: the device ID, then the IPv4 and
-// then the IPv6 addresses, each in the order of p.Addrs.
-func appendRecord(b []byte, p Peer) []byte {
-	b = append(b, p.DeviceID...)
-	for _, a := range p.Addrs {
-		if a.Is4() {
-			v := a.As4()
-			b = append(b, v[:]...)
-		}
-	}
-	for _, a := range p.Addrs {
-		if a.Is6() {
-			v := a.As16()
-			b = append(b, v[:]...)
-		}
-	}
-	return b
+	return e.id == sm && bytes.Equal(x.storedIDOf(e), sid)
 }
 
 func (x *Index) record(e *entry) []byte { return x.arena[e.off : int(e.off)+e.recordLen()] }
 
 func (x *Index) deviceID(e *entry) string {
-	return string(x.arena[e.off : e.off+uint32(e.idLen)])
+	if e.id&idPacked != 0 {
+		return unpackID(x.storedIDOf(e))
+	}
+	return string(x.storedIDOf(e))
 }
 
 // peer decodes entry e.
-func (x *Index) peer(e *entry) Peer {
-	rec := x.record(e)
-	p := Peer{DeviceID: string(rec[:e.idLen]), Key: e.key, Addrs: make([]netip.Addr, 0, int(e.n4)+int(e.n6))}
-	rec = rec[e.idLen:]
-	for range e.n4 {
-		p.Addrs = append(p.Addrs, netip.AddrFrom4([4]byte(rec[:4])))
-		rec = rec[4:]
-	}
-	for range e.n6 {
-		p.Addrs = append(p.Addrs, netip.AddrFrom16([16]byte(rec[:16])))
-		rec = rec[16:]
-	}
-	return p
-}
+func (x *Index) peer(e *entry) Peer { return x.decode(e.key, x.record(e), e.meta) }
 
 // Has reports whether key is admitted.
 func (x *Index) Has(key wgkey.PublicKey) bool {
@@ -309,7 +259,7 @@ func (x *Index) Begin(hint int) {
 func (x *Index) Commit(removed func(wgkey.PublicKey)) {
 	for i := range x.entries {
 		e := &x.entries[i]
-		if e.idLen == 0 || e.mark == x.epoch {
+		if e.free() || e.mark == x.epoch {
 			continue
 		}
 		key := e.key
@@ -331,7 +281,7 @@ func (x *Index) reserve(n int) {
 	if cap(x.entries) < n {
 		x.entries = slices.Grow(x.entries, n-len(x.entries))
 	}
-	const typical = 4 + 26 + 4 + 16 // "dev_" + 26 chars, one address per family
+	const typical = packedIDLen + 4 // a packed device ID and a paired address
 	if want := n * typical; cap(x.arena) < want {
 		x.arena = slices.Grow(x.arena, want-len(x.arena))
 	}
@@ -363,7 +313,7 @@ func (x *Index) removeEntry(ei uint32) {
 func (x *Index) compact() {
 	order := make([]uint32, 0, x.live)
 	for i := range x.entries {
-		if x.entries[i].idLen != 0 {
+		if !x.entries[i].free() {
 			order = append(order, uint32(i))
 		}
 	}
@@ -390,17 +340,13 @@ func (x *Index) compact() {
 
 func (x *Index) keyHash(k *wgkey.PublicKey) uint64 { return maphash.Bytes(x.seed, k[:]) }
 
-// devHash hashes a device ID; maphash.String and maphash.Bytes agree on
-// equal contents.
-func (x *Index) devHash(id string) uint64 { return maphash.String(x.seed, id) }
-
 func (x *Index) keyHome(ei uint32) int {
 	return int(x.keyHash(&x.entries[ei].key) & uint64(len(x.byKey)-1))
 }
 
+// devHome hashes the stored form of a device ID, as lookupDev does.
 func (x *Index) devHome(ei uint32) int {
-	e := &x.entries[ei]
-	return int(maphash.Bytes(x.seed, x.arena[e.off:e.off+uint32(e.idLen)]) & uint64(len(x.byDev)-1))
+	return int(maphash.Bytes(x.seed, x.storedIDOf(&x.entries[ei])) & uint64(len(x.byDev)-1))
 }
 
 func (x *Index) lookupKey(k *wgkey.PublicKey) (uint32, bool) {
@@ -417,13 +363,15 @@ func (x *Index) lookupKey(k *wgkey.PublicKey) (uint32, bool) {
 }
 
 func (x *Index) lookupDev(id string) (uint32, bool) {
+	var buf [packedIDLen]byte
+	sid, sm := storedID(id, &buf)
 	mask := len(x.byDev) - 1
-	for i := int(x.devHash(id)) & mask; ; i = (i + 1) & mask {
+	for i := int(maphash.Bytes(x.seed, sid)) & mask; ; i = (i + 1) & mask {
 		v := x.byDev[i]
 		if v == 0 {
 			return 0, false
 		}
-		if x.sameDevice(v-1, id) {
+		if x.sameDevice(v-1, sid, sm) {
 			return v - 1, true
 		}
 	}
@@ -472,7 +420,7 @@ func (x *Index) resize(n int) {
 	x.byKey = make([]uint32, n)
 	x.byDev = make([]uint32, n)
 	for i := range x.entries {
-		if x.entries[i].idLen == 0 {
+		if x.entries[i].free() {
 			continue
 		}
 		ei := uint32(i)

@@ -10,10 +10,12 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
@@ -201,7 +203,7 @@ func TestIndexEpochWrap(t *testing.T) {
 // backward-shift deletions, snapshots and arena compaction.
 func TestIndexModel(t *testing.T) {
 	rng := mrand.New(mrand.NewPCG(1, 2))
-	x := NewIndex()
+	x := NewIndex(pools...)
 	model := map[wgkey.PublicKey]Peer{}
 	byDev := map[string]wgkey.PublicKey{}
 	keys := make([]wgkey.PublicKey, 3000)
@@ -242,13 +244,29 @@ func TestIndexModel(t *testing.T) {
 			delete(byDev, p.DeviceID)
 		}
 	}
+	// Device IDs: half in the control server's packable form.
+	devs := make([]string, len(keys))
+	for i := range devs {
+		if i%2 == 0 {
+			var b [16]byte
+			binary.LittleEndian.PutUint64(b[:], rng.Uint64())
+			binary.LittleEndian.PutUint64(b[8:], uint64(i))
+			devs[i] = unpackID(b[:])
+		} else {
+			devs[i] = "dev_" + strconv.Itoa(i)
+		}
+	}
 	randPeer := func() Peer {
 		k := keys[rng.IntN(len(keys))]
-		dev := "dev_" + strconv.Itoa(rng.IntN(len(keys)))
-		n := rng.Uint32()
-		p := Peer{DeviceID: dev, Key: k, Addrs: []netip.Addr{netip.AddrFrom4([4]byte{100, 64 + byte(n>>24)&63, byte(n >> 8), byte(n)})}}
-		if rng.IntN(2) == 0 {
-			p.Addrs = append(p.Addrs, netip.AddrFrom16([16]byte{0xfd, 0, 0x6e, 0x6e, 15: byte(n)}))
+		dev := devs[rng.IntN(len(devs))]
+		off := rng.Uint32N(1 << 22)
+		v4 := netip.AddrFrom4([4]byte{100, 64 + byte(off>>16), byte(off >> 8), byte(off)})
+		p := Peer{DeviceID: dev, Key: k, Addrs: []netip.Addr{v4}}
+		switch rng.IntN(3) {
+		case 0: // paired, as the control server allocates
+			p.Addrs = append(p.Addrs, netip.AddrFrom16([16]byte{0xfd, 0, 0x6e, 0x6e, 12: byte(off >> 24), byte(off >> 16), byte(off >> 8), byte(off)}))
+		case 1: // not paired
+			p.Addrs = append(p.Addrs, netip.AddrFrom16([16]byte{0xfd, 0, 0x6e, 0x6e, 15: byte(off + 1)}))
 		}
 		return p
 	}
@@ -266,6 +284,9 @@ func TestIndexModel(t *testing.T) {
 		for dev, k := range byDev {
 			if got, ok := x.KeyOf(dev); !ok || got != k {
 				t.Fatalf("KeyOf(%s): got %x %v, want %x", dev, got[:4], ok, k[:4])
+			}
+			if id, _ := x.DeviceID(k); id != dev {
+				t.Fatalf("DeviceID: got %q, want %q", id, dev)
 			}
 		}
 	}
@@ -319,7 +340,7 @@ func TestIndexModel(t *testing.T) {
 // small. The million-entry figure is in BenchmarkIndexLoad.
 func TestIndexMemory(t *testing.T) {
 	const n = 200_000
-	x := NewIndex()
+	x := NewIndex(pools...)
 	x.Begin(n)
 	for i, p := range genPeers(n) {
 		if _, err := x.Admit(p); err != nil {
@@ -329,23 +350,27 @@ func TestIndexMemory(t *testing.T) {
 	x.Commit(nil)
 	per := float64(x.Bytes()) / n
 	t.Logf("index: %d entries, %d bytes, %.1f bytes/entry", n, x.Bytes(), per)
-	if per > 160 {
-		t.Errorf("index uses %.1f bytes/entry, want at most 160", per)
+	if per > 100 {
+		t.Errorf("index uses %.1f bytes/entry, want at most 100", per)
 	}
 }
 
-// genPeers returns n peers with random keys, "dev_" + 26 character device
-// IDs as the control server makes them, one IPv4 and one IPv6 address.
+// genPeers returns n peers as the control server makes them: random keys,
+// device IDs from package ident, and an IPv4 and IPv6 address at the same
+// pool offset.
 func genPeers(n int) []Peer {
 	ps := make([]Peer, n)
-	var b [16]byte
 	for i := range ps {
 		rand.Read(ps[i].Key[:])
-		rand.Read(b[:])
-		ps[i].DeviceID = fmt.Sprintf("dev_%026x", b[:13])[:30]
+		id, err := ident.New(rand.Reader, "dev")
+		if err != nil {
+			panic(err)
+		}
+		off := uint32(i + 2)
+		ps[i].DeviceID = id
 		ps[i].Addrs = []netip.Addr{
-			netip.AddrFrom4([4]byte{100, 64 + byte(i>>16)&63, byte(i >> 8), byte(i)}),
-			netip.AddrFrom16([16]byte{0xfd, 0, 0x6e, 0x6e, 12: byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}),
+			netip.AddrFrom4([4]byte{100, 64 + byte(off>>16)&63, byte(off >> 8), byte(off)}),
+			netip.AddrFrom16([16]byte{0xfd, 0, 0x6e, 0x6e, 12: byte(off >> 24), byte(off >> 16), byte(off >> 8), byte(off)}),
 		}
 	}
 	return ps
@@ -373,7 +398,7 @@ func BenchmarkIndexLoad(b *testing.B) {
 		x = nil
 		runtime.GC()
 		start := time.Now()
-		x = NewIndex()
+		x = NewIndex(pools...)
 		x.Begin(n)
 		for _, p := range ps {
 			if _, err := x.Admit(p); err != nil {
@@ -391,4 +416,57 @@ func BenchmarkIndexLoad(b *testing.B) {
 	b.ReportMetric(float64(x.Bytes())/float64(n), "index-B/entry")
 	b.ReportMetric(float64(ms.HeapInuse)/float64(n), "heap-B/entry")
 	runtime.KeepAlive(x)
+}
+
+func TestPackID(t *testing.T) {
+	for range 100 {
+		id, err := ident.New(rand.Reader, "dev")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, ok := packID(id)
+		if !ok {
+			t.Fatalf("packID(%q): not packed", id)
+		}
+		if got := unpackID(b[:]); got != id {
+			t.Fatalf("unpackID(packID(%q)) = %q", id, got)
+		}
+	}
+	valid, _ := ident.New(rand.Reader, "dev")
+	last := valid[len(valid)-1]
+	// The last character carries 2 bits of padding: a set padding bit is
+	// not canonical.
+	noncanon := valid[:len(valid)-1] + string(base32Lower[(strings.IndexByte(base32Lower, last)|1)])
+	for _, id := range []string{"", "dev_", "dev-1", valid[:29], valid + "a", "acc" + valid[3:], strings.ToUpper(valid), valid[:10] + "0" + valid[11:], noncanon} {
+		if _, ok := packID(id); ok && id != valid {
+			t.Errorf("packID(%q): packed, want not", id)
+		}
+	}
+}
+
+func TestIndexCompactForms(t *testing.T) {
+	x := NewIndex(pools...)
+	id, _ := ident.New(rand.Reader, "dev")
+	paired := peer(id, key(1), "100.64.1.2", "fd00:6e6e::102")
+	a := mustAdmit(t, x, paired)
+	if !a.New || x.arena == nil || len(x.arena) != packedIDLen+4 {
+		t.Errorf("packed and paired record: %d arena bytes, want %d", len(x.arena), packedIDLen+4)
+	}
+	unpaired := peer(id+"x", key(2), "100.64.1.3", "fd00:6e6e::1:103")
+	mustAdmit(t, x, unpaired)
+	for _, want := range []Peer{paired, unpaired} {
+		if got, ok := x.Peer(want.Key); !ok || !samePeer(got, want) {
+			t.Errorf("Peer: got %+v, want %+v", got, want)
+		}
+	}
+	// Pairing a new IPv6 address is an address change.
+	if got := mustAdmit(t, x, peer(id, key(1), "100.64.1.2", "fd00:6e6e::9")); !got.AddrsChanged {
+		t.Errorf("IPv6 change of a paired record: not reported")
+	}
+	// Without pools, nothing pairs.
+	y := NewIndex()
+	mustAdmit(t, y, paired)
+	if got, _ := y.Peer(key(1)); !samePeer(got, paired) || len(y.arena) != packedIDLen+4+16 {
+		t.Errorf("index without pools: got %+v in %d bytes", got, len(y.arena))
+	}
 }

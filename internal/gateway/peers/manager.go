@@ -77,7 +77,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 		clock:   cfg.Clock,
 		idle:    cfg.IdleTimeout,
 		maxLive: cfg.MaxConfigured,
-		index:   NewIndex(),
+		index:   NewIndex(cfg.Pools...),
 		live:    map[wgkey.PublicKey]*live{},
 	}
 	if m.clock == nil {

@@ -79,3 +79,30 @@ func TestUAPI(t *testing.T) {
 		t.Errorf("removeUAPI: got %q, want %q", got, want)
 	}
 }
+
+func FuzzFromProto(f *testing.F) {
+	f.Add("dev_a", key(1).String(), "100.64.0.2/32", "fd00:6e6e::2/128")
+	f.Add("", "", "", "")
+	f.Add("d", key(2).String(), "::ffff:100.64.0.2/128", "100.64.0.0/10")
+	f.Add("d", "AAAA", "fe80::1%eth0/128", "x")
+	f.Fuzz(func(t *testing.T, id, pub, a1, a2 string) {
+		p, err := FromProto(gwproto.Peer{DeviceID: id, PublicKey: pub, Addresses: []string{a1, a2}}, pools)
+		if err != nil {
+			return
+		}
+		// Whatever FromProto accepts, the index stores and returns as is.
+		x := NewIndex()
+		if _, err := x.Admit(p); err != nil {
+			t.Fatalf("FromProto accepted %+v, Admit refused it: %v", p, err)
+		}
+		got, ok := x.Peer(p.Key)
+		if !ok || got.DeviceID != p.DeviceID || len(got.Addrs) != len(p.Addrs) {
+			t.Fatalf("round trip: got %+v, want %+v", got, p)
+		}
+		for i := range got.Addrs {
+			if got.Addrs[i] != p.Addrs[i] {
+				t.Fatalf("round trip: got %v, want %v", got.Addrs, p.Addrs)
+			}
+		}
+	})
+}
