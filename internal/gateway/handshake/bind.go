@@ -87,7 +87,6 @@ type running struct {
 	queue    chan *packet // received initiations for the workers
 	released chan *packet // initiations for wireguard-go
 	done     chan struct{}
-	wg       sync.WaitGroup
 }
 
 // packet is a copy of one initiation and the endpoint it came from.
@@ -157,7 +156,6 @@ func (b *Bind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	b.run = r
 	b.mu.Unlock()
 	for range b.cfg.Workers {
-		r.wg.Add(1)
 		go b.work(r)
 	}
 	out := make([]conn.ReceiveFunc, 0, len(fns)+1)
@@ -169,7 +167,10 @@ func (b *Bind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 }
 
 // Close stops the workers, drops what is queued, makes the extra receive
-// function return net.ErrClosed, and closes the inner Bind.
+// function return net.ErrClosed, and closes the inner Bind. It does not
+// wait for a worker that is inside Accept: wireguard-go calls Close with its
+// configuration lock held, which Accept may be waiting for. Such a worker
+// finds the device closed and ends on its own.
 func (b *Bind) Close() error {
 	b.mu.Lock()
 	r := b.run
@@ -178,11 +179,7 @@ func (b *Bind) Close() error {
 	if r != nil {
 		close(r.done)
 	}
-	err := b.Bind.Close()
-	if r != nil {
-		r.wg.Wait()
-	}
-	return err
+	return b.Bind.Close()
 }
 
 // divert wraps fn: initiations are copied to the queue (or dropped) and
@@ -238,7 +235,6 @@ func (b *Bind) put(p *packet) {
 
 // work serves the queue until r is closed.
 func (b *Bind) work(r *running) {
-	defer r.wg.Done()
 	for {
 		var p *packet
 		select {

@@ -33,6 +33,7 @@ type gate struct {
 	admitted map[wgkey.PublicKey]string // key -> tunnel address
 	accepts  int                        // calls of Accept
 	block    chan struct{}              // if not nil, Accept waits on it
+	entered  chan struct{}              // if not nil, Accept signals it on entry
 }
 
 type gateOpts struct {
@@ -74,9 +75,12 @@ func newGate(t *testing.T, o gateOpts) *gate {
 func (g *gate) accept(k wgkey.PublicKey) bool {
 	g.mu.Lock()
 	g.accepts++
-	block := g.block
+	block, entered := g.block, g.entered
 	addr, ok := g.admitted[k]
 	g.mu.Unlock()
+	if entered != nil {
+		entered <- struct{}{}
+	}
 	if block != nil {
 		<-block
 	}
@@ -493,5 +497,39 @@ func TestSourceLimiter(t *testing.T) {
 	}
 	if !l.allow(netip.MustParseAddr("::ffff:198.18.0.9"), t0) {
 		t.Errorf("mapped address refused")
+	}
+}
+
+// wireguard-go closes the bind with its configuration lock held; a worker
+// configuring a peer at that moment must not make Close wait for it.
+func TestCloseWhileConfiguring(t *testing.T) {
+	t.Parallel()
+	g := newGate(t, gateOpts{})
+	c := newClient(t, "100.64.0.2")
+	g.admit(c.key.Public(), "100.64.0.2")
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	g.mu.Lock()
+	g.block, g.entered = release, entered
+	g.mu.Unlock()
+	c.connect(t, g)
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no initiation reached Accept")
+	}
+	closed := make(chan struct{})
+	go func() {
+		g.dev.Close()
+		close(closed)
+	}()
+	// Let Close take the configuration lock, then let the worker try to
+	// configure the peer through it.
+	time.Sleep(50 * time.Millisecond) // not synchronisation: the test passes either way round
+	close(release)
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("device Close did not return while a worker was configuring a peer")
 	}
 }
