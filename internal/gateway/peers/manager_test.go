@@ -2,6 +2,7 @@ package peers
 
 import (
 	"crypto/rand"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -37,7 +38,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 // newDevice returns a real wireguard-go device, up, with a private key and
 // no peers.
-func newDevice(t *testing.T) *device.Device {
+func newDevice(t testing.TB) *device.Device {
 	t.Helper()
 	dev := device.NewDevice(tuntest.NewChannelTUN().TUN(), conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
 	k, err := wgkey.Generate(rand.Reader)
@@ -258,4 +259,42 @@ func TestManagerStreamedSnapshotKeepsServing(t *testing.T) {
 	if res.Added != 1 || res.Dropped != 1 || !slices.Equal(res.Unconfigured, []wgkey.PublicKey{key(1)}) {
 		t.Errorf("Commit: got %+v, want c added, a dropped and unconfigured", res)
 	}
+}
+
+// BenchmarkManagerLoad streams NITRONET_BENCH_KEYS (default 1,000,000)
+// feed entries, as the feed's decoder delivers them, into a Manager as one
+// snapshot: Begin, Add each (validation included), Commit. The entries are
+// built before the timer starts. Metrics: wall and CPU ms per load, and the
+// index's bytes per entry.
+//
+//	go test ./internal/gateway/peers/ -run '^$' -bench ManagerLoad -benchtime 3x
+func BenchmarkManagerLoad(b *testing.B) {
+	n := benchKeys(b)
+	feed := make([]gwproto.Peer, n)
+	for i, p := range genPeers(n) {
+		feed[i] = gwproto.Peer{DeviceID: p.DeviceID, PublicKey: p.Key.String(),
+			Addresses: []string{p.Addrs[0].String() + "/32", p.Addrs[1].String() + "/128"}}
+	}
+	dev := newDevice(b)
+	var m *Manager
+	var total, cpu time.Duration
+	for b.Loop() {
+		m = nil
+		runtime.GC()
+		start, cpu0 := time.Now(), cpuTime()
+		m = NewManager(ManagerConfig{Device: dev, Pools: pools})
+		m.Begin(n)
+		for _, p := range feed {
+			m.Add(p)
+		}
+		res := m.Commit()
+		total += time.Since(start)
+		cpu += cpuTime() - cpu0
+		if res.Added != n {
+			b.Fatalf("Commit: got %+v, want %d added", res, n)
+		}
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/load")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/load")
+	b.ReportMetric(float64(m.Stats().IndexBytes)/float64(n), "index-B/entry")
 }
