@@ -2,6 +2,12 @@
 // wireguard-go, so that a gateway configures a peer on its device only when
 // the peer connects.
 //
+// Tailscale's engine configures wireguard-go lazily too: it trims peers idle
+// for five minutes and adds one back when its transport sees activity from
+// it. Tailscale's transport knows which peer a packet comes from by its
+// address; a gateway's clients roam and share addresses behind NAT, so here
+// the initiation itself names the peer, once its static key is opened.
+//
 // # How an initiation gets in
 //
 // Bind wraps the gateway's conn.Bind. Its receive functions copy every
