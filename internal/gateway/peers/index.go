@@ -255,7 +255,7 @@ func (x *Index) Begin(hint int) {
 // Begin is dropped, and removed, if not nil, is called with each. Commit
 // then returns unused arena space if more than half of it is garbage.
 // Commit without Begin drops nothing that was admitted since the last
-// Commit.
+// Commit or Abort.
 func (x *Index) Commit(removed func(wgkey.PublicKey)) {
 	for i := range x.entries {
 		e := &x.entries[i]
@@ -270,6 +270,14 @@ func (x *Index) Commit(removed func(wgkey.PublicKey)) {
 	}
 	if x.garbage > len(x.arena)/2 {
 		x.compact()
+	}
+}
+
+// Abort ends a snapshot begun with Begin without dropping anything: every
+// entry stays, whether or not it was admitted since Begin.
+func (x *Index) Abort() {
+	for i := range x.entries {
+		x.entries[i].mark = x.epoch
 	}
 }
 

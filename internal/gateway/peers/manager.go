@@ -121,11 +121,19 @@ func (r Result) Changed() bool {
 // Admit admits p, replacing what was admitted for its key or its device
 // (a device admitted under a new key loses its old key: a rotation). A
 // configured peer whose addresses change is updated on the device; a
-// displaced key is removed from it.
+// displaced key is removed from it. A p that fails Check counts as
+// Rejected and drops its key, since the server wants it in a form the
+// gateway refuses.
 func (m *Manager) Admit(p Peer) Result {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.admitLocked(p)
+	cp, err := p.Check(m.pools)
+	if err != nil {
+		res := Result{Rejected: 1}
+		m.removeLocked(p.Key, &res)
+		return res
+	}
+	return m.admitLocked(cp)
 }
 
 func (m *Manager) admitLocked(p Peer) Result {
@@ -163,11 +171,15 @@ func (m *Manager) Remove(key wgkey.PublicKey) Result {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var res Result
+	m.removeLocked(key, &res)
+	return res
+}
+
+func (m *Manager) removeLocked(key wgkey.PublicKey, res *Result) {
 	if m.index.Remove(key) {
 		res.Dropped++
 	}
-	m.unconfigureLocked(key, &res)
-	return res
+	m.unconfigureLocked(key, res)
 }
 
 // RemoveDevice drops the key of device id from the index and, if it is
@@ -202,13 +214,16 @@ func (m *Manager) Apply(c gwproto.Change) Result {
 		}
 		return res
 	}
-	return m.Admit(p)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.admitLocked(p)
 }
 
 // Begin starts replacing the admitted set with a snapshot, streamed through
-// Add and ended by Commit. hint, if positive, is the expected number of
-// entries. While a snapshot streams, the old entries stay admitted, so
-// peers keep connecting; no second copy of the index is built.
+// Add or AddPeer and ended by Commit (or Abort). hint, if positive, is the
+// expected number of entries. While a snapshot streams, the old entries
+// stay admitted, so peers keep connecting; no second copy of the index is
+// built. One snapshot streams at a time.
 func (m *Manager) Begin(hint int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -216,16 +231,36 @@ func (m *Manager) Begin(hint int) {
 	m.stream = Result{}
 }
 
-// Add admits one snapshot entry (see Begin). An entry that fails validation
-// counts as Rejected and is not admitted, so Commit drops its key.
+// Add admits one snapshot entry from the feed (see Begin). An entry that
+// fails FromProto counts as Rejected and is not admitted, so Commit drops
+// its key.
 func (m *Manager) Add(gp gwproto.Peer) {
 	p, err := FromProto(gp, m.pools)
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if err != nil {
+		m.mu.Lock()
 		m.stream.Rejected++
+		m.mu.Unlock()
 		return
 	}
+	m.addChecked(p)
+}
+
+// AddPeer is Add for an entry the feed's decoder has parsed already. An
+// entry that fails Check counts as Rejected and is not admitted.
+func (m *Manager) AddPeer(p Peer) {
+	cp, err := p.Check(m.pools)
+	if err != nil {
+		m.mu.Lock()
+		m.stream.Rejected++
+		m.mu.Unlock()
+		return
+	}
+	m.addChecked(cp)
+}
+
+func (m *Manager) addChecked(p Peer) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.stream.add(m.admitLocked(p))
 }
 
@@ -241,6 +276,20 @@ func (m *Manager) Commit() Result {
 		res.Dropped++
 		m.unconfigureLocked(key, &res)
 	})
+	return res
+}
+
+// Abort ends a snapshot that did not arrive whole (the stream broke): no
+// key is dropped. The entries added since Begin stay admitted; they come
+// from a newer state of the feed than the one they replaced, and the next
+// complete snapshot drops whatever that state no longer has. It returns
+// what the partial snapshot did.
+func (m *Manager) Abort() Result {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	res := m.stream
+	m.stream = Result{}
+	m.index.Abort()
 	return res
 }
 

@@ -298,3 +298,45 @@ func BenchmarkManagerLoad(b *testing.B) {
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/load")
 	b.ReportMetric(float64(m.Stats().IndexBytes)/float64(n), "index-B/entry")
 }
+
+func TestManagerStreamAbortKeepsEverything(t *testing.T) {
+	m, _, _ := newManager(t)
+	m.ApplyFull([]gwproto.Peer{proto("a", 1, "100.64.0.2/32"), proto("b", 2, "100.64.0.3/32")})
+	m.Begin(0)
+	m.AddPeer(peer("c", key(3), "100.64.0.4", "fd00:6e6e::4"))
+	m.AddPeer(peer("d", key(4), "8.8.8.8"))           // outside the pools
+	m.AddPeer(peer("e", key(5), "::ffff:100.64.0.6")) // mapped: stored as IPv4
+	res := m.Abort()
+	if res.Added != 2 || res.Rejected != 1 {
+		t.Errorf("Abort: got %+v, want 2 added, 1 rejected", res)
+	}
+	// Nothing is dropped, now or by a later Commit without a new Begin.
+	m.Commit()
+	for _, k := range []byte{1, 2, 3, 5} {
+		if !m.Ensure(key(k)) {
+			t.Errorf("key %d not admitted after an aborted snapshot", k)
+		}
+	}
+	if m.Ensure(key(4)) {
+		t.Errorf("a rejected entry was admitted")
+	}
+	if id, _ := m.DeviceID(key(5)); id != "e" {
+		t.Errorf("DeviceID(e): got %q", id)
+	}
+}
+
+func TestManagerAdmitChecks(t *testing.T) {
+	m, _, _ := newManager(t)
+	if res := m.Admit(peer("a", key(1), "100.64.0.2")); res.Added != 1 {
+		t.Fatalf("Admit: got %+v", res)
+	}
+	m.Ensure(key(1))
+	// The same key with an address outside the pools is refused and dropped.
+	res := m.Admit(peer("a", key(1), "192.0.2.1"))
+	if res.Rejected != 1 || res.Dropped != 1 || len(res.Unconfigured) != 1 {
+		t.Errorf("invalid Admit: got %+v, want rejected, dropped and unconfigured", res)
+	}
+	if st := m.Stats(); st.Admitted != 0 || st.Configured != 0 {
+		t.Errorf("Stats: got %+v, want nothing", st)
+	}
+}

@@ -27,22 +27,13 @@ type Peer struct {
 	Addrs []netip.Addr
 }
 
-// FromProto validates a feed entry. The key must parse, the device ID must
-// be non-empty and at most MaxDeviceIDLen bytes, there must be at least one
-// address, and every address must be a host prefix (/32 or /128) inside one
-// of pools, so a bad or hostile feed entry cannot route other traffic to a
-// peer. The returned addresses are sorted and deduplicated. The error never
-// contains the key or an address.
+// FromProto parses and validates a feed entry: the key must parse, every
+// address must be a host prefix (/32 or /128), and the result must pass
+// Check. The error never contains the key or an address.
 func FromProto(p gwproto.Peer, pools []netip.Prefix) (Peer, error) {
 	key, err := wgkey.ParsePublic(p.PublicKey)
 	if err != nil {
 		return Peer{}, fmt.Errorf("peer %s: invalid public key", p.DeviceID)
-	}
-	if p.DeviceID == "" || len(p.DeviceID) > MaxDeviceIDLen {
-		return Peer{}, fmt.Errorf("peer: device ID empty or longer than %d bytes", MaxDeviceIDLen)
-	}
-	if len(p.Addresses) == 0 {
-		return Peer{}, fmt.Errorf("peer %s: no addresses", p.DeviceID)
 	}
 	addrs := make([]netip.Addr, 0, len(p.Addresses))
 	for _, s := range p.Addresses {
@@ -50,13 +41,37 @@ func FromProto(p gwproto.Peer, pools []netip.Prefix) (Peer, error) {
 		if err != nil {
 			return Peer{}, fmt.Errorf("peer %s: invalid address", p.DeviceID)
 		}
-		a := pfx.Addr()
-		bits := pfx.Bits()
+		a, bits := pfx.Addr(), pfx.Bits()
 		if a.Is4In6() {
 			a, bits = a.Unmap(), bits-96
 		}
-		if bits != a.BitLen() || a.Zone() != "" {
+		if bits != a.BitLen() {
 			return Peer{}, fmt.Errorf("peer %s: address is not a host prefix", p.DeviceID)
+		}
+		addrs = append(addrs, a)
+	}
+	return Peer{DeviceID: p.DeviceID, Key: key, Addrs: addrs}.Check(pools)
+}
+
+// Check validates p and returns it normalised: the device ID must be
+// non-empty and at most MaxDeviceIDLen bytes, there must be at least one
+// address and at most MaxAddrs of each family, and every address must lie
+// inside one of pools, so that a bad or hostile feed entry cannot route
+// other traffic to a peer. IPv4-mapped addresses become IPv4; the returned
+// addresses are sorted and deduplicated, in a new slice. The error never
+// contains the key or an address.
+func (p Peer) Check(pools []netip.Prefix) (Peer, error) {
+	if p.DeviceID == "" || len(p.DeviceID) > MaxDeviceIDLen {
+		return Peer{}, fmt.Errorf("peer: device ID empty or longer than %d bytes", MaxDeviceIDLen)
+	}
+	if len(p.Addrs) == 0 {
+		return Peer{}, fmt.Errorf("peer %s: no addresses", p.DeviceID)
+	}
+	addrs := make([]netip.Addr, 0, len(p.Addrs))
+	for _, a := range p.Addrs {
+		a = a.Unmap()
+		if !a.IsValid() || a.Zone() != "" {
+			return Peer{}, fmt.Errorf("peer %s: invalid address", p.DeviceID)
 		}
 		if !slices.ContainsFunc(pools, func(pool netip.Prefix) bool { return pool.Contains(a) }) {
 			return Peer{}, fmt.Errorf("peer %s: address outside the tunnel pools", p.DeviceID)
@@ -65,18 +80,21 @@ func FromProto(p gwproto.Peer, pools []netip.Prefix) (Peer, error) {
 	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	addrs = slices.Compact(addrs)
-	for _, fam := range []func(netip.Addr) bool{netip.Addr.Is4, netip.Addr.Is6} {
-		n := 0
-		for _, a := range addrs {
-			if fam(a) {
-				n++
-			}
-		}
-		if n > MaxAddrs {
-			return Peer{}, fmt.Errorf("peer %s: more than %d addresses of a family", p.DeviceID, MaxAddrs)
+	if n4 := countIf(addrs, netip.Addr.Is4); n4 > MaxAddrs || len(addrs)-n4 > MaxAddrs {
+		return Peer{}, fmt.Errorf("peer %s: more than %d addresses of a family", p.DeviceID, MaxAddrs)
+	}
+	p.Addrs = addrs
+	return p, nil
+}
+
+func countIf(as []netip.Addr, f func(netip.Addr) bool) int {
+	n := 0
+	for _, a := range as {
+		if f(a) {
+			n++
 		}
 	}
-	return Peer{DeviceID: p.DeviceID, Key: key, Addrs: addrs}, nil
+	return n
 }
 
 // addUAPI returns the wireguard-go UAPI "set" text that configures p, or
