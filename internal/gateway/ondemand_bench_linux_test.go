@@ -524,7 +524,7 @@ func percentile(ds []time.Duration, p float64) float64 {
 //
 // The gateway admits NITRONET_BENCH_KEYS (default 100,000) keys. Each
 // iteration takes one sample of each kind, in rotating order; the metrics
-// are the p50, p90 and p99 of each in µs, and extra-p50-us and
+// are the p50, p90, p99 and maximum of each in µs, and extra-p50-us and
 // extra-p99-us, first minus configured. Run with -benchtime 3000x.
 func BenchmarkFirstHandshake(b *testing.B) {
 	const lag = 4 // the configured sample uses the key of 4 iterations ago
@@ -576,8 +576,10 @@ func BenchmarkFirstHandshake(b *testing.B) {
 		for _, kind := range kinds {
 			switch kind {
 			case 0:
-				firstAt[i] = time.Now()
 				first = append(first, c.handshake(b, benchKey(seed, i), gwPub, gwPort))
+				// handshake returns once the gateway has consumed the
+				// initiation and the session is confirmed.
+				firstAt[i] = time.Now()
 			case 1:
 				j := i - lag
 				if j < 0 {
@@ -603,8 +605,12 @@ func BenchmarkFirstHandshake(b *testing.B) {
 		name string
 		ds   []time.Duration
 	}{{"first", first}, {"configured", configured}, {"stock", stockD}} {
-		for _, p := range []float64{50, 90, 99} {
-			b.ReportMetric(percentile(m.ds, p), fmt.Sprintf("%s-p%.0f-us", m.name, p))
+		for _, p := range []float64{50, 90, 99, 100} {
+			name := fmt.Sprintf("%s-p%.0f-us", m.name, p)
+			if p == 100 {
+				name = m.name + "-max-us" // a client retry shows as 5 s
+			}
+			b.ReportMetric(percentile(m.ds, p), name)
 		}
 	}
 	b.ReportMetric(percentile(first, 50)-percentile(configured, 50), "extra-p50-us")
