@@ -79,13 +79,23 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// Mux is what Register registers routes on, with net/http's pattern
+// syntax ("METHOD /path/{name}"). *http.ServeMux is one; a test may pass
+// one that records the patterns.
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register registers every API route on m: /healthz and everything under
-// /api/. The caller wraps m with the shared middleware (httpedge.AccessLog,
-// BaselineHeaders, Recover).
-func (s *Server) Register(m *http.ServeMux) {
+// /api/, including GET /api/v1/openapi.json, the OpenAPI document that
+// describes every other route (OpenAPI). The caller wraps m with the
+// shared middleware (httpedge.AccessLog, BaselineHeaders, Recover).
+func (s *Server) Register(m Mux) {
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	m.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	m.HandleFunc("POST /api/v1/accounts", s.handleSignup)
 	m.HandleFunc("POST /api/v1/sessions", s.handleLogin)
 	m.Handle("DELETE /api/v1/sessions/current", s.auth.Require(s.handleLogout))

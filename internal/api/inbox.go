@@ -12,7 +12,7 @@ import (
 //
 //	GET  /api/v1/me/inbox            {"messages": [...], "unread": n}; ?limit=N
 //	POST /api/v1/me/inbox/{id}/read  204; another account's message is 404
-func (s *Server) registerInbox(mux *http.ServeMux) {
+func (s *Server) registerInbox(mux Mux) {
 	svc := s.cfg.Inbox
 	log := s.cfg.Logger
 	mux.Handle("GET /api/v1/me/inbox", s.auth.Require(func(w http.ResponseWriter, r *http.Request, p Principal) {

@@ -11,7 +11,7 @@ import (
 //	GET  /api/v1/policy/{id}          public: one version, with text
 //	GET  /api/v1/me/policy            {"pending": [...], "accepted": [...]}: what the caller must accept
 //	POST /api/v1/me/policy/accept     {"document_id"} -> 200 with the recorded acceptance
-func (s *Server) registerPolicy(mux *http.ServeMux) {
+func (s *Server) registerPolicy(mux Mux) {
 	svc := s.cfg.Policy
 	log := s.cfg.Logger
 	mux.HandleFunc("GET /api/v1/policy", func(w http.ResponseWriter, r *http.Request) {

@@ -29,7 +29,7 @@ import (
 // Every route needs the account's Bearer token. The export also needs a
 // single-use token from export-token (query parameter token, or header
 // X-Export-Token) issued to the same account.
-func (s *Server) registerPrivacy(mux *http.ServeMux) {
+func (s *Server) registerPrivacy(mux Mux) {
 	h := &privacyHandlers{s: s, svc: s.cfg.Privacy}
 	a := s.auth
 	mux.Handle("POST /api/v1/privacy/requests", a.Require(h.create))

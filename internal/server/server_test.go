@@ -56,6 +56,8 @@ type env struct {
 	dir  string
 	logs *lockedBuffer
 	srv  *server.Server
+	// check validates every API answer against the OpenAPI document.
+	check *openAPICheck
 }
 
 func testConfig(t *testing.T, dir string) config.Settings {
@@ -96,9 +98,10 @@ func newEnv(t *testing.T, b storetest.Backend, limits *httpedge.Limits) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler)
+	check := newOpenAPICheck(t)
+	hs := httptest.NewServer(check.wrap(srv.Handler))
 	t.Cleanup(func() { hs.Close(); srv.Close() })
-	return &env{t: t, url: hs.URL, dir: dir, logs: logs, srv: srv}
+	return &env{t: t, url: hs.URL, dir: dir, logs: logs, srv: srv, check: check}
 }
 
 // with returns a copy of e that reports failures to t.
