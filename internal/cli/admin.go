@@ -47,7 +47,7 @@ func newAdminCmd(env *Env) *cobra.Command {
 	a.cfg.Bind(fs)
 	fs.VisitAll(func(f *pflag.Flag) {
 		for _, name := range serveOnly {
-			if f.Name == name || strings.HasPrefix(f.Name, "gateway-") {
+			if f.Name == name || strings.HasPrefix(f.Name, "gateway-") || strings.HasPrefix(f.Name, "acme-") {
 				f.Hidden = true
 			}
 		}

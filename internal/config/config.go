@@ -30,10 +30,12 @@ type Settings struct {
 	// ConfigFile is the optional TOML configuration file (see Load).
 	ConfigFile string
 
-	DataDir      string
-	Listen       string
-	TLSCert      string // PEM certificate chain; with TLSKey, serve HTTPS
-	TLSKey       string
+	DataDir string
+	Listen  string
+	TLSCert string // PEM certificate chain; with TLSKey, serve HTTPS
+	TLSKey  string
+	// ACME holds the automatic TLS settings (--acme-*); see ACME.
+	ACME         ACME
 	Database     string // "" = SQLite in DataDir; postgres://… = PostgreSQL
 	KEKFile      string // "" = DataDir/kek
 	PoolV4       string
@@ -101,6 +103,7 @@ func (c *Settings) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS with --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
+	c.ACME.bind(fs)
 	fs.StringVar(&c.Database, "database", "", "PostgreSQL URL (postgres://…); empty uses SQLite in the data directory")
 	fs.StringVar(&c.KEKFile, "kek-file", "", "key-encryption key file (default DATA/kek, created mode 0600)")
 	fs.StringVar(&c.PoolV4, "pool-v4", "100.64.0.0/10", "IPv4 pool for device tunnel addresses")
@@ -205,9 +208,16 @@ func (c *Settings) validateTLS() error {
 		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
 			return fmt.Errorf("--tls-cert/--tls-key: %v", err)
 		}
+		if len(c.ACME.Domains) > 0 {
+			return fmt.Errorf("--acme-domain and --tls-cert are alternatives: give one")
+		}
 	}
-	return nil
+	return c.ACME.validate()
 }
+
+// ServesTLS reports whether the server speaks HTTPS: with a certificate
+// of its own (--tls-cert) or from an ACME CA (--acme-domain).
+func (c *Settings) ServesTLS() bool { return c.TLSCert != "" || len(c.ACME.Domains) > 0 }
 
 func (c *Settings) validatePools() error {
 	var err error

@@ -131,6 +131,11 @@ func (s *Server) inProcessGateway(selfURL string) (*gateway.Gateway, error) {
 		}
 		gc.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 	}
+	if tc, err := s.acmeTLS(); err != nil {
+		return nil, err
+	} else if tc != nil {
+		gc.HTTPClient = s.acmeSelfClient(tc)
+	}
 	return gateway.New(gc)
 }
 
@@ -148,12 +153,18 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("--listen: %w", err)
 	}
 	scheme := "http"
-	if s.Config.TLSCert != "" {
+	if s.Config.ServesTLS() {
 		scheme = "https"
 	}
 	out := s.deps.Stdout
 	fmt.Fprintf(out, "Nitronet control server listening on %s://%s (data in %s)\n", scheme, ln.Addr(), s.Config.DataDir)
 	s.deps.Logger.Info("serving", "storage", s.storageName())
+	stopACME, err := s.startACME(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopACME()
 	if s.Config.Gateway.Mode == "" {
 		return s.Serve(ctx, ln)
 	}

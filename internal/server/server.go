@@ -85,6 +85,7 @@ type Server struct {
 	// side on one mux, behind the shared middleware.
 	Handler http.Handler
 	deps    Deps
+	acme    acmeState // automatic TLS, see acmeTLS
 
 	// Disclosures is the disclosure ledger; Processors the processor
 	// register that guards outbound messages; Stats the differentially
@@ -271,7 +272,7 @@ func (s *Server) handler() (http.Handler, error) {
 		Disclosures: s.Disclosures, Retention: s.Retention, Audit: s.Audit,
 		Inventory: s.Inventory, Controller: s.Config.Controller,
 		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand, Limiters: limiters,
-		Secure:  cfg.TLSCert != "",
+		Secure:  cfg.ServesTLS(),
 		CSRFKey: s.Vault.DeriveKey("web portal csrf"),
 
 		TransparencyKey: func() (ed25519.PrivateKey, error) { return s.TransparencyKey("") },
@@ -418,7 +419,8 @@ func (s *Server) TransparencyKey(file string) (ed25519.PrivateKey, error) {
 // Close releases the server's resources.
 func (s *Server) Close() error { return s.Store.Close() }
 
-// Serve serves HTTP on ln until ctx ends, then shuts down gracefully,
+// Serve serves HTTP on ln (HTTPS with --tls-cert or --acme-domain) until
+// ctx ends, then shuts down gracefully,
 // giving in-flight requests up to 10 seconds. Meanwhile it runs the
 // housekeeping Jobs, the first time at once (which finishes erasures a
 // crash interrupted).
@@ -442,10 +444,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:    log.New(io.Discard, "", 0),
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
+	acmeTLS, err := s.acmeTLS()
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
-	if s.Config.TLSCert != "" {
+	switch {
+	case s.Config.TLSCert != "":
 		go func() { errc <- hs.ServeTLS(ln, s.Config.TLSCert, s.Config.TLSKey) }()
-	} else {
+	case acmeTLS != nil:
+		hs.TLSConfig = acmeTLS
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	default:
 		go func() { errc <- hs.Serve(ln) }()
 	}
 	select {
