@@ -57,6 +57,7 @@ func newAdminCmd(env *Env) *cobra.Command {
 		newAdminPolicyCmd(a), newAdminAnnounceCmd(a), newAdminNoticesCmd(a), newAdminRetentionCmd(a), newAdminRecordsCmd(a))
 	c.AddCommand(newAdminDisclosureCmd(a), newAdminTransparencyCmd(a), newAdminProcessorCmd(a), newAdminStatsCmd(a))
 	c.AddCommand(newAdminPrivacyCmd(a), newAdminAccountCmd(a))
+	c.AddCommand(newAdminBackupCmd(a), newAdminRestoreCmd(a))
 	return c
 }
 

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package backup
+
+func chownLike(file, dir string) error { return nil }
