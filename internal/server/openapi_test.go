@@ -26,6 +26,7 @@ import (
 	"github.com/nitronet/nitronet/internal/api"
 	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store/storetest"
 )
 
@@ -293,7 +294,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	tok = e.want("POST", "/api/v1/sessions", "", map[string]string{"email": "spec@example.com", "password": pw}, 201)["token"].(string)
 
 	// Devices, and a gateway that serves them.
-	_, enrollTok, err := e.srv.Gateways.Add(ctx, "eu-west", "198.18.0.1:51820")
+	_, enrollTok, err := e.srv.Gateways.Add(ctx, staff.System(), "eu-west", "198.18.0.1:51820")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,6 +307,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		t.Fatalf("wireguard config: got %d, want 200", got)
 	}
 	e.want("GET", "/api/v1/gateways", tok, nil, 200)
+	e.want("POST", "/api/v1/gateway/hello", cred, map[string]any{"listen_port": 51820, "region": "eu-central"}, 200)
 	snap := e.want("GET", "/api/v1/gateway/peers?since=0&wait=0", cred, nil, 200)
 	start := time.Now().UTC().Add(-5 * time.Minute).Truncate(time.Minute)
 	e.want("POST", "/api/v1/gateway/sessions", cred, map[string]any{"intervals": []map[string]any{{"device_id": dev, "start": start}}}, 204)
