@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/disclosures"
+	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/transparency"
 	"github.com/spf13/cobra"
@@ -25,12 +27,16 @@ func parseDay(flag, s string) (time.Time, error) {
 }
 
 func newAdminDisclosureCmd(a *admin) *cobra.Command {
-	env := a.env
 	c := &cobra.Command{Use: "disclosure", Short: "The disclosure ledger: requests from authorities (legal role)"}
+	c.AddCommand(newAdminDisclosureAddCmd(a), newAdminDisclosureListCmd(a), newAdminDisclosureShowCmd(a), newAdminDisclosureNotifyCmd(a))
+	return c
+}
 
+func newAdminDisclosureAddCmd(a *admin) *cobra.Command {
+	env := a.env
 	var in disclosures.Input
 	var received, gag string
-	add := &cobra.Command{
+	c := &cobra.Command{
 		Use: "add --reference REF --authority NAME --jurisdiction CODE --legal-basis TEXT --type TYPE --received DATE " +
 			"--scope TEXT --decision DECISION [--categories IDS --fields NAMES] [--accounts IDS] [--gag-until DATE]",
 		Short: "Record a request from an authority",
@@ -47,29 +53,22 @@ func newAdminDisclosureCmd(a *admin) *cobra.Command {
 			if in.GagUntil, err = parseUntil(gag); err != nil {
 				return fmt.Errorf("--gag-until: %w", err)
 			}
-			srv, err := a.server(cmd)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := a.principal(cmd, srv)
-			if err != nil {
-				return err
-			}
-			d, err := srv.Disclosures.Add(cmd.Context(), p, in)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stdout, "Disclosure %s recorded (%s, %d account(s)).\n", d.ID, d.Decision, len(d.AccountIDs))
-			if d.GagUntil != nil {
-				fmt.Fprintf(env.Stdout, "The affected users will be told after the gag ends on %s.\n", d.GagUntil.Format(time.DateOnly))
-			} else if len(d.AccountIDs) > 0 {
-				fmt.Fprintln(env.Stdout, "No gag: the affected users are told at the next notify-lapsed run.")
-			}
-			return nil
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
+				d, err := srv.Disclosures.Add(cmd.Context(), p, in)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "Disclosure %s recorded (%s, %d account(s)).\n", d.ID, d.Decision, len(d.AccountIDs))
+				if d.GagUntil != nil {
+					fmt.Fprintf(env.Stdout, "The affected users will be told after the gag ends on %s.\n", d.GagUntil.Format(time.DateOnly))
+				} else if len(d.AccountIDs) > 0 {
+					fmt.Fprintln(env.Stdout, "No gag: the affected users are told at the next notify-lapsed run.")
+				}
+				return nil
+			})
 		},
 	}
-	f := add.Flags()
+	f := c.Flags()
 	f.StringVar(&in.Reference, "reference", "", "the authority's case or order reference")
 	f.StringVar(&in.Authority, "authority", "", "the authority that asked, e.g. \"Amtsgericht Berlin\"")
 	f.StringVar(&in.Jurisdiction, "jurisdiction", "", "its jurisdiction, e.g. DE")
@@ -82,9 +81,12 @@ func newAdminDisclosureCmd(a *admin) *cobra.Command {
 	f.StringSliceVar(&in.Fields, "fields", nil, "the exact fields disclosed, comma-separated")
 	f.StringSliceVar(&in.Accounts, "accounts", nil, "account IDs the request was about, comma-separated")
 	f.StringVar(&gag, "gag-until", "", "end of a gag order (YYYY-MM-DD: through that day); default none")
+	return c
+}
 
+func newAdminDisclosureListCmd(a *admin) *cobra.Command {
 	var period string
-	list := &cobra.Command{
+	c := &cobra.Command{
 		Use: "list [--period 2026H2]", Short: "List recorded disclosures", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var from, to time.Time
@@ -95,75 +97,53 @@ func newAdminDisclosureCmd(a *admin) *cobra.Command {
 				}
 				from, to = p.Start(), p.End()
 			}
-			srv, err := a.server(cmd)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := a.principal(cmd, srv)
-			if err != nil {
-				return err
-			}
-			ds, err := srv.Disclosures.List(cmd.Context(), p, from, to)
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tRECEIVED\tTYPE\tAUTHORITY\tJURISDICTION\tDECISION\tACCOUNTS\tGAG UNTIL")
-			for _, d := range ds {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", d.ID, d.ReceivedAt.Format(time.DateOnly), d.Type,
-					oneLine(d.Authority), oneLine(d.Jurisdiction), d.Decision, len(d.AccountIDs), dateOr(d.GagUntil, "-"))
-			}
-			return tw.Flush()
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
+				ds, err := srv.Disclosures.List(cmd.Context(), p, from, to)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tRECEIVED\tTYPE\tAUTHORITY\tJURISDICTION\tDECISION\tACCOUNTS\tGAG UNTIL")
+				for _, d := range ds {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", d.ID, d.ReceivedAt.Format(time.DateOnly), d.Type,
+						oneLine(d.Authority), oneLine(d.Jurisdiction), d.Decision, len(d.AccountIDs), dateOr(d.GagUntil, "-"))
+				}
+				return tw.Flush()
+			})
 		},
 	}
-	list.Flags().StringVar(&period, "period", "", "only requests received in this half-year, e.g. 2026H2")
+	c.Flags().StringVar(&period, "period", "", "only requests received in this half-year, e.g. 2026H2")
+	return c
+}
 
-	show := &cobra.Command{
+func newAdminDisclosureShowCmd(a *admin) *cobra.Command {
+	return &cobra.Command{
 		Use: "show ID", Short: "Show one disclosure in full", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := a.server(cmd)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := a.principal(cmd, srv)
-			if err != nil {
-				return err
-			}
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			d, err := srv.Disclosures.Get(cmd.Context(), p, args[0])
 			if err != nil {
 				return err
 			}
-			printDisclosure(env, d)
+			printDisclosure(a.env, d)
 			return nil
-		},
+		}),
 	}
+}
 
-	notifyCmd := &cobra.Command{
+func newAdminDisclosureNotifyCmd(a *admin) *cobra.Command {
+	return &cobra.Command{
 		Use:   "notify-lapsed",
 		Short: "Tell affected users about disclosures whose gag has ended (or that had none); safe to repeat",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := a.server(cmd)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := a.principal(cmd, srv)
-			if err != nil {
-				return err
-			}
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			n, err := srv.Disclosures.NotifyLapsedGags(cmd.Context(), p)
 			if err != nil {
 				return fmt.Errorf("after %d notice(s): %w", n, err)
 			}
-			fmt.Fprintf(env.Stdout, "%d notice(s) posted.\n", n)
+			fmt.Fprintf(a.env.Stdout, "%d notice(s) posted.\n", n)
 			return nil
-		},
+		}),
 	}
-	c.AddCommand(add, list, show, notifyCmd)
-	return c
 }
 
 func printDisclosure(env *Env, d *store.Disclosure) {

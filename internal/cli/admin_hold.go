@@ -29,10 +29,14 @@ func parseUntil(s string) (*time.Time, error) {
 }
 
 func newAdminHoldCmd(a *admin) *cobra.Command {
-	env := a.env
 	c := &cobra.Command{Use: "hold", Short: "Legal holds: keep an account's data from deletion (legal role)"}
+	c.AddCommand(newAdminHoldAddCmd(a), newAdminHoldListCmd(a), newAdminHoldReleaseCmd(a))
+	return c
+}
+
+func newAdminHoldAddCmd(a *admin) *cobra.Command {
 	var account, reason, until string
-	add := &cobra.Command{
+	c := &cobra.Command{
 		Use: "add --account ID --reason TEXT [--until DATE]", Short: "Place a legal hold", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := parseUntil(until)
@@ -44,46 +48,46 @@ func newAdminHoldCmd(a *admin) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(env.Stdout, "Hold %s placed on %s.\n", h.ID, h.AccountID)
+				fmt.Fprintf(a.env.Stdout, "Hold %s placed on %s.\n", h.ID, h.AccountID)
 				return nil
 			})
 		},
 	}
-	add.Flags().StringVar(&account, "account", "", "account id")
-	add.Flags().StringVar(&reason, "reason", "", "why the data must be kept (case, obligation)")
-	add.Flags().StringVar(&until, "until", "", "end date (YYYY-MM-DD); default: until released")
-
-	var lAccount string
-	var active bool
-	list := &cobra.Command{
-		Use: "list [--account ID] [--active]", Short: "List legal holds", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
-				hs, err := srv.Holds.List(cmd.Context(), p, lAccount, active)
-				if err != nil {
-					return err
-				}
-				return printHolds(env, hs)
-			})
-		},
-	}
-	list.Flags().StringVar(&lAccount, "account", "", "only this account")
-	list.Flags().BoolVar(&active, "active", false, "only holds in force now")
-
-	release := &cobra.Command{
-		Use: "release ID", Short: "Release a legal hold", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
-				if err := srv.Holds.Release(cmd.Context(), p, args[0]); err != nil {
-					return err
-				}
-				fmt.Fprintf(env.Stdout, "Hold %s released.\n", args[0])
-				return nil
-			})
-		},
-	}
-	c.AddCommand(add, list, release)
+	c.Flags().StringVar(&account, "account", "", "account id")
+	c.Flags().StringVar(&reason, "reason", "", "why the data must be kept (case, obligation)")
+	c.Flags().StringVar(&until, "until", "", "end date (YYYY-MM-DD); default: until released")
 	return c
+}
+
+func newAdminHoldListCmd(a *admin) *cobra.Command {
+	var account string
+	var active bool
+	c := &cobra.Command{
+		Use: "list [--account ID] [--active]", Short: "List legal holds", Args: cobra.NoArgs,
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
+			hs, err := srv.Holds.List(cmd.Context(), p, account, active)
+			if err != nil {
+				return err
+			}
+			return printHolds(a.env, hs)
+		}),
+	}
+	c.Flags().StringVar(&account, "account", "", "only this account")
+	c.Flags().BoolVar(&active, "active", false, "only holds in force now")
+	return c
+}
+
+func newAdminHoldReleaseCmd(a *admin) *cobra.Command {
+	return &cobra.Command{
+		Use: "release ID", Short: "Release a legal hold", Args: cobra.ExactArgs(1),
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
+			if err := srv.Holds.Release(cmd.Context(), p, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.env.Stdout, "Hold %s released.\n", args[0])
+			return nil
+		}),
+	}
 }
 
 func printHolds(env *Env, hs []store.Hold) error {

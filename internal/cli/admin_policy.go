@@ -57,11 +57,16 @@ func readTextFile(path string, max int64) (string, error) {
 }
 
 func newAdminPolicyCmd(a *admin) *cobra.Command {
-	env := a.env
 	c := &cobra.Command{Use: "policy", Short: "Versioned privacy policy and terms (privacy officer)"}
+	c.AddCommand(newAdminPolicyPublishCmd(a), newAdminPolicyListCmd(a))
+	return c
+}
+
+func newAdminPolicyPublishCmd(a *admin) *cobra.Command {
+	env := a.env
 	var kind string
 	var material bool
-	publish := &cobra.Command{
+	c := &cobra.Command{
 		Use:   "publish FILE --kind privacy|terms [--material]",
 		Short: "Publish FILE as the next version; --material notifies every user by inbox and email",
 		Args:  cobra.ExactArgs(1),
@@ -84,10 +89,13 @@ func newAdminPolicyCmd(a *admin) *cobra.Command {
 			})
 		},
 	}
-	publish.Flags().StringVar(&kind, "kind", "privacy", "document kind: privacy or terms")
-	publish.Flags().BoolVar(&material, "material", false, "a material change: every user is notified and must accept it")
+	c.Flags().StringVar(&kind, "kind", "privacy", "document kind: privacy or terms")
+	c.Flags().BoolVar(&material, "material", false, "a material change: every user is notified and must accept it")
+	return c
+}
 
-	list := &cobra.Command{
+func newAdminPolicyListCmd(a *admin) *cobra.Command {
+	return &cobra.Command{
 		Use: "list", Short: "List every published version (public: no staff login)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			srv, err := a.server(cmd)
@@ -99,7 +107,7 @@ func newAdminPolicyCmd(a *admin) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tKIND\tVERSION\tMATERIAL\tPUBLISHED")
 			for _, d := range docs {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%s\n", d.ID, d.Kind, d.Version, d.Material, d.PublishedAt.UTC().Format(time.RFC3339))
@@ -107,8 +115,6 @@ func newAdminPolicyCmd(a *admin) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	c.AddCommand(publish, list)
-	return c
 }
 
 func newAdminAnnounceCmd(a *admin) *cobra.Command {
@@ -143,16 +149,20 @@ func newAdminAnnounceCmd(a *admin) *cobra.Command {
 }
 
 func newAdminNoticesCmd(a *admin) *cobra.Command {
-	env := a.env
 	c := &cobra.Command{Use: "notices", Short: "Notices sent to every account: progress and resumption"}
-	list := &cobra.Command{
+	c.AddCommand(newAdminNoticesListCmd(a), newAdminNoticesResumeCmd(a))
+	return c
+}
+
+func newAdminNoticesListCmd(a *admin) *cobra.Command {
+	return &cobra.Command{
 		Use: "list", Short: "List unfinished notices with their progress", Args: cobra.NoArgs,
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			ns, err := srv.Policy.Notices(cmd.Context(), p)
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tKIND\tCREATED\tINBOXES\tSENT\tFAILED\tPENDING")
 			for _, n := range ns {
 				r, pr := n.Run, n.Progress
@@ -162,7 +172,11 @@ func newAdminNoticesCmd(a *admin) *cobra.Command {
 			return tw.Flush()
 		}),
 	}
-	resume := &cobra.Command{
+}
+
+func newAdminNoticesResumeCmd(a *admin) *cobra.Command {
+	env := a.env
+	return &cobra.Command{
 		Use: "resume [ID]", Short: "Resume an interrupted notice (all unfinished ones without ID)", Args: cobra.MaximumNArgs(1),
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			if len(args) == 1 {
@@ -180,6 +194,4 @@ func newAdminNoticesCmd(a *admin) *cobra.Command {
 			return nil
 		}),
 	}
-	c.AddCommand(list, resume)
-	return c
 }

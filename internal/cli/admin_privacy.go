@@ -43,91 +43,106 @@ func joinInts(ns []int, sep string) string {
 }
 
 func newAdminPrivacyCmd(a *admin) *cobra.Command {
-	env := a.env
 	c := &cobra.Command{Use: "privacy", Short: "Privacy requests: list, show, extend, complete, deny (every action is audited)"}
+	c.AddCommand(newAdminPrivacyListCmd(a), newAdminPrivacyShowCmd(a), newAdminPrivacyExtendCmd(a),
+		newAdminPrivacyCompleteCmd(a), newAdminPrivacyDenyCmd(a), newAdminPrivacyResumeCmd(a))
+	return c
+}
 
+func newAdminPrivacyListCmd(a *admin) *cobra.Command {
 	var overdue bool
-	list := &cobra.Command{
+	c := &cobra.Command{
 		Use: "list [--overdue]", Short: "List requests; --overdue: not answered or extended in time", Args: cobra.NoArgs,
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			rs, err := srv.Privacy.StaffList(cmd.Context(), p, overdue)
 			if err != nil {
 				return err
 			}
-			return printRequestTable(env, rs, true)
+			return printRequestTable(a.env, rs, true)
 		}),
 	}
-	list.Flags().BoolVar(&overdue, "overdue", false, "only requests past their deadline and not answered")
+	c.Flags().BoolVar(&overdue, "overdue", false, "only requests past their deadline and not answered")
+	return c
+}
 
-	show := &cobra.Command{
+func newAdminPrivacyShowCmd(a *admin) *cobra.Command {
+	return &cobra.Command{
 		Use: "show ID", Short: "Show a request", Args: cobra.ExactArgs(1),
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			r, err := srv.Privacy.StaffShow(cmd.Context(), p, args[0])
 			if err != nil {
 				return err
 			}
-			printRequest(env, *r)
-			printActions(env, *r)
+			printRequest(a.env, *r)
+			printActions(a.env, *r)
 			return nil
 		}),
 	}
+}
 
+func newAdminPrivacyExtendCmd(a *admin) *cobra.Command {
 	var reason string
 	var months int
-	extend := &cobra.Command{
+	c := &cobra.Command{
 		Use: "extend ID --reason TEXT [--months 1|2]", Short: "Extend the deadline (within the first month, at most two further months); the user is told the reason", Args: cobra.ExactArgs(1),
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			r, err := srv.Privacy.Extend(cmd.Context(), p, args[0], months, reason)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Stdout, "Request %s is now due %s; the user was told why.\n", r.ID, r.DueAt.Format("2006-01-02"))
+			fmt.Fprintf(a.env.Stdout, "Request %s is now due %s; the user was told why.\n", r.ID, r.DueAt.Format("2006-01-02"))
 			return nil
 		}),
 	}
-	extend.Flags().StringVar(&reason, "reason", "", "why more time is needed (sent to the user)")
-	extend.Flags().IntVar(&months, "months", 1, "further calendar months (1 or 2; two in total at most)")
+	c.Flags().StringVar(&reason, "reason", "", "why more time is needed (sent to the user)")
+	c.Flags().IntVar(&months, "months", 1, "further calendar months (1 or 2; two in total at most)")
+	return c
+}
 
+func newAdminPrivacyCompleteCmd(a *admin) *cobra.Command {
 	var note string
-	complete := &cobra.Command{
+	c := &cobra.Command{
 		Use: "complete ID [--note TEXT]", Short: "Mark a verified request completed; the user is told", Args: cobra.ExactArgs(1),
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			r, err := srv.Privacy.Complete(cmd.Context(), p, args[0], note)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Stdout, "Request %s completed.\n", r.ID)
+			fmt.Fprintf(a.env.Stdout, "Request %s completed.\n", r.ID)
 			return nil
 		}),
 	}
-	complete.Flags().StringVar(&note, "note", "", "what was done (sent to the user)")
+	c.Flags().StringVar(&note, "note", "", "what was done (sent to the user)")
+	return c
+}
 
-	var denyReason string
-	deny := &cobra.Command{
+func newAdminPrivacyDenyCmd(a *admin) *cobra.Command {
+	var reason string
+	c := &cobra.Command{
 		Use: "deny ID --reason TEXT", Short: "Deny a request; the user is told the reason and their right to complain", Args: cobra.ExactArgs(1),
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
-			r, err := srv.Privacy.Deny(cmd.Context(), p, args[0], denyReason)
+			r, err := srv.Privacy.Deny(cmd.Context(), p, args[0], reason)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Stdout, "Request %s denied; the user was told the reason and their right to complain.\n", r.ID)
+			fmt.Fprintf(a.env.Stdout, "Request %s denied; the user was told the reason and their right to complain.\n", r.ID)
 			return nil
 		}),
 	}
-	deny.Flags().StringVar(&denyReason, "reason", "", "why (required; sent to the user)")
+	c.Flags().StringVar(&reason, "reason", "", "why (required; sent to the user)")
+	return c
+}
 
-	resume := &cobra.Command{
+func newAdminPrivacyResumeCmd(a *admin) *cobra.Command {
+	return &cobra.Command{
 		Use: "resume-erasures", Short: "Finish interrupted erasures and those whose legal hold has ended", Args: cobra.NoArgs,
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			n, err := srv.Privacy.ResumeErasures(cmd.Context(), p)
 			if err != nil {
 				return fmt.Errorf("after %d erasure(s): %w", n, err)
 			}
-			fmt.Fprintf(env.Stdout, "%d erasures carried out.\n", n)
+			fmt.Fprintf(a.env.Stdout, "%d erasures carried out.\n", n)
 			return nil
 		}),
 	}
-
-	c.AddCommand(list, show, extend, complete, deny, resume)
-	return c
 }

@@ -6,85 +6,66 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/spf13/cobra"
 )
 
 func newAdminProcessorCmd(a *admin) *cobra.Command {
-	env := a.env
 	c := &cobra.Command{Use: "processor", Short: "The processor register: third parties and the data each may receive (privacy officer)"}
+	c.AddCommand(newAdminProcessorAddCmd(a), newAdminProcessorListCmd(a), newAdminProcessorRemoveCmd(a))
+	return c
+}
 
+func newAdminProcessorAddCmd(a *admin) *cobra.Command {
 	var name, purpose string
 	var cats []string
-	add := &cobra.Command{
+	c := &cobra.Command{
 		Use: "add --name NAME --purpose TEXT --categories IDS", Short: "Register a processor", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := a.server(cmd)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := a.principal(cmd, srv)
-			if err != nil {
-				return err
-			}
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			pr, err := srv.Processors.Add(cmd.Context(), p, name, purpose, cats)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Stdout, "Processor %s (%s) registered for %s.\n", pr.ID, pr.Name, strings.Join(pr.Categories, ", "))
+			fmt.Fprintf(a.env.Stdout, "Processor %s (%s) registered for %s.\n", pr.ID, pr.Name, strings.Join(pr.Categories, ", "))
 			return nil
-		},
+		}),
 	}
-	add.Flags().StringVar(&name, "name", "", "processor name, e.g. \"SMTP relay\"")
-	add.Flags().StringVar(&purpose, "purpose", "", "what it does for you")
-	add.Flags().StringSliceVar(&cats, "categories", nil, "data category IDs it may receive, comma-separated")
+	c.Flags().StringVar(&name, "name", "", "processor name, e.g. \"SMTP relay\"")
+	c.Flags().StringVar(&purpose, "purpose", "", "what it does for you")
+	c.Flags().StringSliceVar(&cats, "categories", nil, "data category IDs it may receive, comma-separated")
+	return c
+}
 
-	list := &cobra.Command{
+func newAdminProcessorListCmd(a *admin) *cobra.Command {
+	return &cobra.Command{
 		Use: "list", Short: "List the processor register", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := a.server(cmd)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := a.principal(cmd, srv)
-			if err != nil {
-				return err
-			}
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			ps, err := srv.Processors.List(cmd.Context(), p)
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tCATEGORIES\tSINCE\tPURPOSE")
 			for _, pr := range ps {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", pr.ID, oneLine(pr.Name), strings.Join(pr.Categories, ","),
 					pr.CreatedAt.Format(time.DateOnly), oneLine(pr.Purpose))
 			}
 			return tw.Flush()
-		},
+		}),
 	}
+}
 
-	remove := &cobra.Command{
+func newAdminProcessorRemoveCmd(a *admin) *cobra.Command {
+	return &cobra.Command{
 		Use: "remove ID|NAME", Short: "Remove a processor; transfers to it are refused from then on", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			srv, err := a.server(cmd)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := a.principal(cmd, srv)
-			if err != nil {
-				return err
-			}
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			pr, err := srv.Processors.Remove(cmd.Context(), p, args[0])
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Stdout, "Processor %s (%s) removed.\n", pr.ID, pr.Name)
+			fmt.Fprintf(a.env.Stdout, "Processor %s (%s) removed.\n", pr.ID, pr.Name)
 			return nil
-		},
+		}),
 	}
-	c.AddCommand(add, list, remove)
-	return c
 }

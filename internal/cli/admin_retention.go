@@ -30,53 +30,55 @@ func printRun(w io.Writer, r *store.RetentionRun) error {
 }
 
 func newAdminRetentionCmd(a *admin) *cobra.Command {
-	env := a.env
 	c := &cobra.Command{Use: "retention", Short: "Retention rules and the sweeper"}
-	run := &cobra.Command{
-		Use: "run", Short: "Sweep now: delete every record past its retention (legal holds respected)", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
-				r, err := srv.Retention.RunNow(cmd.Context(), p)
-				if err != nil {
-					return err
-				}
-				return printRun(env.Stdout, r)
-			})
-		},
-	}
+	c.AddCommand(newAdminRetentionRunCmd(a), newAdminRetentionRulesCmd(a))
+	return c
+}
 
-	var asJSON bool
-	rules := &cobra.Command{
-		Use: "rules [--json]", Short: "Show the retention rules and the last sweep's counts", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
-				rs, last, err := srv.Retention.Status(cmd.Context(), p)
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					enc := json.NewEncoder(env.Stdout)
-					enc.SetIndent("", "  ")
-					return enc.Encode(map[string]any{"rules": rs, "last_sweep": last})
-				}
-				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "CATEGORY\tDAYS\tDEFAULT\tRULE\tNOTE")
-				for _, r := range rs {
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", r.Category, r.Days, r.DefaultDays, r.Rule, r.Note)
-				}
-				if err := tw.Flush(); err != nil {
-					return err
-				}
-				fmt.Fprintln(env.Stdout)
-				if last == nil {
-					fmt.Fprintln(env.Stdout, "No sweep has run yet.")
-					return nil
-				}
-				return printRun(env.Stdout, last)
-			})
-		},
+func newAdminRetentionRunCmd(a *admin) *cobra.Command {
+	return &cobra.Command{
+		Use: "run", Short: "Sweep now: delete every record past its retention (legal holds respected)", Args: cobra.NoArgs,
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
+			r, err := srv.Retention.RunNow(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			return printRun(a.env.Stdout, r)
+		}),
 	}
-	rules.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	c.AddCommand(run, rules)
+}
+
+func newAdminRetentionRulesCmd(a *admin) *cobra.Command {
+	env := a.env
+	var asJSON bool
+	c := &cobra.Command{
+		Use: "rules [--json]", Short: "Show the retention rules and the last sweep's counts", Args: cobra.NoArgs,
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
+			rs, last, err := srv.Retention.Status(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(env.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"rules": rs, "last_sweep": last})
+			}
+			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CATEGORY\tDAYS\tDEFAULT\tRULE\tNOTE")
+			for _, r := range rs {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", r.Category, r.Days, r.DefaultDays, r.Rule, r.Note)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stdout)
+			if last == nil {
+				fmt.Fprintln(env.Stdout, "No sweep has run yet.")
+				return nil
+			}
+			return printRun(env.Stdout, last)
+		}),
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }

@@ -3,18 +3,26 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 
+	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/stats"
 	"github.com/spf13/cobra"
 )
 
 func newAdminStatsCmd(a *admin) *cobra.Command {
-	env := a.env
 	c := &cobra.Command{Use: "stats", Short: "Differentially private statistics"}
+	c.AddCommand(newAdminStatsUsageCmd(a))
+	return c
+}
+
+func newAdminStatsUsageCmd(a *admin) *cobra.Command {
+	env := a.env
 	var from, to, format string
 	var o stats.Options
-	usage := &cobra.Command{
+	c := &cobra.Command{
 		Use:   "usage --from DATE --to DATE [--epsilon E] [--min-group K] [--format table|json]",
 		Short: "Sessions and hours per region and day, with differential privacy",
 		Long: "Sessions and hours of use per gateway region and UTC day, from --from to --to inclusive,\n" +
@@ -38,46 +46,43 @@ func newAdminStatsCmd(a *admin) *cobra.Command {
 			if format != "table" && format != "json" {
 				return fmt.Errorf("--format must be table or json")
 			}
-			srv, err := a.server(cmd)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			p, err := a.principal(cmd, srv)
-			if err != nil {
-				return err
-			}
-			r, err := srv.Stats.Usage(cmd.Context(), p, o)
-			if err != nil {
-				return err
-			}
-			if format == "json" {
-				enc := json.NewEncoder(env.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(r)
-			}
-			fmt.Fprintf(env.Stdout, "Usage %s to %s: epsilon %g, delta %g, minimum group %d accounts; values are noisy.\n",
-				r.From, r.To, r.Epsilon, r.Delta, r.MinGroup)
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "DAY\tREGION\tSESSIONS\tHOURS\t")
-			for _, row := range r.Rows {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t\n", row.Day, oneLine(row.Region), row.Sessions, row.Hours)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(r.Rows) == 0 {
-				fmt.Fprintln(env.Stdout, "(no group is large enough to publish)")
-			}
-			return nil
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
+				r, err := srv.Stats.Usage(cmd.Context(), p, o)
+				if err != nil {
+					return err
+				}
+				if format == "json" {
+					enc := json.NewEncoder(env.Stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(r)
+				}
+				return printUsage(env.Stdout, r)
+			})
 		},
 	}
-	f := usage.Flags()
+	f := c.Flags()
 	f.StringVar(&from, "from", "", "first day (YYYY-MM-DD, UTC)")
 	f.StringVar(&to, "to", "", "last day, included (YYYY-MM-DD, UTC)")
 	f.Float64Var(&o.Epsilon, "epsilon", stats.DefaultEpsilon, "privacy budget epsilon spent by this report")
 	f.IntVar(&o.MinGroup, "min-group", stats.DefaultMinGroup, "minimum distinct accounts in a published group")
 	f.StringVar(&format, "format", "table", "output: table or json")
-	c.AddCommand(usage)
 	return c
+}
+
+// printUsage writes a usage report as a table.
+func printUsage(w io.Writer, r *stats.Report) error {
+	fmt.Fprintf(w, "Usage %s to %s: epsilon %g, delta %g, minimum group %d accounts; values are noisy.\n",
+		r.From, r.To, r.Epsilon, r.Delta, r.MinGroup)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "DAY\tREGION\tSESSIONS\tHOURS\t")
+	for _, row := range r.Rows {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t\n", row.Day, oneLine(row.Region), row.Sessions, row.Hours)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Rows) == 0 {
+		fmt.Fprintln(w, "(no group is large enough to publish)")
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/transparency"
 	"github.com/spf13/cobra"
 )
@@ -29,43 +31,37 @@ func newAdminTransparencyCmd(a *admin) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			srv, err := a.server(cmd)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-			pr, err := a.principal(cmd, srv)
-			if err != nil {
-				return err
-			}
-			key, err := srv.TransparencyKey(keyFile)
-			if err != nil {
-				return fmt.Errorf("signing key: %w", err)
-			}
-			file, r, err := srv.Disclosures.Transparency(cmd.Context(), pr, p, canary, key)
-			if err != nil {
-				return err
-			}
-			warnController(env.Stderr, srv.Config.Controller, "readers of the report cannot tell who publishes it")
-			if out == "" {
-				out = "transparency-" + p.String() + ".json"
-			}
-			if out == "-" {
-				fmt.Fprintf(env.Stderr, "Public key: %s\n", transparency.EncodePublicKey(key.Public().(ed25519.PublicKey)))
-				_, err := env.Stdout.Write(file)
-				return err
-			}
-			if err := os.WriteFile(out, file, 0o644); err != nil {
-				return fmt.Errorf("write report: %w", err)
-			}
-			fmt.Fprintf(env.Stdout, "Transparency report %s written to %s (%d request(s)).\n", p, out, r.Totals.Requests)
-			fmt.Fprintf(env.Stdout, "Audit log head signed into it: %s\n", r.AuditHead)
-			if r.Interim {
-				fmt.Fprintf(env.Stdout, "The period is still running: this is an interim report up to %s; the final one is due %s.\n",
-					r.CoversUntil.Format(time.DateOnly), r.PeriodEnd.Format(time.DateOnly))
-			}
-			fmt.Fprintf(env.Stdout, "Public key: %s\n", transparency.EncodePublicKey(key.Public().(ed25519.PublicKey)))
-			return nil
+			return a.asStaff(cmd, func(srv *server.Server, pr staff.Principal) error {
+				key, err := srv.TransparencyKey(keyFile)
+				if err != nil {
+					return fmt.Errorf("signing key: %w", err)
+				}
+				file, r, err := srv.Disclosures.Transparency(cmd.Context(), pr, p, canary, key)
+				if err != nil {
+					return err
+				}
+				warnController(env.Stderr, srv.Config.Controller, "readers of the report cannot tell who publishes it")
+				if out == "" {
+					out = "transparency-" + p.String() + ".json"
+				}
+				pub := transparency.EncodePublicKey(key.Public().(ed25519.PublicKey))
+				if out == "-" {
+					fmt.Fprintf(env.Stderr, "Public key: %s\n", pub)
+					_, err := env.Stdout.Write(file)
+					return err
+				}
+				if err := os.WriteFile(out, file, 0o644); err != nil {
+					return fmt.Errorf("write report: %w", err)
+				}
+				fmt.Fprintf(env.Stdout, "Transparency report %s written to %s (%d request(s)).\n", p, out, r.Totals.Requests)
+				fmt.Fprintf(env.Stdout, "Audit log head signed into it: %s\n", r.AuditHead)
+				if r.Interim {
+					fmt.Fprintf(env.Stdout, "The period is still running: this is an interim report up to %s; the final one is due %s.\n",
+						r.CoversUntil.Format(time.DateOnly), r.PeriodEnd.Format(time.DateOnly))
+				}
+				fmt.Fprintf(env.Stdout, "Public key: %s\n", pub)
+				return nil
+			})
 		},
 	}
 	c.Flags().StringVar(&period, "period", "", "half-year, e.g. 2026H2 (required)")

@@ -63,7 +63,13 @@ func newInboxCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	read := &cobra.Command{
+	jsonFlag(c, &asJSON)
+	c.AddCommand(newInboxReadCmd(g))
+	return g.serverFlag(c)
+}
+
+func newInboxReadCmd(g *globals) *cobra.Command {
+	return inputs(&cobra.Command{
 		Use: "read ID", Short: "Show a message and mark it read", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, _, err := g.authed()
@@ -84,11 +90,7 @@ func newInboxCmd(g *globals) *cobra.Command {
 			}
 			return fmt.Errorf("no message %s in your inbox", args[0])
 		},
-	}
-	jsonFlag(c, &asJSON)
-	inputs(read, "id", "ID")
-	c.AddCommand(read)
-	return g.serverFlag(c)
+	}, "id", "ID")
 }
 
 // policyJSON is `policy --json`.
@@ -164,7 +166,13 @@ func newPolicyCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	accept := &cobra.Command{
+	jsonFlag(c, &asJSON)
+	c.AddCommand(newPolicyAcceptCmd(g))
+	return g.serverFlag(c)
+}
+
+func newPolicyAcceptCmd(g *globals) *cobra.Command {
+	return inputs(&cobra.Command{
 		Use: "accept ID", Short: "Accept a policy version", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, _, err := g.authed()
@@ -177,9 +185,5 @@ func newPolicyCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(g.env.Stdout, "Accepted. Your acceptance is recorded.")
 			return nil
 		},
-	}
-	inputs(accept, "document_id", "ID", "id", "ID")
-	jsonFlag(c, &asJSON)
-	c.AddCommand(accept)
-	return g.serverFlag(c)
+	}, "document_id", "ID", "id", "ID")
 }

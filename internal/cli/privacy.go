@@ -132,8 +132,14 @@ func dashIfEmpty(s string) string {
 
 func newPrivacyCmd(g *globals) *cobra.Command {
 	c := g.serverFlag(&cobra.Command{Use: "privacy", Short: "Your privacy rights: access, portability, rectification, erasure, restriction, objection (free of charge)"})
+	c.AddCommand(newPrivacyRequestCmd(g), newPrivacyListCmd(g), newPrivacyShowCmd(g), newPrivacyVerifyCmd(g),
+		newPrivacyDownloadCmd(g), newPrivacyEraseCmd(g), newPrivacyContactCmd(g))
+	return c
+}
+
+func newPrivacyRequestCmd(g *globals) *cobra.Command {
 	var details string
-	request := &cobra.Command{
+	c := &cobra.Command{
 		Use:   "request TYPE",
 		Short: "Make a request: " + strings.Join(privacy.Types(), ", ") + ` (--details lift undoes a restriction or objection)`,
 		Args:  cobra.ExactArgs(1),
@@ -154,11 +160,13 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	request.Flags().StringVar(&details, "details", "", "what you ask for, in your words (optional)")
-	inputs(request, "type", "TYPE")
+	c.Flags().StringVar(&details, "details", "", "what you ask for, in your words (optional)")
+	return inputs(c, "type", "TYPE")
+}
 
+func newPrivacyListCmd(g *globals) *cobra.Command {
 	var asJSON bool
-	list := &cobra.Command{
+	c := &cobra.Command{
 		Use: "list", Short: "List your requests", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, _, err := g.authed()
@@ -177,8 +185,13 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 			return printRequestTable(g.env, out.Requests, false)
 		},
 	}
-	jsonFlag(list, &asJSON)
-	show := &cobra.Command{
+	jsonFlag(c, &asJSON)
+	return c
+}
+
+func newPrivacyShowCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
 		Use: "show ID", Short: "Show one request", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, _, err := g.authed()
@@ -196,10 +209,14 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	jsonFlag(show, &asJSON)
+	jsonFlag(c, &asJSON)
+	return inputs(c, "id", "ID")
+}
+
+func newPrivacyVerifyCmd(g *globals) *cobra.Command {
 	var emailCode, mobileCode string
 	var resend bool
-	verify := &cobra.Command{
+	c := &cobra.Command{
 		Use: "verify ID --email-code CODE --mobile-code CODE", Short: "Prove your identity (password plus the codes sent to you)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, _, err := g.authed()
@@ -226,11 +243,9 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 					}
 				}
 			}
-			pw := g.env.Getenv("NITRONET_PASSWORD")
-			if pw == "" {
-				if pw, err = readSecret(g.env, "Password: "); err != nil {
-					return err
-				}
+			pw, err := password(g.env)
+			if err != nil {
+				return err
 			}
 			var r privacy.Request
 			if err := cl.Do(cmd.Context(), "POST", privacyPath(args[0], "/verify"),
@@ -244,13 +259,24 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	verify.Flags().StringVar(&emailCode, "email-code", "", "the code sent to your email")
-	verify.Flags().StringVar(&mobileCode, "mobile-code", "", "the code sent to your mobile")
-	verify.Flags().BoolVar(&resend, "resend", false, "send new codes instead")
-	inputs(verify, "password", "password")
+	c.Flags().StringVar(&emailCode, "email-code", "", "the code sent to your email")
+	c.Flags().StringVar(&mobileCode, "mobile-code", "", "the code sent to your mobile")
+	c.Flags().BoolVar(&resend, "resend", false, "send new codes instead")
+	return inputs(c, "password", "password", "id", "ID")
+}
 
+// password returns the account password: NITRONET_PASSWORD, or else read
+// without echo (see readSecret).
+func password(env *Env) (string, error) {
+	if pw := env.Getenv("NITRONET_PASSWORD"); pw != "" {
+		return pw, nil
+	}
+	return readSecret(env, "Password: ")
+}
+
+func newPrivacyDownloadCmd(g *globals) *cobra.Command {
 	var format, output string
-	download := &cobra.Command{
+	c := &cobra.Command{
 		Use: "download ID [--format json|html] [-o FILE]", Short: "Download your data export (single-use link)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "json" && format != "html" {
@@ -281,11 +307,14 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	download.Flags().StringVar(&format, "format", "json", "json (machine-readable) or html (readable copy)")
-	download.Flags().StringVarP(&output, "output", "o", "", "file to write (mode 0600); - or none for stdout")
+	c.Flags().StringVar(&format, "format", "json", "json (machine-readable) or html (readable copy)")
+	c.Flags().StringVarP(&output, "output", "o", "", "file to write (mode 0600); - or none for stdout")
+	return inputs(c, "id", "ID")
+}
 
+func newPrivacyEraseCmd(g *globals) *cobra.Command {
 	var yes bool
-	erase := &cobra.Command{
+	c := &cobra.Command{
 		Use: "erase ID --yes", Short: "Carry out a verified erasure request: closes your account for good", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !yes {
@@ -309,9 +338,12 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	erase.Flags().BoolVar(&yes, "yes", false, "confirm the erasure")
+	c.Flags().BoolVar(&yes, "yes", false, "confirm the erasure")
+	return inputs(c, "id", "ID", "confirm", "--yes")
+}
 
-	contact := &cobra.Command{
+func newPrivacyContactCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
 		Use: "contact email|mobile NEW [CODE]", Short: "Correct your email or mobile: a code goes to the new one; give it to finish", Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ch := args[0]
@@ -329,11 +361,9 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.env.Stdout, "Your %s is changed. Your old %s was told.\n", ch, ch)
 				return nil
 			}
-			pw := g.env.Getenv("NITRONET_PASSWORD")
-			if pw == "" {
-				if pw, err = readSecret(g.env, "Password: "); err != nil {
-					return err
-				}
+			pw, err := password(g.env)
+			if err != nil {
+				return err
 			}
 			if err := cl.Do(cmd.Context(), "POST", "/api/v1/me/contact", map[string]string{"channel": ch, "value": args[1], "password": pw}, nil); err != nil {
 				return err
@@ -342,11 +372,5 @@ func newPrivacyCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	inputs(contact, "channel", "the first argument (email or mobile)", "value", "NEW", "code", "CODE", "password", "password")
-	for _, c := range []*cobra.Command{show, verify, download, erase} {
-		inputs(c, "id", "ID")
-	}
-	inputs(erase, "confirm", "--yes")
-	c.AddCommand(request, list, show, verify, download, erase, contact)
-	return c
+	return inputs(c, "channel", "the first argument (email or mobile)", "value", "NEW", "code", "CODE", "password", "password")
 }

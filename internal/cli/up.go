@@ -154,9 +154,14 @@ func writeStatus(dir string, s upStatus) error {
 	return os.Rename(tmp, filepath.Join(dir, "status.json"))
 }
 
+// upFlags are the flags of `nitronet up`.
+type upFlags struct {
+	gateway, device, socks, httpProxy, ifName string
+	userspace, killSwitch                     bool
+}
+
 func newUpCmd(g *globals) *cobra.Command {
-	var gw, deviceRef, socks, httpProxy, ifName string
-	var userspace, killSwitch bool
+	var o upFlags
 	c := &cobra.Command{
 		Use:   "up [--gateway ID|REGION|auto] [--userspace]",
 		Short: "Connect through a gateway until Ctrl-C or `nitronet down`",
@@ -166,98 +171,108 @@ func newUpCmd(g *globals) *cobra.Command {
 			"tunnel. --gateway auto measures the handshake time to each gateway from here and\n" +
 			"picks the fastest; the measurements are never sent anywhere.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			cl, _, err := g.authed()
-			if err != nil {
-				return err
-			}
-			d, err := g.dir()
-			if err != nil {
-				return err
-			}
-			log := newLogger(g.env.Stderr, "text", "warn")
-			dev, key, err := chooseDevice(ctx, cl, d, deviceRef)
-			if err != nil {
-				return err
-			}
-			gateway, err := chooseGateway(ctx, cl, gw, key, log)
-			if err != nil {
-				return err
-			}
-			conf, err := deviceConfig(ctx, cl, dev.ID, gateway.ID, key)
-			if err != nil {
-				return err
-			}
-			rd := runDir(d)
-			if err := os.MkdirAll(rd, 0o700); err != nil {
-				return err
-			}
-			if pid, ok := runningPID(rd); ok {
-				return fmt.Errorf("a tunnel is already up (pid %d): run `nitronet down` first", pid)
-			}
-			t, err := tunnel.Up(ctx, tunnel.Options{
-				Config: conf, Userspace: userspace, ProxyListen: socks, HTTPListen: httpProxy,
-				KillSwitch: killSwitch, IfName: ifName, StateDir: filepath.Join(rd, "tunnel"), Logger: log,
-			})
-			if err != nil {
-				return err
-			}
-			defer func() {
-				t.Close()
-				os.Remove(filepath.Join(rd, "pid"))
-				os.Remove(filepath.Join(rd, "status.json"))
-			}()
-			if err := os.WriteFile(filepath.Join(rd, "pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
-				return err
-			}
-			st := t.Status()
-			us := upStatus{PID: os.Getpid(), Mode: st.Mode, Interface: st.Interface, Device: dev.ID, DeviceName: dev.Name,
-				Gateway: gateway.ID, Region: gateway.Region, SOCKS: st.SOCKSAddr, HTTP: st.HTTPAddr, Since: g.env.Clock()}
-			for _, a := range st.Addresses {
-				us.Addresses = append(us.Addresses, a.String())
-			}
-			if err := writeStatus(rd, us); err != nil {
-				return err
-			}
-			// A tunnel is only "connected" once the gateway has answered a
-			// handshake; a denied or unreachable gateway never does.
-			hs := waitHandshake(ctx, t, 10*time.Second)
-			us.LastHandshake = hs
-			_ = writeStatus(rd, us)
-			if hs.IsZero() {
-				fmt.Fprintf(g.env.Stdout, "Tunnel up through %s (%s) as %s, but the gateway has not answered a handshake yet.\n",
-					gateway.Region, gateway.ID, strings.Join(us.Addresses, ", "))
-			} else {
-				fmt.Fprintf(g.env.Stdout, "Connected through %s (%s) as %s.\n", gateway.Region, gateway.ID, strings.Join(us.Addresses, ", "))
-			}
-			if userspace {
-				fmt.Fprintf(g.env.Stdout, "SOCKS5 proxy on %s, HTTP proxy on %s.\n", st.SOCKSAddr, st.HTTPAddr)
-			}
-			fmt.Fprintln(g.env.Stdout, "Press Ctrl-C or run `nitronet down` to disconnect.")
-			tick := time.NewTicker(5 * time.Second)
-			defer tick.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					fmt.Fprintln(g.env.Stdout, "Disconnected.")
-					return nil
-				case <-tick.C:
-					us.LastHandshake = t.Status().LastHandshake
-					_ = writeStatus(rd, us)
-				}
-			}
-		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runUp(cmd.Context(), g, o) },
 	}
 	f := c.Flags()
-	f.StringVar(&gw, "gateway", "", "gateway id, region or auto (default: the only gateway, else auto)")
-	f.StringVar(&deviceRef, "device", "", "device ID or name (default: the only device whose key is on this machine)")
-	f.BoolVar(&userspace, "userspace", false, "no root: run SOCKS5 and HTTP proxies on 127.0.0.1 instead of a TUN")
-	f.StringVar(&socks, "socks", tunnel.DefaultSOCKSListen, "userspace: SOCKS5 listen address (loopback)")
-	f.StringVar(&httpProxy, "http-proxy", tunnel.DefaultHTTPListen, "userspace: HTTP proxy listen address (loopback)")
-	f.BoolVar(&killSwitch, "kill-switch", false, "TUN mode: drop all traffic that would bypass the tunnel while it is up")
-	f.StringVar(&ifName, "interface", tunnel.DefaultIfName, "TUN mode: interface name")
+	f.StringVar(&o.gateway, "gateway", "", "gateway id, region or auto (default: the only gateway, else auto)")
+	f.StringVar(&o.device, "device", "", "device ID or name (default: the only device whose key is on this machine)")
+	f.BoolVar(&o.userspace, "userspace", false, "no root: run SOCKS5 and HTTP proxies on 127.0.0.1 instead of a TUN")
+	f.StringVar(&o.socks, "socks", tunnel.DefaultSOCKSListen, "userspace: SOCKS5 listen address (loopback)")
+	f.StringVar(&o.httpProxy, "http-proxy", tunnel.DefaultHTTPListen, "userspace: HTTP proxy listen address (loopback)")
+	f.BoolVar(&o.killSwitch, "kill-switch", false, "TUN mode: drop all traffic that would bypass the tunnel while it is up")
+	f.StringVar(&o.ifName, "interface", tunnel.DefaultIfName, "TUN mode: interface name")
 	return g.serverFlag(c)
+}
+
+// runUp is `nitronet up`: it chooses the device and gateway, brings the
+// tunnel up, and keeps its status file current until ctx ends.
+func runUp(ctx context.Context, g *globals, o upFlags) error {
+	cl, _, err := g.authed()
+	if err != nil {
+		return err
+	}
+	d, err := g.dir()
+	if err != nil {
+		return err
+	}
+	log := newLogger(g.env.Stderr, "text", "warn")
+	dev, key, err := chooseDevice(ctx, cl, d, o.device)
+	if err != nil {
+		return err
+	}
+	gateway, err := chooseGateway(ctx, cl, o.gateway, key, log)
+	if err != nil {
+		return err
+	}
+	conf, err := deviceConfig(ctx, cl, dev.ID, gateway.ID, key)
+	if err != nil {
+		return err
+	}
+	rd := runDir(d)
+	if err := os.MkdirAll(rd, 0o700); err != nil {
+		return err
+	}
+	if pid, ok := runningPID(rd); ok {
+		return fmt.Errorf("a tunnel is already up (pid %d): run `nitronet down` first", pid)
+	}
+	t, err := tunnel.Up(ctx, tunnel.Options{
+		Config: conf, Userspace: o.userspace, ProxyListen: o.socks, HTTPListen: o.httpProxy,
+		KillSwitch: o.killSwitch, IfName: o.ifName, StateDir: filepath.Join(rd, "tunnel"), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		t.Close()
+		os.Remove(filepath.Join(rd, "pid"))
+		os.Remove(filepath.Join(rd, "status.json"))
+	}()
+	if err := os.WriteFile(filepath.Join(rd, "pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		return err
+	}
+	st := t.Status()
+	us := upStatus{PID: os.Getpid(), Mode: st.Mode, Interface: st.Interface, Device: dev.ID, DeviceName: dev.Name,
+		Gateway: gateway.ID, Region: gateway.Region, SOCKS: st.SOCKSAddr, HTTP: st.HTTPAddr, Since: g.env.Clock()}
+	for _, a := range st.Addresses {
+		us.Addresses = append(us.Addresses, a.String())
+	}
+	if err := writeStatus(rd, us); err != nil {
+		return err
+	}
+	return followTunnel(ctx, g.env, t, rd, us)
+}
+
+// followTunnel waits for the tunnel's first handshake, says whether it
+// came, and then keeps the last handshake in the status file in rd current
+// until ctx ends.
+func followTunnel(ctx context.Context, env *Env, t *tunnel.Tunnel, rd string, us upStatus) error {
+	// A tunnel is only "connected" once the gateway has answered a
+	// handshake; a denied or unreachable gateway never does.
+	hs := waitHandshake(ctx, t, 10*time.Second)
+	us.LastHandshake = hs
+	_ = writeStatus(rd, us)
+	if hs.IsZero() {
+		fmt.Fprintf(env.Stdout, "Tunnel up through %s (%s) as %s, but the gateway has not answered a handshake yet.\n",
+			us.Region, us.Gateway, strings.Join(us.Addresses, ", "))
+	} else {
+		fmt.Fprintf(env.Stdout, "Connected through %s (%s) as %s.\n", us.Region, us.Gateway, strings.Join(us.Addresses, ", "))
+	}
+	if us.SOCKS != "" {
+		fmt.Fprintf(env.Stdout, "SOCKS5 proxy on %s, HTTP proxy on %s.\n", us.SOCKS, us.HTTP)
+	}
+	fmt.Fprintln(env.Stdout, "Press Ctrl-C or run `nitronet down` to disconnect.")
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(env.Stdout, "Disconnected.")
+			return nil
+		case <-tick.C:
+			us.LastHandshake = t.Status().LastHandshake
+			_ = writeStatus(rd, us)
+		}
+	}
 }
 
 // waitHandshake waits up to max for the tunnel's first handshake and
