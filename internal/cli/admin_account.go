@@ -11,14 +11,35 @@ import (
 )
 
 func newAdminAccountCmd(a *admin) *cobra.Command {
-	env := a.env
 	c := &cobra.Command{Use: "account", Short: "User accounts, as support and the privacy officer see them (every read is audited)"}
-	show := &cobra.Command{
-		Use: "show ID", Short: "Show an account's status and contacts", Args: cobra.ExactArgs(1),
+	c.AddCommand(newAdminAccountShowCmd(a))
+	return c
+}
+
+// staffAccountJSON is `admin account show --json`.
+type staffAccountJSON struct {
+	ID             string   `json:"id"`
+	Status         string   `json:"status"`
+	Email          string   `json:"email"`  // "" once erased
+	Mobile         string   `json:"mobile"` // "" once erased
+	EmailVerified  bool     `json:"email_verified"`
+	MobileVerified bool     `json:"mobile_verified"`
+	CreatedAt      jsonTime `json:"created_at"`
+}
+
+func newAdminAccountShowCmd(a *admin) *cobra.Command {
+	env := a.env
+	var asJSON bool
+	c := &cobra.Command{
+		Use: "show ID [--json]", Short: "Show an account's status and contacts", Args: cobra.ExactArgs(1),
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			v, err := srv.Accounts.StaffShow(cmd.Context(), p, args[0])
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				return printJSON(env.Stdout, staffAccountJSON{ID: v.ID, Status: v.Status, Email: v.Email, Mobile: v.Mobile,
+					EmailVerified: v.EmailVerified, MobileVerified: v.MobileVerified, CreatedAt: jsonTime(v.CreatedAt)})
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "Account:\t%s\nStatus:\t%s\nCreated:\t%s\n", v.ID, v.Status, v.CreatedAt.Format(time.RFC3339))
@@ -30,6 +51,6 @@ func newAdminAccountCmd(a *admin) *cobra.Command {
 			return tw.Flush()
 		}),
 	}
-	c.AddCommand(show)
+	jsonFlag(c, &asJSON)
 	return c
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,7 +38,7 @@ func newAdminAuditHeadCmd(a *admin) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return json.NewEncoder(a.env.Stdout).Encode(headOut{Seq: h.Seq, Hash: hex.EncodeToString(h.Hash), Head: h.String()})
+				return printJSON(a.env.Stdout, headOut{Seq: h.Seq, Hash: hex.EncodeToString(h.Hash), Head: h.String()})
 			}
 			_, err = fmt.Fprintln(a.env.Stdout, h)
 			return err
@@ -96,15 +95,46 @@ func newAdminAuditVerifyCmd(a *admin) *cobra.Command {
 	return c
 }
 
+// auditPageJSON is `admin audit list --json`.
+type auditPageJSON struct {
+	Entries []auditEntryJSON `json:"entries"`
+	// LastSeq is the sequence number of the newest entry in the whole log
+	// when it was read (before this read's own entry); 0 for an empty log.
+	LastSeq int64 `json:"last_seq"`
+}
+
+// auditEntryJSON is one entry of the audit log.
+type auditEntryJSON struct {
+	Seq      int64    `json:"seq"`
+	At       jsonTime `json:"at"`
+	Actor    string   `json:"actor"` // staff ID; "system" (housekeeping) or "operator" (a staff bootstrap)
+	Role     string   `json:"role"`
+	Action   string   `json:"action"`
+	Subject  string   `json:"subject"`
+	Detail   string   `json:"detail"`
+	PrevHash string   `json:"prev_hash"` // hexadecimal; "" for the first entry
+	Hash     string   `json:"hash"`      // hexadecimal
+}
+
 func newAdminAuditListCmd(a *admin) *cobra.Command {
 	var after int64
 	var limit int
+	var asJSON bool
 	c := &cobra.Command{
-		Use: "list", Short: "Print audit entries", Args: cobra.NoArgs,
+		Use: "list [--after SEQ] [--limit N] [--json]", Short: "Print audit entries", Args: cobra.NoArgs,
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			page, err := srv.Audit.Read(cmd.Context(), p, after, limit)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				v := auditPageJSON{Entries: []auditEntryJSON{}, LastSeq: page.Last}
+				for _, e := range page.Entries {
+					v.Entries = append(v.Entries, auditEntryJSON{Seq: e.Seq, At: jsonTime(e.At), Actor: e.Actor, Role: e.Role,
+						Action: e.Action, Subject: e.Subject, Detail: e.Detail,
+						PrevHash: hex.EncodeToString(e.PrevHash), Hash: hex.EncodeToString(e.Hash)})
+				}
+				return printJSON(a.env.Stdout, v)
 			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SEQ\tAT\tACTOR\tROLE\tACTION\tSUBJECT\tDETAIL")
@@ -116,6 +146,7 @@ func newAdminAuditListCmd(a *admin) *cobra.Command {
 	}
 	c.Flags().Int64Var(&after, "after", 0, "only entries after this sequence number")
 	c.Flags().IntVar(&limit, "limit", 100, "at most this many entries")
+	jsonFlag(c, &asJSON)
 	return c
 }
 
@@ -148,7 +179,7 @@ func printHeadProof(env *Env, h auditchain.Checkpoint, proof audit.HeadProof, er
 		if he != nil {
 			r = headResult{Result: string(he.Problem), Head: h.String(), Detail: he.Detail}
 		}
-		if werr := json.NewEncoder(env.Stdout).Encode(r); werr != nil {
+		if werr := printJSON(env.Stdout, r); werr != nil {
 			return werr
 		}
 		if he != nil {

@@ -84,10 +84,40 @@ func newAdminDisclosureAddCmd(a *admin) *cobra.Command {
 	return c
 }
 
+// disclosureJSON is a disclosure in `admin disclosure list|show --json`.
+type disclosureJSON struct {
+	ID                  string    `json:"id"`
+	Reference           string    `json:"reference"`
+	Authority           string    `json:"authority"`
+	Jurisdiction        string    `json:"jurisdiction"`
+	LegalBasis          string    `json:"legal_basis"`
+	Type                string    `json:"type"`
+	ReceivedAt          jsonTime  `json:"received_at"`
+	ScopeRequested      string    `json:"scope_requested"`
+	Decision            string    `json:"decision"`
+	CategoriesDisclosed []string  `json:"categories_disclosed"`
+	FieldsDisclosed     []string  `json:"fields_disclosed"`
+	AccountIDs          []string  `json:"account_ids"`
+	GagUntil            *jsonTime `json:"gag_until"`       // null: no gag order
+	GagNotifiedAt       *jsonTime `json:"gag_notified_at"` // when the affected users were told; null: not yet
+	RecordedBy          string    `json:"recorded_by"`     // staff ID
+	RecordedAt          jsonTime  `json:"recorded_at"`
+}
+
+// disclosureView returns d as --json prints it.
+func disclosureView(d *store.Disclosure) disclosureJSON {
+	return disclosureJSON{ID: d.ID, Reference: d.Reference, Authority: d.Authority, Jurisdiction: d.Jurisdiction,
+		LegalBasis: d.LegalBasis, Type: d.Type, ReceivedAt: jsonTime(d.ReceivedAt), ScopeRequested: d.ScopeRequested,
+		Decision: d.Decision, CategoriesDisclosed: nonNil(d.CategoriesDisclosed), FieldsDisclosed: nonNil(d.FieldsDisclosed),
+		AccountIDs: nonNil(d.AccountIDs), GagUntil: optTime(d.GagUntil), GagNotifiedAt: optTime(d.GagNotifiedAt),
+		RecordedBy: d.RecordedBy, RecordedAt: jsonTime(d.RecordedAt)}
+}
+
 func newAdminDisclosureListCmd(a *admin) *cobra.Command {
 	var period string
+	var asJSON bool
 	c := &cobra.Command{
-		Use: "list [--period 2026H2]", Short: "List recorded disclosures", Args: cobra.NoArgs,
+		Use: "list [--period 2026H2] [--json]", Short: "List recorded disclosures", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var from, to time.Time
 			if period != "" {
@@ -102,6 +132,15 @@ func newAdminDisclosureListCmd(a *admin) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if asJSON {
+					v := struct {
+						Disclosures []disclosureJSON `json:"disclosures"`
+					}{Disclosures: []disclosureJSON{}}
+					for i := range ds {
+						v.Disclosures = append(v.Disclosures, disclosureView(&ds[i]))
+					}
+					return printJSON(a.env.Stdout, v)
+				}
 				tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tRECEIVED\tTYPE\tAUTHORITY\tJURISDICTION\tDECISION\tACCOUNTS\tGAG UNTIL")
 				for _, d := range ds {
@@ -113,21 +152,28 @@ func newAdminDisclosureListCmd(a *admin) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&period, "period", "", "only requests received in this half-year, e.g. 2026H2")
+	jsonFlag(c, &asJSON)
 	return c
 }
 
 func newAdminDisclosureShowCmd(a *admin) *cobra.Command {
-	return &cobra.Command{
-		Use: "show ID", Short: "Show one disclosure in full", Args: cobra.ExactArgs(1),
+	var asJSON bool
+	c := &cobra.Command{
+		Use: "show ID [--json]", Short: "Show one disclosure in full", Args: cobra.ExactArgs(1),
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			d, err := srv.Disclosures.Get(cmd.Context(), p, args[0])
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return printJSON(a.env.Stdout, disclosureView(d))
+			}
 			printDisclosure(a.env, d)
 			return nil
 		}),
 	}
+	jsonFlag(c, &asJSON)
+	return c
 }
 
 func newAdminDisclosureNotifyCmd(a *admin) *cobra.Command {

@@ -36,15 +36,36 @@ func newAdminGatewayAddCmd(a *admin) *cobra.Command {
 	return c
 }
 
+// gatewayJSON is one gateway in `admin gateway list --json`.
+type gatewayJSON struct {
+	ID        string    `json:"id"`
+	Region    string    `json:"region"`
+	Endpoint  string    `json:"endpoint"`
+	PublicKey string    `json:"public_key"` // "" until enrolled
+	Enrolled  bool      `json:"enrolled"`
+	LastSeen  *jsonTime `json:"last_seen"`
+}
+
 func newAdminGatewayListCmd(a *admin) *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "list [--json]",
 		Short: "List gateways",
 		Args:  cobra.NoArgs,
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			gs, err := srv.Gateways.StaffList(cmd.Context(), p)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				v := struct {
+					Gateways []gatewayJSON `json:"gateways"`
+				}{Gateways: []gatewayJSON{}}
+				for _, g := range gs {
+					v.Gateways = append(v.Gateways, gatewayJSON{ID: g.ID, Region: g.Region, Endpoint: g.Endpoint,
+						PublicKey: g.PublicKey, Enrolled: g.PublicKey != "", LastSeen: optTime(g.LastSeen)})
+				}
+				return printJSON(a.env.Stdout, v)
 			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tREGION\tENDPOINT\tENROLLED\tLAST SEEN")
@@ -58,6 +79,8 @@ func newAdminGatewayListCmd(a *admin) *cobra.Command {
 			return tw.Flush()
 		}),
 	}
+	jsonFlag(c, &asJSON)
+	return c
 }
 
 func newAdminGatewayRemoveCmd(a *admin) *cobra.Command {

@@ -59,21 +59,47 @@ func newAdminHoldAddCmd(a *admin) *cobra.Command {
 	return c
 }
 
+// holdJSON is one legal hold in `admin hold list --json`.
+type holdJSON struct {
+	ID         string    `json:"id"`
+	AccountID  string    `json:"account_id"`
+	Reason     string    `json:"reason"`
+	CreatedBy  string    `json:"created_by"` // staff ID
+	CreatedAt  jsonTime  `json:"created_at"`
+	Until      *jsonTime `json:"until"` // null: until released
+	ReleasedAt *jsonTime `json:"released_at"`
+	ReleasedBy string    `json:"released_by"` // staff ID, "" while not released
+	Active     bool      `json:"active"`      // in force now
+}
+
 func newAdminHoldListCmd(a *admin) *cobra.Command {
 	var account string
-	var active bool
+	var active, asJSON bool
 	c := &cobra.Command{
-		Use: "list [--account ID] [--active]", Short: "List legal holds", Args: cobra.NoArgs,
+		Use: "list [--account ID] [--active] [--json]", Short: "List legal holds", Args: cobra.NoArgs,
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			hs, err := srv.Holds.List(cmd.Context(), p, account, active)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				now := a.env.Clock()
+				v := struct {
+					Holds []holdJSON `json:"holds"`
+				}{Holds: []holdJSON{}}
+				for _, h := range hs {
+					v.Holds = append(v.Holds, holdJSON{ID: h.ID, AccountID: h.AccountID, Reason: h.Reason, CreatedBy: h.CreatedBy,
+						CreatedAt: jsonTime(h.CreatedAt), Until: optTime(h.Until), ReleasedAt: optTime(h.ReleasedAt),
+						ReleasedBy: h.ReleasedBy, Active: h.Active(now)})
+				}
+				return printJSON(a.env.Stdout, v)
 			}
 			return printHolds(a.env, hs)
 		}),
 	}
 	c.Flags().StringVar(&account, "account", "", "only this account")
 	c.Flags().BoolVar(&active, "active", false, "only holds in force now")
+	jsonFlag(c, &asJSON)
 	return c
 }
 

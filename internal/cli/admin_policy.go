@@ -94,9 +94,19 @@ func newAdminPolicyPublishCmd(a *admin) *cobra.Command {
 	return c
 }
 
+// policyVersionJSON is one version in `admin policy list --json`.
+type policyVersionJSON struct {
+	ID          string   `json:"id"`
+	Kind        string   `json:"kind"` // privacy or terms
+	Version     int      `json:"version"`
+	Material    bool     `json:"material"`
+	PublishedAt jsonTime `json:"published_at"`
+}
+
 func newAdminPolicyListCmd(a *admin) *cobra.Command {
-	return &cobra.Command{
-		Use: "list", Short: "List every published version (public: no staff login)", Args: cobra.NoArgs,
+	var asJSON bool
+	c := &cobra.Command{
+		Use: "list [--json]", Short: "List every published version (public: no staff login)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			srv, err := a.server(cmd)
 			if err != nil {
@@ -107,6 +117,16 @@ func newAdminPolicyListCmd(a *admin) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				v := struct {
+					Versions []policyVersionJSON `json:"versions"`
+				}{Versions: []policyVersionJSON{}}
+				for _, d := range docs {
+					v.Versions = append(v.Versions, policyVersionJSON{ID: d.ID, Kind: d.Kind, Version: d.Version,
+						Material: d.Material, PublishedAt: jsonTime(d.PublishedAt)})
+				}
+				return printJSON(a.env.Stdout, v)
+			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tKIND\tVERSION\tMATERIAL\tPUBLISHED")
 			for _, d := range docs {
@@ -115,6 +135,8 @@ func newAdminPolicyListCmd(a *admin) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	jsonFlag(c, &asJSON)
+	return c
 }
 
 func newAdminAnnounceCmd(a *admin) *cobra.Command {
@@ -154,13 +176,42 @@ func newAdminNoticesCmd(a *admin) *cobra.Command {
 	return c
 }
 
+// noticeJSON is one notice in `admin notices list --json`.
+type noticeJSON struct {
+	ID                string   `json:"id"`
+	Kind              string   `json:"kind"`        // inbox message kind, e.g. policy-change, announcement
+	DocumentID        string   `json:"document_id"` // the policy version announced, or ""
+	Subject           string   `json:"subject"`
+	Email             bool     `json:"email"` // also sent by email
+	CreatedAt         jsonTime `json:"created_at"`
+	Accounts          int64    `json:"accounts"` // active accounts
+	Posted            int64    `json:"posted"`   // inbox messages posted
+	EmailsSent        int64    `json:"emails_sent"`
+	EmailsFailed      int64    `json:"emails_failed"`
+	EmailsPending     int64    `json:"emails_pending"`
+	EmailsUnconfirmed int64    `json:"emails_unconfirmed"` // claimed before an interruption; not resent
+}
+
 func newAdminNoticesListCmd(a *admin) *cobra.Command {
-	return &cobra.Command{
-		Use: "list", Short: "List unfinished notices with their progress", Args: cobra.NoArgs,
+	var asJSON bool
+	c := &cobra.Command{
+		Use: "list [--json]", Short: "List unfinished notices with their progress", Args: cobra.NoArgs,
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			ns, err := srv.Policy.Notices(cmd.Context(), p)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				v := struct {
+					Notices []noticeJSON `json:"notices"`
+				}{Notices: []noticeJSON{}}
+				for _, n := range ns {
+					r, pr := n.Run, n.Progress
+					v.Notices = append(v.Notices, noticeJSON{ID: r.ID, Kind: r.Kind, DocumentID: r.DocumentID, Subject: r.Subject,
+						Email: r.Email, CreatedAt: jsonTime(r.CreatedAt), Accounts: pr.Accounts, Posted: pr.Posted,
+						EmailsSent: pr.Sent, EmailsFailed: pr.Failed, EmailsPending: pr.Pending, EmailsUnconfirmed: pr.Claimed})
+				}
+				return printJSON(a.env.Stdout, v)
 			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tKIND\tCREATED\tINBOXES\tSENT\tFAILED\tPENDING")
@@ -172,6 +223,8 @@ func newAdminNoticesListCmd(a *admin) *cobra.Command {
 			return tw.Flush()
 		}),
 	}
+	jsonFlag(c, &asJSON)
+	return c
 }
 
 func newAdminNoticesResumeCmd(a *admin) *cobra.Command {

@@ -50,34 +50,50 @@ func newAdminPrivacyCmd(a *admin) *cobra.Command {
 }
 
 func newAdminPrivacyListCmd(a *admin) *cobra.Command {
-	var overdue bool
+	var overdue, asJSON bool
 	c := &cobra.Command{
-		Use: "list [--overdue]", Short: "List requests; --overdue: not answered or extended in time", Args: cobra.NoArgs,
+		Use: "list [--overdue] [--json]", Short: "List requests; --overdue: not answered or extended in time", Args: cobra.NoArgs,
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			rs, err := srv.Privacy.StaffList(cmd.Context(), p, overdue)
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				v := struct {
+					Requests []staffRequestJSON `json:"requests"`
+				}{Requests: []staffRequestJSON{}}
+				for _, r := range rs {
+					v.Requests = append(v.Requests, staffRequestView(r))
+				}
+				return printJSON(a.env.Stdout, v)
+			}
 			return printRequestTable(a.env, rs, true)
 		}),
 	}
 	c.Flags().BoolVar(&overdue, "overdue", false, "only requests past their deadline and not answered")
+	jsonFlag(c, &asJSON)
 	return c
 }
 
 func newAdminPrivacyShowCmd(a *admin) *cobra.Command {
-	return &cobra.Command{
-		Use: "show ID", Short: "Show a request", Args: cobra.ExactArgs(1),
+	var asJSON bool
+	c := &cobra.Command{
+		Use: "show ID [--json]", Short: "Show a request and what you may do with it now", Args: cobra.ExactArgs(1),
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			r, err := srv.Privacy.StaffShow(cmd.Context(), p, args[0])
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				return printJSON(a.env.Stdout, staffRequestView(*r))
 			}
 			printRequest(a.env, *r)
 			printActions(a.env, *r)
 			return nil
 		}),
 	}
+	jsonFlag(c, &asJSON)
+	return c
 }
 
 func newAdminPrivacyExtendCmd(a *admin) *cobra.Command {
@@ -145,4 +161,30 @@ func newAdminPrivacyResumeCmd(a *admin) *cobra.Command {
 			return nil
 		}),
 	}
+}
+
+// staffRequestJSON is a request in `admin privacy list|show --json`: the
+// user's view (requestJSON) with the account and the actions the staff
+// member may take on it now.
+type staffRequestJSON struct {
+	requestJSON
+	AccountID string       `json:"account_id"` // "" once the account is erased
+	Actions   []actionJSON `json:"actions"`
+}
+
+// actionJSON is one action of a staffRequestJSON.
+type actionJSON struct {
+	Action  string `json:"action"` // privacy.extend, privacy.complete or privacy.deny
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason"` // why not, when not allowed
+	Months  []int  `json:"months"` // extend: the further months still possible
+}
+
+// staffRequestView returns r as `admin privacy list|show --json` print it.
+func staffRequestView(r privacy.Request) staffRequestJSON {
+	v := staffRequestJSON{requestJSON: requestView(r), AccountID: r.AccountID, Actions: []actionJSON{}}
+	for _, a := range r.Actions {
+		v.Actions = append(v.Actions, actionJSON{Action: a.Action, Allowed: a.Allowed, Reason: a.Reason, Months: nonNil(a.Months)})
+	}
+	return v
 }

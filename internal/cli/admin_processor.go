@@ -37,13 +37,33 @@ func newAdminProcessorAddCmd(a *admin) *cobra.Command {
 	return c
 }
 
+// processorJSON is one processor in `admin processor list --json`.
+type processorJSON struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Purpose    string   `json:"purpose"`
+	Categories []string `json:"categories"` // data category IDs it may receive
+	CreatedAt  jsonTime `json:"created_at"`
+}
+
 func newAdminProcessorListCmd(a *admin) *cobra.Command {
-	return &cobra.Command{
-		Use: "list", Short: "List the processor register", Args: cobra.NoArgs,
+	var asJSON bool
+	c := &cobra.Command{
+		Use: "list [--json]", Short: "List the processor register", Args: cobra.NoArgs,
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			ps, err := srv.Processors.List(cmd.Context(), p)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				v := struct {
+					Processors []processorJSON `json:"processors"`
+				}{Processors: []processorJSON{}}
+				for _, pr := range ps {
+					v.Processors = append(v.Processors, processorJSON{ID: pr.ID, Name: pr.Name, Purpose: pr.Purpose,
+						Categories: nonNil(pr.Categories), CreatedAt: jsonTime(pr.CreatedAt)})
+				}
+				return printJSON(a.env.Stdout, v)
 			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tCATEGORIES\tSINCE\tPURPOSE")
@@ -54,6 +74,8 @@ func newAdminProcessorListCmd(a *admin) *cobra.Command {
 			return tw.Flush()
 		}),
 	}
+	jsonFlag(c, &asJSON)
+	return c
 }
 
 func newAdminProcessorRemoveCmd(a *admin) *cobra.Command {

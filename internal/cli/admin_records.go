@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -15,11 +14,15 @@ import (
 func newAdminRecordsCmd(a *admin) *cobra.Command {
 	env := a.env
 	var format string
+	var asJSON bool
 	c := &cobra.Command{
-		Use:   "records [--format markdown|json]",
+		Use:   "records [--format markdown|json | --json]",
 		Short: "Print the Article 30 record of processing, generated from the data inventory in force",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := formatJSON(cmd, &format, asJSON); err != nil {
+				return err
+			}
 			if format != "markdown" && format != "json" {
 				return fmt.Errorf("--format must be markdown or json")
 			}
@@ -33,13 +36,12 @@ func newAdminRecordsCmd(a *admin) *cobra.Command {
 					_, err := fmt.Fprint(env.Stdout, rop.Markdown())
 					return err
 				}
-				enc := json.NewEncoder(env.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rop)
+				return printJSON(env.Stdout, rop)
 			})
 		},
 	}
 	c.Flags().StringVar(&format, "format", "markdown", "output format: markdown or json")
+	jsonFlag(c, &asJSON)
 	return c
 }
 

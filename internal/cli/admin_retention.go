@@ -1,12 +1,12 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/retention"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
@@ -59,9 +59,7 @@ func newAdminRetentionRulesCmd(a *admin) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(env.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"rules": rs, "last_sweep": last})
+				return printJSON(env.Stdout, retentionView(rs, last))
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CATEGORY\tDAYS\tDEFAULT\tRULE\tNOTE")
@@ -79,6 +77,65 @@ func newAdminRetentionRulesCmd(a *admin) *cobra.Command {
 			return printRun(env.Stdout, last)
 		}),
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	jsonFlag(c, &asJSON)
 	return c
+}
+
+// retentionJSON is `admin retention rules --json`.
+type retentionJSON struct {
+	Rules     []retentionRuleJSON `json:"rules"`
+	LastSweep *sweepJSON          `json:"last_sweep"` // null before the first sweep
+}
+
+// retentionRuleJSON is one retention rule in force.
+type retentionRuleJSON struct {
+	Category    string   `json:"category"` // inventory category ID
+	Name        string   `json:"name"`
+	Covers      []string `json:"covers"`  // other categories kept in the same records
+	Targets     []string `json:"targets"` // the sweeper's deletions carrying the rule out
+	Days        int      `json:"days"`    // in force
+	DefaultDays int      `json:"default_days"`
+	Trigger     string   `json:"trigger"` // the event the days count from
+	Rule        string   `json:"rule"`    // in words
+	Note        string   `json:"note"`
+}
+
+// sweepJSON is one run of the retention sweeper.
+type sweepJSON struct {
+	ID         string           `json:"id"`
+	Cause      string           `json:"cause"` // schedule or manual
+	StartedAt  jsonTime         `json:"started_at"`
+	FinishedAt jsonTime         `json:"finished_at"`
+	Counts     []sweepCountJSON `json:"counts"`
+}
+
+// sweepCountJSON is what a sweep did for one target.
+type sweepCountJSON struct {
+	Category   string `json:"category"`
+	Target     string `json:"target"`
+	Days       int    `json:"days"`
+	Deleted    int64  `json:"deleted"`
+	KeptByHold int64  `json:"kept_by_hold"`
+	Batches    int    `json:"batches"`
+	Skipped    string `json:"skipped"` // why the target was not swept
+	Error      string `json:"error"`
+}
+
+// retentionView returns the rules and the last sweep as --json prints them.
+func retentionView(rs []retention.Rule, last *store.RetentionRun) retentionJSON {
+	v := retentionJSON{Rules: []retentionRuleJSON{}}
+	for _, r := range rs {
+		v.Rules = append(v.Rules, retentionRuleJSON{Category: r.Category, Name: r.Name, Covers: nonNil(r.Covers),
+			Targets: nonNil(r.Targets), Days: r.Days, DefaultDays: r.DefaultDays, Trigger: string(r.Trigger), Rule: r.Rule, Note: r.Note})
+	}
+	if last != nil {
+		s := &sweepJSON{ID: last.ID, Cause: last.Cause, StartedAt: jsonTime(last.StartedAt), FinishedAt: jsonTime(last.FinishedAt),
+			Counts: []sweepCountJSON{}}
+		for _, c := range last.Counts {
+			s.Counts = append(s.Counts, sweepCountJSON{Category: c.Category, Target: c.Target, Days: c.Days, Deleted: c.Deleted,
+				KeptByHold: c.KeptByHold, Batches: c.Batches, Skipped: c.Skipped, Error: c.Error})
+		}
+		v.LastSweep = s
+	}
+	return v
 }

@@ -70,13 +70,34 @@ func newAdminStaffAddCmd(a *admin) *cobra.Command {
 	return c
 }
 
+// staffJSON is one staff account in `admin staff list --json`.
+type staffJSON struct {
+	ID        string   `json:"id"`
+	Email     string   `json:"email"`
+	Role      string   `json:"role"`
+	Disabled  bool     `json:"disabled"`
+	TwoFactor bool     `json:"two_factor"`
+	CreatedAt jsonTime `json:"created_at"`
+}
+
 func newAdminStaffListCmd(a *admin) *cobra.Command {
-	return &cobra.Command{
-		Use: "list", Short: "List staff accounts", Args: cobra.NoArgs,
+	var asJSON bool
+	c := &cobra.Command{
+		Use: "list [--json]", Short: "List staff accounts", Args: cobra.NoArgs,
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			all, err := srv.Staff.List(cmd.Context(), p)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				v := struct {
+					Staff []staffJSON `json:"staff"`
+				}{Staff: []staffJSON{}}
+				for _, s := range all {
+					v.Staff = append(v.Staff, staffJSON{ID: s.ID, Email: s.Email, Role: s.Role, Disabled: s.Disabled,
+						TwoFactor: s.TwoFactor, CreatedAt: jsonTime(s.CreatedAt)})
+				}
+				return printJSON(a.env.Stdout, v)
 			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tDISABLED\tTWO-FACTOR")
@@ -86,6 +107,8 @@ func newAdminStaffListCmd(a *admin) *cobra.Command {
 			return tw.Flush()
 		}),
 	}
+	jsonFlag(c, &asJSON)
+	return c
 }
 
 func newAdminStaffRoleCmd(a *admin) *cobra.Command {

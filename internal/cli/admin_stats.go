@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -21,9 +20,10 @@ func newAdminStatsCmd(a *admin) *cobra.Command {
 func newAdminStatsUsageCmd(a *admin) *cobra.Command {
 	env := a.env
 	var from, to, format string
+	var asJSON bool
 	var o stats.Options
 	c := &cobra.Command{
-		Use:   "usage --from DATE --to DATE [--epsilon E] [--min-group K] [--format table|json]",
+		Use:   "usage --from DATE --to DATE [--epsilon E] [--min-group K] [--format table|json | --json]",
 		Short: "Sessions and hours per region and day, with differential privacy",
 		Long: "Sessions and hours of use per gateway region and UTC day, from --from to --to inclusive,\n" +
 			"made differentially private (Laplace noise; the privacy unit is an account over the whole\n" +
@@ -43,6 +43,9 @@ func newAdminStatsUsageCmd(a *admin) *cobra.Command {
 			if o.To, err = parseDay("to", to); err != nil {
 				return err
 			}
+			if err := formatJSON(cmd, &format, asJSON); err != nil {
+				return err
+			}
 			if format != "table" && format != "json" {
 				return fmt.Errorf("--format must be table or json")
 			}
@@ -52,9 +55,7 @@ func newAdminStatsUsageCmd(a *admin) *cobra.Command {
 					return err
 				}
 				if format == "json" {
-					enc := json.NewEncoder(env.Stdout)
-					enc.SetIndent("", "  ")
-					return enc.Encode(r)
+					return printJSON(env.Stdout, usageView(r))
 				}
 				return printUsage(env.Stdout, r)
 			})
@@ -66,7 +67,55 @@ func newAdminStatsUsageCmd(a *admin) *cobra.Command {
 	f.Float64Var(&o.Epsilon, "epsilon", stats.DefaultEpsilon, "privacy budget epsilon spent by this report")
 	f.IntVar(&o.MinGroup, "min-group", stats.DefaultMinGroup, "minimum distinct accounts in a published group")
 	f.StringVar(&format, "format", "table", "output: table or json")
+	jsonFlag(c, &asJSON)
 	return c
+}
+
+// formatJSON makes --json mean --format json on cmd, and refuses --json
+// with another --format.
+func formatJSON(cmd *cobra.Command, format *string, asJSON bool) error {
+	if !asJSON {
+		return nil
+	}
+	if cmd.Flags().Changed("format") && *format != "json" {
+		return usageError(cmd, "--json and --format %s do not go together", *format)
+	}
+	*format = "json"
+	return nil
+}
+
+// usageJSON is `admin stats usage --json` (and --format json).
+type usageJSON struct {
+	From              string         `json:"from"` // YYYY-MM-DD
+	To                string         `json:"to"`
+	PrivacyUnit       string         `json:"privacy_unit"`
+	Epsilon           float64        `json:"epsilon"`
+	Delta             float64        `json:"delta"`
+	MinGroup          int            `json:"min_group"`
+	MaxRegionsPerDay  int            `json:"max_regions_per_account_day"`
+	MaxSessionsPerDay int            `json:"max_sessions_per_account_day_region"`
+	MaxHoursPerDay    float64        `json:"max_hours_per_account_day_region"`
+	Noise             string         `json:"noise"`
+	Rows              []usageRowJSON `json:"rows"`
+}
+
+// usageRowJSON is one published group of a usage report.
+type usageRowJSON struct {
+	Day      string  `json:"day"` // YYYY-MM-DD
+	Region   string  `json:"region"`
+	Sessions int64   `json:"sessions"`
+	Hours    float64 `json:"hours"`
+}
+
+// usageView returns r as --json prints it.
+func usageView(r *stats.Report) usageJSON {
+	v := usageJSON{From: r.From, To: r.To, PrivacyUnit: r.PrivacyUnit, Epsilon: r.Epsilon, Delta: r.Delta, MinGroup: r.MinGroup,
+		MaxRegionsPerDay: r.MaxRegionsPerDay, MaxSessionsPerDay: r.MaxSessionsPerDay, MaxHoursPerDay: r.MaxHoursPerDay,
+		Noise: r.Noise, Rows: []usageRowJSON{}}
+	for _, row := range r.Rows {
+		v.Rows = append(v.Rows, usageRowJSON{Day: row.Day, Region: row.Region, Sessions: row.Sessions, Hours: row.Hours})
+	}
+	return v
 }
 
 // printUsage writes a usage report as a table.

@@ -67,10 +67,9 @@ func printRequestTable(env *Env, rs []privacy.Request, withAccount bool) error {
 }
 
 // requestJSON is a privacy request in `privacy list|show --json` (and,
-// with account_id, in the staff views).
+// with account_id and actions, in the staff views: staffRequestJSON).
 type requestJSON struct {
 	ID         string   `json:"id"`
-	AccountID  string   `json:"account_id,omitempty"` // staff views only
 	Type       string   `json:"type"`
 	Status     string   `json:"status"`
 	Details    string   `json:"details"`
@@ -98,7 +97,7 @@ type extensionJSON struct {
 
 // requestView returns r as printed by --json.
 func requestView(r privacy.Request) requestJSON {
-	v := requestJSON{ID: r.ID, AccountID: r.AccountID, Type: r.Type, Status: r.Status, Details: r.Details,
+	v := requestJSON{ID: r.ID, Type: r.Type, Status: r.Status, Details: r.Details,
 		ReceivedAt: jsonTime(r.ReceivedAt), DueAt: jsonTime(r.DueAt), Overdue: r.Overdue, IdentityProof: nonNil(r.IdentityProof),
 		VerifiedAt: optTime(r.VerifiedAt), ConfirmedAt: optTime(r.ConfirmedAt), CompletedAt: optTime(r.CompletedAt),
 		DeniedReason: r.DeniedReason, Outcome: r.Outcome, ExportUntil: optTime(r.ExportUntil), Fee: r.Fee}
