@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -77,8 +76,12 @@ func (a *admin) server(cmd *cobra.Command) (*server.Server, error) {
 
 // asStaff builds the server, authenticates the staff member the command
 // acts as, runs fn, and closes everything. Whether the member may do what
-// fn asks is for the service fn calls to decide.
+// fn asks is for the service fn calls to decide. Without a staff member
+// named it is a usage error, before anything is opened.
 func (a *admin) asStaff(cmd *cobra.Command, fn func(srv *server.Server, p staff.Principal) error) error {
+	if err := a.requireStaff(cmd); err != nil {
+		return err
+	}
 	srv, err := a.server(cmd)
 	if err != nil {
 		return err
@@ -101,6 +104,15 @@ func (a *admin) withArgs(fn func(cmd *cobra.Command, srv *server.Server, p staff
 // staffGiven reports whether the command names a staff account to act as.
 func (a *admin) staffGiven() bool { return a.staffEmail != "" || a.env.Getenv("NITRONET_STAFF") != "" }
 
+// requireStaff returns a usage error unless the command names a staff
+// account to act as.
+func (a *admin) requireStaff(cmd *cobra.Command) error {
+	if a.staffGiven() {
+		return nil
+	}
+	return usageError(cmd, "--staff EMAIL is required: the staff account you act as (or NITRONET_STAFF)")
+}
+
 // principal authenticates the staff member the command acts as.
 func (a *admin) principal(cmd *cobra.Command, srv *server.Server) (staff.Principal, error) {
 	env := a.env
@@ -109,7 +121,7 @@ func (a *admin) principal(cmd *cobra.Command, srv *server.Server) (staff.Princip
 		email = env.Getenv("NITRONET_STAFF")
 	}
 	if email == "" {
-		return staff.Principal{}, errors.New("--staff EMAIL is required: the staff account you act as")
+		return staff.Principal{}, a.requireStaff(cmd)
 	}
 	pw := env.Getenv("NITRONET_STAFF_PASSWORD")
 	if pw == "" {

@@ -64,7 +64,7 @@ func newAdminAuditVerifyCmd(a *admin) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if want == "" && asJSON {
-				return fmt.Errorf("--json needs --head")
+				return usageError(cmd, "--json needs --head")
 			}
 			if want == "" {
 				return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
@@ -82,7 +82,7 @@ func newAdminAuditVerifyCmd(a *admin) *cobra.Command {
 			}
 			h, err := auditchain.ParseCheckpoint(want)
 			if err != nil {
-				return fmt.Errorf("--head: %s", errs.MessageOf(err))
+				return usageError(cmd, "--head: %s", errs.MessageOf(err))
 			}
 			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
 				proof, err := srv.Audit.VerifyHead(cmd.Context(), p, h)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/disclosures"
+	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
@@ -39,19 +40,17 @@ func newAdminDisclosureAddCmd(a *admin) *cobra.Command {
 	c := &cobra.Command{
 		Use: "add --reference REF --authority NAME --jurisdiction CODE --legal-basis TEXT --type TYPE --received DATE " +
 			"--scope TEXT --decision DECISION [--categories IDS --fields NAMES] [--accounts IDS] [--gag-until DATE]",
-		Short: "Record a request from an authority",
-		Args:  cobra.NoArgs,
+		Short:   "Record a request from an authority",
+		Args:    cobra.NoArgs,
+		PreRunE: required("reference", "authority", "jurisdiction", "legal-basis", "type", "received", "scope", "decision"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if received == "" {
-				return fmt.Errorf("--received DATE is required")
-			}
 			r, err := parseDay("received", received)
 			if err != nil {
-				return err
+				return usageError(cmd, "%v", err)
 			}
 			in.ReceivedAt = r
 			if in.GagUntil, err = parseUntil(gag); err != nil {
-				return fmt.Errorf("--gag-until: %w", err)
+				return usageError(cmd, "--gag-until: %v", err)
 			}
 			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
 				d, err := srv.Disclosures.Add(cmd.Context(), p, in)
@@ -81,7 +80,7 @@ func newAdminDisclosureAddCmd(a *admin) *cobra.Command {
 	f.StringSliceVar(&in.Fields, "fields", nil, "the exact fields disclosed, comma-separated")
 	f.StringSliceVar(&in.Accounts, "accounts", nil, "account IDs the request was about, comma-separated")
 	f.StringVar(&gag, "gag-until", "", "end of a gag order (YYYY-MM-DD: through that day); default none")
-	return c
+	return inputs(c, "scope_requested", "--scope", "received_at", "--received")
 }
 
 // disclosureJSON is a disclosure in `admin disclosure list|show --json`.
@@ -123,7 +122,7 @@ func newAdminDisclosureListCmd(a *admin) *cobra.Command {
 			if period != "" {
 				p, err := transparency.ParsePeriod(period)
 				if err != nil {
-					return err
+					return usageError(cmd, "--period: %s", errs.MessageOf(err))
 				}
 				from, to = p.Start(), p.End()
 			}

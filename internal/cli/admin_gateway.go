@@ -18,9 +18,10 @@ func newAdminGatewayCmd(a *admin) *cobra.Command {
 func newAdminGatewayAddCmd(a *admin) *cobra.Command {
 	var region, endpoint string
 	c := &cobra.Command{
-		Use:   "add --region NAME --endpoint HOST:PORT",
-		Short: "Create a gateway record; prints its one-time enrollment token alone on stdout",
-		Args:  cobra.NoArgs,
+		Use:     "add --region NAME --endpoint HOST:PORT",
+		Short:   "Create a gateway record; prints its one-time enrollment token alone on stdout",
+		Args:    cobra.NoArgs,
+		PreRunE: required("region", "endpoint"),
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			g, tok, err := srv.Gateways.Add(cmd.Context(), p, region, endpoint)
 			if err != nil {

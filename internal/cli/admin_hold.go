@@ -38,10 +38,11 @@ func newAdminHoldAddCmd(a *admin) *cobra.Command {
 	var account, reason, until string
 	c := &cobra.Command{
 		Use: "add --account ID --reason TEXT [--until DATE]", Short: "Place a legal hold", Args: cobra.NoArgs,
+		PreRunE: required("account", "reason"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := parseUntil(until)
 			if err != nil {
-				return err
+				return usageError(cmd, "%v", err)
 			}
 			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
 				h, err := srv.Holds.Add(cmd.Context(), p, account, reason, u)

@@ -144,13 +144,11 @@ func newAdminAnnounceCmd(a *admin) *cobra.Command {
 	var subject, bodyFile string
 	var email bool
 	c := &cobra.Command{
-		Use:   "announce --subject S --body-file F [--email]",
-		Short: "Send a service announcement to every account's inbox (and by email with --email)",
-		Args:  cobra.NoArgs,
+		Use:     "announce --subject S --body-file F [--email]",
+		Short:   "Send a service announcement to every account's inbox (and by email with --email)",
+		Args:    cobra.NoArgs,
+		PreRunE: required("subject", "body-file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if bodyFile == "" {
-				return fmt.Errorf("--body-file is required")
-			}
 			body, err := readTextFile(bodyFile, 64<<10)
 			if err != nil {
 				return err

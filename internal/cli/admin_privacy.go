@@ -101,6 +101,7 @@ func newAdminPrivacyExtendCmd(a *admin) *cobra.Command {
 	var months int
 	c := &cobra.Command{
 		Use: "extend ID --reason TEXT [--months 1|2]", Short: "Extend the deadline (within the first month, at most two further months); the user is told the reason", Args: cobra.ExactArgs(1),
+		PreRunE: required("reason"),
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			r, err := srv.Privacy.Extend(cmd.Context(), p, args[0], months, reason)
 			if err != nil {
@@ -136,6 +137,7 @@ func newAdminPrivacyDenyCmd(a *admin) *cobra.Command {
 	var reason string
 	c := &cobra.Command{
 		Use: "deny ID --reason TEXT", Short: "Deny a request; the user is told the reason and their right to complain", Args: cobra.ExactArgs(1),
+		PreRunE: required("reason"),
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			r, err := srv.Privacy.Deny(cmd.Context(), p, args[0], reason)
 			if err != nil {

@@ -22,6 +22,7 @@ func newAdminProcessorAddCmd(a *admin) *cobra.Command {
 	var cats []string
 	c := &cobra.Command{
 		Use: "add --name NAME --purpose TEXT --categories IDS", Short: "Register a processor", Args: cobra.NoArgs,
+		PreRunE: required("name", "purpose", "categories"),
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, _ []string) error {
 			pr, err := srv.Processors.Add(cmd.Context(), p, name, purpose, cats)
 			if err != nil {

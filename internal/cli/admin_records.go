@@ -24,7 +24,7 @@ func newAdminRecordsCmd(a *admin) *cobra.Command {
 				return err
 			}
 			if format != "markdown" && format != "json" {
-				return fmt.Errorf("--format must be markdown or json")
+				return usageError(cmd, "--format must be markdown or json, not %q", format)
 			}
 			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
 				rop, err := srv.Records.Record(cmd.Context(), p)

@@ -32,7 +32,8 @@ func newAdminStaffAddCmd(a *admin) *cobra.Command {
 			"--staff (and with NITRONET_STAFF unset): that is how the first admin is made, and how\n" +
 			"an installation without one recovers. The addition is audited as a bootstrap. Once an\n" +
 			"enabled admin exists, --staff must name an admin.",
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
+		PreRunE: required("email", "role"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			srv, err := a.server(cmd)
 			if err != nil {
@@ -114,24 +115,24 @@ func newAdminStaffListCmd(a *admin) *cobra.Command {
 func newAdminStaffRoleCmd(a *admin) *cobra.Command {
 	var target, newRole string
 	c := &cobra.Command{
-		Use:   "role (--email EMAIL | ID) --role ROLE",
-		Short: "Change a staff account's role; the last enabled admin keeps theirs",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
-			ref, err := staffRef(target, args)
+		Use:     "role (--email EMAIL | ID) --role ROLE",
+		Short:   "Change a staff account's role; the last enabled admin keeps theirs",
+		Args:    cobra.MaximumNArgs(1),
+		PreRunE: required("role"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := staffRef(cmd, target, args)
 			if err != nil {
 				return err
 			}
-			if newRole == "" {
-				return errors.New("--role is required: one of " + strings.Join(staff.Roles(), ", "))
-			}
-			m, err := srv.Staff.SetRole(cmd.Context(), p, ref, newRole)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.env.Stdout, "Staff account %s (%s) now has the role %s.\n", m.ID, m.Email, m.Role)
-			return nil
-		}),
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
+				m, err := srv.Staff.SetRole(cmd.Context(), p, ref, newRole)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.env.Stdout, "Staff account %s (%s) now has the role %s.\n", m.ID, m.Email, m.Role)
+				return nil
+			})
+		},
 	}
 	c.Flags().StringVar(&target, "email", "", "the staff account's email (or give its ID)")
 	c.Flags().StringVar(&newRole, "role", "", "new role: "+strings.Join(staff.Roles(), ", "))
@@ -148,27 +149,30 @@ func newAdminStaffSetDisabledCmd(a *admin, disable bool) *cobra.Command {
 	}
 	c := &cobra.Command{
 		Use: use, Short: short, Args: cobra.MaximumNArgs(1),
-		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
-			ref, err := staffRef(target, args)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := staffRef(cmd, target, args)
 			if err != nil {
 				return err
 			}
-			var m staff.Member
-			if disable {
-				m, err = srv.Staff.Disable(cmd.Context(), p, ref)
-			} else {
-				m, err = srv.Staff.Enable(cmd.Context(), p, ref)
-			}
-			if err != nil {
-				return err
-			}
-			state := "enabled"
-			if m.Disabled {
-				state = "disabled; its sessions ended"
-			}
-			fmt.Fprintf(a.env.Stdout, "Staff account %s (%s) %s.\n", m.ID, m.Email, state)
-			return nil
-		}),
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
+				var m staff.Member
+				var err error
+				if disable {
+					m, err = srv.Staff.Disable(cmd.Context(), p, ref)
+				} else {
+					m, err = srv.Staff.Enable(cmd.Context(), p, ref)
+				}
+				if err != nil {
+					return err
+				}
+				state := "enabled"
+				if m.Disabled {
+					state = "disabled; its sessions ended"
+				}
+				fmt.Fprintf(a.env.Stdout, "Staff account %s (%s) %s.\n", m.ID, m.Email, state)
+				return nil
+			})
+		},
 	}
 	c.Flags().StringVar(&target, "email", "", "the staff account's email (or give its ID)")
 	return c
@@ -207,32 +211,34 @@ func newAdminStaffTOTPResetCmd(a *admin) *cobra.Command {
 	var target string
 	c := &cobra.Command{
 		Use: "totp-reset (--email EMAIL | ID)", Short: "Remove a staff member's second factor (a lost phone); they enroll again", Args: cobra.MaximumNArgs(1),
-		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
-			ref, err := staffRef(target, args)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := staffRef(cmd, target, args)
 			if err != nil {
 				return err
 			}
-			if err := srv.Staff.ResetTOTP(cmd.Context(), p, ref); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.env.Stdout, "Two-factor login of %s removed.\n", ref)
-			return nil
-		}),
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
+				if err := srv.Staff.ResetTOTP(cmd.Context(), p, ref); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.env.Stdout, "Two-factor login of %s removed.\n", ref)
+				return nil
+			})
+		},
 	}
 	c.Flags().StringVar(&target, "email", "", "the staff account's email (or give its ID)")
 	return c
 }
 
-// staffRef returns the staff account a command names: --email, or else
-// its one argument (an ID or an email).
-func staffRef(email string, args []string) (string, error) {
+// staffRef returns the staff account cmd names: --email, or else its one
+// argument (an ID or an email). Neither or both is a usage error.
+func staffRef(cmd *cobra.Command, email string, args []string) (string, error) {
 	switch {
 	case email != "" && len(args) > 0:
-		return "", errors.New("give either --email or an ID, not both")
+		return "", usageError(cmd, "give either --email or an ID, not both")
 	case email != "":
 		return email, nil
 	case len(args) == 1:
 		return args[0], nil
 	}
-	return "", errors.New("name the staff account: --email EMAIL or its ID")
+	return "", usageError(cmd, "name the staff account: --email EMAIL or its ID")
 }

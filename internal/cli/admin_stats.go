@@ -31,23 +31,21 @@ func newAdminStatsUsageCmd(a *admin) *cobra.Command {
 			"--min-group distinct accounts are in it (an exact check) and private partition selection\n" +
 			"keeps it. Accounts that restricted or objected to processing are never counted.\n" +
 			"Each run spends privacy budget and is audited.",
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
+		PreRunE: required("from", "to"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if from == "" || to == "" {
-				return fmt.Errorf("--from and --to are required (YYYY-MM-DD)")
-			}
 			var err error
 			if o.From, err = parseDay("from", from); err != nil {
-				return err
+				return usageError(cmd, "%v", err)
 			}
 			if o.To, err = parseDay("to", to); err != nil {
-				return err
+				return usageError(cmd, "%v", err)
 			}
 			if err := formatJSON(cmd, &format, asJSON); err != nil {
 				return err
 			}
 			if format != "table" && format != "json" {
-				return fmt.Errorf("--format must be table or json")
+				return usageError(cmd, "--format must be table or json, not %q", format)
 			}
 			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
 				r, err := srv.Stats.Usage(cmd.Context(), p, o)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/transparency"
@@ -22,14 +23,12 @@ func newAdminTransparencyCmd(a *admin) *cobra.Command {
 			"canary) for a half-year that has ended, sign it with the Ed25519 key in DATA/transparency.key\n" +
 			"(created on first use) and write the signed file. Publish the printed public key where\n" +
 			"readers can find it; they check reports with `nitronet transparency verify FILE --public-key KEY`.",
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
+		PreRunE: required("period"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if period == "" {
-				return fmt.Errorf("--period is required, e.g. --period 2026H2")
-			}
 			p, err := transparency.ParsePeriod(period)
 			if err != nil {
-				return err
+				return usageError(cmd, "--period: %s", errs.MessageOf(err))
 			}
 			return a.asStaff(cmd, func(srv *server.Server, pr staff.Principal) error {
 				key, err := srv.TransparencyKey(keyFile)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit statuses of the nitronet command. They are part of its interface:
@@ -84,18 +85,28 @@ func unknownCommand(cmd *cobra.Command, word string) error {
 }
 
 // requireFlags returns a usage error naming the first of cmd's flags
-// names that was given no value.
+// names that was given no value (blank, or an empty list).
 func requireFlags(cmd *cobra.Command, names ...string) error {
 	for _, n := range names {
 		f := cmd.Flags().Lookup(n)
 		if f == nil {
 			return fmt.Errorf("internal error: %s has no flag --%s", cmd.CommandPath(), n)
 		}
-		if strings.TrimSpace(f.Value.String()) == "" {
+		empty := strings.TrimSpace(f.Value.String()) == ""
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			empty = len(sv.GetSlice()) == 0
+		}
+		if empty {
 			return usageError(cmd, "--%s is required: %s", n, f.Usage)
 		}
 	}
 	return nil
+}
+
+// required returns a cobra PreRunE that checks, before the command runs,
+// that its flags names were given (see requireFlags).
+func required(names ...string) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error { return requireFlags(cmd, names...) }
 }
 
 // strict makes the command tree under root refuse what it does not know

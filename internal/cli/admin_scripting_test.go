@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nitronet/nitronet/internal/cli"
 	"github.com/nitronet/nitronet/internal/staff"
 )
 
@@ -236,5 +237,51 @@ func TestAdminJSON(t *testing.T) {
 	}
 	if !strings.Contains(out, `"action": "`+staff.ActAccountView+`"`) {
 		t.Errorf("audit list --json lacks the account read")
+	}
+}
+
+// TestAdminUsageErrors: admin commands check their own flags before they
+// open the data directory or ask for a password, and a missing or
+// malformed one is a usage error (status 2), as on the client commands.
+func TestAdminUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string // in the message
+	}{
+		{[]string{"transparency"}, `--period is required`},
+		{[]string{"transparency", "--period", "2026Q3"}, `not of the form YYYYH1 or YYYYH2`},
+		{[]string{"hold", "add", "--reason", "case 1"}, `--account is required`},
+		{[]string{"hold", "add", "--account", "acc_x", "--reason", "case 1", "--until", "soon"}, `want YYYY-MM-DD`},
+		{[]string{"hold", "list"}, `--staff EMAIL is required`},
+		{[]string{"gateway", "add", "--region", "eu-west"}, `--endpoint is required`},
+		{[]string{"staff", "add", "--email", "x@example.com"}, `--role is required`},
+		{[]string{"staff", "role", "--role", "admin"}, `name the staff account`},
+		{[]string{"staff", "disable", "stf_x", "--email", "x@example.com"}, `not both`},
+		{[]string{"disclosure", "add", "--reference", "AG-1"}, `--authority is required`},
+		{[]string{"disclosure", "list", "--period", "2026"}, `--period:`},
+		{[]string{"processor", "add", "--name", "n", "--purpose", "p"}, `--categories is required`},
+		{[]string{"stats", "usage", "--from", "2026-01-01"}, `--to is required`},
+		{[]string{"stats", "usage", "--from", "2026-01-01", "--to", "31.1.2026"}, `--to "31.1.2026": want YYYY-MM-DD`},
+		{[]string{"stats", "usage", "--from", "2026-01-01", "--to", "2026-01-31", "--json", "--format", "table"}, `do not go together`},
+		{[]string{"records", "--format", "pdf"}, `--format must be markdown or json`},
+		{[]string{"audit", "verify", "--json"}, `--json needs --head`},
+		{[]string{"audit", "verify", "--head", "nonsense"}, `--head:`},
+		{[]string{"announce", "--subject", "Maintenance"}, `--body-file is required`},
+		{[]string{"privacy", "deny", "prq_x"}, `--reason is required`},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			r := runCLI(offline(t), append(append([]string{"admin"}, c.args...), "--data", data)...)
+			if r.status != cli.ExitUsage {
+				t.Fatalf("status: got %d (%q), want %d", r.status, r.msg, cli.ExitUsage)
+			}
+			if !strings.Contains(r.msg, c.want) || strings.Contains(r.msg, "\n") || !strings.HasSuffix(r.msg, " --help'") {
+				t.Errorf("message: got %q, want one line containing %q and a hint to run --help", r.msg, c.want)
+			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Errorf("the data directory was created (%v): the check came after opening it", err)
+			}
+		})
 	}
 }
