@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -289,5 +290,70 @@ func TestGatewayFollowsFlags(t *testing.T) {
 	}
 	if gs, _ := srv.Gateways.List(ctx); len(gs) != 1 || gs[0].Region != "eu-north" || gs[0].Endpoint != ep {
 		t.Errorf("records after a restart without --endpoint/--region: %+v, want them kept", gs)
+	}
+}
+
+// serve's own gateway, removed by an operator, is provisioned again at the
+// next start with the same key, and the log says so.
+func TestServeGatewayRemovedRecovers(t *testing.T) {
+	dataDir := t.TempDir()
+	op := &admin{t: t, data: dataDir}
+	op.must("correct horse battery staple\n", "admin", "staff", "add", "--data", dataDir, "--email", "ops@example.com", "--role", "admin")
+	gwID := regexp.MustCompile(`Gateway (gw_[a-z2-7]+) running in this process`)
+
+	r := startCLI(t, serveArgs(dataDir, freeUDP(t))...)
+	first := gwID.FindStringSubmatch(r.waitOut(t, "running in this process"))
+	r.stop(t)
+	before := gatewayRecords(t, dataDir)
+	if first == nil || len(before) != 1 || before[0].ID != first[1] {
+		t.Fatalf("first start: gateway %v, records %+v", first, before)
+	}
+	op.as("ops@example.com").must("", "admin", "gateway", "remove", first[1], "--data", dataDir)
+
+	r = startCLI(t, serveArgs(dataDir, freeUDP(t))...)
+	second := gwID.FindStringSubmatch(r.waitOut(t, "running in this process"))
+	r.stop(t)
+	after := gatewayRecords(t, dataDir)
+	if second == nil || second[1] == first[1] || len(after) != 1 || after[0].ID != second[1] || after[0].PublicKey != before[0].PublicKey {
+		t.Fatalf("after removal: gateway %v, records %+v; want a new record for the same key %s", second, after, before[0].PublicKey)
+	}
+	if logs := r.stderr.String(); !strings.Contains(logs, "refused this gateway's credential") || !strings.Contains(logs, "in-process gateway added") {
+		t.Errorf("no log line saying the gateway enrolled again:\n%s", logs)
+	}
+}
+
+// A standalone gateway whose record was removed stops at start with an
+// error saying how to enroll it again, and leaves its key file alone.
+func TestGatewayRemovedStops(t *testing.T) {
+	h, srv := newHarness(t, nil)
+	ctx := context.Background()
+	g, tok, err := srv.Gateways.Add(ctx, staff.System(), "eu-west", "198.18.0.1:51820")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "gateway.key")
+	args := []string{"gateway", "--server", h.url, "--mode", "userspace", "--key-file", keyFile, "--dns-upstream", "127.0.0.1:9"}
+	r := startCLI(t, append(args, "--listen-port", strconv.Itoa(freeUDP(t)), "--token", tok)...)
+	r.waitOut(t, "running (userspace mode)")
+	r.stop(t)
+	if _, err := srv.Gateways.Remove(ctx, staff.System(), g.ID); err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = startCLI(t, append(args, "--listen-port", strconv.Itoa(freeUDP(t)))...)
+	err = r.wait(t)
+	for _, want := range []string{"refused the credential in --key-file " + keyFile, "nitronet admin gateway add", "remove " + keyFile, "--token TOKEN"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("removed gateway: got %v, want an error containing %q", err, want)
+		}
+	}
+	if now, _ := os.ReadFile(keyFile); string(now) != string(key) {
+		t.Error("the key file changed")
+	}
+	if status, _ := cli.Exit(err); status != cli.ExitError {
+		t.Errorf("exit status %d, want %d", status, cli.ExitError)
 	}
 }

@@ -115,8 +115,11 @@ type Config struct {
 	Token string
 	// Enroll, if set, enrolls the gateway instead of Token: Run calls it
 	// with the gateway's public key when KeyFile holds no credential, once
-	// the WireGuard port is bound. `nitronet serve --gateway` uses it to
-	// create its own gateway's record directly.
+	// the WireGuard port is bound, and again (with the same key) when the
+	// control server refuses the credential KeyFile holds, as after the
+	// gateway was removed. `nitronet serve --gateway` uses it to create its
+	// own gateway's record directly. Without Enroll a refused credential
+	// is ErrCredentialRefused: a token is good for one enrollment only.
 	Enroll func(ctx context.Context, pub wgkey.PublicKey) (gwproto.EnrollResponse, error)
 	// Endpoint and Region, if set, are reported to the control server at
 	// every start (see gwproto.HelloRequest) and replace those of the

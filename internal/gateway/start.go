@@ -19,6 +19,14 @@ import (
 // control server.
 var ErrPortInUse = errors.New("UDP port already in use")
 
+// ErrCredentialRefused is wrapped by Run's error when the control server
+// does not accept the credential in the key file at start (HTTP 401 to the
+// start-up report): the gateway was removed, or the key file belongs to
+// another control server. A gateway with Config.Enroll enrolls again
+// instead; one that enrolls with a token must be enrolled anew (a new
+// token, and the key file removed). Run has then changed nothing.
+var ErrCredentialRefused = errors.New("the control server refused the gateway's credential")
+
 // Endpoint returns the HOST:PORT clients dial, as the gateway's record holds
 // it after its start-up report, or "" before Ready (or if the control server
 // predates start-up reports).
@@ -70,17 +78,33 @@ func (g *Gateway) deviceError(op string, err error) error {
 }
 
 // register enrolls the gateway if id has no credential, then sends its
-// start-up report. It sets g.id and g.record.
+// start-up report. A credential the server refuses is enrolled again
+// through Config.Enroll, with the same key; without it, register fails
+// with ErrCredentialRefused. It sets g.id and g.record.
 func (g *Gateway) register(ctx context.Context, id identity) error {
-	if id.Credential == "" {
-		var err error
-		if id, err = g.enroll(ctx, id); err != nil {
-			return err
+	fresh := id.Credential == ""
+	for {
+		if fresh {
+			var err error
+			if id, err = g.enroll(ctx, identity{Key: id.Key}); err != nil {
+				return err
+			}
 		}
+		g.id = id
+		g.client.SetCredential(id.Credential)
+		err := g.hello(ctx)
+		switch {
+		case !errors.Is(err, ErrCredentialRefused):
+			return err
+		case fresh:
+			return fmt.Errorf("gateway: %w just after enrolling", err)
+		case g.cfg.Enroll == nil:
+			return fmt.Errorf("gateway: %w (key file %s)", err, g.cfg.KeyFile)
+		}
+		g.log.Warn("the control server refused this gateway's credential (the gateway was removed, or the key file is another server's): enrolling it again with the same key",
+			"gateway_id", id.ID, "key_file", g.cfg.KeyFile)
+		fresh = true
 	}
-	g.id = id
-	g.client.SetCredential(id.Credential)
-	return g.hello(ctx)
 }
 
 // enroll gets a credential for id.Key, from Config.Enroll or with the
@@ -154,6 +178,9 @@ func (g *Gateway) hello(ctx context.Context) error {
 			break
 		}
 		var se *control.StatusError
+		if errors.As(err, &se) && se.Status == http.StatusUnauthorized {
+			return ErrCredentialRefused
+		}
 		if errors.As(err, &se) && se.Status == http.StatusNotFound {
 			g.log.Warn("the control server does not take start-up reports; the gateway's record is unchanged")
 			g.record = gwproto.HelloResponse{ID: g.id.ID, Region: g.id.Region}

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"net"
 	"os"
@@ -209,4 +210,68 @@ func TestEnrollHook(t *testing.T) {
 	if len(keys) != 2 || f.enrollCount() != 0 {
 		t.Errorf("after enrolling: %d Enroll calls and %d token enrollments, want 2 and 0", len(keys), f.enrollCount())
 	}
+}
+
+// writeStaleKeyFile writes a key file holding key and a credential the
+// fake control server does not know, as a gateway removed from the
+// control server has, and returns its contents.
+func writeStaleKeyFile(t *testing.T, path string, key wgkey.PrivateKey) []byte {
+	t.Helper()
+	b := []byte(`{"private_key": "` + key.Base64() + `", "credential": "removed-credential", "gateway_id": "gw-old", "region": "test-1"}` + "\n")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A credential the control server refuses at start (the gateway was
+// removed): with Config.Enroll the gateway enrolls again with the same key
+// and says so; with a token it stops with ErrCredentialRefused, changing
+// nothing and spending no token.
+func TestRefusedCredential(t *testing.T) {
+	key, err := wgkey.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("enroll hook", func(t *testing.T) {
+		f := newFakeControl(t)
+		keyFile := filepath.Join(t.TempDir(), "gw.json")
+		writeStaleKeyFile(t, keyFile, key)
+		var calls []wgkey.PublicKey
+		hook := func(_ context.Context, pub wgkey.PublicKey) (gwproto.EnrollResponse, error) {
+			calls = append(calls, pub) // Run calls it from its own goroutine only
+			return gwproto.EnrollResponse{ID: "gw-2", Region: "test-1", Credential: f.cred}, nil
+		}
+		logs := &syncBuffer{}
+		g := newGateway(t, f, logs, func(c *gateway.Config) { c.Token, c.Enroll, c.KeyFile = "", hook, keyFile })
+		stop := runGateway(t, g.Run)
+		waitReady(t, g)
+		stop()
+		if len(calls) != 1 || !calls[0].Equal(key.Public()) || g.ID() != "gw-2" {
+			t.Fatalf("Enroll calls %v, id %q; want one with the key file's key %v, then gw-2", calls, g.ID(), key.Public())
+		}
+		if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "enrolling it again with the same key") ||
+			!strings.Contains(out, "gateway_id=gw-old") {
+			t.Errorf("no warning that the gateway enrolls again:\n%s", out)
+		}
+		b, err := os.ReadFile(keyFile)
+		if err != nil || !strings.Contains(string(b), `"credential": "`+f.cred+`"`) || !strings.Contains(string(b), key.Base64()) {
+			t.Errorf("key file after enrolling again: %s (%v); want the same key and the new credential", b, err)
+		}
+		if len(f.helloReports()) != 1 {
+			t.Errorf("start-up reports accepted: %d, want 1", len(f.helloReports()))
+		}
+	})
+	t.Run("token", func(t *testing.T) {
+		f := newFakeControl(t)
+		keyFile := filepath.Join(t.TempDir(), "gw.json")
+		before := writeStaleKeyFile(t, keyFile, key)
+		err := runOnce(t, newGateway(t, f, &syncBuffer{}, func(c *gateway.Config) { c.KeyFile = keyFile }))
+		if !errors.Is(err, gateway.ErrCredentialRefused) || !strings.Contains(err.Error(), keyFile) {
+			t.Fatalf("Run with a refused credential: got %v, want ErrCredentialRefused naming %s", err, keyFile)
+		}
+		if after, _ := os.ReadFile(keyFile); string(after) != string(before) || f.enrollCount() != 0 {
+			t.Errorf("key file %s, %d enrollments; want the file unchanged and the token unspent", after, f.enrollCount())
+		}
+	})
 }

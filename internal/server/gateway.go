@@ -82,11 +82,17 @@ func systemResolvers() []string {
 // GatewayError returns err, an error of gateway.Run, in the terms of the
 // command line: a busy WireGuard port names the listen-port flag of g,
 // whose flags were bound with flagPrefix ("" for `nitronet gateway`,
-// "gateway-" for `serve`).
+// "gateway-" for `serve`), and a refused credential says how to enroll
+// the gateway anew.
 func GatewayError(err error, g config.Gateway, flagPrefix string) error {
-	if errors.Is(err, gateway.ErrPortInUse) {
+	switch {
+	case errors.Is(err, gateway.ErrPortInUse):
 		return fmt.Errorf("--%slisten-port %d: UDP port already in use by another program (nothing was saved); free it or choose another port with --%slisten-port",
 			flagPrefix, g.ListenPort, flagPrefix)
+	case errors.Is(err, gateway.ErrCredentialRefused):
+		return fmt.Errorf("the control server refused the credential in --%skey-file %s: the gateway was removed (nitronet admin gateway remove), "+
+			"or the file belongs to another control server; enroll it again: make a new token with `nitronet admin gateway add`, "+
+			"remove %s, and start with --token TOKEN", flagPrefix, g.KeyFile, g.KeyFile)
 	}
 	return err
 }
@@ -95,7 +101,8 @@ func GatewayError(err error, g config.Gateway, flagPrefix string) error {
 // the control server, talking to it at selfURL. Its key and credential are
 // kept in DATA/gateway.key (or --gateway-key-file) so that a restart reuses
 // the same gateway record. It needs no token: once its port is bound, a
-// gateway that is not enrolled yet is provisioned directly through the
+// gateway that is not enrolled yet, or whose credential the server refuses
+// because an operator removed it, is provisioned directly through the
 // gateways service by staff.System (audited as the system). At every start
 // its start-up report makes the record follow --gateway-region,
 // --gateway-endpoint and --gateway-listen-port.
