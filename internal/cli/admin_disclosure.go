@@ -49,8 +49,8 @@ func newAdminDisclosureAddCmd(a *admin) *cobra.Command {
 				return usageError(cmd, "%v", err)
 			}
 			in.ReceivedAt = r
-			if in.GagUntil, err = parseUntil(gag); err != nil {
-				return usageError(cmd, "--gag-until: %v", err)
+			if in.GagUntil, err = parseUntil("gag-until", gag); err != nil {
+				return usageError(cmd, "%v", err)
 			}
 			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
 				d, err := srv.Disclosures.Add(cmd.Context(), p, in)

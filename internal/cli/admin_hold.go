@@ -11,9 +11,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// parseUntil reads an --until value: a date (YYYY-MM-DD, end of that day
-// UTC) or an RFC 3339 time. "" means no end.
-func parseUntil(s string) (*time.Time, error) {
+// parseUntil reads the value s of an end-date flag (--until): a date
+// (YYYY-MM-DD, end of that day UTC) or an RFC 3339 time. "" means no end.
+func parseUntil(flag, s string) (*time.Time, error) {
 	if s == "" {
 		return nil, nil
 	}
@@ -23,7 +23,7 @@ func parseUntil(s string) (*time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return nil, fmt.Errorf("--until %q: want YYYY-MM-DD or an RFC 3339 time", s)
+		return nil, fmt.Errorf("--%s %q: want YYYY-MM-DD or an RFC 3339 time", flag, s)
 	}
 	return &t, nil
 }
@@ -40,7 +40,7 @@ func newAdminHoldAddCmd(a *admin) *cobra.Command {
 		Use: "add --account ID --reason TEXT [--until DATE]", Short: "Place a legal hold", Args: cobra.NoArgs,
 		PreRunE: required("account", "reason"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			u, err := parseUntil(until)
+			u, err := parseUntil("until", until)
 			if err != nil {
 				return usageError(cmd, "%v", err)
 			}

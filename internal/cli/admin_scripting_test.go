@@ -268,6 +268,9 @@ func TestAdminUsageErrors(t *testing.T) {
 		{[]string{"audit", "verify", "--head", "nonsense"}, `--head:`},
 		{[]string{"announce", "--subject", "Maintenance"}, `--body-file is required`},
 		{[]string{"privacy", "deny", "prq_x"}, `--reason is required`},
+		{[]string{"disclosure", "add", "--reference", "R", "--authority", "A", "--jurisdiction", "DE", "--legal-basis", "B",
+			"--type", "court-order", "--received", "2026-03-02", "--scope", "S", "--decision", "refused", "--gag-until", "later"},
+			`--gag-until "later": want YYYY-MM-DD`},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/nitronet/nitronet/internal/config"
@@ -35,10 +34,10 @@ func newGatewayCmd(g *globals) *cobra.Command {
 				serverURL = g.env.Getenv("NITRONET_SERVER")
 			}
 			if serverURL == "" {
-				return errors.New("--server is required")
+				return usageError(cmd, "--server is required (or NITRONET_SERVER): the control server's URL")
 			}
 			if token == "" && f.KeyFile == "" {
-				return errors.New("--token is required (or --key-file holding an earlier enrollment)")
+				return usageError(cmd, "--token is required (or --key-file holding an earlier enrollment)")
 			}
 			if err := f.Validate(""); err != nil {
 				return err

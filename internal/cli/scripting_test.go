@@ -217,6 +217,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"privacy", "download", "prq_x", "--format", "pdf"}, `--format must be "json" or "html"`},
 		{[]string{"privacy", "erase", "prq_x"}, `--yes`},
 		{[]string{"privacy", "contact", "fax", "x"}, `the first argument must be "email" or "mobile"`},
+		{[]string{"gateway", "--mode", "userspace"}, `--token is required`},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
