@@ -282,15 +282,30 @@ const (
 // Default returns Nitronet's data inventory. Each call returns a new value
 // the caller may modify.
 func Default() Inventory {
-	accountClosed := func(follows bool, extra string) Retention {
-		r := rule(AccountGraceDays, TriggerAccountClosed,
-			"Kept while your account is open. When you close your account it is crypto-shredded at once (the key that decrypts it is destroyed, which also makes backups unreadable) and the record is purged {after} closure."+extra)
-		if follows {
-			r.Follows = IDAccount
-		}
-		return r
+	var inv Inventory
+	for _, group := range [][]Category{accountCategories(), authCategories(), vpnCategories(),
+		complianceCategories(), staffCategories()} {
+		inv = append(inv, group...)
 	}
-	return Inventory{
+	return inv
+}
+
+// accountClosed is the retention of data kept while the account is open
+// and purged AccountGraceDays after it is closed, with extra words; if
+// follows, the data goes with the account record's rule.
+func accountClosed(follows bool, extra string) Retention {
+	r := rule(AccountGraceDays, TriggerAccountClosed,
+		"Kept while your account is open. When you close your account it is crypto-shredded at once (the key that decrypts it is destroyed, which also makes backups unreadable) and the record is purged {after} closure."+extra)
+	if follows {
+		r.Follows = IDAccount
+	}
+	return r
+}
+
+// accountCategories returns the account's own categories: its contact
+// details, password hash and record.
+func accountCategories() []Category {
+	return []Category{
 		{
 			ID:          IDEmail,
 			Name:        "Email address",
@@ -343,6 +358,13 @@ func Default() Inventory {
 			Storage:     []string{TableAccounts},
 			Source:      SourceService,
 		},
+	}
+}
+
+// authCategories returns the categories that prove who someone is: login
+// sessions, one-time codes and password-reset links.
+func authCategories() []Category {
+	return []Category{
 		{
 			ID:          IDTokens,
 			Name:        "Login sessions",
@@ -385,6 +407,13 @@ func Default() Inventory {
 			Storage:    []string{TableResetTokens},
 			Source:     SourceService,
 		},
+	}
+}
+
+// vpnCategories returns the categories the VPN service itself runs on:
+// devices, the gateways' peer feed, session intervals and the inbox.
+func vpnCategories() []Category {
+	return []Category{
 		{
 			ID:          IDDevices,
 			Name:        "Devices",
@@ -442,6 +471,14 @@ func Default() Inventory {
 			Storage:    []string{TableInbox},
 			Source:     SourceService,
 		},
+	}
+}
+
+// complianceCategories returns the categories that demonstrate compliance:
+// privacy requests, policy acceptances, the staff access log and the
+// records of orders from authorities.
+func complianceCategories() []Category {
+	return []Category{
 		{
 			ID:          IDPrivacyRequests,
 			Name:        "Privacy requests",
@@ -498,6 +535,13 @@ func Default() Inventory {
 			Storage:    []string{TableDisclosures, TableDisclosureAccounts},
 			Source:     SourceService,
 		},
+	}
+}
+
+// staffCategories returns the operator's own records: staff accounts and
+// legal holds.
+func staffCategories() []Category {
+	return []Category{
 		{
 			ID:          IDStaff,
 			Name:        "Staff accounts",
