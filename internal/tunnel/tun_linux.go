@@ -15,6 +15,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"github.com/nitronet/nitronet/internal/wgconf"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/conn"
@@ -58,29 +59,18 @@ type resolvBackup struct {
 	Content []byte      `json:"content,omitempty"`
 }
 
-// upTUN brings the tunnel up on a kernel TUN interface; see Up.
+// upTUN brings the tunnel up on a kernel TUN interface; see Up. It plans
+// every change first and records it in the state directory, so that a
+// failure part-way (here, or a crash later) is undone by undoState or
+// Recover.
 func upTUN(_ context.Context, o Options, uapi string) (_ *Tunnel, err error) {
 	log := o.Logger
 	c := o.Config
-	if o.StateDir == "" {
-		return nil, errors.New("tunnel: TUN mode needs a state directory")
+	ifName, mtu, err := tunSettings(o)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("tunnel: state directory: %w", err)
-	}
-	ifName := o.IfName
-	if ifName == "" {
-		ifName = DefaultIfName
-	}
-	if len(ifName) >= unix.IFNAMSIZ || strings.ContainsAny(ifName, "/ \t\n:") {
-		return nil, errors.New("tunnel: invalid interface name")
-	}
-	mtu := c.Interface.MTU
-	if mtu == 0 {
-		mtu = DefaultMTU
-	}
-
-	lock, err := lockStateDir(o.StateDir)
+	lock, err := lockAndRecover(o.StateDir, log)
 	if err != nil {
 		return nil, err
 	}
@@ -89,52 +79,11 @@ func upTUN(_ context.Context, o Options, uapi string) (_ *Tunnel, err error) {
 			lock.Close()
 		}
 	}()
-	if _, err := os.Stat(filepath.Join(o.StateDir, stateFileName)); err == nil {
-		log.Warn("undoing changes left by a previous tunnel that did not shut down cleanly")
-		if err := recoverLocked(o.StateDir, log); err != nil {
-			return nil, err
-		}
+	plan := planTUN(c, ifName, o.KillSwitch)
+	if err := checkTUNFree(plan.state); err != nil {
+		return nil, err
 	}
-
-	// Plan: which families go through the tunnel by default route.
-	hasAddr := map[int]bool{}
-	for _, a := range c.Interface.Addresses {
-		hasAddr[family(a.Addr())] = true
-	}
-	defRoute := map[int]bool{}
-	var otherRoutes []netip.Prefix
-	for _, p := range c.Peers {
-		for _, a := range p.AllowedIPs {
-			if a.Bits() == 0 {
-				defRoute[family(a.Addr())] = true
-			} else {
-				otherRoutes = append(otherRoutes, a)
-			}
-		}
-	}
-	st := tunState{Version: stateFormatVersion, IfName: ifName, FwMark: FwMark, Table: RouteTable, DNS: len(c.Interface.DNS) > 0}
-	for _, f := range []int{unix.AF_INET, unix.AF_INET6} {
-		if defRoute[f] && hasAddr[f] {
-			st.RuleFamilies = append(st.RuleFamilies, f)
-		}
-	}
-	carries := func(f int) bool { return defRoute[f] && hasAddr[f] }
-	blockV6 := carries(unix.AF_INET) && !carries(unix.AF_INET6)
-	if o.KillSwitch || blockV6 {
-		st.NftTable = NftTableName
-	}
-
-	// Refuse to take over things that already exist: Recover would delete them.
-	if _, err := netlink.LinkByName(ifName); err == nil {
-		return nil, errors.New("tunnel: an interface with that name already exists")
-	}
-	if st.NftTable != "" {
-		if exists, err := nftTableExists(st.NftTable); err != nil {
-			return nil, fmt.Errorf("tunnel: nftables: %w", err)
-		} else if exists {
-			return nil, fmt.Errorf("tunnel: nftables table %s already exists", st.NftTable)
-		}
-	}
+	st := plan.state
 	if err := writeState(o.StateDir, st); err != nil {
 		return nil, err
 	}
@@ -146,9 +95,7 @@ func upTUN(_ context.Context, o Options, uapi string) (_ *Tunnel, err error) {
 			dev = nil
 		}
 	}
-	undo := func() error {
-		return undoState(o.StateDir, st, closeDev, log)
-	}
+	undo := func() error { return undoState(o.StateDir, st, closeDev, log) } // st as last written
 	defer func() {
 		if err != nil {
 			if uerr := undo(); uerr != nil {
@@ -157,70 +104,15 @@ func upTUN(_ context.Context, o Options, uapi string) (_ *Tunnel, err error) {
 		}
 	}()
 
-	tdev, err := tun.CreateTUN(ifName, mtu)
-	if err != nil {
-		return nil, fmt.Errorf("tunnel: create TUN: %w", err)
+	if dev, err = newTUNDevice(ifName, mtu, uapi, log); err != nil {
+		return nil, err
 	}
-	dev = device.NewDevice(tdev, conn.NewDefaultBind(), deviceLogger(log))
-	if err := dev.IpcSet(fmt.Sprintf("fwmark=%d\n", FwMark)); err != nil {
-		return nil, fmt.Errorf("tunnel: set fwmark: %w", err)
+	if err := configureTUNLink(ifName, c.Interface.Addresses, plan.otherRoutes, st.RuleFamilies); err != nil {
+		return nil, err
 	}
-	if err := dev.IpcSet(uapi); err != nil {
-		return nil, errors.New("tunnel: configure device failed") // the error may quote the UAPI text
-	}
-	if err := dev.Up(); err != nil {
-		return nil, fmt.Errorf("tunnel: device up: %w", err)
-	}
-	link, err := netlink.LinkByName(ifName)
-	if err != nil {
-		return nil, fmt.Errorf("tunnel: find link: %w", err)
-	}
-	for _, a := range c.Interface.Addresses {
-		na := &netlink.Addr{IPNet: prefixIPNet(a)}
-		if a.Addr().Is6() {
-			na.Flags = unix.IFA_F_NODAD
-		}
-		if err := netlink.AddrAdd(link, na); err != nil {
-			return nil, fmt.Errorf("tunnel: add address: %w", err)
-		}
-	}
-	if err := netlink.LinkSetUp(link); err != nil {
-		return nil, fmt.Errorf("tunnel: link up: %w", err)
-	}
-	for _, p := range otherRoutes {
-		r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixIPNet(p), Scope: netlink.SCOPE_LINK}
-		if err := netlink.RouteReplace(r); err != nil {
-			return nil, fmt.Errorf("tunnel: add route: %w", err)
-		}
-	}
-	for _, f := range st.RuleFamilies {
-		def := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-		if f == unix.AF_INET6 {
-			def = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-		}
-		r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixIPNet(def), Table: RouteTable, Scope: netlink.SCOPE_LINK}
-		if err := netlink.RouteReplace(r); err != nil {
-			return nil, fmt.Errorf("tunnel: add default route: %w", err)
-		}
-		for _, rule := range tunnelRules(f) {
-			if err := netlink.RuleAdd(rule); err != nil {
-				return nil, fmt.Errorf("tunnel: add routing rule: %w", err)
-			}
-		}
-	}
-	if carries(unix.AF_INET) {
-		// Replies from the gateway arrive unmarked; without this, strict
-		// reverse-path filtering would look them up in RouteTable and drop
-		// them (wg-quick does the same).
-		prev, err := os.ReadFile(srcValidMarkPath)
-		if err == nil && strings.TrimSpace(string(prev)) != "1" {
-			st.SrcValidMark = strings.TrimSpace(string(prev))
-			if err := writeState(o.StateDir, st); err != nil {
-				return nil, err
-			}
-			if err := os.WriteFile(srcValidMarkPath, []byte("1\n"), 0o644); err != nil {
-				return nil, fmt.Errorf("tunnel: set src_valid_mark: %w", err)
-			}
+	if plan.carries4 {
+		if err := setSrcValidMark(o.StateDir, &st); err != nil {
+			return nil, err
 		}
 	}
 	if st.NftTable != "" {
@@ -247,9 +139,205 @@ func upTUN(_ context.Context, o Options, uapi string) (_ *Tunnel, err error) {
 			return err
 		},
 	}
-	log.Info("tunnel up", "mode", "tun", "interface", ifName, "ipv4_default", carries(unix.AF_INET),
-		"ipv6_default", carries(unix.AF_INET6), "ipv6_blocked", blockV6, "kill_switch", o.KillSwitch, "dns", st.DNS)
+	log.Info("tunnel up", "mode", "tun", "interface", ifName, "ipv4_default", plan.carries4,
+		"ipv6_default", plan.carries6, "ipv6_blocked", plan.blockV6, "kill_switch", o.KillSwitch, "dns", st.DNS)
 	return t, nil
+}
+
+// tunSettings checks o for TUN mode, makes its state directory, and
+// returns the interface name and MTU with their defaults applied.
+func tunSettings(o Options) (ifName string, mtu int, err error) {
+	if o.StateDir == "" {
+		return "", 0, errors.New("tunnel: TUN mode needs a state directory")
+	}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return "", 0, fmt.Errorf("tunnel: state directory: %w", err)
+	}
+	ifName = o.IfName
+	if ifName == "" {
+		ifName = DefaultIfName
+	}
+	if len(ifName) >= unix.IFNAMSIZ || strings.ContainsAny(ifName, "/ \t\n:") {
+		return "", 0, errors.New("tunnel: invalid interface name")
+	}
+	mtu = o.Config.Interface.MTU
+	if mtu == 0 {
+		mtu = DefaultMTU
+	}
+	return ifName, mtu, nil
+}
+
+// lockAndRecover locks the state directory (see lockStateDir) and undoes
+// what a tunnel that did not shut down cleanly left behind. The caller
+// closes the returned lock.
+func lockAndRecover(stateDir string, log *slog.Logger) (*os.File, error) {
+	lock, err := lockStateDir(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, stateFileName)); err == nil {
+		log.Warn("undoing changes left by a previous tunnel that did not shut down cleanly")
+		if err := recoverLocked(stateDir, log); err != nil {
+			lock.Close()
+			return nil, err
+		}
+	}
+	return lock, nil
+}
+
+// tunPlan is what upTUN is going to change, decided before it changes
+// anything.
+type tunPlan struct {
+	state tunState
+	// otherRoutes are the peer's allowed IPs other than default routes:
+	// routed through the interface in the main table.
+	otherRoutes []netip.Prefix
+	// carries4 and carries6 report whether the tunnel carries the
+	// default route of IPv4 and IPv6 (the peer allows it and the
+	// interface has an address of that family).
+	carries4, carries6 bool
+	// blockV6 is set when IPv4 goes through the tunnel but IPv6 cannot:
+	// IPv6 is then blocked so that it does not leak around the tunnel.
+	blockV6 bool
+}
+
+// planTUN decides which families take the tunnel as their default route
+// and whether an nftables table is needed (kill switch, or IPv6 blocked).
+func planTUN(c wgconf.Config, ifName string, killSwitch bool) tunPlan {
+	hasAddr := map[int]bool{}
+	for _, a := range c.Interface.Addresses {
+		hasAddr[family(a.Addr())] = true
+	}
+	defRoute := map[int]bool{}
+	var p tunPlan
+	for _, peer := range c.Peers {
+		for _, a := range peer.AllowedIPs {
+			if a.Bits() == 0 {
+				defRoute[family(a.Addr())] = true
+			} else {
+				p.otherRoutes = append(p.otherRoutes, a)
+			}
+		}
+	}
+	p.state = tunState{Version: stateFormatVersion, IfName: ifName, FwMark: FwMark, Table: RouteTable, DNS: len(c.Interface.DNS) > 0}
+	for _, f := range []int{unix.AF_INET, unix.AF_INET6} {
+		if defRoute[f] && hasAddr[f] {
+			p.state.RuleFamilies = append(p.state.RuleFamilies, f)
+		}
+	}
+	p.carries4 = defRoute[unix.AF_INET] && hasAddr[unix.AF_INET]
+	p.carries6 = defRoute[unix.AF_INET6] && hasAddr[unix.AF_INET6]
+	p.blockV6 = p.carries4 && !p.carries6
+	if killSwitch || p.blockV6 {
+		p.state.NftTable = NftTableName
+	}
+	return p
+}
+
+// checkTUNFree refuses to take over an interface or nftables table that
+// already exists: undoing the tunnel would delete it.
+func checkTUNFree(st tunState) error {
+	if _, err := netlink.LinkByName(st.IfName); err == nil {
+		return errors.New("tunnel: an interface with that name already exists")
+	}
+	if st.NftTable != "" {
+		if exists, err := nftTableExists(st.NftTable); err != nil {
+			return fmt.Errorf("tunnel: nftables: %w", err)
+		} else if exists {
+			return fmt.Errorf("tunnel: nftables table %s already exists", st.NftTable)
+		}
+	}
+	return nil
+}
+
+// newTUNDevice creates the TUN interface and a WireGuard device on it that
+// marks its own packets with FwMark, configures it with uapi and brings it
+// up. On an error it has closed what it made.
+func newTUNDevice(ifName string, mtu int, uapi string, log *slog.Logger) (_ *device.Device, err error) {
+	tdev, err := tun.CreateTUN(ifName, mtu)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: create TUN: %w", err)
+	}
+	dev := device.NewDevice(tdev, conn.NewDefaultBind(), deviceLogger(log))
+	defer func() {
+		if err != nil {
+			dev.Close()
+		}
+	}()
+	if err := dev.IpcSet(fmt.Sprintf("fwmark=%d\n", FwMark)); err != nil {
+		return nil, fmt.Errorf("tunnel: set fwmark: %w", err)
+	}
+	if err := dev.IpcSet(uapi); err != nil {
+		return nil, errors.New("tunnel: configure device failed") // the error may quote the UAPI text
+	}
+	if err := dev.Up(); err != nil {
+		return nil, fmt.Errorf("tunnel: device up: %w", err)
+	}
+	return dev, nil
+}
+
+// configureTUNLink gives interface ifName its addresses, brings it up,
+// routes otherRoutes through it, and for each of families sends the
+// default route through it by routing table and rules (see tunnelRules).
+func configureTUNLink(ifName string, addrs, otherRoutes []netip.Prefix, families []int) error {
+	link, err := netlink.LinkByName(ifName)
+	if err != nil {
+		return fmt.Errorf("tunnel: find link: %w", err)
+	}
+	for _, a := range addrs {
+		na := &netlink.Addr{IPNet: prefixIPNet(a)}
+		if a.Addr().Is6() {
+			na.Flags = unix.IFA_F_NODAD
+		}
+		if err := netlink.AddrAdd(link, na); err != nil {
+			return fmt.Errorf("tunnel: add address: %w", err)
+		}
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("tunnel: link up: %w", err)
+	}
+	for _, p := range otherRoutes {
+		r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixIPNet(p), Scope: netlink.SCOPE_LINK}
+		if err := netlink.RouteReplace(r); err != nil {
+			return fmt.Errorf("tunnel: add route: %w", err)
+		}
+	}
+	for _, f := range families {
+		def := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if f == unix.AF_INET6 {
+			def = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
+		r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixIPNet(def), Table: RouteTable, Scope: netlink.SCOPE_LINK}
+		if err := netlink.RouteReplace(r); err != nil {
+			return fmt.Errorf("tunnel: add default route: %w", err)
+		}
+		for _, rule := range tunnelRules(f) {
+			if err := netlink.RuleAdd(rule); err != nil {
+				return fmt.Errorf("tunnel: add routing rule: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// setSrcValidMark turns on net.ipv4.conf.all.src_valid_mark, recording its
+// previous value in *st (and the state file) first so that it is restored.
+// Replies from the gateway arrive unmarked; without this, strict
+// reverse-path filtering would look them up in RouteTable and drop them
+// (wg-quick does the same).
+func setSrcValidMark(stateDir string, st *tunState) error {
+	prev, err := os.ReadFile(srcValidMarkPath)
+	if err != nil || strings.TrimSpace(string(prev)) == "1" {
+		return nil
+	}
+	st.SrcValidMark = strings.TrimSpace(string(prev))
+	if err := writeState(stateDir, *st); err != nil {
+		return err
+	}
+	if err := os.WriteFile(srcValidMarkPath, []byte("1\n"), 0o644); err != nil {
+		return fmt.Errorf("tunnel: set src_valid_mark: %w", err)
+	}
+	return nil
 }
 
 // Recover undoes what a TUN-mode Up left behind when its process died

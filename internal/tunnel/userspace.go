@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/wgconf"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun/netstack"
@@ -20,10 +22,6 @@ const proxyTimeout = 30 * time.Second
 // upUserspace runs the device on netstack and serves the local proxies.
 func upUserspace(_ context.Context, o Options, uapi string) (*Tunnel, error) {
 	c := o.Config
-	mtu := c.Interface.MTU
-	if mtu == 0 {
-		mtu = DefaultMTU
-	}
 	socksListen, httpListen := o.ProxyListen, o.HTTPListen
 	if socksListen == "" {
 		socksListen = DefaultSOCKSListen
@@ -31,81 +29,104 @@ func upUserspace(_ context.Context, o Options, uapi string) (*Tunnel, error) {
 	if httpListen == "" {
 		httpListen = DefaultHTTPListen
 	}
-	addrs := make([]netip.Addr, len(c.Interface.Addresses))
-	for i, p := range c.Interface.Addresses {
-		addrs[i] = p.Addr()
-	}
-
-	var undo []func() error
-	rollback := func() error {
-		var errs []error
-		for i := len(undo) - 1; i >= 0; i-- {
-			errs = append(errs, undo[i]())
-		}
-		return errors.Join(errs...)
-	}
-
-	tdev, tnet, err := netstack.CreateNetTUN(addrs, c.Interface.DNS, mtu)
+	dev, tnet, err := newNetstackDevice(c, uapi, o.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("tunnel: create netstack: %w", err)
+		return nil, err
 	}
-	dev := device.NewDevice(tdev, conn.NewDefaultBind(), deviceLogger(o.Logger))
-	undo = append(undo, func() error { dev.Close(); return nil })
-	if err := dev.IpcSet(uapi); err != nil {
-		_ = rollback()
-		return nil, errors.New("tunnel: configure device failed") // the error may quote the UAPI text
-	}
-	if err := dev.Up(); err != nil {
-		_ = rollback()
-		return nil, fmt.Errorf("tunnel: device up: %w", err)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	undo = append(undo, func() error { cancel(); return nil })
-	conns := newConnSet()
-	socksLn, err := listenLoopback(socksListen)
+	px, err := serveProxies(tnet, socksListen, httpListen, o.Logger)
 	if err != nil {
-		_ = rollback()
-		return nil, fmt.Errorf("tunnel: SOCKS5 listener: %w", err)
+		dev.Close()
+		return nil, err
 	}
-	httpLn, err := listenLoopback(httpListen)
-	if err != nil {
-		socksLn.Close()
-		_ = rollback()
-		return nil, fmt.Errorf("tunnel: HTTP proxy listener: %w", err)
-	}
-	dial := tnet.DialContext
-	ss := &socksServer{ctx: ctx, dial: dial, log: o.Logger, conns: conns, timeout: proxyTimeout}
-	hp := newHTTPProxy(ctx, dial, o.Logger, conns, proxyTimeout)
-	srv := hp.server()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); ss.serve(socksLn) }()
-	go func() { defer wg.Done(); _ = srv.Serve(httpLn) }()
-
-	undo = append(undo, func() error {
-		cancel() // aborts dials in progress so handlers can finish
-		socksLn.Close()
-		err := srv.Close()
-		hp.close()
-		conns.close()
-		wg.Wait()
-		if errors.Is(err, net.ErrClosed) {
-			err = nil
-		}
-		return err
-	})
-
 	t := &Tunnel{
 		log:       o.Logger,
 		dev:       dev,
 		mode:      "userspace",
 		addrs:     append([]netip.Prefix(nil), c.Interface.Addresses...),
 		gateway:   c.Peers[0].Endpoint,
-		socksAddr: socksLn.Addr().String(),
-		httpAddr:  httpLn.Addr().String(),
-		closeFn:   rollback,
+		socksAddr: px.socksAddr,
+		httpAddr:  px.httpAddr,
+		closeFn: func() error {
+			err := px.close()
+			dev.Close()
+			return err
+		},
 	}
 	o.Logger.Info("tunnel up", "mode", "userspace", "socks", t.socksAddr, "http", t.httpAddr, "dns_servers", len(c.Interface.DNS))
 	return t, nil
+}
+
+// newNetstackDevice creates a WireGuard device on a netstack TUN with c's
+// addresses, DNS servers and MTU, configures it with uapi and brings it
+// up. On an error it has closed what it made.
+func newNetstackDevice(c wgconf.Config, uapi string, log *slog.Logger) (*device.Device, *netstack.Net, error) {
+	mtu := c.Interface.MTU
+	if mtu == 0 {
+		mtu = DefaultMTU
+	}
+	addrs := make([]netip.Addr, len(c.Interface.Addresses))
+	for i, p := range c.Interface.Addresses {
+		addrs[i] = p.Addr()
+	}
+	tdev, tnet, err := netstack.CreateNetTUN(addrs, c.Interface.DNS, mtu)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tunnel: create netstack: %w", err)
+	}
+	dev := device.NewDevice(tdev, conn.NewDefaultBind(), deviceLogger(log))
+	if err := dev.IpcSet(uapi); err != nil {
+		dev.Close()
+		return nil, nil, errors.New("tunnel: configure device failed") // the error may quote the UAPI text
+	}
+	if err := dev.Up(); err != nil {
+		dev.Close()
+		return nil, nil, fmt.Errorf("tunnel: device up: %w", err)
+	}
+	return dev, tnet, nil
+}
+
+// proxies are the SOCKS5 and HTTP proxies of a userspace tunnel.
+type proxies struct {
+	socksAddr, httpAddr string // where they listen
+	close               func() error
+}
+
+// serveProxies starts the SOCKS5 and HTTP proxies on loopback addresses
+// socksListen and httpListen, dialling through tnet. Their close stops
+// them, aborting dials in progress, and waits for their handlers.
+func serveProxies(tnet *netstack.Net, socksListen, httpListen string, log *slog.Logger) (*proxies, error) {
+	socksLn, err := listenLoopback(socksListen)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: SOCKS5 listener: %w", err)
+	}
+	httpLn, err := listenLoopback(httpListen)
+	if err != nil {
+		socksLn.Close()
+		return nil, fmt.Errorf("tunnel: HTTP proxy listener: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	conns := newConnSet()
+	dial := tnet.DialContext
+	ss := &socksServer{ctx: ctx, dial: dial, log: log, conns: conns, timeout: proxyTimeout}
+	hp := newHTTPProxy(ctx, dial, log, conns, proxyTimeout)
+	srv := hp.server()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); ss.serve(socksLn) }()
+	go func() { defer wg.Done(); _ = srv.Serve(httpLn) }()
+	return &proxies{
+		socksAddr: socksLn.Addr().String(),
+		httpAddr:  httpLn.Addr().String(),
+		close: func() error {
+			cancel() // aborts dials in progress so handlers can finish
+			socksLn.Close()
+			err := srv.Close()
+			hp.close()
+			conns.close()
+			wg.Wait()
+			if errors.Is(err, net.ErrClosed) {
+				err = nil
+			}
+			return err
+		},
+	}, nil
 }
