@@ -1,6 +1,7 @@
 package wgconf
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -36,34 +37,13 @@ func (e *ParseError) Error() string {
 // AllowedIPs are masked and a bare address in Address or AllowedIPs becomes a
 // single-host prefix. Errors are *ParseError.
 func Parse(s string) (Config, error) {
-	var c Config
 	if len(s) > MaxSize {
-		return c, &ParseError{Msg: fmt.Sprintf("configuration is larger than %d bytes", MaxSize)}
+		return Config{}, &ParseError{Msg: fmt.Sprintf("configuration is larger than %d bytes", MaxSize)}
 	}
 	if !utf8.ValidString(s) {
-		return c, &ParseError{Msg: "configuration is not valid UTF-8"}
+		return Config{}, &ParseError{Msg: "configuration is not valid UTF-8"}
 	}
-	const (
-		none = iota
-		iface
-		peer
-	)
-	section := none
-	sawInterface := false
-	seen := map[string]bool{} // single-valued keys seen in the current section
-	var cur *Peer
-	finishPeer := func(line int) error {
-		if cur == nil {
-			return nil
-		}
-		if cur.PublicKey.IsZero() {
-			return &ParseError{Line: line, Msg: "[Peer] section has no PublicKey"}
-		}
-		c.Peers = append(c.Peers, *cur)
-		cur = nil
-		return nil
-	}
-	peerStart := 0
+	p := parser{seen: map[string]bool{}}
 	for i, raw := range strings.Split(s, "\n") {
 		n := i + 1
 		if len(raw) > MaxLineLen {
@@ -74,94 +54,166 @@ func Parse(s string) (Config, error) {
 			line = line[:j]
 		}
 		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		if strings.HasPrefix(line, "[") {
-			switch strings.ToLower(line) {
-			case "[interface]":
-				if sawInterface {
-					return Config{}, &ParseError{Line: n, Msg: "duplicate [Interface] section"}
-				}
-				if section != none {
-					return Config{}, &ParseError{Line: n, Msg: "[Interface] must come before any [Peer]"}
-				}
-				section, sawInterface = iface, true
-			case "[peer]":
-				if !sawInterface {
-					return Config{}, &ParseError{Line: n, Msg: "[Peer] before [Interface]"}
-				}
-				if err := finishPeer(peerStart); err != nil {
-					return Config{}, err
-				}
-				section, cur, peerStart = peer, &Peer{}, n
-			default:
-				return Config{}, &ParseError{Line: n, Msg: "unknown section header (want [Interface] or [Peer])"}
-			}
-			clear(seen)
-			continue
-		}
-		key, value, ok := strings.Cut(line, "=")
-		if !ok {
-			return Config{}, &ParseError{Line: n, Msg: `expected "Key = Value"`}
-		}
-		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
-		lkey := strings.ToLower(key)
-		if section == none {
-			return Config{}, &ParseError{Line: n, Msg: "key outside of any section"}
-		}
-		single := lkey != "address" && lkey != "dns" && lkey != "allowedips"
 		var err error
 		switch {
-		case section == iface && lkey == "privatekey":
-			err = parsePrivateKey(&c.Interface, value)
-		case section == iface && lkey == "address":
-			err = parsePrefixes(&c.Interface.Addresses, value, false)
-		case section == iface && lkey == "dns":
-			err = parseDNS(&c.Interface.DNS, value)
-		case section == iface && lkey == "mtu":
-			c.Interface.MTU, err = parseInt(value, MinMTU, MaxMTU, "MTU")
-		case section == peer && lkey == "publickey":
-			cur.PublicKey, err = wgkey.ParsePublic(value)
-			if err != nil {
-				err = fmt.Errorf("PublicKey: %v", err)
-			}
-		case section == peer && lkey == "endpoint":
-			if err = checkEndpoint(value); err == nil {
-				cur.Endpoint = value
-			}
-		case section == peer && lkey == "allowedips":
-			err = parsePrefixes(&cur.AllowedIPs, value, true)
-		case section == peer && lkey == "persistentkeepalive":
-			if strings.EqualFold(value, "off") {
-				cur.PersistentKeepalive = 0
-			} else {
-				cur.PersistentKeepalive, err = parseInt(value, 0, 65535, "PersistentKeepalive")
-			}
+		case line == "":
+		case strings.HasPrefix(line, "["):
+			err = p.header(n, line)
 		default:
-			where := "[Interface]"
-			if section == peer {
-				where = "[Peer]"
-			}
-			return Config{}, &ParseError{Line: n, Msg: fmt.Sprintf("unknown or unsupported key %s in %s", quoteKey(key), where)}
+			err = p.keyValue(n, line)
 		}
 		if err != nil {
-			return Config{}, &ParseError{Line: n, Msg: err.Error()}
-		}
-		if single {
-			if seen[lkey] {
-				return Config{}, &ParseError{Line: n, Msg: fmt.Sprintf("duplicate key %s", quoteKey(key))}
-			}
-			seen[lkey] = true
+			return Config{}, err
 		}
 	}
-	if !sawInterface {
+	if !p.sawInterface {
 		return Config{}, &ParseError{Msg: "missing [Interface] section"}
 	}
-	if err := finishPeer(peerStart); err != nil {
+	if err := p.finishPeer(); err != nil {
 		return Config{}, err
 	}
-	return c, nil
+	return p.c, nil
+}
+
+// The sections of a configuration.
+const (
+	sectionNone = iota
+	sectionInterface
+	sectionPeer
+)
+
+// parser is Parse's state between lines.
+type parser struct {
+	c            Config
+	section      int
+	sawInterface bool
+	seen         map[string]bool // single-valued keys seen in the current section
+	cur          *Peer           // the [Peer] section being read
+	peerStart    int             // its header's line
+}
+
+// finishPeer adds the [Peer] section being read, if any, to the
+// configuration.
+func (p *parser) finishPeer() error {
+	if p.cur == nil {
+		return nil
+	}
+	if p.cur.PublicKey.IsZero() {
+		return &ParseError{Line: p.peerStart, Msg: "[Peer] section has no PublicKey"}
+	}
+	p.c.Peers = append(p.c.Peers, *p.cur)
+	p.cur = nil
+	return nil
+}
+
+// header reads the section header on line n.
+func (p *parser) header(n int, line string) error {
+	switch strings.ToLower(line) {
+	case "[interface]":
+		if p.sawInterface {
+			return &ParseError{Line: n, Msg: "duplicate [Interface] section"}
+		}
+		if p.section != sectionNone {
+			return &ParseError{Line: n, Msg: "[Interface] must come before any [Peer]"}
+		}
+		p.section, p.sawInterface = sectionInterface, true
+	case "[peer]":
+		if !p.sawInterface {
+			return &ParseError{Line: n, Msg: "[Peer] before [Interface]"}
+		}
+		if err := p.finishPeer(); err != nil {
+			return err
+		}
+		p.section, p.cur, p.peerStart = sectionPeer, &Peer{}, n
+	default:
+		return &ParseError{Line: n, Msg: "unknown section header (want [Interface] or [Peer])"}
+	}
+	clear(p.seen)
+	return nil
+}
+
+// keyValue reads the "Key = Value" line n into the current section.
+func (p *parser) keyValue(n int, line string) error {
+	key, value, ok := strings.Cut(line, "=")
+	if !ok {
+		return &ParseError{Line: n, Msg: `expected "Key = Value"`}
+	}
+	key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+	lkey := strings.ToLower(key)
+	var err error
+	switch p.section {
+	case sectionNone:
+		return &ParseError{Line: n, Msg: "key outside of any section"}
+	case sectionInterface:
+		err = p.interfaceKey(lkey, value)
+	case sectionPeer:
+		err = p.peerKey(lkey, value)
+	}
+	if errors.Is(err, errUnknownKey) {
+		where := "[Interface]"
+		if p.section == sectionPeer {
+			where = "[Peer]"
+		}
+		return &ParseError{Line: n, Msg: fmt.Sprintf("unknown or unsupported key %s in %s", quoteKey(key), where)}
+	}
+	if err != nil {
+		return &ParseError{Line: n, Msg: err.Error()}
+	}
+	if single := lkey != "address" && lkey != "dns" && lkey != "allowedips"; single {
+		if p.seen[lkey] {
+			return &ParseError{Line: n, Msg: fmt.Sprintf("duplicate key %s", quoteKey(key))}
+		}
+		p.seen[lkey] = true
+	}
+	return nil
+}
+
+// errUnknownKey is a key the section does not take.
+var errUnknownKey = errors.New("unknown key")
+
+// interfaceKey sets the [Interface] key lkey (lower case) to value.
+func (p *parser) interfaceKey(lkey, value string) error {
+	var err error
+	switch lkey {
+	case "privatekey":
+		err = parsePrivateKey(&p.c.Interface, value)
+	case "address":
+		err = parsePrefixes(&p.c.Interface.Addresses, value, false)
+	case "dns":
+		err = parseDNS(&p.c.Interface.DNS, value)
+	case "mtu":
+		p.c.Interface.MTU, err = parseInt(value, MinMTU, MaxMTU, "MTU")
+	default:
+		return errUnknownKey
+	}
+	return err
+}
+
+// peerKey sets the key lkey (lower case) of the current [Peer] to value.
+func (p *parser) peerKey(lkey, value string) error {
+	cur := p.cur
+	var err error
+	switch lkey {
+	case "publickey":
+		if cur.PublicKey, err = wgkey.ParsePublic(value); err != nil {
+			err = fmt.Errorf("PublicKey: %v", err)
+		}
+	case "endpoint":
+		if err = checkEndpoint(value); err == nil {
+			cur.Endpoint = value
+		}
+	case "allowedips":
+		err = parsePrefixes(&cur.AllowedIPs, value, true)
+	case "persistentkeepalive":
+		if strings.EqualFold(value, "off") {
+			cur.PersistentKeepalive = 0
+		} else {
+			cur.PersistentKeepalive, err = parseInt(value, 0, 65535, "PersistentKeepalive")
+		}
+	default:
+		return errUnknownKey
+	}
+	return err
 }
 
 // quoteKey quotes a key name for an error message, shortened so a long junk
