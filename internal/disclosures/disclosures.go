@@ -172,21 +172,9 @@ func (s *Service) Add(ctx context.Context, by staff.Principal, in Input) (*store
 	return d, nil
 }
 
+// validate checks in and returns the disclosure to record, without ID and
+// recorder. Each error is Invalid and names the input it is about.
 func (s *Service) validate(in Input) (*store.Disclosure, error) {
-	// text checks free text for field, called name in messages.
-	text := func(field, name, v string, max int) (string, error) {
-		v = strings.TrimSpace(v)
-		if v == "" {
-			return "", errs.Field(errs.Invalid, field, "%s is required", name)
-		}
-		if utf8.RuneCountInString(v) > max || !utf8.ValidString(v) {
-			return "", errs.Field(errs.Invalid, field, "%s is longer than %d characters", name, max)
-		}
-		if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' || r == 0x7f }) {
-			return "", errs.Field(errs.Invalid, field, "%s contains a control character", name)
-		}
-		return v, nil
-	}
 	d := &store.Disclosure{}
 	var err error
 	for _, f := range []struct {
@@ -201,7 +189,7 @@ func (s *Service) validate(in Input) (*store.Disclosure, error) {
 		{"legal_basis", "legal basis", in.LegalBasis, &d.LegalBasis, MaxTextLen},
 		{"scope_requested", "scope requested", in.ScopeRequested, &d.ScopeRequested, MaxScopeLen},
 	} {
-		if *f.out, err = text(f.field, f.name, f.in, f.max); err != nil {
+		if *f.out, err = checkText(f.field, f.name, f.in, f.max); err != nil {
 			return nil, err
 		}
 	}
@@ -221,62 +209,12 @@ func (s *Service) validate(in Input) (*store.Disclosure, error) {
 		return nil, errs.Field(errs.Invalid, "received_at", "the date received is in the future")
 	}
 	d.ReceivedAt = in.ReceivedAt.UTC().Truncate(time.Second)
-	cats := []string{}
-	seen := map[string]bool{}
-	for _, c := range in.Categories {
-		c = strings.TrimSpace(c)
-		if c == "" || seen[c] {
-			continue
-		}
-		if _, ok := s.cfg.Inventory.Category(c); !ok {
-			return nil, errs.Field(errs.Invalid, "categories", "unknown data category %q; category IDs look like %q", trunc(c, 40), inventory.IDEmail)
-		}
-		seen[c] = true
-		cats = append(cats, c)
+	if d.CategoriesDisclosed, d.FieldsDisclosed, err = s.disclosed(d.Decision, in.Categories, in.Fields); err != nil {
+		return nil, err
 	}
-	fields := []string{}
-	for _, f := range in.Fields {
-		f = strings.TrimSpace(f)
-		if f == "" || slices.Contains(fields, f) {
-			continue
-		}
-		if _, err := text("fields", "field name", f, MaxFieldName); err != nil {
-			return nil, err
-		}
-		fields = append(fields, f)
+	if d.AccountIDs, err = affectedAccounts(d.Decision, in.Accounts, len(d.CategoriesDisclosed) > 0); err != nil {
+		return nil, err
 	}
-	if len(fields) > MaxFields {
-		return nil, errs.Field(errs.Invalid, "fields", "at most %d fields may be listed", MaxFields)
-	}
-	switch d.Decision {
-	case transparency.DecisionComplied, transparency.DecisionPartly:
-		if len(cats) == 0 || len(fields) == 0 {
-			return nil, errs.Field(errs.Invalid, "categories", "a %s decision must list the categories and fields disclosed", d.Decision)
-		}
-	default:
-		if len(cats) > 0 || len(fields) > 0 {
-			return nil, errs.Field(errs.Invalid, "categories", "a %s decision discloses nothing: list no categories or fields", d.Decision)
-		}
-	}
-	d.CategoriesDisclosed, d.FieldsDisclosed = cats, fields
-	accounts := []string{}
-	for _, a := range in.Accounts {
-		a = strings.TrimSpace(a)
-		if a == "" || slices.Contains(accounts, a) {
-			continue
-		}
-		if !ident.Valid(a, "acc") {
-			return nil, errs.Field(errs.Invalid, "accounts", "%q is not an account ID", trunc(a, 40))
-		}
-		accounts = append(accounts, a)
-	}
-	if len(accounts) == 0 && len(cats) > 0 {
-		return nil, errs.Field(errs.Invalid, "accounts", "a %s decision must name the accounts whose data was disclosed", d.Decision)
-	}
-	if len(accounts) > MaxAccounts {
-		return nil, errs.Field(errs.Invalid, "accounts", "at most %d accounts may be named", MaxAccounts)
-	}
-	d.AccountIDs = accounts
 	if in.GagUntil != nil {
 		g := in.GagUntil.UTC().Truncate(time.Second)
 		if !g.After(d.ReceivedAt) {
@@ -288,6 +226,90 @@ func (s *Service) validate(in Input) (*store.Disclosure, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// checkText checks free text v for field, called name in messages, and
+// returns it trimmed.
+func checkText(field, name, v string, max int) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", errs.Field(errs.Invalid, field, "%s is required", name)
+	}
+	if utf8.RuneCountInString(v) > max || !utf8.ValidString(v) {
+		return "", errs.Field(errs.Invalid, field, "%s is longer than %d characters", name, max)
+	}
+	if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' || r == 0x7f }) {
+		return "", errs.Field(errs.Invalid, field, "%s contains a control character", name)
+	}
+	return v, nil
+}
+
+// disclosed checks the data categories and field names a decision
+// disclosed (without blanks and repeats): a complied or partly decision
+// lists both, the others neither.
+func (s *Service) disclosed(decision string, categories, fieldNames []string) (cats, fields []string, err error) {
+	cats = []string{}
+	seen := map[string]bool{}
+	for _, c := range categories {
+		c = strings.TrimSpace(c)
+		if c == "" || seen[c] {
+			continue
+		}
+		if _, ok := s.cfg.Inventory.Category(c); !ok {
+			return nil, nil, errs.Field(errs.Invalid, "categories", "unknown data category %q; category IDs look like %q", trunc(c, 40), inventory.IDEmail)
+		}
+		seen[c] = true
+		cats = append(cats, c)
+	}
+	fields = []string{}
+	for _, f := range fieldNames {
+		f = strings.TrimSpace(f)
+		if f == "" || slices.Contains(fields, f) {
+			continue
+		}
+		if _, err := checkText("fields", "field name", f, MaxFieldName); err != nil {
+			return nil, nil, err
+		}
+		fields = append(fields, f)
+	}
+	if len(fields) > MaxFields {
+		return nil, nil, errs.Field(errs.Invalid, "fields", "at most %d fields may be listed", MaxFields)
+	}
+	switch decision {
+	case transparency.DecisionComplied, transparency.DecisionPartly:
+		if len(cats) == 0 || len(fields) == 0 {
+			return nil, nil, errs.Field(errs.Invalid, "categories", "a %s decision must list the categories and fields disclosed", decision)
+		}
+	default:
+		if len(cats) > 0 || len(fields) > 0 {
+			return nil, nil, errs.Field(errs.Invalid, "categories", "a %s decision discloses nothing: list no categories or fields", decision)
+		}
+	}
+	return cats, fields, nil
+}
+
+// affectedAccounts checks the IDs of the accounts a request was about
+// (without blanks and repeats); a decision that disclosed data (anyDisclosed)
+// must name at least one.
+func affectedAccounts(decision string, ids []string, anyDisclosed bool) ([]string, error) {
+	accounts := []string{}
+	for _, a := range ids {
+		a = strings.TrimSpace(a)
+		if a == "" || slices.Contains(accounts, a) {
+			continue
+		}
+		if !ident.Valid(a, "acc") {
+			return nil, errs.Field(errs.Invalid, "accounts", "%q is not an account ID", trunc(a, 40))
+		}
+		accounts = append(accounts, a)
+	}
+	if len(accounts) == 0 && anyDisclosed {
+		return nil, errs.Field(errs.Invalid, "accounts", "a %s decision must name the accounts whose data was disclosed", decision)
+	}
+	if len(accounts) > MaxAccounts {
+		return nil, errs.Field(errs.Invalid, "accounts", "at most %d accounts may be named", MaxAccounts)
+	}
+	return accounts, nil
 }
 
 // List returns the disclosures received in [from, to) (zero times leave a
