@@ -28,8 +28,19 @@ type Log struct {
 	clock func() time.Time
 }
 
-// New returns a Log over st.
-func New(st store.AuditStore, clock func() time.Time) *Log { return &Log{store: st, clock: clock} }
+// Config holds a Log's dependencies; both are required.
+type Config struct {
+	Store store.AuditStore
+	Clock func() time.Time
+}
+
+// New returns a Log over cfg.Store.
+func New(cfg Config) (*Log, error) {
+	if cfg.Store == nil || cfg.Clock == nil {
+		return nil, errors.New("audit: missing dependency")
+	}
+	return &Log{store: cfg.Store, clock: cfg.Clock}, nil
+}
 
 // Record appends an entry: actor (a staff id, staff.SystemID for the
 // server's housekeeping, or staff.OperatorID for the holder of the data

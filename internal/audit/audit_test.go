@@ -41,16 +41,20 @@ func TestTamperDetected(t *testing.T) {
 				if engine == "sqlite" {
 					path := filepath.Join(t.TempDir(), "n.db")
 					st := storetest.OpenSQLiteAt(t, path, storetest.DefaultPool())
-					log = audit.New(st, time.Now)
 					var err error
+					if log, err = audit.New(audit.Config{Store: st, Clock: time.Now}); err != nil {
+						t.Fatal(err)
+					}
 					if db, err = sql.Open("sqlite", path); err != nil {
 						t.Fatal(err)
 					}
 				} else {
 					url := storetest.PostgresURL(t)
 					st := storetest.OpenPostgresAt(t, url, storetest.DefaultPool())
-					log = audit.New(st, time.Now)
 					var err error
+					if log, err = audit.New(audit.Config{Store: st, Clock: time.Now}); err != nil {
+						t.Fatal(err)
+					}
 					if db, err = sql.Open("pgx", url); err != nil {
 						t.Fatal(err)
 					}
@@ -91,7 +95,7 @@ func TestVerifyAfterRetention(t *testing.T) {
 			st := b.OpenSQL(t, storetest.DefaultPool())
 			old := time.Date(2018, 1, 1, 0, 0, 0, 0, time.UTC)
 			now := old
-			log := audit.New(st, func() time.Time { return now })
+			log := newLog(t, st, func() time.Time { return now })
 			for i := 0; i < 5; i++ {
 				if err := log.Record(ctx, "stf_1", "admin", "account.view", "acc_x", "old"); err != nil {
 					t.Fatal(err)
@@ -140,7 +144,7 @@ func TestVerifyAfterRetention(t *testing.T) {
 func TestReadAndVerifyAreStaffActions(t *testing.T) {
 	ctx := context.Background()
 	st := storetest.SQLite(t, storetest.DefaultPool())
-	log := audit.New(st, time.Now)
+	log := newLog(t, st, time.Now)
 	for i := 0; i < 3; i++ {
 		if err := log.Record(ctx, "stf_1", "admin", "account.view", "acc_x", "viewed"); err != nil {
 			t.Fatal(err)
@@ -171,4 +175,14 @@ func TestReadAndVerifyAreStaffActions(t *testing.T) {
 		es[1].Detail != "verified 4 entries: intact" || es[2].Detail != "viewed entries 2 to 3" {
 		t.Fatalf("entries about the log: got %+v, %v; want the head read, the check, then the read", es, err)
 	}
+}
+
+// newLog returns a Log over st with clock.
+func newLog(t *testing.T, st store.AuditStore, clock func() time.Time) *audit.Log {
+	t.Helper()
+	log, err := audit.New(audit.Config{Store: st, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log
 }

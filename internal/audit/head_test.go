@@ -35,7 +35,11 @@ func newHeadFixture(t *testing.T, b storetest.Backend) *headFixture {
 	t.Helper()
 	st, db := b.OpenWithDB(t)
 	now := time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC)
-	f := &headFixture{st: st, db: db, now: &now, log: audit.New(st, func() time.Time { return now })}
+	log, err := audit.New(audit.Config{Store: st, Clock: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &headFixture{st: st, db: db, now: &now, log: log}
 	head, err := f.log.Checkpoint(t.Context())
 	if err != nil || head.Seq != 0 || head.Hash != nil {
 		t.Fatalf("Head of an empty log: got %v, %v, want 0:", head, err)

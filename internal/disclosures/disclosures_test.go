@@ -72,7 +72,11 @@ func setup(t *testing.T, st store.Store) *fixture {
 	f := &fixture{st: st, box: &inbox{fail: map[string]bool{}}, now: &now,
 		legal: staff.Principal{ID: "stf_legal", Role: staff.RoleLegal}}
 	clock := func() time.Time { return *f.now }
-	svc, err := disclosures.New(disclosures.Config{Store: st, Accounts: st, Audit: audit.New(st, clock), Inbox: f.box,
+	log, err := audit.New(audit.Config{Store: st, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := disclosures.New(disclosures.Config{Store: st, Accounts: st, Audit: log, Inbox: f.box,
 		Inventory: inventory.Default(), Controller: testController, Logger: slog.New(slog.DiscardHandler), Clock: clock, Rand: rand.Reader})
 	if err != nil {
 		t.Fatal(err)
@@ -334,7 +338,10 @@ func TestTransparency(t *testing.T) {
 		!r.Canary.NextUpdate.Equal(running.End()) || r.Totals.Requests != 1 {
 		t.Fatalf("running period: got %+v, %v; want an interim report of 1 request whose next update is the period's end", r, err)
 	}
-	log := audit.New(st, func() time.Time { return *f.now })
+	log, err := audit.New(audit.Config{Store: st, Clock: func() time.Time { return *f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	head, err := log.Checkpoint(ctx)
 	if err != nil {
 		t.Fatal(err)

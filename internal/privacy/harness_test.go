@@ -157,7 +157,9 @@ func newHarness(t testing.TB, st store.Store, opts ...func(*privacy.Config)) *ha
 	}
 	h := &harness{st: st, vault: v, clk: &clock{t: start()}, out: &outbox{}, inbox: &recInbox{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h.audit = audit.New(st, h.clk.Now)
+	if h.audit, err = audit.New(audit.Config{Store: st, Clock: h.clk.Now}); err != nil {
+		t.Fatal(err)
+	}
 	h.acc, err = accounts.New(accounts.Config{Store: st, Vault: v, Hasher: hasher, Notifier: h.out, Audit: h.audit, Logger: log,
 		Clock: h.clk.Now, Rand: rand.Reader, MobileRegion: "GB"})
 	if err != nil {

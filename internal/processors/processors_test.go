@@ -157,7 +157,11 @@ func TestServiceOnStores(t *testing.T) {
 			st := b.Open(t)
 			ctx := t.Context()
 			clock := func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
-			svc := processors.New(st, audit.New(st, clock), inventory.Default(), clock, rand.Reader, slog.New(slog.DiscardHandler))
+			log, err := audit.New(audit.Config{Store: st, Clock: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc := processors.New(st, log, inventory.Default(), clock, rand.Reader, slog.New(slog.DiscardHandler))
 			po := staff.Principal{ID: "stf_po", Role: staff.RolePrivacyOfficer}
 
 			// The migration seeds exactly the defaults.

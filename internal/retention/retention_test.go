@@ -124,7 +124,10 @@ func TestSweeper(t *testing.T) {
 			if _, err := st.RecordIntervals(ctx, "eu", ivs); err != nil {
 				t.Fatal(err)
 			}
-			log := audit.New(st, clock)
+			log, err := audit.New(audit.Config{Store: st, Clock: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
 			sw, err := retention.New(retention.Config{Store: st, Holds: st, Inventory: inventory.Default(), Audit: log, Logger: storetest.Logger(t),
 				Clock: clock, Rand: rand.Reader, Batch: 5})
 			if err != nil {

@@ -185,7 +185,10 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	auditLog := audit.New(st, d.Clock)
+	auditLog, err := audit.New(audit.Config{Store: st, Clock: d.Clock})
+	if err != nil {
+		return nil, err
+	}
 	procs := processors.New(st, auditLog, inv, d.Clock, d.Rand, log)
 	n, err := Notifier(cfg, d, procs)
 	if err != nil {

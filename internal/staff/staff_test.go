@@ -31,7 +31,11 @@ func newService(t *testing.T, st store.Store, now *time.Time) *staff.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := staff.New(staff.Config{Store: st, Hasher: hasher, Vault: v, Audit: audit.New(st, clock),
+	log, err := audit.New(audit.Config{Store: st, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := staff.New(staff.Config{Store: st, Hasher: hasher, Vault: v, Audit: log,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clock, Rand: rand.Reader})
 	if err != nil {
 		t.Fatal(err)

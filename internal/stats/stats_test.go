@@ -226,7 +226,11 @@ func TestExcludedAccountsOnStores(t *testing.T) {
 				}
 			}
 			clock := func() time.Time { return day1.Add(48 * time.Hour) }
-			svc, err := stats.New(stats.Config{Store: st, Audit: audit.New(st, clock), Clock: clock})
+			log, err := audit.New(audit.Config{Store: st, Clock: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc, err := stats.New(stats.Config{Store: st, Audit: log, Clock: clock})
 			if err != nil {
 				t.Fatal(err)
 			}
