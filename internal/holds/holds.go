@@ -5,6 +5,7 @@ package holds
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"time"
@@ -24,9 +25,20 @@ type Service struct {
 	rand  io.Reader
 }
 
+// Config holds a Service's dependencies; all are required.
+type Config struct {
+	Store store.HoldStore
+	Audit staff.Auditor
+	Clock func() time.Time
+	Rand  io.Reader
+}
+
 // New returns a Service.
-func New(st store.HoldStore, audit staff.Auditor, clock func() time.Time, rand io.Reader) *Service {
-	return &Service{store: st, audit: audit, clock: clock, rand: rand}
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Audit == nil || cfg.Clock == nil || cfg.Rand == nil {
+		return nil, errors.New("holds: missing dependency")
+	}
+	return &Service{store: cfg.Store, audit: cfg.Audit, clock: cfg.Clock, rand: cfg.Rand}, nil
 }
 
 // Add places a hold on the account for reason, until until (nil: until

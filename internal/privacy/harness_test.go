@@ -169,7 +169,9 @@ func newHarness(t testing.TB, st store.Store, opts ...func(*privacy.Config)) *ha
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.holds = holds.New(st, h.audit, h.clk.Now, rand.Reader)
+	if h.holds, err = holds.New(holds.Config{Store: st, Audit: h.audit, Clock: h.clk.Now, Rand: rand.Reader}); err != nil {
+		t.Fatal(err)
+	}
 	cfg := privacy.Config{Store: st, Accounts: h.acc, Holds: h.holds, Audit: h.audit, Notifier: h.out,
 		Inbox: h.inbox, Sources: []privacy.ExportSource{section{}}, UsageRecording: "intervals",
 		Inventory:    inventory.Default(),

@@ -219,11 +219,12 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Config: cfg, Inventory: inv, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
-		Staff: stf, Audit: auditLog, Hasher: hasher, Notifier: n, deps: d,
-		Holds:   holds.New(st, auditLog, d.Clock, d.Rand),
-		Metrics: metrics.New(),
+	hs, err := holds.New(holds.Config{Store: st, Audit: auditLog, Clock: d.Clock, Rand: d.Rand})
+	if err != nil {
+		return nil, err
 	}
+	s := &Server{Config: cfg, Inventory: inv, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
+		Staff: stf, Audit: auditLog, Hasher: hasher, Notifier: n, deps: d, Holds: hs, Metrics: metrics.New()}
 	if err := s.assemblePolicyInbox(st); err != nil {
 		return nil, err
 	}
