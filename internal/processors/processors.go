@@ -12,6 +12,7 @@ package processors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -61,9 +62,24 @@ type Service struct {
 	log   *slog.Logger
 }
 
-// New returns a Service. Categories are checked against inv.
-func New(st store.ProcessorStore, audit Auditor, inv inventory.Inventory, clock func() time.Time, rand io.Reader, log *slog.Logger) *Service {
-	return &Service{store: st, audit: audit, inv: inv, clock: clock, rand: rand, log: log}
+// Config holds a Service's dependencies; all are required.
+type Config struct {
+	Store store.ProcessorStore
+	Audit Auditor
+	// Inventory is the data inventory registered categories are checked
+	// against.
+	Inventory inventory.Inventory
+	Clock     func() time.Time
+	Rand      io.Reader
+	Logger    *slog.Logger
+}
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Audit == nil || cfg.Inventory == nil || cfg.Clock == nil || cfg.Rand == nil || cfg.Logger == nil {
+		return nil, errors.New("processors: missing dependency")
+	}
+	return &Service{store: cfg.Store, audit: cfg.Audit, inv: cfg.Inventory, clock: cfg.Clock, rand: cfg.Rand, log: cfg.Logger}, nil
 }
 
 // Limits of register entries.

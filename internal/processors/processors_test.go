@@ -161,7 +161,11 @@ func TestServiceOnStores(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			svc := processors.New(st, log, inventory.Default(), clock, rand.Reader, slog.New(slog.DiscardHandler))
+			svc, err := processors.New(processors.Config{Store: st, Audit: log, Inventory: inventory.Default(), Clock: clock,
+				Rand: rand.Reader, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
 			po := staff.Principal{ID: "stf_po", Role: staff.RolePrivacyOfficer}
 
 			// The migration seeds exactly the defaults.

@@ -189,7 +189,10 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	procs := processors.New(st, auditLog, inv, d.Clock, d.Rand, log)
+	procs, err := processors.New(processors.Config{Store: st, Audit: auditLog, Inventory: inv, Clock: d.Clock, Rand: d.Rand, Logger: log})
+	if err != nil {
+		return nil, err
+	}
 	n, err := Notifier(cfg, d, procs)
 	if err != nil {
 		return nil, err
