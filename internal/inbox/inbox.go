@@ -8,6 +8,7 @@ package inbox
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"time"
@@ -44,9 +45,19 @@ type Service struct {
 	rand  io.Reader
 }
 
-// New returns a Service over st. clock and rand must not be nil.
-func New(st store.InboxStore, clock func() time.Time, rand io.Reader) *Service {
-	return &Service{store: st, clock: clock, rand: rand}
+// Config holds a Service's dependencies; all are required.
+type Config struct {
+	Store store.InboxStore
+	Clock func() time.Time
+	Rand  io.Reader
+}
+
+// New returns a Service over cfg.Store.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Clock == nil || cfg.Rand == nil {
+		return nil, errors.New("inbox: missing dependency")
+	}
+	return &Service{store: cfg.Store, clock: cfg.Clock, rand: cfg.Rand}, nil
 }
 
 // ValidKind reports whether k is a message kind: 1 to 32 characters from

@@ -14,7 +14,11 @@ import (
 // started: whoever serves calls s.Retention.Run.
 func (s *Server) assemblePolicyInbox(st store.Store) error {
 	d := s.deps
-	s.Inbox = inbox.New(st, d.Clock, d.Rand)
+	box, err := inbox.New(inbox.Config{Store: st, Clock: d.Clock, Rand: d.Rand})
+	if err != nil {
+		return err
+	}
+	s.Inbox = box
 	snd, err := notices.New(notices.Config{Store: st, Notifier: s.Notifier, Contacts: s.Accounts.Contacts,
 		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand})
 	if err != nil {
