@@ -218,7 +218,7 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	use, err := usage.New(st, cfg.UsageRecording, d.Clock, log)
+	use, err := usage.New(usage.Config{Store: st, Mode: cfg.UsageRecording, Clock: d.Clock, Logger: log})
 	if err != nil {
 		return nil, err
 	}

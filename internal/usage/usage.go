@@ -10,6 +10,7 @@ package usage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -42,12 +43,25 @@ type Service struct {
 	live map[string]map[string]time.Time // gateway -> device -> start of open session
 }
 
-// New returns a Service recording in mode (RecordIntervals or RecordNone).
-func New(st store.Store, mode string, clock func() time.Time, log *slog.Logger) (*Service, error) {
-	if mode != RecordIntervals && mode != RecordNone {
+// Config holds a Service's dependencies and its recording mode; all are
+// required.
+type Config struct {
+	Store store.Store
+	// Mode is RecordIntervals or RecordNone.
+	Mode   string
+	Clock  func() time.Time
+	Logger *slog.Logger
+}
+
+// New returns a Service recording in cfg.Mode.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Clock == nil || cfg.Logger == nil {
+		return nil, errors.New("usage: missing dependency")
+	}
+	if cfg.Mode != RecordIntervals && cfg.Mode != RecordNone {
 		return nil, fmt.Errorf("usage recording must be %q or %q", RecordIntervals, RecordNone)
 	}
-	return &Service{store: st, mode: mode, clock: clock, log: log, live: map[string]map[string]time.Time{}}, nil
+	return &Service{store: cfg.Store, mode: cfg.Mode, clock: cfg.Clock, log: cfg.Logger, live: map[string]map[string]time.Time{}}, nil
 }
 
 // Mode returns the recording mode.
