@@ -8,6 +8,7 @@ package peerfeed
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -28,13 +29,24 @@ type Hub struct {
 	changed chan struct{} // closed and replaced on each Notify
 }
 
-// New returns a Hub reading from s that re-checks the store every recheck
-// while a poll waits (0 means one second).
-func New(s store.Store, recheck time.Duration) *Hub {
+// Config holds a Hub's dependencies.
+type Config struct {
+	Store store.Store // required
+	// Recheck is how often a waiting poll re-checks the store, for
+	// changes made through another replica; 0 means one second.
+	Recheck time.Duration
+}
+
+// New returns a Hub reading from cfg.Store.
+func New(cfg Config) (*Hub, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("peerfeed: missing dependency")
+	}
+	recheck := cfg.Recheck
 	if recheck <= 0 {
 		recheck = time.Second
 	}
-	return &Hub{store: s, recheck: recheck, changed: make(chan struct{})}
+	return &Hub{store: cfg.Store, recheck: recheck, changed: make(chan struct{})}, nil
 }
 
 // Notify wakes every waiting poll. Call it after a peer change commits.

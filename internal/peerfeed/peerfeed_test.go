@@ -32,7 +32,10 @@ func TestPoll(t *testing.T) {
 			ctx := context.Background()
 			st := b.Open(t)
 			// A long recheck interval, so only Notify can wake a poll quickly.
-			h := peerfeed.New(st, time.Hour)
+			h, err := peerfeed.New(peerfeed.Config{Store: st, Recheck: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
 			acc := &store.Account{ID: "acc_x", EmailSealed: []byte{1}, MobileSealed: []byte{1}, WrappedKey: []byte{1},
 				EmailIndex: []byte{1}, MobileIndex: []byte{2}, PasswordHash: "h", Status: store.StatusActive, CreatedAt: time.Now()}
 			if err := st.CreateAccount(ctx, acc); err != nil {

@@ -204,7 +204,10 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	feed := peerfeed.New(st, time.Second)
+	feed, err := peerfeed.New(peerfeed.Config{Store: st, Recheck: time.Second})
+	if err != nil {
+		return nil, err
+	}
 	gws, err := gateways.New(gateways.Config{Store: st, Audit: auditLog, Logger: log, Clock: d.Clock, Rand: d.Rand})
 	if err != nil {
 		return nil, err
