@@ -44,7 +44,7 @@ type Limiters struct {
 // NewLimiters builds the limiters for l.
 func NewLimiters(l Limits, clock func() time.Time, rand io.Reader) (*Limiters, error) {
 	mk := func(perHour, burst float64) (*ratelimit.Limiter, error) {
-		return ratelimit.New(rate.Limit(perHour/3600), int(burst), 100_000, clock, rand)
+		return ratelimit.New(ratelimit.Config{Rate: rate.Limit(perHour / 3600), Burst: int(burst), MaxKeys: 100_000, Clock: clock, Rand: rand})
 	}
 	var ls Limiters
 	var err error

@@ -62,18 +62,30 @@ type Limiter struct {
 	lru     *list.List // of *entry, most recently used at the front
 }
 
-// New returns a Limiter that allows, per key, events at rate r with bursts of
-// up to burst events, holding at most maxKeys keys.
-//
-// r must be non-negative; rate.Inf allows every event and stores nothing. A
-// rate of 0 allows only the initial burst per key, until the key is evicted
-// for lack of space. burst must be at least 1 unless r is rate.Inf. maxKeys
-// must be at least 1.
-//
-// clock supplies the current time; if nil, time.Now is used. rand supplies
-// the 32-byte HMAC secret; if nil, crypto/rand.Reader is used. New returns an
-// error if the arguments are invalid or rand fails.
-func New(r rate.Limit, burst int, maxKeys int, clock func() time.Time, rand io.Reader) (*Limiter, error) {
+// Config is a Limiter's budget and dependencies.
+type Config struct {
+	// Rate is the events allowed per second and key. It must not be
+	// negative; rate.Inf allows every event and stores nothing. A rate of
+	// 0 allows only the initial burst per key, until the key is evicted
+	// for lack of space.
+	Rate rate.Limit
+	// Burst is the most events allowed at once, at least 1 unless Rate
+	// is rate.Inf.
+	Burst int
+	// MaxKeys is the most keys held, at least 1.
+	MaxKeys int
+	// Clock supplies the current time; if nil, time.Now is used.
+	Clock func() time.Time
+	// Rand supplies the 32-byte HMAC secret; if nil, crypto/rand.Reader is
+	// used.
+	Rand io.Reader
+}
+
+// New returns a Limiter that allows, per key, events at cfg.Rate with
+// bursts of up to cfg.Burst events, holding at most cfg.MaxKeys keys. It
+// returns an error if cfg is invalid or cfg.Rand fails.
+func New(cfg Config) (*Limiter, error) {
+	r, burst, maxKeys, clock, rand := cfg.Rate, cfg.Burst, cfg.MaxKeys, cfg.Clock, cfg.Rand
 	switch {
 	case r < 0 || math.IsNaN(float64(r)):
 		return nil, errors.New("ratelimit: rate must not be negative")

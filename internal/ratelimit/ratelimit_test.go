@@ -43,7 +43,7 @@ func fixedSecret(b byte) io.Reader { return bytes.NewReader(bytes.Repeat([]byte{
 func newTest(t *testing.T, r rate.Limit, burst, maxKeys int) (*Limiter, *fakeClock) {
 	t.Helper()
 	clk := newFakeClock()
-	l, err := New(r, burst, maxKeys, clk.Now, fixedSecret(7))
+	l, err := New(Config{Rate: r, Burst: burst, MaxKeys: maxKeys, Clock: clk.Now, Rand: fixedSecret(7)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -234,7 +234,7 @@ func TestNoRawKeysHeld(t *testing.T) {
 	}
 	// Another process (another secret) holds unlinkable digests.
 	clk := newFakeClock()
-	other, err := New(rate.Every(time.Second), 1, 100, clk.Now, fixedSecret(8))
+	other, err := New(Config{Rate: rate.Every(time.Second), Burst: 1, MaxKeys: 100, Clock: clk.Now, Rand: fixedSecret(8)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -272,7 +272,7 @@ func TestNewErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l, err := New(tc.r, tc.burst, tc.maxKeys, clk.Now, tc.rand)
+			l, err := New(Config{Rate: tc.r, Burst: tc.burst, MaxKeys: tc.maxKeys, Clock: clk.Now, Rand: tc.rand})
 			if err == nil {
 				t.Fatalf("New: got %v, nil error; want an error", l)
 			}
@@ -285,7 +285,7 @@ type errReader struct{}
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("no entropy") }
 
 func TestNilDefaults(t *testing.T) {
-	l, err := New(rate.Every(time.Second), 2, 10, nil, nil)
+	l, err := New(Config{Rate: rate.Every(time.Second), Burst: 2, MaxKeys: 10})
 	if err != nil {
 		t.Fatalf("New with nil clock and rand: %v", err)
 	}
