@@ -84,7 +84,7 @@ func TestRunResumesWithoutDoubleSending(t *testing.T) {
 				}
 			}
 			dir := filepath.Join(t.TempDir(), "outbox")
-			outbox, err := notify.NewOutbox(dir, nil, rand.Reader)
+			outbox, err := notify.NewOutbox(notify.OutboxConfig{Dir: dir, Rand: rand.Reader})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -37,14 +37,22 @@ type Outbox struct {
 	rand io.Reader
 }
 
-// NewOutbox returns an Outbox writing to dir, creating dir with mode 0700 if
-// it does not exist. An existing dir must be a directory that the group and
-// others cannot access (mode 0700 or stricter), since the files hold
-// personal data.
-//
-// clock names files; if nil, time.Now is used. rand supplies the random
-// part of each name; it must not be nil.
-func NewOutbox(dir string, clock func() time.Time, rand io.Reader) (*Outbox, error) {
+// OutboxConfig configures an Outbox.
+type OutboxConfig struct {
+	// Dir is the directory written to (required).
+	Dir string
+	// Clock names files; if nil, time.Now is used.
+	Clock func() time.Time
+	// Rand supplies the random part of each name (required).
+	Rand io.Reader
+}
+
+// NewOutbox returns an Outbox writing to cfg.Dir, creating it with mode
+// 0700 if it does not exist. An existing directory must be one that the
+// group and others cannot access (mode 0700 or stricter), since the files
+// hold personal data.
+func NewOutbox(cfg OutboxConfig) (*Outbox, error) {
+	dir, clock, rand := cfg.Dir, cfg.Clock, cfg.Rand
 	if dir == "" {
 		return nil, errors.New("notify: outbox: no directory")
 	}

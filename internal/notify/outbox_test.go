@@ -26,7 +26,7 @@ func TestOutboxSend(t *testing.T) {
 		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
 		0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8,
 	})
-	o, err := NewOutbox(dir, func() time.Time { return now }, rnd)
+	o, err := NewOutbox(OutboxConfig{Dir: dir, Clock: func() time.Time { return now }, Rand: rnd})
 	if err != nil {
 		t.Fatalf("NewOutbox: %v", err)
 	}
@@ -97,7 +97,7 @@ func TestOutboxConcurrent(t *testing.T) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	o, err := NewOutbox(dir, nil, crand.Reader)
+	o, err := NewOutbox(OutboxConfig{Dir: dir, Rand: crand.Reader})
 	if err != nil {
 		t.Fatalf("NewOutbox: %v", err)
 	}
@@ -164,13 +164,13 @@ func TestNewOutboxErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if o, err := NewOutbox(tc.dir, nil, crand.Reader); err == nil {
+			if o, err := NewOutbox(OutboxConfig{Dir: tc.dir, Rand: crand.Reader}); err == nil {
 				t.Fatalf("NewOutbox(%q): got %+v, nil error; want an error", tc.dir, o)
 			}
 		})
 	}
 	t.Run("nil rand", func(t *testing.T) {
-		if _, err := NewOutbox(t.TempDir(), nil, nil); err == nil {
+		if _, err := NewOutbox(OutboxConfig{Dir: t.TempDir()}); err == nil {
 			t.Fatalf("NewOutbox with nil rand: got nil error, want one")
 		}
 	})
@@ -178,7 +178,7 @@ func TestNewOutboxErrors(t *testing.T) {
 
 func TestOutboxRejects(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "outbox")
-	o, err := NewOutbox(dir, nil, crand.Reader)
+	o, err := NewOutbox(OutboxConfig{Dir: dir, Rand: crand.Reader})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestRouter(t *testing.T) {
 
 func TestRouterWithRealNotifiers(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "outbox")
-	o, err := NewOutbox(dir, nil, crand.Reader)
+	o, err := NewOutbox(OutboxConfig{Dir: dir, Rand: crand.Reader})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -336,7 +336,7 @@ func Notifier(cfg config.Settings, d Deps, reg processors.Register) (notify.Noti
 	var outbox notify.Notifier
 	getOutbox := func() (notify.Notifier, error) {
 		if outbox == nil {
-			o, err := notify.NewOutbox(outboxDir, d.Clock, d.Rand)
+			o, err := notify.NewOutbox(notify.OutboxConfig{Dir: outboxDir, Clock: d.Clock, Rand: d.Rand})
 			if err != nil {
 				return nil, err
 			}
