@@ -240,17 +240,23 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err := s.assemblePrivacy(st); err != nil {
 		return nil, err
 	}
-	s.Metrics.Gauge("nitronet_live_sessions", "Open VPN sessions, by gateway (a count only).", func() []metrics.Sample {
-		var out []metrics.Sample
-		for gw, n := range use.Live() {
-			out = append(out, metrics.Sample{Labels: map[string]string{"gateway": gw}, Value: float64(n)})
-		}
-		return out
-	})
+	s.liveSessionsGauge()
 	if s.Handler, err = s.handler(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// liveSessionsGauge registers the metric of open VPN sessions by gateway,
+// from s.Usage: a count only.
+func (s *Server) liveSessionsGauge() {
+	s.Metrics.Gauge("nitronet_live_sessions", "Open VPN sessions, by gateway (a count only).", func() []metrics.Sample {
+		var out []metrics.Sample
+		for gw, n := range s.Usage.Live() {
+			out = append(out, metrics.Sample{Labels: map[string]string{"gateway": gw}, Value: float64(n)})
+		}
+		return out
+	})
 }
 
 // handler mounts the API, the portal and the console side by side on one
