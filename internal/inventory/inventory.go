@@ -43,6 +43,8 @@ const (
 	IDDisclosures      = "disclosures"
 	IDStaff            = "staff.accounts"
 	IDLegalHolds       = "legal.holds"
+	IDTransfers        = "processors.transfers"
+	IDBreaches         = "breaches"
 )
 
 // Table names holding personal data.
@@ -66,6 +68,9 @@ const (
 	TableStaff              = "staff"
 	TableStaffTokens        = "staff_tokens"
 	TableLegalHolds         = "legal_holds"
+	TableProcessorTransfers = "processor_transfers"
+	TableRequestRecipients  = "request_recipients"
+	TableBreaches           = "breaches"
 )
 
 // Default retention periods, in days. The sweeper deletes a record this
@@ -80,6 +85,7 @@ const (
 	PolicyAcceptanceDays    = 3 * 365 // policy acceptances, after account closure (3 years)
 	AuditDays               = 6 * 365 // audit entries, after they were written (6 years)
 	DisclosureDays          = 6 * 365 // disclosure records, after the request was closed (6 years)
+	BreachDays              = 6 * 365 // breach records, after the record was closed (6 years)
 	InboxAfterClosureDays   = AccountGraceDays
 	DevicesAfterClosureDays = AccountGraceDays
 )
@@ -106,6 +112,7 @@ const (
 	TriggerCompleted     Trigger = "completed"       // the request was answered or closed
 	TriggerDisabled      Trigger = "disabled"        // the staff account was disabled
 	TriggerReleased      Trigger = "released"        // the legal hold was released or ended
+	TriggerClosed        Trigger = "closed"          // the record was closed
 )
 
 // describe returns the trigger as the end of the phrase "N days after ...".
@@ -127,6 +134,8 @@ func (t Trigger) describe() string {
 		return "the staff account was disabled"
 	case TriggerReleased:
 		return "the hold was released or ended"
+	case TriggerClosed:
+		return "the record was closed"
 	}
 	return string(t)
 }
@@ -243,18 +252,21 @@ const (
 	RecipientSMS         = "SMS gateway (text-message delivery processor)"
 	RecipientGateways    = "the operator's VPN gateways"
 	RecipientAuthorities = "public authorities, only under a binding legal order (counted in the transparency report)"
+	RecipientSupervisory = "the supervisory authority, when a breach is notified to it (Art. 33 GDPR)"
 )
 
 // Legal bases.
 const (
-	BasisContract = "Art. 6(1)(b) GDPR: necessary to perform the contract with you (your account and the VPN service)"
-	BasisSecurity = "Art. 6(1)(b) GDPR, and Art. 6(1)(f) GDPR: legitimate interest in keeping accounts secure"
-	BasisUsage    = "Art. 6(1)(b) GDPR to show you your usage and enforce device limits; Art. 6(1)(f) GDPR, legitimate interest, for aggregate statistics, to which you may object"
-	BasisRequests = "Art. 6(1)(c) GDPR: legal obligation to answer data-subject requests (Art. 12 to 22 GDPR) and to demonstrate it (Art. 5(2) GDPR)"
-	BasisNotices  = "Art. 6(1)(b) GDPR for messages about the service you use; Art. 6(1)(c) GDPR to demonstrate that policy changes were notified (Art. 5(2) GDPR)"
-	BasisAudit    = "Art. 6(1)(c) GDPR with Art. 5(2) and 32 GDPR (accountability and security), and Art. 6(1)(f) GDPR: legitimate interest in detecting misuse of staff access"
-	BasisOrders   = "Art. 6(1)(c) GDPR: legal obligation to comply with binding orders and to keep a record of them"
-	BasisStaff    = "Art. 6(1)(f) GDPR: legitimate interest in controlling and recording staff access to personal data (Art. 32 GDPR)"
+	BasisContract   = "Art. 6(1)(b) GDPR: necessary to perform the contract with you (your account and the VPN service)"
+	BasisSecurity   = "Art. 6(1)(b) GDPR, and Art. 6(1)(f) GDPR: legitimate interest in keeping accounts secure"
+	BasisUsage      = "Art. 6(1)(b) GDPR to show you your usage and enforce device limits; Art. 6(1)(f) GDPR, legitimate interest, for aggregate statistics, to which you may object"
+	BasisRequests   = "Art. 6(1)(c) GDPR: legal obligation to answer data-subject requests (Art. 12 to 22 GDPR) and to demonstrate it (Art. 5(2) GDPR)"
+	BasisNotices    = "Art. 6(1)(b) GDPR for messages about the service you use; Art. 6(1)(c) GDPR to demonstrate that policy changes were notified (Art. 5(2) GDPR)"
+	BasisAudit      = "Art. 6(1)(c) GDPR with Art. 5(2) and 32 GDPR (accountability and security), and Art. 6(1)(f) GDPR: legitimate interest in detecting misuse of staff access"
+	BasisOrders     = "Art. 6(1)(c) GDPR: legal obligation to comply with binding orders and to keep a record of them"
+	BasisStaff      = "Art. 6(1)(f) GDPR: legitimate interest in controlling and recording staff access to personal data (Art. 32 GDPR)"
+	BasisRecipients = "Art. 6(1)(c) GDPR: legal obligation to communicate a rectification or erasure to each recipient (Art. 19 GDPR) and to tell you who received your data (Art. 15(1)(c) GDPR)"
+	BasisBreaches   = "Art. 6(1)(c) GDPR: legal obligation to document personal data breaches and notify them (Art. 33 and 34 GDPR)"
 )
 
 // Purposes of processing. Categories share them, so the record of
@@ -277,6 +289,8 @@ const (
 	PurposeAudit       = "detect and investigate misuse of staff access, and demonstrate the security of processing"
 	PurposeOrders      = "comply with binding legal orders, keep a record of them and publish aggregate transparency reports"
 	PurposeStaffAccess = "give the operator's staff role-based access to the console"
+	PurposeRecipients  = "tell each processor that received your data of its correction or erasure, and tell you who received it"
+	PurposeBreaches    = "document personal data breaches and notify the supervisory authority and the people affected"
 )
 
 // Default returns Nitronet's data inventory. Each call returns a new value
@@ -482,15 +496,15 @@ func complianceCategories() []Category {
 		{
 			ID:          IDPrivacyRequests,
 			Name:        "Privacy requests",
-			Description: "Your requests to access, correct, erase, restrict or object, with their status, deadlines, any extension and its reason, and how your identity was verified (not the proof itself).",
+			Description: "Your requests to access, correct, erase, restrict or object, with their status, deadlines, any extension and its reason, how the request reached us, how your identity was verified (not the proof itself), and, for a correction or erasure, which processors received your data and whether each was told.",
 			Subjects:    []string{SubjectUsers},
-			Fields:      []string{"request ID", "account ID", "type", "status", "received at", "due at", "extension reason", "identity verified at", "completed at", "outcome"},
+			Fields:      []string{"request ID", "account ID", "type", "status", "channel (app, email, phone or post)", "received at", "due at", "details or staff note", "extension reason", "identity verified at", "identity check (staff ID, method, time)", "completed at", "outcome", "recipients told (processor, categories, status)"},
 			Purposes:    []string{PurposeRequests},
 			LegalBasis:  BasisRequests,
 			Retention: rule(CompletedRequestDays, TriggerCompleted,
 				"Deleted {after} the request was completed, the limitation period for claims about it."),
 			Recipients: []string{},
-			Storage:    []string{TablePrivacyRequests, TableExportTokens},
+			Storage:    []string{TablePrivacyRequests, TableExportTokens, TableRequestRecipients},
 			Source:     SourceYou,
 		},
 		{
@@ -568,6 +582,34 @@ func staffCategories() []Category {
 				"Kept while the hold is in force and {after} it was released or ended, to demonstrate why data outlived its retention period."),
 			Recipients: []string{},
 			Storage:    []string{TableLegalHolds},
+			Source:     SourceService,
+		},
+		{
+			ID:          IDTransfers,
+			Name:        "Recipients of your data",
+			Description: "Which processor (such as the SMTP relay or the SMS gateway) was handed which categories of your data, and the first and last time. Never the content of a message.",
+			Subjects:    []string{SubjectUsers},
+			Fields:      []string{"account ID", "processor name", "data category", "first sent at", "last sent at"},
+			Purposes:    []string{PurposeRecipients},
+			LegalBasis:  BasisRecipients,
+			Retention: following(IDAccount, rule(AccountGraceDays, TriggerAccountClosed,
+				"Kept while your account is open. Deleted at once when your account is erased (the erasure request keeps only which processors to tell, without your account), otherwise with the account record {after} closure.")),
+			Recipients: []string{},
+			Storage:    []string{TableProcessorTransfers},
+			Source:     SourceService,
+		},
+		{
+			ID:          IDBreaches,
+			Name:        "Breach register",
+			Description: "The register of personal data breaches: when each was detected, its nature, the categories of data and approximate numbers of people and records concerned, its likely consequences, the measures taken, and the notification of the supervisory authority. It names no account; the staff member who recorded it is named by staff ID.",
+			Subjects:    []string{SubjectUsers, SubjectStaff},
+			Fields:      []string{"breach ID", "detected at", "nature", "data categories", "approximate number of people", "approximate number of records", "likely consequences", "measures taken and proposed", "risk", "authority notified at and reference", "status", "recorded by (staff ID)"},
+			Purposes:    []string{PurposeBreaches},
+			LegalBasis:  BasisBreaches,
+			Retention: rule(BreachDays, TriggerClosed,
+				"Kept while the breach is handled and deleted {after} the record was closed, to demonstrate compliance (Art. 33(5) GDPR)."),
+			Recipients: []string{RecipientSupervisory},
+			Storage:    []string{TableBreaches},
 			Source:     SourceService,
 		},
 	}

@@ -66,10 +66,10 @@ func TestRequiredCategoriesDeclared(t *testing.T) {
 func TestTables(t *testing.T) {
 	got := Default().Tables()
 	want := []string{
-		TableAccounts, TableAuditLog, TableCodes, TableDevices, TableDisclosureAccounts, TableDisclosures,
+		TableAccounts, TableAuditLog, TableBreaches, TableCodes, TableDevices, TableDisclosureAccounts, TableDisclosures,
 		TableExportTokens, TableInbox, TableLegalHolds, TablePeerChanges, TablePendingContacts,
-		TablePolicyAcceptances, TablePrivacyRequests, TableResetTokens, TableStaff, TableStaffTokens, TableTokens,
-		TableUsageSessions,
+		TablePolicyAcceptances, TablePrivacyRequests, TableProcessorTransfers, TableRequestRecipients, TableResetTokens,
+		TableStaff, TableStaffTokens, TableTokens, TableUsageSessions,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Tables() = %v, want %v", got, want)

@@ -76,11 +76,12 @@ func plan() []step {
 		{inventory.IDDevices, t(store.SweepClosedDevices), "devices left on closed accounts (addresses freed, gateways told)", nil},
 		{inventory.IDAccount, t(store.SweepClosedAccounts),
 			"the closed account's row, once its devices and policy acceptances are gone (email, mobile and password hash were already crypto-shredded or cleared at closure); rows that reference it cascade",
-			[]string{inventory.IDEmail, inventory.IDMobile, inventory.IDPassword}},
+			[]string{inventory.IDEmail, inventory.IDMobile, inventory.IDPassword, inventory.IDTransfers}},
 		{inventory.IDPrivacyRequests, t(store.SweepRequests), "privacy requests completed or denied that long ago", nil},
 		{inventory.IDAudit, t(store.SweepAudit), "the oldest staff-audit entries, as a prefix of the hash chain; stops at the first entry about a held account", nil},
 		{inventory.IDPolicyAcceptance, t(store.SweepAcceptances), "policy acceptances of closed accounts; the closed account's row is purged only once they are gone", nil},
 		{inventory.IDDisclosures, nil, "not swept: the disclosure ledger records no closing date yet; review by hand", nil},
+		{inventory.IDBreaches, t(store.SweepBreaches), "breach records closed that long ago", nil},
 	}
 }
 

@@ -19,13 +19,29 @@ type Message struct {
 	NoticeRun string
 }
 
-// NoticeRun is a notice posted to every active account's inbox and, if
-// Email is set, emailed to each, in batches. It holds no personal data:
-// the per-account progress lives in the inbox rows the run created.
+// Notice run audiences.
+const (
+	// AudienceAll: every active account, posted in batches by
+	// PostNoticeBatch (accounts created while the run is unfinished get
+	// it too).
+	AudienceAll = "all"
+	// AudienceListed: the accounts named when the run was created
+	// (CreateListedNoticeRun), whose messages were posted at once.
+	AudienceListed = "listed"
+)
+
+// NoticeRun is a notice posted to every active account's inbox, or to
+// the accounts listed when it was created (Audience), and, if Email is
+// set, emailed to each, in batches. It holds no personal data: the
+// per-account progress lives in the inbox rows the run created.
 type NoticeRun struct {
-	ID         string
-	Kind       string // inbox message kind, e.g. "policy-change"
-	DocumentID string // the policy document announced, or ""
+	ID   string
+	Kind string // inbox message kind, e.g. "policy-change"
+	// DocumentID is the policy document announced, the breach record a
+	// breach notice is about, or "".
+	DocumentID string
+	// Audience is AudienceAll or AudienceListed; empty means AudienceAll.
+	Audience   string
 	Subject    string
 	Body       string
 	Email      bool
@@ -35,7 +51,7 @@ type NoticeRun struct {
 
 // NoticeProgress counts a notice run's inbox messages by email state.
 type NoticeProgress struct {
-	Accounts int64 // active accounts now
+	Accounts int64 // active accounts now (a listed run: the accounts it posted to)
 	Posted   int64 // inbox messages posted by the run
 	Pending  int64 // emails not yet attempted
 	Sent     int64
@@ -61,8 +77,14 @@ type InboxStore interface {
 	// already read. Another account's message is NotFound.
 	MarkRead(ctx context.Context, accountID, id string, at time.Time) error
 
-	// CreateNoticeRun inserts r.
+	// CreateNoticeRun inserts r, whose Audience must be AudienceAll (or
+	// empty).
 	CreateNoticeRun(ctx context.Context, r *NoticeRun) error
+	// CreateListedNoticeRun inserts r with AudienceListed and posts its
+	// message to each of accounts at r.CreatedAt, with ids as message ids
+	// (one per account), in one transaction. An account that is not
+	// active is NotFound, naming it; a repeated account is Invalid.
+	CreateListedNoticeRun(ctx context.Context, r *NoticeRun, accounts, ids []string) error
 	// NoticeRuns returns notice runs, newest first; only unfinished ones if
 	// unfinishedOnly.
 	NoticeRuns(ctx context.Context, unfinishedOnly bool) ([]NoticeRun, error)
@@ -73,7 +95,7 @@ type InboxStore interface {
 	// gives the message ids to use, one per account (len(ids) >= limit).
 	// Each message's email state is "pending" if the run emails, else
 	// none. It returns how many it posted; 0 means every active account
-	// has the message.
+	// has the message. A listed run posts nothing more (0).
 	PostNoticeBatch(ctx context.Context, run *NoticeRun, ids []string, at time.Time, limit int) (int, error)
 	// ClaimNoticeEmails moves up to limit of run's pending emails to
 	// "claimed" in one transaction and returns them with their accounts.

@@ -37,14 +37,43 @@ func Answered(st string) bool {
 	return st == RequestCompleted || st == RequestDenied || st == RequestHeld
 }
 
+// Request channels: how a request reached the controller.
+const (
+	// ChannelApp: the account holder made it, logged in (API, portal or
+	// CLI).
+	ChannelApp = "app"
+	// ChannelEmail, ChannelPhone and ChannelPost: it arrived outside the
+	// app and staff recorded it.
+	ChannelEmail = "email"
+	ChannelPhone = "phone"
+	ChannelPost  = "post"
+)
+
+// IdentityCheck is a staff member's check of a requester's identity, for
+// a request from outside the app that no account's verified contacts can
+// prove: who checked, how (a fixed method name, never a copy of a
+// document) and when.
+type IdentityCheck struct {
+	By     string // staff ID
+	Method string
+	At     time.Time
+}
+
 // PrivacyRequest is a data-subject request. AccountID is empty once the
-// account was erased; Details is then cleared too.
+// account was erased, or for a request from outside the app that matched
+// no account (Check is then set); Details is cleared at erasure too.
 type PrivacyRequest struct {
-	ID             string
-	AccountID      string
-	Type           string
-	Status         string
-	Details        string // the user's free text, if any
+	ID        string
+	AccountID string
+	Type      string
+	Status    string
+	// Channel is how the request arrived (Channel*); empty means
+	// ChannelApp.
+	Channel string
+	// Details is the user's free text, or the note staff recorded with a
+	// request from outside the app.
+	Details        string
+	Check          *IdentityCheck
 	ReceivedAt     time.Time
 	DueAt          time.Time
 	ExtendedReason string
@@ -54,6 +83,31 @@ type PrivacyRequest struct {
 	CompletedAt    *time.Time // completed, held or denied
 	DeniedReason   string
 	Outcome        string // what was done, in words, without personal data
+}
+
+// Recipient communication states (Art. 19): whether a recipient was told
+// of a rectification or erasure.
+const (
+	RecipientPending    = "pending"
+	RecipientTold       = "told"
+	RecipientImpossible = "impossible"
+)
+
+// RequestRecipient is a processor that received the data of a
+// rectification or erasure request's account: which categories (inventory
+// IDs), first and last when, and whether it was told of the request
+// (Status, one of Recipient*), by which staff member, when and with what
+// note. It holds no content and no contact data.
+type RequestRecipient struct {
+	RequestID  string
+	Processor  string
+	Categories []string
+	FirstAt    time.Time
+	LastAt     time.Time
+	Status     string
+	NotedAt    *time.Time
+	NotedBy    string
+	Note       string
 }
 
 // PrivacyFilter selects privacy requests. Zero fields do not filter.
@@ -171,4 +225,18 @@ type PrivacyStore interface {
 	EraseAccount(ctx context.Context, e Erasure) (*ErasureResult, error)
 	// Tombstone returns the tombstone of erasure request requestID.
 	Tombstone(ctx context.Context, requestID string) (*Tombstone, error)
+
+	// MergeRequestRecipients records rs as recipients of request
+	// requestID, in one transaction: a processor new to the request is
+	// added as RecipientPending; one already there gets the union of the
+	// categories and the wider time span, and keeps its status. NotFound
+	// for an unknown request.
+	MergeRequestRecipients(ctx context.Context, requestID string, rs []RequestRecipient) error
+	// RequestRecipients returns the recipients of request requestID, by
+	// processor name.
+	RequestRecipients(ctx context.Context, requestID string) ([]RequestRecipient, error)
+	// NoteRequestRecipient sets the communication status of processor's
+	// entry on request requestID, with the staff member by, the time at
+	// and note. NotFound if the request has no such recipient.
+	NoteRequestRecipient(ctx context.Context, requestID, processor, status, note, by string, at time.Time) error
 }

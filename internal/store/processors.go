@@ -16,6 +16,17 @@ type Processor struct {
 	CreatedAt  time.Time
 }
 
+// ProcessorTransfer says that a processor (by register name) was handed
+// data of one inventory category of an account, first and last when. It
+// never holds the content.
+type ProcessorTransfer struct {
+	AccountID string
+	Processor string
+	Category  string
+	FirstAt   time.Time
+	LastAt    time.Time
+}
+
 // ProcessorStore keeps the processor register. It is part of Store.
 type ProcessorStore interface {
 	// CreateProcessor inserts p; a name already registered (in any case)
@@ -29,6 +40,15 @@ type ProcessorStore interface {
 	// DeleteProcessor removes the processor with id or, failing that, the
 	// one named idOrName, and returns what it removed.
 	DeleteProcessor(ctx context.Context, idOrName string) (*Processor, error)
+
+	// RecordTransfer records that processor was handed categories of
+	// account accountID's data at at, in one transaction: a new
+	// (processor, category) pair starts at at, a known one moves its
+	// LastAt. NotFound for an unknown account.
+	RecordTransfer(ctx context.Context, accountID, processor string, categories []string, at time.Time) error
+	// ProcessorTransfers returns the account's transfers, by processor
+	// name and category.
+	ProcessorTransfers(ctx context.Context, accountID string) ([]ProcessorTransfer, error)
 }
 
 // DailyUsage is the use one privacy unit (an account) made of one region on

@@ -46,6 +46,9 @@ const (
 	// SweepPendingContacts deletes pending contact changes that expired
 	// before the cutoff.
 	SweepPendingContacts = "pending_contact_changes"
+	// SweepBreaches deletes breach records closed before the cutoff (the
+	// register names no account, so no hold applies).
+	SweepBreaches = "breaches"
 )
 
 // RetentionRun is the record of one sweep: counts, never contents.

@@ -163,6 +163,9 @@ type Store interface {
 	Account(ctx context.Context, id string) (*Account, error)
 	// AccountByEmailIndex returns the active account with that blind index.
 	AccountByEmailIndex(ctx context.Context, index []byte) (*Account, error)
+	// AccountByMobileIndex returns the active account with that mobile
+	// blind index.
+	AccountByMobileIndex(ctx context.Context, index []byte) (*Account, error)
 	// SetVerified marks one channel of the account as verified.
 	SetVerified(ctx context.Context, accountID string, ch Channel) error
 	// SetPassword replaces the password hash and deletes all the account's
@@ -268,6 +271,7 @@ type Store interface {
 	PolicyStore
 	RetentionStore
 	PrivacyStore
+	BreachStore
 
 	// Close releases the store.
 	Close() error

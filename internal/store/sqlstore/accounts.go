@@ -64,14 +64,26 @@ func (s *Store) Account(ctx context.Context, id string) (*store.Account, error) 
 // AccountByEmailIndex returns the active account with that email blind
 // index, or NotFound (also for an empty index).
 func (s *Store) AccountByEmailIndex(ctx context.Context, index []byte) (*store.Account, error) {
+	return s.accountByIndex(ctx, "email_index", index)
+}
+
+// AccountByMobileIndex returns the active account with that mobile blind
+// index, or NotFound (also for an empty index).
+func (s *Store) AccountByMobileIndex(ctx context.Context, index []byte) (*store.Account, error) {
+	return s.accountByIndex(ctx, "mobile_index", index)
+}
+
+// accountByIndex returns the active account whose blind-index column col
+// (email_index or mobile_index, both uniquely indexed) is index.
+func (s *Store) accountByIndex(ctx context.Context, col string, index []byte) (*store.Account, error) {
 	if len(index) == 0 {
 		return nil, errs.E(errs.NotFound, "account not found")
 	}
 	var a *store.Account
-	err := s.read(ctx, "account by email", func(tx *sql.Tx) error {
+	err := s.read(ctx, "account by "+col, func(tx *sql.Tx) error {
 		var err error
 		a, err = scanAccount(tx.QueryRowContext(ctx,
-			`SELECT `+accountColumns+` FROM accounts WHERE email_index = $1 AND status = $2`,
+			`SELECT `+accountColumns+` FROM accounts WHERE `+col+` = $1 AND status = $2`,
 			index, store.StatusActive))
 		return notFound(err, "account not found")
 	})

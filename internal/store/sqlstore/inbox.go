@@ -84,34 +84,86 @@ func (s *Store) MarkRead(ctx context.Context, accountID, id string, at time.Time
 	})
 }
 
-const noticeRunCols = `id, kind, document_id, subject, body, email, created_at, finished_at`
+const noticeRunCols = `id, kind, document_id, subject, body, email, created_at, finished_at, audience`
 
 func scanNoticeRun(row interface{ Scan(...any) error }) (*store.NoticeRun, error) {
 	var r store.NoticeRun
 	var doc sql.NullString
 	var created int64
 	var finished sql.NullInt64
-	if err := row.Scan(&r.ID, &r.Kind, &doc, &r.Subject, &r.Body, &r.Email, &created, &finished); err != nil {
+	if err := row.Scan(&r.ID, &r.Kind, &doc, &r.Subject, &r.Body, &r.Email, &created, &finished, &r.Audience); err != nil {
 		return nil, err
 	}
 	r.DocumentID, r.CreatedAt, r.FinishedAt = doc.String, fromUnix(created), nullTime(finished)
 	return &r, nil
 }
 
-// insertNoticeRun inserts r inside tx.
+// insertNoticeRun inserts r inside tx; an empty Audience is stored as
+// store.AudienceAll.
 func insertNoticeRun(ctx context.Context, tx *sql.Tx, r *store.NoticeRun) error {
 	if r.ID == "" || r.Kind == "" {
 		return errs.E(errs.Invalid, "notice run id and kind are required")
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO notice_runs (id, kind, document_id, subject, body, email, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		r.ID, r.Kind, nullString(r.DocumentID), r.Subject, r.Body, r.Email, unix(r.CreatedAt))
+	if r.Audience == "" {
+		r.Audience = store.AudienceAll
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO notice_runs (id, kind, document_id, subject, body, email, created_at, audience)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		r.ID, r.Kind, nullString(r.DocumentID), r.Subject, r.Body, r.Email, unix(r.CreatedAt), r.Audience)
 	return mapErr(err, "notice run already exists")
 }
 
 // CreateNoticeRun implements store.InboxStore.
 func (s *Store) CreateNoticeRun(ctx context.Context, r *store.NoticeRun) error {
+	if r.Audience != "" && r.Audience != store.AudienceAll {
+		return errs.E(errs.Invalid, "a listed notice run is created with its accounts (CreateListedNoticeRun)")
+	}
 	return s.write(ctx, "create notice run", func(tx *sql.Tx) error { return insertNoticeRun(ctx, tx, r) })
+}
+
+// CreateListedNoticeRun implements store.InboxStore.
+func (s *Store) CreateListedNoticeRun(ctx context.Context, r *store.NoticeRun, accounts, ids []string) error {
+	if len(accounts) == 0 || len(ids) < len(accounts) {
+		return errs.E(errs.Invalid, "need at least one account and one message id per account")
+	}
+	seen := make(map[string]bool, len(accounts))
+	for _, a := range accounts {
+		if seen[a] {
+			return errs.Field(errs.Invalid, "accounts", "account %s is listed twice", a)
+		}
+		seen[a] = true
+	}
+	r.Audience = store.AudienceListed
+	var state any
+	if r.Email {
+		state = emailPending
+	}
+	return s.write(ctx, "create listed notice run", func(tx *sql.Tx) error {
+		if err := insertNoticeRun(ctx, tx, r); err != nil {
+			return err
+		}
+		check, err := tx.PrepareContext(ctx, `SELECT 1 FROM accounts WHERE id = $1 AND status = $2`)
+		if err != nil {
+			return err
+		}
+		defer check.Close()
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO inbox (id, account_id, kind, subject, body, created_at, notice_run, email_state)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for i, acc := range accounts {
+			var one int
+			if err := check.QueryRowContext(ctx, acc, store.StatusActive).Scan(&one); err != nil {
+				return errs.WithField(notFound(err, "no active account "+acc), "accounts")
+			}
+			if _, err := ins.ExecContext(ctx, ids[i], acc, r.Kind, r.Subject, r.Body, unix(r.CreatedAt), r.ID, state); err != nil {
+				return mapErr(err, "message already exists")
+			}
+		}
+		return nil
+	})
 }
 
 // NoticeRuns implements store.InboxStore.
@@ -155,6 +207,9 @@ func (s *Store) NoticeRun(ctx context.Context, id string) (*store.NoticeRun, err
 func (s *Store) PostNoticeBatch(ctx context.Context, run *store.NoticeRun, ids []string, at time.Time, limit int) (int, error) {
 	if limit < 1 || len(ids) < limit {
 		return 0, errs.E(errs.Invalid, "need a positive limit and one id per message")
+	}
+	if run.Audience == store.AudienceListed {
+		return 0, nil // posted when the run was created
 	}
 	var n int
 	err := s.write(ctx, "post notice batch", func(tx *sql.Tx) error {
@@ -285,6 +340,10 @@ func (s *Store) SetEmailState(ctx context.Context, messageIDs []string, state st
 func (s *Store) NoticeProgress(ctx context.Context, runID string) (store.NoticeProgress, error) {
 	var p store.NoticeProgress
 	err := s.readSnapshot(ctx, "notice progress", func(tx *sql.Tx) error {
+		var audience string
+		if err := tx.QueryRowContext(ctx, `SELECT audience FROM notice_runs WHERE id = $1`, runID).Scan(&audience); err != nil {
+			return notFound(err, "notice run not found")
+		}
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM accounts WHERE status = $1`, store.StatusActive).
 			Scan(&p.Accounts); err != nil {
 			return err
@@ -312,6 +371,9 @@ func (s *Store) NoticeProgress(ctx context.Context, runID string) (store.NoticeP
 			case emailFailed:
 				p.Failed = n
 			}
+		}
+		if audience == store.AudienceListed {
+			p.Accounts = p.Posted
 		}
 		return rows.Err()
 	})

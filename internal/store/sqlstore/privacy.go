@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
@@ -12,20 +13,24 @@ import (
 )
 
 const privacyColumns = `id, account_id, type, status, details, received_at, due_at, extended_reason,
-	extended_at, verified_at, confirmed_at, completed_at, denied_reason, outcome`
+	extended_at, verified_at, confirmed_at, completed_at, denied_reason, outcome, channel, check_by, check_method, check_at`
 
 func scanPrivacyRequest(row interface{ Scan(...any) error }) (*store.PrivacyRequest, error) {
 	var r store.PrivacyRequest
-	var account sql.NullString
+	var account, checkBy, checkMethod sql.NullString
 	var received, due int64
-	var extended, verified, confirmed, completed sql.NullInt64
+	var extended, verified, confirmed, completed, checkAt sql.NullInt64
 	if err := row.Scan(&r.ID, &account, &r.Type, &r.Status, &r.Details, &received, &due, &r.ExtendedReason,
-		&extended, &verified, &confirmed, &completed, &r.DeniedReason, &r.Outcome); err != nil {
+		&extended, &verified, &confirmed, &completed, &r.DeniedReason, &r.Outcome,
+		&r.Channel, &checkBy, &checkMethod, &checkAt); err != nil {
 		return nil, err
 	}
 	r.AccountID = account.String
 	r.ReceivedAt, r.DueAt = fromUnix(received), fromUnix(due)
 	r.ExtendedAt, r.VerifiedAt, r.ConfirmedAt, r.CompletedAt = nullTime(extended), nullTime(verified), nullTime(confirmed), nullTime(completed)
+	if checkAt.Valid {
+		r.Check = &store.IdentityCheck{By: checkBy.String, Method: checkMethod.String, At: fromUnix(checkAt.Int64)}
+	}
 	return &r, nil
 }
 
@@ -37,17 +42,34 @@ func optUnix(t *time.Time) sql.NullInt64 {
 }
 
 // CreatePrivacyRequest implements store.PrivacyStore. It returns Invalid
-// for an empty id, account or type.
+// for an empty id, type or status, for a request without an account
+// unless it came from outside the app with an identity check, and for an
+// identity check without a staff member or method. An empty Channel is
+// stored as store.ChannelApp.
 func (s *Store) CreatePrivacyRequest(ctx context.Context, r *store.PrivacyRequest) error {
-	if r.ID == "" || r.AccountID == "" || r.Type == "" || r.Status == "" {
-		return errs.E(errs.Invalid, "request id, account, type and status are required")
+	if r.ID == "" || r.Type == "" || r.Status == "" {
+		return errs.E(errs.Invalid, "request id, type and status are required")
+	}
+	if r.Channel == "" {
+		r.Channel = store.ChannelApp
+	}
+	if r.AccountID == "" && (r.Channel == store.ChannelApp || r.Check == nil) {
+		return errs.E(errs.Invalid, "a request without an account must come from outside the app, with an identity check")
+	}
+	var checkBy, checkMethod any
+	var checkAt sql.NullInt64
+	if c := r.Check; c != nil {
+		if c.By == "" || c.Method == "" {
+			return errs.E(errs.Invalid, "an identity check needs the staff member and the method")
+		}
+		checkBy, checkMethod, checkAt = c.By, c.Method, sql.NullInt64{Int64: unix(c.At), Valid: true}
 	}
 	return s.write(ctx, "create privacy request", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO privacy_requests (`+privacyColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			r.ID, r.AccountID, r.Type, r.Status, r.Details, unix(r.ReceivedAt), unix(r.DueAt), r.ExtendedReason,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+			r.ID, nullString(r.AccountID), r.Type, r.Status, r.Details, unix(r.ReceivedAt), unix(r.DueAt), r.ExtendedReason,
 			optUnix(r.ExtendedAt), optUnix(r.VerifiedAt), optUnix(r.ConfirmedAt), optUnix(r.CompletedAt),
-			r.DeniedReason, r.Outcome)
+			r.DeniedReason, r.Outcome, r.Channel, checkBy, checkMethod, checkAt)
 		return mapErr(err, "privacy request already exists")
 	})
 }
@@ -104,8 +126,8 @@ func (s *Store) PrivacyRequests(ctx context.Context, f store.PrivacyFilter) ([]s
 	return out, nil
 }
 
-// UpdatePrivacyRequest implements store.PrivacyStore. The id, account and
-// received time cannot be changed through it.
+// UpdatePrivacyRequest implements store.PrivacyStore. The id, account,
+// received time, channel and identity check cannot be changed through it.
 func (s *Store) UpdatePrivacyRequest(ctx context.Context, id string, fn func(*store.PrivacyRequest) error) (*store.PrivacyRequest, error) {
 	var r *store.PrivacyRequest
 	err := s.write(ctx, "update privacy request", func(tx *sql.Tx) error {
@@ -319,6 +341,10 @@ func eraseCredentials(ctx context.Context, tx *sql.Tx, accountID string) error {
 		`DELETE FROM codes WHERE account_id = $1`,
 		`DELETE FROM export_tokens WHERE account_id = $1`,
 		`DELETE FROM pending_contact_changes WHERE account_id = $1`,
+		// Which processors received the account's data: the erasure
+		// request keeps its own copy (request_recipients), without the
+		// account.
+		`DELETE FROM processor_transfers WHERE account_id = $1`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, accountID); err != nil {
 			return fmt.Errorf("delete credentials: %w", err)
@@ -408,4 +434,93 @@ func (s *Store) Tombstone(ctx context.Context, requestID string) (*store.Tombsto
 		return nil, err
 	}
 	return &t, nil
+}
+
+// MergeRequestRecipients implements store.PrivacyStore.
+func (s *Store) MergeRequestRecipients(ctx context.Context, requestID string, rs []store.RequestRecipient) error {
+	return s.write(ctx, "merge request recipients", func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM privacy_requests WHERE id = $1`+s.d.forUpdate, requestID).Scan(&one); err != nil {
+			return notFound(err, "privacy request not found")
+		}
+		for _, r := range rs {
+			if r.Processor == "" {
+				return errs.E(errs.Invalid, "a recipient needs a processor name")
+			}
+			var cats string
+			var first, last int64
+			err := tx.QueryRowContext(ctx, `SELECT categories, first_at, last_at FROM request_recipients
+				WHERE request_id = $1 AND processor = $2`, requestID, r.Processor).Scan(&cats, &first, &last)
+			if errors.Is(err, sql.ErrNoRows) {
+				_, err = tx.ExecContext(ctx, `INSERT INTO request_recipients
+					(request_id, processor, categories, first_at, last_at, status) VALUES ($1, $2, $3, $4, $5, $6)`,
+					requestID, r.Processor, marshalStrings(r.Categories), unix(r.FirstAt), unix(r.LastAt), store.RecipientPending)
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			old, err := unmarshalStrings(cats)
+			if err != nil {
+				return err
+			}
+			for _, c := range r.Categories {
+				if !slices.Contains(old, c) {
+					old = append(old, c)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE request_recipients SET categories = $1, first_at = $2, last_at = $3
+				WHERE request_id = $4 AND processor = $5`,
+				marshalStrings(old), min(first, unix(r.FirstAt)), max(last, unix(r.LastAt)), requestID, r.Processor); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RequestRecipients implements store.PrivacyStore.
+func (s *Store) RequestRecipients(ctx context.Context, requestID string) ([]store.RequestRecipient, error) {
+	out := []store.RequestRecipient{}
+	err := s.read(ctx, "request recipients", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT request_id, processor, categories, first_at, last_at, status,
+				noted_at, noted_by, note
+			FROM request_recipients WHERE request_id = $1 ORDER BY processor`, requestID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r store.RequestRecipient
+			var cats string
+			var first, last int64
+			var noted sql.NullInt64
+			var by sql.NullString
+			if err := rows.Scan(&r.RequestID, &r.Processor, &cats, &first, &last, &r.Status, &noted, &by, &r.Note); err != nil {
+				return err
+			}
+			if r.Categories, err = unmarshalStrings(cats); err != nil {
+				return err
+			}
+			r.FirstAt, r.LastAt, r.NotedAt, r.NotedBy = fromUnix(first), fromUnix(last), nullTime(noted), by.String
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// NoteRequestRecipient implements store.PrivacyStore.
+func (s *Store) NoteRequestRecipient(ctx context.Context, requestID, processor, status, note, by string, at time.Time) error {
+	return s.write(ctx, "note request recipient", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE request_recipients SET status = $1, note = $2, noted_by = $3, noted_at = $4
+			WHERE request_id = $5 AND processor = $6`, status, note, nullString(by), unix(at), requestID, processor)
+		return affected(res, err, "the request has no such recipient")
+	})
 }

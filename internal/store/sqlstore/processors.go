@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/store"
@@ -90,4 +91,50 @@ func (s *Store) DeleteProcessor(ctx context.Context, idOrName string) (*store.Pr
 		return nil
 	})
 	return out, err
+}
+
+// RecordTransfer implements store.ProcessorStore.
+func (s *Store) RecordTransfer(ctx context.Context, accountID, processor string, categories []string, at time.Time) error {
+	if accountID == "" || processor == "" {
+		return errs.E(errs.Invalid, "a transfer needs an account and a processor")
+	}
+	return s.write(ctx, "record transfer", func(tx *sql.Tx) error {
+		for _, c := range categories {
+			_, err := tx.ExecContext(ctx, `INSERT INTO processor_transfers (account_id, processor, category, first_at, last_at)
+				VALUES ($1, $2, $3, $4, $4)
+				ON CONFLICT (account_id, processor, category) DO UPDATE SET last_at = excluded.last_at`,
+				accountID, processor, c, unix(at))
+			if err != nil {
+				return mapErr(err, "transfer already recorded")
+			}
+		}
+		return nil
+	})
+}
+
+// ProcessorTransfers implements store.ProcessorStore.
+func (s *Store) ProcessorTransfers(ctx context.Context, accountID string) ([]store.ProcessorTransfer, error) {
+	out := []store.ProcessorTransfer{}
+	err := s.read(ctx, "processor transfers", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT account_id, processor, category, first_at, last_at
+			FROM processor_transfers WHERE account_id = $1 ORDER BY processor, category`, accountID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var t store.ProcessorTransfer
+			var first, last int64
+			if err := rows.Scan(&t.AccountID, &t.Processor, &t.Category, &first, &last); err != nil {
+				return err
+			}
+			t.FirstAt, t.LastAt = fromUnix(first), fromUnix(last)
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -113,6 +113,13 @@ func sweepTargets() map[string]sweepTarget {
 				WHERE t.expires_at < $1 AND CAST($2 AS BIGINT) > 0 LIMIT $3)`,
 			held: `SELECT count(*) FROM staff_tokens WHERE 1 = 0 AND CAST($1 AS BIGINT) < CAST($2 AS BIGINT)`,
 		},
+		// The register names no account: no hold applies.
+		store.SweepBreaches: {
+			table: "breaches",
+			del: `DELETE FROM breaches WHERE id IN (SELECT t.id FROM breaches t
+				WHERE t.closed_at IS NOT NULL AND t.closed_at < $1 AND CAST($2 AS BIGINT) > 0 LIMIT $3)`,
+			held: `SELECT count(*) FROM breaches WHERE 1 = 0 AND CAST($1 AS BIGINT) < CAST($2 AS BIGINT)`,
+		},
 		store.SweepAudit: {
 			table: "audit_log",
 			del: `DELETE FROM audit_log WHERE seq IN (SELECT t.seq FROM audit_log t WHERE ` + auditDue +

@@ -74,6 +74,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Disclosures", testDisclosures},
 		{"Processors", testProcessors},
 		{"DailyUsage", testDailyUsage},
+		{"OutsideRequests", testOutsideRequests},
+		{"ProcessorTransfers", testProcessorTransfers},
+		{"RequestRecipients", testRequestRecipients},
+		{"Breaches", testBreaches},
+		{"ListedNoticeRuns", testListedNoticeRuns},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
