@@ -212,9 +212,9 @@ func (s *Service) sendCode(ctx context.Context, a *store.Account, ch store.Chann
 	}
 	body := fmt.Sprintf("Your Nitronet code to %s is %s.\nIt expires in %d minutes. If you did not ask for it, ignore this message.\n",
 		what, code, int(CodeTTL/time.Minute))
-	m := notify.Message{Channel: "email", To: email, Subject: "Your Nitronet code", Body: body, Kind: purpose + "-code"}
+	m := notify.Message{Channel: "email", To: email, Subject: "Your Nitronet code", Body: body, Kind: purpose + "-code", Account: a.ID}
 	if ch == store.Mobile {
-		m = notify.Message{Channel: "sms", To: mobile, Body: body, Kind: purpose + "-code"}
+		m = notify.Message{Channel: "sms", To: mobile, Body: body, Kind: purpose + "-code", Account: a.ID}
 	}
 	if err := s.cfg.Notifier.Send(ctx, m); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "could not send the code; try again later")
@@ -400,7 +400,7 @@ func (s *Service) RequestReset(ctx context.Context, email string) error {
 		body += "or open " + strings.TrimRight(s.cfg.PortalURL, "/") + "/reset?token=" + tok + "\n\n"
 	}
 	body += "With the CLI: nitronet password reset --token TOKEN\nIf it was not you, ignore this message; your password is unchanged.\n"
-	if err := s.cfg.Notifier.Send(ctx, notify.Message{Channel: "email", To: addr, Subject: "Reset your Nitronet password", Body: body, Kind: "password-reset"}); err != nil {
+	if err := s.cfg.Notifier.Send(ctx, notify.Message{Channel: "email", To: addr, Subject: "Reset your Nitronet password", Body: body, Kind: "password-reset", Account: a.ID}); err != nil {
 		// Do not reveal to the caller that the account exists.
 		s.cfg.Logger.Warn("password reset message not sent", "account", a.ID)
 	}

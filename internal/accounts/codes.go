@@ -23,6 +23,9 @@ type CodeMessage struct {
 	// What ends the sentence "Your Nitronet code to ... is NNNNNN.", e.g.
 	// "confirm your privacy request".
 	What string
+	// Note, if not empty, is a paragraph after the code: what to do with
+	// it.
+	Note string
 }
 
 // SendCodeTo issues a new one-time code for purpose on channel ch of the
@@ -63,9 +66,12 @@ func (s *Service) SendCodeTo(ctx context.Context, accountID string, ch store.Cha
 	}
 	body := fmt.Sprintf("Your Nitronet code to %s is %s.\nIt expires in %d minutes. If you did not ask for it, ignore this message and consider changing your password.\n",
 		m.What, code, int(CodeTTL/time.Minute))
-	msg := notify.Message{Channel: notify.Email, To: to, Subject: "Your Nitronet code", Body: body, Kind: m.Kind}
+	if m.Note != "" {
+		body += "\n" + m.Note + "\n"
+	}
+	msg := notify.Message{Channel: notify.Email, To: to, Subject: "Your Nitronet code", Body: body, Kind: m.Kind, Account: accountID}
 	if ch == store.Mobile {
-		msg = notify.Message{Channel: notify.SMS, To: to, Body: body, Kind: m.Kind}
+		msg = notify.Message{Channel: notify.SMS, To: to, Body: body, Kind: m.Kind, Account: accountID}
 	}
 	if err := s.cfg.Notifier.Send(ctx, msg); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "could not send the code; try again later")
@@ -96,13 +102,8 @@ func (s *Service) SealContact(a *store.Account, ch store.Channel, value string) 
 
 // AccountIDByIndex returns the id of the active account whose blind index
 // on channel ch is that of value (normalised), or "" if there is none.
-// Only email lookups are indexed by the store; mobile returns "" and
-// relies on the unique index at apply time.
 func (s *Service) AccountIDByIndex(ctx context.Context, ch store.Channel, value string) (string, error) {
-	if ch != store.Email {
-		return "", nil
-	}
-	a, err := s.cfg.Store.AccountByEmailIndex(ctx, s.cfg.Vault.BlindIndex("email", value))
+	a, err := s.accountByIndex(ctx, ch, value)
 	if errs.Is(err, errs.NotFound) {
 		return "", nil
 	}
@@ -110,6 +111,19 @@ func (s *Service) AccountIDByIndex(ctx context.Context, ch store.Channel, value 
 		return "", err
 	}
 	return a.ID, nil
+}
+
+// accountByIndex returns the active account whose blind index on channel
+// ch is that of value (normalised); NotFound if there is none.
+func (s *Service) accountByIndex(ctx context.Context, ch store.Channel, value string) (*store.Account, error) {
+	index := s.cfg.Vault.BlindIndex(string(ch), value)
+	switch ch {
+	case store.Email:
+		return s.cfg.Store.AccountByEmailIndex(ctx, index)
+	case store.Mobile:
+		return s.cfg.Store.AccountByMobileIndex(ctx, index)
+	}
+	return nil, errs.Field(errs.Invalid, "channel", `channel must be "email" or "mobile"`)
 }
 
 // NormalizeContact validates and normalises a new value for channel ch:

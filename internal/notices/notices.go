@@ -241,5 +241,5 @@ func (s *Sender) send(ctx context.Context, r *store.NoticeRun, a *store.Account)
 	if email == "" {
 		return errs.E(errs.Precondition, "account has no email address")
 	}
-	return s.cfg.Notifier.Send(ctx, notify.Message{Channel: notify.Email, To: email, Subject: r.Subject, Body: r.Body, Kind: r.Kind})
+	return s.cfg.Notifier.Send(ctx, notify.Message{Channel: notify.Email, To: email, Subject: r.Subject, Body: r.Body, Kind: r.Kind, Account: a.ID})
 }

@@ -42,6 +42,11 @@ type Message struct {
 	// routing, logs and file names, never personal data. It must be 1 to 32
 	// characters from a-z, 0-9 and "-", starting with a letter or digit.
 	Kind string
+	// Account is the ID of the account whose data the message carries,
+	// or empty. It is never sent, written or logged: it tells the
+	// processor guard whose data the processor receives, so that the
+	// recipients of an account's data can be listed (GDPR Art. 15 and 19).
+	Account string
 }
 
 // Notifier sends messages. Implementations are safe for concurrent use.

@@ -96,9 +96,9 @@ func (s *Service) ConfirmContactChange(ctx context.Context, accountID string, ch
 	body := fmt.Sprintf("The %s of your Nitronet account was changed on %s. This address or number no longer receives messages about the account.\n"+
 		"If you did not make this change, reply to this message or contact the operator at once.\n",
 		ch, s.cfg.Clock().UTC().Format("2006-01-02 15:04 UTC"))
-	m := notify.Message{Channel: notify.Email, To: oldEmail, Subject: "Your Nitronet " + string(ch) + " was changed", Body: body, Kind: "contact-changed"}
+	m := notify.Message{Channel: notify.Email, To: oldEmail, Subject: "Your Nitronet " + string(ch) + " was changed", Body: body, Kind: "contact-changed", Account: accountID}
 	if ch == store.Mobile {
-		m = notify.Message{Channel: notify.SMS, To: oldMobile, Body: body, Kind: "contact-changed"}
+		m = notify.Message{Channel: notify.SMS, To: oldMobile, Body: body, Kind: "contact-changed", Account: accountID}
 	}
 	if err := s.cfg.Notifier.Send(ctx, m); err != nil {
 		s.cfg.Logger.Warn("old contact not told of change", "account", accountID, "err", errs.CodeOf(err))
@@ -110,6 +110,9 @@ func (s *Service) ConfirmContactChange(ctx context.Context, accountID string, ch
 	}
 	now := s.cfg.Clock().UTC().Truncate(time.Second)
 	for _, r := range rs {
+		if err := s.snapshotRecipients(ctx, &r); err != nil {
+			s.cfg.Logger.Warn("recipients of request not recorded", "request", r.ID, "err", errs.CodeOf(err))
+		}
 		if _, err := s.cfg.Store.UpdatePrivacyRequest(ctx, r.ID, func(r *store.PrivacyRequest) error {
 			if r.Status == store.RequestVerified {
 				r.Status, r.CompletedAt = store.RequestCompleted, &now

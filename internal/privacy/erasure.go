@@ -124,6 +124,12 @@ func (s *Service) execute(ctx context.Context, r *store.PrivacyRequest) (*Erasur
 			s.cfg.Logger.Warn("erasure notice not sent", "request", r.ID, "err", errs.CodeOf(err))
 		}
 	}
+	// The processors that received the account's data, to be told of
+	// the erasure (Art. 19): the request keeps the list, the erasure
+	// deletes the account's own record of it.
+	if err := s.snapshotRecipients(ctx, r); err != nil {
+		return nil, fmt.Errorf("record the recipients to tell: %w", err)
+	}
 	outcome := "Erased: account closed, sessions and devices ended, data key destroyed."
 	if held {
 		outcome = "Erased except data kept under a legal obligation " + untilText(rep.KeptUntil) + "; the account is closed."
@@ -183,9 +189,9 @@ func (s *Service) sendErasureNotice(ctx context.Context, a *store.Account, r *st
 		subject = "The rest of your Nitronet data is being erased"
 	}
 	body := fmt.Sprintf("Erasure request %s: %s\n\n%s\n\n%s\n", r.ID, rep.Message, ErasureWarning, complaintText)
-	err = s.cfg.Notifier.Send(ctx, notify.Message{Channel: notify.Email, To: email, Subject: subject, Body: body, Kind: "privacy-erasure"})
+	err = s.cfg.Notifier.Send(ctx, notify.Message{Channel: notify.Email, To: email, Subject: subject, Body: body, Kind: "privacy-erasure", Account: a.ID})
 	if mobile != "" && a.MobileVerified {
-		if e := s.cfg.Notifier.Send(ctx, notify.Message{Channel: notify.SMS, To: mobile, Kind: "privacy-erasure",
+		if e := s.cfg.Notifier.Send(ctx, notify.Message{Channel: notify.SMS, To: mobile, Kind: "privacy-erasure", Account: a.ID,
 			Body: "Nitronet: your account is being erased and the service closed, as you asked (request " + r.ID + "). Details by email."}); err == nil {
 			err = e
 		}

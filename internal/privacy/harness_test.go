@@ -20,6 +20,7 @@ import (
 	"github.com/nitronet/nitronet/internal/notify"
 	"github.com/nitronet/nitronet/internal/password"
 	"github.com/nitronet/nitronet/internal/privacy"
+	"github.com/nitronet/nitronet/internal/processors"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
@@ -128,6 +129,7 @@ type harness struct {
 	svc    *privacy.Service
 	holds  *holds.Service
 	audit  *audit.Log
+	procs  *processors.Service
 	clk    *clock
 	out    *outbox
 	inbox  *recInbox
@@ -160,7 +162,15 @@ func newHarness(t testing.TB, st store.Store, opts ...func(*privacy.Config)) *ha
 	if h.audit, err = audit.New(audit.Config{Store: st, Clock: h.clk.Now}); err != nil {
 		t.Fatal(err)
 	}
-	h.acc, err = accounts.New(accounts.Config{Store: st, Vault: v, Hasher: hasher, Notifier: h.out, Audit: h.audit, Logger: log,
+	// Messages reach the outbox through the processor guard, as they
+	// reach the relay and the webhook in a server: what passes is
+	// recorded as the account's recipients.
+	if h.procs, err = processors.New(processors.Config{Store: st, Audit: h.audit, Inventory: inventory.Default(),
+		Clock: h.clk.Now, Rand: rand.Reader, Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	guarded := processors.Guard(h.out, h.procs, log)
+	h.acc, err = accounts.New(accounts.Config{Store: st, Vault: v, Hasher: hasher, Notifier: guarded, Audit: h.audit, Logger: log,
 		Clock: h.clk.Now, Rand: rand.Reader, MobileRegion: "GB"})
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +182,7 @@ func newHarness(t testing.TB, st store.Store, opts ...func(*privacy.Config)) *ha
 	if h.holds, err = holds.New(holds.Config{Store: st, Audit: h.audit, Clock: h.clk.Now, Rand: rand.Reader}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := privacy.Config{Store: st, Accounts: h.acc, Holds: h.holds, Audit: h.audit, Notifier: h.out,
+	cfg := privacy.Config{Store: st, Accounts: h.acc, Holds: h.holds, Audit: h.audit, Notifier: guarded,
 		Inbox: h.inbox, Sources: []privacy.ExportSource{section{}}, UsageRecording: "intervals",
 		Inventory:    inventory.Default(),
 		OnPeerChange: func() { h.peerMu.Lock(); h.peers++; h.peerMu.Unlock() },

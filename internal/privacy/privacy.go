@@ -144,23 +144,36 @@ type Extension struct {
 
 // Request is a privacy request as its owner (and staff) see it.
 type Request struct {
-	ID         string    `json:"id"`
-	AccountID  string    `json:"account_id,omitempty"` // staff views only
-	Type       string    `json:"type"`
-	Status     string    `json:"status"`
+	ID        string `json:"id"`
+	AccountID string `json:"account_id,omitempty"` // staff views only
+	Type      string `json:"type"`
+	Status    string `json:"status"`
+	// Channel is how the request reached us: "app", or "email", "phone"
+	// or "post" for one staff recorded.
+	Channel string `json:"channel"`
+	// Details is the requester's free text, or the note staff recorded
+	// with a request from outside the app.
 	Details    string    `json:"details,omitempty"`
 	ReceivedAt time.Time `json:"received_at"`
 	DueAt      time.Time `json:"due_at"`
 	Overdue    bool      `json:"overdue"`
 	// IdentityProof lists what Verify needs: "password" and one code per
 	// verified contact ("email_code", "mobile_code").
-	IdentityProof []string   `json:"identity_proof,omitempty"`
-	Extension     *Extension `json:"extension,omitempty"`
-	VerifiedAt    *time.Time `json:"verified_at,omitempty"`
-	ConfirmedAt   *time.Time `json:"confirmed_at,omitempty"`
-	CompletedAt   *time.Time `json:"completed_at,omitempty"`
-	DeniedReason  string     `json:"denied_reason,omitempty"`
-	Outcome       string     `json:"outcome,omitempty"`
+	IdentityProof []string `json:"identity_proof,omitempty"`
+	// IdentityCheck is the staff check that proved the identity of a
+	// requester from outside the app whom no account's verified contacts
+	// could prove.
+	IdentityCheck *IdentityCheck `json:"identity_check,omitempty"`
+	// Recipients are, for a rectification or erasure, the processors that
+	// received the account's data and whether each was told of the
+	// request (Art. 19 GDPR). Listed once identity is proven.
+	Recipients   []Recipient `json:"recipients,omitempty"`
+	Extension    *Extension  `json:"extension,omitempty"`
+	VerifiedAt   *time.Time  `json:"verified_at,omitempty"`
+	ConfirmedAt  *time.Time  `json:"confirmed_at,omitempty"`
+	CompletedAt  *time.Time  `json:"completed_at,omitempty"`
+	DeniedReason string      `json:"denied_reason,omitempty"`
+	Outcome      string      `json:"outcome,omitempty"`
 	// ExportUntil is when the export stops being downloadable (access and
 	// portability, once verified).
 	ExportUntil *time.Time `json:"export_until,omitempty"`
@@ -181,7 +194,7 @@ func utcPtr(t *time.Time) *time.Time {
 // view converts a stored request for the owner.
 func (s *Service) view(r *store.PrivacyRequest) Request {
 	v := Request{
-		ID: r.ID, Type: r.Type, Status: r.Status, Details: r.Details,
+		ID: r.ID, Type: r.Type, Status: r.Status, Channel: channel(r), Details: r.Details,
 		ReceivedAt: r.ReceivedAt.UTC(), DueAt: r.DueAt.UTC(),
 		Overdue:    deadline.Overdue(r.DueAt, s.cfg.Clock(), store.Answered(r.Status)),
 		VerifiedAt: utcPtr(r.VerifiedAt), ConfirmedAt: utcPtr(r.ConfirmedAt), CompletedAt: utcPtr(r.CompletedAt),
@@ -189,6 +202,9 @@ func (s *Service) view(r *store.PrivacyRequest) Request {
 	}
 	if r.ExtendedAt != nil {
 		v.Extension = &Extension{Reason: r.ExtendedReason, At: r.ExtendedAt.UTC()}
+	}
+	if c := r.Check; c != nil {
+		v.IdentityCheck = &IdentityCheck{Method: c.Method, Description: checkMethods()[c.Method], At: c.At.UTC()}
 	}
 	if (r.Type == store.RequestAccess || r.Type == store.RequestPortability) && r.VerifiedAt != nil && r.Status == store.RequestCompleted {
 		u := r.VerifiedAt.Add(ExportWindow).UTC()
@@ -272,7 +288,7 @@ func (s *Service) Create(ctx context.Context, accountID, typ, details string) (*
 		return nil, err
 	}
 	s.cfg.Logger.Info("privacy request received", "request", id, "type", typ)
-	s.sendProofCodes(ctx, a, id, chans)
+	s.sendProofCodes(ctx, a, r, chans)
 	v := s.view(r)
 	v.IdentityProof = proofFields(chans)
 	return &v, nil
@@ -298,12 +314,13 @@ func proofFields(chans []store.Channel) []string {
 	return out
 }
 
-// sendProofCodes sends a code for request id to each channel. Failures
+// sendProofCodes sends a code for request r to each channel. Failures
 // are logged (without data); the user can ask for new codes.
-func (s *Service) sendProofCodes(ctx context.Context, a *store.Account, id string, chans []store.Channel) {
+func (s *Service) sendProofCodes(ctx context.Context, a *store.Account, r *store.PrivacyRequest, chans []store.Channel) {
+	id := r.ID
 	for _, ch := range chans {
 		err := s.cfg.Accounts.SendCodeTo(ctx, a.ID, ch, purpose(id), accounts.CodeMessage{
-			Kind: "privacy-code", What: "confirm your privacy request " + id})
+			Kind: "privacy-code", What: "confirm your privacy request " + id, Note: proofNote(r)})
 		if err != nil {
 			s.cfg.Logger.Warn("privacy proof code not sent", "request", id, "channel", string(ch), "err", errs.CodeOf(err))
 		}
@@ -338,6 +355,7 @@ func (s *Service) Get(ctx context.Context, accountID, id string) (*Request, erro
 			v.IdentityProof = proofFields(verifiedChannels(a))
 		}
 	}
+	s.addRecipients(ctx, &v, r)
 	return &v, nil
 }
 
@@ -356,7 +374,9 @@ func (s *Service) List(ctx context.Context, accountID string) ([]Request, error)
 	}
 	out := make([]Request, 0, len(rs))
 	for i := range rs {
-		out = append(out, s.view(&rs[i]))
+		v := s.view(&rs[i])
+		s.addRecipients(ctx, &v, &rs[i])
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -375,7 +395,7 @@ func (s *Service) ResendCodes(ctx context.Context, accountID, id string) error {
 	if err != nil {
 		return err
 	}
-	s.sendProofCodes(ctx, a, id, verifiedChannels(a))
+	s.sendProofCodes(ctx, a, r, verifiedChannels(a))
 	return nil
 }
 
@@ -397,27 +417,58 @@ func (s *Service) Verify(ctx context.Context, accountID, id, password, emailCode
 	if err != nil {
 		return nil, err
 	}
-	chans := verifiedChannels(a)
-	codes := map[store.Channel]string{store.Email: strings.TrimSpace(emailCode), store.Mobile: strings.TrimSpace(mobileCode)}
 	if password == "" {
 		return nil, errs.Field(errs.Invalid, "password", "password is required")
 	}
-	for _, ch := range chans {
-		if codes[ch] == "" {
-			return nil, errs.Field(errs.Invalid, string(ch)+"_code", "%s_code is required: a code was sent to your %s", ch, ch)
-		}
+	chans := verifiedChannels(a)
+	if err := requireCodes(chans, emailCode, mobileCode); err != nil {
+		return nil, err
 	}
 	if err := s.cfg.Accounts.CheckPassword(ctx, accountID, password); err != nil {
 		return nil, err
 	}
+	if err := s.checkCodes(ctx, accountID, id, chans, emailCode, mobileCode); err != nil {
+		return nil, err
+	}
+	if r, err = s.proven(ctx, r); err != nil {
+		return nil, err
+	}
+	v := s.view(r)
+	s.addRecipients(ctx, &v, r)
+	return &v, nil
+}
+
+// requireCodes returns Invalid, naming the field, unless a code is given
+// for each of chans.
+func requireCodes(chans []store.Channel, emailCode, mobileCode string) error {
+	codes := map[store.Channel]string{store.Email: strings.TrimSpace(emailCode), store.Mobile: strings.TrimSpace(mobileCode)}
 	for _, ch := range chans {
-		if err := s.cfg.Accounts.CheckCode(ctx, accountID, ch, purpose(id), codes[ch]); err != nil {
-			return nil, errs.WithField(err, string(ch)+"_code")
+		if codes[ch] == "" {
+			return errs.Field(errs.Invalid, string(ch)+"_code", "%s_code is required: a code was sent to the %s", ch, ch)
 		}
 	}
+	return nil
+}
+
+// checkCodes consumes the identity-proof codes of request id on each of
+// chans. Errors name the field: "email_code" or "mobile_code".
+func (s *Service) checkCodes(ctx context.Context, accountID, id string, chans []store.Channel, emailCode, mobileCode string) error {
+	codes := map[store.Channel]string{store.Email: strings.TrimSpace(emailCode), store.Mobile: strings.TrimSpace(mobileCode)}
+	for _, ch := range chans {
+		if err := s.cfg.Accounts.CheckCode(ctx, accountID, ch, purpose(id), codes[ch]); err != nil {
+			return errs.WithField(err, string(ch)+"_code")
+		}
+	}
+	return nil
+}
+
+// proven records that the identity of request r's requester (an account
+// holder) is proven and fulfils what can be fulfilled at once (see the
+// package comment). A request no longer waiting for proof is Conflict.
+func (s *Service) proven(ctx context.Context, r *store.PrivacyRequest) (*store.PrivacyRequest, error) {
 	now := s.cfg.Clock().UTC()
 	lift := strings.EqualFold(r.Details, Lift)
-	r, err = s.cfg.Store.UpdatePrivacyRequest(ctx, id, func(r *store.PrivacyRequest) error {
+	r, err := s.cfg.Store.UpdatePrivacyRequest(ctx, r.ID, func(r *store.PrivacyRequest) error {
 		if r.Status != store.RequestPending {
 			return errs.E(errs.Conflict, "identity is already verified for this request")
 		}
@@ -433,6 +484,9 @@ func (s *Service) Verify(ctx context.Context, accountID, id, password, emailCode
 			r.Outcome = "Identity verified. Change your email or mobile number with `nitronet privacy contact` or in the portal; the new contact is verified before it takes effect. Other corrections are handled by our privacy team."
 		case store.RequestErasure:
 			r.Outcome = "Identity verified. Erasure needs your final confirmation: it closes your account and ends the service."
+			if outside(r) {
+				r.Outcome = "Identity verified. Our privacy team carries out the erasure you asked for: it closes your account and ends the service. You may also confirm it yourself in the app or portal."
+			}
 		}
 		return nil
 	})
@@ -440,13 +494,16 @@ func (s *Service) Verify(ctx context.Context, accountID, id, password, emailCode
 		return nil, err
 	}
 	if r.Type == store.RequestRestriction || r.Type == store.RequestObjection {
-		if err := s.setFlag(ctx, accountID, r.Type, !lift); err != nil {
+		if err := s.setFlag(ctx, r.AccountID, r.Type, !lift); err != nil {
 			return nil, err
 		}
 	}
-	s.cfg.Logger.Info("privacy request verified", "request", id, "type", r.Type)
-	v := s.view(r)
-	return &v, nil
+	if err := s.snapshotRecipients(ctx, r); err != nil {
+		// Completion and erasure take the list again.
+		s.cfg.Logger.Warn("recipients of request not recorded", "request", r.ID, "err", errs.CodeOf(err))
+	}
+	s.cfg.Logger.Info("privacy request verified", "request", r.ID, "type", r.Type)
+	return r, nil
 }
 
 func flagOutcome(typ string, lift bool) string {
@@ -493,7 +550,7 @@ func (s *Service) notifyUser(ctx context.Context, a *store.Account, kind, subjec
 	}
 	email, _, err := s.cfg.Accounts.Contacts(a)
 	if err == nil {
-		err = s.cfg.Notifier.Send(ctx, notify.Message{Channel: notify.Email, To: email, Subject: subject, Body: body, Kind: kind})
+		err = s.cfg.Notifier.Send(ctx, notify.Message{Channel: notify.Email, To: email, Subject: subject, Body: body, Kind: kind, Account: a.ID})
 	}
 	if err != nil {
 		s.cfg.Logger.Warn("privacy notice not emailed", "kind", kind, "err", errs.CodeOf(err))

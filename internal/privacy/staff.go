@@ -17,16 +17,21 @@ import (
 func (s *Service) staffView(by staff.Principal, r *store.PrivacyRequest) Request {
 	v := s.view(r)
 	v.AccountID = r.AccountID
+	if v.IdentityCheck != nil {
+		v.IdentityCheck.By = r.Check.By
+	}
 	v.Actions = s.actions(by, r)
 	return v
 }
 
-// Action is one thing staff can do with a request (extend its deadline,
-// complete it, deny it) and whether the staff member may do it now. The
-// service decides with the same rules Extend, Complete and Deny apply;
-// front ends show the controls and the reasons.
+// Action is one thing staff can do with a request (enter the identity
+// codes a requester from outside the app reads back, extend its
+// deadline, complete it, deny it) and whether the staff member may do it
+// now. The service decides with the same rules StaffVerify, Extend,
+// Complete and Deny apply; front ends show the controls and the reasons.
 type Action struct {
-	// Action is staff.ActPrivacyExtend, staff.ActPrivacyComplete or
+	// Action is staff.ActPrivacyRecord (requests from outside the app
+	// only), staff.ActPrivacyExtend, staff.ActPrivacyComplete or
 	// staff.ActPrivacyDeny.
 	Action  string `json:"action"`
 	Allowed bool   `json:"allowed"`
@@ -37,21 +42,29 @@ type Action struct {
 	Months []int `json:"months,omitempty"`
 }
 
-// requestActions are the staff actions on a request, in the order front
-// ends show them.
-var requestActions = []string{staff.ActPrivacyExtend, staff.ActPrivacyComplete, staff.ActPrivacyDeny}
+// requestActions are the staff actions on request r, in the order front
+// ends show them: entering the identity codes only for a request from
+// outside the app.
+func requestActions(r *store.PrivacyRequest) []string {
+	acts := []string{staff.ActPrivacyExtend, staff.ActPrivacyComplete, staff.ActPrivacyDeny}
+	if outside(r) {
+		acts = append([]string{staff.ActPrivacyRecord}, acts...)
+	}
+	return acts
+}
 
 // actions returns what by may do with r now, and why not.
 func (s *Service) actions(by staff.Principal, r *store.PrivacyRequest) []Action {
 	now := s.cfg.Clock().UTC().Truncate(time.Second)
+	acts := requestActions(r)
 	mayAny := false
-	for _, act := range requestActions {
+	for _, act := range acts {
 		mayAny = mayAny || staff.Authorize(by, act) == nil
 	}
 	verbs := map[string]string{staff.ActPrivacyExtend: "extend deadlines", staff.ActPrivacyComplete: "complete requests",
-		staff.ActPrivacyDeny: "deny requests"}
-	out := make([]Action, 0, len(requestActions))
-	for _, act := range requestActions {
+		staff.ActPrivacyDeny: "deny requests", staff.ActPrivacyRecord: "enter identity codes"}
+	out := make([]Action, 0, len(acts))
+	for _, act := range acts {
 		a := Action{Action: act}
 		var why error
 		switch {
@@ -61,6 +74,8 @@ func (s *Service) actions(by staff.Principal, r *store.PrivacyRequest) []Action 
 			a.Reason = fmt.Sprintf("Your role (%s) may view requests but not act on them.", staff.RoleName(by.Role))
 		case store.Answered(r.Status):
 			a.Reason = fmt.Sprintf("The request is already %s.", r.Status)
+		case act == staff.ActPrivacyRecord:
+			why = codesEnterable(r)
 		case act == staff.ActPrivacyExtend:
 			a.Months, why = deadline.Extensions(r.ReceivedAt, now, r.DueAt)
 		case act == staff.ActPrivacyComplete:
@@ -89,14 +104,28 @@ func upperFirst(s string) string {
 }
 
 // completable returns Conflict unless staff may complete r: its
-// requester's identity is proven and it is not an erasure (which only the
-// user's own confirmation carries out).
+// requester's identity is proven and it is not an erasure made in the app
+// (which only the user's own confirmation carries out). Completing an
+// erasure from outside the app carries it out.
 func completable(r *store.PrivacyRequest) error {
 	if r.Status != store.RequestVerified {
 		return errs.E(errs.Conflict, "the requester's identity is not verified yet")
 	}
-	if r.Type == store.RequestErasure {
-		return errs.E(errs.Conflict, "an erasure is carried out by the user's final confirmation, not by staff")
+	if r.Type == store.RequestErasure && !outside(r) {
+		return errs.E(errs.Conflict, "an erasure made in the app is carried out by the user's final confirmation, not by staff")
+	}
+	return nil
+}
+
+// codesEnterable returns Conflict unless staff may enter the identity
+// codes of r: it came from outside the app, has an account and waits for
+// proof.
+func codesEnterable(r *store.PrivacyRequest) error {
+	switch {
+	case r.Status != store.RequestPending:
+		return errs.E(errs.Conflict, "the requester's identity is already verified")
+	case r.AccountID == "":
+		return errs.E(errs.Conflict, "no account holds the contact given: the identity check was recorded with the request")
 	}
 	return nil
 }
@@ -137,6 +166,13 @@ func (s *Service) StaffList(ctx context.Context, by staff.Principal, overdue boo
 	return out, nil
 }
 
+// staffFull is staffView with the recipients.
+func (s *Service) staffFull(ctx context.Context, by staff.Principal, r *store.PrivacyRequest) *Request {
+	v := s.staffView(by, r)
+	s.addRecipients(ctx, &v, r)
+	return &v
+}
+
 // StaffShow returns one request for staff (audited), with the actions by
 // may take on it now (Request.Actions). by must be allowed
 // staff.ActPrivacyView.
@@ -154,8 +190,7 @@ func (s *Service) StaffShow(ctx context.Context, by staff.Principal, id string) 
 	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActPrivacyView, subject(r), "viewed request "+id); err != nil {
 		return nil, err
 	}
-	v := s.staffView(by, r)
-	return &v, nil
+	return s.staffFull(ctx, by, r), nil
 }
 
 // OverdueCount returns how many requests are overdue now (for the
@@ -243,20 +278,33 @@ func (s *Service) Extend(ctx context.Context, by staff.Principal, id string, mon
 
 // Complete marks a verified request completed, with an optional note to
 // the user (a bad note is Invalid, field "note"). Requests whose identity
-// is not proven, and erasures (which only the user's confirmation carries
-// out), are Conflict. by must be allowed staff.ActPrivacyComplete.
+// is not proven, and erasures made in the app (which only the user's
+// confirmation carries out), are Conflict. Completing an erasure that
+// came from outside the app, with an account, carries it out as the
+// user's confirmation does (ConfirmErasure): the note is not used. by
+// must be allowed staff.ActPrivacyComplete.
 func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note string) (*Request, error) {
 	note, err := checkText("note", note, MaxReason)
 	if err != nil {
 		return nil, err
 	}
-	r, a, err := s.staffAct(ctx, by, staff.ActPrivacyComplete, id, "completed",
+	erase := false
+	detail := "completed"
+	r, a, err := s.staffAct(ctx, by, staff.ActPrivacyComplete, id, detail,
 		func(r *store.PrivacyRequest, now time.Time) error {
 			if err := unanswered(r); err != nil {
 				return err
 			}
 			if err := completable(r); err != nil {
 				return err
+			}
+			if r.Type == store.RequestErasure && r.AccountID != "" {
+				// Carried out below, as the requester's instruction.
+				erase = true
+				if r.ConfirmedAt == nil {
+					r.ConfirmedAt = &now
+				}
+				return nil
 			}
 			r.Status, r.CompletedAt = store.RequestCompleted, &now
 			if note != "" {
@@ -267,6 +315,22 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 	if err != nil {
 		return nil, err
 	}
+	if erase {
+		if _, err := s.execute(ctx, r); err != nil {
+			return nil, fmt.Errorf("carry out erasure %s: %w", r.ID, err)
+		}
+		if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActPrivacyComplete, r.AccountID,
+			"request "+r.ID+": erasure carried out on the instruction received by "+channel(r)); err != nil {
+			return nil, err
+		}
+		if r, err = s.cfg.Store.PrivacyRequest(ctx, r.ID); err != nil {
+			return nil, err
+		}
+		return s.staffFull(ctx, by, r), nil
+	}
+	if err := s.snapshotRecipients(ctx, r); err != nil {
+		s.cfg.Logger.Warn("recipients of request not recorded", "request", r.ID, "err", errs.CodeOf(err))
+	}
 	if a != nil {
 		body := fmt.Sprintf("Your %s request %s is completed.\n", r.Type, r.ID)
 		if note != "" {
@@ -275,8 +339,7 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 		body += "\n" + complaintText + "\n"
 		_ = s.notifyUser(ctx, a, "privacy-completed", "Your privacy request is completed", body)
 	}
-	v := s.staffView(by, r)
-	return &v, nil
+	return s.staffFull(ctx, by, r), nil
 }
 
 // Deny refuses a request that is not answered yet, for reason (required;

@@ -11,11 +11,15 @@ import (
 	"github.com/nitronet/nitronet/internal/notify"
 )
 
-// Register says what a processor may receive. *Service implements it.
+// Register says what a processor may receive, and records what it
+// received. *Service implements it.
 type Register interface {
 	// Scope returns the inventory category IDs the processor named name
 	// may receive; an unregistered processor is NotFound.
 	Scope(ctx context.Context, name string) ([]string, error)
+	// Received records that the processor named name is handed
+	// categories of account accountID's data (never the content).
+	Received(ctx context.Context, accountID, name string, categories []string) error
 }
 
 // ProcessorFor returns the processor a message on channel ch is handed to:
@@ -90,7 +94,11 @@ func Transfer(m notify.Message) []string {
 // (ProcessorFor), and what the message transfers by Transfer.
 //
 // A message whose categories are all within the processor's registered
-// scope is passed to next unchanged. Otherwise Send returns an
+// scope is passed to next unchanged; if the message names its account
+// (notify.Message.Account), the transfer is first recorded in the
+// register (Register.Received), and a message whose transfer cannot be
+// recorded is refused (Unavailable), so that no account's data reaches a
+// processor unrecorded. Otherwise Send returns an
 // *errs.Error with code Forbidden and logs a warning that names only the
 // message kind, the processor and the category IDs outside scope, never a
 // recipient, subject or body. An unregistered processor is outside scope
@@ -121,9 +129,16 @@ func (g *guard) Send(ctx context.Context, m notify.Message) error {
 		g.log.Error("processor register unavailable; transfer refused", "processor", name, "kind", kind, "err", err)
 		return errs.Wrap(errs.Unavailable, err, "the processor register could not be read")
 	}
-	if out := Outside(Transfer(m), allowed); len(out) > 0 {
+	cats := Transfer(m)
+	if out := Outside(cats, allowed); len(out) > 0 {
 		g.log.Warn("transfer outside processor scope refused", "processor", name, "kind", kind, "categories", out)
 		return errs.E(errs.Forbidden, "%s may not receive %s (processor register)", name, strings.Join(out, ", "))
+	}
+	if m.Account != "" {
+		if err := g.reg.Received(ctx, m.Account, name, cats); err != nil {
+			g.log.Error("transfer not recorded; refused", "processor", name, "kind", kind, "err", errs.CodeOf(err))
+			return errs.Wrap(errs.Unavailable, err, "the transfer to the processor could not be recorded")
+		}
 	}
 	return g.next.Send(ctx, m)
 }

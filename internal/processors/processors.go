@@ -177,6 +177,58 @@ func (s *Service) Scope(ctx context.Context, name string) ([]string, error) {
 	return p.Categories, nil
 }
 
+// Received records that the processor named name is handed categories of
+// account accountID's data now. It implements Register.
+func (s *Service) Received(ctx context.Context, accountID, name string, categories []string) error {
+	return s.store.RecordTransfer(ctx, accountID, name, categories, s.clock())
+}
+
+// Receipt is a processor that received an account's data, as the
+// account's export shows it: which categories (inventory IDs), first and
+// last when. Never the content.
+type Receipt struct {
+	Processor  string    `json:"processor"`
+	Categories []string  `json:"categories"`
+	FirstAt    time.Time `json:"first_at"`
+	LastAt     time.Time `json:"last_at"`
+}
+
+// ExportSection returns the "recipients" section of the account's data
+// export: every processor that received the account's data, with the
+// categories and times, by processor name.
+func (s *Service) ExportSection(ctx context.Context, accountID string) (string, any, error) {
+	ts, err := s.store.ProcessorTransfers(ctx, accountID)
+	if err != nil {
+		return "", nil, err
+	}
+	out := []Receipt{}
+	for _, t := range ts {
+		if n := len(out); n > 0 && out[n-1].Processor == t.Processor {
+			x := &out[n-1]
+			x.Categories = append(x.Categories, t.Category)
+			x.FirstAt, x.LastAt = minTime(x.FirstAt, t.FirstAt), maxTime(x.LastAt, t.LastAt)
+			continue
+		}
+		out = append(out, Receipt{Processor: t.Processor, Categories: []string{t.Category},
+			FirstAt: t.FirstAt.UTC(), LastAt: t.LastAt.UTC()})
+	}
+	return "recipients", out, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b.UTC()
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b.UTC()
+	}
+	return a
+}
+
 // CheckCategories trims, de-duplicates and checks ids against inv. It
 // returns them in inventory order, or an *errs.Error with code Invalid
 // and field "categories" naming the first unknown one.

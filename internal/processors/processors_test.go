@@ -45,6 +45,10 @@ func (f fixedRegister) Scope(_ context.Context, name string) ([]string, error) {
 	return c, nil
 }
 
+// Received records nothing: TestServiceOnStores checks the recording with
+// the real register.
+func (fixedRegister) Received(context.Context, string, string, []string) error { return nil }
+
 func defaultRegister() fixedRegister {
 	r := fixedRegister{}
 	for _, p := range processors.Defaults() {
@@ -107,6 +111,33 @@ type failingRegister struct{}
 
 func (failingRegister) Scope(context.Context, string) ([]string, error) {
 	return nil, errs.E(errs.Unavailable, "database down")
+}
+
+func (failingRegister) Received(context.Context, string, string, []string) error {
+	return errs.E(errs.Unavailable, "database down")
+}
+
+// unrecordedRegister has the default scopes but cannot record transfers.
+type unrecordedRegister struct{ fixedRegister }
+
+func (unrecordedRegister) Received(context.Context, string, string, []string) error {
+	return errs.E(errs.Unavailable, "database down")
+}
+
+// TestGuardRefusesUnrecorded: a message about an account whose transfer
+// cannot be recorded does not reach the processor; one about no account
+// needs no record.
+func TestGuardRefusesUnrecorded(t *testing.T) {
+	next := &recorder{}
+	g := processors.Guard(next, unrecordedRegister{defaultRegister()}, slog.New(slog.DiscardHandler))
+	m := notify.Message{Channel: notify.Email, To: "a@example.com", Body: "1", Kind: "verify-code", Account: "acc_1"}
+	if err := g.Send(t.Context(), m); errs.CodeOf(err) != errs.Unavailable || len(next.sent) != 0 {
+		t.Fatalf("got error %v and %d sent, want Unavailable and nothing sent", err, len(next.sent))
+	}
+	m.Account = ""
+	if err := g.Send(t.Context(), m); err != nil || len(next.sent) != 1 {
+		t.Fatalf("without an account: got %v and %d sent, want it sent", err, len(next.sent))
+	}
 }
 
 func TestGuardFailsClosed(t *testing.T) {
@@ -191,6 +222,36 @@ func TestServiceOnStores(t *testing.T) {
 			sms := notify.Message{Channel: notify.SMS, To: "+447700900123", Body: "1", Kind: "verify-code"}
 			if err := g.Send(ctx, sms); err != nil {
 				t.Fatalf("sms code with default register: %v", err)
+			}
+			// What passes the guard about an account is recorded (never
+			// the content) and appears in the account's export; what is
+			// refused is not.
+			acct := storetest.NewAccountID(t, st)
+			for _, m := range []notify.Message{
+				{Channel: notify.Email, To: "a@example.com", Subject: "Code", Body: "123456", Kind: "verify-code", Account: acct},
+				{Channel: notify.SMS, To: "+447700900123", Body: "654321", Kind: "privacy-code", Account: acct},
+				{Channel: notify.Email, To: "a@example.com", Subject: "News", Body: "policy changed", Kind: "policy-change", Account: acct},
+			} {
+				if err := g.Send(ctx, m); err != nil {
+					t.Fatalf("send %s: %v", m.Kind, err)
+				}
+			}
+			if err := g.Send(ctx, notify.Message{Channel: notify.SMS, To: "+447700900123", Body: "news", Kind: "policy-change", Account: acct}); errs.CodeOf(err) != errs.Forbidden {
+				t.Fatalf("sms notice: got %v, want Forbidden", err)
+			}
+			name, data, err := svc.ExportSection(ctx, acct)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := data.([]processors.Receipt)
+			if name != "recipients" || len(got) != 2 || got[0].Processor != processors.NameSMS || got[1].Processor != processors.NameSMTP ||
+				!slices.Equal(got[0].Categories, []string{inventory.IDMobile, inventory.IDCodes}) ||
+				!slices.Equal(got[1].Categories, []string{inventory.IDEmail, inventory.IDCodes, inventory.IDInbox}) ||
+				!got[1].FirstAt.Equal(clock()) {
+				t.Fatalf("export section %q: got %+v", name, got)
+			}
+			if transfers, _ := st.ProcessorTransfers(ctx, acct); len(transfers) != 5 {
+				t.Fatalf("recorded transfers: got %+v, want 5 (account, processor, category) rows", transfers)
 			}
 
 			// Roles: only the privacy officer manages the register.

@@ -10,10 +10,11 @@ import (
 )
 
 // assemblePrivacy builds the privacy-request service on st, with the
-// inbox, policy acceptances and disclosures as export sections, and
+// inbox, policy acceptances, disclosures and the processors that received
+// the account's data as export sections, and
 // registers the overdue-requests gauge. It needs s.Accounts, s.Holds,
-// s.Audit, s.Notifier, s.Feed, s.Inbox, s.Policy, s.Disclosures and
-// s.Inventory.
+// s.Audit, s.Notifier, s.Feed, s.Inbox, s.Policy, s.Disclosures,
+// s.Processors and s.Inventory.
 func (s *Server) assemblePrivacy(st store.Store) error {
 	d := s.deps
 	var sources []privacy.ExportSource
@@ -27,6 +28,10 @@ func (s *Server) assemblePrivacy(st store.Store) error {
 	}
 	if s.Disclosures != nil {
 		sources = append(sources, s.Disclosures)
+	}
+	if s.Processors != nil {
+		// Which processors received the account's data (Art. 15(1)(c)).
+		sources = append(sources, s.Processors)
 	}
 	svc, err := privacy.New(privacy.Config{
 		Store: st, Accounts: s.Accounts, Holds: s.Holds, Audit: s.Audit, Notifier: s.Notifier,

@@ -55,6 +55,7 @@ const (
 	ActAuditView        = "audit.view"           // read and verify the audit log
 	ActAccountView      = "account.view"         // read an account's personal data
 	ActPrivacyView      = "privacy.view"         // read privacy requests
+	ActPrivacyRecord    = "privacy.record"       // record requests received by email, phone or post; enter the codes a requester reads back
 	ActPrivacyExtend    = "privacy.extend"       // extend a request's deadline
 	ActPrivacyComplete  = "privacy.complete"     // complete a request
 	ActPrivacyDeny      = "privacy.deny"         // deny a request
@@ -67,6 +68,9 @@ const (
 	ActTransparency     = "transparency.publish" // sign transparency reports
 	ActProcessorManage  = "processor.manage"     // edit the processor register
 	ActStatsView        = "stats.view"           // aggregate statistics
+	ActBreachView       = "breach.view"          // read the breach register
+	ActBreachManage     = "breach.manage"        // open and update breach records
+	ActBreachNotify     = "breach.notify"        // tell the people affected by a breach (Art. 34)
 )
 
 // ActStaffBootstrap is the audit action of a staff account added by
@@ -80,13 +84,15 @@ const ActStaffBootstrap = "staff.bootstrap"
 func matrix() map[string][]string {
 	return map[string][]string{
 		RoleAdmin: {ActStaffManage, ActStaffTOTP, ActGatewayManage, ActGatewayView, ActAnnounce, ActNoticeRun,
-			ActRetentionRun, ActRetentionView, ActAuditView, ActStatsView, ActRecordsView},
-		RoleSupport: {ActStaffTOTP, ActAccountView, ActPrivacyView, ActGatewayView},
-		RolePrivacyOfficer: {ActStaffTOTP, ActPrivacyView, ActPrivacyExtend, ActPrivacyComplete, ActPrivacyDeny,
+			ActRetentionRun, ActRetentionView, ActAuditView, ActStatsView, ActRecordsView, ActBreachView},
+		RoleSupport: {ActStaffTOTP, ActAccountView, ActPrivacyView, ActPrivacyRecord, ActGatewayView},
+		RolePrivacyOfficer: {ActStaffTOTP, ActPrivacyView, ActPrivacyRecord, ActPrivacyExtend, ActPrivacyComplete, ActPrivacyDeny,
 			ActErasureResume, ActAccountView, ActHoldView, ActRetentionView, ActRetentionRun, ActRecordsView,
-			ActAuditView, ActProcessorManage, ActPolicyPublish, ActNoticeRun, ActStatsView},
+			ActAuditView, ActProcessorManage, ActPolicyPublish, ActNoticeRun, ActStatsView,
+			ActBreachView, ActBreachManage, ActBreachNotify},
 		RoleLegal: {ActStaffTOTP, ActHoldView, ActHoldManage, ActDisclosureView, ActDisclosureManage,
-			ActDisclosureNotify, ActTransparency, ActAuditView, ActPrivacyView, ActRecordsView},
+			ActDisclosureNotify, ActTransparency, ActAuditView, ActPrivacyView, ActRecordsView,
+			ActBreachView, ActBreachManage, ActBreachNotify},
 		RoleSystem: {ActRetentionRun, ActDisclosureNotify, ActErasureResume, ActNoticeRun, ActGatewayManage},
 	}
 }

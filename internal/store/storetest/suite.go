@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -1335,4 +1337,16 @@ func testGatewayEnrollConcurrent(t *testing.T, s store.Store) {
 	if g.PublicKey != PublicKey(winner+1) {
 		t.Fatalf("enrolled key: got %s, want %s", g.PublicKey, PublicKey(winner+1))
 	}
+}
+
+// NewAccountID creates an active account with placeholder sealed fields
+// and distinct blind indexes in s, for tests of other packages that need
+// an account row, and returns its id.
+func NewAccountID(t *testing.T, s store.Store) string {
+	t.Helper()
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return mkAccount(t, s, "acc_"+hex.EncodeToString(b[:])).ID
 }
