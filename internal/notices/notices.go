@@ -103,6 +103,39 @@ func (s *Sender) Create(ctx context.Context, r *store.NoticeRun) error {
 	return s.cfg.Store.CreateNoticeRun(ctx, r)
 }
 
+// CreateListed saves a run made by NewRun for the listed accounts only
+// and posts its inbox message to each of them at once, in one
+// transaction (store.InboxStore.CreateListedNoticeRun): Run then only
+// sends the emails. An account that is not active is NotFound and a
+// repeated one Invalid, both naming the field "accounts"; then nothing is
+// saved.
+func (s *Sender) CreateListed(ctx context.Context, r *store.NoticeRun, accounts []string) error {
+	ids := make([]string, len(accounts))
+	for i := range ids {
+		var err error
+		if ids[i], err = ident.New(s.cfg.Rand, "msg"); err != nil {
+			return err
+		}
+	}
+	return s.cfg.Store.CreateListedNoticeRun(ctx, r, accounts, ids)
+}
+
+// RunsAbout returns the runs whose DocumentID is documentID (the policy
+// document or the breach record they announce), newest first.
+func (s *Sender) RunsAbout(ctx context.Context, documentID string) ([]store.NoticeRun, error) {
+	all, err := s.cfg.Store.NoticeRuns(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.NoticeRun
+	for _, r := range all {
+		if r.DocumentID == documentID {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 // Unfinished returns the runs not finished yet, newest first.
 func (s *Sender) Unfinished(ctx context.Context) ([]store.NoticeRun, error) {
 	return s.cfg.Store.NoticeRuns(ctx, true)
@@ -126,9 +159,9 @@ func (s *Sender) progress(ctx context.Context, r *store.NoticeRun) (Progress, er
 		Pending: p.Pending, Claimed: p.Claimed, Done: r.FinishedAt != nil}, nil
 }
 
-// Run works through run runID until every active account has the inbox
-// message and, for an email run, every pending email was attempted; then
-// it marks the run finished. It calls report (if not nil) after each
+// Run works through run runID until every active account (a listed run:
+// every listed account) has the inbox message and, for an email run,
+// every pending email was attempted; then it marks the run finished. It calls report (if not nil) after each
 // batch. Calling Run on a finished run posts to accounts created since and
 // returns. A failed email is recorded and not retried; an error from the
 // store or ctx stops Run, which may be called again to resume.

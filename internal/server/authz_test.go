@@ -17,11 +17,13 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/auditchain"
+	"github.com/nitronet/nitronet/internal/breaches"
 	"github.com/nitronet/nitronet/internal/deadline"
 	"github.com/nitronet/nitronet/internal/disclosures"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/inventory"
+	"github.com/nitronet/nitronet/internal/privacy"
 	"github.com/nitronet/nitronet/internal/secret"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
@@ -72,6 +74,63 @@ func (f *authzFixture) signup(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// verifiedSignup creates a user account with both contacts verified and
+// returns its id, email and mobile.
+func (f *authzFixture) verifiedSignup(t *testing.T) (string, string, string) {
+	t.Helper()
+	n := f.uniq()
+	email, mobile := fmt.Sprintf("authzv%d@example.com", n), fmt.Sprintf("+4479112%05d", 30000+n)
+	ctx := context.Background()
+	id, err := f.e.srv.Accounts.Signup(ctx, email, mobile, "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.e.with(t)
+	for _, c := range []struct {
+		ch store.Channel
+		to string
+	}{{store.Email, email}, {store.Mobile, mobile}} {
+		if err := f.e.srv.Accounts.Verify(ctx, id, c.ch, e.code(c.to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id, email, mobile
+}
+
+// outsideRequest is a request recorded by staff from outside the app,
+// with the identity-proof codes sent for it.
+type outsideRequest struct{ id, emailCode, mobileCode string }
+
+// outside records an erasure received by phone for a verified account.
+func (f *authzFixture) outside(t *testing.T) outsideRequest {
+	t.Helper()
+	_, email, mobile := f.verifiedSignup(t)
+	r, err := f.e.srv.Privacy.StaffAdd(context.Background(), f.members[staff.RoleSupport],
+		privacy.Intake{Type: store.RequestErasure, Email: email, Channel: store.ChannelPhone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.e.with(t)
+	code := func(to string) string { return codeRE.FindStringSubmatch(e.lastMessage("privacy-code", to))[1] }
+	return outsideRequest{r.ID, code(email), code(mobile)}
+}
+
+// breach opens a breach record with the content a notice needs.
+func (f *authzFixture) breach(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	po := f.members[staff.RolePrivacyOfficer]
+	b, err := f.e.srv.Breaches.Add(ctx, po, time.Now().Add(-2*time.Hour), "A backup disk was lost in transit.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, meas := "Little: the disk is encrypted.", "The backup key was rotated."
+	if _, err := f.e.srv.Breaches.Update(ctx, po, b.ID, breaches.Update{Consequences: &cons, MeasuresTaken: &meas}); err != nil {
+		t.Fatal(err)
+	}
+	return b.ID
 }
 
 // request stores a privacy request of typ in status for account.
@@ -327,6 +386,82 @@ func staffCalls() []staffCall {
 		{name: "read an account", action: staff.ActAccountView, methods: []string{"accounts.Service.StaffShow"},
 			act: func(ctx context.Context, f *authzFixture, p staff.Principal, _ any) error {
 				_, err := f.e.srv.Accounts.StaffShow(ctx, p, f.account)
+				return err
+			}},
+		{name: "look an account up by email", action: staff.ActAccountView, methods: []string{"accounts.Service.StaffLookup"},
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, _ any) error {
+				_, err := f.e.srv.Accounts.StaffLookup(ctx, p, store.Email, "authz1@example.com")
+				return err
+			}},
+
+		// Requests from outside the app, and the recipients told.
+		{name: "record a request received by post", action: staff.ActPrivacyRecord, methods: []string{"privacy.Service.StaffAdd"},
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, _ any) error {
+				_, err := f.e.srv.Privacy.StaffAdd(ctx, p, privacy.Intake{Type: store.RequestAccess, Email: "nobody@example.com",
+					Channel: store.ChannelPost, ReceivedAt: time.Now().Add(-72 * time.Hour), Check: privacy.CheckLetter})
+				return err
+			}},
+		{name: "enter the codes read back", action: staff.ActPrivacyRecord, methods: []string{"privacy.Service.StaffVerify"},
+			setup: func(t *testing.T, f *authzFixture) any { return f.outside(t) },
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, x any) error {
+				o := x.(outsideRequest)
+				_, err := f.e.srv.Privacy.StaffVerify(ctx, p, o.id, o.emailCode, o.mobileCode)
+				return err
+			}},
+		{name: "send new identity codes", action: staff.ActPrivacyRecord, methods: []string{"privacy.Service.StaffSendCodes"},
+			setup: func(t *testing.T, f *authzFixture) any { return f.outside(t) },
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, x any) error {
+				_, err := f.e.srv.Privacy.StaffSendCodes(ctx, p, x.(outsideRequest).id)
+				return err
+			}},
+		{name: "note a recipient told", action: staff.ActPrivacyComplete, methods: []string{"privacy.Service.NoteRecipient"},
+			setup: func(t *testing.T, f *authzFixture) any {
+				id := f.request(t, f.account, store.RequestRectification, store.RequestVerified, false)
+				if err := f.st.MergeRequestRecipients(ctx, id, []store.RequestRecipient{{Processor: "SMTP relay",
+					Categories: []string{inventory.IDEmail}, FirstAt: time.Now(), LastAt: time.Now()}}); err != nil {
+					t.Fatal(err)
+				}
+				return id
+			},
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, x any) error {
+				_, err := f.e.srv.Privacy.NoteRecipient(ctx, p, x.(string), "SMTP relay", store.RecipientTold, "ticket 12")
+				return err
+			}},
+
+		// The breach register.
+		{name: "open a breach record", action: staff.ActBreachManage, methods: []string{"breaches.Service.Add"},
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, _ any) error {
+				_, err := f.e.srv.Breaches.Add(ctx, p, time.Now().Add(-time.Hour), "A laptop was stolen.")
+				return err
+			}},
+		{name: "update a breach record", action: staff.ActBreachManage, methods: []string{"breaches.Service.Update"},
+			setup: func(t *testing.T, f *authzFixture) any { return f.breach(t) },
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, x any) error {
+				risk := breaches.RiskHigh
+				_, err := f.e.srv.Breaches.Update(ctx, p, x.(string), breaches.Update{Risk: &risk})
+				return err
+			}},
+		{name: "list breaches", action: staff.ActBreachView, methods: []string{"breaches.Service.List"},
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, _ any) error {
+				_, err := f.e.srv.Breaches.List(ctx, p)
+				return err
+			}},
+		{name: "show a breach", action: staff.ActBreachView, methods: []string{"breaches.Service.Get"},
+			setup: func(t *testing.T, f *authzFixture) any { return f.breach(t) },
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, x any) error {
+				_, err := f.e.srv.Breaches.Get(ctx, p, x.(string))
+				return err
+			}},
+		{name: "tell the people affected by a breach", action: staff.ActBreachNotify, methods: []string{"breaches.Service.Notify"},
+			setup: func(t *testing.T, f *authzFixture) any { return f.breach(t) },
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, x any) error {
+				_, err := f.e.srv.Breaches.Notify(ctx, p, x.(string), breaches.Audience{Accounts: []string{f.account}}, false, nil)
+				return err
+			}},
+		{name: "resume the notices of a breach", action: staff.ActBreachNotify, methods: []string{"breaches.Service.ResumeNotices"},
+			setup: func(t *testing.T, f *authzFixture) any { return f.breach(t) },
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, x any) error {
+				_, err := f.e.srv.Breaches.ResumeNotices(ctx, p, x.(string), nil)
 				return err
 			}},
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/breaches"
 	"github.com/nitronet/nitronet/internal/metrics"
 	"github.com/nitronet/nitronet/internal/privacy"
 	"github.com/nitronet/nitronet/internal/store"
@@ -11,10 +12,10 @@ import (
 
 // assemblePrivacy builds the privacy-request service on st, with the
 // inbox, policy acceptances, disclosures and the processors that received
-// the account's data as export sections, and
-// registers the overdue-requests gauge. It needs s.Accounts, s.Holds,
-// s.Audit, s.Notifier, s.Feed, s.Inbox, s.Policy, s.Disclosures,
-// s.Processors and s.Inventory.
+// the account's data as export sections, registers the overdue-requests
+// gauge, and then builds the breach register (assembleBreaches). It needs
+// s.Accounts, s.Holds, s.Audit, s.Notifier, s.Notices, s.Feed, s.Inbox,
+// s.Policy, s.Disclosures, s.Processors and s.Inventory.
 func (s *Server) assemblePrivacy(st store.Store) error {
 	d := s.deps
 	var sources []privacy.ExportSource
@@ -50,6 +51,32 @@ func (s *Server) assemblePrivacy(st store.Store) error {
 			n, err := svc.OverdueCount(ctx)
 			if err != nil {
 				d.Logger.Warn("count overdue privacy requests", "err", err)
+				return nil
+			}
+			return []metrics.Sample{{Value: float64(n)}}
+		})
+	return s.assembleBreaches(st)
+}
+
+// assembleBreaches builds the breach register on st, its notices going
+// through s.Notices, and registers the overdue-breaches gauge. It needs
+// s.Notices, s.Audit and s.Inventory.
+func (s *Server) assembleBreaches(st store.Store) error {
+	d := s.deps
+	svc, err := breaches.New(breaches.Config{Store: st, Notices: s.Notices, Audit: s.Audit, Inventory: s.Inventory,
+		Controller: s.Config.Controller, Logger: d.Logger, Clock: d.Clock, Rand: d.Rand})
+	if err != nil {
+		return err
+	}
+	s.Breaches = svc
+	s.Metrics.Gauge("nitronet_breaches_overdue",
+		"Open personal data breaches whose supervisory authority was not notified within 72 hours of detection (a count only).",
+		func() []metrics.Sample {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n, err := svc.OverdueCount(ctx)
+			if err != nil {
+				d.Logger.Warn("count overdue breaches", "err", err)
 				return nil
 			}
 			return []metrics.Sample{{Value: float64(n)}}

@@ -1,12 +1,19 @@
 package server_test
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nitronet/nitronet/internal/breaches"
 	"github.com/nitronet/nitronet/internal/httpedge"
+	"github.com/nitronet/nitronet/internal/privacy"
+	"github.com/nitronet/nitronet/internal/staff"
+	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
 )
 
@@ -110,6 +117,63 @@ func TestPrivacyAPI(t *testing.T) {
 			}
 			e.want("GET", "/api/v1/me", tok, nil, 401)
 			e.want("POST", "/api/v1/sessions", "", map[string]string{"email": "dsr@example.com", "password": "correct horse battery"}, 401)
+		})
+	}
+}
+
+// TestOverdueMetricsCountOutsideRequestsAndBreaches: a request recorded
+// from outside the app whose month has passed counts in
+// nitronet_privacy_requests_overdue, and a breach whose authority was not
+// notified within 72 hours in nitronet_breaches_overdue, until notified.
+func TestOverdueMetricsCountOutsideRequestsAndBreaches(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newEnv(t, b, nil)
+			ctx := context.Background()
+			if _, err := e.srv.Staff.Bootstrap(ctx, "dpo@staff.example", staff.RolePrivacyOfficer, "staff password 1"); err != nil {
+				t.Fatal(err)
+			}
+			po, err := e.srv.Staff.Check(ctx, staff.Credentials{Email: "dpo@staff.example", Password: "staff password 1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			metric := func(name string) string {
+				resp, err := http.Get(e.url + "/metrics")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(string(body))
+				if m == nil {
+					t.Fatalf("no %s in the metrics", name)
+				}
+				return m[1]
+			}
+			if _, err := e.srv.Privacy.StaffAdd(ctx, po, privacy.Intake{Type: store.RequestAccess, Email: "letter@example.com",
+				Channel: store.ChannelPost, ReceivedAt: time.Now().AddDate(0, -1, -2), Check: privacy.CheckLetter}); err != nil {
+				t.Fatal(err)
+			}
+			if got := metric("nitronet_privacy_requests_overdue"); got != "1" {
+				t.Fatalf("nitronet_privacy_requests_overdue: got %s, want 1", got)
+			}
+			br, err := e.srv.Breaches.Add(ctx, po, time.Now().Add(-73*time.Hour), "A database dump was left on a public bucket.")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.srv.Breaches.Add(ctx, po, time.Now().Add(-71*time.Hour), "A laptop was stolen."); err != nil {
+				t.Fatal(err)
+			}
+			if got := metric("nitronet_breaches_overdue"); got != "1" {
+				t.Fatalf("nitronet_breaches_overdue: got %s, want 1", got)
+			}
+			now := time.Now()
+			if _, err := e.srv.Breaches.Update(ctx, po, br.ID, breaches.Update{AuthorityNotifiedAt: &now}); err != nil {
+				t.Fatal(err)
+			}
+			if got := metric("nitronet_breaches_overdue"); got != "0" {
+				t.Fatalf("nitronet_breaches_overdue after notifying: got %s, want 0", got)
+			}
 		})
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/nitronet/nitronet/internal/accounts"
 	"github.com/nitronet/nitronet/internal/api"
 	"github.com/nitronet/nitronet/internal/audit"
+	"github.com/nitronet/nitronet/internal/breaches"
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/devices"
 	"github.com/nitronet/nitronet/internal/disclosures"
@@ -111,6 +112,8 @@ type Server struct {
 	Inventory inventory.Inventory
 	// Records serves the Art. 30 record of processing to staff.
 	Records *records.Service
+	// Breaches is the breach register (Art. 33 and 34).
+	Breaches *breaches.Service
 }
 
 // OpenStore opens the configured store: PostgreSQL if cfg.Database is set,

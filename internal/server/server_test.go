@@ -67,6 +67,8 @@ func testConfig(t *testing.T, dir string) config.Settings {
 	cfg.Bind(fs)
 	cfg.DataDir = dir
 	cfg.DeviceLimit = 3
+	// A contact point, which breach notices must name.
+	cfg.Controller.Email = "privacy@operator.example"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

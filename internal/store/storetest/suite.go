@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/store"
 )
 
@@ -1339,14 +1339,14 @@ func testGatewayEnrollConcurrent(t *testing.T, s store.Store) {
 	}
 }
 
-// NewAccountID creates an active account with placeholder sealed fields
-// and distinct blind indexes in s, for tests of other packages that need
-// an account row, and returns its id.
+// NewAccountID creates an active account with a well-formed random id,
+// placeholder sealed fields and distinct blind indexes in s, for tests
+// of other packages that need an account row, and returns its id.
 func NewAccountID(t *testing.T, s store.Store) string {
 	t.Helper()
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	id, err := ident.New(rand.Reader, "acc")
+	if err != nil {
 		t.Fatal(err)
 	}
-	return mkAccount(t, s, "acc_"+hex.EncodeToString(b[:])).ID
+	return mkAccount(t, s, id).ID
 }
