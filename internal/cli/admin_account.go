@@ -5,18 +5,20 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/accounts"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
+	"github.com/nitronet/nitronet/internal/store"
 	"github.com/spf13/cobra"
 )
 
 func newAdminAccountCmd(a *admin) *cobra.Command {
 	c := &cobra.Command{Use: "account", Short: "User accounts, as support and the privacy officer see them (every read is audited)"}
-	c.AddCommand(newAdminAccountShowCmd(a))
+	c.AddCommand(newAdminAccountShowCmd(a), newAdminAccountLookupCmd(a))
 	return c
 }
 
-// staffAccountJSON is `admin account show --json`.
+// staffAccountJSON is `admin account show|lookup --json`.
 type staffAccountJSON struct {
 	ID             string   `json:"id"`
 	Status         string   `json:"status"`
@@ -25,6 +27,22 @@ type staffAccountJSON struct {
 	EmailVerified  bool     `json:"email_verified"`
 	MobileVerified bool     `json:"mobile_verified"`
 	CreatedAt      jsonTime `json:"created_at"`
+}
+
+// printStaffAccount prints an account as staff see it, as JSON if asJSON.
+func printStaffAccount(env *Env, v *accounts.StaffView, asJSON bool) error {
+	if asJSON {
+		return printJSON(env.Stdout, staffAccountJSON{ID: v.ID, Status: v.Status, Email: v.Email, Mobile: v.Mobile,
+			EmailVerified: v.EmailVerified, MobileVerified: v.MobileVerified, CreatedAt: jsonTime(v.CreatedAt)})
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Account:\t%s\nStatus:\t%s\nCreated:\t%s\n", v.ID, v.Status, v.CreatedAt.Format(time.RFC3339))
+	if v.Email == "" {
+		fmt.Fprintln(tw, "Contacts:\tnone (the account was erased and its data key destroyed)")
+	} else {
+		fmt.Fprintf(tw, "Email:\t%s (verified: %v)\nMobile:\t%s (verified: %v)\n", v.Email, v.EmailVerified, v.Mobile, v.MobileVerified)
+	}
+	return tw.Flush()
 }
 
 func newAdminAccountShowCmd(a *admin) *cobra.Command {
@@ -37,20 +55,42 @@ func newAdminAccountShowCmd(a *admin) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return printJSON(env.Stdout, staffAccountJSON{ID: v.ID, Status: v.Status, Email: v.Email, Mobile: v.Mobile,
-					EmailVerified: v.EmailVerified, MobileVerified: v.MobileVerified, CreatedAt: jsonTime(v.CreatedAt)})
-			}
-			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "Account:\t%s\nStatus:\t%s\nCreated:\t%s\n", v.ID, v.Status, v.CreatedAt.Format(time.RFC3339))
-			if v.Email == "" {
-				fmt.Fprintln(tw, "Contacts:\tnone (the account was erased and its data key destroyed)")
-			} else {
-				fmt.Fprintf(tw, "Email:\t%s (verified: %v)\nMobile:\t%s (verified: %v)\n", v.Email, v.EmailVerified, v.Mobile, v.MobileVerified)
-			}
-			return tw.Flush()
+			return printStaffAccount(env, v, asJSON)
 		}),
 	}
+	jsonFlag(c, &asJSON)
+	return c
+}
+
+func newAdminAccountLookupCmd(a *admin) *cobra.Command {
+	env := a.env
+	var email, mobile string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "lookup --email E | --mobile M [--json]",
+		Short: "Find the account holding an email address or mobile number (through the blind index; audited without the value)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ch, value := store.Email, email
+			switch {
+			case email != "" && mobile != "":
+				return usageError(cmd, "give --email or --mobile, not both")
+			case mobile != "":
+				ch, value = store.Mobile, mobile
+			case email == "":
+				return usageError(cmd, "--email or --mobile is required")
+			}
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
+				v, err := srv.Accounts.StaffLookup(cmd.Context(), p, ch, value)
+				if err != nil {
+					return err
+				}
+				return printStaffAccount(env, v, asJSON)
+			})
+		},
+	}
+	c.Flags().StringVar(&email, "email", "", "the email address")
+	c.Flags().StringVar(&mobile, "mobile", "", "the mobile number")
 	jsonFlag(c, &asJSON)
 	return c
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nitronet/nitronet/internal/privacy"
 	"github.com/nitronet/nitronet/internal/server"
@@ -15,6 +16,7 @@ import (
 // privacy service decided, and how.
 func printActions(env *Env, r privacy.Request) {
 	commands := map[string]string{
+		staff.ActPrivacyRecord:   "nitronet admin privacy verify " + r.ID + " --email-code CODE --mobile-code CODE (new codes: nitronet admin privacy codes " + r.ID + ")",
 		staff.ActPrivacyExtend:   "nitronet admin privacy extend " + r.ID + " --months N --reason TEXT",
 		staff.ActPrivacyComplete: "nitronet admin privacy complete " + r.ID + " [--note TEXT]",
 		staff.ActPrivacyDeny:     "nitronet admin privacy deny " + r.ID + " --reason TEXT",
@@ -22,6 +24,9 @@ func printActions(env *Env, r privacy.Request) {
 	fmt.Fprintln(env.Stdout, "You may:")
 	for _, a := range r.Actions {
 		name := strings.TrimPrefix(a.Action, "privacy.")
+		if a.Action == staff.ActPrivacyRecord {
+			name = "verify"
+		}
 		switch {
 		case a.Allowed && len(a.Months) > 0:
 			fmt.Fprintf(env.Stdout, "  %-8s yes, by %s month(s): %s\n", name, joinInts(a.Months, " or "), commands[a.Action])
@@ -43,9 +48,10 @@ func joinInts(ns []int, sep string) string {
 }
 
 func newAdminPrivacyCmd(a *admin) *cobra.Command {
-	c := &cobra.Command{Use: "privacy", Short: "Privacy requests: list, show, extend, complete, deny (every action is audited)"}
+	c := &cobra.Command{Use: "privacy", Short: "Privacy requests: add those received by email, phone or post; list, show, extend, complete, deny (every action is audited)"}
 	c.AddCommand(newAdminPrivacyListCmd(a), newAdminPrivacyShowCmd(a), newAdminPrivacyExtendCmd(a),
 		newAdminPrivacyCompleteCmd(a), newAdminPrivacyDenyCmd(a), newAdminPrivacyResumeCmd(a))
+	c.AddCommand(newAdminPrivacyAddCmd(a), newAdminPrivacyVerifyCmd(a), newAdminPrivacyCodesCmd(a), newAdminPrivacyRecipientCmd(a))
 	return c
 }
 
@@ -176,7 +182,7 @@ type staffRequestJSON struct {
 
 // actionJSON is one action of a staffRequestJSON.
 type actionJSON struct {
-	Action  string `json:"action"` // privacy.extend, privacy.complete or privacy.deny
+	Action  string `json:"action"` // privacy.record (outside the app), privacy.extend, privacy.complete or privacy.deny
 	Allowed bool   `json:"allowed"`
 	Reason  string `json:"reason"` // why not, when not allowed
 	Months  []int  `json:"months"` // extend: the further months still possible
@@ -189,4 +195,136 @@ func staffRequestView(r privacy.Request) staffRequestJSON {
 		v.Actions = append(v.Actions, actionJSON{Action: a.Action, Allowed: a.Allowed, Reason: a.Reason, Months: nonNil(a.Months)})
 	}
 	return v
+}
+
+// parseTimeFlag parses the RFC 3339 value of flag; "" is the zero time.
+func parseTimeFlag(cmd *cobra.Command, flag, v string) (time.Time, error) {
+	if strings.TrimSpace(v) == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(v))
+	if err != nil {
+		return time.Time{}, usageError(cmd, "--%s %q: want an RFC 3339 time such as 2025-06-01T09:30:00Z", flag, v)
+	}
+	return t, nil
+}
+
+func newAdminPrivacyAddCmd(a *admin) *cobra.Command {
+	env := a.env
+	var in privacy.Intake
+	var received string
+	var asJSON bool
+	add := &cobra.Command{
+		Use:   "add --type T --email E|--mobile M --channel email|phone|post [--received-at RFC3339] [--note TEXT] [--identity-check METHOD]",
+		Short: "Record a request received by email, phone or post; it is due one calendar month after --received-at (default now)",
+		Long: "Record a privacy request that arrived outside the app. --email or --mobile is the contact the\n" +
+			"requester named; it finds the account through the blind index. If the account has a verified\n" +
+			"contact, a code goes to each: the requester reads them back to you (enter them with\n" +
+			"'admin privacy verify'), or enters them in the app or portal with their password. If no\n" +
+			"account's verified contact can prove who they are, check their identity yourself and say how\n" +
+			"with --identity-check (" + strings.Join(privacy.CheckMethods(), ", ") + "); never keep a copy of\n" +
+			"an identity document.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd, "type", "channel"); err != nil {
+				return err
+			}
+			t, err := parseTimeFlag(cmd, "received-at", received)
+			if err != nil {
+				return err
+			}
+			in.ReceivedAt = t
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
+				r, err := srv.Privacy.StaffAdd(cmd.Context(), p, in)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(env.Stdout, staffRequestView(*r))
+				}
+				printRequest(env, *r)
+				if r.Status == "pending_verification" {
+					fmt.Fprintf(env.Stdout, "\nA code went to each verified contact of the account. When the requester reads them back:\n"+
+						"  nitronet admin privacy verify %s --email-code CODE --mobile-code CODE\n", r.ID)
+				}
+				return nil
+			})
+		},
+	}
+	f := add.Flags()
+	f.StringVar(&in.Type, "type", "", "request type: "+strings.Join(privacy.Types(), ", "))
+	f.StringVar(&in.Email, "email", "", "the email address the requester named")
+	f.StringVar(&in.Mobile, "mobile", "", "the mobile number the requester named")
+	f.StringVar(&in.Channel, "channel", "", "how the request arrived: "+strings.Join(privacy.Channels(), ", "))
+	f.StringVar(&received, "received-at", "", "when it arrived, RFC 3339 (default now; not in the future, at most a year ago)")
+	f.StringVar(&in.Note, "note", "", "what the request says, in your words (kept with the request)")
+	f.StringVar(&in.Check, "identity-check", "", "how you checked the requester's identity when no account's verified contact can prove it: "+
+		strings.Join(privacy.CheckMethods(), ", "))
+	jsonFlag(add, &asJSON)
+	return add
+}
+
+func newAdminPrivacyVerifyCmd(a *admin) *cobra.Command {
+	env := a.env
+	var emailCode, mobileCode string
+	c := &cobra.Command{
+		Use:   "verify ID --email-code CODE --mobile-code CODE",
+		Short: "Enter the codes a requester from outside the app read back to you; this proves their identity",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
+			r, err := srv.Privacy.StaffVerify(cmd.Context(), p, args[0], emailCode, mobileCode)
+			if err != nil {
+				return err
+			}
+			printRequest(env, *r)
+			return nil
+		}),
+	}
+	c.Flags().StringVar(&emailCode, "email-code", "", "the code sent to the account's email address")
+	c.Flags().StringVar(&mobileCode, "mobile-code", "", "the code sent to the account's mobile number")
+	return c
+}
+
+func newAdminPrivacyCodesCmd(a *admin) *cobra.Command {
+	env := a.env
+	return &cobra.Command{
+		Use:   "codes ID",
+		Short: "Send fresh identity-proof codes for a request from outside the app (codes expire after 10 minutes)",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
+			fields, err := srv.Privacy.StaffSendCodes(cmd.Context(), p, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "New codes sent (%s).\n", strings.Join(fields, ", "))
+			return nil
+		}),
+	}
+}
+
+func newAdminPrivacyRecipientCmd(a *admin) *cobra.Command {
+	env := a.env
+	var processor, status, note string
+	c := &cobra.Command{
+		Use:   "recipient ID --processor NAME --status told|impossible|pending [--note TEXT]",
+		Short: "Record that a processor was told of a rectification or erasure (Art. 19), or why it cannot be",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireFlags(cmd, "processor", "status"); err != nil {
+				return err
+			}
+			return a.asStaff(cmd, func(srv *server.Server, p staff.Principal) error {
+				r, err := srv.Privacy.NoteRecipient(cmd.Context(), p, args[0], processor, status, note)
+				if err != nil {
+					return err
+				}
+				printRecipients(env, r.Recipients)
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&processor, "processor", "", "the processor's name, as the request lists it")
+	c.Flags().StringVar(&status, "status", "", "told, impossible (say why with --note) or pending")
+	c.Flags().StringVar(&note, "note", "", "how it was told (a ticket, a date), or why it cannot be")
+	return c
 }

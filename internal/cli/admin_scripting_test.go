@@ -116,7 +116,7 @@ func TestAdminJSON(t *testing.T) {
 
 	// Privacy requests, as the privacy officer: account and actions added.
 	as("po@example.com")
-	staffRequestKeys := []string{"id", "account_id", "type", "status", "details", "received_at", "due_at", "overdue", "identity_proof",
+	staffRequestKeys := []string{"id", "account_id", "type", "status", "channel", "identity_check", "recipients", "details", "received_at", "due_at", "overdue", "identity_proof",
 		"extension", "verified_at", "confirmed_at", "completed_at", "denied_reason", "outcome", "export_until", "fee", "actions"}
 	l = jsonList(t, "privacy list", h.must("", admin("privacy", "list", "--json")...), "requests")
 	if len(l) != 1 {

@@ -25,6 +25,9 @@ func printRequest(w *Env, r privacy.Request) {
 	if r.AccountID != "" {
 		fmt.Fprintf(out, "Account   %s\n", r.AccountID)
 	}
+	if r.Channel != "" && r.Channel != "app" {
+		fmt.Fprintf(out, "Channel   %s (recorded by staff)\n", r.Channel)
+	}
 	fmt.Fprintf(out, "Received  %s\nDue       %s", r.ReceivedAt.Format(time.RFC3339), r.DueAt.Format(time.RFC3339))
 	if r.Overdue {
 		fmt.Fprint(out, "  (OVERDUE)")
@@ -39,6 +42,13 @@ func printRequest(w *Env, r privacy.Request) {
 	if len(r.IdentityProof) > 0 {
 		fmt.Fprintf(out, "To verify %s\n", strings.Join(r.IdentityProof, ", "))
 	}
+	if c := r.IdentityCheck; c != nil {
+		by := ""
+		if c.By != "" {
+			by = " by " + c.By
+		}
+		fmt.Fprintf(out, "Identity  checked%s on %s: %s (%s)\n", by, c.At.Format(time.RFC3339), c.Method, c.Description)
+	}
 	if r.Outcome != "" {
 		fmt.Fprintf(out, "Outcome   %s\n", r.Outcome)
 	}
@@ -46,6 +56,28 @@ func printRequest(w *Env, r privacy.Request) {
 		fmt.Fprintf(out, "Export    downloadable until %s (nitronet privacy download %s)\n", r.ExportUntil.Format(time.RFC3339), r.ID)
 	}
 	fmt.Fprintf(out, "Fee       %s\n", r.Fee)
+	printRecipients(w, r.Recipients)
+}
+
+// printRecipients lists the processors that received the data of a
+// rectification or erasure and whether each was told (Art. 19).
+func printRecipients(w *Env, rs []privacy.Recipient) {
+	if len(rs) == 0 {
+		return
+	}
+	out := w.Stdout
+	fmt.Fprintln(out, "Recipients of the data, told of this request (Art. 19 GDPR):")
+	for _, x := range rs {
+		state := x.Status
+		if x.NotedAt != nil {
+			state += " on " + x.NotedAt.Format(time.DateOnly)
+		}
+		if x.Note != "" {
+			state += ": " + x.Note
+		}
+		fmt.Fprintf(out, "  %s received %s (%s to %s): %s\n", x.Processor, strings.Join(x.Categories, ", "),
+			x.FirstAt.Format(time.DateOnly), x.LastAt.Format(time.DateOnly), state)
+	}
 }
 
 func printRequestTable(env *Env, rs []privacy.Request, withAccount bool) error {
@@ -72,21 +104,46 @@ type requestJSON struct {
 	ID         string   `json:"id"`
 	Type       string   `json:"type"`
 	Status     string   `json:"status"`
+	Channel    string   `json:"channel"`
 	Details    string   `json:"details"`
 	ReceivedAt jsonTime `json:"received_at"`
 	DueAt      jsonTime `json:"due_at"`
 	Overdue    bool     `json:"overdue"`
 	// IdentityProof lists what `privacy verify` still needs: "password",
 	// "email_code", "mobile_code".
-	IdentityProof []string       `json:"identity_proof"`
-	Extension     *extensionJSON `json:"extension"`
-	VerifiedAt    *jsonTime      `json:"verified_at"`
-	ConfirmedAt   *jsonTime      `json:"confirmed_at"`
-	CompletedAt   *jsonTime      `json:"completed_at"`
-	DeniedReason  string         `json:"denied_reason"`
-	Outcome       string         `json:"outcome"`
-	ExportUntil   *jsonTime      `json:"export_until"`
-	Fee           string         `json:"fee"`
+	IdentityProof []string `json:"identity_proof"`
+	// IdentityCheck is the staff check of a requester whom no verified
+	// contact could prove, or null.
+	IdentityCheck *identityCheckJSON `json:"identity_check"`
+	// Recipients are the processors told of a rectification or erasure.
+	Recipients   []recipientJSON `json:"recipients"`
+	Extension    *extensionJSON  `json:"extension"`
+	VerifiedAt   *jsonTime       `json:"verified_at"`
+	ConfirmedAt  *jsonTime       `json:"confirmed_at"`
+	CompletedAt  *jsonTime       `json:"completed_at"`
+	DeniedReason string          `json:"denied_reason"`
+	Outcome      string          `json:"outcome"`
+	ExportUntil  *jsonTime       `json:"export_until"`
+	Fee          string          `json:"fee"`
+}
+
+// identityCheckJSON is a staff identity check.
+type identityCheckJSON struct {
+	Method      string   `json:"method"`
+	Description string   `json:"description"`
+	At          jsonTime `json:"at"`
+	By          string   `json:"by,omitempty"` // staff views only
+}
+
+// recipientJSON is a processor told of a rectification or erasure.
+type recipientJSON struct {
+	Processor  string    `json:"processor"`
+	Categories []string  `json:"categories"`
+	FirstAt    jsonTime  `json:"first_at"`
+	LastAt     jsonTime  `json:"last_at"`
+	Status     string    `json:"status"`
+	NotedAt    *jsonTime `json:"noted_at"`
+	Note       string    `json:"note"`
 }
 
 // extensionJSON is a deadline extension.
@@ -97,12 +154,20 @@ type extensionJSON struct {
 
 // requestView returns r as printed by --json.
 func requestView(r privacy.Request) requestJSON {
-	v := requestJSON{ID: r.ID, Type: r.Type, Status: r.Status, Details: r.Details,
+	v := requestJSON{ID: r.ID, Type: r.Type, Status: r.Status, Channel: r.Channel, Details: r.Details,
 		ReceivedAt: jsonTime(r.ReceivedAt), DueAt: jsonTime(r.DueAt), Overdue: r.Overdue, IdentityProof: nonNil(r.IdentityProof),
 		VerifiedAt: optTime(r.VerifiedAt), ConfirmedAt: optTime(r.ConfirmedAt), CompletedAt: optTime(r.CompletedAt),
 		DeniedReason: r.DeniedReason, Outcome: r.Outcome, ExportUntil: optTime(r.ExportUntil), Fee: r.Fee}
 	if r.Extension != nil {
 		v.Extension = &extensionJSON{At: jsonTime(r.Extension.At), Reason: r.Extension.Reason}
+	}
+	if c := r.IdentityCheck; c != nil {
+		v.IdentityCheck = &identityCheckJSON{Method: c.Method, Description: c.Description, At: jsonTime(c.At), By: c.By}
+	}
+	v.Recipients = []recipientJSON{}
+	for _, x := range r.Recipients {
+		v.Recipients = append(v.Recipients, recipientJSON{Processor: x.Processor, Categories: nonNil(x.Categories),
+			FirstAt: jsonTime(x.FirstAt), LastAt: jsonTime(x.LastAt), Status: x.Status, NotedAt: optTime(x.NotedAt), Note: x.Note})
 	}
 	return v
 }

@@ -414,7 +414,7 @@ func TestClientJSON(t *testing.T) {
 
 	// Privacy requests: the list and one request.
 	reqID := regexp.MustCompile(`prq_[a-z2-7]{26}`).FindString(h.must("", "privacy", "request", "access"))
-	requestKeys := []string{"id", "type", "status", "details", "received_at", "due_at", "overdue", "identity_proof",
+	requestKeys := []string{"id", "type", "status", "channel", "identity_check", "recipients", "details", "received_at", "due_at", "overdue", "identity_proof",
 		"extension", "verified_at", "confirmed_at", "completed_at", "denied_reason", "outcome", "export_until", "fee"}
 	out = h.must("", "privacy", "list", "--json")
 	var reqs struct {
