@@ -2,6 +2,7 @@ package breaches
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,10 +32,12 @@ type Update struct {
 	Status *string
 }
 
-// checked is an Update validated, with the names of the fields it sets.
+// checked is an Update validated, with the names of the fields it sets
+// and, once applied, of those whose value it changed.
 type checked struct {
-	u      Update
-	fields []string
+	u       Update
+	fields  []string
+	changed []string
 }
 
 // check validates u at now. Errors are Invalid, naming the field.
@@ -115,6 +118,44 @@ func (s *Service) check(u Update, now time.Time) (*checked, error) {
 // apply applies c to b at now and checks the rules that involve the
 // record as a whole.
 func (c *checked) apply(b *store.Breach, now time.Time) error {
+	before := *b
+	if err := c.set(b, now); err != nil {
+		return err
+	}
+	c.changed = changedFields(&before, b)
+	return nil
+}
+
+// changedFields names the fields whose values differ between a and b.
+func changedFields(a, b *store.Breach) []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		same bool
+	}{
+		{"detected_at", a.DetectedAt.Equal(b.DetectedAt)}, {"nature", a.Nature == b.Nature},
+		{"categories", slices.Equal(a.Categories, b.Categories)}, {"people", sameInt(a.People, b.People)},
+		{"records", sameInt(a.Records, b.Records)}, {"consequences", a.Consequences == b.Consequences},
+		{"measures_taken", a.MeasuresTaken == b.MeasuresTaken}, {"measures_proposed", a.MeasuresProposed == b.MeasuresProposed},
+		{"risk", a.Risk == b.Risk}, {"authority_notified_at", sameTime(a.AuthorityNotifiedAt, b.AuthorityNotifiedAt)},
+		{"authority_reference", a.AuthorityReference == b.AuthorityReference}, {"status", a.Status == b.Status},
+	} {
+		if !f.same {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+func sameInt(a, b *int64) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+
+func sameTime(a, b *time.Time) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
+}
+
+// set applies c's values to b at now and checks the rules that involve
+// the record as a whole.
+func (c *checked) set(b *store.Breach, now time.Time) error {
 	u := c.u
 	set := func(dst *string, src *string) {
 		if src != nil {
@@ -165,7 +206,7 @@ func (c *checked) apply(b *store.Breach, now time.Time) error {
 // staff.ActBreachManage. Bad values are Invalid naming the field;
 // closing a breach whose authority was not notified, unless its risk is
 // assessed as unlikely, is Precondition (field "status"). The change is
-// audited, naming the fields changed but not their values.
+// audited, naming the fields whose values changed but not the values.
 func (s *Service) Update(ctx context.Context, by staff.Principal, id string, u Update) (*Breach, error) {
 	if err := staff.Authorize(by, staff.ActBreachManage); err != nil {
 		return nil, err
@@ -182,8 +223,11 @@ func (s *Service) Update(ctx context.Context, by staff.Principal, id string, u U
 	if err != nil {
 		return nil, err
 	}
-	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActBreachManage, id,
-		"updated "+strings.Join(c.fields, ", ")); err != nil {
+	detail := "updated " + strings.Join(c.changed, ", ")
+	if len(c.changed) == 0 {
+		detail = "saved without changes"
+	}
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActBreachManage, id, detail); err != nil {
 		return nil, err
 	}
 	v := s.view(b)

@@ -296,6 +296,7 @@ func (s *Server) handler() (http.Handler, error) {
 
 		TransparencyKey: func() (ed25519.PrivateKey, error) { return s.TransparencyKey("") },
 		Records:         s.Records,
+		Breaches:        s.Breaches,
 	})
 	if err != nil {
 		return nil, err

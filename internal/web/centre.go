@@ -165,6 +165,8 @@ type requestData struct {
 	CanErase   bool // a verified erasure waiting for confirmation
 	CanCorrect bool // a verified rectification: change contacts on /account
 	Liftable   bool
+	// Recipients are the processors told of a rectification or erasure.
+	Recipients []recipientRow
 }
 
 func (h *Handler) requestView(r *http.Request, st *state) (*view, error) {
@@ -172,7 +174,7 @@ func (h *Handler) requestView(r *http.Request, st *state) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := requestData{Req: req, Proof: map[string]bool{}}
+	d := requestData{Req: req, Proof: map[string]bool{}, Recipients: h.recipientRows(req.Recipients)}
 	for _, f := range req.IdentityProof {
 		d.Proof[f] = true
 	}

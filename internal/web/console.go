@@ -215,6 +215,15 @@ func (h *Handler) registerConsole(mux *http.ServeMux) {
 		{"/console/requests/{id}/extend", methods{http.MethodPost: h.consoleAction(staff.ActPrivacyExtend, true, h.extendPost)}},
 		{"/console/requests/{id}/complete", methods{http.MethodPost: h.consoleAction(staff.ActPrivacyComplete, true, h.completePost)}},
 		{"/console/requests/{id}/deny", methods{http.MethodPost: h.consoleAction(staff.ActPrivacyDeny, true, h.denyPost)}},
+		{"/console/requests/new", methods{http.MethodPost: h.consoleAction(staff.ActPrivacyRecord, true, h.intakePost)}},
+		{"/console/requests/{id}/verify", methods{http.MethodPost: h.consoleAction(staff.ActPrivacyRecord, true, h.staffVerifyPost)}},
+		{"/console/requests/{id}/codes", methods{http.MethodPost: h.consoleAction(staff.ActPrivacyRecord, true, h.staffCodesPost)}},
+		{"/console/requests/{id}/recipients", methods{http.MethodPost: h.consoleAction(staff.ActPrivacyComplete, true, h.recipientPost)}},
+		{"/console/accounts", methods{http.MethodGet: h.consolePage(staff.ActAccountView, h.accountsPage), http.MethodPost: h.consoleAction(staff.ActAccountView, true, h.accountLookupPost)}},
+		{"/console/breaches", methods{http.MethodGet: h.consolePage(staff.ActBreachView, h.breachesPage), http.MethodPost: h.consoleAction(staff.ActBreachManage, true, h.breachAddPost)}},
+		{"/console/breaches/{id}", methods{http.MethodGet: h.consolePage(staff.ActBreachView, h.breachPage)}},
+		{"/console/breaches/{id}/update", methods{http.MethodPost: h.consoleAction(staff.ActBreachManage, true, h.breachUpdatePost)}},
+		{"/console/breaches/{id}/notify", methods{http.MethodPost: h.consoleAction(staff.ActBreachNotify, true, h.breachNotifyPost)}},
 		{"/console/holds", methods{http.MethodGet: h.consolePage(staff.ActHoldView, h.holdsPage), http.MethodPost: h.consoleAction(staff.ActHoldManage, true, h.holdAddPost)}},
 		{"/console/holds/{id}/release", methods{http.MethodPost: h.consoleAction(staff.ActHoldManage, true, h.holdReleasePost)}},
 		{"/console/disclosures", methods{http.MethodGet: h.consolePage(staff.ActDisclosureView, h.disclosuresPage)}},
@@ -244,7 +253,9 @@ type section struct {
 // sections returns the console's areas in nav order.
 func sections() []section {
 	return []section{
-		{"/console/requests", "Privacy requests", staff.ActPrivacyView, "The queue of data-subject requests by due date; extend, complete or deny them."},
+		{"/console/requests", "Privacy requests", staff.ActPrivacyView, "The queue of data-subject requests by due date; record those received by email, phone or post; extend, complete or deny them."},
+		{"/console/accounts", "Accounts", staff.ActAccountView, "Find an account by email address or mobile number."},
+		{"/console/breaches", "Breaches", staff.ActBreachView, "The breach register: the 72-hour notification to the authority, and notices to the people affected."},
 		{"/console/holds", "Legal holds", staff.ActHoldView, "Holds that keep an account's data from deletion."},
 		{"/console/disclosures", "Disclosures", staff.ActDisclosureView, "The ledger of requests from authorities."},
 		{"/console/transparency", "Transparency", staff.ActTransparency, "Build and download the signed transparency report."},

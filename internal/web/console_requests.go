@@ -31,6 +31,10 @@ type queueData struct {
 	Open, Answered       []queueRow
 	OverdueN, DueSoonN   int
 	DueSoonDays, Showing int
+	// CanRecord is set when the staff member may record requests from
+	// outside the app, with the form's choices.
+	CanRecord bool
+	Intake    intakeData
 }
 
 // row classifies r at now.
@@ -65,13 +69,22 @@ func timeLeft(d time.Duration) string {
 // overdue and due-soon ones marked, then answered ones, newest first.
 // The listing is audited by the service.
 func (h *Handler) queuePage(w http.ResponseWriter, r *http.Request, st *staffState) {
-	rs, err := h.cfg.Privacy.StaffList(r.Context(), st.p, false)
+	v, err := h.queueView(r, st)
 	if err != nil {
 		h.consoleError(w, r, st, err)
 		return
 	}
+	h.renderConsole(w, r, st, http.StatusOK, "console/requests", v)
+}
+
+// queueView reads the queue (audited by the service).
+func (h *Handler) queueView(r *http.Request, st *staffState) (*view, error) {
+	rs, err := h.cfg.Privacy.StaffList(r.Context(), st.p, false)
+	if err != nil {
+		return nil, err
+	}
 	now := h.cfg.Clock()
-	d := queueData{DueSoonDays: int(DueSoon / (24 * time.Hour)), Showing: len(rs)}
+	d := queueData{DueSoonDays: int(DueSoon / (24 * time.Hour)), Showing: len(rs), CanRecord: h.mayRecord(st.p), Intake: intakeForm()}
 	for _, x := range rs {
 		q := row(x, now)
 		if q.Answered {
@@ -90,7 +103,8 @@ func (h *Handler) queuePage(w http.ResponseWriter, r *http.Request, st *staffSta
 	slices.SortStableFunc(d.Answered, func(a, b queueRow) int {
 		return cmpTimePtr(b.CompletedAt, a.CompletedAt)
 	})
-	h.renderConsole(w, r, st, http.StatusOK, "console/requests", &view{Title: "Privacy requests", Nav: "/console/requests", Data: d})
+	return &view{Title: "Privacy requests", Nav: "/console/requests", Data: d,
+		Errors: map[string]string{}, Form: map[string]string{}}, nil
 }
 
 // cmpTimePtr compares two optional times, nil first.
@@ -110,6 +124,19 @@ func cmpTimePtr(a, b *time.Time) int {
 type staffRequestData struct {
 	Row                             queueRow
 	CanExtend, CanComplete, CanDeny bool
+	// CanVerify: the staff member may enter the codes a requester from
+	// outside the app reads back (and send new ones).
+	CanVerify bool
+	// Channel says how the request arrived.
+	Channel string
+	// Recipients are the processors told of a rectification or erasure;
+	// CanNoteRecipients whether the staff member may record that.
+	Recipients        []recipientRow
+	CanNoteRecipients bool
+	Statuses          []string
+	// ErasesNow: completing carries out an erasure received outside the
+	// app.
+	ErasesNow bool
 	// Why explains controls that are not offered.
 	Why []string
 	// Months are the extensions still possible, in months.
@@ -127,9 +154,14 @@ func (h *Handler) staffRequestView(r *http.Request, st *staffState) (*view, erro
 		return nil, err
 	}
 	d := staffRequestData{Row: row(*req, h.cfg.Clock()),
-		AccountLink: req.AccountID != "" && h.cfg.Staff.Allowed(st.p, staff.ActAccountView)}
+		AccountLink: req.AccountID != "" && h.cfg.Staff.Allowed(st.p, staff.ActAccountView),
+		Channel:     requestChannelName(req.Channel), Recipients: h.recipientRows(req.Recipients),
+		CanNoteRecipients: h.cfg.Staff.Allowed(st.p, staff.ActPrivacyComplete), Statuses: privacy.RecipientStatuses(),
+		ErasesNow: req.Type == store.RequestErasure && req.Channel != store.ChannelApp && req.AccountID != ""}
 	for _, a := range req.Actions {
 		switch a.Action {
+		case staff.ActPrivacyRecord:
+			d.CanVerify = a.Allowed
 		case staff.ActPrivacyExtend:
 			d.CanExtend, d.Months = a.Allowed, a.Months
 		case staff.ActPrivacyComplete:

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/breaches"
+	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/transparency"
@@ -32,7 +34,8 @@ func consoleUser(t *testing.T, e *env, email, mobile string) (*browserless, stri
 // take the route's action, and that pages show only the controls the role
 // may use.
 func TestConsoleRoles(t *testing.T) {
-	e := newEnv(t)
+	// A contact point, which breach notices name.
+	e := newEnvWith(t, func(cfg *config.Settings) { cfg.Controller.Email = "privacy@vpn.example" })
 	_, acct, _ := consoleUser(t, e, "roles@example.com", "+447911100301")
 	ctx := context.Background()
 	legal := e.addStaff("legal@staff.example", staff.RoleLegal)
@@ -41,6 +44,15 @@ func TestConsoleRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	period := transparency.PeriodOf(time.Now().AddDate(0, -7, 0)).String()
+	brc, err := e.srv.Breaches.Add(ctx, legal, time.Now().Add(-time.Hour), "A laptop was stolen.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, meas := "Little: the disk was encrypted.", "We wiped it remotely."
+	if _, err := e.srv.Breaches.Update(ctx, legal, brc.ID, breaches.Update{Consequences: &cons, MeasuresTaken: &meas}); err != nil {
+		t.Fatal(err)
+	}
+	detected := time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04")
 
 	type route struct {
 		method, path, action string
@@ -56,6 +68,19 @@ func TestConsoleRoles(t *testing.T) {
 			{"POST", "/console/requests/" + req + "/extend", staff.ActPrivacyExtend, url.Values{"months": {"1"}, "reason": {"complex"}}},
 			{"POST", "/console/requests/" + req + "/complete", staff.ActPrivacyComplete, url.Values{"note": {"done"}}},
 			{"POST", "/console/requests/" + req + "/deny", staff.ActPrivacyDeny, url.Values{"reason": {"no"}}},
+			{"POST", "/console/requests/new", staff.ActPrivacyRecord, url.Values{"type": {"access"}, "channel": {"post"},
+				"contact_kind": {"email"}, "contact": {"letter@example.org"}, "identity_check": {"letter"}}},
+			{"POST", "/console/requests/" + req + "/verify", staff.ActPrivacyRecord, url.Values{"email_code": {"123456"}}},
+			{"POST", "/console/requests/" + req + "/codes", staff.ActPrivacyRecord, nil},
+			{"POST", "/console/requests/" + req + "/recipients", staff.ActPrivacyComplete, url.Values{"processor": {"SMTP relay"}, "status": {"told"}}},
+			{"GET", "/console/accounts", staff.ActAccountView, nil},
+			{"POST", "/console/accounts", staff.ActAccountView, url.Values{"channel": {"email"}, "value": {"roles@example.com"}}},
+			{"GET", "/console/breaches", staff.ActBreachView, nil},
+			{"POST", "/console/breaches", staff.ActBreachManage, url.Values{"detected_at": {detected}, "nature": {"Backups leaked."}}},
+			{"GET", "/console/breaches/" + brc.ID, staff.ActBreachView, nil},
+			{"POST", "/console/breaches/" + brc.ID + "/update", staff.ActBreachManage, url.Values{"detected_at": {detected},
+				"nature": {"A laptop was stolen."}, "consequences": {cons}, "measures_taken": {meas}, "risk": {"high"}, "status": {"open"}}},
+			{"POST", "/console/breaches/" + brc.ID + "/notify", staff.ActBreachNotify, url.Values{"audience": {"listed"}, "accounts": {acct}}},
 			{"GET", "/console/holds", staff.ActHoldView, nil},
 			{"POST", "/console/holds", staff.ActHoldManage, url.Values{"account": {acct}, "reason": {"subpoena"}}},
 			{"POST", "/console/holds/" + hold.ID + "/release", staff.ActHoldManage, nil},
@@ -111,6 +136,7 @@ func TestConsoleRoles(t *testing.T) {
 				{"/console/disclosures", staff.ActDisclosureView}, {"/console/transparency", staff.ActTransparency},
 				{"/console/retention", staff.ActRetentionView}, {"/console/records", staff.ActRecordsView},
 				{"/console/gateways", staff.ActGatewayView}, {"/console/audit", staff.ActAuditView},
+				{"/console/accounts", staff.ActAccountView}, {"/console/breaches", staff.ActBreachView},
 			} {
 				if got, want := strings.Contains(home, `href="`+s.path+`"`), staff.Can(role, s.action); got != want {
 					t.Errorf("console home as %s: link to %s shown=%v, want %v", role, s.path, got, want)

@@ -91,6 +91,18 @@ func notice(r *http.Request) string {
 		return "The request is completed and the requester has been told."
 	case "denied":
 		return "The request is denied and the requester has been told the reason."
+	case "recorded":
+		return "The request is recorded. Its deadline counts from when it was received."
+	case "identity-proven":
+		return "The codes are right: the requester's identity is proven."
+	case "recipient-noted":
+		return "The communication to the recipient is recorded."
+	case "breach-added":
+		return "The breach is recorded. Notify the supervisory authority within 72 hours of detection."
+	case "breach-updated":
+		return "The breach record is updated."
+	case "breach-notified":
+		return "The notice is on its way to the people affected."
 	case "hold-added":
 		return "The legal hold is in force."
 	case "hold-released":
@@ -146,11 +158,13 @@ func templateFuncs() template.FuncMap {
 			}
 			return t.UTC().Format("2 Jan 2006")
 		},
-		"typeName":   typeName,
-		"statusName": statusName,
-		"roleName":   roleName,
-		"when":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-		"join":       strings.Join,
+		"typeName":    typeName,
+		"statusName":  statusName,
+		"roleName":    roleName,
+		"when":        func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"join":        strings.Join,
+		"channelName": requestChannelName,
+		"lower":       strings.ToLower,
 	}
 }
 

@@ -52,6 +52,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/accounts"
 	"github.com/nitronet/nitronet/internal/audit"
+	"github.com/nitronet/nitronet/internal/breaches"
 	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/devices"
 	"github.com/nitronet/nitronet/internal/disclosures"
@@ -97,6 +98,8 @@ type Config struct {
 	Retention   *retention.Sweeper
 	Records     *records.Service
 	Audit       *audit.Log
+	// Breaches is the breach register, on the console's breach pages.
+	Breaches *breaches.Service
 	// Inventory is the data inventory in force (with the operator's
 	// retention settings applied): the home page states its periods.
 	Inventory inventory.Inventory
@@ -140,6 +143,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Accounts == nil || cfg.Devices == nil || cfg.Gateways == nil || cfg.Usage == nil ||
 		cfg.Policy == nil || cfg.Privacy == nil || cfg.Inbox == nil || cfg.Staff == nil || cfg.Holds == nil ||
 		cfg.Disclosures == nil || cfg.Retention == nil || cfg.Records == nil || cfg.Audit == nil || cfg.Inventory == nil ||
+		cfg.Breaches == nil ||
 		cfg.TransparencyKey == nil ||
 		cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
 		return nil, errors.New("web: missing dependency")
