@@ -19,7 +19,7 @@ import (
 // SchemaVersion is the version of the export document's schema,
 // documented in docs/export-schema.md. A change that removes or renames a
 // field bumps the major number; adding fields bumps the minor number.
-const SchemaVersion = "1.1"
+const SchemaVersion = "1.2"
 
 // maxExportIntervals bounds the session intervals in one export; far above
 // what 90 days of retention can hold for one account.
@@ -264,6 +264,7 @@ func sectionCategories() map[string]string {
 		"inbox":              inventory.IDInbox,
 		"policy_acceptances": inventory.IDPolicyAcceptance,
 		"disclosures":        inventory.IDDisclosures,
+		"recipients":         inventory.IDTransfers,
 	}
 }
 

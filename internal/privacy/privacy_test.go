@@ -543,7 +543,7 @@ func TestExportContents(t *testing.T) {
 			t.Errorf("JSON export lacks %q", k)
 		}
 	}
-	if m["schema_version"] != "1.1" {
+	if m["schema_version"] != "1.2" {
 		t.Errorf("schema_version = %v, want 1.1 (controller added)", m["schema_version"])
 	}
 	wantCtl := map[string]any{"name": ctl.Name, "address": ctl.Address, "email": ctl.Email,
