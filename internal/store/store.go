@@ -295,6 +295,9 @@ type UsageStore interface {
 	// end. An interval of a device that no longer exists only updates an
 	// existing row, otherwise it is dropped. It returns how many were kept.
 	RecordIntervals(ctx context.Context, region string, ivs []Interval) (int, error)
+	// DevicesCreated returns when each of the devices ids was created, by
+	// ID. A device that does not exist is absent from the map.
+	DevicesCreated(ctx context.Context, ids []string) (map[string]time.Time, error)
 	// Usage returns the account's intervals that started at or after
 	// since, newest first, at most limit.
 	Usage(ctx context.Context, accountID string, since time.Time, limit int) ([]Interval, error)

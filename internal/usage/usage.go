@@ -67,31 +67,53 @@ func New(cfg Config) (*Service, error) {
 // Mode returns the recording mode.
 func (s *Service) Mode() string { return s.mode }
 
-// Report takes a gateway's batch. Times are truncated to the minute; a
-// malformed batch is refused whole with Invalid. In "none" mode only the
-// in-memory live count changes.
+// ClockSkew is how far a gateway's clock may differ from the control
+// server's: an interval may start or end up to ClockSkew in the future, and
+// start up to ClockSkew before its device was created.
+const ClockSkew = 5 * time.Minute
+
+// Report takes a gateway's batch. Times are truncated to the minute. A
+// batch with an interval that cannot be true is refused whole with
+// Invalid, naming the member (intervals.device_id, intervals.start,
+// intervals.end): a malformed device ID, a missing start, a start or end
+// in the future, an end before the start, or (when recording intervals) a
+// start before the device was created. These bounds keep every recorded
+// interval inside the device's life, so that retention, which deletes
+// intervals that ended before its cut-off, reaches each one: a report
+// from 1900, or one that ends in 9999, is refused. Intervals of devices
+// that no longer exist only close intervals already recorded (see
+// store.UsageStore). In "none" mode only the in-memory live count
+// changes.
 func (s *Service) Report(ctx context.Context, gatewayID, region string, r gwproto.SessionReport) error {
 	if len(r.Intervals) > MaxReport {
-		return errs.E(errs.Invalid, "at most %d intervals per report", MaxReport)
+		return errs.Field(errs.Invalid, "intervals", "at most %d intervals per report", MaxReport)
 	}
-	now := s.clock()
+	latest := s.clock().Add(ClockSkew)
 	ivs := make([]store.Interval, 0, len(r.Intervals))
 	for _, in := range r.Intervals {
 		if !ident.Valid(in.DeviceID, "dev") {
-			return errs.E(errs.Invalid, "interval has an invalid device_id")
+			return errs.Field(errs.Invalid, "intervals.device_id", "interval has an invalid device_id")
+		}
+		if in.Start.IsZero() || in.Start.After(latest) {
+			return errs.Field(errs.Invalid, "intervals.start", "interval start is missing or in the future")
 		}
 		iv := store.Interval{DeviceID: in.DeviceID, Region: region, Start: in.Start.UTC().Truncate(time.Minute)}
-		if in.Start.IsZero() || in.Start.After(now.Add(5*time.Minute)) {
-			return errs.E(errs.Invalid, "interval start is missing or in the future")
-		}
 		if in.End != nil {
 			e := in.End.UTC().Truncate(time.Minute)
 			if e.Before(iv.Start) {
-				return errs.E(errs.Invalid, "interval ends before it starts")
+				return errs.Field(errs.Invalid, "intervals.end", "interval ends before it starts")
+			}
+			if in.End.After(latest) {
+				return errs.Field(errs.Invalid, "intervals.end", "interval end is in the future")
 			}
 			iv.End = &e
 		}
 		ivs = append(ivs, iv)
+	}
+	if s.mode == RecordIntervals && len(ivs) > 0 {
+		if err := s.withinDeviceLife(ctx, ivs); err != nil {
+			return err
+		}
 	}
 	s.track(gatewayID, ivs)
 	if s.mode == RecordNone || len(ivs) == 0 {
@@ -99,6 +121,26 @@ func (s *Service) Report(ctx context.Context, gatewayID, region string, r gwprot
 	}
 	if _, err := s.store.RecordIntervals(ctx, region, ivs); err != nil {
 		return fmt.Errorf("record usage: %w", err)
+	}
+	return nil
+}
+
+// withinDeviceLife returns Invalid if an interval of an existing device
+// starts more than ClockSkew before the device was created.
+func (s *Service) withinDeviceLife(ctx context.Context, ivs []store.Interval) error {
+	ids := make([]string, 0, len(ivs))
+	for _, iv := range ivs {
+		ids = append(ids, iv.DeviceID)
+	}
+	created, err := s.store.DevicesCreated(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("read device creation times: %w", err)
+	}
+	for _, iv := range ivs {
+		c, ok := created[iv.DeviceID]
+		if ok && iv.Start.Before(c.Add(-ClockSkew).Truncate(time.Minute)) {
+			return errs.Field(errs.Invalid, "intervals.start", "interval starts before its device was created")
+		}
 	}
 	return nil
 }

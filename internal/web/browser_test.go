@@ -22,7 +22,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/web"
 	"golang.org/x/crypto/curve25519"
 )
@@ -517,15 +517,17 @@ func TestBrowserJourney(t *testing.T) {
 	}
 	j.shot("devices")
 
-	// Usage: three sessions reported by the gateway.
+	// Usage: three sessions, written to the store directly: the device
+	// was created moments ago, and a gateway's report of sessions from
+	// before that is refused (usage.Service.Report).
 	now := time.Now().UTC()
 	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	tp := func(tm time.Time) *time.Time { return &tm }
-	err = e.srv.Usage.Report(ctx, e.gwID, "eu-west", gwproto.SessionReport{Intervals: []gwproto.Interval{
+	_, err = e.srv.Store.RecordIntervals(ctx, "eu-west", []store.Interval{
 		{DeviceID: devID, Start: day.AddDate(0, 0, -1).Add(9 * time.Hour), End: tp(day.AddDate(0, 0, -1).Add(11*time.Hour + 30*time.Minute))},
 		{DeviceID: devID, Start: day.AddDate(0, 0, -4).Add(20 * time.Hour), End: tp(day.AddDate(0, 0, -3).Add(2 * time.Hour))},
-		{DeviceID: devID, Start: now.Add(-30 * time.Minute)},
-	}})
+		{DeviceID: devID, Start: now.Add(-30 * time.Minute).Truncate(time.Minute)},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,30 @@ func (s *Store) RecordIntervals(ctx context.Context, region string, ivs []store.
 	return kept, err
 }
 
+// DevicesCreated implements store.UsageStore.
+func (s *Store) DevicesCreated(ctx context.Context, ids []string) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(ids))
+	err := s.read(ctx, "devices created", func(tx *sql.Tx) error {
+		clear(out)
+		for _, id := range ids {
+			if _, done := out[id]; done {
+				continue
+			}
+			var created int64
+			err := tx.QueryRowContext(ctx, `SELECT created_at FROM devices WHERE id = $1`, id).Scan(&created)
+			if err == sql.ErrNoRows {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out[id] = fromUnix(created)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Usage implements store.UsageStore.
 func (s *Store) Usage(ctx context.Context, accountID string, since time.Time, limit int) ([]store.Interval, error) {
 	if limit < 1 {

@@ -47,6 +47,11 @@ func testUsage(t *testing.T, s store.Store) {
 	if got, _ := s.Usage(ctx, "acc_u2", start.Add(-time.Hour), 100); len(got) != 1 || got[0].DeviceID != "dev_u2" || got[0].End != nil {
 		t.Fatalf("acc_u2: got %+v, want its one open interval", got)
 	}
+	created, err := s.DevicesCreated(ctx, []string{"dev_u2", "dev_gone", "dev_u1", "dev_u2"})
+	must(t, "DevicesCreated", err)
+	if len(created) != 2 || !created["dev_u1"].Equal(t0().Add(501*time.Second)) || !created["dev_u2"].Equal(t0().Add(502*time.Second)) {
+		t.Fatalf("DevicesCreated: got %v, want dev_u1 and dev_u2 at their creation", created)
+	}
 	_, err = s.Usage(ctx, "acc_u1", start, 0)
 	wantCode(t, "Usage limit 0", err, errs.Invalid)
 	_, err = s.RecordIntervals(ctx, "", []store.Interval{{DeviceID: "dev_u1", Start: start}})
