@@ -309,7 +309,7 @@ nitronet_setup() {
 	GW_TOKEN=$(NITRONET_STAFF="ops-$RUN@example.com" NITRONET_STAFF_PASSWORD="$staff_pw" \
 		"$NITRONET" admin gateway add --data "$DATA" --region bench --endpoint 198.18.0.1:51820 2>>"$WORK/admin.log")
 	[ -n "$GW_TOKEN" ] || die "admin gateway add printed no token"
-	ip netns exec "$G" "$NITRONET" serve --data "$DATA" --listen 198.18.0.1:8080 >"$WORK/serve.log" 2>&1 &
+	ip netns exec "$G" "$NITRONET" serve --data "$DATA" --listen 198.18.0.1:8080 --insecure-http >"$WORK/serve.log" 2>&1 &
 	SERVE_PID=$!
 	wait_for "control server" 20 sh -c "kill -0 $SERVE_PID && ip netns exec '$G' ss -Hltn 'sport = :8080' | grep -q ."
 

@@ -29,7 +29,8 @@ type admin struct {
 // serveOnly are settings that mean something only to a running server;
 // admin commands accept them (a shared config file may set them) but hide
 // them from their help.
-var serveOnly = []string{"listen", "tls-cert", "tls-key", "session-ttl", "device-limit", "gateway"}
+var serveOnly = []string{"listen", "tls-cert", "tls-key", "session-ttl", "device-limit", "gateway",
+	"behind-proxy", "trusted-proxy", "insecure-http", "metrics-listen", "metrics-token"}
 
 func newAdminCmd(env *Env) *cobra.Command {
 	a := &admin{env: env}

@@ -222,6 +222,9 @@ func TestServeConfigErrors(t *testing.T) {
 		{"env bad value", []string{"serve"}, map[string]string{"NITRONET_DEVICE_LIMIT": "many"}, "NITRONET_DEVICE_LIMIT"},
 		{"env validated", []string{"serve"}, map[string]string{"NITRONET_LOG_FORMAT": "xml"}, "--log-format"},
 		{"smtp needs from", []string{"serve", "--smtp-host", "mail.example.com"}, nil, "--smtp-from"},
+		{"plain HTTP off loopback", []string{"serve", "--listen", "0.0.0.0:8080"}, nil, "--behind-proxy"},
+		{"plain HTTP off loopback from the environment", []string{"serve"}, map[string]string{"NITRONET_LISTEN": ":8080"}, "--insecure-http"},
+		{"SMTP in clear", []string{"serve", "--smtp-host", "mail.example.com", "--smtp-from", "vpn@example.com", "--smtp-tls", "none"}, nil, "--smtp-insecure"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -147,7 +147,7 @@ func gatewayRecords(t *testing.T, dataDir string) []store.Gateway {
 // serveArgs runs serve with a userspace gateway on port, and no DNS
 // lookups of the host's resolvers.
 func serveArgs(dataDir string, port int, extra ...string) []string {
-	return append([]string{"serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--gateway", "userspace",
+	return append([]string{"serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--metrics-listen", "", "--gateway", "userspace",
 		"--gateway-listen-port", strconv.Itoa(port), "--gateway-dns-upstream", "127.0.0.1:9"}, extra...)
 }
 

@@ -35,7 +35,10 @@ type Settings struct {
 	TLSCert string // PEM certificate chain; with TLSKey, serve HTTPS
 	TLSKey  string
 	// ACME holds the automatic TLS settings (--acme-*); see ACME.
-	ACME         ACME
+	ACME ACME
+	// Transport says when plain HTTP is allowed, what a proxy in front is
+	// trusted with, and where metrics are served; see Transport.
+	Transport    Transport
 	Database     string // "" = SQLite in DataDir; postgres://… = PostgreSQL
 	KEKFile      string // "" = DataDir/kek
 	PoolV4       string
@@ -104,6 +107,7 @@ func (c *Settings) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS with --tls-key")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
 	c.ACME.bind(fs)
+	c.Transport.bind(fs)
 	fs.StringVar(&c.Database, "database", "", "PostgreSQL URL (postgres://…); empty uses SQLite in the data directory")
 	fs.StringVar(&c.KEKFile, "kek-file", "", "key-encryption key file (default DATA/kek, created mode 0600)")
 	fs.StringVar(&c.PoolV4, "pool-v4", "100.64.0.0/10", "IPv4 pool for device tunnel addresses")
@@ -191,6 +195,9 @@ func (c *Settings) Validate() error {
 		return err
 	}
 	if err := c.validateMessaging(); err != nil {
+		return err
+	}
+	if err := c.Transport.validate(c); err != nil {
 		return err
 	}
 	c.Controller = c.Controller.Normalize()

@@ -13,7 +13,7 @@ import (
 
 // secretSettings are the settings that hold credentials. A configuration
 // file that sets one must not be readable by group or others.
-var secretSettings = []string{"smtp-password", "sms-webhook-token"}
+var secretSettings = []string{"smtp-password", "sms-webhook-token", "metrics-token"}
 
 // Load completes the settings bound on fs (by Settings.Bind or
 // Gateway.Bind) after the command line has been parsed. For every setting
@@ -33,7 +33,7 @@ var secretSettings = []string{"smtp-password", "sms-webhook-token"}
 //	host = "mail.example.com"   # the same as smtp-host = "…"
 //
 // An unknown key, a value of the wrong type, or a file holding a secret
-// (smtp-password, sms-webhook-token) that others may read is an error that
+// (smtp-password, sms-webhook-token, metrics-token) that others may read is an error that
 // names the file and the key.
 func Load(fs *pflag.FlagSet, getenv func(string) string) error {
 	file, path, err := readConfigFile(fs, getenv)

@@ -383,7 +383,7 @@ func (w *world) startServe(t *testing.T) {
 	t.Helper()
 	w.serves++
 	w.serve = startProc(t, w.t, w.tp.Gateway, w.logs, fmt.Sprintf("serve-%d", w.serves), w.baseEnv(),
-		w.bin, "serve", "--data", w.data, "--listen", net.JoinHostPort(endpointIP, apiPort), "--log-level", "debug")
+		w.bin, "serve", "--data", w.data, "--listen", net.JoinHostPort(endpointIP, apiPort), "--insecure-http", "--log-level", "debug")
 	w.serve.waitStdout(t, "listening on", 30*time.Second)
 }
 

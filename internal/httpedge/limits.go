@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -76,9 +77,13 @@ func Allow(l *ratelimit.Limiter, keys ...string) error {
 }
 
 // ClientKey returns the per-address rate-limit key of r: "addr:" and the
-// host of its remote address. The limiter hashes it before holding it; it
-// is never logged or stored.
+// host of its remote address, or the client address TrustProxies found for
+// it. The limiter hashes it before holding it; it is never logged or
+// stored.
 func ClientKey(r *http.Request) string {
+	if a, ok := r.Context().Value(clientAddrKey{}).(netip.Addr); ok {
+		return "addr:" + a.String()
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return "addr:" + r.RemoteAddr

@@ -211,6 +211,7 @@ func acmeConfig(t *testing.T, dir string, tlsPort int, p *pebble) config.Setting
 	cfg := config.Default()
 	cfg.DataDir = dir
 	cfg.Listen = "127.0.0.1:" + strconv.Itoa(tlsPort)
+	cfg.Transport.MetricsListen = ""
 	cfg.ACME.Domains = []string{acmeDomain}
 	cfg.ACME.Email = "ops@nitronet.test"
 	cfg.ACME.Directory = p.directory

@@ -165,6 +165,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	out := s.deps.Stdout
 	fmt.Fprintf(out, "Nitronet control server listening on %s://%s (data in %s)\n", scheme, ln.Addr(), s.Config.DataDir)
+	if t := s.Config.Transport; t.BehindProxy && len(t.TrustedProxies) == 0 {
+		fmt.Fprintf(out, "Behind a proxy without --trusted-proxy: rate limits count every client as the proxy's address\n")
+	}
 	s.deps.Logger.Info("serving", "storage", s.storageName())
 	stopACME, err := s.startACME(ctx)
 	if err != nil {
@@ -172,6 +175,12 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopACME()
+	stopMetrics, err := s.startMetrics(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
 	if s.Config.Gateway.Mode == "" {
 		return s.Serve(ctx, ln)
 	}

@@ -117,6 +117,7 @@ func TestShutdownReportsFinalSessions(t *testing.T) {
 	dir := t.TempDir()
 	cfg := config.Default()
 	cfg.DataDir, cfg.Listen = dir, "127.0.0.1:0"
+	cfg.Transport.MetricsListen = "127.0.0.1:0" // not the default port, which parallel tests would share
 	cfg.Gateway.Mode, cfg.Gateway.ListenPort = config.GatewayUserspace, freeUDPPort(t)
 	cfg.Gateway.DNSUpstreams = []string{"127.0.0.1:9"} // not /etc/resolv.conf: nothing is looked up
 	if err := cfg.Validate(); err != nil {

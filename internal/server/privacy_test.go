@@ -98,9 +98,8 @@ func TestPrivacyAPI(t *testing.T) {
 			}
 
 			// The overdue metric is exported.
-			code, _, body = get("/metrics", "")
-			if code != 200 || !strings.Contains(body, "nitronet_privacy_requests_overdue 0") {
-				t.Fatalf("metrics: got %d, want the overdue gauge at 0 in %.300s", code, body)
+			if body := e.metrics(); !strings.Contains(body, "nitronet_privacy_requests_overdue 0") {
+				t.Fatalf("metrics: want the overdue gauge at 0 in %.300s", body)
 			}
 
 			// Erasure over HTTP: confirmation is required.
@@ -138,13 +137,7 @@ func TestOverdueMetricsCountOutsideRequestsAndBreaches(t *testing.T) {
 				t.Fatal(err)
 			}
 			metric := func(name string) string {
-				resp, err := http.Get(e.url + "/metrics")
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				body, _ := io.ReadAll(resp.Body)
-				m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(string(body))
+				m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(e.metrics())
 				if m == nil {
 					t.Fatalf("no %s in the metrics", name)
 				}

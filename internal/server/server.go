@@ -291,7 +291,7 @@ func (s *Server) handler() (http.Handler, error) {
 		Disclosures: s.Disclosures, Retention: s.Retention, Audit: s.Audit,
 		Inventory: s.Inventory, Controller: s.Config.Controller,
 		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand, Limiters: limiters,
-		Secure:  cfg.ServesTLS(),
+		Secure:  cfg.SecureOrigin(),
 		CSRFKey: s.Vault.DeriveKey("web portal csrf"),
 
 		TransparencyKey: func() (ed25519.PrivateKey, error) { return s.TransparencyKey("") },
@@ -304,8 +304,18 @@ func (s *Server) handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	apiSrv.Register(mux)
 	portal.Register(mux)
-	mux.Handle("GET /metrics", s.Metrics)
-	return httpedge.AccessLog(d.Logger, d.Clock, httpedge.BaselineHeaders(httpedge.Recover(d.Logger, mux))), nil
+	if cfg.Transport.MetricsToken != "" {
+		mux.Handle("GET /metrics", s.metricsHandler())
+	}
+	return s.edge(httpedge.TrustProxies(cfg.Transport.TrustedProxies, mux)), nil
+}
+
+// edge wraps h in the middleware every listener shares: the access log
+// (method, route pattern, status, duration), the baseline security headers
+// and panic recovery.
+func (s *Server) edge(h http.Handler) http.Handler {
+	d := s.deps
+	return httpedge.AccessLog(d.Logger, d.Clock, httpedge.BaselineHeaders(httpedge.Recover(d.Logger, h)))
 }
 
 // assemblePrivacyRecords builds the disclosure ledger, the processor

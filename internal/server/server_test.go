@@ -168,6 +168,18 @@ func (e *env) want(method, path, token string, body any, status int) map[string]
 	return out
 }
 
+// metrics returns the server's metrics, as its metrics listener serves
+// them (the main listener serves none without --metrics-token).
+func (e *env) metrics() string {
+	e.t.Helper()
+	rec := httptest.NewRecorder()
+	e.srv.Metrics.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		e.t.Fatalf("metrics: got %d", rec.Code)
+	}
+	return rec.Body.String()
+}
+
 var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
 
 // lastMessage returns the body of the newest outbox message of kind for a
