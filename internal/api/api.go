@@ -79,13 +79,9 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Mux is what Register registers routes on, with net/http's pattern
-// syntax ("METHOD /path/{name}"). *http.ServeMux is one; a test may pass
-// one that records the patterns.
-type Mux interface {
-	Handle(pattern string, handler http.Handler)
-	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
-}
+// Mux is what Register registers routes on (see httpedge.Mux); every API
+// route names its method, except the /api/ fallback.
+type Mux = httpedge.Mux
 
 // Register registers every API route on m: /healthz and everything under
 // /api/, including GET /api/v1/openapi.json, the OpenAPI document that

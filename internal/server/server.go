@@ -87,6 +87,9 @@ type Server struct {
 	Handler http.Handler
 	deps    Deps
 	acme    acmeState // automatic TLS, see acmeTLS
+	// api and web are the front ends Mount registers.
+	api *api.Server
+	web *web.Handler
 
 	// Disclosures is the disclosure ledger; Processors the processor
 	// register that guards outbound messages; Stats the differentially
@@ -262,10 +265,10 @@ func (s *Server) liveSessionsGauge() {
 	})
 }
 
-// handler mounts the API, the portal and the console side by side on one
-// mux, with the metrics, behind the shared middleware: the access log
-// (method, route pattern, status, duration), the baseline security headers
-// and panic recovery.
+// handler builds the front ends and mounts them (Mount) on one mux,
+// behind the shared middleware (edge: the access log of method, route
+// pattern, status and duration, the baseline security headers and panic
+// recovery) and the trusted proxies' client addresses.
 func (s *Server) handler() (http.Handler, error) {
 	d, cfg := s.deps, s.Config
 	limits := httpedge.DefaultLimits()
@@ -301,13 +304,22 @@ func (s *Server) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.api, s.web = apiSrv, portal
 	mux := http.NewServeMux()
-	apiSrv.Register(mux)
-	portal.Register(mux)
-	if cfg.Transport.MetricsToken != "" {
-		mux.Handle("GET /metrics", s.metricsHandler())
-	}
+	s.Mount(mux)
 	return s.edge(httpedge.TrustProxies(cfg.Transport.TrustedProxies, mux)), nil
+}
+
+// Mount registers every route of the main listener on m: the API, the
+// portal and the console side by side, and GET /metrics when a metrics
+// token is set. Handler serves exactly these routes, on an http.ServeMux
+// behind the shared middleware; a test may pass a Mux that records them.
+func (s *Server) Mount(m httpedge.Mux) {
+	s.api.Register(m)
+	s.web.Register(m)
+	if s.Config.Transport.MetricsToken != "" {
+		m.Handle("GET /metrics", s.metricsHandler())
+	}
 }
 
 // edge wraps h in the middleware every listener shares: the access log

@@ -202,7 +202,7 @@ func (h *Handler) consoleError(w http.ResponseWriter, r *http.Request, st *staff
 }
 
 // registerConsole registers the console's routes.
-func (h *Handler) registerConsole(mux *http.ServeMux) {
+func (h *Handler) registerConsole(mux httpedge.Mux) {
 	routes := []struct {
 		pattern string
 		m       methods
@@ -240,7 +240,7 @@ func (h *Handler) registerConsole(mux *http.ServeMux) {
 		})}},
 	}
 	for _, rt := range routes {
-		mux.Handle(rt.pattern, h.secure(rt.m))
+		mux.Handle(rt.pattern, h.route(rt.m))
 	}
 }
 

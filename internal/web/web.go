@@ -46,7 +46,9 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -176,10 +178,27 @@ func New(cfg Config) (*Handler, error) {
 // methods dispatches a route by request method. HEAD is served as GET.
 type methods map[string]http.Handler
 
+// route is a registered portal or console route: its methods behind the
+// security headers and panic recovery of secure.
+type route struct {
+	m    methods
+	next http.Handler
+}
+
+// route returns m behind secure, as registered.
+func (h *Handler) route(m methods) route { return route{m: m, next: h.secure(m)} }
+
+func (rt route) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.next.ServeHTTP(w, r) }
+
+// Methods returns the methods the route serves, sorted (GET implies HEAD),
+// for route listings such as the authorisation matrix's (httpedge.Mux).
+func (rt route) Methods() []string { return slices.Sorted(maps.Keys(rt.m)) }
+
 // Register registers the portal's and the console's routes on mux: every
 // path except /api/ and /healthz (the API's). Unknown paths get the
-// portal's 404 page.
-func (h *Handler) Register(mux *http.ServeMux) {
+// portal's 404 page. Each route is registered by path alone and reports
+// its methods (see httpedge.Mux); other methods get 405.
+func (h *Handler) Register(mux httpedge.Mux) {
 	get := func(f handlerFunc) methods { return methods{http.MethodGet: h.page(f)} }
 	routes := []struct {
 		pattern string
@@ -221,7 +240,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		{"/", get(h.notFound)},
 	}
 	for _, rt := range routes {
-		mux.Handle(rt.pattern, h.secure(rt.m))
+		mux.Handle(rt.pattern, h.route(rt.m))
 	}
 	h.registerConsole(mux)
 }
