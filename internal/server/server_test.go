@@ -80,8 +80,17 @@ func testConfig(t *testing.T, dir string) config.Settings {
 // covers it.
 func newEnv(t *testing.T, b storetest.Backend, limits *httpedge.Limits) *env {
 	t.Helper()
+	return newEnvWith(t, b, limits, nil)
+}
+
+// newEnvWith is newEnv with the settings changed by edit (if not nil).
+func newEnvWith(t *testing.T, b storetest.Backend, limits *httpedge.Limits, edit func(*config.Settings)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := testConfig(t, dir)
+	if edit != nil {
+		edit(&cfg)
+	}
 	var st store.Store
 	if b.Name == "sqlite" {
 		var err error
