@@ -125,7 +125,8 @@ func newAdminPrivacyExtendCmd(a *admin) *cobra.Command {
 func newAdminPrivacyCompleteCmd(a *admin) *cobra.Command {
 	var note string
 	c := &cobra.Command{
-		Use: "complete ID [--note TEXT]", Short: "Mark a verified request completed; the user is told", Args: cobra.ExactArgs(1),
+		Use: "complete ID --note TEXT", Short: "Mark a verified request completed, saying what was done; the user is told", Args: cobra.ExactArgs(1),
+		PreRunE: required("note"),
 		RunE: a.withArgs(func(cmd *cobra.Command, srv *server.Server, p staff.Principal, args []string) error {
 			r, err := srv.Privacy.Complete(cmd.Context(), p, args[0], note)
 			if err != nil {
@@ -135,7 +136,7 @@ func newAdminPrivacyCompleteCmd(a *admin) *cobra.Command {
 			return nil
 		}),
 	}
-	c.Flags().StringVar(&note, "note", "", "what was done (sent to the user)")
+	c.Flags().StringVar(&note, "note", "", "what was done (required; sent to the user)")
 	return c
 }
 

@@ -36,6 +36,8 @@ type Message struct {
 	Body      string     `json:"body"`
 	CreatedAt time.Time  `json:"created_at"`
 	ReadAt    *time.Time `json:"read_at"`
+	// RequestID is the privacy request the message is about, if any.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Service posts and reads inbox messages. It is safe for concurrent use.
@@ -99,6 +101,16 @@ func ValidateContent(kind, subject, body string) (string, string, error) {
 // NotFound for an unknown account. Other packages call it to send messages
 // "through your account".
 func (s *Service) Post(ctx context.Context, accountID, kind, subject, body string) error {
+	return s.PostAbout(ctx, accountID, "", kind, subject, body)
+}
+
+// PostAbout is Post for a message about privacy request requestID (empty
+// for none), which front ends link to the request. A malformed request id
+// is Invalid (field "request_id").
+func (s *Service) PostAbout(ctx context.Context, accountID, requestID, kind, subject, body string) error {
+	if requestID != "" && !ident.Valid(requestID, "prq") {
+		return errs.Field(errs.Invalid, "request_id", "malformed privacy request id")
+	}
 	subject, body, err := ValidateContent(kind, subject, body)
 	if err != nil {
 		return err
@@ -108,7 +120,7 @@ func (s *Service) Post(ctx context.Context, accountID, kind, subject, body strin
 		return err
 	}
 	return s.store.PostMessage(ctx, &store.Message{
-		ID: id, AccountID: accountID, Kind: kind, Subject: subject, Body: body, CreatedAt: s.clock(),
+		ID: id, AccountID: accountID, Kind: kind, Subject: subject, Body: body, CreatedAt: s.clock(), RequestID: requestID,
 	})
 }
 
@@ -161,5 +173,5 @@ func (s *Service) ExportSection(ctx context.Context, accountID string) (string, 
 }
 
 func fromStore(m store.Message) Message {
-	return Message{ID: m.ID, Kind: m.Kind, Subject: m.Subject, Body: m.Body, CreatedAt: m.CreatedAt, ReadAt: m.ReadAt}
+	return Message{ID: m.ID, Kind: m.Kind, Subject: m.Subject, Body: m.Body, CreatedAt: m.CreatedAt, ReadAt: m.ReadAt, RequestID: m.RequestID}
 }

@@ -42,12 +42,21 @@ func (s *Service) RequestContactChange(ctx context.Context, accountID string, ch
 	if a.Status != store.StatusActive {
 		return errs.E(errs.NotFound, "account not found")
 	}
+	return s.startContactChange(ctx, a, ch, norm, "this is already your %s")
+}
+
+// startContactChange keeps norm (normalised) pending as the new contact
+// on channel ch of active account a and sends the code that confirms it
+// to norm. same is the error text, with one %s for the channel, when norm
+// is the contact already held. A contact used by another account is
+// Conflict (field "value").
+func (s *Service) startContactChange(ctx context.Context, a *store.Account, ch store.Channel, norm, same string) error {
 	email, mobile, err := s.cfg.Accounts.Contacts(a)
 	if err != nil {
 		return err
 	}
 	if (ch == store.Email && norm == email) || (ch == store.Mobile && norm == mobile) {
-		return errs.Field(errs.Invalid, "value", "this is already your %s", ch)
+		return errs.Field(errs.Invalid, "value", same, ch)
 	}
 	if other, err := s.cfg.Accounts.AccountIDByIndex(ctx, ch, norm); err != nil {
 		return err
@@ -59,11 +68,11 @@ func (s *Service) RequestContactChange(ctx context.Context, accountID string, ch
 		return err
 	}
 	now := s.cfg.Clock()
-	if err := s.cfg.Store.PutContactChange(ctx, &store.ContactChange{AccountID: accountID, Channel: ch, Sealed: sealed,
+	if err := s.cfg.Store.PutContactChange(ctx, &store.ContactChange{AccountID: a.ID, Channel: ch, Sealed: sealed,
 		Index: index, CreatedAt: now, ExpiresAt: now.Add(ContactChangeTTL)}); err != nil {
 		return err
 	}
-	return s.cfg.Accounts.SendCodeTo(ctx, accountID, ch, contactPurpose(ch), accounts.CodeMessage{
+	return s.cfg.Accounts.SendCodeTo(ctx, a.ID, ch, contactPurpose(ch), accounts.CodeMessage{
 		To: norm, Kind: "contact-change-code", What: "confirm this " + string(ch) + " as your new Nitronet " + string(ch)})
 }
 
@@ -113,14 +122,20 @@ func (s *Service) ConfirmContactChange(ctx context.Context, accountID string, ch
 		if err := s.snapshotRecipients(ctx, &r); err != nil {
 			s.cfg.Logger.Warn("recipients of request not recorded", "request", r.ID, "err", errs.CodeOf(err))
 		}
-		if _, err := s.cfg.Store.UpdatePrivacyRequest(ctx, r.ID, func(r *store.PrivacyRequest) error {
-			if r.Status == store.RequestVerified {
+		changed := false
+		done, err := s.cfg.Store.UpdatePrivacyRequest(ctx, r.ID, func(r *store.PrivacyRequest) error {
+			changed = r.Status == store.RequestVerified
+			if changed {
 				r.Status, r.CompletedAt = store.RequestCompleted, &now
 				r.Outcome = "Your " + string(ch) + " was corrected after the new one was verified."
 			}
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
 			return err
+		}
+		if changed {
+			s.postStatus(ctx, done)
 		}
 	}
 	return nil

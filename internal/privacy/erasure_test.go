@@ -237,7 +237,7 @@ func TestErasureErrors(t *testing.T) {
 	e := h.request(t, u, store.RequestErasure, "")
 	_, err = h.svc.ConfirmErasure(ctx, other.id, e.ID)
 	wantCode(t, "other account", err, errs.NotFound)
-	_, err = h.svc.Complete(ctx, principal(staff.RolePrivacyOfficer), e.ID, "")
+	_, err = h.svc.Complete(ctx, principal(staff.RolePrivacyOfficer), e.ID, "Erased.")
 	wantCode(t, "staff completes an erasure", err, errs.Conflict)
 }
 

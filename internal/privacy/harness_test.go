@@ -88,7 +88,7 @@ func (o *outbox) code(t *testing.T, kind, to string) string {
 }
 
 // post is one inbox message.
-type post struct{ account, kind, subject, body string }
+type post struct{ account, kind, subject, body, request string }
 
 // recInbox records inbox posts (the inbox package is another's boundary).
 type recInbox struct {
@@ -96,11 +96,24 @@ type recInbox struct {
 	posts []post
 }
 
-func (r *recInbox) Post(_ context.Context, accountID, kind, subject, body string) error {
+func (r *recInbox) PostAbout(_ context.Context, accountID, requestID, kind, subject, body string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.posts = append(r.posts, post{accountID, kind, subject, body})
+	r.posts = append(r.posts, post{accountID, kind, subject, body, requestID})
 	return nil
+}
+
+// about returns the kinds of the posts about request id, in order.
+func (r *recInbox) about(id string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, p := range r.posts {
+		if p.request == id {
+			out = append(out, p.kind)
+		}
+	}
+	return out
 }
 
 func (r *recInbox) find(account, kind string) (post, bool) {

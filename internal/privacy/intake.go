@@ -186,6 +186,9 @@ func (s *Service) StaffAdd(ctx context.Context, by staff.Principal, in Intake) (
 	if err != nil {
 		return nil, err
 	}
+	if x.account != nil {
+		s.postStatus(ctx, r)
+	}
 	switch {
 	case len(x.chans) > 0:
 		s.sendProofCodes(ctx, x.account, r, x.chans)

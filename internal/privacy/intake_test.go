@@ -291,7 +291,7 @@ func TestOutsideErasureByStaff(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := h.svc.Complete(ctx, po, r.ID, ""); errs.CodeOf(err) != errs.Conflict {
+			if _, err := h.svc.Complete(ctx, po, r.ID, "Erased as asked by phone."); errs.CodeOf(err) != errs.Conflict {
 				t.Fatalf("complete before proof: got %v, want Conflict", err)
 			}
 			v, err := h.svc.StaffVerify(ctx, po, r.ID, h.code(t, "privacy-code", u.email), h.code(t, "privacy-code", u.mobile))
@@ -308,7 +308,7 @@ func TestOutsideErasureByStaff(t *testing.T) {
 				processors.NameSMS:  {inventory.IDMobile, inventory.IDCodes},
 			}
 			checkRecipients(t, v.Recipients, want)
-			done, err := h.svc.Complete(ctx, po, r.ID, "")
+			done, err := h.svc.Complete(ctx, po, r.ID, "Erased as asked by phone.")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -72,10 +72,11 @@ func Types() []string {
 		store.RequestErasure, store.RequestRestriction, store.RequestObjection}
 }
 
-// Inbox posts a message to an account's inbox (implemented by the inbox
-// package).
+// Inbox posts a message about privacy request requestID to an account's
+// inbox (implemented by the inbox package), which front ends link to the
+// request.
 type Inbox interface {
-	Post(ctx context.Context, accountID, kind, subject, body string) error
+	PostAbout(ctx context.Context, accountID, requestID, kind, subject, body string) error
 }
 
 // ExportSource contributes one named section to every export, such as the
@@ -98,7 +99,8 @@ type Config struct {
 	Holds    HoldChecker
 	Audit    staff.Auditor
 	Notifier notify.Notifier
-	// Inbox, if not nil, receives a copy of every notice to the user.
+	// Inbox, if not nil, receives a notice of every change of a request's
+	// status (see notices.go) and a copy of every email about a request.
 	Inbox Inbox
 	// Sources add sections to exports.
 	Sources []ExportSource
@@ -289,6 +291,7 @@ func (s *Service) Create(ctx context.Context, accountID, typ, details string) (*
 	}
 	s.cfg.Logger.Info("privacy request received", "request", id, "type", typ)
 	s.sendProofCodes(ctx, a, r, chans)
+	s.postStatus(ctx, r)
 	v := s.view(r)
 	v.IdentityProof = proofFields(chans)
 	return &v, nil
@@ -481,7 +484,7 @@ func (s *Service) proven(ctx context.Context, r *store.PrivacyRequest) (*store.P
 			r.Status, r.CompletedAt = store.RequestCompleted, &now
 			r.Outcome = flagOutcome(r.Type, lift)
 		case store.RequestRectification:
-			r.Outcome = "Identity verified. Change your email or mobile number with `nitronet privacy contact` or in the portal; the new contact is verified before it takes effect. Other corrections are handled by our privacy team."
+			r.Outcome = "Identity verified. You can now change your email address or mobile number on your account page; the new one takes effect once you enter the code we send to it. Our privacy team handles other corrections."
 		case store.RequestErasure:
 			r.Outcome = "Identity verified. Erasure needs your final confirmation: it closes your account and ends the service."
 			if outside(r) {
@@ -503,6 +506,7 @@ func (s *Service) proven(ctx context.Context, r *store.PrivacyRequest) (*store.P
 		s.cfg.Logger.Warn("recipients of request not recorded", "request", r.ID, "err", errs.CodeOf(err))
 	}
 	s.cfg.Logger.Info("privacy request verified", "request", r.ID, "type", r.Type)
+	s.postStatus(ctx, r)
 	return r, nil
 }
 
@@ -534,13 +538,13 @@ func (s *Service) setFlag(ctx context.Context, accountID, typ string, on bool) e
 	return s.cfg.Store.SetFlags(ctx, accountID, f)
 }
 
-// notifyUser tells the account holder something, in the inbox (if
-// configured) and by email. Failures are logged without data and
-// returned joined.
-func (s *Service) notifyUser(ctx context.Context, a *store.Account, kind, subject, body string) error {
+// notifyUser tells the account holder something about request r, in the
+// inbox (if configured) and by email. Failures are logged without data
+// and the first is returned.
+func (s *Service) notifyUser(ctx context.Context, a *store.Account, r *store.PrivacyRequest, kind, subject, body string) error {
 	var firstErr error
 	if s.cfg.Inbox != nil {
-		if err := s.cfg.Inbox.Post(ctx, a.ID, kind, subject, body); err != nil {
+		if err := s.cfg.Inbox.PostAbout(ctx, a.ID, r.ID, kind, subject, body); err != nil {
 			s.cfg.Logger.Warn("privacy notice not posted to inbox", "kind", kind, "err", errs.CodeOf(err))
 			firstErr = err
 		}

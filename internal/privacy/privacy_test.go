@@ -369,6 +369,9 @@ func TestStaffActions(t *testing.T) {
 			// Complete needs verified identity; deny needs a reason and
 			// tells of the right to complain.
 			_, err = h.svc.Complete(ctx, po, r.ID, "")
+			wantCode(t, "complete without a note", err, errs.Invalid)
+			wantField(t, "complete without a note", err, "note")
+			_, err = h.svc.Complete(ctx, po, r.ID, "Done.")
 			wantCode(t, "complete unverified", err, errs.Conflict)
 			_, err = h.svc.Deny(ctx, po, r2.ID, "")
 			wantCode(t, "deny without reason", err, errs.Invalid)
@@ -475,7 +478,7 @@ func TestRequestActions(t *testing.T) {
 		t.Fatalf("late extension: got %v, want Conflict", err)
 	}
 	// Answered: nothing is offered.
-	if _, err := h.svc.Complete(ctx, po, verified.ID, ""); err != nil {
+	if _, err := h.svc.Complete(ctx, po, verified.ID, "Corrected."); err != nil {
 		t.Fatal(err)
 	}
 	check("completed", po, verified.ID, want{false, "already completed"}, want{false, "already completed"},

@@ -270,23 +270,30 @@ func (s *Service) Extend(ctx context.Context, by staff.Principal, id string, mon
 	if a != nil {
 		body := fmt.Sprintf("We need more time to answer your %s request %s, received on %s.\n\nReason: %s\n\nThe new deadline is %s. Your request stays free of charge.\n\n%s\n",
 			r.Type, r.ID, r.ReceivedAt.UTC().Format(time.DateOnly), reason, r.DueAt.UTC().Format(time.DateOnly), complaintText)
-		_ = s.notifyUser(ctx, a, "privacy-extended", "Your privacy request: more time needed", body)
+		_ = s.notifyUser(ctx, a, r, KindExtended, "Your privacy request: more time needed", body)
 	}
 	v := s.staffView(by, r)
 	return &v, nil
 }
 
-// Complete marks a verified request completed, with an optional note to
-// the user (a bad note is Invalid, field "note"). Requests whose identity
-// is not proven, and erasures made in the app (which only the user's
-// confirmation carries out), are Conflict. Completing an erasure that
-// came from outside the app, with an account, carries it out as the
-// user's confirmation does (ConfirmErasure): the note is not used. by
-// must be allowed staff.ActPrivacyComplete.
+// Complete marks a verified request completed, with a note saying what
+// was done (required, sent to the user; a missing or bad note is Invalid,
+// field "note"). Requests whose identity is not proven, and erasures made
+// in the app (which only the user's confirmation carries out), are
+// Conflict. Completing an erasure that came from outside the app, with an
+// account, carries it out as the user's confirmation does
+// (ConfirmErasure); the note is added to the request's outcome. by must
+// be allowed staff.ActPrivacyComplete.
 func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note string) (*Request, error) {
+	if err := staff.Authorize(by, staff.ActPrivacyComplete); err != nil {
+		return nil, err
+	}
 	note, err := checkText("note", note, MaxReason)
 	if err != nil {
 		return nil, err
+	}
+	if note == "" {
+		return nil, errs.Field(errs.Invalid, "note", "a completion needs a note: say what was done, the requester is told it")
 	}
 	erase := false
 	detail := "completed"
@@ -306,10 +313,7 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 				}
 				return nil
 			}
-			r.Status, r.CompletedAt = store.RequestCompleted, &now
-			if note != "" {
-				r.Outcome = note
-			}
+			r.Status, r.CompletedAt, r.Outcome = store.RequestCompleted, &now, note
 			return nil
 		})
 	if err != nil {
@@ -323,7 +327,10 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 			"request "+r.ID+": erasure carried out on the instruction received by "+channel(r)); err != nil {
 			return nil, err
 		}
-		if r, err = s.cfg.Store.PrivacyRequest(ctx, r.ID); err != nil {
+		if r, err = s.cfg.Store.UpdatePrivacyRequest(ctx, r.ID, func(r *store.PrivacyRequest) error {
+			r.Outcome += "\n\n" + note
+			return nil
+		}); err != nil {
 			return nil, err
 		}
 		return s.staffFull(ctx, by, r), nil
@@ -332,12 +339,8 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 		s.cfg.Logger.Warn("recipients of request not recorded", "request", r.ID, "err", errs.CodeOf(err))
 	}
 	if a != nil {
-		body := fmt.Sprintf("Your %s request %s is completed.\n", r.Type, r.ID)
-		if note != "" {
-			body += "\n" + note + "\n"
-		}
-		body += "\n" + complaintText + "\n"
-		_ = s.notifyUser(ctx, a, "privacy-completed", "Your privacy request is completed", body)
+		body := fmt.Sprintf("Your %s request %s is completed.\n\n%s\n\n%s\n", r.Type, r.ID, note, complaintText)
+		_ = s.notifyUser(ctx, a, r, KindCompleted, "Your privacy request is completed", body)
 	}
 	return s.staffFull(ctx, by, r), nil
 }
@@ -369,7 +372,7 @@ func (s *Service) Deny(ctx context.Context, by staff.Principal, id, reason strin
 	if a != nil {
 		body := fmt.Sprintf("We cannot grant your %s request %s, received on %s.\n\nReason: %s\n\n%s\n",
 			r.Type, r.ID, r.ReceivedAt.UTC().Format(time.DateOnly), reason, complaintText)
-		_ = s.notifyUser(ctx, a, "privacy-denied", "Your privacy request was denied", body)
+		_ = s.notifyUser(ctx, a, r, KindDenied, "Your privacy request was denied", body)
 	}
 	v := s.staffView(by, r)
 	return &v, nil

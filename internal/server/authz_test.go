@@ -388,6 +388,22 @@ func staffCalls() []staffCall {
 				_, err := f.e.srv.Accounts.StaffShow(ctx, p, f.account)
 				return err
 			}},
+		{name: "view the account a request is about", action: staff.ActAccountView, methods: []string{"privacy.Service.StaffAccount"},
+			setup: func(t *testing.T, f *authzFixture) any {
+				return f.request(t, f.account, store.RequestRectification, store.RequestVerified, false)
+			},
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, x any) error {
+				_, err := f.e.srv.Privacy.StaffAccount(ctx, p, x.(string))
+				return err
+			}},
+		{name: "correct a contact for a rectification", action: staff.ActPrivacyComplete, methods: []string{"privacy.Service.StaffCorrectContact"},
+			setup: func(t *testing.T, f *authzFixture) any {
+				id, _, _ := f.verifiedSignup(t)
+				return f.request(t, id, store.RequestRectification, store.RequestVerified, false)
+			},
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, x any) error {
+				return f.e.srv.Privacy.StaffCorrectContact(ctx, p, x.(string), store.Email, fmt.Sprintf("fixed%d@example.com", f.uniq()))
+			}},
 		{name: "look an account up by email", action: staff.ActAccountView, methods: []string{"accounts.Service.StaffLookup"},
 			act: func(ctx context.Context, f *authzFixture, p staff.Principal, _ any) error {
 				_, err := f.e.srv.Accounts.StaffLookup(ctx, p, store.Email, "authz1@example.com")

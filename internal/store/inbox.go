@@ -8,6 +8,7 @@ import (
 // Message is one message in an account's inbox. Kind is a short label such
 // as "policy-change" or "announcement". NoticeRun is the id of the notice
 // run that posted it, or empty for a message posted to one account.
+// RequestID is the privacy request the message is about, or empty.
 type Message struct {
 	ID        string
 	AccountID string
@@ -17,6 +18,7 @@ type Message struct {
 	CreatedAt time.Time
 	ReadAt    *time.Time
 	NoticeRun string
+	RequestID string
 }
 
 // Notice run audiences.

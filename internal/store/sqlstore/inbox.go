@@ -24,9 +24,9 @@ func (s *Store) PostMessage(ctx context.Context, m *store.Message) error {
 		return errs.E(errs.Invalid, "message id, account and kind are required")
 	}
 	return s.write(ctx, "post message", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO inbox (id, account_id, kind, subject, body, created_at, notice_run)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			m.ID, m.AccountID, m.Kind, m.Subject, m.Body, unix(m.CreatedAt), nullString(m.NoticeRun))
+		_, err := tx.ExecContext(ctx, `INSERT INTO inbox (id, account_id, kind, subject, body, created_at, notice_run, request_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			m.ID, m.AccountID, m.Kind, m.Subject, m.Body, unix(m.CreatedAt), nullString(m.NoticeRun), nullString(m.RequestID))
 		return mapErr(err, "message already exists")
 	})
 }
@@ -39,7 +39,7 @@ func (s *Store) Messages(ctx context.Context, accountID string, limit int) ([]st
 	out := []store.Message{}
 	var unread int
 	err := s.readSnapshot(ctx, "messages", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, account_id, kind, subject, body, created_at, read_at, notice_run
+		rows, err := tx.QueryContext(ctx, `SELECT id, account_id, kind, subject, body, created_at, read_at, notice_run, request_id
 			FROM inbox WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, accountID, limit)
 		if err != nil {
 			return err
@@ -49,11 +49,11 @@ func (s *Store) Messages(ctx context.Context, accountID string, limit int) ([]st
 			var m store.Message
 			var created int64
 			var read sql.NullInt64
-			var run sql.NullString
-			if err := rows.Scan(&m.ID, &m.AccountID, &m.Kind, &m.Subject, &m.Body, &created, &read, &run); err != nil {
+			var run, req sql.NullString
+			if err := rows.Scan(&m.ID, &m.AccountID, &m.Kind, &m.Subject, &m.Body, &created, &read, &run, &req); err != nil {
 				return err
 			}
-			m.CreatedAt, m.ReadAt, m.NoticeRun = fromUnix(created), nullTime(read), run.String
+			m.CreatedAt, m.ReadAt, m.NoticeRun, m.RequestID = fromUnix(created), nullTime(read), run.String, req.String
 			out = append(out, m)
 		}
 		if err := rows.Err(); err != nil {

@@ -16,8 +16,12 @@ func testInbox(t *testing.T, s store.Store) {
 	mkAccount(t, s, "acc_in1")
 	mkAccount(t, s, "acc_in2")
 	for i := range 3 {
-		must(t, "PostMessage", s.PostMessage(ctx, &store.Message{ID: fmt.Sprintf("msg_%d", i), AccountID: "acc_in1",
-			Kind: "announcement", Subject: "s", Body: "b", CreatedAt: t0().Add(time.Duration(i) * time.Minute)}))
+		m := &store.Message{ID: fmt.Sprintf("msg_%d", i), AccountID: "acc_in1",
+			Kind: "announcement", Subject: "s", Body: "b", CreatedAt: t0().Add(time.Duration(i) * time.Minute)}
+		if i == 2 { // a message about a privacy request
+			m.Kind, m.RequestID = "privacy-received", "prq_in1"
+		}
+		must(t, "PostMessage", s.PostMessage(ctx, m))
 	}
 	err := s.PostMessage(ctx, &store.Message{ID: "msg_x", AccountID: "acc_nope", Kind: "k", Subject: "s", Body: "b", CreatedAt: t0()})
 	wantCode(t, "PostMessage unknown account", err, errs.NotFound)
@@ -28,6 +32,9 @@ func testInbox(t *testing.T, s store.Store) {
 	must(t, "Messages", err)
 	if len(msgs) != 3 || unread != 3 || msgs[0].ID != "msg_2" || msgs[2].ID != "msg_0" {
 		t.Fatalf("Messages: got %d messages (first %v), %d unread; want 3 newest first, 3 unread", len(msgs), msgs, unread)
+	}
+	if msgs[0].RequestID != "prq_in1" || msgs[1].RequestID != "" {
+		t.Fatalf("Messages: request ids %q, %q; want prq_in1 and none", msgs[0].RequestID, msgs[1].RequestID)
 	}
 	if msgs, _, _ := s.Messages(ctx, "acc_in1", 2); len(msgs) != 2 {
 		t.Fatalf("Messages limit 2: got %d, want 2", len(msgs))
