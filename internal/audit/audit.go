@@ -25,12 +25,21 @@ import (
 // safe for concurrent use.
 type Log struct {
 	store store.AuditStore
+	staff StaffDirectory
 	clock func() time.Time
 }
 
-// Config holds a Log's dependencies; both are required.
+// StaffDirectory finds staff accounts by id (store.StaffStore).
+type StaffDirectory interface {
+	StaffByID(ctx context.Context, id string) (*store.Staff, error)
+}
+
+// Config holds a Log's dependencies. Store and Clock are required; Staff,
+// if set, names the staff actors of the pages Read returns
+// (Page.Emails).
 type Config struct {
 	Store store.AuditStore
+	Staff StaffDirectory
 	Clock func() time.Time
 }
 
@@ -39,7 +48,7 @@ func New(cfg Config) (*Log, error) {
 	if cfg.Store == nil || cfg.Clock == nil {
 		return nil, errors.New("audit: missing dependency")
 	}
-	return &Log{store: cfg.Store, clock: cfg.Clock}, nil
+	return &Log{store: cfg.Store, staff: cfg.Staff, clock: cfg.Clock}, nil
 }
 
 // Record appends an entry: actor (a staff id, staff.SystemID for the
@@ -323,6 +332,10 @@ func (c chain) prove(want auditchain.Checkpoint) error {
 type Page struct {
 	Entries []auditchain.Entry
 	Last    int64
+	// Emails are the work emails of the staff actors of Entries, by id
+	// (when the Log has a StaffDirectory). The System, the operator and
+	// staff accounts that no longer exist have none.
+	Emails map[string]string
 }
 
 // Read returns up to limit entries after sequence number after, oldest
@@ -355,7 +368,35 @@ func (l *Log) Read(ctx context.Context, by staff.Principal, after int64, limit i
 	if err := l.Record(ctx, by.ID, by.Role, staff.ActAuditView, Subject, detail); err != nil {
 		return Page{}, err
 	}
-	return Page{Entries: es, Last: last}, nil
+	emails, err := l.emails(ctx, es)
+	if err != nil {
+		return Page{}, err
+	}
+	return Page{Entries: es, Last: last, Emails: emails}, nil
+}
+
+// emails returns the work emails of the staff actors of es, by id.
+func (l *Log) emails(ctx context.Context, es []auditchain.Entry) (map[string]string, error) {
+	out := map[string]string{}
+	if l.staff == nil {
+		return out, nil
+	}
+	seen := map[string]bool{}
+	for _, e := range es {
+		if seen[e.Actor] || e.Actor == staff.SystemID || e.Actor == staff.OperatorID {
+			continue
+		}
+		seen[e.Actor] = true
+		st, err := l.staff.StaffByID(ctx, e.Actor)
+		if errs.Is(err, errs.NotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[e.Actor] = st.Email
+	}
+	return out, nil
 }
 
 // About returns up to limit entries about subject, newest first, for staff

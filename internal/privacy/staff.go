@@ -288,12 +288,9 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 	if err := staff.Authorize(by, staff.ActPrivacyComplete); err != nil {
 		return nil, err
 	}
-	note, err := checkText("note", note, MaxReason)
+	note, err := CheckNote("note", note)
 	if err != nil {
 		return nil, err
-	}
-	if note == "" {
-		return nil, errs.Field(errs.Invalid, "note", "a completion needs a note: say what was done, the requester is told it")
 	}
 	erase := false
 	detail := "completed"
@@ -345,17 +342,34 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 	return s.staffFull(ctx, by, r), nil
 }
 
+// CheckNote validates and trims what staff tell the requester when they
+// answer a request: the note of a completion (field "note") or the reason
+// of a denial (field "reason"). It is required, at most MaxReason
+// characters, without control characters; errors are Invalid and name
+// field. Complete and Deny apply it; front ends may call it to check a
+// note before they ask for confirmation.
+func CheckNote(field, text string) (string, error) {
+	text, err := checkText(field, text, MaxReason)
+	if err != nil {
+		return "", err
+	}
+	if text == "" {
+		if field == "reason" {
+			return "", errs.Field(errs.Invalid, field, "a denial needs a reason: the requester is told it")
+		}
+		return "", errs.Field(errs.Invalid, field, "a completion needs a note saying what was done: the requester is told it")
+	}
+	return text, nil
+}
+
 // Deny refuses a request that is not answered yet, for reason (required;
 // Invalid with field "reason"),
 // and tells the user the reason and their right to complain to a
 // supervisory authority. by must be allowed staff.ActPrivacyDeny.
 func (s *Service) Deny(ctx context.Context, by staff.Principal, id, reason string) (*Request, error) {
-	reason, err := checkText("reason", reason, MaxReason)
+	reason, err := CheckNote("reason", reason)
 	if err != nil {
 		return nil, err
-	}
-	if strings.TrimSpace(reason) == "" {
-		return nil, errs.Field(errs.Invalid, "reason", "a denial needs a reason")
 	}
 	r, a, err := s.staffAct(ctx, by, staff.ActPrivacyDeny, id, "denied",
 		func(r *store.PrivacyRequest, now time.Time) error {

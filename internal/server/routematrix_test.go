@@ -876,10 +876,18 @@ func routeMatrix() map[string]matrixRow {
 			body: func(*rowCtx) any { return url.Values{"months": {"1"}, "reason": {"complex"}} }},
 		"POST /console/requests/{id}/complete": {who: staffWith, action: staff.ActPrivacyComplete,
 			path: func(x *rowCtx) string { return "/console/requests/" + x.consoleRequest() + "/complete" },
-			body: func(*rowCtx) any { return url.Values{"note": {"done"}} }},
+			body: func(*rowCtx) any { return url.Values{"note": {"done"}, "confirm": {"yes"}} }},
 		"POST /console/requests/{id}/deny": {who: staffWith, action: staff.ActPrivacyDeny,
 			path: func(x *rowCtx) string { return "/console/requests/" + x.consoleRequest() + "/deny" },
-			body: func(*rowCtx) any { return url.Values{"reason": {"no"}} }},
+			body: func(*rowCtx) any { return url.Values{"reason": {"no"}, "confirm": {"yes"}} }},
+		"GET /console/requests/{id}/account": {who: staffWith, action: staff.ActAccountView, path: func(x *rowCtx) string {
+			return "/console/requests/" + x.owner.request + "/account"
+		}},
+		"POST /console/requests/{id}/account/contact": {who: staffWith, action: staff.ActPrivacyComplete,
+			path: func(x *rowCtx) string { return "/console/requests/" + x.consoleRequest() + "/account/contact" },
+			body: func(x *rowCtx) any {
+				return url.Values{"channel": {"email"}, "value": {fmt.Sprintf("fixed%d@matrix.example", x.m.uniq())}}
+			}},
 		"POST /console/requests/new": {who: staffWith, action: staff.ActPrivacyRecord, body: func(x *rowCtx) any {
 			return url.Values{"type": {"access"}, "channel": {"post"}, "contact_kind": {"email"},
 				"contact": {fmt.Sprintf("letter%d@example.org", x.m.uniq())}, "identity_check": {"letter"}}

@@ -191,7 +191,7 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	auditLog, err := audit.New(audit.Config{Store: st, Clock: d.Clock})
+	auditLog, err := audit.New(audit.Config{Store: st, Staff: st, Clock: d.Clock})
 	if err != nil {
 		return nil, err
 	}

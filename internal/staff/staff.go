@@ -103,6 +103,24 @@ func Can(role, action string) bool { return slices.Contains(matrix()[role], acti
 // RoleName names role for people ("privacy officer").
 func RoleName(role string) string { return strings.ReplaceAll(role, "_", " ") }
 
+// RoleTitle names role for headings and tables, capitalised
+// ("Privacy officer"), including the System's and the operator's, which
+// no staff account can have.
+func RoleTitle(role string) string {
+	switch role {
+	case RoleAdmin:
+		return "Administrator"
+	case RoleSystem:
+		return "System (housekeeping)"
+	case OperatorID:
+		return "Operator (data directory)"
+	case "":
+		return ""
+	}
+	n := RoleName(role)
+	return strings.ToUpper(n[:1]) + n[1:]
+}
+
 // ValidRole reports whether r is a role a staff account can have.
 func ValidRole(r string) bool { return slices.Contains(Roles(), r) }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -398,7 +399,38 @@ func TestBrowserStaffJourney(t *testing.T) {
 		t.Errorf("extension reason not shown: %q", got)
 	}
 	j.shot("console-extended")
-	j.do("complete", chromedp.SendKeys(chromedp.ID("note"), "Corrected in our print templates."), chromedp.Click(chromedp.ID("complete-submit")))
+
+	// The data the request is about, from the request's page (audited).
+	j.do("open account", chromedp.Click(chromedp.ID("account-link")))
+	j.waitPage("request account", "#account-email")
+	if got := j.text("#account-email"); !strings.Contains(got, "queue@example.com") {
+		t.Errorf("account view shows email %q", got)
+	}
+	if !strings.Contains(j.text("#account-requests"), req) || !strings.Contains(j.text("#audit-note"), "audit log") {
+		t.Errorf("account view lacks the account's requests or the audit note")
+	}
+	if !eval[bool](j, `!!document.getElementById('correct-form')`) {
+		t.Errorf("no correction form for the privacy officer on a verified rectification")
+	}
+	j.shot("console-request-account")
+	if es, _ := e.srv.Store.AuditEntriesFor(context.Background(), acct, 5); len(es) == 0 || es[0].Action != staff.ActAccountView {
+		t.Errorf("the account view was not audited: %+v", es)
+	}
+	j.do("back to request", chromedp.Click(chromedp.CSS(`.crumbs a[href="/console/requests/`+req+`"]`)))
+	j.waitPage("request", "#complete-form")
+
+	// Completing asks for confirmation, showing the note.
+	const note = "Corrected in our print templates."
+	j.do("complete", chromedp.SendKeys(chromedp.ID("note"), note), chromedp.Click(chromedp.ID("complete-submit")))
+	j.waitPage("confirmation", "#confirm-submit")
+	if got := j.text("#confirm-note"); got != note {
+		t.Errorf("confirmation shows note %q, want %q", got, note)
+	}
+	if got, _ := e.srv.Privacy.StaffShow(context.Background(), officer, req); got == nil || got.Status != store.RequestVerified {
+		t.Errorf("the request changed before the confirmation: %+v", got)
+	}
+	j.shot("console-complete-confirm")
+	j.do("confirm", chromedp.Click(chromedp.ID("confirm-submit")))
 	j.wantNotice("The request is completed")
 	if got := j.text("#request-status"); got != "Completed" {
 		t.Errorf("status after completion %q", got)
@@ -416,6 +448,16 @@ func TestBrowserStaffJourney(t *testing.T) {
 	j.open("/console/audit", "#audit")
 	if got := j.text("#audit"); !strings.Contains(got, "privacy.extend") || !strings.Contains(got, "privacy.view") {
 		t.Errorf("audit log lacks the staff's reads and actions")
+	}
+	// Actors by email and roles in words, not ids and raw role names.
+	who := eval[[]string](j, `Array.from(document.querySelectorAll('#audit tbody tr')).map(r => r.cells[2].textContent.trim() + ' | ' + r.cells[3].textContent.trim())`)
+	if !slices.Contains(who, "officer@staff.example | Privacy officer") {
+		t.Errorf("audit log actors and roles: %q, want officer@staff.example | Privacy officer", who)
+	}
+	for _, w := range who {
+		if strings.Contains(w, officer.ID) || strings.Contains(w, "_") {
+			t.Errorf("audit log shows a staff id or a raw role name: %q", w)
+		}
 	}
 	j.shot("console-audit")
 	j.do("verify chain", chromedp.Click(chromedp.ID("verify-chain")))

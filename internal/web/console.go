@@ -218,6 +218,8 @@ func (h *Handler) registerConsole(mux httpedge.Mux) {
 		{"/console/requests/new", methods{http.MethodPost: h.consoleAction(staff.ActPrivacyRecord, true, h.intakePost)}},
 		{"/console/requests/{id}/verify", methods{http.MethodPost: h.consoleAction(staff.ActPrivacyRecord, true, h.staffVerifyPost)}},
 		{"/console/requests/{id}/codes", methods{http.MethodPost: h.consoleAction(staff.ActPrivacyRecord, true, h.staffCodesPost)}},
+		{"/console/requests/{id}/account", methods{http.MethodGet: h.consolePage(staff.ActAccountView, h.requestAccountPage)}},
+		{"/console/requests/{id}/account/contact", methods{http.MethodPost: h.consoleAction(staff.ActPrivacyComplete, true, h.correctContactPost)}},
 		{"/console/requests/{id}/recipients", methods{http.MethodPost: h.consoleAction(staff.ActPrivacyComplete, true, h.recipientPost)}},
 		{"/console/accounts", methods{http.MethodGet: h.consolePage(staff.ActAccountView, h.accountsPage), http.MethodPost: h.consoleAction(staff.ActAccountView, true, h.accountLookupPost)}},
 		{"/console/breaches", methods{http.MethodGet: h.consolePage(staff.ActBreachView, h.breachesPage), http.MethodPost: h.consoleAction(staff.ActBreachManage, true, h.breachAddPost)}},

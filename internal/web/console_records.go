@@ -329,6 +329,9 @@ const AuditPageSize = 50
 type auditEntry struct {
 	auditchain.Entry
 	HashHex string
+	// Email is the staff actor's work email ("" for the System, the
+	// operator and removed staff); RoleTitle the role in words.
+	Email, RoleTitle string
 }
 
 // auditData is the data of the audit viewer.
@@ -364,7 +367,8 @@ func (h *Handler) auditView(r *http.Request, st *staffState) (*view, error) {
 	es, last := page.Entries, page.Last
 	d := auditData{Last: last}
 	for i := len(es) - 1; i >= 0; i-- { // newest first on the page
-		d.Entries = append(d.Entries, auditEntry{Entry: es[i], HashHex: fmt.Sprintf("%x", es[i].Hash)})
+		d.Entries = append(d.Entries, auditEntry{Entry: es[i], HashHex: fmt.Sprintf("%x", es[i].Hash),
+			Email: page.Emails[es[i].Actor], RoleTitle: staff.RoleTitle(es[i].Role)})
 	}
 	if len(es) > 0 {
 		d.First = es[0].Seq

@@ -143,6 +143,9 @@ type staffRequestData struct {
 	Months []int
 	// AccountLink is set when the staff member may open the account.
 	AccountLink bool
+	// Refused says why each action the service does not allow now is
+	// refused, by action.
+	Refused map[string]string
 }
 
 // staffRequestView reads the request (audited by the service) with the
@@ -157,8 +160,12 @@ func (h *Handler) staffRequestView(r *http.Request, st *staffState) (*view, erro
 		AccountLink: req.AccountID != "" && h.cfg.Staff.Allowed(st.p, staff.ActAccountView),
 		Channel:     requestChannelName(req.Channel), Recipients: h.recipientRows(req.Recipients),
 		CanNoteRecipients: h.cfg.Staff.Allowed(st.p, staff.ActPrivacyComplete), Statuses: privacy.RecipientStatuses(),
-		ErasesNow: req.Type == store.RequestErasure && req.Channel != store.ChannelApp && req.AccountID != ""}
+		ErasesNow: req.Type == store.RequestErasure && req.Channel != store.ChannelApp && req.AccountID != "",
+		Refused:   map[string]string{}}
 	for _, a := range req.Actions {
+		if !a.Allowed {
+			d.Refused[a.Action] = a.Reason
+		}
 		switch a.Action {
 		case staff.ActPrivacyRecord:
 			d.CanVerify = a.Allowed
@@ -259,29 +266,101 @@ func (h *Handler) extendPost(w http.ResponseWriter, r *http.Request, st *staffSt
 	redirect(w, r, requestURL(id)+"?msg=extended")
 }
 
-// completePost completes a verified request, with an optional note.
-func (h *Handler) completePost(w http.ResponseWriter, r *http.Request, st *staffState) {
-	id := r.PathValue("id")
-	note := strings.TrimSpace(r.PostForm.Get("note"))
-	if _, err := h.cfg.Privacy.Complete(r.Context(), st.p, id, note); err != nil {
-		h.serviceFail(w, r, st, completeFields, err, map[string]string{"note": note})
-		return
-	}
-	redirect(w, r, requestURL(id)+"?msg=completed")
+// answer is one of the two answers to a request, complete or deny: both
+// take a note to the requester and a confirmation step.
+type answer struct {
+	// Action is the last path element: "complete" or "deny"; act the
+	// staff action.
+	Action, act string
+	// Field is the service's field name and the form's input name of the
+	// note ("note" or "reason"); FormID is the input's id on the request
+	// page.
+	Field, FormID string
+	fs            fields
+	do            func(r *http.Request, st *staffState, id, note string) error
+	done          string // the msg of the redirect
 }
 
-// denyPost denies a request for a reason (required).
-func (h *Handler) denyPost(w http.ResponseWriter, r *http.Request, st *staffState) {
+// confirmData is the data of the confirmation page of an answer.
+type confirmData struct {
+	Row       queueRow
+	Action    string // "complete" or "deny"
+	Field     string // the note's input name
+	Note      string
+	Channel   string
+	ErasesNow bool
+}
+
+// answerPost handles a complete or deny form: the note is checked by the
+// service's rule first; then, unless the post carries confirm=yes, a
+// confirmation page shows what the requester will be told (edit=1 goes
+// back to the request page with the note kept); a confirmed post takes
+// the action.
+func (h *Handler) answerPost(w http.ResponseWriter, r *http.Request, st *staffState, a answer) {
 	id := r.PathValue("id")
-	reason := strings.TrimSpace(r.PostForm.Get("reason"))
-	form := map[string]string{"deny_reason": reason}
-	if reason == "" {
-		h.staffFormFail(w, r, st, http.StatusBadRequest, "deny_reason", "Give the reason: the requester is told it.", form)
+	raw := r.PostForm.Get(a.Field)
+	form := map[string]string{a.FormID: strings.TrimSpace(raw)}
+	note, err := privacy.CheckNote(a.Field, raw)
+	if err != nil {
+		h.serviceFail(w, r, st, a.fs, err, form)
 		return
 	}
-	if _, err := h.cfg.Privacy.Deny(r.Context(), st.p, id, reason); err != nil {
-		h.serviceFail(w, r, st, denyFields, err, form)
+	if r.PostForm.Get("edit") != "" {
+		v, err := h.staffRequestView(r, st)
+		if err != nil {
+			h.consoleError(w, r, st, err)
+			return
+		}
+		v.Form = form
+		h.renderConsole(w, r, st, http.StatusOK, "console/request", v)
 		return
 	}
-	redirect(w, r, requestURL(id)+"?msg=denied")
+	if r.PostForm.Get("confirm") != "yes" {
+		v, err := h.staffRequestView(r, st)
+		if err != nil {
+			h.consoleError(w, r, st, err)
+			return
+		}
+		d := v.Data.(staffRequestData)
+		if why, refused := d.Refused[a.act]; refused {
+			// Not possible now, as the service says: no confirmation
+			// of what would fail.
+			v.Form, v.Error = form, why
+			h.renderConsole(w, r, st, http.StatusConflict, "console/request", v)
+			return
+		}
+		verb := "Complete"
+		if a.Action == "deny" {
+			verb = "Deny"
+		}
+		h.renderConsole(w, r, st, http.StatusOK, "console/confirm", &view{
+			Title: verb + " " + strings.ToLower(typeName(d.Row.Type)) + " request " + id + "?", Nav: "/console/requests",
+			Data: confirmData{Row: d.Row, Action: a.Action, Field: a.Field, Note: note, Channel: d.Channel, ErasesNow: d.ErasesNow}})
+		return
+	}
+	if err := a.do(r, st, id, note); err != nil {
+		h.serviceFail(w, r, st, a.fs, err, form)
+		return
+	}
+	redirect(w, r, requestURL(id)+"?msg="+a.done)
+}
+
+// completePost completes a verified request with a note to the
+// requester, after a confirmation step.
+func (h *Handler) completePost(w http.ResponseWriter, r *http.Request, st *staffState) {
+	h.answerPost(w, r, st, answer{Action: "complete", act: staff.ActPrivacyComplete, Field: "note", FormID: "note", fs: completeFields, done: "completed",
+		do: func(r *http.Request, st *staffState, id, note string) error {
+			_, err := h.cfg.Privacy.Complete(r.Context(), st.p, id, note)
+			return err
+		}})
+}
+
+// denyPost denies a request for a reason (required), after a
+// confirmation step.
+func (h *Handler) denyPost(w http.ResponseWriter, r *http.Request, st *staffState) {
+	h.answerPost(w, r, st, answer{Action: "deny", act: staff.ActPrivacyDeny, Field: "reason", FormID: "deny_reason", fs: denyFields, done: "denied",
+		do: func(r *http.Request, st *staffState, id, reason string) error {
+			_, err := h.cfg.Privacy.Deny(r.Context(), st.p, id, reason)
+			return err
+		}})
 }

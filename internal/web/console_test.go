@@ -67,7 +67,11 @@ func TestConsoleRoles(t *testing.T) {
 			{"GET", "/console/requests/" + req, staff.ActPrivacyView, nil},
 			{"POST", "/console/requests/" + req + "/extend", staff.ActPrivacyExtend, url.Values{"months": {"1"}, "reason": {"complex"}}},
 			{"POST", "/console/requests/" + req + "/complete", staff.ActPrivacyComplete, url.Values{"note": {"done"}}},
+			{"POST", "/console/requests/" + req + "/complete", staff.ActPrivacyComplete, url.Values{"note": {"done"}, "confirm": {"yes"}}},
 			{"POST", "/console/requests/" + req + "/deny", staff.ActPrivacyDeny, url.Values{"reason": {"no"}}},
+			{"POST", "/console/requests/" + req + "/deny", staff.ActPrivacyDeny, url.Values{"reason": {"no"}, "confirm": {"yes"}}},
+			{"GET", "/console/requests/" + req + "/account", staff.ActAccountView, nil},
+			{"POST", "/console/requests/" + req + "/account/contact", staff.ActPrivacyComplete, url.Values{"channel": {"email"}, "value": {"fixed@example.com"}}},
 			{"POST", "/console/requests/new", staff.ActPrivacyRecord, url.Values{"type": {"access"}, "channel": {"post"},
 				"contact_kind": {"email"}, "contact": {"letter@example.org"}, "identity_check": {"letter"}}},
 			{"POST", "/console/requests/" + req + "/verify", staff.ActPrivacyRecord, url.Values{"email_code": {"123456"}}},
@@ -163,8 +167,8 @@ func TestConsoleRoles(t *testing.T) {
 	}
 	// Support may read the requester's account: the page links to it, and
 	// the read is audited under the account.
-	supportAcct := regexp.MustCompile(`/console/accounts/(acc_[a-z2-7]+)`).FindStringSubmatch(body)
-	if supportAcct == nil || !strings.Contains(body, `id="account-link"`) {
+	supportAcct := regexp.MustCompile(`<code>(acc_[a-z2-7]+)</code>`).FindStringSubmatch(body)
+	if supportAcct == nil || !strings.Contains(body, `href="/console/requests/`+req+`/account" id="account-link"`) {
 		t.Fatalf("support's request page does not link the account")
 	}
 	resp, body = support.get("/console/accounts/" + supportAcct[1])

@@ -95,6 +95,8 @@ func notice(r *http.Request) string {
 		return "The request is recorded. Its deadline counts from when it was received."
 	case "identity-proven":
 		return "The codes are right: the requester's identity is proven."
+	case "correction-sent":
+		return "The corrected contact is entered. We sent a code to it; the correction takes effect, and the request is completed, once the requester enters that code on their account page."
 	case "recipient-noted":
 		return "The communication to the recipient is recorded."
 	case "breach-added":
