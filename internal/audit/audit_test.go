@@ -186,3 +186,33 @@ func newLog(t *testing.T, st store.AuditStore, clock func() time.Time) *audit.Lo
 	}
 	return log
 }
+
+// TestReadNamesStaff: a page of the log names its staff actors by their
+// work email; the System, the operator and unknown ids get none.
+func TestReadNamesStaff(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.Backends()[0].Open(t)
+	if err := st.CreateStaff(ctx, &store.Staff{ID: "stf_po", Email: "dpo@staff.example", Role: staff.RolePrivacyOfficer,
+		PasswordHash: "x", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	log, err := audit.New(audit.Config{Store: st, Staff: st, Clock: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, actor := range []string{"stf_po", staff.SystemID, "stf_gone"} {
+		if err := log.Record(ctx, actor, staff.RolePrivacyOfficer, staff.ActPrivacyView, "acc_x", "viewed"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := log.Read(ctx, staff.Principal{ID: "stf_po", Role: staff.RolePrivacyOfficer}, -1, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Emails) != 1 || page.Emails["stf_po"] != "dpo@staff.example" {
+		t.Fatalf("emails: got %v, want only stf_po's", page.Emails)
+	}
+	if got := staff.RoleTitle(staff.RolePrivacyOfficer); got != "Privacy officer" {
+		t.Errorf("RoleTitle: got %q", got)
+	}
+}
