@@ -3,10 +3,10 @@ package privacy
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/controller"
@@ -238,23 +238,61 @@ func (s *Service) BuildExport(ctx context.Context, accountID string, r *store.Pr
 //go:embed export.html.tmpl
 var templates embed.FS
 
-// RenderHTML writes doc as a human-readable, self-contained HTML page.
-// Every value is escaped by html/template.
+// RenderHTML writes doc as a human-readable, self-contained HTML page:
+// headings a person understands, no JSON keys, and every time in one
+// format. Every value is escaped by html/template.
 func RenderHTML(w io.Writer, doc *Document) error {
+	sections, err := readableSections(doc.Sections)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	for _, d := range doc.Devices {
+		names[d.ID] = d.Name
+	}
 	t, err := template.New("export.html.tmpl").Funcs(template.FuncMap{
-		"date": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"date": htmlTime,
 		"datep": func(t *time.Time) string {
 			if t == nil {
-				return "open"
+				return "still connected"
 			}
-			return t.UTC().Format("2006-01-02 15:04 UTC")
+			return htmlTime(*t)
 		},
-		"json": jsonIndent,
+		"device": func(id string) string {
+			if n, ok := names[id]; ok {
+				return n
+			}
+			return "a removed device"
+		},
+		"kind":     humanize,
+		"status":   statusText,
+		"answered": store.Answered,
+		"lower":    strings.ToLower,
 	}).ParseFS(templates, "export.html.tmpl")
 	if err != nil {
 		return fmt.Errorf("export template: %w", err)
 	}
-	return t.Execute(w, doc)
+	return t.Execute(w, struct {
+		*Document
+		Readable []readableSection
+	}{doc, sections})
+}
+
+// statusText describes a request status for people.
+func statusText(s string) string {
+	switch s {
+	case store.RequestPending:
+		return "Waiting for proof of your identity"
+	case store.RequestVerified:
+		return "Identity verified, in progress"
+	case store.RequestHeld:
+		return "Erased, except data under a legal hold"
+	case store.RequestCompleted:
+		return "Completed"
+	case store.RequestDenied:
+		return "Denied"
+	}
+	return humanize(s)
 }
 
 // sectionCategories maps known export section names to inventory
@@ -266,10 +304,4 @@ func sectionCategories() map[string]string {
 		"disclosures":        inventory.IDDisclosures,
 		"recipients":         inventory.IDTransfers,
 	}
-}
-
-// jsonIndent formats v as indented JSON for the HTML copy.
-func jsonIndent(v any) (string, error) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	return string(b), err
 }

@@ -159,3 +159,41 @@ func TestConsoleRequestAccount(t *testing.T) {
 		t.Errorf("after the code: the page does not show the corrected email and the completed request:\n%s", body)
 	}
 }
+
+// TestPortalAnsweredRequest: an answered request shows when it was
+// answered, never a "Was due" date, and the rectification's outcome
+// names no command to run; its inbox notices link to it.
+func TestPortalAnsweredRequest(t *testing.T) {
+	e := newEnv(t)
+	const email, mobile, pw = "answered@example.com", "+447911100831", "correct horse battery"
+	u := e.client(t)
+	u.signup(email, mobile, pw)
+	acct := e.accountID(email, pw)
+	access := e.verifiedRequest(acct, store.RequestAccess, "", email, mobile, pw)
+	rect := e.verifiedRequest(acct, store.RequestRectification, "", email, mobile, pw)
+
+	_, body := u.get("/privacy-centre")
+	if strings.Contains(body, "Was due") || !strings.Contains(body, `<dt>Answered</dt><dd class="answered">`) {
+		t.Errorf("privacy centre: an answered request shows a due date or no answer date:\n%s", body)
+	}
+	_, body = u.get("/privacy-centre/requests/" + access)
+	if strings.Contains(body, `id="request-due"`) || !strings.Contains(body, "<dt>Answered</dt>") {
+		t.Errorf("answered request page shows a due date")
+	}
+	_, body = u.get("/privacy-centre/requests/" + rect)
+	if strings.Contains(body, "nitronet ") || !strings.Contains(body, "account page") {
+		t.Errorf("rectification page names a command or lacks the way to correct contacts:\n%s", body)
+	}
+	_, body = u.get("/inbox")
+	for _, id := range []string{access, rect} {
+		if !strings.Contains(body, `href="/privacy-centre/requests/`+id+`"`) {
+			t.Errorf("inbox does not link request %s", id)
+		}
+	}
+	for _, subject := range []string{"We received your access request", "Your access request is completed",
+		"Your rectification request: identity verified"} {
+		if !strings.Contains(body, subject) {
+			t.Errorf("inbox lacks %q", subject)
+		}
+	}
+}
