@@ -18,7 +18,7 @@ func printActions(env *Env, r privacy.Request) {
 	commands := map[string]string{
 		staff.ActPrivacyRecord:   "nitronet admin privacy verify " + r.ID + " --email-code CODE --mobile-code CODE (new codes: nitronet admin privacy codes " + r.ID + ")",
 		staff.ActPrivacyExtend:   "nitronet admin privacy extend " + r.ID + " --months N --reason TEXT",
-		staff.ActPrivacyComplete: "nitronet admin privacy complete " + r.ID + " [--note TEXT]",
+		staff.ActPrivacyComplete: "nitronet admin privacy complete " + r.ID + " --note TEXT",
 		staff.ActPrivacyDeny:     "nitronet admin privacy deny " + r.ID + " --reason TEXT",
 	}
 	fmt.Fprintln(env.Stdout, "You may:")
@@ -52,6 +52,7 @@ func newAdminPrivacyCmd(a *admin) *cobra.Command {
 	c.AddCommand(newAdminPrivacyListCmd(a), newAdminPrivacyShowCmd(a), newAdminPrivacyExtendCmd(a),
 		newAdminPrivacyCompleteCmd(a), newAdminPrivacyDenyCmd(a), newAdminPrivacyResumeCmd(a))
 	c.AddCommand(newAdminPrivacyAddCmd(a), newAdminPrivacyVerifyCmd(a), newAdminPrivacyCodesCmd(a), newAdminPrivacyRecipientCmd(a))
+	c.AddCommand(newAdminPrivacyAccountCmd(a), newAdminPrivacyCorrectCmd(a))
 	return c
 }
 

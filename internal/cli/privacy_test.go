@@ -107,6 +107,13 @@ func TestPrivacyJourneyCLI(t *testing.T) {
 	if out := h.must("", admin("privacy", "list")...); !strings.Contains(out, reqID) {
 		t.Fatalf("support's privacy list lacks the request: %q", out)
 	}
+	if out := h.must("", admin("privacy", "account", reqID)...); !strings.Contains(out, "subject@example.com") ||
+		!strings.Contains(out, "laptop") || !strings.Contains(out, "Correct    no: Your role (support) may not correct contacts.") {
+		t.Fatalf("support's view of the request's account: %q", out)
+	}
+	if _, err := h.run("", admin("privacy", "correct", reqID, "--email", "fixed@example.com")...); err == nil {
+		t.Fatal("support corrected a contact")
+	}
 	if _, err := h.run("", admin("privacy", "extend", reqID, "--reason", "complex")...); err == nil {
 		t.Fatal("support extended a request")
 	}
@@ -118,6 +125,15 @@ func TestPrivacyJourneyCLI(t *testing.T) {
 		t.Fatal("extension of three months accepted")
 	}
 	h.must("", admin("privacy", "extend", reqID, "--reason", "many systems to search", "--months", "2")...)
+	if _, err := h.run("", admin("privacy", "complete", reqID)...); err == nil {
+		t.Fatal("completion without --note accepted")
+	}
+	if _, err := h.run("", admin("privacy", "correct", reqID, "--email", "a@example.com", "--mobile", "+447911100901")...); err == nil {
+		t.Fatal("correct with both --email and --mobile accepted")
+	}
+	if out := h.must("", admin("privacy", "correct", reqID, "--email", "fixed@example.com")...); !strings.Contains(out, "code was sent") {
+		t.Fatalf("correct: got %q", out)
+	}
 	h.must("", admin("privacy", "complete", reqID, "--note", "export delivered")...)
 	if out := h.must("", admin("privacy", "show", reqID)...); !strings.Contains(out, "completed") {
 		t.Fatalf("after complete: got %q", out)
