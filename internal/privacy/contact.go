@@ -135,7 +135,7 @@ func (s *Service) ConfirmContactChange(ctx context.Context, accountID string, ch
 			return err
 		}
 		if changed {
-			s.postStatus(ctx, done)
+			s.postStatus(ctx, done, false)
 		}
 	}
 	return nil

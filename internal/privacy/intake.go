@@ -187,7 +187,7 @@ func (s *Service) StaffAdd(ctx context.Context, by staff.Principal, in Intake) (
 		return nil, err
 	}
 	if x.account != nil {
-		s.postStatus(ctx, r)
+		s.postStatus(ctx, r, len(x.chans) > 0)
 	}
 	switch {
 	case len(x.chans) > 0:

@@ -28,9 +28,10 @@ const (
 )
 
 // postStatus posts the notice of r's current status (pending: received;
-// verified; completed) to its account's inbox. Failures are logged
+// verified; completed) to its account's inbox; for a received request,
+// codes says whether identity-proof codes were sent. Failures are logged
 // without data: the request stands, and its page shows the status.
-func (s *Service) postStatus(ctx context.Context, r *store.PrivacyRequest) {
+func (s *Service) postStatus(ctx context.Context, r *store.PrivacyRequest, codes bool) {
 	if s.cfg.Inbox == nil || r.AccountID == "" {
 		return
 	}
@@ -38,12 +39,16 @@ func (s *Service) postStatus(ctx context.Context, r *store.PrivacyRequest) {
 	switch r.Status {
 	case store.RequestPending:
 		kind, subject = KindReceived, fmt.Sprintf("We received your %s request", r.Type)
-		body = fmt.Sprintf("We received your %s request %s on %s. It is free of charge, and we answer it by %s.\n\n",
+		body = fmt.Sprintf("We received your %s request %s on %s. It is free of charge, and we answer it by %s.\n",
 			r.Type, r.ID, day(r.ReceivedAt), day(r.DueAt))
 		if outside(r) {
-			body += "You sent it by " + r.Channel + ". To prove it is yours, read the codes we sent to your verified email and mobile to our privacy team, or enter them with your password on the request's page.\n"
-		} else {
-			body += "To prove it is yours, enter the codes we sent to your verified email and mobile, with your password, on the request's page.\n"
+			body += "\nYou sent it by " + r.Channel + "; our privacy team recorded it.\n"
+		}
+		switch {
+		case codes && outside(r):
+			body += "\nTo prove it is yours, read the codes we sent to your verified contacts to our privacy team, or enter them with your password on the request's page.\n"
+		case codes:
+			body += "\nTo prove it is yours, enter the codes we sent to your verified contacts, with your password, on the request's page.\n"
 		}
 	case store.RequestVerified:
 		kind, subject = KindVerified, fmt.Sprintf("Your %s request: identity verified", r.Type)

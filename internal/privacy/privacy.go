@@ -291,7 +291,7 @@ func (s *Service) Create(ctx context.Context, accountID, typ, details string) (*
 	}
 	s.cfg.Logger.Info("privacy request received", "request", id, "type", typ)
 	s.sendProofCodes(ctx, a, r, chans)
-	s.postStatus(ctx, r)
+	s.postStatus(ctx, r, true)
 	v := s.view(r)
 	v.IdentityProof = proofFields(chans)
 	return &v, nil
@@ -506,7 +506,7 @@ func (s *Service) proven(ctx context.Context, r *store.PrivacyRequest) (*store.P
 		s.cfg.Logger.Warn("recipients of request not recorded", "request", r.ID, "err", errs.CodeOf(err))
 	}
 	s.cfg.Logger.Info("privacy request verified", "request", r.ID, "type", r.Type)
-	s.postStatus(ctx, r)
+	s.postStatus(ctx, r, false)
 	return r, nil
 }
 
