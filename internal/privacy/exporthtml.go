@@ -15,7 +15,8 @@ import (
 // "None" instead of an empty list, and every time in one format
 // (htmlTime). The JSON export keeps the keys.
 
-// htmlTime is the one timestamp format of the HTML copy.
+// htmlTime is the one timestamp format of the HTML copy, and of times
+// in texts for people (outcomes).
 func htmlTime(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
 
 // sectionTitles are the headings and introductions of known sections.

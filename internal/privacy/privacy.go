@@ -479,7 +479,7 @@ func (s *Service) proven(ctx context.Context, r *store.PrivacyRequest) (*store.P
 		switch r.Type {
 		case store.RequestAccess, store.RequestPortability:
 			r.Status, r.CompletedAt = store.RequestCompleted, &now
-			r.Outcome = "Your data export is ready to download until " + now.Add(ExportWindow).Format(time.RFC3339) + "."
+			r.Outcome = "Your data export is ready to download until " + htmlTime(now.Add(ExportWindow)) + "."
 		case store.RequestRestriction, store.RequestObjection:
 			r.Status, r.CompletedAt = store.RequestCompleted, &now
 			r.Outcome = flagOutcome(r.Type, lift)

@@ -269,7 +269,7 @@ func (s *Service) Extend(ctx context.Context, by staff.Principal, id string, mon
 	}
 	if a != nil {
 		body := fmt.Sprintf("We need more time to answer your %s request %s, received on %s.\n\nReason: %s\n\nThe new deadline is %s. Your request stays free of charge.\n\n%s\n",
-			r.Type, r.ID, r.ReceivedAt.UTC().Format(time.DateOnly), reason, r.DueAt.UTC().Format(time.DateOnly), complaintText)
+			r.Type, r.ID, day(r.ReceivedAt), reason, day(r.DueAt), complaintText)
 		_ = s.notifyUser(ctx, a, r, KindExtended, "Your privacy request: more time needed", body)
 	}
 	v := s.staffView(by, r)
@@ -385,7 +385,7 @@ func (s *Service) Deny(ctx context.Context, by staff.Principal, id, reason strin
 	}
 	if a != nil {
 		body := fmt.Sprintf("We cannot grant your %s request %s, received on %s.\n\nReason: %s\n\n%s\n",
-			r.Type, r.ID, r.ReceivedAt.UTC().Format(time.DateOnly), reason, complaintText)
+			r.Type, r.ID, day(r.ReceivedAt), reason, complaintText)
 		_ = s.notifyUser(ctx, a, r, KindDenied, "Your privacy request was denied", body)
 	}
 	v := s.staffView(by, r)
