@@ -476,7 +476,7 @@ func vpnCategories() []Category {
 			Name:        "Inbox messages",
 			Description: "Messages the service sent to your account inbox, such as policy changes and answers to your requests, and whether you read them.",
 			Subjects:    []string{SubjectUsers},
-			Fields:      []string{"message ID", "account ID", "subject", "body", "sent at", "read at"},
+			Fields:      []string{"message ID", "account ID", "subject", "body", "sent at", "read at", "the privacy request it is about"},
 			Purposes:    []string{PurposeNotify, PurposeCorrespond},
 			LegalBasis:  BasisNotices,
 			Retention: rule(InboxAfterClosureDays, TriggerAccountClosed,
