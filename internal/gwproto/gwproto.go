@@ -1,19 +1,24 @@
-// Package gwproto holds the JSON messages between the control server and
-// gateways. Both sides import it, so the protocol is defined in one place.
+// Package gwproto holds the messages between the control server and
+// gateways. Both sides import it, so the protocol is defined in one place:
+// the JSON messages below, and the binary peer snapshot format (see
+// snapshot.go and docs/gateway-protocol.md).
 //
-// Protocol (HTTP, JSON, under /api/v1/gateway):
+// Protocol (HTTP, under /api/v1/gateway):
 //
 //	POST /api/v1/gateway/enroll          EnrollRequest  -> EnrollResponse
 //	    The one-time token from `nitronet admin gateway add` is consumed.
 //	    Afterwards the gateway authenticates every call with
 //	    "Authorization: Bearer <credential>".
-//	GET  /api/v1/gateway/peers?since=V&wait=SECONDS -> PeerUpdate
+//	GET  /api/v1/gateway/peers?since=V&wait=SECONDS -> snapshot or PeerUpdate
 //	    Long-poll with a version cursor. since=0 (or a cursor the server no
-//	    longer retains) returns a full snapshot (Full=true). Otherwise the
-//	    server answers at once with the changes after V, or holds the
-//	    request up to wait seconds (default 25, max 60) until a change
-//	    arrives and then answers; an empty Changes list with the same
-//	    Version means "nothing new, poll again".
+//	    longer retains) returns a full snapshot: in the binary format
+//	    (SnapshotMediaType) when the Accept header lists it, otherwise as
+//	    a JSON PeerUpdate with Full=true. Either is streamed as it is read
+//	    from the database. Otherwise the server answers at once with the
+//	    changes after V, or holds the request up to wait seconds (default
+//	    25, max 60) until a change arrives and then answers; an empty
+//	    Changes list with the same Version means "nothing new, poll
+//	    again". Change answers are always JSON.
 //	POST /api/v1/gateway/hello           HelloRequest -> HelloResponse
 //	    Sent at every start, once the WireGuard port is bound: the gateway
 //	    reports its listen port and, if it was given them, the endpoint and
