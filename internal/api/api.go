@@ -459,16 +459,30 @@ func (s *Server) handleGatewayPeers(w http.ResponseWriter, r *http.Request) {
 		}
 		wait = time.Duration(n) * time.Second
 	}
-	u, err := s.cfg.Feed.Poll(r.Context(), since, wait)
+	// A gateway removed while its poll waited gets no more peers.
+	stillEnrolled := func() error {
+		_, err := s.cfg.Gateways.Authenticate(r.Context(), bearer(r))
+		return err
+	}
+	snap := newSnapshotResponse(w, acceptsSnapshot(r.Header), stillEnrolled)
+	u, err := s.cfg.Feed.Poll(r.Context(), since, wait, snap)
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // the gateway went away
 		}
+		if snap.started {
+			// The status is sent: end the snapshot incomplete, which the
+			// gateway detects (no end record, or unterminated JSON).
+			s.cfg.Logger.Error("peer snapshot interrupted", "err", err)
+			return
+		}
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	// A gateway removed while its poll waited gets no more peers.
-	if _, err := s.cfg.Gateways.Authenticate(r.Context(), bearer(r)); err != nil {
+	if u.Full {
+		return // streamed into snap, which checked the gateway first
+	}
+	if err := stillEnrolled(); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}

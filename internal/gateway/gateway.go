@@ -341,8 +341,22 @@ func (g *Gateway) syncPeers(ctx context.Context) {
 	bo := g.backoff()
 	down := false
 	for ctx.Err() == nil {
-		upd, err := g.client.Peers(ctx, since, g.cfg.PeerWait)
+		// A snapshot streams into the admitted set record by record as it
+		// is decoded: Begin at the first, Commit once it arrived whole,
+		// Abort if it did not.
+		streaming := false
+		upd, err := g.client.Peers(ctx, since, g.cfg.PeerWait, func(r gwproto.PeerRecord) error {
+			if !streaming {
+				g.peers.Begin(0)
+				streaming = true
+			}
+			g.peers.AddPeer(peerOf(r))
+			return nil
+		})
 		if err != nil {
+			if streaming {
+				g.peersRemoved(g.peers.Abort().Unconfigured)
+			}
 			if ctx.Err() != nil {
 				return
 			}
@@ -358,7 +372,7 @@ func (g *Gateway) syncPeers(ctx context.Context) {
 			down = false
 		}
 		bo.Reset()
-		res := g.applyUpdate(upd)
+		res := g.applyUpdate(upd, streaming)
 		if res.Changed() || upd.Full {
 			st := g.peers.Stats()
 			g.log.Info("peers synced", "full", upd.Full, "added", res.Added, "updated", res.Updated,
@@ -370,11 +384,17 @@ func (g *Gateway) syncPeers(ctx context.Context) {
 }
 
 // applyUpdate applies one answer of the peer feed to the admitted peers,
-// and ends the sessions of peers it removed from the device.
-func (g *Gateway) applyUpdate(upd gwproto.PeerUpdate) peers.Result {
+// and ends the sessions of peers it removed from the device. For a full
+// snapshot, whose peers went to the manager as they were decoded (if
+// streaming, a snapshot stream was begun), it commits the snapshot.
+func (g *Gateway) applyUpdate(upd control.Update, streaming bool) peers.Result {
 	var res peers.Result
 	if upd.Full {
-		res = g.peers.ApplyFull(upd.Peers)
+		if !streaming { // an empty snapshot
+			g.peers.Begin(0)
+		}
+		res = g.peers.Commit()
+		res.Rejected += upd.Rejected
 	} else {
 		for _, c := range upd.Changes {
 			r := g.peers.Apply(c)
@@ -388,6 +408,18 @@ func (g *Gateway) applyUpdate(upd gwproto.PeerUpdate) peers.Result {
 	}
 	g.peersRemoved(res.Unconfigured)
 	return res
+}
+
+// peerOf converts a decoded snapshot record for the peer manager, which
+// validates it.
+func peerOf(r gwproto.PeerRecord) peers.Peer {
+	p := peers.Peer{DeviceID: r.DeviceID, Key: r.Key, Addrs: make([]netip.Addr, 0, 2)}
+	for _, a := range []netip.Addr{r.IPv4, r.IPv6} {
+		if a.IsValid() {
+			p.Addrs = append(p.Addrs, a)
+		}
+	}
+	return p
 }
 
 // peersRemoved ends the sessions of peers removed from the device.

@@ -1,5 +1,6 @@
 // Package peerfeed turns the store's peer change log into a long-poll
-// stream for gateways.
+// stream for gateways, and streams full snapshots from the store's cursor
+// into a gwproto.SnapshotWriter without holding them in memory.
 //
 // Writers call Notify after a committed change; waiting gateways wake at
 // once. A periodic re-check of the store covers changes made by another
@@ -15,16 +16,24 @@ import (
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/gwproto"
 	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
 // MaxBatch bounds how many changes one poll answer carries.
 const MaxBatch = 1000
+
+// MaxSnapshots bounds how many snapshots one Hub streams at once. Each
+// holds a read transaction (a connection) open until the gateway has
+// taken the last row, so a crowd of gateways starting together must not
+// take every connection; the others wait their turn.
+const MaxSnapshots = 2
 
 // Hub wakes long-polling gateways when the peer feed changes. The zero
 // value is not usable; call New. A Hub is safe for concurrent use.
 type Hub struct {
 	store   store.Store
 	recheck time.Duration
+	slots   chan struct{} // one element per snapshot being streamed
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on each Notify
 }
@@ -46,7 +55,8 @@ func New(cfg Config) (*Hub, error) {
 	if recheck <= 0 {
 		recheck = time.Second
 	}
-	return &Hub{store: cfg.Store, recheck: recheck, changed: make(chan struct{})}, nil
+	return &Hub{store: cfg.Store, recheck: recheck, changed: make(chan struct{}),
+		slots: make(chan struct{}, MaxSnapshots)}, nil
 }
 
 // Notify wakes every waiting poll. Call it after a peer change commits.
@@ -63,77 +73,119 @@ func (h *Hub) wakeup() <-chan struct{} {
 	return h.changed
 }
 
-// Poll answers a gateway's poll with cursor since. since <= 0, or a cursor
-// the store no longer retains, gives a full snapshot. Otherwise Poll
-// returns as soon as there are changes after since, or after wait with an
-// empty change list and the same version. It returns ctx's error if ctx
-// ends first.
+// errEmpty stops a snapshot of the still-empty feed before anything is
+// written, so that the poll can be held.
+var errEmpty = errors.New("peer feed is empty")
+
+// Poll answers a gateway's poll with cursor since.
+//
+// since <= 0, or a cursor the store no longer retains, gives a full
+// snapshot: Poll streams it into snap as rows are read from the store
+// (Begin, Peer for each peer, End) and returns an update with Full set,
+// the snapshot's Version and no peers. Otherwise Poll returns, without
+// touching snap, as soon as there are changes after since (at most
+// MaxBatch), or after wait with an empty change list and the same version.
 //
 // While the feed is still empty (version 0) a snapshot poll is held like a
-// change poll: otherwise a gateway whose cursor is 0 would be answered at
-// once, again and again.
-func (h *Hub) Poll(ctx context.Context, since int64, wait time.Duration) (*gwproto.PeerUpdate, error) {
-	if since <= 0 {
-		return h.waitFor(ctx, wait, func(ctx context.Context) (*gwproto.PeerUpdate, bool, error) {
-			u, err := h.snapshot(ctx)
-			return u, err == nil && u.Version > 0, err
-		})
-	}
-	return h.waitFor(ctx, wait, func(ctx context.Context) (*gwproto.PeerUpdate, bool, error) {
-		changes, err := h.store.PeerChanges(ctx, since, MaxBatch)
-		if errs.Is(err, errs.Gone) {
-			u, err := h.snapshot(ctx)
-			return u, true, err
-		}
-		if err != nil || len(changes) == 0 {
-			return &gwproto.PeerUpdate{Version: since}, false, err
-		}
-		u := &gwproto.PeerUpdate{Version: changes[len(changes)-1].Version}
-		for _, c := range changes {
-			u.Changes = append(u.Changes, gwproto.Change{Peer: wirePeer(c.Peer), Removed: c.Removed})
-		}
-		return u, true, nil
-	})
-}
-
-// waitFor runs check now and again on every Notify and every re-check
-// tick, until check reports an answer ready (or fails), ctx ends, or wait
-// passes; after wait it returns check's last, not-ready answer.
-func (h *Hub) waitFor(ctx context.Context, wait time.Duration, check func(context.Context) (*gwproto.PeerUpdate, bool, error)) (*gwproto.PeerUpdate, error) {
+// change poll, and after wait an empty snapshot at version 0 is streamed:
+// otherwise a gateway whose cursor is 0 would be answered at once, again
+// and again.
+//
+// Poll returns ctx's error if ctx ends first. An error from snap, or a
+// store error once Begin was called, is returned as it is; the caller
+// cannot tell the gateway by status any more, and must end the answer
+// without completing it (a binary snapshot then lacks its end record).
+// Rows whose key or addresses are not valid peer records are left out of
+// a snapshot.
+func (h *Hub) Poll(ctx context.Context, since int64, wait time.Duration, snap gwproto.SnapshotWriter) (*gwproto.PeerUpdate, error) {
 	timeout := time.NewTimer(wait)
 	defer timeout.Stop()
 	tick := time.NewTicker(h.recheck)
 	defer tick.Stop()
 	for {
 		wake := h.wakeup()
-		u, ready, err := check(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if ready {
-			return u, nil
+		if since > 0 {
+			changes, err := h.store.PeerChanges(ctx, since, MaxBatch)
+			switch {
+			case errs.Is(err, errs.Gone):
+				return h.snapshot(ctx, snap, false)
+			case err != nil:
+				return nil, err
+			case len(changes) > 0:
+				return changeUpdate(changes), nil
+			}
+		} else {
+			u, err := h.snapshot(ctx, snap, true)
+			if !errors.Is(err, errEmpty) {
+				return u, err
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-timeout.C:
-			return u, nil
+			if since > 0 {
+				return &gwproto.PeerUpdate{Version: since}, nil
+			}
+			return h.snapshot(ctx, snap, false)
 		case <-wake:
 		case <-tick.C:
 		}
 	}
 }
 
-func (h *Hub) snapshot(ctx context.Context) (*gwproto.PeerUpdate, error) {
-	peers, version, err := h.store.PeerSnapshot(ctx)
+func changeUpdate(changes []store.PeerChange) *gwproto.PeerUpdate {
+	u := &gwproto.PeerUpdate{Version: changes[len(changes)-1].Version,
+		Changes: make([]gwproto.Change, 0, len(changes))}
+	for _, c := range changes {
+		u.Changes = append(u.Changes, gwproto.Change{Peer: wirePeer(c.Peer), Removed: c.Removed})
+	}
+	return u
+}
+
+// snapshot streams a full snapshot into w, under the limit on concurrent
+// snapshots. With holdEmpty it returns errEmpty, having written nothing,
+// if the feed's version is 0.
+func (h *Hub) snapshot(ctx context.Context, w gwproto.SnapshotWriter, holdEmpty bool) (*gwproto.PeerUpdate, error) {
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var version, count int64
+	err := h.store.PeerSnapshot(ctx, func(v int64) error {
+		if holdEmpty && v == 0 {
+			return errEmpty
+		}
+		version = v
+		return w.Begin(v)
+	}, func(p store.Peer) error {
+		r, ok := record(p)
+		if !ok {
+			return nil
+		}
+		count++
+		return w.Peer(r)
+	})
 	if err != nil {
 		return nil, err
 	}
-	u := &gwproto.PeerUpdate{Version: version, Full: true, Peers: make([]gwproto.Peer, 0, len(peers))}
-	for _, p := range peers {
-		u.Peers = append(u.Peers, wirePeer(p))
+	if err := w.End(count); err != nil {
+		return nil, err
 	}
-	return u, nil
+	return &gwproto.PeerUpdate{Version: version, Full: true}, nil
+}
+
+// record converts a stored peer to a snapshot record, reporting false if
+// the row cannot be one (a gateway would refuse it anyway).
+func record(p store.Peer) (gwproto.PeerRecord, bool) {
+	k, err := wgkey.ParsePublic(p.PublicKey)
+	if err != nil {
+		return gwproto.PeerRecord{}, false
+	}
+	r := gwproto.PeerRecord{DeviceID: p.DeviceID, Key: k, IPv4: p.IPv4, IPv6: p.IPv6}
+	return r, r.Check() == nil
 }
 
 func wirePeer(p store.Peer) gwproto.Peer {

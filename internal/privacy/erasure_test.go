@@ -48,7 +48,7 @@ func TestErasureProof(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, version, _ := st.PeerSnapshot(ctx)
+	_, version, _ := storetest.Snapshot(ctx, st)
 
 	r := h.request(t, u, store.RequestErasure, "please forget me")
 	rep, err := h.svc.ConfirmErasure(ctx, u.id, r.ID)
@@ -74,7 +74,7 @@ func TestErasureProof(t *testing.T) {
 	if err != nil || len(changes) != 2 || !changes[0].Removed || !changes[1].Removed {
 		t.Fatalf("feed: got %+v, %v, want two removals", changes, err)
 	}
-	peers, _, _ := st.PeerSnapshot(ctx)
+	peers, _, _ := storetest.Snapshot(ctx, st)
 	if len(peers) != 1 {
 		t.Fatalf("snapshot: got %d peers, want only the other account's", len(peers))
 	}

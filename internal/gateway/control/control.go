@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -48,8 +49,9 @@ func (e *StatusError) Permanent() bool {
 // Client talks to one control server. Call SetCredential (or Enroll) before
 // Peers and ReportSessions. A Client is safe for concurrent use.
 type Client struct {
-	base *url.URL
-	hc   *http.Client
+	base  *url.URL
+	hc    *http.Client
+	stall time.Duration // Stall; shorter in tests
 
 	mu   sync.RWMutex
 	cred string
@@ -67,7 +69,7 @@ func New(serverURL string, hc *http.Client) (*Client, error) {
 		hc = &http.Client{}
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	return &Client{base: u, hc: hc}, nil
+	return &Client{base: u, hc: hc, stall: Stall}, nil
 }
 
 // SetCredential sets the bearer credential used by Peers and ReportSessions.
@@ -98,9 +100,39 @@ func (c *Client) Enroll(ctx context.Context, token string, pub wgkey.PublicKey) 
 	return resp, nil
 }
 
+// Update is one answer of the peer feed.
+type Update struct {
+	Version int64 // the feed version to poll from next
+	Full    bool  // a full snapshot; its peers went to the callback
+	// Peers is the number of snapshot peers passed to the callback.
+	Peers int64
+	// Rejected counts entries of a JSON snapshot that are not valid peer
+	// records; they were not passed on. A binary snapshot has none: one
+	// malformed record fails the whole answer.
+	Rejected int
+	// Changes are the changes after the cursor, in order, when not Full.
+	Changes []gwproto.Change
+}
+
+// Stall bounds how long a read of an answer's body may wait for data
+// once the headers have arrived.
+const Stall = 15 * time.Second
+
 // Peers long-polls the peer feed from cursor since, asking the server to
-// hold the request up to wait (rounded to whole seconds, at least 1).
-func (c *Client) Peers(ctx context.Context, since int64, wait time.Duration) (gwproto.PeerUpdate, error) {
+// hold the request up to wait (rounded to whole seconds, at least 1). The
+// server must send the headers within that time plus 15 s, and then no
+// read of the body may wait longer than Stall, however long the whole
+// answer takes.
+//
+// Peers asks for snapshots in the binary format (gwproto.SnapshotMediaType)
+// and also reads JSON ones. If the answer is a full snapshot, Peers calls
+// fn with each peer as soon as it is decoded from the response, in order,
+// holding no other copy, and returns an Update with Full set. If Peers
+// then returns an error, fn has seen only part of the snapshot (the answer
+// was cut, malformed or fn failed): the caller must discard what fn
+// received and keep its previous state. fn's own error is returned as it
+// is. A change answer does not call fn; its changes are in Changes.
+func (c *Client) Peers(ctx context.Context, since int64, wait time.Duration, fn func(gwproto.PeerRecord) error) (Update, error) {
 	secs := int(wait / time.Second)
 	if secs < 1 {
 		secs = 1
@@ -108,14 +140,199 @@ func (c *Client) Peers(ctx context.Context, since int64, wait time.Duration) (gw
 	q := url.Values{}
 	q.Set("since", strconv.FormatInt(since, 10))
 	q.Set("wait", strconv.Itoa(secs))
-	// Allow the server its full hold time plus a margin for the answer.
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+15*time.Second)
-	defer cancel()
-	var upd gwproto.PeerUpdate
-	if err := c.do(ctx, "peers", http.MethodGet, "/api/v1/gateway/peers", q, nil, &upd, true); err != nil {
-		return gwproto.PeerUpdate{}, err
+	u := *c.base
+	u.Path += "/api/v1/gateway/peers"
+	u.RawQuery = q.Encode()
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// Allow the server its full hold time plus a margin for the headers;
+	// then each read of the body gets Stall.
+	timer := time.AfterFunc(time.Duration(secs)*time.Second+15*time.Second, func() { cancel(errTimedOut) })
+	defer timer.Stop()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return Update{}, errors.New("control peers: build request")
 	}
-	return upd, nil
+	req.Header.Set("Accept", gwproto.SnapshotMediaType+", application/json;q=0.5")
+	req.Header.Set("Authorization", "Bearer "+c.credential())
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Update{}, transportError("peers", ctx, err)
+	}
+	defer resp.Body.Close()
+	body := &stallReader{r: resp.Body, timer: timer, d: c.stall}
+	if resp.StatusCode/100 != 2 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(body, maxBody))
+		return Update{}, &StatusError{Op: "peers", Status: resp.StatusCode}
+	}
+	// fnErr keeps fn's error apart from decoding errors.
+	var fnErr error
+	call := func(r gwproto.PeerRecord) error {
+		fnErr = fn(r)
+		return fnErr
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt == gwproto.SnapshotMediaType {
+		info, err := gwproto.DecodeSnapshot(body, 0, call)
+		switch {
+		case fnErr != nil:
+			return Update{}, fnErr
+		case ctx.Err() != nil || errors.Is(err, io.ErrUnexpectedEOF):
+			return Update{}, transportError("peers", ctx, err)
+		case err != nil:
+			var se *gwproto.SnapshotError
+			if errors.As(err, &se) {
+				return Update{}, fmt.Errorf("control peers: malformed snapshot: %w", se)
+			}
+			return Update{}, transportError("peers", ctx, err)
+		}
+		return Update{Version: info.Version, Full: true, Peers: info.Peers}, nil
+	}
+	upd, err := decodeJSONUpdate(&windowReader{r: body, max: maxBody}, call)
+	switch {
+	case fnErr != nil:
+		return Update{}, fnErr
+	case err == nil:
+		return upd, nil
+	case ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return Update{}, transportError("peers", ctx, err)
+	default:
+		return Update{}, fmt.Errorf("control peers: malformed response")
+	}
+}
+
+// errTimedOut cancels a request whose answer is overdue.
+var errTimedOut = fmt.Errorf("answer overdue: %w", context.DeadlineExceeded)
+
+// transportError classifies err, preferring the reason ctx was cancelled.
+func transportError(op string, ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil {
+		err = cause
+	}
+	return &TransportError{Op: op, err: err}
+}
+
+// stallReader gives each Read of r d to complete, by resetting timer
+// (whose expiry cancels the request).
+type stallReader struct {
+	r     io.Reader
+	timer *time.Timer
+	d     time.Duration
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	s.timer.Reset(s.d)
+	return s.r.Read(p)
+}
+
+// windowReader fails once more than max bytes were read since the last
+// reset, so a JSON answer can be long as long as each of its values is
+// bounded.
+type windowReader struct {
+	r      io.Reader
+	n, max int64
+}
+
+var errValueTooLarge = errors.New("value too large")
+
+func (w *windowReader) Read(p []byte) (int, error) {
+	if w.n >= w.max {
+		return 0, errValueTooLarge
+	}
+	if int64(len(p)) > w.max-w.n {
+		p = p[:w.max-w.n]
+	}
+	n, err := w.r.Read(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *windowReader) reset() { w.n = 0 }
+
+// decodeJSONUpdate reads a JSON PeerUpdate from w, streaming the elements
+// of a snapshot's peers array to fn one by one (each checked with
+// gwproto.ParsePeerRecord; invalid ones are counted in Rejected). It
+// stops at fn's first error and returns it.
+func decodeJSONUpdate(w *windowReader, fn func(gwproto.PeerRecord) error) (Update, error) {
+	var u Update
+	dec := json.NewDecoder(w)
+	if err := expectDelim(dec, '{'); err != nil {
+		return u, err
+	}
+	sawPeers := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return u, err
+		}
+		switch tok {
+		case "version":
+			err = dec.Decode(&u.Version)
+		case "full":
+			err = dec.Decode(&u.Full)
+		case "changes":
+			err = dec.Decode(&u.Changes)
+		case "peers":
+			sawPeers = true
+			err = decodeJSONPeers(dec, w, &u, fn)
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return u, err
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return u, err
+	}
+	if sawPeers && !u.Full && u.Peers+int64(u.Rejected) > 0 {
+		return u, errors.New("peers in an answer that is not a snapshot")
+	}
+	if u.Full && len(u.Changes) > 0 {
+		return u, errors.New("changes in a snapshot")
+	}
+	return u, nil
+}
+
+func decodeJSONPeers(dec *json.Decoder, w *windowReader, u *Update, fn func(gwproto.PeerRecord) error) error {
+	tok, err := dec.Token()
+	if err != nil || tok == nil { // null
+		return err
+	}
+	if tok != json.Delim('[') {
+		return errors.New("peers is not an array")
+	}
+	for dec.More() {
+		var p gwproto.Peer
+		if err := dec.Decode(&p); err != nil {
+			return err
+		}
+		w.reset()
+		r, err := gwproto.ParsePeerRecord(p)
+		if err != nil {
+			u.Rejected++
+			continue
+		}
+		u.Peers++
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return expectDelim(dec, ']')
+}
+
+func expectDelim(dec *json.Decoder, d json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != d {
+		return fmt.Errorf("want %v", d)
+	}
+	return nil
 }
 
 // ReportSessions posts a batch of session intervals. The server answers 204.

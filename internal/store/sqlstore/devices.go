@@ -372,19 +372,27 @@ func accountDeviceIDs(ctx context.Context, tx *sql.Tx, accountID string) ([]stri
 	return ids, rows.Err()
 }
 
-// PeerSnapshot returns every device as a peer, in insertion order, and the
-// feed version the snapshot corresponds to: applying the changes after that
-// version to the snapshot gives the current set. Both come from one
-// database snapshot.
-func (s *Store) PeerSnapshot(ctx context.Context) ([]store.Peer, int64, error) {
-	var peers []store.Peer
-	var version int64
+// PeerSnapshot reads every device as a peer, in insertion order, from one
+// database snapshot: it calls begin with the feed version the snapshot
+// corresponds to (applying the changes after that version gives the
+// current set), then each for every peer as its row is read from the
+// cursor. It stops at and returns the first error begin or each returns,
+// unwrapped.
+//
+// The read transaction stays open until the last row is handed over, so a
+// slow each holds a read connection (and on PostgreSQL a snapshot) that
+// long.
+func (s *Store) PeerSnapshot(ctx context.Context, begin func(version int64) error, each func(store.Peer) error) error {
+	var cbErr error
 	err := s.readSnapshot(ctx, "peer snapshot", func(tx *sql.Tx) error {
+		var version int64
 		if err := tx.QueryRowContext(ctx,
 			`SELECT version FROM peer_feed WHERE id = 1`).Scan(&version); err != nil {
 			return err
 		}
-		peers = []store.Peer{}
+		if cbErr = begin(version); cbErr != nil {
+			return cbErr
+		}
 		rows, err := tx.QueryContext(ctx,
 			`SELECT id, public_key, ipv4, ipv6 FROM devices ORDER BY seq`)
 		if err != nil {
@@ -396,14 +404,16 @@ func (s *Store) PeerSnapshot(ctx context.Context) ([]store.Peer, int64, error) {
 			if err != nil {
 				return err
 			}
-			peers = append(peers, p)
+			if cbErr = each(p); cbErr != nil {
+				return cbErr
+			}
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return nil, 0, err
+	if cbErr != nil {
+		return cbErr
 	}
-	return peers, version, nil
+	return err
 }
 
 // peerOf returns d as a peer.

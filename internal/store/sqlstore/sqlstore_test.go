@@ -173,7 +173,7 @@ func TestSweepPeerChanges(t *testing.T) {
 				{3, "", []int64{}},
 			}
 			check("after full prune")
-			_, v, err := s.PeerSnapshot(ctx)
+			_, v, err := storetest.Snapshot(ctx, s)
 			if err != nil || v != 3 {
 				t.Fatalf("PeerSnapshot after prune: got version %d, %v, want 3, nil", v, err)
 			}
@@ -243,7 +243,7 @@ func TestReopen(t *testing.T) {
 			if d2.IPv4 == d.IPv4 {
 				t.Fatalf("CreateDevice after reopen: got %v again, want a new address", d2.IPv4)
 			}
-			_, v, err := s.PeerSnapshot(ctx)
+			_, v, err := storetest.Snapshot(ctx, s)
 			if err != nil || v != 2 {
 				t.Fatalf("PeerSnapshot after reopen: got version %d, %v, want 2, nil", v, err)
 			}

@@ -257,3 +257,17 @@ func withDatabase(dsn, name string) (string, error) {
 	// In keyword/value form a later keyword overrides an earlier one.
 	return dsn + " dbname=" + name, nil
 }
+
+// Snapshot collects s.PeerSnapshot into a slice: the peers and the feed
+// version. Tests use it where a few peers are involved; code that may
+// meet many devices streams instead.
+func Snapshot(ctx context.Context, s store.Store) ([]store.Peer, int64, error) {
+	peers := []store.Peer{}
+	var version int64
+	err := s.PeerSnapshot(ctx, func(v int64) error { version = v; return nil },
+		func(p store.Peer) error { peers = append(peers, p); return nil })
+	if err != nil {
+		return nil, 0, err
+	}
+	return peers, version, nil
+}

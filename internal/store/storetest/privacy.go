@@ -190,7 +190,7 @@ func testEraseAccount(t *testing.T, s store.Store) {
 	erasureFixture(t, s, "acc_x1", "prq_x1", 701)
 	mkAccount(t, s, "acc_keep")
 	mkDevice(t, s, "acc_keep", "dev_keep", 799)
-	_, before, err := s.PeerSnapshot(ctx)
+	_, before, err := Snapshot(ctx, s)
 	must(t, "PeerSnapshot", err)
 
 	// Wrong request shapes are refused before anything happens.
@@ -314,7 +314,7 @@ func testEraseRemovesDevicesAsDelete(t *testing.T, s store.Store) {
 	}
 	deleted, erased := setup("acc_dd", 1001), setup("acc_de", 1011)
 	mkRequest(t, s, "prq_de", "acc_de", store.RequestErasure, store.RequestVerified, 0)
-	_, v, err := s.PeerSnapshot(ctx)
+	_, v, err := Snapshot(ctx, s)
 	must(t, "PeerSnapshot", err)
 
 	for _, d := range deleted {

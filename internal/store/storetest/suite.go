@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PeerFeed", testPeerFeed},
 		{"PeerFeedErrors", testPeerFeedErrors},
 		{"PeerSnapshotConsistency", testPeerSnapshotConsistency},
+		{"PeerSnapshotStream", testPeerSnapshotStream},
 		{"Gateways", testGateways},
 		{"GatewayEnrollConcurrent", testGatewayEnrollConcurrent},
 		{"GatewayUpdate", testGatewayUpdate},
@@ -614,7 +617,7 @@ func testCreateDeviceErrors(t *testing.T, s store.Store) {
 		})
 	}
 	// Failures left nothing behind: one device, one feed entry.
-	peers, version, err := s.PeerSnapshot(ctx)
+	peers, version, err := Snapshot(ctx, s)
 	must(t, "PeerSnapshot", err)
 	if len(peers) != 1 {
 		t.Fatalf("PeerSnapshot after failures: got %d peers, want 1", len(peers))
@@ -746,7 +749,7 @@ func testUpdateDevice(t *testing.T, s store.Store) {
 	d := mkDevice(t, s, "acct-u", "dev-u", 1)
 	mkDevice(t, s, "acct-u", "dev-v", 2)
 	str := func(v string) *string { return &v }
-	_, v0, err := s.PeerSnapshot(ctx)
+	_, v0, err := Snapshot(ctx, s)
 	must(t, "PeerSnapshot", err)
 
 	cases := []struct {
@@ -812,7 +815,7 @@ func testDeleteDevice(t *testing.T, s store.Store) {
 	mkAccount(t, s, "acct-d")
 	d := mkDevice(t, s, "acct-d", "dev-d", 1)
 	mkDevice(t, s, "acct-d", "dev-e", 2)
-	_, v, err := s.PeerSnapshot(ctx)
+	_, v, err := Snapshot(ctx, s)
 	must(t, "PeerSnapshot", err)
 	must(t, "DeleteDevice", s.DeleteDevice(ctx, "acct-d", "dev-d"))
 	_, err = s.Device(ctx, "acct-d", "dev-d")
@@ -894,7 +897,7 @@ func testConcurrentCreateDevice(t *testing.T, s store.Store) {
 	for err := range errc {
 		t.Errorf("concurrent: got %v, want nil", err)
 	}
-	peers, version, err := s.PeerSnapshot(ctx)
+	peers, version, err := Snapshot(ctx, s)
 	must(t, "PeerSnapshot", err)
 	if len(peers) != workers*perWorker {
 		t.Fatalf("PeerSnapshot: got %d peers, want %d", len(peers), workers*perWorker)
@@ -980,7 +983,7 @@ func (s peerSet) apply(changes []store.PeerChange) {
 
 func testPeerFeed(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	peers, v0, err := s.PeerSnapshot(ctx)
+	peers, v0, err := Snapshot(ctx, s)
 	must(t, "PeerSnapshot empty", err)
 	if len(peers) != 0 {
 		t.Fatalf("PeerSnapshot empty: got %d peers, want 0", len(peers))
@@ -994,7 +997,7 @@ func testPeerFeed(t *testing.T, s store.Store) {
 	mkAccount(t, s, "acct-f")
 	d1 := mkDevice(t, s, "acct-f", "dev-1", 1)
 	d2 := mkDevice(t, s, "acct-f", "dev-2", 2)
-	snap1, v1, err := s.PeerSnapshot(ctx)
+	snap1, v1, err := Snapshot(ctx, s)
 	must(t, "PeerSnapshot", err)
 	want := peerSet{
 		d1.PublicKey: {DeviceID: "dev-1", PublicKey: d1.PublicKey, IPv4: d1.IPv4, IPv6: d1.IPv6},
@@ -1064,7 +1067,7 @@ func testPeerFeed(t *testing.T, s store.Store) {
 	}
 
 	// Replaying the changes after v1 onto snapshot 1 gives the current set.
-	snap2, v2, err := s.PeerSnapshot(ctx)
+	snap2, v2, err := Snapshot(ctx, s)
 	must(t, "PeerSnapshot 2", err)
 	if v2 != all[len(all)-1].Version {
 		t.Fatalf("PeerSnapshot version: got %d, want %d", v2, all[len(all)-1].Version)
@@ -1090,7 +1093,7 @@ func testPeerFeedErrors(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	mkAccount(t, s, "acct-f")
 	mkDevice(t, s, "acct-f", "dev-1", 1)
-	_, v, err := s.PeerSnapshot(ctx)
+	_, v, err := Snapshot(ctx, s)
 	must(t, "PeerSnapshot", err)
 	cases := []struct {
 		name  string
@@ -1131,7 +1134,7 @@ func testPeerSnapshotConsistency(t *testing.T, s store.Store) {
 	go func() {
 		defer close(readerErr)
 		for {
-			peers, v, err := s.PeerSnapshot(ctx)
+			peers, v, err := Snapshot(ctx, s)
 			if err != nil {
 				readerErr <- err
 				return
@@ -1349,4 +1352,59 @@ func NewAccountID(t *testing.T, s store.Store) string {
 		t.Fatal(err)
 	}
 	return mkAccount(t, s, id).ID
+}
+
+// testPeerSnapshotStream checks the streaming contract of PeerSnapshot:
+// begin first with the version, each in insertion order, and a callback's
+// error stops the read and comes back unwrapped.
+func testPeerSnapshotStream(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mkAccount(t, s, "acct-s")
+	var want []string
+	for i := range 5 {
+		// Creation times out of insertion order: the snapshot follows
+		// insertion.
+		d := &store.Device{ID: fmt.Sprintf("dev-s%d", i), AccountID: "acct-s", PublicKey: PublicKey(100 + i),
+			CreatedAt: t0().Add(time.Duration(5-i) * time.Hour)}
+		must(t, "CreateDevice", s.CreateDevice(ctx, d, 10))
+		want = append(want, d.ID)
+	}
+	must(t, "DeleteDevice", s.DeleteDevice(ctx, "acct-s", "dev-s1"))
+	want = slices.Delete(want, 1, 2)
+
+	var calls []string
+	err := s.PeerSnapshot(ctx, func(v int64) error {
+		calls = append(calls, fmt.Sprintf("begin %d", v))
+		return nil
+	}, func(p store.Peer) error {
+		if !p.IPv4.IsValid() || !p.IPv6.IsValid() || p.PublicKey == "" {
+			t.Errorf("peer %+v lacks a field", p)
+		}
+		calls = append(calls, p.DeviceID)
+		return nil
+	})
+	must(t, "PeerSnapshot", err)
+	if wantCalls := append([]string{"begin 6"}, want...); !slices.Equal(calls, wantCalls) {
+		t.Fatalf("PeerSnapshot calls: got %v, want %v", calls, wantCalls)
+	}
+
+	stop := errors.New("stop")
+	n := 0
+	err = s.PeerSnapshot(ctx, func(int64) error { return nil }, func(store.Peer) error {
+		n++
+		if n == 2 {
+			return stop
+		}
+		return nil
+	})
+	if err != stop || n != 2 {
+		t.Fatalf("each failing: got %v after %d peers, want the callback's error after 2", err, n)
+	}
+	err = s.PeerSnapshot(ctx, func(int64) error { return stop }, func(store.Peer) error {
+		t.Fatal("each called after begin failed")
+		return nil
+	})
+	if err != stop {
+		t.Fatalf("begin failing: got %v, want the callback's error", err)
+	}
 }
