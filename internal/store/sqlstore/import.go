@@ -54,7 +54,7 @@ func (s *Store) importAccounts(ctx context.Context, tx *sql.Tx, accounts iter.Se
 	if accounts == nil {
 		return 0, nil
 	}
-	ins := newBulkInsert(ctx, tx, `INSERT INTO accounts (`+accountColumns+`) VALUES `, 11)
+	ins := s.newBulkInsert(ctx, tx, `INSERT INTO accounts (`+accountColumns+`) VALUES `, 11)
 	defer ins.close()
 	n := 0
 	for a := range accounts {
@@ -89,10 +89,10 @@ func (s *Store) importDevices(ctx context.Context, tx *sql.Tx, devices iter.Seq[
 	if err := tx.QueryRowContext(ctx, `SELECT next_offset FROM ipam_state WHERE id = 1`).Scan(&next); err != nil {
 		return 0, fmt.Errorf("read allocator: %w", err)
 	}
-	devs := newBulkInsert(ctx, tx, `INSERT INTO devices
+	devs := s.newBulkInsert(ctx, tx, `INSERT INTO devices
 		(id, account_id, name, public_key, addr_offset, ipv4, ipv6, created_at, updated_at) VALUES `, 9)
 	defer devs.close()
-	feed := newBulkInsert(ctx, tx, `INSERT INTO peer_changes
+	feed := s.newBulkInsert(ctx, tx, `INSERT INTO peer_changes
 		(version, device_id, public_key, ipv4, ipv6, removed, created_at) VALUES `, 7)
 	defer feed.close()
 	at := unix(s.now())
@@ -141,16 +141,22 @@ func (s *Store) importDevices(ctx context.Context, tx *sql.Tx, devices iter.Seq[
 // bulkInsert batches rows into multi-row INSERT statements of importRows
 // rows, prepared once.
 type bulkInsert struct {
-	ctx  context.Context
-	tx   *sql.Tx
-	head string
-	cols int
-	args []any
-	full *sql.Stmt
+	ctx        context.Context
+	tx         *sql.Tx
+	head       string
+	cols       int
+	positional bool // "?" placeholders instead of "$N"
+	args       []any
+	full       *sql.Stmt
 }
 
-func newBulkInsert(ctx context.Context, tx *sql.Tx, head string, cols int) *bulkInsert {
-	return &bulkInsert{ctx: ctx, tx: tx, head: head, cols: cols, args: make([]any, 0, cols*importRows)}
+// newBulkInsert returns a bulkInsert for INSERT head with cols columns.
+// On SQLite it writes anonymous "?" placeholders: the driver looks up the
+// name of every numbered parameter by a linear scan, which makes binding
+// thousands of "$N" parameters quadratic.
+func (s *Store) newBulkInsert(ctx context.Context, tx *sql.Tx, head string, cols int) *bulkInsert {
+	return &bulkInsert{ctx: ctx, tx: tx, head: head, cols: cols, positional: s.d.name == "sqlite",
+		args: make([]any, 0, cols*importRows)}
 }
 
 // add queues one row, executing a full batch when there is one.
@@ -188,7 +194,7 @@ func (b *bulkInsert) close() {
 }
 
 // statement returns the INSERT for rows rows: head followed by
-// ($1, ..., $cols), ($cols+1, ...), ...
+// ($1, ..., $cols), ($cols+1, ...), ... or (?, ..., ?), ...
 func (b *bulkInsert) statement(rows int) string {
 	var sb strings.Builder
 	sb.WriteString(b.head)
@@ -202,9 +208,13 @@ func (b *bulkInsert) statement(rows int) string {
 			if c > 0 {
 				sb.WriteString(", ")
 			}
-			sb.WriteByte('$')
-			sb.WriteString(strconv.Itoa(p))
-			p++
+			if b.positional {
+				sb.WriteByte('?')
+			} else {
+				sb.WriteByte('$')
+				sb.WriteString(strconv.Itoa(p))
+				p++
+			}
 		}
 		sb.WriteByte(')')
 	}
