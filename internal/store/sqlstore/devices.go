@@ -68,45 +68,29 @@ func (s *Store) CreateDevice(ctx context.Context, d *store.Device, limit int) er
 	}
 	var v4, v6 netip.Addr
 	err := s.write(ctx, "create device", func(tx *sql.Tx) error {
-		version, err := s.lockFeed(ctx, tx)
+		base, err := s.reserveFeed(ctx, tx, 1)
 		if err != nil {
 			return err
-		}
-		// One indexed round trip: the account's status and device count
-		// (by account_id), and whether the key is taken.
-		var status string
-		var n int
-		var taken bool
-		err = tx.QueryRowContext(ctx, `SELECT status,
-				(SELECT count(*) FROM devices WHERE account_id = $1),
-				EXISTS (SELECT 1 FROM devices WHERE public_key = $2)
-			FROM accounts WHERE id = $1`, d.AccountID, d.PublicKey).Scan(&status, &n, &taken)
-		if err != nil {
-			return notFound(err, "account not found")
-		}
-		if status != store.StatusActive {
-			return errs.E(errs.Precondition, "account is not active")
-		}
-		if n >= limit {
-			return errs.E(errs.Precondition, "device limit of %d reached", limit)
-		}
-		if taken {
-			return errs.E(errs.Conflict, "public key already registered")
 		}
 		offset, err := s.allocate(ctx, tx)
 		if err != nil {
 			return err
 		}
 		v4, v6 = s.pool.addrs(offset)
-		_, err = tx.ExecContext(ctx, `INSERT INTO devices
-			(id, account_id, name, public_key, addr_offset, ipv4, ipv6, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		// The admission rules are conditions of the INSERT itself, so the
+		// usual case is one round trip; only a refusal asks why.
+		res, err := tx.ExecContext(ctx, sqlInsertDevice,
 			d.ID, d.AccountID, d.Name, d.PublicKey, offset, v4.String(), v6.String(),
-			unix(d.CreatedAt), unix(updated))
+			unix(d.CreatedAt), unix(updated), limit)
 		if err != nil {
 			return mapErr(err, "device already exists")
 		}
-		return s.appendChanges(ctx, tx, version, store.PeerChange{Peer: store.Peer{
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return refusal(ctx, tx, d, limit)
+		}
+		return s.insertChanges(ctx, tx, base, store.PeerChange{Peer: store.Peer{
 			DeviceID: d.ID, PublicKey: d.PublicKey, IPv4: v4, IPv6: v6,
 		}})
 	})
@@ -116,6 +100,42 @@ func (s *Store) CreateDevice(ctx context.Context, d *store.Device, limit int) er
 	d.IPv4, d.IPv6 = v4, v6
 	d.CreatedAt, d.UpdatedAt = fromUnix(unix(d.CreatedAt)), fromUnix(unix(updated))
 	return nil
+}
+
+// sqlInsertDevice inserts a device ($1..$9) if its account ($2) is active,
+// has fewer than $10 devices and no device has its key ($4). Every
+// condition is an indexed lookup: accounts by primary key, the account's
+// devices through devices_account (covering), the key through
+// devices_public_key.
+const sqlInsertDevice = `INSERT INTO devices
+	(id, account_id, name, public_key, addr_offset, ipv4, ipv6, created_at, updated_at)
+	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+	WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $2 AND status = 'active')
+	AND (SELECT count(*) FROM devices WHERE account_id = $2) < $10
+	AND NOT EXISTS (SELECT 1 FROM devices WHERE public_key = $4)`
+
+// refusal returns why sqlInsertDevice inserted nothing: NotFound for an
+// unknown account, Precondition if it is not active or has limit devices,
+// Conflict if the key is taken.
+func refusal(ctx context.Context, tx *sql.Tx, d *store.Device, limit int) error {
+	var status string
+	var n int
+	var taken bool
+	err := tx.QueryRowContext(ctx, `SELECT status,
+			(SELECT count(*) FROM devices WHERE account_id = $1),
+			EXISTS (SELECT 1 FROM devices WHERE public_key = $2)
+		FROM accounts WHERE id = $1`, d.AccountID, d.PublicKey).Scan(&status, &n, &taken)
+	switch {
+	case err != nil:
+		return notFound(err, "account not found")
+	case status != store.StatusActive:
+		return errs.E(errs.Precondition, "account is not active")
+	case n >= limit:
+		return errs.E(errs.Precondition, "device limit of %d reached", limit)
+	case taken:
+		return errs.E(errs.Conflict, "public key already registered")
+	}
+	return fmt.Errorf("device %s was not inserted for no known reason", d.ID)
 }
 
 // keyFree returns Conflict if a device already has public key k.
@@ -168,22 +188,46 @@ func (s *Store) lockFeed(ctx context.Context, tx *sql.Tx) (int64, error) {
 	return v, nil
 }
 
+// reserveFeed locks the feed counter row, as lockFeed does, and advances
+// it by n in the same statement: it returns base, and the transaction's n
+// changes get versions base+1 to base+n (see insertChanges). A transaction
+// that knows up front how many changes it appends uses it instead of
+// lockFeed and appendChanges, saving a round trip.
+func (s *Store) reserveFeed(ctx context.Context, tx *sql.Tx, n int64) (int64, error) {
+	var v int64
+	if err := tx.QueryRowContext(ctx,
+		`UPDATE peer_feed SET version = version + $1 WHERE id = 1 RETURNING version`, n).Scan(&v); err != nil {
+		return 0, fmt.Errorf("lock peer feed: %w", err)
+	}
+	return v - n, nil
+}
+
 // appendChanges appends changes to the feed with versions version+1,
 // version+2, ... and advances the counter. version is the value lockFeed
 // returned in the same transaction.
 func (s *Store) appendChanges(ctx context.Context, tx *sql.Tx, version int64, changes ...store.PeerChange) error {
+	if err := s.insertChanges(ctx, tx, version, changes...); err != nil {
+		return err
+	}
+	version += int64(len(changes))
+	if _, err := tx.ExecContext(ctx, `UPDATE peer_feed SET version = $1 WHERE id = 1`, version); err != nil {
+		return fmt.Errorf("advance peer feed: %w", err)
+	}
+	return nil
+}
+
+// insertChanges inserts changes into the feed with versions base+1,
+// base+2, ... without touching the counter.
+func (s *Store) insertChanges(ctx context.Context, tx *sql.Tx, base int64, changes ...store.PeerChange) error {
 	at := unix(s.now())
 	for _, c := range changes {
-		version++
+		base++
 		if _, err := tx.ExecContext(ctx, `INSERT INTO peer_changes
 			(version, device_id, public_key, ipv4, ipv6, removed, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			version, c.DeviceID, c.PublicKey, c.IPv4.String(), c.IPv6.String(), c.Removed, at); err != nil {
+			base, c.DeviceID, c.PublicKey, c.IPv4.String(), c.IPv6.String(), c.Removed, at); err != nil {
 			return fmt.Errorf("append peer change: %w", err)
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE peer_feed SET version = $1 WHERE id = 1`, version); err != nil {
-		return fmt.Errorf("advance peer feed: %w", err)
 	}
 	return nil
 }
@@ -393,17 +437,24 @@ func (s *Store) PeerSnapshot(ctx context.Context, begin func(version int64) erro
 		if cbErr = begin(version); cbErr != nil {
 			return cbErr
 		}
-		rows, err := tx.QueryContext(ctx,
-			`SELECT id, public_key, ipv4, ipv6 FROM devices ORDER BY seq`)
+		// The addresses are computed from the offset rather than read
+		// and parsed: two text columns fewer per row is most of the cost
+		// of reading a million rows.
+		rows, err := tx.QueryContext(ctx, sqlSnapshot)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
+		var p store.Peer
+		var offset int64
 		for rows.Next() {
-			p, err := scanPeer(rows)
-			if err != nil {
+			if err := rows.Scan(&p.DeviceID, &p.PublicKey, &offset); err != nil {
 				return err
 			}
+			if offset < 0 || offset > s.pool.maxOffset+1 {
+				return fmt.Errorf("device %s: address offset %d outside the pool", p.DeviceID, offset)
+			}
+			p.IPv4, p.IPv6 = s.pool.addrs(offset)
 			if cbErr = each(p); cbErr != nil {
 				return cbErr
 			}
@@ -415,6 +466,11 @@ func (s *Store) PeerSnapshot(ctx context.Context, begin func(version int64) erro
 	}
 	return err
 }
+
+// sqlSnapshot reads every device for a peer snapshot, in insertion order:
+// on SQLite a scan of the table in rowid order, on PostgreSQL a scan of
+// the devices_seq index; neither sorts.
+const sqlSnapshot = `SELECT id, public_key, addr_offset FROM devices ORDER BY seq`
 
 // peerOf returns d as a peer.
 func peerOf(d *store.Device) store.Peer {
