@@ -255,7 +255,7 @@ type Store interface {
 	// PeerSnapshot reads every device as a peer from one database
 	// snapshot, streaming rows from the database cursor: it calls begin
 	// once with the feed version the snapshot corresponds to, then each
-	// for every peer, in insertion order. It stops at and returns the
+	// for every peer, in no particular order. It stops at and returns the
 	// first error begin or each returns. It never holds more than one
 	// row.
 	PeerSnapshot(ctx context.Context, begin func(version int64) error, each func(Peer) error) error

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"iter"
 	"net/netip"
-	"slices"
 	"testing"
 	"time"
 
@@ -85,8 +84,14 @@ func TestImport(t *testing.T) {
 			if err != nil || len(changes) != devices || changes[0].DeviceID != "dev-0" || changes[devices-1].Version != version {
 				t.Fatalf("feed: got %d changes, %v", len(changes), err)
 			}
-			if !slices.EqualFunc(changes, peers[1:], func(c store.PeerChange, p store.Peer) bool { return c.Peer == p && !c.Removed }) {
-				t.Fatal("feed entries differ from the snapshot")
+			byID := map[string]store.Peer{}
+			for _, p := range peers {
+				byID[p.DeviceID] = p
+			}
+			for _, c := range changes {
+				if c.Removed || byID[c.DeviceID] != c.Peer {
+					t.Fatalf("feed entry %+v differs from the snapshot's %+v", c, byID[c.DeviceID])
+				}
 			}
 
 			// The allocator continues after the import.
