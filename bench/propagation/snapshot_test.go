@@ -1,0 +1,224 @@
+package propagation
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/store/storetest"
+	"github.com/nitronet/nitronet/internal/wgkey"
+)
+
+// BenchmarkSnapshot measures a gateway's start: one full snapshot of every
+// registered device (NITRONET_BENCH_PEERS, default 10,000), from the
+// database through the control server's HTTP handler over 127.0.0.1 into
+// a gateway's index of admitted keys (a map from key to device ID and
+// addresses, built afresh each iteration). Server and client run in this
+// process, so the time covers the database read, the encoding, the
+// transfer, the decoding and the index. Per engine, in one run:
+//
+//	binary          the gateway's control client (control.Client.Peers):
+//	                the binary format, streamed at both ends
+//	binary-discard  the same, counting peers instead of indexing them:
+//	                what streaming costs, without the index
+//	json-compat     what an older gateway gets from this server: the
+//	                streamed JSON document, decoded whole
+//	json-old        the snapshot as it was before streaming: the server
+//	                collects every peer, encodes the whole PeerUpdate, and
+//	                the gateway decodes the whole document (without the
+//	                old client's 32 MiB limit, which refused more than
+//	                about 200,000 peers)
+//
+// Metrics: ns/op per snapshot; MB/op the size of the answer;
+// peak-heap-MB the largest growth of heap memory in use (objects live or
+// not yet swept, server and gateway together) above its level after a GC
+// before the snapshot, sampled every 2 ms.
+func BenchmarkSnapshot(b *testing.B) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		b.Run(engine, func(b *testing.B) {
+			r := newRig(b, engine, benchPeers(b))
+			c, cred := r.enroll(b, "bench-snapshot")
+			old := httptest.NewServer(oldSnapshotHandler(r.srv.Store))
+			b.Cleanup(old.Close)
+			hc := &http.Client{}
+			load := map[string]func() (int64, int64, error){
+				"binary": func() (int64, int64, error) {
+					idx := map[wgkey.PublicKey]entry{}
+					_, err := c.Peers(b.Context(), 0, time.Second, func(p gwproto.PeerRecord) error {
+						idx[p.Key] = entryOf(p)
+						return nil
+					})
+					return int64(len(idx)), -1, err
+				},
+				"binary-discard": func() (int64, int64, error) {
+					u, err := c.Peers(b.Context(), 0, time.Second, func(gwproto.PeerRecord) error { return nil })
+					return u.Peers, -1, err
+				},
+				"json-compat": func() (int64, int64, error) {
+					return loadJSONDocument(b.Context(), hc, r.url, cred)
+				},
+				"json-old": func() (int64, int64, error) {
+					return loadJSONDocument(b.Context(), hc, old.URL, "")
+				},
+			}
+			binSize := binarySize(b, r.url, cred)
+			for _, name := range []string{"binary", "binary-discard", "json-compat", "json-old"} {
+				b.Run(name, func(b *testing.B) {
+					var peak uint64
+					var size int64
+					for b.Loop() {
+						b.StopTimer()
+						runtime.GC()
+						stop := sampleHeap(&peak)
+						b.StartTimer()
+						n, bytes, err := load[name]()
+						b.StopTimer()
+						stop()
+						if err != nil {
+							b.Fatal(err)
+						}
+						if n != int64(r.peers) {
+							b.Fatalf("loaded %d peers, want %d", n, r.peers)
+						}
+						size = bytes
+						b.StartTimer()
+					}
+					if size < 0 {
+						size = binSize
+					}
+					b.ReportMetric(float64(size)/1e6, "MB/op")
+					b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+					b.ReportMetric(float64(r.peers), "peers")
+				})
+			}
+		})
+	}
+}
+
+// loadJSONDocument fetches a snapshot without asking for the binary
+// format, decodes the whole document as gateways did before streaming,
+// and indexes it. It returns the peers indexed and the answer's size.
+func loadJSONDocument(ctx context.Context, hc *http.Client, url, cred string) (int64, int64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", url+"/api/v1/gateway/peers?since=0&wait=1", nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+cred)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	cr := &countReader{r: resp.Body}
+	var u gwproto.PeerUpdate
+	if err := json.NewDecoder(cr).Decode(&u); err != nil {
+		return 0, 0, err
+	}
+	if !u.Full {
+		return 0, 0, fmt.Errorf("not a snapshot")
+	}
+	idx := map[wgkey.PublicKey]entry{}
+	for _, p := range u.Peers {
+		r, err := gwproto.ParsePeerRecord(p)
+		if err != nil {
+			return 0, 0, err
+		}
+		idx[r.Key] = entryOf(r)
+	}
+	_, _ = io.Copy(io.Discard, cr)
+	return int64(len(idx)), cr.n, nil
+}
+
+// binarySize returns the size of the binary snapshot answer.
+func binarySize(b *testing.B, url, cred string) int64 {
+	req, _ := http.NewRequestWithContext(b.Context(), "GET", url+"/api/v1/gateway/peers?since=0&wait=1", nil)
+	req.Header.Set("Accept", gwproto.SnapshotMediaType)
+	req.Header.Set("Authorization", "Bearer "+cred)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || resp.Header.Get("Content-Type") != gwproto.SnapshotMediaType {
+		b.Fatalf("binary snapshot: %v, %s", err, resp.Header.Get("Content-Type"))
+	}
+	return n
+}
+
+// oldSnapshotHandler answers a snapshot poll as the server did before
+// snapshots were streamed (peerfeed.Hub.snapshot and the API's writeJSON
+// at commit 902c6e8): every peer collected into a slice, converted to the
+// JSON form, and the whole PeerUpdate encoded at once. It does no
+// authentication.
+func oldSnapshotHandler(st store.Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peers, version, err := storetest.Snapshot(r.Context(), st)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		u := &gwproto.PeerUpdate{Version: version, Full: true, Peers: make([]gwproto.Peer, 0, len(peers))}
+		for _, p := range peers {
+			wp := gwproto.Peer{DeviceID: p.DeviceID, PublicKey: p.PublicKey}
+			if p.IPv4.IsValid() {
+				wp.Addresses = append(wp.Addresses, p.IPv4.String()+"/32")
+			}
+			if p.IPv6.IsValid() {
+				wp.Addresses = append(wp.Addresses, p.IPv6.String()+"/128")
+			}
+			u.Peers = append(u.Peers, wp)
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		_ = json.NewEncoder(w).Encode(u)
+	})
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// sampleHeap records in *peak the largest growth of heap memory in use
+// above its current level, every 2 ms, until the returned function is
+// called.
+func sampleHeap(peak *uint64) (stop func()) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 { metrics.Read(s); return s[0].Value.Uint64() }
+	base := read()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := read(); v > base && v-base > *peak {
+				*peak = v - base
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}

@@ -1,0 +1,87 @@
+package sqlstore_test
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/store/storetest"
+)
+
+// benchKey returns a valid public key for n, spread over the key space as
+// real keys are.
+func benchKey(n int) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(n))
+	h := sha256.Sum256(append([]byte("registration bench "), b[:]...))
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
+// BenchmarkCreateDevice measures device registration (store.CreateDevice,
+// one transaction each, one caller) on each engine with
+// NITRONET_BENCH_PEERS devices (default 100,000), five to an account,
+// already present; they are bulk-inserted with Import outside the timer.
+// Each registration goes to another existing account, under a limit it
+// never reaches. It reports devices/s.
+func BenchmarkCreateDevice(b *testing.B) {
+	present := 100_000
+	if v := os.Getenv("NITRONET_BENCH_PEERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 5 {
+			b.Fatalf("NITRONET_BENCH_PEERS=%q: want a number of devices, at least 5", v)
+		}
+		present = n
+	}
+	accounts := present / 5
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			s := be.OpenSQL(b, storetest.DefaultPool())
+			start := time.Now()
+			created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+			accts := func(yield func(store.Account) bool) {
+				for a := range accounts {
+					id := fmt.Sprintf("acct-%d", a)
+					if !yield(store.Account{ID: id, EmailIndex: []byte("e" + id), MobileIndex: []byte("m" + id),
+						PasswordHash: "x", CreatedAt: created}) {
+						return
+					}
+				}
+			}
+			devs := func(yield func(store.Device) bool) {
+				for n := range present {
+					if !yield(store.Device{ID: fmt.Sprintf("dev-%d", n), AccountID: fmt.Sprintf("acct-%d", n/5),
+						Name: "preloaded", PublicKey: benchKey(n), CreatedAt: created}) {
+						return
+					}
+				}
+			}
+			if _, _, err := s.Import(b.Context(), accts, devs); err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("%s: imported %d devices over %d accounts in %v", be.Name, present, accounts, time.Since(start).Round(time.Millisecond))
+
+			n := 0
+			for b.Loop() {
+				d := &store.Device{
+					ID:        fmt.Sprintf("bench-%d", n),
+					AccountID: fmt.Sprintf("acct-%d", (n*7919)%accounts),
+					Name:      "bench",
+					PublicKey: benchKey(present + n),
+					CreatedAt: created,
+				}
+				if err := s.CreateDevice(b.Context(), d, 1000); err != nil {
+					b.Fatalf("CreateDevice: %v", err)
+				}
+				n++
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "devices/s")
+			b.ReportMetric(float64(present), "present")
+		})
+	}
+}
