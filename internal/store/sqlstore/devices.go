@@ -79,7 +79,7 @@ func (s *Store) CreateDevice(ctx context.Context, d *store.Device, limit int) er
 		v4, v6 = s.pool.addrs(offset)
 		// The admission rules are conditions of the INSERT itself, so the
 		// usual case is one round trip; only a refusal asks why.
-		res, err := tx.ExecContext(ctx, sqlInsertDevice,
+		res, err := tx.StmtContext(ctx, s.hot.insertDevice).ExecContext(ctx,
 			d.ID, d.AccountID, d.Name, d.PublicKey, offset, v4.String(), v6.String(),
 			unix(d.CreatedAt), unix(updated), limit)
 		if err != nil {
@@ -155,17 +155,14 @@ func keyFree(ctx context.Context, tx *sql.Tx, k string) error {
 // the allocator's next offset. The caller holds the feed lock.
 func (s *Store) allocate(ctx context.Context, tx *sql.Tx) (int64, error) {
 	var off int64
-	err := tx.QueryRowContext(ctx, `DELETE FROM ipam_free
-		WHERE addr_offset = (SELECT min(addr_offset) FROM ipam_free)
-		RETURNING addr_offset`).Scan(&off)
+	err := tx.StmtContext(ctx, s.hot.allocFree).QueryRowContext(ctx).Scan(&off)
 	if err == nil {
 		return off, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("allocate address: %w", err)
 	}
-	err = tx.QueryRowContext(ctx, `UPDATE ipam_state SET next_offset = next_offset + 1
-		WHERE id = 1 AND next_offset <= $1 RETURNING next_offset - 1`, s.pool.maxOffset).Scan(&off)
+	err = tx.StmtContext(ctx, s.hot.allocNext).QueryRowContext(ctx, s.pool.maxOffset).Scan(&off)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, errs.E(errs.Unavailable, "address pool exhausted")
 	}
@@ -195,8 +192,7 @@ func (s *Store) lockFeed(ctx context.Context, tx *sql.Tx) (int64, error) {
 // lockFeed and appendChanges, saving a round trip.
 func (s *Store) reserveFeed(ctx context.Context, tx *sql.Tx, n int64) (int64, error) {
 	var v int64
-	if err := tx.QueryRowContext(ctx,
-		`UPDATE peer_feed SET version = version + $1 WHERE id = 1 RETURNING version`, n).Scan(&v); err != nil {
+	if err := tx.StmtContext(ctx, s.hot.reserveFeed).QueryRowContext(ctx, n).Scan(&v); err != nil {
 		return 0, fmt.Errorf("lock peer feed: %w", err)
 	}
 	return v - n, nil
@@ -220,11 +216,10 @@ func (s *Store) appendChanges(ctx context.Context, tx *sql.Tx, version int64, ch
 // base+2, ... without touching the counter.
 func (s *Store) insertChanges(ctx context.Context, tx *sql.Tx, base int64, changes ...store.PeerChange) error {
 	at := unix(s.now())
+	ins := tx.StmtContext(ctx, s.hot.insertChange)
 	for _, c := range changes {
 		base++
-		if _, err := tx.ExecContext(ctx, `INSERT INTO peer_changes
-			(version, device_id, public_key, ipv4, ipv6, removed, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		if _, err := ins.ExecContext(ctx,
 			base, c.DeviceID, c.PublicKey, c.IPv4.String(), c.IPv6.String(), c.Removed, at); err != nil {
 			return fmt.Errorf("append peer change: %w", err)
 		}

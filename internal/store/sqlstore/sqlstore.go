@@ -78,6 +78,7 @@ type Store struct {
 	rdb  *sql.DB // reads; the same as wdb on PostgreSQL
 	d    dialect
 	pool addrPool
+	hot  hotStatements
 	log  *slog.Logger
 	now  func() time.Time
 }
@@ -230,7 +231,7 @@ func OpenPostgres(ctx context.Context, url string, pool store.Pool, log *slog.Lo
 
 // Close closes the database connections. It returns the first error.
 func (s *Store) Close() error {
-	err := s.wdb.Close()
+	err := errors.Join(s.hot.close(), s.wdb.Close())
 	if s.rdb != s.wdb {
 		err = errors.Join(err, s.rdb.Close())
 	}
@@ -240,6 +241,9 @@ func (s *Store) Close() error {
 // init applies migrations and records or checks the address pool.
 func (s *Store) init(ctx context.Context) error {
 	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	if err := s.prepareHot(ctx); err != nil {
 		return err
 	}
 	return s.write(ctx, "open store", func(tx *sql.Tx) error {
