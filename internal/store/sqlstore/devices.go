@@ -114,6 +114,12 @@ const sqlInsertDevice = `INSERT INTO devices
 	AND (SELECT count(*) FROM devices WHERE account_id = $2) < $10
 	AND NOT EXISTS (SELECT 1 FROM devices WHERE public_key = $4)`
 
+// sqlRefusal reads what sqlInsertDevice checks, for account $1 and key $2.
+const sqlRefusal = `SELECT status,
+		(SELECT count(*) FROM devices WHERE account_id = $1),
+		EXISTS (SELECT 1 FROM devices WHERE public_key = $2)
+	FROM accounts WHERE id = $1`
+
 // refusal returns why sqlInsertDevice inserted nothing: NotFound for an
 // unknown account, Precondition if it is not active or has limit devices,
 // Conflict if the key is taken.
@@ -121,10 +127,7 @@ func refusal(ctx context.Context, tx *sql.Tx, d *store.Device, limit int) error 
 	var status string
 	var n int
 	var taken bool
-	err := tx.QueryRowContext(ctx, `SELECT status,
-			(SELECT count(*) FROM devices WHERE account_id = $1),
-			EXISTS (SELECT 1 FROM devices WHERE public_key = $2)
-		FROM accounts WHERE id = $1`, d.AccountID, d.PublicKey).Scan(&status, &n, &taken)
+	err := tx.QueryRowContext(ctx, sqlRefusal, d.AccountID, d.PublicKey).Scan(&status, &n, &taken)
 	switch {
 	case err != nil:
 		return notFound(err, "account not found")
@@ -490,6 +493,16 @@ func scanPeer(row interface{ Scan(...any) error }, extra ...any) (store.Peer, er
 	return p, nil
 }
 
+// Statements of the feed path: the current version and the oldest
+// retained change (both by primary key), and the changes after a cursor (a
+// range of the primary key).
+const (
+	sqlFeedBounds = `SELECT version,
+		(SELECT min(version) FROM peer_changes) FROM peer_feed WHERE id = 1`
+	sqlChangesAfter = `SELECT device_id, public_key, ipv4, ipv6, version, removed
+		FROM peer_changes WHERE version > $1 ORDER BY version LIMIT $2`
+)
+
 // PeerChanges returns up to limit changes with Version > since, in
 // increasing version order; an empty slice means nothing is new. It returns
 // Invalid for since < 0 or limit < 1, and Gone if changes after since were
@@ -506,9 +519,7 @@ func (s *Store) PeerChanges(ctx context.Context, since int64, limit int) ([]stor
 	err := s.readSnapshot(ctx, "peer changes", func(tx *sql.Tx) error {
 		var current int64
 		var oldest sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT version,
-				(SELECT min(version) FROM peer_changes) FROM peer_feed WHERE id = 1`).
-			Scan(&current, &oldest); err != nil {
+		if err := tx.QueryRowContext(ctx, sqlFeedBounds).Scan(&current, &oldest); err != nil {
 			return err
 		}
 		if !oldest.Valid {
@@ -518,8 +529,7 @@ func (s *Store) PeerChanges(ctx context.Context, since int64, limit int) ([]stor
 			return errs.E(errs.Gone, "feed version %d is no longer available", since)
 		}
 		changes = make([]store.PeerChange, 0, min(int64(limit), current-since))
-		rows, err := tx.QueryContext(ctx, `SELECT device_id, public_key, ipv4, ipv6, version, removed
-			FROM peer_changes WHERE version > $1 ORDER BY version LIMIT $2`, since, limit)
+		rows, err := tx.QueryContext(ctx, sqlChangesAfter, since, limit)
 		if err != nil {
 			return err
 		}
