@@ -156,23 +156,48 @@ func keyFree(ctx context.Context, tx *sql.Tx, k string) error {
 
 // allocate returns a free address offset: the lowest released one, or else
 // the allocator's next offset. The caller holds the feed lock.
+//
+// Each of the two statements finds nothing when the other applies, so
+// allocate first tries the one that served the previous allocation: while
+// the free list stays empty (or stays full) an allocation is one
+// statement, and one round trip on PostgreSQL.
 func (s *Store) allocate(ctx context.Context, tx *sql.Tx) (int64, error) {
-	var off int64
-	err := tx.StmtContext(ctx, s.hot.allocFree).QueryRowContext(ctx).Scan(&off)
-	if err == nil {
-		return off, nil
+	fromFree := func() (int64, bool, error) {
+		var off int64
+		err := tx.StmtContext(ctx, s.hot.allocFree).QueryRowContext(ctx).Scan(&off)
+		return off, err == nil, noRows(err)
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("allocate address: %w", err)
+	fromNext := func() (int64, bool, error) {
+		var off int64
+		err := tx.StmtContext(ctx, s.hot.allocNext).QueryRowContext(ctx, s.pool.maxOffset).Scan(&off)
+		return off, err == nil, noRows(err)
 	}
-	err = tx.StmtContext(ctx, s.hot.allocNext).QueryRowContext(ctx, s.pool.maxOffset).Scan(&off)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, errs.E(errs.Unavailable, "address pool exhausted")
+	first, second := fromFree, fromNext
+	nextFirst := s.allocFromNext.Load()
+	if nextFirst {
+		first, second = fromNext, fromFree
+	}
+	off, ok, err := first()
+	if err == nil && !ok {
+		off, ok, err = second()
+		nextFirst = !nextFirst
 	}
 	if err != nil {
 		return 0, fmt.Errorf("allocate address: %w", err)
 	}
+	if !ok {
+		return 0, errs.E(errs.Unavailable, "address pool exhausted")
+	}
+	s.allocFromNext.Store(nextFirst)
 	return off, nil
+}
+
+// noRows returns nil for sql.ErrNoRows and err otherwise.
+func noRows(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return err
 }
 
 // lockFeed locks the feed counter row (on PostgreSQL; SQLite has a single

@@ -11,6 +11,9 @@ type PlannedStatement struct {
 	// Scans is the table the statement reads whole on purpose (the
 	// snapshot), or "".
 	Scans string
+	// Probes is a table the statement tests for any row (EXISTS without a
+	// condition), which reads at most one row whatever its plan says.
+	Probes string
 }
 
 // PlannedStatements lists every statement CreateDevice, PeerSnapshot and
@@ -19,7 +22,7 @@ func PlannedStatements() []PlannedStatement {
 	return []PlannedStatement{
 		{Name: "reserve feed versions", SQL: sqlReserveFeed, Args: []any{1}},
 		{Name: "allocate a released offset", SQL: sqlAllocFree},
-		{Name: "allocate the next offset", SQL: sqlAllocNext, Args: []any{int64(1000)}},
+		{Name: "allocate the next offset", SQL: sqlAllocNext, Args: []any{int64(1000)}, Probes: "ipam_free"},
 		{Name: "insert device if admitted", SQL: sqlInsertDevice,
 			Args: []any{"dev-x", "acct-1", "n", "key", int64(5000), "100.64.0.9", "fd00::9", int64(1), int64(1), 5}},
 		{Name: "why refused", SQL: sqlRefusal, Args: []any{"acct-1", "key"}},

@@ -14,8 +14,11 @@ const (
 	sqlAllocFree   = `DELETE FROM ipam_free
 		WHERE addr_offset = (SELECT min(addr_offset) FROM ipam_free)
 		RETURNING addr_offset`
+	// sqlAllocNext takes the allocator's next offset, up to $1, unless a
+	// released offset is waiting (those go first).
 	sqlAllocNext = `UPDATE ipam_state SET next_offset = next_offset + 1
-		WHERE id = 1 AND next_offset <= $1 RETURNING next_offset - 1`
+		WHERE id = 1 AND next_offset <= $1 AND NOT EXISTS (SELECT 1 FROM ipam_free)
+		RETURNING next_offset - 1`
 	sqlInsertChange = `INSERT INTO peer_changes
 		(version, device_id, public_key, ipv4, ipv6, removed, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`

@@ -35,6 +35,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -79,8 +80,10 @@ type Store struct {
 	d    dialect
 	pool addrPool
 	hot  hotStatements
-	log  *slog.Logger
-	now  func() time.Time
+	// allocFromNext tells allocate which statement served last (see there).
+	allocFromNext atomic.Bool
+	log           *slog.Logger
+	now           func() time.Time
 }
 
 // Option configures OpenSQLite and OpenPostgres.
