@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitronet/nitronet/internal/gateway"
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
@@ -32,40 +31,32 @@ const (
 
 // BenchmarkPeerPropagation measures peer propagation on each storage
 // engine: one iteration registers a device with POST /api/v1/devices on an
-// assembled control server served over HTTP on 127.0.0.1, waits until the
-// peer reaches (a) a userspace-mode gateway following that server's peer
-// feed (long-poll over HTTP), which configures it on wireguard-go, and
-// (b) a feed follower: the gateway's control client (package control)
-// keeping the admitted keys in a map, i.e. a gateway minus wireguard-go.
-// Then it deletes the device with DELETE /api/v1/devices/{id} and waits
-// until both have dropped it, so every addition meets the same preloaded
-// peers.
-//
-// NITRONET_BENCH_PEERS sets how many devices are registered beforehand
-// (default 10,000); NITRONET_BENCH_GATEWAY=off leaves the gateway out
-// (a gateway that configures every key on wireguard-go cannot hold more
-// than 65,536).
+// assembled control server served over HTTP on 127.0.0.1, waits until a
+// userspace-mode gateway following that server's peer feed (long-poll over
+// HTTP) has admitted the peer, then deletes the device with DELETE
+// /api/v1/devices/{id} and waits until the gateway has dropped it, so every
+// addition meets the same preloaded peers. NITRONET_BENCH_PEERS sets how
+// many devices are registered beforehand (default 10,000).
 //
 // Metrics, over all iterations (nearest-rank percentiles, in ms):
 //
 //	add-p50-ms, add-p99-ms, add-max-ms  from sending the POST to the peer
-//	                                    being on the gateway's device
+//	                                    being admitted by the gateway
 //	api-p50-ms, api-p99-ms              the POST's round trip alone
 //	after-p99-ms                        from the POST's answer to the peer
-//	                                    being on the device (0 when the
-//	                                    peer was there first)
+//	                                    being admitted (0 when the peer
+//	                                    was there first)
 //	rm-p50-ms, rm-p99-ms                from sending the DELETE to the peer
-//	                                    being gone from the device
-//	feed-add-p50-ms, feed-add-p99-ms,   the same for the feed follower
-//	feed-add-max-ms, feed-rm-p99-ms
-//	peers                               devices registered before each
-//	                                    addition
+//	                                    being gone from the gateway
+//	peers                               peers admitted before each addition
+//	gateway-start-ms                    the gateway's start, from Run to
+//	                                    every preloaded peer admitted
+//	                                    (once, in the setup)
 //
-// The add-* and rm-* metrics are left out without the gateway. ns/op is
-// one whole addition-and-removal cycle. The setup (devices bulk-inserted
-// through the store, one verified account made through the API, the
-// gateway's enrolment and full sync, the follower's snapshot) runs once
-// per engine, outside the timed loop. Use -benchtime 200x for 200 samples.
+// ns/op is one whole addition-and-removal cycle. The setup (devices
+// bulk-inserted through the store, one verified account made through the
+// API, the gateway's enrolment and full sync) runs once per engine,
+// outside the timed loop. Use -benchtime 200x for 200 samples.
 func BenchmarkPeerPropagation(b *testing.B) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		b.Run(engine, func(b *testing.B) { benchPropagation(b, engine) })
@@ -78,91 +69,54 @@ func benchPropagation(b *testing.B, engine string) {
 	if err := api.signup(b.Context(), r.outbox()); err != nil {
 		b.Fatal(err)
 	}
-	start := time.Now()
-	c, _ := r.enroll(b, "bench-feed")
-	f := follow(b, c)
-	f.waitLoaded(b, r.peers)
-	b.Logf("%s: feed follower loaded a snapshot of %d keys in %v (%v for the first poll)", engine, f.len(),
-		time.Since(start).Round(time.Millisecond), f.took.Round(time.Millisecond))
-	var gw *gateway.Gateway
-	if os.Getenv(EnvGateway) != "off" {
-		gw = r.startGateway(b, engine)
-	}
-	base := r.peers
+	gw, started := r.startGateway(b, engine)
+	base := gw.Peers()
 
-	var add, apiRT, after, rm, fadd, frm []time.Duration
+	var add, apiRT, after, rm []time.Duration
 	n := 0
 	for b.Loop() {
 		k, err := wgkey.Generate(rand.Reader)
 		if err != nil {
 			b.Fatal(err)
 		}
-		key := k.Public()
 		var dev struct {
 			ID string `json:"id"`
 		}
-		arrived := f.await(key, true)
 		t0 := time.Now()
 		if err := api.call(b.Context(), "POST", "/api/v1/devices",
-			map[string]string{"name": fmt.Sprintf("bench %d", n), "public_key": key.String()},
+			map[string]string{"name": fmt.Sprintf("bench %d", n), "public_key": k.Public().String()},
 			http.StatusCreated, &dev); err != nil {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
+		t2 := waitPeers(b, gw, base+1, sampleTimeout)
+		add = append(add, t2.Sub(t0))
 		apiRT = append(apiRT, t1.Sub(t0))
-		if gw != nil {
-			t2 := waitPeers(b, gw, base+1, sampleTimeout)
-			add = append(add, t2.Sub(t0))
-			after = append(after, max(0, t2.Sub(t1)))
-		}
-		fadd = append(fadd, waitFeed(b, arrived).Sub(t0))
+		after = append(after, max(0, t2.Sub(t1)))
 
-		left := f.await(key, false)
 		t3 := time.Now()
 		if err := api.call(b.Context(), "DELETE", "/api/v1/devices/"+dev.ID, nil, http.StatusNoContent, nil); err != nil {
 			b.Fatal(err)
 		}
-		if gw != nil {
-			rm = append(rm, waitPeers(b, gw, base, sampleTimeout).Sub(t3))
-		}
-		frm = append(frm, waitFeed(b, left).Sub(t3))
+		rm = append(rm, waitPeers(b, gw, base, sampleTimeout).Sub(t3))
 		n++
 	}
-	for _, s := range [][]time.Duration{add, apiRT, after, rm, fadd, frm} {
+	for _, s := range [][]time.Duration{add, apiRT, after, rm} {
 		slices.Sort(s)
 	}
-	if gw != nil {
-		b.ReportMetric(ms(percentile(add, 50)), "add-p50-ms")
-		b.ReportMetric(ms(percentile(add, 99)), "add-p99-ms")
-		b.ReportMetric(ms(percentile(add, 100)), "add-max-ms")
-		b.ReportMetric(ms(percentile(after, 99)), "after-p99-ms")
-		b.ReportMetric(ms(percentile(rm, 50)), "rm-p50-ms")
-		b.ReportMetric(ms(percentile(rm, 99)), "rm-p99-ms")
-		b.Logf("%s: gateway, %d additions and removals with %d devices registered; add p50 %v p99 %v max %v; remove p50 %v p99 %v",
-			engine, len(add), base, percentile(add, 50), percentile(add, 99), percentile(add, 100),
-			percentile(rm, 50), percentile(rm, 99))
-	}
+	b.ReportMetric(ms(percentile(add, 50)), "add-p50-ms")
+	b.ReportMetric(ms(percentile(add, 99)), "add-p99-ms")
+	b.ReportMetric(ms(percentile(add, 100)), "add-max-ms")
 	b.ReportMetric(ms(percentile(apiRT, 50)), "api-p50-ms")
 	b.ReportMetric(ms(percentile(apiRT, 99)), "api-p99-ms")
-	b.ReportMetric(ms(percentile(fadd, 50)), "feed-add-p50-ms")
-	b.ReportMetric(ms(percentile(fadd, 99)), "feed-add-p99-ms")
-	b.ReportMetric(ms(percentile(fadd, 100)), "feed-add-max-ms")
-	b.ReportMetric(ms(percentile(frm, 99)), "feed-rm-p99-ms")
+	b.ReportMetric(ms(percentile(after, 99)), "after-p99-ms")
+	b.ReportMetric(ms(percentile(rm, 50)), "rm-p50-ms")
+	b.ReportMetric(ms(percentile(rm, 99)), "rm-p99-ms")
 	b.ReportMetric(float64(base), "peers")
-	b.Logf("%s: feed follower, %d additions and removals with %d devices registered; add p50 %v p99 %v max %v; remove p99 %v",
-		engine, len(fadd), base, percentile(fadd, 50), percentile(fadd, 99), percentile(fadd, 100), percentile(frm, 99))
-}
-
-// waitFeed returns the time on ch, failing b after sampleTimeout.
-func waitFeed(b *testing.B, ch <-chan time.Time) time.Time {
-	b.Helper()
-	select {
-	case t := <-ch:
-		return t
-	case <-time.After(sampleTimeout):
-		b.Fatalf("feed follower did not see the change within %v", sampleTimeout)
-		return time.Time{}
-	}
+	b.ReportMetric(ms(started), "gateway-start-ms")
+	b.Logf("%s: %d additions and removals with %d peers admitted; add p50 %v p99 %v max %v; remove p50 %v p99 %v",
+		engine, len(add), base, percentile(add, 50), percentile(add, 99), percentile(add, 100),
+		percentile(rm, 50), percentile(rm, 99))
 }
 
 // percentile returns the nearest-rank p-th percentile (0 < p <= 100) of

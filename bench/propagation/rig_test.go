@@ -14,14 +14,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/gateway"
 	"github.com/nitronet/nitronet/internal/gateway/control"
-	"github.com/nitronet/nitronet/internal/gwproto"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
@@ -30,16 +28,9 @@ import (
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
-// Environment variables read by the benchmarks.
-const (
-	// EnvPeers is how many devices are registered before the measurement
-	// (default defaultPeers).
-	EnvPeers = "NITRONET_BENCH_PEERS"
-	// EnvGateway, if "off", runs BenchmarkPeerPropagation without the
-	// userspace gateway, measuring with the feed follower only (for sizes
-	// a gateway that configures every key on wireguard-go cannot hold).
-	EnvGateway = "NITRONET_BENCH_GATEWAY"
-)
+// EnvPeers is the environment variable that sets how many devices are
+// registered before the measurement (default defaultPeers).
+const EnvPeers = "NITRONET_BENCH_PEERS"
 
 const (
 	defaultPeers = 10_000
@@ -196,8 +187,10 @@ func (r *rig) enroll(b *testing.B, region string) (*control.Client, string) {
 }
 
 // startGateway runs a real userspace-mode gateway following the rig and
-// waits until it holds every preloaded peer.
-func (r *rig) startGateway(b *testing.B, engine string) *gateway.Gateway {
+// waits until it has admitted every preloaded peer. It returns the gateway
+// and how long that took from the call to Run: enrolment, the device, and
+// the snapshot streamed into its index.
+func (r *rig) startGateway(b *testing.B, engine string) (*gateway.Gateway, time.Duration) {
 	b.Helper()
 	_, token, err := r.srv.Gateways.Add(b.Context(), staff.System(), "bench", "127.0.0.1:51820")
 	if err != nil {
@@ -210,6 +203,7 @@ func (r *rig) startGateway(b *testing.B, engine string) *gateway.Gateway {
 	}
 	gwCtx, stopGW := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
+	start := time.Now()
 	go func() { ran <- gw.Run(gwCtx) }()
 	b.Cleanup(func() {
 		stopGW()
@@ -224,138 +218,11 @@ func (r *rig) startGateway(b *testing.B, engine string) *gateway.Gateway {
 	case <-time.After(time.Minute):
 		b.Fatal("gateway not ready after a minute")
 	}
-	start := time.Now()
-	waitPeers(b, gw, r.peers, syncTimeout)
-	b.Logf("%s: gateway synced %d peers in %v", engine, r.peers, time.Since(start).Round(time.Millisecond))
-	return gw
-}
-
-// entry is what a gateway's index of admitted keys holds per key.
-type entry struct {
-	deviceID string
-	v4, v6   [16]byte
-}
-
-func entryOf(p gwproto.PeerRecord) entry {
-	return entry{deviceID: p.DeviceID, v4: p.IPv4.As16(), v6: p.IPv6.As16()}
-}
-
-// follower follows the peer feed exactly as a gateway's control loop does
-// (control.Client over HTTP: a binary snapshot, then JSON change polls) and
-// keeps the admitted keys in a map, as a gateway's index would. It
-// timestamps each key's arrival and departure for waiters. It is the
-// gateway minus wireguard-go.
-type follower struct {
-	c *control.Client
-
-	mu      sync.Mutex
-	index   map[wgkey.PublicKey]entry
-	waiters map[wgkey.PublicKey]waiter
-	loaded  chan struct{} // closed once the first snapshot is in
-	took    time.Duration // how long the first snapshot took
-}
-
-type waiter struct {
-	present bool
-	at      chan time.Time
-}
-
-// follow starts a follower on c; it stops when b ends.
-func follow(b *testing.B, c *control.Client) *follower {
-	f := &follower{c: c, waiters: map[wgkey.PublicKey]waiter{}, loaded: make(chan struct{})}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); f.run(ctx) }()
-	b.Cleanup(func() { stop(); <-done })
-	return f
-}
-
-func (f *follower) run(ctx context.Context) {
-	var since int64
-	first := true
-	for ctx.Err() == nil {
-		start := time.Now()
-		var next map[wgkey.PublicKey]entry
-		upd, err := f.c.Peers(ctx, since, 25*time.Second, func(p gwproto.PeerRecord) error {
-			if next == nil {
-				next = make(map[wgkey.PublicKey]entry)
-			}
-			next[p.Key] = entryOf(p)
-			return nil
-		})
-		if err != nil {
-			if ctx.Err() == nil {
-				time.Sleep(100 * time.Millisecond) // as a gateway backs off
-			}
-			continue
-		}
-		now := time.Now()
-		f.mu.Lock()
-		if upd.Full {
-			if next == nil {
-				next = make(map[wgkey.PublicKey]entry)
-			}
-			f.index = next
-			if first {
-				f.took, first = now.Sub(start), false
-				close(f.loaded)
-			}
-		}
-		for _, c := range upd.Changes {
-			k, err := wgkey.ParsePublic(c.PublicKey)
-			if err != nil {
-				continue
-			}
-			if c.Removed {
-				delete(f.index, k)
-			} else if r, err := gwproto.ParsePeerRecord(c.Peer); err == nil {
-				f.index[k] = entryOf(r)
-			}
-		}
-		for k, w := range f.waiters {
-			if _, ok := f.index[k]; ok == w.present {
-				w.at <- now
-				delete(f.waiters, k)
-			}
-		}
-		f.mu.Unlock()
-		since = upd.Version
-	}
-}
-
-// await returns a channel that receives the time the follower applied the
-// answer in which k became present (or absent); call it before the
-// change.
-func (f *follower) await(k wgkey.PublicKey, present bool) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.index[k]; ok == present {
-		ch <- time.Now()
-		return ch
-	}
-	f.waiters[k] = waiter{present: present, at: ch}
-	return ch
-}
-
-// len returns the number of admitted keys.
-func (f *follower) len() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.index)
-}
-
-// waitLoaded waits for the first snapshot and checks its size.
-func (f *follower) waitLoaded(b *testing.B, want int) {
-	b.Helper()
-	select {
-	case <-f.loaded:
-	case <-time.After(syncTimeout):
-		b.Fatalf("feed follower has no snapshot after %v", syncTimeout)
-	}
-	if n := f.len(); n < want {
-		b.Fatalf("feed follower holds %d keys, want at least %d", n, want)
-	}
+	ready := time.Since(start)
+	took := waitPeers(b, gw, r.peers, syncTimeout).Sub(start)
+	b.Logf("%s: gateway admitted %d peers %v after Run (ready after %v)", engine, r.peers,
+		took.Round(time.Millisecond), ready.Round(time.Millisecond))
+	return gw, took
 }
 
 // waitPeers polls gw until it has want peers and returns the time it saw

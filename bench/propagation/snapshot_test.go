@@ -7,37 +7,41 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"runtime"
 	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/gateway/peers"
 	"github.com/nitronet/nitronet/internal/gwproto"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
-	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
 // BenchmarkSnapshot measures a gateway's start: one full snapshot of every
 // registered device (NITRONET_BENCH_PEERS, default 10,000), from the
 // database through the control server's HTTP handler over 127.0.0.1 into
-// a gateway's index of admitted keys (a map from key to device ID and
-// addresses, built afresh each iteration). Server and client run in this
-// process, so the time covers the database read, the encoding, the
-// transfer, the decoding and the index. Per engine, in one run:
+// the gateway's index of admitted keys (a fresh peers.Manager each
+// iteration, which validates every entry against the pools, as in the
+// gateway). Server and client run in this process, so the time covers the
+// database read, the encoding, the transfer, the decoding and the index.
+// Per engine, in one run:
 //
-//	binary          the gateway's control client (control.Client.Peers):
-//	                the binary format, streamed at both ends
-//	binary-discard  the same, counting peers instead of indexing them:
+//	binary          the gateway's path: control.Client.Peers, the binary
+//	                format streamed at both ends, each record admitted as
+//	                it is decoded (Manager Begin, AddPeer, Commit)
+//	binary-discard  the same, counting records instead of admitting them:
 //	                what streaming costs, without the index
 //	json-compat     what an older gateway gets from this server: the
-//	                streamed JSON document, decoded whole
+//	                streamed JSON document, decoded whole, then
+//	                Manager.ApplyFull
 //	json-old        the snapshot as it was before streaming: the server
-//	                collects every peer, encodes the whole PeerUpdate, and
-//	                the gateway decodes the whole document (without the
-//	                old client's 32 MiB limit, which refused more than
-//	                about 200,000 peers)
+//	                collects every peer and encodes the whole PeerUpdate;
+//	                the gateway decodes the whole document (without the old
+//	                client's 32 MiB limit, which refused more than about
+//	                200,000 peers), then Manager.ApplyFull
 //
 // Metrics: ns/op per snapshot; MB/op the size of the answer;
 // peak-heap-MB the largest growth of heap memory in use (objects live or
@@ -51,24 +55,33 @@ func BenchmarkSnapshot(b *testing.B) {
 			old := httptest.NewServer(oldSnapshotHandler(r.srv.Store))
 			b.Cleanup(old.Close)
 			hc := &http.Client{}
-			load := map[string]func() (int64, int64, error){
-				"binary": func() (int64, int64, error) {
-					idx := map[wgkey.PublicKey]entry{}
-					_, err := c.Peers(b.Context(), 0, time.Second, func(p gwproto.PeerRecord) error {
-						idx[p.Key] = entryOf(p)
+			pools := []netip.Prefix{r.srv.Config.V4, r.srv.Config.V6}
+			newIndex := func() *peers.Manager {
+				return peers.NewManager(peers.ManagerConfig{Device: nopDevice{}, Pools: pools})
+			}
+			load := map[string]func() (int, int64, error){
+				"binary": func() (int, int64, error) {
+					m := newIndex()
+					m.Begin(0)
+					u, err := c.Peers(b.Context(), 0, time.Second, func(r gwproto.PeerRecord) error {
+						m.AddPeer(peerOf(r))
 						return nil
 					})
-					return int64(len(idx)), -1, err
+					if err != nil {
+						return 0, 0, err
+					}
+					res := m.Commit()
+					return m.Stats().Admitted, -1, rejected(res.Rejected + u.Rejected)
 				},
-				"binary-discard": func() (int64, int64, error) {
+				"binary-discard": func() (int, int64, error) {
 					u, err := c.Peers(b.Context(), 0, time.Second, func(gwproto.PeerRecord) error { return nil })
-					return u.Peers, -1, err
+					return int(u.Peers), -1, err
 				},
-				"json-compat": func() (int64, int64, error) {
-					return loadJSONDocument(b.Context(), hc, r.url, cred)
+				"json-compat": func() (int, int64, error) {
+					return loadJSONDocument(b.Context(), hc, r.url, cred, newIndex())
 				},
-				"json-old": func() (int64, int64, error) {
-					return loadJSONDocument(b.Context(), hc, old.URL, "")
+				"json-old": func() (int, int64, error) {
+					return loadJSONDocument(b.Context(), hc, old.URL, "", newIndex())
 				},
 			}
 			binSize := binarySize(b, r.url, cred)
@@ -87,7 +100,7 @@ func BenchmarkSnapshot(b *testing.B) {
 						if err != nil {
 							b.Fatal(err)
 						}
-						if n != int64(r.peers) {
+						if n != r.peers {
 							b.Fatalf("loaded %d peers, want %d", n, r.peers)
 						}
 						size = bytes
@@ -105,10 +118,36 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 }
 
+// nopDevice stands in for the WireGuard device: loading a snapshot
+// configures no peer on it.
+type nopDevice struct{}
+
+func (nopDevice) IpcSet(string) error { return nil }
+
+// peerOf converts a decoded record for the peer manager, as the gateway
+// does.
+func peerOf(r gwproto.PeerRecord) peers.Peer {
+	p := peers.Peer{DeviceID: r.DeviceID, Key: r.Key, Addrs: make([]netip.Addr, 0, 2)}
+	for _, a := range []netip.Addr{r.IPv4, r.IPv6} {
+		if a.IsValid() {
+			p.Addrs = append(p.Addrs, a)
+		}
+	}
+	return p
+}
+
+func rejected(n int) error {
+	if n > 0 {
+		return fmt.Errorf("%d entries rejected", n)
+	}
+	return nil
+}
+
 // loadJSONDocument fetches a snapshot without asking for the binary
 // format, decodes the whole document as gateways did before streaming,
-// and indexes it. It returns the peers indexed and the answer's size.
-func loadJSONDocument(ctx context.Context, hc *http.Client, url, cred string) (int64, int64, error) {
+// and applies it to m. It returns the peers admitted and the answer's
+// size.
+func loadJSONDocument(ctx context.Context, hc *http.Client, url, cred string, m *peers.Manager) (int, int64, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", url+"/api/v1/gateway/peers?since=0&wait=1", nil)
 	if err != nil {
 		return 0, 0, err
@@ -128,16 +167,9 @@ func loadJSONDocument(ctx context.Context, hc *http.Client, url, cred string) (i
 	if !u.Full {
 		return 0, 0, fmt.Errorf("not a snapshot")
 	}
-	idx := map[wgkey.PublicKey]entry{}
-	for _, p := range u.Peers {
-		r, err := gwproto.ParsePeerRecord(p)
-		if err != nil {
-			return 0, 0, err
-		}
-		idx[r.Key] = entryOf(r)
-	}
+	res := m.ApplyFull(u.Peers)
 	_, _ = io.Copy(io.Discard, cr)
-	return int64(len(idx)), cr.n, nil
+	return m.Stats().Admitted, cr.n, rejected(res.Rejected)
 }
 
 // binarySize returns the size of the binary snapshot answer.
