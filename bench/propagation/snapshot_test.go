@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/gateway/control"
 	"github.com/nitronet/nitronet/internal/gateway/peers"
 	"github.com/nitronet/nitronet/internal/gwproto"
 	"github.com/nitronet/nitronet/internal/store"
@@ -31,7 +32,8 @@ import (
 //
 //	binary          the gateway's path: control.Client.Peers, the binary
 //	                format streamed at both ends, each record admitted as
-//	                it is decoded (Manager Begin, AddPeer, Commit)
+//	                it is decoded (Manager Begin with the header's count,
+//	                AddPeer, Commit)
 //	binary-discard  the same, counting records instead of admitting them:
 //	                what streaming costs, without the index
 //	json-compat     what an older gateway gets from this server: the
@@ -62,10 +64,12 @@ func BenchmarkSnapshot(b *testing.B) {
 			load := map[string]func() (int, int64, error){
 				"binary": func() (int, int64, error) {
 					m := newIndex()
-					m.Begin(0)
-					u, err := c.Peers(b.Context(), 0, time.Second, func(r gwproto.PeerRecord) error {
-						m.AddPeer(peerOf(r))
-						return nil
+					u, err := c.Peers(b.Context(), 0, time.Second, control.Snapshot{
+						Begin: func(n int) { m.Begin(n) },
+						Peer: func(r gwproto.PeerRecord) error {
+							m.AddPeer(peerOf(r))
+							return nil
+						},
 					})
 					if err != nil {
 						return 0, 0, err
@@ -74,7 +78,7 @@ func BenchmarkSnapshot(b *testing.B) {
 					return m.Stats().Admitted, -1, rejected(res.Rejected + u.Rejected)
 				},
 				"binary-discard": func() (int, int64, error) {
-					u, err := c.Peers(b.Context(), 0, time.Second, func(gwproto.PeerRecord) error { return nil })
+					u, err := c.Peers(b.Context(), 0, time.Second, control.Snapshot{})
 					return int(u.Peers), -1, err
 				},
 				"json-compat": func() (int, int64, error) {

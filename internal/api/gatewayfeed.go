@@ -56,7 +56,7 @@ func newSnapshotResponse(w http.ResponseWriter, binary bool, allowed func() erro
 	return &snapshotResponse{w: w, binary: binary, allowed: allowed}
 }
 
-func (s *snapshotResponse) Begin(version int64) error {
+func (s *snapshotResponse) Begin(version, expected int64) error {
 	if err := s.allowed(); err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (s *snapshotResponse) Begin(version int64) error {
 	}
 	s.w.Header().Set("Cache-Control", "no-store")
 	s.w.WriteHeader(http.StatusOK)
-	return s.enc.Begin(version)
+	return s.enc.Begin(version, expected)
 }
 
 func (s *snapshotResponse) Peer(r gwproto.PeerRecord) error { return s.enc.Peer(r) }

@@ -342,19 +342,21 @@ func (g *Gateway) syncPeers(ctx context.Context) {
 	down := false
 	for ctx.Err() == nil {
 		// A snapshot streams into the admitted set record by record as it
-		// is decoded: Begin at the first, Commit once it arrived whole,
-		// Abort if it did not.
-		streaming := false
-		upd, err := g.client.Peers(ctx, since, g.cfg.PeerWait, func(r gwproto.PeerRecord) error {
-			if !streaming {
-				g.peers.Begin(0)
-				streaming = true
-			}
-			g.peers.AddPeer(peerOf(r))
-			return nil
+		// is decoded: Begin, AddPeer for each, then Commit once it arrived
+		// whole, or Abort if it did not.
+		begun := false
+		upd, err := g.client.Peers(ctx, since, g.cfg.PeerWait, control.Snapshot{
+			Begin: func(expected int) {
+				g.peers.Begin(min(expected, maxSnapshotHint))
+				begun = true
+			},
+			Peer: func(r gwproto.PeerRecord) error {
+				g.peers.AddPeer(peerOf(r))
+				return nil
+			},
 		})
 		if err != nil {
-			if streaming {
+			if begun {
 				g.peersRemoved(g.peers.Abort().Unconfigured)
 			}
 			if ctx.Err() != nil {
@@ -372,7 +374,7 @@ func (g *Gateway) syncPeers(ctx context.Context) {
 			down = false
 		}
 		bo.Reset()
-		res := g.applyUpdate(upd, streaming)
+		res := g.applyUpdate(upd)
 		if res.Changed() || upd.Full {
 			st := g.peers.Stats()
 			g.log.Info("peers synced", "full", upd.Full, "added", res.Added, "updated", res.Updated,
@@ -383,16 +385,19 @@ func (g *Gateway) syncPeers(ctx context.Context) {
 	}
 }
 
+// maxSnapshotHint caps the index size a snapshot's expected count may
+// reserve up front (the count is the server's word, unchecked): the
+// devices a /10 pool holds. A larger snapshot still loads, growing the
+// index as it goes.
+const maxSnapshotHint = 1 << 22
+
 // applyUpdate applies one answer of the peer feed to the admitted peers,
 // and ends the sessions of peers it removed from the device. For a full
-// snapshot, whose peers went to the manager as they were decoded (if
-// streaming, a snapshot stream was begun), it commits the snapshot.
-func (g *Gateway) applyUpdate(upd control.Update, streaming bool) peers.Result {
+// snapshot, whose peers went to the manager as they were decoded, it
+// commits the snapshot.
+func (g *Gateway) applyUpdate(upd control.Update) peers.Result {
 	var res peers.Result
 	if upd.Full {
-		if !streaming { // an empty snapshot
-			g.peers.Begin(0)
-		}
 		res = g.peers.Commit()
 		res.Rejected += upd.Rejected
 	} else {

@@ -28,7 +28,7 @@ func TestSnapshotStreamed(t *testing.T) {
 	snapshot := func(version int64, rs ...gwproto.PeerRecord) []byte {
 		var buf bytes.Buffer
 		e := gwproto.NewSnapshotEncoder(&buf, 0)
-		_ = e.Begin(version)
+		_ = e.Begin(version, int64(len(rs)))
 		for _, r := range rs {
 			if err := e.Peer(r); err != nil {
 				t.Fatal(err)
@@ -39,7 +39,7 @@ func TestSnapshotStreamed(t *testing.T) {
 	}
 	full := snapshot(7, c)
 	cut := snapshot(6, c, d)
-	cut = cut[:16+2+int(cut[17])] // the header and c; d and the end record are lost
+	cut = cut[:24+2+int(cut[25])] // the header and c; d and the end record are lost
 	answers := [][]byte{snapshot(5, a, b), cut, full}
 	proceed := make(chan struct{}) // the test has seen the state after the cut
 	var polls atomic.Int32

@@ -21,8 +21,9 @@ import (
 // a server that sends it answers with that Content-Type. All integers are
 // big-endian.
 //
-//	header   16 bytes: magic "NNPS", format version (1), 3 zero bytes,
-//	         feed version (uint64, at most 2^63-1)
+//	header   24 bytes: magic "NNPS", format version (1), 3 zero bytes,
+//	         feed version (uint64, at most 2^63-1), expected peers (uint64,
+//	         a hint for sizing, not checked)
 //	records  each: type (1 byte), body length L (1 byte), L bytes of body
 //	  0x01 peer: public key (32), address flags (1: bit 0 IPv4, bit 1
 //	       IPv6, at least one, no other bit), IPv4 (4) if bit 0, IPv6 (16)
@@ -49,7 +50,7 @@ const (
 
 const (
 	snapshotMagic  = "NNPS"
-	headerLen      = 16
+	headerLen      = 24
 	recPeer        = 0x01
 	recEnd         = 0x02
 	flagIPv4       = 1 << 0
@@ -151,11 +152,12 @@ func ParsePeerRecord(p Peer) (PeerRecord, error) {
 	return r, nil
 }
 
-// SnapshotWriter receives a full snapshot as it is produced: Begin once,
-// then Peer for each peer in order, then End with the number of peers.
-// An error from any method stops the snapshot.
+// SnapshotWriter receives a full snapshot as it is produced: Begin once
+// with the feed version and the number of peers expected to follow (a
+// hint), then Peer for each peer in order, then End with the number of
+// peers. An error from any method stops the snapshot.
 type SnapshotWriter interface {
-	Begin(version int64) error
+	Begin(version, expected int64) error
 	Peer(r PeerRecord) error
 	End(count int64) error
 }
@@ -176,14 +178,14 @@ func NewSnapshotEncoder(w io.Writer, size int) *SnapshotEncoder {
 	return &SnapshotEncoder{w: bufio.NewWriterSize(w, max(size, 4096))}
 }
 
-// Begin writes the header with the feed version, which must not be
-// negative.
-func (e *SnapshotEncoder) Begin(version int64) error {
+// Begin writes the header with the feed version and the number of peers
+// expected to follow, neither of which may be negative.
+func (e *SnapshotEncoder) Begin(version, expected int64) error {
 	if e.state != 0 {
 		return errors.New("peer snapshot: Begin called twice")
 	}
-	if version < 0 {
-		return fmt.Errorf("peer snapshot: negative feed version %d", version)
+	if version < 0 || expected < 0 {
+		return fmt.Errorf("peer snapshot: negative feed version %d or peer count %d", version, expected)
 	}
 	e.state = 1
 	h := e.buf[:headerLen]
@@ -191,6 +193,7 @@ func (e *SnapshotEncoder) Begin(version int64) error {
 	h[4] = SnapshotFormat
 	h[5], h[6], h[7] = 0, 0, 0
 	binary.BigEndian.PutUint64(h[8:], uint64(version))
+	binary.BigEndian.PutUint64(h[16:], uint64(expected))
 	_, err := e.w.Write(h)
 	return err
 }
@@ -263,24 +266,34 @@ func (e *SnapshotError) Error() string {
 // Unwrap returns the underlying read error, if any.
 func (e *SnapshotError) Unwrap() error { return e.Err }
 
+// SnapshotHeader is what a snapshot's header says.
+type SnapshotHeader struct {
+	Version int64 // the feed version the snapshot corresponds to
+	// Expected is how many peers the server expects to send, at most the
+	// decoder's maxPeers: a hint for sizing an index, not checked (the
+	// end record's count is).
+	Expected int64
+}
+
 // SnapshotInfo describes a decoded snapshot.
 type SnapshotInfo struct {
 	Version int64 // the feed version the snapshot corresponds to
 	Peers   int64 // peer records read
 }
 
-// DecodeSnapshot reads one binary snapshot from r and calls fn for each
-// peer, in stream order, as soon as its record is read; it never holds
-// more than one record. maxPeers bounds the peer records accepted (0 means
+// DecodeSnapshot reads one binary snapshot from r. It calls begin, if not
+// nil, with the header, then fn for each peer, in stream order, as soon as
+// its record is read; it never holds more than one record. maxPeers bounds
+// the peer records accepted, and the header's expected count (0 means
 // DefaultMaxSnapshotPeers).
 //
 // It returns the snapshot's version and peer count once the end record is
-// read and r is at EOF. Otherwise it returns the first error: fn's error as
-// it is, a read error, or a *SnapshotError for malformed or truncated
-// input. Either way fn may have been called: a caller that applies peers as
-// they arrive must discard them when DecodeSnapshot fails. DecodeSnapshot
-// never panics on any input.
-func DecodeSnapshot(r io.Reader, maxPeers int64, fn func(PeerRecord) error) (SnapshotInfo, error) {
+// read and r is at EOF. Otherwise it returns the first error: begin's or
+// fn's error as it is, a read error, or a *SnapshotError for malformed or
+// truncated input. Either way begin and fn may have been called: a caller
+// that applies peers as they arrive must discard them when DecodeSnapshot
+// fails. DecodeSnapshot never panics on any input.
+func DecodeSnapshot(r io.Reader, maxPeers int64, begin func(SnapshotHeader) error, fn func(PeerRecord) error) (SnapshotInfo, error) {
 	if maxPeers <= 0 {
 		maxPeers = DefaultMaxSnapshotPeers
 	}
@@ -308,7 +321,16 @@ func DecodeSnapshot(r io.Reader, maxPeers int64, fn func(PeerRecord) error) (Sna
 		return info, d.fail(0, "feed version out of range")
 	}
 	info.Version = int64(v)
+	expected := binary.BigEndian.Uint64(h[16:])
+	if expected > uint64(maxPeers) {
+		return info, d.fail(0, fmt.Sprintf("header expects %d peers, more than %d", expected, maxPeers))
+	}
 	d.advance(headerLen)
+	if begin != nil {
+		if err := begin(SnapshotHeader{Version: info.Version, Expected: int64(expected)}); err != nil {
+			return info, err
+		}
+	}
 	for {
 		at := d.off
 		hdr, err := d.next(2, "record header")
@@ -452,8 +474,9 @@ func NewJSONSnapshotEncoder(w io.Writer, size int) *JSONSnapshotEncoder {
 	return &JSONSnapshotEncoder{w: bufio.NewWriterSize(w, max(size, 4096))}
 }
 
-// Begin writes the document's head with the feed version.
-func (e *JSONSnapshotEncoder) Begin(version int64) error {
+// Begin writes the document's head with the feed version; the JSON
+// document has no place for the expected count.
+func (e *JSONSnapshotEncoder) Begin(version, _ int64) error {
 	if e.state != 0 {
 		return errors.New("peer snapshot: Begin called twice")
 	}

@@ -46,7 +46,12 @@ func records(n int) []gwproto.PeerRecord {
 
 func encode(t testing.TB, w gwproto.SnapshotWriter, version int64, rs []gwproto.PeerRecord) {
 	t.Helper()
-	if err := w.Begin(version); err != nil {
+	encodeExpecting(t, w, version, int64(len(rs)), rs)
+}
+
+func encodeExpecting(t testing.TB, w gwproto.SnapshotWriter, version, expected int64, rs []gwproto.PeerRecord) {
+	t.Helper()
+	if err := w.Begin(version, expected); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rs {
@@ -68,7 +73,7 @@ func binarySnapshot(t testing.TB, version int64, rs []gwproto.PeerRecord) []byte
 
 func decodeAll(data []byte, maxPeers int64) ([]gwproto.PeerRecord, gwproto.SnapshotInfo, error) {
 	var got []gwproto.PeerRecord
-	info, err := gwproto.DecodeSnapshot(bytes.NewReader(data), maxPeers, func(r gwproto.PeerRecord) error {
+	info, err := gwproto.DecodeSnapshot(bytes.NewReader(data), maxPeers, nil, func(r gwproto.PeerRecord) error {
 		got = append(got, r)
 		return nil
 	})
@@ -80,9 +85,23 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			want := records(n)
 			data := binarySnapshot(t, 42+int64(n), want)
-			got, info, err := decodeAll(data, 0)
+			var hdr gwproto.SnapshotHeader
+			var got []gwproto.PeerRecord
+			info, err := gwproto.DecodeSnapshot(bytes.NewReader(data), 0, func(h gwproto.SnapshotHeader) error {
+				if got != nil {
+					t.Error("begin called after a peer")
+				}
+				hdr = h
+				return nil
+			}, func(r gwproto.PeerRecord) error {
+				got = append(got, r)
+				return nil
+			})
 			if err != nil {
 				t.Fatalf("DecodeSnapshot: %v", err)
+			}
+			if hdr.Version != info.Version || hdr.Expected != int64(n) {
+				t.Fatalf("header: got %+v, want version %d, %d expected", hdr, info.Version, n)
 			}
 			if info.Version != 42+int64(n) || info.Peers != int64(n) {
 				t.Fatalf("got %+v, want version %d and %d peers", info, 42+n, n)
@@ -104,7 +123,7 @@ func TestSnapshotLayout(t *testing.T) {
 	r := gwproto.PeerRecord{DeviceID: "dev_a", Key: key(7),
 		IPv4: netip.MustParseAddr("100.64.0.2"), IPv6: netip.MustParseAddr("fd00:6e6e::2")}
 	got := binarySnapshot(t, 258, []gwproto.PeerRecord{r})
-	want := []byte("NNPS\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x02")
+	want := []byte("NNPS\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x00\x00\x00\x01")
 	want = append(want, 0x01, 32+1+4+16+1+5)
 	want = append(want, r.Key[:]...)
 	want = append(want, 0x03, 100, 64, 0, 2)
@@ -118,8 +137,8 @@ func TestSnapshotLayout(t *testing.T) {
 
 func TestSnapshotMalformed(t *testing.T) {
 	good := binarySnapshot(t, 9, records(2))
-	// Offsets in good: header 0..15, first peer record at 16.
-	peer0 := 16
+	// Offsets in good: header 0..23, first peer record at 24.
+	peer0 := 24
 	peer0Len := int(good[peer0+1])
 	peer1 := peer0 + 2 + peer0Len
 	end := len(good) - 10
@@ -160,6 +179,7 @@ func TestSnapshotMalformed(t *testing.T) {
 		{"format 2", set(4, 2), "format version 2, want 1", false},
 		{"reserved", set(6, 1), "reserved header bytes", false},
 		{"version overflow", set(8, 0x80), "feed version out of range", false},
+		{"expects too many", set(16, 0, 0, 0, 0, 1), "header expects 16777218 peers, more than 1000", false},
 		{"no end record", good[:end], "stream ended before the end record", true},
 		{"cut in record", good[:peer1+5], "truncated record", true},
 		{"cut in end", good[:len(good)-3], "truncated record", true},
@@ -180,7 +200,7 @@ func TestSnapshotMalformed(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := decodeAll(tc.data, 0)
+			_, _, err := decodeAll(tc.data, 1000)
 			var se *gwproto.SnapshotError
 			if !errors.As(err, &se) {
 				t.Fatalf("got %v, want a *SnapshotError", err)
@@ -197,12 +217,26 @@ func TestSnapshotMalformed(t *testing.T) {
 
 func TestSnapshotLimitsAndCallbackError(t *testing.T) {
 	data := binarySnapshot(t, 1, records(5))
-	if _, _, err := decodeAll(data, 4); err == nil || !strings.Contains(err.Error(), "more than 4 peers") {
+	if _, _, err := decodeAll(data, 4); err == nil || !strings.Contains(err.Error(), "header expects 5 peers, more than 4") {
 		t.Fatalf("maxPeers 4: got %v, want a limit error", err)
 	}
+	// The expected count is a hint: more records than expected are read
+	// up to maxPeers, and no more.
+	var buf bytes.Buffer
+	encodeExpecting(t, gwproto.NewSnapshotEncoder(&buf, 0), 1, 2, records(5))
+	if _, info, err := decodeAll(buf.Bytes(), 5); err != nil || info.Peers != 5 {
+		t.Fatalf("5 peers, 2 expected: got %+v, %v; want 5 peers", info, err)
+	}
+	if _, _, err := decodeAll(buf.Bytes(), 4); err == nil || !strings.Contains(err.Error(), "more than 4 peers") {
+		t.Fatalf("5 peers, 2 expected, maxPeers 4: got %v, want a limit error", err)
+	}
 	stop := errors.New("stop")
+	if _, err := gwproto.DecodeSnapshot(bytes.NewReader(data), 0, func(gwproto.SnapshotHeader) error { return stop },
+		func(gwproto.PeerRecord) error { t.Fatal("peer after begin failed"); return nil }); err != stop {
+		t.Fatalf("begin failing: got %v, want its error", err)
+	}
 	n := 0
-	_, err := gwproto.DecodeSnapshot(bytes.NewReader(data), 0, func(gwproto.PeerRecord) error {
+	_, err := gwproto.DecodeSnapshot(bytes.NewReader(data), 0, nil, func(gwproto.PeerRecord) error {
 		n++
 		if n == 2 {
 			return stop
@@ -222,10 +256,10 @@ func TestSnapshotDecodesIncrementally(t *testing.T) {
 	first := make(chan gwproto.PeerRecord, 3)
 	done := make(chan error, 1)
 	go func() {
-		_, err := gwproto.DecodeSnapshot(pr, 0, func(r gwproto.PeerRecord) error { first <- r; return nil })
+		_, err := gwproto.DecodeSnapshot(pr, 0, nil, func(r gwproto.PeerRecord) error { first <- r; return nil })
 		done <- err
 	}()
-	rec0 := 16 + 2 + int(data[17])
+	rec0 := 24 + 2 + int(data[25])
 	if _, err := pw.Write(data[:rec0]); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +294,7 @@ func TestEncoderRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			e := gwproto.NewSnapshotEncoder(&buf, 0)
-			if err := e.Begin(1); err != nil {
+			if err := e.Begin(1, 1); err != nil {
 				t.Fatal(err)
 			}
 			if err := e.Peer(tc.r); err == nil {
@@ -279,7 +313,11 @@ func TestEncoderRefuses(t *testing.T) {
 	if err := e.Peer(ok); err == nil {
 		t.Fatal("Peer before Begin: got nil, want an error")
 	}
-	_ = e.Begin(1)
+	if err := e.Begin(1, -1); err == nil {
+		t.Fatal("Begin with a negative count: got nil, want an error")
+	}
+	e = gwproto.NewSnapshotEncoder(&buf, 0)
+	_ = e.Begin(1, 1)
 	_ = e.Peer(ok)
 	if err := e.End(2); err == nil {
 		t.Fatal("End with a wrong count: got nil, want an error")
@@ -340,11 +378,18 @@ func TestParsePeerRecord(t *testing.T) {
 func FuzzDecodeSnapshot(f *testing.F) {
 	f.Add(binarySnapshot(f, 1, nil))
 	f.Add(binarySnapshot(f, 7, records(3)))
-	f.Add([]byte("NNPS\x01\x00\x00\x00"))
+	f.Add([]byte("NNPS\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01"))
 	f.Add([]byte(`{"version":1}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var got []gwproto.PeerRecord
-		info, err := gwproto.DecodeSnapshot(bytes.NewReader(data), 1000, func(r gwproto.PeerRecord) error {
+		var hdr gwproto.SnapshotHeader
+		info, err := gwproto.DecodeSnapshot(bytes.NewReader(data), 1000, func(h gwproto.SnapshotHeader) error {
+			if h.Expected < 0 || h.Expected > 1000 {
+				t.Fatalf("header passed on with %d expected", h.Expected)
+			}
+			hdr = h
+			return nil
+		}, func(r gwproto.PeerRecord) error {
 			if err := r.Check(); err != nil {
 				t.Fatalf("decoder passed on an invalid record %+v: %v", r, err)
 			}
@@ -361,8 +406,10 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		if info.Peers != int64(len(got)) {
 			t.Fatalf("info says %d peers, callback saw %d", info.Peers, len(got))
 		}
-		if again := binarySnapshot(t, info.Version, got); !bytes.Equal(again, data) {
-			t.Fatalf("accepted input does not re-encode to itself:\n% x\n% x", data, again)
+		var again bytes.Buffer
+		encodeExpecting(t, gwproto.NewSnapshotEncoder(&again, 0), info.Version, hdr.Expected, got)
+		if !bytes.Equal(again.Bytes(), data) {
+			t.Fatalf("accepted input does not re-encode to itself:\n% x\n% x", data, again.Bytes())
 		}
 	})
 }

@@ -154,12 +154,12 @@ func (h *Hub) snapshot(ctx context.Context, w gwproto.SnapshotWriter, holdEmpty 
 		return nil, ctx.Err()
 	}
 	var version, count int64
-	err := h.store.PeerSnapshot(ctx, func(v int64) error {
+	err := h.store.PeerSnapshot(ctx, func(v, n int64) error {
 		if holdEmpty && v == 0 {
 			return errEmpty
 		}
 		version = v
-		return w.Begin(v)
+		return w.Begin(v, n)
 	}, func(p store.Peer) error {
 		r, ok := record(p)
 		if !ok {

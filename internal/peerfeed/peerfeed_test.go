@@ -51,18 +51,19 @@ func newHub(t *testing.T, st store.Store) *peerfeed.Hub {
 // recorder is a gwproto.SnapshotWriter that keeps what it is given and
 // checks the call order.
 type recorder struct {
-	t       *testing.T
-	began   bool
-	ended   bool
-	version int64
-	peers   []gwproto.PeerRecord
+	t        *testing.T
+	began    bool
+	ended    bool
+	version  int64
+	expected int64
+	peers    []gwproto.PeerRecord
 }
 
-func (r *recorder) Begin(v int64) error {
+func (r *recorder) Begin(v, n int64) error {
 	if r.began {
 		r.t.Error("Begin called twice")
 	}
-	r.began, r.version = true, v
+	r.began, r.version, r.expected = true, v, n
 	return nil
 }
 
@@ -75,7 +76,7 @@ func (r *recorder) Peer(p gwproto.PeerRecord) error {
 }
 
 func (r *recorder) End(n int64) error {
-	if !r.began || r.ended || n != int64(len(r.peers)) {
+	if !r.began || r.ended || n != int64(len(r.peers)) || n != r.expected {
 		r.t.Errorf("End(%d) after %d peers (began %v, ended %v)", n, len(r.peers), r.began, r.ended)
 	}
 	r.ended = true
@@ -168,7 +169,7 @@ type blockingWriter struct {
 	release chan struct{}
 }
 
-func (w *blockingWriter) Begin(int64) error {
+func (w *blockingWriter) Begin(int64, int64) error {
 	close(w.began)
 	<-w.release
 	return nil
@@ -242,6 +243,6 @@ type funcWriter struct {
 	ended bool
 }
 
-func (w *funcWriter) Begin(int64) error               { return nil }
+func (w *funcWriter) Begin(int64, int64) error        { return nil }
 func (w *funcWriter) Peer(p gwproto.PeerRecord) error { return w.peer(p) }
 func (w *funcWriter) End(int64) error                 { w.ended = true; return nil }

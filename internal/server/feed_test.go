@@ -100,12 +100,16 @@ func TestGatewayFeedEncodings(t *testing.T) {
 			e := newFeedEnv(t, st)
 
 			var got []gwproto.PeerRecord
-			u, err := e.client.Peers(t.Context(), 0, time.Second, func(r gwproto.PeerRecord) error {
-				got = append(got, r)
-				return nil
+			expected := -1
+			u, err := e.client.Peers(t.Context(), 0, time.Second, control.Snapshot{
+				Begin: func(n int) { expected = n },
+				Peer: func(r gwproto.PeerRecord) error {
+					got = append(got, r)
+					return nil
+				},
 			})
-			if err != nil || !u.Full || u.Version != version || u.Peers != n {
-				t.Fatalf("binary snapshot: got %+v, %v; want %d peers at version %d", u, err, n, version)
+			if err != nil || !u.Full || u.Version != version || u.Peers != n || expected != n {
+				t.Fatalf("binary snapshot: got %+v (%d expected), %v; want %d peers at version %d", u, expected, err, n, version)
 			}
 			for i, p := range want {
 				if r := got[i]; r.DeviceID != p.DeviceID || r.Key.String() != p.PublicKey || r.IPv4 != p.IPv4 || r.IPv6 != p.IPv6 {
@@ -139,9 +143,12 @@ func TestGatewayFeedEncodings(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.srv.Feed.Notify()
-			u, err = e.client.Peers(t.Context(), version, 5*time.Second, func(gwproto.PeerRecord) error {
-				t.Error("callback called for a change answer")
-				return nil
+			u, err = e.client.Peers(t.Context(), version, 5*time.Second, control.Snapshot{
+				Begin: func(int) { t.Error("Begin called for a change answer") },
+				Peer: func(gwproto.PeerRecord) error {
+					t.Error("Peer called for a change answer")
+					return nil
+				},
 			})
 			if err != nil || u.Full || len(u.Changes) != 1 || !u.Changes[0].Removed || u.Changes[0].DeviceID != "dev_seed3" {
 				t.Fatalf("changes: got %+v, %v; want the removal of dev_seed3", u, err)
@@ -159,7 +166,7 @@ type gatedStore struct {
 	timely chan bool // receives whether open was closed before the deadline
 }
 
-func (g *gatedStore) PeerSnapshot(ctx context.Context, begin func(int64) error, each func(store.Peer) error) error {
+func (g *gatedStore) PeerSnapshot(ctx context.Context, begin func(int64, int64) error, each func(store.Peer) error) error {
 	n := 0
 	return g.Store.PeerSnapshot(ctx, begin, func(p store.Peer) error {
 		if n == g.gateAt {
@@ -187,11 +194,11 @@ func TestSnapshotStreams(t *testing.T) {
 	e := newFeedEnv(t, g)
 	var once sync.Once
 	got := 0
-	u, err := e.client.Peers(t.Context(), 0, time.Second, func(gwproto.PeerRecord) error {
+	u, err := e.client.Peers(t.Context(), 0, time.Second, control.Snapshot{Peer: func(gwproto.PeerRecord) error {
 		got++
 		once.Do(func() { close(g.open) })
 		return nil
-	})
+	}})
 	if err != nil || u.Peers != n || got != n {
 		t.Fatalf("got %+v (%d peers), %v; want %d peers", u, got, err, n)
 	}

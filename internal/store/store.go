@@ -254,11 +254,11 @@ type Store interface {
 
 	// PeerSnapshot reads every device as a peer from one database
 	// snapshot, streaming rows from the database cursor: it calls begin
-	// once with the feed version the snapshot corresponds to, then each
-	// for every peer, in no particular order. It stops at and returns the
-	// first error begin or each returns. It never holds more than one
-	// row.
-	PeerSnapshot(ctx context.Context, begin func(version int64) error, each func(Peer) error) error
+	// once with the feed version the snapshot corresponds to and the
+	// number of devices, then each for every peer, in no particular
+	// order. It stops at and returns the first error begin or each
+	// returns. It never holds more than one row.
+	PeerSnapshot(ctx context.Context, begin func(version, count int64) error, each func(Peer) error) error
 	// PeerChanges returns up to limit changes with Version > since, in
 	// order. It returns Gone if since is older than the oldest retained
 	// change (the caller must take a new snapshot).

@@ -114,6 +114,46 @@ type Update struct {
 	Changes []gwproto.Change
 }
 
+// Snapshot receives a full snapshot as Peers decodes it. Either function
+// may be nil.
+type Snapshot struct {
+	// Begin is called once for every full snapshot, empty ones too,
+	// before its first peer, with the number of peers the server expects
+	// to send: a hint for sizing an index (at most
+	// gwproto.DefaultMaxSnapshotPeers), 0 when the server gave none (a JSON
+	// snapshot); nothing checks it.
+	Begin func(expected int)
+	// Peer is called with each peer, in order, as soon as it is decoded.
+	// Its error stops the transfer.
+	Peer func(gwproto.PeerRecord) error
+}
+
+// sink calls a Snapshot's functions: Begin at most once, and before any
+// Peer; it keeps Peer's error apart from decoding errors.
+type sink struct {
+	snap  Snapshot
+	begun bool
+	err   error
+}
+
+func (s *sink) begin(expected int64) {
+	if s.begun {
+		return
+	}
+	s.begun = true
+	if s.snap.Begin != nil {
+		s.snap.Begin(int(expected))
+	}
+}
+
+func (s *sink) peer(r gwproto.PeerRecord) error {
+	s.begin(0)
+	if s.snap.Peer != nil {
+		s.err = s.snap.Peer(r)
+	}
+	return s.err
+}
+
 // Stall bounds how long a read of an answer's body may wait for data
 // once the headers have arrived.
 const Stall = 15 * time.Second
@@ -126,13 +166,14 @@ const Stall = 15 * time.Second
 //
 // Peers asks for snapshots in the binary format (gwproto.SnapshotMediaType)
 // and also reads JSON ones. If the answer is a full snapshot, Peers calls
-// fn with each peer as soon as it is decoded from the response, in order,
-// holding no other copy, and returns an Update with Full set. If Peers
-// then returns an error, fn has seen only part of the snapshot (the answer
-// was cut, malformed or fn failed): the caller must discard what fn
-// received and keep its previous state. fn's own error is returned as it
-// is. A change answer does not call fn; its changes are in Changes.
-func (c *Client) Peers(ctx context.Context, since int64, wait time.Duration, fn func(gwproto.PeerRecord) error) (Update, error) {
+// snap.Begin once, then snap.Peer with each peer as soon as it is decoded
+// from the response, in order, holding no other copy, and returns an
+// Update with Full set. If Peers returns an error after calling
+// snap.Begin, the snapshot did not arrive whole (the answer was cut or
+// malformed, or snap.Peer failed): the caller must not take what it got as
+// the whole set. snap.Peer's own error is returned as it is. A change
+// answer calls neither; its changes are in Changes.
+func (c *Client) Peers(ctx context.Context, since int64, wait time.Duration, snap Snapshot) (Update, error) {
 	secs := int(wait / time.Second)
 	if secs < 1 {
 		secs = 1
@@ -167,18 +208,16 @@ func (c *Client) Peers(ctx context.Context, since int64, wait time.Duration, fn 
 		_, _ = io.Copy(io.Discard, io.LimitReader(body, maxBody))
 		return Update{}, &StatusError{Op: "peers", Status: resp.StatusCode}
 	}
-	// fnErr keeps fn's error apart from decoding errors.
-	var fnErr error
-	call := func(r gwproto.PeerRecord) error {
-		fnErr = fn(r)
-		return fnErr
-	}
+	sk := &sink{snap: snap}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mt == gwproto.SnapshotMediaType {
-		info, err := gwproto.DecodeSnapshot(body, 0, call)
+		info, err := gwproto.DecodeSnapshot(body, 0, func(h gwproto.SnapshotHeader) error {
+			sk.begin(h.Expected)
+			return nil
+		}, sk.peer)
 		switch {
-		case fnErr != nil:
-			return Update{}, fnErr
+		case sk.err != nil:
+			return Update{}, sk.err
 		case ctx.Err() != nil || errors.Is(err, io.ErrUnexpectedEOF):
 			return Update{}, transportError("peers", ctx, err)
 		case err != nil:
@@ -190,10 +229,10 @@ func (c *Client) Peers(ctx context.Context, since int64, wait time.Duration, fn 
 		}
 		return Update{Version: info.Version, Full: true, Peers: info.Peers}, nil
 	}
-	upd, err := decodeJSONUpdate(&windowReader{r: body, max: maxBody}, call)
+	upd, err := decodeJSONUpdate(&windowReader{r: body, max: maxBody}, sk)
 	switch {
-	case fnErr != nil:
-		return Update{}, fnErr
+	case sk.err != nil:
+		return Update{}, sk.err
 	case err == nil:
 		return upd, nil
 	case ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
@@ -252,10 +291,10 @@ func (w *windowReader) Read(p []byte) (int, error) {
 func (w *windowReader) reset() { w.n = 0 }
 
 // decodeJSONUpdate reads a JSON PeerUpdate from w, streaming the elements
-// of a snapshot's peers array to fn one by one (each checked with
+// of a snapshot's peers array to sk one by one (each checked with
 // gwproto.ParsePeerRecord; invalid ones are counted in Rejected). It
-// stops at fn's first error and returns it.
-func decodeJSONUpdate(w *windowReader, fn func(gwproto.PeerRecord) error) (Update, error) {
+// stops at sk's first error and returns it.
+func decodeJSONUpdate(w *windowReader, sk *sink) (Update, error) {
 	var u Update
 	dec := json.NewDecoder(w)
 	if err := expectDelim(dec, '{'); err != nil {
@@ -276,7 +315,7 @@ func decodeJSONUpdate(w *windowReader, fn func(gwproto.PeerRecord) error) (Updat
 			err = dec.Decode(&u.Changes)
 		case "peers":
 			sawPeers = true
-			err = decodeJSONPeers(dec, w, &u, fn)
+			err = decodeJSONPeers(dec, w, &u, sk)
 		default:
 			var skip json.RawMessage
 			err = dec.Decode(&skip)
@@ -294,10 +333,13 @@ func decodeJSONUpdate(w *windowReader, fn func(gwproto.PeerRecord) error) (Updat
 	if u.Full && len(u.Changes) > 0 {
 		return u, errors.New("changes in a snapshot")
 	}
+	if u.Full {
+		sk.begin(0) // a snapshot without a peers array: empty
+	}
 	return u, nil
 }
 
-func decodeJSONPeers(dec *json.Decoder, w *windowReader, u *Update, fn func(gwproto.PeerRecord) error) error {
+func decodeJSONPeers(dec *json.Decoder, w *windowReader, u *Update, sk *sink) error {
 	tok, err := dec.Token()
 	if err != nil || tok == nil { // null
 		return err
@@ -305,6 +347,7 @@ func decodeJSONPeers(dec *json.Decoder, w *windowReader, u *Update, fn func(gwpr
 	if tok != json.Delim('[') {
 		return errors.New("peers is not an array")
 	}
+	sk.begin(0) // the JSON document gives no count
 	for dec.More() {
 		var p gwproto.Peer
 		if err := dec.Decode(&p); err != nil {
@@ -317,7 +360,7 @@ func decodeJSONPeers(dec *json.Decoder, w *windowReader, u *Update, fn func(gwpr
 			continue
 		}
 		u.Peers++
-		if err := fn(r); err != nil {
+		if err := sk.peer(r); err != nil {
 			return err
 		}
 	}

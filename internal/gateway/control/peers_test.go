@@ -35,7 +35,7 @@ func snapshotBytes(t *testing.T, enc func(*bytes.Buffer) gwproto.SnapshotWriter,
 	t.Helper()
 	var buf bytes.Buffer
 	w := enc(&buf)
-	if err := w.Begin(version); err != nil {
+	if err := w.Begin(version, int64(len(rs))); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rs {
@@ -73,14 +73,25 @@ func serve(t *testing.T, contentType string, body []byte) *Client {
 	return c
 }
 
-func collect(t *testing.T, c *Client) (Update, []gwproto.PeerRecord, error) {
+// collect polls c and returns what Peers passed on: the expected counts
+// Begin got and the peers.
+func collect(t *testing.T, c *Client) (Update, []int, []gwproto.PeerRecord, error) {
+	var begins []int
 	var got []gwproto.PeerRecord
-	u, err := c.Peers(t.Context(), 0, time.Second, func(r gwproto.PeerRecord) error {
-		got = append(got, r)
-		return nil
+	u, err := c.Peers(t.Context(), 0, time.Second, Snapshot{
+		Begin: func(n int) { begins = append(begins, n) },
+		Peer: func(r gwproto.PeerRecord) error {
+			if len(begins) != 1 {
+				t.Errorf("peer after %d calls of Begin, want 1", len(begins))
+			}
+			got = append(got, r)
+			return nil
+		},
 	})
-	return u, got, err
+	return u, begins, got, err
 }
+
+func peerFunc(f func(gwproto.PeerRecord) error) Snapshot { return Snapshot{Peer: f} }
 
 func TestPeersSnapshot(t *testing.T) {
 	want := testRecords(300)
@@ -89,14 +100,18 @@ func TestPeersSnapshot(t *testing.T) {
 	for _, tc := range []struct {
 		name, ct string
 		body     []byte
+		expected int // what Begin gets
 	}{
-		{"binary", gwproto.SnapshotMediaType, bin},
-		{"json", "application/json; charset=utf-8", js},
+		{"binary", gwproto.SnapshotMediaType, bin, 300},
+		{"json", "application/json; charset=utf-8", js, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			u, got, err := collect(t, serve(t, tc.ct, tc.body))
+			u, begins, got, err := collect(t, serve(t, tc.ct, tc.body))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(begins) != 1 || begins[0] != tc.expected {
+				t.Fatalf("Begin got %v, want [%d]", begins, tc.expected)
 			}
 			if !u.Full || u.Version != 12 || u.Peers != 300 || u.Rejected != 0 || len(u.Changes) != 0 {
 				t.Fatalf("got %+v, want a full snapshot of 300 at version 12", u)
@@ -117,21 +132,22 @@ func TestPeersJSONAnswers(t *testing.T) {
 	old := `{"full":true,"extra":{"x":[1]},"peers":[{"device_id":"a","public_key":"` + k +
 		`","addresses":["100.64.0.2/32"]},{"device_id":"b","public_key":"bad","addresses":["100.64.0.3/32"]}],"version":4}`
 	cases := []struct {
-		name string
-		body string
-		want Update
-		n    int
+		name   string
+		body   string
+		want   Update
+		n      int
+		begins int
 	}{
-		{"changes", string(ch), Update{Version: 9, Changes: changes}, 0},
-		{"nothing new", `{"version":9,"full":false}`, Update{Version: 9}, 0},
-		{"old snapshot", old, Update{Version: 4, Full: true, Peers: 1, Rejected: 1}, 1},
-		{"empty old snapshot", `{"version":0,"full":true}`, Update{Full: true}, 0},
+		{"changes", string(ch), Update{Version: 9, Changes: changes}, 0, 0},
+		{"nothing new", `{"version":9,"full":false}`, Update{Version: 9}, 0, 0},
+		{"old snapshot", old, Update{Version: 4, Full: true, Peers: 1, Rejected: 1}, 1, 1},
+		{"empty old snapshot", `{"version":0,"full":true}`, Update{Full: true}, 0, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			u, got, err := collect(t, serve(t, "application/json", []byte(tc.body)))
-			if err != nil || !reflect.DeepEqual(u, tc.want) || len(got) != tc.n {
-				t.Fatalf("got %+v (%d peers), %v; want %+v (%d peers)", u, len(got), err, tc.want, tc.n)
+			u, begins, got, err := collect(t, serve(t, "application/json", []byte(tc.body)))
+			if err != nil || !reflect.DeepEqual(u, tc.want) || len(got) != tc.n || len(begins) != tc.begins {
+				t.Fatalf("got %+v (%d peers, Begin %v), %v; want %+v (%d peers, %d Begin)", u, len(got), begins, err, tc.want, tc.n, tc.begins)
 			}
 		})
 	}
@@ -141,7 +157,7 @@ func TestPeersErrors(t *testing.T) {
 	bin := snapshotBytes(t, binaryEnc, 3, testRecords(50))
 	js := snapshotBytes(t, jsonEnc, 3, testRecords(50))
 	bad := bytes.Clone(bin)
-	bad[16] = 0x09 // first record's type
+	bad[24] = 0x09 // first record's type
 	cases := []struct {
 		name, ct  string
 		body      []byte
@@ -150,14 +166,14 @@ func TestPeersErrors(t *testing.T) {
 	}{
 		{"binary cut", gwproto.SnapshotMediaType, bin[:len(bin)-20], true, "connection closed"},
 		{"binary without end", gwproto.SnapshotMediaType, bin[:len(bin)-10], true, "connection closed"},
-		{"binary malformed", gwproto.SnapshotMediaType, bad, false, "malformed snapshot: peer snapshot: byte 16: unknown record type 0x09"},
+		{"binary malformed", gwproto.SnapshotMediaType, bad, false, "malformed snapshot: peer snapshot: byte 24: unknown record type 0x09"},
 		{"json cut", "application/json", js[:len(js)/2], true, "connection closed"},
 		{"json garbage", "application/json", []byte(`{"version":[}`), false, "malformed response"},
 		{"peers without full", "application/json", []byte(`{"version":1,"peers":[` + string(mustJSON(testRecords(1)[0].Peer())) + `]}`), false, "malformed response"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := collect(t, serve(t, tc.ct, tc.body))
+			_, _, _, err := collect(t, serve(t, tc.ct, tc.body))
 			var te *TransportError
 			if err == nil || errors.As(err, &te) != tc.transport || !strings.Contains(err.Error(), tc.msg) {
 				t.Fatalf("got %v, want an error containing %q (transport %v)", err, tc.msg, tc.transport)
@@ -173,13 +189,13 @@ func TestPeersErrors(t *testing.T) {
 				ct = "application/json"
 			}
 			n := 0
-			_, err := serve(t, ct, body).Peers(t.Context(), 0, time.Second, func(gwproto.PeerRecord) error {
+			_, err := serve(t, ct, body).Peers(t.Context(), 0, time.Second, peerFunc(func(gwproto.PeerRecord) error {
 				n++
 				if n == 3 {
 					return stop
 				}
 				return nil
-			})
+			}))
 			if err != stop || n != 3 {
 				t.Fatalf("%s: got %v after %d peers, want the callback's error after 3", ct, err, n)
 			}
@@ -192,7 +208,7 @@ func TestPeersErrors(t *testing.T) {
 		}))
 		defer hs.Close()
 		c, _ := New(hs.URL, nil)
-		_, err := c.Peers(t.Context(), 0, time.Second, func(gwproto.PeerRecord) error { return nil })
+		_, err := c.Peers(t.Context(), 0, time.Second, Snapshot{})
 		var se *StatusError
 		if !errors.As(err, &se) || se.Status != 401 || !se.Permanent() {
 			t.Fatalf("got %v, want a permanent HTTP 401", err)
@@ -220,7 +236,7 @@ func TestPeersStall(t *testing.T) {
 	c.stall = 100 * time.Millisecond
 	start := time.Now()
 	n := 0
-	_, err := c.Peers(t.Context(), 0, 30*time.Second, func(gwproto.PeerRecord) error { n++; return nil })
+	_, err := c.Peers(t.Context(), 0, 30*time.Second, peerFunc(func(gwproto.PeerRecord) error { n++; return nil }))
 	var te *TransportError
 	if !errors.As(err, &te) || !strings.Contains(err.Error(), "timeout") {
 		t.Fatalf("got %v, want a timeout", err)

@@ -442,22 +442,21 @@ func accountDeviceIDs(ctx context.Context, tx *sql.Tx, accountID string) ([]stri
 // PeerSnapshot reads every device as a peer, in no particular order, from
 // one database snapshot: it calls begin with the feed version the snapshot
 // corresponds to (applying the changes after that version gives the
-// current set), then each for every peer as its row is read from the
-// cursor. It stops at and returns the first error begin or each returns,
+// current set) and the number of devices, then each for every peer as its
+// row is read from the cursor. It stops at and returns the first error begin or each returns,
 // unwrapped.
 //
 // The read transaction stays open until the last row is handed over, so a
 // slow each holds a read connection (and on PostgreSQL a snapshot) that
 // long.
-func (s *Store) PeerSnapshot(ctx context.Context, begin func(version int64) error, each func(store.Peer) error) error {
+func (s *Store) PeerSnapshot(ctx context.Context, begin func(version, count int64) error, each func(store.Peer) error) error {
 	var cbErr error
 	err := s.readSnapshot(ctx, "peer snapshot", func(tx *sql.Tx) error {
-		var version int64
-		if err := tx.QueryRowContext(ctx,
-			`SELECT version FROM peer_feed WHERE id = 1`).Scan(&version); err != nil {
+		var version, count int64
+		if err := tx.QueryRowContext(ctx, sqlSnapshotHead, firstOffset).Scan(&version, &count); err != nil {
 			return err
 		}
-		if cbErr = begin(version); cbErr != nil {
+		if cbErr = begin(version, count); cbErr != nil {
 			return cbErr
 		}
 		// The addresses are computed from the offset rather than read
@@ -489,6 +488,15 @@ func (s *Store) PeerSnapshot(ctx context.Context, begin func(version int64) erro
 	}
 	return err
 }
+
+// sqlSnapshotHead reads the feed version and the number of devices,
+// counted from the allocator instead of the devices table: every device
+// holds one offset from firstOffset ($1) up to the next offset, and the
+// free list holds the others, so this costs two primary-key lookups and a
+// count of the (short) free list rather than a scan of an index with a
+// million entries.
+const sqlSnapshotHead = `SELECT f.version, s.next_offset - $1 - (SELECT count(*) FROM ipam_free)
+	FROM peer_feed f, ipam_state s WHERE f.id = 1 AND s.id = 1`
 
 // sqlSnapshot reads every device for a peer snapshot in storage order: a
 // plain scan of the table on both engines (rowid order on SQLite). No

@@ -30,6 +30,7 @@ func PlannedStatements() []PlannedStatement {
 			Args: []any{int64(1 << 40), "dev-x", "key", "100.64.0.9", "fd00::9", false, int64(1)}},
 		{Name: "feed bounds", SQL: sqlFeedBounds},
 		{Name: "changes after cursor", SQL: sqlChangesAfter, Args: []any{int64(3), 1000}},
+		{Name: "snapshot head", SQL: sqlSnapshotHead, Args: []any{int64(firstOffset)}, Probes: "ipam_free"},
 		{Name: "snapshot", SQL: sqlSnapshot, Scans: "devices"},
 	}
 }

@@ -264,10 +264,14 @@ func withDatabase(dsn, name string) (string, error) {
 func Snapshot(ctx context.Context, s store.Store) ([]store.Peer, int64, error) {
 	peers := []store.Peer{}
 	var version int64
-	err := s.PeerSnapshot(ctx, func(v int64) error { version = v; return nil },
+	var count int64
+	err := s.PeerSnapshot(ctx, func(v, n int64) error { version, count = v, n; return nil },
 		func(p store.Peer) error { peers = append(peers, p); return nil })
 	if err != nil {
 		return nil, 0, err
+	}
+	if count != int64(len(peers)) {
+		return nil, 0, fmt.Errorf("PeerSnapshot: begin said %d devices, each saw %d", count, len(peers))
 	}
 	return peers, version, nil
 }

@@ -1372,8 +1372,8 @@ func testPeerSnapshotStream(t *testing.T, s store.Store) {
 	want = slices.Delete(want, 1, 2)
 
 	var calls []string
-	err := s.PeerSnapshot(ctx, func(v int64) error {
-		calls = append(calls, fmt.Sprintf("begin %d", v))
+	err := s.PeerSnapshot(ctx, func(v, n int64) error {
+		calls = append(calls, fmt.Sprintf("begin %d %d", v, n))
 		return nil
 	}, func(p store.Peer) error {
 		if !p.IPv4.IsValid() || !p.IPv6.IsValid() || p.PublicKey == "" {
@@ -1386,13 +1386,13 @@ func testPeerSnapshotStream(t *testing.T, s store.Store) {
 	if len(calls) > 0 {
 		slices.Sort(calls[1:])
 	}
-	if wantCalls := append([]string{"begin 6"}, want...); !slices.Equal(calls, wantCalls) {
+	if wantCalls := append([]string{"begin 6 4"}, want...); !slices.Equal(calls, wantCalls) {
 		t.Fatalf("PeerSnapshot calls: got %v, want %v", calls, wantCalls)
 	}
 
 	stop := errors.New("stop")
 	n := 0
-	err = s.PeerSnapshot(ctx, func(int64) error { return nil }, func(store.Peer) error {
+	err = s.PeerSnapshot(ctx, func(int64, int64) error { return nil }, func(store.Peer) error {
 		n++
 		if n == 2 {
 			return stop
@@ -1402,7 +1402,7 @@ func testPeerSnapshotStream(t *testing.T, s store.Store) {
 	if err != stop || n != 2 {
 		t.Fatalf("each failing: got %v after %d peers, want the callback's error after 2", err, n)
 	}
-	err = s.PeerSnapshot(ctx, func(int64) error { return stop }, func(store.Peer) error {
+	err = s.PeerSnapshot(ctx, func(int64, int64) error { return stop }, func(store.Peer) error {
 		t.Fatal("each called after begin failed")
 		return nil
 	})
