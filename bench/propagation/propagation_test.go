@@ -52,6 +52,8 @@ const (
 //	gateway-start-ms                    the gateway's start, from Run to
 //	                                    every preloaded peer admitted
 //	                                    (once, in the setup)
+//	gateway-start-cpu-ms                the CPU time server and gateway
+//	                                    used meanwhile
 //
 // ns/op is one whole addition-and-removal cycle. The setup (devices
 // bulk-inserted through the store, one verified account made through the
@@ -69,7 +71,7 @@ func benchPropagation(b *testing.B, engine string) {
 	if err := api.signup(b.Context(), r.outbox()); err != nil {
 		b.Fatal(err)
 	}
-	gw, started := r.startGateway(b, engine)
+	gw, started, startCPU := r.startGateway(b, engine)
 	base := gw.Peers()
 
 	var add, apiRT, after, rm []time.Duration
@@ -114,6 +116,7 @@ func benchPropagation(b *testing.B, engine string) {
 	b.ReportMetric(ms(percentile(rm, 99)), "rm-p99-ms")
 	b.ReportMetric(float64(base), "peers")
 	b.ReportMetric(ms(started), "gateway-start-ms")
+	b.ReportMetric(ms(startCPU), "gateway-start-cpu-ms")
 	b.Logf("%s: %d additions and removals with %d peers admitted; add p50 %v p99 %v max %v; remove p50 %v p99 %v",
 		engine, len(add), base, percentile(add, 50), percentile(add, 99), percentile(add, 100),
 		percentile(rm, 50), percentile(rm, 99))

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -187,10 +188,11 @@ func (r *rig) enroll(b *testing.B, region string) (*control.Client, string) {
 }
 
 // startGateway runs a real userspace-mode gateway following the rig and
-// waits until it has admitted every preloaded peer. It returns the gateway
-// and how long that took from the call to Run: enrolment, the device, and
-// the snapshot streamed into its index.
-func (r *rig) startGateway(b *testing.B, engine string) (*gateway.Gateway, time.Duration) {
+// waits until it has admitted every preloaded peer. It returns the gateway,
+// how long that took from the call to Run (enrolment, the device, and the
+// snapshot from the server's database into the gateway's index), and the
+// CPU time the process (server and gateway) used meanwhile.
+func (r *rig) startGateway(b *testing.B, engine string) (*gateway.Gateway, time.Duration, time.Duration) {
 	b.Helper()
 	_, token, err := r.srv.Gateways.Add(b.Context(), staff.System(), "bench", "127.0.0.1:51820")
 	if err != nil {
@@ -203,7 +205,7 @@ func (r *rig) startGateway(b *testing.B, engine string) (*gateway.Gateway, time.
 	}
 	gwCtx, stopGW := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	go func() { ran <- gw.Run(gwCtx) }()
 	b.Cleanup(func() {
 		stopGW()
@@ -220,9 +222,10 @@ func (r *rig) startGateway(b *testing.B, engine string) (*gateway.Gateway, time.
 	}
 	ready := time.Since(start)
 	took := waitPeers(b, gw, r.peers, syncTimeout).Sub(start)
-	b.Logf("%s: gateway admitted %d peers %v after Run (ready after %v)", engine, r.peers,
-		took.Round(time.Millisecond), ready.Round(time.Millisecond))
-	return gw, took
+	cpu := cpuTime() - cpu0
+	b.Logf("%s: gateway admitted %d peers %v after Run (ready after %v), %v of CPU", engine, r.peers,
+		took.Round(time.Millisecond), ready.Round(time.Millisecond), cpu.Round(time.Millisecond))
+	return gw, took, cpu
 }
 
 // waitPeers polls gw until it has want peers and returns the time it saw
@@ -239,6 +242,17 @@ func waitPeers(b *testing.B, gw *gateway.Gateway, want int, timeout time.Duratio
 		}
 		time.Sleep(pollEvery)
 	}
+}
+
+// cpuTime returns the CPU time this process has used (user and system):
+// on this shared machine it tells a benchmark's own cost apart from time
+// spent waiting for a CPU.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // outbox returns the rig's outbox directory.
