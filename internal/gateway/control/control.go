@@ -347,7 +347,9 @@ func decodeJSONPeers(dec *json.Decoder, w *windowReader, u *Update, sk *sink) er
 	if tok != json.Delim('[') {
 		return errors.New("peers is not an array")
 	}
-	sk.begin(0) // the JSON document gives no count
+	// Begin waits for the first peer (or, for an empty snapshot, the end
+	// of the answer): an empty array may stand in a change answer too,
+	// and the JSON document gives no count.
 	for dec.More() {
 		var p gwproto.Peer
 		if err := dec.Decode(&p); err != nil {

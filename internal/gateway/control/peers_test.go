@@ -140,8 +140,12 @@ func TestPeersJSONAnswers(t *testing.T) {
 	}{
 		{"changes", string(ch), Update{Version: 9, Changes: changes}, 0, 0},
 		{"nothing new", `{"version":9,"full":false}`, Update{Version: 9}, 0, 0},
+		// An empty peers array is no snapshot: Begin is not called, so a
+		// caller is not left with a snapshot begun and never ended.
+		{"nothing new, empty peers", `{"version":9,"peers":[],"full":false}`, Update{Version: 9}, 0, 0},
 		{"old snapshot", old, Update{Version: 4, Full: true, Peers: 1, Rejected: 1}, 1, 1},
 		{"empty old snapshot", `{"version":0,"full":true}`, Update{Full: true}, 0, 1},
+		{"empty old snapshot, empty peers", `{"peers":[],"version":0,"full":true}`, Update{Full: true}, 0, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
