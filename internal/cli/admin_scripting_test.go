@@ -212,7 +212,7 @@ func TestAdminJSON(t *testing.T) {
 	// Statistics and the record of processing: --json is --format json.
 	out = h.must("", admin("stats", "usage", "--from", "2026-01-01", "--to", "2026-01-31", "--json")...)
 	wantKeys(t, "stats usage", json.RawMessage(out), "from", "to", "privacy_unit", "epsilon", "delta", "min_group",
-		"max_regions_per_account_day", "max_sessions_per_account_day_region", "max_hours_per_account_day_region", "noise", "rows")
+		"max_regions_per_account_day", "max_sessions_per_account_day_region", "max_hours_per_account_day_region", "noise", "rows", "budget")
 	if string(decodeObject(t, "stats", out)["rows"]) != "[]" {
 		t.Errorf("stats usage --json: got %s, want no rows", out)
 	}

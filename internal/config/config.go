@@ -66,6 +66,10 @@ type Settings struct {
 	// (package retention; docs/retention.md).
 	Retention []string
 
+	// StatsBudget is the privacy budget (epsilon) each calendar quarter's
+	// statistical reports may spend together (package stats).
+	StatsBudget float64
+
 	// Controller is who runs this installation and answers for its
 	// personal data (the --controller-* settings).
 	Controller controller.Identity
@@ -78,6 +82,10 @@ type Settings struct {
 	V4 netip.Prefix
 	V6 netip.Prefix
 }
+
+// MaxStatsBudget is the largest --stats-budget: beyond it differential
+// privacy protects nobody.
+const MaxStatsBudget = 100
 
 // annotation marks the flags that are settings, so that Load fills only
 // those from the environment and the file, never a command's own flags.
@@ -128,6 +136,7 @@ func (c *Settings) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SMSWebhook, "sms-webhook", "", "HTTPS URL that sends SMS (POST {to, body}); empty writes SMS to DATA/outbox")
 	fs.StringVar(&c.SMSWebhookToken, "sms-webhook-token", "", "Bearer token for the SMS webhook (prefer NITRONET_SMS_WEBHOOK_TOKEN or the config file)")
 	fs.StringArrayVar(&c.Retention, "retention", nil, "retention override CATEGORY=DAYS, repeatable (e.g. usage.sessions=30); see docs/retention.md")
+	fs.Float64Var(&c.StatsBudget, "stats-budget", 3, "privacy budget (epsilon) of the statistical reports of each calendar quarter, together; see `nitronet admin stats budget`")
 	bindController(fs, &c.Controller)
 	fs.StringVar(&c.Gateway.Mode, "gateway", "", "also run a gateway in this process: userspace or kernel (enrolled automatically)")
 	c.Gateway.Bind(fs, "gateway-")
@@ -193,6 +202,9 @@ func (c *Settings) Validate() error {
 	}
 	if err := oneOf("log-level", c.LogLevel, "debug", "info", "warn", "error"); err != nil {
 		return err
+	}
+	if !(c.StatsBudget > 0 && c.StatsBudget <= MaxStatsBudget) {
+		return fmt.Errorf("--stats-budget must be more than 0 and at most %d", MaxStatsBudget)
 	}
 	if err := c.validateMessaging(); err != nil {
 		return err

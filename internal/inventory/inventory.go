@@ -45,6 +45,7 @@ const (
 	IDLegalHolds       = "legal.holds"
 	IDTransfers        = "processors.transfers"
 	IDBreaches         = "breaches"
+	IDStatsLedger      = "stats.ledger"
 )
 
 // Table names holding personal data.
@@ -71,6 +72,7 @@ const (
 	TableProcessorTransfers = "processor_transfers"
 	TableRequestRecipients  = "request_recipients"
 	TableBreaches           = "breaches"
+	TableStatsLedger        = "stats_ledger"
 )
 
 // Default retention periods, in days. The sweeper deletes a record this
@@ -86,6 +88,7 @@ const (
 	AuditDays               = 6 * 365 // audit entries, after they were written (6 years)
 	DisclosureDays          = 6 * 365 // disclosure records, after the request was closed (6 years)
 	BreachDays              = 6 * 365 // breach records, after the record was closed (6 years)
+	StatsLedgerDays         = 2 * 365 // statistics budget ledger entries, after the report was run (2 years)
 	InboxAfterClosureDays   = AccountGraceDays
 	DevicesAfterClosureDays = AccountGraceDays
 )
@@ -291,6 +294,7 @@ const (
 	PurposeStaffAccess = "give the operator's staff role-based access to the console"
 	PurposeRecipients  = "tell each processor that received your data of its correction or erasure, and tell you who received it"
 	PurposeBreaches    = "document personal data breaches and notify the supervisory authority and the people affected"
+	PurposeStatsBudget = "keep statistical reports within their privacy budget and show who ran which report"
 )
 
 // Default returns Nitronet's data inventory. Each call returns a new value
@@ -610,6 +614,20 @@ func staffCategories() []Category {
 				"Kept while the breach is handled and deleted {after} the record was closed, to demonstrate compliance (Art. 33(5) GDPR)."),
 			Recipients: []string{RecipientSupervisory},
 			Storage:    []string{TableBreaches},
+			Source:     SourceService,
+		},
+		{
+			ID:          IDStatsLedger,
+			Name:        "Statistics budget ledger",
+			Description: "Each differentially private statistical report that was released: which report and period, the privacy budget (epsilon) it spent, its minimum group size, any override of the per-report limits with its reason, who ran it (staff ID and role) and when. It names no account.",
+			Subjects:    []string{SubjectStaff},
+			Fields:      []string{"entry ID", "calendar quarter", "report and period", "epsilon spent", "minimum group size", "override reason", "staff ID", "staff role", "run at"},
+			Purposes:    []string{PurposeStatsBudget, PurposeAudit},
+			LegalBasis:  BasisStaff,
+			Retention: rule(StatsLedgerDays, TriggerCreated,
+				"Deleted {after} the report was run; the current quarter's entries are what its budget has spent."),
+			Recipients: []string{},
+			Storage:    []string{TableStatsLedger},
 			Source:     SourceService,
 		},
 	}

@@ -69,7 +69,7 @@ func TestTables(t *testing.T) {
 		TableAccounts, TableAuditLog, TableBreaches, TableCodes, TableDevices, TableDisclosureAccounts, TableDisclosures,
 		TableExportTokens, TableInbox, TableLegalHolds, TablePeerChanges, TablePendingContacts,
 		TablePolicyAcceptances, TablePrivacyRequests, TableProcessorTransfers, TableRequestRecipients, TableResetTokens,
-		TableStaff, TableStaffTokens, TableTokens, TableUsageSessions,
+		TableStaff, TableStaffTokens, TableStatsLedger, TableTokens, TableUsageSessions,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Tables() = %v, want %v", got, want)

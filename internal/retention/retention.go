@@ -82,6 +82,7 @@ func plan() []step {
 		{inventory.IDPolicyAcceptance, t(store.SweepAcceptances), "policy acceptances of closed accounts; the closed account's row is purged only once they are gone", nil},
 		{inventory.IDDisclosures, nil, "not swept: the disclosure ledger records no closing date yet; review by hand", nil},
 		{inventory.IDBreaches, t(store.SweepBreaches), "breach records closed that long ago", nil},
+		{inventory.IDStatsLedger, t(store.SweepStatsLedger), "statistics budget ledger entries written that long ago", nil},
 	}
 }
 

@@ -577,6 +577,17 @@ func staffCalls() []staffCall {
 				_, err := f.e.srv.Stats.Usage(ctx, p, stats.Options{From: time.Now().AddDate(0, 0, -7), To: time.Now()})
 				return err
 			}},
+		{name: "usage statistics beyond the per-report limits", action: staff.ActStatsOverride, methods: []string{"stats.Service.Usage"},
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, _ any) error {
+				_, err := f.e.srv.Stats.Usage(ctx, p, stats.Options{From: time.Now().AddDate(0, 0, -7), To: time.Now(),
+					Epsilon: 0.1, MinGroup: 5, Override: "small-group check approved by the DPO"})
+				return err
+			}},
+		{name: "statistics budget", action: staff.ActStatsView, methods: []string{"stats.Service.Budget"},
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, _ any) error {
+				_, err := f.e.srv.Stats.Budget(ctx, p, "")
+				return err
+			}},
 
 		// Gateways.
 		{name: "add a gateway", action: staff.ActGatewayManage, methods: []string{"gateways.Service.Add"},

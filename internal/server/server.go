@@ -345,7 +345,7 @@ func (s *Server) assemblePrivacyRecords(st store.Store, procs *processors.Servic
 	if err != nil {
 		return err
 	}
-	sts, err := stats.New(stats.Config{Store: st, Audit: s.Audit, Clock: d.Clock})
+	sts, err := stats.New(stats.Config{Store: st, Audit: s.Audit, Clock: d.Clock, Rand: d.Rand, Budget: s.Config.StatsBudget})
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,8 @@ const (
 	ActDisclosureNotify = "disclosure.notify"    // tell users of disclosures whose gag has lapsed
 	ActTransparency     = "transparency.publish" // sign transparency reports
 	ActProcessorManage  = "processor.manage"     // edit the processor register
-	ActStatsView        = "stats.view"           // aggregate statistics
+	ActStatsView        = "stats.view"           // aggregate statistics and their budget
+	ActStatsOverride    = "stats.override"       // a report beyond the per-report privacy limits, with a reason
 	ActBreachView       = "breach.view"          // read the breach register
 	ActBreachManage     = "breach.manage"        // open and update breach records
 	ActBreachNotify     = "breach.notify"        // tell the people affected by a breach (Art. 34)
@@ -88,7 +89,7 @@ func matrix() map[string][]string {
 		RoleSupport: {ActStaffTOTP, ActAccountView, ActPrivacyView, ActPrivacyRecord, ActGatewayView},
 		RolePrivacyOfficer: {ActStaffTOTP, ActPrivacyView, ActPrivacyRecord, ActPrivacyExtend, ActPrivacyComplete, ActPrivacyDeny,
 			ActErasureResume, ActAccountView, ActHoldView, ActRetentionView, ActRetentionRun, ActRecordsView,
-			ActAuditView, ActProcessorManage, ActPolicyPublish, ActNoticeRun, ActStatsView,
+			ActAuditView, ActProcessorManage, ActPolicyPublish, ActNoticeRun, ActStatsView, ActStatsOverride,
 			ActBreachView, ActBreachManage, ActBreachNotify},
 		RoleLegal: {ActStaffTOTP, ActHoldView, ActHoldManage, ActDisclosureView, ActDisclosureManage,
 			ActDisclosureNotify, ActTransparency, ActAuditView, ActPrivacyView, ActRecordsView,

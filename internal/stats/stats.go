@@ -29,28 +29,44 @@
 //
 // # Who is counted
 //
-// Only closed sessions of active accounts count; accounts that restricted
-// processing or objected to it (GDPR Art. 18 and 21) are left out by the
-// store query, as are anonymised sessions. Account identities never reach
-// this package: the store replaces them with per-query numbers.
+// Only closed sessions of active accounts count; accounts whose
+// restriction or objection (GDPR Art. 18 and 21) stops statistics, as
+// package processing decides, are left out by the store query, as are
+// anonymised sessions. Account identities never reach this package: the
+// store replaces them with per-query numbers.
+//
+// # Budget
 //
 // Every report spends privacy budget: the same question asked again gives
-// fresh noise, and averaging many answers weakens the guarantee. Each run
-// is audited with the epsilon it spent.
+// fresh noise, and averaging many answers weakens the guarantee. So each
+// calendar quarter (UTC) has a budget (Config.Budget, default
+// DefaultQuarterBudget), and every released report is entered in a ledger
+// with who ran it, what it covered and the epsilon it spent. A report that
+// would take the quarter's entries past the budget is refused
+// (Precondition, field "epsilon") and nothing is released. A single report
+// may spend at most MaxReportEpsilon and needs a minimum group of at
+// least MinReportGroup accounts, unless a privacy officer overrides these
+// limits with a reason (Options.Override, staff.ActStatsOverride), which
+// is audited; the quarter's budget has no override. Each run is audited
+// with the epsilon it spent.
 package stats
 
 import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/differential-privacy/go/v3/dpagg"
 	"github.com/google/differential-privacy/go/v3/noise"
 
 	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/ident"
+	"github.com/nitronet/nitronet/internal/processing"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 )
@@ -64,8 +80,12 @@ const (
 	DefaultSessionsPerDay  = 20
 	DefaultHoursPerDay     = 24.0
 	MaxDays                = 92 // a quarter; noise grows with the number of days
-	MinMinGroup            = 2  // a group of one is one person
+	MinMinGroup            = 2  // a group of one is one person; the least an override allows
 	MaxEpsilon             = 1e6
+	DefaultQuarterBudget   = 3.0 // epsilon per calendar quarter
+	MaxReportEpsilon       = 1.0 // per report, without an override
+	MinReportGroup         = 10  // per report, without an override
+	MaxOverrideLen         = 500 // characters of an override reason
 	maxSessionsPerDayBound = 1000
 	maxRegionsPerDayBound  = 50
 )
@@ -80,6 +100,9 @@ type Options struct {
 	MaxRegionsPerDay  int
 	MaxSessionsPerDay int
 	MaxHoursPerDay    float64
+	// Override is a privacy officer's reason for a report beyond
+	// MaxReportEpsilon or below MinReportGroup; "" for none.
+	Override string
 }
 
 // Row is one published (day, region) group. Sessions and Hours are noisy,
@@ -104,6 +127,29 @@ type Report struct {
 	MaxHoursPerDay    float64 `json:"max_hours_per_account_day_region"`
 	Noise             string  `json:"noise"`
 	Rows              []Row   `json:"rows"`
+	// Budget is the quarter's budget after this report was entered.
+	Budget Budget `json:"budget"`
+}
+
+// Budget is what a quarter's privacy budget has spent and has left.
+type Budget struct {
+	Quarter string  `json:"quarter"` // "2026-Q1"
+	Budget  float64 `json:"budget"`  // epsilon
+	Spent   float64 `json:"spent"`
+	Left    float64 `json:"left"`
+	Entries []Spend `json:"entries"` // oldest first
+}
+
+// Spend is one report in the ledger.
+type Spend struct {
+	ID        string    `json:"id"`
+	Report    string    `json:"report"`
+	StaffID   string    `json:"staff_id"`
+	StaffRole string    `json:"staff_role"`
+	Epsilon   float64   `json:"epsilon"`
+	MinGroup  int       `json:"min_group"`
+	Override  string    `json:"override,omitempty"`
+	SpentAt   time.Time `json:"spent_at"`
 }
 
 // Config holds a Service's dependencies.
@@ -111,6 +157,10 @@ type Config struct {
 	Store store.StatsStore
 	Audit staff.Auditor
 	Clock func() time.Time
+	Rand  io.Reader // ledger entry ids
+	// Budget is the epsilon each calendar quarter may spend (the setting
+	// --stats-budget); 0 means DefaultQuarterBudget.
+	Budget float64
 }
 
 // Service produces reports. It is safe for concurrent use.
@@ -118,8 +168,14 @@ type Service struct{ cfg Config }
 
 // New returns a Service.
 func New(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Audit == nil || cfg.Clock == nil {
+	if cfg.Store == nil || cfg.Audit == nil || cfg.Clock == nil || cfg.Rand == nil {
 		return nil, fmt.Errorf("stats: missing dependency")
+	}
+	if cfg.Budget == 0 {
+		cfg.Budget = DefaultQuarterBudget
+	}
+	if !(cfg.Budget > 0 && cfg.Budget <= MaxEpsilon) {
+		return nil, fmt.Errorf("stats: the quarter's budget must be positive")
 	}
 	return &Service{cfg: cfg}, nil
 }
@@ -164,6 +220,9 @@ func (o *Options) normalize(now time.Time) (int, error) {
 	if o.MinGroup < MinMinGroup {
 		return 0, errs.Field(errs.Invalid, "min_group", "the minimum group size must be at least %d", MinMinGroup)
 	}
+	if err := o.checkLimits(); err != nil {
+		return 0, err
+	}
 	if o.MaxRegionsPerDay == 0 {
 		o.MaxRegionsPerDay = DefaultRegionsPerDay
 	}
@@ -180,6 +239,57 @@ func (o *Options) normalize(now time.Time) (int, error) {
 	}
 	return days, nil
 }
+
+// overrides reports whether o goes beyond the per-report limits.
+func (o *Options) overrides() bool {
+	return o.Epsilon > MaxReportEpsilon || o.MinGroup < MinReportGroup
+}
+
+// checkLimits checks the per-report limits and the override reason.
+// Errors name "epsilon", "min_group" or "override".
+func (o *Options) checkLimits() error {
+	o.Override = strings.TrimSpace(o.Override)
+	if o.Override == "" {
+		if o.Epsilon > MaxReportEpsilon {
+			return errs.Field(errs.Invalid, "epsilon",
+				"a report may spend at most epsilon %g; a privacy officer may override this with a reason (--override)", MaxReportEpsilon)
+		}
+		if o.MinGroup < MinReportGroup {
+			return errs.Field(errs.Invalid, "min_group",
+				"a report needs a minimum group of at least %d accounts; a privacy officer may override this with a reason (--override)", MinReportGroup)
+		}
+		return nil
+	}
+	if !o.overrides() {
+		return errs.Field(errs.Invalid, "override",
+			"--override is only for a report beyond epsilon %g or below a minimum group of %d", MaxReportEpsilon, MinReportGroup)
+	}
+	if len([]rune(o.Override)) > MaxOverrideLen || strings.ContainsFunc(o.Override, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return errs.Field(errs.Invalid, "override", "the override reason must be one line of at most %d characters", MaxOverrideLen)
+	}
+	return nil
+}
+
+// Quarter returns the calendar quarter (UTC) of t, as "2026-Q1".
+func Quarter(t time.Time) string {
+	t = t.UTC()
+	return fmt.Sprintf("%04d-Q%d", t.Year(), (int(t.Month())-1)/3+1)
+}
+
+// parseQuarter checks q ("2026-Q1"); "" is the quarter of now.
+func parseQuarter(q string, now time.Time) (string, error) {
+	if q == "" {
+		return Quarter(now), nil
+	}
+	var y, n int
+	if _, err := fmt.Sscanf(q, "%4d-Q%1d", &y, &n); err != nil || n < 1 || n > 4 || y < 2000 || fmt.Sprintf("%04d-Q%d", y, n) != q {
+		return "", errs.Field(errs.Invalid, "quarter", "a quarter is written like 2026-Q1")
+	}
+	return q, nil
+}
+
+// microEpsilon returns eps in millionths, rounded up, as the ledger keeps it.
+func microEpsilon(eps float64) int64 { return int64(math.Ceil(eps*1e6 - 1e-6)) }
 
 func day(t time.Time) time.Time {
 	t = t.UTC()
@@ -204,11 +314,21 @@ func (s *Service) Usage(ctx context.Context, by staff.Principal, o Options) (*Re
 	if err := staff.Authorize(by, staff.ActStatsView); err != nil {
 		return nil, err
 	}
-	days, err := o.normalize(s.cfg.Clock())
+	if strings.TrimSpace(o.Override) != "" {
+		if err := staff.Authorize(by, staff.ActStatsOverride); err != nil {
+			return nil, err
+		}
+	}
+	now := s.cfg.Clock()
+	days, err := o.normalize(now)
 	if err != nil {
 		return nil, err
 	}
-	data, err := s.cfg.Store.DailyUsage(ctx, o.From, o.To.Add(24*time.Hour))
+	quarter := Quarter(now)
+	if _, err := s.checkBudget(ctx, quarter, o.Epsilon); err != nil {
+		return nil, err
+	}
+	data, err := s.cfg.Store.DailyUsage(ctx, o.From, o.To.Add(24*time.Hour), processing.Excluding(processing.Statistics))
 	if err != nil {
 		return nil, err
 	}
@@ -216,16 +336,102 @@ func (s *Service) Usage(ctx context.Context, by staff.Principal, o Options) (*Re
 	if err != nil {
 		return nil, err
 	}
-	detail := fmt.Sprintf("usage statistics %s..%s epsilon=%g delta=%g min-group=%d",
-		o.From.Format(time.DateOnly), o.To.Format(time.DateOnly), o.Epsilon, o.Delta, o.MinGroup)
-	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActStatsView, "usage_statistics", detail); err != nil {
+	// Nothing is released unless the ledger takes the spend.
+	report := fmt.Sprintf("usage %s..%s", o.From.Format(time.DateOnly), o.To.Format(time.DateOnly))
+	if err := s.spend(ctx, by, quarter, report, o, now); err != nil {
+		return nil, err
+	}
+	b, err := s.budget(ctx, quarter)
+	if err != nil {
 		return nil, err
 	}
 	return &Report{
 		From: o.From.Format(time.DateOnly), To: o.To.Format(time.DateOnly), PrivacyUnit: "account",
 		Epsilon: o.Epsilon, Delta: o.Delta, MinGroup: o.MinGroup, MaxRegionsPerDay: o.MaxRegionsPerDay,
 		MaxSessionsPerDay: o.MaxSessionsPerDay, MaxHoursPerDay: o.MaxHoursPerDay, Noise: "laplace", Rows: rows,
+		Budget: *b,
 	}, nil
+}
+
+// checkBudget returns the quarter's budget, or Precondition (field
+// "epsilon") if eps more would exceed it.
+func (s *Service) checkBudget(ctx context.Context, quarter string, eps float64) (*Budget, error) {
+	b, err := s.budget(ctx, quarter)
+	if err != nil {
+		return nil, err
+	}
+	if microEpsilon(b.Spent)+microEpsilon(eps) > microEpsilon(b.Budget) {
+		return nil, errs.Field(errs.Precondition, "epsilon",
+			"the statistics budget of %s has epsilon %g left of %g: a report of epsilon %g would exceed it (`nitronet admin stats budget` shows the ledger)",
+			quarter, b.Left, b.Budget, eps)
+	}
+	return b, nil
+}
+
+// spend enters the report in the ledger, within the quarter's budget,
+// and audits it, and the override if there is one.
+func (s *Service) spend(ctx context.Context, by staff.Principal, quarter, report string, o Options, now time.Time) error {
+	id, err := ident.New(s.cfg.Rand, "sld")
+	if err != nil {
+		return err
+	}
+	e := &store.StatsSpend{ID: id, Quarter: quarter, Report: report, StaffID: by.ID, StaffRole: by.Role,
+		MicroEpsilon: microEpsilon(o.Epsilon), MinGroup: o.MinGroup, Override: o.Override, SpentAt: now}
+	if err := s.cfg.Store.SpendStatsBudget(ctx, e, microEpsilon(s.cfg.Budget)); err != nil {
+		return err
+	}
+	detail := fmt.Sprintf("%s epsilon=%g delta=%g min-group=%d quarter=%s ledger=%s",
+		report, o.Epsilon, o.Delta, o.MinGroup, quarter, id)
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActStatsView, "usage_statistics", detail); err != nil {
+		return err
+	}
+	if o.Override != "" {
+		return s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActStatsOverride, "usage_statistics",
+			fmt.Sprintf("overrode the per-report limits (at most epsilon %g, a minimum group of %d) with epsilon=%g min-group=%d for ledger %s: %s",
+				MaxReportEpsilon, MinReportGroup, o.Epsilon, o.MinGroup, id, o.Override))
+	}
+	return nil
+}
+
+// Budget returns what quarter ("2026-Q1"; "" for the current one) has
+// spent and has left, with its ledger, for by, who must be allowed
+// staff.ActStatsView; the view is audited. A malformed quarter is Invalid
+// with field "quarter".
+func (s *Service) Budget(ctx context.Context, by staff.Principal, quarter string) (*Budget, error) {
+	if err := staff.Authorize(by, staff.ActStatsView); err != nil {
+		return nil, err
+	}
+	q, err := parseQuarter(strings.TrimSpace(quarter), s.cfg.Clock())
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.budget(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActStatsView, "stats_ledger",
+		"viewed the statistics budget of "+q); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// budget reads quarter's ledger.
+func (s *Service) budget(ctx context.Context, quarter string) (*Budget, error) {
+	es, err := s.cfg.Store.StatsLedger(ctx, quarter)
+	if err != nil {
+		return nil, err
+	}
+	b := &Budget{Quarter: quarter, Budget: s.cfg.Budget, Entries: []Spend{}}
+	var spent int64
+	for _, e := range es {
+		spent += e.MicroEpsilon
+		b.Entries = append(b.Entries, Spend{ID: e.ID, Report: e.Report, StaffID: e.StaffID, StaffRole: e.StaffRole,
+			Epsilon: float64(e.MicroEpsilon) / 1e6, MinGroup: e.MinGroup, Override: e.Override, SpentAt: e.SpentAt.UTC()})
+	}
+	b.Spent = float64(spent) / 1e6
+	b.Left = float64(max(microEpsilon(s.cfg.Budget)-spent, 0)) / 1e6
+	return b, nil
 }
 
 // aggregate bounds each unit's contributions and computes the noisy,

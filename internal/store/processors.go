@@ -64,11 +64,38 @@ type DailyUsage struct {
 	Seconds  int64
 }
 
-// StatsStore reads aggregates for statistical reports. It is part of Store.
+// StatsStore reads aggregates for statistical reports and keeps the
+// ledger of the privacy budget they spend. It is part of Store.
 type StatsStore interface {
 	// DailyUsage returns per-account, per-day, per-region totals of the
 	// closed sessions that started in [from, to), ordered by unit, day and
-	// region. Sessions of accounts that are not active, or that restricted
-	// or objected to processing, and anonymised sessions, are left out.
-	DailyUsage(ctx context.Context, from, to time.Time) ([]DailyUsage, error)
+	// region. Sessions of accounts that are not active, of accounts with
+	// any flag that exclude sets (processing.Excluding decides which), and
+	// anonymised sessions, are left out.
+	DailyUsage(ctx context.Context, from, to time.Time, exclude Flags) ([]DailyUsage, error)
+	// SpendStatsBudget adds e to the ledger if the entries of e.Quarter
+	// and e together spend at most budgetMicro (epsilon in millionths);
+	// otherwise it adds nothing and returns Precondition with field
+	// "epsilon". Concurrent calls are serialised, so two reports can
+	// never together overspend a quarter.
+	SpendStatsBudget(ctx context.Context, e *StatsSpend, budgetMicro int64) error
+	// StatsLedger returns the entries of quarter, oldest first.
+	StatsLedger(ctx context.Context, quarter string) ([]StatsSpend, error)
+}
+
+// StatsSpend is one entry of the statistics budget ledger: a released
+// report. It names no account.
+type StatsSpend struct {
+	ID        string
+	Quarter   string // calendar quarter, "2026-Q1"
+	Report    string // what was released, e.g. "usage 2026-01-01..2026-01-31"
+	StaffID   string
+	StaffRole string
+	// MicroEpsilon is the report's epsilon in millionths, rounded up.
+	MicroEpsilon int64
+	MinGroup     int
+	// Override is the privacy officer's reason for a report beyond the
+	// per-report limits, or "".
+	Override string
+	SpentAt  time.Time
 }

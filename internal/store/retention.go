@@ -49,6 +49,9 @@ const (
 	// SweepBreaches deletes breach records closed before the cutoff (the
 	// register names no account, so no hold applies).
 	SweepBreaches = "breaches"
+	// SweepStatsLedger deletes statistics budget ledger entries written
+	// before the cutoff (the ledger names no account: no hold applies).
+	SweepStatsLedger = "stats_ledger"
 )
 
 // RetentionRun is the record of one sweep: counts, never contents.

@@ -120,6 +120,12 @@ func sweepTargets() map[string]sweepTarget {
 				WHERE t.closed_at IS NOT NULL AND t.closed_at < $1 AND CAST($2 AS BIGINT) > 0 LIMIT $3)`,
 			held: `SELECT count(*) FROM breaches WHERE 1 = 0 AND CAST($1 AS BIGINT) < CAST($2 AS BIGINT)`,
 		},
+		store.SweepStatsLedger: {
+			table: "stats_ledger",
+			del: `DELETE FROM stats_ledger WHERE id IN (SELECT t.id FROM stats_ledger t
+				WHERE t.spent_at < $1 AND CAST($2 AS BIGINT) > 0 LIMIT $3)`,
+			held: `SELECT count(*) FROM stats_ledger WHERE 1 = 0 AND CAST($1 AS BIGINT) < CAST($2 AS BIGINT)`,
+		},
 		store.SweepAudit: {
 			table: "audit_log",
 			del: `DELETE FROM audit_log WHERE seq IN (SELECT t.seq FROM audit_log t WHERE ` + auditDue +

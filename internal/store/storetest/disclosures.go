@@ -216,7 +216,7 @@ func testDailyUsage(t *testing.T, s store.Store) {
 			t.Fatal(err)
 		}
 	}
-	got, err := s.DailyUsage(ctx, day, day.Add(48*time.Hour))
+	got, err := s.DailyUsage(ctx, day, day.Add(48*time.Hour), store.Flags{Restricted: true, Objected: true})
 	must(t, "DailyUsage", err)
 	type row struct {
 		day           string
@@ -239,6 +239,21 @@ func testDailyUsage(t *testing.T, s store.Store) {
 	if !slices.Equal(rows, want) || len(units) != 2 {
 		t.Fatalf("DailyUsage: got %v over %d units, want %v over 2 units", rows, len(units), want)
 	}
-	_, err = s.DailyUsage(ctx, day, day)
+	// The exclusion is the caller's: each flag leaves out only its accounts.
+	for _, tc := range []struct {
+		exclude store.Flags
+		units   int
+	}{{store.Flags{Objected: true}, 3}, {store.Flags{Restricted: true}, 3}, {store.Flags{}, 4}} {
+		got, err := s.DailyUsage(ctx, day, day.Add(48*time.Hour), tc.exclude)
+		must(t, "DailyUsage", err)
+		units := map[int]bool{}
+		for _, g := range got {
+			units[g.Unit] = true
+		}
+		if len(units) != tc.units {
+			t.Errorf("DailyUsage excluding %+v: got %d accounts, want %d", tc.exclude, len(units), tc.units)
+		}
+	}
+	_, err = s.DailyUsage(ctx, day, day, store.Flags{})
 	wantCode(t, "empty range", err, errs.Invalid)
 }

@@ -84,6 +84,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RequestRecipients", testRequestRecipients},
 		{"Breaches", testBreaches},
 		{"ListedNoticeRuns", testListedNoticeRuns},
+		{"StatsLedger", testStatsLedger},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
