@@ -28,6 +28,7 @@ import (
 	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/inbox"
 	"github.com/nitronet/nitronet/internal/notify"
+	"github.com/nitronet/nitronet/internal/processing"
 	"github.com/nitronet/nitronet/internal/store"
 )
 
@@ -141,6 +142,13 @@ func (s *Sender) Unfinished(ctx context.Context) ([]store.NoticeRun, error) {
 	return s.cfg.Store.NoticeRuns(ctx, true)
 }
 
+// exclude returns the processing flags that keep an account from run r:
+// those whose restriction or objection stops the purpose of r's kind
+// (package processing).
+func exclude(r *store.NoticeRun) store.Flags {
+	return processing.Excluding(processing.ForMessage(r.Kind))
+}
+
 // Progress returns the run's current progress.
 func (s *Sender) Progress(ctx context.Context, runID string) (Progress, error) {
 	r, err := s.cfg.Store.NoticeRun(ctx, runID)
@@ -151,7 +159,7 @@ func (s *Sender) Progress(ctx context.Context, runID string) (Progress, error) {
 }
 
 func (s *Sender) progress(ctx context.Context, r *store.NoticeRun) (Progress, error) {
-	p, err := s.cfg.Store.NoticeProgress(ctx, r.ID)
+	p, err := s.cfg.Store.NoticeProgress(ctx, r.ID, exclude(r))
 	if err != nil {
 		return Progress{}, err
 	}
@@ -177,7 +185,7 @@ func (s *Sender) Run(ctx context.Context, runID string, report func(Progress)) (
 				return Progress{}, err
 			}
 		}
-		n, err := s.cfg.Store.PostNoticeBatch(ctx, r, ids, s.cfg.Clock(), s.cfg.Batch)
+		n, err := s.cfg.Store.PostNoticeBatch(ctx, r, exclude(r), ids, s.cfg.Clock(), s.cfg.Batch)
 		if err != nil {
 			return Progress{}, fmt.Errorf("notice %s: %w", r.ID, err)
 		}

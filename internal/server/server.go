@@ -39,6 +39,7 @@ import (
 	"github.com/nitronet/nitronet/internal/peerfeed"
 	"github.com/nitronet/nitronet/internal/policy"
 	"github.com/nitronet/nitronet/internal/privacy"
+	"github.com/nitronet/nitronet/internal/processing"
 	"github.com/nitronet/nitronet/internal/processors"
 	"github.com/nitronet/nitronet/internal/records"
 	"github.com/nitronet/nitronet/internal/retention"
@@ -203,6 +204,8 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Restriction and objection are checked before any processor.
+	n = processing.Guard(n, st, log)
 	acc, err := accounts.New(accounts.Config{
 		Store: st, Vault: v, Hasher: hasher, Notifier: n, Audit: auditLog, Logger: log, Clock: d.Clock, Rand: d.Rand,
 		MobileRegion: cfg.MobileRegion, SessionTTL: cfg.SessionTTL, PortalURL: cfg.PortalURL,

@@ -53,7 +53,7 @@ type NoticeRun struct {
 
 // NoticeProgress counts a notice run's inbox messages by email state.
 type NoticeProgress struct {
-	Accounts int64 // active accounts now (a listed run: the accounts it posted to)
+	Accounts int64 // active accounts now that the run may reach (a listed run: the accounts it posted to)
 	Posted   int64 // inbox messages posted by the run
 	Pending  int64 // emails not yet attempted
 	Sent     int64
@@ -93,12 +93,14 @@ type InboxStore interface {
 	// NoticeRun returns the run with id.
 	NoticeRun(ctx context.Context, id string) (*NoticeRun, error)
 	// PostNoticeBatch posts run's message to up to limit active accounts
-	// that do not have it yet, in account id order, in one transaction. ids
-	// gives the message ids to use, one per account (len(ids) >= limit).
-	// Each message's email state is "pending" if the run emails, else
-	// none. It returns how many it posted; 0 means every active account
-	// has the message. A listed run posts nothing more (0).
-	PostNoticeBatch(ctx context.Context, run *NoticeRun, ids []string, at time.Time, limit int) (int, error)
+	// that do not have it yet and have none of the flags exclude sets
+	// (processing.Excluding of the run's purpose), in account id order,
+	// in one transaction. ids gives the message ids to use, one per
+	// account (len(ids) >= limit). Each message's email state is
+	// "pending" if the run emails, else none. It returns how many it
+	// posted; 0 means every such account has the message. A listed run
+	// posts nothing more (0).
+	PostNoticeBatch(ctx context.Context, run *NoticeRun, exclude Flags, ids []string, at time.Time, limit int) (int, error)
 	// ClaimNoticeEmails moves up to limit of run's pending emails to
 	// "claimed" in one transaction and returns them with their accounts.
 	// A claimed email is never returned again, so a crash between claim
@@ -109,8 +111,10 @@ type InboxStore interface {
 	// emails, or releases claimed emails known not to have been sent
 	// ("pending").
 	SetEmailState(ctx context.Context, messageIDs []string, state string) error
-	// NoticeProgress counts run's messages by email state.
-	NoticeProgress(ctx context.Context, runID string) (NoticeProgress, error)
+	// NoticeProgress counts run's messages by email state, and the
+	// active accounts without any of the flags exclude sets (for a listed
+	// run: the accounts it posted to).
+	NoticeProgress(ctx context.Context, runID string, exclude Flags) (NoticeProgress, error)
 	// FinishNoticeRun sets the run's FinishedAt.
 	FinishNoticeRun(ctx context.Context, runID string, at time.Time) error
 }

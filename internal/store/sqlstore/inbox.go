@@ -204,7 +204,7 @@ func (s *Store) NoticeRun(ctx context.Context, id string) (*store.NoticeRun, err
 
 // PostNoticeBatch implements store.InboxStore. The unique index on
 // (notice_run, account_id) makes a repeated batch harmless.
-func (s *Store) PostNoticeBatch(ctx context.Context, run *store.NoticeRun, ids []string, at time.Time, limit int) (int, error) {
+func (s *Store) PostNoticeBatch(ctx context.Context, run *store.NoticeRun, exclude store.Flags, ids []string, at time.Time, limit int) (int, error) {
 	if limit < 1 || len(ids) < limit {
 		return 0, errs.E(errs.Invalid, "need a positive limit and one id per message")
 	}
@@ -214,7 +214,8 @@ func (s *Store) PostNoticeBatch(ctx context.Context, run *store.NoticeRun, ids [
 	var n int
 	err := s.write(ctx, "post notice batch", func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT a.id FROM accounts a
-			WHERE a.status = $1 AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.notice_run = $2 AND i.account_id = a.id)
+			WHERE a.status = $1`+excludeFlags("a", exclude)+`
+				AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.notice_run = $2 AND i.account_id = a.id)
 			ORDER BY a.id LIMIT $3`, store.StatusActive, run.ID, limit)
 		if err != nil {
 			return err
@@ -337,14 +338,14 @@ func (s *Store) SetEmailState(ctx context.Context, messageIDs []string, state st
 }
 
 // NoticeProgress implements store.InboxStore.
-func (s *Store) NoticeProgress(ctx context.Context, runID string) (store.NoticeProgress, error) {
+func (s *Store) NoticeProgress(ctx context.Context, runID string, exclude store.Flags) (store.NoticeProgress, error) {
 	var p store.NoticeProgress
 	err := s.readSnapshot(ctx, "notice progress", func(tx *sql.Tx) error {
 		var audience string
 		if err := tx.QueryRowContext(ctx, `SELECT audience FROM notice_runs WHERE id = $1`, runID).Scan(&audience); err != nil {
 			return notFound(err, "notice run not found")
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM accounts WHERE status = $1`, store.StatusActive).
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM accounts a WHERE a.status = $1`+excludeFlags("a", exclude), store.StatusActive).
 			Scan(&p.Accounts); err != nil {
 			return err
 		}

@@ -75,7 +75,7 @@ func testNoticeRuns(t *testing.T, s store.Store) {
 	}
 	var posted []int
 	for b := 0; ; b++ {
-		n, err := s.PostNoticeBatch(ctx, run, ids(b), t0(), 3)
+		n, err := s.PostNoticeBatch(ctx, run, store.Flags{}, ids(b), t0(), 3)
 		must(t, "PostNoticeBatch", err)
 		posted = append(posted, n)
 		if n < 3 {
@@ -86,7 +86,7 @@ func testNoticeRuns(t *testing.T, s store.Store) {
 		t.Fatalf("batches: got %v, want [3 3 1] (7 active accounts, closed one skipped)", posted)
 	}
 	// Repeating finds nothing to do: every account has the message once.
-	if n, err := s.PostNoticeBatch(ctx, run, ids(9), t0(), 3); err != nil || n != 0 {
+	if n, err := s.PostNoticeBatch(ctx, run, store.Flags{}, ids(9), t0(), 3); err != nil || n != 0 {
 		t.Fatalf("repeat PostNoticeBatch: got %d, %v; want 0, nil", n, err)
 	}
 	if msgs, unread, _ := s.Messages(ctx, "acc_n00", 10); len(msgs) != 1 || unread != 1 || msgs[0].NoticeRun != "ntc_1" {
@@ -116,7 +116,7 @@ func testNoticeRuns(t *testing.T, s store.Store) {
 	must(t, "SetEmailState failed", s.SetEmailState(ctx, []string{first[2].MessageID}, "failed"))
 	must(t, "SetEmailState pending", s.SetEmailState(ctx, []string{first[3].MessageID}, "pending"))
 	wantCode(t, "SetEmailState bogus", s.SetEmailState(ctx, []string{first[3].MessageID}, "claimed"), errs.Invalid)
-	p, err := s.NoticeProgress(ctx, "ntc_1")
+	p, err := s.NoticeProgress(ctx, "ntc_1", store.Flags{})
 	must(t, "NoticeProgress", err)
 	want := store.NoticeProgress{Accounts: 7, Posted: 7, Pending: 1, Sent: 2, Failed: 1, Claimed: 3}
 	if p != want {

@@ -298,7 +298,7 @@ func testListedNoticeRuns(t *testing.T, s store.Store) {
 	if r.Audience != store.AudienceListed || r.DocumentID != "brc_1" {
 		t.Fatalf("listed run: got %+v", r)
 	}
-	if n, err := s.PostNoticeBatch(ctx, r, []string{"msg_p1", "msg_p2"}, t0(), 2); err != nil || n != 0 {
+	if n, err := s.PostNoticeBatch(ctx, r, store.Flags{}, []string{"msg_p1", "msg_p2"}, t0(), 2); err != nil || n != 0 {
 		t.Fatalf("PostNoticeBatch on a listed run: got %d, %v; want 0", n, err)
 	}
 	for acc, want := range map[string]int{"acc_l1": 1, "acc_l2": 0, "acc_l3": 1} {
@@ -306,7 +306,7 @@ func testListedNoticeRuns(t *testing.T, s store.Store) {
 			t.Errorf("%s: %d messages, want %d", acc, len(msgs), want)
 		}
 	}
-	p, err := s.NoticeProgress(ctx, "ntc_l1")
+	p, err := s.NoticeProgress(ctx, "ntc_l1", store.Flags{Objected: true})
 	must(t, "NoticeProgress", err)
 	if p != (store.NoticeProgress{Accounts: 2, Posted: 2, Pending: 2}) {
 		t.Fatalf("NoticeProgress: got %+v", p)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -81,5 +82,53 @@ func testStatsLedger(t *testing.T, s store.Store) {
 	must(t, "StatsLedger", err)
 	if len(got) != 6 || refused != 6 {
 		t.Fatalf("concurrent spends: %d recorded and %d refused, want 6 and 6", len(got), refused)
+	}
+}
+
+// testNoticeExclusion: a notice run reaches only the active accounts
+// without the flags the caller excludes, and counts only those.
+func testNoticeExclusion(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	flags := map[string]store.Flags{"acc_x0": {}, "acc_x1": {Objected: true}, "acc_x2": {Restricted: true},
+		"acc_x3": {Restricted: true, Objected: true}}
+	for _, id := range []string{"acc_x0", "acc_x1", "acc_x2", "acc_x3"} {
+		mkAccount(t, s, id)
+		must(t, "SetFlags", s.SetFlags(ctx, id, flags[id]))
+	}
+	ids := func(run string) []string {
+		return []string{"msg_" + run + "0", "msg_" + run + "1", "msg_" + run + "2", "msg_" + run + "3", "msg_" + run + "4"}
+	}
+	for _, tc := range []struct {
+		run     string
+		exclude store.Flags
+		want    []string
+	}{
+		{"a", store.Flags{Objected: true, Restricted: true}, []string{"acc_x0"}},
+		{"b", store.Flags{Objected: true}, []string{"acc_x0", "acc_x2"}},
+		{"c", store.Flags{}, []string{"acc_x0", "acc_x1", "acc_x2", "acc_x3"}},
+	} {
+		run := &store.NoticeRun{ID: "ntc_x" + tc.run, Kind: "announcement", Subject: "s", Body: "b", Email: true, CreatedAt: t0()}
+		must(t, "CreateNoticeRun", s.CreateNoticeRun(ctx, run))
+		n, err := s.PostNoticeBatch(ctx, run, tc.exclude, ids(tc.run), t0(), 5)
+		must(t, "PostNoticeBatch", err)
+		if n != len(tc.want) {
+			t.Errorf("run %s excluding %+v: posted %d, want %d", tc.run, tc.exclude, n, len(tc.want))
+		}
+		for id := range flags {
+			msgs, _, err := s.Messages(ctx, id, 10)
+			must(t, "Messages", err)
+			has := false
+			for _, m := range msgs {
+				has = has || m.NoticeRun == run.ID
+			}
+			if has != slices.Contains(tc.want, id) {
+				t.Errorf("run %s excluding %+v: %s has the notice = %v", tc.run, tc.exclude, id, has)
+			}
+		}
+		p, err := s.NoticeProgress(ctx, run.ID, tc.exclude)
+		must(t, "NoticeProgress", err)
+		if p.Accounts != int64(len(tc.want)) || p.Posted != int64(len(tc.want)) || p.Pending != int64(len(tc.want)) {
+			t.Errorf("run %s: progress %+v, want %d accounts, all posted and pending", tc.run, p, len(tc.want))
+		}
 	}
 }

@@ -85,6 +85,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Breaches", testBreaches},
 		{"ListedNoticeRuns", testListedNoticeRuns},
 		{"StatsLedger", testStatsLedger},
+		{"NoticeExclusion", testNoticeExclusion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
