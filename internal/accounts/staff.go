@@ -7,6 +7,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/ident"
+	"github.com/nitronet/nitronet/internal/processing"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 )
@@ -22,6 +23,19 @@ type StaffView struct {
 	EmailVerified  bool      `json:"email_verified"`
 	MobileVerified bool      `json:"mobile_verified"`
 	CreatedAt      time.Time `json:"created_at"`
+	// Processing is the account's restriction and objection and what
+	// they stop (package processing).
+	Processing processing.State `json:"processing"`
+}
+
+// staffView returns a as staff see it, without its contacts.
+func (s *Service) staffView(ctx context.Context, a *store.Account) (*StaffView, error) {
+	f, err := s.cfg.Store.AccountFlags(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &StaffView{ID: a.ID, Status: a.Status, EmailVerified: a.EmailVerified, MobileVerified: a.MobileVerified,
+		CreatedAt: a.CreatedAt.UTC(), Processing: processing.StateOf(f)}, nil
 }
 
 // StaffShow returns account id for by, who must be allowed
@@ -40,8 +54,10 @@ func (s *Service) StaffShow(ctx context.Context, by staff.Principal, id string) 
 	if err != nil {
 		return nil, err
 	}
-	v := &StaffView{ID: a.ID, Status: a.Status, EmailVerified: a.EmailVerified, MobileVerified: a.MobileVerified,
-		CreatedAt: a.CreatedAt.UTC()}
+	v, err := s.staffView(ctx, a)
+	if err != nil {
+		return nil, err
+	}
 	detail := "viewed the account's contacts"
 	if a.WrappedKey == nil {
 		detail = "viewed the erased account"
@@ -79,8 +95,10 @@ func (s *Service) StaffLookup(ctx context.Context, by staff.Principal, ch store.
 	if err != nil {
 		return nil, err
 	}
-	v := &StaffView{ID: a.ID, Status: a.Status, EmailVerified: a.EmailVerified, MobileVerified: a.MobileVerified,
-		CreatedAt: a.CreatedAt.UTC()}
+	v, err := s.staffView(ctx, a)
+	if err != nil {
+		return nil, err
+	}
 	if v.Email, v.Mobile, err = s.Contacts(a); err != nil {
 		return nil, err
 	}

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/accounts"
+	"github.com/nitronet/nitronet/internal/processing"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
@@ -20,20 +22,43 @@ func newAdminAccountCmd(a *admin) *cobra.Command {
 
 // staffAccountJSON is `admin account show|lookup --json`.
 type staffAccountJSON struct {
-	ID             string   `json:"id"`
-	Status         string   `json:"status"`
-	Email          string   `json:"email"`  // "" once erased
-	Mobile         string   `json:"mobile"` // "" once erased
-	EmailVerified  bool     `json:"email_verified"`
-	MobileVerified bool     `json:"mobile_verified"`
-	CreatedAt      jsonTime `json:"created_at"`
+	ID             string         `json:"id"`
+	Status         string         `json:"status"`
+	Email          string         `json:"email"`  // "" once erased
+	Mobile         string         `json:"mobile"` // "" once erased
+	EmailVerified  bool           `json:"email_verified"`
+	MobileVerified bool           `json:"mobile_verified"`
+	CreatedAt      jsonTime       `json:"created_at"`
+	Processing     processingJSON `json:"processing"`
+}
+
+// processingJSON is an account's restriction and objection and what they
+// stop.
+type processingJSON struct {
+	Restricted bool     `json:"restricted"`
+	Objected   bool     `json:"objected"`
+	Stopped    []string `json:"stopped"`   // purposes, e.g. announcement, statistics
+	Continues  []string `json:"continues"` // purposes still carried out
+	Effect     string   `json:"effect"`
+}
+
+func processingView(s processing.State) processingJSON {
+	v := processingJSON{Restricted: s.Restricted, Objected: s.Objected, Stopped: []string{}, Continues: []string{}, Effect: s.Effect}
+	for _, p := range s.Stopped {
+		v.Stopped = append(v.Stopped, string(p))
+	}
+	for _, p := range s.Continues {
+		v.Continues = append(v.Continues, string(p))
+	}
+	return v
 }
 
 // printStaffAccount prints an account as staff see it, as JSON if asJSON.
 func printStaffAccount(env *Env, v *accounts.StaffView, asJSON bool) error {
 	if asJSON {
 		return printJSON(env.Stdout, staffAccountJSON{ID: v.ID, Status: v.Status, Email: v.Email, Mobile: v.Mobile,
-			EmailVerified: v.EmailVerified, MobileVerified: v.MobileVerified, CreatedAt: jsonTime(v.CreatedAt)})
+			EmailVerified: v.EmailVerified, MobileVerified: v.MobileVerified, CreatedAt: jsonTime(v.CreatedAt),
+			Processing: processingView(v.Processing)})
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Account:\t%s\nStatus:\t%s\nCreated:\t%s\n", v.ID, v.Status, v.CreatedAt.Format(time.RFC3339))
@@ -41,6 +66,10 @@ func printStaffAccount(env *Env, v *accounts.StaffView, asJSON bool) error {
 		fmt.Fprintln(tw, "Contacts:\tnone (the account was erased and its data key destroyed)")
 	} else {
 		fmt.Fprintf(tw, "Email:\t%s (verified: %v)\nMobile:\t%s (verified: %v)\n", v.Email, v.EmailVerified, v.Mobile, v.MobileVerified)
+	}
+	fmt.Fprintf(tw, "Restricted:\t%v\nObjected:\t%v\n", v.Processing.Restricted, v.Processing.Objected)
+	if len(v.Processing.Stopped) > 0 {
+		fmt.Fprintf(tw, "Stopped:\t%s\n", strings.Join(processingView(v.Processing).Stopped, ", "))
 	}
 	return tw.Flush()
 }

@@ -152,9 +152,14 @@ func TestAdminJSON(t *testing.T) {
 
 	// Account.
 	out = h.must("", admin("account", "show", accountID, "--json")...)
-	wantKeys(t, "account show", json.RawMessage(out), "id", "status", "email", "mobile", "email_verified", "mobile_verified", "created_at")
+	wantKeys(t, "account show", json.RawMessage(out), "id", "status", "email", "mobile", "email_verified", "mobile_verified", "created_at", "processing")
 	if acc := decodeObject(t, "account", out); string(acc["email"]) != `"user@example.com"` || string(acc["status"]) != `"active"` {
 		t.Errorf("account show --json: got %s", out)
+	}
+	proc := decodeObject(t, "account", out)["processing"]
+	wantKeys(t, "account processing", proc, "restricted", "objected", "stopped", "continues", "effect")
+	if p := decodeObject(t, "processing", string(proc)); string(p["stopped"]) != "[]" || string(p["objected"]) != "false" {
+		t.Errorf("account show --json processing: got %s, want nothing stopped", proc)
 	}
 
 	// Policy versions (public, no staff login): one more after a publication.

@@ -12,6 +12,7 @@ import (
 	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/inventory"
+	"github.com/nitronet/nitronet/internal/processing"
 	"github.com/nitronet/nitronet/internal/secret"
 	"github.com/nitronet/nitronet/internal/store"
 )
@@ -19,7 +20,7 @@ import (
 // SchemaVersion is the version of the export document's schema,
 // documented in docs/export-schema.md. A change that removes or renames a
 // field bumps the major number; adding fields bumps the minor number.
-const SchemaVersion = "1.2"
+const SchemaVersion = "1.3"
 
 // maxExportIntervals bounds the session intervals in one export; far above
 // what 90 days of retention can hold for one account.
@@ -60,12 +61,9 @@ type ExportAccount struct {
 	Password       string           `json:"password"`
 }
 
-// ExportProcessing shows the restriction and objection flags.
-type ExportProcessing struct {
-	Restricted bool   `json:"restricted"`
-	Objected   bool   `json:"objected"`
-	Effect     string `json:"effect"`
-}
+// ExportProcessing shows the restriction and objection flags and what
+// they stop (processing.StateOf): Stopped and Continues since 1.3.
+type ExportProcessing = processing.State
 
 // ExportDevice is one device in an export.
 type ExportDevice struct {
@@ -182,9 +180,8 @@ func (s *Service) BuildExport(ctx context.Context, accountID string, r *store.Pr
 		Account: ExportAccount{
 			ID: a.ID, Email: email, Mobile: mobile, EmailVerified: a.EmailVerified, MobileVerified: a.MobileVerified,
 			Status: a.Status, CreatedAt: a.CreatedAt.UTC(),
-			Processing: ExportProcessing{Restricted: flags.Restricted, Objected: flags.Objected,
-				Effect: "Either flag excludes your account from analytics, aggregate statistics and every processing marked objectable in the inventory."},
-			Password: "stored only as an argon2id hash, which is not exported: it reveals nothing about your password",
+			Processing: processing.StateOf(flags),
+			Password:   "stored only as an argon2id hash, which is not exported: it reveals nothing about your password",
 		},
 		Devices:  []ExportDevice{},
 		Sections: map[string]any{},

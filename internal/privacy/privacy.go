@@ -42,6 +42,7 @@ import (
 	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/notify"
+	"github.com/nitronet/nitronet/internal/processing"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 )
@@ -363,8 +364,7 @@ func (s *Service) Get(ctx context.Context, accountID, id string) (*Request, erro
 }
 
 // Flags returns whether the account's owner has restricted processing or
-// objected to it (and so is left out of statistics and every processing
-// the inventory marks objectable).
+// objected to it; package processing says what each stops.
 func (s *Service) Flags(ctx context.Context, accountID string) (store.Flags, error) {
 	return s.cfg.Store.AccountFlags(ctx, accountID)
 }
@@ -511,17 +511,14 @@ func (s *Service) proven(ctx context.Context, r *store.PrivacyRequest) (*store.P
 }
 
 func flagOutcome(typ string, lift bool) string {
-	what := "Processing of your data is restricted"
-	if typ == store.RequestObjection {
-		what = "Your objection is recorded"
-	}
 	if lift {
 		if typ == store.RequestObjection {
-			return "Your objection is withdrawn: your data is again included in aggregate statistics."
+			return "Your objection is withdrawn: announcements and aggregate statistics may again include you, unless processing is restricted."
 		}
-		return "The restriction is lifted: your data is again included in aggregate statistics."
+		return "The restriction is lifted: your data is again processed for the purposes in our data inventory, unless you objected."
 	}
-	return what + ": your account is excluded from analytics, aggregate statistics and every processing our data inventory marks as objectable. Send a request of the same type with details \"lift\" to undo this."
+	f := store.Flags{Restricted: typ == store.RequestRestriction, Objected: typ == store.RequestObjection}
+	return processing.StateOf(f).Effect + " Send a request of the same type with details \"lift\" to undo this."
 }
 
 // setFlag sets or clears the restriction or objection flag.

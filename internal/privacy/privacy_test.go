@@ -14,6 +14,7 @@ import (
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/privacy"
+	"github.com/nitronet/nitronet/internal/processing"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
@@ -159,6 +160,12 @@ func TestRequestTypes(t *testing.T) {
 					}
 					if doc.Account.Processing.Restricted != f.Restricted || doc.Account.Processing.Objected != f.Objected {
 						t.Fatalf("export processing: got %+v, want %+v", doc.Account.Processing, f)
+					}
+					// and what it stops, by the one rule.
+					if !slices.Equal(doc.Account.Processing.Stopped, processing.StateOf(f).Stopped) ||
+						!slices.Contains(doc.Account.Processing.Stopped, processing.Announcement) ||
+						!slices.Contains(doc.Account.Processing.Stopped, processing.Statistics) {
+						t.Fatalf("export processing: stopped %v, want announcements and statistics", doc.Account.Processing.Stopped)
 					}
 					// "lift" undoes it.
 					h.request(t, u, typ, "lift")
@@ -546,8 +553,14 @@ func TestExportContents(t *testing.T) {
 			t.Errorf("JSON export lacks %q", k)
 		}
 	}
-	if m["schema_version"] != "1.2" {
-		t.Errorf("schema_version = %v, want 1.1 (controller added)", m["schema_version"])
+	if m["schema_version"] != "1.3" {
+		t.Errorf("schema_version = %v, want 1.3 (what restriction and objection stop added)", m["schema_version"])
+	}
+	proc, _ := m["account"].(map[string]any)["processing"].(map[string]any)
+	for _, k := range []string{"restricted", "objected", "stopped", "continues", "effect"} {
+		if _, ok := proc[k]; !ok {
+			t.Errorf("JSON export account.processing lacks %q", k)
+		}
 	}
 	wantCtl := map[string]any{"name": ctl.Name, "address": ctl.Address, "email": ctl.Email,
 		"dpo": map[string]any{"name": "Dana Officer", "email": "dpo@example.org"}}

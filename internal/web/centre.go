@@ -34,9 +34,9 @@ func requestKinds() []requestKind {
 		store.RequestErasure: {Name: "Erase my account (erasure)",
 			Hint: "Close your account and destroy your data. You confirm once more, after proving it is you, on a page that says exactly what happens."},
 		store.RequestRestriction: {Name: "Restrict processing (restriction)",
-			Hint: "Exclude your account from analytics and aggregate statistics while a question about your data is settled.", Liftable: true},
+			Hint: "Stop all processing of your data except storing it and the service you use (with the messages it needs and the notices the law requires): no announcements, no statistics. For example while a question about your data is settled.", Liftable: true},
 		store.RequestObjection: {Name: "Object to processing (objection)",
-			Hint: "Exclude your account from analytics, aggregate statistics and every processing our inventory marks as objectable.", Liftable: true},
+			Hint: "Stop product announcements and leave your account out of aggregate statistics. Service messages and legal notices still reach you.", Liftable: true},
 	}
 	var out []requestKind
 	for _, t := range privacy.Types() {
