@@ -17,6 +17,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/ident"
+	"github.com/nitronet/nitronet/internal/processing"
 	"github.com/nitronet/nitronet/internal/store"
 )
 
@@ -45,13 +46,18 @@ type Service struct {
 	store store.InboxStore
 	clock func() time.Time
 	rand  io.Reader
+	flags processing.FlagReader
 }
 
-// Config holds a Service's dependencies; all are required.
+// Config holds a Service's dependencies; all but Flags are required.
 type Config struct {
 	Store store.InboxStore
 	Clock func() time.Time
 	Rand  io.Reader
+	// Flags, if set, reads accounts' restriction and objection: Post
+	// then refuses a message whose purpose they stop (package
+	// processing).
+	Flags processing.FlagReader
 }
 
 // New returns a Service over cfg.Store.
@@ -59,7 +65,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Clock == nil || cfg.Rand == nil {
 		return nil, errors.New("inbox: missing dependency")
 	}
-	return &Service{store: cfg.Store, clock: cfg.Clock, rand: cfg.Rand}, nil
+	return &Service{store: cfg.Store, clock: cfg.Clock, rand: cfg.Rand, flags: cfg.Flags}, nil
 }
 
 // ValidKind reports whether k is a message kind: 1 to 32 characters from
@@ -98,7 +104,9 @@ func ValidateContent(kind, subject, body string) (string, string, error) {
 
 // Post puts a message of kind with subject and body into the account's
 // inbox. It returns Invalid for bad content (see ValidateContent) and
-// NotFound for an unknown account. Other packages call it to send messages
+// NotFound for an unknown account, and Forbidden if the account's
+// restriction or objection stops the purpose of kind
+// (processing.ForMessage). Other packages call it to send messages
 // "through your account".
 func (s *Service) Post(ctx context.Context, accountID, kind, subject, body string) error {
 	return s.PostAbout(ctx, accountID, "", kind, subject, body)
@@ -114,6 +122,15 @@ func (s *Service) PostAbout(ctx context.Context, accountID, requestID, kind, sub
 	subject, body, err := ValidateContent(kind, subject, body)
 	if err != nil {
 		return err
+	}
+	if s.flags != nil {
+		f, err := s.flags.AccountFlags(ctx, accountID)
+		if err != nil {
+			return err
+		}
+		if p := processing.ForMessage(kind); !processing.Allowed(f, p) {
+			return errs.E(errs.Forbidden, "the account holder restricted or objected to %s", p)
+		}
 	}
 	id, err := ident.New(s.rand, "msg")
 	if err != nil {
