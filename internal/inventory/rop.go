@@ -152,8 +152,8 @@ func Rights() []Right {
 		{"access", "Access", "Art. 15 GDPR", "Get a copy of your personal data and this information, as a machine-readable JSON export and a readable copy."},
 		{"rectification", "Rectification", "Art. 16 GDPR", "Have incorrect data corrected and incomplete data completed."},
 		{"erasure", "Erasure", "Art. 17 GDPR", "Have your data erased; your account's key is destroyed, so copies in backups become unreadable too."},
-		{"restriction", "Restriction", "Art. 18 GDPR", "Have processing restricted while accuracy or lawfulness is checked; restricted data is excluded from statistics."},
-		{"objection", "Objection", "Art. 21 GDPR", "Object to processing based on legitimate interests, such as aggregate statistics."},
+		{"restriction", "Restriction", "Art. 18 GDPR", "Have processing restricted while accuracy or lawfulness is checked: your data is then only stored and used for the service you use, with the messages it needs and the notices the law requires; no announcements, no statistics."},
+		{"objection", "Objection", "Art. 21 GDPR", "Object to processing based on legitimate interests: product announcements and aggregate statistics stop; service messages and legal notices still reach you."},
 		{"portability", "Portability", "Art. 20 GDPR", "Receive the data you provided in a structured, machine-readable format (JSON)."},
 		{"complaint", "Complaint", "Art. 77 GDPR", "Lodge a complaint with a supervisory authority, in particular in the country where you live or work or where an infringement took place."},
 	}
