@@ -52,6 +52,9 @@ type Config struct {
 	// transaction (default DefaultEmailChunk).
 	Batch      int
 	EmailChunk int
+	// Flags, if set, reads accounts' restriction and objection for
+	// CreateListed (runs to every account leave them out in the store).
+	Flags processing.FlagReader
 }
 
 // Sender creates and works through notice runs. It is safe for concurrent
@@ -109,8 +112,22 @@ func (s *Sender) Create(ctx context.Context, r *store.NoticeRun) error {
 // transaction (store.InboxStore.CreateListedNoticeRun): Run then only
 // sends the emails. An account that is not active is NotFound and a
 // repeated one Invalid, both naming the field "accounts"; then nothing is
-// saved.
+// saved. With Config.Flags, an account whose restriction or objection
+// stops the purpose of the run's kind is Forbidden, naming the field
+// "accounts", and nothing is saved.
 func (s *Sender) CreateListed(ctx context.Context, r *store.NoticeRun, accounts []string) error {
+	if s.cfg.Flags != nil {
+		p := processing.ForMessage(r.Kind)
+		for _, a := range accounts {
+			f, err := s.cfg.Flags.AccountFlags(ctx, a)
+			if err != nil {
+				return errs.WithField(err, "accounts")
+			}
+			if !processing.Allowed(f, p) {
+				return errs.Field(errs.Forbidden, "accounts", "account %s restricted or objected to %s", a, p)
+			}
+		}
+	}
 	ids := make([]string, len(accounts))
 	for i := range ids {
 		var err error

@@ -20,7 +20,7 @@ func (s *Server) assemblePolicyInbox(st store.Store) error {
 	}
 	s.Inbox = box
 	snd, err := notices.New(notices.Config{Store: st, Notifier: s.Notifier, Contacts: s.Accounts.Contacts,
-		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand})
+		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand, Flags: st})
 	if err != nil {
 		return err
 	}
