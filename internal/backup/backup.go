@@ -5,10 +5,10 @@
 // while the server runs. It holds everything the database holds (accounts
 // with their email and mobile sealed, password hashes, devices, session
 // intervals, privacy requests, the audit log, …) and nothing else. In
-// particular it does not hold the key-encryption key (DATA/kek or
-// --kek-file), without which the sealed contacts in it cannot be read:
-// back the key up separately, and keep the two apart. Restore refuses a
-// key that does not open the backup's data keys.
+// particular it does not hold the keyring of key-encryption keys
+// (DATA/keyring or --keyring), without which the sealed contacts in it
+// cannot be read: back the keyring up separately, and keep the two apart.
+// Restore refuses a keyring that does not open the backup's data keys.
 //
 // PostgreSQL databases are backed up with pg_dump (docs/backup.md).
 package backup
@@ -57,9 +57,10 @@ type RestoreConfig struct {
 	// DataDir is the data directory to restore into; its database is
 	// DataDir/nitronet.db.
 	DataDir string
-	// KEKFile is the key-encryption key the restored server will use. It
+	// Keyring is the keyring directory the restored server will use, and
+	// KEKFile its legacy key-encryption key file (vault.Config). They
 	// must exist and open the backup's data keys.
-	KEKFile string
+	Keyring, KEKFile string
 	// Force replaces an existing database, which is kept beside it as
 	// nitronet.db.replaced-TIME.
 	Force bool
@@ -76,7 +77,7 @@ type Restored struct {
 }
 
 // Restore checks the backup cfg.Input (its integrity, its schema, and that
-// cfg.KEKFile opens its data keys) and puts a copy of it in place as the
+// the keyring cfg.Keyring opens its data keys) and puts a copy of it in place as the
 // data directory's database. It refuses, with Conflict, to replace a
 // database that exists unless cfg.Force is set, and a database that a
 // process has open (a running server) in any case. It never modifies the
@@ -88,7 +89,7 @@ func Restore(ctx context.Context, cfg RestoreConfig) (Restored, error) {
 		return r, err
 	}
 	r.Backup = info
-	if err := checkKEK(cfg.KEKFile, info); err != nil {
+	if err := checkKEK(cfg.Keyring, cfg.KEKFile, info); err != nil {
 		return r, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -136,24 +137,25 @@ func Restore(ctx context.Context, cfg RestoreConfig) (Restored, error) {
 	return r, syncDir(cfg.DataDir)
 }
 
-// checkKEK checks that the key-encryption key in file opens the data keys
-// of the backup described by info.
-func checkKEK(file string, info sqlstore.SQLiteFile) error {
-	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
-		return errs.Field(errs.Precondition, "kek-file",
-			"no key-encryption key at %s: copy there the one the backed-up server used (it is not in the backup); without it the backup's emails and mobile numbers cannot be read", file)
+// checkKEK checks that the keyring in dir (with the legacy KEK file)
+// opens the data keys of the backup described by info. It creates
+// nothing.
+func checkKEK(dir, legacy string, info sqlstore.SQLiteFile) error {
+	v, err := vault.Open(vault.Config{Dir: dir, LegacyFile: legacy, Existing: true})
+	if errors.Is(err, fs.ErrNotExist) {
+		return errs.Field(errs.Precondition, "keyring",
+			"no complete keyring at %s (%v): copy there the keyring the backed-up server used, as it was when the backup was made "+
+				"(it is not in the backup); without it the backup's emails and mobile numbers cannot be read", dir, err)
 	}
-	// The file exists, so this loads it (checking its size and mode)
-	// rather than creating one.
-	v, err := vault.LoadOrCreate(file, nil)
 	if err != nil {
-		return fmt.Errorf("--kek-file: %w", err)
+		return fmt.Errorf("--keyring: %w", err)
 	}
 	for id, wrapped := range info.WrappedKeys {
 		k, err := v.Unwrap(id, wrapped)
 		if err != nil {
-			return errs.Field(errs.Precondition, "kek-file",
-				"the key-encryption key at %s does not open this backup's data keys: use the one the backed-up server used", file)
+			return errs.Field(errs.Precondition, "keyring",
+				"the keyring at %s does not open this backup's data keys: use the one the backed-up server used "+
+					"(a key-encryption key destroyed by a rotation since the backup was made is gone for good)", dir)
 		}
 		k.Destroy()
 	}

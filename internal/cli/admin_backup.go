@@ -34,10 +34,13 @@ func newAdminBackupCmd(a *admin) *cobra.Command {
 		Short: "Write a consistent copy of the SQLite database, also while the server runs",
 		Long: "Write a consistent copy of the data directory's SQLite database to FILE (mode 0600),\n" +
 			"as of one moment, while `nitronet serve` goes on running, and check it.\n\n" +
-			"The backup holds the database only. It does not hold the key-encryption key\n" +
-			"(DATA/kek or --kek-file): without that key the emails and mobile numbers in it\n" +
-			"cannot be read, and with it they can. Back the key up separately and keep the two\n" +
-			"apart. PostgreSQL is backed up with pg_dump instead (docs/backup.md).",
+			"The backup holds the database only. It does not hold the keyring of key-encryption\n" +
+			"keys (DATA/keyring or --keyring): without the key-encryption key it needs, the emails\n" +
+			"and mobile numbers in it cannot be read, and with it they can. Keep a copy of the\n" +
+			"keyring apart from the backups, replaced after each rotation: a backup taken before\n" +
+			"an erasure becomes unreadable once the key it needs is destroyed, at most one\n" +
+			"--kek-rotation after the erasure. PostgreSQL is backed up with pg_dump instead\n" +
+			"(docs/backup.md).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireFlags(cmd, "output"); err != nil {
@@ -54,7 +57,7 @@ func newAdminBackupCmd(a *admin) *cobra.Command {
 			env := a.env
 			fmt.Fprintf(env.Stdout, "Backed up %s to %s (schema %d, %d accounts); its integrity check passed.\n",
 				cfg.DataDir, out, info.SchemaVersion, info.Accounts)
-			fmt.Fprintf(env.Stderr, "The backup does not hold the key-encryption key %s: keep a copy of that key, apart from the backup.\n", cfg.KEKFile)
+			fmt.Fprintf(env.Stderr, "The backup does not hold the keyring %s: keep a copy of it apart from the backup, replaced after each rotation.\n", cfg.Keyring)
 			return nil
 		},
 	}
@@ -69,12 +72,13 @@ func newAdminRestoreCmd(a *admin) *cobra.Command {
 		Use:   "restore --input FILE [--force]",
 		Short: "Restore a backup into the data directory (the server must be stopped)",
 		Long: "Check a backup made by `nitronet admin backup` (its integrity, its schema, and that\n" +
-			"the key-encryption key in DATA/kek or --kek-file opens it) and make it the data\n" +
+			"the keyring in DATA/keyring or --keyring opens it) and make it the data\n" +
 			"directory's database. An existing database is replaced only with --force, and is\n" +
 			"kept beside it as nitronet.db.replaced-TIME; a database a running server has open is\n" +
 			"never replaced. Start the server afterwards: it applies any newer migrations.\n\n" +
-			"The key-encryption key is not in the backup: copy the one the backed-up server used\n" +
-			"to DATA/kek (mode 0600) first.",
+			"The keyring is not in the backup: copy the one the backed-up server used to\n" +
+			"DATA/keyring (mode 0700, its files 0600) first. A backup whose key-encryption key a\n" +
+			"rotation has destroyed cannot be restored.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireFlags(cmd, "input"); err != nil {
@@ -85,7 +89,7 @@ func newAdminRestoreCmd(a *admin) *cobra.Command {
 				return err
 			}
 			r, err := backup.Restore(cmd.Context(), backup.RestoreConfig{
-				Input: in, DataDir: cfg.DataDir, KEKFile: cfg.KEKFile, Force: force, Clock: a.env.Clock,
+				Input: in, DataDir: cfg.DataDir, Keyring: cfg.Keyring, KEKFile: cfg.KEKFile, Force: force, Clock: a.env.Clock,
 			})
 			if err != nil {
 				return err

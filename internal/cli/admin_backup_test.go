@@ -17,11 +17,12 @@ import (
 
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/server"
+	"github.com/nitronet/nitronet/internal/vault"
 )
 
 // TestBackupRoundTrip: `admin backup` copies the database while the server
 // runs and keeps writing; `admin restore` puts the copy into a new data
-// directory once it has the right key-encryption key; a server started on
+// directory once it has the right keyring; a server started on
 // it serves the data back over the API: the account (its email decrypts),
 // its device, and every message written before the backup began.
 func TestBackupRoundTrip(t *testing.T) {
@@ -79,16 +80,22 @@ func TestBackupRoundTrip(t *testing.T) {
 	// Restore into a new data directory: not without the right key.
 	dst := t.TempDir()
 	restore := []string{"admin", "restore", "--data", dst, "--input", file}
-	if _, err := h.run("", restore...); err == nil || !strings.Contains(err.Error(), "--kek-file") {
-		t.Fatalf("restore without a key: got %v, want an error about --kek-file", err)
+	if _, err := h.run("", restore...); err == nil || !strings.Contains(err.Error(), "--keyring") {
+		t.Fatalf("restore without a keyring: got %v, want an error about --keyring", err)
 	}
-	if err := os.WriteFile(filepath.Join(dst, "kek"), make([]byte, 32), 0o600); err != nil {
+	if entries, _ := os.ReadDir(dst); len(entries) != 0 {
+		t.Fatalf("a refused restore left %d entries in the data directory", len(entries))
+	}
+	_, err := vault.Open(vault.Config{Dir: filepath.Join(dst, "keyring")})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.run("", restore...); err == nil || !strings.Contains(err.Error(), "does not open") {
-		t.Fatalf("restore with another key: got %v, want an error that the key does not open the backup", err)
+		t.Fatalf("restore with another keyring: got %v, want an error that the keyring does not open the backup", err)
 	}
-	copyFile(t, filepath.Join(src, "kek"), filepath.Join(dst, "kek"))
+	for _, name := range []string{"kek-1.key", "derive.key"} {
+		copyFile(t, filepath.Join(src, "keyring", name), filepath.Join(dst, "keyring", name))
+	}
 	if out := h.must("", restore...); !strings.Contains(out, "Restored") {
 		t.Fatalf("restore said %q", out)
 	}

@@ -38,9 +38,15 @@ type Settings struct {
 	ACME ACME
 	// Transport says when plain HTTP is allowed, what a proxy in front is
 	// trusted with, and where metrics are served; see Transport.
-	Transport    Transport
-	Database     string // "" = SQLite in DataDir; postgres://… = PostgreSQL
-	KEKFile      string // "" = DataDir/kek
+	Transport Transport
+	Database  string // "" = SQLite in DataDir; postgres://… = PostgreSQL
+	// Keyring is the directory of key-encryption keys ("" = DataDir/keyring);
+	// KEKFile the single KEK file of versions before keyrings ("" =
+	// DataDir/kek), used as KEK 0 while it exists. KEKRotation is how
+	// often the KEK is rotated (0: only by hand).
+	Keyring      string
+	KEKFile      string
+	KEKRotation  time.Duration
 	PoolV4       string
 	PoolV6       string
 	DeviceLimit  int
@@ -117,7 +123,9 @@ func (c *Settings) Bind(fs *pflag.FlagSet) {
 	c.ACME.bind(fs)
 	c.Transport.bind(fs)
 	fs.StringVar(&c.Database, "database", "", "PostgreSQL URL (postgres://…); empty uses SQLite in the data directory")
-	fs.StringVar(&c.KEKFile, "kek-file", "", "key-encryption key file (default DATA/kek, created mode 0600)")
+	fs.StringVar(&c.Keyring, "keyring", "", "key-encryption keyring directory (default DATA/keyring, created mode 0700); keep it out of database backups, and share it between replicas")
+	fs.StringVar(&c.KEKFile, "kek-file", "", "key-encryption key file of versions before keyrings (default DATA/kek): read while it exists, destroyed by the first rotation")
+	fs.DurationVar(&c.KEKRotation, "kek-rotation", 30*24*time.Hour, "rotate the key-encryption key this often, destroying the old one (0: only with admin kek rotate); a backup becomes unreadable at most this long after an erasure")
 	fs.StringVar(&c.PoolV4, "pool-v4", "100.64.0.0/10", "IPv4 pool for device tunnel addresses")
 	fs.StringVar(&c.PoolV6, "pool-v6", "fd00:6e6e::/48", "IPv6 ULA prefix for device tunnel addresses")
 	fs.IntVar(&c.DeviceLimit, "device-limit", 5, "devices per account")
@@ -163,6 +171,12 @@ func (c *Settings) Validate() error {
 	}
 	if c.KEKFile == "" {
 		c.KEKFile = filepath.Join(c.DataDir, "kek")
+	}
+	if c.Keyring == "" {
+		c.Keyring = filepath.Join(c.DataDir, "keyring")
+	}
+	if c.KEKRotation != 0 && (c.KEKRotation < time.Hour || c.KEKRotation > 366*24*time.Hour) {
+		return fmt.Errorf("--kek-rotation must be 0 (off) or between 1h and 8784h")
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("--listen %q: want HOST:PORT", c.Listen)

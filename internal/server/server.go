@@ -180,9 +180,9 @@ func New(ctx context.Context, cfg config.Settings, d Deps) (*Server, error) {
 // store.
 func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	log := d.Logger
-	v, err := vault.LoadOrCreate(cfg.KEKFile, d.Rand)
+	v, err := vault.Open(vault.Config{Dir: cfg.Keyring, LegacyFile: cfg.KEKFile, Rand: d.Rand})
 	if err != nil {
-		return nil, fmt.Errorf("load key-encryption key: %w", err)
+		return nil, fmt.Errorf("load key-encryption keyring: %w", err)
 	}
 	hasher, err := password.NewHasher(password.DefaultParams(), max(2, runtime.GOMAXPROCS(0)), d.Rand)
 	if err != nil {

@@ -62,11 +62,14 @@ func FuzzUnwrap(f *testing.F) {
 	f.Add("acct-1", []byte{})
 	f.Add("acct-1", []byte{1})
 	f.Add("acct-1", []byte{0xff})
+	f.Add("acct-1", []byte{2, 0, 0, 0, 1})
+	f.Add("acct-1", []byte{2, 0, 0, 0})
+	f.Add("acct-1", append([]byte{1}, wrapped[headerSize:]...))
 	f.Fuzz(func(t *testing.T, account string, w []byte) {
 		got, err := v.Unwrap(account, w)
 		if err != nil {
-			if !errors.Is(err, ErrDecrypt) && !errors.Is(err, ErrVersion) {
-				t.Errorf("Unwrap error = %v, want ErrDecrypt or ErrVersion", err)
+			if !errors.Is(err, ErrDecrypt) && !errors.Is(err, ErrVersion) && !errors.Is(err, ErrUnknownKEK) {
+				t.Errorf("Unwrap error = %v, want ErrDecrypt, ErrVersion or ErrUnknownKEK", err)
 			}
 			return
 		}
@@ -75,6 +78,34 @@ func FuzzUnwrap(f *testing.F) {
 		}
 		if !got.Equal(k) {
 			t.Errorf("Unwrap returned a different key")
+		}
+	})
+}
+
+// FuzzOpenSecret checks that OpenSecret never panics and never accepts
+// anything but the one genuine sealed secret and aad.
+func FuzzOpenSecret(f *testing.F) {
+	v, _, _, _ := fuzzFixture(f)
+	sealed, err := v.SealSecret("staff totp", []byte("seed"), []byte("stf_1"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sealed, []byte("stf_1"))
+	f.Add(sealed, []byte("stf_2"))
+	f.Add(sealed[:headerSize], []byte("stf_1"))
+	f.Add([]byte{}, []byte{})
+	f.Add([]byte{1}, []byte{})
+	f.Add(append([]byte{1}, sealed[headerSize:]...), []byte("stf_1"))
+	f.Fuzz(func(t *testing.T, c, aad []byte) {
+		pt, err := v.OpenSecret("staff totp", c, aad)
+		if err != nil {
+			if !errors.Is(err, ErrDecrypt) && !errors.Is(err, ErrVersion) && !errors.Is(err, ErrUnknownKEK) {
+				t.Errorf("OpenSecret error = %v", err)
+			}
+			return
+		}
+		if !bytes.Equal(c, sealed) || !bytes.Equal(aad, []byte("stf_1")) || string(pt) != "seed" {
+			t.Errorf("OpenSecret accepted a forged secret %x with aad %q", c, aad)
 		}
 	})
 }

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	mathrand "math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -185,6 +183,9 @@ func TestUnwrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if id, err := KEKOf(wrapped); err != nil || id != 1 || wrapped[0] != version2 {
+		t.Fatalf("KEKOf(wrapped) = %d, %v; want KEK 1 in version 2", id, err)
+	}
 	if got, want := len(wrapped), WrappedKeySize; got != want {
 		t.Fatalf("len(wrapped) = %d, want %d", got, want)
 	}
@@ -232,8 +233,9 @@ func TestUnwrap(t *testing.T) {
 		{"account prefix", v, "acct-", wrapped, ErrDecrypt},
 		{"empty account", v, "", wrapped, ErrDecrypt},
 		{"other KEK", newTestVault(t, 2), "acct-1", wrapped, ErrDecrypt},
-		{"tampered nonce", v, "acct-1", flip(1), ErrDecrypt},
-		{"tampered key", v, "acct-1", flip(1 + nonceSize), ErrDecrypt},
+		{"tampered KEK id", v, "acct-1", flip(4), ErrUnknownKEK},
+		{"tampered nonce", v, "acct-1", flip(headerSize), ErrDecrypt},
+		{"tampered key", v, "acct-1", flip(headerSize + nonceSize), ErrDecrypt},
 		{"tampered tag", v, "acct-1", flip(len(wrapped) - 1), ErrDecrypt},
 		{"truncated", v, "acct-1", wrapped[:len(wrapped)-1], ErrDecrypt},
 		{"appended", v, "acct-1", append(bytes.Clone(wrapped), 0), ErrDecrypt},
@@ -393,9 +395,9 @@ func TestDeriveKey(t *testing.T) {
 		"derive signing":       v.DeriveKey("signing"),
 		"derive empty":         v.DeriveKey(""),
 		"other KEK":            newTestVault(t, 2).DeriveKey("ratelimit"),
-		"wrap key":             v.wrapKey,
-		"blind-index email":    v.expand(infoBlindIndex + "email"),
-		"blind-index empty":    v.expand(infoBlindIndex),
+		"wrap key":             v.keks[1].wrapKey,
+		"blind-index email":    expand(v.keks[1].prk, infoBlindIndex+"email"),
+		"blind-index empty":    expand(v.keks[1].prk, infoBlindIndex),
 		"derive 'email'":       v.DeriveKey("email"),
 		"derive blind-index..": v.DeriveKey("blind-index v1 email"),
 	} {
@@ -433,142 +435,7 @@ func TestRedacted(t *testing.T) {
 	}
 }
 
-func TestLoadOrCreate(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "state", "keys")
-	path := filepath.Join(dir, "kek")
-
-	v1, err := LoadOrCreate(path, mathrand.NewChaCha8([32]byte{1}))
-	if err != nil {
-		t.Fatalf("LoadOrCreate (create): %v", err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := fi.Mode().Perm(), os.FileMode(0o600); got != want {
-		t.Errorf("key file mode = %#o, want %#o", got, want)
-	}
-	if got, want := fi.Size(), int64(KEKSize); got != want {
-		t.Errorf("key file size = %d, want %d", got, want)
-	}
-	di, err := os.Stat(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := di.Mode().Perm(), os.FileMode(0o700); got != want {
-		t.Errorf("key dir mode = %#o, want %#o", got, want)
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) != 1 {
-		t.Errorf("key dir holds %d entries, want 1 (temporary file left behind?)", len(entries))
-	}
-
-	// Loading again must give the same key, and must not overwrite it even
-	// with a different random source.
-	v2, err := LoadOrCreate(path, mathrand.NewChaCha8([32]byte{2}))
-	if err != nil {
-		t.Fatalf("LoadOrCreate (load): %v", err)
-	}
-	if a, b := v1.BlindIndex("email", "x"), v2.BlindIndex("email", "x"); !bytes.Equal(a, b) {
-		t.Errorf("reloaded vault derives different keys: %x vs %x", a, b)
-	}
-	_, wrapped, err := v1.NewDataKey("acct-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := v2.Unwrap("acct-1", wrapped); err != nil {
-		t.Errorf("reloaded vault cannot unwrap: %v", err)
-	}
-
-	// The file holds the raw key: New on its contents gives the same Vault.
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v3, err := New(raw, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a, b := v1.BlindIndex("email", "x"), v3.BlindIndex("email", "x"); !bytes.Equal(a, b) {
-		t.Errorf("New(file contents) derives different keys: %x vs %x", a, b)
-	}
-}
-
-func TestLoadOrCreateConcurrent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "kek")
-	const n = 8
-	idx := make([][]byte, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			v, err := LoadOrCreate(path, cryptorand.Reader)
-			if err != nil {
-				t.Errorf("LoadOrCreate: %v", err)
-				return
-			}
-			idx[i] = v.BlindIndex("email", "x")
-		})
-	}
-	wg.Wait()
-	for i := 1; i < n; i++ {
-		if !bytes.Equal(idx[i], idx[0]) {
-			t.Errorf("concurrent LoadOrCreate %d got a different key than 0", i)
-		}
-	}
-}
-
-func TestLoadOrCreateRefuses(t *testing.T) {
-	tests := []struct {
-		name    string
-		setup   func(t *testing.T, path string)
-		wantMsg string
-	}{
-		{"mode 0644", func(t *testing.T, path string) { writeKey(t, path, KEKSize, 0o644) }, "chmod 600"},
-		{"mode 0640", func(t *testing.T, path string) { writeKey(t, path, KEKSize, 0o640) }, "group or others"},
-		{"mode 0604", func(t *testing.T, path string) { writeKey(t, path, KEKSize, 0o604) }, "group or others"},
-		{"mode 0620", func(t *testing.T, path string) { writeKey(t, path, KEKSize, 0o620) }, "group or others"},
-		{"too short", func(t *testing.T, path string) { writeKey(t, path, KEKSize-1, 0o600) }, "31 bytes, want exactly 32"},
-		{"too long", func(t *testing.T, path string) { writeKey(t, path, KEKSize+1, 0o600) }, "33 bytes, want exactly 32"},
-		{"empty", func(t *testing.T, path string) { writeKey(t, path, 0, 0o600) }, "0 bytes, want exactly 32"},
-		{"directory", func(t *testing.T, path string) {
-			if err := os.Mkdir(path, 0o700); err != nil {
-				t.Fatal(err)
-			}
-		}, "not a regular file"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "kek")
-			tt.setup(t, path)
-			before, _ := os.ReadFile(path)
-			v, err := LoadOrCreate(path, cryptorand.Reader)
-			if err == nil {
-				t.Fatalf("LoadOrCreate: got vault %v, want error", v)
-			}
-			if !strings.Contains(err.Error(), tt.wantMsg) || !strings.Contains(err.Error(), path) {
-				t.Errorf("LoadOrCreate error = %q, want it to contain %q and the path", err, tt.wantMsg)
-			}
-			if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
-				t.Errorf("LoadOrCreate modified the refused key file")
-			}
-		})
-	}
-}
-
-func TestLoadOrCreateRandFailure(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "kek")
-	if _, err := LoadOrCreate(path, bytes.NewReader(make([]byte, 5))); err == nil {
-		t.Fatalf("LoadOrCreate with short rand: got nil error, want error")
-	}
-	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		t.Errorf("key file exists after failed creation (stat error %v), want none", err)
-	}
-}
-
-func writeKey(t *testing.T, path string, size int, mode os.FileMode) {
+func writeKey(t *testing.T, path string, size int, mode os.FileMode) string {
 	t.Helper()
 	if err := os.WriteFile(path, bytes.Repeat([]byte{7}, size), 0o600); err != nil {
 		t.Fatal(err)
@@ -576,6 +443,7 @@ func writeKey(t *testing.T, path string, size int, mode os.FileMode) {
 	if err := os.Chmod(path, mode); err != nil { // not subject to umask
 		t.Fatal(err)
 	}
+	return path
 }
 
 func TestSealSecret(t *testing.T) {
