@@ -113,6 +113,9 @@ func (s *Service) Signup(ctx context.Context, email, mobile, pw string) (string,
 	if err != nil {
 		return "", fmt.Errorf("signup: %w", err)
 	}
+	if err := s.contactsFree(ctx, email, mobile); err != nil {
+		return "", err
+	}
 	id, err := ident.New(s.cfg.Rand, "acc")
 	if err != nil {
 		return "", err
@@ -290,7 +293,7 @@ func (s *Service) Login(ctx context.Context, email, pw string) (*Session, string
 		s.cfg.Hasher.Dummy(ctx)
 		return nil, "", bad
 	}
-	a, err := s.cfg.Store.AccountByEmailIndex(ctx, s.cfg.Vault.BlindIndex("email", norm))
+	a, err := s.accountByIndex(ctx, store.Email, norm)
 	if errs.Is(err, errs.NotFound) {
 		s.cfg.Hasher.Dummy(ctx)
 		return nil, "", bad
@@ -375,7 +378,7 @@ func (s *Service) RequestReset(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	a, err := s.cfg.Store.AccountByEmailIndex(ctx, s.cfg.Vault.BlindIndex("email", norm))
+	a, err := s.accountByIndex(ctx, store.Email, norm)
 	if errs.Is(err, errs.NotFound) {
 		return nil
 	}

@@ -116,14 +116,24 @@ func (s *Service) AccountIDByIndex(ctx context.Context, ch store.Channel, value 
 // accountByIndex returns the active account whose blind index on channel
 // ch is that of value (normalised); NotFound if there is none.
 func (s *Service) accountByIndex(ctx context.Context, ch store.Channel, value string) (*store.Account, error) {
-	index := s.cfg.Vault.BlindIndex(string(ch), value)
+	var lookup func(context.Context, []byte) (*store.Account, error)
 	switch ch {
 	case store.Email:
-		return s.cfg.Store.AccountByEmailIndex(ctx, index)
+		lookup = s.cfg.Store.AccountByEmailIndex
 	case store.Mobile:
-		return s.cfg.Store.AccountByMobileIndex(ctx, index)
+		lookup = s.cfg.Store.AccountByMobileIndex
+	default:
+		return nil, errs.Field(errs.Invalid, "channel", `channel must be "email" or "mobile"`)
 	}
-	return nil, errs.Field(errs.Invalid, "channel", `channel must be "email" or "mobile"`)
+	// During a key-encryption-key rotation some rows are still indexed
+	// under an older KEK: try the index under each, primary first.
+	for _, index := range s.cfg.Vault.BlindIndexes(string(ch), value) {
+		a, err := lookup(ctx, index)
+		if !errs.Is(err, errs.NotFound) {
+			return a, err
+		}
+	}
+	return nil, errs.E(errs.NotFound, "account not found")
 }
 
 // NormalizeContact validates and normalises a new value for channel ch:

@@ -134,3 +134,37 @@ func (s *Service) checkTOTP(ctx context.Context, id string, sealed []byte, code 
 	}
 	return nil
 }
+
+// ResealSecrets re-seals every staff member's TOTP seed under the vault's
+// primary key-encryption key, for a KEK rotation (package rekey, which
+// authorises and audits the rotation), and returns how many it re-sealed.
+// A seed sealed under a KEK no longer in the keyring cannot be re-sealed:
+// ResealSecrets counts it in unreadable and leaves it, and its owner must
+// enrol again (ResetTOTP).
+func (s *Service) ResealSecrets(ctx context.Context) (resealed, unreadable int64, err error) {
+	if s.cfg.Vault == nil {
+		return 0, 0, nil
+	}
+	secrets, err := s.cfg.Store.StaffSecrets(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, x := range secrets {
+		sealed, changed, err := s.cfg.Vault.Reseal(totpPurpose, x.Sealed, []byte(x.StaffID))
+		if err != nil {
+			unreadable++
+			continue
+		}
+		if !changed {
+			continue
+		}
+		ok, err := s.cfg.Store.ResealStaffSecret(ctx, x.StaffID, x.Sealed, sealed)
+		if err != nil {
+			return resealed, unreadable, err
+		}
+		if ok {
+			resealed++
+		}
+	}
+	return resealed, unreadable, nil
+}

@@ -31,6 +31,13 @@ const StaffAdminRole = "admin"
 // StaffStore keeps staff accounts and their login tokens. It is part of
 // Store.
 type StaffStore interface {
+	// StaffSecrets returns every staff member's sealed TOTP seed, for a
+	// key-encryption-key rotation.
+	StaffSecrets(ctx context.Context) ([]StaffSecret, error)
+	// ResealStaffSecret replaces the staff member's sealed seed old with
+	// sealed, and reports whether it did (false if the seed changed or was
+	// removed meanwhile).
+	ResealStaffSecret(ctx context.Context, staffID string, old, sealed []byte) (bool, error)
 	// CreateStaff inserts s; a taken email is Conflict.
 	CreateStaff(ctx context.Context, s *Staff) error
 	// BootstrapStaff inserts s and appends e to the audit log (as

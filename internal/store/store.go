@@ -166,6 +166,9 @@ type Store interface {
 	// AccountByMobileIndex returns the active account with that mobile
 	// blind index.
 	AccountByMobileIndex(ctx context.Context, index []byte) (*Account, error)
+	// AccountByIndex returns the account, whatever its status, whose
+	// blind index on channel ch is index; NotFound if none.
+	AccountByIndex(ctx context.Context, ch Channel, index []byte) (*Account, error)
 	// SetVerified marks one channel of the account as verified.
 	SetVerified(ctx context.Context, accountID string, ch Channel) error
 	// SetPassword replaces the password hash and deletes all the account's
@@ -276,6 +279,7 @@ type Store interface {
 	RetentionStore
 	PrivacyStore
 	BreachStore
+	RekeyStore
 
 	// Close releases the store.
 	Close() error

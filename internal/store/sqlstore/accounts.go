@@ -93,6 +93,32 @@ func (s *Store) accountByIndex(ctx context.Context, col string, index []byte) (*
 	return a, nil
 }
 
+// AccountByIndex implements store.Store.
+func (s *Store) AccountByIndex(ctx context.Context, ch store.Channel, index []byte) (*store.Account, error) {
+	col := ""
+	switch ch {
+	case store.Email:
+		col = "email_index"
+	case store.Mobile:
+		col = "mobile_index"
+	default:
+		return nil, errs.E(errs.Invalid, "unknown channel %q", ch)
+	}
+	if len(index) == 0 {
+		return nil, errs.E(errs.NotFound, "account not found")
+	}
+	var a *store.Account
+	err := s.read(ctx, "account by index", func(tx *sql.Tx) error {
+		var err error
+		a, err = scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE `+col+` = $1`, index))
+		return notFound(err, "account not found")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 // SetVerified marks one channel of the account as verified. It returns
 // Invalid for an unknown channel and NotFound for an unknown account.
 func (s *Store) SetVerified(ctx context.Context, accountID string, ch store.Channel) error {

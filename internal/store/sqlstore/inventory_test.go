@@ -25,6 +25,7 @@ func noPersonalData() map[string]string {
 		"policy_documents":   "the published policy texts; published_by is a staff id (see staff.accounts)",
 		"processors":         "the register of third-party processors: names, purposes and category ids",
 		"erasure_tombstones": "only an erasure request id and a date, by design",
+		"kek_rotations":      "key-encryption-key rotations: KEK ids, counts and times; started_by is a staff id (see staff.accounts)",
 	}
 }
 

@@ -1,0 +1,81 @@
+package accounts
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/store"
+)
+
+// Rekey computes what a key-encryption-key rotation stores for account a:
+// its data key wrapped under the vault's primary KEK, and its blind
+// indexes (email, mobile and those of pending contact changes) derived
+// from that KEK, from the values sealed under the data key. It reports
+// false if nothing would change. The data key itself, and so everything
+// sealed under it, is unchanged.
+func (s *Service) Rekey(a store.KeyedAccount) (store.AccountRekey, bool, error) {
+	wrapped, changed, err := s.cfg.Vault.Rewrap(a.ID, a.WrappedKey)
+	if err != nil {
+		return store.AccountRekey{}, false, fmt.Errorf("rewrap the data key of %s: %w", a.ID, err)
+	}
+	dk, err := s.cfg.Vault.Unwrap(a.ID, wrapped)
+	if err != nil {
+		return store.AccountRekey{}, false, fmt.Errorf("unwrap the data key of %s: %w", a.ID, err)
+	}
+	defer dk.Destroy()
+	r := store.AccountRekey{ID: a.ID, OldWrappedKey: a.WrappedKey, WrappedKey: wrapped}
+	index := func(ch store.Channel, sealed, old []byte) ([]byte, error) {
+		if sealed == nil {
+			return nil, nil
+		}
+		v, err := dk.Open(sealed, aad(a.ID, string(ch)))
+		if err != nil {
+			return nil, fmt.Errorf("open the %s of %s: %w", ch, a.ID, err)
+		}
+		idx := s.cfg.Vault.BlindIndex(string(ch), string(v))
+		if !bytes.Equal(idx, old) {
+			changed = true
+		}
+		return idx, nil
+	}
+	if r.EmailIndex, err = index(store.Email, a.EmailSealed, a.EmailIndex); err != nil {
+		return store.AccountRekey{}, false, err
+	}
+	if r.MobileIndex, err = index(store.Mobile, a.MobileSealed, a.MobileIndex); err != nil {
+		return store.AccountRekey{}, false, err
+	}
+	for _, c := range a.Pending {
+		idx, err := index(c.Channel, c.Sealed, c.Index)
+		if err != nil {
+			return store.AccountRekey{}, false, err
+		}
+		if r.Pending == nil {
+			r.Pending = map[store.Channel][]byte{}
+		}
+		r.Pending[c.Channel] = idx
+	}
+	return r, changed, nil
+}
+
+// contactsFree returns Conflict if an account holds email or mobile under
+// an older KEK of the keyring, which the unique indexes of the store
+// cannot see (they compare indexes, and a rotation may not have
+// re-indexed that account yet). Under the primary KEK the store's unique
+// indexes decide.
+func (s *Service) contactsFree(ctx context.Context, email, mobile string) error {
+	for ch, v := range map[store.Channel]string{store.Email: email, store.Mobile: mobile} {
+		idx := s.cfg.Vault.BlindIndexes(string(ch), v)
+		for _, i := range idx[min(1, len(idx)):] {
+			_, err := s.cfg.Store.AccountByIndex(ctx, ch, i)
+			if err == nil {
+				return errs.E(errs.Conflict, "an account with this email or mobile number already exists")
+			}
+			if !errs.Is(err, errs.NotFound) {
+				return err
+			}
+		}
+	}
+	return nil
+}
