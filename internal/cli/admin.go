@@ -54,7 +54,7 @@ func newAdminCmd(env *Env) *cobra.Command {
 	c.AddCommand(newAdminGatewayCmd(a), newAdminStaffCmd(a), newAdminAuditCmd(a), newAdminHoldCmd(a),
 		newAdminPolicyCmd(a), newAdminAnnounceCmd(a), newAdminNoticesCmd(a), newAdminRetentionCmd(a), newAdminRecordsCmd(a))
 	c.AddCommand(newAdminDisclosureCmd(a), newAdminTransparencyCmd(a), newAdminProcessorCmd(a), newAdminStatsCmd(a))
-	c.AddCommand(newAdminPrivacyCmd(a), newAdminAccountCmd(a), newAdminBreachCmd(a))
+	c.AddCommand(newAdminPrivacyCmd(a), newAdminAccountCmd(a), newAdminBreachCmd(a), newAdminKEKCmd(a))
 	c.AddCommand(newAdminBackupCmd(a), newAdminRestoreCmd(a))
 	return c
 }

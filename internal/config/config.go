@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/controller"
+	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nyaruka/phonenumbers"
 	"github.com/spf13/pflag"
 )
@@ -43,10 +44,13 @@ type Settings struct {
 	// Keyring is the directory of key-encryption keys ("" = DataDir/keyring);
 	// KEKFile the single KEK file of versions before keyrings ("" =
 	// DataDir/kek), used as KEK 0 while it exists. KEKRotation is how
-	// often the KEK is rotated (0: only by hand).
+	// often the KEK is rotated (0: only by hand); KEKSettle how long a
+	// rotation waits, after its new KEK became the primary, before it
+	// verifies and destroys the old one.
 	Keyring      string
 	KEKFile      string
 	KEKRotation  time.Duration
+	KEKSettle    time.Duration
 	PoolV4       string
 	PoolV6       string
 	DeviceLimit  int
@@ -125,7 +129,8 @@ func (c *Settings) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Database, "database", "", "PostgreSQL URL (postgres://…); empty uses SQLite in the data directory")
 	fs.StringVar(&c.Keyring, "keyring", "", "key-encryption keyring directory (default DATA/keyring, created mode 0700); keep it out of database backups, and share it between replicas")
 	fs.StringVar(&c.KEKFile, "kek-file", "", "key-encryption key file of versions before keyrings (default DATA/kek): read while it exists, destroyed by the first rotation")
-	fs.DurationVar(&c.KEKRotation, "kek-rotation", 30*24*time.Hour, "rotate the key-encryption key this often, destroying the old one (0: only with admin kek rotate); a backup becomes unreadable at most this long after an erasure")
+	fs.DurationVar(&c.KEKRotation, "kek-rotation", inventory.DefaultKEKRotationDays*24*time.Hour, "rotate the key-encryption key this often, destroying the old one (0: only with admin kek rotate); a backup becomes unreadable at most this long after an erasure")
+	fs.DurationVar(&c.KEKSettle, "kek-settle", 2*time.Minute, "how long a rotation waits for requests in flight, on every process sharing the keyring, before it destroys the old key-encryption key")
 	fs.StringVar(&c.PoolV4, "pool-v4", "100.64.0.0/10", "IPv4 pool for device tunnel addresses")
 	fs.StringVar(&c.PoolV6, "pool-v6", "fd00:6e6e::/48", "IPv6 ULA prefix for device tunnel addresses")
 	fs.IntVar(&c.DeviceLimit, "device-limit", 5, "devices per account")
@@ -177,6 +182,9 @@ func (c *Settings) Validate() error {
 	}
 	if c.KEKRotation != 0 && (c.KEKRotation < time.Hour || c.KEKRotation > 366*24*time.Hour) {
 		return fmt.Errorf("--kek-rotation must be 0 (off) or between 1h and 8784h")
+	}
+	if c.KEKSettle < time.Second || c.KEKSettle > time.Hour {
+		return fmt.Errorf("--kek-settle must be between 1s and 1h")
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("--listen %q: want HOST:PORT", c.Listen)

@@ -160,16 +160,27 @@ type Retention struct {
 	// none. WithDays changes both together.
 	Follows string `json:"-"`
 	// explain is Criteria with the placeholder "{after}" where the period
-	// goes ("30 days after", see after); "" for a rule built without rule.
+	// goes ("30 days after", see after), and "{backups}" where what holds
+	// for backups goes (backups); "" for a rule built without rule.
 	explain string
+	// backups is what holds for backups of the database after an erasure
+	// (BackupsText), for "{backups}".
+	backups string
 }
 
 // rule returns the rule that deletes records days days after trigger,
 // explained by explain, in which "{after}" stands for the period in words
 // ("90 days after", "1 day after", "3 years after", "right after").
 func rule(days int, trigger Trigger, explain string) Retention {
-	return Retention{Days: days, DefaultDays: days, Trigger: trigger, explain: explain,
-		Criteria: strings.ReplaceAll(explain, "{after}", after(days))}
+	r := Retention{Days: days, DefaultDays: days, Trigger: trigger, explain: explain,
+		backups: BackupsText(DefaultKEKRotationDays * 24 * time.Hour)}
+	r.Criteria = r.render()
+	return r
+}
+
+// render returns explain with its placeholders filled in.
+func (r Retention) render() string {
+	return strings.NewReplacer("{after}", after(r.Days), "{backups}", r.backups).Replace(r.explain)
 }
 
 // following returns r sharing the period of category id.
@@ -182,9 +193,67 @@ func following(id string, r Retention) Retention {
 func (r Retention) withDays(days int) Retention {
 	r.Days = days
 	if r.explain != "" {
-		r.Criteria = strings.ReplaceAll(r.explain, "{after}", after(days))
+		r.Criteria = r.render()
 	}
 	return r
+}
+
+// DefaultKEKRotationDays is how often, by default, the key-encryption key
+// is rotated and the old one destroyed (the --kek-rotation setting).
+const DefaultKEKRotationDays = 30
+
+// BackupsText says, in words for the people whose data it is, what holds
+// for a backup of the database taken before an erasure when the
+// key-encryption key is rotated every every (0: only by hand): what is
+// encrypted under the account's own key stays readable in it until the
+// key-encryption key it needs is destroyed.
+func BackupsText(every time.Duration) string {
+	const lead = "A backup of the database taken before your account was erased still holds what was encrypted under your account's key, " +
+		"and becomes unreadable when the key-encryption key it needs is destroyed"
+	if every <= 0 {
+		return lead + ", which happens when the operator next rotates the key-encryption key (no automatic rotation is configured)."
+	}
+	return fmt.Sprintf("%s: that key is rotated and destroyed at least every %s, so at most %s after the erasure.",
+		lead, durationWords(every), durationWords(every))
+}
+
+// durationWords returns d in words: whole days as period does, otherwise
+// hours.
+func durationWords(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return period(int(d / (24 * time.Hour)))
+	}
+	h := int(d.Round(time.Hour) / time.Hour)
+	if h == 1 {
+		return "1 hour"
+	}
+	return fmt.Sprintf("%d hours", h)
+}
+
+// WithKEKRotation returns a copy of inv that states what holds for backups
+// (BackupsText) with the key-encryption key rotated every every, the
+// setting in force. The composition root applies it once, with the
+// retention settings.
+func (inv Inventory) WithKEKRotation(every time.Duration) Inventory {
+	out := slices.Clone(inv)
+	text := BackupsText(every)
+	for i, c := range out {
+		out[i].Retention.backups = text
+		if c.Retention.explain != "" {
+			out[i].Retention.Criteria = out[i].Retention.render()
+		}
+	}
+	return out
+}
+
+// Backups returns what inv states for backups (see WithKEKRotation).
+func (inv Inventory) Backups() string {
+	for _, c := range inv {
+		if c.Retention.backups != "" {
+			return c.Retention.backups
+		}
+	}
+	return BackupsText(DefaultKEKRotationDays * 24 * time.Hour)
 }
 
 // period returns days in words: "1 day", "3 years" for whole years,
@@ -313,7 +382,7 @@ func Default() Inventory {
 // follows, the data goes with the account record's rule.
 func accountClosed(follows bool, extra string) Retention {
 	r := rule(AccountGraceDays, TriggerAccountClosed,
-		"Kept while your account is open. When you close your account it is crypto-shredded at once (the key that decrypts it is destroyed, which also makes backups unreadable) and the record is purged {after} closure."+extra)
+		"Kept while your account is open. When you close your account it is crypto-shredded at once (the key that decrypts it is destroyed) and the record is purged {after} closure."+extra)
 	if follows {
 		r.Follows = IDAccount
 	}
@@ -332,7 +401,7 @@ func accountCategories() []Category {
 			Fields:      []string{"email address (encrypted)", "email blind index (keyed hash)", "verified flag"},
 			Purposes:    []string{PurposeLogin, PurposeVerify, PurposeRecovery, PurposeNotify},
 			LegalBasis:  BasisContract,
-			Retention:   accountClosed(true, ""),
+			Retention:   accountClosed(true, " {backups}"),
 			Recipients:  []string{RecipientSMTP, RecipientAuthorities},
 			Storage:     []string{TableAccounts, TablePendingContacts},
 			Source:      SourceYou,
@@ -345,7 +414,7 @@ func accountCategories() []Category {
 			Fields:      []string{"mobile number (encrypted)", "mobile blind index (keyed hash)", "verified flag"},
 			Purposes:    []string{PurposeVerify, PurposeRecovery, PurposeNotify},
 			LegalBasis:  BasisContract,
-			Retention:   accountClosed(true, ""),
+			Retention:   accountClosed(true, " {backups}"),
 			Recipients:  []string{RecipientSMS, RecipientAuthorities},
 			Storage:     []string{TableAccounts, TablePendingContacts},
 			Source:      SourceYou,

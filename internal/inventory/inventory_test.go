@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/errs"
@@ -418,5 +419,40 @@ func TestValidateFollows(t *testing.T) {
 		if err := inv.Validate(); errs.CodeOf(err) != errs.Invalid {
 			t.Errorf("staff following %s: Validate() = %v, want code %q", name, err, errs.Invalid)
 		}
+	}
+}
+
+// TestWithKEKRotation: what the inventory tells people about backups
+// follows the rotation period in force, and survives a change of days.
+func TestWithKEKRotation(t *testing.T) {
+	for _, tc := range []struct {
+		every time.Duration
+		want  string
+	}{
+		{30 * 24 * time.Hour, "at most 30 days after the erasure"},
+		{36 * time.Hour, "at least every 36 hours, so at most 36 hours after the erasure"},
+		{365 * 24 * time.Hour, "at most 1 year after the erasure"},
+		{0, "no automatic rotation is configured"},
+	} {
+		inv := Default().WithKEKRotation(tc.every)
+		if got := inv.Backups(); !strings.Contains(got, tc.want) || got != BackupsText(tc.every) {
+			t.Errorf("every %s: Backups() = %q, want it to say %q", tc.every, got, tc.want)
+		}
+		for _, id := range []string{IDEmail, IDMobile} {
+			c, _ := inv.Category(id)
+			if !strings.Contains(c.Retention.Criteria, BackupsText(tc.every)) || strings.Contains(c.Retention.Criteria, "{") {
+				t.Errorf("every %s: %s criteria = %q, want the backups sentence", tc.every, id, c.Retention.Criteria)
+			}
+		}
+		moved, err := inv.WithDays(map[string]int{IDAccount: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := moved.Category(IDEmail); !strings.Contains(c.Retention.Criteria, tc.want) || !strings.Contains(c.Retention.Criteria, "60 days after") {
+			t.Errorf("every %s, then 60 days: %q", tc.every, c.Retention.Criteria)
+		}
+	}
+	if c, _ := Default().Category(IDEmail); !strings.Contains(c.Retention.Criteria, "at most 30 days after the erasure") {
+		t.Errorf("default email criteria %q: want the default rotation", c.Retention.Criteria)
 	}
 }

@@ -39,7 +39,7 @@ func SecurityMeasures() []string {
 		"TLS for every connection to the control server; WireGuard encryption for all VPN traffic",
 		"Passwords stored only as argon2id hashes (at least 19 MiB memory, 2 iterations)",
 		"Email addresses and mobile numbers encrypted at rest with AES-256-GCM under a per-account key, itself wrapped by a key held outside the database; lookups by keyed blind index (HMAC)",
-		"Erasure by crypto-shredding: destroying an account's key makes its data unreadable, including in backups",
+		"Erasure by crypto-shredding: destroying an account's key makes what is encrypted under it unreadable at once; the key-encryption key is rotated on a schedule and the old one destroyed, so backups taken before an erasure become unreadable too",
 		"One-time codes and tokens stored only as hashes, with expiry and attempt limits",
 		"Rate limits, CSRF protection and secure, HTTP-only cookies",
 		"Staff access to personal data restricted by role and recorded in a tamper-evident, hash-chained log",
@@ -151,7 +151,7 @@ func Rights() []Right {
 	return []Right{
 		{"access", "Access", "Art. 15 GDPR", "Get a copy of your personal data and this information, as a machine-readable JSON export and a readable copy."},
 		{"rectification", "Rectification", "Art. 16 GDPR", "Have incorrect data corrected and incomplete data completed."},
-		{"erasure", "Erasure", "Art. 17 GDPR", "Have your data erased; your account's key is destroyed, so copies in backups become unreadable too."},
+		{"erasure", "Erasure", "Art. 17 GDPR", "Have your data erased; your account's key is destroyed at once, and copies in backups become unreadable when the key-encryption key they need is destroyed at the next key rotation."},
 		{"restriction", "Restriction", "Art. 18 GDPR", "Have processing restricted while accuracy or lawfulness is checked: your data is then only stored and used for the service you use, with the messages it needs and the notices the law requires; no announcements, no statistics."},
 		{"objection", "Objection", "Art. 21 GDPR", "Object to processing based on legitimate interests: product announcements and aggregate statistics stop; service messages and legal notices still reach you."},
 		{"portability", "Portability", "Art. 20 GDPR", "Receive the data you provided in a structured, machine-readable format (JSON)."},

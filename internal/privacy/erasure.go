@@ -32,7 +32,8 @@ type ErasureReport struct {
 
 // ErasureWarning is shown before confirmation.
 const ErasureWarning = "Erasure closes your account and ends the VPN service for all your devices at once. " +
-	"Your email address, mobile number and account key are destroyed, so your data also becomes unreadable in backups. It cannot be undone."
+	"Your email address, mobile number and account key are destroyed, so what was encrypted under that key is unreadable at once; " +
+	"in backups taken before, it becomes unreadable when the key-encryption key they need is destroyed at the next key rotation. It cannot be undone."
 
 // ConfirmErasure carries out the account's verified erasure request id:
 // it records the confirmation, emails the user (before the key is

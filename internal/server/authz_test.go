@@ -18,6 +18,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/auditchain"
 	"github.com/nitronet/nitronet/internal/breaches"
+	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/deadline"
 	"github.com/nitronet/nitronet/internal/disclosures"
 	"github.com/nitronet/nitronet/internal/errs"
@@ -589,6 +590,24 @@ func staffCalls() []staffCall {
 				return err
 			}},
 
+		// The key-encryption key.
+		{name: "rotate the KEK", action: staff.ActKEKRotate, methods: []string{"rekey.Service.Rotate"},
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, _ any) error {
+				_, err := f.e.srv.Rekey.Rotate(ctx, p)
+				return err
+			}},
+		{name: "scheduled KEK rotation", action: staff.ActKEKRotate, methods: []string{"rekey.Service.Scheduled"},
+			setup: func(t *testing.T, f *authzFixture) any { dueRotation(t, f); return nil },
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, _ any) error {
+				_, err := f.e.srv.Rekey.Scheduled(ctx, p)
+				return err
+			}},
+		{name: "keyring status", action: staff.ActKEKView, methods: []string{"rekey.Service.Status"},
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, _ any) error {
+				_, err := f.e.srv.Rekey.Status(ctx, p)
+				return err
+			}},
+
 		// Gateways.
 		{name: "add a gateway", action: staff.ActGatewayManage, methods: []string{"gateways.Service.Add"},
 			act: func(ctx context.Context, f *authzFixture, p staff.Principal, _ any) error {
@@ -731,6 +750,43 @@ func TestStaffCallsCoverEveryAction(t *testing.T) {
 	}
 }
 
+// dueRotation makes a scheduled KEK rotation due: it lets any rotation in
+// progress finish (the fixture's settle time is a second) and dates the
+// primary KEK back past the rotation period.
+func dueRotation(t *testing.T, f *authzFixture) {
+	t.Helper()
+	ctx := context.Background()
+	admin := f.members[staff.RoleAdmin]
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := f.e.srv.Rekey.Status(ctx, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Current == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rotation %+v does not finish", st.Current)
+		}
+		time.Sleep(100 * time.Millisecond) // the settle time is wall-clock time
+		if _, err := f.e.srv.Rekey.Rotate(ctx, admin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range f.e.srv.Vault.KEKs() {
+		if k.Primary {
+			old := time.Now().Add(-f.e.srv.Config.KEKRotation - time.Hour)
+			if err := os.Chtimes(k.Path, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := f.e.srv.Vault.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // principalCase is one principal the table is run as.
 type principalCase struct {
 	name string
@@ -799,7 +855,7 @@ func TestStaffActionsAuthorisedByServices(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, b, nil)
+			e := newEnvWith(t, b, nil, shortSettle)
 			f, principals := newAuthzFixture(t, e)
 			for _, c := range calls {
 				for _, who := range principals {
@@ -918,11 +974,15 @@ func TestFrontEndsDoNotAuthorize(t *testing.T) {
 	}
 }
 
+// shortSettle lets a KEK rotation destroy the old key a second after it
+// started, so tests can finish one.
+func shortSettle(c *config.Settings) { c.KEKSettle = time.Second }
+
 // TestJobsActAsSystem runs the housekeeping of `serve` once with work for
 // each job: every job acts as staff.System and is audited as the system;
 // run again with nothing to do, it records nothing.
 func TestJobsActAsSystem(t *testing.T) {
-	e := newEnv(t, storetest.Backends()[0], nil)
+	e := newEnvWith(t, storetest.Backends()[0], nil, shortSettle)
 	f, _ := newAuthzFixture(t, e)
 	ctx := context.Background()
 	calls := staffCalls()
@@ -935,12 +995,12 @@ func TestJobsActAsSystem(t *testing.T) {
 		}
 		t.Fatalf("no call %q", name)
 	}
-	for _, name := range []string{"sweep", "tell users of lapsed gags", "resume erasures", "resume notices"} {
+	for _, name := range []string{"sweep", "tell users of lapsed gags", "resume erasures", "resume notices", "scheduled KEK rotation"} {
 		setup(name)
 	}
 	jobs := e.srv.Jobs()
 	want := map[string]string{"retention sweep": staff.ActRetentionRun, "lapsed gag notices": staff.ActDisclosureNotify,
-		"resume erasures": staff.ActErasureResume, "resume notices": staff.ActNoticeRun}
+		"resume erasures": staff.ActErasureResume, "resume notices": staff.ActNoticeRun, "kek rotation": staff.ActKEKRotate}
 	if len(jobs) != len(want) {
 		t.Fatalf("got %d jobs, want %d", len(jobs), len(want))
 	}

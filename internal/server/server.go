@@ -42,6 +42,7 @@ import (
 	"github.com/nitronet/nitronet/internal/processing"
 	"github.com/nitronet/nitronet/internal/processors"
 	"github.com/nitronet/nitronet/internal/records"
+	"github.com/nitronet/nitronet/internal/rekey"
 	"github.com/nitronet/nitronet/internal/retention"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/stats"
@@ -111,13 +112,16 @@ type Server struct {
 	Privacy *privacy.Service
 
 	// Inventory is the data inventory in force: the defaults with the
-	// --retention settings applied, once, here. Every part that states or
+	// --retention and --kek-rotation settings applied, once, here. Every part that states or
 	// enforces a retention period is given this value.
 	Inventory inventory.Inventory
 	// Records serves the Art. 30 record of processing to staff.
 	Records *records.Service
 	// Breaches is the breach register (Art. 33 and 34).
 	Breaches *breaches.Service
+	// Rekey rotates the key-encryption key (admin kek rotate, and the
+	// scheduled job).
+	Rekey *rekey.Service
 }
 
 // OpenStore opens the configured store: PostgreSQL if cfg.Database is set,
@@ -192,6 +196,7 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	inv = inv.WithKEKRotation(cfg.KEKRotation)
 	auditLog, err := audit.New(audit.Config{Store: st, Staff: st, Clock: d.Clock})
 	if err != nil {
 		return nil, err
@@ -247,6 +252,10 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 		return nil, err
 	}
 	if err := s.assemblePrivacy(st); err != nil {
+		return nil, err
+	}
+	if s.Rekey, err = rekey.New(rekey.Config{Store: st, Vault: v, Accounts: acc, Staff: stf, Audit: auditLog,
+		Logger: log, Clock: d.Clock, Rand: d.Rand, Every: cfg.KEKRotation, Settle: cfg.KEKSettle}); err != nil {
 		return nil, err
 	}
 	s.liveSessionsGauge()
@@ -417,8 +426,9 @@ func Notifier(cfg config.Settings, d Deps, reg processors.Register) (notify.Noti
 // Jobs returns the periodic housekeeping `serve` runs, each as
 // staff.System and so authorised and audited by its service like a staff
 // action: the retention sweep, the notices of lapsed gag orders, the
-// completion of erasures whose legal hold has ended, and the resumption of
-// notices to every account that an interrupted command left unfinished.
+// completion of erasures whose legal hold has ended, the resumption of
+// notices to every account that an interrupted command left unfinished,
+// and the scheduled key-encryption-key rotation.
 // Each reports counts only.
 func (s *Server) Jobs() []jobs.Job {
 	sys := staff.System()
@@ -447,6 +457,11 @@ func (s *Server) Jobs() []jobs.Job {
 		{Name: "resume notices", Every: time.Hour, Run: func(ctx context.Context) (int64, error) {
 			n, err := s.Policy.ResumeNotices(ctx, sys, nil)
 			return int64(n), err
+		}},
+		// Starts a rotation when the primary KEK is --kek-rotation old,
+		// carries on one in progress, and destroys the old KEK when done.
+		{Name: "kek rotation", Every: rekey.JobEvery, Run: func(ctx context.Context) (int64, error) {
+			return s.Rekey.Scheduled(ctx, sys)
 		}},
 	}
 }

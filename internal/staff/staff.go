@@ -72,6 +72,8 @@ const (
 	ActBreachView       = "breach.view"          // read the breach register
 	ActBreachManage     = "breach.manage"        // open and update breach records
 	ActBreachNotify     = "breach.notify"        // tell the people affected by a breach (Art. 34)
+	ActKEKRotate        = "kek.rotate"           // rotate the key-encryption key, destroying the old one
+	ActKEKView          = "kek.view"             // the keyring and its rotations (ids and times, never keys)
 )
 
 // ActStaffBootstrap is the audit action of a staff account added by
@@ -85,16 +87,16 @@ const ActStaffBootstrap = "staff.bootstrap"
 func matrix() map[string][]string {
 	return map[string][]string{
 		RoleAdmin: {ActStaffManage, ActStaffTOTP, ActGatewayManage, ActGatewayView, ActAnnounce, ActNoticeRun,
-			ActRetentionRun, ActRetentionView, ActAuditView, ActStatsView, ActRecordsView, ActBreachView},
+			ActRetentionRun, ActRetentionView, ActAuditView, ActStatsView, ActRecordsView, ActBreachView, ActKEKRotate, ActKEKView},
 		RoleSupport: {ActStaffTOTP, ActAccountView, ActPrivacyView, ActPrivacyRecord, ActGatewayView},
 		RolePrivacyOfficer: {ActStaffTOTP, ActPrivacyView, ActPrivacyRecord, ActPrivacyExtend, ActPrivacyComplete, ActPrivacyDeny,
 			ActErasureResume, ActAccountView, ActHoldView, ActRetentionView, ActRetentionRun, ActRecordsView,
-			ActAuditView, ActProcessorManage, ActPolicyPublish, ActNoticeRun, ActStatsView, ActStatsOverride,
+			ActAuditView, ActProcessorManage, ActPolicyPublish, ActNoticeRun, ActStatsView, ActStatsOverride, ActKEKView,
 			ActBreachView, ActBreachManage, ActBreachNotify},
 		RoleLegal: {ActStaffTOTP, ActHoldView, ActHoldManage, ActDisclosureView, ActDisclosureManage,
 			ActDisclosureNotify, ActTransparency, ActAuditView, ActPrivacyView, ActRecordsView,
 			ActBreachView, ActBreachManage, ActBreachNotify},
-		RoleSystem: {ActRetentionRun, ActDisclosureNotify, ActErasureResume, ActNoticeRun, ActGatewayManage},
+		RoleSystem: {ActRetentionRun, ActDisclosureNotify, ActErasureResume, ActNoticeRun, ActGatewayManage, ActKEKRotate},
 	}
 }
 
@@ -139,7 +141,8 @@ const SystemID = "system"
 
 // System returns the principal the server's own housekeeping acts as
 // (the scheduled retention sweep, notices of lapsed gag orders, resumed
-// erasures and notices, and the in-process gateway of `serve --gateway`).
+// erasures and notices, the scheduled key-encryption-key rotation, and the
+// in-process gateway of `serve --gateway`).
 // Its role, RoleSystem, allows exactly those actions, and the audit log
 // names it as the actor.
 func System() Principal { return Principal{ID: SystemID, Role: RoleSystem} }

@@ -295,6 +295,8 @@ type eraseData struct {
 	Req     *privacy.Request
 	Devices []devices.Device
 	Warning string
+	// Backups is what holds for backups, from the inventory in force.
+	Backups string
 }
 
 func (h *Handler) eraseView(r *http.Request, st *state) (*view, error) {
@@ -316,7 +318,7 @@ func (h *Handler) eraseView(r *http.Request, st *state) (*view, error) {
 		return nil, err
 	}
 	return &view{Title: "Confirm erasure", Nav: "centre", Errors: map[string]string{},
-		Data: eraseData{Req: req, Devices: ds, Warning: privacy.ErasureWarning}}, nil
+		Data: eraseData{Req: req, Devices: ds, Warning: privacy.ErasureWarning, Backups: h.cfg.Inventory.Backups()}}, nil
 }
 
 // erasePage is erasure's own confirmation step: what happens, what is
