@@ -46,6 +46,8 @@ const (
 	IDTransfers        = "processors.transfers"
 	IDBreaches         = "breaches"
 	IDStatsLedger      = "stats.ledger"
+	IDUnverified       = "account.unverified"
+	IDOutbox           = "notify.outbox"
 )
 
 // Table names holding personal data.
@@ -79,6 +81,8 @@ const (
 // many days after its Trigger, unless a legal hold covers it.
 const (
 	AccountGraceDays        = 30      // closed accounts: purged after the grace period
+	UnverifiedDays          = 7       // accounts never verified: purged after sign-up
+	OutboxDays              = 1       // outbox files, after they were written
 	SessionDays             = 90      // session intervals, after the session ended
 	UsedCodeDays            = 1       // verification codes, after use or expiry
 	ExpiredTokenDays        = 30      // login and reset tokens, after expiry
@@ -307,6 +311,10 @@ type Category struct {
 	// restriction (Art. 18) excludes the data subject from, such as
 	// statistics.
 	Objectable bool `json:"objectable"`
+	// Files names the files outside the database that hold the
+	// category, relative to the data directory, for a category the
+	// database does not hold (Storage is then empty).
+	Files []string `json:"files,omitempty"`
 }
 
 // Inventory is the list of categories of personal data, in a stable order.
@@ -444,6 +452,20 @@ func accountCategories() []Category {
 			Recipients:  []string{RecipientAuthorities},
 			Storage:     []string{TableAccounts},
 			Source:      SourceService,
+		},
+		{
+			ID:          IDUnverified,
+			Name:        "Unverified sign-ups",
+			Description: "An account whose email address and mobile number were never verified: everything it holds, as for any account, until it is deleted.",
+			Subjects:    []string{SubjectUsers},
+			Fields:      []string{"account record", "email address (encrypted)", "mobile number (encrypted)", "password hash", "verification codes", "policy acceptances"},
+			Purposes:    []string{PurposeVerify, PurposeAccount},
+			LegalBasis:  BasisContract,
+			Retention: rule(UnverifiedDays, TriggerCreated,
+				"An account whose email address and mobile number were both never verified is deleted, with everything it holds, {after} sign-up."),
+			Recipients: []string{},
+			Storage:    []string{TableAccounts},
+			Source:     SourceYou,
 		},
 	}
 }
@@ -589,7 +611,7 @@ func complianceCategories() []Category {
 			Purposes:    []string{PurposeTerms},
 			LegalBasis:  BasisNotices,
 			Retention: rule(PolicyAcceptanceDays, TriggerAccountClosed,
-				"Kept while your account is open and deleted {after} it is closed, the limitation period for claims about the contract. After closure they refer only to an account ID that no longer identifies you."),
+				"Kept while your account is open and deleted {after} it is closed, the limitation period for claims about the contract; they outlive the account record, and after closure refer only to an account ID that no longer identifies you. If you never verify your email or mobile number, they are deleted with the account."),
 			Recipients: []string{},
 			Storage:    []string{TablePolicyAcceptances},
 			Source:     SourceYou,
@@ -697,6 +719,20 @@ func staffCategories() []Category {
 				"Deleted {after} the report was run; the current quarter's entries are what its budget has spent."),
 			Recipients: []string{},
 			Storage:    []string{TableStatsLedger},
+		},
+		{
+			ID:          IDOutbox,
+			Name:        "Outbox files",
+			Description: "When the operator has configured no mail relay or SMS gateway, messages to you (one-time codes, notices) are written as files to the server's outbox directory instead, with your address or number masked, for the operator to deliver.",
+			Subjects:    []string{SubjectUsers},
+			Fields:      []string{"masked recipient", "channel", "subject", "message text (may hold a one-time code)"},
+			Purposes:    []string{PurposeVerify, PurposeNotify},
+			LegalBasis:  BasisContract,
+			Retention: rule(OutboxDays, TriggerCreated,
+				"Deleted {after} it was written."),
+			Recipients: []string{},
+			Storage:    []string{},
+			Files:      []string{"outbox/"},
 			Source:     SourceService,
 		},
 	}
@@ -811,7 +847,7 @@ func (inv Inventory) Validate() error {
 			missing = "legal basis"
 		case c.Source == "":
 			missing = "source"
-		case !nonEmpty(c.Storage):
+		case !nonEmpty(c.Storage) && !nonEmpty(c.Files):
 			missing = "storage"
 		case c.Retention.Trigger == "" || strings.TrimSpace(c.Retention.Criteria) == "":
 			missing = "retention"

@@ -28,7 +28,7 @@ func TestEveryCategoryComplete(t *testing.T) {
 				"purpose":     len(c.Purposes) > 0,
 				"basis":       strings.Contains(c.LegalBasis, "Art. 6(1)"),
 				"retention":   c.Retention.Trigger != "" && c.Retention.Criteria != "",
-				"storage":     len(c.Storage) > 0,
+				"storage":     c.Storage != nil && (len(c.Storage) > 0 || len(c.Files) > 0),
 				"fields":      len(c.Fields) > 0,
 				"subjects":    len(c.Subjects) > 0,
 				"source":      c.Source == SourceYou || c.Source == SourceService,
@@ -54,7 +54,7 @@ func TestRequiredCategoriesDeclared(t *testing.T) {
 	inv := Default()
 	for _, id := range []string{IDEmail, IDMobile, IDPassword, IDAccount, IDTokens, IDCodes, IDResetTokens,
 		IDDevices, IDPeerFeed, IDSessions, IDInbox, IDPrivacyRequests, IDPolicyAcceptance, IDAudit, IDDisclosures,
-		IDStaff, IDLegalHolds} {
+		IDStaff, IDLegalHolds, IDUnverified, IDOutbox} {
 		if _, ok := inv.Category(id); !ok {
 			t.Errorf("Category(%q) not found, want declared", id)
 		}
@@ -75,8 +75,8 @@ func TestTables(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("Tables() = %v, want %v", got, want)
 	}
-	if got := Default().CategoriesIn(TableAccounts); !slices.Equal(got, []string{IDEmail, IDMobile, IDPassword, IDAccount}) {
-		t.Errorf("CategoriesIn(accounts) = %v, want email, mobile, password, account record", got)
+	if got := Default().CategoriesIn(TableAccounts); !slices.Equal(got, []string{IDEmail, IDMobile, IDPassword, IDAccount, IDUnverified}) {
+		t.Errorf("CategoriesIn(accounts) = %v, want email, mobile, password, account record, unverified sign-ups", got)
 	}
 	if got := Default().CategoriesIn("gateways"); got != nil {
 		t.Errorf("CategoriesIn(gateways) = %v, want nil", got)

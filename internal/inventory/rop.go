@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/nitronet/nitronet/internal/controller"
@@ -100,7 +101,7 @@ func (r RoP) Markdown() string {
 	p("| Category | Legal basis | Retention | Recipients | Storage |\n|---|---|---|---|---|\n")
 	for _, c := range r.Categories {
 		p("| %s | %s | %s | %s | %s |\n", cell(c.Name), cell(c.LegalBasis), cell(c.Retention.String()),
-			cell(orNone(c.Recipients)), cell(strings.Join(c.Storage, ", ")))
+			cell(orNone(c.Recipients)), cell(storageText(c)))
 	}
 	p("\n")
 	for _, c := range r.Categories {
@@ -113,7 +114,7 @@ func (r RoP) Markdown() string {
 		p("- **Retention:** %s. %s\n", c.Retention.String(), c.Retention.Criteria)
 		p("- **Recipients:** %s\n", orNone(c.Recipients))
 		p("- **Source:** %s\n", c.Source)
-		p("- **Storage:** %s\n", strings.Join(c.Storage, ", "))
+		p("- **Storage:** %s\n", storageText(c))
 		if c.Objectable {
 			p("- **Objection:** excluded from this processing if you object or ask for restriction\n")
 		}
@@ -223,4 +224,14 @@ func (inv Inventory) Article15() Article15Info {
 		info.Sources[i].Categories = append(info.Sources[i].Categories, c.ID)
 	}
 	return info
+}
+
+// storageText names where c is kept: its tables, and files in the data
+// directory.
+func storageText(c Category) string {
+	parts := slices.Clone(c.Storage)
+	for _, f := range c.Files {
+		parts = append(parts, "files in DATA/"+f)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -316,3 +316,48 @@ func TestSendFailedRedacts(t *testing.T) {
 		})
 	}
 }
+
+// TestPruneOutbox: messages written before the cutoff go, newer ones and
+// files the outbox did not write stay.
+func TestPruneOutbox(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "outbox")
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock := now.Add(-48 * time.Hour)
+	o, err := NewOutbox(OutboxConfig{Dir: dir, Clock: func() time.Time { return clock }, Rand: crand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := Message{Channel: Email, To: "a@example.com", Subject: "s", Body: "b", Kind: "verify-code"}
+	if err := o.Send(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	clock = now.Add(-time.Hour)
+	if err := o.Send(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "README"), []byte("not a message"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, ".abc.tmp")
+	if err := os.WriteFile(stale, []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(stale, now.Add(-48*time.Hour), now.Add(-48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := PruneOutbox(dir, now.Add(-24*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("PruneOutbox: %d, %v; want the old message and the stale temporary file", n, err)
+	}
+	es, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	if len(names) != 2 || names[1] != "README" || !strings.Contains(names[0], "-verify-code-") {
+		t.Fatalf("left %v, want the newer message and README", names)
+	}
+	if n, err := PruneOutbox(filepath.Join(dir, "missing"), now); err != nil || n != 0 {
+		t.Fatalf("PruneOutbox of a missing directory: %d, %v", n, err)
+	}
+}

@@ -28,6 +28,10 @@ import (
 	"github.com/nitronet/nitronet/internal/store"
 )
 
+// TargetOutbox is the sweep target of the outbox files (Config.Outbox),
+// the one target outside the database.
+const TargetOutbox = "outbox_files"
+
 // Defaults.
 const (
 	DefaultBatch    = 5000      // rows per deleting transaction
@@ -74,12 +78,15 @@ func plan() []step {
 		{inventory.IDSessions, t(store.SweepSessions), "session intervals; open sessions are kept until they end", nil},
 		{inventory.IDInbox, t(store.SweepInbox), "inbox messages of closed accounts", nil},
 		{inventory.IDDevices, t(store.SweepClosedDevices), "devices left on closed accounts (addresses freed, gateways told)", nil},
+		{inventory.IDUnverified, t(store.SweepUnverified),
+			"active accounts whose email and mobile were both never verified, with everything that references them (policy acceptances too)", nil},
 		{inventory.IDAccount, t(store.SweepClosedAccounts),
-			"the closed account's row, once its devices and policy acceptances are gone (email, mobile and password hash were already crypto-shredded or cleared at closure); rows that reference it cascade",
+			"the closed account's row, once its devices are gone (email, mobile and password hash were already crypto-shredded or cleared at closure); rows that reference it cascade, except policy acceptances, which keep the closing time and follow their own rule",
 			[]string{inventory.IDEmail, inventory.IDMobile, inventory.IDPassword, inventory.IDTransfers}},
 		{inventory.IDPrivacyRequests, t(store.SweepRequests), "privacy requests completed or denied that long ago", nil},
 		{inventory.IDAudit, t(store.SweepAudit), "the oldest staff-audit entries, as a prefix of the hash chain; stops at the first entry about a held account", nil},
-		{inventory.IDPolicyAcceptance, t(store.SweepAcceptances), "policy acceptances of closed accounts; the closed account's row is purged only once they are gone", nil},
+		{inventory.IDPolicyAcceptance, t(store.SweepAcceptances), "policy acceptances of closed accounts, counted from the closing time they carry, whether or not the account's row is still there", nil},
+		{inventory.IDOutbox, t(TargetOutbox), "message files in DATA/outbox (not covered by legal holds: they name no account)", nil},
 		{inventory.IDDisclosures, nil, "not swept: the disclosure ledger records no closing date yet; review by hand", nil},
 		{inventory.IDBreaches, t(store.SweepBreaches), "breach records closed that long ago", nil},
 		{inventory.IDStatsLedger, t(store.SweepStatsLedger), "statistics budget ledger entries written that long ago", nil},
@@ -178,6 +185,9 @@ type Config struct {
 	Clock     func() time.Time
 	Rand      io.Reader
 	Batch     int // rows per transaction, default DefaultBatch
+	// Outbox deletes the outbox files written before a cutoff
+	// (notify.PruneOutbox on DATA/outbox); nil skips TargetOutbox.
+	Outbox func(before time.Time) (int64, error)
 }
 
 // Sweeper applies the retention rules. It is safe for concurrent use,
@@ -249,6 +259,19 @@ func (s *Sweeper) sweepAll(ctx context.Context, cause string) (*store.RetentionR
 func (s *Sweeper) sweep(ctx context.Context, r Rule, target string, c *store.SweepCount) {
 	now := s.cfg.Clock()
 	cutoff := now.Add(-time.Duration(r.Days) * 24 * time.Hour)
+	if target == TargetOutbox {
+		if s.cfg.Outbox == nil {
+			c.Skipped = "no outbox in this configuration"
+			return
+		}
+		n, err := s.cfg.Outbox(cutoff)
+		c.Deleted, c.Batches = n, 1
+		if err != nil {
+			c.Error = err.Error()
+			s.cfg.Logger.Error("retention sweep failed", "category", r.Category, "err", err)
+		}
+		return
+	}
 	for {
 		if ctx.Err() != nil {
 			return

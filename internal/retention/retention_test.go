@@ -3,6 +3,8 @@ package retention_test
 import (
 	"crypto/rand"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/nitronet/nitronet/internal/audit"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/inventory"
+	"github.com/nitronet/nitronet/internal/notify"
 	"github.com/nitronet/nitronet/internal/retention"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
@@ -111,6 +114,28 @@ func TestSweeper(t *testing.T) {
 			if err := st.CreateHold(ctx, &store.Hold{ID: "hold_1", AccountID: "acc_h", Reason: "case", CreatedBy: "stf_1", CreatedAt: now}); err != nil {
 				t.Fatal(err)
 			}
+			// Sign-ups: never verified for 8 days (purged), verified, and
+			// never verified for a day (kept).
+			for id, age := range map[string]time.Duration{"acc_u": 8 * 24 * time.Hour, "acc_v": 8 * 24 * time.Hour, "acc_n": 24 * time.Hour} {
+				if err := st.CreateAccount(ctx, &store.Account{ID: id, EmailIndex: []byte("e" + id), MobileIndex: []byte("m" + id),
+					PasswordHash: "x", CreatedAt: now.Add(-age)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.SetVerified(ctx, "acc_v", store.Mobile); err != nil {
+				t.Fatal(err)
+			}
+			// Outbox files written 2 days and an hour ago.
+			outbox := filepath.Join(t.TempDir(), "outbox")
+			for _, age := range []time.Duration{48 * time.Hour, time.Hour} {
+				o, err := notify.NewOutbox(notify.OutboxConfig{Dir: outbox, Clock: func() time.Time { return now.Add(-age) }, Rand: rand.Reader})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := o.Send(ctx, notify.Message{Channel: notify.Email, To: "a@example.com", Subject: "s", Body: "b", Kind: "notice"}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			var ivs []store.Interval
 			for i := range 23 {
 				start := now.Add(-200*24*time.Hour + time.Duration(i)*time.Hour)
@@ -129,7 +154,8 @@ func TestSweeper(t *testing.T) {
 				t.Fatal(err)
 			}
 			sw, err := retention.New(retention.Config{Store: st, Holds: st, Inventory: inventory.Default(), Audit: log, Logger: storetest.Logger(t),
-				Clock: clock, Rand: rand.Reader, Batch: 5})
+				Clock: clock, Rand: rand.Reader, Batch: 5,
+				Outbox: func(before time.Time) (int64, error) { return notify.PruneOutbox(outbox, before) }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,6 +169,7 @@ func TestSweeper(t *testing.T) {
 				t.Fatal(err)
 			}
 			var sessions *store.SweepCount
+			deleted := map[string]int64{}
 			for i, c := range run.Counts {
 				if c.Error != "" {
 					t.Errorf("category %s target %s: error %s", c.Category, c.Target, c.Error)
@@ -150,6 +177,18 @@ func TestSweeper(t *testing.T) {
 				if c.Target == store.SweepSessions {
 					sessions = &run.Counts[i]
 				}
+				deleted[c.Target] = c.Deleted
+			}
+			if deleted[store.SweepUnverified] != 1 || deleted[retention.TargetOutbox] != 1 {
+				t.Errorf("unverified accounts and outbox files deleted: %d and %d, want 1 and 1", deleted[store.SweepUnverified], deleted[retention.TargetOutbox])
+			}
+			for id, want := range map[string]bool{"acc_u": false, "acc_v": true, "acc_n": true, "acc_a": true} {
+				if _, err := st.Account(ctx, id); (err == nil) != want {
+					t.Errorf("account %s after the sweep: %v; want kept %v", id, err, want)
+				}
+			}
+			if es, _ := os.ReadDir(outbox); len(es) != 1 {
+				t.Errorf("outbox after the sweep: %d files, want the newer one", len(es))
 			}
 			if sessions == nil || sessions.Deleted != 23 || sessions.KeptByHold != 23 || sessions.Batches != 5 {
 				t.Fatalf("sessions count: got %+v, want 23 deleted in 5 batches of at most 5, 23 kept by hold", sessions)

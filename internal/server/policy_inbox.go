@@ -1,8 +1,12 @@
 package server
 
 import (
+	"path/filepath"
+	"time"
+
 	"github.com/nitronet/nitronet/internal/inbox"
 	"github.com/nitronet/nitronet/internal/notices"
+	"github.com/nitronet/nitronet/internal/notify"
 	"github.com/nitronet/nitronet/internal/policy"
 	"github.com/nitronet/nitronet/internal/retention"
 	"github.com/nitronet/nitronet/internal/store"
@@ -29,7 +33,9 @@ func (s *Server) assemblePolicyInbox(st store.Store) error {
 		Clock: d.Clock, Rand: d.Rand, PortalURL: s.Config.PortalURL}); err != nil {
 		return err
 	}
+	outbox := filepath.Join(s.Config.DataDir, "outbox")
 	s.Retention, err = retention.New(retention.Config{Store: st, Holds: st, Inventory: s.Inventory,
-		Audit: s.Audit, Logger: d.Logger, Clock: d.Clock, Rand: d.Rand})
+		Audit: s.Audit, Logger: d.Logger, Clock: d.Clock, Rand: d.Rand,
+		Outbox: func(before time.Time) (int64, error) { return notify.PruneOutbox(outbox, before) }})
 	return err
 }

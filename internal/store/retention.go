@@ -26,11 +26,17 @@ const (
 	// cutoff (freeing their addresses and telling gateways).
 	SweepClosedDevices = "devices"
 	// SweepClosedAccounts deletes the rows of accounts closed before the
-	// cutoff that have no devices left; rows that reference them cascade.
+	// cutoff that have no devices left; rows that reference them cascade,
+	// except policy acceptances, which keep the closing time and follow
+	// their own rule (SweepAcceptances).
 	SweepClosedAccounts = "accounts"
+	// SweepUnverified deletes active accounts created before the cutoff
+	// whose email and mobile were both never verified, with everything
+	// that references them (their acceptances too).
+	SweepUnverified = "unverified_accounts"
 	// SweepAcceptances deletes the policy acceptances of accounts closed
 	// before the cutoff (kept after closure as evidence of the terms that
-	// applied). A closed account's row is purged only once they are gone.
+	// applied), whether or not the account's row is still there.
 	SweepAcceptances = "policy_acceptances"
 	// SweepRequests deletes privacy requests completed before the cutoff.
 	SweepRequests = "privacy_requests"

@@ -89,8 +89,12 @@ func (s *Store) AcceptPolicy(ctx context.Context, accountID, documentID string, 
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`, accountID).Scan(&one); err != nil {
 			return notFound(err, "account not found")
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO policy_acceptances (account_id, document_id, accepted_at)
-			VALUES ($1, $2, $3) ON CONFLICT (account_id, document_id) DO NOTHING`, accountID, documentID, unix(at))
+		// A closed account's acceptance carries its closing time, from
+		// which its retention counts (the triggers of migration 00017
+		// stamp it for accounts closed later).
+		_, err := tx.ExecContext(ctx, `INSERT INTO policy_acceptances (account_id, document_id, accepted_at, closed_at)
+			SELECT $1, $2, $3, closed_at FROM accounts WHERE id = $1
+			ON CONFLICT (account_id, document_id) DO NOTHING`, accountID, documentID, unix(at))
 		return mapErr(err, "already accepted")
 	})
 }

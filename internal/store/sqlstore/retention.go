@@ -81,16 +81,19 @@ func sweepTargets() map[string]sweepTarget {
 			held: `SELECT count(*) FROM devices t WHERE ` + closedBefore("t.account_id") + ` AND ` + heldBy("t.account_id"),
 		},
 		store.SweepClosedAccounts: keyed("accounts", "id", "id",
-			"t.status = 'closed' AND t.closed_at < $1 AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.account_id = t.id)"+
-				" AND NOT EXISTS (SELECT 1 FROM policy_acceptances pa WHERE pa.account_id = t.id)"),
-		// Bounded by accounts per batch: all acceptances of up to $3
-		// closed accounts that still have some.
+			"t.status = 'closed' AND t.closed_at < $1 AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.account_id = t.id)"),
+		// The created_at condition lets accounts_unverified find them.
+		store.SweepUnverified: keyed("accounts", "id", "id",
+			"t.status = 'active' AND NOT t.email_verified AND NOT t.mobile_verified AND t.created_at < $1"+
+				" AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.account_id = t.id)"),
+		// Acceptances carry their account's closing time: they outlive
+		// its row. Bounded by accounts per batch.
 		store.SweepAcceptances: {
-			table: "policy_acceptances",
-			del: `DELETE FROM policy_acceptances WHERE account_id IN (SELECT t.id FROM accounts t
-				WHERE t.status = 'closed' AND t.closed_at < $1 AND NOT ` + heldBy("t.id") + `
-				AND EXISTS (SELECT 1 FROM policy_acceptances p WHERE p.account_id = t.id) LIMIT $3)`,
-			held: `SELECT count(*) FROM policy_acceptances t WHERE ` + closedBefore("t.account_id") + ` AND ` + heldBy("t.account_id"),
+			table:    "policy_acceptances",
+			requires: [][2]string{{"policy_acceptances", "closed_at"}},
+			del: `DELETE FROM policy_acceptances WHERE account_id IN (SELECT DISTINCT t.account_id FROM policy_acceptances t
+				WHERE t.closed_at IS NOT NULL AND t.closed_at < $1 AND NOT ` + heldBy("t.account_id") + ` LIMIT $3)`,
+			held: `SELECT count(*) FROM policy_acceptances t WHERE t.closed_at IS NOT NULL AND t.closed_at < $1 AND ` + heldBy("t.account_id"),
 		},
 		store.SweepRequests: keyed("privacy_requests", "id", "account_id",
 			"t.completed_at IS NOT NULL AND t.completed_at < $1",

@@ -381,37 +381,69 @@ func testRetention(t *testing.T, s store.Store) {
 }
 
 // testAcceptanceRetention checks that a closed account's policy
-// acceptances outlive the account purge window (they are evidence of the
-// terms that applied) and that the account's row is purged only after
-// they are swept.
+// acceptances outlive the account's row without holding it: the row goes
+// at the end of the account's grace period, the acceptances (which carry
+// the closing time) at the end of their own; an unverified account's
+// acceptances go with it.
 func testAcceptanceRetention(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	day := 24 * time.Hour
 	// Closure times come from the database clock: reason from real now.
 	now := time.Now().UTC().Add(31 * day)
 	must(t, "PublishPolicy", s.PublishPolicy(ctx, &store.PolicyDocument{ID: "pol_ar", Kind: "privacy", Body: "text", PublishedBy: "system", PublishedAt: t0()}, nil))
+	// Accepted after closure (created closed), and accepted before
+	// closure (closed by an erasure).
 	a := newAccount("acc_ar")
 	a.Status = store.StatusClosed
 	must(t, "CreateAccount", s.CreateAccount(ctx, a))
 	must(t, "AcceptPolicy", s.AcceptPolicy(ctx, "acc_ar", "pol_ar", t0()))
+	erasureFixture(t, s, "acc_er", "prq_er", 901)
+	must(t, "AcceptPolicy", s.AcceptPolicy(ctx, "acc_er", "pol_ar", t0()))
+	_, err := s.EraseAccount(ctx, store.Erasure{RequestID: "prq_er", AccountID: "acc_er", At: t0(), Outcome: "erased"})
+	must(t, "EraseAccount", err)
+	// An open, verified account and an unverified one.
+	mkAccount(t, s, "acc_live")
+	must(t, "SetVerified", s.SetVerified(ctx, "acc_live", store.Email))
+	must(t, "AcceptPolicy", s.AcceptPolicy(ctx, "acc_live", "pol_ar", t0()))
+	mkAccount(t, s, "acc_unv")
+	must(t, "AcceptPolicy", s.AcceptPolicy(ctx, "acc_unv", "pol_ar", t0()))
 
+	count := func(id string) int {
+		t.Helper()
+		got, err := s.Acceptances(ctx, id)
+		must(t, "Acceptances", err)
+		return len(got)
+	}
 	// 31 days after closure: past the 30-day account grace, inside the
-	// 3-year acceptance period. Neither goes.
+	// 3-year acceptance period. The closed rows go, acceptances stay.
+	if n, err := s.SweepBatch(ctx, store.SweepClosedAccounts, now.Add(-30*day), now, 10); err != nil || n != 2 {
+		t.Fatalf("closed accounts past their grace: got %d purged, %v; want 2 (acceptances hold no row)", n, err)
+	}
 	if n, err := s.SweepBatch(ctx, store.SweepAcceptances, now.Add(-3*365*day), now, 10); err != nil || n != 0 {
 		t.Fatalf("acceptances within 3 years: got %d deleted, %v; want 0", n, err)
 	}
-	if n, err := s.SweepBatch(ctx, store.SweepClosedAccounts, now.Add(-30*day), now, 10); err != nil || n != 0 {
-		t.Fatalf("account with acceptances: got %d purged, %v; want 0", n, err)
+	for _, id := range []string{"acc_ar", "acc_er", "acc_live", "acc_unv"} {
+		if count(id) != 1 {
+			t.Fatalf("acceptances of %s after the account purge: got %d, want 1", id, count(id))
+		}
 	}
-	if got, err := s.Acceptances(ctx, "acc_ar"); err != nil || len(got) != 1 {
-		t.Fatalf("acceptances after the account grace: got %d, %v; want 1", len(got), err)
+	// The unverified account goes with its acceptances; the verified one
+	// stays.
+	if n, err := s.SweepBatch(ctx, store.SweepUnverified, now.Add(-7*day), now, 10); err != nil || n != 1 {
+		t.Fatalf("unverified accounts: got %d purged, %v; want 1", n, err)
+	}
+	if _, err := s.Account(ctx, "acc_unv"); errs.CodeOf(err) != errs.NotFound || count("acc_unv") != 0 {
+		t.Fatalf("the unverified account or its acceptances survived (%v, %d)", err, count("acc_unv"))
 	}
 	// Once the acceptance period has passed (simulated with a later
-	// cutoff), the acceptances go, and then the account row.
-	if n, err := s.SweepBatch(ctx, store.SweepAcceptances, now.Add(-30*day), now, 10); err != nil || n != 1 {
-		t.Fatalf("acceptances past their period: got %d deleted, %v; want 1", n, err)
+	// cutoff), the closed accounts' acceptances go; the open account's stay.
+	if n, err := s.SweepBatch(ctx, store.SweepAcceptances, now.Add(-30*day), now, 10); err != nil || n != 2 {
+		t.Fatalf("acceptances past their period: got %d deleted, %v; want 2", n, err)
 	}
-	if n, err := s.SweepBatch(ctx, store.SweepClosedAccounts, now.Add(-30*day), now, 10); err != nil || n != 1 {
-		t.Fatalf("account without acceptances: got %d purged, %v; want 1", n, err)
+	if count("acc_ar") != 0 || count("acc_er") != 0 || count("acc_live") != 1 {
+		t.Fatalf("acceptances after their sweep: %d, %d, %d; want 0, 0, 1", count("acc_ar"), count("acc_er"), count("acc_live"))
+	}
+	if _, err := s.Account(ctx, "acc_live"); err != nil {
+		t.Fatalf("the verified open account was swept: %v", err)
 	}
 }
