@@ -76,8 +76,14 @@ type PeerUpdate struct {
 	Changes []Change `json:"changes,omitempty"` // when not Full
 }
 
+// MaxSession is the longest interval a gateway reports, which the control
+// server enforces (package usage): a gateway reports a longer session as
+// consecutive intervals of at most MaxSession each.
+const MaxSession = 24 * time.Hour
+
 // Interval is one session of one device, start and end truncated to the
-// minute. End is nil while the session is open.
+// minute. End is nil while the session is open. It lasts at most
+// MaxSession.
 type Interval struct {
 	DeviceID string     `json:"device_id"`
 	Start    time.Time  `json:"start"`

@@ -236,3 +236,31 @@ func TestTrackerGapBetweenPolls(t *testing.T) {
 		t.Errorf("Open: got %d, want 1", tr.Open())
 	}
 }
+
+// TestTrackerSplitsLongSessions: a session kept alive for longer than
+// gwproto.MaxSession is reported as consecutive intervals of at most that
+// length, with no gap and no overlap.
+func TestTrackerSplitsLongSessions(t *testing.T) {
+	start := time.Date(2025, 1, 1, 10, 0, 30, 0, time.UTC)
+	tr := NewTracker()
+	k := key(1)
+	var got []gwproto.Interval
+	// A handshake every two minutes for 50 hours.
+	for at := start; at.Before(start.Add(50 * time.Hour)); at = at.Add(2 * time.Minute) {
+		got = append(got, tr.Observe(at, []Handshake{{Key: k, Last: at}}, known)...)
+	}
+	got = append(got, tr.CloseAll(start.Add(50*time.Hour))...)
+	want := "dev-1 10:00:00-open; dev-1 10:00:00-10:00:00; dev-1 10:00:00-open; dev-1 10:00:00-10:00:00; dev-1 10:00:00-open; dev-1 10:00:00-12:00:00"
+	if s := ivString(got); s != want {
+		t.Fatalf("got %q, want %q", s, want)
+	}
+	for i, iv := range got {
+		if iv.End != nil && iv.End.Sub(iv.Start) > gwproto.MaxSession {
+			t.Errorf("interval %d lasts %s, more than %s", i, iv.End.Sub(iv.Start), gwproto.MaxSession)
+		}
+	}
+	if !got[1].Start.Equal(start.Truncate(time.Minute)) || !got[1].End.Equal(got[2].Start) || !got[3].End.Equal(got[4].Start) ||
+		got[1].End.Sub(got[1].Start) != gwproto.MaxSession || !got[5].End.Equal(start.Truncate(time.Minute).Add(50*time.Hour)) {
+		t.Fatalf("intervals do not follow each other: %+v", got)
+	}
+}

@@ -48,9 +48,10 @@ func (t *Tracker) Open() int { return len(t.open) }
 // RejectAfterTime, also when the new handshake came more than
 // RejectAfterTime after it (the new handshake then starts a new session).
 // An open session whose peer is absent from hs ends now, or at its expiry if
-// that is earlier.
+// that is earlier. A session that has lasted gwproto.MaxSession is reported
+// as a closed interval of that length followed by an open one.
 func (t *Tracker) Observe(now time.Time, hs []Handshake, deviceID func(wgkey.PublicKey) (string, bool)) []gwproto.Interval {
-	var out []gwproto.Interval
+	out := t.split(now)
 	seen := make(map[wgkey.PublicKey]bool, len(hs))
 	for _, h := range hs {
 		seen[h.Key] = true
@@ -115,6 +116,28 @@ func (t *Tracker) CloseAll(now time.Time) []gwproto.Interval {
 	var out []gwproto.Interval
 	for k, s := range t.open {
 		out = append(out, t.end(k, earlier(now, s.last.Add(RejectAfterTime))))
+	}
+	return out
+}
+
+// split cuts every open session that has lasted gwproto.MaxSession at
+// that length: it reports the closed interval and opens the next one at
+// the cut, so that no interval is longer than the server accepts. A
+// session whose last handshake expired before the cut is left to end as
+// usual.
+func (t *Tracker) split(now time.Time) []gwproto.Interval {
+	var out []gwproto.Interval
+	for _, s := range t.open {
+		for {
+			cut := minute(s.start).Add(gwproto.MaxSession)
+			if now.Before(cut) || s.last.Add(RejectAfterTime).Before(cut) {
+				break
+			}
+			end := cut
+			out = append(out, gwproto.Interval{DeviceID: s.deviceID, Start: minute(s.start), End: &end},
+				gwproto.Interval{DeviceID: s.deviceID, Start: cut})
+			s.start = cut
+		}
 	}
 	return out
 }
