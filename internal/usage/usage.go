@@ -76,8 +76,10 @@ const ClockSkew = 5 * time.Minute
 // batch with an interval that cannot be true is refused whole with
 // Invalid, naming the member (intervals.device_id, intervals.start,
 // intervals.end): a malformed device ID, a missing start, a start or end
-// in the future, an end before the start, or (when recording intervals) a
-// start before the device was created. These bounds keep every recorded
+// in the future, an end before the start, an interval longer than
+// gwproto.MaxSession or one still open more than MaxSession (plus
+// ClockSkew) after its start, or (when recording intervals) a start before
+// the device was created. These bounds keep every recorded
 // interval inside the device's life, so that retention, which deletes
 // intervals that ended before its cut-off, reaches each one: a report
 // from 1900, or one that ends in 9999, is refused. Intervals of devices
@@ -88,7 +90,8 @@ func (s *Service) Report(ctx context.Context, gatewayID, region string, r gwprot
 	if len(r.Intervals) > MaxReport {
 		return errs.Field(errs.Invalid, "intervals", "at most %d intervals per report", MaxReport)
 	}
-	latest := s.clock().Add(ClockSkew)
+	now := s.clock()
+	latest := now.Add(ClockSkew)
 	ivs := make([]store.Interval, 0, len(r.Intervals))
 	for _, in := range r.Intervals {
 		if !ident.Valid(in.DeviceID, "dev") {
@@ -115,12 +118,37 @@ func (s *Service) Report(ctx context.Context, gatewayID, region string, r gwprot
 			return err
 		}
 	}
+	for _, iv := range ivs {
+		if err := withinSessionLimit(iv.Start, iv.End, now); err != nil {
+			return err
+		}
+	}
 	s.track(gatewayID, ivs)
 	if s.mode == RecordNone || len(ivs) == 0 {
 		return nil
 	}
 	if _, err := s.store.RecordIntervals(ctx, region, ivs); err != nil {
 		return fmt.Errorf("record usage: %w", err)
+	}
+	return nil
+}
+
+// withinSessionLimit returns Invalid if an interval starting at start
+// and ending at end (nil while open), both truncated, is longer than
+// gwproto.MaxSession, or has been open longer than that at now, give or
+// take ClockSkew: a gateway reports a longer session as consecutive
+// intervals (package gateway/sessions), and the retention sweep closes an
+// open interval that outlived the limit (store.CloseStaleSessions).
+func withinSessionLimit(start time.Time, end *time.Time, now time.Time) error {
+	if end == nil {
+		if now.Sub(start) > gwproto.MaxSession+ClockSkew {
+			return errs.Field(errs.Invalid, "intervals.start", "interval has been open since %s, longer than the session limit of %s",
+				start.Format(time.RFC3339), gwproto.MaxSession)
+		}
+		return nil
+	}
+	if d := end.Sub(start); d > gwproto.MaxSession {
+		return errs.Field(errs.Invalid, "intervals.end", "interval lasts %s, longer than the session limit of %s", d, gwproto.MaxSession)
 	}
 	return nil
 }

@@ -65,12 +65,16 @@ func TestReportBounds(t *testing.T) {
 		{"starting in 9999", gwproto.Interval{Start: y9999}, "intervals.start"},
 		{"a day before the device", gwproto.Interval{Start: created.AddDate(0, 0, -1), End: at(created)}, "intervals.start"},
 		{"beyond the skew before the device", gwproto.Interval{Start: created.Add(-usage.ClockSkew - time.Minute)}, "intervals.start"},
-		{"within the skew before the device", gwproto.Interval{Start: created.Add(-usage.ClockSkew + time.Minute)}, ""},
+		{"within the skew before the device", gwproto.Interval{Start: created.Add(-usage.ClockSkew + time.Minute), End: at(created.Add(time.Hour))}, ""},
 		{"starting beyond the skew ahead", gwproto.Interval{Start: now.Add(usage.ClockSkew + time.Minute)}, "intervals.start"},
 		{"ending beyond the skew ahead", gwproto.Interval{Start: now.Add(-time.Hour), End: at(now.Add(usage.ClockSkew + time.Minute))}, "intervals.end"},
 		{"ending before it starts", gwproto.Interval{Start: now.Add(-time.Hour), End: at(now.Add(-2 * time.Hour))}, "intervals.end"},
 		{"ending within the skew ahead", gwproto.Interval{Start: now.Add(-time.Hour), End: at(now.Add(usage.ClockSkew - time.Minute))}, ""},
-		{"ten days long, ended now", gwproto.Interval{Start: created.Add(time.Minute), End: at(now)}, ""},
+		{"ten days long, ended now", gwproto.Interval{Start: created.Add(time.Minute), End: at(now)}, "intervals.end"},
+		{"a minute over the session limit", gwproto.Interval{Start: now.Add(-gwproto.MaxSession - 2*time.Minute), End: at(now.Add(-time.Minute))}, "intervals.end"},
+		{"the session limit, ended now", gwproto.Interval{Start: now.Add(-gwproto.MaxSession), End: at(now)}, ""},
+		{"open beyond the session limit", gwproto.Interval{Start: now.Add(-gwproto.MaxSession - usage.ClockSkew - time.Minute)}, "intervals.start"},
+		{"open for almost the session limit", gwproto.Interval{Start: now.Add(-gwproto.MaxSession + time.Minute)}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.iv.DeviceID = devID
@@ -97,14 +101,14 @@ func TestReportBounds(t *testing.T) {
 			t.Errorf("recorded %v – %v, outside the device's life", iv.Start, iv.End)
 		}
 	}
-	if len(got) != 4 {
-		t.Errorf("got %d intervals recorded, want 4 (the three accepted and the batch's valid one)", len(got))
+	if len(got) != 5 {
+		t.Errorf("got %d intervals recorded, want 5 (the four accepted and the batch's valid one)", len(got))
 	}
 
 	// A device that no longer exists cannot be checked; its report only
 	// closes what was recorded, so nothing new is kept.
 	if err := svc.Report(t.Context(), "gw_1", "eu-west", gwproto.SessionReport{Intervals: []gwproto.Interval{
-		{DeviceID: goneID, Start: y1900}}}); err != nil {
+		{DeviceID: goneID, Start: now.Add(-time.Hour)}}}); err != nil {
 		t.Fatalf("a removed device's report: %v", err)
 	}
 	if after, err := st.Usage(t.Context(), accID, time.Time{}, 100); err != nil || len(after) != len(got) {
