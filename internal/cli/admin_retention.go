@@ -21,6 +21,9 @@ func printRun(w io.Writer, r *store.RetentionRun) error {
 	fmt.Fprintln(tw, "CATEGORY\tDAYS\tDELETED\tKEPT BY HOLD\tBATCHES\tNOTE")
 	for _, c := range r.Counts {
 		note := c.Skipped
+		if c.Closed > 0 {
+			note = fmt.Sprintf("closed %d open intervals first", c.Closed)
+		}
 		if c.Error != "" {
 			note = "error: " + c.Error
 		}

@@ -22,15 +22,22 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/gwproto"
 	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/usage"
 )
 
 // TargetOutbox is the sweep target of the outbox files (Config.Outbox),
 // the one target outside the database.
 const TargetOutbox = "outbox_files"
+
+// StaleGateway is how long a gateway may go unseen before its open
+// session intervals are closed at the last moment it was seen. Gateways
+// poll the control server at least every minute.
+const StaleGateway = 10 * time.Minute
 
 // Defaults.
 const (
@@ -75,7 +82,7 @@ func plan() []step {
 			"verification codes, and pending contact changes, which expire with their code", nil},
 		{inventory.IDPeerFeed, t(store.SweepPeerChanges),
 			"gateway peer-feed entries (gateways that fall further behind reload a snapshot)", nil},
-		{inventory.IDSessions, t(store.SweepSessions), "session intervals; open sessions are kept until they end", nil},
+		{inventory.IDSessions, t(store.SweepSessions), "session intervals that ended that long ago; first, an interval still open whose gateway stopped reporting is closed at the minute the gateway was last seen", nil},
 		{inventory.IDInbox, t(store.SweepInbox), "inbox messages of closed accounts", nil},
 		{inventory.IDDevices, t(store.SweepClosedDevices), "devices left on closed accounts (addresses freed, gateways told)", nil},
 		{inventory.IDUnverified, t(store.SweepUnverified),
@@ -234,6 +241,9 @@ func (s *Sweeper) sweepAll(ctx context.Context, cause string) (*store.RetentionR
 		}
 		for _, target := range r.Targets {
 			c := store.SweepCount{Category: r.Category, Target: target, Days: r.Days}
+			if target == store.SweepSessions {
+				s.closeStale(ctx, &c)
+			}
 			s.sweep(ctx, r, target, &c)
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -252,6 +262,25 @@ func (s *Sweeper) sweepAll(ctx context.Context, cause string) (*store.RetentionR
 	s.cfg.Logger.Info("retention sweep", "run", run.ID, "cause", cause, "deleted", total,
 		"held_accounts", len(held), "duration", run.FinishedAt.Sub(run.StartedAt))
 	return run, nil
+}
+
+// closeStale closes the open session intervals no gateway will close,
+// counting into c.Closed, before the sessions are swept.
+func (s *Sweeper) closeStale(ctx context.Context, c *store.SweepCount) {
+	now := s.cfg.Clock()
+	for ctx.Err() == nil {
+		n, err := s.cfg.Store.CloseStaleSessions(ctx, now.Add(-StaleGateway), now.Add(-gwproto.MaxSession-usage.ClockSkew),
+			gwproto.MaxSession, s.cfg.Batch)
+		c.Closed += n
+		if err != nil {
+			c.Error = errs.MessageOf(err)
+			s.cfg.Logger.Error("closing stale sessions failed", "err", err)
+			return
+		}
+		if n < int64(s.cfg.Batch) {
+			return
+		}
+	}
 }
 
 // sweep deletes the due records of r's target in batches, counting into
@@ -322,15 +351,19 @@ func (s *Sweeper) RunNow(ctx context.Context, by staff.Principal) (*store.Retent
 	if err != nil {
 		return nil, err
 	}
-	var total int64
+	var total, closed int64
 	for _, c := range run.Counts {
 		total += c.Deleted
+		closed += c.Closed
 	}
-	if total == 0 && by.IsSystem() {
+	if total == 0 && closed == 0 && by.IsSystem() {
 		return run, nil
 	}
-	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActRetentionRun, run.ID,
-		fmt.Sprintf("retention sweep deleted %d records", total)); err != nil {
+	detail := fmt.Sprintf("retention sweep deleted %d records", total)
+	if closed > 0 {
+		detail += fmt.Sprintf(" and closed %d open session intervals", closed)
+	}
+	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActRetentionRun, run.ID, detail); err != nil {
 		return nil, err
 	}
 	return run, nil

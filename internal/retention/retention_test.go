@@ -228,3 +228,87 @@ func TestSweeper(t *testing.T) {
 		})
 	}
 }
+
+// TestSweeperClosesStaleSessions: before the session intervals are swept,
+// an interval still open whose gateway stopped reporting is closed at the
+// minute the gateway was last seen, so that it ages out like any other;
+// one whose gateway still reports stays open. The run counts and audits
+// what it closed.
+func TestSweeperClosesStaleSessions(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := b.Open(t)
+			ctx := t.Context()
+			now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+			clock := func() time.Time { return now }
+			if err := st.CreateAccount(ctx, &store.Account{ID: "acc_a", EmailIndex: []byte("ea"), MobileIndex: []byte("ma"),
+				PasswordHash: "x", CreatedAt: now.Add(-30 * 24 * time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			for i, gw := range []string{"gw_dead", "gw_alive"} {
+				if err := st.CreateDevice(ctx, &store.Device{ID: "dev_" + gw, AccountID: "acc_a", Name: "d", PublicKey: storetest.PublicKey(70 + i),
+					CreatedAt: now.Add(-30 * 24 * time.Hour)}, 5); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.CreateGateway(ctx, &store.Gateway{ID: gw, Region: "eu", Endpoint: "198.18.0.9:51820",
+					PublicKey: storetest.PublicKey(80 + i), CredentialHash: []byte("c" + gw), CreatedAt: now.Add(-30 * 24 * time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			lastSeen := now.Add(-3*time.Hour + 25*time.Second)
+			if err := st.TouchGateway(ctx, "gw_dead", lastSeen); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.TouchGateway(ctx, "gw_alive", now.Add(-time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			start := now.Add(-5 * time.Hour)
+			if _, err := st.RecordIntervals(ctx, "eu", []store.Interval{
+				{DeviceID: "dev_gw_dead", Start: start, GatewayID: "gw_dead"},
+				{DeviceID: "dev_gw_alive", Start: start, GatewayID: "gw_alive"},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			log, err := audit.New(audit.Config{Store: st, Clock: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sw, err := retention.New(retention.Config{Store: st, Holds: st, Inventory: inventory.Default(), Audit: log,
+				Logger: storetest.Logger(t), Clock: clock, Rand: rand.Reader, Batch: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run, err := sw.RunNow(ctx, staff.System())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var closed int64
+			for _, c := range run.Counts {
+				closed += c.Closed
+			}
+			if closed != 1 {
+				t.Fatalf("closed %d open intervals, want 1: %+v", closed, run.Counts)
+			}
+			got, err := st.Usage(ctx, "acc_a", start.Add(-time.Hour), 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, iv := range got {
+				switch iv.DeviceID {
+				case "dev_gw_dead":
+					if iv.End == nil || !iv.End.Equal(lastSeen.Truncate(time.Minute)) {
+						t.Errorf("interval of the silent gateway ends %v, want %v", iv.End, lastSeen.Truncate(time.Minute))
+					}
+				case "dev_gw_alive":
+					if iv.End != nil {
+						t.Errorf("interval of the gateway still reporting ends %v, want it open", iv.End)
+					}
+				}
+			}
+			entries, err := log.About(ctx, staff.Principal{ID: "stf_po", Role: staff.RolePrivacyOfficer}, run.ID, 10)
+			if err != nil || len(entries) != 1 || !strings.Contains(entries[0].Detail, "closed 1 open session intervals") {
+				t.Fatalf("audit of the run: got %+v, %v; want one entry saying it closed 1 interval", entries, err)
+			}
+		})
+	}
+}

@@ -440,7 +440,7 @@ func (s *Server) Jobs() []jobs.Job {
 			}
 			var n int64
 			for _, c := range run.Counts {
-				n += c.Deleted
+				n += c.Deleted + c.Closed
 			}
 			return n, nil
 		}},

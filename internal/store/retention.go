@@ -79,6 +79,9 @@ type SweepCount struct {
 	Batches    int    `json:"batches"`
 	Skipped    string `json:"skipped,omitempty"` // why the target was not swept
 	Error      string `json:"error,omitempty"`
+	// Closed counts the open session intervals closed before the
+	// sessions were swept (CloseStaleSessions).
+	Closed int64 `json:"closed,omitempty"`
 }
 
 // RetentionStore carries out retention deletions. It is part of Store.
@@ -97,4 +100,13 @@ type RetentionStore interface {
 	SaveRetentionRun(ctx context.Context, r *RetentionRun) error
 	// LastRetentionRun returns the newest run, NotFound if none.
 	LastRetentionRun(ctx context.Context) (*RetentionRun, error)
+	// CloseStaleSessions closes, in one transaction, up to limit open
+	// session intervals that will not be closed by their gateway: those
+	// whose gateway was last seen before deadBefore (or never, or was
+	// removed), and those that started before openBefore, which no gateway
+	// reports as open any more (see gwproto.MaxSession). Each ends at the
+	// minute its gateway was last seen, at most maxLen after its start;
+	// one whose gateway was never seen or is unknown ends at its start.
+	// It returns how many it closed.
+	CloseStaleSessions(ctx context.Context, deadBefore, openBefore time.Time, maxLen time.Duration, limit int) (int64, error)
 }

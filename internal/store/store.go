@@ -294,6 +294,11 @@ type Interval struct {
 	Region    string
 	Start     time.Time
 	End       *time.Time
+	// GatewayID is the gateway that reported the interval. The store
+	// keeps it only while the interval is open, to close it if that
+	// gateway stops reporting (CloseStaleSessions); Usage never returns
+	// it.
+	GatewayID string
 }
 
 // UsageStore keeps session intervals. It is part of Store.

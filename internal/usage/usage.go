@@ -100,7 +100,7 @@ func (s *Service) Report(ctx context.Context, gatewayID, region string, r gwprot
 		if in.Start.IsZero() || in.Start.After(latest) {
 			return errs.Field(errs.Invalid, "intervals.start", "interval start is missing or in the future")
 		}
-		iv := store.Interval{DeviceID: in.DeviceID, Region: region, Start: in.Start.UTC().Truncate(time.Minute)}
+		iv := store.Interval{DeviceID: in.DeviceID, Region: region, Start: in.Start.UTC().Truncate(time.Minute), GatewayID: gatewayID}
 		if in.End != nil {
 			e := in.End.UTC().Truncate(time.Minute)
 			if e.Before(iv.Start) {

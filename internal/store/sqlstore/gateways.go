@@ -176,7 +176,19 @@ func (s *Store) DeleteGateway(ctx context.Context, id string) (*store.Gateway, e
 	err := s.write(ctx, "delete gateway", func(tx *sql.Tx) error {
 		var err error
 		g, err = scanGateway(tx.QueryRowContext(ctx, `DELETE FROM gateways WHERE id = $1 RETURNING `+gatewayColumns, id))
-		return notFound(err, "gateway not found")
+		if err != nil {
+			return notFound(err, "gateway not found")
+		}
+		// Its open session intervals end when it was last seen (at their
+		// start if never): it will never report their end.
+		var end any
+		if g.LastSeen != nil {
+			end = unix(g.LastSeen.UTC().Truncate(time.Minute))
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE usage_sessions SET gateway_id = NULL,
+			ended_at = CASE WHEN CAST($1 AS BIGINT) IS NULL OR CAST($1 AS BIGINT) < started_at THEN started_at ELSE CAST($1 AS BIGINT) END
+			WHERE gateway_id = $2 AND ended_at IS NULL`, end, id)
+		return err
 	})
 	if err != nil {
 		return nil, err

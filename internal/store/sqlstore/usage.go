@@ -30,7 +30,8 @@ func (s *Store) RecordIntervals(ctx context.Context, region string, ivs []store.
 			err := tx.QueryRowContext(ctx, `SELECT account_id FROM devices WHERE id = $1`, iv.DeviceID).Scan(&accountID)
 			if err == sql.ErrNoRows {
 				// The device is gone: only close what was recorded before.
-				res, err := tx.ExecContext(ctx, `UPDATE usage_sessions SET ended_at = COALESCE($1, ended_at)
+				res, err := tx.ExecContext(ctx, `UPDATE usage_sessions SET ended_at = COALESCE($1, ended_at),
+					gateway_id = CASE WHEN COALESCE($1, ended_at) IS NULL THEN gateway_id END
 					WHERE device_id = $2 AND started_at = $3`, end, iv.DeviceID, unix(iv.Start))
 				if err != nil {
 					return fmt.Errorf("close interval: %w", err)
@@ -43,11 +44,18 @@ func (s *Store) RecordIntervals(ctx context.Context, region string, ivs []store.
 			if err != nil {
 				return fmt.Errorf("look up device: %w", err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO usage_sessions (account_id, device_id, region, started_at, ended_at)
-				VALUES ($1, $2, $3, $4, $5)
+			// The gateway is kept only while the interval is open.
+			var gw any
+			if iv.End == nil && iv.GatewayID != "" {
+				gw = iv.GatewayID
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO usage_sessions (account_id, device_id, region, started_at, ended_at, gateway_id)
+				VALUES ($1, $2, $3, $4, $5, $6)
 				ON CONFLICT (device_id, started_at) WHERE device_id IS NOT NULL
-				DO UPDATE SET ended_at = COALESCE(excluded.ended_at, usage_sessions.ended_at)`,
-				accountID, iv.DeviceID, region, unix(iv.Start), end); err != nil {
+				DO UPDATE SET ended_at = COALESCE(excluded.ended_at, usage_sessions.ended_at),
+					gateway_id = CASE WHEN COALESCE(excluded.ended_at, usage_sessions.ended_at) IS NULL
+						THEN COALESCE(excluded.gateway_id, usage_sessions.gateway_id) END`,
+				accountID, iv.DeviceID, region, unix(iv.Start), end, gw); err != nil {
 				return fmt.Errorf("record interval: %w", err)
 			}
 			kept++
@@ -114,9 +122,61 @@ func (s *Store) Usage(ctx context.Context, accountID string, since time.Time, li
 // endDeviceSessions closes a device's open intervals inside tx, at end
 // truncated to the minute.
 func endDeviceSessions(ctx context.Context, tx *sql.Tx, deviceID string, end time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE usage_sessions SET ended_at = $1
+	if _, err := tx.ExecContext(ctx, `UPDATE usage_sessions SET ended_at = $1, gateway_id = NULL
 		WHERE device_id = $2 AND ended_at IS NULL`, unix(end.UTC().Truncate(time.Minute)), deviceID); err != nil {
 		return fmt.Errorf("end device sessions: %w", err)
 	}
 	return nil
+}
+
+// CloseStaleSessions implements store.RetentionStore.
+func (s *Store) CloseStaleSessions(ctx context.Context, deadBefore, openBefore time.Time, maxLen time.Duration, limit int) (int64, error) {
+	if limit < 1 {
+		return 0, errs.E(errs.Invalid, "limit must be positive")
+	}
+	var n int64
+	err := s.write(ctx, "close stale sessions", func(tx *sql.Tx) error {
+		n = 0
+		rows, err := tx.QueryContext(ctx, `SELECT u.id, u.started_at, g.last_seen
+			FROM usage_sessions u LEFT JOIN gateways g ON g.id = u.gateway_id
+			WHERE u.ended_at IS NULL AND (
+				(u.gateway_id IS NOT NULL AND (g.id IS NULL OR g.last_seen IS NULL OR g.last_seen < $1))
+				OR u.started_at < $2)
+			LIMIT $3`, unix(deadBefore), unix(openBefore), limit)
+		if err != nil {
+			return err
+		}
+		type stale struct {
+			id, end int64
+		}
+		var todo []stale
+		for rows.Next() {
+			var id, start int64
+			var seen sql.NullInt64
+			if err := rows.Scan(&id, &start, &seen); err != nil {
+				rows.Close()
+				return err
+			}
+			// Nothing says an interval whose gateway was never seen, was
+			// removed, or is not known lasted at all.
+			end := start
+			if seen.Valid {
+				end = min(start+int64(maxLen/time.Second), seen.Int64/60*60)
+			}
+			todo = append(todo, stale{id, max(end, start)})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, x := range todo {
+			if _, err := tx.ExecContext(ctx, `UPDATE usage_sessions SET ended_at = $1, gateway_id = NULL WHERE id = $2 AND ended_at IS NULL`,
+				x.end, x.id); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }

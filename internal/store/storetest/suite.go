@@ -87,6 +87,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"StatsLedger", testStatsLedger},
 		{"NoticeExclusion", testNoticeExclusion},
 		{"Rekey", testRekey},
+		{"CloseStaleSessions", testCloseStaleSessions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
