@@ -8,6 +8,7 @@ import (
 	"github.com/nitronet/nitronet/internal/accounts"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/notify"
+	"github.com/nitronet/nitronet/internal/processors"
 	"github.com/nitronet/nitronet/internal/store"
 )
 
@@ -105,9 +106,9 @@ func (s *Service) ConfirmContactChange(ctx context.Context, accountID string, ch
 	body := fmt.Sprintf("The %s of your Nitronet account was changed on %s. This address or number no longer receives messages about the account.\n"+
 		"If you did not make this change, reply to this message or contact the operator at once.\n",
 		ch, s.cfg.Clock().UTC().Format("2006-01-02 15:04 UTC"))
-	m := notify.Message{Channel: notify.Email, To: oldEmail, Subject: "Your Nitronet " + string(ch) + " was changed", Body: body, Kind: "contact-changed", Account: accountID}
+	m := notify.Message{Channel: notify.Email, To: oldEmail, Subject: "Your Nitronet " + string(ch) + " was changed", Body: body, Kind: processors.KindContactChanged, Account: accountID}
 	if ch == store.Mobile {
-		m = notify.Message{Channel: notify.SMS, To: oldMobile, Body: body, Kind: "contact-changed", Account: accountID}
+		m = notify.Message{Channel: notify.SMS, To: oldMobile, Body: body, Kind: processors.KindContactChanged, Account: accountID}
 	}
 	if err := s.cfg.Notifier.Send(ctx, m); err != nil {
 		s.cfg.Logger.Warn("old contact not told of change", "account", accountID, "err", errs.CodeOf(err))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/notify"
+	"github.com/nitronet/nitronet/internal/processors"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 )
@@ -190,9 +191,9 @@ func (s *Service) sendErasureNotice(ctx context.Context, a *store.Account, r *st
 		subject = "The rest of your Nitronet data is being erased"
 	}
 	body := fmt.Sprintf("Erasure request %s: %s\n\n%s\n\n%s\n", r.ID, rep.Message, ErasureWarning, complaintText)
-	err = s.cfg.Notifier.Send(ctx, notify.Message{Channel: notify.Email, To: email, Subject: subject, Body: body, Kind: "privacy-erasure", Account: a.ID})
+	err = s.cfg.Notifier.Send(ctx, notify.Message{Channel: notify.Email, To: email, Subject: subject, Body: body, Kind: processors.KindErasure, Account: a.ID})
 	if mobile != "" && a.MobileVerified {
-		if e := s.cfg.Notifier.Send(ctx, notify.Message{Channel: notify.SMS, To: mobile, Kind: "privacy-erasure", Account: a.ID,
+		if e := s.cfg.Notifier.Send(ctx, notify.Message{Channel: notify.SMS, To: mobile, Kind: processors.KindErasure, Account: a.ID,
 			Body: "Nitronet: your account is being erased and the service closed, as you asked (request " + r.ID + "). Details by email."}); err == nil {
 			err = e
 		}

@@ -322,8 +322,8 @@ func TestOutsideErasureByStaff(t *testing.T) {
 				t.Fatalf("the account's transfers survive the erasure: %+v", ts)
 			}
 			// The erasure notice went by email before the key was
-			// destroyed: the relay's entry covers it.
-			want[processors.NameSMTP] = []string{inventory.IDEmail, inventory.IDCodes, inventory.IDInbox}
+			// destroyed: a service notice, it handed the relay only the
+			// address, which its entry already covers.
 			checkRecipients(t, done.Recipients, want)
 
 			for _, tc := range []struct {

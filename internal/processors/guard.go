@@ -49,8 +49,10 @@ const (
 //     number (inventory.IDMobile);
 //   - the content, by m.Kind: a kind ending in "-code" carries a one-time
 //     code (inventory.IDCodes), "password-reset" a reset link
-//     (inventory.IDResetTokens), and any other kind is a notice whose text
-//     is also kept in the account inbox (inventory.IDInbox);
+//     (inventory.IDResetTokens), a service notice (ServiceNotice) only the
+//     fact it tells the recipient about their own account, and any other
+//     kind is a notice whose text is also kept in the account inbox
+//     (inventory.IDInbox);
 //   - any email address or E.164 number in the subject or body, which
 //     adds inventory.IDEmail or inventory.IDMobile (for example a new
 //     mobile number quoted in an email).
@@ -67,6 +69,8 @@ func Transfer(m notify.Message) []string {
 		need[inventory.IDCodes] = true
 	case m.Kind == "password-reset":
 		need[inventory.IDResetTokens] = true
+	case ServiceNotice(m.Kind):
+		// Nothing beyond the recipient.
 	default:
 		need[inventory.IDInbox] = true
 	}
@@ -85,6 +89,26 @@ func Transfer(m notify.Message) []string {
 		}
 	}
 	return out
+}
+
+// Kinds of service notices: messages that tell the holder of an account,
+// at a contact of theirs, what just happened to it, and quote no contact
+// and no inbox text.
+const (
+	// KindContactChanged tells the old email address or mobile number that
+	// it was replaced.
+	KindContactChanged = "contact-changed"
+	// KindErasure tells the account holder that the account is being
+	// erased.
+	KindErasure = "privacy-erasure"
+)
+
+// ServiceNotice reports whether kind is a service notice, which hands its
+// processor only the recipient's contact (Transfer). Such notices must
+// reach the old number after a mobile change, and the account holder
+// during an erasure, through any processor that may carry that contact.
+func ServiceNotice(kind string) bool {
+	return kind == KindContactChanged || kind == KindErasure
 }
 
 // Guard returns a Notifier that checks every message against the register

@@ -39,12 +39,13 @@ const (
 // as the store's migration seeds them: the SMTP relay may receive email
 // addresses and what emails carry (one-time codes, password-reset links and
 // copies of inbox notices); the SMS gateway may receive mobile numbers and
-// one-time codes. These match the recipients the inventory declares.
+// one-time codes, and carries service notices (see Transfer), which hand
+// it nothing more. These match the recipients the inventory declares.
 func Defaults() []store.Processor {
 	return []store.Processor{
 		{Name: NameSMTP, Purpose: "email delivery: verification codes, password-reset links and notices",
 			Categories: []string{inventory.IDEmail, inventory.IDCodes, inventory.IDResetTokens, inventory.IDInbox}},
-		{Name: NameSMS, Purpose: "text-message delivery: verification codes",
+		{Name: NameSMS, Purpose: "text-message delivery: verification codes, and notices that the mobile number was changed or the account is being erased",
 			Categories: []string{inventory.IDMobile, inventory.IDCodes}},
 	}
 }

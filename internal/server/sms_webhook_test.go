@@ -1,0 +1,103 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/config"
+	"github.com/nitronet/nitronet/internal/store/storetest"
+)
+
+// smsListener is a real SMS webhook endpoint: it records every message
+// POSTed to it.
+type smsListener struct {
+	mu   sync.Mutex
+	msgs []struct{ To, Body string }
+}
+
+func (l *smsListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var m struct {
+		To   string `json:"to"`
+		Body string `json:"body"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	l.mu.Lock()
+	l.msgs = append(l.msgs, struct{ To, Body string }{m.To, m.Body})
+	l.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// last returns the newest message to to whose body holds want, waiting
+// up to a few seconds for it.
+func (l *smsListener) last(t *testing.T, to, want string) string {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		l.mu.Lock()
+		for i := len(l.msgs) - 1; i >= 0; i-- {
+			if l.msgs[i].To == to && strings.Contains(l.msgs[i].Body, want) {
+				l.mu.Unlock()
+				return l.msgs[i].Body
+			}
+		}
+		n := len(l.msgs)
+		l.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("no SMS to %s holding %q among %d received", to, want, n)
+		}
+	}
+}
+
+func (l *smsListener) code(t *testing.T, to string) string {
+	t.Helper()
+	m := codeRE.FindStringSubmatch(l.last(t, to, "code"))
+	if m == nil {
+		t.Fatalf("no code in the SMS to %s", to)
+	}
+	return m[1]
+}
+
+// TestSMSServiceNoticesThroughWebhook: with an SMS webhook configured (so
+// the processor guard stands in front of it), the notice to the old number
+// after a mobile change and the erasure notice reach a real webhook
+// listener; before, the guard refused both as notices outside the SMS
+// gateway's scope, and tests that used the outbox did not see it.
+func TestSMSServiceNoticesThroughWebhook(t *testing.T) {
+	sms := &smsListener{}
+	hook := httptest.NewServer(sms)
+	t.Cleanup(hook.Close)
+	e := newEnvWith(t, storetest.Backends()[0], nil, func(c *config.Settings) { c.SMSWebhook = hook.URL })
+
+	const email, oldMobile, newMobile = "hook@example.com", "+447911100901", "+447911100902"
+	e.want("POST", "/api/v1/accounts", "", map[string]string{"email": email, "mobile": oldMobile, "password": "correct horse battery"}, 201)
+	tok := e.want("POST", "/api/v1/sessions", "", map[string]string{"email": email, "password": "correct horse battery"}, 201)["token"].(string)
+	e.want("POST", "/api/v1/me/verify", tok, map[string]string{"channel": "email", "code": e.code(email)}, 200)
+	e.want("POST", "/api/v1/me/verify", tok, map[string]string{"channel": "mobile", "code": sms.code(t, oldMobile)}, 200)
+
+	// A mobile change tells the old number.
+	e.want("POST", "/api/v1/me/contact", tok, map[string]string{"channel": "mobile", "value": newMobile, "password": "correct horse battery"}, 202)
+	e.want("POST", "/api/v1/me/contact/verify", tok, map[string]string{"channel": "mobile", "code": sms.code(t, newMobile)}, 200)
+	if body := sms.last(t, oldMobile, "was changed"); strings.Contains(body, newMobile) {
+		t.Errorf("the notice to the old number quotes the new one: %q", body)
+	}
+
+	// An erasure notice reaches the (new, verified) number.
+	er := e.want("POST", "/api/v1/privacy/requests", tok, map[string]string{"type": "erasure"}, 201)["id"].(string)
+	ecode := codeRE.FindStringSubmatch(e.lastMessage("privacy-code", email))[1]
+	e.want("POST", "/api/v1/privacy/requests/"+er+"/verify", tok,
+		map[string]string{"password": "correct horse battery", "email_code": ecode, "mobile_code": sms.code(t, newMobile)}, 200)
+	e.want("POST", "/api/v1/privacy/requests/"+er+"/confirm-erasure", tok, map[string]bool{"confirm": true}, 200)
+	if body := sms.last(t, newMobile, "being erased"); !strings.Contains(body, er) {
+		t.Errorf("the erasure SMS %q does not name the request %s", body, er)
+	}
+	if logs := e.logs.String(); strings.Contains(logs, "outside processor scope") {
+		t.Errorf("the guard refused a transfer:\n%s", logs)
+	}
+}
