@@ -52,6 +52,17 @@ type Config struct {
 	SessionTTL time.Duration
 	// PortalURL, when set, is used to build links in messages.
 	PortalURL string
+	// Policies, if not nil, records that a new account accepts the
+	// current version of each policy document (the sign-up form shows and
+	// links them). Nil records nothing: the user is then asked to accept
+	// them after logging in.
+	Policies PolicyAcceptor
+}
+
+// PolicyAcceptor records an account's acceptance of the current policy
+// documents (a *policy.Service).
+type PolicyAcceptor interface {
+	AcceptCurrent(ctx context.Context, accountID string) error
 }
 
 // Service is the accounts service. It is safe for concurrent use.
@@ -93,8 +104,11 @@ type Session struct {
 // cannot be swapped between rows or columns.
 func aad(accountID, field string) []byte { return []byte(accountID + "|" + field) }
 
-// Signup creates an account and sends a verification code to both
-// contacts. It returns the new account id. A taken email or mobile is
+// Signup creates an account, records its acceptance of the current
+// policy documents (Config.Policies), and sends a verification code to
+// both contacts. It returns the new account id. If the acceptance cannot
+// be recorded the account stands, and the user is asked to accept the
+// documents at login, as after a material change. A taken email or mobile is
 // Conflict (naming neither); invalid input is Invalid, with field
 // "email", "mobile" or "password".
 func (s *Service) Signup(ctx context.Context, email, mobile, pw string) (string, error) {
@@ -151,6 +165,11 @@ func (s *Service) Signup(ctx context.Context, email, mobile, pw string) (string,
 		return "", fmt.Errorf("signup: %w", err)
 	}
 	s.cfg.Logger.Info("account created", "account", id)
+	if s.cfg.Policies != nil {
+		if err := s.cfg.Policies.AcceptCurrent(ctx, id); err != nil {
+			s.cfg.Logger.Warn("policy acceptance at sign-up not recorded", "account", id, "err", errs.CodeOf(err))
+		}
+	}
 	for _, ch := range []store.Channel{store.Email, store.Mobile} {
 		if err := s.sendCode(ctx, a, ch, PurposeVerify); err != nil {
 			// The account exists; the user can ask for a new code.

@@ -325,6 +325,25 @@ func (s *Service) Accept(ctx context.Context, accountID, id string) (Acceptance,
 	return Acceptance{}, errs.E(errs.Internal, "acceptance not recorded")
 }
 
+// AcceptCurrent records that the account accepts the newest version of
+// each policy document there is (at sign-up, whose form links them).
+// Accepting twice keeps the first time.
+func (s *Service) AcceptCurrent(ctx context.Context, accountID string) error {
+	docs, err := s.cfg.Store.PolicyDocuments(ctx, "")
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Clock()
+	for _, kind := range []string{store.PolicyPrivacy, store.PolicyTerms} {
+		if d, ok := latest(docs, kind, false); ok {
+			if err := s.cfg.Store.AcceptPolicy(ctx, accountID, d.ID, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Acceptances returns the account's acceptances, newest first.
 func (s *Service) Acceptances(ctx context.Context, accountID string) ([]Acceptance, error) {
 	acc, err := s.cfg.Store.Acceptances(ctx, accountID)

@@ -33,6 +33,7 @@ func (s *Server) assemblePolicyInbox(st store.Store) error {
 		Clock: d.Clock, Rand: d.Rand, PortalURL: s.Config.PortalURL}); err != nil {
 		return err
 	}
+	s.acceptor.policy = s.Policy
 	outbox := filepath.Join(s.Config.DataDir, "outbox")
 	s.Retention, err = retention.New(retention.Config{Store: st, Holds: st, Inventory: s.Inventory,
 		Audit: s.Audit, Logger: d.Logger, Clock: d.Clock, Rand: d.Rand,

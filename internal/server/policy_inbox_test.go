@@ -101,8 +101,9 @@ func TestPolicyAndInbox(t *testing.T) {
 				t.Fatalf("accept: got %v, want version 2 with a time", acc)
 			}
 			me := e.want("GET", "/api/v1/me/policy", tokA, nil, 200)
-			if len(me["pending"].([]any)) != 0 || len(me["accepted"].([]any)) != 1 {
-				t.Fatalf("after accepting: got %v, want nothing pending and one acceptance", me)
+			// Version 1 was accepted at sign-up.
+			if len(me["pending"].([]any)) != 0 || len(me["accepted"].([]any)) != 2 {
+				t.Fatalf("after accepting: got %v, want nothing pending and two acceptances (at sign-up, and now)", me)
 			}
 			if len(e.want("GET", "/api/v1/me/policy", tokB, nil, 200)["pending"].([]any)) != 1 {
 				t.Fatal("bob's pending: want version 2 still pending")
@@ -119,8 +120,8 @@ func TestPolicyAndInbox(t *testing.T) {
 				t.Fatalf("history: got %d, want 3", len(hist))
 			}
 			if name, data, err := e.srv.Policy.ExportSection(ctx, idA); err != nil || name != "policy_acceptances" ||
-				len(data.([]policy.Acceptance)) != 1 {
-				t.Fatalf("policy ExportSection: got %q, %v, %v; want policy_acceptances with one entry", name, data, err)
+				len(data.([]policy.Acceptance)) != 2 {
+				t.Fatalf("policy ExportSection: got %q, %v, %v; want policy_acceptances with two entries", name, data, err)
 			}
 			if name, data, err := e.srv.Inbox.ExportSection(ctx, idA); err != nil || name != "inbox" ||
 				len(data.([]inbox.Message)) != 1 {

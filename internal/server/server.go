@@ -26,6 +26,7 @@ import (
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/devices"
 	"github.com/nitronet/nitronet/internal/disclosures"
+	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/holds"
 	"github.com/nitronet/nitronet/internal/httpedge"
@@ -122,6 +123,19 @@ type Server struct {
 	// Rekey rotates the key-encryption key (admin kek rotate, and the
 	// scheduled job).
 	Rekey *rekey.Service
+
+	acceptor *policyAcceptor
+}
+
+// policyAcceptor lets accounts, built before the policy service, record
+// acceptances at sign-up through it once it exists.
+type policyAcceptor struct{ policy *policy.Service }
+
+func (p *policyAcceptor) AcceptCurrent(ctx context.Context, accountID string) error {
+	if p.policy == nil {
+		return errs.E(errs.Unavailable, "the policy service is not ready")
+	}
+	return p.policy.AcceptCurrent(ctx, accountID)
 }
 
 // OpenStore opens the configured store: PostgreSQL if cfg.Database is set,
@@ -211,9 +225,10 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	}
 	// Restriction and objection are checked before any processor.
 	n = processing.Guard(n, st, log)
+	pols := &policyAcceptor{} // the policy service is built later, on accounts
 	acc, err := accounts.New(accounts.Config{
 		Store: st, Vault: v, Hasher: hasher, Notifier: n, Audit: auditLog, Logger: log, Clock: d.Clock, Rand: d.Rand,
-		MobileRegion: cfg.MobileRegion, SessionTTL: cfg.SessionTTL, PortalURL: cfg.PortalURL,
+		MobileRegion: cfg.MobileRegion, SessionTTL: cfg.SessionTTL, PortalURL: cfg.PortalURL, Policies: pols,
 	})
 	if err != nil {
 		return nil, err
@@ -243,7 +258,7 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Config: cfg, Inventory: inv, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
+	s := &Server{acceptor: pols, Config: cfg, Inventory: inv, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
 		Staff: stf, Audit: auditLog, Hasher: hasher, Notifier: n, deps: d, Holds: hs, Metrics: metrics.New()}
 	if err := s.assemblePolicyInbox(st); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -99,5 +100,42 @@ func TestSMSServiceNoticesThroughWebhook(t *testing.T) {
 	}
 	if logs := e.logs.String(); strings.Contains(logs, "outside processor scope") {
 		t.Errorf("the guard refused a transfer:\n%s", logs)
+	}
+}
+
+// TestSignupAcceptsCurrentPolicy: an account created through the API has
+// accepted the current version of each policy document, so nothing is
+// pending; the portal's sign-up form links to the policy.
+func TestSignupAcceptsCurrentPolicy(t *testing.T) {
+	e := newEnv(t, storetest.Backends()[0], nil)
+	_, tok := e.signup("accepts@example.com", "+447911100911")
+	current := e.want("GET", "/api/v1/policy", "", nil, 200)
+	me := e.want("GET", "/api/v1/me/policy", tok, nil, 200)
+	if p, _ := me["pending"].([]any); len(p) != 0 {
+		t.Fatalf("pending after sign-up: %v, want none", p)
+	}
+	docs, _ := current["documents"].([]any)
+	accepted, _ := me["accepted"].([]any)
+	if len(docs) == 0 || len(accepted) != len(docs) {
+		t.Fatalf("accepted %v, want each current document %v", accepted, docs)
+	}
+	for _, d := range docs {
+		id := d.(map[string]any)["id"]
+		found := false
+		for _, a := range accepted {
+			found = found || a.(map[string]any)["document_id"] == id
+		}
+		if !found {
+			t.Errorf("current document %v not accepted at sign-up: %v", id, accepted)
+		}
+	}
+	resp, err := http.Get(e.url + "/signup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(page), `href="/privacy"`) {
+		t.Errorf("the sign-up form does not link to the policy")
 	}
 }

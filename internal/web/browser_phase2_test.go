@@ -149,8 +149,9 @@ func TestBrowserPrivacyJourney(t *testing.T) {
 		t.Errorf("the banner is still shown after acceptance")
 	}
 	acc, err := e.srv.Policy.Acceptances(context.Background(), e.accountID(email, pw))
-	if err != nil || len(acc) != 1 || acc[0].Version != 2 {
-		t.Errorf("acceptances %+v (err %v), want version 2", acc, err)
+	// Newest first: version 2 now, version 1 at sign-up.
+	if err != nil || len(acc) != 2 || acc[0].Version != 2 || acc[1].Version != 1 {
+		t.Errorf("acceptances %+v (err %v), want version 2, and version 1 from sign-up", acc, err)
 	}
 	j.open("/privacy/history", "table.history")
 	if n := eval[int](j, `document.querySelectorAll('table.history tbody tr').length`); n != 2 {
