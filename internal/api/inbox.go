@@ -12,6 +12,7 @@ import (
 //
 //	GET  /api/v1/me/inbox            {"messages": [...], "unread": n}; ?limit=N
 //	POST /api/v1/me/inbox/{id}/read  204; another account's message is 404
+//	DELETE /api/v1/me/inbox/{id}     204; deleted for good; another account's message is 404
 func (s *Server) registerInbox(mux Mux) {
 	svc := s.cfg.Inbox
 	log := s.cfg.Logger
@@ -34,6 +35,13 @@ func (s *Server) registerInbox(mux Mux) {
 	}))
 	mux.Handle("POST /api/v1/me/inbox/{id}/read", s.auth.Require(func(w http.ResponseWriter, r *http.Request, p Principal) {
 		if err := svc.MarkRead(r.Context(), p.AccountID, r.PathValue("id")); err != nil {
+			writeError(w, log, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	mux.Handle("DELETE /api/v1/me/inbox/{id}", s.auth.Require(func(w http.ResponseWriter, r *http.Request, p Principal) {
+		if err := svc.Delete(r.Context(), p.AccountID, r.PathValue("id")); err != nil {
 			writeError(w, log, err)
 			return
 		}

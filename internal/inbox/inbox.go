@@ -175,6 +175,17 @@ func (s *Service) MarkRead(ctx context.Context, accountID, id string) error {
 	return s.store.MarkRead(ctx, accountID, id, s.clock())
 }
 
+// Delete deletes the account's message id: it is no longer listed or
+// exported, and its text is gone (an email of it not yet sent is not
+// sent). A malformed id, another account's message, or one already
+// deleted is NotFound (field "id").
+func (s *Service) Delete(ctx context.Context, accountID, id string) error {
+	if !ident.Valid(id, "msg") {
+		return errs.Field(errs.NotFound, "id", "message not found")
+	}
+	return errs.WithField(s.store.DeleteMessage(ctx, accountID, id, s.clock()), "id")
+}
+
 // ExportSection returns the account's whole inbox for the data export,
 // under the name "inbox": every message, newest first.
 func (s *Service) ExportSection(ctx context.Context, accountID string) (string, any, error) {

@@ -313,6 +313,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	}
 	msg := e.want("GET", "/api/v1/me/inbox", tok, nil, 200)["messages"].([]any)[0].(map[string]any)["id"].(string)
 	e.want("POST", "/api/v1/me/inbox/"+msg+"/read", tok, nil, 204)
+	e.want("DELETE", "/api/v1/me/inbox/"+msg, tok, nil, 204)
 	cur := e.want("GET", "/api/v1/policy", "", nil, 200)["documents"].([]any)[0].(map[string]any)["id"].(string)
 	e.want("GET", "/api/v1/policy/history", "", nil, 200)
 	e.want("GET", "/api/v1/policy/"+cur, "", nil, 200)

@@ -661,6 +661,29 @@ func (x *rowCtx) pendingRequest(typ string) string {
 	return r.ID
 }
 
+// freshMessage returns a new inbox message of the owner for each caller
+// the row lets delete it, and a shared one for the refused.
+func (x *rowCtx) freshMessage() string {
+	return x.perCall(x.c.kind == ownerAccount, "message", func() string {
+		ctx := context.Background()
+		body := fmt.Sprintf("A message to delete, %d.", time.Now().UnixNano())
+		if err := x.m.e.srv.Inbox.Post(ctx, x.owner.id, "announcement", "Matrix", body); err != nil {
+			x.t.Fatal(err)
+		}
+		ms, _, err := x.m.e.srv.Inbox.List(ctx, x.owner.id, 1000)
+		if err != nil {
+			x.t.Fatal(err)
+		}
+		for _, m := range ms {
+			if m.Body == body {
+				return m.ID
+			}
+		}
+		x.t.Fatal("the new message is not listed")
+		return ""
+	})
+}
+
 // codes returns the newest identity-proof codes sent to the owner.
 func (x *rowCtx) codes() (string, string) {
 	e := x.m.e.with(x.t)
@@ -748,6 +771,7 @@ func routeMatrix() map[string]matrixRow {
 		"GET /api/v1/me/usage":              api(200),
 		"GET /api/v1/me/inbox":              api(200),
 		"POST /api/v1/me/inbox/{id}/read":   own(204, func(x *rowCtx) string { return "/api/v1/me/inbox/" + x.owner.message + "/read" }),
+		"DELETE /api/v1/me/inbox/{id}":      own(204, func(x *rowCtx) string { return "/api/v1/me/inbox/" + x.freshMessage() }),
 		"GET /api/v1/policy":                {who: anyone},
 		"GET /api/v1/policy/history":        {who: anyone},
 		"GET /api/v1/policy/{id}":           {who: anyone, path: func(x *rowCtx) string { return "/api/v1/policy/" + x.m.policy }},
@@ -826,6 +850,7 @@ func routeMatrix() map[string]matrixRow {
 		"GET /inbox":                        {who: account},
 		"POST /inbox/read-all":              {who: account},
 		"POST /inbox/{id}/read":             {who: owner, status: 303, path: func(x *rowCtx) string { return "/inbox/" + x.owner.message + "/read" }},
+		"POST /inbox/{id}/delete":           {who: owner, status: 303, path: func(x *rowCtx) string { return "/inbox/" + x.freshMessage() + "/delete" }},
 		"GET /privacy-centre":               {who: account},
 		"POST /privacy-centre":              {who: account, body: func(*rowCtx) any { return url.Values{"type": {"access"}} }},
 		"GET /privacy-centre/requests/{id}": {who: owner, path: func(x *rowCtx) string { return "/privacy-centre/requests/" + x.owner.request }},

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -137,5 +138,41 @@ func TestSignupAcceptsCurrentPolicy(t *testing.T) {
 	page, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(page), `href="/privacy"`) {
 		t.Errorf("the sign-up form does not link to the policy")
+	}
+}
+
+// TestInboxDelete: a user deletes an inbox message through the API; it is
+// gone from the list and the export; another account cannot delete it,
+// and a second delete is 404.
+func TestInboxDelete(t *testing.T) {
+	e := newEnv(t, storetest.Backends()[0], nil)
+	idA, tokA := e.signup("del-a@example.com", "+447911100921")
+	_, tokB := e.signup("del-b@example.com", "+447911100922")
+	const secret = "Deletable notice text 7f3e9a"
+	if err := e.srv.Inbox.Post(t.Context(), idA, "announcement", "Subject 7f3e9a", secret); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, m := range e.want("GET", "/api/v1/me/inbox", tokA, nil, 200)["messages"].([]any) {
+		if m.(map[string]any)["body"] == secret {
+			id = m.(map[string]any)["id"].(string)
+		}
+	}
+	if id == "" {
+		t.Fatal("the message is not in the inbox")
+	}
+	e.want("DELETE", "/api/v1/me/inbox/"+id, tokB, nil, 404)
+	e.want("DELETE", "/api/v1/me/inbox/"+id, "", nil, 401)
+	e.want("DELETE", "/api/v1/me/inbox/"+id, tokA, nil, 204)
+	e.want("DELETE", "/api/v1/me/inbox/"+id, tokA, nil, 404)
+	box := e.want("GET", "/api/v1/me/inbox", tokA, nil, 200)
+	for _, m := range box["messages"].([]any) {
+		if m.(map[string]any)["id"] == id {
+			t.Fatalf("the deleted message is still listed: %v", box)
+		}
+	}
+	_, data, err := e.srv.Inbox.ExportSection(t.Context(), idA)
+	if err != nil || strings.Contains(fmt.Sprint(data), secret) {
+		t.Fatalf("export after deletion: %v, %v", data, err)
 	}
 }

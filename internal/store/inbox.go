@@ -78,6 +78,12 @@ type InboxStore interface {
 	// MarkRead sets ReadAt of the account's message id to at, unless it is
 	// already read. Another account's message is NotFound.
 	MarkRead(ctx context.Context, accountID, id string, at time.Time) error
+	// DeleteMessage deletes the account's message id at at: its subject
+	// and body are blanked and an email of it not yet sent is withdrawn.
+	// The row stays, marked deleted, only so that its notice run does not
+	// post it again; Messages never returns it. Another account's message,
+	// or one already deleted, is NotFound.
+	DeleteMessage(ctx context.Context, accountID, id string, at time.Time) error
 
 	// CreateNoticeRun inserts r, whose Audience must be AudienceAll (or
 	// empty).

@@ -297,7 +297,7 @@ func TestPortalPhase2Security(t *testing.T) {
 	}
 	for _, p := range []string{"/privacy-centre", "/privacy-centre/requests/" + req + "/verify", "/privacy-centre/requests/" + req + "/resend",
 		"/privacy-centre/requests/" + req + "/export", "/privacy-centre/requests/" + req + "/erase", "/policy/accept",
-		"/inbox/read-all", "/account/contact", "/account/contact/email"} {
+		"/inbox/read-all", "/inbox/msg_aaaaaaaaaaaaaaaaaaaaaaaaaa/delete", "/account/contact", "/account/contact/email"} {
 		resp, body := user.post(p, url.Values{"type": {"access"}, "format": {"json"}, "understood": {"yes"}})
 		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Request refused") {
 			t.Errorf("POST %s without CSRF token: got %d, want 403 with the friendly page", p, resp.StatusCode)

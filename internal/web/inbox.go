@@ -35,6 +35,15 @@ func (h *Handler) inboxReadPost(w http.ResponseWriter, r *http.Request, st *stat
 	redirect(w, r, "/inbox?msg=read")
 }
 
+// inboxDeletePost deletes one message of the inbox.
+func (h *Handler) inboxDeletePost(w http.ResponseWriter, r *http.Request, st *state) {
+	if err := h.cfg.Inbox.Delete(r.Context(), st.accountID, r.PathValue("id")); err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	redirect(w, r, "/inbox?msg=deleted")
+}
+
 // inboxReadAllPost marks every listed unread message read.
 func (h *Handler) inboxReadAllPost(w http.ResponseWriter, r *http.Request, st *state) {
 	ms, _, err := h.cfg.Inbox.List(r.Context(), st.accountID, inbox.ListLimit)

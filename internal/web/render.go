@@ -82,6 +82,8 @@ func notice(r *http.Request) string {
 		return "Marked as read."
 	case "all-read":
 		return "Every message is marked as read."
+	case "deleted":
+		return "The message is deleted."
 	// Console notices.
 	case "staff-logged-out":
 		return "You have logged out of the console."

@@ -212,6 +212,7 @@ func (h *Handler) Register(mux httpedge.Mux) {
 		{"/inbox", methods{http.MethodGet: h.private(h.inboxPage)}},
 		{"/inbox/read-all", methods{http.MethodPost: h.action(h.inboxReadAllPost, true)}},
 		{"/inbox/{id}/read", methods{http.MethodPost: h.action(h.inboxReadPost, true)}},
+		{"/inbox/{id}/delete", methods{http.MethodPost: h.action(h.inboxDeletePost, true)}},
 		{"/privacy-centre", methods{http.MethodGet: h.private(h.centrePage), http.MethodPost: h.action(h.centreCreatePost, true)}},
 		{"/privacy-centre/requests/{id}", methods{http.MethodGet: h.private(h.requestPage)}},
 		{"/privacy-centre/requests/{id}/verify", methods{http.MethodPost: h.action(h.requestVerifyPost, true)}},

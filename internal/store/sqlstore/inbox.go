@@ -40,7 +40,7 @@ func (s *Store) Messages(ctx context.Context, accountID string, limit int) ([]st
 	var unread int
 	err := s.readSnapshot(ctx, "messages", func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, account_id, kind, subject, body, created_at, read_at, notice_run, request_id
-			FROM inbox WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, accountID, limit)
+			FROM inbox WHERE account_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $2`, accountID, limit)
 		if err != nil {
 			return err
 		}
@@ -59,7 +59,7 @@ func (s *Store) Messages(ctx context.Context, accountID string, limit int) ([]st
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `SELECT count(*) FROM inbox WHERE account_id = $1 AND read_at IS NULL`,
+		return tx.QueryRowContext(ctx, `SELECT count(*) FROM inbox WHERE account_id = $1 AND read_at IS NULL AND deleted_at IS NULL`,
 			accountID).Scan(&unread)
 	})
 	if err != nil {
@@ -81,6 +81,24 @@ func (s *Store) MarkRead(ctx context.Context, accountID, id string, at time.Time
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE inbox SET read_at = $1 WHERE id = $2`, unix(at), id)
 		return err
+	})
+}
+
+// DeleteMessage implements store.InboxStore.
+func (s *Store) DeleteMessage(ctx context.Context, accountID, id string, at time.Time) error {
+	return s.write(ctx, "delete message", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE inbox SET subject = '', body = '', deleted_at = $1, read_at = COALESCE(read_at, $1),
+			email_state = CASE WHEN email_state = $2 THEN NULL ELSE email_state END
+			WHERE id = $3 AND account_id = $4 AND deleted_at IS NULL`, unix(at), emailPending, id, accountID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return errs.E(errs.NotFound, "message not found")
+		}
+		return nil
 	})
 }
 

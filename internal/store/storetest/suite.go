@@ -88,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NoticeExclusion", testNoticeExclusion},
 		{"Rekey", testRekey},
 		{"CloseStaleSessions", testCloseStaleSessions},
+		{"DeleteMessage", testDeleteMessage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
