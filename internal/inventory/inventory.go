@@ -719,6 +719,7 @@ func staffCategories() []Category {
 				"Deleted {after} the report was run; the current quarter's entries are what its budget has spent."),
 			Recipients: []string{},
 			Storage:    []string{TableStatsLedger},
+			Source:     SourceService,
 		},
 		{
 			ID:          IDOutbox,

@@ -33,7 +33,7 @@ func testDeleteMessage(t *testing.T, s store.Store) {
 	// withdraws the email, and the run does not post it again.
 	run := &store.NoticeRun{ID: "run_del", Kind: "announcement", Subject: "Run subject", Body: "Run body", Email: true, CreatedAt: t0()}
 	must(t, "CreateNoticeRun", s.CreateNoticeRun(ctx, run))
-	n, err := s.PostNoticeBatch(ctx, run, []string{"msg_run1", "msg_run2", "msg_run3", "msg_run4", "msg_run5"}, t0(), 5)
+	n, err := s.PostNoticeBatch(ctx, run, store.Flags{}, []string{"msg_run1", "msg_run2", "msg_run3", "msg_run4", "msg_run5"}, t0(), 5)
 	must(t, "PostNoticeBatch", err)
 	if n == 0 {
 		t.Fatal("the run posted nothing")
@@ -50,7 +50,7 @@ func testDeleteMessage(t *testing.T, s store.Store) {
 		t.Fatalf("acc_del1 did not get the run's message: %+v", ms)
 	}
 	must(t, "DeleteMessage of a run's message", s.DeleteMessage(ctx, "acc_del1", runMsg, t0()))
-	if n, err := s.PostNoticeBatch(ctx, run, []string{"msg_run6", "msg_run7", "msg_run8", "msg_run9", "msg_runa"}, t0(), 5); err != nil || n != 0 {
+	if n, err := s.PostNoticeBatch(ctx, run, store.Flags{}, []string{"msg_run6", "msg_run7", "msg_run8", "msg_run9", "msg_runa"}, t0(), 5); err != nil || n != 0 {
 		t.Fatalf("the run posted %d more (%v) after a deletion, want 0", n, err)
 	}
 	rs, err := s.ClaimNoticeEmails(ctx, "run_del", 100)
