@@ -98,13 +98,19 @@ func TestCreateAndClose(t *testing.T) {
 	if _, err := os.Stat(n.Path()); err != nil {
 		t.Fatalf("stat %s: %v", n.Path(), err)
 	}
-	host, err := vnetns.GetFromPid(os.Getpid())
+	// Compare with the namespace of this goroutine's own thread: Create
+	// promises not to change the caller's namespace. (The main thread's
+	// /proc/PID/ns/net is not a stable reference: any goroutine the runtime
+	// schedules there may be inside a namespace for a moment.)
+	runtime.LockOSThread()
+	host, err := vnetns.Get()
+	runtime.UnlockOSThread()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer host.Close()
 	if n.Handle().Equal(host) {
-		t.Fatal("namespace handle equals the process namespace")
+		t.Fatal("namespace handle equals the caller's namespace")
 	}
 	up, err := n.HasLink("lo")
 	if err != nil || !up {
