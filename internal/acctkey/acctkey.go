@@ -109,6 +109,93 @@ func (k *Key) Open(f Field, record string, sealed []byte) (string, error) {
 // Close destroys the key material.
 func (k *Key) Close() { k.dk.Destroy() }
 
+// PlainTexts is the part of the store that holds free text written before
+// it was sealed (a store.Store).
+type PlainTexts interface {
+	PlainTexts(ctx context.Context, kind, after string, limit int) ([]store.PlainText, error)
+	SealPlainTexts(ctx context.Context, ss []store.Sealing) (int, error)
+}
+
+// sealBatch is how many records SealPlainTexts seals per transaction.
+const sealBatch = 200
+
+// Encoder turns a record's plaintext into the text to seal, and the
+// plaintext its fields keep (nil: none; see store.Sealing.Plain). For a
+// record of an erased account only plain is used.
+type Encoder func(p store.PlainText) (text string, plain map[string]string, err error)
+
+// SealPlainTexts seals, in batches of one transaction each, every record
+// of kind (store.PlainDevices, PlainInbox or PlainRequests) that still
+// holds free text in plaintext: encode gives the text to seal as field f
+// under its account's key; an erased account's record (no account) only
+// has its plaintext changed. It returns how many records it changed, and
+// how many it skipped because their account's key could not be opened or
+// encode failed (they stay as they are). It is resumable: run again, it
+// goes on where it stopped; and it is safe to run concurrently with
+// itself and with writers, whose changes win.
+func (k *Keys) SealPlainTexts(ctx context.Context, st PlainTexts, kind string, f Field, encode Encoder) (done, skipped int, err error) {
+	after := ""
+	for {
+		ps, err := st.PlainTexts(ctx, kind, after, sealBatch)
+		if err != nil {
+			return done, skipped, err
+		}
+		if len(ps) == 0 {
+			return done, skipped, nil
+		}
+		after = ps[len(ps)-1].ID
+		ss, bad := k.sealAll(ctx, ps, f, encode)
+		skipped += bad
+		n, err := st.SealPlainTexts(ctx, ss)
+		done += n
+		if err != nil {
+			return done, skipped, err
+		}
+	}
+}
+
+// sealAll seals ps, opening each account's key once; it returns the
+// sealings and how many records it could not seal.
+func (k *Keys) sealAll(ctx context.Context, ps []store.PlainText, f Field, encode Encoder) ([]store.Sealing, int) {
+	keys := map[string]*Key{}
+	defer func() {
+		for _, key := range keys {
+			if key != nil {
+				key.Close()
+			}
+		}
+	}()
+	var out []store.Sealing
+	bad := 0
+	for _, p := range ps {
+		text, plain, err := encode(p)
+		if err != nil {
+			bad++
+			continue
+		}
+		if p.AccountID == "" {
+			out = append(out, store.Sealing{PlainText: p, Plain: plain})
+			continue
+		}
+		key, ok := keys[p.AccountID]
+		if !ok {
+			key, _ = k.Open(ctx, p.AccountID) // nil on error: counted below
+			keys[p.AccountID] = key
+		}
+		if key == nil {
+			bad++
+			continue
+		}
+		sealed, err := key.Seal(f, p.ID, text)
+		if err != nil {
+			bad++
+			continue
+		}
+		out = append(out, store.Sealing{PlainText: p, Sealed: sealed, Plain: plain})
+	}
+	return out, bad
+}
+
 // OpenOr opens sealed as Open does, or returns plain when sealed is
 // empty: the plaintext of a record written before its field was sealed.
 func (k *Key) OpenOr(f Field, record string, sealed []byte, plain string) (string, error) {

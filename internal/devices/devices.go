@@ -1,5 +1,9 @@
 // Package devices manages users' WireGuard devices. The server only ever
-// sees a device's public key; the private key stays on the device.
+// sees a device's public key; the private key stays on the device. A
+// device's name is stored sealed under its account's data key (package
+// acctkey), so an erasure leaves it unreadable; its public key and tunnel
+// addresses stay readable to the server, which gateways need, and are
+// deleted when the device is.
 package devices
 
 import (
@@ -13,6 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/nitronet/nitronet/internal/acctkey"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/store"
@@ -24,7 +29,9 @@ const DefaultLimit = 5
 
 // Config holds the service's dependencies.
 type Config struct {
-	Store        store.Store
+	Store store.Store
+	// Keys seals and opens device names under their account's data key.
+	Keys         *acctkey.Keys
 	Logger       *slog.Logger
 	Clock        func() time.Time
 	Rand         io.Reader
@@ -44,7 +51,7 @@ type Service struct{ cfg Config }
 
 // New returns a Service.
 func New(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
+	if cfg.Store == nil || cfg.Keys == nil || cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
 		return nil, fmt.Errorf("devices: missing dependency")
 	}
 	if cfg.Limit <= 0 {
@@ -65,15 +72,34 @@ type Device struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-func view(d *store.Device) Device {
-	v := Device{ID: d.ID, Name: d.Name, PublicKey: d.PublicKey, CreatedAt: d.CreatedAt.UTC(), Addresses: []string{}}
+// view returns d as its owner sees it, its name opened with key.
+func view(key *acctkey.Key, d *store.Device) (Device, error) {
+	name, err := Name(key, d)
+	if err != nil {
+		return Device{}, err
+	}
+	v := Device{ID: d.ID, Name: name, PublicKey: d.PublicKey, CreatedAt: d.CreatedAt.UTC(), Addresses: []string{}}
 	if d.IPv4.IsValid() {
 		v.Addresses = append(v.Addresses, d.IPv4.String()+"/32")
 	}
 	if d.IPv6.IsValid() {
 		v.Addresses = append(v.Addresses, d.IPv6.String()+"/128")
 	}
-	return v
+	return v, nil
+}
+
+// Name returns the name of d, a device of key's account: its sealed name
+// opened, or the plaintext name of a device written before names were
+// sealed.
+func Name(key *acctkey.Key, d *store.Device) (string, error) {
+	return key.OpenOr(acctkey.DeviceName, d.ID, d.SealedName, d.Name)
+}
+
+// SealPlaintext seals the names of devices written before names were
+// sealed (see acctkey.Keys.SealPlainTexts, which returns the counts).
+func (s *Service) SealPlaintext(ctx context.Context) (done, skipped int, err error) {
+	return s.cfg.Keys.SealPlainTexts(ctx, s.cfg.Store, store.PlainDevices, acctkey.DeviceName,
+		func(p store.PlainText) (string, map[string]string, error) { return p.Fields["name"], nil, nil })
 }
 
 // ValidateName checks a device name: 1 to 64 printable characters. A bad
@@ -134,8 +160,17 @@ func (s *Service) Add(ctx context.Context, accountID, name, publicKey string) (*
 	if err != nil {
 		return nil, err
 	}
+	k, err := s.cfg.Keys.OpenAccount(a)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Close()
+	sealed, err := k.Seal(acctkey.DeviceName, id, name)
+	if err != nil {
+		return nil, err
+	}
 	now := s.cfg.Clock()
-	d := &store.Device{ID: id, AccountID: accountID, Name: name, PublicKey: key, CreatedAt: now, UpdatedAt: now}
+	d := &store.Device{ID: id, AccountID: accountID, SealedName: sealed, PublicKey: key, CreatedAt: now, UpdatedAt: now}
 	if err := s.cfg.Store.CreateDevice(ctx, d, s.cfg.Limit); err != nil {
 		switch errs.CodeOf(err) {
 		case errs.Conflict:
@@ -147,7 +182,10 @@ func (s *Service) Add(ctx context.Context, accountID, name, publicKey string) (*
 	}
 	s.cfg.OnPeerChange()
 	s.cfg.Logger.Info("device added", "account", accountID, "device", id)
-	v := view(d)
+	v, err := view(k, d)
+	if err != nil {
+		return nil, err
+	}
 	return &v, nil
 }
 
@@ -158,10 +196,36 @@ func (s *Service) List(ctx context.Context, accountID string) ([]Device, error) 
 		return nil, err
 	}
 	out := make([]Device, 0, len(ds))
+	if len(ds) == 0 {
+		return out, nil
+	}
+	k, err := s.cfg.Keys.Open(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Close()
 	for i := range ds {
-		out = append(out, view(&ds[i]))
+		v, err := view(k, &ds[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
 	}
 	return out, nil
+}
+
+// viewOne returns the account's device d as its owner sees it.
+func (s *Service) viewOne(ctx context.Context, accountID string, d *store.Device) (*Device, error) {
+	k, err := s.cfg.Keys.Open(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Close()
+	v, err := view(k, d)
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
 }
 
 // Get returns one of the account's devices; another account's is NotFound
@@ -177,8 +241,7 @@ func (s *Service) Get(ctx context.Context, accountID, id string) (*Device, error
 	if err != nil {
 		return nil, err
 	}
-	v := view(d)
-	return &v, nil
+	return s.viewOne(ctx, accountID, d)
 }
 
 // Update renames the device and/or rotates its public key. Nil fields are
@@ -197,7 +260,15 @@ func (s *Service) Update(ctx context.Context, accountID, id string, name, public
 		if err != nil {
 			return nil, err
 		}
-		u.Name = &n
+		k, err := s.cfg.Keys.Open(ctx, accountID)
+		if err != nil {
+			return nil, err
+		}
+		u.SealedName, err = k.Seal(acctkey.DeviceName, id, n)
+		k.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
 	if publicKey != nil {
 		k, err := parseKey(*publicKey)
@@ -220,8 +291,7 @@ func (s *Service) Update(ctx context.Context, accountID, id string, name, public
 		s.cfg.OnPeerChange()
 		s.cfg.Logger.Info("device key rotated", "account", accountID, "device", id)
 	}
-	v := view(d)
-	return &v, nil
+	return s.viewOne(ctx, accountID, d)
 }
 
 // Remove deletes the device; gateways drop its peer at once. An unknown

@@ -3,18 +3,24 @@
 // answers to privacy requests.
 //
 // Message subjects and bodies may be personal data; this package never
-// logs them.
+// logs them, and stores a message posted to one account sealed under the
+// account's data key (package acctkey), so an erasure leaves it
+// unreadable. A notice run's message (the same text to every account,
+// with no personal data) keeps the run's text.
 package inbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/nitronet/nitronet/internal/acctkey"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/processing"
@@ -41,9 +47,16 @@ type Message struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
+// Store is the part of the store the inbox uses (a store.Store).
+type Store interface {
+	store.InboxStore
+	store.PlainTextStore
+}
+
 // Service posts and reads inbox messages. It is safe for concurrent use.
 type Service struct {
-	store store.InboxStore
+	store Store
+	keys  *acctkey.Keys
 	clock func() time.Time
 	rand  io.Reader
 	flags processing.FlagReader
@@ -51,7 +64,9 @@ type Service struct {
 
 // Config holds a Service's dependencies; all but Flags are required.
 type Config struct {
-	Store store.InboxStore
+	Store Store
+	// Keys seals and opens the messages posted to one account.
+	Keys  *acctkey.Keys
 	Clock func() time.Time
 	Rand  io.Reader
 	// Flags, if set, reads accounts' restriction and objection: Post
@@ -62,10 +77,16 @@ type Config struct {
 
 // New returns a Service over cfg.Store.
 func New(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Clock == nil || cfg.Rand == nil {
+	if cfg.Store == nil || cfg.Keys == nil || cfg.Clock == nil || cfg.Rand == nil {
 		return nil, errors.New("inbox: missing dependency")
 	}
-	return &Service{store: cfg.Store, clock: cfg.Clock, rand: cfg.Rand, flags: cfg.Flags}, nil
+	return &Service{store: cfg.Store, keys: cfg.Keys, clock: cfg.Clock, rand: cfg.Rand, flags: cfg.Flags}, nil
+}
+
+// content is what a message posted to one account seals.
+type content struct {
+	Subject string `json:"subject"`
+	Body    string `json:"body"`
 }
 
 // ValidKind reports whether k is a message kind: 1 to 32 characters from
@@ -136,9 +157,67 @@ func (s *Service) PostAbout(ctx context.Context, accountID, requestID, kind, sub
 	if err != nil {
 		return err
 	}
+	key, err := s.keys.Open(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	defer key.Close()
+	b, err := json.Marshal(content{Subject: subject, Body: body})
+	if err != nil {
+		return err
+	}
+	sealed, err := key.Seal(acctkey.InboxMessage, id, string(b))
+	if err != nil {
+		return err
+	}
 	return s.store.PostMessage(ctx, &store.Message{
-		ID: id, AccountID: accountID, Kind: kind, Subject: subject, Body: body, CreatedAt: s.clock(), RequestID: requestID,
+		ID: id, AccountID: accountID, Kind: kind, Sealed: sealed, CreatedAt: s.clock(), RequestID: requestID,
 	})
+}
+
+// SealPlaintext seals the messages posted to one account before messages
+// were sealed (see acctkey.Keys.SealPlainTexts, which returns the counts).
+func (s *Service) SealPlaintext(ctx context.Context) (done, skipped int, err error) {
+	return s.keys.SealPlainTexts(ctx, s.store, store.PlainInbox, acctkey.InboxMessage,
+		func(p store.PlainText) (string, map[string]string, error) {
+			b, err := json.Marshal(content{Subject: p.Fields["subject"], Body: p.Fields["body"]})
+			return string(b), nil, err
+		})
+}
+
+// messages returns ms as the API shows them, opening sealed ones with the
+// account's key.
+func (s *Service) messages(ctx context.Context, accountID string, ms []store.Message) ([]Message, error) {
+	out := make([]Message, 0, len(ms))
+	var key *acctkey.Key
+	defer func() {
+		if key != nil {
+			key.Close()
+		}
+	}()
+	for _, m := range ms {
+		v := Message{ID: m.ID, Kind: m.Kind, Subject: m.Subject, Body: m.Body, CreatedAt: m.CreatedAt, ReadAt: m.ReadAt, RequestID: m.RequestID}
+		if len(m.Sealed) > 0 {
+			if key == nil {
+				k, err := s.keys.Open(ctx, accountID)
+				if err != nil {
+					return nil, err
+				}
+				key = k
+			}
+			text, err := key.Open(acctkey.InboxMessage, m.ID, m.Sealed)
+			if err != nil {
+				return nil, err
+			}
+			var c content
+			if err := json.Unmarshal([]byte(text), &c); err != nil {
+				return nil, fmt.Errorf("message %s: %w", m.ID, err)
+			}
+			v.Subject, v.Body = c.Subject, c.Body
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // List returns the account's newest messages (at most limit, capped at
@@ -152,9 +231,9 @@ func (s *Service) List(ctx context.Context, accountID string, limit int) ([]Mess
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([]Message, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, fromStore(m))
+	out, err := s.messages(ctx, accountID, ms)
+	if err != nil {
+		return nil, 0, err
 	}
 	return out, unread, nil
 }
@@ -193,13 +272,9 @@ func (s *Service) ExportSection(ctx context.Context, accountID string) (string, 
 	if err != nil {
 		return "", nil, err
 	}
-	out := make([]Message, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, fromStore(m))
+	out, err := s.messages(ctx, accountID, ms)
+	if err != nil {
+		return "", nil, err
 	}
 	return "inbox", out, nil
-}
-
-func fromStore(m store.Message) Message {
-	return Message{ID: m.ID, Kind: m.Kind, Subject: m.Subject, Body: m.Body, CreatedAt: m.CreatedAt, ReadAt: m.ReadAt, RequestID: m.RequestID}
 }

@@ -21,7 +21,7 @@ func addDevice(t *testing.T, st store.Store, accountID string) *store.Device {
 	k, _ := wgkey.Generate(rand.Reader)
 	id, _ := ident.New(rand.Reader, "dev")
 	now := time.Now()
-	d := &store.Device{ID: id, AccountID: accountID, Name: "d", PublicKey: k.Public().String(), CreatedAt: now, UpdatedAt: now}
+	d := &store.Device{ID: id, AccountID: accountID, SealedName: []byte("d"), PublicKey: k.Public().String(), CreatedAt: now, UpdatedAt: now}
 	if err := st.CreateDevice(context.Background(), d, 100); err != nil {
 		t.Fatal(err)
 	}

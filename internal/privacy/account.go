@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/accounts"
+	"github.com/nitronet/nitronet/internal/acctkey"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
@@ -109,7 +110,11 @@ func (s *Service) StaffAccount(ctx context.Context, by staff.Principal, id strin
 	if err != nil {
 		return nil, err
 	}
-	v := &AccountView{Request: *s.staffFull(ctx, by, r), Erased: a.WrappedKey == nil,
+	req, err := s.staffFull(ctx, by, r)
+	if err != nil {
+		return nil, err
+	}
+	v := &AccountView{Request: *req, Erased: a.WrappedKey == nil,
 		Account: accounts.StaffView{ID: a.ID, Status: a.Status, EmailVerified: a.EmailVerified,
 			MobileVerified: a.MobileVerified, CreatedAt: a.CreatedAt.UTC()}}
 	if !v.Erased {
@@ -142,16 +147,22 @@ func (s *Service) accountData(ctx context.Context, by staff.Principal, v *Accoun
 	if err != nil {
 		return err
 	}
-	v.Sessions, v.Devices = summarise(ivs, devs)
+	names, err := s.deviceNames(ctx, id, devs)
+	if err != nil {
+		return err
+	}
+	v.Sessions, v.Devices = summarise(ivs, devs, names)
 	rs, err := s.cfg.Store.PrivacyRequests(ctx, store.PrivacyFilter{AccountID: id})
 	if err != nil {
 		return err
 	}
-	v.Requests = make([]Request, 0, len(rs))
-	for i := range rs {
-		x := s.view(&rs[i])
+	v.Requests, err = s.views(ctx, rs, func(r *store.PrivacyRequest, t requestText) Request {
+		x := s.view(r, t)
 		x.AccountID = id
-		v.Requests = append(v.Requests, x)
+		return x
+	})
+	if err != nil {
+		return err
 	}
 	if v.Flags, err = s.cfg.Store.AccountFlags(ctx, id); err != nil {
 		return err
@@ -167,8 +178,34 @@ func (s *Service) accountData(ctx context.Context, by staff.Principal, v *Accoun
 	return nil
 }
 
-// summarise sums up intervals ivs (newest first) per device of devs.
-func summarise(ivs []store.Interval, devs []store.Device) (SessionSummary, []AccountDevice) {
+// deviceNames returns the names of devs, devices of account id, opened
+// with the account's key (names[i] is devs[i]'s). A device written before
+// names were sealed has its name in plaintext; an erased account's key is
+// gone, and its sealed names are left empty.
+func (s *Service) deviceNames(ctx context.Context, id string, devs []store.Device) ([]string, error) {
+	ring := s.keyring()
+	defer ring.Close()
+	key, err := ring.key(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(devs))
+	for i, d := range devs {
+		switch {
+		case len(d.SealedName) == 0:
+			names[i] = d.Name
+		case key != nil:
+			if names[i], err = key.Open(acctkey.DeviceName, d.ID, d.SealedName); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return names, nil
+}
+
+// summarise sums up intervals ivs (newest first) per device of devs,
+// whose names are names.
+func summarise(ivs []store.Interval, devs []store.Device, names []string) (SessionSummary, []AccountDevice) {
 	sum := SessionSummary{Regions: []string{}}
 	if len(ivs) > MaxAccountSessions {
 		ivs, sum.Capped = ivs[:MaxAccountSessions], true
@@ -207,8 +244,8 @@ func summarise(ivs []store.Interval, devs []store.Device) (SessionSummary, []Acc
 	}
 	slices.Sort(sum.Regions)
 	out := make([]AccountDevice, 0, len(devs))
-	for _, d := range devs {
-		x := AccountDevice{ID: d.ID, Name: d.Name, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
+	for i, d := range devs {
+		x := AccountDevice{ID: d.ID, Name: names[i], CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
 		if p := by[d.ID]; p != nil {
 			x.Sessions, x.LastUsed, x.Connected = p.n, p.last, p.open
 		}

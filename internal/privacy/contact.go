@@ -128,7 +128,7 @@ func (s *Service) ConfirmContactChange(ctx context.Context, accountID string, ch
 			changed = r.Status == store.RequestVerified
 			if changed {
 				r.Status, r.CompletedAt = store.RequestCompleted, &now
-				r.Outcome = "Your " + string(ch) + " was corrected after the new one was verified."
+				r.Outcome = correctedOutcome(ch)
 			}
 			return nil
 		})

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/acctkey"
 	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/inventory"
@@ -194,8 +195,17 @@ func (s *Service) BuildExport(ctx context.Context, accountID string, r *store.Pr
 	if err != nil {
 		return nil, err
 	}
+	key, err := s.cfg.Keys.OpenAccount(a)
+	if err != nil {
+		return nil, err
+	}
+	defer key.Close()
 	for _, d := range ds {
-		doc.Devices = append(doc.Devices, ExportDevice{ID: d.ID, Name: d.Name, PublicKey: d.PublicKey,
+		name, err := key.OpenOr(acctkey.DeviceName, d.ID, d.SealedName, d.Name)
+		if err != nil {
+			return nil, err
+		}
+		doc.Devices = append(doc.Devices, ExportDevice{ID: d.ID, Name: name, PublicKey: d.PublicKey,
 			IPv4: d.IPv4.String(), IPv6: d.IPv6.String(), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()})
 	}
 	ivs, err := s.cfg.Store.Usage(ctx, accountID, time.Unix(0, 0), maxExportIntervals)

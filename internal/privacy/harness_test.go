@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/accounts"
+	"github.com/nitronet/nitronet/internal/acctkey"
 	"github.com/nitronet/nitronet/internal/audit"
 	"github.com/nitronet/nitronet/internal/devices"
 	"github.com/nitronet/nitronet/internal/holds"
@@ -137,6 +138,7 @@ func (section) ExportSection(_ context.Context, accountID string) (string, any, 
 type harness struct {
 	st     store.Store
 	vault  *vault.Vault
+	keys   *acctkey.Keys
 	acc    *accounts.Service
 	dev    *devices.Service
 	svc    *privacy.Service
@@ -188,14 +190,15 @@ func newHarness(t testing.TB, st store.Store, opts ...func(*privacy.Config)) *ha
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.dev, err = devices.New(devices.Config{Store: st, Logger: log, Clock: h.clk.Now, Rand: rand.Reader, Limit: 5})
+	h.keys = acctkey.New(v, st)
+	h.dev, err = devices.New(devices.Config{Store: st, Keys: h.keys, Logger: log, Clock: h.clk.Now, Rand: rand.Reader, Limit: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if h.holds, err = holds.New(holds.Config{Store: st, Audit: h.audit, Clock: h.clk.Now, Rand: rand.Reader}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := privacy.Config{Store: st, Accounts: h.acc, Holds: h.holds, Audit: h.audit, Notifier: guarded,
+	cfg := privacy.Config{Store: st, Accounts: h.acc, Keys: h.keys, Holds: h.holds, Audit: h.audit, Notifier: guarded,
 		Inbox: h.inbox, Sources: []privacy.ExportSource{section{}}, UsageRecording: "intervals",
 		Inventory:    inventory.Default(),
 		OnPeerChange: func() { h.peerMu.Lock(); h.peers++; h.peerMu.Unlock() },

@@ -197,12 +197,14 @@ func (s *Service) StaffAdd(ctx context.Context, by staff.Principal, in Intake) (
 			return nil, err
 		}
 	}
-	v := s.staffView(by, r)
+	v, err := s.staffFull(ctx, by, r)
+	if err != nil {
+		return nil, err
+	}
 	if r.Status == store.RequestPending {
 		v.IdentityProof = codeFields(x.chans)
 	}
-	s.addRecipients(ctx, &v, r)
-	return &v, nil
+	return v, nil
 }
 
 // intake is an Intake checked: normalised values, the account the
@@ -286,6 +288,19 @@ func (s *Service) recordIntake(ctx context.Context, by staff.Principal, x *intak
 	if x.account != nil {
 		r.AccountID = x.account.ID
 		matched, subj = "account found by "+string(x.contact), x.account.ID
+		// The note is sealed under the account's key, as a request made
+		// in the app is; without an account there is no key, and the
+		// note stays as staff wrote it.
+		key, err := s.cfg.Keys.OpenAccount(x.account)
+		if err != nil {
+			return nil, err
+		}
+		r.Sealed, err = requestText{Details: x.note}.seal(key, id)
+		key.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.Details = ""
 	}
 	proof := "identity to be proven by codes"
 	if x.method != "" {
@@ -374,9 +389,7 @@ func (s *Service) StaffVerify(ctx context.Context, by staff.Principal, id, email
 		"request "+id+": identity proven by the codes sent to the account's verified contacts, read back by the requester"); err != nil {
 		return nil, err
 	}
-	v := s.staffView(by, r)
-	s.addRecipients(ctx, &v, r)
-	return &v, nil
+	return s.staffFull(ctx, by, r)
 }
 
 // StaffSendCodes sends fresh identity-proof codes for request id, which

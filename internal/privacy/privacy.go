@@ -21,8 +21,11 @@
 // Staff list, show, extend, complete and deny requests; each action is
 // authorised by role (package staff) and recorded in the audit log.
 //
-// Nothing personal (contacts, codes, tokens, free text) is ever logged.
-// A Service is safe for concurrent use.
+// The free text of a request (the user's details, the staff's extension
+// and denial reasons and completion notes) is stored sealed under the
+// account's data key (package acctkey), so an erasure leaves none of it
+// readable. Nothing personal (contacts, codes, tokens, free text) is ever
+// logged. A Service is safe for concurrent use.
 package privacy
 
 import (
@@ -36,6 +39,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nitronet/nitronet/internal/accounts"
+	"github.com/nitronet/nitronet/internal/acctkey"
 	"github.com/nitronet/nitronet/internal/controller"
 	"github.com/nitronet/nitronet/internal/deadline"
 	"github.com/nitronet/nitronet/internal/errs"
@@ -97,6 +101,9 @@ type HoldChecker interface {
 type Config struct {
 	Store    store.Store
 	Accounts *accounts.Service
+	// Keys seals and opens request texts and device names under their
+	// account's data key.
+	Keys     *acctkey.Keys
 	Holds    HoldChecker
 	Audit    staff.Auditor
 	Notifier notify.Notifier
@@ -126,10 +133,10 @@ type Service struct {
 	cfg Config
 }
 
-// New returns a Service. Store, Accounts, Holds, Audit, Notifier,
+// New returns a Service. Store, Accounts, Keys, Holds, Audit, Notifier,
 // Inventory, Logger, Clock and Rand are required.
 func New(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Accounts == nil || cfg.Holds == nil || cfg.Audit == nil || cfg.Notifier == nil ||
+	if cfg.Store == nil || cfg.Accounts == nil || cfg.Keys == nil || cfg.Holds == nil || cfg.Audit == nil || cfg.Notifier == nil ||
 		cfg.Inventory == nil || cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
 		return nil, fmt.Errorf("privacy: missing dependency")
 	}
@@ -194,17 +201,17 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-// view converts a stored request for the owner.
-func (s *Service) view(r *store.PrivacyRequest) Request {
+// view converts a stored request, whose text is t, for the owner.
+func (s *Service) view(r *store.PrivacyRequest, t requestText) Request {
 	v := Request{
-		ID: r.ID, Type: r.Type, Status: r.Status, Channel: channel(r), Details: r.Details,
+		ID: r.ID, Type: r.Type, Status: r.Status, Channel: channel(r), Details: t.Details,
 		ReceivedAt: r.ReceivedAt.UTC(), DueAt: r.DueAt.UTC(),
 		Overdue:    deadline.Overdue(r.DueAt, s.cfg.Clock(), store.Answered(r.Status)),
 		VerifiedAt: utcPtr(r.VerifiedAt), ConfirmedAt: utcPtr(r.ConfirmedAt), CompletedAt: utcPtr(r.CompletedAt),
-		DeniedReason: r.DeniedReason, Outcome: r.Outcome, Fee: "none: privacy requests are free of charge",
+		DeniedReason: t.DeniedReason, Outcome: t.outcome(r), Fee: "none: privacy requests are free of charge",
 	}
 	if r.ExtendedAt != nil {
-		v.Extension = &Extension{Reason: r.ExtendedReason, At: r.ExtendedAt.UTC()}
+		v.Extension = &Extension{Reason: t.ExtendedReason, At: r.ExtendedAt.UTC()}
 	}
 	if c := r.Check; c != nil {
 		v.IdentityCheck = &IdentityCheck{Method: c.Method, Description: checkMethods()[c.Method], At: c.At.UTC()}
@@ -284,8 +291,18 @@ func (s *Service) Create(ctx context.Context, accountID, typ, details string) (*
 	if err != nil {
 		return nil, err
 	}
+	key, err := s.cfg.Keys.OpenAccount(a)
+	if err != nil {
+		return nil, err
+	}
+	txt := requestText{Details: details}
+	sealed, err := txt.seal(key, id)
+	key.Close()
+	if err != nil {
+		return nil, err
+	}
 	received := s.cfg.Clock().UTC().Truncate(time.Second)
-	r := &store.PrivacyRequest{ID: id, AccountID: accountID, Type: typ, Status: store.RequestPending, Details: details,
+	r := &store.PrivacyRequest{ID: id, AccountID: accountID, Type: typ, Status: store.RequestPending, Sealed: sealed,
 		ReceivedAt: received, DueAt: deadline.Due(received, deadline.Months)}
 	if err := s.cfg.Store.CreatePrivacyRequest(ctx, r); err != nil {
 		return nil, err
@@ -293,7 +310,7 @@ func (s *Service) Create(ctx context.Context, accountID, typ, details string) (*
 	s.cfg.Logger.Info("privacy request received", "request", id, "type", typ)
 	s.sendProofCodes(ctx, a, r, chans)
 	s.postStatus(ctx, r, true)
-	v := s.view(r)
+	v := s.view(r, txt)
 	v.IdentityProof = proofFields(chans)
 	return &v, nil
 }
@@ -353,7 +370,10 @@ func (s *Service) Get(ctx context.Context, accountID, id string) (*Request, erro
 	if err != nil {
 		return nil, err
 	}
-	v := s.view(r)
+	v, err := s.viewOne(ctx, r)
+	if err != nil {
+		return nil, err
+	}
 	if r.Status == store.RequestPending {
 		if a, err := s.cfg.Store.Account(ctx, accountID); err == nil {
 			v.IdentityProof = proofFields(verifiedChannels(a))
@@ -375,13 +395,36 @@ func (s *Service) List(ctx context.Context, accountID string) ([]Request, error)
 	if err != nil {
 		return nil, err
 	}
+	return s.views(ctx, rs, func(r *store.PrivacyRequest, t requestText) Request {
+		v := s.view(r, t)
+		s.addRecipients(ctx, &v, r)
+		return v
+	})
+}
+
+// views converts rs with view, opening each account's key once.
+func (s *Service) views(ctx context.Context, rs []store.PrivacyRequest,
+	view func(*store.PrivacyRequest, requestText) Request) ([]Request, error) {
+	ring := s.keyring()
+	defer ring.Close()
 	out := make([]Request, 0, len(rs))
 	for i := range rs {
-		v := s.view(&rs[i])
-		s.addRecipients(ctx, &v, &rs[i])
-		out = append(out, v)
+		t, err := ring.text(ctx, &rs[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, view(&rs[i], t))
 	}
 	return out, nil
+}
+
+// viewOne converts r for its owner.
+func (s *Service) viewOne(ctx context.Context, r *store.PrivacyRequest) (Request, error) {
+	vs, err := s.views(ctx, []store.PrivacyRequest{*r}, s.view)
+	if err != nil {
+		return Request{}, err
+	}
+	return vs[0], nil
 }
 
 // ResendCodes sends fresh identity-proof codes for a request still
@@ -436,7 +479,10 @@ func (s *Service) Verify(ctx context.Context, accountID, id, password, emailCode
 	if r, err = s.proven(ctx, r); err != nil {
 		return nil, err
 	}
-	v := s.view(r)
+	v, err := s.viewOne(ctx, r)
+	if err != nil {
+		return nil, err
+	}
 	s.addRecipients(ctx, &v, r)
 	return &v, nil
 }
@@ -470,8 +516,12 @@ func (s *Service) checkCodes(ctx context.Context, accountID, id string, chans []
 // package comment). A request no longer waiting for proof is Conflict.
 func (s *Service) proven(ctx context.Context, r *store.PrivacyRequest) (*store.PrivacyRequest, error) {
 	now := s.cfg.Clock().UTC()
-	lift := strings.EqualFold(r.Details, Lift)
-	r, err := s.cfg.Store.UpdatePrivacyRequest(ctx, r.ID, func(r *store.PrivacyRequest) error {
+	txt, err := s.text(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	lift := strings.EqualFold(txt.Details, Lift)
+	r, err = s.cfg.Store.UpdatePrivacyRequest(ctx, r.ID, func(r *store.PrivacyRequest) error {
 		if r.Status != store.RequestPending {
 			return errs.E(errs.Conflict, "identity is already verified for this request")
 		}
@@ -484,7 +534,7 @@ func (s *Service) proven(ctx context.Context, r *store.PrivacyRequest) (*store.P
 			r.Status, r.CompletedAt = store.RequestCompleted, &now
 			r.Outcome = flagOutcome(r.Type, lift)
 		case store.RequestRectification:
-			r.Outcome = "Identity verified. You can now change your email address or mobile number on your account page; the new one takes effect once you enter the code we send to it. Our privacy team handles other corrections."
+			r.Outcome = rectificationVerified
 		case store.RequestErasure:
 			r.Outcome = "Identity verified. Erasure needs your final confirmation: it closes your account and ends the service."
 			if outside(r) {
@@ -508,6 +558,33 @@ func (s *Service) proven(ctx context.Context, r *store.PrivacyRequest) (*store.P
 	s.cfg.Logger.Info("privacy request verified", "request", r.ID, "type", r.Type)
 	s.postStatus(ctx, r, false)
 	return r, nil
+}
+
+// text returns r's text, opened with its account's key.
+func (s *Service) text(ctx context.Context, r *store.PrivacyRequest) (requestText, error) {
+	ring := s.keyring()
+	defer ring.Close()
+	return ring.text(ctx, r)
+}
+
+// Outcomes the service words itself.
+const (
+	rectificationVerified = "Identity verified. You can now change your email address or mobile number on your account page; the new one takes effect once you enter the code we send to it. Our privacy team handles other corrections."
+	// rectificationVerifiedBefore is how earlier versions worded
+	// rectificationVerified; legacyOutcome recognises it.
+	rectificationVerifiedBefore = "Identity verified. Change your email or mobile number with `nitronet privacy contact` or in the portal; the new contact is verified before it takes effect. Other corrections are handled by our privacy team."
+	deniedOutcome               = "Denied."
+)
+
+// correctedOutcome is the outcome of a rectification completed by a change
+// of the contact ch.
+func correctedOutcome(ch store.Channel) string {
+	return "Your " + string(ch) + " was corrected after the new one was verified."
+}
+
+// isCorrectedOutcome reports whether o is a correctedOutcome.
+func isCorrectedOutcome(o string) bool {
+	return o == correctedOutcome(store.Email) || o == correctedOutcome(store.Mobile)
 }
 
 func flagOutcome(typ string, lift bool) string {

@@ -144,7 +144,5 @@ func (s *Service) NoteRecipient(ctx context.Context, by staff.Principal, id, pro
 		fmt.Sprintf("request %s: recipient %s %s", id, processor, status)); err != nil {
 		return nil, err
 	}
-	v := s.staffView(by, r)
-	s.addRecipients(ctx, &v, r)
-	return &v, nil
+	return s.staffFull(ctx, by, r)
 }

@@ -13,9 +13,9 @@ import (
 )
 
 // staffView is view with the account id and what by may do with the
-// request now, for staff.
-func (s *Service) staffView(by staff.Principal, r *store.PrivacyRequest) Request {
-	v := s.view(r)
+// request now, for staff; t is the request's text.
+func (s *Service) staffView(by staff.Principal, r *store.PrivacyRequest, t requestText) Request {
+	v := s.view(r, t)
 	v.AccountID = r.AccountID
 	if v.IdentityCheck != nil {
 		v.IdentityCheck.By = r.Check.By
@@ -159,18 +159,21 @@ func (s *Service) StaffList(ctx context.Context, by staff.Principal, overdue boo
 		fmt.Sprintf("listed %d requests (overdue only: %v)", len(rs), overdue)); err != nil {
 		return nil, err
 	}
-	out := make([]Request, 0, len(rs))
-	for i := range rs {
-		out = append(out, s.staffView(by, &rs[i]))
-	}
-	return out, nil
+	return s.views(ctx, rs, func(r *store.PrivacyRequest, t requestText) Request {
+		return s.staffView(by, r, t)
+	})
 }
 
-// staffFull is staffView with the recipients.
-func (s *Service) staffFull(ctx context.Context, by staff.Principal, r *store.PrivacyRequest) *Request {
-	v := s.staffView(by, r)
+// staffFull is staffView with the request's text, opened with its
+// account's key, and its recipients.
+func (s *Service) staffFull(ctx context.Context, by staff.Principal, r *store.PrivacyRequest) (*Request, error) {
+	t, err := s.text(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	v := s.staffView(by, r, t)
 	s.addRecipients(ctx, &v, r)
-	return &v
+	return &v, nil
 }
 
 // StaffShow returns one request for staff (audited), with the actions by
@@ -190,7 +193,7 @@ func (s *Service) StaffShow(ctx context.Context, by staff.Principal, id string) 
 	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, staff.ActPrivacyView, subject(r), "viewed request "+id); err != nil {
 		return nil, err
 	}
-	return s.staffFull(ctx, by, r), nil
+	return s.staffFull(ctx, by, r)
 }
 
 // OverdueCount returns how many requests are overdue now (for the
@@ -199,32 +202,32 @@ func (s *Service) OverdueCount(ctx context.Context) (int, error) {
 	return s.cfg.Store.CountOverduePrivacyRequests(ctx, s.cfg.Clock())
 }
 
-// staffAct loads request id for a staff action, applies fn to it in one
-// transaction, audits it and returns the updated request and its account
-// (nil once erased).
+// staffAct loads request id for a staff action, applies fn to it and its
+// text in one transaction (updateText), audits it and returns the updated
+// request, its text and its account (nil once erased).
 func (s *Service) staffAct(ctx context.Context, by staff.Principal, action, id, detail string,
-	fn func(r *store.PrivacyRequest, now time.Time) error) (*store.PrivacyRequest, *store.Account, error) {
+	fn func(r *store.PrivacyRequest, t *requestText, now time.Time) error) (*store.PrivacyRequest, requestText, *store.Account, error) {
 	if err := staff.Authorize(by, action); err != nil {
-		return nil, nil, err
+		return nil, requestText{}, nil, err
 	}
 	if err := requestID(id); err != nil {
-		return nil, nil, err
+		return nil, requestText{}, nil, err
 	}
 	now := s.cfg.Clock().UTC().Truncate(time.Second)
-	r, err := s.cfg.Store.UpdatePrivacyRequest(ctx, id, func(r *store.PrivacyRequest) error { return fn(r, now) })
+	r, txt, err := s.updateText(ctx, id, func(r *store.PrivacyRequest, t *requestText) error { return fn(r, t, now) })
 	if err != nil {
-		return nil, nil, err
+		return nil, requestText{}, nil, err
 	}
 	if err := s.cfg.Audit.Record(ctx, by.ID, by.Role, action, subject(r), "request "+id+": "+detail); err != nil {
-		return nil, nil, err
+		return nil, requestText{}, nil, err
 	}
 	var a *store.Account
 	if r.AccountID != "" {
 		if a, err = s.cfg.Store.Account(ctx, r.AccountID); err != nil {
-			return nil, nil, err
+			return nil, requestText{}, nil, err
 		}
 	}
-	return r, a, nil
+	return r, txt, a, nil
 }
 
 // unanswered returns Conflict if r was already answered. Every staff
@@ -248,8 +251,8 @@ func (s *Service) Extend(ctx context.Context, by staff.Principal, id string, mon
 	if err != nil {
 		return nil, err
 	}
-	r, a, err := s.staffAct(ctx, by, staff.ActPrivacyExtend, id, fmt.Sprintf("deadline extended by %d months", months),
-		func(r *store.PrivacyRequest, now time.Time) error {
+	r, txt, a, err := s.staffAct(ctx, by, staff.ActPrivacyExtend, id, fmt.Sprintf("deadline extended by %d months", months),
+		func(r *store.PrivacyRequest, t *requestText, now time.Time) error {
 			if err := unanswered(r); err != nil {
 				return err
 			}
@@ -258,10 +261,10 @@ func (s *Service) Extend(ctx context.Context, by staff.Principal, id string, mon
 				return err
 			}
 			r.DueAt, r.ExtendedAt = due, &now
-			if r.ExtendedReason != "" {
-				r.ExtendedReason += "\n"
+			if t.ExtendedReason != "" {
+				t.ExtendedReason += "\n"
 			}
-			r.ExtendedReason += reason
+			t.ExtendedReason += reason
 			return nil
 		})
 	if err != nil {
@@ -272,7 +275,7 @@ func (s *Service) Extend(ctx context.Context, by staff.Principal, id string, mon
 			r.Type, r.ID, day(r.ReceivedAt), reason, day(r.DueAt), complaintText)
 		_ = s.notifyUser(ctx, a, r, KindExtended, "Your privacy request: more time needed", body)
 	}
-	v := s.staffView(by, r)
+	v := s.staffView(by, r, txt)
 	return &v, nil
 }
 
@@ -293,9 +296,8 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 		return nil, err
 	}
 	erase := false
-	detail := "completed"
-	r, a, err := s.staffAct(ctx, by, staff.ActPrivacyComplete, id, detail,
-		func(r *store.PrivacyRequest, now time.Time) error {
+	r, txt, a, err := s.staffAct(ctx, by, staff.ActPrivacyComplete, id, "completed",
+		func(r *store.PrivacyRequest, t *requestText, now time.Time) error {
 			if err := unanswered(r); err != nil {
 				return err
 			}
@@ -310,7 +312,8 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 				}
 				return nil
 			}
-			r.Status, r.CompletedAt, r.Outcome = store.RequestCompleted, &now, note
+			r.Status, r.CompletedAt = store.RequestCompleted, &now
+			t.Note = note
 			return nil
 		})
 	if err != nil {
@@ -330,7 +333,7 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 		}); err != nil {
 			return nil, err
 		}
-		return s.staffFull(ctx, by, r), nil
+		return s.staffFull(ctx, by, r)
 	}
 	if err := s.snapshotRecipients(ctx, r); err != nil {
 		s.cfg.Logger.Warn("recipients of request not recorded", "request", r.ID, "err", errs.CodeOf(err))
@@ -339,7 +342,9 @@ func (s *Service) Complete(ctx context.Context, by staff.Principal, id, note str
 		body := fmt.Sprintf("Your %s request %s is completed.\n\n%s\n\n%s\n", r.Type, r.ID, note, complaintText)
 		_ = s.notifyUser(ctx, a, r, KindCompleted, "Your privacy request is completed", body)
 	}
-	return s.staffFull(ctx, by, r), nil
+	v := s.staffView(by, r, txt)
+	s.addRecipients(ctx, &v, r)
+	return &v, nil
 }
 
 // CheckNote validates and trims what staff tell the requester when they
@@ -371,13 +376,13 @@ func (s *Service) Deny(ctx context.Context, by staff.Principal, id, reason strin
 	if err != nil {
 		return nil, err
 	}
-	r, a, err := s.staffAct(ctx, by, staff.ActPrivacyDeny, id, "denied",
-		func(r *store.PrivacyRequest, now time.Time) error {
+	r, txt, a, err := s.staffAct(ctx, by, staff.ActPrivacyDeny, id, "denied",
+		func(r *store.PrivacyRequest, t *requestText, now time.Time) error {
 			if err := unanswered(r); err != nil {
 				return err
 			}
-			r.Status, r.CompletedAt, r.DeniedReason = store.RequestDenied, &now, reason
-			r.Outcome = "Denied: " + reason
+			r.Status, r.CompletedAt, r.Outcome = store.RequestDenied, &now, deniedOutcome
+			t.DeniedReason = reason
 			return nil
 		})
 	if err != nil {
@@ -388,6 +393,6 @@ func (s *Service) Deny(ctx context.Context, by staff.Principal, id, reason strin
 			r.Type, r.ID, day(r.ReceivedAt), reason, complaintText)
 		_ = s.notifyUser(ctx, a, r, KindDenied, "Your privacy request was denied", body)
 	}
-	v := s.staffView(by, r)
+	v := s.staffView(by, r, txt)
 	return &v, nil
 }

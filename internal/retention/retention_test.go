@@ -107,7 +107,7 @@ func TestSweeper(t *testing.T) {
 					PasswordHash: "x", CreatedAt: now.Add(-400 * 24 * time.Hour)}); err != nil {
 					t.Fatal(err)
 				}
-				if err := st.CreateDevice(ctx, &store.Device{ID: "dev_" + id, AccountID: id, Name: "d", PublicKey: storetest.PublicKey(len(id) + int(id[4])), CreatedAt: now}, 5); err != nil {
+				if err := st.CreateDevice(ctx, &store.Device{ID: "dev_" + id, AccountID: id, PublicKey: storetest.PublicKey(len(id) + int(id[4])), CreatedAt: now}, 5); err != nil {
 					t.Fatal(err)
 				}
 			}

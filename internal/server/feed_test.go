@@ -38,7 +38,7 @@ func seed(t *testing.T, st *sqlstore.Store, n int) {
 	devices := func(yield func(store.Device) bool) {
 		for i := range n {
 			if !yield(store.Device{ID: fmt.Sprintf("dev_seed%d", i), AccountID: fmt.Sprintf("acc_seed%d", i/5),
-				Name: "seed", PublicKey: storetest.PublicKey(i), CreatedAt: time.Now()}) {
+				SealedName: []byte("seed"), PublicKey: storetest.PublicKey(i), CreatedAt: time.Now()}) {
 				return
 			}
 		}

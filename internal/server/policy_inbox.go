@@ -18,7 +18,7 @@ import (
 // started: whoever serves calls s.Retention.Run.
 func (s *Server) assemblePolicyInbox(st store.Store) error {
 	d := s.deps
-	box, err := inbox.New(inbox.Config{Store: st, Clock: d.Clock, Rand: d.Rand, Flags: st})
+	box, err := inbox.New(inbox.Config{Store: st, Keys: s.Keys, Clock: d.Clock, Rand: d.Rand, Flags: st})
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func (s *Server) assemblePrivacy(st store.Store) error {
 		sources = append(sources, s.Processors)
 	}
 	svc, err := privacy.New(privacy.Config{
-		Store: st, Accounts: s.Accounts, Holds: s.Holds, Audit: s.Audit, Notifier: s.Notifier,
+		Store: st, Accounts: s.Accounts, Keys: s.Keys, Holds: s.Holds, Audit: s.Audit, Notifier: s.Notifier,
 		Inbox: inbox, Sources: sources, OnPeerChange: s.Feed.Notify, UsageRecording: s.Config.UsageRecording,
 		Inventory: s.Inventory, Controller: s.Config.Controller,
 		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand,

@@ -48,7 +48,7 @@ func TestRetentionInForce(t *testing.T) {
 				PasswordHash: "x", Status: store.StatusActive, CreatedAt: now.Add(-100 * 24 * time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
-			if err := st.CreateDevice(ctx, &store.Device{ID: "dev_ret", AccountID: "acc_ret", Name: "d",
+			if err := st.CreateDevice(ctx, &store.Device{ID: "dev_ret", AccountID: "acc_ret",
 				PublicKey: storetest.PublicKey(77), CreatedAt: now.Add(-100 * 24 * time.Hour)}, 5); err != nil {
 				t.Fatal(err)
 			}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/accounts"
+	"github.com/nitronet/nitronet/internal/acctkey"
 	"github.com/nitronet/nitronet/internal/api"
 	"github.com/nitronet/nitronet/internal/audit"
 	"github.com/nitronet/nitronet/internal/breaches"
@@ -71,9 +72,11 @@ type Deps struct {
 
 // Server is an assembled control server.
 type Server struct {
-	Config   config.Settings
-	Store    store.Store
-	Vault    *vault.Vault
+	Config config.Settings
+	Store  store.Store
+	Vault  *vault.Vault
+	// Keys seals accounts' free text under their data keys.
+	Keys     *acctkey.Keys
 	Accounts *accounts.Service
 	Devices  *devices.Service
 	Gateways *gateways.Service
@@ -226,6 +229,7 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	// Restriction and objection are checked before any processor.
 	n = processing.Guard(n, st, log)
 	pols := &policyAcceptor{} // the policy service is built later, on accounts
+	keys := acctkey.New(v, st)
 	acc, err := accounts.New(accounts.Config{
 		Store: st, Vault: v, Hasher: hasher, Notifier: n, Audit: auditLog, Logger: log, Clock: d.Clock, Rand: d.Rand,
 		MobileRegion: cfg.MobileRegion, SessionTTL: cfg.SessionTTL, PortalURL: cfg.PortalURL, Policies: pols,
@@ -241,7 +245,7 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dev, err := devices.New(devices.Config{Store: st, Logger: log, Clock: d.Clock, Rand: d.Rand,
+	dev, err := devices.New(devices.Config{Store: st, Keys: keys, Logger: log, Clock: d.Clock, Rand: d.Rand,
 		Limit: cfg.DeviceLimit, OnPeerChange: feed.Notify, Gateways: gws, DNS: cfg.GatewayAddrs()})
 	if err != nil {
 		return nil, err
@@ -258,7 +262,7 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{acceptor: pols, Config: cfg, Inventory: inv, Store: st, Vault: v, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
+	s := &Server{acceptor: pols, Config: cfg, Inventory: inv, Store: st, Vault: v, Keys: keys, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
 		Staff: stf, Audit: auditLog, Hasher: hasher, Notifier: n, deps: d, Holds: hs, Metrics: metrics.New()}
 	if err := s.assemblePolicyInbox(st); err != nil {
 		return nil, err
@@ -478,7 +482,39 @@ func (s *Server) Jobs() []jobs.Job {
 		{Name: "kek rotation", Every: rekey.JobEvery, Run: func(ctx context.Context) (int64, error) {
 			return s.Rekey.Scheduled(ctx, sys)
 		}},
+		// Free text written before it was sealed under the account's
+		// key: sealed at the first run after an upgrade, then whatever
+		// an older replica still writes.
+		{Name: "seal plaintext", Every: 24 * time.Hour, Run: s.SealPlaintext},
 	}
+}
+
+// SealPlaintext seals the free text that versions before sealing wrote in
+// plaintext (device names, inbox messages, privacy request texts) under
+// each account's key, and empties what erased accounts left; it returns
+// how many records it changed. Records it could not seal (their account's
+// key would not open) are counted in the log and left for the next run.
+// It is resumable and safe to run at any time.
+func (s *Server) SealPlaintext(ctx context.Context) (int64, error) {
+	var total int64
+	for _, job := range []struct {
+		what string
+		run  func(context.Context) (int, int, error)
+	}{
+		{"device names", s.Devices.SealPlaintext},
+		{"inbox messages", s.Inbox.SealPlaintext},
+		{"privacy request texts", s.Privacy.SealPlaintext},
+	} {
+		done, skipped, err := job.run(ctx)
+		total += int64(done)
+		if skipped > 0 {
+			s.deps.Logger.Warn("plaintext not sealed", "what", job.what, "records", skipped)
+		}
+		if err != nil {
+			return total, fmt.Errorf("seal %s: %w", job.what, err)
+		}
+	}
+	return total, nil
 }
 
 // TransparencyKey returns the Ed25519 key that signs transparency

@@ -260,7 +260,7 @@ func TestExcludedAccountsOnStores(t *testing.T) {
 					PasswordHash: "x", Status: store.StatusActive, CreatedAt: day1}); err != nil {
 					t.Fatal(err)
 				}
-				dev := &store.Device{ID: fmt.Sprintf("dev_x%02d", i), AccountID: id, Name: "d", PublicKey: storetest.PublicKey(900 + i), CreatedAt: day1}
+				dev := &store.Device{ID: fmt.Sprintf("dev_x%02d", i), AccountID: id, PublicKey: storetest.PublicKey(900 + i), CreatedAt: day1}
 				if err := st.CreateDevice(ctx, dev, 10); err != nil {
 					t.Fatal(err)
 				}

@@ -9,10 +9,18 @@ import (
 // as "policy-change" or "announcement". NoticeRun is the id of the notice
 // run that posted it, or empty for a message posted to one account.
 // RequestID is the privacy request the message is about, or empty.
+//
+// A message posted to one account may hold personal data, so its subject
+// and body are stored sealed under the account's data key (Sealed, see
+// package acctkey). A notice run's message carries the run's Subject and
+// Body, which hold no personal data, in plaintext. A message posted to one
+// account before messages were sealed keeps them in plaintext too, until
+// the sealing job seals them.
 type Message struct {
 	ID        string
 	AccountID string
 	Kind      string
+	Sealed    []byte
 	Subject   string
 	Body      string
 	CreatedAt time.Time
@@ -70,7 +78,9 @@ type Recipient struct {
 
 // InboxStore keeps account inboxes and notice runs. It is part of Store.
 type InboxStore interface {
-	// PostMessage inserts m. The account must exist (NotFound otherwise).
+	// PostMessage inserts m, a message to one account: sealed, with no
+	// plaintext Subject or Body (Invalid otherwise). The account must
+	// exist (NotFound otherwise).
 	PostMessage(ctx context.Context, m *Message) error
 	// Messages returns up to limit of the account's messages, newest first,
 	// and the number of its unread messages.

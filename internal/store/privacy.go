@@ -61,7 +61,17 @@ type IdentityCheck struct {
 
 // PrivacyRequest is a data-subject request. AccountID is empty once the
 // account was erased, or for a request from outside the app that matched
-// no account (Check is then set); Details is cleared at erasure too.
+// no account (Check is then set).
+//
+// The free text of a request of an account (the user's details or the
+// note staff recorded with a request from outside the app, the staff's
+// extension and denial reasons and notes) is stored sealed under the
+// account's data key, in Sealed (see package acctkey); Sealed is emptied
+// at erasure. Details, ExtendedReason and DeniedReason hold free text in
+// plaintext only in a request written before request texts were sealed,
+// until the sealing job seals them, and in a request from outside the app
+// that matched no account, which has no key to seal under (Details: the
+// staff's note).
 type PrivacyRequest struct {
 	ID        string
 	AccountID string
@@ -69,9 +79,8 @@ type PrivacyRequest struct {
 	Status    string
 	// Channel is how the request arrived (Channel*); empty means
 	// ChannelApp.
-	Channel string
-	// Details is the user's free text, or the note staff recorded with a
-	// request from outside the app.
+	Channel        string
+	Sealed         []byte
 	Details        string
 	Check          *IdentityCheck
 	ReceivedAt     time.Time
@@ -82,7 +91,9 @@ type PrivacyRequest struct {
 	ConfirmedAt    *time.Time // erasure: the user's final confirmation
 	CompletedAt    *time.Time // completed, held or denied
 	DeniedReason   string
-	Outcome        string // what was done, in words, without personal data
+	// Outcome is what was done, in words the service chose, without
+	// personal data or staff free text (those are sealed).
+	Outcome string
 }
 
 // Recipient communication states (Art. 19): whether a recipient was told
@@ -176,8 +187,10 @@ type Tombstone struct {
 // PrivacyStore keeps privacy requests, export tokens, pending contact
 // changes and erasure tombstones. It is part of Store.
 type PrivacyStore interface {
-	// CreatePrivacyRequest inserts r. NotFound for an unknown account,
-	// Conflict for a taken id.
+	// CreatePrivacyRequest inserts r. A request of an account must carry
+	// its sealed text (even if empty) and no plaintext Details, reasons
+	// (Invalid otherwise); a request without an account has no sealed
+	// text. NotFound for an unknown account, Conflict for a taken id.
 	CreatePrivacyRequest(ctx context.Context, r *PrivacyRequest) error
 	// PrivacyRequest returns the request with id.
 	PrivacyRequest(ctx context.Context, id string) (*PrivacyRequest, error)

@@ -86,10 +86,16 @@ type ResetToken struct {
 	CreatedAt time.Time
 }
 
-// Device is a user's WireGuard device. The server knows only its public key.
+// Device is a user's WireGuard device. The server knows only its public
+// key. The device's name is stored sealed under the account's data key
+// (SealedName, see package acctkey), so an erasure leaves it unreadable.
 type Device struct {
-	ID        string
-	AccountID string
+	ID         string
+	AccountID  string
+	SealedName []byte
+	// Name is the plaintext name of a device written before names were
+	// sealed, until the sealing job seals it (see PlainTextStore); empty
+	// otherwise. CreateDevice refuses a device with a Name.
 	Name      string
 	PublicKey string // base64, 44 characters
 	IPv4      netip.Addr
@@ -101,8 +107,10 @@ type Device struct {
 // DeviceUpdate holds the optional changes of UpdateDevice. Nil means
 // unchanged.
 type DeviceUpdate struct {
-	Name      *string
-	PublicKey *string
+	// SealedName replaces the device's sealed name (and empties a
+	// plaintext Name written before names were sealed).
+	SealedName []byte
+	PublicKey  *string
 }
 
 // Gateway is a data-plane gateway record. The enrollment token and the
@@ -280,6 +288,7 @@ type Store interface {
 	PrivacyStore
 	BreachStore
 	RekeyStore
+	PlainTextStore
 
 	// Close releases the store.
 	Close() error

@@ -33,7 +33,7 @@ func newService(t *testing.T, mode string) (*usage.Service, store.Store, time.Ti
 		Status: store.StatusActive, CreatedAt: created}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreateDevice(ctx, &store.Device{ID: devID, AccountID: accID, Name: "laptop",
+	if err := st.CreateDevice(ctx, &store.Device{ID: devID, AccountID: accID, SealedName: []byte("laptop"),
 		PublicKey: storetest.PublicKey(1), CreatedAt: created}, 5); err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func preload(tb testing.TB, s *Store, accounts, devicesTotal int) {
 			k[0] = 0x42
 			k[24], k[25], k[26], k[27] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
 			if !yield(store.Device{ID: fmt.Sprintf("dev-%d", n), AccountID: fmt.Sprintf("acct-%d", n%accounts),
-				Name: "preloaded", PublicKey: base64.StdEncoding.EncodeToString(k[:]), CreatedAt: created}) {
+				SealedName: []byte("preloaded"), PublicKey: base64.StdEncoding.EncodeToString(k[:]), CreatedAt: created}) {
 				return
 			}
 		}

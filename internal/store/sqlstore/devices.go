@@ -13,13 +13,13 @@ import (
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
-const deviceColumns = `id, account_id, name, public_key, ipv4, ipv6, created_at, updated_at`
+const deviceColumns = `id, account_id, name_sealed, name, public_key, ipv4, ipv6, created_at, updated_at`
 
 func scanDevice(row interface{ Scan(...any) error }) (*store.Device, error) {
 	var d store.Device
 	var v4, v6 string
 	var created, updated int64
-	if err := row.Scan(&d.ID, &d.AccountID, &d.Name, &d.PublicKey, &v4, &v6, &created, &updated); err != nil {
+	if err := row.Scan(&d.ID, &d.AccountID, &d.SealedName, &d.Name, &d.PublicKey, &v4, &v6, &created, &updated); err != nil {
 		return nil, err
 	}
 	var err error
@@ -47,7 +47,8 @@ func checkPublicKey(k string) error {
 // a zero d.UpdatedAt is set to d.CreatedAt, and both times are set to their
 // stored form (whole seconds, UTC).
 //
-// It returns Invalid for an empty ID or a malformed public key, NotFound for
+// It returns Invalid for an empty ID, a malformed public key or a plaintext
+// Name (names are stored sealed), NotFound for
 // an unknown account, Precondition if the account is not active or already
 // has limit devices (so limit <= 0 allows none), Conflict if the public key
 // or the device ID is taken, and Unavailable "address pool exhausted" when
@@ -58,6 +59,9 @@ func checkPublicKey(k string) error {
 func (s *Store) CreateDevice(ctx context.Context, d *store.Device, limit int) error {
 	if d.ID == "" {
 		return errs.E(errs.Invalid, "device id is empty")
+	}
+	if d.Name != "" {
+		return errs.E(errs.Invalid, "device names are stored sealed, not in plaintext")
 	}
 	if err := checkPublicKey(d.PublicKey); err != nil {
 		return err
@@ -80,7 +84,7 @@ func (s *Store) CreateDevice(ctx context.Context, d *store.Device, limit int) er
 		// The admission rules are conditions of the INSERT itself, so the
 		// usual case is one round trip; only a refusal asks why.
 		res, err := tx.StmtContext(ctx, s.hot.insertDevice).ExecContext(ctx,
-			d.ID, d.AccountID, d.Name, d.PublicKey, offset, v4.String(), v6.String(),
+			d.ID, d.AccountID, nullBytes(d.SealedName), d.PublicKey, offset, v4.String(), v6.String(),
 			unix(d.CreatedAt), unix(updated), limit)
 		if err != nil {
 			return mapErr(err, "device already exists")
@@ -102,14 +106,14 @@ func (s *Store) CreateDevice(ctx context.Context, d *store.Device, limit int) er
 	return nil
 }
 
-// sqlInsertDevice inserts a device ($1..$9) if its account ($2) is active,
+// sqlInsertDevice inserts a device ($1..$9; $3 is its sealed name) if its account ($2) is active,
 // has fewer than $10 devices and no device has its key ($4). Every
 // condition is an indexed lookup: accounts by primary key, the account's
 // devices through devices_account (covering), the key through
 // devices_public_key.
 const sqlInsertDevice = `INSERT INTO devices
-	(id, account_id, name, public_key, addr_offset, ipv4, ipv6, created_at, updated_at)
-	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+	(id, account_id, name, name_sealed, public_key, addr_offset, ipv4, ipv6, created_at, updated_at)
+	SELECT $1, $2, '', $3, $4, $5, $6, $7, $8, $9
 	WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $2 AND status = 'active')
 	AND (SELECT count(*) FROM devices WHERE account_id = $2) < $10
 	AND NOT EXISTS (SELECT 1 FROM devices WHERE public_key = $4)`
@@ -324,12 +328,12 @@ func (s *Store) UpdateDevice(ctx context.Context, accountID, id string, u store.
 		if err != nil {
 			return notFound(err, "device not found")
 		}
-		if u.Name == nil && u.PublicKey == nil {
+		if u.SealedName == nil && u.PublicKey == nil {
 			return nil
 		}
 		old := peerOf(d)
-		if u.Name != nil {
-			d.Name = *u.Name
+		if u.SealedName != nil {
+			d.SealedName, d.Name = u.SealedName, ""
 		}
 		rotated := u.PublicKey != nil && *u.PublicKey != d.PublicKey
 		if rotated {
@@ -339,8 +343,8 @@ func (s *Store) UpdateDevice(ctx context.Context, accountID, id string, u store.
 			d.PublicKey = *u.PublicKey
 		}
 		d.UpdatedAt = fromUnix(unix(now))
-		_, err = tx.ExecContext(ctx, `UPDATE devices SET name = $1, public_key = $2, updated_at = $3
-			WHERE id = $4`, d.Name, d.PublicKey, unix(now), d.ID)
+		_, err = tx.ExecContext(ctx, `UPDATE devices SET name = $1, name_sealed = $2, public_key = $3, updated_at = $4
+			WHERE id = $5`, d.Name, nullBytes(d.SealedName), d.PublicKey, unix(now), d.ID)
 		if err != nil {
 			return mapErr(err, "public key already registered")
 		}

@@ -97,7 +97,7 @@ func (s *Store) importDevices(ctx context.Context, tx *sql.Tx, devices iter.Seq[
 		return 0, fmt.Errorf("read allocator: %w", err)
 	}
 	devs := s.newBulkInsert(ctx, tx, `INSERT INTO devices
-		(id, account_id, name, public_key, addr_offset, ipv4, ipv6, created_at, updated_at) VALUES `, 9)
+		(id, account_id, name, name_sealed, public_key, addr_offset, ipv4, ipv6, created_at, updated_at) VALUES `, 10)
 	defer devs.close()
 	feed := s.newBulkInsert(ctx, tx, `INSERT INTO peer_changes
 		(version, device_id, public_key, ipv4, ipv6, removed, created_at) VALUES `, 7)
@@ -107,6 +107,9 @@ func (s *Store) importDevices(ctx context.Context, tx *sql.Tx, devices iter.Seq[
 	for d := range devices {
 		if d.ID == "" {
 			return 0, errs.E(errs.Invalid, "device id is empty")
+		}
+		if d.Name != "" {
+			return 0, errs.E(errs.Invalid, "device names are stored sealed, not in plaintext")
 		}
 		if err := checkPublicKey(d.PublicKey); err != nil {
 			return 0, err
@@ -119,7 +122,7 @@ func (s *Store) importDevices(ctx context.Context, tx *sql.Tx, devices iter.Seq[
 		if updated.IsZero() {
 			updated = d.CreatedAt
 		}
-		if err := devs.add(d.ID, d.AccountID, d.Name, d.PublicKey, next, v4.String(), v6.String(),
+		if err := devs.add(d.ID, d.AccountID, "", nullBytes(d.SealedName), d.PublicKey, next, v4.String(), v6.String(),
 			unix(d.CreatedAt), unix(updated)); err != nil {
 			return 0, mapErr(err, "device or public key already registered")
 		}

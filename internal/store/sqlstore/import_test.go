@@ -28,7 +28,7 @@ func importDevices(from, n, accounts int) iter.Seq[store.Device] {
 	return func(yield func(store.Device) bool) {
 		for i := from; i < from+n; i++ {
 			if !yield(store.Device{ID: fmt.Sprintf("dev-%d", i), AccountID: fmt.Sprintf("acct-%d", i%accounts),
-				Name: "bulk", PublicKey: storetest.PublicKey(i), CreatedAt: time.Unix(1e9+int64(i), 0)}) {
+				SealedName: []byte("bulk"), PublicKey: storetest.PublicKey(i), CreatedAt: time.Unix(1e9+int64(i), 0)}) {
 				return
 			}
 		}

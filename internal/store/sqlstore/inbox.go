@@ -20,13 +20,16 @@ const (
 
 // PostMessage implements store.InboxStore.
 func (s *Store) PostMessage(ctx context.Context, m *store.Message) error {
-	if m.ID == "" || m.AccountID == "" || m.Kind == "" {
-		return errs.E(errs.Invalid, "message id, account and kind are required")
+	if m.ID == "" || m.AccountID == "" || m.Kind == "" || len(m.Sealed) == 0 {
+		return errs.E(errs.Invalid, "message id, account, kind and sealed content are required")
+	}
+	if m.Subject != "" || m.Body != "" || m.NoticeRun != "" {
+		return errs.E(errs.Invalid, "a message to one account is stored sealed, without plaintext or a notice run")
 	}
 	return s.write(ctx, "post message", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO inbox (id, account_id, kind, subject, body, created_at, notice_run, request_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			m.ID, m.AccountID, m.Kind, m.Subject, m.Body, unix(m.CreatedAt), nullString(m.NoticeRun), nullString(m.RequestID))
+		_, err := tx.ExecContext(ctx, `INSERT INTO inbox (id, account_id, kind, subject, body, sealed, created_at, request_id)
+			VALUES ($1, $2, $3, '', '', $4, $5, $6)`,
+			m.ID, m.AccountID, m.Kind, m.Sealed, unix(m.CreatedAt), nullString(m.RequestID))
 		return mapErr(err, "message already exists")
 	})
 }
@@ -39,7 +42,7 @@ func (s *Store) Messages(ctx context.Context, accountID string, limit int) ([]st
 	out := []store.Message{}
 	var unread int
 	err := s.readSnapshot(ctx, "messages", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, account_id, kind, subject, body, created_at, read_at, notice_run, request_id
+		rows, err := tx.QueryContext(ctx, `SELECT id, account_id, kind, sealed, subject, body, created_at, read_at, notice_run, request_id
 			FROM inbox WHERE account_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $2`, accountID, limit)
 		if err != nil {
 			return err
@@ -50,7 +53,7 @@ func (s *Store) Messages(ctx context.Context, accountID string, limit int) ([]st
 			var created int64
 			var read sql.NullInt64
 			var run, req sql.NullString
-			if err := rows.Scan(&m.ID, &m.AccountID, &m.Kind, &m.Subject, &m.Body, &created, &read, &run, &req); err != nil {
+			if err := rows.Scan(&m.ID, &m.AccountID, &m.Kind, &m.Sealed, &m.Subject, &m.Body, &created, &read, &run, &req); err != nil {
 				return err
 			}
 			m.CreatedAt, m.ReadAt, m.NoticeRun, m.RequestID = fromUnix(created), nullTime(read), run.String, req.String
@@ -87,7 +90,7 @@ func (s *Store) MarkRead(ctx context.Context, accountID, id string, at time.Time
 // DeleteMessage implements store.InboxStore.
 func (s *Store) DeleteMessage(ctx context.Context, accountID, id string, at time.Time) error {
 	return s.write(ctx, "delete message", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE inbox SET subject = '', body = '', deleted_at = $1, read_at = COALESCE(read_at, $1),
+		res, err := tx.ExecContext(ctx, `UPDATE inbox SET subject = '', body = '', sealed = NULL, deleted_at = $1, read_at = COALESCE(read_at, $1),
 			email_state = CASE WHEN email_state = $2 THEN NULL ELSE email_state END
 			WHERE id = $3 AND account_id = $4 AND deleted_at IS NULL`, unix(at), emailPending, id, accountID)
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 )
 
 const privacyColumns = `id, account_id, type, status, details, received_at, due_at, extended_reason,
-	extended_at, verified_at, confirmed_at, completed_at, denied_reason, outcome, channel, check_by, check_method, check_at`
+	extended_at, verified_at, confirmed_at, completed_at, denied_reason, outcome, channel, check_by, check_method, check_at, sealed`
 
 func scanPrivacyRequest(row interface{ Scan(...any) error }) (*store.PrivacyRequest, error) {
 	var r store.PrivacyRequest
@@ -22,7 +22,7 @@ func scanPrivacyRequest(row interface{ Scan(...any) error }) (*store.PrivacyRequ
 	var extended, verified, confirmed, completed, checkAt sql.NullInt64
 	if err := row.Scan(&r.ID, &account, &r.Type, &r.Status, &r.Details, &received, &due, &r.ExtendedReason,
 		&extended, &verified, &confirmed, &completed, &r.DeniedReason, &r.Outcome,
-		&r.Channel, &checkBy, &checkMethod, &checkAt); err != nil {
+		&r.Channel, &checkBy, &checkMethod, &checkAt, &r.Sealed); err != nil {
 		return nil, err
 	}
 	r.AccountID = account.String
@@ -43,9 +43,11 @@ func optUnix(t *time.Time) sql.NullInt64 {
 
 // CreatePrivacyRequest implements store.PrivacyStore. It returns Invalid
 // for an empty id, type or status, for a request without an account
-// unless it came from outside the app with an identity check, and for an
-// identity check without a staff member or method. An empty Channel is
-// stored as store.ChannelApp.
+// unless it came from outside the app with an identity check, for an
+// identity check without a staff member or method, for a request of an
+// account without sealed text or with plaintext details or reasons, and
+// for a request without an account with sealed text or plaintext reasons.
+// An empty Channel is stored as store.ChannelApp.
 func (s *Store) CreatePrivacyRequest(ctx context.Context, r *store.PrivacyRequest) error {
 	if r.ID == "" || r.Type == "" || r.Status == "" {
 		return errs.E(errs.Invalid, "request id, type and status are required")
@@ -55,6 +57,9 @@ func (s *Store) CreatePrivacyRequest(ctx context.Context, r *store.PrivacyReques
 	}
 	if r.AccountID == "" && (r.Channel == store.ChannelApp || r.Check == nil) {
 		return errs.E(errs.Invalid, "a request without an account must come from outside the app, with an identity check")
+	}
+	if err := checkRequestText(r); err != nil {
+		return err
 	}
 	var checkBy, checkMethod any
 	var checkAt sql.NullInt64
@@ -66,12 +71,28 @@ func (s *Store) CreatePrivacyRequest(ctx context.Context, r *store.PrivacyReques
 	}
 	return s.write(ctx, "create privacy request", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO privacy_requests (`+privacyColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-			r.ID, nullString(r.AccountID), r.Type, r.Status, r.Details, unix(r.ReceivedAt), unix(r.DueAt), r.ExtendedReason,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, '', $8, $9, $10, $11, '', $12, $13, $14, $15, $16, $17)`,
+			r.ID, nullString(r.AccountID), r.Type, r.Status, r.Details, unix(r.ReceivedAt), unix(r.DueAt),
 			optUnix(r.ExtendedAt), optUnix(r.VerifiedAt), optUnix(r.ConfirmedAt), optUnix(r.CompletedAt),
-			r.DeniedReason, r.Outcome, r.Channel, checkBy, checkMethod, checkAt)
+			r.Outcome, r.Channel, checkBy, checkMethod, checkAt, nullBytes(r.Sealed))
 		return mapErr(err, "privacy request already exists")
 	})
+}
+
+// checkRequestText returns Invalid unless r's free text is where it
+// belongs: sealed for a request of an account, the staff's note in
+// Details for one without (which has no key to seal under); never reasons
+// in plaintext.
+func checkRequestText(r *store.PrivacyRequest) error {
+	switch {
+	case r.ExtendedReason != "" || r.DeniedReason != "":
+		return errs.E(errs.Invalid, "request texts are stored sealed, not in plaintext")
+	case r.AccountID != "" && (len(r.Sealed) == 0 || r.Details != ""):
+		return errs.E(errs.Invalid, "the text of an account's request is stored sealed under its key, not in plaintext")
+	case r.AccountID == "" && len(r.Sealed) > 0:
+		return errs.E(errs.Invalid, "a request without an account has no key to seal its text under")
+	}
+	return nil
 }
 
 // PrivacyRequest implements store.PrivacyStore.
@@ -142,10 +163,10 @@ func (s *Store) UpdatePrivacyRequest(ctx context.Context, id string, fn func(*st
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE privacy_requests SET type = $1, status = $2, details = $3, due_at = $4,
 				extended_reason = $5, extended_at = $6, verified_at = $7, confirmed_at = $8, completed_at = $9,
-				denied_reason = $10, outcome = $11
-			WHERE id = $12`,
+				denied_reason = $10, outcome = $11, sealed = $12
+			WHERE id = $13`,
 			r.Type, r.Status, r.Details, unix(r.DueAt), r.ExtendedReason, optUnix(r.ExtendedAt), optUnix(r.VerifiedAt),
-			optUnix(r.ConfirmedAt), optUnix(r.CompletedAt), r.DeniedReason, r.Outcome, id)
+			optUnix(r.ConfirmedAt), optUnix(r.CompletedAt), r.DeniedReason, r.Outcome, nullBytes(r.Sealed), id)
 		return err
 	})
 	if err != nil {

@@ -17,20 +17,27 @@ func testInbox(t *testing.T, s store.Store) {
 	mkAccount(t, s, "acc_in2")
 	for i := range 3 {
 		m := &store.Message{ID: fmt.Sprintf("msg_%d", i), AccountID: "acc_in1",
-			Kind: "announcement", Subject: "s", Body: "b", CreatedAt: t0().Add(time.Duration(i) * time.Minute)}
+			Kind: "privacy-denied", Sealed: []byte(fmt.Sprintf("sealed %d", i)), CreatedAt: t0().Add(time.Duration(i) * time.Minute)}
 		if i == 2 { // a message about a privacy request
 			m.Kind, m.RequestID = "privacy-received", "prq_in1"
 		}
 		must(t, "PostMessage", s.PostMessage(ctx, m))
 	}
-	err := s.PostMessage(ctx, &store.Message{ID: "msg_x", AccountID: "acc_nope", Kind: "k", Subject: "s", Body: "b", CreatedAt: t0()})
+	err := s.PostMessage(ctx, &store.Message{ID: "msg_x", AccountID: "acc_nope", Kind: "k", Sealed: []byte("s"), CreatedAt: t0()})
 	wantCode(t, "PostMessage unknown account", err, errs.NotFound)
-	err = s.PostMessage(ctx, &store.Message{ID: "msg_0", AccountID: "acc_in1", Kind: "k", Subject: "s", Body: "b", CreatedAt: t0()})
+	err = s.PostMessage(ctx, &store.Message{ID: "msg_0", AccountID: "acc_in1", Kind: "k", Sealed: []byte("s"), CreatedAt: t0()})
 	wantCode(t, "PostMessage duplicate id", err, errs.Conflict)
+	for _, m := range []*store.Message{
+		{ID: "msg_y", AccountID: "acc_in1", Kind: "k", CreatedAt: t0()},
+		{ID: "msg_y", AccountID: "acc_in1", Kind: "k", Sealed: []byte("s"), Body: "in plaintext", CreatedAt: t0()},
+		{ID: "msg_y", AccountID: "acc_in1", Kind: "k", Sealed: []byte("s"), Subject: "in plaintext", CreatedAt: t0()},
+	} {
+		wantCode(t, "PostMessage not sealed", s.PostMessage(ctx, m), errs.Invalid)
+	}
 
 	msgs, unread, err := s.Messages(ctx, "acc_in1", 10)
 	must(t, "Messages", err)
-	if len(msgs) != 3 || unread != 3 || msgs[0].ID != "msg_2" || msgs[2].ID != "msg_0" {
+	if len(msgs) != 3 || unread != 3 || msgs[0].ID != "msg_2" || msgs[2].ID != "msg_0" || string(msgs[0].Sealed) != "sealed 2" {
 		t.Fatalf("Messages: got %d messages (first %v), %d unread; want 3 newest first, 3 unread", len(msgs), msgs, unread)
 	}
 	if msgs[0].RequestID != "prq_in1" || msgs[1].RequestID != "" {
@@ -251,7 +258,7 @@ func testRetention(t *testing.T, s store.Store) {
 	must(t, "RecordIntervals", err)
 
 	for _, acc := range []string{"acc_ra", "acc_rc", "acc_rch"} {
-		must(t, "PostMessage", s.PostMessage(ctx, &store.Message{ID: "msg_" + acc, AccountID: acc, Kind: "k", Subject: "s", Body: "b", CreatedAt: t0()}))
+		must(t, "PostMessage", s.PostMessage(ctx, &store.Message{ID: "msg_" + acc, AccountID: acc, Kind: "k", Sealed: []byte("s"), CreatedAt: t0()}))
 	}
 
 	for i, subj := range []string{"acc_ra", "acc_rh", "acc_ra"} {
@@ -272,7 +279,7 @@ func testRetention(t *testing.T, s store.Store) {
 		if r.done == nil {
 			status = store.RequestPending
 		}
-		must(t, "CreatePrivacyRequest", s.CreatePrivacyRequest(ctx, &store.PrivacyRequest{ID: r.id, AccountID: r.acc, Type: store.RequestAccess,
+		must(t, "CreatePrivacyRequest", s.CreatePrivacyRequest(ctx, &store.PrivacyRequest{ID: r.id, AccountID: r.acc, Type: store.RequestAccess, Sealed: []byte("s"),
 			Status: status, ReceivedAt: now.Add(-5 * 365 * day), DueAt: now.Add(-5 * 365 * day), CompletedAt: r.done}))
 	}
 

@@ -17,7 +17,7 @@ import (
 // t0()+offset and due a month later.
 func mkRequest(t *testing.T, s store.Store, id, account, typ, status string, offset time.Duration) *store.PrivacyRequest {
 	t.Helper()
-	r := &store.PrivacyRequest{ID: id, AccountID: account, Type: typ, Status: status,
+	r := &store.PrivacyRequest{ID: id, AccountID: account, Type: typ, Status: status, Sealed: []byte("sealed text of " + id),
 		ReceivedAt: t0().Add(offset), DueAt: t0().Add(offset).AddDate(0, 1, 0)}
 	must(t, "CreatePrivacyRequest "+id, s.CreatePrivacyRequest(t.Context(), r))
 	return r
@@ -36,9 +36,12 @@ func testPrivacyRequests(t *testing.T, s store.Store) {
 		r    *store.PrivacyRequest
 		want errs.Code
 	}{
-		{"duplicate", &store.PrivacyRequest{ID: "prq_1", AccountID: "acc_p1", Type: "access", Status: "x"}, errs.Conflict},
-		{"unknown account", &store.PrivacyRequest{ID: "prq_9", AccountID: "acc_none", Type: "access", Status: "x"}, errs.NotFound},
-		{"no type", &store.PrivacyRequest{ID: "prq_8", AccountID: "acc_p1", Status: "x"}, errs.Invalid},
+		{"duplicate", &store.PrivacyRequest{ID: "prq_1", AccountID: "acc_p1", Type: "access", Status: "x", Sealed: []byte("s")}, errs.Conflict},
+		{"unknown account", &store.PrivacyRequest{ID: "prq_9", AccountID: "acc_none", Type: "access", Status: "x", Sealed: []byte("s")}, errs.NotFound},
+		{"no type", &store.PrivacyRequest{ID: "prq_8", AccountID: "acc_p1", Status: "x", Sealed: []byte("s")}, errs.Invalid},
+		{"not sealed", &store.PrivacyRequest{ID: "prq_7", AccountID: "acc_p1", Type: "access", Status: "x"}, errs.Invalid},
+		{"plaintext details", &store.PrivacyRequest{ID: "prq_6", AccountID: "acc_p1", Type: "access", Status: "x",
+			Sealed: []byte("s"), Details: "in plaintext"}, errs.Invalid},
 	} {
 		wantCode(t, tc.name, s.CreatePrivacyRequest(ctx, tc.r), tc.want)
 	}
@@ -46,7 +49,7 @@ func testPrivacyRequests(t *testing.T, s store.Store) {
 	got, err := s.PrivacyRequest(ctx, "prq_2")
 	must(t, "PrivacyRequest", err)
 	if got.AccountID != "acc_p1" || got.Type != store.RequestErasure || !got.ReceivedAt.Equal(t0().Add(time.Hour)) ||
-		got.VerifiedAt != nil {
+		got.VerifiedAt != nil || string(got.Sealed) != "sealed text of prq_2" {
 		t.Fatalf("got %+v, want the stored erasure request", got)
 	}
 	_, err = s.PrivacyRequest(ctx, "prq_none")
@@ -83,11 +86,12 @@ func testPrivacyRequests(t *testing.T, s store.Store) {
 	// Update: the function's changes are written; its error aborts.
 	verified := t0().Add(2 * time.Hour)
 	u, err := s.UpdatePrivacyRequest(ctx, "prq_1", func(r *store.PrivacyRequest) error {
-		r.Status, r.VerifiedAt, r.Outcome = store.RequestCompleted, &verified, "export ready"
+		r.Status, r.VerifiedAt, r.Outcome, r.Sealed = store.RequestCompleted, &verified, "export ready", []byte("resealed")
 		return nil
 	})
 	must(t, "UpdatePrivacyRequest", err)
-	if u.Status != store.RequestCompleted || u.VerifiedAt == nil || !u.VerifiedAt.Equal(verified) || u.Outcome != "export ready" {
+	if u.Status != store.RequestCompleted || u.VerifiedAt == nil || !u.VerifiedAt.Equal(verified) || u.Outcome != "export ready" ||
+		string(u.Sealed) != "resealed" {
 		t.Fatalf("updated: got %+v", u)
 	}
 	boom := errs.E(errs.Precondition, "no")

@@ -36,6 +36,12 @@ func testOutsideRequests(t *testing.T, s store.Store) {
 		{"post without check", store.PrivacyRequest{ID: "prq_o9", Type: "access", Status: "verified", Channel: store.ChannelPost}, errs.Invalid},
 		{"check without method", store.PrivacyRequest{ID: "prq_o9", Type: "access", Status: "verified", Channel: store.ChannelPost,
 			Check: &store.IdentityCheck{By: "stf_1", At: t0()}}, errs.Invalid},
+		{"account's note in plaintext", store.PrivacyRequest{ID: "prq_o9", AccountID: "acc_o1", Type: "access", Status: "pending",
+			Channel: store.ChannelPost, Sealed: []byte("s"), Details: "letter ref 8"}, errs.Invalid},
+		{"account's request unsealed", store.PrivacyRequest{ID: "prq_o9", AccountID: "acc_o1", Type: "access", Status: "pending",
+			Channel: store.ChannelPost}, errs.Invalid},
+		{"sealed without account", store.PrivacyRequest{ID: "prq_o9", Type: "access", Status: "verified", Channel: store.ChannelPost,
+			Check: check, Sealed: []byte("s")}, errs.Invalid},
 	} {
 		wantCode(t, tc.name, s.CreatePrivacyRequest(ctx, &tc.r), tc.want)
 	}
@@ -43,8 +49,16 @@ func testOutsideRequests(t *testing.T, s store.Store) {
 		Channel: store.ChannelPost, Check: check, Details: "letter ref 7", ReceivedAt: t0(), DueAt: t0().AddDate(0, 1, 0),
 		VerifiedAt: &check.At}
 	must(t, "CreatePrivacyRequest without account", s.CreatePrivacyRequest(ctx, noAccount))
+	// It has no key to seal its note under: the sealing job leaves it.
+	plain, err := s.PlainTexts(ctx, store.PlainRequests, "", 100)
+	must(t, "PlainTexts", err)
+	for _, p := range plain {
+		if p.ID == noAccount.ID {
+			t.Fatalf("PlainTexts lists the request without an account: %+v", p)
+		}
+	}
 	withAccount := &store.PrivacyRequest{ID: "prq_o2", AccountID: "acc_o1", Type: store.RequestErasure,
-		Status: store.RequestPending, Channel: store.ChannelPhone, ReceivedAt: t0(), DueAt: t0().AddDate(0, 1, 0)}
+		Status: store.RequestPending, Channel: store.ChannelPhone, Sealed: []byte("sealed note"), ReceivedAt: t0(), DueAt: t0().AddDate(0, 1, 0)}
 	must(t, "CreatePrivacyRequest by phone", s.CreatePrivacyRequest(ctx, withAccount))
 	app := mkRequest(t, s, "prq_o3", "acc_o1", store.RequestAccess, store.RequestPending, 0)
 

@@ -107,6 +107,7 @@ func RunFaults(t *testing.T, b Backend) {
 		fn   func(t *testing.T, b Backend)
 	}{
 		{"EraseAccountInterrupted", testEraseAccountInterrupted},
+		{"PlainTexts", testPlainTexts},
 		{"AuditTailRemoved", testAuditTailRemoved},
 	}
 	for _, tt := range tests {
@@ -169,11 +170,11 @@ func mkAccount(t *testing.T, s store.Store, id string) *store.Account {
 func mkDevice(t *testing.T, s store.Store, accountID, id string, key int) *store.Device {
 	t.Helper()
 	d := &store.Device{
-		ID:        id,
-		AccountID: accountID,
-		Name:      "device " + id,
-		PublicKey: PublicKey(key),
-		CreatedAt: t0().Add(time.Duration(key) * time.Second),
+		ID:         id,
+		AccountID:  accountID,
+		SealedName: []byte("sealed name of " + id),
+		PublicKey:  PublicKey(key),
+		CreatedAt:  t0().Add(time.Duration(key) * time.Second),
 	}
 	must(t, "CreateDevice "+id, s.CreateDevice(t.Context(), d, 1000))
 	return d
@@ -593,7 +594,7 @@ func testCreateDeviceErrors(t *testing.T, s store.Store) {
 	}
 
 	dev := func(id, account string, key int) *store.Device {
-		return &store.Device{ID: id, AccountID: account, Name: id, PublicKey: PublicKey(key), CreatedAt: t0()}
+		return &store.Device{ID: id, AccountID: account, SealedName: []byte(id), PublicKey: PublicKey(key), CreatedAt: t0()}
 	}
 	badKey := dev("dev-bad", "acct-a", 9)
 	badKey.PublicKey = "not a key"
@@ -671,7 +672,7 @@ func testDeviceOwnership(t *testing.T, s store.Store) {
 	mkAccount(t, s, "acct-a")
 	mkAccount(t, s, "acct-b")
 	mkDevice(t, s, "acct-a", "dev-a", 1)
-	name := "stolen"
+	name := []byte("stolen")
 	key := PublicKey(99)
 	cases := []struct {
 		name string
@@ -680,11 +681,11 @@ func testDeviceOwnership(t *testing.T, s store.Store) {
 		{"Device", func() error { _, err := s.Device(ctx, "acct-b", "dev-a"); return err }},
 		{"Device unknown", func() error { _, err := s.Device(ctx, "acct-a", "dev-none"); return err }},
 		{"UpdateDevice", func() error {
-			_, err := s.UpdateDevice(ctx, "acct-b", "dev-a", store.DeviceUpdate{Name: &name, PublicKey: &key}, t0())
+			_, err := s.UpdateDevice(ctx, "acct-b", "dev-a", store.DeviceUpdate{SealedName: name, PublicKey: &key}, t0())
 			return err
 		}},
 		{"UpdateDevice unknown", func() error {
-			_, err := s.UpdateDevice(ctx, "acct-a", "dev-none", store.DeviceUpdate{Name: &name}, t0())
+			_, err := s.UpdateDevice(ctx, "acct-a", "dev-none", store.DeviceUpdate{SealedName: name}, t0())
 			return err
 		}},
 		{"DeleteDevice", func() error { return s.DeleteDevice(ctx, "acct-b", "dev-a") }},
@@ -702,7 +703,7 @@ func testDeviceOwnership(t *testing.T, s store.Store) {
 	}
 	d, err := s.Device(ctx, "acct-a", "dev-a")
 	must(t, "Device owner", err)
-	if d.Name != "device dev-a" || d.PublicKey != PublicKey(1) {
+	if string(d.SealedName) != "sealed name of dev-a" || d.PublicKey != PublicKey(1) {
 		t.Fatalf("Device after foreign attempts: got %+v, want it unchanged", d)
 	}
 }
@@ -767,12 +768,12 @@ func testUpdateDevice(t *testing.T, s store.Store) {
 		wantUpdated time.Time
 		wantFeed    int // new feed entries
 	}{
-		{"rename", store.DeviceUpdate{Name: str("laptop")}, t0().Add(time.Hour), "", "laptop", PublicKey(1), t0().Add(time.Hour), 0},
+		{"rename", store.DeviceUpdate{SealedName: []byte("laptop")}, t0().Add(time.Hour), "", "laptop", PublicKey(1), t0().Add(time.Hour), 0},
 		{"nothing", store.DeviceUpdate{}, t0().Add(2 * time.Hour), "", "laptop", PublicKey(1), t0().Add(time.Hour), 0},
 		{"same key", store.DeviceUpdate{PublicKey: str(PublicKey(1))}, t0().Add(3 * time.Hour), "", "laptop", PublicKey(1), t0().Add(3 * time.Hour), 0},
 		{"rotate", store.DeviceUpdate{PublicKey: str(PublicKey(3))}, t0().Add(4 * time.Hour), "", "laptop", PublicKey(3), t0().Add(4 * time.Hour), 2},
-		{"rotate and rename", store.DeviceUpdate{Name: str("phone"), PublicKey: str(PublicKey(4))}, t0().Add(5 * time.Hour), "", "phone", PublicKey(4), t0().Add(5 * time.Hour), 2},
-		{"taken key", store.DeviceUpdate{Name: str("x"), PublicKey: str(PublicKey(2))}, t0().Add(6 * time.Hour), errs.Conflict, "phone", PublicKey(4), t0().Add(5 * time.Hour), 0},
+		{"rotate and rename", store.DeviceUpdate{SealedName: []byte("phone"), PublicKey: str(PublicKey(4))}, t0().Add(5 * time.Hour), "", "phone", PublicKey(4), t0().Add(5 * time.Hour), 2},
+		{"taken key", store.DeviceUpdate{SealedName: []byte("x"), PublicKey: str(PublicKey(2))}, t0().Add(6 * time.Hour), errs.Conflict, "phone", PublicKey(4), t0().Add(5 * time.Hour), 0},
 		{"malformed key", store.DeviceUpdate{PublicKey: str("bad")}, t0().Add(6 * time.Hour), errs.Invalid, "phone", PublicKey(4), t0().Add(5 * time.Hour), 0},
 		{"old key reusable", store.DeviceUpdate{PublicKey: str(PublicKey(1))}, t0().Add(7 * time.Hour), "", "phone", PublicKey(1), t0().Add(7 * time.Hour), 2},
 	}
@@ -788,9 +789,9 @@ func testUpdateDevice(t *testing.T, s store.Store) {
 			if err == nil && !reflect.DeepEqual(got, stored) {
 				t.Fatalf("UpdateDevice: returned %+v, stored %+v", got, stored)
 			}
-			if stored.Name != tc.wantName || stored.PublicKey != tc.wantKey || !stored.UpdatedAt.Equal(tc.wantUpdated) {
+			if string(stored.SealedName) != tc.wantName || stored.PublicKey != tc.wantKey || !stored.UpdatedAt.Equal(tc.wantUpdated) {
 				t.Fatalf("after UpdateDevice: got name %q key %s updated %v, want %q %s %v",
-					stored.Name, stored.PublicKey, stored.UpdatedAt, tc.wantName, tc.wantKey, tc.wantUpdated)
+					stored.SealedName, stored.PublicKey, stored.UpdatedAt, tc.wantName, tc.wantKey, tc.wantUpdated)
 			}
 			if stored.IPv4 != d.IPv4 || stored.IPv6 != d.IPv6 || !stored.CreatedAt.Equal(d.CreatedAt) {
 				t.Fatalf("after UpdateDevice: got %v %v %v, want addresses and creation unchanged (%v %v %v)",
@@ -1013,8 +1014,7 @@ func testPeerFeed(t *testing.T, s store.Store) {
 	}
 
 	key := PublicKey(3)
-	rename := "renamed"
-	_, err = s.UpdateDevice(ctx, "acct-f", "dev-1", store.DeviceUpdate{Name: &rename}, t0())
+	_, err = s.UpdateDevice(ctx, "acct-f", "dev-1", store.DeviceUpdate{SealedName: []byte("renamed")}, t0())
 	must(t, "UpdateDevice rename", err)
 	_, err = s.UpdateDevice(ctx, "acct-f", "dev-1", store.DeviceUpdate{PublicKey: &key}, t0())
 	must(t, "UpdateDevice rotate", err)
