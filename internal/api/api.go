@@ -459,13 +459,22 @@ func (s *Server) handleGatewayPeers(w http.ResponseWriter, r *http.Request) {
 		}
 		wait = time.Duration(n) * time.Second
 	}
+	var byDevice bool
+	switch v := q.Get("removals"); v {
+	case "":
+	case gwproto.RemovalsByDevice:
+		byDevice = true
+	default:
+		writeError(w, s.cfg.Logger, errs.Field(errs.Invalid, "removals", "removals must be %q or absent", gwproto.RemovalsByDevice))
+		return
+	}
 	// A gateway removed while its poll waited gets no more peers.
 	stillEnrolled := func() error {
 		_, err := s.cfg.Gateways.Authenticate(r.Context(), bearer(r))
 		return err
 	}
 	snap := newSnapshotResponse(w, acceptsSnapshot(r.Header), stillEnrolled)
-	u, err := s.cfg.Feed.Poll(r.Context(), since, wait, snap)
+	u, err := s.cfg.Feed.Poll(r.Context(), since, wait, byDevice, snap)
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // the gateway went away

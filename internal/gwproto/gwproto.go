@@ -9,7 +9,7 @@
 //	    The one-time token from `nitronet admin gateway add` is consumed.
 //	    Afterwards the gateway authenticates every call with
 //	    "Authorization: Bearer <credential>".
-//	GET  /api/v1/gateway/peers?since=V&wait=SECONDS -> snapshot or PeerUpdate
+//	GET  /api/v1/gateway/peers?since=V&wait=SECONDS&removals=device -> snapshot or PeerUpdate
 //	    Long-poll with a version cursor. since=0 (or a cursor the server no
 //	    longer retains) returns a full snapshot: in the binary format
 //	    (SnapshotMediaType) when the Accept header lists it, otherwise as
@@ -18,7 +18,9 @@
 //	    changes after V, or holds the request up to wait seconds (default
 //	    25, max 60) until a change arrives and then answers; an empty
 //	    Changes list with the same Version means "nothing new, poll
-//	    again". Change answers are always JSON.
+//	    again". Change answers are always JSON. removals=device says the
+//	    gateway drops a peer named only by its device ID (a removal with no
+//	    public key); without it, such changes come as a full snapshot.
 //	POST /api/v1/gateway/hello           HelloRequest -> HelloResponse
 //	    Sent at every start, once the WireGuard port is bound: the gateway
 //	    reports its listen port and, if it was given them, the endpoint and
@@ -61,12 +63,18 @@ type Peer struct {
 	Addresses []string `json:"addresses"` // host prefixes, e.g. 100.64.0.2/32, fd00::2/128
 }
 
-// Change is one entry of the peer feed: Removed drops PublicKey, otherwise
+// Change is one entry of the peer feed: Removed drops the peer with
+// PublicKey or, when PublicKey is empty (a removed device, whose key and
+// addresses the server no longer keeps), the peer with DeviceID; otherwise
 // Peer must be present with exactly these addresses.
 type Change struct {
 	Peer
 	Removed bool `json:"removed,omitempty"`
 }
+
+// RemovalsByDevice is the value of the peers poll's "removals" parameter
+// by which a gateway says it drops a peer named only by its device ID.
+const RemovalsByDevice = "device"
 
 // PeerUpdate answers a peers poll.
 type PeerUpdate struct {

@@ -5,11 +5,17 @@
 // Writers call Notify after a committed change; waiting gateways wake at
 // once. A periodic re-check of the store covers changes made by another
 // process (another control replica on PostgreSQL, or `nitronet admin`).
+//
+// A removed device's entries in the feed name only the device, with no
+// key or addresses (see store.PeerChange): gateways that say they drop a
+// peer by its device ID get them as changes; to any other gateway, a poll
+// whose changes hold one is answered with a full snapshot instead.
 package peerfeed
 
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -85,6 +91,9 @@ var errEmpty = errors.New("peer feed is empty")
 // the snapshot's Version and no peers. Otherwise Poll returns, without
 // touching snap, as soon as there are changes after since (at most
 // MaxBatch), or after wait with an empty change list and the same version.
+// byDevice says the gateway drops a peer named only by its device ID; if
+// it does not, changes holding such a removal are answered with a full
+// snapshot.
 //
 // While the feed is still empty (version 0) a snapshot poll is held like a
 // change poll, and after wait an empty snapshot at version 0 is streamed:
@@ -97,7 +106,7 @@ var errEmpty = errors.New("peer feed is empty")
 // without completing it (a binary snapshot then lacks its end record).
 // Rows whose key or addresses are not valid peer records are left out of
 // a snapshot.
-func (h *Hub) Poll(ctx context.Context, since int64, wait time.Duration, snap gwproto.SnapshotWriter) (*gwproto.PeerUpdate, error) {
+func (h *Hub) Poll(ctx context.Context, since int64, wait time.Duration, byDevice bool, snap gwproto.SnapshotWriter) (*gwproto.PeerUpdate, error) {
 	timeout := time.NewTimer(wait)
 	defer timeout.Stop()
 	tick := time.NewTicker(h.recheck)
@@ -111,6 +120,8 @@ func (h *Hub) Poll(ctx context.Context, since int64, wait time.Duration, snap gw
 				return h.snapshot(ctx, snap, false)
 			case err != nil:
 				return nil, err
+			case len(changes) > 0 && !byDevice && slices.ContainsFunc(changes, byDeviceOnly):
+				return h.snapshot(ctx, snap, false)
 			case len(changes) > 0:
 				return changeUpdate(changes), nil
 			}
@@ -187,6 +198,9 @@ func record(p store.Peer) (gwproto.PeerRecord, bool) {
 	r := gwproto.PeerRecord{DeviceID: p.DeviceID, Key: k, IPv4: p.IPv4, IPv6: p.IPv6}
 	return r, r.Check() == nil
 }
+
+// byDeviceOnly reports whether c is a removal that names only its device.
+func byDeviceOnly(c store.PeerChange) bool { return c.Removed && c.PublicKey == "" }
 
 func wirePeer(p store.Peer) gwproto.Peer {
 	w := gwproto.Peer{DeviceID: p.DeviceID, PublicKey: p.PublicKey}

@@ -98,7 +98,7 @@ func TestPoll(t *testing.T) {
 			// An empty feed holds a snapshot poll until the timeout, then
 			// streams an empty snapshot at version 0.
 			rec := &recorder{t: t}
-			u, err := h.Poll(ctx, 0, 50*time.Millisecond, rec)
+			u, err := h.Poll(ctx, 0, 50*time.Millisecond, true, rec)
 			if err != nil || !u.Full || u.Version != 0 || !rec.ended || rec.version != 0 || len(rec.peers) != 0 {
 				t.Fatalf("empty feed: got %+v, %v, %+v; want an empty full snapshot at version 0", u, err, rec)
 			}
@@ -112,7 +112,7 @@ func TestPoll(t *testing.T) {
 			done := make(chan res, 1)
 			go func() {
 				rec := &recorder{t: t}
-				u, err := h.Poll(ctx, 0, time.Minute, rec)
+				u, err := h.Poll(ctx, 0, time.Minute, true, rec)
 				done <- res{u, rec, err}
 			}()
 			d1 := addDevice(t, st, "acc_x")
@@ -127,7 +127,7 @@ func TestPoll(t *testing.T) {
 				t.Fatalf("woken poll: got %+v, %+v, %v; want a snapshot with one peer", r.u, r.rec, r.err)
 			}
 			rec = &recorder{t: t}
-			full, err := h.Poll(ctx, 0, time.Second, rec)
+			full, err := h.Poll(ctx, 0, time.Second, true, rec)
 			if err != nil || !full.Full || len(rec.peers) != 1 || rec.peers[0].Key.String() != d1.PublicKey ||
 				rec.peers[0].DeviceID != d1.ID {
 				t.Fatalf("got %+v, %v, %+v; want a snapshot with the new device", full, err, rec)
@@ -140,7 +140,7 @@ func TestPoll(t *testing.T) {
 			// From the cursor: nothing new holds until timeout with the
 			// same version, and never touches the snapshot writer.
 			rec = &recorder{t: t}
-			u, err = h.Poll(ctx, v1, 50*time.Millisecond, rec)
+			u, err = h.Poll(ctx, v1, 50*time.Millisecond, true, rec)
 			if err != nil || u.Full || u.Version != v1 || len(u.Changes) != 0 || rec.began {
 				t.Fatalf("got %+v, %v; want no changes at version %d", u, err, v1)
 			}
@@ -149,15 +149,35 @@ func TestPoll(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.Notify()
-			u, err = h.Poll(ctx, v1, time.Second, rec)
-			if err != nil || len(u.Changes) != 1 || !u.Changes[0].Removed || u.Changes[0].PublicKey != d1.PublicKey || u.Version <= v1 || rec.began {
-				t.Fatalf("got %+v, %v; want one removal after %d", u, err, v1)
+			u, err = h.Poll(ctx, v1, time.Second, true, rec)
+			if err != nil || len(u.Changes) != 1 || !u.Changes[0].Removed || u.Changes[0].DeviceID != d1.ID || u.Version <= v1 || rec.began {
+				t.Fatalf("got %+v, %v; want one removal of %s after %d", u, err, d1.ID, v1)
+			}
+			// It names only the device: the server keeps no key or
+			// address of a removed device.
+			if c := u.Changes[0]; c.PublicKey != "" || len(c.Addresses) != 0 {
+				t.Fatalf("removal: got %+v, want only the device ID", c)
+			}
+			// A gateway that cannot drop a peer by device gets a snapshot
+			// instead, without the device.
+			d2 := addDevice(t, st, "acc_x")
+			h.Notify()
+			rec = &recorder{t: t}
+			old, err := h.Poll(ctx, v1, time.Second, false, rec)
+			if err != nil || !old.Full || !rec.ended || len(rec.peers) != 1 || rec.peers[0].DeviceID != d2.ID {
+				t.Fatalf("older gateway: got %+v, %v, %+v; want a snapshot holding only %s", old, err, rec, d2.ID)
+			}
+			// Past the removal, changes come as changes again.
+			rec = &recorder{t: t}
+			u, err = h.Poll(ctx, u.Version, time.Second, false, rec)
+			if err != nil || u.Full || len(u.Changes) != 1 || u.Changes[0].PublicKey != d2.PublicKey || rec.began {
+				t.Fatalf("older gateway after the removal: got %+v, %v; want the addition of %s", u, err, d2.ID)
 			}
 			// A cursor from another database is answered with a snapshot.
 			rec = &recorder{t: t}
-			u, err = h.Poll(ctx, u.Version+100, time.Second, rec)
-			if err != nil || !u.Full || !rec.ended || len(rec.peers) != 0 {
-				t.Fatalf("unknown cursor: got %+v, %v, %+v; want an empty snapshot", u, err, rec)
+			u, err = h.Poll(ctx, u.Version+100, time.Second, true, rec)
+			if err != nil || !u.Full || !rec.ended || len(rec.peers) != 1 {
+				t.Fatalf("unknown cursor: got %+v, %v, %+v; want a snapshot of %s", u, err, rec, d2.ID)
 			}
 		})
 	}
@@ -189,7 +209,7 @@ func TestSnapshotSlots(t *testing.T) {
 	for i := range ws {
 		ws[i] = &blockingWriter{began: make(chan struct{}), release: make(chan struct{})}
 		wg.Go(func() {
-			if _, err := h.Poll(t.Context(), 0, time.Second, ws[i]); err != nil {
+			if _, err := h.Poll(t.Context(), 0, time.Second, true, ws[i]); err != nil {
 				t.Errorf("poll %d: %v", i, err)
 			}
 		})
@@ -233,7 +253,7 @@ func TestSnapshotWriterError(t *testing.T) {
 		}
 		return nil
 	}}
-	if _, err := h.Poll(t.Context(), 0, time.Second, w); err != boom || n != 2 || w.ended {
+	if _, err := h.Poll(t.Context(), 0, time.Second, true, w); err != boom || n != 2 || w.ended {
 		t.Fatalf("got %v after %d peers (ended %v), want %v after 2 and no End", err, n, w.ended, boom)
 	}
 }

@@ -619,13 +619,26 @@ func testGatewayProtocol(t *testing.T, e *env) {
 	}
 	e.want("GET", "/api/v1/devices/"+devID+"/wireguard?gateway=nope", tok, nil, 404)
 
-	// Deleting the device ends its session and reaches the feed.
+	// Deleting the device ends its session and reaches the feed: as a
+	// removal naming only the device to a gateway that drops peers by
+	// device ID, as a snapshot without it to one that does not.
 	v := int64(snap["version"].(float64))
 	e.want("DELETE", "/api/v1/devices/"+devID, tok, nil, 204)
-	ch := e.want("GET", fmt.Sprintf("/api/v1/gateway/peers?since=%d&wait=5", v), cred, nil, 200)
+	e.want("GET", fmt.Sprintf("/api/v1/gateway/peers?since=%d&removals=all", v), cred, nil, 400)
+	ch := e.want("GET", fmt.Sprintf("/api/v1/gateway/peers?since=%d&wait=5&removals=device", v), cred, nil, 200)
 	changes, _ := ch["changes"].([]any)
-	if len(changes) != 1 || changes[0].(map[string]any)["removed"] != true {
-		t.Fatalf("got %v, want one removal", ch)
+	if len(changes) != 1 || changes[0].(map[string]any)["removed"] != true || changes[0].(map[string]any)["device_id"] != devID ||
+		changes[0].(map[string]any)["public_key"] != "" || changes[0].(map[string]any)["addresses"] != nil {
+		t.Fatalf("got %v, want one removal naming only %s", ch, devID)
+	}
+	old := e.want("GET", fmt.Sprintf("/api/v1/gateway/peers?since=%d&wait=5", v), cred, nil, 200)
+	if old["full"] != true {
+		t.Fatalf("older gateway: got %v, want a full snapshot", old)
+	}
+	for _, p := range old["peers"].([]any) {
+		if p.(map[string]any)["device_id"] == devID {
+			t.Fatalf("older gateway: snapshot %v still lists %s", old, devID)
+		}
 	}
 	u = e.want("GET", "/api/v1/me/usage", tok, nil, 200)
 	if s0 := u["sessions"].([]any)[0].(map[string]any); s0["ended_at"] == nil {

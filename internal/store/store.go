@@ -145,7 +145,9 @@ type Peer struct {
 }
 
 // PeerChange is one entry of the peer change feed. Version is strictly
-// increasing. Removed means the peer with PublicKey must be dropped;
+// increasing. Removed means the peer must be dropped: the one with
+// PublicKey, or, when PublicKey is empty (the device is gone and its key
+// and addresses are scrubbed from the feed), the one with DeviceID;
 // otherwise the peer must be present with the given addresses.
 type PeerChange struct {
 	Version int64
@@ -234,8 +236,9 @@ type Store interface {
 	// appends to the peer feed. It returns the updated device.
 	UpdateDevice(ctx context.Context, accountID, id string, u DeviceUpdate, now time.Time) (*Device, error)
 	// DeleteDevice removes the account's device, frees its addresses,
-	// appends a removal to the peer feed and ends the device's open
-	// session intervals.
+	// ends the device's open session intervals and replaces its entries
+	// in the peer feed by one removal that names only the device (no key,
+	// no addresses).
 	DeleteDevice(ctx context.Context, accountID, id string) error
 
 	// Gateways.

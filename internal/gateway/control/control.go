@@ -181,6 +181,8 @@ func (c *Client) Peers(ctx context.Context, since int64, wait time.Duration, sna
 	q := url.Values{}
 	q.Set("since", strconv.FormatInt(since, 10))
 	q.Set("wait", strconv.Itoa(secs))
+	// The gateway's peer table drops a peer named only by its device.
+	q.Set("removals", gwproto.RemovalsByDevice)
 	u := *c.base
 	u.Path += "/api/v1/gateway/peers"
 	u.RawQuery = q.Encode()

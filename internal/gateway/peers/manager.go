@@ -196,9 +196,17 @@ func (m *Manager) RemoveDevice(id string) Result {
 }
 
 // Apply applies one change from the feed. A removal of an unknown key is a
-// no-op. An entry that fails validation counts as Rejected and drops its
-// key, since the server wants it in a form the gateway refuses.
+// no-op; a removal without a key (the server keeps none of a removed
+// device) drops the key admitted for its device ID, if any. An entry that
+// fails validation counts as Rejected and drops its key, since the server
+// wants it in a form the gateway refuses.
 func (m *Manager) Apply(c gwproto.Change) Result {
+	if c.Removed && c.PublicKey == "" {
+		if c.DeviceID == "" {
+			return Result{}
+		}
+		return m.RemoveDevice(c.DeviceID)
+	}
 	if c.Removed {
 		key, err := wgkey.ParsePublic(c.PublicKey)
 		if err != nil {

@@ -372,3 +372,35 @@ func BenchmarkEnsure(b *testing.B) {
 	b.ReportMetric(at(50), "p50-us")
 	b.ReportMetric(at(99), "p99-us")
 }
+
+// TestManagerRemovesByDevice: a removal that names only its device (the
+// server keeps no key or address of a removed device) drops the peer
+// admitted for that device, from the index and the device; an unknown
+// device, or a removal naming nothing, changes nothing.
+func TestManagerRemovesByDevice(t *testing.T) {
+	m, dev, _ := newManager(t)
+	m.ApplyFull([]gwproto.Peer{proto("a", 1, "100.64.0.2/32"), proto("b", 2, "100.64.0.3/32")})
+	if !m.Ensure(key(1)) || !m.Ensure(key(2)) {
+		t.Fatal("Ensure: false")
+	}
+	res := m.Apply(gwproto.Change{Peer: gwproto.Peer{DeviceID: "a"}, Removed: true})
+	if res.Dropped != 1 || res.Rejected != 0 || !slices.Equal(res.Unconfigured, []wgkey.PublicKey{key(1)}) {
+		t.Fatalf("removal by device: got %+v, want key 1 dropped and unconfigured", res)
+	}
+	if got, want := configured(t, dev), []string{line(key(2), "100.64.0.3/32")}; !slices.Equal(got, want) {
+		t.Fatalf("device peers: got %v, want %v", got, want)
+	}
+	if m.Ensure(key(1)) {
+		t.Fatal("Ensure after removal by device: got true")
+	}
+	for _, c := range []gwproto.Change{
+		{Peer: gwproto.Peer{DeviceID: "a"}, Removed: true},
+		{Peer: gwproto.Peer{DeviceID: "nobody"}, Removed: true},
+		{Peer: gwproto.Peer{}, Removed: true},
+	} {
+		res := m.Apply(c)
+		if res.Dropped != 0 || len(res.Unconfigured) != 0 || m.Stats().Admitted != 1 || len(configured(t, dev)) != 1 {
+			t.Fatalf("removal of %q: got %+v, %+v; want nothing changed", c.DeviceID, res, m.Stats())
+		}
+	}
+}

@@ -252,7 +252,7 @@ func (s *Store) insertChanges(ctx context.Context, tx *sql.Tx, base int64, chang
 	for _, c := range changes {
 		base++
 		if _, err := ins.ExecContext(ctx,
-			base, c.DeviceID, c.PublicKey, c.IPv4.String(), c.IPv6.String(), c.Removed, at); err != nil {
+			base, c.DeviceID, c.PublicKey, addrText(c.IPv4), addrText(c.IPv6), c.Removed, at); err != nil {
 			return fmt.Errorf("append peer change: %w", err)
 		}
 	}
@@ -363,8 +363,9 @@ func (s *Store) UpdateDevice(ctx context.Context, accountID, id string, u store.
 
 // DeleteDevice removes the account's device, returns its address offset to
 // the free list, ends its open session intervals at the current minute and
-// appends a removal to the peer feed. It returns NotFound for an unknown
-// device or another account's.
+// replaces its entries in the peer feed by one removal naming only the
+// device (see removeDevices). It returns NotFound for an unknown device or
+// another account's.
 func (s *Store) DeleteDevice(ctx context.Context, accountID, id string) error {
 	return s.write(ctx, "delete device", func(tx *sql.Tx) error {
 		version, err := s.lockFeed(ctx, tx)
@@ -380,12 +381,25 @@ func (s *Store) DeleteDevice(ctx context.Context, accountID, id string) error {
 // retention sweep (through DeleteDevice) and EraseAccount all use it. Inside
 // tx, which holds the feed lock (version is what lockFeed returned), it
 // deletes each of the account's devices ids, in order, returns its address
-// offset to the free list and ends its open session intervals at end (to
-// the minute); then it appends one removal per device to the peer feed. It
-// returns the removed peers, and NotFound if an id is not a device of the
-// account.
+// offset to the free list, ends its open session intervals at end (to the
+// minute) and turns each of the device's entries in the peer feed, the
+// only other place that keeps its public keys (the current one and any it
+// rotated away from) and its addresses, into a removal that names only
+// the device; then it appends one such removal per device, for gateways
+// already past those entries. No trace of its keys or addresses is left.
+// Gateways drop such a peer by device ID, and the peer feed serves a
+// gateway that cannot a snapshot instead (package peerfeed).
+//
+// A gateway replaying the feed from before the device's addition thus
+// never configures it, and one that has it drops it at the first of its
+// entries it reads; either way the device is gone once it caught up. The
+// feed keeps its versions, so a cursor's age is judged as before.
+//
+// It returns the removed peers, and NotFound if an id is not a device of
+// the account.
 func (s *Store) removeDevices(ctx context.Context, tx *sql.Tx, version int64, accountID string, ids []string, end time.Time) ([]store.Peer, error) {
 	changes := make([]store.PeerChange, 0, len(ids))
+	peers := make([]store.Peer, 0, len(ids))
 	for _, id := range ids {
 		var p store.Peer
 		var v4, v6 string
@@ -409,7 +423,12 @@ func (s *Store) removeDevices(ctx context.Context, tx *sql.Tx, version int64, ac
 		if err := endDeviceSessions(ctx, tx, p.DeviceID, end); err != nil {
 			return nil, err
 		}
-		changes = append(changes, store.PeerChange{Peer: p, Removed: true})
+		if _, err := tx.ExecContext(ctx, `UPDATE peer_changes SET public_key = '', ipv4 = '', ipv6 = '', removed = $1
+			WHERE device_id = $2`, true, p.DeviceID); err != nil {
+			return nil, fmt.Errorf("scrub peer feed: %w", err)
+		}
+		peers = append(peers, p)
+		changes = append(changes, store.PeerChange{Peer: store.Peer{DeviceID: p.DeviceID}, Removed: true})
 	}
 	if len(changes) == 0 {
 		return nil, nil
@@ -417,11 +436,16 @@ func (s *Store) removeDevices(ctx context.Context, tx *sql.Tx, version int64, ac
 	if err := s.appendChanges(ctx, tx, version, changes...); err != nil {
 		return nil, err
 	}
-	peers := make([]store.Peer, len(changes))
-	for i, c := range changes {
-		peers[i] = c.Peer
-	}
 	return peers, nil
+}
+
+// addrText is an address as the peer feed stores it: its text form, or ""
+// for none (a removal that names only its device).
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // accountDeviceIDs returns the ids of the account's devices in insertion
@@ -514,6 +538,8 @@ func peerOf(d *store.Device) store.Peer {
 	return store.Peer{DeviceID: d.ID, PublicKey: d.PublicKey, IPv4: d.IPv4, IPv6: d.IPv6}
 }
 
+// scanPeer scans a peer, from a device or a feed entry. Empty addresses
+// (a removal that names only its device) are left invalid.
 func scanPeer(row interface{ Scan(...any) error }, extra ...any) (store.Peer, error) {
 	var p store.Peer
 	var v4, v6 string
@@ -521,11 +547,15 @@ func scanPeer(row interface{ Scan(...any) error }, extra ...any) (store.Peer, er
 		return p, err
 	}
 	var err error
-	if p.IPv4, err = netip.ParseAddr(v4); err != nil {
-		return p, fmt.Errorf("peer %s: bad ipv4: %w", p.DeviceID, err)
+	if v4 != "" {
+		if p.IPv4, err = netip.ParseAddr(v4); err != nil {
+			return p, fmt.Errorf("peer %s: bad ipv4: %w", p.DeviceID, err)
+		}
 	}
-	if p.IPv6, err = netip.ParseAddr(v6); err != nil {
-		return p, fmt.Errorf("peer %s: bad ipv6: %w", p.DeviceID, err)
+	if v6 != "" {
+		if p.IPv6, err = netip.ParseAddr(v6); err != nil {
+			return p, fmt.Errorf("peer %s: bad ipv6: %w", p.DeviceID, err)
+		}
 	}
 	return p, nil
 }

@@ -301,8 +301,9 @@ func testEraseAccountHeld(t *testing.T, s store.Store) {
 // testEraseRemovesDevicesAsDelete deletes the devices of one account one
 // by one and erases an account set up the same way, and checks that both
 // leave the same traces: one removal per device in the peer feed, in
-// creation order and with the device's key and addresses; every open
-// session interval ended; the addresses free for the next devices.
+// creation order, naming only the device, and no other entry of the
+// devices; every open session interval ended; the addresses free for the
+// next devices.
 func testEraseRemovesDevicesAsDelete(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	start := t0().Truncate(time.Minute)
@@ -316,6 +317,11 @@ func testEraseRemovesDevicesAsDelete(t *testing.T, s store.Store) {
 		}
 		return ds
 	}
+	// A bystander's device keeps the feed's oldest entry.
+	mkAccount(t, s, "acc_db")
+	by := mkDevice(t, s, "acc_db", "acc_db_1", 1000)
+	_, v0, err := Snapshot(ctx, s)
+	must(t, "PeerSnapshot", err)
 	deleted, erased := setup("acc_dd", 1001), setup("acc_de", 1011)
 	mkRequest(t, s, "prq_de", "acc_de", store.RequestErasure, store.RequestVerified, 0)
 	_, v, err := Snapshot(ctx, s)
@@ -331,17 +337,27 @@ func testEraseRemovesDevicesAsDelete(t *testing.T, s store.Store) {
 		t.Fatalf("erasure: got %d devices removed, want 2", res.Devices)
 	}
 
-	changes, err := s.PeerChanges(ctx, v, 10)
+	// The whole feed: the bystander's addition; the devices' additions,
+	// each now a removal naming only the device; then one such removal
+	// per device, in creation order.
+	changes, err := s.PeerChanges(ctx, v0-1, 100)
 	must(t, "PeerChanges", err)
-	var want []store.PeerChange
-	for _, d := range append(deleted, erased...) {
-		want = append(want, store.PeerChange{Removed: true, Peer: store.Peer{DeviceID: d.ID, PublicKey: d.PublicKey, IPv4: d.IPv4, IPv6: d.IPv6}})
+	want := []store.PeerChange{{Peer: store.Peer{DeviceID: by.ID, PublicKey: by.PublicKey, IPv4: by.IPv4, IPv6: by.IPv6}}}
+	for range 2 {
+		for _, d := range append(deleted, erased...) {
+			want = append(want, store.PeerChange{Removed: true, Peer: store.Peer{DeviceID: d.ID}})
+		}
 	}
-	for i := range changes {
-		changes[i].Version = 0
+	var got []store.PeerChange
+	for i, c := range changes {
+		if i > len(want)/2 && c.Version <= v {
+			t.Fatalf("feed: entry %+v is not after the removals", c)
+		}
+		c.Version = 0
+		got = append(got, c)
 	}
-	if !reflect.DeepEqual(changes, want) {
-		t.Fatalf("feed: got %+v, want %+v", changes, want)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("feed: got %+v, want %+v", got, want)
 	}
 	for _, acct := range []string{"acc_dd", "acc_de"} {
 		ivs, err := s.Usage(ctx, acct, time.Unix(0, 0), 10)
@@ -351,7 +367,7 @@ func testEraseRemovesDevicesAsDelete(t *testing.T, s store.Store) {
 		}
 	}
 	freed := map[netip.Addr]bool{}
-	for _, d := range want {
+	for _, d := range append(deleted, erased...) {
 		freed[d.IPv4] = true
 	}
 	mkAccount(t, s, "acc_dn")

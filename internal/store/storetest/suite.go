@@ -829,12 +829,24 @@ func testDeleteDevice(t *testing.T, s store.Store) {
 	wantCode(t, "DeleteDevice twice", s.DeleteDevice(ctx, "acct-d", "dev-d"), errs.NotFound)
 	changes, err := s.PeerChanges(ctx, v, 10)
 	must(t, "PeerChanges", err)
-	want := []store.PeerChange{{Removed: true, Peer: store.Peer{DeviceID: "dev-d", PublicKey: d.PublicKey, IPv4: d.IPv4, IPv6: d.IPv6}}}
+	want := []store.PeerChange{{Removed: true, Peer: store.Peer{DeviceID: "dev-d"}}}
 	if len(changes) == 1 {
 		want[0].Version = changes[0].Version
 	}
 	if !reflect.DeepEqual(changes, want) || changes[0].Version <= v {
 		t.Fatalf("PeerChanges after delete: got %+v, want %+v after version %d", changes, want, v)
+	}
+	// Its addition became a removal naming only the device too; dev-e's
+	// stays as it was.
+	all, err := s.PeerChanges(ctx, 0, 10)
+	must(t, "PeerChanges all", err)
+	for _, c := range all {
+		if c.PublicKey == d.PublicKey || c.IPv4 == d.IPv4 || c.IPv6 == d.IPv6 {
+			t.Fatalf("feed after delete: got %+v, want no entry with dev-d's key or addresses", all)
+		}
+	}
+	if len(all) != 3 || all[0].DeviceID != "dev-d" || !all[0].Removed || all[1].DeviceID != "dev-e" || all[1].Removed {
+		t.Fatalf("feed after delete: got %+v, want dev-d's scrubbed addition, dev-e's addition, dev-d's removal", all)
 	}
 	ds, err := s.Devices(ctx, "acct-d")
 	must(t, "Devices", err)
@@ -976,12 +988,20 @@ func setOf(peers []store.Peer) peerSet {
 	return s
 }
 
-// apply applies changes to s as a gateway would.
+// apply applies changes to s as a gateway would: a removal without a key
+// drops the peer with its device ID.
 func (s peerSet) apply(changes []store.PeerChange) {
 	for _, c := range changes {
-		if c.Removed {
+		switch {
+		case c.Removed && c.PublicKey == "":
+			for k, p := range s {
+				if p.DeviceID == c.DeviceID {
+					delete(s, k)
+				}
+			}
+		case c.Removed:
 			delete(s, c.PublicKey)
-		} else {
+		default:
 			s[c.PublicKey] = c.Peer
 		}
 	}
@@ -1035,12 +1055,14 @@ func testPeerFeed(t *testing.T, s store.Store) {
 			t.Fatalf("PeerChanges: version %d after %d, want strictly increasing", c.Version, all[i-1].Version)
 		}
 	}
+	// dev-2's removal turned its addition into a removal naming only the
+	// device, and appended one.
 	wantEntries := []entry{
 		{"dev-1", PublicKey(1), false},
-		{"dev-2", PublicKey(2), false},
+		{"dev-2", "", true},
 		{"dev-1", PublicKey(1), true},
 		{"dev-1", PublicKey(3), false},
-		{"dev-2", PublicKey(2), true},
+		{"dev-2", "", true},
 		{"dev-4", PublicKey(4), false},
 	}
 	if !reflect.DeepEqual(got, wantEntries) {
@@ -1051,6 +1073,11 @@ func testPeerFeed(t *testing.T, s store.Store) {
 	}
 	if all[1].Version != v1 {
 		t.Fatalf("snapshot version: got %d, want %d (version of the last change it includes)", v1, all[1].Version)
+	}
+	for _, r := range []store.PeerChange{all[1], all[4]} {
+		if r.IPv4.IsValid() || r.IPv6.IsValid() {
+			t.Fatalf("removal of dev-2: got %+v, want no addresses", r)
+		}
 	}
 
 	// Paging with limit.
@@ -1187,21 +1214,53 @@ func testPeerSnapshotConsistency(t *testing.T, s store.Store) {
 	for err := range errc {
 		t.Fatalf("writer: got %v, want nil", err)
 	}
+	// A deleted device's entries in the feed become removals naming only
+	// the device: replaying the feed up to a snapshot's version gives the
+	// snapshot without the devices deleted since, and the snapshot with
+	// the changes after it (what a gateway applies) gives the current set.
 	all, err := s.PeerChanges(ctx, 0, 100000)
 	must(t, "PeerChanges", err)
+	final, _, err := Snapshot(ctx, s)
+	must(t, "PeerSnapshot final", err)
+	current := map[string]bool{}
+	for _, p := range final {
+		current[p.DeviceID] = true
+	}
 	for _, sn := range snaps {
-		replay := peerSet{}
+		replay, caught := peerSet{}, setOf(sn.peers)
 		for _, c := range all {
-			if c.Version > sn.version {
-				break
+			if c.Version <= sn.version {
+				replay.apply([]store.PeerChange{c})
+			} else {
+				caught.apply([]store.PeerChange{c})
 			}
-			replay.apply([]store.PeerChange{c})
 		}
-		if got := setOf(sn.peers); !reflect.DeepEqual(got, replay) {
-			t.Fatalf("snapshot at version %d: got %d peers %+v, want replay of feed %+v", sn.version, len(got), got, replay)
+		want := peerSet{}
+		for k, p := range setOf(sn.peers) {
+			if !deleted(p.DeviceID, workers, rounds) {
+				want[k] = p
+			}
+		}
+		if !reflect.DeepEqual(replay, want) {
+			t.Fatalf("snapshot at version %d: got replay of feed %+v, want the snapshot without deleted devices %+v", sn.version, replay, want)
+		}
+		if !reflect.DeepEqual(caught, setOf(final)) {
+			t.Fatalf("snapshot at version %d with the later changes: got %+v, want the current set %+v", sn.version, caught, setOf(final))
 		}
 	}
 	t.Logf("checked %d snapshots against %d changes", len(snaps), len(all))
+}
+
+// deleted reports whether testPeerSnapshotConsistency deletes device id.
+func deleted(id string, workers, rounds int) bool {
+	for w := range workers {
+		for r := range rounds {
+			if r%3 == 2 && id == fmt.Sprintf("dev-%d", (w*rounds+r)*2) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func testGateways(t *testing.T, s store.Store) {
