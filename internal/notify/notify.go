@@ -43,9 +43,12 @@ type Message struct {
 	// characters from a-z, 0-9 and "-", starting with a letter or digit.
 	Kind string
 	// Account is the ID of the account whose data the message carries,
-	// or empty. It is never sent, written or logged: it tells the
-	// processor guard whose data the processor receives, so that the
-	// recipients of an account's data can be listed (GDPR Art. 15 and 19).
+	// or empty. It is never sent or logged: it tells the processor guard
+	// whose data the processor receives, so that the recipients of an
+	// account's data can be listed (GDPR Art. 15 and 19), and a notifier
+	// that keeps messages (the outbox) files each under its account, so
+	// that an erasure can delete them (Outbox.ForgetAccount). It must be
+	// empty or 1 to 64 characters from a-z, 0-9 and "_".
 	Account string
 }
 
@@ -94,6 +97,9 @@ func (m Message) validate(want Channel) error {
 	if !validKind(m.Kind) {
 		return errs.E(errs.Invalid, "invalid message kind")
 	}
+	if !validAccount(m.Account) {
+		return errs.E(errs.Invalid, "invalid message account")
+	}
 	if m.To == "" {
 		return errs.E(errs.Invalid, "message has no recipient")
 	}
@@ -114,6 +120,20 @@ func validKind(k string) bool {
 	for i := 0; i < len(k); i++ {
 		c := k[i]
 		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validAccount reports whether a is a well-formed Message.Account.
+func validAccount(a string) bool {
+	if len(a) > 64 {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
 			return false
 		}
 	}

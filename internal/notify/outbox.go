@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nitronet/nitronet/internal/errs"
 )
 
 // Outbox is a Notifier that writes each message as a file in a directory
@@ -19,7 +21,8 @@ import (
 // channels. It is safe for concurrent use.
 //
 // Each message becomes one file named "<unix-nanos>-<kind>-<random>.txt",
-// with mode 0600, holding:
+// or "<unix-nanos>-<kind>-<random>.<account>.txt" for a message about an
+// account (Message.Account), with mode 0600, holding:
 //
 //	Channel: <channel>
 //	To: <to>
@@ -28,7 +31,8 @@ import (
 //	<body>
 //
 // Files are written atomically: a file with that name is complete. Temporary
-// files while writing start with "." and end in ".tmp".
+// files while writing start with "." (".<account>." for a message about an
+// account) and end in ".tmp". ForgetAccount deletes an account's files.
 type Outbox struct {
 	dir   string
 	clock func() time.Time
@@ -95,19 +99,59 @@ func (o *Outbox) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return sendFailed("outbox random", m, err)
 	}
-	name := fmt.Sprintf("%d-%s-%s.txt", o.clock().UnixNano(), m.Kind, hex.EncodeToString(r[:]))
+	name := fmt.Sprintf("%d-%s-%s%s.txt", o.clock().UnixNano(), m.Kind, hex.EncodeToString(r[:]), accountSuffix(m.Account))
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "Channel: %s\nTo: %s\nSubject: %s\n\n%s", m.Channel, m.To, m.Subject, m.Body)
-	if err := o.write(name, b.String()); err != nil {
+	if err := o.write(name, accountSuffix(m.Account), b.String()); err != nil {
 		return sendFailed("outbox write", m, err)
 	}
 	return nil
 }
 
-// write atomically creates dir/name with content and mode 0600.
-func (o *Outbox) write(name, content string) (err error) {
-	f, err := os.CreateTemp(o.dir, ".*.tmp") // mode 0600
+// accountSuffix is what the names of an account's files end in before
+// ".txt" (or start with, after ".", for temporary files).
+func accountSuffix(account string) string {
+	if account == "" {
+		return ""
+	}
+	return "." + account
+}
+
+// ForgetAccount deletes every file of messages about account, complete or
+// being written (a write then fails), and returns how many it deleted. It
+// returns an error for an account that is not a valid Message.Account, or
+// if the directory cannot be read or a file cannot be deleted.
+func (o *Outbox) ForgetAccount(account string) (int, error) {
+	if account == "" || !validAccount(account) {
+		return 0, errs.E(errs.Invalid, "invalid account")
+	}
+	entries, err := os.ReadDir(o.dir)
+	if err != nil {
+		return 0, fmt.Errorf("notify: outbox: %w", err)
+	}
+	suffix := accountSuffix(account)
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, suffix+".txt") && !(strings.HasPrefix(name, suffix+".") && strings.HasSuffix(name, ".tmp")) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(o.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("notify: outbox: %w", err)
+		}
+		n++
+	}
+	if n > 0 {
+		syncDir(o.dir)
+	}
+	return n, nil
+}
+
+// write atomically creates dir/name with content and mode 0600; the
+// temporary file's name starts with prefix+".".
+func (o *Outbox) write(name, prefix, content string) (err error) {
+	f, err := os.CreateTemp(o.dir, prefix+".*.tmp") // mode 0600
 	if err != nil {
 		return err
 	}
@@ -133,9 +177,15 @@ func (o *Outbox) write(name, content string) (err error) {
 	if err = os.Rename(tmp, final); err != nil {
 		return err
 	}
-	if d, derr := os.Open(o.dir); derr == nil {
+	syncDir(o.dir)
+	return nil
+}
+
+// syncDir syncs directory dir, so that created, renamed and deleted
+// names are on disk; it is best effort.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
 	}
-	return nil
 }

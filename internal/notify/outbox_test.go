@@ -193,6 +193,8 @@ func TestOutboxRejects(t *testing.T) {
 		{"long kind", t.Context(), func(m *Message) { m.Kind = strings.Repeat("a", 33) }, errs.Invalid},
 		{"unknown channel", t.Context(), func(m *Message) { m.Channel = "pigeon" }, errs.Invalid},
 		{"header injection", t.Context(), func(m *Message) { m.Subject = "x\nTo: eve@example.com" }, errs.Invalid},
+		{"path in account", t.Context(), func(m *Message) { m.Account = "../acc_x" }, errs.Invalid},
+		{"long account", t.Context(), func(m *Message) { m.Account = strings.Repeat("a", 65) }, errs.Invalid},
 		{"cancelled", cancelled(t), func(*Message) {}, errs.Unavailable},
 	}
 	for _, tc := range tests {
@@ -359,5 +361,66 @@ func TestPruneOutbox(t *testing.T) {
 	}
 	if n, err := PruneOutbox(filepath.Join(dir, "missing"), now); err != nil || n != 0 {
 		t.Fatalf("PruneOutbox of a missing directory: %d, %v", n, err)
+	}
+}
+
+// TestOutboxForgetAccount: messages about an account are filed under it and
+// ForgetAccount deletes exactly those, finished or being written, through
+// the recipient masking too; messages about no account or another stay.
+func TestOutboxForgetAccount(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "outbox")
+	o, err := NewOutbox(OutboxConfig{Dir: dir, Rand: crand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := MaskRecipients(o)
+	send := func(account, kind string) {
+		t.Helper()
+		m := testEmail()
+		m.Account, m.Kind = account, kind
+		if err := n.Send(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("acc_gone", "verify-code")
+	send("acc_gone", "privacy-denied")
+	send("acc_stays", "verify-code")
+	send("", "privacy-erasure")
+	// A message about the account half written when it is forgotten.
+	if err := os.WriteFile(filepath.Join(dir, ".acc_gone.123.tmp"), []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	names := func() []string {
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	for _, name := range names() {
+		if strings.Contains(name, "verify-code") && !strings.HasSuffix(name, ".acc_gone.txt") && !strings.HasSuffix(name, ".acc_stays.txt") {
+			t.Fatalf("file %s: want it named after its account", name)
+		}
+	}
+	got, err := o.ForgetAccount("acc_gone")
+	if err != nil || got != 3 {
+		t.Fatalf("ForgetAccount: got %d, %v; want 3 files deleted", got, err)
+	}
+	left := names()
+	if len(left) != 2 || !slices.ContainsFunc(left, func(n string) bool { return strings.HasSuffix(n, ".acc_stays.txt") }) ||
+		!slices.ContainsFunc(left, func(n string) bool { return strings.Contains(n, "-privacy-erasure-") }) {
+		t.Fatalf("after ForgetAccount: got %v, want the other account's message and the one about none", left)
+	}
+	if got, err := o.ForgetAccount("acc_gone"); err != nil || got != 0 {
+		t.Fatalf("ForgetAccount again: got %d, %v; want 0, nil", got, err)
+	}
+	for _, bad := range []string{"", "../x", "ACC"} {
+		if _, err := o.ForgetAccount(bad); !errs.Is(err, errs.Invalid) {
+			t.Errorf("ForgetAccount(%q): got %v, want Invalid", bad, err)
+		}
 	}
 }

@@ -120,7 +120,8 @@ func (s *Service) execute(ctx context.Context, r *store.PrivacyRequest) (*Erasur
 	}
 	rep.Message = erasureMessage(rep)
 
-	// Tell the user while the address still exists.
+	// Tell the user while the address still exists. The notice is about
+	// an account that will be gone, so it is filed under none.
 	if a.WrappedKey != nil {
 		if err := s.sendErasureNotice(ctx, a, r, rep); err != nil {
 			s.cfg.Logger.Warn("erasure notice not sent", "request", r.ID, "err", errs.CodeOf(err))
@@ -132,6 +133,10 @@ func (s *Service) execute(ctx context.Context, r *store.PrivacyRequest) (*Erasur
 	if err := s.snapshotRecipients(ctx, r); err != nil {
 		return nil, fmt.Errorf("record the recipients to tell: %w", err)
 	}
+	// Before and after the erasure: nothing of the account may be left
+	// in recorded messages, even if the server stops in between or a
+	// message was being written meanwhile.
+	s.forgetMessages(r)
 	outcome := "Erased: account closed, sessions and devices ended, data key destroyed."
 	if held {
 		outcome = "Erased except data kept under a legal obligation " + untilText(rep.KeptUntil) + "; the account is closed."
@@ -142,10 +147,27 @@ func (s *Service) execute(ctx context.Context, r *store.PrivacyRequest) (*Erasur
 		return nil, err
 	}
 	s.cfg.OnPeerChange()
+	s.forgetMessages(r)
 	rep.DevicesRemoved, rep.SessionsDeleted = res.Devices, res.SessionsDeleted
 	s.cfg.Logger.Info("account erased", "request", r.ID, "held", held, "devices", res.Devices,
 		"sessions_deleted", res.SessionsDeleted, "sessions_kept", res.SessionsKept)
 	return rep, nil
+}
+
+// forgetMessages deletes the outbox's copies of messages about r's
+// account. A failure is logged: the erasure itself stands.
+func (s *Service) forgetMessages(r *store.PrivacyRequest) {
+	if s.cfg.Outbox == nil || r.AccountID == "" {
+		return
+	}
+	n, err := s.cfg.Outbox.ForgetAccount(r.AccountID)
+	if err != nil {
+		s.cfg.Logger.Warn("outbox copies of an erased account's messages not all deleted", "request", r.ID, "deleted", n, "err", err)
+		return
+	}
+	if n > 0 {
+		s.cfg.Logger.Info("outbox copies of an erased account's messages deleted", "request", r.ID, "files", n)
+	}
 }
 
 // finishPurged completes erasure r whose account row is already gone.

@@ -91,6 +91,12 @@ type ExportSource interface {
 	ExportSection(ctx context.Context, accountID string) (name string, data any, err error)
 }
 
+// Outbox deletes the recorded copies of the messages about an account
+// (*notify.Outbox).
+type Outbox interface {
+	ForgetAccount(accountID string) (int, error)
+}
+
 // HoldChecker reports the legal holds in force on an account
 // (*holds.Service).
 type HoldChecker interface {
@@ -110,6 +116,9 @@ type Config struct {
 	// Inbox, if not nil, receives a notice of every change of a request's
 	// status (see notices.go) and a copy of every email about a request.
 	Inbox Inbox
+	// Outbox, if not nil, keeps copies of messages sent to users; an
+	// erasure deletes the account's.
+	Outbox Outbox
 	// Sources add sections to exports.
 	Sources []ExportSource
 	// Inventory is the data inventory in force, which the Art. 15

@@ -34,8 +34,12 @@ func (s *Server) assemblePrivacy(st store.Store) error {
 		// Which processors received the account's data (Art. 15(1)(c)).
 		sources = append(sources, s.Processors)
 	}
+	var outbox privacy.Outbox
+	if s.Outbox != nil {
+		outbox = s.Outbox
+	}
 	svc, err := privacy.New(privacy.Config{
-		Store: st, Accounts: s.Accounts, Keys: s.Keys, Holds: s.Holds, Audit: s.Audit, Notifier: s.Notifier,
+		Store: st, Accounts: s.Accounts, Keys: s.Keys, Holds: s.Holds, Audit: s.Audit, Notifier: s.Notifier, Outbox: outbox,
 		Inbox: inbox, Sources: sources, OnPeerChange: s.Feed.Notify, UsageRecording: s.Config.UsageRecording,
 		Inventory: s.Inventory, Controller: s.Config.Controller,
 		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand,

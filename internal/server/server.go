@@ -88,6 +88,9 @@ type Server struct {
 	Metrics  *metrics.Registry
 	Hasher   *password.Hasher
 	Notifier notify.Notifier
+	// Outbox keeps the messages sent while no SMTP relay or SMS webhook
+	// is configured; nil if both are.
+	Outbox *notify.Outbox
 	// Handler serves the API, the portal and the console, mounted side by
 	// side on one mux, behind the shared middleware.
 	Handler http.Handler
@@ -222,7 +225,7 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := Notifier(cfg, d, procs)
+	n, outbox, err := Notifier(cfg, d, procs)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +266,7 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{acceptor: pols, Config: cfg, Inventory: inv, Store: st, Vault: v, Keys: keys, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
-		Staff: stf, Audit: auditLog, Hasher: hasher, Notifier: n, deps: d, Holds: hs, Metrics: metrics.New()}
+		Staff: stf, Audit: auditLog, Hasher: hasher, Notifier: n, Outbox: outbox, deps: d, Holds: hs, Metrics: metrics.New()}
 	if err := s.assemblePolicyInbox(st); err != nil {
 		return nil, err
 	}
@@ -389,13 +392,14 @@ func (s *Server) assemblePrivacyRecords(st store.Store, procs *processors.Servic
 }
 
 // Notifier builds the outgoing-message router: SMTP and the SMS webhook
-// when configured, and otherwise the file outbox in DATA/outbox. The SMTP
-// relay and the SMS webhook are processors: every message to them is
-// checked against reg first (processors.Guard). The outbox is local and
-// is not guarded.
-func Notifier(cfg config.Settings, d Deps, reg processors.Register) (notify.Notifier, error) {
+// when configured, and otherwise the file outbox in DATA/outbox, which it
+// also returns (nil if unused). The SMTP relay and the SMS webhook are
+// processors: every message to them is checked against reg first
+// (processors.Guard). The outbox is local and is not guarded.
+func Notifier(cfg config.Settings, d Deps, reg processors.Register) (notify.Notifier, *notify.Outbox, error) {
 	var r notify.Router
 	outboxDir := filepath.Join(cfg.DataDir, "outbox")
+	var box *notify.Outbox
 	var outbox notify.Notifier
 	getOutbox := func() (notify.Notifier, error) {
 		if outbox == nil {
@@ -403,7 +407,7 @@ func Notifier(cfg config.Settings, d Deps, reg processors.Register) (notify.Noti
 			if err != nil {
 				return nil, err
 			}
-			outbox = notify.MaskRecipients(o)
+			box, outbox = o, notify.MaskRecipients(o)
 		}
 		return outbox, nil
 	}
@@ -413,13 +417,13 @@ func Notifier(cfg config.Settings, d Deps, reg processors.Register) (notify.Noti
 			From: cfg.SMTPFrom, TLSPolicy: cfg.SMTPTLS, Timeout: 30 * time.Second,
 		}, d.Logger)
 		if err != nil {
-			return nil, fmt.Errorf("smtp: %w", err)
+			return nil, nil, fmt.Errorf("smtp: %w", err)
 		}
 		r.Email = processors.Guard(s, reg, d.Logger)
 	} else {
 		o, err := getOutbox()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		r.Email = o
 		fmt.Fprintf(d.Stdout, "No SMTP relay configured: email is written to %s\n", outboxDir)
@@ -428,18 +432,18 @@ func Notifier(cfg config.Settings, d Deps, reg processors.Register) (notify.Noti
 		w, err := notify.NewWebhook(notify.WebhookConfig{URL: cfg.SMSWebhook, Token: cfg.SMSWebhookToken,
 			Client: &http.Client{Timeout: 30 * time.Second}})
 		if err != nil {
-			return nil, fmt.Errorf("sms webhook: %w", err)
+			return nil, nil, fmt.Errorf("sms webhook: %w", err)
 		}
 		r.SMS = processors.Guard(w, reg, d.Logger)
 	} else {
 		o, err := getOutbox()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		r.SMS = o
 		fmt.Fprintf(d.Stdout, "No SMS webhook configured: SMS is written to %s\n", outboxDir)
 	}
-	return r, nil
+	return r, box, nil
 }
 
 // Jobs returns the periodic housekeeping `serve` runs, each as

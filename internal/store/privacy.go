@@ -223,18 +223,28 @@ type PrivacyStore interface {
 
 	// EraseAccount runs the destructive part of an erasure in one
 	// transaction: it deletes the account's tokens, reset tokens, codes,
-	// export tokens and pending contact changes; removes its devices
-	// exactly as DeleteDevice does (freeing their addresses, ending their
-	// open session intervals at At and appending removals to the peer
-	// feed, in the order the devices were created); deletes its session
-	// intervals (KeepHeld: closes and keeps them);
-	// closes the account, clears its password hash and blind indexes and,
-	// unless KeepHeld, its wrapped key and sealed contacts
-	// (crypto-shredding); and, unless KeepHeld, detaches every request of
-	// the account (account id and details cleared) and writes a tombstone.
-	// The erasure request becomes RequestCompleted (RequestHeld with
-	// KeepHeld). NotFound for an unknown request or account; Precondition
-	// if the request is not an erasure of that account awaiting it.
+	// export tokens, pending contact changes and inbox messages; removes
+	// its devices exactly as DeleteDevice does (freeing their addresses,
+	// ending their open session intervals at At and replacing their
+	// entries in the peer feed by removals that name only the device, in
+	// the order the devices were created); deletes its session intervals
+	// (KeepHeld: closes and keeps them); closes the account, clears its
+	// password hash and blind indexes and, unless KeepHeld, its wrapped
+	// key and sealed contacts (crypto-shredding); and, unless KeepHeld,
+	// detaches every request of the account (account id, sealed text and
+	// any plaintext written before texts were sealed cleared) and writes
+	// a tombstone. The erasure request becomes RequestCompleted
+	// (RequestHeld with KeepHeld). NotFound for an unknown request or
+	// account; Precondition if the request is not an erasure of that
+	// account awaiting it.
+	//
+	// After the transaction commits it scrubs what the engine keeps of
+	// the old row versions: on SQLite (which overwrites deleted content
+	// with zeros) it checkpoints and truncates the write-ahead log; on
+	// PostgreSQL it vacuums the tables the erasure changed, so that no
+	// live or dead row version holds the erased data. A scrub that cannot
+	// finish (a long reader keeps the WAL, say) is logged and does not
+	// fail the erasure.
 	EraseAccount(ctx context.Context, e Erasure) (*ErasureResult, error)
 	// Tombstone returns the tombstone of erasure request requestID.
 	Tombstone(ctx context.Context, requestID string) (*Tombstone, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"io/fs"
+	"testing"
 )
 
 // Migrations returns the embedded migrations of dialect ("sqlite" or
@@ -37,3 +38,10 @@ func (s *Store) Tables(ctx context.Context) ([]string, error) {
 	})
 	return out, err
 }
+
+// Preload bulk-inserts accounts and devices as preload does.
+func Preload(tb testing.TB, s *Store, accounts, devices int) { preload(tb, s, accounts, devices) }
+
+// SetScrub turns EraseAccount's scrub on or off, for benchmarks that
+// compare its cost.
+func (s *Store) SetScrub(on bool) { s.noScrub = !on }

@@ -266,9 +266,11 @@ func (s *Store) ApplyContactChange(ctx context.Context, accountID string, ch sto
 
 // EraseAccount implements store.PrivacyStore. Everything happens in one
 // transaction, so an interruption (a crash, a kill, a failed statement)
-// leaves the account exactly as it was. The steps, in order: credentials,
-// devices (removeDevices, as DeleteDevice does), session intervals, the
-// account row, the requests, the tombstone.
+// leaves the account exactly as it was. The steps, in order: credentials
+// and inbox, devices (removeDevices, as DeleteDevice does, which scrubs
+// them from the peer feed), session intervals, the account row, the
+// requests, the tombstone. Then, outside the transaction, scrub removes
+// what the engine keeps of the old row versions.
 func (s *Store) EraseAccount(ctx context.Context, e store.Erasure) (*store.ErasureResult, error) {
 	var res store.ErasureResult
 	err := s.write(ctx, "erase account", func(tx *sql.Tx) error {
@@ -282,6 +284,9 @@ func (s *Store) EraseAccount(ctx context.Context, e store.Erasure) (*store.Erasu
 		}
 		if err := eraseCredentials(ctx, tx, e.AccountID); err != nil {
 			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM inbox WHERE account_id = $1`, e.AccountID); err != nil {
+			return fmt.Errorf("delete inbox: %w", err)
 		}
 		// Devices: gone from the table and, through the feed, from every
 		// gateway, exactly as a device delete does.
@@ -305,14 +310,75 @@ func (s *Store) EraseAccount(ctx context.Context, e store.Erasure) (*store.Erasu
 	if err != nil {
 		return nil, err
 	}
-	if s.d.name == "sqlite" {
-		// Copy the erasure into the main file and empty the WAL, so the
-		// old pages (with the wrapped key) do not survive in it.
-		if _, err := s.wdb.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-			s.log.Warn("checkpoint after erasure failed", "err", err)
-		}
+	if err := s.scrub(ctx); err != nil {
+		s.log.Warn("scrub after erasure not finished", "err", err)
 	}
 	return &res, nil
+}
+
+// The tables EraseAccount changes, which scrub vacuums on PostgreSQL: those
+// whose indexes hold personal data (blind indexes; public keys and
+// addresses), whose dead index entries must go whatever their number, and
+// the others, whose indexes hold only IDs, hashes and times.
+const (
+	erasedIndexedTables = `accounts, devices`
+	erasedTables        = `tokens, reset_tokens, codes, export_tokens, pending_contact_changes, inbox,
+	peer_changes, usage_sessions, privacy_requests, request_recipients, processor_transfers`
+)
+
+// scrubAttempts is how many times scrub tries to truncate SQLite's WAL; each
+// attempt waits up to the busy timeout for readers to leave it.
+const scrubAttempts = 3
+
+// scrub removes what the engine keeps of row versions an erasure replaced
+// or deleted, beyond what its transaction did.
+//
+// SQLite overwrites deleted content and freed pages with zeros
+// (secure_delete), but the write-ahead log still holds the pages as they
+// were before the erasure: scrub copies the log into the database file and
+// truncates it to zero bytes. That needs every reader to have left the log;
+// if readers keep it busy through every attempt, scrub gives up and the
+// old frames go at the next restart of the log (journal_size_limit 0 then
+// truncates it) or when the last connection to the database closes.
+//
+// PostgreSQL keeps deleted and replaced row versions (dead tuples) in the
+// table and index pages until VACUUM removes them: scrub vacuums the tables
+// the erasure changed, with index cleanup forced where indexes hold
+// personal data (VACUUM may otherwise skip the indexes when few rows
+// died), so that no live or dead tuple holds the erased data. VACUUM cannot remove versions that a
+// transaction older than the erasure may still see; autovacuum removes
+// those later. The bytes of removed versions may stay in the unused space
+// of their pages until PostgreSQL reuses it, and in the WAL segments until
+// they are recycled; docs/erasure.md states this limit.
+func (s *Store) scrub(ctx context.Context) error {
+	if s.noScrub {
+		return nil
+	}
+	if s.d.name == "postgres" {
+		for _, q := range []string{`VACUUM (INDEX_CLEANUP ON) ` + erasedIndexedTables, `VACUUM ` + erasedTables} {
+			if _, err := s.wdb.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("vacuum: %w", err)
+			}
+		}
+		return nil
+	}
+	return s.truncateWAL(ctx)
+}
+
+// truncateWAL checkpoints SQLite's write-ahead log into the database file
+// and truncates it to zero bytes, trying scrubAttempts times while readers
+// keep it busy.
+func (s *Store) truncateWAL(ctx context.Context) error {
+	for range scrubAttempts {
+		var busy, frames, done int
+		if err := s.wdb.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		if busy == 0 {
+			return nil
+		}
+	}
+	return errors.New("checkpoint: readers kept the write-ahead log busy")
 }
 
 // checkErasure locks e's request and account rows and checks that the
@@ -413,8 +479,8 @@ func closeErasedAccount(ctx context.Context, tx *sql.Tx, e store.Erasure) error 
 }
 
 // finishErasure completes (with e.KeepHeld: holds) the request and,
-// unless e.KeepHeld, detaches every request of the account and writes the
-// tombstone.
+// unless e.KeepHeld, detaches every request of the account, clearing its
+// texts, and writes the tombstone.
 func finishErasure(ctx context.Context, tx *sql.Tx, e store.Erasure) error {
 	status := store.RequestCompleted
 	if e.KeepHeld {
@@ -427,7 +493,19 @@ func finishErasure(ctx context.Context, tx *sql.Tx, e store.Erasure) error {
 	if e.KeepHeld {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE privacy_requests SET account_id = NULL, details = ''
+	// Staff notes on telling the recipients of the account's requests
+	// (Art. 19) go; which processors were told, and when, stays.
+	if _, err := tx.ExecContext(ctx, `UPDATE request_recipients SET note = ''
+		WHERE note <> '' AND request_id IN (SELECT id FROM privacy_requests WHERE account_id = $1 OR id = $2)`,
+		e.AccountID, e.RequestID); err != nil {
+		return fmt.Errorf("clear recipient notes: %w", err)
+	}
+	// The sealed texts could no longer be opened; plaintext written
+	// before texts were sealed goes too, outcome included (it may quote a
+	// staff note), except for the erasure's own.
+	if _, err := tx.ExecContext(ctx, `UPDATE privacy_requests SET account_id = NULL, details = '',
+			extended_reason = '', denied_reason = '', sealed = NULL,
+			outcome = CASE WHEN id = $2 OR sealed IS NOT NULL THEN outcome ELSE '' END
 		WHERE account_id = $1 OR id = $2`, e.AccountID, e.RequestID); err != nil {
 		return fmt.Errorf("detach requests: %w", err)
 	}

@@ -84,6 +84,9 @@ type Store struct {
 	allocFromNext atomic.Bool
 	log           *slog.Logger
 	now           func() time.Time
+	// noScrub skips EraseAccount's scrub, for benchmarks that compare
+	// its cost.
+	noScrub bool
 }
 
 // Option configures OpenSQLite and OpenPostgres.
@@ -125,13 +128,17 @@ func OpenSQLite(ctx context.Context, path string, pool store.Pool, log *slog.Log
 	common := url.Values{}
 	common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
 	common.Add("_pragma", "foreign_keys(1)")
-	// Overwrite deleted content with zeros, so that erased ciphertexts and
-	// blind indexes do not linger in free pages.
+	// Overwrite deleted content and freed pages with zeros, so that
+	// erased data does not linger in free space.
 	common.Add("_pragma", "secure_delete(1)")
 
 	w := cloneValues(common)
 	w.Add("_pragma", "journal_mode(WAL)")
 	w.Add("_pragma", "synchronous(NORMAL)")
+	// Truncate the write-ahead log whenever it restarts, so that frames
+	// from before an erasure cannot outlive the next restart at the end
+	// of a reused log (EraseAccount truncates it at once when it can).
+	w.Add("_pragma", "journal_size_limit(0)")
 	w.Set("_txlock", "immediate")
 	wdb, err := sql.Open("sqlite", path+"?"+w.Encode())
 	if err != nil {

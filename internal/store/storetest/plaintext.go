@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/store"
@@ -154,6 +155,34 @@ func testPlainTexts(t *testing.T, b Backend) {
 		must(t, "PrivacyRequest", err)
 		if string(r.Sealed) != w.sealed || r.Outcome != w.outcome || r.Details != "" || r.ExtendedReason != "" || r.DeniedReason != "" {
 			t.Errorf("%s after sealing: got %+v, want sealed %q, outcome %q, no plaintext", id, r, w.sealed, w.outcome)
+		}
+	}
+}
+
+// testErasureClearsPlaintext erases an account whose requests were
+// written before their texts were sealed: none of their plaintext is
+// left, the erasure's own outcome excepted.
+func testErasureClearsPlaintext(t *testing.T, b Backend) {
+	ctx := t.Context()
+	s, db := b.OpenWithDB(t)
+	erasureFixture(t, s, "acc_e1", "prq_e1", 1101)
+	mkRequest(t, s, "prq_e1_new", "acc_e1", store.RequestAccess, store.RequestCompleted, 0)
+	must(t, "outcome", func() error {
+		_, err := s.UpdatePrivacyRequest(ctx, "prq_e1_new", func(r *store.PrivacyRequest) error {
+			r.Outcome = "Your export is ready."
+			return nil
+		})
+		return err
+	}())
+	execAll(t, db, `UPDATE privacy_requests SET sealed = NULL, details = 'old details', extended_reason = 'old reason',
+		denied_reason = 'old denial', outcome = 'Denied: old denial' WHERE id = 'prq_e1_old'`)
+	_, err := s.EraseAccount(ctx, store.Erasure{RequestID: "prq_e1", AccountID: "acc_e1", At: t0().Add(time.Hour), Outcome: "Erased."})
+	must(t, "EraseAccount", err)
+	for id, outcome := range map[string]string{"prq_e1": "Erased.", "prq_e1_old": "", "prq_e1_new": "Your export is ready."} {
+		r, err := s.PrivacyRequest(ctx, id)
+		must(t, "PrivacyRequest", err)
+		if r.AccountID != "" || r.Sealed != nil || r.Details != "" || r.ExtendedReason != "" || r.DeniedReason != "" || r.Outcome != outcome {
+			t.Errorf("%s after erasure: got %+v, want detached, no text, outcome %q", id, r, outcome)
 		}
 	}
 }

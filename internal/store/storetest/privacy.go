@@ -184,6 +184,8 @@ func erasureFixture(t *testing.T, s store.Store, acct, req string, key int) *sto
 		t.Fatal(err)
 	}
 	must(t, "CreateToken", s.CreateToken(ctx, &store.Token{Hash: []byte("tok-" + acct), AccountID: acct, CreatedAt: t0(), ExpiresAt: t0().Add(time.Hour)}))
+	must(t, "PostMessage", s.PostMessage(ctx, &store.Message{ID: "msg_" + acct, AccountID: acct, Kind: "privacy-denied",
+		Sealed: []byte("sealed message to " + acct), CreatedAt: t0()}))
 	mkRequest(t, s, req, acct, store.RequestErasure, store.RequestVerified, 0)
 	mkRequest(t, s, req+"_old", acct, store.RequestAccess, store.RequestCompleted, -time.Hour)
 	return a
@@ -253,13 +255,21 @@ func checkErased(t *testing.T, s store.Store, acct, req string) {
 	if _, err := s.TokenByHash(ctx, []byte("tok-"+acct), t0()); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("token after erasure: got %v, want NotFound", err)
 	}
+	if ms, _, _ := s.Messages(ctx, acct, 10); len(ms) != 0 {
+		t.Fatalf("got %d inbox messages, want 0", len(ms))
+	}
 	if rs, _ := s.PrivacyRequests(ctx, store.PrivacyFilter{AccountID: acct}); len(rs) != 0 {
 		t.Fatalf("got %d requests still linked to the account, want 0", len(rs))
 	}
 	r, err := s.PrivacyRequest(ctx, req)
 	must(t, "PrivacyRequest", err)
-	if r.Status != store.RequestCompleted || r.AccountID != "" || r.Details != "" {
-		t.Fatalf("erasure request: got %+v, want completed and detached", r)
+	if r.Status != store.RequestCompleted || r.AccountID != "" || r.Sealed != nil {
+		t.Fatalf("erasure request: got %+v, want completed, detached and without its text", r)
+	}
+	old, err := s.PrivacyRequest(ctx, req+"_old")
+	must(t, "PrivacyRequest", err)
+	if old.AccountID != "" || old.Sealed != nil {
+		t.Fatalf("earlier request: got %+v, want detached and without its text", old)
 	}
 	ts, err := s.Tombstone(ctx, req)
 	must(t, "Tombstone", err)
@@ -286,8 +296,11 @@ func testEraseAccountHeld(t *testing.T, s store.Store) {
 	if len(ivs) != 2 || ivs[0].End == nil || ivs[1].End == nil {
 		t.Fatalf("held intervals: got %+v, want both kept and closed", ivs)
 	}
-	if r, _ := s.PrivacyRequest(ctx, "prq_h1"); r.Status != store.RequestHeld || r.AccountID != "acc_h1" {
-		t.Fatalf("held request: got %+v, want status held, still linked", r)
+	if r, _ := s.PrivacyRequest(ctx, "prq_h1"); r.Status != store.RequestHeld || r.AccountID != "acc_h1" || string(r.Sealed) != "sealed text of prq_h1" {
+		t.Fatalf("held request: got %+v, want status held, still linked, its text kept", r)
+	}
+	if ms, _, _ := s.Messages(ctx, "acc_h1", 10); len(ms) != 0 {
+		t.Fatalf("held erasure: got %d inbox messages, want 0 (a hold keeps no messages)", len(ms))
 	}
 	if _, err := s.Tombstone(ctx, "prq_h1"); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("tombstone under hold: got %v, want NotFound", err)
@@ -390,6 +403,7 @@ var erasureSteps = []struct {
 	where string
 }{
 	{"credentials", Fault{Table: "pending_contact_changes", Event: "DELETE"}, "delete credentials"},
+	{"inbox", Fault{Table: "inbox", Event: "DELETE"}, "delete inbox"},
 	{"devices", Fault{Table: "peer_feed", Event: "UPDATE"}, "advance peer feed"},
 	{"sessions", Fault{Table: "usage_sessions", Event: "DELETE"}, "delete sessions"},
 	{"account", Fault{Table: "accounts", Event: "UPDATE", When: "NEW.status = 'closed'"}, "close account"},

@@ -108,6 +108,7 @@ func RunFaults(t *testing.T, b Backend) {
 	}{
 		{"EraseAccountInterrupted", testEraseAccountInterrupted},
 		{"PlainTexts", testPlainTexts},
+		{"ErasureClearsPlaintext", testErasureClearsPlaintext},
 		{"AuditTailRemoved", testAuditTailRemoved},
 	}
 	for _, tt := range tests {
