@@ -34,6 +34,9 @@ const (
 	DeviceName   Field = "device.name"     // a device's name
 	InboxMessage Field = "inbox.message"   // a per-account inbox message (subject and body)
 	RequestText  Field = "privacy.request" // a privacy request's free text
+	// RecipientNote is the staff's note on telling a processor of a
+	// request (record: request ID, "/", processor).
+	RecipientNote Field = "privacy.recipient-note"
 )
 
 // Accounts reads account records (a store.Store).

@@ -1,6 +1,7 @@
 package privacy_test
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"strings"
@@ -396,12 +397,19 @@ func TestRectificationRecipients(t *testing.T) {
 		t.Fatalf("the user's view: got %+v, %v", mine, err)
 	}
 	po := principal(staff.RolePrivacyOfficer)
-	if _, err := h.svc.NoteRecipient(ctx, po, r.ID, processors.NameSMS, "told", ""); err != nil {
+	if _, err := h.svc.NoteRecipient(ctx, po, r.ID, processors.NameSMS, "told", "Told their DPO, ticket 4412"); err != nil {
 		t.Fatal(err)
 	}
 	mine, _ = h.svc.Get(ctx, u.id, r.ID)
-	if mine.Recipients[0].Processor != processors.NameSMS || mine.Recipients[0].Status != store.RecipientTold {
+	if mine.Recipients[0].Processor != processors.NameSMS || mine.Recipients[0].Status != store.RecipientTold ||
+		mine.Recipients[0].Note != "Told their DPO, ticket 4412" {
 		t.Fatalf("the user does not see the communication: %+v", mine.Recipients)
+	}
+	// The note is stored sealed under the account's key.
+	stored, err := h.st.RequestRecipients(ctx, r.ID)
+	if err != nil || len(stored) != 2 || stored[0].Note != "" || len(stored[0].NoteSealed) == 0 ||
+		bytes.Contains(stored[0].NoteSealed, []byte("4412")) {
+		t.Fatalf("stored recipients: got %+v, %v, want the note sealed", stored, err)
 	}
 	access := h.request(t, u, store.RequestAccess, "")
 	if access.Recipients != nil {

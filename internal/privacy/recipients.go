@@ -3,6 +3,7 @@ package privacy
 import (
 	"context"
 	"fmt"
+	"github.com/nitronet/nitronet/internal/acctkey"
 	"slices"
 	"strings"
 	"time"
@@ -61,11 +62,49 @@ func (s *Service) addRecipients(ctx context.Context, v *Request, r *store.Privac
 		s.cfg.Logger.Warn("recipients of request not read", "request", r.ID, "err", errs.CodeOf(err))
 		return
 	}
+	ring := s.keyring()
+	defer ring.Close()
+	key, err := ring.key(ctx, r.AccountID)
+	if err != nil {
+		s.cfg.Logger.Warn("recipient notes of request not opened", "request", r.ID, "err", errs.CodeOf(err))
+	}
 	v.Recipients = make([]Recipient, 0, len(rs))
 	for _, x := range rs {
+		note := x.Note
+		if len(x.NoteSealed) > 0 && key != nil {
+			if note, err = key.Open(acctkey.RecipientNote, recipientRecord(r.ID, x.Processor), x.NoteSealed); err != nil {
+				s.cfg.Logger.Warn("recipient note not opened", "request", r.ID, "err", errs.CodeOf(err))
+				note = ""
+			}
+		}
 		v.Recipients = append(v.Recipients, Recipient{Processor: x.Processor, Categories: x.Categories,
-			FirstAt: x.FirstAt.UTC(), LastAt: x.LastAt.UTC(), Status: x.Status, NotedAt: utcPtr(x.NotedAt), Note: x.Note})
+			FirstAt: x.FirstAt.UTC(), LastAt: x.LastAt.UTC(), Status: x.Status, NotedAt: utcPtr(x.NotedAt), Note: note})
 	}
+}
+
+// recipientRecord is the record a note on telling processor of request
+// id is sealed for.
+func recipientRecord(id, processor string) string { return id + "/" + processor }
+
+// sealRecipientNote returns note as NoteRequestRecipient stores it for
+// request r: sealed under the account's key while r has an account, so
+// that an erasure leaves it unreadable; in plaintext once r has none (it
+// was erased, or never had one), when the request identifies nobody.
+func (s *Service) sealRecipientNote(ctx context.Context, r *store.PrivacyRequest, processor, note string) (string, []byte, error) {
+	if note == "" || r.AccountID == "" {
+		return note, nil, nil
+	}
+	ring := s.keyring()
+	defer ring.Close()
+	key, err := ring.key(ctx, r.AccountID)
+	if err != nil {
+		return "", nil, err
+	}
+	if key == nil {
+		return note, nil, nil
+	}
+	sealed, err := key.Seal(acctkey.RecipientNote, recipientRecord(r.ID, processor), note)
+	return "", sealed, err
 }
 
 // snapshotRecipients copies onto rectification or erasure request r the
@@ -135,7 +174,11 @@ func (s *Service) NoteRecipient(ctx context.Context, by staff.Principal, id, pro
 	}
 	processor = strings.TrimSpace(processor)
 	now := s.cfg.Clock().UTC().Truncate(time.Second)
-	if err := s.cfg.Store.NoteRequestRecipient(ctx, id, processor, status, note, by.ID, now); errs.Is(err, errs.NotFound) {
+	plain, sealed, err := s.sealRecipientNote(ctx, r, processor, note)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Store.NoteRequestRecipient(ctx, id, processor, status, plain, sealed, by.ID, now); errs.Is(err, errs.NotFound) {
 		return nil, errs.Field(errs.NotFound, "processor", "request %s lists no recipient %q", id, clip(processor, 60))
 	} else if err != nil {
 		return nil, err

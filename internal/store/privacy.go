@@ -108,7 +108,9 @@ const (
 // rectification or erasure request's account: which categories (inventory
 // IDs), first and last when, and whether it was told of the request
 // (Status, one of Recipient*), by which staff member, when and with what
-// note. It holds no content and no contact data.
+// note: sealed under the account's data key in NoteSealed while the
+// request has an account, in Note otherwise. It holds no content and no
+// contact data.
 type RequestRecipient struct {
 	RequestID  string
 	Processor  string
@@ -119,6 +121,7 @@ type RequestRecipient struct {
 	NotedAt    *time.Time
 	NotedBy    string
 	Note       string
+	NoteSealed []byte
 }
 
 // PrivacyFilter selects privacy requests. Zero fields do not filter.
@@ -260,6 +263,8 @@ type PrivacyStore interface {
 	RequestRecipients(ctx context.Context, requestID string) ([]RequestRecipient, error)
 	// NoteRequestRecipient sets the communication status of processor's
 	// entry on request requestID, with the staff member by, the time at
-	// and note. NotFound if the request has no such recipient.
-	NoteRequestRecipient(ctx context.Context, requestID, processor, status, note, by string, at time.Time) error
+	// and the note: sealed, or in plaintext for a request without an
+	// account (at most one of them). NotFound if the request has no such
+	// recipient; Invalid for both a sealed and a plaintext note.
+	NoteRequestRecipient(ctx context.Context, requestID, processor, status, note string, sealed []byte, by string, at time.Time) error
 }

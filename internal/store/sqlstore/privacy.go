@@ -495,8 +495,8 @@ func finishErasure(ctx context.Context, tx *sql.Tx, e store.Erasure) error {
 	}
 	// Staff notes on telling the recipients of the account's requests
 	// (Art. 19) go; which processors were told, and when, stays.
-	if _, err := tx.ExecContext(ctx, `UPDATE request_recipients SET note = ''
-		WHERE note <> '' AND request_id IN (SELECT id FROM privacy_requests WHERE account_id = $1 OR id = $2)`,
+	if _, err := tx.ExecContext(ctx, `UPDATE request_recipients SET note = '', note_sealed = NULL
+		WHERE (note <> '' OR note_sealed IS NOT NULL) AND request_id IN (SELECT id FROM privacy_requests WHERE account_id = $1 OR id = $2)`,
 		e.AccountID, e.RequestID); err != nil {
 		return fmt.Errorf("clear recipient notes: %w", err)
 	}
@@ -586,7 +586,7 @@ func (s *Store) RequestRecipients(ctx context.Context, requestID string) ([]stor
 	out := []store.RequestRecipient{}
 	err := s.read(ctx, "request recipients", func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT request_id, processor, categories, first_at, last_at, status,
-				noted_at, noted_by, note
+				noted_at, noted_by, note, note_sealed
 			FROM request_recipients WHERE request_id = $1 ORDER BY processor`, requestID)
 		if err != nil {
 			return err
@@ -598,7 +598,7 @@ func (s *Store) RequestRecipients(ctx context.Context, requestID string) ([]stor
 			var first, last int64
 			var noted sql.NullInt64
 			var by sql.NullString
-			if err := rows.Scan(&r.RequestID, &r.Processor, &cats, &first, &last, &r.Status, &noted, &by, &r.Note); err != nil {
+			if err := rows.Scan(&r.RequestID, &r.Processor, &cats, &first, &last, &r.Status, &noted, &by, &r.Note, &r.NoteSealed); err != nil {
 				return err
 			}
 			if r.Categories, err = unmarshalStrings(cats); err != nil {
@@ -616,10 +616,15 @@ func (s *Store) RequestRecipients(ctx context.Context, requestID string) ([]stor
 }
 
 // NoteRequestRecipient implements store.PrivacyStore.
-func (s *Store) NoteRequestRecipient(ctx context.Context, requestID, processor, status, note, by string, at time.Time) error {
+func (s *Store) NoteRequestRecipient(ctx context.Context, requestID, processor, status, note string, sealed []byte,
+	by string, at time.Time) error {
+	if note != "" && len(sealed) > 0 {
+		return errs.E(errs.Invalid, "a recipient note is sealed or in plaintext, not both")
+	}
 	return s.write(ctx, "note request recipient", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE request_recipients SET status = $1, note = $2, noted_by = $3, noted_at = $4
-			WHERE request_id = $5 AND processor = $6`, status, note, nullString(by), unix(at), requestID, processor)
+		res, err := tx.ExecContext(ctx, `UPDATE request_recipients SET status = $1, note = $2, note_sealed = $3, noted_by = $4,
+				noted_at = $5
+			WHERE request_id = $6 AND processor = $7`, status, note, nullBytes(sealed), nullString(by), unix(at), requestID, processor)
 		return affected(res, err, "the request has no such recipient")
 	})
 }

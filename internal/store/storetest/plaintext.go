@@ -176,8 +176,26 @@ func testErasureClearsPlaintext(t *testing.T, b Backend) {
 	}())
 	execAll(t, db, `UPDATE privacy_requests SET sealed = NULL, details = 'old details', extended_reason = 'old reason',
 		denied_reason = 'old denial', outcome = 'Denied: old denial' WHERE id = 'prq_e1_old'`)
+	// The staff's notes on telling the erasure's recipients, sealed and
+	// (written before they were sealed) in plaintext.
+	must(t, "MergeRequestRecipients", s.MergeRequestRecipients(ctx, "prq_e1", []store.RequestRecipient{
+		{Processor: "SMTP relay", Categories: []string{"account.email"}, FirstAt: t0(), LastAt: t0()},
+		{Processor: "SMS gateway", Categories: []string{"account.mobile"}, FirstAt: t0(), LastAt: t0()},
+	}))
+	must(t, "NoteRequestRecipient", s.NoteRequestRecipient(ctx, "prq_e1", "SMTP relay", store.RecipientTold, "", []byte("sealed"), "stf_1", t0()))
+	must(t, "NoteRequestRecipient", s.NoteRequestRecipient(ctx, "prq_e1", "SMS gateway", store.RecipientTold, "old note", nil, "stf_1", t0()))
 	_, err := s.EraseAccount(ctx, store.Erasure{RequestID: "prq_e1", AccountID: "acc_e1", At: t0().Add(time.Hour), Outcome: "Erased."})
 	must(t, "EraseAccount", err)
+	rs, err := s.RequestRecipients(ctx, "prq_e1")
+	must(t, "RequestRecipients", err)
+	for _, x := range rs {
+		if x.Note != "" || x.NoteSealed != nil || x.Status != store.RecipientTold || x.NotedBy != "stf_1" {
+			t.Errorf("recipient %s after erasure: got %+v, want told by stf_1, without a note", x.Processor, x)
+		}
+	}
+	if len(rs) != 2 {
+		t.Errorf("recipients after erasure: got %d, want 2", len(rs))
+	}
 	for id, outcome := range map[string]string{"prq_e1": "Erased.", "prq_e1_old": "", "prq_e1_new": "Your export is ready."} {
 		r, err := s.PrivacyRequest(ctx, id)
 		must(t, "PrivacyRequest", err)

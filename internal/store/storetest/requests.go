@@ -154,9 +154,11 @@ func testRequestRecipients(t *testing.T, s store.Store) {
 		{Processor: "SMS gateway", Categories: []string{"account.mobile", "auth.codes"}, FirstAt: t0(), LastAt: t0()},
 	}))
 	at := t0().Add(2 * time.Hour)
+	wantCode(t, "note sealed and plain", s.NoteRequestRecipient(ctx, "prq_r1", "SMS gateway", store.RecipientImpossible,
+		"keeps no copy after delivery", []byte("sealed note"), "stf_9", at), errs.Invalid)
 	must(t, "NoteRequestRecipient", s.NoteRequestRecipient(ctx, "prq_r1", "SMS gateway", store.RecipientImpossible,
-		"keeps no copy after delivery", "stf_9", at))
-	wantCode(t, "note unknown recipient", s.NoteRequestRecipient(ctx, "prq_r1", "Courier", store.RecipientTold, "", "stf_9", at), errs.NotFound)
+		"", []byte("sealed note"), "stf_9", at))
+	wantCode(t, "note unknown recipient", s.NoteRequestRecipient(ctx, "prq_r1", "Courier", store.RecipientTold, "", nil, "stf_9", at), errs.NotFound)
 	// A second merge (at completion) widens the SMTP entry and keeps the
 	// SMS entry's status.
 	must(t, "MergeRequestRecipients again", s.MergeRequestRecipients(ctx, "prq_r1", []store.RequestRecipient{
@@ -167,7 +169,7 @@ func testRequestRecipients(t *testing.T, s store.Store) {
 	must(t, "RequestRecipients", err)
 	want := []store.RequestRecipient{
 		{RequestID: "prq_r1", Processor: "SMS gateway", Categories: []string{"account.mobile", "auth.codes"}, FirstAt: t0(),
-			LastAt: t0().Add(time.Minute), Status: store.RecipientImpossible, NotedAt: &at, NotedBy: "stf_9", Note: "keeps no copy after delivery"},
+			LastAt: t0().Add(time.Minute), Status: store.RecipientImpossible, NotedAt: &at, NotedBy: "stf_9", NoteSealed: []byte("sealed note")},
 		{RequestID: "prq_r1", Processor: "SMTP relay", Categories: []string{"account.email", "auth.codes"}, FirstAt: t0(),
 			LastAt: t0().Add(3 * time.Hour), Status: store.RecipientPending},
 	}
