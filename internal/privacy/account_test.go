@@ -61,6 +61,16 @@ func TestStaffAccount(t *testing.T) {
 					if d.Sessions != 0 || d.Connected || d.LastUsed != nil {
 						t.Errorf("phone: got %+v, want no sessions", d)
 					}
+				default: // names are stored sealed: the view opens them
+					t.Errorf("device %+v: want its name, laptop or phone", d)
+				}
+			}
+			if v.Request.Details != "my email is wrong" {
+				t.Errorf("request details: got %q, want the sealed text opened", v.Request.Details)
+			}
+			for _, x := range v.Requests {
+				if x.ID == r.ID && x.Details != "my email is wrong" {
+					t.Errorf("account's requests: details of %s got %q, want the sealed text opened", x.ID, x.Details)
 				}
 			}
 			if v.Sessions.Count != 2 || v.Sessions.Open != 1 || !slices.Equal(v.Sessions.Regions, []string{"eu-west"}) {
