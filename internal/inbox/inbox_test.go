@@ -5,10 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/acctkey"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/inbox"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
+	"github.com/nitronet/nitronet/internal/vault"
 )
 
 // TestPostConsultsProcessingFlags: with Flags set, a message whose
@@ -20,16 +22,29 @@ func TestPostConsultsProcessingFlags(t *testing.T) {
 			st := b.Open(t)
 			ctx := t.Context()
 			flags := map[string]store.Flags{"acc_ib0": {}, "acc_ib1": {Objected: true}, "acc_ib2": {Restricted: true}}
+			kek := make([]byte, vault.KEKSize)
+			if _, err := rand.Read(kek); err != nil {
+				t.Fatal(err)
+			}
+			v, err := vault.New(kek, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for id, f := range flags {
+				dk, wrapped, err := v.NewDataKey(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dk.Destroy()
 				if err := st.CreateAccount(ctx, &store.Account{ID: id, EmailIndex: []byte("e" + id), MobileIndex: []byte("m" + id),
-					PasswordHash: "x", Status: store.StatusActive, CreatedAt: time.Now()}); err != nil {
+					WrappedKey: wrapped, PasswordHash: "x", Status: store.StatusActive, CreatedAt: time.Now()}); err != nil {
 					t.Fatal(err)
 				}
 				if err := st.SetFlags(ctx, id, f); err != nil {
 					t.Fatal(err)
 				}
 			}
-			box, err := inbox.New(inbox.Config{Store: st, Clock: time.Now, Rand: rand.Reader, Flags: st})
+			box, err := inbox.New(inbox.Config{Store: st, Keys: acctkey.New(v, st), Clock: time.Now, Rand: rand.Reader, Flags: st})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,8 +17,8 @@ func testDeleteMessage(t *testing.T, s store.Store) {
 	mkAccount(t, s, "acc_del1")
 	mkAccount(t, s, "acc_del2")
 	for _, id := range []string{"msg_del1", "msg_del2"} {
-		must(t, "PostMessage", s.PostMessage(ctx, &store.Message{ID: id, AccountID: "acc_del1", Kind: "k", Subject: "secret subject " + id,
-			Body: "secret body", CreatedAt: t0()}))
+		must(t, "PostMessage", s.PostMessage(ctx, &store.Message{ID: id, AccountID: "acc_del1", Kind: "k",
+			Sealed: []byte("sealed secret " + id), CreatedAt: t0()}))
 	}
 	wantCode(t, "DeleteMessage of another account", s.DeleteMessage(ctx, "acc_del2", "msg_del1", t0()), errs.NotFound)
 	must(t, "DeleteMessage", s.DeleteMessage(ctx, "acc_del1", "msg_del1", t0().Add(time.Minute)))
