@@ -12,7 +12,7 @@ import (
 	"github.com/nitronet/nitronet/internal/store/storetest"
 )
 
-// BenchmarkEraseAccount measures EraseAccount on each engine with 100,000
+// BenchmarkEraseAccountScrub measures EraseAccount on each engine with 100,000
 // accounts and devices already present (NITRONET_BENCH_ACCOUNTS sets
 // another number), each erased account having two devices, two session
 // intervals, a login token, an inbox message and two requests. It erases
@@ -20,7 +20,7 @@ import (
 // transaction (SQLite: checkpoint and truncation of the WAL; PostgreSQL:
 // VACUUM of the tables the erasure changed), and reports the time of each
 // and their ratio.
-func BenchmarkEraseAccount(b *testing.B) {
+func BenchmarkEraseAccountScrub(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("NITRONET_BENCH_ACCOUNTS")); err == nil && v > 0 {
 		n = v
