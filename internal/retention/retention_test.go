@@ -246,7 +246,7 @@ func TestSweeperClosesStaleSessions(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, gw := range []string{"gw_dead", "gw_alive"} {
-				if err := st.CreateDevice(ctx, &store.Device{ID: "dev_" + gw, AccountID: "acc_a", Name: "d", PublicKey: storetest.PublicKey(70 + i),
+				if err := st.CreateDevice(ctx, &store.Device{ID: "dev_" + gw, AccountID: "acc_a", SealedName: []byte("sealed d"), PublicKey: storetest.PublicKey(70 + i),
 					CreatedAt: now.Add(-30 * 24 * time.Hour)}, 5); err != nil {
 					t.Fatal(err)
 				}

@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/acctkey"
+	"github.com/nitronet/nitronet/internal/jobs"
+
 	"github.com/nitronet/nitronet/internal/auditchain"
 	"github.com/nitronet/nitronet/internal/breaches"
 	"github.com/nitronet/nitronet/internal/config"
@@ -149,6 +152,16 @@ func (f *authzFixture) request(t *testing.T, account, typ, status string, confir
 	}
 	if confirmed {
 		r.ConfirmedAt = &now
+	}
+	// An account's request text is stored sealed under its key (an
+	// empty text, as the service writes for a request with no details).
+	key, err := f.e.srv.Keys.Open(context.Background(), account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer key.Close()
+	if r.Sealed, err = key.Seal(acctkey.RequestText, id, "{}"); err != nil {
+		t.Fatal(err)
 	}
 	if err := f.st.CreatePrivacyRequest(context.Background(), r); err != nil {
 		t.Fatal(err)
@@ -998,11 +1011,23 @@ func TestJobsActAsSystem(t *testing.T) {
 	for _, name := range []string{"sweep", "tell users of lapsed gags", "resume erasures", "resume notices", "scheduled KEK rotation"} {
 		setup(name)
 	}
-	jobs := e.srv.Jobs()
 	want := map[string]string{"retention sweep": staff.ActRetentionRun, "lapsed gag notices": staff.ActDisclosureNotify,
 		"resume erasures": staff.ActErasureResume, "resume notices": staff.ActNoticeRun, "kek rotation": staff.ActKEKRotate}
+	// Storage maintenance that decides nothing about anyone's data (it
+	// re-encodes what earlier versions wrote) takes no staff action.
+	maintenance := map[string]bool{"seal plaintext": true}
+	var jobs []jobs.Job
+	for _, j := range e.srv.Jobs() {
+		if maintenance[j.Name] {
+			if _, err := j.Run(ctx); err != nil {
+				t.Errorf("%s: %v", j.Name, err)
+			}
+			continue
+		}
+		jobs = append(jobs, j)
+	}
 	if len(jobs) != len(want) {
-		t.Fatalf("got %d jobs, want %d", len(jobs), len(want))
+		t.Fatalf("got %d jobs that act for staff, want %d", len(jobs), len(want))
 	}
 	for _, j := range jobs {
 		before := lastAuditSeq(t, f.st)
