@@ -94,6 +94,20 @@ type PrivacyRequest struct {
 	// Outcome is what was done, in words the service chose, without
 	// personal data or staff free text (those are sealed).
 	Outcome string
+	// ExtensionNotice is the delivery of the notice telling the user of
+	// the latest extension.
+	ExtensionNotice NoticeDelivery
+}
+
+// NoticeDelivery is the delivery state of a notice to a user: when it
+// was delivered (nil until then), how many attempts failed, the last
+// failure's error code (errs.Code, never error text) and when the next
+// attempt is due (nil when none is: delivered, or nothing to send).
+type NoticeDelivery struct {
+	DeliveredAt *time.Time
+	Attempts    int
+	Error       string
+	RetryAt     *time.Time
 }
 
 // Recipient communication states (Art. 19): whether a recipient was told
@@ -132,6 +146,10 @@ type PrivacyFilter struct {
 	OverdueAt *time.Time
 	// Status keeps only requests with that status.
 	Status string
+	// ExtensionNoticeDueAt, when set, keeps only requests whose extension
+	// notice is not delivered and whose next attempt is due at or before
+	// it.
+	ExtensionNoticeDueAt *time.Time
 	// Type keeps only requests of that type.
 	Type  string
 	Limit int // 0 means 1000

@@ -13,21 +13,24 @@ import (
 )
 
 const privacyColumns = `id, account_id, type, status, details, received_at, due_at, extended_reason,
-	extended_at, verified_at, confirmed_at, completed_at, denied_reason, outcome, channel, check_by, check_method, check_at, sealed`
+	extended_at, verified_at, confirmed_at, completed_at, denied_reason, outcome, channel, check_by, check_method, check_at, sealed,
+	ext_notice_at, ext_notice_attempts, ext_notice_error, ext_notice_retry_at`
 
 func scanPrivacyRequest(row interface{ Scan(...any) error }) (*store.PrivacyRequest, error) {
 	var r store.PrivacyRequest
 	var account, checkBy, checkMethod sql.NullString
 	var received, due int64
-	var extended, verified, confirmed, completed, checkAt sql.NullInt64
+	var extended, verified, confirmed, completed, checkAt, noticeAt, noticeRetry sql.NullInt64
 	if err := row.Scan(&r.ID, &account, &r.Type, &r.Status, &r.Details, &received, &due, &r.ExtendedReason,
 		&extended, &verified, &confirmed, &completed, &r.DeniedReason, &r.Outcome,
-		&r.Channel, &checkBy, &checkMethod, &checkAt, &r.Sealed); err != nil {
+		&r.Channel, &checkBy, &checkMethod, &checkAt, &r.Sealed,
+		&noticeAt, &r.ExtensionNotice.Attempts, &r.ExtensionNotice.Error, &noticeRetry); err != nil {
 		return nil, err
 	}
 	r.AccountID = account.String
 	r.ReceivedAt, r.DueAt = fromUnix(received), fromUnix(due)
 	r.ExtendedAt, r.VerifiedAt, r.ConfirmedAt, r.CompletedAt = nullTime(extended), nullTime(verified), nullTime(confirmed), nullTime(completed)
+	r.ExtensionNotice.DeliveredAt, r.ExtensionNotice.RetryAt = nullTime(noticeAt), nullTime(noticeRetry)
 	if checkAt.Valid {
 		r.Check = &store.IdentityCheck{By: checkBy.String, Method: checkMethod.String, At: fromUnix(checkAt.Int64)}
 	}
@@ -71,10 +74,11 @@ func (s *Store) CreatePrivacyRequest(ctx context.Context, r *store.PrivacyReques
 	}
 	return s.write(ctx, "create privacy request", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO privacy_requests (`+privacyColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, '', $8, $9, $10, $11, '', $12, $13, $14, $15, $16, $17)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, '', $8, $9, $10, $11, '', $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 			r.ID, nullString(r.AccountID), r.Type, r.Status, r.Details, unix(r.ReceivedAt), unix(r.DueAt),
 			optUnix(r.ExtendedAt), optUnix(r.VerifiedAt), optUnix(r.ConfirmedAt), optUnix(r.CompletedAt),
-			r.Outcome, r.Channel, checkBy, checkMethod, checkAt, nullBytes(r.Sealed))
+			r.Outcome, r.Channel, checkBy, checkMethod, checkAt, nullBytes(r.Sealed),
+			optUnix(r.ExtensionNotice.DeliveredAt), r.ExtensionNotice.Attempts, r.ExtensionNotice.Error, optUnix(r.ExtensionNotice.RetryAt))
 		return mapErr(err, "privacy request already exists")
 	})
 }
@@ -119,6 +123,10 @@ func (s *Store) PrivacyRequests(ctx context.Context, f store.PrivacyFilter) ([]s
 	if f.OverdueAt != nil {
 		overdue = unix(*f.OverdueAt)
 	}
+	noticeDue := int64(-1)
+	if f.ExtensionNoticeDueAt != nil {
+		noticeDue = unix(*f.ExtensionNoticeDueAt)
+	}
 	out := []store.PrivacyRequest{}
 	err := s.read(ctx, "privacy requests", func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+privacyColumns+` FROM privacy_requests
@@ -126,8 +134,9 @@ func (s *Store) PrivacyRequests(ctx context.Context, f store.PrivacyFilter) ([]s
 			  AND ($2 = '' OR status = $2)
 			  AND ($3 = '' OR type = $3)
 			  AND (CAST($4 AS BIGINT) < 0 OR (due_at < CAST($4 AS BIGINT) AND status NOT IN ($5, $6, $7)))
+			  AND (CAST($9 AS BIGINT) < 0 OR (ext_notice_at IS NULL AND ext_notice_retry_at <= CAST($9 AS BIGINT)))
 			ORDER BY received_at DESC, id LIMIT $8`,
-			f.AccountID, f.Status, f.Type, overdue, store.RequestCompleted, store.RequestDenied, store.RequestHeld, limit)
+			f.AccountID, f.Status, f.Type, overdue, store.RequestCompleted, store.RequestDenied, store.RequestHeld, limit, noticeDue)
 		if err != nil {
 			return err
 		}
@@ -163,10 +172,12 @@ func (s *Store) UpdatePrivacyRequest(ctx context.Context, id string, fn func(*st
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE privacy_requests SET type = $1, status = $2, details = $3, due_at = $4,
 				extended_reason = $5, extended_at = $6, verified_at = $7, confirmed_at = $8, completed_at = $9,
-				denied_reason = $10, outcome = $11, sealed = $12
+				denied_reason = $10, outcome = $11, sealed = $12, ext_notice_at = $14, ext_notice_attempts = $15,
+				ext_notice_error = $16, ext_notice_retry_at = $17
 			WHERE id = $13`,
 			r.Type, r.Status, r.Details, unix(r.DueAt), r.ExtendedReason, optUnix(r.ExtendedAt), optUnix(r.VerifiedAt),
-			optUnix(r.ConfirmedAt), optUnix(r.CompletedAt), r.DeniedReason, r.Outcome, nullBytes(r.Sealed), id)
+			optUnix(r.ConfirmedAt), optUnix(r.CompletedAt), r.DeniedReason, r.Outcome, nullBytes(r.Sealed), id,
+			optUnix(r.ExtensionNotice.DeliveredAt), r.ExtensionNotice.Attempts, r.ExtensionNotice.Error, optUnix(r.ExtensionNotice.RetryAt))
 		return err
 	})
 	if err != nil {

@@ -109,6 +109,58 @@ func testPrivacyRequests(t *testing.T, s store.Store) {
 
 func ptr[T any](v T) *T { return &v }
 
+// testExtensionNotice: an extension notice's delivery state is stored
+// with its request, and the filter finds the notices due for a retry.
+func testExtensionNotice(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mkAccount(t, s, "acc_xn")
+	mkRequest(t, s, "prq_xn1", "acc_xn", store.RequestAccess, store.RequestPending, 0)
+	mkRequest(t, s, "prq_xn2", "acc_xn", store.RequestErasure, store.RequestPending, time.Hour)
+	mkRequest(t, s, "prq_xn3", "acc_xn", store.RequestObjection, store.RequestPending, 2*time.Hour)
+	retry1, retry2 := t0().Add(10*time.Minute), t0().Add(time.Hour)
+	set := func(id string, d store.NoticeDelivery) {
+		t.Helper()
+		_, err := s.UpdatePrivacyRequest(ctx, id, func(r *store.PrivacyRequest) error {
+			r.ExtensionNotice = d
+			return nil
+		})
+		must(t, "UpdatePrivacyRequest "+id, err)
+	}
+	set("prq_xn1", store.NoticeDelivery{Attempts: 2, Error: "unavailable", RetryAt: &retry1})
+	set("prq_xn2", store.NoticeDelivery{Attempts: 1, Error: "internal", RetryAt: &retry2})
+	set("prq_xn3", store.NoticeDelivery{Attempts: 1, DeliveredAt: ptr(t0()), RetryAt: &retry1})
+	got, err := s.PrivacyRequest(ctx, "prq_xn1")
+	must(t, "PrivacyRequest", err)
+	if d := got.ExtensionNotice; d.Attempts != 2 || d.Error != "unavailable" || d.DeliveredAt != nil ||
+		d.RetryAt == nil || !d.RetryAt.Equal(retry1) {
+		t.Fatalf("extension notice: got %+v", d)
+	}
+	for _, tc := range []struct {
+		at   time.Time
+		want []string
+	}{
+		{t0(), nil},
+		{retry1, []string{"prq_xn1"}},
+		{retry2, []string{"prq_xn2", "prq_xn1"}},
+	} {
+		rs, err := s.PrivacyRequests(ctx, store.PrivacyFilter{ExtensionNoticeDueAt: &tc.at})
+		must(t, "PrivacyRequests", err)
+		var ids []string
+		for _, r := range rs {
+			ids = append(ids, r.ID)
+		}
+		if fmt.Sprint(ids) != fmt.Sprint(tc.want) {
+			t.Errorf("notices due at %v: got %v, want %v", tc.at, ids, tc.want)
+		}
+	}
+	set("prq_xn1", store.NoticeDelivery{Attempts: 3, DeliveredAt: &retry1})
+	got, err = s.PrivacyRequest(ctx, "prq_xn1")
+	must(t, "PrivacyRequest", err)
+	if d := got.ExtensionNotice; d.DeliveredAt == nil || !d.DeliveredAt.Equal(retry1) || d.RetryAt != nil || d.Error != "" {
+		t.Fatalf("delivered extension notice: got %+v", d)
+	}
+}
+
 func testExportTokens(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	mkAccount(t, s, "acc_e1")

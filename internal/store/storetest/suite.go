@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PolicyDocuments", testPolicyDocuments},
 		{"Retention", testRetention},
 		{"PrivacyRequests", testPrivacyRequests},
+		{"ExtensionNotice", testExtensionNotice},
 		{"ExportTokens", testExportTokens},
 		{"ContactChange", testContactChange},
 		{"EraseAccount", testEraseAccount},
