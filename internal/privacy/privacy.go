@@ -159,6 +159,9 @@ func New(cfg Config) (*Service, error) {
 type Extension struct {
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
+	// Notice is the delivery of the notice telling the user (staff views
+	// only).
+	Notice *ExtensionNotice `json:"notice,omitempty"`
 }
 
 // Request is a privacy request as its owner (and staff) see it.

@@ -21,6 +21,9 @@ func (s *Service) staffView(by staff.Principal, r *store.PrivacyRequest, t reque
 		v.IdentityCheck.By = r.Check.By
 	}
 	v.Actions = s.actions(by, r)
+	if v.Extension != nil {
+		v.Extension.Notice = extensionNotice(r)
+	}
 	return v
 }
 
@@ -265,15 +268,25 @@ func (s *Service) Extend(ctx context.Context, by staff.Principal, id string, mon
 				t.ExtendedReason += "\n"
 			}
 			t.ExtendedReason += reason
+			// The new notice is due now; it is recorded first so that
+			// RetryExtensionNotices sends it if this call stops short.
+			r.ExtensionNotice = store.NoticeDelivery{RetryAt: &now}
 			return nil
 		})
 	if err != nil {
 		return nil, err
 	}
 	if a != nil {
-		body := fmt.Sprintf("We need more time to answer your %s request %s, received on %s.\n\nReason: %s\n\nThe new deadline is %s. Your request stays free of charge.\n\n%s\n",
-			r.Type, r.ID, day(r.ReceivedAt), reason, day(r.DueAt), complaintText)
-		_ = s.notifyUser(ctx, a, r, KindExtended, "Your privacy request: more time needed", body)
+		// A failed notice is recorded and retried; the extension stands.
+		_ = s.sendExtension(ctx, a, r, reason, true)
+		if r, err = s.cfg.Store.PrivacyRequest(ctx, r.ID); err != nil {
+			return nil, err
+		}
+	} else if r, err = s.cfg.Store.UpdatePrivacyRequest(ctx, r.ID, func(r *store.PrivacyRequest) error {
+		r.ExtensionNotice.RetryAt = nil
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	v := s.staffView(by, r, txt)
 	return &v, nil

@@ -397,6 +397,24 @@ func staffCalls() []staffCall {
 				_, err := f.e.srv.Privacy.ResumeErasures(ctx, p)
 				return err
 			}},
+		{name: "retry extension notices", action: staff.ActErasureResume, methods: []string{"privacy.Service.RetryExtensionNotices"},
+			setup: func(t *testing.T, f *authzFixture) any {
+				// An extension whose notice failed and is due a retry.
+				id := f.request(t, f.signup(t), store.RequestAccess, store.RequestPending, false)
+				past := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+				if _, err := f.st.UpdatePrivacyRequest(context.Background(), id, func(r *store.PrivacyRequest) error {
+					r.ExtendedAt, r.ExtendedReason = &past, "many systems to search"
+					r.ExtensionNotice = store.NoticeDelivery{Attempts: 1, Error: "unavailable", RetryAt: &past}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				return id
+			},
+			act: func(ctx context.Context, f *authzFixture, p staff.Principal, _ any) error {
+				_, err := f.e.srv.Privacy.RetryExtensionNotices(ctx, p)
+				return err
+			}},
 		{name: "read an account", action: staff.ActAccountView, methods: []string{"accounts.Service.StaffShow"},
 			act: func(ctx context.Context, f *authzFixture, p staff.Principal, _ any) error {
 				_, err := f.e.srv.Accounts.StaffShow(ctx, p, f.account)
@@ -1008,11 +1026,11 @@ func TestJobsActAsSystem(t *testing.T) {
 		}
 		t.Fatalf("no call %q", name)
 	}
-	for _, name := range []string{"sweep", "tell users of lapsed gags", "resume erasures", "resume notices", "scheduled KEK rotation"} {
+	for _, name := range []string{"sweep", "tell users of lapsed gags", "resume erasures", "retry extension notices", "resume notices", "scheduled KEK rotation"} {
 		setup(name)
 	}
 	want := map[string]string{"retention sweep": staff.ActRetentionRun, "lapsed gag notices": staff.ActDisclosureNotify,
-		"resume erasures": staff.ActErasureResume, "resume notices": staff.ActNoticeRun, "kek rotation": staff.ActKEKRotate}
+		"resume erasures": staff.ActErasureResume, "extension notices": staff.ActErasureResume, "resume notices": staff.ActNoticeRun, "kek rotation": staff.ActKEKRotate}
 	// Storage maintenance that decides nothing about anyone's data (it
 	// re-encodes what earlier versions wrote) takes no staff action.
 	maintenance := map[string]bool{"seal plaintext": true}

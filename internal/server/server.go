@@ -477,6 +477,12 @@ func (s *Server) Jobs() []jobs.Job {
 			n, err := s.Privacy.ResumeErasures(ctx, sys)
 			return int64(n), err
 		}},
+		// Extension notices that could not be delivered are retried with
+		// a growing delay until they are (Art. 12(3)).
+		{Name: "extension notices", Every: privacy.RetryEvery, Run: func(ctx context.Context) (int64, error) {
+			n, err := s.Privacy.RetryExtensionNotices(ctx, sys)
+			return int64(n), err
+		}},
 		{Name: "resume notices", Every: time.Hour, Run: func(ctx context.Context) (int64, error) {
 			n, err := s.Policy.ResumeNotices(ctx, sys, nil)
 			return int64(n), err
