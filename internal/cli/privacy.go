@@ -38,6 +38,9 @@ func printRequest(w *Env, r privacy.Request) {
 	}
 	if r.Extension != nil {
 		fmt.Fprintf(out, "Extended  %s: %s\n", r.Extension.At.Format(time.DateOnly), strings.ReplaceAll(r.Extension.Reason, "\n", "; "))
+		if n := r.Extension.Notice; n != nil {
+			fmt.Fprintf(out, "Notified  %s\n", noticeLine(n))
+		}
 	}
 	if len(r.IdentityProof) > 0 {
 		fmt.Fprintf(out, "To verify %s\n", strings.Join(r.IdentityProof, ", "))
@@ -150,6 +153,33 @@ type recipientJSON struct {
 type extensionJSON struct {
 	At     jsonTime `json:"at"`
 	Reason string   `json:"reason"`
+	// Notice is the delivery of the notice telling the user (staff
+	// views only).
+	Notice *extensionNoticeJSON `json:"notice,omitempty"`
+}
+
+// extensionNoticeJSON is the delivery of an extension's notice.
+type extensionNoticeJSON struct {
+	State       string    `json:"state"`
+	Attempts    int       `json:"attempts"`
+	Error       string    `json:"error"`
+	DeliveredAt *jsonTime `json:"delivered_at"`
+	NextAttempt *jsonTime `json:"next_attempt"`
+}
+
+// noticeLine describes an extension notice's delivery in words.
+func noticeLine(n *privacy.ExtensionNotice) string {
+	switch n.State {
+	case privacy.NoticeDelivered:
+		return fmt.Sprintf("delivered %s", n.DeliveredAt.Format(time.RFC3339))
+	case privacy.NoticeNoAccount:
+		return "no account to tell"
+	}
+	s := fmt.Sprintf("%s: %d attempt(s) failed (%s)", strings.ToUpper(n.State), n.Attempts, n.Error)
+	if n.NextAttempt != nil {
+		s += ", next " + n.NextAttempt.Format(time.RFC3339)
+	}
+	return s
 }
 
 // requestView returns r as printed by --json.
@@ -160,6 +190,10 @@ func requestView(r privacy.Request) requestJSON {
 		DeniedReason: r.DeniedReason, Outcome: r.Outcome, ExportUntil: optTime(r.ExportUntil), Fee: r.Fee}
 	if r.Extension != nil {
 		v.Extension = &extensionJSON{At: jsonTime(r.Extension.At), Reason: r.Extension.Reason}
+		if n := r.Extension.Notice; n != nil {
+			v.Extension.Notice = &extensionNoticeJSON{State: n.State, Attempts: n.Attempts, Error: n.Error,
+				DeliveredAt: optTime(n.DeliveredAt), NextAttempt: optTime(n.NextAttempt)}
+		}
 	}
 	if c := r.IdentityCheck; c != nil {
 		v.IdentityCheck = &identityCheckJSON{Method: c.Method, Description: c.Description, At: jsonTime(c.At), By: c.By}

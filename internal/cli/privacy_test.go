@@ -125,6 +125,13 @@ func TestPrivacyJourneyCLI(t *testing.T) {
 		t.Fatal("extension of three months accepted")
 	}
 	h.must("", admin("privacy", "extend", reqID, "--reason", "many systems to search", "--months", "2")...)
+	// Staff see that the user was told of the extension.
+	if out := h.must("", admin("privacy", "show", reqID)...); !regexp.MustCompile(`(?m)^Notified  delivered `).MatchString(out) {
+		t.Fatalf("admin privacy show after extend: no delivered notice in %q", out)
+	}
+	if out := h.must("", admin("privacy", "show", reqID, "--json")...); !strings.Contains(out, `"state": "delivered"`) {
+		t.Fatalf("admin privacy show --json after extend: no delivered notice in %s", out)
+	}
 	if _, err := h.run("", admin("privacy", "complete", reqID)...); err == nil {
 		t.Fatal("completion without --note accepted")
 	}
