@@ -399,6 +399,9 @@ func TestBrowserStaffJourney(t *testing.T) {
 	if got := j.text("#request-extension"); !strings.Contains(got, reason) {
 		t.Errorf("extension reason not shown: %q", got)
 	}
+	if got := j.text("#extension-notice"); !strings.HasPrefix(got, "Notice delivered") {
+		t.Errorf("extension notice delivery not shown: %q", got)
+	}
 	j.shot("console-extended")
 
 	// The data the request is about, from the request's page (audited).
