@@ -200,3 +200,21 @@ func (s *Service) RetryExtensionNotices(ctx context.Context, by staff.Principal)
 
 // RetryEvery is how often `nitronet serve` runs RetryExtensionNotices.
 const RetryEvery = 5 * time.Minute
+
+// FailingExtensionNotices returns how many extension notices are not
+// delivered after FailingAfter attempts or more (for the
+// nitronet_privacy_extension_notices_failing metric).
+func (s *Service) FailingExtensionNotices(ctx context.Context) (int, error) {
+	all := s.cfg.Clock().UTC().AddDate(100, 0, 0)
+	rs, err := s.cfg.Store.PrivacyRequests(ctx, store.PrivacyFilter{ExtensionNoticeDueAt: &all})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range rs {
+		if rs[i].ExtensionNotice.Attempts >= FailingAfter {
+			n++
+		}
+	}
+	return n, nil
+}

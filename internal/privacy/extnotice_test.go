@@ -137,6 +137,9 @@ func TestExtensionNoticeRetried(t *testing.T) {
 				t.Fatal(err)
 			}
 			want(v, privacy.NoticeFailing, 3)
+			if n, err := h.svc.FailingExtensionNotices(ctx); err != nil || n != 1 {
+				t.Fatalf("FailingExtensionNotices: got %d, %v; want 1", n, err)
+			}
 			if next := v.Extension.Notice.NextAttempt; next == nil || !next.Equal(h.clk.Now().Add(4*privacy.RetryFirst).Truncate(time.Second)) {
 				t.Fatalf("next attempt: got %v, want 20 minutes on", next)
 			}
@@ -153,6 +156,9 @@ func TestExtensionNoticeRetried(t *testing.T) {
 				t.Fatal(err)
 			}
 			want(v, privacy.NoticeDelivered, 4)
+			if n, err := h.svc.FailingExtensionNotices(ctx); err != nil || n != 0 {
+				t.Fatalf("FailingExtensionNotices after delivery: got %d, %v; want 0", n, err)
+			}
 			if n := v.Extension.Notice; n.DeliveredAt == nil || n.NextAttempt != nil || n.Error != "" {
 				t.Fatalf("delivered notice: got %+v", n)
 			}

@@ -59,6 +59,17 @@ func (s *Server) assemblePrivacy(st store.Store) error {
 			}
 			return []metrics.Sample{{Value: float64(n)}}
 		})
+	s.Metrics.Gauge("nitronet_privacy_extension_notices_failing",
+		"Notices of deadline extensions not delivered to the user after several attempts (still retried).", func() []metrics.Sample {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n, err := svc.FailingExtensionNotices(ctx)
+			if err != nil {
+				d.Logger.Warn("count failing extension notices", "err", err)
+				return nil
+			}
+			return []metrics.Sample{{Value: float64(n)}}
+		})
 	return s.assembleBreaches(st)
 }
 

@@ -101,6 +101,9 @@ func TestPrivacyAPI(t *testing.T) {
 			if body := e.metrics(); !strings.Contains(body, "nitronet_privacy_requests_overdue 0") {
 				t.Fatalf("metrics: want the overdue gauge at 0 in %.300s", body)
 			}
+			if body := e.metrics(); !strings.Contains(body, "nitronet_privacy_extension_notices_failing 0") {
+				t.Fatalf("metrics: want the failing extension notices gauge at 0 in %.300s", body)
+			}
 
 			// Erasure over HTTP: confirmation is required.
 			er := e.want("POST", "/api/v1/privacy/requests", tok, map[string]string{"type": "erasure"}, 201)
