@@ -403,7 +403,7 @@ func staffCalls() []staffCall {
 				id := f.request(t, f.signup(t), store.RequestAccess, store.RequestPending, false)
 				past := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
 				if _, err := f.st.UpdatePrivacyRequest(context.Background(), id, func(r *store.PrivacyRequest) error {
-					r.ExtendedAt, r.ExtendedReason = &past, "many systems to search"
+					r.ExtendedAt = &past
 					r.ExtensionNotice = store.NoticeDelivery{Attempts: 1, Error: "unavailable", RetryAt: &past}
 					return nil
 				}); err != nil {
