@@ -272,7 +272,7 @@ func RenderHTML(w io.Writer, doc *Document) error {
 			return "a removed device"
 		},
 		"kind":     humanize,
-		"status":   statusText,
+		"status":   StatusText,
 		"answered": store.Answered,
 		"lower":    strings.ToLower,
 	}).ParseFS(templates, "export.html.tmpl")
@@ -285,8 +285,9 @@ func RenderHTML(w io.Writer, doc *Document) error {
 	}{doc, sections})
 }
 
-// statusText describes a request status for people.
-func statusText(s string) string {
+// StatusText describes a request status for people, in the words every
+// front end and the export use.
+func StatusText(s string) string {
 	switch s {
 	case store.RequestPending:
 		return "Waiting for proof of your identity"

@@ -66,23 +66,6 @@ func typeName(t string) string {
 	return t
 }
 
-// statusName describes a request status for people.
-func statusName(s string) string {
-	switch s {
-	case store.RequestPending:
-		return "Waiting for identity proof"
-	case store.RequestVerified:
-		return "Identity verified, in progress"
-	case store.RequestHeld:
-		return "Erased, except data under a legal hold"
-	case store.RequestCompleted:
-		return "Completed"
-	case store.RequestDenied:
-		return "Denied"
-	}
-	return s
-}
-
 // centreData is the data of the privacy centre.
 type centreData struct {
 	Requests []privacy.Request
@@ -311,7 +294,7 @@ func (h *Handler) eraseView(r *http.Request, st *state) (*view, error) {
 		return nil, errs.E(errs.Precondition, "Prove that it is you first: enter your password and both codes on the request's page.")
 	}
 	if req.Status != store.RequestVerified {
-		return nil, errs.E(errs.Conflict, "This erasure request is already %s.", strings.ToLower(statusName(req.Status)))
+		return nil, errs.E(errs.Conflict, "This erasure request is already %s.", strings.ToLower(privacy.StatusText(req.Status)))
 	}
 	ds, err := h.cfg.Devices.List(r.Context(), st.accountID)
 	if err != nil {

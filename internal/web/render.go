@@ -12,6 +12,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/httpedge"
+	"github.com/nitronet/nitronet/internal/privacy"
 )
 
 // view is the data every page template receives.
@@ -163,7 +164,7 @@ func templateFuncs() template.FuncMap {
 			return t.UTC().Format("2 Jan 2006")
 		},
 		"typeName":    typeName,
-		"statusName":  statusName,
+		"statusName":  privacy.StatusText,
 		"roleName":    roleName,
 		"when":        func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"join":        strings.Join,
