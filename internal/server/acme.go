@@ -7,8 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net"
 	"net/http"
 	"os"
@@ -198,30 +196,16 @@ func (s *Server) serveACMEHTTP(ctx context.Context) (stop func(), err error) {
 		return nil, fmt.Errorf("--acme-http-listen: %w", err)
 	}
 	challenges := s.acme.m.HTTPHandler(http.HandlerFunc(s.redirectHTTPS))
-	hs := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// The host policy wants the bare name; the CA sends a port
-			// when the domain's HTTP port is not 80.
-			if h, _, err := net.SplitHostPort(r.Host); err == nil {
-				r.Host = h
-			}
-			challenges.ServeHTTP(w, r)
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.deps.Logger.Error("acme http listener", "err", err)
+	stop = s.serveSide(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The host policy wants the bare name; the CA sends a port
+		// when the domain's HTTP port is not 80.
+		if h, _, err := net.SplitHostPort(r.Host); err == nil {
+			r.Host = h
 		}
-	}()
+		challenges.ServeHTTP(w, r)
+	}), "acme http listener")
 	fmt.Fprintf(s.deps.Stdout, "Answering ACME HTTP-01 challenges on http://%s (other requests are redirected to HTTPS)\n", ln.Addr())
-	return func() { hs.Close(); <-done }, nil
+	return stop, nil
 }
 
 // redirectHTTPS sends a plain-HTTP request to the same path over HTTPS,

@@ -49,8 +49,17 @@ func (s *Server) startMetrics(ctx context.Context) (stop func(), err error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metricsHandler())
+	stop = s.serveSide(ctx, ln, s.edge(mux), "metrics listener")
+	fmt.Fprintf(s.deps.Stdout, "Metrics on http://%s/metrics\n", ln.Addr())
+	return stop, nil
+}
+
+// serveSide serves h on ln, a listener beside the main one, with the main
+// listener's timeouts, logging a failure as name, until the returned stop
+// is called; stop closes the server and waits for it to end.
+func (s *Server) serveSide(ctx context.Context, ln net.Listener, h http.Handler, name string) (stop func()) {
 	hs := &http.Server{
-		Handler:           s.edge(mux),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -61,9 +70,8 @@ func (s *Server) startMetrics(ctx context.Context) (stop func(), err error) {
 	go func() {
 		defer close(done)
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.deps.Logger.Error("metrics listener", "err", err)
+			s.deps.Logger.Error(name, "err", err)
 		}
 	}()
-	fmt.Fprintf(s.deps.Stdout, "Metrics on http://%s/metrics\n", ln.Addr())
-	return func() { hs.Close(); <-done }, nil
+	return func() { hs.Close(); <-done }
 }
