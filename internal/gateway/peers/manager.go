@@ -56,6 +56,13 @@ type Manager struct {
 	mu    sync.Mutex
 	index *Index
 	live  map[wgkey.PublicKey]*live
+	// Ephemeral peers (see alias.go): by ephemeral key, and each device
+	// key's one alias.
+	aliases map[wgkey.PublicKey]*alias
+	aliasOf map[wgkey.PublicKey]wgkey.PublicKey
+	// owners maps each tunnel address to the configured key that holds it
+	// as an allowed IP on the device, as wireguard-go's own table does.
+	owners map[netip.Addr]wgkey.PublicKey
 	// stream counts the entries of a snapshot in progress.
 	stream Result
 	// Counts since the start, for the gateway's log; never per key.
@@ -67,6 +74,15 @@ type live struct {
 	// active is the latest of: when it was configured, its latest
 	// initiation accepted by Ensure, and its latest handshake seen by Trim.
 	active time.Time
+	// device is the device's long-term key: the key itself, or the one
+	// an ephemeral key is an alias of.
+	device wgkey.PublicKey
+	// owner is true when the peer holds the device's addresses as its
+	// allowed IPs. A key configured while another key of its device held
+	// them is not an owner until its handshake completes (Responded).
+	owner bool
+	// addrs are the addresses an owner holds.
+	addrs []netip.Addr
 }
 
 // NewManager returns a Manager with no admitted peers.
@@ -79,6 +95,9 @@ func NewManager(cfg ManagerConfig) *Manager {
 		maxLive: cfg.MaxConfigured,
 		index:   NewIndex(cfg.Pools...),
 		live:    map[wgkey.PublicKey]*live{},
+		aliases: map[wgkey.PublicKey]*alias{},
+		aliasOf: map[wgkey.PublicKey]wgkey.PublicKey{},
+		owners:  map[netip.Addr]wgkey.PublicKey{},
 	}
 	if m.clock == nil {
 		m.clock = time.Now
@@ -99,8 +118,9 @@ type Result struct {
 	Dropped        int // admitted keys no longer admitted
 	Rejected       int // feed entries that failed validation
 	Failed         int // device updates that failed
-	// Unconfigured lists the dropped keys that were configured on the
-	// device and have been removed from it.
+	// Unconfigured lists the devices, by long-term key, that had a key
+	// configured on the device (their own or an ephemeral alias) and now
+	// have none: their sessions are over.
 	Unconfigured []wgkey.PublicKey
 }
 
@@ -145,19 +165,14 @@ func (m *Manager) admitLocked(p Peer) Result {
 	}
 	if !a.Displaced.IsZero() {
 		res.Dropped++
-		m.unconfigureLocked(a.Displaced, &res)
+		m.dropDeviceLocked(a.Displaced, &res)
 	}
 	switch {
 	case a.New:
 		res.Added++
 	case a.AddrsChanged:
 		res.Updated++
-		if _, ok := m.live[p.Key]; ok {
-			if err := m.dev.IpcSet(addUAPI(p)); err != nil {
-				res.Failed++
-				m.unconfigureLocked(p.Key, &res)
-			}
-		}
+		m.readdressLocked(p, &res)
 	default:
 		// Unchanged, or only the device ID changed: nothing to tell the
 		// device.
@@ -179,7 +194,7 @@ func (m *Manager) removeLocked(key wgkey.PublicKey, res *Result) {
 	if m.index.Remove(key) {
 		res.Dropped++
 	}
-	m.unconfigureLocked(key, res)
+	m.dropDeviceLocked(key, res)
 }
 
 // RemoveDevice drops the key of device id from the index and, if it is
@@ -190,7 +205,7 @@ func (m *Manager) RemoveDevice(id string) Result {
 	var res Result
 	if key, ok := m.index.RemoveDevice(id); ok {
 		res.Dropped++
-		m.unconfigureLocked(key, &res)
+		m.dropDeviceLocked(key, &res)
 	}
 	return res
 }
@@ -282,7 +297,7 @@ func (m *Manager) Commit() Result {
 	m.stream = Result{}
 	m.index.Commit(func(key wgkey.PublicKey) {
 		res.Dropped++
-		m.unconfigureLocked(key, &res)
+		m.dropDeviceLocked(key, &res)
 	})
 	return res
 }
@@ -311,22 +326,48 @@ func (m *Manager) ApplyFull(snapshot []gwproto.Peer) Result {
 	return m.Commit()
 }
 
-// unconfigureLocked removes key from the device if it is configured there.
-func (m *Manager) unconfigureLocked(key wgkey.PublicKey, res *Result) {
-	if _, ok := m.live[key]; !ok {
-		return
+// unconfigureLocked removes key from the device if it is configured
+// there, and reports whether it was.
+func (m *Manager) unconfigureLocked(key wgkey.PublicKey, res *Result) bool {
+	l, ok := m.live[key]
+	if !ok {
+		return false
 	}
 	delete(m.live, key)
+	if l.owner {
+		m.disownLocked(key, l)
+	}
 	if err := m.dev.IpcSet(removeUAPI(key)); err != nil {
 		res.Failed++
 	}
-	res.Unconfigured = append(res.Unconfigured, key)
+	return true
 }
 
-// Ensure makes sure key is configured on the device if it is admitted, and
-// reports whether it is: the handshake gate calls it with the static key of
-// each initiation before handing the initiation to wireguard-go. For a key
-// that is not admitted it returns false and records nothing.
+// dropDeviceLocked removes the device with long-term key device, whose key
+// has left the index, from the device: its key and its ephemeral alias,
+// which is forgotten too.
+func (m *Manager) dropDeviceLocked(device wgkey.PublicKey, res *Result) {
+	was := m.unconfigureLocked(device, res)
+	if eph, ok := m.aliasOf[device]; ok {
+		was = m.unconfigureLocked(eph, res) || was
+		m.forgetAliasLocked(eph)
+	}
+	if was {
+		res.Unconfigured = append(res.Unconfigured, device)
+	}
+}
+
+// Ensure makes sure key is configured on the device if it is admitted, or
+// is an ephemeral alias of an admitted device (with the alias's pre-shared
+// key), and reports whether it is: the handshake gate calls it with the
+// static key of each initiation before handing the initiation to
+// wireguard-go. For a key that is neither it returns false and records
+// nothing.
+//
+// A key is configured with its device's addresses as allowed IPs, unless
+// another key of the same device holds them on the device: then it is
+// configured without any until its handshake completes (Responded), so
+// that an initiation alone, which may be a replay, moves nothing.
 func (m *Manager) Ensure(key wgkey.PublicKey) bool {
 	now := m.clock()
 	m.mu.Lock()
@@ -335,7 +376,7 @@ func (m *Manager) Ensure(key wgkey.PublicKey) bool {
 		l.active = later(l.active, now)
 		return true
 	}
-	p, ok := m.index.Peer(key)
+	p, psk, device, ok := m.resolveLocked(key)
 	if !ok {
 		return false
 	}
@@ -343,18 +384,58 @@ func (m *Manager) Ensure(key wgkey.PublicKey) bool {
 		m.ensureFailed++
 		return false
 	}
-	if err := m.dev.IpcSet(addUAPI(p)); err != nil {
+	owner := !m.siblingOwnsLocked(key, device)
+	if err := m.dev.IpcSet(configUAPI(p, psk, owner)); err != nil {
 		m.ensureFailed++
 		return false
 	}
-	m.live[key] = &live{active: now}
+	l := &live{active: now, device: device}
+	m.live[key] = l
+	if owner {
+		m.ownLocked(key, l, p.Addrs)
+	}
 	return true
+}
+
+// Responded tells m that wireguard-go answered a handshake initiation from
+// key: the handshake completed. A key that was configured without its
+// device's addresses (see Ensure) now takes them, and the device's other
+// key leaves the device: after an ephemeral alias's first handshake the
+// long-term key is removed (it stays admitted); after a handshake of the
+// long-term key the alias is removed and forgotten, since its client has
+// started anew. For any other key it does nothing.
+func (m *Manager) Responded(key wgkey.PublicKey) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.live[key]
+	if !ok || l.owner {
+		return
+	}
+	p, psk, device, ok := m.resolveLocked(key)
+	if !ok {
+		return
+	}
+	var res Result
+	for _, sib := range m.siblingsLocked(key, device) {
+		m.unconfigureLocked(sib, &res)
+		if _, isAlias := m.aliases[sib]; isAlias {
+			m.forgetAliasLocked(sib)
+		}
+	}
+	if err := m.dev.IpcSet(configUAPI(p, psk, true)); err != nil {
+		m.ensureFailed++
+		m.unconfigureLocked(key, &res)
+		return
+	}
+	m.ownLocked(key, l, p.Addrs)
 }
 
 // Trim removes from the device every configured peer that has been idle
 // for longer than the idle timeout at now: no initiation accepted by Ensure,
 // no handshake in hs (the device's handshake times) and no configuration
-// within that time. The keys stay admitted; Trim returns those it removed.
+// within that time. The keys stay admitted; ephemeral aliases idle for as
+// long (configured or not) are forgotten. Trim returns the devices, by
+// long-term key, that have no key left on the device.
 func (m *Manager) Trim(now time.Time, hs []sessions.Handshake) []wgkey.PublicKey {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -363,29 +444,47 @@ func (m *Manager) Trim(now time.Time, hs []sessions.Handshake) []wgkey.PublicKey
 			l.active = later(l.active, h.Last)
 		}
 	}
-	var out []wgkey.PublicKey
+	var res Result
+	gone := map[wgkey.PublicKey]bool{}
 	for key, l := range m.live {
 		if now.Sub(l.active) <= m.idle {
 			continue
 		}
-		var res Result
+		if a, ok := m.aliases[key]; ok {
+			a.added = later(a.added, l.active)
+		}
 		m.unconfigureLocked(key, &res)
-		out = append(out, key)
+		gone[l.device] = true
+	}
+	for eph, a := range m.aliases {
+		if _, ok := m.live[eph]; !ok && now.Sub(a.added) > m.idle {
+			m.forgetAliasLocked(eph)
+		}
+	}
+	var out []wgkey.PublicKey
+	for device := range gone {
+		if !m.deviceLiveLocked(device) {
+			out = append(out, device)
+		}
 	}
 	return out
 }
 
-// DeviceID returns the device ID admitted with key, and whether key is
-// admitted.
+// DeviceID returns the device ID admitted with key, or with the device key
+// is an ephemeral alias of, and whether there is one.
 func (m *Manager) DeviceID(key wgkey.PublicKey) (string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if a, ok := m.aliases[key]; ok {
+		key = a.device
+	}
 	return m.index.DeviceID(key)
 }
 
 // Stats are a Manager's counts.
 type Stats struct {
 	Admitted     int    // keys in the index
+	Aliases      int    // ephemeral keys installed as aliases of admitted keys
 	Configured   int    // peers on the device
 	IndexBytes   int    // memory held by the index
 	EnsureFailed uint64 // admitted keys that could not be configured
@@ -397,6 +496,7 @@ func (m *Manager) Stats() Stats {
 	defer m.mu.Unlock()
 	return Stats{
 		Admitted:     m.index.Len(),
+		Aliases:      len(m.aliases),
 		Configured:   len(m.live),
 		IndexBytes:   m.index.Bytes(),
 		EnsureFailed: m.ensureFailed,
