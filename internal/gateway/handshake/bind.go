@@ -40,6 +40,13 @@ type Config struct {
 	// Clock returns the current time; nil means time.Now. It drives the
 	// load hysteresis and the per-source limit.
 	Clock func() time.Time
+	// Responded, if set, is called with the static key of an initiation
+	// that Accept passed, once wireguard-go sends its handshake response:
+	// the handshake completed, so the initiation was fresh and not a
+	// replay. It is called from one goroutine of the Bind, in order, never
+	// from the send path; if it falls behind by more than 256 calls, later
+	// ones are dropped (counted in Stats.RespondedDropped).
+	Responded func(wgkey.PublicKey)
 }
 
 // Stats are a Bind's counters since it was created. They are global
@@ -54,6 +61,9 @@ type Stats struct {
 	Refused     uint64 // dropped: undecryptable, or a key not admitted
 	Passed      uint64 // handed on to wireguard-go after Accept
 	PassedRaw   uint64 // handed on unopened for wireguard-go's cookie
+	// RespondedDropped counts completed handshakes not reported to
+	// Config.Responded because it fell behind.
+	RespondedDropped uint64
 }
 
 // Bind wraps a conn.Bind so that wireguard-go sees a handshake initiation
@@ -80,6 +90,11 @@ type Bind struct {
 
 	initiations, badMAC1, queueFull, cookiesSent, limited atomic.Uint64
 	opened, refused, passed, passedRaw                    atomic.Uint64
+
+	// Completed handshakes, for Config.Responded (see responded.go).
+	awaiting  awaiting
+	responses chan wgkey.PublicKey
+	respDrop  atomic.Uint64
 }
 
 // running is the state of one Open: its queues and its workers.
@@ -120,6 +135,10 @@ func NewBind(cfg Config) *Bind {
 	}
 	b.cookies.Init(device.NoisePublicKey(cfg.PrivateKey.Public()))
 	b.pool.New = func() any { return new(packet) }
+	if cfg.Responded != nil {
+		b.responses = make(chan wgkey.PublicKey, 256)
+		b.awaiting.init()
+	}
 	return b
 }
 
@@ -135,6 +154,8 @@ func (b *Bind) Stats() Stats {
 		Refused:     b.refused.Load(),
 		Passed:      b.passed.Load(),
 		PassedRaw:   b.passedRaw.Load(),
+
+		RespondedDropped: b.respDrop.Load(),
 	}
 }
 
@@ -157,6 +178,9 @@ func (b *Bind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	b.mu.Unlock()
 	for range b.cfg.Workers {
 		go b.work(r)
+	}
+	if b.responses != nil {
+		go b.report(r)
 	}
 	out := make([]conn.ReceiveFunc, 0, len(fns)+1)
 	for _, fn := range fns {
@@ -285,6 +309,9 @@ func (b *Bind) admit(r *running, p *packet) bool {
 		return false
 	}
 	b.passed.Add(1)
+	if b.responses != nil {
+		b.awaiting.add(Sender(msg), key, now)
+	}
 	return true
 }
 

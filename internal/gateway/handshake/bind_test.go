@@ -39,6 +39,7 @@ type gate struct {
 type gateOpts struct {
 	deviceUnderLoad func() bool
 	queueSize       int
+	responded       func(wgkey.PublicKey)
 }
 
 func newGate(t *testing.T, o gateOpts) *gate {
@@ -50,6 +51,7 @@ func newGate(t *testing.T, o gateOpts) *gate {
 		Accept:          g.accept,
 		DeviceUnderLoad: o.deviceUnderLoad,
 		QueueSize:       o.queueSize,
+		Responded:       o.responded,
 	})
 	g.dev = device.NewDevice(g.tun.TUN(), g.bind, device.NewLogger(device.LogLevelSilent, ""))
 	if err := g.dev.IpcSet("private_key=" + g.key.Hex() + "\nlisten_port=0\n"); err != nil {
@@ -118,6 +120,9 @@ type client struct {
 type countingBind struct {
 	conn.Bind
 	initiations atomicCount
+
+	mu   sync.Mutex
+	last []byte // the last initiation sent
 }
 
 type atomicCount struct {
@@ -136,6 +141,9 @@ func (b *countingBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	for _, p := range bufs {
 		if IsInitiation(p) {
 			b.initiations.add()
+			b.mu.Lock()
+			b.last = append([]byte(nil), p...)
+			b.mu.Unlock()
 		}
 	}
 	return b.Bind.Send(bufs, ep)
@@ -539,5 +547,74 @@ func TestCloseWhileConfiguring(t *testing.T) {
 	case <-closed:
 	case <-time.After(10 * time.Second):
 		t.Fatal("device Close did not return while a worker was configuring a peer")
+	}
+}
+
+// TestRespondedOnlyForCompletedHandshakes: Config.Responded hears of a
+// handshake wireguard-go answered, and not of a replayed initiation that
+// the gate passed but wireguard-go refused.
+func TestRespondedOnlyForCompletedHandshakes(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var heard []wgkey.PublicKey
+	g := newGate(t, gateOpts{responded: func(k wgkey.PublicKey) {
+		mu.Lock()
+		heard = append(heard, k)
+		mu.Unlock()
+	}})
+	calls := func() []wgkey.PublicKey {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]wgkey.PublicKey(nil), heard...)
+	}
+	c := newClient(t, "100.64.0.2")
+	g.admit(c.key.Public(), "100.64.0.2")
+	c.connect(t, g)
+	waitFor(t, 2*device.RekeyTimeout, "Responded after the first handshake", func() bool { return len(calls()) == 1 })
+	if got := calls(); got[0] != c.key.Public() {
+		t.Fatalf("Responded: got %v, want the client's key", got)
+	}
+
+	// The same initiation again, from another socket: the gate passes it
+	// (the key is admitted), wireguard-go refuses the old timestamp.
+	c.bind.mu.Lock()
+	replay := c.bind.last
+	c.bind.mu.Unlock()
+	sendUDP(t, g, replay)
+	waitFor(t, 5*time.Second, "the replay to be passed", func() bool { return g.bind.Stats().Passed == 2 })
+
+	// A real new handshake of the client is heard; the replay is not.
+	if err := c.dev.IpcSet("public_key=" + g.key.Public().Hex() + "\nremove=true\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.connect(t, g)
+	waitFor(t, 2*device.RekeyTimeout, "Responded after the second handshake", func() bool { return len(calls()) >= 2 })
+	if got := calls(); len(got) != 2 || got[1] != c.key.Public() {
+		t.Fatalf("Responded: got %d calls %v, want 2 for the client's key", len(got), got)
+	}
+	if n := g.bind.awaiting.n.Load(); n != 1 {
+		t.Errorf("initiations awaiting a response: got %d, want 1 (the replay, never answered)", n)
+	}
+}
+
+func TestAwaitingEvictsOldest(t *testing.T) {
+	var a awaiting
+	a.init()
+	now := time.Unix(1000, 0)
+	for i := range maxAwaiting + 10 {
+		a.add(uint32(i), wgkey.PublicKey{byte(i)}, now)
+	}
+	if n := a.n.Load(); n != maxAwaiting {
+		t.Fatalf("entries: got %d, want %d", n, maxAwaiting)
+	}
+	if _, ok := a.take(3, now); ok {
+		t.Errorf("an evicted entry was found")
+	}
+	if k, ok := a.take(maxAwaiting+5, now); !ok || k != (wgkey.PublicKey{byte((maxAwaiting + 5) % 256)}) {
+		t.Errorf("a recent entry: got %v %v", k, ok)
+	}
+	a.add(7, wgkey.PublicKey{7}, now)
+	if _, ok := a.take(7, now.Add(awaitTimeout+time.Second)); ok {
+		t.Errorf("an entry older than awaitTimeout was taken")
 	}
 }

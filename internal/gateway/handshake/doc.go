@@ -31,6 +31,17 @@
 // dropped; for a key that is not admitted that costs the one decryption, and
 // nothing is stored, logged or counted per client.
 //
+// # Completed handshakes
+//
+// An initiation that Accept passed may still be refused by wireguard-go: a
+// replay carries an old timestamp. With Config.Responded set, the gate
+// remembers the sender index of each initiation it passed, and when
+// wireguard-go sends the handshake response addressed to that index (the
+// handshake completed) it reports the initiator's key, from a goroutine of
+// its own. The gateway moves a device's addresses between its long-term key
+// and its ephemeral alias only then (see package peers), so that a replayed
+// initiation moves nothing.
+//
 // # Cookies under load, and wireguard-go's own cookie check
 //
 // WireGuard's defence against initiation floods is the cookie: a responder
