@@ -30,6 +30,12 @@ type Gateway struct {
 	Allow, Deny      []string
 	DNSUpstreams     []string
 	AllowPrivate     []string
+	// QuantumResistant runs the ephemeral-peer service that quantum-
+	// resistant tunnels need (on by default).
+	QuantumResistant bool
+	// UAPISocket is the path of a read-only UAPI socket for `wg show`, or
+	// "" for none.
+	UAPISocket string
 
 	// Filled in by Validate.
 	AllowPrefixes, DenyPrefixes, AllowPrivatePrefixes []netip.Prefix
@@ -56,6 +62,8 @@ func (g *Gateway) Bind(fs *pflag.FlagSet, prefix string) {
 	fs.StringSliceVar(&g.Deny, prefix+"deny-cidr", nil, "never answer handshakes from these client source CIDRs")
 	fs.StringSliceVar(&g.DNSUpstreams, prefix+"dns-upstream", nil, "resolvers (HOST:PORT) behind the gateway's tunnel DNS (default: the nameservers in /etc/resolv.conf)")
 	fs.StringSliceVar(&g.AllowPrivate, prefix+"allow-private", nil, "private or link-local destinations clients may reach (default: none)")
+	fs.BoolVar(&g.QuantumResistant, prefix+"quantum-resistant", true, "serve ephemeral peers for quantum-resistant tunnels (TCP 1337 on the tunnel addresses); false makes such clients fail closed")
+	fs.StringVar(&g.UAPISocket, prefix+"uapi-socket", "", "serve a read-only WireGuard UAPI on this unix socket for `wg show` (live peer state, endpoints included; default: none)")
 }
 
 // Modes of a gateway.

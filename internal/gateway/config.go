@@ -14,6 +14,7 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/nitronet/nitronet/internal/ephemeral"
 	"github.com/nitronet/nitronet/internal/gateway/admission"
 	"github.com/nitronet/nitronet/internal/gateway/userspace"
 	"github.com/nitronet/nitronet/internal/gwproto"
@@ -68,6 +69,12 @@ type NetworkConfig struct {
 	// gateway itself serves it on kernel sockets once the network is set
 	// up) and should refuse it when it is 0.
 	DNSPort int
+	// ServicePorts are the TCP ports of the gateway's own services on
+	// Addresses other than DNS (the ephemeral-peer service of
+	// quantum-resistant tunnels). A kernel network must let clients reach
+	// them; the gateway serves them itself (through TCPListener if the
+	// network implements it, else on kernel sockets).
+	ServicePorts []int
 	// Dial, if set, opens the outbound connections of a userspace network
 	// (for instance to pin an egress address). Kernel networks ignore it.
 	Dial userspace.DialFunc
@@ -152,6 +159,19 @@ type Config struct {
 	// DNSPort is the UDP and TCP port of the DNS service; 0 means 53.
 	// Clients expect 53; other values are for tests.
 	DNSPort int
+	// DisableEphemeralPeers turns off the ephemeral-peer service of
+	// quantum-resistant tunnels (package ephemeral). Clients that ask for
+	// one then fail closed unless their user allows a downgrade.
+	DisableEphemeralPeers bool
+	// EphemeralPort is the TCP port of the ephemeral-peer service on the
+	// tunnel addresses; 0 means ephemeral.Port (1337), which clients
+	// expect.
+	EphemeralPort int
+	// UAPISocket, if set, is the path of a unix socket serving a
+	// read-only wireguard-go UAPI ("get" only) for `wg show`: live peer
+	// state, which includes endpoints, for whoever may open the socket.
+	// It is off by default.
+	UAPISocket string
 	// AllowPrivate lists private or loopback destinations clients may reach.
 	AllowPrivate []netip.Prefix
 	// Pool4 and Pool6 are the tunnel pools; defaults DefaultPool4 and
@@ -225,6 +245,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.DNSPort < 0 || c.DNSPort > 65535 {
 		return c, errors.New("gateway: DNSPort out of range")
 	}
+	if c.EphemeralPort == 0 {
+		c.EphemeralPort = ephemeral.Port
+	}
+	if c.EphemeralPort < 0 || c.EphemeralPort > 65535 || (c.EphemeralPort == c.DNSPort && len(c.DNSUpstreams) > 0) {
+		return c, errors.New("gateway: EphemeralPort out of range or the DNS port")
+	}
 	if !c.Pool4.IsValid() {
 		c.Pool4 = netip.MustParsePrefix(DefaultPool4)
 	}
@@ -269,6 +295,15 @@ func (c Config) withDefaults() (Config, error) {
 		c.SessionQueue = 10000
 	}
 	return c, nil
+}
+
+// servicePorts returns the TCP ports of the gateway's own services on its
+// tunnel addresses, besides DNS.
+func (c Config) servicePorts() []int {
+	if c.DisableEphemeralPeers {
+		return nil
+	}
+	return []int{c.EphemeralPort}
 }
 
 // addresses returns the gateway's tunnel addresses with pool lengths.

@@ -182,6 +182,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		AllowPrivate: g.cfg.AllowPrivate,
 		DNSUpstreams: g.cfg.DNSUpstreams,
 		DNSPort:      g.dnsPort(),
+		ServicePorts: g.cfg.servicePorts(),
 		Dial:         g.cfg.Dial,
 		Logger:       g.log,
 	})
@@ -212,6 +213,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	defer g.dev.Close()
+	stopServices, err := g.startServices(ctx, network, id.Key)
+	if err != nil {
+		return err
+	}
+	defer stopServices() // on an error return, before the device closes
 	if err := g.register(ctx, id); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -235,6 +241,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	cancel()
 	wg.Wait()
 
+	stopServices()
 	stopDNS()
 	g.dev.Close()
 	network.Close()
@@ -279,6 +286,7 @@ func (g *Gateway) startDevice(network Network, key wgkey.PrivateKey) error {
 		PrivateKey: key,
 		// The gate opens the bind at Up, after g.dev and g.peers are set.
 		Accept:          func(k wgkey.PublicKey) bool { return g.peers.Ensure(k) },
+		Responded:       func(k wgkey.PublicKey) { g.peers.Responded(k) },
 		DeviceUnderLoad: func() bool { return g.dev.IsUnderLoad() },
 	})
 	g.dev = device.NewDevice(network.TUN(), g.gate, g.wgLogger())
@@ -296,6 +304,35 @@ func (g *Gateway) startDevice(network Network, key wgkey.PrivateKey) error {
 		return g.deviceError("device up", err)
 	}
 	return nil
+}
+
+// startServices starts the gateway's own services that need the device:
+// the ephemeral-peer service and, if configured, the read-only UAPI
+// socket. The returned function stops them and waits; it may be called
+// more than once.
+func (g *Gateway) startServices(ctx context.Context, network Network, key wgkey.PrivateKey) (stop func(), err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	waitEph, err := g.startEphemeral(ctx, network, key)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	waitUAPI := func() {}
+	if g.cfg.UAPISocket != "" {
+		if waitUAPI, err = g.serveUAPI(ctx, g.cfg.UAPISocket); err != nil {
+			cancel()
+			waitEph()
+			return nil, err
+		}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			waitEph()
+			waitUAPI()
+		})
+	}, nil
 }
 
 // dnsPort returns the port of the DNS service, or 0 if there is none.
@@ -470,8 +507,10 @@ func (g *Gateway) observe() {
 		return
 	}
 	now := g.cfg.Clock()
+	// A device's ephemeral alias (quantum-resistant tunnels) counts as
+	// the device: the tracker sees one key per device.
 	g.mu.Lock()
-	ivs := g.tracker.Observe(now, hs, g.peers.DeviceID)
+	ivs := g.tracker.Observe(now, g.peers.Canonical(hs), g.peers.DeviceID)
 	g.queue.Add(ivs...)
 	g.mu.Unlock()
 	if len(ivs) > 0 {

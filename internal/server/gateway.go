@@ -38,6 +38,9 @@ func GatewayConfig(g config.Gateway, log *slog.Logger) gateway.Config {
 		AllowPrivate: g.AllowPrivatePrefixes,
 		DNSUpstreams: g.DNSUpstreams,
 		Logger:       log,
+
+		DisableEphemeralPeers: !g.QuantumResistant,
+		UAPISocket:            g.UAPISocket,
 	}
 	c.Admission.Allow, c.Admission.Deny = g.AllowPrefixes, g.DenyPrefixes
 	if len(c.DNSUpstreams) == 0 {
@@ -48,7 +51,7 @@ func GatewayConfig(g config.Gateway, log *slog.Logger) gateway.Config {
 		c.NewNetwork = func(nc gateway.NetworkConfig) (gateway.Network, error) {
 			n, err := kernelnet.Setup(kernelnet.Config{
 				IfName: ifName, Addresses: nc.Addresses, Pools: nc.Pools(), Uplink: uplink,
-				AllowPrivate: nc.AllowPrivate, DNSPort: nc.DNSPort, MTU: nc.MTU, Logger: nc.Logger,
+				AllowPrivate: nc.AllowPrivate, DNSPort: nc.DNSPort, ServicePorts: nc.ServicePorts, MTU: nc.MTU, Logger: nc.Logger,
 			})
 			if err != nil {
 				return nil, err

@@ -19,6 +19,7 @@
 //	                            iif tun                                  -> drop (other interfaces, spoofed sources)
 //	input (filter, 0):          iif tun, ct state established,related   -> accept
 //	                            iif tun, daddr a gateway tunnel address, udp/tcp dport DNSPort -> accept
+//	                            iif tun, daddr a gateway tunnel address, tcp dport in ServicePorts -> accept
 //	                            iif tun                                  -> drop (gateway's own addresses)
 //
 // No rule has a counter, log, quota, limit or set-update expression, and
@@ -64,6 +65,9 @@ type Config struct {
 	// DNSPort is the port of the gateway's DNS resolver on its tunnel
 	// addresses, reachable by clients over UDP and TCP. 0 means none.
 	DNSPort int
+	// ServicePorts are TCP ports of other gateway services on its tunnel
+	// addresses that clients may reach (the ephemeral-peer service).
+	ServicePorts []int
 	// MTU is the TUN MTU; 0 means DefaultMTU.
 	MTU int
 	// Logger receives setup and teardown messages, never packet data. nil
@@ -130,6 +134,11 @@ func (c Config) normalize() (Config, error) {
 	c.AllowPrivate = masked("allow-private", c.AllowPrivate)
 	if c.DNSPort < 0 || c.DNSPort > 65535 {
 		errs = append(errs, fmt.Errorf("invalid DNS port %d", c.DNSPort))
+	}
+	for _, p := range c.ServicePorts {
+		if p < 1 || p > 65535 {
+			errs = append(errs, fmt.Errorf("invalid service port %d", p))
+		}
 	}
 	if c.MTU == 0 {
 		c.MTU = DefaultMTU

@@ -39,6 +39,7 @@ func TestConfigNormalize(t *testing.T) {
 		{"no pools", func(c *Config) { c.Pools = nil }, "no client pools"},
 		{"invalid allow", func(c *Config) { c.AllowPrivate = []netip.Prefix{{}} }, "allow-private"},
 		{"dns port", func(c *Config) { c.DNSPort = 70000 }, "DNS port"},
+		{"service port", func(c *Config) { c.ServicePorts = []int{0} }, "service port"},
 		{"mtu small", func(c *Config) { c.MTU = 100 }, "MTU"},
 	}
 	for _, tt := range tests {

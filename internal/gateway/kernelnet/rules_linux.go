@@ -32,6 +32,7 @@ type ruleset struct {
 	allow       []netip.Prefix
 	blocked     []netip.Prefix
 	dnsPort     uint16 // 0: no DNS rule
+	services    []uint16
 }
 
 func newRuleset(c Config, tun, uplink string) ruleset {
@@ -45,6 +46,9 @@ func newRuleset(c Config, tun, uplink string) ruleset {
 	}
 	for _, a := range c.Addresses {
 		r.addrs = append(r.addrs, a.Addr())
+	}
+	for _, p := range c.ServicePorts {
+		r.services = append(r.services, uint16(p))
 	}
 	return r
 }
@@ -93,6 +97,11 @@ func (r ruleset) rules() []rule {
 			for _, proto := range []byte{unix.IPPROTO_UDP, unix.IPPROTO_TCP} {
 				add(chainInput, "dns", ifname(expr.MetaKeyIIFNAME, r.tun), addrMatch(netip.PrefixFrom(a, a.BitLen()), false), dport(proto, r.dnsPort), accept)
 			}
+		}
+	}
+	for _, port := range r.services {
+		for _, a := range r.addrs {
+			add(chainInput, "gateway service", ifname(expr.MetaKeyIIFNAME, r.tun), addrMatch(netip.PrefixFrom(a, a.BitLen()), false), dport(unix.IPPROTO_TCP, port), accept)
 		}
 	}
 	add(chainInput, "nothing else to gateway", ifname(expr.MetaKeyIIFNAME, r.tun), drop)

@@ -81,6 +81,23 @@ func TestRulesetShape(t *testing.T) {
 		t.Errorf("last forward rule = %q", fwd[len(fwd)-1])
 	}
 
+	// A service port is open over TCP on each tunnel address, before the
+	// final drop.
+	c.ServicePorts = []int{1337}
+	var in []string
+	for _, r := range newRuleset(c, "nt0", "eth0").rules() {
+		if r.chain == chainInput {
+			in = append(in, r.comment)
+		}
+	}
+	if n := strings.Count(strings.Join(in, "\n"), "gateway service"); n != 2 {
+		t.Errorf("input chain: %d gateway service rules, want 2 (one per tunnel address): %q", n, in)
+	}
+	if in[len(in)-1] != "nothing else to gateway" {
+		t.Errorf("last input rule = %q, want the drop", in[len(in)-1])
+	}
+	c.ServicePorts = nil
+
 	// Without a DNS port there is no DNS rule.
 	c.DNSPort = 0
 	for _, r := range newRuleset(c, "nt0", "eth0").rules() {

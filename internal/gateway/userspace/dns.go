@@ -1,6 +1,7 @@
 package userspace
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 
@@ -37,4 +38,29 @@ func (n *Network) startDNS(addr netip.Addr) error {
 	n.goTracked(func() { n.dns.ServeUDP(n.ctx, uc) })
 	n.goTracked(func() { n.dns.ServeTCP(n.ctx, ln) })
 	return nil
+}
+
+// ListenTCP listens on addr, one of the gateway's tunnel addresses, inside
+// the netstack: clients reach it through the tunnel, before the
+// destination policy (which refuses the gateway's own addresses) is
+// consulted. The listener's connections report the client's tunnel
+// address as their remote address. Close closes the listener.
+func (n *Network) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
+	a := addr.Addr().Unmap()
+	if !n.policy.isGateway(a) {
+		return nil, fmt.Errorf("userspace: %v is not a gateway address", a)
+	}
+	proto := ipv4.ProtocolNumber
+	if a.Is6() {
+		proto = ipv6.ProtocolNumber
+	}
+	fa := tcpip.FullAddress{NIC: nicID, Addr: tcpip.AddrFromSlice(a.AsSlice()), Port: addr.Port()}
+	ln, err := gonet.ListenTCP(n.stack, fa, proto)
+	if err != nil {
+		return nil, fmt.Errorf("userspace: listen: %w", err)
+	}
+	if !n.track(ln) {
+		return nil, net.ErrClosed
+	}
+	return ln, nil
 }
