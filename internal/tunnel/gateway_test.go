@@ -53,6 +53,14 @@ type netstackGateway struct {
 // startNetstackGateway starts a gateway that accepts the given client keys.
 func startNetstackGateway(t *testing.T, clients ...wgkey.PublicKey) *netstackGateway {
 	t.Helper()
+	gw, _ := startNetstackGatewayNet(t, clients...)
+	return gw
+}
+
+// startNetstackGatewayNet is startNetstackGateway, also returning the
+// gateway's netstack.
+func startNetstackGatewayNet(t *testing.T, clients ...wgkey.PublicKey) (*netstackGateway, *netstack.Net) {
+	t.Helper()
 	gw := &netstackGateway{Key: testKey(t, 9)}
 	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{gwTunV4, gwTunV6}, nil, 1420)
 	if err != nil {
@@ -109,7 +117,7 @@ func startNetstackGateway(t *testing.T, clients ...wgkey.PublicKey) *netstackGat
 		udp.Close()
 		wg.Wait()
 	})
-	return gw
+	return gw, tnet
 }
 
 // ClientConfig returns a configuration for the first client key given to

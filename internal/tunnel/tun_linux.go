@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -133,12 +134,14 @@ func upTUN(_ context.Context, o Options, uapi string) (_ *Tunnel, err error) {
 		ifName:  ifName,
 		addrs:   append([]netip.Prefix(nil), c.Interface.Addresses...),
 		gateway: c.Peers[0].Endpoint,
+		dial:    boundDialer(ifName),
 		closeFn: func() error {
 			err := undo()
 			lock.Close()
 			return err
 		},
 	}
+	t.configure(c)
 	log.Info("tunnel up", "mode", "tun", "interface", ifName, "ipv4_default", plan.carries4,
 		"ipv6_default", plan.carries6, "ipv6_blocked", plan.blockV6, "kill_switch", o.KillSwitch, "dns", st.DNS)
 	return t, nil
@@ -248,6 +251,22 @@ func checkTUNFree(st tunState) error {
 		}
 	}
 	return nil
+}
+
+// boundDialer returns a dial function whose sockets are bound to the
+// interface ifName (SO_BINDTODEVICE): their packets leave through the
+// tunnel or not at all.
+func boundDialer(ifName string) func(ctx context.Context, network, address string) (net.Conn, error) {
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifName)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	return d.DialContext
 }
 
 // newTUNDevice creates the TUN interface and a WireGuard device on it that

@@ -35,6 +35,7 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 
 	"github.com/nitronet/nitronet/internal/wgconf"
+	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
 // Defaults for Options.
@@ -107,6 +108,9 @@ type Status struct {
 	// SOCKSAddr and HTTPAddr are the proxy listen addresses in userspace
 	// mode, "" otherwise.
 	SOCKSAddr, HTTPAddr string
+	// QuantumResistant reports whether MakeQuantumResistant switched the
+	// tunnel to an ephemeral key with an ML-KEM pre-shared key.
+	QuantumResistant bool
 }
 
 // Tunnel is a running tunnel returned by Up. Its methods are safe for
@@ -121,8 +125,16 @@ type Tunnel struct {
 
 	socksAddr, httpAddr string
 
+	// dial opens connections through the tunnel (see DialContext).
+	dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// device is the configuration's public key, peer the gateway's (the
+	// first peer), and dns the configured DNS servers.
+	device, peer wgkey.PublicKey
+	dns          []netip.Addr
+
 	mu      sync.Mutex
 	closed  bool
+	quantum bool         // switched to an ephemeral key (MakeQuantumResistant)
 	closeFn func() error // undoes everything Up did, in reverse order
 	err     error
 }
@@ -189,6 +201,13 @@ func Up(ctx context.Context, o Options) (*Tunnel, error) {
 	return upTUN(ctx, o, uapi)
 }
 
+// configure fills in what t keeps of c for MakeQuantumResistant.
+func (t *Tunnel) configure(c wgconf.Config) {
+	t.device = c.Interface.PrivateKey.Public()
+	t.peer = c.Peers[0].PublicKey
+	t.dns = append([]netip.Addr(nil), c.Interface.DNS...)
+}
+
 // Close stops the tunnel and undoes every change Up made. It returns the
 // first close's result on every call.
 func (t *Tunnel) Close() error {
@@ -210,16 +229,17 @@ func (t *Tunnel) Close() error {
 // Status returns the tunnel's current status.
 func (t *Tunnel) Status() Status {
 	t.mu.Lock()
-	closed := t.closed
+	closed, quantum := t.closed, t.quantum
 	t.mu.Unlock()
 	s := Status{
-		Mode:      t.mode,
-		Interface: t.ifName,
-		Addresses: append([]netip.Prefix(nil), t.addrs...),
-		Gateway:   t.gateway,
-		Up:        !closed,
-		SOCKSAddr: t.socksAddr,
-		HTTPAddr:  t.httpAddr,
+		QuantumResistant: quantum,
+		Mode:             t.mode,
+		Interface:        t.ifName,
+		Addresses:        append([]netip.Prefix(nil), t.addrs...),
+		Gateway:          t.gateway,
+		Up:               !closed,
+		SOCKSAddr:        t.socksAddr,
+		HTTPAddr:         t.httpAddr,
 	}
 	if !closed {
 		if get, err := t.dev.IpcGet(); err == nil {

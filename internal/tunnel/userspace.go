@@ -46,12 +46,14 @@ func upUserspace(_ context.Context, o Options, uapi string) (*Tunnel, error) {
 		gateway:   c.Peers[0].Endpoint,
 		socksAddr: px.socksAddr,
 		httpAddr:  px.httpAddr,
+		dial:      tnet.DialContext,
 		closeFn: func() error {
 			err := px.close()
 			dev.Close()
 			return err
 		},
 	}
+	t.configure(c)
 	o.Logger.Info("tunnel up", "mode", "userspace", "socks", t.socksAddr, "http", t.httpAddr, "dns_servers", len(c.Interface.DNS))
 	return t, nil
 }
