@@ -310,7 +310,8 @@ func writeTunnelStatus(t *testing.T, conf string, handshake time.Time) {
 	}
 	st := map[string]any{"pid": os.Getpid(), "mode": "userspace", "device": "dev_aaaa", "device_name": "laptop",
 		"gateway": "gw_bbbb", "region": "eu-west", "addresses": []string{"100.64.0.2/32"},
-		"socks": "127.0.0.1:1080", "http": "127.0.0.1:8118", "last_handshake": handshake, "since": time.Now().Add(-time.Minute)}
+		"socks": "127.0.0.1:1080", "http": "127.0.0.1:8118", "last_handshake": handshake, "since": time.Now().Add(-time.Minute),
+		"quantum_resistant": true}
 	b, _ := json.Marshal(st)
 	if err := os.WriteFile(filepath.Join(rd, "status.json"), b, 0o600); err != nil {
 		t.Fatal(err)
@@ -356,8 +357,11 @@ func TestStatusExitCodeAndJSON(t *testing.T) {
 		t.Fatalf("status --json, connected: got %s", r.stdout)
 	}
 	wantKeys(t, "status tunnel", m["tunnel"], "pid", "mode", "interface", "device_id", "device_name", "gateway_id", "region",
-		"addresses", "socks_proxy", "http_proxy", "last_handshake", "since")
+		"addresses", "socks_proxy", "http_proxy", "last_handshake", "since", "quantum_resistant")
 	tun := decodeObject(t, "tunnel", string(m["tunnel"]))
+	if string(tun["quantum_resistant"]) != "true" {
+		t.Errorf("tunnel quantum_resistant: got %s, want true", tun["quantum_resistant"])
+	}
 	wantTime(t, "last_handshake", tun["last_handshake"])
 	wantTime(t, "since", tun["since"])
 	if string(tun["pid"]) != strconv.Itoa(os.Getpid()) || string(tun["device_name"]) != `"laptop"` {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/client"
 	"github.com/nitronet/nitronet/internal/clientstate"
+	"github.com/nitronet/nitronet/internal/ephemeral"
 	"github.com/nitronet/nitronet/internal/tunnel"
 	"github.com/nitronet/nitronet/internal/wgconf"
 	"github.com/nitronet/nitronet/internal/wgkey"
@@ -140,6 +141,9 @@ type upStatus struct {
 	HTTP          string    `json:"http,omitempty"`
 	LastHandshake time.Time `json:"last_handshake,omitempty"`
 	Since         time.Time `json:"since"`
+	// QuantumResistant: the tunnel runs on an ephemeral key with an
+	// ML-KEM pre-shared key.
+	QuantumResistant bool `json:"quantum_resistant,omitempty"`
 }
 
 func writeStatus(dir string, s upStatus) error {
@@ -158,6 +162,10 @@ func writeStatus(dir string, s upStatus) error {
 type upFlags struct {
 	gateway, device, socks, httpProxy, ifName string
 	userspace, killSwitch                     bool
+	// quantum asks the gateway for an ephemeral peer once the tunnel is
+	// up; allowDowngrade keeps the classical tunnel if the gateway has no
+	// such service.
+	quantum, allowDowngrade bool
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -169,7 +177,11 @@ func newUpCmd(g *globals) *cobra.Command {
 			"carried or blocked; --kill-switch drops whatever would bypass it. With --userspace no\n" +
 			"root is needed: a SOCKS5 and an HTTP proxy on 127.0.0.1 carry traffic through the\n" +
 			"tunnel. --gateway auto measures the handshake time to each gateway from here and\n" +
-			"picks the fastest; the measurements are never sent anywhere.",
+			"picks the fastest; the measurements are never sent anywhere.\n\n" +
+			"Quantum-resistant (default): once the tunnel is up, the client asks the gateway through\n" +
+			"it for an ephemeral peer, derives a pre-shared key with ML-KEM-1024 and switches the\n" +
+			"tunnel to a fresh key with that pre-shared key. If the gateway does not offer this, up\n" +
+			"closes the tunnel and fails, unless --allow-downgrade; --quantum-resistant=false skips it.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runUp(cmd.Context(), g, o) },
 	}
@@ -181,6 +193,8 @@ func newUpCmd(g *globals) *cobra.Command {
 	f.StringVar(&o.httpProxy, "http-proxy", tunnel.DefaultHTTPListen, "userspace: HTTP proxy listen address (loopback)")
 	f.BoolVar(&o.killSwitch, "kill-switch", false, "TUN mode: drop all traffic that would bypass the tunnel while it is up")
 	f.StringVar(&o.ifName, "interface", tunnel.DefaultIfName, "TUN mode: interface name")
+	f.BoolVar(&o.quantum, "quantum-resistant", true, "switch to an ephemeral key with an ML-KEM-1024 pre-shared key once connected")
+	f.BoolVar(&o.allowDowngrade, "allow-downgrade", false, "stay connected without quantum resistance if the gateway does not offer it (default: disconnect)")
 	return g.serverFlag(c)
 }
 
@@ -230,9 +244,13 @@ func runUp(ctx context.Context, g *globals, o upFlags) error {
 	if err := os.WriteFile(filepath.Join(rd, "pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		return err
 	}
+	if err := quantumUpgrade(ctx, g.env, t, o); err != nil {
+		return err
+	}
 	st := t.Status()
 	us := upStatus{PID: os.Getpid(), Mode: st.Mode, Interface: st.Interface, Device: dev.ID, DeviceName: dev.Name,
-		Gateway: gateway.ID, Region: gateway.Region, SOCKS: st.SOCKSAddr, HTTP: st.HTTPAddr, Since: g.env.Clock()}
+		Gateway: gateway.ID, Region: gateway.Region, SOCKS: st.SOCKSAddr, HTTP: st.HTTPAddr, Since: g.env.Clock(),
+		QuantumResistant: st.QuantumResistant}
 	for _, a := range st.Addresses {
 		us.Addresses = append(us.Addresses, a.String())
 	}
@@ -240,6 +258,31 @@ func runUp(ctx context.Context, g *globals, o upFlags) error {
 		return err
 	}
 	return followTunnel(ctx, g.env, t, rd, us)
+}
+
+// quantumUpgrade makes t quantum-resistant unless o turns that off. A
+// gateway without the service is an error (the caller closes the tunnel)
+// unless o allows a downgrade; any other failure always is.
+func quantumUpgrade(ctx context.Context, env *Env, t *tunnel.Tunnel, o upFlags) error {
+	if !o.quantum {
+		return nil
+	}
+	// The exchange runs through the tunnel, which needs a handshake.
+	if waitHandshake(ctx, t, 10*time.Second).IsZero() {
+		return errors.New("the gateway has not answered a handshake, so the tunnel cannot be made quantum-resistant: disconnected")
+	}
+	err := t.MakeQuantumResistant(ctx, tunnel.QuantumOptions{})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ephemeral.ErrUnsupported) && o.allowDowngrade:
+		fmt.Fprintf(env.Stderr, "Warning: %v; connected WITHOUT quantum resistance (--allow-downgrade).\n", err)
+		return nil
+	case errors.Is(err, ephemeral.ErrUnsupported):
+		return fmt.Errorf("%w: disconnected. Use another gateway, or --allow-downgrade to connect without quantum resistance", err)
+	default:
+		return fmt.Errorf("quantum-resistant tunnel failed, disconnected: %w", err)
+	}
 }
 
 // followTunnel waits for the tunnel's first handshake, says whether it
@@ -256,6 +299,9 @@ func followTunnel(ctx context.Context, env *Env, t *tunnel.Tunnel, rd string, us
 			us.Region, us.Gateway, strings.Join(us.Addresses, ", "))
 	} else {
 		fmt.Fprintf(env.Stdout, "Connected through %s (%s) as %s.\n", us.Region, us.Gateway, strings.Join(us.Addresses, ", "))
+	}
+	if us.QuantumResistant {
+		fmt.Fprintln(env.Stdout, "Quantum-resistant: ephemeral key with an ML-KEM-1024 pre-shared key.")
 	}
 	if us.SOCKS != "" {
 		fmt.Fprintf(env.Stdout, "SOCKS5 proxy on %s, HTTP proxy on %s.\n", us.SOCKS, us.HTTP)
@@ -375,6 +421,9 @@ type tunnelJSON struct {
 	HTTPProxy     string    `json:"http_proxy"`  // userspace mode; "" in TUN mode
 	LastHandshake *jsonTime `json:"last_handshake"`
 	Since         jsonTime  `json:"since"`
+	// QuantumResistant: the tunnel switched to an ephemeral key with an
+	// ML-KEM-1024 pre-shared key.
+	QuantumResistant bool `json:"quantum_resistant"`
 }
 
 // readStatus returns the status of the tunnel `up` keeps in rd, or nil if
@@ -425,7 +474,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 				}
 				out.Tunnel = &tunnelJSON{PID: s.PID, Mode: s.Mode, Interface: s.Interface, DeviceID: s.Device, DeviceName: s.DeviceName,
 					GatewayID: s.Gateway, Region: s.Region, Addresses: nonNil(s.Addresses), SOCKSProxy: s.SOCKS, HTTPProxy: s.HTTP,
-					LastHandshake: optTime(&s.LastHandshake), Since: jsonTime(s.Since)}
+					LastHandshake: optTime(&s.LastHandshake), Since: jsonTime(s.Since), QuantumResistant: s.QuantumResistant}
 			}
 			if asJSON {
 				err = printJSON(g.env.Stdout, out)
@@ -461,6 +510,11 @@ func printStatus(env *Env, s *upStatus) error {
 		fmt.Fprintf(tw, "device\t%s\n", s.Device)
 	}
 	fmt.Fprintf(tw, "addresses\t%s\n", strings.Join(s.Addresses, ", "))
+	if s.QuantumResistant {
+		fmt.Fprintln(tw, "quantum-resistant\tyes (ephemeral key, ML-KEM-1024 pre-shared key)")
+	} else {
+		fmt.Fprintln(tw, "quantum-resistant\tno")
+	}
 	if s.Interface != "" {
 		fmt.Fprintf(tw, "interface\t%s\n", s.Interface)
 	}
