@@ -300,7 +300,8 @@ func (w *world) step(name string, deps []string, fn func(t *testing.T)) {
 
 // setup builds the binary and the network, and starts the web server, the
 // DNS responder, the control server and the kernel and userspace gateways.
-func setup(t *testing.T) *world {
+// gwExtra, if given, returns extra arguments for each gateway by region.
+func setup(t *testing.T, gwExtra ...func(region string) []string) *world {
 	t.Helper()
 	w := &world{t: t, tmp: t.TempDir(), gws: map[string]*proc{}, passed: map[string]bool{}}
 	w.logs = filepath.Join(w.tmp, "logs")
@@ -361,8 +362,14 @@ func setup(t *testing.T) *world {
 
 	w.apiURL = "http://" + net.JoinHostPort(endpointIP, apiPort)
 	w.startServe(t)
-	w.startGateway(t, t, kernelRegion, kernelPort, "kernel")
-	w.startGateway(t, t, userRegion, userPort, "userspace")
+	extra := func(region string) []string {
+		if len(gwExtra) == 0 {
+			return nil
+		}
+		return gwExtra[0](region)
+	}
+	w.startGateway(t, t, kernelRegion, kernelPort, "kernel", extra(kernelRegion)...)
+	w.startGateway(t, t, userRegion, userPort, "userspace", extra(userRegion)...)
 	return w
 }
 
@@ -527,10 +534,11 @@ var proxiesLine = regexp.MustCompile(`SOCKS5 proxy on (\S+), HTTP proxy on (\S+?
 
 // up runs `nitronet up` on c through region until owner ends and waits
 // until it is connected. In userspace mode it returns the SOCKS5 and HTTP
-// proxy addresses. In TUN mode `nitronet down` runs when owner ends.
-func (w *world) up(t, owner *testing.T, c *client, region string, userspace bool) (socks, httpProxy string) {
+// proxy addresses. In TUN mode `nitronet down` runs when owner ends. extra
+// are more arguments of `up`.
+func (w *world) up(t, owner *testing.T, c *client, region string, userspace bool, extra ...string) (socks, httpProxy string) {
 	t.Helper()
-	args := []string{w.bin, "up", "--gateway", region}
+	args := append([]string{w.bin, "up", "--gateway", region}, extra...)
 	if userspace {
 		args = append(args, "--userspace")
 	}
@@ -856,7 +864,9 @@ func (w *world) deniedSource(t *testing.T, c *client) {
 	w.login(t, c, bob)
 	w.addDevice(t, c, "bob-denied")
 
-	_, httpProxy := w.up(t, t, c, denyRegion, true)
+	// A quantum-resistant `up` fails closed without a handshake; the
+	// classical one stays up to show that it has none.
+	_, httpProxy := w.up(t, t, c, denyRegion, true, "--quantum-resistant=false")
 	statusFile := filepath.Join(c.conf, "run", "status.json")
 	first, err := os.Stat(statusFile)
 	if err != nil {
@@ -1048,7 +1058,7 @@ func (w *world) usage(t *testing.T, c *client, began time.Time, want map[*client
 // last log line and database page is written) and searches everything
 // they wrote for the clients' transit addresses, the web server's address
 // and port, the name looked up and the path fetched.
-func (w *world) leakSearch(t *testing.T) {
+func (w *world) leakSearch(t *testing.T, extra ...needle) {
 	t.Helper()
 	for region, gw := range w.gws {
 		if err := gw.stop(10 * time.Second); err != nil {
@@ -1096,6 +1106,7 @@ func (w *world) leakSearch(t *testing.T) {
 		needle{name: "first label of the name looked up", text: strings.ToLower(strings.Split(canaryHost, ".")[0])},
 		needle{name: "path fetched " + canaryPath, text: strings.TrimPrefix(canaryPath, "/")},
 	)
+	needles = append(needles, extra...)
 	n, size := searchLeaks(t, files, needles)
 	t.Logf("searched %d files (%d bytes) for %d needles", n, size, len(needles))
 	if n == 0 || n != len(files) {
