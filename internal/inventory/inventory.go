@@ -526,7 +526,7 @@ func vpnCategories() []Category {
 		{
 			ID:          IDDevices,
 			Name:        "Devices",
-			Description: "The devices you registered: the name you gave each, encrypted with a key unique to your account, its WireGuard public key and the tunnel addresses assigned to it, which the service reads to tell its gateways which devices may connect. The device's private key never leaves the device.",
+			Description: "The devices you registered: the name you gave each, encrypted with a key unique to your account, its WireGuard public key and the tunnel addresses assigned to it, which the service reads to tell its gateways which devices may connect. The device's private key never leaves the device. A quantum-resistant tunnel (the client's default) adds nothing here: the ephemeral public key and pre-shared key the device switches to are held by the gateway in memory only, as the device's, and are forgotten when the device disconnects, changes key or is removed.",
 			Subjects:    []string{SubjectUsers},
 			Fields:      []string{"device ID", "name (encrypted)", "WireGuard public key", "tunnel IPv4 address", "tunnel IPv6 address", "created at", "updated at"},
 			Purposes:    []string{PurposeConnect, PurposeLimits},
@@ -750,6 +750,7 @@ func NeverKept() []string {
 		"How much data you transfer (byte counts)",
 		"Your devices' WireGuard private keys, which never leave your devices",
 		"The connection-quality measurements your app uses to pick a gateway, which stay on your device",
+		"The ephemeral keys and pre-shared keys of quantum-resistant tunnels: a gateway holds them in memory only, while your device uses them, and writes them nowhere",
 	}
 }
 

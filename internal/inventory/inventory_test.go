@@ -211,7 +211,7 @@ func TestDefaultIsFresh(t *testing.T) {
 
 func TestNeverKept(t *testing.T) {
 	all := strings.ToLower(strings.Join(NeverKept(), "\n"))
-	for _, want := range []string{"traffic", "ip address", "destinations", "dns", "byte counts"} {
+	for _, want := range []string{"traffic", "ip address", "destinations", "dns", "byte counts", "quantum-resistant"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("NeverKept() does not mention %q", want)
 		}
