@@ -285,9 +285,17 @@ func quantumUpgrade(ctx context.Context, env *Env, t *tunnel.Tunnel, o upFlags) 
 	}
 }
 
+// staleHandshake is how old a quantum-resistant tunnel's last handshake
+// may grow before `up` renews the exchange. A live tunnel (keepalive every
+// 25 s) handshakes every two minutes; after three (WireGuard's
+// reject-after time) its keys are dead.
+const staleHandshake = 200 * time.Second
+
 // followTunnel waits for the tunnel's first handshake, says whether it
 // came, and then keeps the last handshake in the status file in rd current
-// until ctx ends.
+// until ctx ends. It renews a quantum-resistant tunnel whose handshakes
+// stopped, and returns an error (the caller closes the tunnel) if that
+// fails.
 func followTunnel(ctx context.Context, env *Env, t *tunnel.Tunnel, rd string, us upStatus) error {
 	// A tunnel is only "connected" once the gateway has answered a
 	// handshake; a denied or unreachable gateway never does.
@@ -315,7 +323,18 @@ func followTunnel(ctx context.Context, env *Env, t *tunnel.Tunnel, rd string, us
 			fmt.Fprintln(env.Stdout, "Disconnected.")
 			return nil
 		case <-tick.C:
-			us.LastHandshake = t.Status().LastHandshake
+			st := t.Status()
+			if st.QuantumResistant && env.Clock().Sub(st.LastHandshake) > staleHandshake {
+				// The gateway no longer knows the ephemeral key (it
+				// restarted, or forgot it while this machine slept):
+				// a new exchange, or the tunnel closes.
+				fmt.Fprintln(env.Stdout, "No handshake for a while: renewing the quantum-resistant tunnel.")
+				if err := t.MakeQuantumResistant(ctx, tunnel.QuantumOptions{}); err != nil {
+					return fmt.Errorf("renewing the quantum-resistant tunnel failed, disconnected: %w", err)
+				}
+				st = t.Status()
+			}
+			us.LastHandshake = st.LastHandshake
 			_ = writeStatus(rd, us)
 		}
 	}

@@ -24,8 +24,8 @@ func (t *Tunnel) DialContext(ctx context.Context, network, address string) (net.
 	return t.dial(ctx, network, address)
 }
 
-// SwitchKey makes the tunnel use key, with pre-shared key psk, towards its
-// gateway (the first peer) from now on. The device drops its current
+// SwitchKey makes the tunnel use key, with pre-shared key psk (all zero
+// for none), towards its gateway (the first peer) from now on. The device drops its current
 // session keys, so its next packet starts a handshake under key and psk;
 // packets of the old session are not accepted any more. It returns the time
 // of the switch, before which no handshake counts as one under the new key.
@@ -68,6 +68,11 @@ var ErrNoHandshake = errors.New("the gateway did not answer a handshake under th
 // ephemeral key and pre-shared key (SwitchKey) and waits for the first
 // handshake under them. Afterwards Status reports QuantumResistant.
 //
+// On a tunnel that is quantum-resistant already (a gateway that restarted
+// or forgot an idle ephemeral key no longer answers it) it first switches
+// back to the long-term key without a pre-shared key and waits for a
+// handshake under it, then runs a new exchange.
+//
 // A gateway without the service gives an error wrapping
 // ephemeral.ErrUnsupported, and one that refuses a *ephemeral.RefusedError;
 // the tunnel is then unchanged, on its long-term key. An error after the
@@ -87,6 +92,19 @@ func (t *Tunnel) MakeQuantumResistant(ctx context.Context, o QuantumOptions) err
 			return errors.New("tunnel: the configuration names no gateway tunnel address (DNS) to ask for an ephemeral peer")
 		}
 		service = net.JoinHostPort(a.String(), strconv.Itoa(ephemeral.Port))
+	}
+	t.mu.Lock()
+	again := t.quantum
+	t.quantum = false
+	t.mu.Unlock()
+	if again {
+		since, err := t.SwitchKey(t.longTerm, ephemeral.PSK{})
+		if err != nil {
+			return err
+		}
+		if err := t.awaitHandshake(ctx, since, service); err != nil {
+			return fmt.Errorf("tunnel: back on the long-term key: %w", err)
+		}
 	}
 	res, err := ephemeral.Exchange(ctx, ephemeral.ClientConfig{
 		Dial: t.DialContext, Address: service, Device: t.device, Gateway: t.peer,

@@ -184,3 +184,45 @@ func TestMakeQuantumResistant(t *testing.T) {
 		})
 	}
 }
+
+// TestMakeQuantumResistantRenews: when the gateway forgot the ephemeral key
+// (a restart), a second call goes back to the long-term key, runs a new
+// exchange and switches to a new ephemeral key.
+func TestMakeQuantumResistantRenews(t *testing.T) {
+	clientKey := testKey(t, 1)
+	gw, tnet := startNetstackGatewayNet(t, clientKey.Public())
+	serveEphemeral(t, gw, tnet, clientKey.Public(), false)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tun, err := Up(ctx, Options{Config: gw.ClientConfig(clientKey), Userspace: true, ProxyListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	if err := getThrough(t, tun, 5*time.Second); err != nil {
+		t.Fatalf("classical tunnel: %v", err)
+	}
+	if err := tun.MakeQuantumResistant(ctx, QuantumOptions{Timeout: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	first := gatewayPeers(t, gw)
+	// The gateway restarts: it knows the device's long-term key only.
+	if err := gw.dev.IpcSet("replace_peers=true\npublic_key=" + clientKey.Public().Hex() + "\nallowed_ip=" + clientTunV4.String() + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tun.MakeQuantumResistant(ctx, QuantumOptions{Timeout: 10 * time.Second}); err != nil {
+		t.Fatalf("renewal: %v", err)
+	}
+	second := gatewayPeers(t, gw)
+	if len(second) != 1 {
+		t.Fatalf("gateway peers after the renewal: got %v, want one ephemeral key", second)
+	}
+	for k := range second {
+		if _, old := first[k]; old || k == clientKey.Public().Hex() {
+			t.Errorf("gateway peer after the renewal is %s, want a new ephemeral key", k)
+		}
+	}
+	if err := getThrough(t, tun, 5*time.Second); err != nil {
+		t.Errorf("after the renewal: %v", err)
+	}
+}

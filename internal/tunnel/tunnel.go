@@ -127,8 +127,10 @@ type Tunnel struct {
 
 	// dial opens connections through the tunnel (see DialContext).
 	dial func(ctx context.Context, network, address string) (net.Conn, error)
-	// device is the configuration's public key, peer the gateway's (the
-	// first peer), and dns the configured DNS servers.
+	// longTerm is the configuration's private key and device its public
+	// key, peer the gateway's (the first peer), and dns the configured DNS
+	// servers.
+	longTerm     wgkey.PrivateKey
 	device, peer wgkey.PublicKey
 	dns          []netip.Addr
 
@@ -203,7 +205,8 @@ func Up(ctx context.Context, o Options) (*Tunnel, error) {
 
 // configure fills in what t keeps of c for MakeQuantumResistant.
 func (t *Tunnel) configure(c wgconf.Config) {
-	t.device = c.Interface.PrivateKey.Public()
+	t.longTerm = *c.Interface.PrivateKey
+	t.device = t.longTerm.Public()
 	t.peer = c.Peers[0].PublicKey
 	t.dns = append([]netip.Addr(nil), c.Interface.DNS...)
 }
