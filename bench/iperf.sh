@@ -46,7 +46,7 @@
 #   ROUNDS=3              interleaved rounds; each scenario runs once a round
 #   DURATION=10           seconds per iperf3 run
 #   PARALLEL=1            iperf3 parallel streams (-P)
-#   SCENARIOS="plain upstream nitronet"
+#   SCENARIOS="plain upstream nitronet quantum"
 #                         which scenarios to run (in this order each round)
 #   WG_GO=path            wireguard-go binary to use instead of building one
 #   NITRONET=path         nitronet binary to use instead of building one
@@ -54,14 +54,15 @@
 #
 # Output: progress on stderr; the report on stdout, ending with one line
 #   RESULT plain=MBPS upstream=MBPS nitronet=MBPS nitronet/upstream=RATIO paired-median=RATIO
-# for scripts (medians in Mbit/s; the ratio of the medians; the median of
+# (and quantum=MBPS quantum/nitronet=RATIO quantum-paired-median=RATIO when
+# SCENARIOS includes quantum) for scripts (medians in Mbit/s; the ratio of the medians; the median of
 # the per-round nitronet/upstream ratios).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 PARALLEL=${PARALLEL:-1}
-SCENARIOS=${SCENARIOS:-plain upstream nitronet}
+SCENARIOS=${SCENARIOS:-plain upstream nitronet quantum}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 
 die() { echo "iperf.sh: $*" >&2; exit 1; }
@@ -70,10 +71,11 @@ log() { echo "iperf.sh: $*" >&2; }
 for t in ip iperf3 wg ss awk sort; do command -v "$t" >/dev/null || die "missing $t (apt-get install -y iproute2 iperf3 wireguard-tools)"; done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 for s in $SCENARIOS; do
-	case $s in plain | upstream | nitronet) ;; *) die "unknown scenario $s (want plain, upstream, nitronet)" ;; esac
+	case $s in plain | upstream | nitronet | quantum) ;; *) die "unknown scenario $s (want plain, upstream, nitronet, quantum)" ;; esac
 done
 want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
-if want nitronet && [ -L /etc/resolv.conf ]; then
+ours() { want nitronet || want quantum; }
+if ours && [ -L /etc/resolv.conf ]; then
 	die "/etc/resolv.conf is a symlink: \`nitronet up\` in the client namespace could replace the host's file; run without the nitronet scenario"
 fi
 
@@ -192,14 +194,14 @@ if want upstream && [ -z "${WG_GO:-}" ]; then
 fi
 if want upstream; then [ -x "$WG_GO" ] || die "WG_GO=$WG_GO is not executable"; fi
 if [ -z "${NITRONET:-}" ]; then
-	if want nitronet; then
+	if ours; then
 		command -v go >/dev/null || die "no go toolchain: set NITRONET"
 		log "building nitronet from $REPO ($(cd "$REPO" && git describe --always --dirty 2>/dev/null || echo unknown))..."
 		(cd "$REPO" && go build -o "$WORK/nitronet" ./cmd/nitronet) || die "build nitronet failed"
 	fi
 	NITRONET=$WORK/nitronet
 fi
-if want nitronet; then [ -x "$NITRONET" ] || die "NITRONET=$NITRONET is not executable"; fi
+if ours; then [ -x "$NITRONET" ] || die "NITRONET=$NITRONET is not executable"; fi
 
 # ---- topology -----------------------------------------------------------------
 for ns in "$C" "$G" "$S"; do
@@ -326,20 +328,30 @@ nitronet_setup() {
 	nn device add bench >>"$WORK/client-cli.log" 2>&1 || die "device add failed"
 }
 
-nitronet_up() {
+# nitronet_start ARGS...: starts our gateway, then `nitronet up ARGS...`.
+nitronet_start() {
 	: >"$WORK/gateway.log"
 	ip netns exec "$G" "$NITRONET" gateway --server "$SERVER_URL" --token "$GW_TOKEN" --key-file "$WORK/gateway.key" \
 		--mode kernel --listen-port 51820 --uplink uplink0 --dns-upstream 198.19.0.2:53 >"$WORK/gateway.log" 2>&1 &
 	GW_PID=$!
 	# Up, and holding the client's device: the first full sync names it.
-	wait_log "nitronet gateway" 30 "$GW_PID" "$WORK/gateway.log" 'peers synced.* full=true .*total=[1-9]'
+	wait_log "nitronet gateway" 30 "$GW_PID" "$WORK/gateway.log" 'peers synced.* full=true .*admitted=[1-9]'
 	: >"$WORK/up.log"
-	ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" NITRONET_SERVER="$SERVER_URL" "$NITRONET" up >"$WORK/up.log" 2>&1 &
+	ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" NITRONET_SERVER="$SERVER_URL" "$NITRONET" up "$@" >"$WORK/up.log" 2>&1 &
 	UP_PID=$!
 	# "Connected through" once the gateway answered a handshake; older
 	# clients and slow handshakes print "Tunnel up through" (reach waits).
 	wait_log "nitronet up" 30 "$UP_PID" "$WORK/up.log" '^(Connected|Tunnel up) through'
 }
+nitronet_up() {
+	nitronet_start --quantum-resistant=false
+	if grep -q '^Quantum-resistant' "$WORK/up.log"; then die "nitronet: the classical scenario got a quantum-resistant tunnel"; fi
+}
+quantum_up() {
+	nitronet_start
+	wait_log "quantum-resistant tunnel" 30 "$UP_PID" "$WORK/up.log" '^Quantum-resistant'
+}
+quantum_down() { nitronet_down; }
 nitronet_down() {
 	ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" "$NITRONET" down >/dev/null || die "nitronet down failed"
 	stop_pid "$UP_PID"
@@ -348,11 +360,12 @@ nitronet_down() {
 	GW_PID=
 }
 
-if want nitronet; then nitronet_setup; fi
+if ours; then nitronet_setup; fi
 
 # ---- rounds ---------------------------------------------------------------------
 declare -A SAMPLES
 PER_ROUND=()
+QR_ROUND=()
 for ((r = 1; r <= ROUNDS; r++)); do
 	declare -A this=()
 	for s in $SCENARIOS; do
@@ -367,6 +380,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	done
 	if [ -n "${this[upstream]:-}" ] && [ -n "${this[nitronet]:-}" ]; then
 		PER_ROUND+=("$(awk -v a="${this[nitronet]}" -v b="${this[upstream]}" 'BEGIN { printf "%.2f", a / b }')")
+	fi
+	if [ -n "${this[nitronet]:-}" ] && [ -n "${this[quantum]:-}" ]; then
+		QR_ROUND+=("$(awk -v a="${this[quantum]}" -v b="${this[nitronet]}" 'BEGIN { printf "%.2f", a / b }')")
 	fi
 	unset this
 done
@@ -402,10 +418,21 @@ if [ ${#PER_ROUND[@]} -gt 0 ]; then
 	printf 'nitronet/upstream: %.2f (ratio of medians), %s (median of per-round ratios, range %s-%s); target >= 0.90\n' \
 		"$(awk -v a="${MEDIAN[nitronet]}" -v b="${MEDIAN[upstream]}" 'BEGIN { printf "%.2f", a / b }')" "$pmed" "$plo" "$phi"
 fi
+if [ ${#QR_ROUND[@]} -gt 0 ]; then
+	read -r qmed qlo qhi < <(printf '%s\n' "${QR_ROUND[@]}" | sort -g |
+		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')
+	printf 'quantum/nitronet per round: %s\n' "${QR_ROUND[*]}"
+	printf 'quantum/nitronet: %.2f (ratio of medians), %s (median of per-round ratios, range %s-%s)\n' \
+		"$(awk -v a="${MEDIAN[quantum]}" -v b="${MEDIAN[nitronet]}" 'BEGIN { printf "%.2f", a / b }')" "$qmed" "$qlo" "$qhi"
+fi
 line="RESULT"
 for s in $SCENARIOS; do line+=" $s=${MEDIAN[$s]}"; done
 if [ -n "${MEDIAN[upstream]:-}" ] && [ -n "${MEDIAN[nitronet]:-}" ]; then
 	line+=" nitronet/upstream=$(awk -v a="${MEDIAN[nitronet]}" -v b="${MEDIAN[upstream]}" 'BEGIN { printf "%.2f", a / b }')"
 	line+=" paired-median=$pmed"
+fi
+if [ ${#QR_ROUND[@]} -gt 0 ]; then
+	line+=" quantum/nitronet=$(awk -v a="${MEDIAN[quantum]}" -v b="${MEDIAN[nitronet]}" 'BEGIN { printf "%.2f", a / b }')"
+	line+=" quantum-paired-median=$qmed"
 fi
 echo "$line"
