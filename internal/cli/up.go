@@ -232,6 +232,7 @@ func runUp(ctx context.Context, g *globals, o upFlags) error {
 	t, err := tunnel.Up(ctx, tunnel.Options{
 		Config: conf, Userspace: o.userspace, ProxyListen: o.socks, HTTPListen: o.httpProxy,
 		KillSwitch: o.killSwitch, IfName: o.ifName, StateDir: filepath.Join(rd, "tunnel"), Logger: log,
+		QuantumResistant: o.quantum,
 	})
 	if err != nil {
 		return err
@@ -260,22 +261,23 @@ func runUp(ctx context.Context, g *globals, o upFlags) error {
 	return followTunnel(ctx, g.env, t, rd, us)
 }
 
-// quantumUpgrade makes t quantum-resistant unless o turns that off. A
-// gateway without the service is an error (the caller closes the tunnel)
-// unless o allows a downgrade; any other failure always is.
+// quantumUpgrade makes t, brought up holding its traffic
+// (tunnel.Options.QuantumResistant), quantum-resistant unless o turns that
+// off. A gateway without the service is an error (the caller closes the
+// tunnel) unless o allows a downgrade, which releases the hold; any other
+// failure always is.
 func quantumUpgrade(ctx context.Context, env *Env, t *tunnel.Tunnel, o upFlags) error {
 	if !o.quantum {
 		return nil
-	}
-	// The exchange runs through the tunnel, which needs a handshake.
-	if waitHandshake(ctx, t, 10*time.Second).IsZero() {
-		return errors.New("the gateway has not answered a handshake, so the tunnel cannot be made quantum-resistant: disconnected")
 	}
 	err := t.MakeQuantumResistant(ctx, tunnel.QuantumOptions{})
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, ephemeral.ErrUnsupported) && o.allowDowngrade:
+		if err := t.AllowClassical(); err != nil {
+			return err
+		}
 		fmt.Fprintf(env.Stderr, "Warning: %v; connected WITHOUT quantum resistance (--allow-downgrade).\n", err)
 		return nil
 	case errors.Is(err, ephemeral.ErrUnsupported):

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/ephemeral"
+	"github.com/nitronet/nitronet/internal/wgconf"
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
@@ -60,25 +61,29 @@ type QuantumOptions struct {
 }
 
 // ErrNoHandshake is wrapped by MakeQuantumResistant's error when the
-// gateway did not answer a handshake under the ephemeral key.
-var ErrNoHandshake = errors.New("the gateway did not answer a handshake under the ephemeral key")
+// gateway did not answer a handshake, under the long-term key (before the
+// exchange) or under the ephemeral key (after the switch).
+var ErrNoHandshake = errors.New("the gateway did not answer a handshake")
 
 // MakeQuantumResistant runs the ephemeral-peer exchange (ephemeral.Exchange)
 // through the tunnel with its gateway, switches the tunnel to the
 // ephemeral key and pre-shared key (SwitchKey) and waits for the first
 // handshake under them. Afterwards Status reports QuantumResistant.
 //
-// On a tunnel that is quantum-resistant already (a gateway that restarted
-// or forgot an idle ephemeral key no longer answers it) it first switches
-// back to the long-term key without a pre-shared key and waits for a
-// handshake under it, then runs a new exchange.
+// It first waits for a handshake under the long-term key. On a tunnel that
+// is quantum-resistant already (a gateway that restarted or forgot an idle
+// ephemeral key no longer answers it) it first switches back to the
+// long-term key without a pre-shared key. With Options.QuantumResistant the
+// tunnel carries nothing but the exchange until the switch succeeded
+// (during a renewal too); without it, traffic sent before the switch
+// travels under the classical handshake alone.
 //
 // A gateway without the service gives an error wrapping
 // ephemeral.ErrUnsupported, and one that refuses a *ephemeral.RefusedError;
-// the tunnel is then unchanged, on its long-term key. An error after the
-// switch (ErrNoHandshake) leaves a tunnel that carries nothing: the caller
-// should close it. Traffic sent through the tunnel before the switch
-// travels under the classical handshake only.
+// the tunnel then stays on its long-term key, still held (see
+// AllowClassical). A gateway that answers no handshake gives an error
+// wrapping ErrNoHandshake. After an error the tunnel carries nothing, or
+// without the hold only classical traffic: the caller should close it.
 func (t *Tunnel) MakeQuantumResistant(ctx context.Context, o QuantumOptions) error {
 	if o.Timeout <= 0 {
 		o.Timeout = 15 * time.Second
@@ -97,14 +102,22 @@ func (t *Tunnel) MakeQuantumResistant(ctx context.Context, o QuantumOptions) err
 	again := t.quantum
 	t.quantum = false
 	t.mu.Unlock()
+	var err error
+	// Nothing but the exchange while the tunnel is not switched: held
+	// from Up, and held again before going back to the long-term key.
+	since := time.Time{}
 	if again {
-		since, err := t.SwitchKey(t.longTerm, ephemeral.PSK{})
-		if err != nil {
+		if t.hold != nil {
+			if err := t.setAllowed(t.hold); err != nil {
+				return err
+			}
+		}
+		if since, err = t.SwitchKey(t.longTerm, ephemeral.PSK{}); err != nil {
 			return err
 		}
-		if err := t.awaitHandshake(ctx, since, service); err != nil {
-			return fmt.Errorf("tunnel: back on the long-term key: %w", err)
-		}
+	}
+	if err := t.awaitHandshake(ctx, since, service, "under the long-term key"); err != nil {
+		return err
 	}
 	res, err := ephemeral.Exchange(ctx, ephemeral.ClientConfig{
 		Dial: t.DialContext, Address: service, Device: t.device, Gateway: t.peer,
@@ -112,12 +125,16 @@ func (t *Tunnel) MakeQuantumResistant(ctx context.Context, o QuantumOptions) err
 	if err != nil {
 		return err
 	}
-	since, err := t.SwitchKey(res.Key, res.PSK)
-	if err != nil {
+	if since, err = t.SwitchKey(res.Key, res.PSK); err != nil {
 		return err
 	}
-	if err := t.awaitHandshake(ctx, since, service); err != nil {
+	if err := t.awaitHandshake(ctx, since, service, "under the ephemeral key"); err != nil {
 		return err
+	}
+	if t.hold != nil {
+		if err := t.setAllowed(t.allowed); err != nil {
+			return err
+		}
 	}
 	t.mu.Lock()
 	t.quantum = true
@@ -128,8 +145,8 @@ func (t *Tunnel) MakeQuantumResistant(ctx context.Context, o QuantumOptions) err
 
 // awaitHandshake waits until the tunnel has a handshake later than since,
 // poking the gateway with a datagram to service's address (which it drops)
-// so that the device starts one.
-func (t *Tunnel) awaitHandshake(ctx context.Context, since time.Time, service string) error {
+// so that the device starts one. under says which key, for the error.
+func (t *Tunnel) awaitHandshake(ctx context.Context, since time.Time, service, under string) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var lastPoke time.Time
@@ -143,7 +160,7 @@ func (t *Tunnel) awaitHandshake(ctx context.Context, since time.Time, service st
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("tunnel: %w", ErrNoHandshake)
+			return fmt.Errorf("tunnel: %w %s", ErrNoHandshake, under)
 		case <-tick.C:
 		}
 	}
@@ -160,14 +177,57 @@ func (t *Tunnel) poke(ctx context.Context, service string) {
 }
 
 // serviceAddr returns the tunnel's first IPv4 DNS server, else its first.
-func (t *Tunnel) serviceAddr() (netip.Addr, bool) {
-	for _, a := range t.dns {
+func (t *Tunnel) serviceAddr() (netip.Addr, bool) { return serviceAddr(t.dns) }
+
+func serviceAddr(dns []netip.Addr) (netip.Addr, bool) {
+	for _, a := range dns {
 		if a.Is4() {
 			return a, true
 		}
 	}
-	if len(t.dns) > 0 {
-		return t.dns[0], true
+	if len(dns) > 0 {
+		return dns[0], true
 	}
 	return netip.Addr{}, false
+}
+
+// holdPrefixes returns the allowed IPs of c's peer while a quantum-resistant
+// tunnel waits for its switch: the gateway's tunnel address only.
+func holdPrefixes(c wgconf.Config) ([]netip.Prefix, error) {
+	if len(c.Peers) != 1 {
+		return nil, errors.New("tunnel: a quantum-resistant tunnel needs exactly one peer")
+	}
+	a, ok := serviceAddr(c.Interface.DNS)
+	if !ok {
+		return nil, errors.New("tunnel: the configuration names no gateway tunnel address (DNS) to ask for an ephemeral peer")
+	}
+	return []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}, nil
+}
+
+// setAllowed gives the gateway peer the allowed IPs ps on the device.
+func (t *Tunnel) setAllowed(ps []netip.Prefix) error {
+	var b strings.Builder
+	b.WriteString("public_key=" + t.peer.Hex() + "\nupdate_only=true\nreplace_allowed_ips=true\n")
+	for _, p := range ps {
+		b.WriteString("allowed_ip=" + p.String() + "\n")
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return errors.New("tunnel: closed")
+	}
+	if err := t.dev.IpcSet(b.String()); err != nil {
+		return fmt.Errorf("tunnel: set allowed IPs: %w", err)
+	}
+	return nil
+}
+
+// AllowClassical releases the hold of Options.QuantumResistant without a
+// switch: the tunnel carries everything under the classical handshake. It
+// is for a user who allowed a downgrade.
+func (t *Tunnel) AllowClassical() error {
+	if t.hold == nil {
+		return nil
+	}
+	return t.setAllowed(t.allowed)
 }

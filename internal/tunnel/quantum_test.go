@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,23 @@ func peerHandshook(gw *netstackGateway, key wgkey.PublicKey) bool {
 	return strings.Contains(rest, "last_handshake_time_sec=") && !strings.Contains(rest, "last_handshake_time_sec=0\n")
 }
 
+// clientAllowed returns the allowed IPs the client's device gives the
+// gateway.
+func clientAllowed(t *testing.T, tun *Tunnel) []string {
+	t.Helper()
+	get, err := tun.dev.IpcGet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(get, "\n") {
+		if v, ok := strings.CutPrefix(line, "allowed_ip="); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // gatewayPeers returns the gateway device's peers: public key (hex) to
 // pre-shared key (hex).
 func gatewayPeers(t *testing.T, gw *netstackGateway) map[string]string {
@@ -142,13 +160,15 @@ func TestMakeQuantumResistant(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			tun, err := Up(ctx, Options{Config: gw.ClientConfig(clientKey), Userspace: true, ProxyListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"})
+			tun, err := Up(ctx, Options{Config: gw.ClientConfig(clientKey), Userspace: true, ProxyListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
+				QuantumResistant: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer tun.Close()
-			if err := getThrough(t, tun, 5*time.Second); err != nil {
-				t.Fatalf("classical tunnel: %v", err)
+			held := []string{gwTunV4.String() + "/32"}
+			if got := clientAllowed(t, tun); !slices.Equal(got, held) {
+				t.Fatalf("before the switch the device gives the gateway %v, want only %v", got, held)
 			}
 			err = tun.MakeQuantumResistant(ctx, QuantumOptions{Timeout: 4 * time.Second})
 			if !errors.Is(err, tc.want) {
@@ -171,10 +191,22 @@ func TestMakeQuantumResistant(t *testing.T) {
 				if err := getThrough(t, tun, 5*time.Second); err != nil {
 					t.Errorf("after the switch: %v", err)
 				}
+				if got := clientAllowed(t, tun); slices.Equal(got, held) {
+					t.Errorf("after the switch the device still holds the traffic: %v", got)
+				}
 			case errors.Is(tc.want, ephemeral.ErrUnsupported):
-				// Unchanged: the classical tunnel still carries traffic.
+				// Still held on the long-term key, until a downgrade.
+				if got := clientAllowed(t, tun); !slices.Equal(got, held) {
+					t.Errorf("after a failed exchange the device gives the gateway %v, want only %v", got, held)
+				}
+				if err := tun.AllowClassical(); err != nil {
+					t.Fatal(err)
+				}
+				if got := clientAllowed(t, tun); len(got) != 2 {
+					t.Errorf("after AllowClassical the device gives the gateway %v, want 0.0.0.0/0 and ::/0", got)
+				}
 				if err := getThrough(t, tun, 5*time.Second); err != nil {
-					t.Errorf("after a failed exchange: %v", err)
+					t.Errorf("after a downgrade: %v", err)
 				}
 			default:
 				if err := getThrough(t, tun, time.Second); err == nil {
@@ -194,14 +226,12 @@ func TestMakeQuantumResistantRenews(t *testing.T) {
 	serveEphemeral(t, gw, tnet, clientKey.Public(), false)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tun, err := Up(ctx, Options{Config: gw.ClientConfig(clientKey), Userspace: true, ProxyListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"})
+	tun, err := Up(ctx, Options{Config: gw.ClientConfig(clientKey), Userspace: true, ProxyListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
+		QuantumResistant: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tun.Close()
-	if err := getThrough(t, tun, 5*time.Second); err != nil {
-		t.Fatalf("classical tunnel: %v", err)
-	}
 	if err := tun.MakeQuantumResistant(ctx, QuantumOptions{Timeout: 5 * time.Second}); err != nil {
 		t.Fatal(err)
 	}

@@ -85,6 +85,15 @@ type Options struct {
 	// the config directory. It is required in TUN mode and created with mode
 	// 0700 if missing. It never holds keys or endpoint addresses.
 	StateDir string
+	// QuantumResistant holds the tunnel's traffic for a quantum-resistant
+	// switch: until MakeQuantumResistant has switched to the ephemeral key
+	// (or AllowClassical gives up on it), the device carries nothing but
+	// the exchange with the gateway's ephemeral-peer service, so no
+	// traffic travels under the classical handshake alone. The routes,
+	// DNS and proxies are set up as usual; what they send is dropped by
+	// the device meanwhile. It needs exactly one peer and a DNS server
+	// (the gateway's tunnel address).
+	QuantumResistant bool
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
 }
@@ -133,6 +142,10 @@ type Tunnel struct {
 	longTerm     wgkey.PrivateKey
 	device, peer wgkey.PublicKey
 	dns          []netip.Addr
+	// allowed are the peer's allowed IPs as configured; hold, if not nil,
+	// the only ones the device gives it until the quantum-resistant
+	// switch (Options.QuantumResistant).
+	allowed, hold []netip.Prefix
 
 	mu      sync.Mutex
 	closed  bool
@@ -193,14 +206,33 @@ func Up(ctx context.Context, o Options) (*Tunnel, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("tunnel: %w", err)
 	}
-	uapi, err := c.UAPIContext(ctx, systemResolver)
+	device := c // what the device is configured with
+	var (
+		hold []netip.Prefix
+		err  error
+	)
+	if o.QuantumResistant {
+		if hold, err = holdPrefixes(c); err != nil {
+			return nil, err
+		}
+		device.Peers = []wgconf.Peer{c.Peers[0]}
+		device.Peers[0].AllowedIPs = hold
+	}
+	uapi, err := device.UAPIContext(ctx, systemResolver)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: %w", err)
 	}
+	var t *Tunnel
 	if o.Userspace {
-		return upUserspace(ctx, o, uapi)
+		t, err = upUserspace(ctx, o, uapi)
+	} else {
+		t, err = upTUN(ctx, o, uapi)
 	}
-	return upTUN(ctx, o, uapi)
+	if err != nil {
+		return nil, err
+	}
+	t.hold = hold
+	return t, nil
 }
 
 // configure fills in what t keeps of c for MakeQuantumResistant.
@@ -209,6 +241,7 @@ func (t *Tunnel) configure(c wgconf.Config) {
 	t.device = t.longTerm.Public()
 	t.peer = c.Peers[0].PublicKey
 	t.dns = append([]netip.Addr(nil), c.Interface.DNS...)
+	t.allowed = append([]netip.Prefix(nil), c.Peers[0].AllowedIPs...)
 }
 
 // Close stops the tunnel and undoes every change Up made. It returns the
