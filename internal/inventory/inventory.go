@@ -48,6 +48,7 @@ const (
 	IDStatsLedger      = "stats.ledger"
 	IDUnverified       = "account.unverified"
 	IDOutbox           = "notify.outbox"
+	IDRateLimits       = "auth.rate_limits"
 )
 
 // Table names holding personal data.
@@ -75,6 +76,7 @@ const (
 	TableRequestRecipients  = "request_recipients"
 	TableBreaches           = "breaches"
 	TableStatsLedger        = "stats_ledger"
+	TableRateBudgets        = "rate_budgets"
 )
 
 // Default retention periods, in days. The sweeper deletes a record this
@@ -120,6 +122,7 @@ const (
 	TriggerDisabled      Trigger = "disabled"        // the staff account was disabled
 	TriggerReleased      Trigger = "released"        // the legal hold was released or ended
 	TriggerClosed        Trigger = "closed"          // the record was closed
+	TriggerRefilled      Trigger = "refilled"        // the rate-limit budget is full again
 )
 
 // describe returns the trigger as the end of the phrase "N days after ...".
@@ -143,6 +146,8 @@ func (t Trigger) describe() string {
 		return "the hold was released or ended"
 	case TriggerClosed:
 		return "the record was closed"
+	case TriggerRefilled:
+		return "the budget is full again"
 	}
 	return string(t)
 }
@@ -324,6 +329,9 @@ type Inventory []Category
 const (
 	SubjectUsers = "users (account holders)"
 	SubjectStaff = "the operator's staff"
+	// SubjectVisitors are people who use the sign-up, login or reset
+	// forms, whether or not they hold an account.
+	SubjectVisitors = "visitors who sign up, log in or reset a password"
 )
 
 // Recipients.
@@ -514,6 +522,24 @@ func authCategories() []Category {
 				"Deleted at once when used; otherwise deleted {after} it expires."),
 			Recipients: []string{RecipientSMTP},
 			Storage:    []string{TableResetTokens},
+			Source:     SourceService,
+		},
+		{
+			ID:   IDRateLimits,
+			Name: "Rate-limit budgets",
+			Description: "With several control servers on PostgreSQL, how many sign-up, login, code and password-reset attempts are left, " +
+				"counted per client address, email address or account so that the servers together allow what one would. " +
+				"The address, email or account is never stored: only a keyed hash of it (HMAC-SHA256 under a key kept outside the database, with the encryption keys). " +
+				"With SQLite these budgets are kept only in the server's memory.",
+			Subjects:   []string{SubjectVisitors, SubjectUsers},
+			Fields:     []string{"keyed hash of the client address, email address or account ID", "which limit", "when the budget is full again"},
+			Purposes:   []string{PurposeSecurity},
+			LegalBasis: BasisSecurity,
+			Retention: rule(0, TriggerRefilled,
+				"Deleted by a housekeeping job of its own (not the retention sweep) within a minute of the budget being full again: with the default limits at most 20 minutes after the last attempt. "+
+					"The table is not written to the database's write-ahead log, so it is in neither its archives nor its standbys."),
+			Recipients: []string{},
+			Storage:    []string{TableRateBudgets},
 			Source:     SourceService,
 		},
 	}

@@ -69,7 +69,7 @@ func TestTables(t *testing.T) {
 	want := []string{
 		TableAccounts, TableAuditLog, TableBreaches, TableCodes, TableDevices, TableDisclosureAccounts, TableDisclosures,
 		TableExportTokens, TableInbox, TableLegalHolds, TablePeerChanges, TablePendingContacts,
-		TablePolicyAcceptances, TablePrivacyRequests, TableProcessorTransfers, TableRequestRecipients, TableResetTokens,
+		TablePolicyAcceptances, TablePrivacyRequests, TableProcessorTransfers, TableRateBudgets, TableRequestRecipients, TableResetTokens,
 		TableStaff, TableStaffTokens, TableStatsLedger, TableTokens, TableUsageSessions,
 	}
 	if !slices.Equal(got, want) {

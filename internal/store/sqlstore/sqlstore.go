@@ -84,6 +84,9 @@ type Store struct {
 	allocFromNext atomic.Bool
 	log           *slog.Logger
 	now           func() time.Time
+	// pgcfg is the PostgreSQL connection configuration, for the
+	// dedicated connections of replicas.go; nil on SQLite.
+	pgcfg *pgx.ConnConfig
 	// noScrub skips EraseAccount's scrub, for benchmarks that compare
 	// its cost.
 	noScrub bool
@@ -216,11 +219,12 @@ func OpenPostgres(ctx context.Context, url string, pool store.Pool, log *slog.Lo
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	s := &Store{
-		wdb:  db,
-		rdb:  db,
-		pool: ap,
-		log:  log,
-		now:  time.Now,
+		wdb:   db,
+		rdb:   db,
+		pool:  ap,
+		log:   log,
+		now:   time.Now,
+		pgcfg: cfg,
 		d: dialect{
 			name:      "postgres",
 			goose:     goose.DialectPostgres,
