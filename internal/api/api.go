@@ -127,7 +127,7 @@ func (s *Server) Register(m Mux) {
 }
 
 // limited spends one event of l for each key (see httpedge.Allow).
-func limited(l *ratelimit.Limiter, keys ...string) error { return httpedge.Allow(l, keys...) }
+func limited(l ratelimit.Budget, keys ...string) error { return httpedge.Allow(l, keys...) }
 
 func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 	var req struct {

@@ -2,6 +2,7 @@ package httpedge
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -13,8 +14,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Limits configures the in-memory rate limits, each as events per hour
-// with a burst.
+// Limits configures the rate limits, each as events per hour with a
+// burst.
 type Limits struct {
 	SignupPerHour, SignupBurst float64
 	LoginPerHour, LoginBurst   float64
@@ -32,42 +33,92 @@ func DefaultLimits() Limits {
 	}
 }
 
-// Limiters are the in-memory rate limiters of sign-up, login, code
-// verification and password reset. One set is shared by every front end
-// (the API, the portal and the console), so a client cannot double its
-// budget by switching between them; for that, every front end counts by
-// the same keys (ClientKey, EmailKey, StaffEmailKey, AccountKey). They are
-// safe for concurrent use.
+// Limiters are the rate limiters of sign-up, login, code verification and
+// password reset. One set is shared by every front end (the API, the
+// portal and the console), so a client cannot double its budget by
+// switching between them; for that, every front end counts by the same
+// keys (ClientKey, EmailKey, StaffEmailKey, AccountKey). NewLimiters keeps
+// the budgets in process; NewSharedLimiters keeps them where every control
+// replica spends from the same ones. They are safe for concurrent use.
 type Limiters struct {
-	Signup, Login, Verify, Reset *ratelimit.Limiter
+	Signup, Login, Verify, Reset ratelimit.Budget
 }
 
-// NewLimiters builds the limiters for l.
+// NewLimiters builds in-process limiters for l.
 func NewLimiters(l Limits, clock func() time.Time, rand io.Reader) (*Limiters, error) {
-	mk := func(perHour, burst float64) (*ratelimit.Limiter, error) {
-		return ratelimit.New(ratelimit.Config{Rate: rate.Limit(perHour / 3600), Burst: int(burst), MaxKeys: 100_000, Clock: clock, Rand: rand})
-	}
-	var ls Limiters
-	var err error
-	if ls.Signup, err = mk(l.SignupPerHour, l.SignupBurst); err != nil {
+	ls, err := newLocal(l, clock, rand)
+	if err != nil {
 		return nil, err
 	}
-	if ls.Login, err = mk(l.LoginPerHour, l.LoginBurst); err != nil {
+	return &Limiters{Signup: ls[0], Login: ls[1], Verify: ls[2], Reset: ls[3]}, nil
+}
+
+// buckets name the shared budgets of Limiters' fields, in order.
+var buckets = [4]string{"signup", "login", "verify", "reset"}
+
+// budget is one limiter's rate per second and burst.
+type budget struct {
+	rate  rate.Limit
+	burst int
+}
+
+// budgets returns l's budget for each bucket, in the order of buckets.
+func (l Limits) budgets() [4]budget {
+	var out [4]budget
+	for i, b := range [4][2]float64{{l.SignupPerHour, l.SignupBurst}, {l.LoginPerHour, l.LoginBurst},
+		{l.VerifyPerHour, l.VerifyBurst}, {l.ResetPerHour, l.ResetBurst}} {
+		out[i].rate, out[i].burst = rate.Limit(b[0]/3600), int(b[1])
+	}
+	return out
+}
+
+// newLocal builds the in-process limiters of l in the order of buckets.
+func newLocal(l Limits, clock func() time.Time, rand io.Reader) ([4]*ratelimit.Limiter, error) {
+	var out [4]*ratelimit.Limiter
+	for i, b := range l.budgets() {
+		lim, err := ratelimit.New(ratelimit.Config{Rate: b.rate, Burst: b.burst, MaxKeys: 100_000, Clock: clock, Rand: rand})
+		if err != nil {
+			return out, err
+		}
+		out[i] = lim
+	}
+	return out, nil
+}
+
+// Shared is where NewSharedLimiters keeps the budgets.
+type Shared struct {
+	// Spender keeps the budgets (sqlstore.Store.SpendBudget).
+	Spender ratelimit.Spender
+	// Secret keys the hash of every limited key; every replica must use
+	// the same (at least 32 bytes).
+	Secret []byte
+	// Logger reports the Spender failing and recovering.
+	Logger *slog.Logger
+}
+
+// NewSharedLimiters builds limiters for l whose budgets sh keeps, so that
+// control replicas sharing it allow together what one would. While sh's
+// Spender fails, each falls back to an in-process limiter of the same
+// budget (see ratelimit.Shared).
+func NewSharedLimiters(l Limits, sh Shared, clock func() time.Time, rand io.Reader) (*Limiters, error) {
+	local, err := newLocal(l, clock, rand)
+	if err != nil {
 		return nil, err
 	}
-	if ls.Verify, err = mk(l.VerifyPerHour, l.VerifyBurst); err != nil {
-		return nil, err
+	var out [4]ratelimit.Budget
+	for i, b := range l.budgets() {
+		if out[i], err = ratelimit.NewShared(ratelimit.SharedConfig{Bucket: buckets[i], Rate: b.rate, Burst: b.burst,
+			Spender: sh.Spender, Secret: sh.Secret, Fallback: local[i], Clock: clock, Logger: sh.Logger}); err != nil {
+			return nil, err
+		}
 	}
-	if ls.Reset, err = mk(l.ResetPerHour, l.ResetBurst); err != nil {
-		return nil, err
-	}
-	return &ls, nil
+	return &Limiters{Signup: out[0], Login: out[1], Verify: out[2], Reset: out[3]}, nil
 }
 
 // Allow returns RateLimited unless every key has budget left in l. Each
 // key it checks spends one event, in order, stopping at the first that has
 // none left.
-func Allow(l *ratelimit.Limiter, keys ...string) error {
+func Allow(l ratelimit.Budget, keys ...string) error {
 	for _, k := range keys {
 		if !l.Allow(k) {
 			return errs.E(errs.RateLimited, "too many attempts; wait a while and try again")
