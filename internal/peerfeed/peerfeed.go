@@ -3,8 +3,11 @@
 // into a gwproto.SnapshotWriter without holding them in memory.
 //
 // Writers call Notify after a committed change; waiting gateways wake at
-// once. A periodic re-check of the store covers changes made by another
-// process (another control replica on PostgreSQL, or `nitronet admin`).
+// once. Changes made by another process (another control replica on
+// PostgreSQL, or `nitronet admin`) wake them through the store's
+// notifications where the server listens for them (on PostgreSQL, see
+// sqlstore.Store.ListenPeerFeed), and otherwise at a periodic re-check of
+// the store.
 //
 // A removed device's entries in the feed name only the device, with no
 // key or addresses (see store.PeerChange): gateways that say they drop a
@@ -17,6 +20,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
@@ -42,13 +46,15 @@ type Hub struct {
 	slots   chan struct{} // one element per snapshot being streamed
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on each Notify
+	waiting atomic.Int64  // polls waiting for a change
 }
 
 // Config holds a Hub's dependencies.
 type Config struct {
 	Store store.Store // required
 	// Recheck is how often a waiting poll re-checks the store, for
-	// changes made through another replica; 0 means one second.
+	// changes made by another process that Notify does not hear of; 0
+	// means one second.
 	Recheck time.Duration
 }
 
@@ -72,6 +78,10 @@ func (h *Hub) Notify() {
 	h.changed = make(chan struct{})
 	h.mu.Unlock()
 }
+
+// Waiting reports how many polls are waiting for a change (or their
+// wait's end) at this moment: a count only.
+func (h *Hub) Waiting() int64 { return h.waiting.Load() }
 
 func (h *Hub) wakeup() <-chan struct{} {
 	h.mu.Lock()
@@ -131,18 +141,39 @@ func (h *Hub) Poll(ctx context.Context, since int64, wait time.Duration, byDevic
 				return u, err
 			}
 		}
-		select {
-		case <-ctx.Done():
+		switch h.wait(ctx, timeout.C, wake, tick.C) {
+		case cancelled:
 			return nil, ctx.Err()
-		case <-timeout.C:
+		case timedOut:
 			if since > 0 {
 				return &gwproto.PeerUpdate{Version: since}, nil
 			}
 			return h.snapshot(ctx, snap, false)
-		case <-wake:
-		case <-tick.C:
 		}
 	}
+}
+
+// How a poll's wait ended.
+const (
+	woken     = iota // by Notify or the re-check: look again
+	timedOut         // the poll's wait is over
+	cancelled        // the poll's context ended
+)
+
+// wait blocks until ctx ends, timeout fires, wake is closed or tick fires,
+// counted in Waiting meanwhile, and says which.
+func (h *Hub) wait(ctx context.Context, timeout <-chan time.Time, wake <-chan struct{}, tick <-chan time.Time) int {
+	h.waiting.Add(1)
+	defer h.waiting.Add(-1)
+	select {
+	case <-ctx.Done():
+		return cancelled
+	case <-timeout:
+		return timedOut
+	case <-wake:
+	case <-tick:
+	}
+	return woken
 }
 
 func changeUpdate(changes []store.PeerChange) *gwproto.PeerUpdate {

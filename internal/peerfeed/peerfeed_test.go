@@ -266,3 +266,38 @@ type funcWriter struct {
 func (w *funcWriter) Begin(int64, int64) error        { return nil }
 func (w *funcWriter) Peer(p gwproto.PeerRecord) error { return w.peer(p) }
 func (w *funcWriter) End(int64) error                 { w.ended = true; return nil }
+
+// TestWaiting checks that Waiting counts a poll while it waits for a
+// change, and no longer once Notify has answered it.
+func TestWaiting(t *testing.T) {
+	st := storetest.SQLite(t, storetest.DefaultPool())
+	h := newHub(t, st)
+	addAccount(t, st, "acc")
+	addDevice(t, st, "acc")
+	r := &recorder{t: t}
+	u, err := h.Poll(t.Context(), 0, time.Second, true, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *gwproto.PeerUpdate, 1)
+	go func() {
+		u, err := h.Poll(t.Context(), u.Version, time.Minute, true, &recorder{t: t})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- u
+	}()
+	for deadline := time.Now().Add(10 * time.Second); h.Waiting() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Waiting() = %d, want 1", h.Waiting())
+		}
+	}
+	addDevice(t, st, "acc")
+	h.Notify()
+	if got := <-done; len(got.Changes) != 1 {
+		t.Errorf("poll answered with %d changes, want 1", len(got.Changes))
+	}
+	if n := h.Waiting(); n != 0 {
+		t.Errorf("Waiting() = %d after the answer, want 0", n)
+	}
+}
