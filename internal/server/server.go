@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/accounts"
@@ -131,6 +132,7 @@ type Server struct {
 	Rekey *rekey.Service
 
 	acceptor *policyAcceptor
+	role     atomic.Int32 // a HousekeepingRole, while serving
 }
 
 // policyAcceptor lets accounts, built before the policy service, record
@@ -240,7 +242,11 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	feed, err := peerfeed.New(peerfeed.Config{Store: st, Recheck: time.Second})
+	recheck := time.Second
+	if r, ok := st.(replicaStore); ok && r.Replicated() {
+		recheck = replicatedRecheck // Serve listens for notifications
+	}
+	feed, err := peerfeed.New(peerfeed.Config{Store: st, Recheck: recheck})
 	if err != nil {
 		return nil, err
 	}
@@ -281,6 +287,7 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 		return nil, err
 	}
 	s.liveSessionsGauge()
+	s.replicaGauges()
 	if s.Handler, err = s.handler(); err != nil {
 		return nil, err
 	}
@@ -309,8 +316,13 @@ func (s *Server) handler() (http.Handler, error) {
 	if d.Limits != nil {
 		limits = *d.Limits
 	}
-	// One set of rate limiters for the API, the portal and the console.
+	// One set of rate limiters for the API, the portal and the console,
+	// and on PostgreSQL for every replica.
 	limiters, err := httpedge.NewLimiters(limits, d.Clock, d.Rand)
+	if rs, ok := s.replicas(); ok {
+		limiters, err = httpedge.NewSharedLimiters(limits, httpedge.Shared{Spender: rs,
+			Secret: s.Vault.DeriveKey("shared rate limit keys"), Logger: d.Logger}, d.Clock, d.Rand)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -452,10 +464,11 @@ func Notifier(cfg config.Settings, d Deps, reg processors.Register) (notify.Noti
 // completion of erasures whose legal hold has ended, the resumption of
 // notices to every account that an interrupted command left unfinished,
 // and the scheduled key-encryption-key rotation.
-// Each reports counts only.
+// On PostgreSQL, the shared rate-limit budgets that are full again are
+// deleted too. Each reports counts only.
 func (s *Server) Jobs() []jobs.Job {
 	sys := staff.System()
-	return []jobs.Job{
+	return append([]jobs.Job{
 		{Name: "retention sweep", Every: retention.DefaultInterval, Run: func(ctx context.Context) (int64, error) {
 			run, err := s.Retention.RunNow(ctx, sys)
 			if err != nil {
@@ -496,7 +509,7 @@ func (s *Server) Jobs() []jobs.Job {
 		// key: sealed at the first run after an upgrade, then whatever
 		// an older replica still writes.
 		{Name: "seal plaintext", Every: 24 * time.Hour, Run: s.SealPlaintext},
-	}
+	}, s.replicaJobs()...)
 }
 
 // SealPlaintext seals the free text that versions before sealing wrote in
@@ -544,15 +557,13 @@ func (s *Server) Close() error { return s.Store.Close() }
 // ctx ends, then shuts down gracefully,
 // giving in-flight requests up to 10 seconds. Meanwhile it runs the
 // housekeeping Jobs, the first time at once (which finishes erasures a
-// crash interrupted).
+// crash interrupted): on PostgreSQL only while this replica holds the
+// housekeeping lock, and it listens for other replicas' peer changes (see
+// background).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	housekeeping := jobs.New(s.deps.Logger, jobs.RealTicker, s.Jobs()...)
-	jobsCtx, stopJobs := context.WithCancel(ctx)
-	jobsDone := make(chan struct{})
-	go func() { housekeeping.Run(jobsCtx); close(jobsDone) }()
-	// Stop the jobs on every return, including a serve error before ctx
-	// ends; waiting on them alone would block forever.
-	defer func() { stopJobs(); <-jobsDone }()
+	// Stop the background work on every return, including a serve error
+	// before ctx ends.
+	defer s.background(ctx)()
 	hs := &http.Server{
 		Handler:           s.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
