@@ -91,7 +91,15 @@ func newRig(b *testing.B, engine string, peers int) *rig {
 		b.Fatalf("preload: %v", err)
 	}
 	b.Logf("%s: preloaded %d devices through the store (sqlstore.Import) in %v", engine, peers, time.Since(start).Round(time.Millisecond))
+	return serveRig(b, cfg, st, peers)
+}
 
+// serveRig assembles a control server with cfg on st, which it takes
+// over, and serves it on 127.0.0.1 until b ends.
+func serveRig(b *testing.B, cfg config.Settings, st store.Store, peers int) *rig {
+	b.Helper()
+	ctx := b.Context()
+	quiet := slog.New(slog.DiscardHandler)
 	srv, err := server.New(ctx, cfg, server.Deps{Logger: quiet, Clock: time.Now, Rand: rand.Reader, Store: st})
 	if err != nil {
 		st.Close()
