@@ -158,11 +158,11 @@ func preload(ctx context.Context, st *sqlstore.Store, n int) error {
 	var devices iter.Seq[store.Device] = func(yield func(store.Device) bool) {
 		for i := range n {
 			if !yield(store.Device{
-				ID:        fmt.Sprintf("dev_preload%07d", i),
-				AccountID: fmt.Sprintf("acc_preload%07d", i/preloadPerAccount),
-				Name:      "preloaded",
-				PublicKey: preloadKey(i),
-				CreatedAt: created,
+				ID:         fmt.Sprintf("dev_preload%07d", i),
+				AccountID:  fmt.Sprintf("acc_preload%07d", i/preloadPerAccount),
+				SealedName: []byte("preloaded"),
+				PublicKey:  preloadKey(i),
+				CreatedAt:  created,
 			}) {
 				return
 			}
