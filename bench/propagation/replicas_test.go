@@ -104,7 +104,7 @@ func BenchmarkCrossReplica(b *testing.B) {
 				}
 				added++
 				d := &store.Device{ID: fmt.Sprintf("dev_replica%07d", added), AccountID: "acc_preload0000000",
-					Name: "replica", PublicKey: preloadKey(peers + added), CreatedAt: time.Now()}
+					SealedName: []byte("replica"), PublicKey: preloadKey(peers + added), CreatedAt: time.Now()}
 				start := time.Now()
 				if err := sub.st.CreateDevice(b.Context(), d, 1<<30); err != nil {
 					b.Fatal(err)

@@ -1,0 +1,79 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/store/storetest"
+)
+
+// BenchmarkPeerFeedNotify measures what the peer-feed notification
+// (migration 00021's trigger, with another store LISTENing, as a second
+// replica does) costs device registration on PostgreSQL. Rounds of 200
+// registrations (store.CreateDevice, one caller) alternate between the
+// trigger enabled and disabled, so that both see the same load; it
+// reports each mode's median rate over the rounds and their ratio.
+func BenchmarkPeerFeedNotify(b *testing.B) {
+	url := storetest.PostgresURL(b)
+	db := storetest.PostgresDB(b, url)
+	s := storetest.OpenPostgresAt(b, url, storetest.DefaultPool())
+	other := storetest.OpenPostgresAt(b, url, storetest.DefaultPool())
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- other.ListenPeerFeed(ctx, func() {}, func() { listening <- struct{}{} })
+	}()
+	b.Cleanup(func() { cancel(); <-done })
+	<-listening
+	const accounts, perRound = 1000, 200
+	accts := func(yield func(store.Account) bool) {
+		for a := range accounts {
+			id := fmt.Sprintf("acct-%d", a)
+			if !yield(store.Account{ID: id, EmailIndex: []byte("e" + id), MobileIndex: []byte("m" + id),
+				PasswordHash: "x", CreatedAt: time.Now()}) {
+				return
+			}
+		}
+	}
+	if _, _, err := s.Import(b.Context(), accts, func(func(store.Device) bool) {}); err != nil {
+		b.Fatal(err)
+	}
+	rates := map[bool][]float64{}
+	n := 0
+	round := func(notify bool) {
+		verb := "DISABLE"
+		if notify {
+			verb = "ENABLE"
+		}
+		if _, err := db.ExecContext(b.Context(), "ALTER TABLE peer_feed "+verb+" TRIGGER peer_feed_notify"); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		for range perRound {
+			d := &store.Device{ID: fmt.Sprintf("bench-%d", n), AccountID: fmt.Sprintf("acct-%d", (n*7919)%accounts),
+				SealedName: make([]byte, 41), PublicKey: benchKey(n), CreatedAt: time.Now()}
+			if err := s.CreateDevice(b.Context(), d, 1000); err != nil {
+				b.Fatalf("CreateDevice: %v", err)
+			}
+			n++
+		}
+		rates[notify] = append(rates[notify], perRound/time.Since(start).Seconds())
+	}
+	for i := 0; b.Loop(); i++ {
+		round(i%2 == 0)
+		round(i%2 != 0)
+	}
+	median := func(v []float64) float64 {
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	on, off := median(rates[true]), median(rates[false])
+	b.ReportMetric(on, "notify-devices/s")
+	b.ReportMetric(off, "silent-devices/s")
+	b.ReportMetric(on/off, "ratio")
+}
