@@ -1,5 +1,6 @@
-// Package ratelimit provides an in-memory, keyed token-bucket rate limiter
-// that never holds its keys in the clear.
+// Package ratelimit provides keyed token-bucket rate limits that never hold
+// their keys in the clear: Limiter, in memory, and Shared, whose budgets a
+// Spender keeps for several processes (control replicas on PostgreSQL).
 //
 // Keys are things like a client address or an account's email blind index.
 // The privacy policy forbids keeping client addresses, so a Limiter stores
