@@ -121,12 +121,14 @@ func (s *Server) replicaJobs() []jobs.Job {
 // replicaGauges registers the metrics of a replica's coordination: whether
 // it runs the housekeeping, and how many gateway polls wait on it.
 func (s *Server) replicaGauges() {
-	s.Metrics.Gauge("nitronet_housekeeping_leader", "1 while this replica runs the housekeeping, else 0.", func() []metrics.Sample {
-		v := 0.0
-		if s.Housekeeping() == RoleLeader {
-			v = 1
+	s.Metrics.Gauge("nitronet_housekeeping_leader", "1 while this replica runs the housekeeping, 0 while another does; absent before it knows.", func() []metrics.Sample {
+		switch s.Housekeeping() {
+		case RoleLeader:
+			return []metrics.Sample{{Value: 1}}
+		case RoleStandby:
+			return []metrics.Sample{{Value: 0}}
 		}
-		return []metrics.Sample{{Value: v}}
+		return nil
 	})
 	s.Metrics.Gauge("nitronet_gateway_polls_waiting", "Gateway polls waiting for a peer change on this replica.", func() []metrics.Sample {
 		return []metrics.Sample{{Value: float64(s.Feed.Waiting())}}
