@@ -40,7 +40,7 @@ type Spender interface {
 // client what one would, not N times as much.
 //
 // Keys are hashed with HMAC-SHA256 under a secret every replica shares
-// (the server derives it from the key-encryption key), so the Spender, and
+// (the server derives it from the keyring), so the Spender, and
 // the database behind it, hold only digests that cannot be linked to an
 // address or email without that secret.
 //
