@@ -53,8 +53,9 @@ func NewLimiters(l Limits, clock func() time.Time, rand io.Reader) (*Limiters, e
 	return &Limiters{Signup: ls[0], Login: ls[1], Verify: ls[2], Reset: ls[3]}, nil
 }
 
-// buckets name the shared budgets of Limiters' fields, in order.
-var buckets = [4]string{"signup", "login", "verify", "reset"}
+// bucket names the shared budget of Limiters' field i, in the order of
+// budgets.
+func bucket(i int) string { return [...]string{"signup", "login", "verify", "reset"}[i] }
 
 // budget is one limiter's rate per second and burst.
 type budget struct {
@@ -62,7 +63,8 @@ type budget struct {
 	burst int
 }
 
-// budgets returns l's budget for each bucket, in the order of buckets.
+// budgets returns l's budget for each bucket, in the order Signup, Login,
+// Verify, Reset.
 func (l Limits) budgets() [4]budget {
 	var out [4]budget
 	for i, b := range [4][2]float64{{l.SignupPerHour, l.SignupBurst}, {l.LoginPerHour, l.LoginBurst},
@@ -72,7 +74,8 @@ func (l Limits) budgets() [4]budget {
 	return out
 }
 
-// newLocal builds the in-process limiters of l in the order of buckets.
+// newLocal builds the in-process limiters of l in the order Signup, Login,
+// Verify, Reset.
 func newLocal(l Limits, clock func() time.Time, rand io.Reader) ([4]*ratelimit.Limiter, error) {
 	var out [4]*ratelimit.Limiter
 	for i, b := range l.budgets() {
@@ -107,7 +110,7 @@ func NewSharedLimiters(l Limits, sh Shared, clock func() time.Time, rand io.Read
 	}
 	var out [4]ratelimit.Budget
 	for i, b := range l.budgets() {
-		if out[i], err = ratelimit.NewShared(ratelimit.SharedConfig{Bucket: buckets[i], Rate: b.rate, Burst: b.burst,
+		if out[i], err = ratelimit.NewShared(ratelimit.SharedConfig{Bucket: bucket(i), Rate: b.rate, Burst: b.burst,
 			Spender: sh.Spender, Secret: sh.Secret, Fallback: local[i], Clock: clock, Logger: sh.Logger}); err != nil {
 			return nil, err
 		}
