@@ -44,9 +44,12 @@ func New(cfg Config) (*Service, error) {
 
 // Gateway is a gateway as clients see it.
 type Gateway struct {
-	ID        string     `json:"id"`
-	Region    string     `json:"region"`
-	Endpoint  string     `json:"endpoint"`
+	ID       string `json:"id"`
+	Region   string `json:"region"`
+	Endpoint string `json:"endpoint"`
+	// TCPPort is the port on Endpoint's host where the gateway also
+	// takes WireGuard over TCP, or 0 if it offers none.
+	TCPPort   int        `json:"tcp_port,omitempty"`
 	PublicKey string     `json:"public_key"`
 	LastSeen  *time.Time `json:"last_seen,omitempty"`
 }
@@ -182,7 +185,7 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (*store.G
 
 // view is g as clients and staff see it.
 func view(g *store.Gateway) *Gateway {
-	v := &Gateway{ID: g.ID, Region: g.Region, Endpoint: g.Endpoint, PublicKey: g.PublicKey}
+	v := &Gateway{ID: g.ID, Region: g.Region, Endpoint: g.Endpoint, TCPPort: g.TCPPort, PublicKey: g.PublicKey}
 	if g.LastSeen != nil {
 		t := g.LastSeen.UTC()
 		v.LastSeen = &t
@@ -241,11 +244,15 @@ func (s *Service) Enrolled(ctx context.Context) ([]Gateway, error) {
 // gwproto.HelloRequest): a non-empty Region or Endpoint replaces the
 // record's, so that the record follows the gateway's own settings. It is
 // the gateway's report, authenticated by its credential, and can change
-// only its own record: not a staff action. A change is logged with the
-// values before and after; an invalid port, region or endpoint is Invalid.
+// only its own record: not a staff action. The TCP port is recorded as
+// reported, 0 (none) included. A change is logged with the values before
+// and after; an invalid port, region or endpoint is Invalid.
 func (s *Service) Hello(ctx context.Context, g *store.Gateway, req gwproto.HelloRequest) (*gwproto.HelloResponse, error) {
 	if req.ListenPort < 1 || req.ListenPort > 65535 {
 		return nil, errs.Field(errs.Invalid, "listen_port", "listen_port must be 1 to 65535")
+	}
+	if req.TCPPort < 0 || req.TCPPort > 65535 {
+		return nil, errs.Field(errs.Invalid, "tcp_port", "tcp_port must be 0 to 65535")
 	}
 	var u store.GatewayUpdate
 	var changed []string
@@ -272,6 +279,11 @@ func (s *Service) Hello(ctx context.Context, g *store.Gateway, req gwproto.Hello
 			logArgs = append(logArgs, "endpoint_was", g.Endpoint, "endpoint", endpoint)
 		}
 	}
+	if req.TCPPort != g.TCPPort {
+		u.TCPPort = &req.TCPPort
+		changed = append(changed, "tcp_port")
+		logArgs = append(logArgs, "tcp_port_was", g.TCPPort, "tcp_port", req.TCPPort)
+	}
 	cur := g
 	if len(changed) > 0 {
 		var err error
@@ -280,7 +292,7 @@ func (s *Service) Hello(ctx context.Context, g *store.Gateway, req gwproto.Hello
 		}
 		s.cfg.Logger.Info("gateway record updated from its start-up report", logArgs...)
 	}
-	return &gwproto.HelloResponse{ID: cur.ID, Region: cur.Region, Endpoint: cur.Endpoint, Changed: changed}, nil
+	return &gwproto.HelloResponse{ID: cur.ID, Region: cur.Region, Endpoint: cur.Endpoint, TCPPort: cur.TCPPort, Changed: changed}, nil
 }
 
 // Provision enrolls the gateway that `nitronet serve --gateway` runs in

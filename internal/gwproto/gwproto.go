@@ -114,6 +114,11 @@ type HelloRequest struct {
 	Endpoint string `json:"endpoint,omitempty"`
 	// Region is the region to record (see NormalizeRegion).
 	Region string `json:"region,omitempty"`
+	// TCPPort is the TCP port on which the gateway also takes WireGuard
+	// framed over TCP (package udptcp), 0 for none. Unlike Endpoint and
+	// Region it is recorded at every report, 0 included: it follows
+	// the gateway's setting. Clients dial it on Endpoint's host.
+	TCPPort int `json:"tcp_port,omitempty"`
 }
 
 // HelloResponse is the gateway's record after a HelloRequest.
@@ -121,7 +126,9 @@ type HelloResponse struct {
 	ID       string `json:"id"`
 	Region   string `json:"region"`
 	Endpoint string `json:"endpoint"`
-	// Changed names the fields the request changed: "region", "endpoint".
+	TCPPort  int    `json:"tcp_port,omitempty"`
+	// Changed names the fields the request changed: "region", "endpoint",
+	// "tcp_port".
 	Changed []string `json:"changed,omitempty"`
 }
 

@@ -56,6 +56,8 @@ func TestGatewayHello(t *testing.T) {
 				{"listen_port": 51820, "endpoint": "198.18.0.9"},
 				{"listen_port": 51820, "endpoint": "a b:1"},
 				{"listen_port": 51820, "region": "EU WEST"},
+				{"listen_port": 51820, "tcp_port": -1},
+				{"listen_port": 51820, "tcp_port": 65536},
 			} {
 				e.want("POST", path, cred, bad, 400)
 			}
@@ -74,6 +76,17 @@ func TestGatewayHello(t *testing.T) {
 			}
 			if r := e.want("POST", path, cred, map[string]any{"listen_port": 51999, "endpoint": "198.18.0.9:51999", "region": "eu-north"}, 200); r["changed"] != nil {
 				t.Errorf("the same report again: got %v, want nothing changed", r)
+			}
+			// The UDP-over-TCP port is recorded as reported, its absence
+			// (0) included, and users see it in the gateway list.
+			if r := e.want("POST", path, cred, map[string]any{"listen_port": 51999, "tcp_port": 8443}, 200); fmt.Sprint(r["changed"]) != "[tcp_port]" || r["tcp_port"] != 8443.0 {
+				t.Errorf("report of a TCP port: got %v, want tcp_port 8443 changed", r)
+			}
+			if gws := e.want("GET", "/api/v1/gateways", tok, nil, 200); !strings.Contains(fmt.Sprint(gws), "tcp_port:8443") {
+				t.Errorf("gateway list after the TCP port report: got %v, want tcp_port 8443", gws)
+			}
+			if r := e.want("POST", path, cred, map[string]any{"listen_port": 51999}, 200); fmt.Sprint(r["changed"]) != "[tcp_port]" || r["tcp_port"] != nil {
+				t.Errorf("report without a TCP port: got %v, want tcp_port cleared", r)
 			}
 
 			gws, err := e.srv.Gateways.List(ctx)

@@ -116,9 +116,12 @@ type DeviceUpdate struct {
 // Gateway is a data-plane gateway record. The enrollment token and the
 // gateway credential are stored hashed. PublicKey is empty until enrolled.
 type Gateway struct {
-	ID             string
-	Region         string
-	Endpoint       string // host:port that clients dial
+	ID       string
+	Region   string
+	Endpoint string // host:port that clients dial
+	// TCPPort is the port on Endpoint's host where the gateway also takes
+	// WireGuard over TCP (UDP-over-TCP), or 0 if it offers none.
+	TCPPort        int
 	PublicKey      string
 	EnrollHash     []byte // hash of the one-time enrollment token; nil once used
 	CredentialHash []byte // hash of the gateway credential; nil until enrolled
@@ -131,6 +134,7 @@ type Gateway struct {
 type GatewayUpdate struct {
 	Region   *string
 	Endpoint *string
+	TCPPort  *int
 	// CredentialHash replaces the gateway's credential: the old one stops
 	// authenticating.
 	CredentialHash []byte

@@ -10,7 +10,7 @@ import (
 	"github.com/nitronet/nitronet/internal/store"
 )
 
-const gatewayColumns = `id, region, endpoint, public_key, enroll_hash, credential_hash, created_at, last_seen`
+const gatewayColumns = `id, region, endpoint, public_key, enroll_hash, credential_hash, created_at, last_seen, tcp_port`
 
 func scanGateway(row interface{ Scan(...any) error }) (*store.Gateway, error) {
 	var g store.Gateway
@@ -18,7 +18,7 @@ func scanGateway(row interface{ Scan(...any) error }) (*store.Gateway, error) {
 	var created int64
 	var seen sql.NullInt64
 	if err := row.Scan(&g.ID, &g.Region, &g.Endpoint, &key, &g.EnrollHash, &g.CredentialHash,
-		&created, &seen); err != nil {
+		&created, &seen, &g.TCPPort); err != nil {
 		return nil, err
 	}
 	g.PublicKey = key.String
@@ -50,9 +50,9 @@ func (s *Store) CreateGateway(ctx context.Context, g *store.Gateway) error {
 	}
 	return s.write(ctx, "create gateway", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO gateways (`+gatewayColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			g.ID, g.Region, g.Endpoint, nullString(g.PublicKey), nullBytes(g.EnrollHash),
-			nullBytes(g.CredentialHash), unix(g.CreatedAt), seen)
+			nullBytes(g.CredentialHash), unix(g.CreatedAt), seen, g.TCPPort)
 		return mapErr(err, "gateway already exists")
 	})
 }
@@ -145,7 +145,13 @@ func (s *Store) TouchGateway(ctx context.Context, id string, now time.Time) erro
 
 // UpdateGateway implements store.Store.
 func (s *Store) UpdateGateway(ctx context.Context, id string, u store.GatewayUpdate) (*store.Gateway, error) {
-	var region, endpoint any
+	var region, endpoint, tcpPort any
+	if u.TCPPort != nil {
+		if *u.TCPPort < 0 || *u.TCPPort > 65535 {
+			return nil, errs.E(errs.Invalid, "gateway TCP port out of range")
+		}
+		tcpPort = *u.TCPPort
+	}
 	if u.Region != nil {
 		region = *u.Region
 	}
@@ -157,8 +163,8 @@ func (s *Store) UpdateGateway(ctx context.Context, id string, u store.GatewayUpd
 		var err error
 		g, err = scanGateway(tx.QueryRowContext(ctx, `UPDATE gateways
 			SET region = COALESCE($1, region), endpoint = COALESCE($2, endpoint),
-				credential_hash = COALESCE($3, credential_hash)
-			WHERE id = $4 RETURNING `+gatewayColumns, region, endpoint, nullBytes(u.CredentialHash), id))
+				credential_hash = COALESCE($3, credential_hash), tcp_port = COALESCE($5, tcp_port)
+			WHERE id = $4 RETURNING `+gatewayColumns, region, endpoint, nullBytes(u.CredentialHash), id, tcpPort))
 		if errors.Is(err, sql.ErrNoRows) {
 			return errs.E(errs.NotFound, "gateway not found")
 		}

@@ -27,7 +27,8 @@ func testGatewayUpdate(t *testing.T, s store.Store) {
 	must(t, "CreateGateway other", s.CreateGateway(ctx, &store.Gateway{ID: "gw-2", Region: "us", Endpoint: "198.18.0.2:51820",
 		PublicKey: PublicKey(2), CredentialHash: []byte("cred-2"), CreatedAt: t0()}))
 
-	region, endpoint := "eu-north", "vpn.example.net:443"
+	region, endpoint, tcpPort, noTCP := "eu-north", "vpn.example.net:443", 8443, 0
+	withTCP := func(g store.Gateway, port int) store.Gateway { g.TCPPort = port; return g }
 	steps := []struct {
 		name string
 		u    store.GatewayUpdate
@@ -37,7 +38,9 @@ func testGatewayUpdate(t *testing.T, s store.Store) {
 		{"nothing", store.GatewayUpdate{}, *got, "cred-1"},
 		{"region", store.GatewayUpdate{Region: &region}, gatewayWith(*got, region, got.Endpoint, "cred-1"), "cred-1"},
 		{"endpoint", store.GatewayUpdate{Endpoint: &endpoint}, gatewayWith(*got, region, endpoint, "cred-1"), "cred-1"},
-		{"credential", store.GatewayUpdate{CredentialHash: []byte("cred-1b")}, gatewayWith(*got, region, endpoint, "cred-1b"), "cred-1b"},
+		{"tcp port", store.GatewayUpdate{TCPPort: &tcpPort}, withTCP(gatewayWith(*got, region, endpoint, "cred-1"), tcpPort), "cred-1"},
+		{"credential", store.GatewayUpdate{CredentialHash: []byte("cred-1b")}, withTCP(gatewayWith(*got, region, endpoint, "cred-1b"), tcpPort), "cred-1b"},
+		{"tcp port off", store.GatewayUpdate{TCPPort: &noTCP}, gatewayWith(*got, region, endpoint, "cred-1b"), "cred-1b"},
 	}
 	for _, st := range steps {
 		u, err := s.UpdateGateway(ctx, "gw-1", st.u)
@@ -56,6 +59,9 @@ func testGatewayUpdate(t *testing.T, s store.Store) {
 
 	_, err = s.UpdateGateway(ctx, "gw-1", store.GatewayUpdate{CredentialHash: []byte("cred-2")})
 	wantCode(t, "UpdateGateway to another gateway's credential", err, errs.Conflict)
+	badPort := 65536
+	_, err = s.UpdateGateway(ctx, "gw-1", store.GatewayUpdate{TCPPort: &badPort})
+	wantCode(t, "UpdateGateway TCP port out of range", err, errs.Invalid)
 	_, err = s.UpdateGateway(ctx, "gw-none", store.GatewayUpdate{Region: &region})
 	wantCode(t, "UpdateGateway unknown", err, errs.NotFound)
 	other, err := s.GatewayByCredential(ctx, []byte("cred-2"))
