@@ -52,7 +52,11 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			go func() {
 				select {
 				case <-gw.Ready():
-					fmt.Fprintf(g.env.Stdout, "Gateway %s running (%s mode) on UDP port %d, endpoint %s\n", gw.ID(), f.Mode, gw.ListenPort(), gw.Endpoint())
+					tcp := ""
+					if p := gw.TCPPort(); p != 0 {
+						tcp = fmt.Sprintf(" and TCP port %d", p)
+					}
+					fmt.Fprintf(g.env.Stdout, "Gateway %s running (%s mode) on UDP port %d%s, endpoint %s\n", gw.ID(), f.Mode, gw.ListenPort(), tcp, gw.Endpoint())
 				case <-cmd.Context().Done():
 				}
 			}()

@@ -24,12 +24,16 @@ type Gateway struct {
 	// for a standalone gateway empty keeps what `admin gateway add` set.
 	Region, Endpoint string
 	ListenPort       int
-	KeyFile          string
-	Interface        string
-	Uplink           string
-	Allow, Deny      []string
-	DNSUpstreams     []string
-	AllowPrivate     []string
+	// TCPPort, if not 0, is the port on which the gateway also takes
+	// WireGuard over TCP (UDP-over-TCP, for clients whose network blocks
+	// UDP). Off by default.
+	TCPPort      int
+	KeyFile      string
+	Interface    string
+	Uplink       string
+	Allow, Deny  []string
+	DNSUpstreams []string
+	AllowPrivate []string
 	// QuantumResistant runs the ephemeral-peer service that quantum-
 	// resistant tunnels need (on by default).
 	QuantumResistant bool
@@ -47,6 +51,7 @@ func (g *Gateway) Bind(fs *pflag.FlagSet, prefix string) {
 	mark := markSettings(fs)
 	defer mark()
 	fs.IntVar(&g.ListenPort, prefix+"listen-port", 51820, "WireGuard UDP port")
+	fs.IntVar(&g.TCPPort, prefix+"tcp-port", 0, "also take WireGuard over TCP on this port, for clients whose network blocks UDP (`nitronet up --transport tcp`; 443 passes most firewalls; default: off)")
 	region, endpoint := "", ""
 	whose := "this gateway's record at every start (default: keep the one given to `admin gateway add`)"
 	if prefix != "" {
@@ -93,6 +98,9 @@ func (g *Gateway) Validate(flagPrefix string) error {
 	}
 	if g.ListenPort < 1 || g.ListenPort > 65535 {
 		return fmt.Errorf("--%slisten-port must be 1 to 65535", flagPrefix)
+	}
+	if g.TCPPort < 0 || g.TCPPort > 65535 {
+		return fmt.Errorf("--%stcp-port must be 1 to 65535, or 0 for none", flagPrefix)
 	}
 	var err error
 	if g.AllowPrefixes, err = parsePrefixes(flagPrefix+"allow-cidr", g.Allow); err != nil {

@@ -137,6 +137,12 @@ type Config struct {
 	// ListenPort is the WireGuard UDP port. 0 picks a free port (tests);
 	// the command line should default to 51820.
 	ListenPort int
+	// TCPPort, if not 0, is a TCP port on which the gateway also takes
+	// WireGuard framed over TCP, for clients on networks that block UDP
+	// (package udptcp), into the same device, behind the same admission
+	// policy and handshake gate. -1 picks a free port (tests). It is
+	// reported to the control server, which tells clients.
+	TCPPort int
 	// Mode is ModeUserspace (the default when empty) or ModeKernel. Kernel
 	// mode requires NewNetwork.
 	Mode string
@@ -232,6 +238,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ListenPort < 0 || c.ListenPort > 65535 {
 		return c, errors.New("gateway: ListenPort out of range")
+	}
+	if c.TCPPort < -1 || c.TCPPort > 65535 {
+		return c, errors.New("gateway: TCPPort out of range")
 	}
 	if c.Endpoint != "" {
 		// Any port will do to check a HOST alone; Run joins the bound one.

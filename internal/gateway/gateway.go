@@ -30,6 +30,7 @@ import (
 	"github.com/nitronet/nitronet/internal/gateway/peers"
 	"github.com/nitronet/nitronet/internal/gateway/sessions"
 	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/udptcp"
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
@@ -50,6 +51,7 @@ type Gateway struct {
 	id     identity
 	record gwproto.HelloResponse // the gateway's record, from its start-up report
 	bind   *admission.Bind
+	tcp    *udptcp.ServerBind // nil without Config.TCPPort
 	gate   *handshake.Bind
 	dev    *device.Device
 	peers  *peers.Manager
@@ -92,6 +94,20 @@ func (g *Gateway) ListenPort() uint16 {
 	select {
 	case <-g.ready:
 		return g.bind.Port()
+	default:
+		return 0
+	}
+}
+
+// TCPPort returns the port on which the gateway takes WireGuard over TCP,
+// or 0 before Ready or if it takes none (see Config.TCPPort).
+func (g *Gateway) TCPPort() int {
+	select {
+	case <-g.ready:
+		if g.tcp == nil {
+			return 0
+		}
+		return g.tcp.TCPPort()
 	default:
 		return 0
 	}
@@ -225,7 +241,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	close(g.ready)
-	g.log.Info("gateway up", "mode", g.cfg.Mode, "port", g.bind.Port(), "gateway_id", g.id.ID,
+	g.log.Info("gateway up", "mode", g.cfg.Mode, "port", g.bind.Port(), "tcp_port", g.record.TCPPort, "gateway_id", g.id.ID,
 		"region", g.record.Region, "endpoint", g.record.Endpoint)
 
 	loopCtx, cancel := context.WithCancel(ctx)
@@ -271,7 +287,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 // startDevice builds the WireGuard device with key on network's TUN and
-// brings it up on its port: behind the admission filter, the handshake
+// brings it up on its port (and on Config.TCPPort, if set, for WireGuard
+// over TCP beside UDP): behind the admission filter, the handshake
 // gate, which configures a peer on the device only when its initiation
 // arrives and its key is admitted (see packages handshake and peers). The
 // device starts with no peers. On an error the device is closed.
@@ -279,6 +296,19 @@ func (g *Gateway) startDevice(network Network, key wgkey.PrivateKey) error {
 	inner := g.cfg.Bind
 	if inner == nil {
 		inner = conn.NewDefaultBind()
+	}
+	if g.cfg.TCPPort != 0 {
+		tcp, err := udptcp.NewServerBind(udptcp.ServerConfig{
+			Inner: inner,
+			Port:  max(g.cfg.TCPPort, 0),
+			// Refused sources are turned away at accept as well as
+			// per datagram by the admission filter.
+			Admit: g.cfg.Admission.Admits,
+		})
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		g.tcp, inner = tcp, tcp
 	}
 	g.bind = admission.NewBind(inner, g.cfg.Admission)
 	g.gate = handshake.NewBind(handshake.Config{

@@ -295,11 +295,17 @@ type wgClient struct {
 
 func newWGClient(t *testing.T, addr string, key wgkey.PrivateKey, gwPub wgkey.PublicKey, gwPort uint16) *wgClient {
 	t.Helper()
+	return newWGClientOn(t, conn.NewDefaultBind(), addr, key, gwPub, gwPort)
+}
+
+// newWGClientOn is newWGClient on bind, whose endpoint is 127.0.0.1:gwPort.
+func newWGClientOn(t *testing.T, bind conn.Bind, addr string, key wgkey.PrivateKey, gwPub wgkey.PublicKey, gwPort uint16) *wgClient {
+	t.Helper()
 	tunDev, tnet, err := netstack.CreateNetTUN([]netip.Addr{netip.MustParseAddr(addr)}, []netip.Addr{netip.MustParseAddr("100.64.0.1")}, 1420)
 	if err != nil {
 		t.Fatalf("client netstack: %v", err)
 	}
-	dev := device.NewDevice(tunDev, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
+	dev := device.NewDevice(tunDev, bind, device.NewLogger(device.LogLevelSilent, ""))
 	cfg := "private_key=" + key.Hex() + "\n" +
 		"public_key=" + gwPub.Hex() + "\n" +
 		fmt.Sprintf("endpoint=127.0.0.1:%d\n", gwPort) +

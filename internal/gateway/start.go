@@ -11,6 +11,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/gateway/control"
 	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/udptcp"
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
@@ -18,6 +19,10 @@ import (
 // WireGuard UDP port. Run has then saved nothing and asked nothing of the
 // control server.
 var ErrPortInUse = errors.New("UDP port already in use")
+
+// ErrTCPPortInUse is wrapped by Run's error when another socket holds
+// Config.TCPPort. As with ErrPortInUse, nothing was saved or asked.
+var ErrTCPPortInUse = errors.New("TCP port already in use")
 
 // ErrCredentialRefused is wrapped by Run's error when the control server
 // does not accept the credential in the key file at start (HTTP 401 to the
@@ -71,7 +76,13 @@ func (g *Gateway) loadIdentity() (identity, error) {
 // bringing it up. Either may bind the port: a TUN that reports itself up
 // brings the device up at once.
 func (g *Gateway) deviceError(op string, err error) error {
-	if errors.Is(err, syscall.EADDRINUSE) {
+	var le *udptcp.ListenError
+	switch {
+	case errors.As(err, &le) && errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("gateway: TCP port %d: %w", le.Port, ErrTCPPortInUse)
+	case errors.As(err, &le):
+		return fmt.Errorf("gateway: %s: %w", op, err)
+	case errors.Is(err, syscall.EADDRINUSE):
 		return fmt.Errorf("gateway: UDP port %d: %w", g.cfg.ListenPort, ErrPortInUse)
 	}
 	return fmt.Errorf("gateway: %s: %w", op, err)
@@ -163,6 +174,9 @@ func (g *Gateway) enrollment(ctx context.Context, pub wgkey.PublicKey) (gwproto.
 func (g *Gateway) hello(ctx context.Context) error {
 	port := int(g.bind.Port())
 	req := gwproto.HelloRequest{ListenPort: port, Region: g.cfg.Region}
+	if g.tcp != nil {
+		req.TCPPort = g.tcp.TCPPort()
+	}
 	if g.cfg.Endpoint != "" {
 		ep, err := gwproto.ResolveEndpoint(g.cfg.Endpoint, port)
 		if err != nil {
@@ -183,7 +197,7 @@ func (g *Gateway) hello(ctx context.Context) error {
 		}
 		if errors.As(err, &se) && se.Status == http.StatusNotFound {
 			g.log.Warn("the control server does not take start-up reports; the gateway's record is unchanged")
-			g.record = gwproto.HelloResponse{ID: g.id.ID, Region: g.id.Region}
+			g.record = gwproto.HelloResponse{ID: g.id.ID, Region: g.id.Region, TCPPort: req.TCPPort}
 			return nil
 		}
 		if errors.As(err, &se) && se.Permanent() {
@@ -198,7 +212,8 @@ func (g *Gateway) hello(ctx context.Context) error {
 		g.id.ID = g.record.ID
 	}
 	if len(g.record.Changed) > 0 {
-		g.log.Info("gateway record updated", "changed", g.record.Changed, "region", g.record.Region, "endpoint", g.record.Endpoint)
+		g.log.Info("gateway record updated", "changed", g.record.Changed, "region", g.record.Region, "endpoint", g.record.Endpoint,
+			"tcp_port", g.record.TCPPort)
 	}
 	g.logPortForward(port, req.Endpoint != "")
 	return nil

@@ -31,6 +31,7 @@ import (
 func GatewayConfig(g config.Gateway, log *slog.Logger) gateway.Config {
 	c := gateway.Config{
 		ListenPort:   g.ListenPort,
+		TCPPort:      g.TCPPort,
 		Endpoint:     g.Endpoint,
 		Region:       g.Region,
 		Mode:         g.Mode,
@@ -92,6 +93,9 @@ func GatewayError(err error, g config.Gateway, flagPrefix string) error {
 	case errors.Is(err, gateway.ErrPortInUse):
 		return fmt.Errorf("--%slisten-port %d: UDP port already in use by another program (nothing was saved); free it or choose another port with --%slisten-port",
 			flagPrefix, g.ListenPort, flagPrefix)
+	case errors.Is(err, gateway.ErrTCPPortInUse):
+		return fmt.Errorf("--%stcp-port %d: TCP port already in use by another program (nothing was saved); free it or choose another port with --%stcp-port",
+			flagPrefix, g.TCPPort, flagPrefix)
 	case errors.Is(err, gateway.ErrCredentialRefused):
 		return fmt.Errorf("the control server refused the credential in --%skey-file %s: the gateway was removed (nitronet admin gateway remove), "+
 			"or the file belongs to another control server; enroll it again: make a new token with `nitronet admin gateway add`, "+

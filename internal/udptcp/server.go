@@ -26,6 +26,19 @@ const (
 	DefaultMaxDatagram = 4096
 )
 
+// ListenError is Open's error when the TCP port cannot be bound.
+type ListenError struct {
+	Port int
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("udptcp: listen on TCP port %d: %v", e.Port, e.Err)
+}
+
+// Unwrap returns the listener's error.
+func (e *ListenError) Unwrap() error { return e.Err }
+
 // ServerConfig configures a ServerBind.
 type ServerConfig struct {
 	// Inner is the gateway's UDP transport, which keeps working beside the
@@ -129,7 +142,7 @@ func (b *ServerBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	ln, err := b.cfg.Listen("tcp", ":"+strconv.Itoa(b.port))
 	if err != nil {
 		b.Bind.Close()
-		return nil, 0, fmt.Errorf("udptcp: TCP port %d: %w", b.port, err)
+		return nil, 0, &ListenError{Port: b.port, Err: err}
 	}
 	if b.port == 0 {
 		b.port = int(addrOf(ln.Addr()).Port())
