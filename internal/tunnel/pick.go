@@ -95,15 +95,22 @@ const defaultProbeTimeout = 10 * time.Second
 // returned. The gateway must know the key. The probe's UDP follows the
 // host's routing, so run it before a TUN-mode tunnel is up. log may be nil.
 func HandshakeProbe(key wgkey.PrivateKey, log *slog.Logger) func(context.Context, Candidate) (time.Duration, error) {
+	return HandshakeProbeOver(key, func() conn.Bind { return conn.NewDefaultBind() }, log)
+}
+
+// HandshakeProbeOver is HandshakeProbe with the probe device's transport
+// made by newBind for each probe, for example a udptcp.ClientBind to time
+// the handshake over TCP (the candidates' endpoints then name TCP ports).
+func HandshakeProbeOver(key wgkey.PrivateKey, newBind func() conn.Bind, log *slog.Logger) func(context.Context, Candidate) (time.Duration, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return func(ctx context.Context, c Candidate) (time.Duration, error) {
-		return probeHandshake(ctx, key, c, log)
+		return probeHandshake(ctx, key, c, newBind(), log)
 	}
 }
 
-func probeHandshake(ctx context.Context, key wgkey.PrivateKey, c Candidate, log *slog.Logger) (time.Duration, error) {
+func probeHandshake(ctx context.Context, key wgkey.PrivateKey, c Candidate, bind conn.Bind, log *slog.Logger) (time.Duration, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, defaultProbeTimeout)
@@ -120,7 +127,7 @@ func probeHandshake(ctx context.Context, key wgkey.PrivateKey, c Candidate, log 
 	if err != nil {
 		return 0, fmt.Errorf("probe: netstack: %w", err)
 	}
-	tb := &timingBind{Bind: conn.NewDefaultBind(), resp: make(chan time.Time, 1)}
+	tb := &timingBind{Bind: bind, resp: make(chan time.Time, 1)}
 	dev := device.NewDevice(tdev, tb, deviceLogger(log))
 	defer dev.Close()
 	uapi := "private_key=" + key.Hex() + "\nreplace_peers=true\npublic_key=" + c.PublicKey.Hex() +

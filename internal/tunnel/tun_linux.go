@@ -105,7 +105,7 @@ func upTUN(_ context.Context, o Options, uapi string) (_ *Tunnel, err error) {
 		}
 	}()
 
-	if dev, err = newTUNDevice(ifName, mtu, uapi, log); err != nil {
+	if dev, err = newTUNDevice(ifName, mtu, o.bind(), uapi, log); err != nil {
 		return nil, err
 	}
 	if err := configureTUNLink(ifName, c.Interface.Addresses, plan.otherRoutes, st.RuleFamilies); err != nil {
@@ -272,12 +272,12 @@ func boundDialer(ifName string) func(ctx context.Context, network, address strin
 // newTUNDevice creates the TUN interface and a WireGuard device on it that
 // marks its own packets with FwMark, configures it with uapi and brings it
 // up. On an error it has closed what it made.
-func newTUNDevice(ifName string, mtu int, uapi string, log *slog.Logger) (_ *device.Device, err error) {
+func newTUNDevice(ifName string, mtu int, bind conn.Bind, uapi string, log *slog.Logger) (_ *device.Device, err error) {
 	tdev, err := tun.CreateTUN(ifName, mtu)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: create TUN: %w", err)
 	}
-	dev := device.NewDevice(tdev, conn.NewDefaultBind(), deviceLogger(log))
+	dev := device.NewDevice(tdev, bind, deviceLogger(log))
 	defer func() {
 		if err != nil {
 			dev.Close()

@@ -32,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 
 	"github.com/nitronet/nitronet/internal/wgconf"
@@ -96,6 +97,12 @@ type Options struct {
 	QuantumResistant bool
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
+	// Bind, if set, carries the device's WireGuard packets instead of a
+	// UDP socket: for instance a udptcp.ClientBind, which sends them over
+	// TCP to the peers' endpoints. In TUN mode it is given the mark
+	// FwMark (SetMark), and must apply it to its own sockets so that they
+	// bypass the tunnel. It is closed with the tunnel.
+	Bind conn.Bind
 }
 
 // Status describes a running tunnel. It carries no byte counts.
@@ -317,6 +324,14 @@ func deviceLogger(log *slog.Logger) *device.Logger {
 			log.Warn("wireguard", "event", format)
 		},
 	}
+}
+
+// bind returns o.Bind, or a UDP bind if it is nil.
+func (o Options) bind() conn.Bind {
+	if o.Bind != nil {
+		return o.Bind
+	}
+	return conn.NewDefaultBind()
 }
 
 func systemResolver(ctx context.Context, host string) ([]netip.Addr, error) {

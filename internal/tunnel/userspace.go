@@ -29,7 +29,7 @@ func upUserspace(_ context.Context, o Options, uapi string) (*Tunnel, error) {
 	if httpListen == "" {
 		httpListen = DefaultHTTPListen
 	}
-	dev, tnet, err := newNetstackDevice(c, uapi, o.Logger)
+	dev, tnet, err := newNetstackDevice(c, o.bind(), uapi, o.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -59,9 +59,9 @@ func upUserspace(_ context.Context, o Options, uapi string) (*Tunnel, error) {
 }
 
 // newNetstackDevice creates a WireGuard device on a netstack TUN with c's
-// addresses, DNS servers and MTU, configures it with uapi and brings it
-// up. On an error it has closed what it made.
-func newNetstackDevice(c wgconf.Config, uapi string, log *slog.Logger) (*device.Device, *netstack.Net, error) {
+// addresses, DNS servers and MTU, sending through bind, configures it with
+// uapi and brings it up. On an error it has closed what it made.
+func newNetstackDevice(c wgconf.Config, bind conn.Bind, uapi string, log *slog.Logger) (*device.Device, *netstack.Net, error) {
 	mtu := c.Interface.MTU
 	if mtu == 0 {
 		mtu = DefaultMTU
@@ -74,7 +74,7 @@ func newNetstackDevice(c wgconf.Config, uapi string, log *slog.Logger) (*device.
 	if err != nil {
 		return nil, nil, fmt.Errorf("tunnel: create netstack: %w", err)
 	}
-	dev := device.NewDevice(tdev, conn.NewDefaultBind(), deviceLogger(log))
+	dev := device.NewDevice(tdev, bind, deviceLogger(log))
 	if err := dev.IpcSet(uapi); err != nil {
 		dev.Close()
 		return nil, nil, errors.New("tunnel: configure device failed") // the error may quote the UAPI text
