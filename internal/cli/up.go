@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,9 +21,11 @@ import (
 	"github.com/nitronet/nitronet/internal/clientstate"
 	"github.com/nitronet/nitronet/internal/ephemeral"
 	"github.com/nitronet/nitronet/internal/tunnel"
+	"github.com/nitronet/nitronet/internal/udptcp"
 	"github.com/nitronet/nitronet/internal/wgconf"
 	"github.com/nitronet/nitronet/internal/wgkey"
 	"github.com/spf13/cobra"
+	"golang.zx2c4.com/wireguard/conn"
 )
 
 // runDir is where `up` keeps its pid, status and tunnel recovery state.
@@ -60,18 +63,43 @@ func chooseDevice(ctx context.Context, cl *client.Client, d clientstate.Dir, ref
 	}
 }
 
+// Transports of `nitronet up --transport`.
+const (
+	transportUDP = "udp"
+	transportTCP = "tcp"
+)
+
+// tcpEndpoint returns the HOST:PORT where g takes WireGuard over TCP: its
+// endpoint's host and its TCP port.
+func tcpEndpoint(g client.Gateway) (string, error) {
+	host, _, err := net.SplitHostPort(g.Endpoint)
+	if err != nil || g.TCPPort == 0 {
+		return "", fmt.Errorf("gateway %s (%s) does not take WireGuard over TCP: its operator must start it with --tcp-port", g.ID, g.Region)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(g.TCPPort)), nil
+}
+
 // chooseGateway picks a gateway by id or region, or with "auto" the one with
 // the lowest handshake RTT measured from here (the measurement stays here).
-func chooseGateway(ctx context.Context, cl *client.Client, want string, key wgkey.PrivateKey, log *slog.Logger) (client.Gateway, error) {
+// Over transport tcp only gateways with a TCP port are candidates, and the
+// handshake is timed over TCP.
+func chooseGateway(ctx context.Context, cl *client.Client, want, transport string, key wgkey.PrivateKey, log *slog.Logger) (client.Gateway, error) {
 	gws, err := cl.Gateways(ctx)
 	if err != nil {
 		return client.Gateway{}, err
 	}
 	var ready []client.Gateway
 	for _, g := range gws {
-		if g.PublicKey != "" {
-			ready = append(ready, g)
+		if g.PublicKey == "" {
+			continue
 		}
+		if transport == transportTCP && g.TCPPort == 0 && (want == "" || want == "auto") {
+			continue
+		}
+		ready = append(ready, g)
+	}
+	if len(ready) == 0 && transport == transportTCP {
+		return client.Gateway{}, errors.New("no enrolled gateway takes WireGuard over TCP (gateways offer it with --tcp-port)")
 	}
 	if len(ready) == 0 {
 		return client.Gateway{}, errors.New("the server has no enrolled gateway yet")
@@ -86,11 +114,21 @@ func chooseGateway(ctx context.Context, cl *client.Client, want string, key wgke
 			if err != nil {
 				continue
 			}
-			cands = append(cands, tunnel.Candidate{Name: g.ID, Endpoint: g.Endpoint, PublicKey: pk})
+			ep := g.Endpoint
+			if transport == transportTCP {
+				if ep, err = tcpEndpoint(g); err != nil {
+					continue
+				}
+			}
+			cands = append(cands, tunnel.Candidate{Name: g.ID, Endpoint: ep, PublicKey: pk})
 		}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		best, _, err := tunnel.PickFastest(pctx, cands, tunnel.HandshakeProbe(key, log))
+		probe := tunnel.HandshakeProbe(key, log)
+		if transport == transportTCP {
+			probe = tunnel.HandshakeProbeOver(key, func() conn.Bind { return udptcp.NewClientBind(udptcp.ClientConfig{}) }, log)
+		}
+		best, _, err := tunnel.PickFastest(pctx, cands, probe)
 		if err != nil {
 			return client.Gateway{}, fmt.Errorf("no gateway answered: %w", err)
 		}
@@ -136,6 +174,7 @@ type upStatus struct {
 	DeviceName    string    `json:"device_name,omitempty"`
 	Gateway       string    `json:"gateway"`
 	Region        string    `json:"region"`
+	Transport     string    `json:"transport,omitempty"` // "udp" or "tcp"; "" from before --transport
 	Addresses     []string  `json:"addresses"`
 	SOCKS         string    `json:"socks,omitempty"`
 	HTTP          string    `json:"http,omitempty"`
@@ -160,8 +199,8 @@ func writeStatus(dir string, s upStatus) error {
 
 // upFlags are the flags of `nitronet up`.
 type upFlags struct {
-	gateway, device, socks, httpProxy, ifName string
-	userspace, killSwitch                     bool
+	gateway, device, socks, httpProxy, ifName, transport string
+	userspace, killSwitch                                bool
 	// quantum asks the gateway for an ephemeral peer once the tunnel is
 	// up; allowDowngrade keeps the classical tunnel if the gateway has no
 	// such service.
@@ -171,13 +210,14 @@ type upFlags struct {
 func newUpCmd(g *globals) *cobra.Command {
 	var o upFlags
 	c := &cobra.Command{
-		Use:   "up [--gateway ID|REGION|auto] [--userspace]",
+		Use:   "up [--gateway ID|REGION|auto] [--userspace] [--transport udp|tcp]",
 		Short: "Connect through a gateway until Ctrl-C or `nitronet down`",
 		Long: "Connect. In TUN mode (root) all traffic and DNS go through the tunnel and IPv6 is\n" +
 			"carried or blocked; --kill-switch drops whatever would bypass it. With --userspace no\n" +
 			"root is needed: a SOCKS5 and an HTTP proxy on 127.0.0.1 carry traffic through the\n" +
 			"tunnel. --gateway auto measures the handshake time to each gateway from here and\n" +
-			"picks the fastest; the measurements are never sent anywhere.\n\n" +
+			"picks the fastest; the measurements are never sent anywhere. --transport tcp carries\n" +
+			"WireGuard over TCP to the gateway's TCP port, for networks that block UDP (slower).\n\n" +
 			"Quantum-resistant (default): once the tunnel is up, the client asks the gateway through\n" +
 			"it for an ephemeral peer, derives a pre-shared key with ML-KEM-1024 and switches the\n" +
 			"tunnel to a fresh key with that pre-shared key. If the gateway does not offer this, up\n" +
@@ -195,6 +235,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	f.StringVar(&o.ifName, "interface", tunnel.DefaultIfName, "TUN mode: interface name")
 	f.BoolVar(&o.quantum, "quantum-resistant", true, "switch to an ephemeral key with an ML-KEM-1024 pre-shared key once connected")
 	f.BoolVar(&o.allowDowngrade, "allow-downgrade", false, "stay connected without quantum resistance if the gateway does not offer it (default: disconnect)")
+	f.StringVar(&o.transport, "transport", transportUDP, "udp, or tcp where UDP is blocked: WireGuard framed over TCP to a gateway that offers it")
 	return g.serverFlag(c)
 }
 
@@ -209,18 +250,30 @@ func runUp(ctx context.Context, g *globals, o upFlags) error {
 	if err != nil {
 		return err
 	}
+	if o.transport != transportUDP && o.transport != transportTCP {
+		return fmt.Errorf("--transport %q: want udp or tcp", o.transport)
+	}
 	log := newLogger(g.env.Stderr, "text", "warn")
 	dev, key, err := chooseDevice(ctx, cl, d, o.device)
 	if err != nil {
 		return err
 	}
-	gateway, err := chooseGateway(ctx, cl, o.gateway, key, log)
+	gateway, err := chooseGateway(ctx, cl, o.gateway, o.transport, key, log)
 	if err != nil {
 		return err
 	}
 	conf, err := deviceConfig(ctx, cl, dev.ID, gateway.ID, key)
 	if err != nil {
 		return err
+	}
+	var bind conn.Bind
+	if o.transport == transportTCP {
+		ep, err := tcpEndpoint(gateway)
+		if err != nil {
+			return err
+		}
+		conf.Peers[0].Endpoint = ep
+		bind = udptcp.NewClientBind(udptcp.ClientConfig{})
 	}
 	rd := runDir(d)
 	if err := os.MkdirAll(rd, 0o700); err != nil {
@@ -231,7 +284,7 @@ func runUp(ctx context.Context, g *globals, o upFlags) error {
 	}
 	t, err := tunnel.Up(ctx, tunnel.Options{
 		Config: conf, Userspace: o.userspace, ProxyListen: o.socks, HTTPListen: o.httpProxy,
-		KillSwitch: o.killSwitch, IfName: o.ifName, StateDir: filepath.Join(rd, "tunnel"), Logger: log,
+		KillSwitch: o.killSwitch, IfName: o.ifName, StateDir: filepath.Join(rd, "tunnel"), Logger: log, Bind: bind,
 		QuantumResistant: o.quantum,
 	})
 	if err != nil {
@@ -250,7 +303,7 @@ func runUp(ctx context.Context, g *globals, o upFlags) error {
 	}
 	st := t.Status()
 	us := upStatus{PID: os.Getpid(), Mode: st.Mode, Interface: st.Interface, Device: dev.ID, DeviceName: dev.Name,
-		Gateway: gateway.ID, Region: gateway.Region, SOCKS: st.SOCKSAddr, HTTP: st.HTTPAddr, Since: g.env.Clock(),
+		Gateway: gateway.ID, Region: gateway.Region, Transport: o.transport, SOCKS: st.SOCKSAddr, HTTP: st.HTTPAddr, Since: g.env.Clock(),
 		QuantumResistant: st.QuantumResistant}
 	for _, a := range st.Addresses {
 		us.Addresses = append(us.Addresses, a.String())
@@ -308,7 +361,11 @@ func followTunnel(ctx context.Context, env *Env, t *tunnel.Tunnel, rd string, us
 		fmt.Fprintf(env.Stdout, "Tunnel up through %s (%s) as %s, but the gateway has not answered a handshake yet.\n",
 			us.Region, us.Gateway, strings.Join(us.Addresses, ", "))
 	} else {
-		fmt.Fprintf(env.Stdout, "Connected through %s (%s) as %s.\n", us.Region, us.Gateway, strings.Join(us.Addresses, ", "))
+		over := ""
+		if us.Transport == transportTCP {
+			over = " over TCP"
+		}
+		fmt.Fprintf(env.Stdout, "Connected through %s (%s)%s as %s.\n", us.Region, us.Gateway, over, strings.Join(us.Addresses, ", "))
 	}
 	if us.QuantumResistant {
 		fmt.Fprintln(env.Stdout, "Quantum-resistant: ephemeral key with an ML-KEM-1024 pre-shared key.")

@@ -146,9 +146,12 @@ type Device struct {
 
 // Gateway is a gateway clients can connect to.
 type Gateway struct {
-	ID        string     `json:"id"`
-	Region    string     `json:"region"`
-	Endpoint  string     `json:"endpoint"`
+	ID       string `json:"id"`
+	Region   string `json:"region"`
+	Endpoint string `json:"endpoint"`
+	// TCPPort is the port on Endpoint's host where the gateway takes
+	// WireGuard over TCP, or 0 if it offers none.
+	TCPPort   int        `json:"tcp_port,omitempty"`
 	PublicKey string     `json:"public_key"`
 	LastSeen  *time.Time `json:"last_seen,omitempty"`
 }
