@@ -303,6 +303,23 @@ func (w *world) step(name string, deps []string, fn func(t *testing.T)) {
 // gwExtra, if given, returns extra arguments for each gateway by region.
 func setup(t *testing.T, gwExtra ...func(region string) []string) *world {
 	t.Helper()
+	w := newWorld(t, len(world{}.clients))
+	extra := func(region string) []string {
+		if len(gwExtra) == 0 {
+			return nil
+		}
+		return gwExtra[0](region)
+	}
+	w.startGateway(t, t, kernelRegion, kernelPort, "kernel", extra(kernelRegion)...)
+	w.startGateway(t, t, userRegion, userPort, "userspace", extra(userRegion)...)
+	return w
+}
+
+// newWorld builds the binary and the network with clients c0 … c(n-1), and
+// starts the web server, the DNS responder and the control server, but no
+// gateway.
+func newWorld(t *testing.T, n int) *world {
+	t.Helper()
 	w := &world{t: t, tmp: t.TempDir(), gws: map[string]*proc{}, passed: map[string]bool{}}
 	w.logs = filepath.Join(w.tmp, "logs")
 	w.data = filepath.Join(w.tmp, "data")
@@ -320,7 +337,7 @@ func setup(t *testing.T, gwExtra ...func(region string) []string) *world {
 	if err := w.tp.Gateway.AddAddr("lo", endpoint); err != nil {
 		t.Fatal(err)
 	}
-	for i := range w.clients {
+	for i := range n {
 		nc := w.tp.Client
 		if i > 0 {
 			nc = w.tp.AddClient(t)
@@ -338,7 +355,7 @@ func setup(t *testing.T, gwExtra ...func(region string) []string) *world {
 	// /etc/resolv.conf, so nothing run in a namespace reads or rewrites
 	// the host's. The nameserver named here exists nowhere.
 	all := []*netns.NS{w.tp.Gateway, w.tp.Server}
-	for _, c := range w.clients {
+	for _, c := range w.clients[:n] {
 		all = append(all, c.net.NS)
 	}
 	for _, ns := range all {
@@ -362,14 +379,6 @@ func setup(t *testing.T, gwExtra ...func(region string) []string) *world {
 
 	w.apiURL = "http://" + net.JoinHostPort(endpointIP, apiPort)
 	w.startServe(t)
-	extra := func(region string) []string {
-		if len(gwExtra) == 0 {
-			return nil
-		}
-		return gwExtra[0](region)
-	}
-	w.startGateway(t, t, kernelRegion, kernelPort, "kernel", extra(kernelRegion)...)
-	w.startGateway(t, t, userRegion, userPort, "userspace", extra(userRegion)...)
 	return w
 }
 
@@ -542,6 +551,7 @@ func (w *world) up(t, owner *testing.T, c *client, region string, userspace bool
 	if userspace {
 		args = append(args, "--userspace")
 	}
+	args = append(args, extra...)
 	name := fmt.Sprintf("up-%s-%s", c.name, region)
 	for i := 2; fileExists(filepath.Join(w.logs, name+".stdout")); i++ {
 		name = fmt.Sprintf("up-%s-%s-%d", c.name, region, i)
