@@ -101,8 +101,19 @@ type Options struct {
 	// UDP socket: for instance a udptcp.ClientBind, which sends them over
 	// TCP to the peers' endpoints. In TUN mode it is given the mark
 	// FwMark (SetMark), and must apply it to its own sockets so that they
-	// bypass the tunnel. It is closed with the tunnel.
+	// bypass the tunnel. It is closed with the tunnel. With Entry, it
+	// carries the entry hop's packets instead.
 	Bind conn.Bind
+	// Entry, if set, makes a multihop tunnel: Config's tunnel (to the
+	// exit gateway) is carried inside a tunnel to the entry gateway
+	// configured by Entry, WireGuard in WireGuard. The entry tunnel runs
+	// on a userspace netstack holding nothing but the exit tunnel's UDP,
+	// so the entry gateway sees this device's address and only encrypted
+	// packets to the exit, and the exit gateway sees the destinations
+	// coming from the entry gateway. The exit tunnel's MTU is lowered to
+	// fit inside the entry's. Entry needs a private key, an address and
+	// one peer.
+	Entry *wgconf.Config
 }
 
 // Status describes a running tunnel. It carries no byte counts.
@@ -117,8 +128,11 @@ type Status struct {
 	// this device only).
 	Gateway string
 	// LastHandshake is the time of the most recent handshake with any peer;
-	// zero if there has been none.
+	// zero if there has been none. In a multihop tunnel it is the exit's.
 	LastHandshake time.Time
+	// EntryLastHandshake is, in a multihop tunnel, the most recent
+	// handshake with the entry gateway; zero otherwise.
+	EntryLastHandshake time.Time
 	// Up reports whether the tunnel is running (false after Close).
 	Up bool
 	// SOCKSAddr and HTTPAddr are the proxy listen addresses in userspace
@@ -140,6 +154,7 @@ type Tunnel struct {
 	gateway string
 
 	socksAddr, httpAddr string
+	entry               *hop // the entry hop of a multihop tunnel, or nil
 
 	// dial opens connections through the tunnel (see DialContext).
 	dial func(ctx context.Context, network, address string) (net.Conn, error)
@@ -213,6 +228,34 @@ func Up(ctx context.Context, o Options) (*Tunnel, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("tunnel: %w", err)
 	}
+	var entry *hop
+	if o.Entry != nil {
+		var err error
+		if entry, err = upEntry(ctx, &o); err != nil {
+			return nil, err
+		}
+		c = o.Config
+	}
+	t, err := up(ctx, o, c)
+	if entry == nil {
+		return t, err
+	}
+	if err != nil {
+		entry.close()
+		return nil, err
+	}
+	t.entry = entry
+	exit := t.closeFn
+	t.closeFn = func() error {
+		err := exit()
+		entry.close()
+		return err
+	}
+	return t, nil
+}
+
+// up is Up for the tunnel of c, a multihop tunnel's entry hop already up.
+func up(ctx context.Context, o Options, c wgconf.Config) (*Tunnel, error) {
 	device := c // what the device is configured with
 	var (
 		hold []netip.Prefix
@@ -240,6 +283,29 @@ func Up(ctx context.Context, o Options) (*Tunnel, error) {
 	}
 	t.hold = hold
 	return t, nil
+}
+
+// upEntry brings up the entry hop of a multihop tunnel for o.Entry, and
+// makes o's device send through it with an MTU that fits.
+func upEntry(ctx context.Context, o *Options) (*hop, error) {
+	e := *o.Entry
+	if e.Interface.PrivateKey == nil || len(e.Interface.Addresses) == 0 || len(e.Peers) != 1 {
+		return nil, errors.New("tunnel: the entry configuration needs a private key, an address and one peer")
+	}
+	if err := e.Validate(); err != nil {
+		return nil, fmt.Errorf("tunnel: entry: %w", err)
+	}
+	uapi, err := e.UAPIContext(ctx, systemResolver)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: entry: %w", err)
+	}
+	h, err := upHop(e, o.bind(), uapi, !o.Userspace, o.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: %w", err)
+	}
+	o.Bind = newHopBind(h)
+	o.Config.Interface.MTU = hopMTU(e.Interface.MTU, o.Config.Interface.MTU)
+	return h, nil
 }
 
 // configure fills in what t keeps of c for MakeQuantumResistant.
@@ -287,6 +353,9 @@ func (t *Tunnel) Status() Status {
 	if !closed {
 		if get, err := t.dev.IpcGet(); err == nil {
 			s.LastHandshake = lastHandshake(get)
+		}
+		if t.entry != nil {
+			s.EntryLastHandshake = t.entry.lastHandshake()
 		}
 	}
 	return s
