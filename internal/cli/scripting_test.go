@@ -357,7 +357,7 @@ func TestStatusExitCodeAndJSON(t *testing.T) {
 		t.Fatalf("status --json, connected: got %s", r.stdout)
 	}
 	wantKeys(t, "status tunnel", m["tunnel"], "pid", "mode", "interface", "device_id", "device_name", "gateway_id", "region",
-		"addresses", "socks_proxy", "http_proxy", "last_handshake", "since", "quantum_resistant")
+		"transport", "entry_gateway_id", "entry_region", "addresses", "socks_proxy", "http_proxy", "last_handshake", "since", "quantum_resistant")
 	tun := decodeObject(t, "tunnel", string(m["tunnel"]))
 	if string(tun["quantum_resistant"]) != "true" {
 		t.Errorf("tunnel quantum_resistant: got %s, want true", tun["quantum_resistant"])

@@ -167,14 +167,18 @@ func deviceConfig(ctx context.Context, cl *client.Client, deviceID, gatewayID st
 
 // upStatus is what a running `up` writes for `status`.
 type upStatus struct {
-	PID           int       `json:"pid"`
-	Mode          string    `json:"mode"`
-	Interface     string    `json:"interface,omitempty"`
-	Device        string    `json:"device"`
-	DeviceName    string    `json:"device_name,omitempty"`
-	Gateway       string    `json:"gateway"`
-	Region        string    `json:"region"`
-	Transport     string    `json:"transport,omitempty"` // "udp" or "tcp"; "" from before --transport
+	PID        int    `json:"pid"`
+	Mode       string `json:"mode"`
+	Interface  string `json:"interface,omitempty"`
+	Device     string `json:"device"`
+	DeviceName string `json:"device_name,omitempty"`
+	Gateway    string `json:"gateway"`
+	Region     string `json:"region"`
+	Transport  string `json:"transport,omitempty"` // "udp" or "tcp"; "" from before --transport
+	// Entry and EntryRegion name the entry gateway of a multihop tunnel,
+	// whose exit is Gateway; "" otherwise.
+	Entry         string    `json:"entry,omitempty"`
+	EntryRegion   string    `json:"entry_region,omitempty"`
 	Addresses     []string  `json:"addresses"`
 	SOCKS         string    `json:"socks,omitempty"`
 	HTTP          string    `json:"http,omitempty"`
@@ -199,8 +203,8 @@ func writeStatus(dir string, s upStatus) error {
 
 // upFlags are the flags of `nitronet up`.
 type upFlags struct {
-	gateway, device, socks, httpProxy, ifName, transport string
-	userspace, killSwitch                                bool
+	gateway, device, socks, httpProxy, ifName, transport, entry, exit string
+	userspace, killSwitch                                             bool
 	// quantum asks the gateway for an ephemeral peer once the tunnel is
 	// up; allowDowngrade keeps the classical tunnel if the gateway has no
 	// such service.
@@ -210,14 +214,17 @@ type upFlags struct {
 func newUpCmd(g *globals) *cobra.Command {
 	var o upFlags
 	c := &cobra.Command{
-		Use:   "up [--gateway ID|REGION|auto] [--userspace] [--transport udp|tcp]",
+		Use:   "up [--gateway ID|REGION|auto | --entry ID|REGION --exit ID|REGION] [--userspace] [--transport udp|tcp]",
 		Short: "Connect through a gateway until Ctrl-C or `nitronet down`",
 		Long: "Connect. In TUN mode (root) all traffic and DNS go through the tunnel and IPv6 is\n" +
 			"carried or blocked; --kill-switch drops whatever would bypass it. With --userspace no\n" +
 			"root is needed: a SOCKS5 and an HTTP proxy on 127.0.0.1 carry traffic through the\n" +
 			"tunnel. --gateway auto measures the handshake time to each gateway from here and\n" +
 			"picks the fastest; the measurements are never sent anywhere. --transport tcp carries\n" +
-			"WireGuard over TCP to the gateway's TCP port, for networks that block UDP (slower).\n\n" +
+			"WireGuard over TCP to the gateway's TCP port, for networks that block UDP (slower).\n" +
+			"--entry and --exit (multihop) carry the tunnel to the exit gateway inside a tunnel to\n" +
+			"the entry gateway: the entry sees your address but not where you go, the exit sees\n" +
+			"where you go but not your address.\n\n" +
 			"Quantum-resistant (default): once the tunnel is up, the client asks the gateway through\n" +
 			"it for an ephemeral peer, derives a pre-shared key with ML-KEM-1024 and switches the\n" +
 			"tunnel to a fresh key with that pre-shared key. If the gateway does not offer this, up\n" +
@@ -235,6 +242,8 @@ func newUpCmd(g *globals) *cobra.Command {
 	f.StringVar(&o.ifName, "interface", tunnel.DefaultIfName, "TUN mode: interface name")
 	f.BoolVar(&o.quantum, "quantum-resistant", true, "switch to an ephemeral key with an ML-KEM-1024 pre-shared key once connected")
 	f.BoolVar(&o.allowDowngrade, "allow-downgrade", false, "stay connected without quantum resistance if the gateway does not offer it (default: disconnect)")
+	f.StringVar(&o.entry, "entry", "", "multihop: the gateway (id or region) your tunnel enters by, which sees your address")
+	f.StringVar(&o.exit, "exit", "", "multihop: the gateway (id or region) your traffic leaves by, which sees its destinations")
 	f.StringVar(&o.transport, "transport", transportUDP, "udp, or tcp where UDP is blocked: WireGuard framed over TCP to a gateway that offers it")
 	return g.serverFlag(c)
 }
@@ -258,7 +267,19 @@ func runUp(ctx context.Context, g *globals, o upFlags) error {
 	if err != nil {
 		return err
 	}
-	gateway, err := chooseGateway(ctx, cl, o.gateway, o.transport, key, log)
+	multihop := o.entry != "" || o.exit != ""
+	switch {
+	case multihop && (o.entry == "" || o.exit == ""):
+		return errors.New("--entry and --exit go together")
+	case multihop && o.gateway != "":
+		return errors.New("--gateway does not go with --entry and --exit: the exit is the gateway")
+	}
+	want, exitTransport := o.gateway, o.transport
+	if multihop {
+		// The transport is that of this machine's network: the entry's.
+		want, exitTransport = o.exit, transportUDP
+	}
+	gateway, err := chooseGateway(ctx, cl, want, exitTransport, key, log)
 	if err != nil {
 		return err
 	}
@@ -266,13 +287,34 @@ func runUp(ctx context.Context, g *globals, o upFlags) error {
 	if err != nil {
 		return err
 	}
-	var bind conn.Bind
-	if o.transport == transportTCP {
-		ep, err := tcpEndpoint(gateway)
+	var entry *client.Gateway
+	var entryConf *wgconf.Config
+	if multihop {
+		e, err := chooseGateway(ctx, cl, o.entry, o.transport, key, log)
+		if err != nil {
+			return fmt.Errorf("--entry: %w", err)
+		}
+		if e.ID == gateway.ID {
+			return fmt.Errorf("--entry and --exit are the same gateway %s: choose two", e.ID)
+		}
+		ec, err := deviceConfig(ctx, cl, dev.ID, e.ID, key)
 		if err != nil {
 			return err
 		}
-		conf.Peers[0].Endpoint = ep
+		entry, entryConf = &e, &ec
+	}
+	var bind conn.Bind
+	if o.transport == transportTCP {
+		// Over TCP to the first gateway: the entry's in multihop.
+		first, firstConf := gateway, &conf
+		if entry != nil {
+			first, firstConf = *entry, entryConf
+		}
+		ep, err := tcpEndpoint(first)
+		if err != nil {
+			return err
+		}
+		firstConf.Peers[0].Endpoint = ep
 		bind = udptcp.NewClientBind(udptcp.ClientConfig{})
 	}
 	rd := runDir(d)
@@ -285,7 +327,7 @@ func runUp(ctx context.Context, g *globals, o upFlags) error {
 	t, err := tunnel.Up(ctx, tunnel.Options{
 		Config: conf, Userspace: o.userspace, ProxyListen: o.socks, HTTPListen: o.httpProxy,
 		KillSwitch: o.killSwitch, IfName: o.ifName, StateDir: filepath.Join(rd, "tunnel"), Logger: log, Bind: bind,
-		QuantumResistant: o.quantum,
+		QuantumResistant: o.quantum, Entry: entryConf,
 	})
 	if err != nil {
 		return err
@@ -305,6 +347,9 @@ func runUp(ctx context.Context, g *globals, o upFlags) error {
 	us := upStatus{PID: os.Getpid(), Mode: st.Mode, Interface: st.Interface, Device: dev.ID, DeviceName: dev.Name,
 		Gateway: gateway.ID, Region: gateway.Region, Transport: o.transport, SOCKS: st.SOCKSAddr, HTTP: st.HTTPAddr, Since: g.env.Clock(),
 		QuantumResistant: st.QuantumResistant}
+	if entry != nil {
+		us.Entry, us.EntryRegion = entry.ID, entry.Region
+	}
 	for _, a := range st.Addresses {
 		us.Addresses = append(us.Addresses, a.String())
 	}
@@ -362,8 +407,11 @@ func followTunnel(ctx context.Context, env *Env, t *tunnel.Tunnel, rd string, us
 			us.Region, us.Gateway, strings.Join(us.Addresses, ", "))
 	} else {
 		over := ""
+		if us.Entry != "" {
+			over = fmt.Sprintf(" via %s (%s)", us.EntryRegion, us.Entry)
+		}
 		if us.Transport == transportTCP {
-			over = " over TCP"
+			over += " over TCP"
 		}
 		fmt.Fprintf(env.Stdout, "Connected through %s (%s)%s as %s.\n", us.Region, us.Gateway, over, strings.Join(us.Addresses, ", "))
 	}
@@ -492,8 +540,11 @@ type tunnelJSON struct {
 	Interface     string    `json:"interface"` // TUN mode; "" in userspace mode
 	DeviceID      string    `json:"device_id"`
 	DeviceName    string    `json:"device_name"`
-	GatewayID     string    `json:"gateway_id"`
+	GatewayID     string    `json:"gateway_id"` // the exit in a multihop tunnel
 	Region        string    `json:"region"`
+	Transport     string    `json:"transport"`        // "udp" or "tcp"
+	EntryID       string    `json:"entry_gateway_id"` // multihop; "" otherwise
+	EntryRegion   string    `json:"entry_region"`     // multihop; "" otherwise
 	Addresses     []string  `json:"addresses"`
 	SOCKSProxy    string    `json:"socks_proxy"` // userspace mode; "" in TUN mode
 	HTTPProxy     string    `json:"http_proxy"`  // userspace mode; "" in TUN mode
@@ -551,7 +602,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 					out.State = "connected"
 				}
 				out.Tunnel = &tunnelJSON{PID: s.PID, Mode: s.Mode, Interface: s.Interface, DeviceID: s.Device, DeviceName: s.DeviceName,
-					GatewayID: s.Gateway, Region: s.Region, Addresses: nonNil(s.Addresses), SOCKSProxy: s.SOCKS, HTTPProxy: s.HTTP,
+					GatewayID: s.Gateway, Region: s.Region, Transport: transportOf(s), EntryID: s.Entry, EntryRegion: s.EntryRegion,
+					Addresses: nonNil(s.Addresses), SOCKSProxy: s.SOCKS, HTTPProxy: s.HTTP,
 					LastHandshake: optTime(&s.LastHandshake), Since: jsonTime(s.Since), QuantumResistant: s.QuantumResistant}
 			}
 			if asJSON {
@@ -569,6 +621,15 @@ func newStatusCmd(g *globals) *cobra.Command {
 	return c
 }
 
+// transportOf returns s's transport, "udp" for a status written before
+// --transport.
+func transportOf(s *upStatus) string {
+	if s.Transport == "" {
+		return transportUDP
+	}
+	return s.Transport
+}
+
 // printStatus prints the tunnel status s (nil: none is up) as text.
 func printStatus(env *Env, s *upStatus) error {
 	if s == nil {
@@ -581,7 +642,15 @@ func printStatus(env *Env, s *upStatus) error {
 	} else {
 		fmt.Fprintf(tw, "state\tconnected (%s mode)\n", s.Mode)
 	}
-	fmt.Fprintf(tw, "gateway\t%s (%s)\n", s.Region, s.Gateway)
+	if s.Entry != "" {
+		fmt.Fprintf(tw, "entry\t%s (%s)\n", s.EntryRegion, s.Entry)
+		fmt.Fprintf(tw, "exit\t%s (%s)\n", s.Region, s.Gateway)
+	} else {
+		fmt.Fprintf(tw, "gateway\t%s (%s)\n", s.Region, s.Gateway)
+	}
+	if transportOf(s) == transportTCP {
+		fmt.Fprintf(tw, "transport\tTCP (UDP-over-TCP)\n")
+	}
 	if s.DeviceName != "" {
 		fmt.Fprintf(tw, "device\t%s (%s)\n", s.DeviceName, s.Device)
 	} else {
