@@ -408,6 +408,13 @@ func (w *world) startServe(t *testing.T) {
 // runs. Its process is stopped when owner ends.
 func (w *world) startGateway(t, owner *testing.T, region, port, mode string, extra ...string) *proc {
 	t.Helper()
+	return w.startGatewayIn(t, owner, w.tp.Gateway, netns.GatewayUplinkIf, endpointIP, region, port, mode, extra...)
+}
+
+// startGatewayIn is startGateway in namespace ns, with uplink interface
+// uplink (kernel mode) and endpoint host:port.
+func (w *world) startGatewayIn(t, owner *testing.T, ns *netns.NS, uplink, host, region, port, mode string, extra ...string) *proc {
+	t.Helper()
 	// Gateways are added by an admin; the first one needs only the data
 	// directory.
 	staffEnv := append(w.baseEnv(), "NITRONET_STAFF=ops@example.com", "NITRONET_STAFF_PASSWORD="+e2eStaffPassword)
@@ -419,7 +426,7 @@ func (w *world) startGateway(t, owner *testing.T, region, port, mode string, ext
 		w.admin = true
 	}
 	tok, err := runCmd(w.tp.Gateway, staffEnv, "", w.bin, "admin", "gateway", "add", "--data", w.data,
-		"--region", region, "--endpoint", net.JoinHostPort(endpointIP, port))
+		"--region", region, "--endpoint", net.JoinHostPort(host, port))
 	if err != nil {
 		t.Fatalf("admin gateway add: %v", err)
 	}
@@ -427,9 +434,9 @@ func (w *world) startGateway(t, owner *testing.T, region, port, mode string, ext
 		"--mode", mode, "--listen-port", port, "--key-file", filepath.Join(w.gwKeys, region+".key"),
 		"--dns-upstream", net.JoinHostPort(dnsIP, "53"), "--log-level", "debug"}
 	if mode == "kernel" {
-		args = append(args, "--uplink", netns.GatewayUplinkIf)
+		args = append(args, "--uplink", uplink)
 	}
-	p := startProc(t, owner, w.tp.Gateway, w.logs, "gateway-"+region, w.baseEnv(), append(args, extra...)...)
+	p := startProc(t, owner, ns, w.logs, "gateway-"+region, w.baseEnv(), append(args, extra...)...)
 	p.waitStdout(t, "running", 30*time.Second)
 	w.gws[region] = p
 	return p
@@ -543,11 +550,14 @@ var proxiesLine = regexp.MustCompile(`SOCKS5 proxy on (\S+), HTTP proxy on (\S+?
 
 // up runs `nitronet up` on c through region until owner ends and waits
 // until it is connected. In userspace mode it returns the SOCKS5 and HTTP
-// proxy addresses. In TUN mode `nitronet down` runs when owner ends. extra
-// are more arguments of `up`.
+// proxy addresses. In TUN mode `nitronet down` runs when owner ends.
+// extra are further flags of `up`; region "" leaves --gateway out.
 func (w *world) up(t, owner *testing.T, c *client, region string, userspace bool, extra ...string) (socks, httpProxy string) {
 	t.Helper()
-	args := append([]string{w.bin, "up", "--gateway", region}, extra...)
+	args := []string{w.bin, "up"}
+	if region != "" {
+		args = append(args, "--gateway", region)
+	}
 	if userspace {
 		args = append(args, "--userspace")
 	}
