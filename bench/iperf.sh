@@ -12,6 +12,8 @@
 #             client (`nitronet up`, TUN mode) in the client namespace, with
 #             the account and device made through the CLI (signup, verify
 #             with the codes from the server's outbox, device add)
+#   nitronet_tcp  the same, classical, with WireGuard over TCP (UDP-over-TCP):
+#             the gateway with --tcp-port 443 and `nitronet up --transport tcp`
 # The scenarios are interleaved (plain, upstream, nitronet, plain, ...) for
 # ROUNDS rounds, because a shared machine is noisy; the report gives each
 # scenario's median, minimum and maximum Mbit/s and the ratio of its median
@@ -47,7 +49,9 @@
 #   DURATION=10           seconds per iperf3 run
 #   PARALLEL=1            iperf3 parallel streams (-P)
 #   SCENARIOS="plain upstream nitronet quantum"
-#                         which scenarios to run (in this order each round)
+#                         which scenarios to run (in this order each round);
+#                         nitronet_tcp is off by default and is compared with
+#                         nitronet round by round
 #   WG_GO=path            wireguard-go binary to use instead of building one
 #   NITRONET=path         nitronet binary to use instead of building one
 #   KEEP_LOGS=dir         copy the processes' logs to dir before cleaning up
@@ -71,10 +75,13 @@ log() { echo "iperf.sh: $*" >&2; }
 for t in ip iperf3 wg ss awk sort; do command -v "$t" >/dev/null || die "missing $t (apt-get install -y iproute2 iperf3 wireguard-tools)"; done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 for s in $SCENARIOS; do
-	case $s in plain | upstream | nitronet | quantum) ;; *) die "unknown scenario $s (want plain, upstream, nitronet, quantum)" ;; esac
+	case $s in plain | upstream | nitronet | quantum | nitronet_tcp) ;;
+	*) die "unknown scenario $s (want plain, upstream, nitronet, quantum, nitronet_tcp)" ;;
+	esac
 done
 want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
-ours() { want nitronet || want quantum; }
+MODES="nitronet_tcp" # compared with nitronet, round by round
+ours() { want nitronet || want quantum || want nitronet_tcp; }
 if ours && [ -L /etc/resolv.conf ]; then
 	die "/etc/resolv.conf is a symlink: \`nitronet up\` in the client namespace could replace the host's file; run without the nitronet scenario"
 fi
@@ -328,11 +335,12 @@ nitronet_setup() {
 	nn device add bench >>"$WORK/client-cli.log" 2>&1 || die "device add failed"
 }
 
-# nitronet_start ARGS...: starts our gateway, then `nitronet up ARGS...`.
+# nitronet_start ARGS...: starts our gateway (with the flags in GW_EXTRA, if
+# set), then `nitronet up ARGS...`.
 nitronet_start() {
 	: >"$WORK/gateway.log"
 	ip netns exec "$G" "$NITRONET" gateway --server "$SERVER_URL" --token "$GW_TOKEN" --key-file "$WORK/gateway.key" \
-		--mode kernel --listen-port 51820 --uplink uplink0 --dns-upstream 198.19.0.2:53 >"$WORK/gateway.log" 2>&1 &
+		--mode kernel --listen-port 51820 --uplink uplink0 --dns-upstream 198.19.0.2:53 ${GW_EXTRA:-} >"$WORK/gateway.log" 2>&1 &
 	GW_PID=$!
 	# Up, and holding the client's device: the first full sync names it.
 	wait_log "nitronet gateway" 30 "$GW_PID" "$WORK/gateway.log" 'peers synced.* full=true .*admitted=[1-9]'
@@ -352,6 +360,8 @@ quantum_up() {
 	wait_log "quantum-resistant tunnel" 30 "$UP_PID" "$WORK/up.log" '^Quantum-resistant'
 }
 quantum_down() { nitronet_down; }
+nitronet_tcp_up() { GW_EXTRA="--tcp-port 443" nitronet_start --quantum-resistant=false --transport tcp; }
+nitronet_tcp_down() { nitronet_down; }
 nitronet_down() {
 	ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" "$NITRONET" down >/dev/null || die "nitronet down failed"
 	stop_pid "$UP_PID"
@@ -366,6 +376,7 @@ if ours; then nitronet_setup; fi
 declare -A SAMPLES
 PER_ROUND=()
 QR_ROUND=()
+declare -A VS_NITRONET # per-round ratios to nitronet of the issue-12 modes
 for ((r = 1; r <= ROUNDS; r++)); do
 	declare -A this=()
 	for s in $SCENARIOS; do
@@ -384,6 +395,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	if [ -n "${this[nitronet]:-}" ] && [ -n "${this[quantum]:-}" ]; then
 		QR_ROUND+=("$(awk -v a="${this[quantum]}" -v b="${this[nitronet]}" 'BEGIN { printf "%.2f", a / b }')")
 	fi
+	for x in $MODES; do
+		if [ -n "${this[$x]:-}" ] && [ -n "${this[nitronet]:-}" ]; then
+			VS_NITRONET[$x]="${VS_NITRONET[$x]:-} $(awk -v a="${this[$x]}" -v b="${this[nitronet]}" 'BEGIN { printf "%.2f", a / b }')"
+		fi
+	done
 	unset this
 done
 
@@ -398,7 +414,7 @@ printf 'iperf3 TCP, client -> server through the gateway: %s round(s) interleave
 	"$ROUNDS" "${SCENARIOS// /, }" "$DURATION" "$PARALLEL"
 printf '%s, %s CPU(s), kernel %s, %s\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$(uname -r)" \
 	"wireguard-go $(cd "$REPO" && go list -m -f '{{.Version}}' golang.zx2c4.com/wireguard 2>/dev/null || echo '?')"
-printf '%-10s %14s %8s %8s %12s   %s\n' scenario "median Mbit/s" min max "vs upstream" "samples (Mbit/s)"
+printf '%-17s %14s %8s %8s %12s   %s\n' scenario "median Mbit/s" min max "vs upstream" "samples (Mbit/s)"
 for s in $SCENARIOS; do
 	read -r med lo hi < <(stats ${SAMPLES[$s]})
 	MEDIAN[$s]=$med
@@ -409,7 +425,7 @@ for s in $SCENARIOS; do
 	if [ -n "${MEDIAN[upstream]:-}" ]; then
 		ratio=$(awk -v a="$med" -v b="${MEDIAN[upstream]}" 'BEGIN { printf "%.2fx", a / b }')
 	fi
-	printf '%-10s %14s %8s %8s %12s  %s\n' "$s" "$med" "$lo" "$hi" "$ratio" "${SAMPLES[$s]}"
+	printf '%-17s %14s %8s %8s %12s  %s\n' "$s" "$med" "$lo" "$hi" "$ratio" "${SAMPLES[$s]}"
 done
 if [ ${#PER_ROUND[@]} -gt 0 ]; then
 	read -r pmed plo phi < <(printf '%s\n' "${PER_ROUND[@]}" | sort -g |
@@ -425,6 +441,12 @@ if [ ${#QR_ROUND[@]} -gt 0 ]; then
 	printf 'quantum/nitronet: %.2f (ratio of medians), %s (median of per-round ratios, range %s-%s)\n' \
 		"$(awk -v a="${MEDIAN[quantum]}" -v b="${MEDIAN[nitronet]}" 'BEGIN { printf "%.2f", a / b }')" "$qmed" "$qlo" "$qhi"
 fi
+for x in $MODES; do
+	if [ -n "${MEDIAN[nitronet]:-}" ] && [ -n "${MEDIAN[$x]:-}" ]; then
+		printf '%s/nitronet: %.2f (ratio of medians), per round:%s\n' "$x" \
+			"$(awk -v a="${MEDIAN[$x]}" -v b="${MEDIAN[nitronet]}" 'BEGIN { printf "%.2f", a / b }')" "${VS_NITRONET[$x]:-}"
+	fi
+done
 line="RESULT"
 for s in $SCENARIOS; do line+=" $s=${MEDIAN[$s]}"; done
 if [ -n "${MEDIAN[upstream]:-}" ] && [ -n "${MEDIAN[nitronet]:-}" ]; then
@@ -435,4 +457,9 @@ if [ ${#QR_ROUND[@]} -gt 0 ]; then
 	line+=" quantum/nitronet=$(awk -v a="${MEDIAN[quantum]}" -v b="${MEDIAN[nitronet]}" 'BEGIN { printf "%.2f", a / b }')"
 	line+=" quantum-paired-median=$qmed"
 fi
+for x in $MODES; do
+	if [ -n "${MEDIAN[nitronet]:-}" ] && [ -n "${MEDIAN[$x]:-}" ]; then
+		line+=" $x/nitronet=$(awk -v a="${MEDIAN[$x]}" -v b="${MEDIAN[nitronet]}" 'BEGIN { printf "%.2f", a / b }')"
+	fi
+done
 echo "$line"
