@@ -14,6 +14,11 @@
 #             with the codes from the server's outbox, device add)
 #   nitronet_tcp  the same, classical, with WireGuard over TCP (UDP-over-TCP):
 #             the gateway with --tcp-port 443 and `nitronet up --transport tcp`
+#   nitronet_multihop  the same, classical, with our gateway as the entry and
+#             a second kernel gateway as the exit in its own namespace (exit
+#             [198.19.1.1] <-> [198.19.1.2] server, the server forwarding
+#             between its links): `nitronet up --entry bench --exit
+#             bench-exit`, the tunnel to the exit inside the one to the entry
 # The scenarios are interleaved (plain, upstream, nitronet, plain, ...) for
 # ROUNDS rounds, because a shared machine is noisy; the report gives each
 # scenario's median, minimum and maximum Mbit/s and the ratio of its median
@@ -50,8 +55,8 @@
 #   PARALLEL=1            iperf3 parallel streams (-P)
 #   SCENARIOS="plain upstream nitronet quantum"
 #                         which scenarios to run (in this order each round);
-#                         nitronet_tcp is off by default and is compared with
-#                         nitronet round by round
+#                         nitronet_tcp and nitronet_multihop are off by
+#                         default and are compared with nitronet round by round
 #   WG_GO=path            wireguard-go binary to use instead of building one
 #   NITRONET=path         nitronet binary to use instead of building one
 #   KEEP_LOGS=dir         copy the processes' logs to dir before cleaning up
@@ -75,13 +80,13 @@ log() { echo "iperf.sh: $*" >&2; }
 for t in ip iperf3 wg ss awk sort; do command -v "$t" >/dev/null || die "missing $t (apt-get install -y iproute2 iperf3 wireguard-tools)"; done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 for s in $SCENARIOS; do
-	case $s in plain | upstream | nitronet | quantum | nitronet_tcp) ;;
-	*) die "unknown scenario $s (want plain, upstream, nitronet, quantum, nitronet_tcp)" ;;
+	case $s in plain | upstream | nitronet | quantum | nitronet_tcp | nitronet_multihop) ;;
+	*) die "unknown scenario $s (want plain, upstream, nitronet, quantum, nitronet_tcp, nitronet_multihop)" ;;
 	esac
 done
 want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
-MODES="nitronet_tcp" # compared with nitronet, round by round
-ours() { want nitronet || want quantum || want nitronet_tcp; }
+MODES="nitronet_tcp nitronet_multihop" # compared with nitronet, round by round
+ours() { want nitronet || want quantum || want nitronet_tcp || want nitronet_multihop; }
 if ours && [ -L /etc/resolv.conf ]; then
 	die "/etc/resolv.conf is a symlink: \`nitronet up\` in the client namespace could replace the host's file; run without the nitronet scenario"
 fi
@@ -90,6 +95,7 @@ RUN=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 C=nn-bench-c-$RUN-$$
 G=nn-bench-g-$RUN-$$
 S=nn-bench-s-$RUN-$$
+X=nn-bench-x-$RUN-$$
 WGC=wbc$RUN # interface names double as UAPI socket names under /var/run/wireguard
 WGG=wbg$RUN
 WORK=$(mktemp -d /tmp/nitronet-bench.XXXXXX)
@@ -107,6 +113,7 @@ SERVER_URL=http://198.18.0.1:8080
 IPERF_PID=
 SERVE_PID=
 GW_PID=
+GWX_PID=
 UP_PID=
 WGG_PID=
 WGC_PID=
@@ -145,11 +152,12 @@ cleanup() {
 		stop_pid "$UP_PID"
 	fi
 	stop_pid "$GW_PID"
+	stop_pid "$GWX_PID"
 	stop_pid "$WGC_PID"
 	stop_pid "$WGG_PID"
 	stop_pid "$SERVE_PID"
 	stop_pid "$IPERF_PID"
-	for ns in "$C" "$G" "$S"; do ip netns del "$ns" 2>/dev/null; done
+	for ns in "$C" "$G" "$S" "$X"; do ip netns del "$ns" 2>/dev/null; done
 	rm -f "/var/run/wireguard/$WGC.sock" "/var/run/wireguard/$WGG.sock"
 	rm -rf "$NETNS_ETC"
 	rm -rf "$WORK"
@@ -229,6 +237,21 @@ inns "$G" sysctl -qw net.ipv4.ip_forward=1
 # The server routes answers for the client and tunnel ranges back via the gateway.
 ip -n "$S" route add 198.18.0.0/15 via 198.19.0.1
 ip -n "$S" route add 100.64.0.0/10 via 198.19.0.1
+if want nitronet_multihop; then
+	# The exit gateway's namespace, its uplink on a second link of the
+	# server, which forwards between its links (the entry reaches the exit,
+	# the exit the control server).
+	ip netns add "$X"
+	inns "$X" ip link set lo up
+	ip -n "$X" link add uplink0 type veth peer name exit0 netns "$S"
+	ip -n "$X" addr add 198.19.1.1/24 dev uplink0
+	ip -n "$S" addr add 198.19.1.2/24 dev exit0
+	ip -n "$X" link set uplink0 up
+	ip -n "$S" link set exit0 up
+	ip -n "$X" route add default via 198.19.1.2
+	ip -n "$G" route add 198.19.1.0/24 via 198.19.0.2
+	inns "$S" sysctl -qw net.ipv4.ip_forward=1
+fi
 
 ip netns exec "$S" iperf3 -s >"$WORK/iperf3-server.log" 2>&1 &
 IPERF_PID=$!
@@ -302,6 +325,7 @@ outbox_code() {
 }
 
 GW_TOKEN=
+GWX_TOKEN=
 nitronet_setup() {
 	mkdir -p "$DATA" "$CFG" "$NETNS_ETC"
 	chmod 0700 "$DATA" "$CFG"
@@ -318,6 +342,11 @@ nitronet_setup() {
 	GW_TOKEN=$(NITRONET_STAFF="ops-$RUN@example.com" NITRONET_STAFF_PASSWORD="$staff_pw" \
 		"$NITRONET" admin gateway add --data "$DATA" --region bench --endpoint 198.18.0.1:51820 2>>"$WORK/admin.log")
 	[ -n "$GW_TOKEN" ] || die "admin gateway add printed no token"
+	if want nitronet_multihop; then
+		GWX_TOKEN=$(NITRONET_STAFF="ops-$RUN@example.com" NITRONET_STAFF_PASSWORD="$staff_pw" \
+			"$NITRONET" admin gateway add --data "$DATA" --region bench-exit --endpoint 198.19.1.1:51821 2>>"$WORK/admin.log")
+		[ -n "$GWX_TOKEN" ] || die "admin gateway add (exit) printed no token"
+	fi
 	ip netns exec "$G" "$NITRONET" serve --data "$DATA" --listen 198.18.0.1:8080 --insecure-http >"$WORK/serve.log" 2>&1 &
 	SERVE_PID=$!
 	wait_for "control server" 20 sh -c "kill -0 $SERVE_PID && ip netns exec '$G' ss -Hltn 'sport = :8080' | grep -q ."
@@ -362,6 +391,19 @@ quantum_up() {
 quantum_down() { nitronet_down; }
 nitronet_tcp_up() { GW_EXTRA="--tcp-port 443" nitronet_start --quantum-resistant=false --transport tcp; }
 nitronet_tcp_down() { nitronet_down; }
+nitronet_multihop_up() {
+	: >"$WORK/gateway-exit.log"
+	ip netns exec "$X" "$NITRONET" gateway --server "$SERVER_URL" --token "$GWX_TOKEN" --key-file "$WORK/gateway-exit.key" \
+		--mode kernel --listen-port 51821 --uplink uplink0 --dns-upstream 198.19.0.2:53 >"$WORK/gateway-exit.log" 2>&1 &
+	GWX_PID=$!
+	wait_log "nitronet exit gateway" 30 "$GWX_PID" "$WORK/gateway-exit.log" 'peers synced.* full=true .*admitted=[1-9]'
+	nitronet_start --quantum-resistant=false --entry bench --exit bench-exit
+}
+nitronet_multihop_down() {
+	nitronet_down
+	stop_pid "$GWX_PID"
+	GWX_PID=
+}
 nitronet_down() {
 	ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" "$NITRONET" down >/dev/null || die "nitronet down failed"
 	stop_pid "$UP_PID"
