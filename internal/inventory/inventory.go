@@ -580,7 +580,7 @@ func vpnCategories() []Category {
 		{
 			ID:          IDSessions,
 			Name:        "Session intervals",
-			Description: "When each of your devices was connected: device, gateway region, start and end, rounded to the minute. No addresses, destinations, DNS queries or byte counts. The operator may switch this recording off, in which case only a live count of connected devices is kept in memory.",
+			Description: "When each of your devices was connected: device, gateway region, start and end, rounded to the minute. No addresses, destinations, DNS queries or byte counts. A multihop connection has an interval at each of its two gateways, entry and exit. The operator may switch this recording off, in which case only a live count of connected devices is kept in memory.",
 			Subjects:    []string{SubjectUsers},
 			Fields:      []string{"device ID", "gateway region", "start (minute)", "end (minute)"},
 			Purposes:    []string{PurposeUsage, PurposeLimits, PurposeStats},
@@ -777,6 +777,7 @@ func NeverKept() []string {
 		"Your devices' WireGuard private keys, which never leave your devices",
 		"The connection-quality measurements your app uses to pick a gateway, which stay on your device",
 		"The ephemeral keys and pre-shared keys of quantum-resistant tunnels: a gateway holds them in memory only, while your device uses them, and writes them nowhere",
+		"Whether you connect over UDP or over TCP (UDP-over-TCP): the choice is made on your device and never recorded",
 	}
 }
 
