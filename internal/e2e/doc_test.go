@@ -6,7 +6,9 @@
 // passes only through the tunnel, clients are isolated, denied sources get
 // no handshake, a deleted device is cut off at once, the data plane outlives
 // the control server, sessions are recorded, and no file or log the system
-// wrote holds a client address, a destination or a name looked up.
+// wrote holds a client address, a destination or a name looked up. It also
+// covers WireGuard over TCP where UDP is dropped (TestUDPOverTCP) and
+// multihop, with packet captures on both gateways' uplinks (TestMultihop).
 //
 // The test needs root and the tools iproute2, wireguard-tools (wg,
 // wg-quick) and wireguard-go. Without them it skips, unless

@@ -136,6 +136,10 @@ func TestMultihop(t *testing.T) {
 			t.Errorf("control: the exit's uplink shows no request to the web server %v:%d for the path", web, port)
 		}
 	})
+	t.Run("nothing_logged", func(t *testing.T) {
+		w.down(t, c)
+		w.stopAndSearch(t, c)
+	})
 }
 
 // addExitNamespace makes the exit gateway's namespace with its uplink to

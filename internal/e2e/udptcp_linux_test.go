@@ -77,24 +77,35 @@ func TestUDPOverTCP(t *testing.T) {
 		}
 	})
 
-	t.Run("nothing_logged", func(t *testing.T) {
-		for region, gw := range w.gws {
-			if err := gw.stop(10 * time.Second); err != nil {
-				t.Errorf("stop gateway %s: got %v, want a clean exit", region, err)
-			}
+	t.Run("nothing_logged", func(t *testing.T) { w.stopAndSearch(t, c) })
+}
+
+// stopAndSearch stops the gateways and the control server, and searches
+// everything they wrote (data, key files, logs) for c's transit address,
+// the web server's address and port, and the name looked up.
+func (w *world) stopAndSearch(t *testing.T, c *client) {
+	t.Helper()
+	var files []string
+	for region, gw := range w.gws {
+		if err := gw.stop(10 * time.Second); err != nil {
+			t.Errorf("stop gateway %s: got %v, want a clean exit", region, err)
 		}
-		if err := w.serve.stop(15 * time.Second); err != nil {
-			t.Errorf("stop serve: got %v, want a clean exit", err)
-		}
-		files := collectFiles(t, w.data, w.gwKeys, w.logs+"/serve-1.stderr", w.logs+"/serve-1.stdout",
-			w.logs+"/gateway-"+tcpRegion+".stderr", w.logs+"/gateway-"+tcpRegion+".stdout")
-		needles := append(addrNeedles("client's transit address", c.net.Addr.Addr()),
-			addrNeedles("web server address", w.tp.ServerAddr.Addr())...)
-		needles = append(needles, portNeedle("web server port", httpPort),
-			needle{name: "name looked up " + canaryHost, text: strings.ToLower(canaryHost)})
-		n, size := searchLeaks(t, files, needles)
-		t.Logf("searched %d files (%d bytes) for %d needles", n, size, len(needles))
-	})
+		files = append(files, gw.stdout, gw.stderr)
+	}
+	if err := w.serve.stop(15 * time.Second); err != nil {
+		t.Errorf("stop serve: got %v, want a clean exit", err)
+	}
+	files = append(files, w.serve.stdout, w.serve.stderr)
+	files = append(files, collectFiles(t, w.data, w.gwKeys)...) // once they stopped writing
+	needles := append(addrNeedles("client's transit address", c.net.Addr.Addr()),
+		addrNeedles("web server address", w.tp.ServerAddr.Addr())...)
+	needles = append(needles, portNeedle("web server port", httpPort),
+		needle{name: "name looked up " + canaryHost, text: strings.ToLower(canaryHost)})
+	n, size := searchLeaks(t, files, needles)
+	t.Logf("searched %d files (%d bytes) for %d needles", n, size, len(needles))
+	if n == 0 || n != len(files) {
+		t.Errorf("searched %d of %d files, want all and more than 0", n, len(files))
+	}
 }
 
 // dropUDP makes ns drop every UDP packet it sends to addr, with a counter
