@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -172,9 +173,9 @@ func TestClientRedials(t *testing.T) {
 	}
 	gw := newNode(t, sb, "100.64.0.1", 0)
 	echoServer(t, gw)
-	dials := 0
+	var dials atomic.Int32
 	cb := NewClientBind(ClientConfig{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		dials++
+		dials.Add(1)
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
 	}})
@@ -184,10 +185,7 @@ func TestClientRedials(t *testing.T) {
 	echo(t, cl, "first")
 	waitFor(t, "the gateway to close the idle connection", func() bool { return openConns(sb) == 0 })
 	echo(t, cl, "second")
-	cb.mu.Lock()
-	got := dials
-	cb.mu.Unlock()
-	if got < 2 {
+	if got := dials.Load(); got < 2 {
 		t.Fatalf("dials: got %d, want at least 2 (a new connection after the idle close)", got)
 	}
 }
@@ -268,3 +266,34 @@ func TestServerBindRefuses(t *testing.T) {
 }
 
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
+
+// TestClientCloseAbortsDial: Close does not wait for a dial to a gateway
+// that does not answer; the send fails.
+func TestClientCloseAbortsDial(t *testing.T) {
+	dialing := make(chan struct{})
+	cb := NewClientBind(ClientConfig{DialTimeout: time.Minute, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		close(dialing)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}})
+	if _, _, err := cb.Open(0); err != nil {
+		t.Fatal(err)
+	}
+	ep, err := cb.ParseEndpoint("198.18.0.1:443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- cb.Send([][]byte{{1}}, ep) }()
+	<-dialing
+	closed := make(chan struct{})
+	go func() { cb.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for the dial")
+	}
+	if err := <-sent; err == nil {
+		t.Fatal("Send during Close: got nil, want an error")
+	}
+}

@@ -38,10 +38,14 @@ type ClientBind struct {
 	cfg  ClientConfig
 	mark atomic.Uint32
 
-	mu    sync.Mutex
-	q     *queue // nil while closed
-	wg    sync.WaitGroup
-	conns map[netip.AddrPort]*stream
+	dialMu sync.Mutex // one dial at a time, outside mu
+
+	mu     sync.Mutex
+	q      *queue // nil while closed
+	ctx    context.Context
+	cancel context.CancelFunc // aborts dials in progress at Close
+	wg     sync.WaitGroup
+	conns  map[netip.AddrPort]*stream
 }
 
 // NewClientBind returns a ClientBind for cfg.
@@ -67,6 +71,7 @@ func (b *ClientBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 		return nil, 0, conn.ErrBindAlreadyOpen
 	}
 	b.q = newQueue(128, MaxPayload)
+	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.conns = map[netip.AddrPort]*stream{}
 	return []conn.ReceiveFunc{b.q.receive}, port, nil
 }
@@ -78,6 +83,7 @@ func (b *ClientBind) Close() error {
 	b.q = nil
 	if q != nil {
 		close(q.done)
+		b.cancel()
 		for _, s := range b.conns {
 			s.close()
 		}
@@ -121,25 +127,33 @@ func (b *ClientBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	return s.send(bufs)
 }
 
-// stream returns the open connection to e, dialling it if needed.
+// stream returns the open connection to e, dialling it if needed. Dials
+// happen one at a time and outside b.mu, so Close aborts one in progress
+// instead of waiting for it.
 func (b *ClientBind) stream(e *Endpoint) (*stream, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.q == nil {
-		return nil, net.ErrClosed
+	s, ctx, err := b.open(e)
+	if s != nil || err != nil {
+		return s, err
 	}
-	if s := b.conns[e.addr]; s != nil && !s.closed.Load() {
-		return s, nil
+	b.dialMu.Lock()
+	defer b.dialMu.Unlock()
+	// Another send may have dialled while this one waited.
+	if s, _, err := b.open(e); s != nil || err != nil {
+		return s, err
 	}
-	// Dialling under the lock keeps one connection per endpoint; only
-	// sends wait for it, and they would have nowhere to go meanwhile.
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.DialTimeout)
+	dctx, cancel := context.WithTimeout(ctx, b.cfg.DialTimeout)
 	defer cancel()
-	c, err := b.cfg.Dial(ctx, "tcp", e.addr.String())
+	c, err := b.cfg.Dial(dctx, "tcp", e.addr.String())
 	if err != nil {
 		return nil, fmt.Errorf("udptcp: dial gateway: %w", err)
 	}
-	s := &stream{c: c, ep: &Endpoint{addr: e.addr}}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.q == nil || b.ctx != ctx { // closed (and perhaps reopened) meanwhile
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	s = &stream{c: c, ep: &Endpoint{addr: e.addr}}
 	b.conns[e.addr] = s
 	q := b.q
 	b.wg.Add(1)
@@ -153,6 +167,20 @@ func (b *ClientBind) stream(e *Endpoint) (*stream, error) {
 		b.mu.Unlock()
 	}()
 	return s, nil
+}
+
+// open returns the open connection to e if there is one, and otherwise
+// the context of the current Open; net.ErrClosed if the Bind is closed.
+func (b *ClientBind) open(e *Endpoint) (*stream, context.Context, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.q == nil {
+		return nil, nil, net.ErrClosed
+	}
+	if s := b.conns[e.addr]; s != nil && !s.closed.Load() {
+		return s, nil, nil
+	}
+	return nil, b.ctx, nil
 }
 
 var _ conn.Bind = (*ClientBind)(nil)
