@@ -340,10 +340,20 @@ func runUp(ctx context.Context, g *globals, o upFlags) error {
 	if err := os.WriteFile(filepath.Join(rd, "pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		return err
 	}
+	// Multihop: each hop gets its own pre-shared key, the entry's first,
+	// since the exit's exchange travels through the entry.
+	if e := t.Entry(); e != nil {
+		if err := quantumUpgrade(ctx, g.env, e, o); err != nil {
+			return fmt.Errorf("entry gateway %s: %w", entry.ID, err)
+		}
+	}
 	if err := quantumUpgrade(ctx, g.env, t, o); err != nil {
 		return err
 	}
 	st := t.Status()
+	if e := t.Entry(); e != nil {
+		st.QuantumResistant = st.QuantumResistant && e.Status().QuantumResistant
+	}
 	us := upStatus{PID: os.Getpid(), Mode: st.Mode, Interface: st.Interface, Device: dev.ID, DeviceName: dev.Name,
 		Gateway: gateway.ID, Region: gateway.Region, Transport: o.transport, SOCKS: st.SOCKSAddr, HTTP: st.HTTPAddr, Since: g.env.Clock(),
 		QuantumResistant: st.QuantumResistant}
@@ -430,6 +440,14 @@ func followTunnel(ctx context.Context, env *Env, t *tunnel.Tunnel, rd string, us
 			fmt.Fprintln(env.Stdout, "Disconnected.")
 			return nil
 		case <-tick.C:
+			if e := t.Entry(); e != nil {
+				if est := e.Status(); est.QuantumResistant && env.Clock().Sub(est.LastHandshake) > staleHandshake {
+					fmt.Fprintln(env.Stdout, "No handshake with the entry gateway for a while: renewing its quantum-resistant tunnel.")
+					if err := e.MakeQuantumResistant(ctx, tunnel.QuantumOptions{}); err != nil {
+						return fmt.Errorf("renewing the entry's quantum-resistant tunnel failed, disconnected: %w", err)
+					}
+				}
+			}
 			st := t.Status()
 			if st.QuantumResistant && env.Clock().Sub(st.LastHandshake) > staleHandshake {
 				// The gateway no longer knows the ephemeral key (it

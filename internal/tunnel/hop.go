@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
-	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun/netstack"
 
 	"github.com/nitronet/nitronet/internal/wgconf"
@@ -23,44 +23,67 @@ import (
 const hopOverhead = 80
 
 // hop is the entry of a multihop tunnel: a WireGuard device on a netstack
-// with a tunnel to the entry gateway and nothing else on it. The exit
-// tunnel's device sends its UDP through it (hopBind), so the entry gateway
-// sees only encrypted packets to the exit gateway, and the exit gateway
-// sees them come from the entry gateway.
+// with a tunnel to the entry gateway and nothing else on it, run as a
+// Tunnel of its own (userspace mode, no proxies) so that it can be made
+// quantum-resistant like any tunnel. The exit tunnel's device sends its
+// UDP through it (hopBind), so the entry gateway sees only encrypted
+// packets to the exit gateway, and the exit gateway sees them come from
+// the entry gateway.
 type hop struct {
-	dev   *device.Device
+	tun   *Tunnel
 	net   *netstack.Net
 	addrs []netip.Addr
 }
 
 // upHop brings up the entry hop for c, sending through bind (marked with
 // FwMark if mark, in TUN mode, so that it bypasses the tunnel it carries).
-func upHop(c wgconf.Config, bind conn.Bind, uapi string, mark bool, log *slog.Logger) (*hop, error) {
-	if mark {
-		uapi = fmt.Sprintf("fwmark=%d\n", FwMark) + uapi
+// With quantum, the hop carries nothing but the exchange with the entry
+// gateway until it is made quantum-resistant (see Options.QuantumResistant).
+func upHop(ctx context.Context, c wgconf.Config, bind conn.Bind, mark, quantum bool, log *slog.Logger) (*hop, error) {
+	device := c
+	var hold []netip.Prefix
+	if quantum {
+		var err error
+		if hold, err = holdPrefixes(c); err != nil {
+			return nil, fmt.Errorf("entry hop: %w", err)
+		}
+		device.Peers = []wgconf.Peer{c.Peers[0]}
+		device.Peers[0].AllowedIPs = hold
 	}
-	c.Interface.DNS = nil // the hop resolves nothing
-	dev, tnet, err := newNetstackDevice(c, bind, uapi, log)
+	uapi, err := device.UAPIContext(ctx, systemResolver)
 	if err != nil {
 		return nil, fmt.Errorf("entry hop: %w", err)
 	}
-	h := &hop{dev: dev, net: tnet}
+	if mark {
+		uapi = fmt.Sprintf("fwmark=%d\n", FwMark) + uapi
+	}
+	device.Interface.DNS = nil // the hop's netstack resolves nothing
+	dev, tnet, err := newNetstackDevice(device, bind, uapi, log)
+	if err != nil {
+		return nil, fmt.Errorf("entry hop: %w", err)
+	}
+	t := &Tunnel{
+		log:     log.With("hop", "entry"),
+		dev:     dev,
+		mode:    "userspace",
+		addrs:   append([]netip.Prefix(nil), c.Interface.Addresses...),
+		gateway: c.Peers[0].Endpoint,
+		dial:    tnet.DialContext,
+		hold:    hold,
+		closeFn: func() error { dev.Close(); return nil },
+	}
+	t.configure(c)
+	h := &hop{tun: t, net: tnet}
 	for _, p := range c.Interface.Addresses {
 		h.addrs = append(h.addrs, p.Addr())
 	}
 	return h, nil
 }
 
-func (h *hop) close() { h.dev.Close() }
+func (h *hop) close() { h.tun.Close() }
 
 // lastHandshake returns the entry hop's last handshake, or the zero time.
-func (h *hop) lastHandshake() time.Time {
-	get, err := h.dev.IpcGet()
-	if err != nil {
-		return time.Time{}
-	}
-	return lastHandshake(get)
-}
+func (h *hop) lastHandshake() time.Time { return h.tun.Status().LastHandshake }
 
 // hopMTU returns the MTU of a tunnel carried inside entry (whose MTU is
 // entryMTU, 0 for the default), no larger than want (0 for the default).

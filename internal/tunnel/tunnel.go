@@ -93,7 +93,9 @@ type Options struct {
 	// traffic travels under the classical handshake alone. The routes,
 	// DNS and proxies are set up as usual; what they send is dropped by
 	// the device meanwhile. It needs exactly one peer and a DNS server
-	// (the gateway's tunnel address).
+	// (the gateway's tunnel address). With Entry, the entry hop is held the
+	// same way until its own switch (Tunnel.Entry), so the exit tunnel
+	// carries nothing before both are switched.
 	QuantumResistant bool
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
@@ -295,17 +297,24 @@ func upEntry(ctx context.Context, o *Options) (*hop, error) {
 	if err := e.Validate(); err != nil {
 		return nil, fmt.Errorf("tunnel: entry: %w", err)
 	}
-	uapi, err := e.UAPIContext(ctx, systemResolver)
-	if err != nil {
-		return nil, fmt.Errorf("tunnel: entry: %w", err)
-	}
-	h, err := upHop(e, o.bind(), uapi, !o.Userspace, o.Logger)
+	h, err := upHop(ctx, e, o.bind(), !o.Userspace, o.QuantumResistant, o.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: %w", err)
 	}
 	o.Bind = newHopBind(h)
 	o.Config.Interface.MTU = hopMTU(e.Interface.MTU, o.Config.Interface.MTU)
 	return h, nil
+}
+
+// Entry returns the entry hop of a multihop tunnel as a Tunnel of its own
+// (userspace mode; MakeQuantumResistant gives it its own pre-shared key
+// with the entry gateway), or nil for a tunnel of one hop. Closing t
+// closes it.
+func (t *Tunnel) Entry() *Tunnel {
+	if t.entry == nil {
+		return nil
+	}
+	return t.entry.tun
 }
 
 // configure fills in what t keeps of c for MakeQuantumResistant.
