@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/netip"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,8 +52,10 @@ func TestMultihop(t *testing.T) {
 	c := w.clients[0]
 	exitNS := w.addExitNamespace(t)
 
-	w.startGateway(t, t, entryRegion, entryPort, "kernel")
-	w.startGatewayIn(t, t, exitNS, netns.GatewayUplinkIf, exitUplink.Addr().String(), exitRegion, exitPort, "kernel")
+	entrySock, exitSock := filepath.Join(t.TempDir(), "entry.sock"), filepath.Join(t.TempDir(), "exit.sock")
+	w.startGateway(t, t, entryRegion, entryPort, "kernel", "--uapi-socket", entrySock)
+	w.startGatewayIn(t, t, exitNS, netns.GatewayUplinkIf, exitUplink.Addr().String(), exitRegion, exitPort, "kernel",
+		"--uapi-socket", exitSock)
 	w.signup(t, c, alice)
 	w.addDevice(t, c, "alice-multihop")
 	w.assertNoRoute(t, c)
@@ -73,6 +77,25 @@ func TestMultihop(t *testing.T) {
 	}
 	if !status.Connected || status.Tunnel.Region != exitRegion || status.Tunnel.EntryRegion != entryRegion {
 		t.Fatalf("status: got %+v, want connected, exit %s, entry %s", status, exitRegion, entryRegion)
+	}
+	// Each hop is quantum-resistant with a pre-shared key of its own: each
+	// gateway holds a different one for an ephemeral key (not the
+	// device's long-term key) that holds the device's tunnel address.
+	if out, _ := w.upOutput(c, ""); !strings.Contains(out, "Quantum-resistant: ephemeral key") {
+		t.Errorf("up: got %q, want a quantum-resistant tunnel", out)
+	}
+	long := longTermKey(t, c).Hex()
+	psks := map[string]string{}
+	for region, sock := range map[string]string{entryRegion: entrySock, exitRegion: exitSock} {
+		for key, p := range gatewayPeers(t, sock) {
+			if key != long && strings.Trim(p.psk, "0") != "" && slices.Contains(p.allowedIPs, c.tunAddr.String()+"/32") {
+				psks[region] = p.psk
+			}
+		}
+	}
+	if psks[entryRegion] == "" || psks[exitRegion] == "" || psks[entryRegion] == psks[exitRegion] {
+		t.Errorf("pre-shared keys of an ephemeral key holding %v: entry has one: %v, exit has one: %v, the same: %v; want one each, different",
+			c.tunAddr, psks[entryRegion] != "", psks[exitRegion] != "", psks[entryRegion] == psks[exitRegion])
 	}
 	ns := c.net.NS
 	exitAddr := exitUplink.Addr().String()

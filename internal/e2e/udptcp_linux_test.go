@@ -40,7 +40,7 @@ func TestUDPOverTCP(t *testing.T) {
 	t.Run("udp_blocked_control", func(t *testing.T) {
 		// Userspace mode, so nothing on the client outlives this step.
 		p := startProc(t, t, c.net.NS, w.logs, "up-udp-blocked", w.clientEnv(c), w.bin, "up", "--gateway", tcpRegion,
-			"--userspace", "--socks", "127.0.0.1:0", "--http-proxy", "127.0.0.1:0")
+			"--userspace", "--socks", "127.0.0.1:0", "--http-proxy", "127.0.0.1:0", "--quantum-resistant=false")
 		if out := p.waitStdout(t, "to disconnect", 30*time.Second); !strings.Contains(out, "has not answered a handshake") {
 			t.Fatalf("up over UDP with UDP dropped: got %q, want no handshake", out)
 		}
