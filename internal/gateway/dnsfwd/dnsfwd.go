@@ -10,10 +10,20 @@
 //
 // The forwarder keeps nothing about the traffic it relays. It reads only
 // the header bits it needs and, to build a SERVFAIL, the length of the
-// question; it never decodes a name. It does not log, and holds a query,
-// its client address and its answer only while the exchange is in flight. Its only state that
+// question. Only a forwarder with a Blocker (see WithBlocker) decodes the
+// question's name, into a buffer on the stack, to ask the Blocker about
+// it. It does not log, and holds a query, its client address and its
+// answer only while the exchange is in flight. Its only state that
 // outlives a query is one unlabelled counter, Failures. It takes no logger
 // because it has nothing it may log.
+//
+// # Blocking
+//
+// A forwarder made by WithBlocker answers a query whose name its Blocker
+// blocks itself, with NXDOMAIN (the query's header and question, RCODE 3,
+// no records), and never forwards it. It answers a query that has not
+// exactly one well-formed question with FORMERR (the query's header, no
+// question, RCODE 1), since it cannot tell what such a query asks.
 //
 // # Upstream exchange
 //
@@ -103,8 +113,30 @@ type Forwarder struct {
 	idle      time.Duration
 	inflight  chan struct{} // semaphore for UDP queries
 	conns     chan struct{} // semaphore for TCP connections
-	failures  atomic.Uint64
-	bufs      sync.Pool // *[]byte of maxMsg bytes
+	failures  *atomic.Uint64
+	bufs      *sync.Pool // *[]byte of maxMsg bytes
+	block     Blocker    // nil: forward everything
+}
+
+// Blocker decides which names a forwarder answers itself with NXDOMAIN.
+type Blocker interface {
+	// Blocked reports whether name is blocked. name is the question's
+	// name in lower case, labels joined by '.', without the final dot (the
+	// root is empty); a '.' inside a label is passed as a zero byte, so it
+	// never reads as a label boundary. Blocked must be safe for concurrent
+	// use and must not keep name.
+	Blocked(name []byte) bool
+}
+
+// WithBlocker returns a Forwarder that answers like f, except that it
+// answers the queries whose name b blocks with NXDOMAIN itself (see the
+// package comment). It shares f's upstreams, limits, buffers and Failures
+// counter, so one Forwarder and its blocking variants serve any number of
+// sockets within one set of limits.
+func (f *Forwarder) WithBlocker(b Blocker) *Forwarder {
+	g := *f
+	g.block = b
+	return &g
 }
 
 // New validates cfg and returns a Forwarder. It does no I/O.
@@ -130,6 +162,8 @@ func New(cfg Config) (*Forwarder, error) {
 		idle:      orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
 		inflight:  make(chan struct{}, orDefault(cfg.MaxInFlight, DefaultMaxInFlight)),
 		conns:     make(chan struct{}, orDefault(cfg.MaxConns, DefaultMaxConns)),
+		failures:  new(atomic.Uint64),
+		bufs:      new(sync.Pool),
 	}
 	if f.dial == nil {
 		f.dial = (&net.Dialer{}).DialContext
@@ -297,6 +331,11 @@ func (f *Forwarder) serveConn(ctx context.Context, c net.Conn) {
 func (f *Forwarder) resolve(ctx context.Context, q []byte, stream bool) (ans []byte, release func()) {
 	bp := f.bufs.Get().(*[]byte)
 	release = func() { f.bufs.Put(bp) }
+	if f.block != nil {
+		if ans := f.blockAnswer(q, *bp); ans != nil {
+			return ans, release
+		}
+	}
 	for _, up := range f.upstreams {
 		if ctx.Err() != nil {
 			return nil, release
@@ -429,12 +468,23 @@ func writeMsg(w io.Writer, m []byte) error {
 	return err
 }
 
+// DNS response codes the forwarder makes itself.
+const (
+	rcodeFormErr  = 1
+	rcodeServFail = 2
+	rcodeNXDomain = 3
+)
+
 // servfail returns a SERVFAIL response to query q: q's header with QR and
 // RA set, AA and TC clear, opcode, RD and CD kept, RCODE 2 and counts of
 // one question and no records, followed by q's question. It returns nil
 // unless q holds exactly one well-formed question (an uncompressed name of
 // at most 255 bytes, then type and class).
-func servfail(q []byte) []byte {
+func servfail(q []byte) []byte { return respond(nil, q, rcodeServFail) }
+
+// respond appends to dst a response to q with rcode, as servfail
+// describes, or returns nil.
+func respond(dst, q []byte, rcode byte) []byte {
 	if !isQuery(q) || binary.BigEndian.Uint16(q[4:6]) != 1 {
 		return nil
 	}
@@ -442,11 +492,67 @@ func servfail(q []byte) []byte {
 	if !ok {
 		return nil
 	}
-	r := append([]byte(nil), q[:end]...)
-	r[2] = r[2]&0x79 | 0x80     // QR; keep opcode and RD; clear AA, TC
-	r[3] = r[3]&0x10 | 0x80 | 2 // RA; keep CD; clear Z, AD; RCODE SERVFAIL
-	clear(r[6:headerLen])       // ANCOUNT, NSCOUNT, ARCOUNT
+	r := append(dst[:0], q[:end]...)
+	r[2] = r[2]&0x79 | 0x80         // QR; keep opcode and RD; clear AA, TC
+	r[3] = r[3]&0x10 | 0x80 | rcode // RA; keep CD; clear Z, AD; RCODE
+	clear(r[6:headerLen])           // ANCOUNT, NSCOUNT, ARCOUNT
 	return r
+}
+
+// blockAnswer returns, in buf, the forwarder's own answer to query q: an
+// NXDOMAIN response if its Blocker blocks q's name, a FORMERR response (the
+// header alone) if q has not exactly one well-formed question, and nil if
+// q is to be forwarded.
+func (f *Forwarder) blockAnswer(q, buf []byte) []byte {
+	var nb [255]byte
+	name, ok := questionName(q, &nb)
+	if !ok {
+		r := append(buf[:0], q[:headerLen]...)
+		r[2] = r[2]&0x79 | 0x80
+		r[3] = r[3]&0x10 | 0x80 | rcodeFormErr
+		clear(r[4:headerLen])
+		return r
+	}
+	if !f.block.Blocked(name) {
+		return nil
+	}
+	return respond(buf, q, rcodeNXDomain)
+}
+
+// questionName writes the name of q's only question into nb in the form
+// Blocker.Blocked takes and returns it, or false if q has not exactly one
+// well-formed question.
+func questionName(q []byte, nb *[255]byte) ([]byte, bool) {
+	if binary.BigEndian.Uint16(q[4:6]) != 1 {
+		return nil, false
+	}
+	end, ok := questionEnd(q)
+	if !ok {
+		return nil, false
+	}
+	n := 0
+	for i := headerLen; i < end-4; {
+		l := int(q[i])
+		if l == 0 {
+			break
+		}
+		if n > 0 {
+			nb[n] = '.'
+			n++
+		}
+		for _, c := range q[i+1 : i+1+l] {
+			switch {
+			case 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+			case c == '.':
+				c = 0
+			}
+			nb[n] = c
+			n++
+		}
+		i += 1 + l
+	}
+	return nb[:n], true
 }
 
 // questionEnd returns the offset just past the first question of message m,
