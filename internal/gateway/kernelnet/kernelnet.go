@@ -17,10 +17,15 @@
 //	                            iif tun, daddr in DefaultBlocked         -> drop
 //	                            iif tun, oif uplink, saddr in a pool     -> accept
 //	                            iif tun                                  -> drop (other interfaces, spoofed sources)
-//	input (filter, 0):          iif tun, ct state established,related   -> accept
+//	input (filter, 0):          iif not tun or lo, daddr a tunnel or DNS address -> drop
+//	                            iif tun, ct state established,related   -> accept
 //	                            iif tun, daddr a gateway tunnel address, udp/tcp dport DNSPort -> accept
+//	                            iif tun, daddr a DNS address, udp/tcp dport DNSPort -> accept
 //	                            iif tun, daddr a gateway tunnel address, tcp dport in ServicePorts -> accept
 //	                            iif tun                                  -> drop (gateway's own addresses)
+//
+// The DNS addresses (Config.DNSAddresses, the resolvers of DNS blocking)
+// are matched as the fewest prefixes that hold exactly them.
 //
 // No rule has a counter, log, quota, limit or set-update expression, and
 // the chains have no counters: the no-log policy forbids per-client byte
@@ -37,6 +42,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -68,6 +74,12 @@ type Config struct {
 	// ServicePorts are TCP ports of other gateway services on its tunnel
 	// addresses that clients may reach (the ephemeral-peer service).
 	ServicePorts []int
+	// DNSAddresses are further addresses of the gateway's DNS resolver:
+	// the resolvers of DNS blocking, one per set of categories (see
+	// package dnsblock). Setup assigns each to the TUN interface as a host
+	// address; clients reach them on DNSPort only, like the tunnel
+	// addresses. They require a DNSPort.
+	DNSAddresses []netip.Addr
 	// MTU is the TUN MTU; 0 means DefaultMTU.
 	MTU int
 	// Logger receives setup and teardown messages, never packet data. nil
@@ -140,6 +152,15 @@ func (c Config) normalize() (Config, error) {
 			errs = append(errs, fmt.Errorf("invalid service port %d", p))
 		}
 	}
+	if len(c.DNSAddresses) > 0 && c.DNSPort == 0 {
+		errs = append(errs, errors.New("DNS addresses without a DNS port"))
+	}
+	for _, a := range c.DNSAddresses {
+		if !a.IsValid() || a.Zone() != "" || a.Is4In6() {
+			errs = append(errs, fmt.Errorf("invalid DNS address %v", a))
+		}
+	}
+	c.DNSAddresses = append([]netip.Addr(nil), c.DNSAddresses...)
 	if c.MTU == 0 {
 		c.MTU = DefaultMTU
 	}
@@ -167,4 +188,42 @@ func (c Config) families() (v4, v6 bool) {
 		}
 	}
 	return v4, v6
+}
+
+// hostPrefixes returns the fewest prefixes that together hold exactly the
+// addresses of addrs (duplicates allowed, any order).
+func hostPrefixes(addrs []netip.Addr) []netip.Prefix {
+	sorted := slices.Clone(addrs)
+	slices.SortFunc(sorted, netip.Addr.Compare)
+	sorted = slices.Compact(sorted)
+	var out []netip.Prefix
+	for i := 0; i < len(sorted); {
+		// The largest aligned block starting at sorted[i] whose every
+		// address follows in sorted, contiguously.
+		a := sorted[i]
+		bits := a.BitLen()
+		for bits > 0 {
+			p := netip.PrefixFrom(a, bits-1)
+			if p.Masked().Addr() != a || !contiguous(sorted[i:], p) {
+				break
+			}
+			bits--
+		}
+		p := netip.PrefixFrom(a, bits)
+		out = append(out, p)
+		i += 1 << min(a.BitLen()-bits, 62)
+	}
+	return out
+}
+
+// contiguous reports whether s starts with every address of p, in order.
+func contiguous(s []netip.Addr, p netip.Prefix) bool {
+	host := p.Addr().BitLen() - p.Bits()
+	if host >= 62 || len(s) < 1<<host {
+		return false
+	}
+	last := s[(1<<host)-1]
+	// s is sorted and without repeats, so 2^host addresses from p's first
+	// to an address inside p are exactly p.
+	return p.Contains(last) && s[0] == p.Addr()
 }

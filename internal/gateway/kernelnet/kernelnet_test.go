@@ -40,6 +40,10 @@ func TestConfigNormalize(t *testing.T) {
 		{"invalid allow", func(c *Config) { c.AllowPrivate = []netip.Prefix{{}} }, "allow-private"},
 		{"dns port", func(c *Config) { c.DNSPort = 70000 }, "DNS port"},
 		{"service port", func(c *Config) { c.ServicePorts = []int{0} }, "service port"},
+		{"dns addresses without a port", func(c *Config) {
+			c.DNSPort, c.DNSAddresses = 0, []netip.Addr{netip.MustParseAddr("fd00:6e6e::53:0:1")}
+		}, "without a DNS port"},
+		{"invalid dns address", func(c *Config) { c.DNSAddresses = []netip.Addr{{}} }, "invalid DNS address"},
 		{"mtu small", func(c *Config) { c.MTU = 100 }, "MTU"},
 	}
 	for _, tt := range tests {
@@ -123,6 +127,40 @@ func TestDefaultBlockedCoversBrief(t *testing.T) {
 			if p.Contains(addr) {
 				t.Errorf("%s blocked by %v", a, p)
 			}
+		}
+	}
+}
+
+func TestHostPrefixes(t *testing.T) {
+	addrs := func(ss ...string) []netip.Addr {
+		var out []netip.Addr
+		for _, s := range ss {
+			out = append(out, netip.MustParseAddr(s))
+		}
+		return out
+	}
+	var resolvers []string
+	for i := 1; i < 32; i++ {
+		resolvers = append(resolvers, netip.AddrFrom16([16]byte{0: 0xfd, 3: 0x6e, 11: 0x53, 15: byte(i)}).String())
+	}
+	tests := []struct {
+		in   []netip.Addr
+		want string
+	}{
+		{nil, ""},
+		{addrs("fd00::1"), "fd00::1/128"},
+		{addrs(resolvers...), "fd00:6e::53:0:1/128 fd00:6e::53:0:2/127 fd00:6e::53:0:4/126 fd00:6e::53:0:8/125 fd00:6e::53:0:10/124"},
+		{addrs("10.0.0.3", "10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.1"), "10.0.0.0/30"},
+		{addrs("10.0.0.1", "10.0.0.2"), "10.0.0.1/32 10.0.0.2/32"},
+		{addrs("10.0.0.4", "10.0.0.5", "10.0.0.7"), "10.0.0.4/31 10.0.0.7/32"},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, p := range hostPrefixes(tt.in) {
+			got = append(got, p.String())
+		}
+		if strings.Join(got, " ") != tt.want {
+			t.Errorf("hostPrefixes(%v): got %v, want %s", tt.in, got, tt.want)
 		}
 	}
 }

@@ -27,7 +27,8 @@ type rule struct {
 // ruleset holds what the rules are built from.
 type ruleset struct {
 	tun, uplink string
-	addrs       []netip.Addr // the gateway's tunnel addresses
+	addrs       []netip.Addr   // the gateway's tunnel addresses
+	dnsOnly     []netip.Prefix // the DNS addresses, as prefixes
 	pools       []netip.Prefix
 	allow       []netip.Prefix
 	blocked     []netip.Prefix
@@ -50,6 +51,7 @@ func newRuleset(c Config, tun, uplink string) ruleset {
 	for _, p := range c.ServicePorts {
 		r.services = append(r.services, uint16(p))
 	}
+	r.dnsOnly = hostPrefixes(c.DNSAddresses)
 	return r
 }
 
@@ -87,15 +89,20 @@ func (r ruleset) rules() []rule {
 	// The tunnel addresses (and the DNS service bound to them) exist only
 	// for clients: the kernel would otherwise accept packets for them from
 	// any interface, the uplink included.
+	own := make([]netip.Prefix, 0, len(r.addrs)+len(r.dnsOnly))
 	for _, a := range r.addrs {
+		own = append(own, netip.PrefixFrom(a, a.BitLen()))
+	}
+	own = append(own, r.dnsOnly...)
+	for _, p := range own {
 		add(chainInput, "tunnel addresses only via the tunnel", ifnameNot(expr.MetaKeyIIFNAME, r.tun), ifnameNot(expr.MetaKeyIIFNAME, "lo"),
-			addrMatch(netip.PrefixFrom(a, a.BitLen()), false), drop)
+			addrMatch(p, false), drop)
 	}
 	add(chainInput, "replies to gateway", ifname(expr.MetaKeyIIFNAME, r.tun), ctEstablishedRelated(), accept)
 	if r.dnsPort != 0 {
-		for _, a := range r.addrs {
+		for _, p := range own {
 			for _, proto := range []byte{unix.IPPROTO_UDP, unix.IPPROTO_TCP} {
-				add(chainInput, "dns", ifname(expr.MetaKeyIIFNAME, r.tun), addrMatch(netip.PrefixFrom(a, a.BitLen()), false), dport(proto, r.dnsPort), accept)
+				add(chainInput, "dns", ifname(expr.MetaKeyIIFNAME, r.tun), addrMatch(p, false), dport(proto, r.dnsPort), accept)
 			}
 		}
 	}

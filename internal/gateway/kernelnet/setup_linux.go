@@ -194,6 +194,15 @@ func (n *Net) configureLink(c Config) error {
 		}
 		covered[a.Masked()] = true
 	}
+	for _, a := range c.DNSAddresses {
+		addr := &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(a, a.BitLen()))}
+		if a.Is6() {
+			addr.Flags = unix.IFA_F_NODAD
+		}
+		if err := n.nl.AddrReplace(l, addr); err != nil {
+			return fmt.Errorf("add DNS address %v: %w", a, err)
+		}
+	}
 	if err := n.nl.LinkSetUp(l); err != nil {
 		return fmt.Errorf("set %s up: %w", n.ifname, err)
 	}

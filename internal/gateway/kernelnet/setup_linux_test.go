@@ -34,6 +34,8 @@ func TestRulesetShape(t *testing.T) {
 		Pools:        prefixes("100.64.0.0/10", "fd00:6e6e::/48"),
 		AllowPrivate: prefixes("10.9.0.0/16"),
 		DNSPort:      53,
+		DNSAddresses: []netip.Addr{netip.MustParseAddr("fd00:6e6e::53:0:1"), netip.MustParseAddr("fd00:6e6e::53:0:2"),
+			netip.MustParseAddr("fd00:6e6e::53:0:3")},
 	}.normalize()
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +57,7 @@ func TestRulesetShape(t *testing.T) {
 	want := map[string]int{
 		chainPostrouting: 2,                  // one masquerade per pool
 		chainForward:     3 + 1 + nb + 2 + 1, // c2c, replies, inbound, allow, blocked, pools, rest
-		chainInput:       2 + 1 + 2*2 + 1,    // tunnel addresses only via the tunnel, replies, dns udp/tcp per address, rest
+		chainInput:       4 + 1 + 4*2 + 1,    // tunnel and DNS addresses (::1/128, ::2/127) only via the tunnel, replies, dns udp/tcp per address, rest
 	}
 	for ch, n := range want {
 		if count[ch] != n {
@@ -99,7 +101,7 @@ func TestRulesetShape(t *testing.T) {
 	c.ServicePorts = nil
 
 	// Without a DNS port there is no DNS rule.
-	c.DNSPort = 0
+	c.DNSPort, c.DNSAddresses = 0, nil
 	for _, r := range newRuleset(c, "nt0", "eth0").rules() {
 		if r.comment == "dns" {
 			t.Error("DNS rule present with DNSPort 0")
@@ -206,6 +208,7 @@ func TestSetupAndClose(t *testing.T) {
 
 	cfg := validConfig()
 	cfg.Addresses = prefixes("100.64.0.1/32", "fd00:6e6e::1/128") // so the pools need routes
+	cfg.DNSAddresses = []netip.Addr{netip.MustParseAddr("fd00:6e6e::53:0:1"), netip.MustParseAddr("fd00:6e6e::53:0:1f")}
 	n, err := setupIn(t, gw, cfg)
 	if err != nil {
 		t.Fatalf("Setup: %v", err)
@@ -240,7 +243,7 @@ func TestSetupAndClose(t *testing.T) {
 			}
 		}
 		slices.Sort(got)
-		if want := []string{"100.64.0.1/32", "fd00:6e6e::1/128"}; !slices.Equal(got, want) {
+		if want := []string{"100.64.0.1/32", "fd00:6e6e::1/128", "fd00:6e6e::53:0:1/128", "fd00:6e6e::53:0:1f/128"}; !slices.Equal(got, want) {
 			t.Errorf("nt0 addresses = %v, want %v", got, want)
 		}
 		routes, err := h.RouteList(l, netlink.FAMILY_ALL)
