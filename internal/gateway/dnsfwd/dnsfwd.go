@@ -55,6 +55,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,6 +127,14 @@ type Blocker interface {
 	// never reads as a label boundary. Blocked must be safe for concurrent
 	// use and must not keep name.
 	Blocked(name []byte) bool
+}
+
+// Resolver is a further address of a DNS service and the Blocker that
+// applies to the queries it receives there (the resolver of one set of
+// blocking categories).
+type Resolver struct {
+	Addr    netip.Addr
+	Blocker Blocker
 }
 
 // WithBlocker returns a Forwarder that answers like f, except that it

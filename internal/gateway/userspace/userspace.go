@@ -58,6 +58,12 @@ type Config struct {
 	DNSUpstreams []string
 	// DNSPort is the port of the DNS service; 0 means 53.
 	DNSPort int
+	// DNSResolvers are further addresses of the DNS service, each with
+	// the Blocker applied to the queries it receives: the resolvers of DNS
+	// blocking (see package dnsblock). They must lie inside a client pool;
+	// like the gateway's own addresses they answer DNS and nothing else.
+	// They need DNSUpstreams.
+	DNSResolvers []dnsfwd.Resolver
 	// MTU of the tunnel; 0 means 1420.
 	MTU int
 	// Dial opens outbound connections; nil means a net.Dialer.
@@ -201,14 +207,9 @@ func New(cfg Config) (*Network, error) {
 	udpFwd := udp.NewForwarder(n.stack, n.handleUDP)
 	n.stack.SetTransportProtocolHandler(udp.ProtocolNumber, udpFwd.HandlePacket)
 
-	for _, g := range n.policy.gateway {
-		if n.dns == nil {
-			break
-		}
-		if err := n.startDNS(g); err != nil {
-			n.Close()
-			return nil, fmt.Errorf("userspace: DNS service: %w", err)
-		}
+	if err := n.startAllDNS(); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("userspace: DNS service: %w", err)
 	}
 	n.dev = newTUNDevice(n.ep, cfg.MTU, &n.policy, n.Close)
 	return n, nil
