@@ -20,7 +20,8 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			"At every start, once its UDP port is bound, it reports that port and, if given,\n" +
 			"--endpoint and --region to the control server, which updates its record.\n" +
 			"It writes nothing else to disk, and logs no client address, destination, DNS name\n" +
-			"or traffic count. Kernel mode needs root; userspace mode needs none.",
+			"or traffic count. Kernel mode needs root; userspace mode needs none.\n" +
+			"SIGHUP reloads the DNS blocklists (--blocklist); a list that fails keeps the old ones.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := config.Load(cmd.Flags(), g.env.Getenv); err != nil {
@@ -45,6 +46,7 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			log := newLogger(g.env.Stderr, logFormat, logLevel)
 			cfg := server.GatewayConfig(f, log)
 			cfg.ServerURL, cfg.Token, cfg.Clock, cfg.Rand = serverURL, token, g.env.Clock, g.env.Rand
+			cfg.Reload = reloadSignals(cmd.Context())
 			gw, err := gateway.New(cfg)
 			if err != nil {
 				return err

@@ -23,7 +23,11 @@ func newServeCmd(env *Env) *cobra.Command {
 				return err
 			}
 			log := newLogger(env.Stderr, cfg.LogFormat, cfg.LogLevel)
-			srv, err := server.New(cmd.Context(), cfg, server.Deps{Logger: log, Clock: env.Clock, Rand: env.Rand, Stdout: env.Stdout})
+			deps := server.Deps{Logger: log, Clock: env.Clock, Rand: env.Rand, Stdout: env.Stdout}
+			if cfg.Gateway.Mode != "" {
+				deps.Reload = reloadSignals(cmd.Context())
+			}
+			srv, err := server.New(cmd.Context(), cfg, deps)
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/nitronet/nitronet/internal/dnsblock"
+	"github.com/nitronet/nitronet/internal/gateway/blocklist"
 	"github.com/nitronet/nitronet/internal/gwproto"
 	"github.com/spf13/pflag"
 )
@@ -40,9 +42,13 @@ type Gateway struct {
 	// UAPISocket is the path of a read-only UAPI socket for `wg show`, or
 	// "" for none.
 	UAPISocket string
+	// Blocklists are the DNS blocklists, each "CATEGORY=FILE" (see
+	// package blocklist); a category may have several files.
+	Blocklists []string
 
 	// Filled in by Validate.
 	AllowPrefixes, DenyPrefixes, AllowPrivatePrefixes []netip.Prefix
+	BlocklistSources                                  []blocklist.Source
 }
 
 // Bind registers g's flags on fs, each named prefix+NAME, and marks them
@@ -69,6 +75,7 @@ func (g *Gateway) Bind(fs *pflag.FlagSet, prefix string) {
 	fs.StringSliceVar(&g.AllowPrivate, prefix+"allow-private", nil, "private or link-local destinations clients may reach (default: none)")
 	fs.BoolVar(&g.QuantumResistant, prefix+"quantum-resistant", true, "serve ephemeral peers for quantum-resistant tunnels (TCP 1337 on the tunnel addresses); false makes such clients fail closed")
 	fs.StringVar(&g.UAPISocket, prefix+"uapi-socket", "", "serve a read-only WireGuard UAPI on this unix socket for `wg show` (live peer state, endpoints included; default: none)")
+	fs.StringSliceVar(&g.Blocklists, prefix+"blocklist", nil, "DNS blocklist CATEGORY=FILE (ads, trackers, malware, adult, gambling; domain-list or hosts format), repeatable; reloaded on SIGHUP")
 }
 
 // Modes of a gateway.
@@ -112,6 +119,9 @@ func (g *Gateway) Validate(flagPrefix string) error {
 	if g.AllowPrivatePrefixes, err = parsePrefixes(flagPrefix+"allow-private", g.AllowPrivate); err != nil {
 		return err
 	}
+	if g.BlocklistSources, err = parseBlocklists(flagPrefix+"blocklist", g.Blocklists); err != nil {
+		return err
+	}
 	for _, u := range g.DNSUpstreams {
 		if _, _, err := net.SplitHostPort(u); err != nil {
 			return fmt.Errorf("--%sdns-upstream %q: want HOST:PORT", flagPrefix, u)
@@ -134,6 +144,23 @@ func (g *Gateway) Validate(flagPrefix string) error {
 		}
 	}
 	return nil
+}
+
+// parseBlocklists parses CATEGORY=FILE values.
+func parseBlocklists(flag string, ss []string) ([]blocklist.Source, error) {
+	var out []blocklist.Source
+	for _, s := range ss {
+		name, path, ok := strings.Cut(s, "=")
+		if !ok || strings.TrimSpace(path) == "" {
+			return nil, fmt.Errorf("--%s %q: want CATEGORY=FILE", flag, s)
+		}
+		c, err := dnsblock.ParseCategory(name)
+		if err != nil {
+			return nil, fmt.Errorf("--%s %q: %v", flag, s, err)
+		}
+		out = append(out, blocklist.Source{Category: c, Path: strings.TrimSpace(path)})
+	}
+	return out, nil
 }
 
 func parsePrefixes(flag string, ss []string) ([]netip.Prefix, error) {

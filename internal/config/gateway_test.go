@@ -27,6 +27,9 @@ func TestValidateGateway(t *testing.T) {
 		{"standalone settings", "", []string{"--mode", "userspace", "--endpoint", "[2001:db8::1]", "--region", "eu-2"}, ""},
 		{"standalone bad endpoint", "", []string{"--mode", "userspace", "--endpoint", "a b"}, "--endpoint"},
 		{"standalone bad region", "", []string{"--mode", "userspace", "--region", "eu_2"}, "--region"},
+		{"blocklists", "", []string{"--mode", "userspace", "--blocklist", "ads=/a.txt", "--blocklist", "Trackers=/t.hosts,ads=/b.txt"}, ""},
+		{"blocklist without a file", "", []string{"--mode", "userspace", "--blocklist", "ads="}, "--blocklist"},
+		{"blocklist bad category", "gateway-", []string{"--gateway", "userspace", "--gateway-blocklist", "porn=/p.txt"}, "--gateway-blocklist"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var g Gateway
@@ -48,5 +51,25 @@ func TestValidateGateway(t *testing.T) {
 				t.Fatalf("got %v, want an error naming %s", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestGatewayBlocklistSources(t *testing.T) {
+	var g Gateway
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	fs.StringVar(&g.Mode, "mode", "", "")
+	g.Bind(fs, "")
+	if err := fs.Parse([]string{"--mode", "kernel", "--blocklist", "ads=/a.txt", "--blocklist", "Gambling= /g.hosts"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Validate(""); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range g.BlocklistSources {
+		got = append(got, s.Category.String()+"="+s.Path)
+	}
+	if strings.Join(got, " ") != "ads=/a.txt gambling=/g.hosts" {
+		t.Errorf("sources: got %v", got)
 	}
 }

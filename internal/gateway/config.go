@@ -16,6 +16,8 @@ import (
 
 	"github.com/nitronet/nitronet/internal/ephemeral"
 	"github.com/nitronet/nitronet/internal/gateway/admission"
+	"github.com/nitronet/nitronet/internal/gateway/blocklist"
+	"github.com/nitronet/nitronet/internal/gateway/dnsfwd"
 	"github.com/nitronet/nitronet/internal/gateway/userspace"
 	"github.com/nitronet/nitronet/internal/gwproto"
 	"github.com/nitronet/nitronet/internal/wgkey"
@@ -75,6 +77,12 @@ type NetworkConfig struct {
 	// them; the gateway serves them itself (through TCPListener if the
 	// network implements it, else on kernel sockets).
 	ServicePorts []int
+	// DNSResolvers are the further addresses of the DNS service, one per
+	// set of blocking categories, with the blocker of each (see package
+	// dnsblock); empty without a DNS service. A userspace network serves
+	// them like Addresses; a kernel network must assign each address to
+	// its interface and let clients reach DNSPort on it, as on Addresses.
+	DNSResolvers []dnsfwd.Resolver
 	// Dial, if set, opens the outbound connections of a userspace network
 	// (for instance to pin an egress address). Kernel networks ignore it.
 	Dial userspace.DialFunc
@@ -106,6 +114,7 @@ func UserspaceNetwork(nc NetworkConfig) (Network, error) {
 		AllowPrivate: nc.AllowPrivate,
 		DNSUpstreams: nc.DNSUpstreams,
 		DNSPort:      nc.DNSPort,
+		DNSResolvers: nc.DNSResolvers,
 		MTU:          nc.MTU,
 		Dial:         nc.Dial,
 		Logger:       nc.Logger,
@@ -178,6 +187,17 @@ type Config struct {
 	// state, which includes endpoints, for whoever may open the socket.
 	// It is off by default.
 	UAPISocket string
+	// Blocklists are the operator's DNS blocklists by category (see
+	// package blocklist). Run loads them before anything else (a list it
+	// cannot use stops the start), and again each time Reload delivers.
+	// With a DNS service the gateway answers DNS on one resolver address
+	// per set of categories in Pool6 (see package dnsblock), lists or not:
+	// a category without a list blocks nothing.
+	Blocklists []blocklist.Source
+	// Reload, if not nil, makes a running gateway reload Blocklists each
+	// time it delivers (the command line sends on SIGHUP). A reload that
+	// fails is logged and keeps the lists in force.
+	Reload <-chan struct{}
 	// AllowPrivate lists private or loopback destinations clients may reach.
 	AllowPrivate []netip.Prefix
 	// Pool4 and Pool6 are the tunnel pools; defaults DefaultPool4 and

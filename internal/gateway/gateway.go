@@ -25,6 +25,7 @@ import (
 
 	"github.com/nitronet/nitronet/internal/gateway/admission"
 	"github.com/nitronet/nitronet/internal/gateway/backoff"
+	"github.com/nitronet/nitronet/internal/gateway/blocklist"
 	"github.com/nitronet/nitronet/internal/gateway/control"
 	"github.com/nitronet/nitronet/internal/gateway/handshake"
 	"github.com/nitronet/nitronet/internal/gateway/peers"
@@ -55,6 +56,7 @@ type Gateway struct {
 	gate   *handshake.Bind
 	dev    *device.Device
 	peers  *peers.Manager
+	lists  *blocklist.Lists
 
 	// mu guards the session tracker and queue.
 	mu      sync.Mutex
@@ -191,6 +193,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := g.loadBlocklists(); err != nil {
+		return err
+	}
+	resolvers := g.dnsResolvers()
 
 	network, err := g.cfg.NewNetwork(NetworkConfig{
 		Addresses:    g.cfg.addresses(),
@@ -199,6 +205,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		DNSUpstreams: g.cfg.DNSUpstreams,
 		DNSPort:      g.dnsPort(),
 		ServicePorts: g.cfg.servicePorts(),
+		DNSResolvers: resolvers,
 		Dial:         g.cfg.Dial,
 		Logger:       g.log,
 	})
@@ -210,7 +217,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	stopDNS := func() {}
 	if g.cfg.Mode == ModeKernel {
 		dnsCtx, cancelDNS := context.WithCancel(ctx)
-		waitDNS, err := g.startKernelDNS(dnsCtx)
+		waitDNS, err := g.startKernelDNS(dnsCtx, resolvers)
 		if err != nil {
 			cancelDNS()
 			return err
@@ -246,7 +253,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	loopCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){g.syncPeers, g.pollSessions, g.reportSessions} {
+	for _, loop := range []func(context.Context){g.syncPeers, g.pollSessions, g.reportSessions, g.followReload} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -277,12 +284,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	lost := g.queue.Dropped() + uint64(g.queue.Len())
 	g.mu.Unlock()
 	// Counts only: how many datagrams admission refused, what became of
-	// handshake initiations, and how many session intervals were lost
-	// while the control server was away.
+	// handshake initiations, how many session intervals were lost while
+	// the control server was away, and the blocklists' totals.
 	hs := g.gate.Stats()
 	g.log.Info("gateway stopped", "dropped_by_admission", g.bind.Dropped(),
 		"initiations", hs.Initiations, "initiations_refused", hs.Refused+hs.BadMAC1+hs.QueueFull+hs.Limited,
-		"cookie_replies", hs.Cookies, "session_intervals_lost", lost)
+		"cookie_replies", hs.Cookies, "session_intervals_lost", lost, "dns_blocked", blockedSummary(g.lists.Totals()))
 	return nil
 }
 

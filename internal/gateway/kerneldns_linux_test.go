@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -49,8 +50,9 @@ type testNS struct {
 
 // newTestNS creates a namespace named "nd-<random>-<pid>" with loopback up
 // and an interface "nd0" (one end of a veth pair) holding the gateway's tunnel addresses
-// 100.64.0.1/10 and fd00:6e6e::1/48 (the kernel network's job in
-// production). It skips or fails the test if it is not root or the
+// 100.64.0.1/10 and fd00:6e6e::1/48 and the DNS blocking resolvers of the
+// default pool, fd00:6e6e::53:0:1 to fd00:6e6e::53:0:1f (the kernel
+// network's job in production). It skips or fails the test if it is not root or the
 // namespace cannot be made.
 func newTestNS(t *testing.T) *testNS {
 	t.Helper()
@@ -100,7 +102,11 @@ func newTestNS(t *testing.T) *testNS {
 	if err := nl.LinkAdd(link); err != nil {
 		t.Fatalf("add veth: %v", err)
 	}
-	for _, p := range []string{"100.64.0.1/10", "fd00:6e6e::1/48"} {
+	addrs := []string{"100.64.0.1/10", "fd00:6e6e::1/48"}
+	for s := 1; s <= 31; s++ {
+		addrs = append(addrs, fmt.Sprintf("fd00:6e6e::53:0:%x/128", s))
+	}
+	for _, p := range addrs {
 		a, err := netlink.ParseAddr(p)
 		if err != nil {
 			t.Fatal(err)
@@ -269,7 +275,7 @@ func exchange(t *testing.T, c net.Conn, name string) ([]string, dnsmessage.RCode
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, stream := c.(*net.TCPConn)
+	_, stream := c.LocalAddr().(*net.TCPAddr) // a kernel or a netstack TCP conn
 	if stream {
 		b = append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...)
 	}
@@ -342,6 +348,8 @@ func TestKernelDNS(t *testing.T) {
 		{"tcp", "100.64.0.1"},
 		{"udp", "fd00:6e6e::1"},
 		{"tcp", "fd00:6e6e::1"},
+		{"udp", "fd00:6e6e::53:0:1"}, // the resolver of ads, without a list
+		{"tcp", "fd00:6e6e::53:0:1f"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.network+" "+tt.addr, func(t *testing.T) {

@@ -16,9 +16,11 @@ import (
 	"strings"
 
 	"github.com/nitronet/nitronet/internal/config"
+	"github.com/nitronet/nitronet/internal/dnsblock"
 	"github.com/nitronet/nitronet/internal/gateway"
 	"github.com/nitronet/nitronet/internal/gateway/kernelnet"
 	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/metrics"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
@@ -38,6 +40,7 @@ func GatewayConfig(g config.Gateway, log *slog.Logger) gateway.Config {
 		KeyFile:      g.KeyFile,
 		AllowPrivate: g.AllowPrivatePrefixes,
 		DNSUpstreams: g.DNSUpstreams,
+		Blocklists:   g.BlocklistSources,
 		Logger:       log,
 
 		DisableEphemeralPeers: !g.QuantumResistant,
@@ -50,9 +53,14 @@ func GatewayConfig(g config.Gateway, log *slog.Logger) gateway.Config {
 	if g.Mode == config.GatewayKernel {
 		ifName, uplink := g.Interface, g.Uplink
 		c.NewNetwork = func(nc gateway.NetworkConfig) (gateway.Network, error) {
+			var dnsAddrs []netip.Addr
+			for _, r := range nc.DNSResolvers {
+				dnsAddrs = append(dnsAddrs, r.Addr)
+			}
 			n, err := kernelnet.Setup(kernelnet.Config{
 				IfName: ifName, Addresses: nc.Addresses, Pools: nc.Pools(), Uplink: uplink,
-				AllowPrivate: nc.AllowPrivate, DNSPort: nc.DNSPort, ServicePorts: nc.ServicePorts, MTU: nc.MTU, Logger: nc.Logger,
+				AllowPrivate: nc.AllowPrivate, DNSPort: nc.DNSPort, DNSAddresses: dnsAddrs, ServicePorts: nc.ServicePorts,
+				MTU: nc.MTU, Logger: nc.Logger,
 			})
 			if err != nil {
 				return nil, err
@@ -131,7 +139,7 @@ func (s *Server) inProcessGateway(selfURL string) (*gateway.Gateway, error) {
 		}
 		return *r, nil
 	}
-	gc.ServerURL, gc.Clock, gc.Rand = selfURL, d.Clock, d.Rand
+	gc.ServerURL, gc.Clock, gc.Rand, gc.Reload = selfURL, d.Clock, d.Rand, d.Reload
 	if s.Config.TLSCert != "" {
 		// Under TLS the gateway trusts exactly the server's own
 		// certificate, which must be valid for the listen address.
@@ -196,6 +204,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	s.blockedGauge(gw)
 	gwCtx, stopGateway := context.WithCancel(ctx)
 	defer stopGateway()
 	// The server's context ends only after the gateway has stopped.
@@ -229,4 +238,18 @@ func (s *Server) storageName() string {
 		return "postgres"
 	}
 	return "sqlite"
+}
+
+// blockedGauge registers the DNS blocking totals of the in-process gateway
+// gw: queries blocked per category, over all clients (the only figures the
+// gateway keeps about blocking).
+func (s *Server) blockedGauge(gw *gateway.Gateway) {
+	s.Metrics.Gauge("nitronet_dns_blocked", "DNS queries answered NXDOMAIN by a blocklist since the gateway started, by category (totals over all clients).", func() []metrics.Sample {
+		totals := gw.BlockedTotals()
+		out := make([]metrics.Sample, 0, len(totals))
+		for _, c := range dnsblock.Categories() {
+			out = append(out, metrics.Sample{Labels: map[string]string{"category": c.String()}, Value: float64(totals[c.String()])})
+		}
+		return out
+	})
 }

@@ -69,6 +69,9 @@ type Deps struct {
 	// configured one (for example a test's own PostgreSQL database). The
 	// server owns it either way: Close closes it.
 	Store store.Store
+	// Reload, if not nil, makes the in-process gateway reload its DNS
+	// blocklists each time it delivers (the command line sends on SIGHUP).
+	Reload <-chan struct{}
 }
 
 // Server is an assembled control server.
