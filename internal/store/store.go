@@ -16,6 +16,7 @@ package store
 
 import (
 	"context"
+	"github.com/nitronet/nitronet/internal/dnsblock"
 	"net/netip"
 	"time"
 )
@@ -100,8 +101,11 @@ type Device struct {
 	PublicKey string // base64, 44 characters
 	IPv4      netip.Addr
 	IPv6      netip.Addr
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// DNSBlocking is the set of DNS blocking categories the device chose;
+	// its configuration names that set's resolver (package dnsblock).
+	DNSBlocking dnsblock.Set
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // DeviceUpdate holds the optional changes of UpdateDevice. Nil means
@@ -109,8 +113,9 @@ type Device struct {
 type DeviceUpdate struct {
 	// SealedName replaces the device's sealed name (and empties a
 	// plaintext Name written before names were sealed).
-	SealedName []byte
-	PublicKey  *string
+	SealedName  []byte
+	PublicKey   *string
+	DNSBlocking *dnsblock.Set
 }
 
 // Gateway is a data-plane gateway record. The enrollment token and the

@@ -13,13 +13,13 @@ import (
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
-const deviceColumns = `id, account_id, name_sealed, name, public_key, ipv4, ipv6, created_at, updated_at`
+const deviceColumns = `id, account_id, name_sealed, name, public_key, ipv4, ipv6, dns_blocking, created_at, updated_at`
 
 func scanDevice(row interface{ Scan(...any) error }) (*store.Device, error) {
 	var d store.Device
 	var v4, v6 string
 	var created, updated int64
-	if err := row.Scan(&d.ID, &d.AccountID, &d.SealedName, &d.Name, &d.PublicKey, &v4, &v6, &created, &updated); err != nil {
+	if err := row.Scan(&d.ID, &d.AccountID, &d.SealedName, &d.Name, &d.PublicKey, &v4, &v6, &d.DNSBlocking, &created, &updated); err != nil {
 		return nil, err
 	}
 	var err error
@@ -66,6 +66,9 @@ func (s *Store) CreateDevice(ctx context.Context, d *store.Device, limit int) er
 	if err := checkPublicKey(d.PublicKey); err != nil {
 		return err
 	}
+	if !d.DNSBlocking.Valid() {
+		return errs.E(errs.Invalid, "invalid DNS blocking set %d", d.DNSBlocking)
+	}
 	updated := d.UpdatedAt
 	if updated.IsZero() {
 		updated = d.CreatedAt
@@ -85,7 +88,7 @@ func (s *Store) CreateDevice(ctx context.Context, d *store.Device, limit int) er
 		// usual case is one round trip; only a refusal asks why.
 		res, err := tx.StmtContext(ctx, s.hot.insertDevice).ExecContext(ctx,
 			d.ID, d.AccountID, nullBytes(d.SealedName), d.PublicKey, offset, v4.String(), v6.String(),
-			unix(d.CreatedAt), unix(updated), limit)
+			unix(d.CreatedAt), unix(updated), limit, d.DNSBlocking)
 		if err != nil {
 			return mapErr(err, "device already exists")
 		}
@@ -106,14 +109,15 @@ func (s *Store) CreateDevice(ctx context.Context, d *store.Device, limit int) er
 	return nil
 }
 
-// sqlInsertDevice inserts a device ($1..$9; $3 is its sealed name) if its account ($2) is active,
+// sqlInsertDevice inserts a device ($1..$9 and $11, its DNS blocking set;
+// $3 is its sealed name) if its account ($2) is active,
 // has fewer than $10 devices and no device has its key ($4). Every
 // condition is an indexed lookup: accounts by primary key, the account's
 // devices through devices_account (covering), the key through
 // devices_public_key.
 const sqlInsertDevice = `INSERT INTO devices
-	(id, account_id, name, name_sealed, public_key, addr_offset, ipv4, ipv6, created_at, updated_at)
-	SELECT $1, $2, '', $3, $4, $5, $6, $7, $8, $9
+	(id, account_id, name, name_sealed, public_key, addr_offset, ipv4, ipv6, created_at, updated_at, dns_blocking)
+	SELECT $1, $2, '', $3, $4, $5, $6, $7, $8, $9, $11
 	WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $2 AND status = 'active')
 	AND (SELECT count(*) FROM devices WHERE account_id = $2) < $10
 	AND NOT EXISTS (SELECT 1 FROM devices WHERE public_key = $4)`
@@ -313,6 +317,9 @@ func (s *Store) UpdateDevice(ctx context.Context, accountID, id string, u store.
 			return nil, err
 		}
 	}
+	if u.DNSBlocking != nil && !u.DNSBlocking.Valid() {
+		return nil, errs.E(errs.Invalid, "invalid DNS blocking set %d", *u.DNSBlocking)
+	}
 	var d *store.Device
 	err := s.write(ctx, "update device", func(tx *sql.Tx) error {
 		var version int64
@@ -328,12 +335,15 @@ func (s *Store) UpdateDevice(ctx context.Context, accountID, id string, u store.
 		if err != nil {
 			return notFound(err, "device not found")
 		}
-		if u.SealedName == nil && u.PublicKey == nil {
+		if u.SealedName == nil && u.PublicKey == nil && u.DNSBlocking == nil {
 			return nil
 		}
 		old := peerOf(d)
 		if u.SealedName != nil {
 			d.SealedName, d.Name = u.SealedName, ""
+		}
+		if u.DNSBlocking != nil {
+			d.DNSBlocking = *u.DNSBlocking
 		}
 		rotated := u.PublicKey != nil && *u.PublicKey != d.PublicKey
 		if rotated {
@@ -343,8 +353,8 @@ func (s *Store) UpdateDevice(ctx context.Context, accountID, id string, u store.
 			d.PublicKey = *u.PublicKey
 		}
 		d.UpdatedAt = fromUnix(unix(now))
-		_, err = tx.ExecContext(ctx, `UPDATE devices SET name = $1, name_sealed = $2, public_key = $3, updated_at = $4
-			WHERE id = $5`, d.Name, nullBytes(d.SealedName), d.PublicKey, unix(now), d.ID)
+		_, err = tx.ExecContext(ctx, `UPDATE devices SET name = $1, name_sealed = $2, public_key = $3, updated_at = $4,
+			dns_blocking = $5 WHERE id = $6`, d.Name, nullBytes(d.SealedName), d.PublicKey, unix(now), d.DNSBlocking, d.ID)
 		if err != nil {
 			return mapErr(err, "public key already registered")
 		}

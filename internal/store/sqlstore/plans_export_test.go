@@ -24,7 +24,7 @@ func PlannedStatements() []PlannedStatement {
 		{Name: "allocate a released offset", SQL: sqlAllocFree},
 		{Name: "allocate the next offset", SQL: sqlAllocNext, Args: []any{int64(1000)}, Probes: "ipam_free"},
 		{Name: "insert device if admitted", SQL: sqlInsertDevice,
-			Args: []any{"dev-x", "acct-1", []byte("n"), "key", int64(5000), "100.64.0.9", "fd00::9", int64(1), int64(1), 5}},
+			Args: []any{"dev-x", "acct-1", []byte("n"), "key", int64(5000), "100.64.0.9", "fd00::9", int64(1), int64(1), 5, 0}},
 		{Name: "why refused", SQL: sqlRefusal, Args: []any{"acct-1", "key"}},
 		{Name: "append feed entry", SQL: sqlInsertChange,
 			Args: []any{int64(1 << 40), "dev-x", "key", "100.64.0.9", "fd00::9", false, int64(1)}},

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/nitronet/nitronet/internal/dnsblock"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -44,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeviceOwnership", testDeviceOwnership},
 		{"DevicesOrder", testDevicesOrder},
 		{"UpdateDevice", testUpdateDevice},
+		{"DeviceDNSBlocking", testDeviceDNSBlocking},
 		{"DeleteDevice", testDeleteDevice},
 		{"AddressReuse", testAddressReuse},
 		{"ConcurrentCreateDevice", testConcurrentCreateDevice},
@@ -815,6 +817,44 @@ func testUpdateDevice(t *testing.T, s store.Store) {
 				version = changes[1].Version
 			}
 		})
+	}
+}
+
+// testDeviceDNSBlocking checks that a device keeps the DNS blocking set it
+// is created or updated with, that an invalid set is refused, and that a
+// change of set leaves the peer feed alone (gateways never learn it).
+func testDeviceDNSBlocking(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mkAccount(t, s, "acct-b")
+	d := &store.Device{ID: "dev-b", AccountID: "acct-b", SealedName: []byte("b"), PublicKey: PublicKey(1), CreatedAt: t0(),
+		DNSBlocking: dnsblock.Set(dnsblock.Ads | dnsblock.Malware)}
+	must(t, "CreateDevice", s.CreateDevice(ctx, d, 10))
+	got, err := s.Device(ctx, "acct-b", "dev-b")
+	must(t, "Device", err)
+	if got.DNSBlocking != d.DNSBlocking {
+		t.Fatalf("Device: got blocking %v, want %v", got.DNSBlocking, d.DNSBlocking)
+	}
+	bad := &store.Device{ID: "dev-bad", AccountID: "acct-b", SealedName: []byte("x"), PublicKey: PublicKey(2), CreatedAt: t0(), DNSBlocking: 32}
+	wantCode(t, "CreateDevice with an invalid set", s.CreateDevice(ctx, bad, 10), errs.Invalid)
+
+	_, v0, err := Snapshot(ctx, s)
+	must(t, "PeerSnapshot", err)
+	for _, set := range []dnsblock.Set{dnsblock.Set(dnsblock.Trackers), dnsblock.All, 0} {
+		u, err := s.UpdateDevice(ctx, "acct-b", "dev-b", store.DeviceUpdate{DNSBlocking: &set}, t0().Add(time.Hour))
+		must(t, "UpdateDevice", err)
+		stored, err := s.Device(ctx, "acct-b", "dev-b")
+		must(t, "Device", err)
+		if u.DNSBlocking != set || stored.DNSBlocking != set || !stored.UpdatedAt.Equal(t0().Add(time.Hour)) {
+			t.Fatalf("UpdateDevice to %v: returned %v, stored %v updated %v", set, u.DNSBlocking, stored.DNSBlocking, stored.UpdatedAt)
+		}
+	}
+	invalid := dnsblock.Set(200)
+	_, err = s.UpdateDevice(ctx, "acct-b", "dev-b", store.DeviceUpdate{DNSBlocking: &invalid}, t0())
+	wantCode(t, "UpdateDevice with an invalid set", err, errs.Invalid)
+	changes, err := s.PeerChanges(ctx, v0, 100)
+	must(t, "PeerChanges", err)
+	if len(changes) != 0 {
+		t.Fatalf("a change of blocking set wrote to the peer feed: %+v", changes)
 	}
 }
 
