@@ -330,8 +330,9 @@ func (s *Server) handleResetConfirm(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleDeviceAdd(w http.ResponseWriter, r *http.Request, p Principal) {
 	var req struct {
-		Name      string `json:"name"`
-		PublicKey string `json:"public_key"`
+		Name        string   `json:"name"`
+		PublicKey   string   `json:"public_key"`
+		DNSBlocking []string `json:"dns_blocking"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		writeError(w, s.cfg.Logger, err)
@@ -341,7 +342,7 @@ func (s *Server) handleDeviceAdd(w http.ResponseWriter, r *http.Request, p Princ
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	d, err := s.cfg.Devices.Add(r.Context(), p.AccountID, req.Name, req.PublicKey)
+	d, err := s.cfg.Devices.Create(r.Context(), p.AccountID, devices.NewDevice{Name: req.Name, PublicKey: req.PublicKey, DNSBlocking: req.DNSBlocking})
 	if err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
@@ -369,14 +370,16 @@ func (s *Server) handleDeviceGet(w http.ResponseWriter, r *http.Request, p Princ
 
 func (s *Server) handleDeviceUpdate(w http.ResponseWriter, r *http.Request, p Principal) {
 	var req struct {
-		Name      *string `json:"name"`
-		PublicKey *string `json:"public_key"`
+		Name        *string   `json:"name"`
+		PublicKey   *string   `json:"public_key"`
+		DNSBlocking *[]string `json:"dns_blocking"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	d, err := s.cfg.Devices.Update(r.Context(), p.AccountID, r.PathValue("id"), req.Name, req.PublicKey)
+	d, err := s.cfg.Devices.Change(r.Context(), p.AccountID, r.PathValue("id"),
+		devices.Changes{Name: req.Name, PublicKey: req.PublicKey, DNSBlocking: req.DNSBlocking})
 	if err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return

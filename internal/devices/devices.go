@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nitronet/nitronet/internal/acctkey"
+	"github.com/nitronet/nitronet/internal/dnsblock"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/store"
@@ -41,9 +42,15 @@ type Config struct {
 	// *gateways.Service); without it, Gateway and WireGuard are
 	// Unavailable.
 	Gateways Gateways
-	// DNS are the gateways' tunnel-side DNS resolvers, put into device
-	// configurations.
+	// DNS are the gateways' tunnel-side DNS resolvers, put into the
+	// configurations of devices that block nothing.
 	DNS []netip.Addr
+	// Pool6 is the IPv6 tunnel pool, which holds the gateways' DNS
+	// blocking resolvers (see package dnsblock): the configuration of a
+	// device that chose categories names its set's resolver instead of
+	// DNS. Without it (or with a pool too small), choosing categories is
+	// Unavailable.
+	Pool6 netip.Prefix
 }
 
 // Service manages devices. It is safe for concurrent use.
@@ -65,11 +72,14 @@ func New(cfg Config) (*Service, error) {
 
 // Device is a device as its owner sees it.
 type Device struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	PublicKey string    `json:"public_key"`
-	Addresses []string  `json:"addresses"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	PublicKey string   `json:"public_key"`
+	Addresses []string `json:"addresses"`
+	// DNSBlocking names the DNS blocking categories the device chose, in
+	// canonical order (see package dnsblock); empty blocks nothing.
+	DNSBlocking []string  `json:"dns_blocking"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // view returns d as its owner sees it, its name opened with key.
@@ -78,7 +88,8 @@ func view(key *acctkey.Key, d *store.Device) (Device, error) {
 	if err != nil {
 		return Device{}, err
 	}
-	v := Device{ID: d.ID, Name: name, PublicKey: d.PublicKey, CreatedAt: d.CreatedAt.UTC(), Addresses: []string{}}
+	v := Device{ID: d.ID, Name: name, PublicKey: d.PublicKey, CreatedAt: d.CreatedAt.UTC(), Addresses: []string{},
+		DNSBlocking: d.DNSBlocking.Names()}
 	if d.IPv4.IsValid() {
 		v.Addresses = append(v.Addresses, d.IPv4.String()+"/32")
 	}
@@ -136,16 +147,54 @@ func keyTaken() error {
 	return errs.Field(errs.Conflict, "public_key", "this public key is already registered")
 }
 
-// Add registers a device for the account. Both contacts must be verified
-// first (Precondition); the device limit gives Precondition; a public key
-// already in use gives Conflict (field "public_key"); a bad name or key is
-// Invalid (field "name" or "public_key").
+// NewDevice is what Create registers.
+type NewDevice struct {
+	Name      string
+	PublicKey string
+	// DNSBlocking names DNS blocking categories (see ParseBlocking); nil
+	// blocks nothing.
+	DNSBlocking []string
+}
+
+// ParseBlocking returns the set of DNS blocking categories named by names
+// (ads, trackers, malware, adult, gambling; any case, repeats allowed).
+// An unknown name is Invalid with field "dns_blocking", and a non-empty
+// set is Unavailable when the service has no IPv6 pool to put its
+// resolver in.
+func (s *Service) ParseBlocking(names []string) (dnsblock.Set, error) {
+	set, err := dnsblock.ParseSet(names)
+	if err != nil {
+		return 0, errs.Field(errs.Invalid, "dns_blocking", "%v", err)
+	}
+	if set != 0 {
+		if _, err := dnsblock.Resolver(s.cfg.Pool6, set); err != nil {
+			return 0, errs.Wrap(errs.Unavailable, err, "DNS blocking is not available on this service")
+		}
+	}
+	return set, nil
+}
+
+// Add registers a device that blocks nothing: Create with only a name and
+// a public key.
 func (s *Service) Add(ctx context.Context, accountID, name, publicKey string) (*Device, error) {
-	name, err := ValidateName(name)
+	return s.Create(ctx, accountID, NewDevice{Name: name, PublicKey: publicKey})
+}
+
+// Create registers a device for the account. Both contacts must be
+// verified first (Precondition); the device limit gives Precondition; a
+// public key already in use gives Conflict (field "public_key"); a bad
+// name, key or category is Invalid (field "name", "public_key" or
+// "dns_blocking").
+func (s *Service) Create(ctx context.Context, accountID string, nd NewDevice) (*Device, error) {
+	name, err := ValidateName(nd.Name)
 	if err != nil {
 		return nil, err
 	}
-	key, err := parseKey(publicKey)
+	key, err := parseKey(nd.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	blocking, err := s.ParseBlocking(nd.DNSBlocking)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +219,7 @@ func (s *Service) Add(ctx context.Context, accountID, name, publicKey string) (*
 		return nil, err
 	}
 	now := s.cfg.Clock()
-	d := &store.Device{ID: id, AccountID: accountID, SealedName: sealed, PublicKey: key, CreatedAt: now, UpdatedAt: now}
+	d := &store.Device{ID: id, AccountID: accountID, SealedName: sealed, PublicKey: key, DNSBlocking: blocking, CreatedAt: now, UpdatedAt: now}
 	if err := s.cfg.Store.CreateDevice(ctx, d, s.cfg.Limit); err != nil {
 		switch errs.CodeOf(err) {
 		case errs.Conflict:
@@ -244,17 +293,41 @@ func (s *Service) Get(ctx context.Context, accountID, id string) (*Device, error
 	return s.viewOne(ctx, accountID, d)
 }
 
-// Update renames the device and/or rotates its public key. Nil fields are
-// left as they are; at least one must be set. Errors name their field as
-// Add's do; an unknown device is NotFound (field "id").
+// Update renames the device and/or rotates its public key: Change with
+// only those.
 func (s *Service) Update(ctx context.Context, accountID, id string, name, publicKey *string) (*Device, error) {
+	return s.Change(ctx, accountID, id, Changes{Name: name, PublicKey: publicKey})
+}
+
+// Changes are the changes Change makes; nil fields are left as they are.
+type Changes struct {
+	Name, PublicKey *string
+	// DNSBlocking replaces the device's DNS blocking categories (see
+	// ParseBlocking); an empty slice blocks nothing.
+	DNSBlocking *[]string
+}
+
+// Change renames the device, rotates its public key and/or replaces its
+// DNS blocking categories; at least one change must be given. Errors name
+// their field as Create's do; an unknown device is NotFound (field "id").
+// A new choice of categories takes effect when the device uses a
+// configuration fetched afterwards, which names the new set's resolver.
+func (s *Service) Change(ctx context.Context, accountID, id string, c Changes) (*Device, error) {
 	if !ident.Valid(id, "dev") {
 		return nil, noDevice()
 	}
-	if name == nil && publicKey == nil {
-		return nil, errs.E(errs.Invalid, "give a new name or a new public_key")
+	name, publicKey := c.Name, c.PublicKey
+	if name == nil && publicKey == nil && c.DNSBlocking == nil {
+		return nil, errs.E(errs.Invalid, "give a new name, a new public_key or the dns_blocking categories")
 	}
 	var u store.DeviceUpdate
+	if c.DNSBlocking != nil {
+		set, err := s.ParseBlocking(*c.DNSBlocking)
+		if err != nil {
+			return nil, err
+		}
+		u.DNSBlocking = &set
+	}
 	if name != nil {
 		n, err := ValidateName(*name)
 		if err != nil {
@@ -290,6 +363,9 @@ func (s *Service) Update(ctx context.Context, accountID, id string, name, public
 	if u.PublicKey != nil {
 		s.cfg.OnPeerChange()
 		s.cfg.Logger.Info("device key rotated", "account", accountID, "device", id)
+	}
+	if u.DNSBlocking != nil {
+		s.cfg.Logger.Info("device DNS blocking chosen", "account", accountID, "device", id)
 	}
 	return s.viewOne(ctx, accountID, d)
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"unicode/utf8"
 
+	"github.com/nitronet/nitronet/internal/dnsblock"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/wgconf"
@@ -78,11 +79,33 @@ func (s *Service) WireGuard(ctx context.Context, accountID, id, gateway string) 
 	if err != nil {
 		return wgconf.Config{}, gateways.Gateway{}, err
 	}
-	c, err := WireGuardConfig(d.Addresses, gw, s.cfg.DNS)
+	dns, err := s.dns(d.DNSBlocking)
+	if err != nil {
+		return wgconf.Config{}, gateways.Gateway{}, err
+	}
+	c, err := WireGuardConfig(d.Addresses, gw, dns)
 	if err != nil {
 		return wgconf.Config{}, gateways.Gateway{}, err
 	}
 	return c, gw, nil
+}
+
+// dns returns the tunnel-side DNS resolvers of a device that chose the
+// blocking categories named: the gateways' own addresses for none, else
+// the resolver of that set, which applies its lists (package dnsblock).
+func (s *Service) dns(blocking []string) ([]netip.Addr, error) {
+	set, err := s.ParseBlocking(blocking)
+	if err != nil {
+		return nil, err
+	}
+	if set == 0 {
+		return s.cfg.DNS, nil
+	}
+	a, err := dnsblock.Resolver(s.cfg.Pool6, set)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "DNS blocking resolver")
+	}
+	return []netip.Addr{a}, nil
 }
 
 // WireGuardConfig builds the wg-quick configuration (without a private

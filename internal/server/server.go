@@ -258,7 +258,7 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 		return nil, err
 	}
 	dev, err := devices.New(devices.Config{Store: st, Keys: keys, Logger: log, Clock: d.Clock, Rand: d.Rand,
-		Limit: cfg.DeviceLimit, OnPeerChange: feed.Notify, Gateways: gws, DNS: cfg.GatewayAddrs()})
+		Limit: cfg.DeviceLimit, OnPeerChange: feed.Notify, Gateways: gws, DNS: cfg.GatewayAddrs(), Pool6: cfg.V6})
 	if err != nil {
 		return nil, err
 	}

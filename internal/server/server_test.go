@@ -376,7 +376,7 @@ func testDevices(t *testing.T, e *env) {
 	if len(addrs) != 2 || !strings.HasPrefix(addrs[0].(string), "100.") || !strings.HasPrefix(addrs[1].(string), "fd00:6e6e:") {
 		t.Fatalf("got addresses %v, want one in 100.64.0.0/10 and one in fd00:6e6e::/48", addrs)
 	}
-	if d["public_key"] != key || d["name"] != "phone" {
+	if d["public_key"] != key || d["name"] != "phone" || fmt.Sprint(d["dns_blocking"]) != "[]" {
 		t.Fatalf("got %v", d)
 	}
 	cases := []struct {
@@ -391,6 +391,7 @@ func testDevices(t *testing.T, e *env) {
 		{"empty name", map[string]string{"name": " ", "public_key": newKey(t)}, 400},
 		{"long name", map[string]string{"name": strings.Repeat("n", 65), "public_key": newKey(t)}, 400},
 		{"private key field", map[string]string{"name": "x", "public_key": newKey(t), "private_key": "x"}, 400},
+		{"unknown blocking category", map[string]any{"name": "x", "public_key": newKey(t), "dns_blocking": []string{"ads", "porn"}}, 400},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { e.with(t).want("POST", "/api/v1/devices", tok, c.body, c.status) })
@@ -406,6 +407,18 @@ func testDevices(t *testing.T, e *env) {
 		t.Fatalf("got name %v, want old phone", got["name"])
 	}
 	e.want("PATCH", "/api/v1/devices/"+id, tok, map[string]string{}, 400)
+	// DNS blocking: any order in, canonical out; [] blocks nothing.
+	got = e.want("PATCH", "/api/v1/devices/"+id, tok, map[string]any{"dns_blocking": []string{"trackers", "ads", "ads"}}, 200)
+	if fmt.Sprint(got["dns_blocking"]) != "[ads trackers]" || got["name"] != "old phone" {
+		t.Fatalf("got %v, want dns_blocking [ads trackers] and the name kept", got)
+	}
+	if got := e.want("GET", "/api/v1/devices/"+id, tok, nil, 200); fmt.Sprint(got["dns_blocking"]) != "[ads trackers]" {
+		t.Fatalf("stored dns_blocking: got %v", got["dns_blocking"])
+	}
+	if got := e.want("PATCH", "/api/v1/devices/"+id, tok, map[string]any{"dns_blocking": []string{}}, 200); fmt.Sprint(got["dns_blocking"]) != "[]" {
+		t.Fatalf("dns_blocking []: got %v", got["dns_blocking"])
+	}
+	e.want("PATCH", "/api/v1/devices/"+id, tok, map[string]any{"dns_blocking": []string{"casino"}}, 400)
 	key2 := newKey(t)
 	got = e.want("PATCH", "/api/v1/devices/"+id, tok, map[string]string{"public_key": key2}, 200)
 	if got["public_key"] != key2 {
@@ -618,6 +631,22 @@ func testGatewayProtocol(t *testing.T, e *env) {
 		}
 	}
 	e.want("GET", "/api/v1/devices/"+devID+"/wireguard?gateway=nope", tok, nil, 404)
+
+	// A device that chose categories gets its set's resolver as its only
+	// DNS server (dnsblock: ads|malware = 5).
+	e.want("PATCH", "/api/v1/devices/"+devID, tok, map[string]any{"dns_blocking": []string{"malware", "ads"}}, 200)
+	req, _ = http.NewRequest("GET", e.url+"/api/v1/devices/"+devID+"/wireguard?gateway=eu-west", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "DNS = fd00:6e6e::53:0:5\n") {
+		t.Errorf("config of a device blocking ads and malware lacks DNS = fd00:6e6e::53:0:5:\n%s", body)
+	}
+	e.want("PATCH", "/api/v1/devices/"+devID, tok, map[string]any{"dns_blocking": []string{}}, 200)
 
 	// Deleting the device ends its session and reaches the feed: as a
 	// removal naming only the device to a gateway that drops peers by
