@@ -178,6 +178,28 @@ func TestREADMEJourney(t *testing.T) {
 		t.Fatalf("rotate: key unchanged or unreadable: %v", err)
 	}
 	h.must("", "device", "rename", id, "work laptop")
+	// DNS blocking: chosen on a device, shown by list, cleared with none.
+	if out := h.must("", "device", "dns-blocking", "work laptop", "trackers, ads"); !strings.Contains(out, "now blocks: ads,trackers") {
+		t.Fatalf("device dns-blocking: got %q", out)
+	}
+	if out := h.must("", "device", "list", "--json"); !strings.Contains(out, `"dns_blocking": [`) || !strings.Contains(out, `"ads",`) {
+		t.Fatalf("device list --json: got %q", out)
+	}
+	if _, err := h.run("", "device", "dns-blocking", id, "casino"); err == nil || !strings.Contains(err.Error(), "casino") {
+		t.Fatalf("device dns-blocking casino: got %v, want an error naming it", err)
+	}
+	if out := h.must("", "device", "dns-blocking", id, "none"); !strings.Contains(out, "now blocks: none") {
+		t.Fatalf("device dns-blocking none: got %q", out)
+	}
+	out = h.must("", "device", "add", "phone", "--dns-blocking", "malware,gambling")
+	phone := regexp.MustCompile(`dev_[a-z2-7]+`).FindString(out)
+	if !strings.Contains(out, "Its DNS blocks malware, gambling.") {
+		t.Fatalf("device add --dns-blocking: got %q", out)
+	}
+	if out := h.must("", "device", "list"); !strings.Contains(out, "malware,gambling") {
+		t.Fatalf("device list: got %q, want the phone's blocking", out)
+	}
+	h.must("", "device", "remove", phone)
 	h.must("", "device", "remove", id)
 
 	// Neither private key ever crossed the wire, in any encoding.

@@ -54,7 +54,9 @@ type deviceJSON struct {
 	Name      string   `json:"name"`
 	PublicKey string   `json:"public_key"`
 	Addresses []string `json:"addresses"`
-	CreatedAt jsonTime `json:"created_at"`
+	// DNSBlocking names the DNS blocking categories the device chose.
+	DNSBlocking []string `json:"dns_blocking"`
+	CreatedAt   jsonTime `json:"created_at"`
 	// KeyHere reports whether the device's private key is on this machine.
 	KeyHere bool `json:"key_here"`
 }
@@ -67,12 +69,13 @@ func newDeviceCmd(g *globals) *cobra.Command {
 			"wins, then an exact name; a name that several devices share must be given as an ID.",
 	})
 	c.AddCommand(newDeviceAddCmd(g), newDeviceListCmd(g), newDeviceRemoveCmd(g), newDeviceRotateCmd(g),
-		newDeviceRenameCmd(g), newDeviceConfigCmd(g))
+		newDeviceRenameCmd(g), newDeviceConfigCmd(g), newDeviceBlockingCmd(g))
 	return c
 }
 
 func newDeviceAddCmd(g *globals) *cobra.Command {
-	return inputs(&cobra.Command{
+	var blocking []string
+	c := inputs(&cobra.Command{
 		Use:   "add NAME",
 		Short: "Generate a WireGuard key pair here and register the public key",
 		Args:  cobra.ExactArgs(1),
@@ -89,7 +92,7 @@ func newDeviceAddCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			dev, err := cl.AddDevice(cmd.Context(), args[0], key.Public().String())
+			dev, err := cl.AddDevice(cmd.Context(), args[0], key.Public().String(), blocking)
 			if err != nil {
 				return err
 			}
@@ -98,9 +101,62 @@ func newDeviceAddCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.env.Stdout, "Device %s (%s) added with addresses %s.\n", dev.ID, dev.Name, strings.Join(dev.Addresses, ", "))
 			fmt.Fprintf(g.env.Stdout, "Its private key is kept in %s and was not sent anywhere.\n", d.Path)
+			if len(dev.DNSBlocking) > 0 {
+				fmt.Fprintf(g.env.Stdout, "Its DNS blocks %s.\n", strings.Join(dev.DNSBlocking, ", "))
+			}
 			return nil
 		},
 	}, "name", "NAME")
+	c.Flags().StringSliceVar(&blocking, "dns-blocking", nil, "DNS blocking categories: "+dnsCategories)
+	return c
+}
+
+// dnsCategories lists the DNS blocking categories for help texts.
+const dnsCategories = "ads, trackers, malware, adult, gambling (comma-separated)"
+
+// blockingText describes a device's DNS blocking choice.
+func blockingText(cats []string) string {
+	if len(cats) == 0 {
+		return "none"
+	}
+	return strings.Join(cats, ",")
+}
+
+func newDeviceBlockingCmd(g *globals) *cobra.Command {
+	return inputs(&cobra.Command{
+		Use:   "dns-blocking ID|NAME CATEGORIES|none",
+		Short: "Choose the DNS blocking categories of a device",
+		Long: "Choose which DNS blocking categories a device uses: " + dnsCategories + ",\n" +
+			"or none. The gateway answers names on the operator's lists of those categories with\n" +
+			"NXDOMAIN. It keeps no record of the choice: the device's configuration names the\n" +
+			"resolver of that set, so reconnect (nitronet up) or fetch the configuration again.\n" +
+			"No query or match is logged or counted per device.",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, _, err := g.authed()
+			if err != nil {
+				return err
+			}
+			dev, err := device(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			cats := []string{}
+			if !strings.EqualFold(strings.TrimSpace(args[1]), "none") {
+				for _, c := range strings.Split(args[1], ",") {
+					if c = strings.TrimSpace(c); c != "" {
+						cats = append(cats, c)
+					}
+				}
+			}
+			set, err := cl.SetDNSBlocking(cmd.Context(), dev.ID, cats)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.env.Stdout, "Device %s (%s) now blocks: %s. Reconnect to apply it.\n", set.ID, set.Name, blockingText(set.DNSBlocking))
+			return nil
+		},
+	}, "dns_blocking", "CATEGORIES")
 }
 
 func newDeviceListCmd(g *globals) *cobra.Command {
@@ -129,18 +185,18 @@ func newDeviceListCmd(g *globals) *cobra.Command {
 				}{Devices: []deviceJSON{}}
 				for _, dev := range ds {
 					out.Devices = append(out.Devices, deviceJSON{ID: dev.ID, Name: dev.Name, PublicKey: dev.PublicKey,
-						Addresses: nonNil(dev.Addresses), CreatedAt: jsonTime(dev.CreatedAt), KeyHere: keyHere(dev.ID)})
+						Addresses: nonNil(dev.Addresses), DNSBlocking: nonNil(dev.DNSBlocking), CreatedAt: jsonTime(dev.CreatedAt), KeyHere: keyHere(dev.ID)})
 				}
 				return printJSON(g.env.Stdout, out)
 			}
 			tw := tabwriter.NewWriter(g.env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tADDRESSES\tKEY HERE\tPUBLIC KEY")
+			fmt.Fprintln(tw, "ID\tNAME\tADDRESSES\tDNS BLOCKING\tKEY HERE\tPUBLIC KEY")
 			for _, dev := range ds {
 				here := "no"
 				if keyHere(dev.ID) {
 					here = "yes"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", dev.ID, dev.Name, strings.Join(dev.Addresses, ","), here, dev.PublicKey)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", dev.ID, dev.Name, strings.Join(dev.Addresses, ","), blockingText(dev.DNSBlocking), here, dev.PublicKey)
 			}
 			return tw.Flush()
 		},

@@ -405,7 +405,7 @@ func TestClientJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Devices) != 1 {
 		t.Fatalf("device list --json: got %s (%v)", out, err)
 	}
-	wantKeys(t, "device", list.Devices[0], "id", "name", "public_key", "addresses", "created_at", "key_here")
+	wantKeys(t, "device", list.Devices[0], "id", "name", "public_key", "addresses", "dns_blocking", "created_at", "key_here")
 	dev := decodeObject(t, "device", string(list.Devices[0]))
 	wantTime(t, "device created_at", dev["created_at"])
 	var addrs []string

@@ -137,11 +137,13 @@ type Profile struct {
 
 // Device is a registered device.
 type Device struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	PublicKey string    `json:"public_key"`
-	Addresses []string  `json:"addresses"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	PublicKey string   `json:"public_key"`
+	Addresses []string `json:"addresses"`
+	// DNSBlocking names the DNS blocking categories the device chose.
+	DNSBlocking []string  `json:"dns_blocking"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // Gateway is a gateway clients can connect to.
@@ -212,10 +214,15 @@ func (c *Client) Reset(ctx context.Context, token, password string) error {
 	return c.Do(ctx, "POST", "/api/v1/password-reset/confirm", map[string]string{"token": token, "password": password}, nil)
 }
 
-// AddDevice registers a device by its public key.
-func (c *Client) AddDevice(ctx context.Context, name, publicKey string) (*Device, error) {
+// AddDevice registers a device by its public key, blocking the DNS
+// categories named by dnsBlocking (none if empty).
+func (c *Client) AddDevice(ctx context.Context, name, publicKey string, dnsBlocking []string) (*Device, error) {
+	in := map[string]any{"name": name, "public_key": publicKey}
+	if len(dnsBlocking) > 0 {
+		in["dns_blocking"] = dnsBlocking
+	}
 	var d Device
-	if err := c.Do(ctx, "POST", "/api/v1/devices", map[string]string{"name": name, "public_key": publicKey}, &d); err != nil {
+	if err := c.Do(ctx, "POST", "/api/v1/devices", in, &d); err != nil {
 		return nil, err
 	}
 	return &d, nil
@@ -233,6 +240,19 @@ func (c *Client) Devices(ctx context.Context) ([]Device, error) {
 // RemoveDevice deletes a device.
 func (c *Client) RemoveDevice(ctx context.Context, id string) error {
 	return c.Do(ctx, "DELETE", "/api/v1/devices/"+url.PathEscape(id), nil, nil)
+}
+
+// SetDNSBlocking replaces the DNS blocking categories of a device; an
+// empty list blocks nothing.
+func (c *Client) SetDNSBlocking(ctx context.Context, id string, categories []string) (*Device, error) {
+	if categories == nil {
+		categories = []string{}
+	}
+	var d Device
+	if err := c.Do(ctx, "PATCH", "/api/v1/devices/"+url.PathEscape(id), map[string]any{"dns_blocking": categories}, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
 }
 
 // UpdateDevice renames a device or rotates its public key (nil = unchanged).
