@@ -552,9 +552,9 @@ func vpnCategories() []Category {
 		{
 			ID:          IDDevices,
 			Name:        "Devices",
-			Description: "The devices you registered: the name you gave each, encrypted with a key unique to your account, its WireGuard public key and the tunnel addresses assigned to it, which the service reads to tell its gateways which devices may connect. The device's private key never leaves the device. A quantum-resistant tunnel (the client's default) adds nothing here: the ephemeral public key and pre-shared key the device switches to are held by the gateway in memory only, as the device's, and are forgotten when the device disconnects, changes key or is removed.",
+			Description: "The devices you registered: the name you gave each, encrypted with a key unique to your account, its WireGuard public key and the tunnel addresses assigned to it, which the service reads to tell its gateways which devices may connect, and the DNS blocking categories you chose for it (ads, trackers, malware, adult, gambling), which only decide the DNS server named in the device's configuration: gateways receive no record of the choice, and no DNS query, and no blocked name, is logged or counted for the device. The device's private key never leaves the device. A quantum-resistant tunnel (the client's default) adds nothing here: the ephemeral public key and pre-shared key the device switches to are held by the gateway in memory only, as the device's, and are forgotten when the device disconnects, changes key or is removed.",
 			Subjects:    []string{SubjectUsers},
-			Fields:      []string{"device ID", "name (encrypted)", "WireGuard public key", "tunnel IPv4 address", "tunnel IPv6 address", "created at", "updated at"},
+			Fields:      []string{"device ID", "name (encrypted)", "WireGuard public key", "tunnel IPv4 address", "tunnel IPv6 address", "DNS blocking categories", "created at", "updated at"},
 			Purposes:    []string{PurposeConnect, PurposeLimits},
 			LegalBasis:  BasisContract,
 			Retention: rule(DevicesAfterClosureDays, TriggerAccountClosed,

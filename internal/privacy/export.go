@@ -21,7 +21,7 @@ import (
 // SchemaVersion is the version of the export document's schema,
 // documented in docs/export-schema.md. A change that removes or renames a
 // field bumps the major number; adding fields bumps the minor number.
-const SchemaVersion = "1.3"
+const SchemaVersion = "1.4"
 
 // maxExportIntervals bounds the session intervals in one export; far above
 // what 90 days of retention can hold for one account.
@@ -68,13 +68,15 @@ type ExportProcessing = processing.State
 
 // ExportDevice is one device in an export.
 type ExportDevice struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	PublicKey string    `json:"public_key"`
-	IPv4      string    `json:"ipv4"`
-	IPv6      string    `json:"ipv6"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	PublicKey string `json:"public_key"`
+	IPv4      string `json:"ipv4"`
+	IPv6      string `json:"ipv6"`
+	// DNSBlocking names the DNS blocking categories chosen (since 1.4).
+	DNSBlocking []string  `json:"dns_blocking"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // ExportSessions holds the session intervals.
@@ -206,7 +208,7 @@ func (s *Service) BuildExport(ctx context.Context, accountID string, r *store.Pr
 			return nil, err
 		}
 		doc.Devices = append(doc.Devices, ExportDevice{ID: d.ID, Name: name, PublicKey: d.PublicKey,
-			IPv4: d.IPv4.String(), IPv6: d.IPv6.String(), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()})
+			IPv4: d.IPv4.String(), IPv6: d.IPv6.String(), DNSBlocking: d.DNSBlocking.Names(), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()})
 	}
 	ivs, err := s.cfg.Store.Usage(ctx, accountID, time.Unix(0, 0), maxExportIntervals)
 	if err != nil {
@@ -275,6 +277,7 @@ func RenderHTML(w io.Writer, doc *Document) error {
 		"status":   StatusText,
 		"answered": store.Answered,
 		"lower":    strings.ToLower,
+		"join":     strings.Join,
 	}).ParseFS(templates, "export.html.tmpl")
 	if err != nil {
 		return fmt.Errorf("export template: %w", err)

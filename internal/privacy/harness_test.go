@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"regexp"
 	"strings"
 	"sync"
@@ -191,7 +192,8 @@ func newHarness(t testing.TB, st store.Store, opts ...func(*privacy.Config)) *ha
 		t.Fatal(err)
 	}
 	h.keys = acctkey.New(v, st)
-	h.dev, err = devices.New(devices.Config{Store: st, Keys: h.keys, Logger: log, Clock: h.clk.Now, Rand: rand.Reader, Limit: 5})
+	h.dev, err = devices.New(devices.Config{Store: st, Keys: h.keys, Logger: log, Clock: h.clk.Now, Rand: rand.Reader, Limit: 5,
+		Pool6: netip.MustParsePrefix("fd00:6e6e::/48")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/controller"
+	"github.com/nitronet/nitronet/internal/devices"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/inventory"
 	"github.com/nitronet/nitronet/internal/privacy"
@@ -508,6 +509,10 @@ func TestExportContents(t *testing.T) {
 	ctx := t.Context()
 	u := h.signup(t)
 	d := h.addDevice(t, u, `<script>alert(1)</script>`, 7)
+	blocking := []string{"gambling", "ads"}
+	if _, err := h.dev.Change(ctx, u.id, d.ID, devices.Changes{DNSBlocking: &blocking}); err != nil {
+		t.Fatal(err)
+	}
 	startIv := start().Truncate(time.Minute)
 	end := startIv.Add(time.Hour)
 	if _, err := h.st.RecordIntervals(ctx, "eu-west", []store.Interval{{DeviceID: d.ID, Start: startIv, End: &end}}); err != nil {
@@ -553,8 +558,11 @@ func TestExportContents(t *testing.T) {
 			t.Errorf("JSON export lacks %q", k)
 		}
 	}
-	if m["schema_version"] != "1.3" {
-		t.Errorf("schema_version = %v, want 1.3 (what restriction and objection stop added)", m["schema_version"])
+	if m["schema_version"] != "1.4" {
+		t.Errorf("schema_version = %v, want 1.4 (what DNS blocking added)", m["schema_version"])
+	}
+	if devs, _ := m["devices"].([]any); len(devs) != 1 || fmt.Sprint(devs[0].(map[string]any)["dns_blocking"]) != "[ads gambling]" {
+		t.Errorf("JSON export devices = %v, want one with dns_blocking [ads gambling]", m["devices"])
 	}
 	proc, _ := m["account"].(map[string]any)["processing"].(map[string]any)
 	for _, k := range []string{"restricted", "objected", "stopped", "continues", "effect"} {
