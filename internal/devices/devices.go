@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -81,6 +82,10 @@ type Device struct {
 	DNSBlocking []string  `json:"dns_blocking"`
 	CreatedAt   time.Time `json:"created_at"`
 }
+
+// Blocks reports whether the device chose the DNS blocking category
+// named c.
+func (d Device) Blocks(c string) bool { return slices.Contains(d.DNSBlocking, c) }
 
 // view returns d as its owner sees it, its name opened with key.
 func view(key *acctkey.Key, d *store.Device) (Device, error) {

@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/nitronet/nitronet/internal/devices"
+	"github.com/nitronet/nitronet/internal/dnsblock"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/httpedge"
@@ -14,6 +15,8 @@ import (
 type devicesData struct {
 	Devices  []devices.Device
 	Verified bool
+	// Categories are the DNS blocking categories a device may choose.
+	Categories []string
 }
 
 func (h *Handler) devicesView(r *http.Request, st *state) (*view, error) {
@@ -26,7 +29,7 @@ func (h *Handler) devicesView(r *http.Request, st *state) (*view, error) {
 		return nil, err
 	}
 	return &view{Title: "Devices", Nav: "devices", Errors: map[string]string{}, Form: map[string]string{},
-		Data: devicesData{Devices: ds, Verified: prof.EmailVerified && prof.MobileVerified}}, nil
+		Data: devicesData{Devices: ds, Verified: prof.EmailVerified && prof.MobileVerified, Categories: dnsblock.All.Names()}}, nil
 }
 
 func (h *Handler) devicesPage(w http.ResponseWriter, r *http.Request, st *state) {
@@ -142,11 +145,20 @@ func (h *Handler) deviceConfig(w http.ResponseWriter, r *http.Request, st *state
 	_, _ = w.Write([]byte(c.Render()))
 }
 
-// deviceRenamePost renames a device.
+// deviceRenamePost saves a device's settings form: its name and, when the
+// form carries them (dns_blocking_form), its DNS blocking categories.
 func (h *Handler) deviceRenamePost(w http.ResponseWriter, r *http.Request, st *state) {
 	id := r.PathValue("id")
 	name := r.PostForm.Get("name")
-	if _, err := h.cfg.Devices.Update(r.Context(), st.accountID, id, &name, nil); err != nil {
+	c := devices.Changes{Name: &name}
+	if r.PostForm.Has("dns_blocking_form") {
+		cats := r.PostForm["dns_blocking"]
+		if cats == nil {
+			cats = []string{}
+		}
+		c.DNSBlocking = &cats
+	}
+	if _, err := h.cfg.Devices.Change(r.Context(), st.accountID, id, c); err != nil {
 		v, verr := h.devicesView(r, st)
 		if verr != nil {
 			h.renderError(w, r, st, verr)

@@ -60,7 +60,7 @@ func notice(r *http.Request) string {
 	case "code-sent":
 		return "A new code is on its way. It replaces the previous one."
 	case "renamed":
-		return "The device has been renamed."
+		return "The device's settings are saved: renamed if you gave a new name. A new DNS blocking choice applies once the device fetches its configuration again."
 	case "removed":
 		return "The device has been removed. It can no longer connect."
 	case "password-changed":
