@@ -164,6 +164,7 @@ func pack(o options, mtime time.Time) (string, error) {
 				file("docs/backup.md", "/usr/share/doc/nitronet/backup.md", 0o644),
 				file("docs/api-errors.md", "/usr/share/doc/nitronet/api-errors.md", 0o644),
 				file("internal/api/openapi.json", "/usr/share/doc/nitronet/openapi.json", 0o644),
+				file("packaging/blocklists/test-ads.txt", "/usr/share/doc/nitronet/blocklists/test-ads.txt", 0o644),
 			},
 			Scripts: nfpm.Scripts{
 				PostInstall: in("packaging/scripts/postinst"),
