@@ -153,6 +153,20 @@ func TestShutdownReportsFinalSessions(t *testing.T) {
 	url := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(stdout.String())[1]
 	e := &env{t: t, url: url, dir: dir, logs: logs, srv: srv}
 
+	// The in-process gateway's DNS blocking totals, per category only.
+	metricsURL := regexp.MustCompile(`Metrics on (http://\S+)`).FindStringSubmatch(stdout.String())[1]
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, c := range []string{"ads", "trackers", "malware", "adult", "gambling"} {
+		if want := `nitronet_dns_blocked{category="` + c + `"} 0`; !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s:\n%s", want, body)
+		}
+	}
+
 	accountID, tok := e.signup("bye@example.com", "+447911100702")
 	key, err := wgkey.Generate(rand.Reader)
 	if err != nil {
