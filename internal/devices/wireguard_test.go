@@ -2,6 +2,7 @@ package devices
 
 import (
 	"crypto/rand"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -59,5 +60,41 @@ func TestWireGuardConfig(t *testing.T) {
 	gw.PublicKey = ""
 	if _, err := WireGuardConfig(nil, gw, dns); !errs.Is(err, errs.Unavailable) {
 		t.Errorf("gateway without a key: got %v, want Unavailable", err)
+	}
+}
+
+// TestDNSOfBlocking checks the DNS servers a configuration names for each
+// choice of blocking categories: the gateways' addresses for none, the
+// set's resolver in the IPv6 pool otherwise, and errors for an unknown
+// category or a service without a usable pool.
+func TestDNSOfBlocking(t *testing.T) {
+	gwDNS := []netip.Addr{netip.MustParseAddr("100.64.0.1"), netip.MustParseAddr("fd00:6e6e::1")}
+	s := &Service{cfg: Config{DNS: gwDNS, Pool6: netip.MustParsePrefix("fd00:6e6e::/48")}}
+	for _, c := range []struct {
+		blocking []string
+		want     string
+		code     errs.Code
+	}{
+		{nil, "[100.64.0.1 fd00:6e6e::1]", ""},
+		{[]string{}, "[100.64.0.1 fd00:6e6e::1]", ""},
+		{[]string{"ads"}, "[fd00:6e6e::53:0:1]", ""},
+		{[]string{"gambling", "Trackers"}, "[fd00:6e6e::53:0:12]", ""},
+		{[]string{"ads", "trackers", "malware", "adult", "gambling"}, "[fd00:6e6e::53:0:1f]", ""},
+		{[]string{"casino"}, "[]", errs.Invalid},
+	} {
+		got, err := s.dns(c.blocking)
+		if errs.CodeOf(err) != c.code || fmt.Sprint(got) != c.want {
+			t.Errorf("dns(%v): got %v, %v; want %s, code %q", c.blocking, got, err, c.want, c.code)
+		}
+		if err != nil && errs.FieldOf(err) != "dns_blocking" {
+			t.Errorf("dns(%v): error names field %q, want dns_blocking", c.blocking, errs.FieldOf(err))
+		}
+	}
+	noPool := &Service{cfg: Config{DNS: gwDNS}}
+	if _, err := noPool.ParseBlocking([]string{"ads"}); errs.CodeOf(err) != errs.Unavailable {
+		t.Errorf("ParseBlocking without a pool: got %v, want Unavailable", err)
+	}
+	if set, err := noPool.ParseBlocking(nil); err != nil || set != 0 {
+		t.Errorf("ParseBlocking(nil) without a pool: got %v, %v; want the empty set", set, err)
 	}
 }
