@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,6 +84,11 @@ func TestDNSBlocking(t *testing.T) {
 			// Both come down (nitronet down) when this subtest ends.
 			for _, c := range []*client{c0, c1} {
 				w.up(t, t, c, region, false)
+			}
+			// The blocking device's tunnel is quantum-resistant too: it asks
+			// the ephemeral-peer service at its resolver address.
+			if out := w.nitronet(t, c0, "", "status"); !regexp.MustCompile(`quantum-resistant\s+yes`).MatchString(out) {
+				t.Errorf("status of c0 (ads): got %q, want a quantum-resistant tunnel", out)
 			}
 			ns0, ns1 := nameserver(t, c0.net.NS.Name()), nameserver(t, c1.net.NS.Name())
 			if want := netip.MustParseAddr("fd00:6e6e::53:0:1"); ns0 != want {

@@ -72,9 +72,9 @@ type NetworkConfig struct {
 	// up) and should refuse it when it is 0.
 	DNSPort int
 	// ServicePorts are the TCP ports of the gateway's own services on
-	// Addresses other than DNS (the ephemeral-peer service of
-	// quantum-resistant tunnels). A kernel network must let clients reach
-	// them; the gateway serves them itself (through TCPListener if the
+	// Addresses and on the DNSResolvers' addresses, other than DNS (the
+	// ephemeral-peer service of quantum-resistant tunnels). A kernel
+	// network must let clients reach them; the gateway serves them itself (through TCPListener if the
 	// network implements it, else on kernel sockets).
 	ServicePorts []int
 	// DNSResolvers are the further addresses of the DNS service, one per

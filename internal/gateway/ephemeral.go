@@ -24,7 +24,10 @@ type TCPListener interface {
 
 // startEphemeral starts the ephemeral-peer service of quantum-resistant
 // tunnels (see package ephemeral) on port cfg.EphemeralPort of the
-// gateway's tunnel addresses, unless cfg.DisableEphemeralPeers. It must run
+// gateway's tunnel addresses and of its DNS blocking resolvers (a client
+// asks the first DNS server of its configuration, which is a resolver for
+// a device that chose blocking categories), unless
+// cfg.DisableEphemeralPeers. It must run
 // after the device is built. The service stops when ctx is done; the
 // returned function waits for that and logs the service's counts.
 func (g *Gateway) startEphemeral(ctx context.Context, network Network, key wgkey.PrivateKey) (wait func(), err error) {
@@ -53,7 +56,7 @@ func (g *Gateway) startEphemeral(ctx context.Context, network Network, key wgkey
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	var lns []net.Listener
-	for _, a := range []netip.Addr{g.cfg.Addr4, g.cfg.Addr6} {
+	for _, a := range append([]netip.Addr{g.cfg.Addr4, g.cfg.Addr6}, g.resolvers...) {
 		ap := netip.AddrPortFrom(a, uint16(g.cfg.EphemeralPort))
 		var ln net.Listener
 		if tl, ok := network.(TCPListener); ok {

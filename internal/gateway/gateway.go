@@ -57,6 +57,11 @@ type Gateway struct {
 	dev    *device.Device
 	peers  *peers.Manager
 	lists  *blocklist.Lists
+	// resolvers are the addresses of the DNS blocking resolvers, set by
+	// Run before the network is set up. Clients that chose categories
+	// know the gateway by such an address only (their configuration's DNS
+	// server), so the ephemeral-peer service answers there too.
+	resolvers []netip.Addr
 
 	// mu guards the session tracker and queue.
 	mu      sync.Mutex
@@ -197,6 +202,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	resolvers := g.dnsResolvers()
+	for _, r := range resolvers {
+		g.resolvers = append(g.resolvers, r.Addr)
+	}
 
 	network, err := g.cfg.NewNetwork(NetworkConfig{
 		Addresses:    g.cfg.addresses(),

@@ -21,7 +21,7 @@
 //	                            iif tun, ct state established,related   -> accept
 //	                            iif tun, daddr a gateway tunnel address, udp/tcp dport DNSPort -> accept
 //	                            iif tun, daddr a DNS address, udp/tcp dport DNSPort -> accept
-//	                            iif tun, daddr a gateway tunnel address, tcp dport in ServicePorts -> accept
+//	                            iif tun, daddr a tunnel or DNS address, tcp dport in ServicePorts -> accept
 //	                            iif tun                                  -> drop (gateway's own addresses)
 //
 // The DNS addresses (Config.DNSAddresses, the resolvers of DNS blocking)
@@ -72,7 +72,8 @@ type Config struct {
 	// addresses, reachable by clients over UDP and TCP. 0 means none.
 	DNSPort int
 	// ServicePorts are TCP ports of other gateway services on its tunnel
-	// addresses that clients may reach (the ephemeral-peer service).
+	// addresses and DNSAddresses that clients may reach (the
+	// ephemeral-peer service).
 	ServicePorts []int
 	// DNSAddresses are further addresses of the gateway's DNS resolver:
 	// the resolvers of DNS blocking, one per set of categories (see

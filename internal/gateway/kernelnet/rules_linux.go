@@ -107,8 +107,8 @@ func (r ruleset) rules() []rule {
 		}
 	}
 	for _, port := range r.services {
-		for _, a := range r.addrs {
-			add(chainInput, "gateway service", ifname(expr.MetaKeyIIFNAME, r.tun), addrMatch(netip.PrefixFrom(a, a.BitLen()), false), dport(unix.IPPROTO_TCP, port), accept)
+		for _, p := range own {
+			add(chainInput, "gateway service", ifname(expr.MetaKeyIIFNAME, r.tun), addrMatch(p, false), dport(unix.IPPROTO_TCP, port), accept)
 		}
 	}
 	add(chainInput, "nothing else to gateway", ifname(expr.MetaKeyIIFNAME, r.tun), drop)

@@ -83,8 +83,8 @@ func TestRulesetShape(t *testing.T) {
 		t.Errorf("last forward rule = %q", fwd[len(fwd)-1])
 	}
 
-	// A service port is open over TCP on each tunnel address, before the
-	// final drop.
+	// A service port is open over TCP on each tunnel and DNS address (the
+	// DNS addresses as their two prefixes), before the final drop.
 	c.ServicePorts = []int{1337}
 	var in []string
 	for _, r := range newRuleset(c, "nt0", "eth0").rules() {
@@ -92,8 +92,8 @@ func TestRulesetShape(t *testing.T) {
 			in = append(in, r.comment)
 		}
 	}
-	if n := strings.Count(strings.Join(in, "\n"), "gateway service"); n != 2 {
-		t.Errorf("input chain: %d gateway service rules, want 2 (one per tunnel address): %q", n, in)
+	if n := strings.Count(strings.Join(in, "\n"), "gateway service"); n != 4 {
+		t.Errorf("input chain: %d gateway service rules, want 4 (one per tunnel address and DNS prefix): %q", n, in)
 	}
 	if in[len(in)-1] != "nothing else to gateway" {
 		t.Errorf("last input rule = %q, want the drop", in[len(in)-1])
