@@ -112,15 +112,8 @@ func aad(accountID, field string) []byte { return []byte(accountID + "|" + field
 // Conflict (naming neither); invalid input is Invalid, with field
 // "email", "mobile" or "password".
 func (s *Service) Signup(ctx context.Context, email, mobile, pw string) (string, error) {
-	email, err := contact.NormalizeEmail(email)
+	email, mobile, err := s.checkSignup(email, mobile, pw)
 	if err != nil {
-		return "", err
-	}
-	mobile, err = contact.NormalizeMobile(mobile, s.cfg.MobileRegion)
-	if err != nil {
-		return "", err
-	}
-	if err := password.Validate(pw); err != nil {
 		return "", err
 	}
 	hash, err := s.cfg.Hasher.Hash(ctx, pw)
@@ -177,6 +170,27 @@ func (s *Service) Signup(ctx context.Context, email, mobile, pw string) (string,
 		}
 	}
 	return id, nil
+}
+
+// CheckSignup checks sign-up input without creating anything: every bad
+// input at once, as one error joined with errs.Join (fields "email",
+// "mobile", "password", in that order), or nil. Signup makes the same
+// checks; a front end calls this first to answer bad input without
+// spending a rate-limit token.
+func (s *Service) CheckSignup(email, mobile, pw string) error {
+	_, _, err := s.checkSignup(email, mobile, pw)
+	return err
+}
+
+// checkSignup returns the normalised email and mobile, or every input's
+// error joined.
+func (s *Service) checkSignup(email, mobile, pw string) (string, string, error) {
+	email, eErr := contact.NormalizeEmail(email)
+	mobile, mErr := contact.NormalizeMobile(mobile, s.cfg.MobileRegion)
+	if err := errs.Join(eErr, mErr, password.Validate(pw)); err != nil {
+		return "", "", err
+	}
+	return email, mobile, nil
 }
 
 // Contacts returns the decrypted email and mobile of account a.

@@ -42,7 +42,11 @@ type Error struct {
 	// example "email" or "public_key"), or "" when it is about no single
 	// input. It is safe to show, like Message.
 	Field string
-	Err   error // optional cause, never shown to clients
+	// Fields holds every error of a form's inputs when a service checked
+	// them all at once (see Join); the error's own Code, Message and Field
+	// are those of the first. It is nil for an error about one input.
+	Fields []*Error
+	Err    error // optional cause, never shown to clients
 }
 
 func (e *Error) Error() string {
@@ -118,6 +122,49 @@ func FieldOf(err error) string {
 		return e.Field
 	}
 	return ""
+}
+
+// Join returns one error for the checks of several inputs, so a service
+// can report every bad input of a form at once: nil when every error is
+// nil, the error itself when only one is not, and the first non-domain
+// (internal) error as it is, if any. Otherwise it returns a new *Error
+// with the first error's code, message and field whose Fields lists the
+// domain errors in the order given (each joined error's own Fields are
+// flattened in).
+func Join(list ...error) error {
+	var all []*Error
+	var first error
+	for _, err := range list {
+		if err == nil {
+			continue
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Code == Internal {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+		all = append(all, All(err)...)
+	}
+	if len(all) <= 1 {
+		return first
+	}
+	return &Error{Code: all[0].Code, Message: all[0].Message, Field: all[0].Field, Fields: all}
+}
+
+// All returns the domain errors err stands for: the Fields of a joined
+// error (Join), or else err's own domain error; nil for nil and for
+// internal errors.
+func All(err error) []*Error {
+	var e *Error
+	if !errors.As(err, &e) || e.Code == Internal {
+		return nil
+	}
+	if len(e.Fields) > 0 {
+		return append([]*Error(nil), e.Fields...)
+	}
+	return []*Error{e}
 }
 
 // Is reports whether err carries the given code.

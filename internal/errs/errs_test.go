@@ -54,3 +54,36 @@ func TestWithField(t *testing.T) {
 		t.Errorf("WithField(nil) is not nil")
 	}
 }
+
+func TestJoin(t *testing.T) {
+	if err := errs.Join(nil, nil); err != nil {
+		t.Fatalf("Join of nils = %v, want nil", err)
+	}
+	one := errs.Field(errs.Invalid, "email", "enter an email address")
+	if err := errs.Join(nil, one, nil); err != one {
+		t.Fatalf("Join of one error = %v, want it unchanged", err)
+	}
+	internal := errors.New("disk on fire")
+	if err := errs.Join(one, internal); err != internal {
+		t.Fatalf("Join with an internal error = %v, want the internal error", err)
+	}
+	two := errs.Field(errs.Invalid, "mobile", "enter a mobile number")
+	three := errs.Field(errs.Invalid, "password", "password too short")
+	err := errs.Join(one, fmt.Errorf("wrapped: %w", errs.Join(two, three)))
+	if errs.CodeOf(err) != errs.Invalid || errs.FieldOf(err) != "email" || errs.MessageOf(err) != "enter an email address" {
+		t.Errorf("joined error: code %q field %q message %q, want the first error's", errs.CodeOf(err), errs.FieldOf(err), errs.MessageOf(err))
+	}
+	var got []string
+	for _, e := range errs.All(err) {
+		got = append(got, e.Field)
+	}
+	if fmt.Sprint(got) != "[email mobile password]" {
+		t.Errorf("All = %v, want [email mobile password] in order", got)
+	}
+	if all := errs.All(one); len(all) != 1 || all[0] != one {
+		t.Errorf("All of a single error = %v", all)
+	}
+	if all := errs.All(internal); all != nil {
+		t.Errorf("All of an internal error = %v, want nil", all)
+	}
+}

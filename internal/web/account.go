@@ -64,17 +64,9 @@ func (h *Handler) signupPost(w http.ResponseWriter, r *http.Request, st *state) 
 	v := h.signupView()
 	v.Form = map[string]string{"email": email, "mobile": mobile}
 	v.Errors = map[string]string{}
-	if _, err := contact.NormalizeEmail(email); err != nil {
-		v.Errors["email"] = h.publicMessage(r, err)
-	}
-	if mobile == "" {
-		v.Errors["mobile"] = "Enter your mobile number."
-	}
-	if err := password.Validate(pw); err != nil {
-		v.Errors["password"] = h.publicMessage(r, err)
-	}
-	if len(v.Errors) > 0 {
-		h.anonPage(w, r, st, http.StatusBadRequest, "signup", v)
+	// Every bad input at once, before a rate-limit token is spent.
+	if err := h.cfg.Accounts.CheckSignup(email, mobile, pw); err != nil {
+		h.anonPage(w, r, st, h.place(r, v, signupFields, err), "signup", v)
 		return
 	}
 	if err := httpedge.Allow(h.lim.Signup, httpedge.ClientKey(r)); err != nil {
@@ -120,10 +112,10 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request, st *state) {
 	v.Form = map[string]string{"email": email}
 	v.Errors = map[string]string{}
 	if email == "" {
-		v.Errors["email"] = "Enter your email address."
+		v.addError("email", "Enter your email address.")
 	}
 	if pw == "" {
-		v.Errors["password"] = "Enter your password."
+		v.addError("password", "Enter your password.")
 	}
 	if len(v.Errors) > 0 {
 		h.anonPage(w, r, st, http.StatusBadRequest, "login", v)
@@ -314,12 +306,12 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request, st *state) {
 	v.Form = map[string]string{"token": token}
 	v.Errors = map[string]string{}
 	if token == "" {
-		v.Errors["token"] = "Enter the token from the email."
+		v.addError("token", "Enter the token from the email.")
 	}
 	if err := password.Validate(pw); err != nil {
-		v.Errors["password"] = h.publicMessage(r, err)
+		v.addError("password", h.publicMessage(r, err))
 	} else if pw != confirm {
-		v.Errors["confirm"] = "The two passwords differ."
+		v.addError("confirm", "The two passwords differ.")
 	}
 	if len(v.Errors) > 0 {
 		h.anonPage(w, r, st, http.StatusBadRequest, "reset", v)
@@ -379,12 +371,12 @@ func (h *Handler) passwordPost(w http.ResponseWriter, r *http.Request, st *state
 		return
 	}
 	if current == "" {
-		v.Errors["current_password"] = "Enter your current password."
+		v.addError("current_password", "Enter your current password.")
 	}
 	if err := password.Validate(next); err != nil {
-		v.Errors["new_password"] = h.publicMessage(r, err)
+		v.addError("new_password", h.publicMessage(r, err))
 	} else if next != confirm {
-		v.Errors["confirm"] = "The two passwords differ."
+		v.addError("confirm", "The two passwords differ.")
 	}
 	if len(v.Errors) > 0 {
 		h.render(w, r, st, http.StatusBadRequest, "account", v)
@@ -439,10 +431,10 @@ func (h *Handler) contactPost(w http.ResponseWriter, r *http.Request, st *state)
 	valueID, pwID := "new_"+string(ch), string(ch)+"_password"
 	v.Form[valueID] = value
 	if value == "" {
-		v.Errors[valueID] = "Enter the new " + channelName(ch) + "."
+		v.addError(valueID, "Enter the new "+channelName(ch)+".")
 	}
 	if pw == "" {
-		v.Errors[pwID] = "Enter your current password."
+		v.addError(pwID, "Enter your current password.")
 	}
 	if len(v.Errors) > 0 {
 		h.render(w, r, st, http.StatusBadRequest, "account", v)
@@ -503,7 +495,7 @@ func (h *Handler) contactCodePost(w http.ResponseWriter, r *http.Request, st *st
 	code := strings.TrimSpace(r.PostForm.Get("code"))
 	v := contactCodeView(ch)
 	if code == "" {
-		v.Errors["code"] = "Enter the code we sent to your new " + channelName(ch) + "."
+		v.addError("code", "Enter the code we sent to your new "+channelName(ch)+".")
 		h.render(w, r, st, http.StatusBadRequest, "contact-code", v)
 		return
 	}

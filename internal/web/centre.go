@@ -332,7 +332,7 @@ func (h *Handler) erasePost(w http.ResponseWriter, r *http.Request, st *state) {
 		return
 	}
 	if r.PostForm.Get("understood") != "yes" {
-		v.Errors["understood"] = "Tick this box to confirm that you understand erasure cannot be undone."
+		v.addError("understood", "Tick this box to confirm that you understand erasure cannot be undone.")
 		h.render(w, r, st, http.StatusBadRequest, "erase", v)
 		return
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"sort"
 
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/httpedge"
@@ -28,20 +29,68 @@ func (h *Handler) publicMessage(r *http.Request, err error) string {
 	return upperFirst(errs.MessageOf(err))
 }
 
-// place puts err's message into v: beside the form field fs maps err's
-// domain field to, or above the form (v.Error) when fs has no entry for
-// it. It returns the status to answer with, httpedge.StatusOf(err).
+// place puts err's messages into v: each of its domain errors (errs.All:
+// every input's error when the service checked them all at once) beside
+// the form field fs maps its domain field to, or above the form (v.Error)
+// when fs has no entry for it. It returns the status to answer with,
+// httpedge.StatusOf(err).
 func (h *Handler) place(r *http.Request, v *view, fs fields, err error) int {
-	msg := h.publicMessage(r, err)
-	if id := fs.of(err); id != "" {
-		if v.Errors == nil {
-			v.Errors = map[string]string{}
+	all := errs.All(err)
+	if len(all) == 0 {
+		v.Error = h.publicMessage(r, err)
+		return httpedge.StatusOf(err)
+	}
+	for _, e := range all {
+		msg := h.publicMessage(r, e)
+		if id := fs.of(e); id != "" {
+			v.addError(id, msg)
+		} else if v.Error == "" {
+			v.Error = msg
 		}
-		v.Errors[id] = msg
-	} else {
-		v.Error = msg
 	}
 	return httpedge.StatusOf(err)
+}
+
+// addError puts msg beside the form field id. The error summary at the
+// top of the page lists the fields in the order their errors were added.
+func (v *view) addError(id, msg string) {
+	if v.Errors == nil {
+		v.Errors = map[string]string{}
+	}
+	if _, ok := v.Errors[id]; !ok {
+		v.errorOrder = append(v.errorOrder, id)
+	}
+	v.Errors[id] = msg
+}
+
+// summaryItem is one entry of the error summary: a link to the field.
+type summaryItem struct {
+	ID, Message string
+}
+
+// summary returns the entries of the error summary: the fields in the
+// order addError saw them, then any others set directly (console pages)
+// by id.
+func (v *view) summary() []summaryItem {
+	var out []summaryItem
+	seen := map[string]bool{}
+	for _, id := range v.errorOrder {
+		if msg := v.Errors[id]; msg != "" && !seen[id] {
+			seen[id] = true
+			out = append(out, summaryItem{ID: id, Message: msg})
+		}
+	}
+	var rest []string
+	for id, msg := range v.Errors {
+		if msg != "" && !seen[id] {
+			rest = append(rest, id)
+		}
+	}
+	sort.Strings(rest)
+	for _, id := range rest {
+		out = append(out, summaryItem{ID: id, Message: v.Errors[id]})
+	}
+	return out
 }
 
 // onForm reports whether a console action's error is shown on its form

@@ -13,6 +13,7 @@ import (
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/privacy"
+	"golang.org/x/text/message"
 )
 
 // view is the data every page template receives.
@@ -35,7 +36,16 @@ type view struct {
 	PolicyPending string // what changed, e.g. "privacy policy"; "" for none
 	// Staff is the console's signed-in staff member (console pages only).
 	Staff *staffNav
+	// Lang is the page's language (from Accept-Language, see printer).
+	Lang string
+
+	printer    *message.Printer
+	errorOrder []string // field ids in the order addError saw them
 }
+
+// ErrorSummary returns the entries of the error summary at the top of the
+// page, one per field with an error.
+func (v *view) ErrorSummary() []summaryItem { return v.summary() }
 
 // notice returns the confirmation named by the request's msg parameter.
 // Only these fixed texts can appear: the query never injects content.
@@ -163,6 +173,10 @@ func templateFuncs() template.FuncMap {
 			}
 			return t.UTC().Format("2 Jan 2006")
 		},
+		// ts and tsdate write a time as <time datetime> with its UTC
+		// text; js/site.js shows it in the browser's zone and language.
+		"ts":          func(t time.Time) template.HTML { return timeTag(t, "datetime", "2 Jan 2006, 15:04 UTC") },
+		"tsdate":      func(t time.Time) template.HTML { return timeTag(t, "date", "2 Jan 2006") },
 		"typeName":    typeName,
 		"statusName":  privacy.StatusText,
 		"roleName":    roleName,
@@ -171,6 +185,14 @@ func templateFuncs() template.FuncMap {
 		"channelName": requestChannelName,
 		"lower":       strings.ToLower,
 	}
+}
+
+// timeTag returns a <time> element for t with the given js/site.js format
+// (data-fmt) and the UTC text layout the page shows without script.
+func timeTag(t time.Time, fmtName, layout string) template.HTML {
+	t = t.UTC()
+	return template.HTML(`<time datetime="` + t.Format(time.RFC3339) + `" data-fmt="` + fmtName + `">` +
+		template.HTMLEscapeString(t.Format(layout)) + `</time>`)
 }
 
 // fieldView is one labelled form field.
@@ -216,6 +238,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, st *state, stat
 	}
 	v.SignedIn = st.signedIn()
 	v.CSRF = st.csrf
+	v.printer, v.Lang = h.printer(r)
+	w.Header().Add("Vary", "Accept-Language")
 	if v.Notice == "" {
 		v.Notice = notice(r)
 	}

@@ -68,6 +68,8 @@ import (
 	"github.com/nitronet/nitronet/internal/retention"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/usage"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message/catalog"
 )
 
 //go:embed templates/*.html templates/console/*.html
@@ -135,6 +137,8 @@ type Handler struct {
 	pages   map[string]*template.Template
 	static  map[string]asset
 	csrfKey []byte
+	catalog *catalog.Builder
+	matcher language.Matcher
 
 	lim *httpedge.Limiters
 }
@@ -160,6 +164,10 @@ func New(cfg Config) (*Handler, error) {
 		}
 	}
 	var err error
+	if h.catalog, err = newCatalog(); err != nil {
+		return nil, err
+	}
+	h.matcher = language.NewMatcher(languages)
 	if h.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
