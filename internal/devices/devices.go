@@ -81,6 +81,9 @@ type Device struct {
 	// canonical order (see package dnsblock); empty blocks nothing.
 	DNSBlocking []string  `json:"dns_blocking"`
 	CreatedAt   time.Time `json:"created_at"`
+	// KeyCreatedAt is when the current public key was registered (at
+	// creation or the last rotation).
+	KeyCreatedAt time.Time `json:"key_created_at"`
 }
 
 // Blocks reports whether the device chose the DNS blocking category
@@ -94,7 +97,7 @@ func view(key *acctkey.Key, d *store.Device) (Device, error) {
 		return Device{}, err
 	}
 	v := Device{ID: d.ID, Name: name, PublicKey: d.PublicKey, CreatedAt: d.CreatedAt.UTC(), Addresses: []string{},
-		DNSBlocking: d.DNSBlocking.Names()}
+		DNSBlocking: d.DNSBlocking.Names(), KeyCreatedAt: d.KeyCreatedAt.UTC()}
 	if d.IPv4.IsValid() {
 		v.Addresses = append(v.Addresses, d.IPv4.String()+"/32")
 	}
@@ -123,7 +126,7 @@ func (s *Service) SealPlaintext(ctx context.Context) (done, skipped int, err err
 func ValidateName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > 64 {
-		return "", errs.Field(errs.Invalid, "name", "name must be 1 to 64 characters")
+		return "", errs.Field(errs.Invalid, "name", "enter a device name of 1 to 64 characters")
 	}
 	for _, r := range name {
 		if !unicode.IsPrint(r) {
@@ -146,6 +149,9 @@ func parseKey(s string) (string, error) {
 // noDevice is the error for a device id that is malformed, unknown or
 // another account's.
 func noDevice() error { return errs.Field(errs.NotFound, "id", "no such device") }
+
+// Limit returns the number of devices an account may have.
+func (s *Service) Limit() int { return s.cfg.Limit }
 
 // keyTaken is the error for a public key another device already has.
 func keyTaken() error {
@@ -188,15 +194,13 @@ func (s *Service) Add(ctx context.Context, accountID, name, publicKey string) (*
 // Create registers a device for the account. Both contacts must be
 // verified first (Precondition); the device limit gives Precondition; a
 // public key already in use gives Conflict (field "public_key"); a bad
-// name, key or category is Invalid (field "name", "public_key" or
+// name and a bad key are Invalid (fields "name" and "public_key", both
+// reported at once with errs.Join), a bad category Invalid (field
 // "dns_blocking").
 func (s *Service) Create(ctx context.Context, accountID string, nd NewDevice) (*Device, error) {
-	name, err := ValidateName(nd.Name)
-	if err != nil {
-		return nil, err
-	}
-	key, err := parseKey(nd.PublicKey)
-	if err != nil {
+	name, nErr := ValidateName(nd.Name)
+	key, kErr := parseKey(nd.PublicKey)
+	if err := errs.Join(nErr, kErr); err != nil {
 		return nil, err
 	}
 	blocking, err := s.ParseBlocking(nd.DNSBlocking)
@@ -333,27 +337,29 @@ func (s *Service) Change(ctx context.Context, accountID, id string, c Changes) (
 		}
 		u.DNSBlocking = &set
 	}
+	var nErr, kErr error
 	if name != nil {
-		n, err := ValidateName(*name)
-		if err != nil {
-			return nil, err
-		}
-		k, err := s.cfg.Keys.Open(ctx, accountID)
-		if err != nil {
-			return nil, err
-		}
-		u.SealedName, err = k.Seal(acctkey.DeviceName, id, n)
-		k.Close()
-		if err != nil {
-			return nil, err
+		var n string
+		n, nErr = ValidateName(*name)
+		if nErr == nil {
+			k, err := s.cfg.Keys.Open(ctx, accountID)
+			if err != nil {
+				return nil, err
+			}
+			u.SealedName, err = k.Seal(acctkey.DeviceName, id, n)
+			k.Close()
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	if publicKey != nil {
-		k, err := parseKey(*publicKey)
-		if err != nil {
-			return nil, err
-		}
+		var k string
+		k, kErr = parseKey(*publicKey)
 		u.PublicKey = &k
+	}
+	if err := errs.Join(nErr, kErr); err != nil {
+		return nil, err
 	}
 	d, err := s.cfg.Store.UpdateDevice(ctx, accountID, id, u, s.cfg.Clock())
 	switch errs.CodeOf(err) {

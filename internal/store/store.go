@@ -106,6 +106,9 @@ type Device struct {
 	DNSBlocking dnsblock.Set
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// KeyCreatedAt is when PublicKey was registered: CreatedAt, or the
+	// last key rotation.
+	KeyCreatedAt time.Time
 }
 
 // DeviceUpdate holds the optional changes of UpdateDevice. Nil means

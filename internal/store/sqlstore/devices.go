@@ -13,13 +13,13 @@ import (
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
-const deviceColumns = `id, account_id, name_sealed, name, public_key, ipv4, ipv6, dns_blocking, created_at, updated_at`
+const deviceColumns = `id, account_id, name_sealed, name, public_key, ipv4, ipv6, dns_blocking, created_at, updated_at, key_created_at`
 
 func scanDevice(row interface{ Scan(...any) error }) (*store.Device, error) {
 	var d store.Device
 	var v4, v6 string
-	var created, updated int64
-	if err := row.Scan(&d.ID, &d.AccountID, &d.SealedName, &d.Name, &d.PublicKey, &v4, &v6, &d.DNSBlocking, &created, &updated); err != nil {
+	var created, updated, keyCreated int64
+	if err := row.Scan(&d.ID, &d.AccountID, &d.SealedName, &d.Name, &d.PublicKey, &v4, &v6, &d.DNSBlocking, &created, &updated, &keyCreated); err != nil {
 		return nil, err
 	}
 	var err error
@@ -29,7 +29,7 @@ func scanDevice(row interface{ Scan(...any) error }) (*store.Device, error) {
 	if d.IPv6, err = netip.ParseAddr(v6); err != nil {
 		return nil, fmt.Errorf("device %s: bad ipv6: %w", d.ID, err)
 	}
-	d.CreatedAt, d.UpdatedAt = fromUnix(created), fromUnix(updated)
+	d.CreatedAt, d.UpdatedAt, d.KeyCreatedAt = fromUnix(created), fromUnix(updated), fromUnix(keyCreated)
 	return &d, nil
 }
 
@@ -52,7 +52,7 @@ func checkPublicKey(k string) error {
 // an unknown account, Precondition if the account is not active or already
 // has limit devices (so limit <= 0 allows none), Conflict if the public key
 // or the device ID is taken, and Unavailable "address pool exhausted" when
-// no address is left.
+// no address is left. d.KeyCreatedAt is set to d.CreatedAt.
 //
 // Allocation pops the lowest offset from the free list, or else takes the
 // allocator's next offset; it never scans the device table.
@@ -106,18 +106,20 @@ func (s *Store) CreateDevice(ctx context.Context, d *store.Device, limit int) er
 	}
 	d.IPv4, d.IPv6 = v4, v6
 	d.CreatedAt, d.UpdatedAt = fromUnix(unix(d.CreatedAt)), fromUnix(unix(updated))
+	d.KeyCreatedAt = d.CreatedAt
 	return nil
 }
 
 // sqlInsertDevice inserts a device ($1..$9 and $11, its DNS blocking set;
-// $3 is its sealed name) if its account ($2) is active,
-// has fewer than $10 devices and no device has its key ($4). Every
+// $3 is its sealed name, and its key is registered when it was created,
+// $8) if its account ($2) is active, has fewer than $10 devices and no
+// device has its key ($4). Every
 // condition is an indexed lookup: accounts by primary key, the account's
 // devices through devices_account (covering), the key through
 // devices_public_key.
 const sqlInsertDevice = `INSERT INTO devices
-	(id, account_id, name, name_sealed, public_key, addr_offset, ipv4, ipv6, created_at, updated_at, dns_blocking)
-	SELECT $1, $2, '', $3, $4, $5, $6, $7, $8, $9, $11
+	(id, account_id, name, name_sealed, public_key, addr_offset, ipv4, ipv6, created_at, updated_at, dns_blocking, key_created_at)
+	SELECT $1, $2, '', $3, $4, $5, $6, $7, $8, $9, $11, $8
 	WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $2 AND status = 'active')
 	AND (SELECT count(*) FROM devices WHERE account_id = $2) < $10
 	AND NOT EXISTS (SELECT 1 FROM devices WHERE public_key = $4)`
@@ -351,10 +353,12 @@ func (s *Store) UpdateDevice(ctx context.Context, accountID, id string, u store.
 				return err
 			}
 			d.PublicKey = *u.PublicKey
+			d.KeyCreatedAt = fromUnix(unix(now))
 		}
 		d.UpdatedAt = fromUnix(unix(now))
 		_, err = tx.ExecContext(ctx, `UPDATE devices SET name = $1, name_sealed = $2, public_key = $3, updated_at = $4,
-			dns_blocking = $5 WHERE id = $6`, d.Name, nullBytes(d.SealedName), d.PublicKey, unix(now), d.DNSBlocking, d.ID)
+			dns_blocking = $5, key_created_at = $6 WHERE id = $7`, d.Name, nullBytes(d.SealedName), d.PublicKey, unix(now), d.DNSBlocking,
+			unix(d.KeyCreatedAt), d.ID)
 		if err != nil {
 			return mapErr(err, "public key already registered")
 		}

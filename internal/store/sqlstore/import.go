@@ -97,7 +97,7 @@ func (s *Store) importDevices(ctx context.Context, tx *sql.Tx, devices iter.Seq[
 		return 0, fmt.Errorf("read allocator: %w", err)
 	}
 	devs := s.newBulkInsert(ctx, tx, `INSERT INTO devices
-		(id, account_id, name, name_sealed, public_key, addr_offset, ipv4, ipv6, created_at, updated_at, dns_blocking) VALUES `, 11)
+		(id, account_id, name, name_sealed, public_key, addr_offset, ipv4, ipv6, created_at, updated_at, dns_blocking, key_created_at) VALUES `, 12)
 	defer devs.close()
 	feed := s.newBulkInsert(ctx, tx, `INSERT INTO peer_changes
 		(version, device_id, public_key, ipv4, ipv6, removed, created_at) VALUES `, 7)
@@ -123,7 +123,7 @@ func (s *Store) importDevices(ctx context.Context, tx *sql.Tx, devices iter.Seq[
 			updated = d.CreatedAt
 		}
 		if err := devs.add(d.ID, d.AccountID, "", nullBytes(d.SealedName), d.PublicKey, next, v4.String(), v6.String(),
-			unix(d.CreatedAt), unix(updated), d.DNSBlocking); err != nil {
+			unix(d.CreatedAt), unix(updated), d.DNSBlocking, unix(d.CreatedAt)); err != nil {
 			return 0, mapErr(err, "device or public key already registered")
 		}
 		version++

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DevicesOrder", testDevicesOrder},
 		{"UpdateDevice", testUpdateDevice},
 		{"DeviceDNSBlocking", testDeviceDNSBlocking},
+		{"DeviceKeyAge", testDeviceKeyAge},
 		{"DeleteDevice", testDeleteDevice},
 		{"AddressReuse", testAddressReuse},
 		{"ConcurrentCreateDevice", testConcurrentCreateDevice},
