@@ -109,6 +109,18 @@ func (k *Key) Open(f Field, record string, sealed []byte) (string, error) {
 	return string(b), nil
 }
 
+// Index returns a keyed index of text as field f: HMAC-SHA256 of text
+// under a key derived from the account's data key for f (see
+// vault.DataKey.MAC). Equal texts of one account and field have equal
+// indexes, so a unique database index over them enforces uniqueness
+// without the text; other accounts' indexes of the same text differ, and
+// none can be linked to its text without the key, which an erasure
+// destroys. A KEK rotation only re-wraps the data key, so indexes need no
+// re-deriving. Callers normalise text first (e.g. case-fold it).
+func (k *Key) Index(f Field, text string) ([]byte, error) {
+	return k.dk.MAC("acctkey/index/"+string(f), []byte(text))
+}
+
 // Close destroys the key material.
 func (k *Key) Close() { k.dk.Destroy() }
 

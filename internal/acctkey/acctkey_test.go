@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"path/filepath"
 	"testing"
 
 	"github.com/nitronet/nitronet/internal/acctkey"
@@ -100,5 +101,73 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if _, err := keys.Open(t.Context(), "acc_nobody"); !errs.Is(err, errs.NotFound) {
 		t.Errorf("unknown account: got %v, want NotFound", err)
+	}
+}
+
+// TestIndex: an index is the same for the same text, account and field,
+// differs for another text, field or account, does not contain the text,
+// and is unchanged after a KEK rotation re-wraps the account's key.
+func TestIndex(t *testing.T) {
+	v, err := vault.Open(vault.Config{Dir: filepath.Join(t.TempDir(), "keyring")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := accounts{}
+	for _, id := range []string{"acc_a", "acc_b"} {
+		dk, wrapped, err := v.NewDataKey(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dk.Destroy()
+		m[id] = &store.Account{ID: id, WrappedKey: wrapped}
+	}
+	keys := acctkey.New(v, m)
+	index := func(account string, f acctkey.Field, text string) []byte {
+		t.Helper()
+		k, err := keys.Open(t.Context(), account)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close()
+		ix, err := k.Index(f, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ix
+	}
+	a := index("acc_a", acctkey.DeviceName, "laptop")
+	if len(a) != 32 || bytes.Contains(a, []byte("laptop")) {
+		t.Fatalf("index: %x, want 32 bytes without the text", a)
+	}
+	if again := index("acc_a", acctkey.DeviceName, "laptop"); !bytes.Equal(a, again) {
+		t.Fatalf("same text, account and field: %x then %x", a, again)
+	}
+	for name, other := range map[string][]byte{
+		"another text":    index("acc_a", acctkey.DeviceName, "Laptop"),
+		"another field":   index("acc_a", acctkey.InboxMessage, "laptop"),
+		"another account": index("acc_b", acctkey.DeviceName, "laptop"),
+	} {
+		if bytes.Equal(a, other) {
+			t.Errorf("%s: the same index %x", name, a)
+		}
+	}
+	if _, err := v.AddKEK(); err != nil {
+		t.Fatal(err)
+	}
+	rewrapped, changed, err := v.Rewrap("acc_a", m["acc_a"].WrappedKey)
+	if err != nil || !changed {
+		t.Fatalf("Rewrap: changed %v, %v", changed, err)
+	}
+	m["acc_a"] = &store.Account{ID: "acc_a", WrappedKey: rewrapped}
+	if after := index("acc_a", acctkey.DeviceName, "laptop"); !bytes.Equal(a, after) {
+		t.Fatalf("after a KEK rotation: %x, want %x", after, a)
+	}
+	k, err := keys.Open(t.Context(), "acc_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Close()
+	if _, err := k.Index(acctkey.DeviceName, "laptop"); !errors.Is(err, vault.ErrDestroyed) {
+		t.Errorf("Index after Close: got %v, want vault.ErrDestroyed", err)
 	}
 }

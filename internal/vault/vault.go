@@ -574,6 +574,30 @@ func (k *DataKey) Open(ciphertext, aad []byte) ([]byte, error) {
 	return open(k.key[:], ciphertext, aad)
 }
 
+// MAC returns HMAC-SHA256 of msg under a key derived from k for purpose
+// (HKDF-SHA256 with info "nitronet/mac/"+purpose), 32 bytes. It is a
+// keyed, deterministic index of msg: equal for equal messages under the
+// same key and purpose, and, without the key, unlinkable to msg. Since an
+// account's data key is only re-wrapped when the KEK rotates, never
+// replaced, a MAC stays valid across rotations; destroying the key (an
+// erasure) leaves it unlinkable for good. MAC returns ErrDestroyed after
+// Destroy.
+func (k *DataKey) MAC(purpose string, msg []byte) ([]byte, error) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.destroyed {
+		return nil, ErrDestroyed
+	}
+	var mk [32]byte
+	defer clear(mk[:])
+	if _, err := io.ReadFull(hkdf.New(sha256.New, k.key[:], nil, []byte("nitronet/mac/"+purpose)), mk[:]); err != nil {
+		return nil, err
+	}
+	m := hmac.New(sha256.New, mk[:])
+	m.Write(msg)
+	return m.Sum(nil), nil
+}
+
 // Destroy zeroes the key material. Later calls to Seal and Open return
 // ErrDestroyed. Destroy is idempotent. It is best effort: copies the Go
 // runtime or the AES implementation made of the key are beyond its reach.
