@@ -109,14 +109,33 @@ type Device struct {
 	// KeyCreatedAt is when PublicKey was registered: CreatedAt, or the
 	// last key rotation.
 	KeyCreatedAt time.Time
+	// NameIndex is a keyed index of the case-folded name under the
+	// account's key (acctkey.Key.Index), unique per account, so names are
+	// unique per account without the store seeing them. It is nil for a
+	// device written before names were indexed, until it is indexed (see
+	// IndexDeviceNames).
+	NameIndex []byte
+}
+
+// DeviceNameIndexing indexes the name of a device that has no NameIndex
+// yet (see Store.IndexDeviceNames).
+type DeviceNameIndexing struct {
+	DeviceID  string
+	NameIndex []byte
+	// SealedName, if not nil, renames the device (and empties a plaintext
+	// Name), for a name another device of the account already has.
+	SealedName []byte
 }
 
 // DeviceUpdate holds the optional changes of UpdateDevice. Nil means
 // unchanged.
 type DeviceUpdate struct {
 	// SealedName replaces the device's sealed name (and empties a
-	// plaintext Name written before names were sealed).
+	// plaintext Name written before names were sealed); NameIndex
+	// replaces its name index (a SealedName without one leaves the device
+	// unindexed).
 	SealedName  []byte
+	NameIndex   []byte
 	PublicKey   *string
 	DNSBlocking *dnsblock.Set
 }
@@ -236,17 +255,28 @@ type Store interface {
 
 	// CreateDevice allocates d's tunnel addresses from the pool, inserts d
 	// and appends to the peer feed, in one transaction. It returns
-	// Precondition if the account already has limit devices and Conflict if
-	// the public key is taken. On success d.IPv4 and d.IPv6 are set.
-	// Allocation never scans the device table.
+	// Precondition if the account already has limit devices, Conflict if
+	// the public key is taken and Conflict with field "name" if another
+	// device of the account has d.NameIndex. On success d.IPv4 and d.IPv6
+	// are set. Allocation never scans the device table.
 	CreateDevice(ctx context.Context, d *Device, limit int) error
 	// Devices lists the account's devices, oldest first.
 	Devices(ctx context.Context, accountID string) ([]Device, error)
 	// Device returns the account's device id; another account's is NotFound.
 	Device(ctx context.Context, accountID, id string) (*Device, error)
 	// UpdateDevice applies u to the account's device and, on a key change,
-	// appends to the peer feed. It returns the updated device.
+	// appends to the peer feed. It returns the updated device; Conflict
+	// with field "name" if another device of the account has u.NameIndex.
 	UpdateDevice(ctx context.Context, accountID, id string, u DeviceUpdate, now time.Time) (*Device, error)
+	// UnindexedDeviceAccounts returns, in order, up to limit IDs after
+	// after of accounts with a device that has no NameIndex.
+	UnindexedDeviceAccounts(ctx context.Context, after string, limit int) ([]string, error)
+	// IndexDeviceNames sets, in one transaction, the name indexes (and
+	// new names) of the account's devices in ix that still have no
+	// NameIndex, at now, and returns how many it set; a device indexed
+	// or removed meanwhile is left alone. It returns Conflict with field
+	// "name" if another device of the account has one of the indexes.
+	IndexDeviceNames(ctx context.Context, accountID string, ix []DeviceNameIndexing, now time.Time) (int, error)
 	// DeleteDevice removes the account's device, frees its addresses,
 	// ends the device's open session intervals and replaces its entries
 	// in the peer feed by one removal that names only the device (no key,

@@ -13,13 +13,13 @@ import (
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
-const deviceColumns = `id, account_id, name_sealed, name, public_key, ipv4, ipv6, dns_blocking, created_at, updated_at, key_created_at`
+const deviceColumns = `id, account_id, name_sealed, name, public_key, ipv4, ipv6, dns_blocking, created_at, updated_at, key_created_at, name_index`
 
 func scanDevice(row interface{ Scan(...any) error }) (*store.Device, error) {
 	var d store.Device
 	var v4, v6 string
 	var created, updated, keyCreated int64
-	if err := row.Scan(&d.ID, &d.AccountID, &d.SealedName, &d.Name, &d.PublicKey, &v4, &v6, &d.DNSBlocking, &created, &updated, &keyCreated); err != nil {
+	if err := row.Scan(&d.ID, &d.AccountID, &d.SealedName, &d.Name, &d.PublicKey, &v4, &v6, &d.DNSBlocking, &created, &updated, &keyCreated, &d.NameIndex); err != nil {
 		return nil, err
 	}
 	var err error
@@ -51,8 +51,11 @@ func checkPublicKey(k string) error {
 // Name (names are stored sealed), NotFound for
 // an unknown account, Precondition if the account is not active or already
 // has limit devices (so limit <= 0 allows none), Conflict if the public key
-// or the device ID is taken, and Unavailable "address pool exhausted" when
-// no address is left. d.KeyCreatedAt is set to d.CreatedAt.
+// or the device ID is taken, Conflict with field "name" if another device
+// of the account has d.NameIndex (a nil NameIndex is not checked: the
+// device is left for IndexDeviceNames), and Unavailable "address pool
+// exhausted" when no address is left. d.KeyCreatedAt is set to
+// d.CreatedAt.
 //
 // Allocation pops the lowest offset from the free list, or else takes the
 // allocator's next offset; it never scans the device table.
@@ -88,9 +91,9 @@ func (s *Store) CreateDevice(ctx context.Context, d *store.Device, limit int) er
 		// usual case is one round trip; only a refusal asks why.
 		res, err := tx.StmtContext(ctx, s.hot.insertDevice).ExecContext(ctx,
 			d.ID, d.AccountID, nullBytes(d.SealedName), d.PublicKey, offset, v4.String(), v6.String(),
-			unix(d.CreatedAt), unix(updated), limit, d.DNSBlocking)
+			unix(d.CreatedAt), unix(updated), limit, d.DNSBlocking, nullBytes(d.NameIndex))
 		if err != nil {
-			return mapErr(err, "device already exists")
+			return mapDeviceErr(err, "device already exists")
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
@@ -111,23 +114,27 @@ func (s *Store) CreateDevice(ctx context.Context, d *store.Device, limit int) er
 }
 
 // sqlInsertDevice inserts a device ($1..$9 and $11, its DNS blocking set;
-// $3 is its sealed name, and its key is registered when it was created,
-// $8) if its account ($2) is active, has fewer than $10 devices and no
-// device has its key ($4). Every
-// condition is an indexed lookup: accounts by primary key, the account's
-// devices through devices_account (covering), the key through
-// devices_public_key.
+// $3 is its sealed name, $12 its name index, and its key is registered
+// when it was created, $8) if its account ($2) is active, has fewer than
+// $10 devices, no device has its key ($4) and none of the account's its
+// name index. Every condition is an indexed lookup: accounts by primary
+// key, the account's devices through devices_account (covering), the key
+// through devices_public_key, the name index through
+// devices_account_name_index.
 const sqlInsertDevice = `INSERT INTO devices
-	(id, account_id, name, name_sealed, public_key, addr_offset, ipv4, ipv6, created_at, updated_at, dns_blocking, key_created_at)
-	SELECT $1, $2, '', $3, $4, $5, $6, $7, $8, $9, $11, $8
+	(id, account_id, name, name_sealed, public_key, addr_offset, ipv4, ipv6, created_at, updated_at, dns_blocking, key_created_at, name_index)
+	SELECT $1, $2, '', $3, $4, $5, $6, $7, $8, $9, $11, $8, $12
 	WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $2 AND status = 'active')
 	AND (SELECT count(*) FROM devices WHERE account_id = $2) < $10
-	AND NOT EXISTS (SELECT 1 FROM devices WHERE public_key = $4)`
+	AND NOT EXISTS (SELECT 1 FROM devices WHERE public_key = $4)
+	AND NOT EXISTS (SELECT 1 FROM devices WHERE account_id = $2 AND name_index = $12)`
 
-// sqlRefusal reads what sqlInsertDevice checks, for account $1 and key $2.
+// sqlRefusal reads what sqlInsertDevice checks, for account $1, key $2
+// and name index $3.
 const sqlRefusal = `SELECT status,
 		(SELECT count(*) FROM devices WHERE account_id = $1),
-		EXISTS (SELECT 1 FROM devices WHERE public_key = $2)
+		EXISTS (SELECT 1 FROM devices WHERE public_key = $2),
+		EXISTS (SELECT 1 FROM devices WHERE account_id = $1 AND name_index = $3)
 	FROM accounts WHERE id = $1`
 
 // refusal returns why sqlInsertDevice inserted nothing: NotFound for an
@@ -136,8 +143,8 @@ const sqlRefusal = `SELECT status,
 func refusal(ctx context.Context, tx *sql.Tx, d *store.Device, limit int) error {
 	var status string
 	var n int
-	var taken bool
-	err := tx.QueryRowContext(ctx, sqlRefusal, d.AccountID, d.PublicKey).Scan(&status, &n, &taken)
+	var taken, nameTaken bool
+	err := tx.QueryRowContext(ctx, sqlRefusal, d.AccountID, d.PublicKey, nullBytes(d.NameIndex)).Scan(&status, &n, &taken, &nameTaken)
 	switch {
 	case err != nil:
 		return notFound(err, "account not found")
@@ -147,8 +154,39 @@ func refusal(ctx context.Context, tx *sql.Tx, d *store.Device, limit int) error 
 		return errs.E(errs.Precondition, "device limit of %d reached", limit)
 	case taken:
 		return errs.E(errs.Conflict, "public key already registered")
+	case nameTaken:
+		return nameInUse()
 	}
 	return fmt.Errorf("device %s was not inserted for no known reason", d.ID)
+}
+
+// nameInUse is the Conflict for a name index another device of the
+// account has.
+func nameInUse() error {
+	return errs.Field(errs.Conflict, "name", "another device of the account has this name")
+}
+
+// mapDeviceErr is mapErr for a statement on devices: a unique violation
+// of devices_account_name_index is Conflict with field "name".
+func mapDeviceErr(err error, conflictMsg string) error {
+	if violates(err, "devices_account_name_index", "devices.name_index") {
+		return nameInUse()
+	}
+	return mapErr(err, conflictMsg)
+}
+
+// nameFree returns nameInUse if a device of the account other than
+// exceptID has name index ix.
+func nameFree(ctx context.Context, tx *sql.Tx, accountID, exceptID string, ix []byte) error {
+	var taken bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM devices
+		WHERE account_id = $1 AND name_index = $2 AND id <> $3)`, accountID, ix, exceptID).Scan(&taken); err != nil {
+		return err
+	}
+	if taken {
+		return nameInUse()
+	}
+	return nil
 }
 
 // keyFree returns Conflict if a device already has public key k.
@@ -310,9 +348,12 @@ func (s *Store) Device(ctx context.Context, accountID, id string) (*store.Device
 // UpdateDevice applies u to the account's device, sets UpdatedAt to now if
 // anything was given, and returns the updated device. A new public key
 // appends to the peer feed a removal of the old key followed by the new
-// peer, with the same addresses. It returns NotFound for an unknown device
-// or another account's, Invalid for a malformed key and Conflict if another
-// device has the key. An empty u changes nothing.
+// peer, with the same addresses. A new name index must be free in the
+// account; a new sealed name without one leaves the device unindexed. It
+// returns NotFound for an unknown device or another account's, Invalid
+// for a malformed key, Conflict if another device has the key and
+// Conflict with field "name" if another device of the account has the
+// name index. An empty u changes nothing.
 func (s *Store) UpdateDevice(ctx context.Context, accountID, id string, u store.DeviceUpdate, now time.Time) (*store.Device, error) {
 	if u.PublicKey != nil {
 		if err := checkPublicKey(*u.PublicKey); err != nil {
@@ -337,10 +378,18 @@ func (s *Store) UpdateDevice(ctx context.Context, accountID, id string, u store.
 		if err != nil {
 			return notFound(err, "device not found")
 		}
-		if u.SealedName == nil && u.PublicKey == nil && u.DNSBlocking == nil {
+		if u.SealedName == nil && u.NameIndex == nil && u.PublicKey == nil && u.DNSBlocking == nil {
 			return nil
 		}
 		old := peerOf(d)
+		if u.NameIndex != nil {
+			if err := nameFree(ctx, tx, accountID, id, u.NameIndex); err != nil {
+				return err
+			}
+			d.NameIndex = u.NameIndex
+		} else if u.SealedName != nil {
+			d.NameIndex = nil
+		}
 		if u.SealedName != nil {
 			d.SealedName, d.Name = u.SealedName, ""
 		}
@@ -357,10 +406,10 @@ func (s *Store) UpdateDevice(ctx context.Context, accountID, id string, u store.
 		}
 		d.UpdatedAt = fromUnix(unix(now))
 		_, err = tx.ExecContext(ctx, `UPDATE devices SET name = $1, name_sealed = $2, public_key = $3, updated_at = $4,
-			dns_blocking = $5, key_created_at = $6 WHERE id = $7`, d.Name, nullBytes(d.SealedName), d.PublicKey, unix(now), d.DNSBlocking,
-			unix(d.KeyCreatedAt), d.ID)
+			dns_blocking = $5, key_created_at = $6, name_index = $7 WHERE id = $8`, d.Name, nullBytes(d.SealedName), d.PublicKey, unix(now),
+			d.DNSBlocking, unix(d.KeyCreatedAt), nullBytes(d.NameIndex), d.ID)
 		if err != nil {
-			return mapErr(err, "public key already registered")
+			return mapDeviceErr(err, "public key already registered")
 		}
 		if !rotated {
 			return nil
@@ -629,4 +678,60 @@ func (s *Store) PeerChanges(ctx context.Context, since int64, limit int) ([]stor
 		return nil, err
 	}
 	return changes, nil
+}
+
+// UnindexedDeviceAccounts implements store.Store, through the partial
+// index devices_unindexed.
+func (s *Store) UnindexedDeviceAccounts(ctx context.Context, after string, limit int) ([]string, error) {
+	var out []string
+	err := s.read(ctx, "unindexed device accounts", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT account_id FROM devices
+			WHERE name_index IS NULL AND account_id > $1 ORDER BY account_id LIMIT $2`, after, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			out = append(out, id)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// IndexDeviceNames implements store.Store.
+func (s *Store) IndexDeviceNames(ctx context.Context, accountID string, ix []store.DeviceNameIndexing, now time.Time) (int, error) {
+	n := 0
+	err := s.write(ctx, "index device names", func(tx *sql.Tx) error {
+		n = 0
+		for _, x := range ix {
+			if len(x.NameIndex) == 0 {
+				return errs.E(errs.Invalid, "device %s: empty name index", x.DeviceID)
+			}
+			var res sql.Result
+			var err error
+			if x.SealedName == nil {
+				res, err = tx.ExecContext(ctx, `UPDATE devices SET name_index = $1
+					WHERE id = $2 AND account_id = $3 AND name_index IS NULL`, x.NameIndex, x.DeviceID, accountID)
+			} else {
+				res, err = tx.ExecContext(ctx, `UPDATE devices SET name_index = $1, name_sealed = $2, name = '', updated_at = $3
+					WHERE id = $4 AND account_id = $5 AND name_index IS NULL`,
+					x.NameIndex, x.SealedName, unix(now), x.DeviceID, accountID)
+			}
+			if err != nil {
+				return mapDeviceErr(err, "name index already used")
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += int(k)
+		}
+		return nil
+	})
+	return n, err
 }

@@ -376,6 +376,21 @@ func classify(err error) constraint {
 	return otherError
 }
 
+// violates reports whether err is a unique violation of the PostgreSQL
+// constraint pgName or, on SQLite, of an index over column sqliteColumn
+// ("table.column", as SQLite names it in its message).
+func violates(err error, pgName, sqliteColumn string) bool {
+	if classify(err) != uniqueViolation {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.ConstraintName == pgName
+	}
+	var se *sqlite.Error
+	return errors.As(err, &se) && strings.Contains(se.Error(), sqliteColumn)
+}
+
 // mapErr turns a unique violation into Conflict with conflictMsg and a
 // foreign-key violation into NotFound; other errors are returned as they
 // are.

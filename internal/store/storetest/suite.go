@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateDevice", testUpdateDevice},
 		{"DeviceDNSBlocking", testDeviceDNSBlocking},
 		{"DeviceKeyAge", testDeviceKeyAge},
+		{"DeviceNameIndex", testDeviceNameIndex},
 		{"DeleteDevice", testDeleteDevice},
 		{"AddressReuse", testAddressReuse},
 		{"ConcurrentCreateDevice", testConcurrentCreateDevice},
