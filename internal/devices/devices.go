@@ -193,10 +193,11 @@ func (s *Service) Add(ctx context.Context, accountID, name, publicKey string) (*
 
 // Create registers a device for the account. Both contacts must be
 // verified first (Precondition); the device limit gives Precondition; a
-// public key already in use gives Conflict (field "public_key"); a bad
-// name and a bad key are Invalid (fields "name" and "public_key", both
-// reported at once with errs.Join), a bad category Invalid (field
-// "dns_blocking").
+// public key already in use gives Conflict (field "public_key"), a name
+// another of the account's devices has (compared case-insensitively, see
+// FoldName) Conflict (field "name"); a bad name and a bad key are Invalid
+// (fields "name" and "public_key", both reported at once with errs.Join),
+// a bad category Invalid (field "dns_blocking").
 func (s *Service) Create(ctx context.Context, accountID string, nd NewDevice) (*Device, error) {
 	name, nErr := ValidateName(nd.Name)
 	key, kErr := parseKey(nd.PublicKey)
@@ -227,12 +228,21 @@ func (s *Service) Create(ctx context.Context, accountID string, nd NewDevice) (*
 	if err != nil {
 		return nil, err
 	}
+	ix, err := nameIndex(k, name)
+	if err != nil {
+		return nil, err
+	}
+	// Devices written before names were indexed are indexed first, so
+	// that the new name is compared with theirs too.
+	if _, err := s.indexAccount(ctx, k, accountID); err != nil {
+		return nil, err
+	}
 	now := s.cfg.Clock()
-	d := &store.Device{ID: id, AccountID: accountID, SealedName: sealed, PublicKey: key, DNSBlocking: blocking, CreatedAt: now, UpdatedAt: now}
+	d := &store.Device{ID: id, AccountID: accountID, SealedName: sealed, NameIndex: ix, PublicKey: key, DNSBlocking: blocking, CreatedAt: now, UpdatedAt: now}
 	if err := s.cfg.Store.CreateDevice(ctx, d, s.cfg.Limit); err != nil {
 		switch errs.CodeOf(err) {
 		case errs.Conflict:
-			return nil, keyTaken()
+			return nil, conflict(err, name)
 		case errs.Precondition:
 			return nil, errs.E(errs.Precondition, "device limit of %d reached; remove a device first", s.cfg.Limit)
 		}
@@ -338,15 +348,15 @@ func (s *Service) Change(ctx context.Context, accountID, id string, c Changes) (
 		u.DNSBlocking = &set
 	}
 	var nErr, kErr error
+	var n string // the new name, validated
 	if name != nil {
-		var n string
 		n, nErr = ValidateName(*name)
 		if nErr == nil {
 			k, err := s.cfg.Keys.Open(ctx, accountID)
 			if err != nil {
 				return nil, err
 			}
-			u.SealedName, err = k.Seal(acctkey.DeviceName, id, n)
+			u.SealedName, u.NameIndex, err = s.sealName(ctx, k, accountID, id, n)
 			k.Close()
 			if err != nil {
 				return nil, err
@@ -365,7 +375,7 @@ func (s *Service) Change(ctx context.Context, accountID, id string, c Changes) (
 	switch errs.CodeOf(err) {
 	case "":
 	case errs.Conflict:
-		return nil, keyTaken()
+		return nil, conflict(err, n)
 	case errs.NotFound:
 		return nil, noDevice()
 	default:
@@ -379,6 +389,21 @@ func (s *Service) Change(ctx context.Context, accountID, id string, c Changes) (
 		s.cfg.Logger.Info("device DNS blocking chosen", "account", accountID, "device", id)
 	}
 	return s.viewOne(ctx, accountID, d)
+}
+
+// sealName returns device id's new name sealed and indexed, after
+// indexing the account's devices written before names were indexed.
+func (s *Service) sealName(ctx context.Context, k *acctkey.Key, accountID, id, name string) (sealed, ix []byte, err error) {
+	if sealed, err = k.Seal(acctkey.DeviceName, id, name); err != nil {
+		return nil, nil, err
+	}
+	if ix, err = nameIndex(k, name); err != nil {
+		return nil, nil, err
+	}
+	if _, err := s.indexAccount(ctx, k, accountID); err != nil {
+		return nil, nil, err
+	}
+	return sealed, ix, nil
 }
 
 // Remove deletes the device; gateways drop its peer at once. An unknown

@@ -517,8 +517,9 @@ func (s *Server) Jobs() []jobs.Job {
 
 // SealPlaintext seals the free text that versions before sealing wrote in
 // plaintext (device names, inbox messages, privacy request texts) under
-// each account's key, and empties what erased accounts left; it returns
-// how many records it changed. Records it could not seal (their account's
+// each account's key, and empties what erased accounts left; it indexes
+// the names of devices written before names were unique per account
+// (devices.Service.IndexNames). It returns how many records it changed. Records it could not seal (their account's
 // key would not open) are counted in the log and left for the next run.
 // It is resumable and safe to run at any time.
 func (s *Server) SealPlaintext(ctx context.Context) (int64, error) {
@@ -528,6 +529,9 @@ func (s *Server) SealPlaintext(ctx context.Context) (int64, error) {
 		run  func(context.Context) (int, int, error)
 	}{
 		{"device names", s.Devices.SealPlaintext},
+		// Devices written before names were indexed (unique per
+		// account): indexed, duplicates renamed "NAME (N)".
+		{"device name indexes", s.Devices.IndexNames},
 		{"inbox messages", s.Inbox.SealPlaintext},
 		{"privacy request texts", s.Privacy.SealPlaintext},
 	} {
