@@ -9,6 +9,7 @@ import (
 	"github.com/nitronet/nitronet/internal/dnsblock"
 	"github.com/nitronet/nitronet/internal/gateway/blocklist"
 	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/relay"
 	"github.com/spf13/pflag"
 )
 
@@ -29,13 +30,18 @@ type Gateway struct {
 	// TCPPort, if not 0, is the port on which the gateway also takes
 	// WireGuard over TCP (UDP-over-TCP, for clients whose network blocks
 	// UDP). Off by default.
-	TCPPort      int
-	KeyFile      string
-	Interface    string
-	Uplink       string
-	Allow, Deny  []string
-	DNSUpstreams []string
-	AllowPrivate []string
+	TCPPort int
+	// MultihopRelay, if not empty, lists multihop relay ports as
+	// PORT=EXIT_ID@HOST:PORT, comma-separated (see package relay): each
+	// port forwards to that exit gateway's WireGuard endpoint, so that
+	// stock apps get multihop configurations through this gateway.
+	MultihopRelay string
+	KeyFile       string
+	Interface     string
+	Uplink        string
+	Allow, Deny   []string
+	DNSUpstreams  []string
+	AllowPrivate  []string
 	// QuantumResistant runs the ephemeral-peer service that quantum-
 	// resistant tunnels need (on by default).
 	QuantumResistant bool
@@ -47,6 +53,7 @@ type Gateway struct {
 	Blocklists []string
 
 	// Filled in by Validate.
+	Relays                                            []relay.Route
 	AllowPrefixes, DenyPrefixes, AllowPrivatePrefixes []netip.Prefix
 	BlocklistSources                                  []blocklist.Source
 }
@@ -58,6 +65,7 @@ func (g *Gateway) Bind(fs *pflag.FlagSet, prefix string) {
 	defer mark()
 	fs.IntVar(&g.ListenPort, prefix+"listen-port", 51820, "WireGuard UDP port")
 	fs.IntVar(&g.TCPPort, prefix+"tcp-port", 0, "also take WireGuard over TCP on this port, for clients whose network blocks UDP (`nitronet up --transport tcp`; 443 passes most firewalls; default: off)")
+	fs.StringVar(&g.MultihopRelay, prefix+"multihop-relay", "", "relay ports for stock apps' multihop configs, PORT=EXIT_GATEWAY_ID@EXIT_HOST:PORT, comma-separated: each UDP PORT forwards to that exit's WireGuard endpoint (default: none)")
 	region, endpoint := "", ""
 	whose := "this gateway's record at every start (default: keep the one given to `admin gateway add`)"
 	if prefix != "" {
@@ -110,6 +118,14 @@ func (g *Gateway) Validate(flagPrefix string) error {
 		return fmt.Errorf("--%stcp-port must be 1 to 65535, or 0 for none", flagPrefix)
 	}
 	var err error
+	if g.Relays, err = relay.Parse(g.MultihopRelay); err != nil {
+		return fmt.Errorf("--%smultihop-relay: %v", flagPrefix, err)
+	}
+	for _, r := range g.Relays {
+		if r.Port == g.ListenPort || r.Port == g.TCPPort {
+			return fmt.Errorf("--%smultihop-relay: port %d is the gateway's own", flagPrefix, r.Port)
+		}
+	}
 	if g.AllowPrefixes, err = parsePrefixes(flagPrefix+"allow-cidr", g.Allow); err != nil {
 		return err
 	}

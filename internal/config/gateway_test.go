@@ -30,6 +30,9 @@ func TestValidateGateway(t *testing.T) {
 		{"blocklists", "", []string{"--mode", "userspace", "--blocklist", "ads=/a.txt", "--blocklist", "Trackers=/t.hosts,ads=/b.txt"}, ""},
 		{"blocklist without a file", "", []string{"--mode", "userspace", "--blocklist", "ads="}, "--blocklist"},
 		{"blocklist bad category", "gateway-", []string{"--gateway", "userspace", "--gateway-blocklist", "porn=/p.txt"}, "--gateway-blocklist"},
+		{"multihop relay", "", []string{"--mode", "userspace", "--multihop-relay", "51830=gw-b@198.19.1.1:51820,51831=gw-c@exit.example:51820"}, ""},
+		{"multihop relay bad", "", []string{"--mode", "userspace", "--multihop-relay", "51830=gw-b"}, "--multihop-relay"},
+		{"multihop relay own port", "", []string{"--mode", "userspace", "--multihop-relay", "51820=gw-b@198.19.1.1:51820"}, "--multihop-relay"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var g Gateway

@@ -20,6 +20,7 @@ import (
 	"github.com/nitronet/nitronet/internal/gateway/dnsfwd"
 	"github.com/nitronet/nitronet/internal/gateway/userspace"
 	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/relay"
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
@@ -152,6 +153,13 @@ type Config struct {
 	// policy and handshake gate. -1 picks a free port (tests). It is
 	// reported to the control server, which tells clients.
 	TCPPort int
+	// Relays, if any, are multihop relay ports (package relay): each
+	// forwards the UDP datagrams reaching it to an exit gateway's
+	// WireGuard endpoint and the replies back, with a socket per client
+	// source, so that stock WireGuard apps can use this gateway as a
+	// multihop entry. They are reported to the control server, which
+	// hands out configurations through them. Off by default.
+	Relays []relay.Route
 	// Mode is ModeUserspace (the default when empty) or ModeKernel. Kernel
 	// mode requires NewNetwork.
 	Mode string
@@ -261,6 +269,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TCPPort < -1 || c.TCPPort > 65535 {
 		return c, errors.New("gateway: TCPPort out of range")
+	}
+	for _, r := range c.Relays {
+		if r.Port < 1 || r.Port > 65535 || r.Exit == "" || r.Upstream == "" {
+			return c, fmt.Errorf("gateway: relay %d=%s@%s: want a port 1 to 65535, an exit and an upstream", r.Port, r.Exit, r.Upstream)
+		}
 	}
 	if c.Endpoint != "" {
 		// Any port will do to check a HOST alone; Run joins the bound one.

@@ -31,6 +31,7 @@ import (
 	"github.com/nitronet/nitronet/internal/gateway/peers"
 	"github.com/nitronet/nitronet/internal/gateway/sessions"
 	"github.com/nitronet/nitronet/internal/gwproto"
+	"github.com/nitronet/nitronet/internal/relay"
 	"github.com/nitronet/nitronet/internal/udptcp"
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
@@ -53,6 +54,7 @@ type Gateway struct {
 	record gwproto.HelloResponse // the gateway's record, from its start-up report
 	bind   *admission.Bind
 	tcp    *udptcp.ServerBind // nil without Config.TCPPort
+	relay  *relay.Relay       // nil without Config.Relays
 	gate   *handshake.Bind
 	dev    *device.Device
 	peers  *peers.Manager
@@ -370,12 +372,24 @@ func (g *Gateway) startServices(ctx context.Context, network Network, key wgkey.
 			return nil, err
 		}
 	}
+	if len(g.cfg.Relays) > 0 {
+		// Its log gets no addresses: the relay logs none.
+		if g.relay, err = relay.Start(relay.Config{Routes: g.cfg.Relays, Logger: g.log, Now: g.cfg.Clock}); err != nil {
+			cancel()
+			waitEph()
+			waitUAPI()
+			return nil, fmt.Errorf("gateway: multihop %w", err)
+		}
+	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			cancel()
 			waitEph()
 			waitUAPI()
+			if g.relay != nil {
+				g.relay.Close()
+			}
 		})
 	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"syscall"
 
@@ -177,6 +178,7 @@ func (g *Gateway) hello(ctx context.Context) error {
 	if g.tcp != nil {
 		req.TCPPort = g.tcp.TCPPort()
 	}
+	req.Relays = g.relayPorts()
 	if g.cfg.Endpoint != "" {
 		ep, err := gwproto.ResolveEndpoint(g.cfg.Endpoint, port)
 		if err != nil {
@@ -197,7 +199,7 @@ func (g *Gateway) hello(ctx context.Context) error {
 		}
 		if errors.As(err, &se) && se.Status == http.StatusNotFound {
 			g.log.Warn("the control server does not take start-up reports; the gateway's record is unchanged")
-			g.record = gwproto.HelloResponse{ID: g.id.ID, Region: g.id.Region, TCPPort: req.TCPPort}
+			g.record = gwproto.HelloResponse{ID: g.id.ID, Region: g.id.Region, TCPPort: req.TCPPort, Relays: req.Relays}
 			return nil
 		}
 		if errors.As(err, &se) && se.Permanent() {
@@ -213,7 +215,7 @@ func (g *Gateway) hello(ctx context.Context) error {
 	}
 	if len(g.record.Changed) > 0 {
 		g.log.Info("gateway record updated", "changed", g.record.Changed, "region", g.record.Region, "endpoint", g.record.Endpoint,
-			"tcp_port", g.record.TCPPort)
+			"tcp_port", g.record.TCPPort, "relays", len(g.record.Relays))
 	}
 	g.logPortForward(port, req.Endpoint != "")
 	return nil
@@ -233,4 +235,17 @@ func (g *Gateway) logPortForward(port int, configured bool) {
 	}
 	g.log.Warn("the gateway's recorded endpoint names another port than the one bound: clients reach it only through a port forward; give the gateway its endpoint to change that",
 		"endpoint", g.record.Endpoint, "port", port)
+}
+
+// relayPorts returns the multihop relay ports to report, by port.
+func (g *Gateway) relayPorts() []gwproto.Relay {
+	if g.relay == nil {
+		return nil
+	}
+	var out []gwproto.Relay
+	for exit, port := range g.relay.Ports() {
+		out = append(out, gwproto.Relay{Exit: exit, Port: port})
+	}
+	slices.SortFunc(out, func(a, b gwproto.Relay) int { return a.Port - b.Port })
+	return out
 }

@@ -119,16 +119,31 @@ type HelloRequest struct {
 	// Region it is recorded at every report, 0 included: it follows
 	// the gateway's setting. Clients dial it on Endpoint's host.
 	TCPPort int `json:"tcp_port,omitempty"`
+	// Relays are the gateway's multihop relay ports: each forwards the
+	// WireGuard datagrams that reach it (on Endpoint's host) to the
+	// exit gateway it names, so that a stock WireGuard app can use
+	// this gateway as the entry of a multihop tunnel. Like TCPPort it
+	// is recorded at every report, empty included.
+	Relays []Relay `json:"relays,omitempty"`
+}
+
+// Relay is one multihop relay port of an entry gateway.
+type Relay struct {
+	// Exit is the id of the exit gateway the port forwards to.
+	Exit string `json:"exit"`
+	// Port is the UDP port on the entry's endpoint host, 1 to 65535.
+	Port int `json:"port"`
 }
 
 // HelloResponse is the gateway's record after a HelloRequest.
 type HelloResponse struct {
-	ID       string `json:"id"`
-	Region   string `json:"region"`
-	Endpoint string `json:"endpoint"`
-	TCPPort  int    `json:"tcp_port,omitempty"`
+	ID       string  `json:"id"`
+	Region   string  `json:"region"`
+	Endpoint string  `json:"endpoint"`
+	TCPPort  int     `json:"tcp_port,omitempty"`
+	Relays   []Relay `json:"relays,omitempty"`
 	// Changed names the fields the request changed: "region", "endpoint",
-	// "tcp_port".
+	// "tcp_port", "relays".
 	Changed []string `json:"changed,omitempty"`
 }
 

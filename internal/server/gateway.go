@@ -34,6 +34,7 @@ func GatewayConfig(g config.Gateway, log *slog.Logger) gateway.Config {
 	c := gateway.Config{
 		ListenPort:   g.ListenPort,
 		TCPPort:      g.TCPPort,
+		Relays:       g.Relays,
 		Endpoint:     g.Endpoint,
 		Region:       g.Region,
 		Mode:         g.Mode,
