@@ -148,12 +148,22 @@ type Gateway struct {
 	Endpoint string // host:port that clients dial
 	// TCPPort is the port on Endpoint's host where the gateway also takes
 	// WireGuard over TCP (UDP-over-TCP), or 0 if it offers none.
-	TCPPort        int
+	TCPPort int
+	// Relays are the gateway's multihop relay ports, in port order.
+	Relays         []Relay
 	PublicKey      string
 	EnrollHash     []byte // hash of the one-time enrollment token; nil once used
 	CredentialHash []byte // hash of the gateway credential; nil until enrolled
 	CreatedAt      time.Time
 	LastSeen       *time.Time
+}
+
+// Relay is a multihop relay port of an entry gateway: UDP datagrams that
+// reach Port on the entry's endpoint host are forwarded to the gateway
+// with id Exit.
+type Relay struct {
+	Exit string
+	Port int
 }
 
 // GatewayUpdate holds the optional changes of UpdateGateway. Nil means
@@ -162,6 +172,9 @@ type GatewayUpdate struct {
 	Region   *string
 	Endpoint *string
 	TCPPort  *int
+	// Relays, if not nil, replaces the relay ports; an empty slice
+	// removes them. Each port is 1 to 65535, once, with an exit id.
+	Relays *[]Relay
 	// CredentialHash replaces the gateway's credential: the old one stops
 	// authenticating.
 	CredentialHash []byte

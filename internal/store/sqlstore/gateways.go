@@ -4,21 +4,30 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/store"
 )
 
-const gatewayColumns = `id, region, endpoint, public_key, enroll_hash, credential_hash, created_at, last_seen, tcp_port`
+const gatewayColumns = `id, region, endpoint, public_key, enroll_hash, credential_hash, created_at, last_seen, tcp_port, relays`
 
 func scanGateway(row interface{ Scan(...any) error }) (*store.Gateway, error) {
 	var g store.Gateway
 	var key sql.NullString
 	var created int64
 	var seen sql.NullInt64
+	var relays string
 	if err := row.Scan(&g.ID, &g.Region, &g.Endpoint, &key, &g.EnrollHash, &g.CredentialHash,
-		&created, &seen, &g.TCPPort); err != nil {
+		&created, &seen, &g.TCPPort, &relays); err != nil {
+		return nil, err
+	}
+	var err error
+	if g.Relays, err = decodeRelays(relays); err != nil {
 		return nil, err
 	}
 	g.PublicKey = key.String
@@ -48,11 +57,15 @@ func (s *Store) CreateGateway(ctx context.Context, g *store.Gateway) error {
 	if g.LastSeen != nil {
 		seen = unix(*g.LastSeen)
 	}
+	relays, err := encodeRelays(g.Relays)
+	if err != nil {
+		return err
+	}
 	return s.write(ctx, "create gateway", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO gateways (`+gatewayColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			g.ID, g.Region, g.Endpoint, nullString(g.PublicKey), nullBytes(g.EnrollHash),
-			nullBytes(g.CredentialHash), unix(g.CreatedAt), seen, g.TCPPort)
+			nullBytes(g.CredentialHash), unix(g.CreatedAt), seen, g.TCPPort, relays)
 		return mapErr(err, "gateway already exists")
 	})
 }
@@ -145,7 +158,14 @@ func (s *Store) TouchGateway(ctx context.Context, id string, now time.Time) erro
 
 // UpdateGateway implements store.Store.
 func (s *Store) UpdateGateway(ctx context.Context, id string, u store.GatewayUpdate) (*store.Gateway, error) {
-	var region, endpoint, tcpPort any
+	var region, endpoint, tcpPort, relays any
+	if u.Relays != nil {
+		enc, err := encodeRelays(*u.Relays)
+		if err != nil {
+			return nil, err
+		}
+		relays = enc
+	}
 	if u.TCPPort != nil {
 		if *u.TCPPort < 0 || *u.TCPPort > 65535 {
 			return nil, errs.E(errs.Invalid, "gateway TCP port out of range")
@@ -163,8 +183,9 @@ func (s *Store) UpdateGateway(ctx context.Context, id string, u store.GatewayUpd
 		var err error
 		g, err = scanGateway(tx.QueryRowContext(ctx, `UPDATE gateways
 			SET region = COALESCE($1, region), endpoint = COALESCE($2, endpoint),
-				credential_hash = COALESCE($3, credential_hash), tcp_port = COALESCE($5, tcp_port)
-			WHERE id = $4 RETURNING `+gatewayColumns, region, endpoint, nullBytes(u.CredentialHash), id, tcpPort))
+				credential_hash = COALESCE($3, credential_hash), tcp_port = COALESCE($5, tcp_port),
+				relays = COALESCE($6, relays)
+			WHERE id = $4 RETURNING `+gatewayColumns, region, endpoint, nullBytes(u.CredentialHash), id, tcpPort, relays))
 		if errors.Is(err, sql.ErrNoRows) {
 			return errs.E(errs.NotFound, "gateway not found")
 		}
@@ -200,4 +221,40 @@ func (s *Store) DeleteGateway(ctx context.Context, id string) (*store.Gateway, e
 		return nil, err
 	}
 	return g, nil
+}
+
+// encodeRelays writes rs as the relays column: "EXIT=PORT" comma-separated
+// in port order. A port out of range or given twice, or an exit id that is
+// empty or holds "=" or ",", is Invalid.
+func encodeRelays(rs []store.Relay) (string, error) {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b store.Relay) int { return a.Port - b.Port })
+	parts := make([]string, 0, len(rs))
+	for i, r := range rs {
+		if r.Port < 1 || r.Port > 65535 || (i > 0 && rs[i-1].Port == r.Port) {
+			return "", errs.E(errs.Invalid, "gateway relay port out of range or given twice")
+		}
+		if r.Exit == "" || strings.ContainsAny(r.Exit, "=,") {
+			return "", errs.E(errs.Invalid, "gateway relay exit id is empty or malformed")
+		}
+		parts = append(parts, r.Exit+"="+strconv.Itoa(r.Port))
+	}
+	return strings.Join(parts, ","), nil
+}
+
+// decodeRelays reads the relays column; nil for none.
+func decodeRelays(s string) ([]store.Relay, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []store.Relay
+	for item := range strings.SplitSeq(s, ",") {
+		exit, port, ok := strings.Cut(item, "=")
+		p, err := strconv.Atoi(port)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("sqlstore: malformed gateway relays %q", item)
+		}
+		out = append(out, store.Relay{Exit: exit, Port: p})
+	}
+	return out, nil
 }

@@ -29,6 +29,11 @@ func testGatewayUpdate(t *testing.T, s store.Store) {
 
 	region, endpoint, tcpPort, noTCP := "eu-north", "vpn.example.net:443", 8443, 0
 	withTCP := func(g store.Gateway, port int) store.Gateway { g.TCPPort = port; return g }
+	relays, noRelays := []store.Relay{{Exit: "gw-3", Port: 51831}, {Exit: "gw-2", Port: 51830}}, []store.Relay{}
+	withRelays := func(g store.Gateway) store.Gateway {
+		g.Relays = []store.Relay{{Exit: "gw-2", Port: 51830}, {Exit: "gw-3", Port: 51831}} // in port order
+		return g
+	}
 	steps := []struct {
 		name string
 		u    store.GatewayUpdate
@@ -40,7 +45,9 @@ func testGatewayUpdate(t *testing.T, s store.Store) {
 		{"endpoint", store.GatewayUpdate{Endpoint: &endpoint}, gatewayWith(*got, region, endpoint, "cred-1"), "cred-1"},
 		{"tcp port", store.GatewayUpdate{TCPPort: &tcpPort}, withTCP(gatewayWith(*got, region, endpoint, "cred-1"), tcpPort), "cred-1"},
 		{"credential", store.GatewayUpdate{CredentialHash: []byte("cred-1b")}, withTCP(gatewayWith(*got, region, endpoint, "cred-1b"), tcpPort), "cred-1b"},
-		{"tcp port off", store.GatewayUpdate{TCPPort: &noTCP}, gatewayWith(*got, region, endpoint, "cred-1b"), "cred-1b"},
+		{"relays", store.GatewayUpdate{Relays: &relays}, withRelays(withTCP(gatewayWith(*got, region, endpoint, "cred-1b"), tcpPort)), "cred-1b"},
+		{"tcp port off", store.GatewayUpdate{TCPPort: &noTCP}, withRelays(gatewayWith(*got, region, endpoint, "cred-1b")), "cred-1b"},
+		{"relays off", store.GatewayUpdate{Relays: &noRelays}, gatewayWith(*got, region, endpoint, "cred-1b"), "cred-1b"},
 	}
 	for _, st := range steps {
 		u, err := s.UpdateGateway(ctx, "gw-1", st.u)
@@ -62,6 +69,11 @@ func testGatewayUpdate(t *testing.T, s store.Store) {
 	badPort := 65536
 	_, err = s.UpdateGateway(ctx, "gw-1", store.GatewayUpdate{TCPPort: &badPort})
 	wantCode(t, "UpdateGateway TCP port out of range", err, errs.Invalid)
+	for name, bad := range map[string][]store.Relay{"port 0": {{Exit: "gw-2", Port: 0}}, "twice": {{Exit: "gw-2", Port: 1}, {Exit: "gw-3", Port: 1}},
+		"no exit": {{Port: 2}}, "comma": {{Exit: "a,b", Port: 3}}} {
+		_, err = s.UpdateGateway(ctx, "gw-1", store.GatewayUpdate{Relays: &bad})
+		wantCode(t, "UpdateGateway relays "+name, err, errs.Invalid)
+	}
 	_, err = s.UpdateGateway(ctx, "gw-none", store.GatewayUpdate{Region: &region})
 	wantCode(t, "UpdateGateway unknown", err, errs.NotFound)
 	other, err := s.GatewayByCredential(ctx, []byte("cred-2"))
