@@ -2,7 +2,11 @@ package devices
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/nitronet/nitronet/internal/dnsblock"
@@ -106,6 +110,79 @@ func (s *Service) dns(blocking []string) ([]netip.Addr, error) {
 		return nil, errs.Wrap(errs.Internal, err, "DNS blocking resolver")
 	}
 	return []netip.Addr{a}, nil
+}
+
+// WireGuardMultihop returns the wg-quick configuration of the account's
+// device id for a multihop tunnel that stock WireGuard apps can use: its
+// peer is the exit gateway (its public key), reached at the entry
+// gateway's relay port for that exit (on the entry's endpoint host),
+// which forwards the tunnel's datagrams to the exit. The entry sees the
+// device's address but carries only the exit's ciphertext; the exit sees
+// the entry's address, never the device's. entry and exit are named as
+// Gateway takes them and must differ (Invalid, field "exit"); an entry
+// that reports no relay to the exit is Invalid with field "entry". It
+// returns the configuration, the entry and the exit.
+func (s *Service) WireGuardMultihop(ctx context.Context, accountID, id, entry, exit string) (wgconf.Config, gateways.Gateway, gateways.Gateway, error) {
+	fail := func(err error) (wgconf.Config, gateways.Gateway, gateways.Gateway, error) {
+		return wgconf.Config{}, gateways.Gateway{}, gateways.Gateway{}, err
+	}
+	d, err := s.Get(ctx, accountID, id)
+	if err != nil {
+		return fail(err)
+	}
+	if s.cfg.Gateways == nil {
+		return fail(errs.E(errs.Unavailable, "no gateway directory is configured"))
+	}
+	enrolled, err := s.cfg.Gateways.Enrolled(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if entry == "" {
+		return fail(errs.Field(errs.Invalid, "entry", "choose an entry gateway"))
+	}
+	if exit == "" {
+		return fail(errs.Field(errs.Invalid, "exit", "choose an exit gateway"))
+	}
+	in, err := pickGateway(enrolled, entry)
+	if err != nil {
+		return fail(relabel(err, "entry"))
+	}
+	out, err := pickGateway(enrolled, exit)
+	if err != nil {
+		return fail(relabel(err, "exit"))
+	}
+	if in.ID == out.ID {
+		return fail(errs.Field(errs.Invalid, "exit", "the exit must be another gateway than the entry"))
+	}
+	port, ok := in.RelayPort(out.ID)
+	if !ok {
+		return fail(errs.Field(errs.Invalid, "entry", "gateway %s relays no multihop tunnel to %s", in.Region, out.Region))
+	}
+	host, _, err := net.SplitHostPort(in.Endpoint)
+	if err != nil {
+		return fail(errs.E(errs.Unavailable, "gateway %s has no valid endpoint", in.ID))
+	}
+	via := out
+	via.Endpoint = net.JoinHostPort(host, strconv.Itoa(port))
+	dns, err := s.dns(d.DNSBlocking) // the exit's resolvers, as for a single hop
+	if err != nil {
+		return fail(err)
+	}
+	c, err := WireGuardConfig(d.Addresses, via, dns)
+	if err != nil {
+		return fail(err)
+	}
+	return c, in, out, nil
+}
+
+// relabel returns err with its field renamed to field, if it is a field
+// error of pickGateway.
+func relabel(err error, field string) error {
+	var e *errs.Error
+	if errors.As(err, &e) && e.Field == "gateway" {
+		return errs.Field(e.Code, field, "%s", strings.Replace(e.Message, "gateway", field+" gateway", 1))
+	}
+	return err
 }
 
 // WireGuardConfig builds the wg-quick configuration (without a private

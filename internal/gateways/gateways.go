@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,9 +50,32 @@ type Gateway struct {
 	Endpoint string `json:"endpoint"`
 	// TCPPort is the port on Endpoint's host where the gateway also
 	// takes WireGuard over TCP, or 0 if it offers none.
-	TCPPort   int        `json:"tcp_port,omitempty"`
+	TCPPort int `json:"tcp_port,omitempty"`
+	// Relays are the gateway's multihop relay ports: a stock WireGuard
+	// app that dials Endpoint's host on a relay's port reaches that
+	// relay's exit gateway through this one (see devices.WireGuard).
+	Relays    []Relay    `json:"relays,omitempty"`
 	PublicKey string     `json:"public_key"`
 	LastSeen  *time.Time `json:"last_seen,omitempty"`
+}
+
+// Relay is a multihop relay port of an entry gateway.
+type Relay struct {
+	// Exit is the id of the exit gateway the port forwards to.
+	Exit string `json:"exit"`
+	// Port is the UDP port on the entry's endpoint host.
+	Port int `json:"port"`
+}
+
+// RelayPort returns the port of g that relays to the gateway with id
+// exit, and whether there is one.
+func (g Gateway) RelayPort(exit string) (int, bool) {
+	for _, r := range g.Relays {
+		if r.Exit == exit {
+			return r.Port, true
+		}
+	}
+	return 0, false
 }
 
 // ValidateRegion checks a region name: 1 to 32 of [a-z0-9-] (see
@@ -186,6 +210,9 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (*store.G
 // view is g as clients and staff see it.
 func view(g *store.Gateway) *Gateway {
 	v := &Gateway{ID: g.ID, Region: g.Region, Endpoint: g.Endpoint, TCPPort: g.TCPPort, PublicKey: g.PublicKey}
+	for _, r := range g.Relays {
+		v.Relays = append(v.Relays, Relay{Exit: r.Exit, Port: r.Port})
+	}
 	if g.LastSeen != nil {
 		t := g.LastSeen.UTC()
 		v.LastSeen = &t
@@ -284,6 +311,15 @@ func (s *Service) Hello(ctx context.Context, g *store.Gateway, req gwproto.Hello
 		changed = append(changed, "tcp_port")
 		logArgs = append(logArgs, "tcp_port_was", g.TCPPort, "tcp_port", req.TCPPort)
 	}
+	relays, err := helloRelays(g.ID, req)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Equal(relays, g.Relays) && (len(relays) > 0 || len(g.Relays) > 0) {
+		u.Relays = &relays
+		changed = append(changed, "relays")
+		logArgs = append(logArgs, "relays_was", len(g.Relays), "relays", len(relays))
+	}
 	cur := g
 	if len(changed) > 0 {
 		var err error
@@ -292,7 +328,40 @@ func (s *Service) Hello(ctx context.Context, g *store.Gateway, req gwproto.Hello
 		}
 		s.cfg.Logger.Info("gateway record updated from its start-up report", logArgs...)
 	}
-	return &gwproto.HelloResponse{ID: cur.ID, Region: cur.Region, Endpoint: cur.Endpoint, TCPPort: cur.TCPPort, Changed: changed}, nil
+	resp := &gwproto.HelloResponse{ID: cur.ID, Region: cur.Region, Endpoint: cur.Endpoint, TCPPort: cur.TCPPort, Changed: changed}
+	for _, r := range cur.Relays {
+		resp.Relays = append(resp.Relays, gwproto.Relay{Exit: r.Exit, Port: r.Port})
+	}
+	return resp, nil
+}
+
+// helloRelays checks the relay ports of a start-up report of gateway id
+// and returns them in port order: each port 1 to 65535 and once, none the
+// gateway's listen or TCP port, each exit an id other than the gateway's
+// own. A bad one is Invalid with field "relays". The exit need not exist
+// yet: a configuration through the relay is handed out only for an
+// enrolled exit.
+func helloRelays(id string, req gwproto.HelloRequest) ([]store.Relay, error) {
+	out := make([]store.Relay, 0, len(req.Relays))
+	for _, r := range req.Relays {
+		if r.Port < 1 || r.Port > 65535 || r.Port == req.ListenPort || r.Port == req.TCPPort {
+			return nil, errs.Field(errs.Invalid, "relays", "relay port %d must be 1 to 65535 and not the gateway's own", r.Port)
+		}
+		if r.Exit == "" || r.Exit == id || len(r.Exit) > 64 || strings.ContainsAny(r.Exit, "=, ") {
+			return nil, errs.Field(errs.Invalid, "relays", "relay exit must be another gateway's id")
+		}
+		out = append(out, store.Relay{Exit: r.Exit, Port: r.Port})
+	}
+	slices.SortFunc(out, func(a, b store.Relay) int { return a.Port - b.Port })
+	for i := 1; i < len(out); i++ {
+		if out[i].Port == out[i-1].Port {
+			return nil, errs.Field(errs.Invalid, "relays", "relay port %d given twice", out[i].Port)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
 }
 
 // Provision enrolls the gateway that `nitronet serve --gateway` runs in
