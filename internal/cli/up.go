@@ -149,11 +149,17 @@ func chooseGateway(ctx context.Context, cl *client.Client, want, transport strin
 // deviceConfig fetches the wg-quick config for a device and gateway and
 // fills in the local private key.
 func deviceConfig(ctx context.Context, cl *client.Client, deviceID, gatewayID string, key wgkey.PrivateKey) (wgconf.Config, error) {
-	var text string
 	q := ""
 	if gatewayID != "" {
 		q = "?gateway=" + url.QueryEscape(gatewayID)
 	}
+	return fetchDeviceConfig(ctx, cl, deviceID, q, key)
+}
+
+// fetchDeviceConfig fetches the wg-quick config for a device with the
+// query q ("" or "?…") and fills in the local private key.
+func fetchDeviceConfig(ctx context.Context, cl *client.Client, deviceID, q string, key wgkey.PrivateKey) (wgconf.Config, error) {
+	var text string
 	if err := cl.Do(ctx, "GET", "/api/v1/devices/"+url.PathEscape(deviceID)+"/wireguard"+q, nil, &text); err != nil {
 		return wgconf.Config{}, err
 	}
@@ -694,10 +700,10 @@ func printStatus(env *Env, s *upStatus) error {
 }
 
 func newDeviceConfigCmd(g *globals) *cobra.Command {
-	var gw string
+	var gw, entry, exit string
 	var qr bool
 	c := &cobra.Command{
-		Use:   "config ID|NAME [--gateway ID|REGION] [--qr]",
+		Use:   "config ID|NAME [--gateway ID|REGION | --entry ID|REGION --exit ID|REGION] [--qr]",
 		Short: "Print a complete wg-quick config (with this machine's private key) for stock WireGuard apps",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -717,7 +723,17 @@ func newDeviceConfigCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			conf, err := deviceConfig(cmd.Context(), cl, dev.ID, gw, key)
+			var conf wgconf.Config
+			if entry != "" || exit != "" {
+				if gw != "" {
+					return usageError(cmd, "--gateway is for a single hop; with --entry, name the exit with --exit")
+				}
+				// The entry's relay port carries the tunnel to the exit.
+				q := "?entry=" + url.QueryEscape(entry) + "&exit=" + url.QueryEscape(exit)
+				conf, err = fetchDeviceConfig(cmd.Context(), cl, dev.ID, q, key)
+			} else {
+				conf, err = deviceConfig(cmd.Context(), cl, dev.ID, gw, key)
+			}
 			if err != nil {
 				return err
 			}
@@ -735,6 +751,8 @@ func newDeviceConfigCmd(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&gw, "gateway", "", "gateway id or region (default: the only gateway)")
+	c.Flags().StringVar(&entry, "entry", "", "multihop: the entry gateway (id or region), which must relay to --exit (`gateway --multihop-relay`)")
+	c.Flags().StringVar(&exit, "exit", "", "multihop: the exit gateway (id or region); traffic leaves from here")
 	c.Flags().BoolVar(&qr, "qr", false, "print the config as a QR code for the mobile WireGuard apps")
 	return c
 }
