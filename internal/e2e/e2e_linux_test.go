@@ -758,8 +758,16 @@ func (w *world) stockClient(t *testing.T, c *client) {
 	if !strings.Contains(conf, "PrivateKey = ") || !strings.Contains(conf, "Endpoint = "+net.JoinHostPort(endpointIP, kernelPort)) {
 		t.Fatalf("device config: got %q, want a private key and endpoint %s:%s", redactKeys(conf), endpointIP, kernelPort)
 	}
-	iface := fmt.Sprintf("e2ewg%d", os.Getpid()%100000)
-	dir := filepath.Join(w.tmp, "stock")
+	w.stockTunnel(t, c, conf, fmt.Sprintf("e2ewg%d", os.Getpid()%100000))
+}
+
+// stockTunnel brings c up with wireguard-go and wg(8) from the wg-quick
+// config conf, on interface iface (its UAPI socket is host-wide: a name
+// of its own per caller), with routes for the web server and the tunnel
+// pool.
+func (w *world) stockTunnel(t *testing.T, c *client, conf, iface string) {
+	t.Helper()
+	dir := filepath.Join(w.tmp, "stock-"+iface)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
