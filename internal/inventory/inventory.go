@@ -580,7 +580,7 @@ func vpnCategories() []Category {
 		{
 			ID:          IDSessions,
 			Name:        "Session intervals",
-			Description: "When each of your devices was connected: device, gateway region, start and end, rounded to the minute. No addresses, destinations, DNS queries or byte counts. A multihop connection has an interval at each of its two gateways, entry and exit. The operator may switch this recording off, in which case only a live count of connected devices is kept in memory.",
+			Description: "When each of your devices was connected: device, gateway region, start and end, rounded to the minute. No addresses, destinations, DNS queries or byte counts. A multihop connection of the Nitronet app has an interval at each of its two gateways, entry and exit; one of a stock app (through an entry's relay port) has one at the exit only. The operator may switch this recording off, in which case only a live count of connected devices is kept in memory.",
 			Subjects:    []string{SubjectUsers},
 			Fields:      []string{"device ID", "gateway region", "start (minute)", "end (minute)"},
 			Purposes:    []string{PurposeUsage, PurposeLimits, PurposeStats},
@@ -778,6 +778,7 @@ func NeverKept() []string {
 		"The connection-quality measurements your app uses to pick a gateway, which stay on your device",
 		"The ephemeral keys and pre-shared keys of quantum-resistant tunnels: a gateway holds them in memory only, while your device uses them, and writes them nowhere",
 		"Whether you connect over UDP or over TCP (UDP-over-TCP): the choice is made on your device and never recorded",
+		"Which entry a stock app's multihop configuration goes through, and the addresses an entry gateway's relay port forwards for: the entry holds a socket per source in memory only, drops it after 3 minutes idle, and writes nothing",
 	}
 }
 
