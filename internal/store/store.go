@@ -226,7 +226,7 @@ type Store interface {
 	// SetVerified marks one channel of the account as verified.
 	SetVerified(ctx context.Context, accountID string, ch Channel) error
 	// SetPassword replaces the password hash and deletes all the account's
-	// tokens, in one transaction.
+	// login tokens and reset tokens, in one transaction.
 	SetPassword(ctx context.Context, accountID, hash string) error
 
 	// Tokens.
@@ -258,10 +258,12 @@ type Store interface {
 
 	// Password reset.
 
-	// CreateResetToken inserts t.
+	// CreateResetToken inserts t and revokes (deletes) every other reset
+	// token of its account, in one transaction.
 	CreateResetToken(ctx context.Context, t *ResetToken) error
 	// ConsumeResetToken atomically deletes the reset token with hash and
-	// returns its account id. Unknown, used or expired tokens return Gone.
+	// every other reset token of its account, and returns the account id.
+	// Unknown, used or expired tokens return Gone.
 	ConsumeResetToken(ctx context.Context, hash []byte, now time.Time) (accountID string, err error)
 
 	// Devices.

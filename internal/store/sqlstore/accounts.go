@@ -138,7 +138,8 @@ func (s *Store) SetVerified(ctx context.Context, accountID string, ch store.Chan
 }
 
 // SetPassword replaces the account's password hash and deletes all its
-// tokens in one transaction. It returns NotFound for an unknown account.
+// login tokens and reset tokens in one transaction. It returns NotFound for
+// an unknown account.
 func (s *Store) SetPassword(ctx context.Context, accountID, hash string) error {
 	return s.write(ctx, "set password", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
@@ -146,8 +147,15 @@ func (s *Store) SetPassword(ctx context.Context, accountID, hash string) error {
 		if err := affected(res, err, "account not found"); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM tokens WHERE account_id = $1`, accountID)
-		return err
+		for _, q := range []string{
+			`DELETE FROM tokens WHERE account_id = $1`,
+			`DELETE FROM reset_tokens WHERE account_id = $1`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, accountID); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -308,8 +316,10 @@ func (s *Store) UseCode(ctx context.Context, accountID string, ch store.Channel,
 	})
 }
 
-// CreateResetToken inserts t. It returns Invalid for an empty hash,
-// NotFound for an unknown account and Conflict for a duplicate hash.
+// CreateResetToken inserts t and, in the same transaction, deletes every
+// other reset token of its account: only the newest one works. It returns
+// Invalid for an empty hash, NotFound for an unknown account and Conflict
+// for a duplicate hash (leaving the older tokens in place).
 func (s *Store) CreateResetToken(ctx context.Context, t *store.ResetToken) error {
 	if len(t.Hash) == 0 {
 		return errs.E(errs.Invalid, "reset token hash is empty")
@@ -317,14 +327,20 @@ func (s *Store) CreateResetToken(ctx context.Context, t *store.ResetToken) error
 	return s.write(ctx, "create reset token", func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO reset_tokens (hash, account_id, expires_at, created_at)
 			VALUES ($1, $2, $3, $4)`, t.Hash, t.AccountID, unix(t.ExpiresAt), unix(t.CreatedAt))
-		return mapErr(err, "reset token already exists")
+		if err != nil {
+			return mapErr(err, "reset token already exists")
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM reset_tokens WHERE account_id = $1 AND hash <> $2`,
+			t.AccountID, t.Hash)
+		return err
 	})
 }
 
 // ConsumeResetToken atomically deletes the reset token with hash, if it
-// expires after now, and returns its account id. Only one of several
-// concurrent callers succeeds. Unknown, used or expired tokens return Gone
-// (an expired token is left for retention to delete).
+// expires after now, together with every other reset token of its account,
+// and returns the account id. Only one of several concurrent callers
+// succeeds. Unknown, used or expired tokens return Gone (an expired token
+// is left for retention to delete).
 func (s *Store) ConsumeResetToken(ctx context.Context, hash []byte, now time.Time) (string, error) {
 	var id string
 	err := s.write(ctx, "consume reset token", func(tx *sql.Tx) error {
@@ -333,6 +349,10 @@ func (s *Store) ConsumeResetToken(ctx context.Context, hash []byte, now time.Tim
 		if errors.Is(err, sql.ErrNoRows) {
 			return errs.E(errs.Gone, "reset token invalid or expired")
 		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM reset_tokens WHERE account_id = $1`, id)
 		return err
 	})
 	if err != nil {

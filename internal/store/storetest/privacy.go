@@ -238,6 +238,7 @@ func erasureFixture(t *testing.T, s store.Store, acct, req string, key int) *sto
 	must(t, "CreateToken", s.CreateToken(ctx, &store.Token{Hash: []byte("tok-" + acct), AccountID: acct, CreatedAt: t0(), ExpiresAt: t0().Add(time.Hour)}))
 	must(t, "PostMessage", s.PostMessage(ctx, &store.Message{ID: "msg_" + acct, AccountID: acct, Kind: "privacy-denied",
 		Sealed: []byte("sealed message to " + acct), CreatedAt: t0()}))
+	must(t, "CreateResetToken", s.CreateResetToken(ctx, &store.ResetToken{Hash: []byte("reset-" + acct), AccountID: acct, CreatedAt: t0(), ExpiresAt: t0().Add(time.Hour)}))
 	mkRequest(t, s, req, acct, store.RequestErasure, store.RequestVerified, 0)
 	mkRequest(t, s, req+"_old", acct, store.RequestAccess, store.RequestCompleted, -time.Hour)
 	return a
@@ -309,6 +310,9 @@ func checkErased(t *testing.T, s store.Store, acct, req string) {
 	}
 	if ms, _, _ := s.Messages(ctx, acct, 10); len(ms) != 0 {
 		t.Fatalf("got %d inbox messages, want 0", len(ms))
+	}
+	if _, err := s.ConsumeResetToken(ctx, []byte("reset-"+acct), t0()); !errs.Is(err, errs.Gone) {
+		t.Fatalf("reset token after erasure: got %v, want Gone", err)
 	}
 	if rs, _ := s.PrivacyRequests(ctx, store.PrivacyFilter{AccountID: acct}); len(rs) != 0 {
 		t.Fatalf("got %d requests still linked to the account, want 0", len(rs))

@@ -507,47 +507,61 @@ func testCodes(t *testing.T, s store.Store) {
 func testResetTokens(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	mkAccount(t, s, "acct-r")
-	for _, rt := range []*store.ResetToken{
-		{Hash: []byte("reset-1"), AccountID: "acct-r", ExpiresAt: t0().Add(time.Hour), CreatedAt: t0()},
-		{Hash: []byte("reset-2"), AccountID: "acct-r", ExpiresAt: t0().Add(time.Hour), CreatedAt: t0()},
-	} {
-		must(t, "CreateResetToken", s.CreateResetToken(ctx, rt))
+	mkAccount(t, s, "acct-s")
+	rt := func(hash, acct string, ttl time.Duration) *store.ResetToken {
+		return &store.ResetToken{Hash: []byte(hash), AccountID: acct, ExpiresAt: t0().Add(ttl), CreatedAt: t0()}
 	}
+	must(t, "CreateResetToken", s.CreateResetToken(ctx, rt("other", "acct-s", time.Hour)))
 	createErrs := []struct {
 		name string
 		rt   *store.ResetToken
 		want errs.Code
 	}{
-		{"duplicate", &store.ResetToken{Hash: []byte("reset-1"), AccountID: "acct-r", ExpiresAt: t0(), CreatedAt: t0()}, errs.Conflict},
-		{"unknown account", &store.ResetToken{Hash: []byte("reset-x"), AccountID: "acct-none", ExpiresAt: t0(), CreatedAt: t0()}, errs.NotFound},
-		{"empty hash", &store.ResetToken{AccountID: "acct-r", ExpiresAt: t0(), CreatedAt: t0()}, errs.Invalid},
+		{"unknown account", rt("reset-x", "acct-none", 0), errs.NotFound},
+		{"empty hash", rt("", "acct-r", 0), errs.Invalid},
+		{"duplicate", rt("other", "acct-r", 0), errs.Conflict},
 	}
 	for _, tc := range createErrs {
 		t.Run("create "+tc.name, func(t *testing.T) {
 			wantCode(t, "CreateResetToken", s.CreateResetToken(ctx, tc.rt), tc.want)
 		})
 	}
-	consumes := []struct {
-		name string
-		hash string
-		now  time.Time
-		want errs.Code
-	}{
-		{"expired", "reset-2", t0().Add(time.Hour), errs.Gone},
-		{"valid", "reset-1", t0().Add(time.Minute), ""},
-		{"used", "reset-1", t0().Add(time.Minute), errs.Gone},
-		{"unknown", "reset-none", t0(), errs.Gone},
-		{"valid after failed expired attempt", "reset-2", t0(), ""},
+	consume := func(hash string, now time.Time) error {
+		_, err := s.ConsumeResetToken(ctx, []byte(hash), now)
+		return err
 	}
-	for _, tc := range consumes {
-		t.Run("consume "+tc.name, func(t *testing.T) {
-			id, err := s.ConsumeResetToken(ctx, []byte(tc.hash), tc.now)
-			wantCode(t, "ConsumeResetToken", err, tc.want)
-			if err == nil && id != "acct-r" {
-				t.Fatalf("ConsumeResetToken: got account %q, want %q", id, "acct-r")
-			}
-		})
-	}
+	t.Run("a new token revokes the older ones", func(t *testing.T) {
+		must(t, "CreateResetToken", s.CreateResetToken(ctx, rt("r1", "acct-r", time.Hour)))
+		must(t, "CreateResetToken", s.CreateResetToken(ctx, rt("r2", "acct-r", time.Hour)))
+		wantCode(t, "consume r1 after r2 was issued", consume("r1", t0()), errs.Gone)
+	})
+	t.Run("consuming revokes every token of the account", func(t *testing.T) {
+		id, err := s.ConsumeResetToken(ctx, []byte("r2"), t0().Add(time.Minute))
+		must(t, "consume r2", err)
+		if id != "acct-r" {
+			t.Fatalf("ConsumeResetToken: got account %q, want %q", id, "acct-r")
+		}
+		wantCode(t, "consume r2 again", consume("r2", t0()), errs.Gone)
+		wantCode(t, "consume unknown", consume("reset-none", t0()), errs.Gone)
+	})
+	t.Run("expired", func(t *testing.T) {
+		must(t, "CreateResetToken", s.CreateResetToken(ctx, rt("r3", "acct-r", time.Hour)))
+		wantCode(t, "consume at expiry", consume("r3", t0().Add(time.Hour)), errs.Gone)
+		// A failed attempt on an expired token consumes nothing.
+		must(t, "consume r3 before expiry", consume("r3", t0()))
+	})
+	t.Run("a password change revokes them", func(t *testing.T) {
+		must(t, "CreateResetToken", s.CreateResetToken(ctx, rt("r4", "acct-r", time.Hour)))
+		must(t, "SetPassword", s.SetPassword(ctx, "acct-r", "new-hash"))
+		wantCode(t, "consume r4 after a password change", consume("r4", t0()), errs.Gone)
+	})
+	t.Run("other accounts keep theirs", func(t *testing.T) {
+		id, err := s.ConsumeResetToken(ctx, []byte("other"), t0())
+		must(t, "consume the other account's token", err)
+		if id != "acct-s" {
+			t.Fatalf("ConsumeResetToken: got account %q, want acct-s", id)
+		}
+	})
 }
 
 func testResetTokenConcurrent(t *testing.T, s store.Store) {
