@@ -1,19 +1,31 @@
 // Package contact validates and normalises the contact identifiers an
 // account holds: an email address and a mobile number.
 //
-// Normalisation gives every identifier exactly one spelling, so that blind
-// indexes (HMAC of the normalised form) match whatever way a user types it.
-// Every normaliser here is idempotent: normalising its own output returns the
-// same string. Error messages never contain the input, so they are safe to log
-// and to show to the client.
+// Normalisation gives every identifier exactly one spelling, its canonical
+// form, so that blind indexes (HMAC of the canonical form), uniqueness
+// checks and the rate limiters' keys all agree whatever way a user types
+// it: NormalizeEmail and NormalizeMobile are the only functions in the
+// program that fold case, width or script variants of a contact, and
+// everything that compares contacts goes through them. Every normaliser here
+// is idempotent: normalising its own output returns the same string. Error
+// messages never contain the input, so they are safe to log and to show to
+// the client.
+//
+// The canonical forms only ever gained spellings they accept: every value
+// an earlier version accepted still normalises to what it did then (a test
+// checks this against that version), so the blind indexes already stored
+// stay valid and need no re-indexing.
 package contact
 
 import (
+	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
 	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/nitronet/nitronet/internal/errs"
 )
@@ -31,10 +43,14 @@ const (
 // maxEmailLen bytes, plus surrounding white space.
 const maxInputLen = 1024
 
-// NormalizeEmail trims surrounding white space from s, validates it and
-// returns its normalised form.
+// NormalizeEmail returns the canonical form of the email address s, or an
+// error if s is not acceptable.
 //
-// s must be a single bare addr-spec, "local@domain": no display name, no angle
+// s is first mapped to Unicode compatibility form (NFKC), which folds
+// full-width and other compatibility characters to their plain forms (so
+// "ｂｏｂ＠ｅxample．com" is "bob@example.com", and the Kelvin sign is "K"),
+// and surrounding white space is trimmed. What remains must be a single
+// bare addr-spec, "local@domain": no display name, no angle
 // brackets, no comments, no quoted local part, no domain literal. The local
 // part must be a dot-atom of ASCII characters (RFC 5322 atext) of at most 64
 // bytes; it is lowercased. The domain is mapped and converted to its IDNA
@@ -43,6 +59,11 @@ const maxInputLen = 1024
 // labels, each of 1 to 63 letters, digits or hyphens not starting or ending
 // with a hyphen, and a top-level label that is not all digits. A trailing dot
 // is rejected. The result is at most 254 bytes.
+//
+// Characters that only look alike are not folded: a dotless ı, a Cyrillic а
+// or a Greek ο in the domain make a different domain (and CheckNewEmail
+// refuses labels that mix scripts), and non-ASCII letters in the local part,
+// such as the Turkish İ, are refused rather than lowercased.
 //
 // Lowercasing the local part is a deliberate policy: RFC 5321 lets a server
 // treat it as case-sensitive, but no mainstream provider does, and one account
@@ -57,6 +78,15 @@ func NormalizeEmail(s string) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", invalidEmail("is not valid UTF-8")
 	}
+	s = norm.NFKC.String(s)
+	if len(s) > maxInputLen {
+		return "", invalidEmail("is too long")
+	}
+	return normalizeEmail(s)
+}
+
+// normalizeEmail is NormalizeEmail after the compatibility mapping.
+func normalizeEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return "", invalidEmail("is empty")
@@ -178,18 +208,25 @@ func invalidEmail(why string) error {
 }
 
 // maxPhoneInputLen bounds hostile input. E.164 numbers have at most 15
-// digits; this leaves room for generous formatting.
-const maxPhoneInputLen = 64
+// digits; this leaves room for generous formatting. maxPhoneRawLen bounds
+// the input before digits in other scripts are folded to ASCII (a full-width
+// digit takes three bytes).
+const (
+	maxPhoneInputLen = 64
+	maxPhoneRawLen   = 4 * maxPhoneInputLen
+)
 
 // NormalizeMobile parses the phone number s and returns it in E.164 form, for
 // example "+447911123456".
 //
 // s may be in international form, starting with "+", or in the national form
 // of defaultRegion, a CLDR region code such as "GB" (case-insensitive). If
-// defaultRegion is "", only international form is accepted. s may contain
-// only ASCII digits, a leading "+", and the separators space, tab, "-", ".",
-// "/", "(" and ")"; letters (vanity numbers), extensions and "tel:" URIs are
-// rejected.
+// defaultRegion is "", only international form is accepted. s is first
+// mapped to Unicode compatibility form (NFKC, which folds full-width digits
+// and signs) and decimal digits of other scripts, such as Arabic-Indic ones,
+// are folded to ASCII. Then s may contain only digits, a leading "+", and
+// the separators space, tab, "-", ".", "/", "(" and ")"; letters (vanity
+// numbers), extensions and "tel:" URIs are rejected.
 //
 // The number must be valid according to libphonenumber's metadata and of type
 // MOBILE or FIXED_LINE_OR_MOBILE (the latter covers regions such as the US
@@ -206,6 +243,10 @@ func NormalizeMobile(s, defaultRegion string) (string, error) {
 	if region != "" && phonenumbers.GetCountryCodeForRegion(region) == 0 {
 		return "", errs.E(errs.Internal, "unsupported default phone region")
 	}
+	if len(s) > maxPhoneRawLen || !utf8.ValidString(s) {
+		return "", invalidMobile("is too long or not text")
+	}
+	s = foldDigits(norm.NFKC.String(s))
 	if len(s) > maxPhoneInputLen {
 		return "", invalidMobile("is too long")
 	}
@@ -252,6 +293,113 @@ func NormalizeMobile(s, defaultRegion string) (string, error) {
 	return phonenumbers.Format(n, phonenumbers.E164), nil
 }
 
+// foldDigits replaces every decimal digit (Unicode category Nd) with its
+// ASCII digit. Unicode lays out each script's digits as runs of ten, zero
+// first, so a digit's value is its offset in its range of the Nd table
+// modulo ten.
+func foldDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < utf8.RuneSelf || !unicode.Is(unicode.Nd, r) {
+			return r
+		}
+		for _, rg := range unicode.Nd.R16 {
+			if lo, hi := rune(rg.Lo), rune(rg.Hi); rg.Stride == 1 && lo <= r && r <= hi {
+				return '0' + (r-lo)%10
+			}
+		}
+		for _, rg := range unicode.Nd.R32 {
+			if lo, hi := rune(rg.Lo), rune(rg.Hi); rg.Stride == 1 && lo <= r && r <= hi {
+				return '0' + (r-lo)%10
+			}
+		}
+		return r
+	}, s)
+}
+
 func invalidMobile(why string) error {
 	return errs.Field(errs.Invalid, "mobile", "mobile number %s", why)
+}
+
+// CheckNewEmail returns an Invalid error (field "email") if the canonical
+// address email (NormalizeEmail's result) is not acceptable as a new
+// contact: one whose domain has a label mixing scripts, such as Latin
+// letters with a Cyrillic "а" ("exаmple.com"), a common way to make an
+// address that looks like someone else's. It follows the "highly
+// restrictive" level of Unicode Technical Standard #39, section 5.2: a
+// label's letters must come from one script, or from Latin with the Han,
+// Hiragana and Katakana of Japanese, the Han and Bopomofo of Chinese, or
+// the Han and Hangul of Korean. Digits, hyphens and combining marks belong
+// to every script.
+//
+// It applies to addresses being registered (sign-up, a contact change, a
+// new staff account), never to lookups, so an address accepted before this
+// rule existed still logs in.
+func CheckNewEmail(email string) error {
+	_, domain, ok := strings.Cut(email, "@")
+	if !ok {
+		return invalidEmail("must contain an @")
+	}
+	for _, label := range strings.Split(domain, ".") {
+		u := label
+		if strings.HasPrefix(label, "xn--") {
+			var err error
+			if u, err = idna.Punycode.ToUnicode(label); err != nil {
+				return invalidEmail("has an invalid domain")
+			}
+		}
+		if !singleScript(u) {
+			return invalidEmail("has a domain that mixes alphabets (such as Latin and Cyrillic letters); type it in one alphabet")
+		}
+	}
+	return nil
+}
+
+// The scripts of UTS #39's "highly restrictive" combinations.
+var scriptSets = [][]string{
+	{"Latin", "Han", "Hiragana", "Katakana"},
+	{"Latin", "Han", "Bopomofo"},
+	{"Latin", "Han", "Hangul"},
+}
+
+// singleScript reports whether the letters of label satisfy UTS #39's
+// highly restrictive level (see CheckNewEmail).
+func singleScript(label string) bool {
+	seen := map[string]bool{}
+	for _, r := range label {
+		switch {
+		case r < utf8.RuneSelf:
+			if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {
+				seen["Latin"] = true
+			}
+		case unicode.In(r, unicode.Common, unicode.Inherited):
+		default:
+			seen[scriptOf(r)] = true
+		}
+	}
+	if len(seen) <= 1 {
+		return true
+	}
+	for _, set := range scriptSets {
+		all := true
+		for sc := range seen {
+			if !slices.Contains(set, sc) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// scriptOf returns the Unicode script of r ("Unknown" for none).
+func scriptOf(r rune) string {
+	for name, tab := range unicode.Scripts {
+		if unicode.Is(tab, r) {
+			return name
+		}
+	}
+	return "Unknown"
 }

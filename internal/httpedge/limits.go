@@ -6,9 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/contact"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/ratelimit"
 	"golang.org/x/time/rate"
@@ -145,16 +145,27 @@ func ClientKey(r *http.Request) string {
 	return "addr:" + host
 }
 
-// EmailKey returns the per-email key of a user's login or password reset,
-// the same for every spelling of the address that differs only in case
-// and surrounding space.
-func EmailKey(email string) string { return "email:" + normEmail(email) }
+// EmailKey returns the per-email key of a user's login or password reset:
+// the canonical form of the address (contact.NormalizeEmail), the form the
+// account's blind index and its uniqueness are keyed on, so every spelling
+// that reaches the same account (case, width, IDNA) spends the same budget.
+// An address with no canonical form can match no account; it keys on
+// itself. Limiters hash keys before holding them.
+func EmailKey(email string) string { return "email:" + canonicalEmail(email) }
 
 // StaffEmailKey returns the per-email key of a staff login, apart from
-// users' keys.
-func StaffEmailKey(email string) string { return "staff:" + normEmail(email) }
+// users' keys and keyed on the same canonical form.
+func StaffEmailKey(email string) string { return "staff:" + canonicalEmail(email) }
 
-func normEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// canonicalEmail returns the canonical form of email, or, if it has none,
+// email itself marked so that it cannot collide with a canonical form.
+func canonicalEmail(email string) string {
+	c, err := contact.NormalizeEmail(email)
+	if err != nil {
+		return "invalid:" + email
+	}
+	return c
+}
 
 // Scope names a per-account budget: what the counted attempts are for.
 type Scope string

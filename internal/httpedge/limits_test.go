@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/nitronet/nitronet/internal/contact"
 )
 
 // budgetCall is one call a Spender received.
@@ -51,5 +53,38 @@ func TestNewSharedLimiters(t *testing.T) {
 	}
 	if _, err := NewSharedLimiters(DefaultLimits(), Shared{Spender: sp, Secret: make([]byte, 8), Logger: slog.New(slog.DiscardHandler)}, time.Now, nil); err == nil {
 		t.Error("a short secret was accepted")
+	}
+}
+
+// TestEmailKeysAreCanonical: the rate-limit keys of every spelling that
+// reaches the account of bob@example.com are one key, the same one the
+// account's blind index is derived from; look-alikes that are other
+// addresses get keys of their own, and nothing is lower-cased on the side.
+func TestEmailKeysAreCanonical(t *testing.T) {
+	for _, v := range []string{"bob@example.com", "BOB@Example.COM", " bob@example.com\t", "bob@\uff45xample.com",
+		"\uff42\uff4f\uff42\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d", "bob@example\u3002com"} {
+		c, err := contact.NormalizeEmail(v)
+		if err != nil || c != "bob@example.com" {
+			t.Fatalf("NormalizeEmail(%q): got %q, %v", v, c, err)
+		}
+		if got, want := EmailKey(v), EmailKey("bob@example.com"); got != want {
+			t.Errorf("EmailKey(%q): got %q, want %q", v, got, want)
+		}
+		if got, want := StaffEmailKey(v), StaffEmailKey("bob@example.com"); got != want {
+			t.Errorf("StaffEmailKey(%q): got %q, want %q", v, got, want)
+		}
+	}
+	for _, v := range []string{"bob@exampıe.com", "bob@ex\u0430mple.com", "b\u0130b@example.com", "\u212aob@example.com"} {
+		if EmailKey(v) == EmailKey("bob@example.com") {
+			t.Errorf("EmailKey(%q) equals bob@example.com's key", v)
+		}
+	}
+	// strings.ToLower would map the Turkish İ to i; the canonical form
+	// refuses it instead, so its key cannot be the one of bib@example.com.
+	if EmailKey("b\u0130b@example.com") == EmailKey("bib@example.com") {
+		t.Error("EmailKey folds İ to i")
+	}
+	if EmailKey("bob@example.com") == StaffEmailKey("bob@example.com") {
+		t.Error("user and staff keys of one address are equal")
 	}
 }
