@@ -68,8 +68,10 @@ type StaffStore interface {
 	StaffByToken(ctx context.Context, hash []byte, now time.Time) (*Staff, error)
 	// DeleteStaffToken revokes one token; an absent token is not an error.
 	DeleteStaffToken(ctx context.Context, hash []byte) error
-	// SetStaffTOTP stores (or with nil removes) the sealed TOTP seed and
-	// resets the last accepted step.
+	// SetStaffTOTP stores (or with nil removes) the sealed TOTP seed,
+	// resets the last accepted step and deletes the staff member's login
+	// tokens, in one transaction: sessions opened under the old factor
+	// end.
 	SetStaffTOTP(ctx context.Context, id string, sealed []byte) error
 	// UseStaffTOTPStep records step as used if it is later than the last
 	// one used; otherwise (a replayed code) it returns Conflict.

@@ -223,7 +223,14 @@ type Store interface {
 	// AccountByIndex returns the account, whatever its status, whose
 	// blind index on channel ch is index; NotFound if none.
 	AccountByIndex(ctx context.Context, ch Channel, index []byte) (*Account, error)
-	// SetVerified marks one channel of the account as verified.
+	// AttachMobile sets the mobile blind index of an account that has none
+	// (its sealed number was taken by another account when it was
+	// stored). Conflict if another account holds index, Precondition if the
+	// account already has one, NotFound for an unknown account.
+	AttachMobile(ctx context.Context, accountID string, index []byte) error
+	// SetVerified marks one channel of the account as verified. A mobile
+	// number without a blind index (not attached) cannot be verified:
+	// Precondition.
 	SetVerified(ctx context.Context, accountID string, ch Channel) error
 	// SetPassword replaces the password hash and deletes all the account's
 	// login tokens and reset tokens, in one transaction.
@@ -265,6 +272,9 @@ type Store interface {
 	// every other reset token of its account, and returns the account id.
 	// Unknown, used or expired tokens return Gone.
 	ConsumeResetToken(ctx context.Context, hash []byte, now time.Time) (accountID string, err error)
+	// ResetTokenAccount returns the account id of the reset token with
+	// hash without consuming it; unknown or expired tokens return Gone.
+	ResetTokenAccount(ctx context.Context, hash []byte, now time.Time) (accountID string, err error)
 
 	// Devices.
 

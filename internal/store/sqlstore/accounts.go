@@ -119,21 +119,54 @@ func (s *Store) AccountByIndex(ctx context.Context, ch store.Channel, index []by
 	return a, nil
 }
 
+// AttachMobile implements store.Store.
+func (s *Store) AttachMobile(ctx context.Context, accountID string, index []byte) error {
+	if len(index) == 0 {
+		return errs.E(errs.Invalid, "mobile index is empty")
+	}
+	return s.write(ctx, "attach mobile", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET mobile_index = $1
+			WHERE id = $2 AND mobile_index IS NULL AND status = $3`, index, accountID, store.StatusActive)
+		if err != nil {
+			return mapErr(err, "this mobile number is used by another account")
+		}
+		return s.notUpdated(ctx, tx, res, accountID, "the account already has a mobile number")
+	})
+}
+
+// notUpdated returns nil if res affected a row, and otherwise NotFound if
+// the account does not exist or Precondition with msg if it does.
+func (s *Store) notUpdated(ctx context.Context, tx *sql.Tx, res sql.Result, accountID, msg string) error {
+	n, err := res.RowsAffected()
+	if err != nil || n > 0 {
+		return err
+	}
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = $1`, accountID).Scan(&one); err != nil {
+		return notFound(err, "account not found")
+	}
+	return errs.E(errs.Precondition, "%s", msg)
+}
+
 // SetVerified marks one channel of the account as verified. It returns
-// Invalid for an unknown channel and NotFound for an unknown account.
+// Invalid for an unknown channel, NotFound for an unknown account and
+// Precondition for a mobile number that is not attached (no blind index).
 func (s *Store) SetVerified(ctx context.Context, accountID string, ch store.Channel) error {
 	var q string
 	switch ch {
 	case store.Email:
 		q = `UPDATE accounts SET email_verified = $1 WHERE id = $2`
 	case store.Mobile:
-		q = `UPDATE accounts SET mobile_verified = $1 WHERE id = $2`
+		q = `UPDATE accounts SET mobile_verified = $1 WHERE id = $2 AND mobile_index IS NOT NULL`
 	default:
 		return errs.E(errs.Invalid, "unknown channel %q", ch)
 	}
 	return s.write(ctx, "set verified", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, q, true, accountID)
-		return affected(res, err, "account not found")
+		if err != nil {
+			return err
+		}
+		return s.notUpdated(ctx, tx, res, accountID, "the mobile number is not attached to the account")
 	})
 }
 
@@ -353,6 +386,24 @@ func (s *Store) ConsumeResetToken(ctx context.Context, hash []byte, now time.Tim
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM reset_tokens WHERE account_id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// ResetTokenAccount returns the account id of the reset token with hash if
+// it expires after now, without consuming it; otherwise Gone.
+func (s *Store) ResetTokenAccount(ctx context.Context, hash []byte, now time.Time) (string, error) {
+	var id string
+	err := s.read(ctx, "reset token account", func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT account_id FROM reset_tokens WHERE hash = $1 AND expires_at > $2`,
+			hash, unix(now)).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errs.E(errs.Gone, "reset token invalid or expired")
+		}
 		return err
 	})
 	if err != nil {

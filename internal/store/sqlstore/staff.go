@@ -227,7 +227,8 @@ func (s *Store) SetStaffTOTP(ctx context.Context, id string, sealed []byte) erro
 		if n, _ := res.RowsAffected(); n == 0 {
 			return errs.E(errs.NotFound, "staff account not found")
 		}
-		return nil
+		_, err = tx.ExecContext(ctx, `DELETE FROM staff_tokens WHERE staff_id = $1`, id)
+		return err
 	})
 }
 

@@ -344,3 +344,30 @@ func testHolds(t *testing.T, s store.Store) {
 	}
 	wantCode(t, "SetFlags missing", s.SetFlags(ctx, "acc_nope", store.Flags{}), errs.NotFound)
 }
+
+// testStaffTOTP: storing or removing a second factor ends the staff
+// member's sessions, not others'; a time step is accepted once.
+func testStaffTOTP(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, id := range []string{"stf_t1", "stf_t2"} {
+		must(t, "CreateStaff", s.CreateStaff(ctx, &store.Staff{ID: id, Email: id + "@example.com", Role: "admin", PasswordHash: "h", CreatedAt: t0()}))
+		must(t, "CreateStaffToken", s.CreateStaffToken(ctx, []byte("tok-"+id), id, t0(), t0().Add(time.Hour)))
+	}
+	must(t, "SetStaffTOTP", s.SetStaffTOTP(ctx, "stf_t1", []byte("sealed seed")))
+	_, err := s.StaffByToken(ctx, []byte("tok-stf_t1"), t0())
+	wantCode(t, "the enrolled member's session after enrolment", err, errs.NotFound)
+	if got, err := s.StaffByToken(ctx, []byte("tok-stf_t2"), t0()); err != nil || got.ID != "stf_t2" {
+		t.Fatalf("another member's session: got %+v, %v", got, err)
+	}
+	st, err := s.StaffByID(ctx, "stf_t1")
+	if err != nil || !bytes.Equal(st.TOTPSealed, []byte("sealed seed")) || st.TOTPStep != 0 {
+		t.Fatalf("StaffByID after SetStaffTOTP: got %+v, %v", st, err)
+	}
+	must(t, "UseStaffTOTPStep", s.UseStaffTOTPStep(ctx, "stf_t1", 100))
+	wantCode(t, "replayed step", s.UseStaffTOTPStep(ctx, "stf_t1", 100), errs.Conflict)
+	must(t, "CreateStaffToken", s.CreateStaffToken(ctx, []byte("tok-again"), "stf_t1", t0(), t0().Add(time.Hour)))
+	must(t, "SetStaffTOTP nil", s.SetStaffTOTP(ctx, "stf_t1", nil))
+	_, err = s.StaffByToken(ctx, []byte("tok-again"), t0())
+	wantCode(t, "the member's session after the factor was removed", err, errs.NotFound)
+	wantCode(t, "SetStaffTOTP unknown", s.SetStaffTOTP(ctx, "stf_none", nil), errs.NotFound)
+}

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Accounts", testAccounts},
 		{"AccountTimes", testAccountTimes},
 		{"SetVerified", testSetVerified},
+		{"AttachMobile", testAttachMobile},
 		{"SetPassword", testSetPassword},
 		{"Tokens", testTokens},
 		{"Codes", testCodes},
@@ -76,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"StaffBootstrapConcurrent", testStaffBootstrapConcurrent},
 		{"StaffLastAdmin", testStaffLastAdmin},
 		{"StaffLastAdminConcurrent", testStaffLastAdminConcurrent},
+		{"StaffTOTP", testStaffTOTP},
 		{"Audit", testAudit},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"AuditHead", testAuditHead},
@@ -318,6 +320,34 @@ func testSetVerified(t *testing.T, s store.Store) {
 	}
 }
 
+// testAttachMobile: an account stored without a mobile index (its number
+// belonged to another account) cannot verify the number until it attaches
+// it, which works only once the number is free.
+func testAttachMobile(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	owner := mkAccount(t, s, "acct-owner")
+	late := newAccount("acct-late")
+	late.MobileIndex = nil
+	must(t, "CreateAccount without mobile index", s.CreateAccount(ctx, late))
+	wantCode(t, "verify an unattached mobile", s.SetVerified(ctx, "acct-late", store.Mobile), errs.Precondition)
+	got, err := s.AccountByMobileIndex(ctx, owner.MobileIndex)
+	if err != nil || got.ID != "acct-owner" {
+		t.Fatalf("AccountByMobileIndex: got %+v, %v; want acct-owner", got, err)
+	}
+	_, err = s.AccountByMobileIndex(ctx, nil)
+	wantCode(t, "AccountByMobileIndex empty", err, errs.NotFound)
+	_, err = s.AccountByMobileIndex(ctx, []byte("nobody"))
+	wantCode(t, "AccountByMobileIndex unknown", err, errs.NotFound)
+	wantCode(t, "attach a taken number", s.AttachMobile(ctx, "acct-late", owner.MobileIndex), errs.Conflict)
+	wantCode(t, "attach to an unknown account", s.AttachMobile(ctx, "acct-none", []byte("m")), errs.NotFound)
+	wantCode(t, "attach over an attached number", s.AttachMobile(ctx, "acct-owner", []byte("m")), errs.Precondition)
+	must(t, "AttachMobile", s.AttachMobile(ctx, "acct-late", []byte("mobile-index-late")))
+	must(t, "verify the attached mobile", s.SetVerified(ctx, "acct-late", store.Mobile))
+	if a, _ := s.Account(ctx, "acct-late"); !a.MobileVerified || string(a.MobileIndex) != "mobile-index-late" {
+		t.Fatalf("after attaching: got %+v", a)
+	}
+}
+
 func testSetPassword(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	mkAccount(t, s, "acct-p")
@@ -530,6 +560,16 @@ func testResetTokens(t *testing.T, s store.Store) {
 		_, err := s.ConsumeResetToken(ctx, []byte(hash), now)
 		return err
 	}
+	t.Run("peek", func(t *testing.T) {
+		id, err := s.ResetTokenAccount(ctx, []byte("other"), t0())
+		if err != nil || id != "acct-s" {
+			t.Fatalf("ResetTokenAccount: got %q, %v; want acct-s", id, err)
+		}
+		_, err = s.ResetTokenAccount(ctx, []byte("other"), t0().Add(time.Hour))
+		wantCode(t, "ResetTokenAccount expired", err, errs.Gone)
+		_, err = s.ResetTokenAccount(ctx, []byte("none"), t0())
+		wantCode(t, "ResetTokenAccount unknown", err, errs.Gone)
+	})
 	t.Run("a new token revokes the older ones", func(t *testing.T) {
 		must(t, "CreateResetToken", s.CreateResetToken(ctx, rt("r1", "acct-r", time.Hour)))
 		must(t, "CreateResetToken", s.CreateResetToken(ctx, rt("r2", "acct-r", time.Hour)))
