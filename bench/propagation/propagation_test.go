@@ -200,7 +200,12 @@ func (c *apiClient) signup(ctx context.Context, outbox string) error {
 	}
 	c.token = sess.Token
 	for _, ch := range []struct{ api, outbox string }{{"email", "email"}, {"mobile", "sms"}} {
+		// Serve's outbound worker writes the codes a moment later.
 		code, err := outboxCode(outbox, ch.outbox)
+		for deadline := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond) // polling another goroutine's files
+			code, err = outboxCode(outbox, ch.outbox)
+		}
 		if err != nil {
 			return err
 		}

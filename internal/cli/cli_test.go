@@ -49,6 +49,7 @@ func (w *wire) all() string {
 
 type harness struct {
 	t       *testing.T
+	srv     *server.Server
 	dataDir string
 	confDir string
 	url     string
@@ -83,8 +84,17 @@ func (h *harness) must(stdin string, args ...string) string {
 	return out
 }
 
+// drain delivers what the server queued, as serve's worker would.
+func (h *harness) drain() {
+	h.t.Helper()
+	if _, err := h.srv.Outbound.Drain(context.Background()); err != nil {
+		h.t.Fatalf("drain the outbound queue: %v", err)
+	}
+}
+
 func (h *harness) code(channel string) string {
 	h.t.Helper()
+	h.drain()
 	entries, err := os.ReadDir(filepath.Join(h.dataDir, "outbox"))
 	if err != nil {
 		h.t.Fatal(err)
@@ -127,7 +137,7 @@ func newHarness(t *testing.T, wrap func(http.Handler) http.Handler) (*harness, *
 	}
 	hs := httptest.NewServer(h)
 	t.Cleanup(func() { hs.Close(); srv.Close() })
-	return &harness{t: t, dataDir: dataDir, confDir: t.TempDir(), url: hs.URL, env: map[string]string{}}, srv
+	return &harness{t: t, srv: srv, dataDir: dataDir, confDir: t.TempDir(), url: hs.URL, env: map[string]string{}}, srv
 }
 
 func TestREADMEJourney(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 // codeOf returns the code in the newest outbox message of kind on channel.
 func (h *harness) codeOf(kind, channel string) string {
 	h.t.Helper()
+	h.drain()
 	entries, err := os.ReadDir(filepath.Join(h.dataDir, "outbox"))
 	if err != nil {
 		h.t.Fatal(err)

@@ -51,25 +51,30 @@ func TestSingleMachine(t *testing.T) {
 		}
 		return out
 	}
+	// code waits for serve's outbound worker to write the code.
 	code := func(channel string) string {
 		t.Helper()
-		entries, err := os.ReadDir(filepath.Join(data, "outbox"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		sort.Strings(names)
-		for i := len(names) - 1; i >= 0; i-- {
-			b, _ := os.ReadFile(filepath.Join(data, "outbox", names[i]))
-			if strings.Contains(names[i], "verify-code") && strings.Contains(string(b), "Channel: "+channel+"\n") {
-				return regexp.MustCompile(`\b\d{6}\b`).FindString(string(b))
+		var found string
+		waitUntil(t, 10*time.Second, "a "+channel+" code in the outbox", func() (bool, error) {
+			entries, err := os.ReadDir(filepath.Join(data, "outbox"))
+			if err != nil {
+				return false, nil
 			}
-		}
-		t.Fatalf("no %s code in the outbox", channel)
-		return ""
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			sort.Strings(names)
+			for i := len(names) - 1; i >= 0; i-- {
+				b, _ := os.ReadFile(filepath.Join(data, "outbox", names[i]))
+				if strings.Contains(names[i], "verify-code") && strings.Contains(string(b), "Channel: "+channel+"\n") {
+					found = regexp.MustCompile(`\b\d{6}\b`).FindString(string(b))
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		return found
 	}
 	run("correct horse battery\n", "signup", "--email", "single@example.com", "--mobile", "+447911100777")
 	run("", "verify", "email", code("email"))

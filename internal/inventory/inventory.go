@@ -33,6 +33,7 @@ const (
 	IDTokens           = "auth.tokens"
 	IDCodes            = "auth.codes"
 	IDResetTokens      = "auth.reset_tokens"
+	IDOutbound         = "messages.outbound"
 	IDDevices          = "devices"
 	IDPeerFeed         = "devices.peer_feed"
 	IDSessions         = "usage.sessions"
@@ -77,6 +78,7 @@ const (
 	TableBreaches           = "breaches"
 	TableStatsLedger        = "stats_ledger"
 	TableRateBudgets        = "rate_budgets"
+	TableOutbound           = "outbound_queue"
 )
 
 // Default retention periods, in days. The sweeper deletes a record this
@@ -89,6 +91,7 @@ const (
 	UsedCodeDays            = 1       // verification codes, after use or expiry
 	ExpiredTokenDays        = 30      // login and reset tokens, after expiry
 	PeerChangeDays          = 30      // peer feed entries, after they were written
+	OutboundDays            = 1       // queued messages that could not be delivered, after queueing
 	CompletedRequestDays    = 3 * 365 // privacy requests, after completion (3 years)
 	PolicyAcceptanceDays    = 3 * 365 // policy acceptances, after account closure (3 years)
 	AuditDays               = 6 * 365 // audit entries, after they were written (6 years)
@@ -479,7 +482,8 @@ func accountCategories() []Category {
 }
 
 // authCategories returns the categories that prove who someone is: login
-// sessions, one-time codes and password-reset links.
+// sessions, one-time codes and password-reset links, and the queue of
+// messages that carry them.
 func authCategories() []Category {
 	return []Category{
 		{
@@ -540,6 +544,22 @@ func authCategories() []Category {
 					"The table is not written to the database's write-ahead log, so it is in neither its archives nor its standbys."),
 			Recipients: []string{},
 			Storage:    []string{TableRateBudgets},
+			Source:     SourceService,
+		},
+		{
+			ID:          IDOutbound,
+			Name:        "Messages waiting to be sent",
+			Description: "Email and text messages on their way to you, such as one-time codes and password-reset links, and password-reset requests waiting to be carried out. They wait in a queue, encrypted, only until they are handed to the mail relay or the SMS gateway.",
+			Subjects:    []string{SubjectUsers},
+			Fields:      []string{"queue entry ID", "encrypted message: recipient email address or mobile number, subject and text", "encrypted request: the email address a password reset was asked for", "attempts", "due at", "queued at"},
+			Purposes:    []string{PurposeNotify, PurposeVerify, PurposeRecovery},
+			LegalBasis:  BasisSecurity,
+			Retention: rule(OutboundDays, TriggerCreated,
+				"Deleted as soon as the message is handed to the mail relay or SMS gateway, or the request is carried out; one that cannot be delivered is retried with growing delays and deleted {after} it was queued."),
+			// What leaves is the message, declared under the categories
+			// of its recipient and content (email, codes, reset tokens).
+			Recipients: []string{},
+			Storage:    []string{TableOutbound},
 			Source:     SourceService,
 		},
 	}

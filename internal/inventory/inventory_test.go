@@ -52,7 +52,7 @@ func TestEveryCategoryComplete(t *testing.T) {
 
 func TestRequiredCategoriesDeclared(t *testing.T) {
 	inv := Default()
-	for _, id := range []string{IDEmail, IDMobile, IDPassword, IDAccount, IDTokens, IDCodes, IDResetTokens,
+	for _, id := range []string{IDEmail, IDMobile, IDPassword, IDAccount, IDTokens, IDCodes, IDResetTokens, IDOutbound,
 		IDDevices, IDPeerFeed, IDSessions, IDInbox, IDPrivacyRequests, IDPolicyAcceptance, IDAudit, IDDisclosures,
 		IDStaff, IDLegalHolds, IDUnverified, IDOutbox} {
 		if _, ok := inv.Category(id); !ok {
@@ -68,7 +68,7 @@ func TestTables(t *testing.T) {
 	got := Default().Tables()
 	want := []string{
 		TableAccounts, TableAuditLog, TableBreaches, TableCodes, TableDevices, TableDisclosureAccounts, TableDisclosures,
-		TableExportTokens, TableInbox, TableLegalHolds, TablePeerChanges, TablePendingContacts,
+		TableExportTokens, TableInbox, TableLegalHolds, TableOutbound, TablePeerChanges, TablePendingContacts,
 		TablePolicyAcceptances, TablePrivacyRequests, TableProcessorTransfers, TableRateBudgets, TableRequestRecipients, TableResetTokens,
 		TableStaff, TableStaffTokens, TableStatsLedger, TableTokens, TableUsageSessions,
 	}
@@ -93,6 +93,7 @@ func TestRetentionDefaults(t *testing.T) {
 		{IDCodes, 1, TriggerUsedOrExpired},
 		{IDTokens, 30, TriggerExpired},
 		{IDResetTokens, 30, TriggerExpired},
+		{IDOutbound, 1, TriggerCreated},
 		{IDPrivacyRequests, 3 * 365, TriggerCompleted},
 		{IDEmail, 30, TriggerAccountClosed},
 		{IDMobile, 30, TriggerAccountClosed},

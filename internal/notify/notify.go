@@ -85,6 +85,21 @@ func (r Router) Send(ctx context.Context, m Message) error {
 	return n.Send(ctx, m)
 }
 
+// Validate returns an *errs.Error with code errs.Invalid if no Notifier
+// could send m: an unknown channel, a malformed Kind, no recipient, or a
+// control character in the recipient or subject. The message does not
+// contain m's fields.
+func (m Message) Validate() error { return m.validate("") }
+
+// SafeKind returns k if it is a well-formed Message.Kind, which holds no
+// personal data, and "invalid" otherwise, for logs.
+func SafeKind(k string) string {
+	if validKind(k) {
+		return k
+	}
+	return "invalid"
+}
+
 // validate checks the fields every Notifier relies on. If want is not empty,
 // m.Channel must equal it.
 func (m Message) validate(want Channel) error {

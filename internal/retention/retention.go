@@ -78,6 +78,8 @@ func plan() []step {
 		{inventory.IDTokens, t(store.SweepTokens, store.SweepExportTokens, store.SweepStaffTokens),
 			"login tokens, export-download tokens and staff login tokens", nil},
 		{inventory.IDResetTokens, t(store.SweepResetTokens), "password-reset tokens", nil},
+		{inventory.IDOutbound, t(store.SweepOutbound),
+			"messages and reset requests still in the outbound queue (its worker deletes them as soon as they are handed on, and gives up on the others after the same period)", nil},
 		{inventory.IDCodes, t(store.SweepCodes, store.SweepPendingContacts),
 			"verification codes, and pending contact changes, which expire with their code", nil},
 		{inventory.IDPeerFeed, t(store.SweepPeerChanges),

@@ -66,6 +66,7 @@ func TestPolicyAndInbox(t *testing.T) {
 					t.Fatalf("policy email to %s: got %q", to, msg)
 				}
 			}
+			e.drain()
 			if n := countFiles(t, filepath.Join(e.dir, "outbox"), "-policy-change-"); n != 2 {
 				t.Fatalf("policy emails in the outbox: got %d, want 2", n)
 			}
@@ -136,6 +137,7 @@ func TestPolicyAndInbox(t *testing.T) {
 			if p, err := e.srv.Notices.Run(ctx, run.ID, nil); err != nil || p.Posted != 2 || p.Sent != 0 {
 				t.Fatalf("announcement: got %+v, %v; want 2 posted, no email", p, err)
 			}
+			e.drain()
 			if n := countFiles(t, filepath.Join(e.dir, "outbox"), "-announcement-"); n != 0 {
 				t.Fatalf("announcement emails: got %d, want 0", n)
 			}

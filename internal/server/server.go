@@ -38,6 +38,7 @@ import (
 	"github.com/nitronet/nitronet/internal/metrics"
 	"github.com/nitronet/nitronet/internal/notices"
 	"github.com/nitronet/nitronet/internal/notify"
+	"github.com/nitronet/nitronet/internal/outbound"
 	"github.com/nitronet/nitronet/internal/password"
 	"github.com/nitronet/nitronet/internal/peerfeed"
 	"github.com/nitronet/nitronet/internal/policy"
@@ -91,10 +92,16 @@ type Server struct {
 	Holds    *holds.Service
 	Metrics  *metrics.Registry
 	Hasher   *password.Hasher
+	// Notifier is how every service sends email and text messages: the
+	// outbound queue, which Serve's worker delivers through Deliver.
 	Notifier notify.Notifier
 	// Outbox keeps the messages sent while no SMTP relay or SMS webhook
 	// is configured; nil if both are.
 	Outbox *notify.Outbox
+	Outbound *outbound.Queue
+	// Deliver is the router to the mail relay and the SMS webhook (or the
+	// file outbox) that the queue hands messages to.
+	Deliver notify.Notifier
 	// Handler serves the API, the portal and the console, mounted side by
 	// side on one mux, behind the shared middleware.
 	Handler http.Handler
@@ -230,12 +237,15 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, outbox, err := Notifier(cfg, d, procs)
+	queue, deliver, outbox, err := outboundQueue(cfg, st, v, d, procs)
 	if err != nil {
 		return nil, err
 	}
-	// Restriction and objection are checked before any processor.
-	n = processing.Guard(n, st, log)
+	// Restriction and objection are checked before a message is queued
+	// (the caller learns of a refusal) and again, like the processor
+	// guard, when the queue delivers it (a restriction recorded meanwhile
+	// still stops it): see outboundQueue.
+	n := processing.Guard(queue, st, log)
 	pols := &policyAcceptor{} // the policy service is built later, on accounts
 	keys := acctkey.New(v, st)
 	acc, err := accounts.New(accounts.Config{
@@ -275,7 +285,8 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{acceptor: pols, Config: cfg, Inventory: inv, Store: st, Vault: v, Keys: keys, Accounts: acc, Devices: dev, Gateways: gws, Feed: feed, Usage: use,
-		Staff: stf, Audit: auditLog, Hasher: hasher, Notifier: n, Outbox: outbox, deps: d, Holds: hs, Metrics: metrics.New()}
+		Staff: stf, Audit: auditLog, Hasher: hasher, Notifier: n, Outbox: outbox, Outbound: queue, Deliver: deliver, deps: d, Holds: hs,
+		Metrics: metrics.New()}
 	if err := s.assemblePolicyInbox(st); err != nil {
 		return nil, err
 	}
@@ -289,12 +300,41 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 		Logger: log, Clock: d.Clock, Rand: d.Rand, Every: cfg.KEKRotation, Settle: cfg.KEKSettle}); err != nil {
 		return nil, err
 	}
+	s.outboundGauge()
 	s.liveSessionsGauge()
 	s.replicaGauges()
 	if s.Handler, err = s.handler(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// outboundQueue returns the outbound queue every service sends through,
+// the router (Notifier) its worker delivers to, and the file outbox that
+// router writes to (nil if a relay and a webhook are configured).
+func outboundQueue(cfg config.Settings, st store.Store, v *vault.Vault, d Deps, procs processors.Register) (*outbound.Queue, notify.Notifier, *notify.Outbox, error) {
+	deliver, outbox, err := Notifier(cfg, d, procs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	deliver = processing.Guard(deliver, st, d.Logger)
+	queue, err := outbound.New(outbound.Config{Store: st, Vault: v, Deliver: deliver, Logger: d.Logger, Clock: d.Clock, Rand: d.Rand})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return queue, deliver, outbox, nil
+}
+
+// outboundGauge registers the metric of jobs waiting in the outbound
+// queue: a count only.
+func (s *Server) outboundGauge() {
+	s.Metrics.Gauge("nitronet_outbound_queued", "Messages and requests waiting in the outbound queue (a count only).", func() []metrics.Sample {
+		n, err := s.Store.CountOutbound(context.Background())
+		if err != nil {
+			return nil
+		}
+		return []metrics.Sample{{Value: float64(n)}}
+	})
 }
 
 // liveSessionsGauge registers the metric of open VPN sessions by gateway,
@@ -557,8 +597,21 @@ func (s *Server) TransparencyKey(file string) (ed25519.PrivateKey, error) {
 	return transparency.LoadOrCreateKey(file, s.deps.Rand)
 }
 
-// Close releases the server's resources.
-func (s *Server) Close() error { return s.Store.Close() }
+// closeDrain bounds how long Close spends delivering queued jobs.
+const closeDrain = 30 * time.Second
+
+// Close delivers the outbound jobs that are due (spending at most 30
+// seconds), so that what an admin command queued goes out through the
+// configured relay before the command exits, even with no `serve`
+// running; then it releases the server's resources.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeDrain)
+	defer cancel()
+	if _, err := s.Outbound.Drain(ctx); err != nil {
+		s.deps.Logger.Warn("outbound queue not drained at close; serve's worker will finish it", "err", err)
+	}
+	return s.Store.Close()
+}
 
 // Serve serves HTTP on ln (HTTPS with --tls-cert or --acme-domain) until
 // ctx ends, then shuts down gracefully,
@@ -566,11 +619,18 @@ func (s *Server) Close() error { return s.Store.Close() }
 // housekeeping Jobs, the first time at once (which finishes erasures a
 // crash interrupted): on PostgreSQL only while this replica holds the
 // housekeeping lock, and it listens for other replicas' peer changes (see
-// background).
+// background). Every replica also runs the outbound queue's worker, which
+// sends what every service queued (this process's jobs at once, other
+// processes' within a few seconds; claims are leases, so replicas never
+// send one job twice).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// Stop the background work on every return, including a serve error
 	// before ctx ends.
 	defer s.background(ctx)()
+	queueCtx, stopQueue := context.WithCancel(ctx)
+	queueDone := make(chan struct{})
+	go func() { s.Outbound.Run(queueCtx); close(queueDone) }()
+	defer func() { stopQueue(); <-queueDone }()
 	hs := &http.Server{
 		Handler:           s.Handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -191,10 +191,20 @@ func (e *env) metrics() string {
 
 var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
 
+// drain delivers everything the outbound queue holds, as serve's worker
+// would, so the outbox shows what the server sent.
+func (e *env) drain() {
+	e.t.Helper()
+	if _, err := e.srv.Outbound.Drain(context.Background()); err != nil {
+		e.t.Fatalf("drain the outbound queue: %v", err)
+	}
+}
+
 // lastMessage returns the body of the newest outbox message of kind for a
-// recipient (masked as the outbox stores it).
+// recipient (masked as the outbox stores it), once the queue is drained.
 func (e *env) lastMessage(kind, to string) string {
 	e.t.Helper()
+	e.drain()
 	entries, err := os.ReadDir(filepath.Join(e.dir, "outbox"))
 	if err != nil {
 		e.t.Fatal(err)

@@ -58,6 +58,9 @@ const (
 	// SweepStatsLedger deletes statistics budget ledger entries written
 	// before the cutoff (the ledger names no account: no hold applies).
 	SweepStatsLedger = "stats_ledger"
+	// SweepOutbound deletes outbound-queue jobs queued before the cutoff
+	// (undeliverable ones; the worker deletes the rest as it goes).
+	SweepOutbound = "outbound_queue"
 )
 
 // RetentionRun is the record of one sweep: counts, never contents.

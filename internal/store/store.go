@@ -359,6 +359,7 @@ type Store interface {
 	BreachStore
 	RekeyStore
 	PlainTextStore
+	OutboundStore
 
 	// Close releases the store.
 	Close() error

@@ -438,10 +438,12 @@ func (v *Vault) DeriveKey(purpose string) []byte {
 }
 
 // SealSecret encrypts a service secret that is not personal data of a
-// user (for example a staff member's TOTP seed) with AES-256-GCM under a
-// key derived from the primary KEK for purpose, binding aad. Unlike a
-// user's PII it is not crypto-shredded with an account; a rotation
-// re-seals it (Reseal).
+// user (for example a staff member's TOTP seed), or personal data that
+// belongs to no account key and lives a short time (a queued message, kept
+// at most a day), with AES-256-GCM under a key derived from the primary KEK
+// for purpose, binding aad. Unlike a user's PII sealed under a data key it
+// is not crypto-shredded with an account; a rotation re-seals staff
+// secrets (Reseal).
 func (v *Vault) SealSecret(purpose string, plaintext, aad []byte) ([]byte, error) {
 	k, err := v.current()
 	if err != nil {

@@ -138,6 +138,9 @@ func newEnvWith(t *testing.T, set func(*config.Settings)) *env {
 // (masked as the outbox stores it), as the server tests read codes.
 func (e *env) lastMessage(kind, to string) string {
 	e.t.Helper()
+	if _, err := e.srv.Outbound.Drain(context.Background()); err != nil {
+		e.t.Fatalf("drain the outbound queue: %v", err)
+	}
 	entries, err := os.ReadDir(filepath.Join(e.dir, "outbox"))
 	if err != nil {
 		e.t.Fatal(err)

@@ -129,6 +129,13 @@ func sweepTargets() map[string]sweepTarget {
 				WHERE t.spent_at < $1 AND CAST($2 AS BIGINT) > 0 LIMIT $3)`,
 			held: `SELECT count(*) FROM stats_ledger WHERE 1 = 0 AND CAST($1 AS BIGINT) < CAST($2 AS BIGINT)`,
 		},
+		// Queued messages belong to no account row, so no hold applies.
+		store.SweepOutbound: {
+			table: "outbound_queue",
+			del: `DELETE FROM outbound_queue WHERE id IN (SELECT t.id FROM outbound_queue t
+				WHERE t.created_at < $1 AND CAST($2 AS BIGINT) > 0 LIMIT $3)`,
+			held: `SELECT count(*) FROM outbound_queue WHERE 1 = 0 AND CAST($1 AS BIGINT) < CAST($2 AS BIGINT)`,
+		},
 		store.SweepAudit: {
 			table: "audit_log",
 			del: `DELETE FROM audit_log WHERE seq IN (SELECT t.seq FROM audit_log t WHERE ` + auditDue +

@@ -96,6 +96,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Rekey", testRekey},
 		{"CloseStaleSessions", testCloseStaleSessions},
 		{"DeleteMessage", testDeleteMessage},
+		{"Outbound", testOutbound},
+		{"OutboundConcurrent", testOutboundConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

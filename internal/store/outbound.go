@@ -1,0 +1,42 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// OutboundJob is one job of the durable outbound queue (package outbound):
+// a message to send or a piece of deferred account work. Sealed holds the
+// whole job, recipients and contents included, sealed by the vault; the
+// store sees nothing else of it.
+type OutboundJob struct {
+	ID     string
+	Sealed []byte
+	// Attempts counts the claims of the job so far, the current one
+	// included.
+	Attempts  int
+	DueAt     time.Time // when it may next be claimed
+	CreatedAt time.Time
+}
+
+// OutboundStore keeps the outbound queue. It is part of Store.
+type OutboundStore interface {
+	// EnqueueOutbound inserts j. An empty ID or Sealed is Invalid, a
+	// taken ID Conflict.
+	EnqueueOutbound(ctx context.Context, j *OutboundJob) error
+	// ClaimOutbound returns up to limit jobs due at or before now, those
+	// due first first, and in the same transaction moves each one's DueAt
+	// to now+lease and counts an attempt: until the lease ends no other
+	// caller claims them. A job neither deleted nor rescheduled by then is
+	// claimed again, so a job whose worker died is retried. Concurrent
+	// callers never claim the same job.
+	ClaimOutbound(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]OutboundJob, error)
+	// RescheduleOutbound sets the DueAt of job id (a retry after a
+	// failure); an absent job is NotFound.
+	RescheduleOutbound(ctx context.Context, id string, due time.Time) error
+	// DeleteOutbound deletes job id, done or abandoned. Deleting an absent
+	// job is not an error.
+	DeleteOutbound(ctx context.Context, id string) error
+	// CountOutbound returns how many jobs the queue holds, due or not.
+	CountOutbound(ctx context.Context) (int, error)
+}
