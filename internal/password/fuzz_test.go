@@ -48,21 +48,31 @@ func FuzzParsePHC(f *testing.F) {
 	})
 }
 
-// FuzzValidate checks Validate against a direct statement of the policy.
+// FuzzValidate checks Validate against a direct statement of the policy:
+// accepted exactly when the length rules hold and zxcvbn scores the
+// (first 64 characters of the) password at least MinScore; never with a
+// message that holds the password; and Check agrees with Validate.
 func FuzzValidate(f *testing.F) {
 	for _, s := range []string{"", "0123456789", "012345678", strings.Repeat("é", 10),
-		strings.Repeat("a", 257), "0123456789\xff", "01234\x0056789"} {
-		f.Add(s)
+		strings.Repeat("a", 257), "0123456789\xff", "01234\x0056789", "correct horse battery staple", "password1234"} {
+		f.Add(s, "bob@example.com")
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		err := Validate(s)
+	f.Fuzz(func(t *testing.T, s, context string) {
+		err := Validate(s, context)
+		v := Check(s, context)
 		n := utf8.RuneCountInString(s)
-		want := utf8.ValidString(s) && !strings.ContainsRune(s, 0) && n >= MinLength && n <= MaxLength
-		if (err == nil) != want {
-			t.Fatalf("Validate(%q) = %v, want valid=%v", s, err, want)
+		lengthOK := utf8.ValidString(s) && !strings.ContainsRune(s, 0) && n >= MinLength && n <= MaxLength
+		if (err == nil) != v.Acceptable || (v.Acceptable && (!lengthOK || v.Score < MinScore)) {
+			t.Fatalf("Validate(%q) = %v, Check = %+v: want them to agree with the length rules and the score", s, err, v)
+		}
+		if !lengthOK && v.Acceptable {
+			t.Fatalf("Check(%q) accepted a password outside the length rules", s)
 		}
 		if err != nil && errs.CodeOf(err) != errs.Invalid {
 			t.Errorf("Validate code = %q, want %q", errs.CodeOf(err), errs.Invalid)
+		}
+		if err != nil && len(s) >= 4 && strings.Contains(err.Error(), s) {
+			t.Errorf("Validate(%q): the message holds the password", s)
 		}
 	})
 }

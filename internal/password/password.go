@@ -1,5 +1,6 @@
 // Package password hashes and verifies passwords with argon2id and checks the
-// password policy.
+// password policy (Check, Validate: length, and zxcvbn's estimate of how
+// guessable it is, with the user's contacts as context).
 //
 // Hashes are stored as PHC strings, the format of the argon2 reference
 // implementation:
@@ -20,7 +21,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/nitronet/nitronet/internal/errs"
 	"golang.org/x/crypto/argon2"
@@ -214,26 +214,18 @@ func (h *Hasher) Dummy(ctx context.Context) {
 	argon2.IDKey(nil, salt[:h.p.SaltLen], h.p.Time, h.p.Memory, h.p.Threads, h.p.KeyLen)
 }
 
-// Validate checks a new password against the policy: valid UTF-8, no NUL
-// character, and between MinLength and MaxLength characters (Unicode code
-// points) inclusive. It returns nil if password is acceptable, and
-// otherwise an *errs.Error with code errs.Invalid, field "password" and a
-// message that is safe to show the user and never contains the password.
-func Validate(password string) error {
-	if !utf8.ValidString(password) {
-		return errs.Field(errs.Invalid, "password", "password must be valid UTF-8 text")
+// Validate checks a new password against the policy (see Check), with
+// context the email address, mobile number and other things the password
+// must not be built from. It returns nil if the password is acceptable,
+// and otherwise an *errs.Error with code errs.Invalid, field "password" and
+// a message, safe to show the user and never containing the password,
+// that says what is wrong and how to do better (Check's feedback).
+func Validate(password string, context ...string) error {
+	v := Check(password, context...)
+	if v.Acceptable {
+		return nil
 	}
-	if strings.IndexByte(password, 0) >= 0 {
-		return errs.Field(errs.Invalid, "password", "password must not contain a NUL character")
-	}
-	n := utf8.RuneCountInString(password)
-	if n < MinLength {
-		return errs.Field(errs.Invalid, "password", "password must be at least %d characters long", MinLength)
-	}
-	if n > MaxLength {
-		return errs.Field(errs.Invalid, "password", "password must be at most %d characters long", MaxLength)
-	}
-	return nil
+	return errs.Field(errs.Invalid, "password", "%s", strings.Join(v.Feedback, " "))
 }
 
 // b64 returns the PHC encoding: standard alphabet, no padding, and (when

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
 )
@@ -325,25 +326,33 @@ func TestHashRandFailure(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	strong64 := "mauve kettle jumps quickly over seven brass lanterns at dawn, ok"
 	tests := []struct {
 		name    string
 		pw      string
 		wantMsg string // "" means valid
 	}{
-		{"10 ASCII", "0123456789", ""},
-		{"9 ASCII", "012345678", "at least 10"},
+		{"10 ASCII, random", "Kq7#mZ2vR!", ""},
+		{"9 ASCII", "Kq7#mZ2vR", "at least 10"},
 		{"empty", "", "at least 10"},
-		{"256 ASCII", strings.Repeat("a", 256), ""},
-		{"257 ASCII", strings.Repeat("a", 257), "at most 256"},
-		{"10 two-byte runes", strings.Repeat("é", 10), ""},
+		{"256 ASCII", strong64 + strings.Repeat("x", 256-64), ""},
+		{"257 ASCII", strong64 + strings.Repeat("x", 257-64), "at most 256"},
+		{"10 two-byte runes", "ßüöäéèàçñø", ""},
 		{"9 four-byte runes (36 bytes)", strings.Repeat("🔑", 9), "at least 10"},
-		{"256 four-byte runes", strings.Repeat("🔑", 256), ""},
+		{"256 four-byte runes", strings.Repeat("🔑🐢🌵🎻🚲🍋🧭🪁", 32), ""},
 		{"257 two-byte runes", strings.Repeat("é", 257), "at most 256"},
-		{"spaces allowed", "a b c d e f", ""},
-		{"invalid UTF-8", "0123456789\xff", "UTF-8"},
-		{"truncated rune", "0123456789\xe2\x82", "UTF-8"},
-		{"NUL", "01234\x0056789", "NUL"},
-		{"trailing NUL", "0123456789\x00", "NUL"},
+		{"spaces allowed", "sturdy walrus paints at dawn", ""},
+		{"invalid UTF-8", "Kq7#mZ2vR!\xff", "valid text"},
+		{"truncated rune", "Kq7#mZ2vR!\xe2\x82", "valid text"},
+		{"NUL", "Kq7#m\x00Z2vR!", "NUL"},
+		{"trailing NUL", "Kq7#mZ2vR!\x00", "NUL"},
+		// zxcvbn: the finding "password1234 passes" of issue 10.
+		{"common password with digits", "password1234", "common"},
+		{"one repeated character", strings.Repeat("a", 12), "Repeated"},
+		{"keyboard row", "asdfghjkl;'", "keys"},
+		{"sequence", "0123456789", "Sequences"},
+		{"a word alone", "understanding", "word"},
+		{"leet common password", "P@ssw0rd2024", "common"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -358,8 +367,8 @@ func TestValidate(t *testing.T) {
 			if !errors.As(err, &e) {
 				t.Fatalf("Validate = %v (%T), want *errs.Error", err, err)
 			}
-			if e.Code != errs.Invalid {
-				t.Errorf("code = %q, want %q", e.Code, errs.Invalid)
+			if e.Code != errs.Invalid || e.Field != "password" {
+				t.Errorf("code, field = %q, %q; want %q, password", e.Code, e.Field, errs.Invalid)
 			}
 			if !strings.Contains(e.Message, tt.wantMsg) {
 				t.Errorf("message = %q, want it to contain %q", e.Message, tt.wantMsg)
@@ -368,6 +377,52 @@ func TestValidate(t *testing.T) {
 				t.Errorf("error %q contains the password", err)
 			}
 		})
+	}
+}
+
+// TestCheckContext: a password built from the user's own email address or
+// mobile number is refused with the context, and the feedback says why.
+func TestCheckContext(t *testing.T) {
+	cases := []struct {
+		pw, email, mobile string
+	}{
+		{"zorblaxquintet!", "zorblaxquintet@example.com", "+447911123456"},
+		{"zorblax.quintet", "zorblax.quintet@example.com", "+447911123456"},
+		{"Wexfordshire7911123456", "wex@wexfordshire.example", "+447911123456"},
+		{"7911123456yq", "someone@example.com", "+447911123456"},
+	}
+	for _, c := range cases {
+		if v := Check(c.pw); !v.Acceptable {
+			t.Fatalf("Check(%q) without context: got %+v, want acceptable (pick a better fixture)", c.pw, v)
+		}
+		v := Check(c.pw, c.email, c.mobile)
+		if v.Acceptable || v.Score >= MinScore {
+			t.Errorf("Check(%q, %q, %q): got %+v, want refused", c.pw, c.email, c.mobile, v)
+		}
+		if !strings.Contains(strings.Join(v.Feedback, " "), "email address or mobile number") {
+			t.Errorf("Check(%q) feedback %q does not name the contacts", c.pw, v.Feedback)
+		}
+		for _, f := range v.Feedback {
+			if strings.Contains(f, c.pw) || strings.Contains(f, c.email) || strings.Contains(f, c.mobile) {
+				t.Errorf("feedback %q repeats the password or a contact", f)
+			}
+		}
+	}
+	if v := Check("correct horse battery staple", "bob@example.com", "+447911123456"); !v.Acceptable || len(v.Feedback) != 0 {
+		t.Errorf("a strong passphrase: got %+v, want acceptable without feedback", v)
+	}
+}
+
+// TestCheckCost: scoring is bounded, whatever the password's length.
+func TestCheckCost(t *testing.T) {
+	worst := strings.Repeat("1qaz2wsx", 32) // 256 characters of keyboard pattern
+	start := time.Now()
+	v := Check(worst, "bob@example.com")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Check of 256 characters took %v, want it bounded (it scores 64)", d)
+	}
+	if v.Acceptable {
+		t.Errorf("Check(keyboard pattern): got acceptable")
 	}
 }
 
