@@ -1,12 +1,12 @@
 package cli
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
 
 	"github.com/nitronet/nitronet/internal/config"
-	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/spf13/cobra"
@@ -114,7 +114,14 @@ func (a *admin) requireStaff(cmd *cobra.Command) error {
 	return usageError(cmd, "--staff EMAIL is required: the staff account you act as (or NITRONET_STAFF)")
 }
 
-// principal authenticates the staff member the command acts as.
+// principal authenticates the staff member the command acts as, with one
+// check of email, password and code together (staff.Check), which answers
+// every failure alike: it never says whether the account has a second
+// factor, so the code is gathered before asking. The code comes from
+// NITRONET_STAFF_CODE; otherwise it is read (a line on stdin, or a prompt
+// without echo) if NITRONET_STAFF_TOTP says the account has a second
+// factor, or asked for on an interactive terminal, where an empty answer
+// means none.
 func (a *admin) principal(cmd *cobra.Command, srv *server.Server) (staff.Principal, error) {
 	env := a.env
 	email := a.staffEmail
@@ -131,14 +138,30 @@ func (a *admin) principal(cmd *cobra.Command, srv *server.Server) (staff.Princip
 			return staff.Principal{}, err
 		}
 	}
-	c := staff.Credentials{Email: email, Password: pw, Code: env.Getenv("NITRONET_STAFF_CODE")}
-	p, err := srv.Staff.Check(cmd.Context(), c)
-	if errs.Is(err, errs.Precondition) && c.Code == "" {
-		// The account has a second factor: ask for the current code.
-		if c.Code, err = readSecret(env, "Two-factor code: "); err != nil {
-			return staff.Principal{}, err
-		}
-		p, err = srv.Staff.Check(cmd.Context(), c)
+	code, err := staffCode(env)
+	if err != nil {
+		return staff.Principal{}, err
 	}
-	return p, err
+	return srv.Staff.Check(cmd.Context(), staff.Credentials{Email: email, Password: pw, Code: code})
+}
+
+// staffCode returns the two-factor code of an admin command (see
+// principal).
+func staffCode(env *Env) (string, error) {
+	if c := env.Getenv("NITRONET_STAFF_CODE"); c != "" {
+		return c, nil
+	}
+	switch strings.ToLower(env.Getenv("NITRONET_STAFF_TOTP")) {
+	case "1", "true", "yes", "on":
+		c, err := readSecret(env, "Two-factor code: ")
+		if err != nil {
+			return "", errors.New("no two-factor code given (NITRONET_STAFF_TOTP is set): set NITRONET_STAFF_CODE or give it on stdin after the password")
+		}
+		return strings.TrimSpace(c), nil
+	}
+	if stdinIsTerminal(env) {
+		c, err := readSecret(env, "Two-factor code (press Enter if your account has none): ")
+		return strings.TrimSpace(c), err
+	}
+	return "", nil
 }

@@ -145,6 +145,12 @@ func (g *globals) authed() (*client.Client, clientstate.State, error) {
 	return c, st, nil
 }
 
+// stdinIsTerminal reports whether env's standard input is a terminal.
+func stdinIsTerminal(env *Env) bool {
+	f, ok := env.Stdin.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 // readSecret reads a password: without echo from a terminal, or one line
 // from stdin when it is not a terminal.
 func readSecret(env *Env, prompt string) (string, error) {

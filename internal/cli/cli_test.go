@@ -390,10 +390,30 @@ func TestStaffTwoFactorCLI(t *testing.T) {
 	if _, err := h.run("", append([]string{"admin", "staff", "list"}, d...)...); err == nil {
 		t.Fatal("staff list without a two-factor code succeeded")
 	}
+	// The refusal is the one every failed login gets: it does not say
+	// that the password was right.
+	_, errNoCode := h.run("", append([]string{"admin", "staff", "list"}, d...)...)
+	h.env["NITRONET_STAFF_PASSWORD"] = "not the password"
+	_, errWrongPW := h.run("", append([]string{"admin", "staff", "list"}, d...)...)
+	if errNoCode == nil || errWrongPW == nil || errNoCode.Error() != errWrongPW.Error() {
+		t.Fatalf("no code: %v; wrong password: %v; want the same refusal", errNoCode, errWrongPW)
+	}
+	h.env["NITRONET_STAFF_PASSWORD"] = "admin password 1"
+	// NITRONET_STAFF_TOTP=1 says the account has a second factor: the
+	// code is read from stdin (after the password, when that is read too).
 	next, _ := totp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	h.env["NITRONET_STAFF_TOTP"] = "1"
+	if out := h.must(next+"\n", append([]string{"admin", "staff", "list"}, d...)...); !strings.Contains(out, "boss@example.com") {
+		t.Fatalf("staff list with the code on stdin: got %q", out)
+	}
+	if _, err := h.run("", append([]string{"admin", "staff", "list"}, d...)...); err == nil || !strings.Contains(err.Error(), "no two-factor code given") {
+		t.Fatalf("NITRONET_STAFF_TOTP without a code: got %v, want a clear error", err)
+	}
+	// NITRONET_STAFF_CODE wins over stdin; a used code is refused like
+	// any failure.
 	h.env["NITRONET_STAFF_CODE"] = next
-	if out := h.must("", append([]string{"admin", "staff", "list"}, d...)...); !strings.Contains(out, "boss@example.com") {
-		t.Fatalf("staff list with a code: got %q", out)
+	if _, err := h.run("", append([]string{"admin", "staff", "list"}, d...)...); err == nil || err.Error() != errWrongPW.Error() {
+		t.Fatalf("a replayed code in NITRONET_STAFF_CODE: got %v, want the one refusal", err)
 	}
 }
 

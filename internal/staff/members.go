@@ -61,7 +61,7 @@ func (s *Service) newStaff(ctx context.Context, email, role, pw string) (*store.
 	if !ValidRole(role) {
 		return nil, errs.Field(errs.Invalid, "role", "role must be one of %s", strings.Join(Roles(), ", "))
 	}
-	if err := password.Validate(pw); err != nil {
+	if err := password.Validate(pw, email); err != nil {
 		return nil, err
 	}
 	hash, err := s.cfg.Hasher.Hash(ctx, pw)

@@ -183,42 +183,64 @@ func New(cfg Config) (*Service, error) {
 	return &Service{cfg: cfg}, nil
 }
 
-// Credentials are what a staff member logs in with. Code is the TOTP code
-// of a staff member who enrolled a second factor, empty otherwise.
+// Credentials are what a staff member logs in with, in one form: Code is
+// the TOTP code of a staff member who enrolled a second factor (ignored
+// for one who has not).
 type Credentials struct {
 	Email, Password, Code string
 }
 
-// Check verifies a staff login and returns the principal. Wrong
-// credentials and disabled accounts are Unauthenticated, naming no field
-// (the answer does not say which was wrong); a missing code for a staff
-// member with a second factor is Precondition with field "code", so a
-// client can ask for it.
+// errBadLogin is the one answer to every failed staff login.
+func errBadLogin() error {
+	return errs.E(errs.Unauthenticated, "invalid staff email, password or code")
+}
+
+// Check verifies a staff login and returns the principal. Every failure
+// (an unknown email, a wrong password, a disabled account, a missing,
+// wrong or replayed code) is the same Unauthenticated error, naming no
+// field, after the same work: one argon2id verification and one TOTP
+// check, against a stand-in seed for an account without a second factor.
+// So neither the answer nor its timing tells a right password with a
+// missing code from a wrong password (issue 10, finding 3).
 func (s *Service) Check(ctx context.Context, c Credentials) (Principal, error) {
-	email, pw := c.Email, c.Password
-	bad := errs.E(errs.Unauthenticated, "invalid staff email or password")
-	norm, err := contact.NormalizeEmail(email)
-	if err != nil || len(pw) > 1024 {
-		s.cfg.Hasher.Dummy(ctx)
-		return Principal{}, bad
+	var st *store.Staff
+	norm, err := contact.NormalizeEmail(c.Email)
+	if err == nil && len(c.Password) <= 1024 {
+		st, err = s.cfg.Store.StaffByEmail(ctx, norm)
+		if errs.Is(err, errs.NotFound) {
+			st, err = nil, nil
+		}
+		if err != nil {
+			return Principal{}, err
+		}
 	}
-	st, err := s.cfg.Store.StaffByEmail(ctx, norm)
-	if errs.Is(err, errs.NotFound) {
+	pwOK := false
+	if st != nil {
+		ok, _, err := s.cfg.Hasher.Verify(ctx, c.Password, st.PasswordHash)
+		if err != nil {
+			return Principal{}, err
+		}
+		pwOK = ok
+	} else {
 		s.cfg.Hasher.Dummy(ctx)
-		return Principal{}, bad
 	}
-	if err != nil {
+	// The code is checked whatever the password was: the same work for
+	// every answer.
+	step, codeOK, err := s.checkCode(st, c.Code)
+	if err != nil && pwOK {
 		return Principal{}, err
 	}
-	ok, _, err := s.cfg.Hasher.Verify(ctx, pw, st.PasswordHash)
-	if err != nil {
-		return Principal{}, err
-	}
-	if !ok || st.Disabled {
-		return Principal{}, bad
+	if !pwOK || st.Disabled {
+		return Principal{}, errBadLogin()
 	}
 	if st.TOTPSealed != nil {
-		if err := s.checkTOTP(ctx, st.ID, st.TOTPSealed, c.Code); err != nil {
+		if !codeOK {
+			return Principal{}, errBadLogin()
+		}
+		if err := s.cfg.Store.UseStaffTOTPStep(ctx, st.ID, step); errs.Is(err, errs.Conflict) {
+			// A replayed code answers like a wrong one.
+			return Principal{}, errBadLogin()
+		} else if err != nil {
 			return Principal{}, err
 		}
 	}

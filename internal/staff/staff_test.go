@@ -74,6 +74,12 @@ func TestTwoFactorLogin(t *testing.T) {
 				t.Fatalf("before enrolling: got %+v, %v", p, err)
 			}
 
+			// A session opened before enrolling ends with it (finding 7 of
+			// issue 10: enrolment ends the member's other sessions).
+			before, _, _, err := svc.Login(ctx, creds)
+			if err != nil {
+				t.Fatal(err)
+			}
 			en, err := svc.BeginTOTP(ctx, p)
 			if err != nil {
 				t.Fatal(err)
@@ -92,8 +98,14 @@ func TestTwoFactorLogin(t *testing.T) {
 			if _, err := svc.Check(ctx, creds); err != nil {
 				t.Fatalf("after an unconfirmed enrollment: %v", err)
 			}
+			if _, err := svc.Authenticate(ctx, before); err != nil {
+				t.Fatalf("session before confirming: %v", err)
+			}
 			if err := svc.ConfirmTOTP(ctx, p, en.Secret, code()); err != nil {
 				t.Fatal(err)
+			}
+			if _, err := svc.Authenticate(ctx, before); !errs.Is(err, errs.Unauthenticated) {
+				t.Fatalf("session opened before enrolment: got %v, want Unauthenticated", err)
 			}
 
 			// The code used to confirm cannot be used again.
@@ -103,8 +115,23 @@ func TestTwoFactorLogin(t *testing.T) {
 				t.Fatalf("replayed confirmation code: got %v, want Unauthenticated", err)
 			}
 			now = now.Add(30 * time.Second)
-			if _, err := svc.Check(ctx, creds); !errs.Is(err, errs.Precondition) {
-				t.Fatalf("no code: got %v, want Precondition (code required)", err)
+			// Finding 3 of issue 10: a right password without a code, or
+			// with a wrong one, answers exactly like a wrong password.
+			wrong := "000000"
+			if code() == wrong {
+				wrong = "111111"
+			}
+			noCode, errNoCode := svc.Check(ctx, creds)
+			_, errWrongCode := svc.Check(ctx, staff.Credentials{Email: creds.Email, Password: creds.Password, Code: wrong})
+			_, errWrongPW := svc.Check(ctx, staff.Credentials{Email: creds.Email, Password: "wrong password 1"})
+			_, errUnknown := svc.Check(ctx, staff.Credentials{Email: "nobody@example.com", Password: "wrong password 1", Code: wrong})
+			for name, err := range map[string]error{"no code": errNoCode, "wrong code": errWrongCode, "unknown": errUnknown} {
+				if err == nil || err.Error() != errWrongPW.Error() || errs.FieldOf(err) != "" || !errs.Is(err, errs.Unauthenticated) {
+					t.Fatalf("%s: got %v (field %q), want exactly the wrong-password answer %v", name, err, errs.FieldOf(err), errWrongPW)
+				}
+			}
+			if noCode.ID != "" {
+				t.Fatal("a login without a code returned a principal")
 			}
 			withCode.Code = code()
 			if _, err := svc.Check(ctx, withCode); err != nil {

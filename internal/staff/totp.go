@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
+	"github.com/nitronet/nitronet/internal/store"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 )
@@ -48,7 +49,9 @@ func (s *Service) BeginTOTP(ctx context.Context, p Principal) (*Enrollment, erro
 
 // ConfirmTOTP checks code against the offered secret and, if it is right,
 // stores the seed sealed by the vault: from then on p's login needs a code.
-// p must be allowed ActStaffTOTP; the enrollment is audited.
+// p must be allowed ActStaffTOTP; the enrollment is audited. Every staff
+// session of p ends (store.SetStaffTOTP), since they were opened without
+// the second factor: the staff member logs in again with a code.
 func (s *Service) ConfirmTOTP(ctx context.Context, p Principal, secret, code string) error {
 	if err := Authorize(p, ActStaffTOTP); err != nil {
 		return err
@@ -74,8 +77,9 @@ func (s *Service) ConfirmTOTP(ctx context.Context, p Principal, secret, code str
 }
 
 // ResetTOTP removes the second factor of the staff account ref (id or
-// email), for a lost phone; by must be allowed ActStaffManage. The member
-// enrolls again at next login. The reset is audited.
+// email), for a lost phone (perhaps in someone else's hands), and ends the
+// member's sessions; by must be allowed ActStaffManage. The member enrolls
+// again at next login. The reset is audited.
 func (s *Service) ResetTOTP(ctx context.Context, by Principal, ref string) error {
 	if err := Authorize(by, ActStaffManage); err != nil {
 		return err
@@ -91,48 +95,45 @@ func (s *Service) ResetTOTP(ctx context.Context, by Principal, ref string) error
 }
 
 // matchStep returns the time step whose code is code, within the allowed
-// skew around now.
+// skew around now. It computes every candidate code whatever code is, so
+// its cost does not depend on the code.
 func (s *Service) matchStep(secret, code string) (int64, bool) {
 	code = strings.TrimSpace(code)
-	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
-		return 0, false
-	}
+	wellFormed := len(code) == 6 && strings.Trim(code, "0123456789") == ""
 	now := s.cfg.Clock()
+	var step int64
+	found := false
 	for d := -totpSkew; d <= totpSkew; d++ {
 		t := now.Add(time.Duration(d*totpPeriod) * time.Second)
 		want, err := totp.GenerateCodeCustom(secret, t, totpOpts())
-		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
-			return t.Unix() / totpPeriod, true
+		if err == nil && wellFormed && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 && !found {
+			step, found = t.Unix()/totpPeriod, true
 		}
 	}
-	return 0, false
+	return step, found
 }
 
-// checkTOTP verifies a login's second factor for an enrolled staff
-// member, refusing a code already used (a replay).
-func (s *Service) checkTOTP(ctx context.Context, id string, sealed []byte, code string) error {
-	if code == "" {
-		return errs.Field(errs.Precondition, "code", "two-factor code required")
-	}
-	if s.cfg.Vault == nil {
-		return errs.E(errs.Unavailable, "two-factor login is not available")
-	}
-	secret, err := s.cfg.Vault.OpenSecret(totpPurpose, sealed, []byte(id))
-	if err != nil {
-		return err
-	}
-	step, ok := s.matchStep(string(secret), code)
-	if !ok {
-		return errs.E(errs.Unauthenticated, "invalid staff email, password or code")
-	}
-	if err := s.cfg.Store.UseStaffTOTPStep(ctx, id, step); err != nil {
-		if errs.Is(err, errs.Conflict) {
-			// A replayed code answers like a wrong one.
-			return errs.E(errs.Unauthenticated, "invalid staff email, password or code")
+// standInSeed is the TOTP seed checked for staff without a second factor
+// (and unknown emails), so that a login costs the same either way.
+const standInSeed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+// checkCode checks a login's TOTP code against st's sealed seed, or the
+// stand-in seed if st is nil or has no second factor. It returns the
+// matching time step; the error is a vault failure of an enrolled account.
+func (s *Service) checkCode(st *store.Staff, code string) (int64, bool, error) {
+	seed := standInSeed
+	if st != nil && st.TOTPSealed != nil {
+		if s.cfg.Vault == nil {
+			return 0, false, errs.E(errs.Unavailable, "two-factor login is not available")
 		}
-		return err
+		b, err := s.cfg.Vault.OpenSecret(totpPurpose, st.TOTPSealed, []byte(st.ID))
+		if err != nil {
+			return 0, false, err
+		}
+		seed = string(b)
 	}
-	return nil
+	step, ok := s.matchStep(seed, code)
+	return step, ok, nil
 }
 
 // ResealSecrets re-seals every staff member's TOTP seed under the vault's
