@@ -20,10 +20,12 @@ import (
 	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/notify"
 	"github.com/nitronet/nitronet/internal/password"
+	"github.com/nitronet/nitronet/internal/ratelimit"
 	"github.com/nitronet/nitronet/internal/secret"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/vault"
+	"golang.org/x/time/rate"
 )
 
 // Code policy, from the foundation issue: 6 digits, 10 minutes, 5 tries.
@@ -57,6 +59,14 @@ type Config struct {
 	// links them). Nil records nothing: the user is then asked to accept
 	// them after logging in.
 	Policies PolicyAcceptor
+	// Defer queues the work that follows a sign-up, a password-reset
+	// request or a contact change (choosing and sending codes, finding
+	// accounts, telling owners) for the outbound queue's worker, so that
+	// the answer does not depend on what that work finds (package
+	// outbound's *Queue; register Handlers on it). Nil runs the work at
+	// once, inside the request, whose timing then shows what it found: for
+	// tools and tests only.
+	Defer Deferrer
 }
 
 // PolicyAcceptor records an account's acceptance of the current policy
@@ -65,14 +75,28 @@ type PolicyAcceptor interface {
 	AcceptCurrent(ctx context.Context, accountID string) error
 }
 
+// Deferrer queues a job of type typ with data for a worker that calls the
+// matching Handler (package outbound's *Queue).
+type Deferrer interface {
+	Enqueue(ctx context.Context, typ string, data []byte) error
+}
+
 // Service is the accounts service. It is safe for concurrent use.
 type Service struct {
 	cfg     Config
 	codeKey []byte
+	// notices limits the messages telling an account's owner that
+	// someone tried to sign up with their contact: at most one per
+	// contact per NoticeInterval, so nobody can flood them.
+	notices *ratelimit.Limiter
 }
 
-// New returns a Service. All Config fields but MobileRegion and PortalURL
-// are required.
+// NoticeInterval is the least time between two messages to one owner
+// about sign-ups attempted with their email address or mobile number.
+const NoticeInterval = time.Hour
+
+// New returns a Service. All Config fields but MobileRegion, PortalURL and
+// Defer are required.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Vault == nil || cfg.Hasher == nil || cfg.Notifier == nil || cfg.Audit == nil ||
 		cfg.Logger == nil || cfg.Clock == nil || cfg.Rand == nil {
@@ -81,7 +105,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 7 * 24 * time.Hour
 	}
-	return &Service{cfg: cfg, codeKey: cfg.Vault.DeriveKey("one-time codes")}, nil
+	notices, err := ratelimit.New(ratelimit.Config{Rate: rate.Every(NoticeInterval), Burst: 1, MaxKeys: 100_000, Clock: cfg.Clock, Rand: cfg.Rand})
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, codeKey: cfg.Vault.DeriveKey("one-time codes"), notices: notices}, nil
 }
 
 // Profile is an account as its owner sees it.
@@ -105,12 +133,26 @@ type Session struct {
 func aad(accountID, field string) []byte { return []byte(accountID + "|" + field) }
 
 // Signup creates an account, records its acceptance of the current
-// policy documents (Config.Policies), and sends a verification code to
-// both contacts. It returns the new account id. If the acceptance cannot
-// be recorded the account stands, and the user is asked to accept the
-// documents at login, as after a material change. A taken email or mobile is
-// Conflict (naming neither); invalid input is Invalid, with field
+// policy documents (Config.Policies), and returns its id; a worker then
+// sends a verification code to each contact. If the acceptance cannot be
+// recorded the account stands, and the user is asked to accept the
+// documents at login, as after a material change. Invalid input is Invalid, with field
 // "email", "mobile" or "password".
+//
+// Following OWASP's guidance on account enumeration, a sign-up with an
+// email address or a mobile number another account holds answers exactly
+// like one that creates an account, and does the same work (one password
+// hash, two lookups, one insert, one queued job):
+//
+//   - if the email address is taken, no account is created, the id
+//     returned belongs to no account, and the owner of the address is
+//     told (by email) that someone tried to sign up with it;
+//   - if only the mobile number is taken, the account is created with the
+//     number stored but not attached to it (no blind index): no code goes
+//     to the number, the account cannot verify it, and the number's owner
+//     is told, by email.
+//
+// Owners are told at most once per contact per NoticeInterval.
 func (s *Service) Signup(ctx context.Context, email, mobile, pw string) (string, error) {
 	email, mobile, err := s.checkSignup(email, mobile, pw)
 	if err != nil {
@@ -120,27 +162,54 @@ func (s *Service) Signup(ctx context.Context, email, mobile, pw string) (string,
 	if err != nil {
 		return "", fmt.Errorf("signup: %w", err)
 	}
-	if err := s.contactsFree(ctx, email, mobile); err != nil {
-		return "", err
-	}
 	id, err := ident.New(s.cfg.Rand, "acc")
 	if err != nil {
 		return "", err
 	}
-	dk, wrapped, err := s.cfg.Vault.NewDataKey(id)
+	a, err := s.sealAccount(id, email, mobile, hash)
 	if err != nil {
 		return "", fmt.Errorf("signup: %w", err)
+	}
+	created, err := s.create(ctx, a, email, mobile)
+	if err != nil {
+		return "", fmt.Errorf("signup: %w", err)
+	}
+	job := signupJob{Email: email, Mobile: mobile}
+	if created {
+		job.AccountID = id
+		s.cfg.Logger.Info("account created", "account", id, "mobile_attached", a.MobileIndex != nil)
+		if s.cfg.Policies != nil {
+			if err := s.cfg.Policies.AcceptCurrent(ctx, id); err != nil {
+				s.cfg.Logger.Warn("policy acceptance at sign-up not recorded", "account", id, "err", errs.CodeOf(err))
+			}
+		}
+	} else {
+		s.cfg.Logger.Info("sign-up with an email address in use; no account created")
+	}
+	if err := s.deferJob(ctx, JobSignup, job); err != nil {
+		// The account exists; the user can ask for new codes.
+		s.cfg.Logger.Warn("sign-up messages not queued", "err", errs.CodeOf(err))
+	}
+	return id, nil
+}
+
+// sealAccount returns a new active account id with its contacts sealed
+// under a new data key, their blind indexes and the password hash.
+func (s *Service) sealAccount(id, email, mobile, hash string) (*store.Account, error) {
+	dk, wrapped, err := s.cfg.Vault.NewDataKey(id)
+	if err != nil {
+		return nil, err
 	}
 	defer dk.Destroy()
 	emailSealed, err := dk.Seal([]byte(email), aad(id, "email"))
 	if err != nil {
-		return "", fmt.Errorf("signup: %w", err)
+		return nil, err
 	}
 	mobileSealed, err := dk.Seal([]byte(mobile), aad(id, "mobile"))
 	if err != nil {
-		return "", fmt.Errorf("signup: %w", err)
+		return nil, err
 	}
-	a := &store.Account{
+	return &store.Account{
 		ID:           id,
 		EmailSealed:  emailSealed,
 		MobileSealed: mobileSealed,
@@ -150,26 +219,83 @@ func (s *Service) Signup(ctx context.Context, email, mobile, pw string) (string,
 		PasswordHash: hash,
 		Status:       store.StatusActive,
 		CreatedAt:    s.cfg.Clock(),
+	}, nil
+}
+
+// create inserts a, leaving its mobile number unattached (a.MobileIndex
+// nil) if another account holds it. It reports false, with a nil error, if
+// the email address belongs to another account. Either way it looks both
+// contacts up and tries the insert, so a taken address costs what a free
+// one does.
+//
+// During a KEK rotation an account not yet re-indexed holds its contacts
+// under an older KEK's index, which the store's unique indexes cannot see:
+// such a contact counts as taken too (heldUnderOlderKEK).
+func (s *Service) create(ctx context.Context, a *store.Account, email, mobile string) (bool, error) {
+	emailOwner, err := s.ownerOf(ctx, store.Email, a.EmailIndex)
+	if err != nil {
+		return false, err
 	}
-	if err := s.cfg.Store.CreateAccount(ctx, a); err != nil {
-		if errs.Is(err, errs.Conflict) {
-			return "", errs.E(errs.Conflict, "an account with this email or mobile number already exists")
-		}
-		return "", fmt.Errorf("signup: %w", err)
+	mobileOwner, err := s.ownerOf(ctx, store.Mobile, a.MobileIndex)
+	if err != nil {
+		return false, err
 	}
-	s.cfg.Logger.Info("account created", "account", id)
-	if s.cfg.Policies != nil {
-		if err := s.cfg.Policies.AcceptCurrent(ctx, id); err != nil {
-			s.cfg.Logger.Warn("policy acceptance at sign-up not recorded", "account", id, "err", errs.CodeOf(err))
-		}
+	emailOld, err := s.heldUnderOlderKEK(ctx, store.Email, email)
+	if err != nil {
+		return false, err
 	}
-	for _, ch := range []store.Channel{store.Email, store.Mobile} {
-		if err := s.sendCode(ctx, a, ch, PurposeVerify); err != nil {
-			// The account exists; the user can ask for a new code.
-			s.cfg.Logger.Warn("verification code not sent", "account", id, "channel", string(ch), "err", errs.CodeOf(err))
-		}
+	mobileOld, err := s.heldUnderOlderKEK(ctx, store.Mobile, mobile)
+	if err != nil {
+		return false, err
 	}
-	return id, nil
+	if emailOld {
+		return false, nil
+	}
+	if mobileOld {
+		a.MobileIndex = nil
+	}
+	if mobileOwner != nil {
+		a.MobileIndex = nil
+	}
+	// With a taken email the insert fails on its unique index; it runs
+	// all the same, for the time it takes.
+	err = s.cfg.Store.CreateAccount(ctx, a)
+	if errs.Is(err, errs.Conflict) && emailOwner == nil && a.MobileIndex != nil {
+		// The number was taken since the lookup.
+		a.MobileIndex = nil
+		err = s.cfg.Store.CreateAccount(ctx, a)
+	}
+	if errs.Is(err, errs.Conflict) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ownerOfValue returns the active account that holds value (normalised) on
+// channel ch, under the index of any KEK of the keyring (accountByIndex),
+// or nil.
+func (s *Service) ownerOfValue(ctx context.Context, ch store.Channel, value string) (*store.Account, error) {
+	a, err := s.accountByIndex(ctx, ch, value)
+	if errs.Is(err, errs.NotFound) {
+		return nil, nil
+	}
+	return a, err
+}
+
+// ownerOf returns the active account whose blind index on channel ch is
+// index, or nil.
+func (s *Service) ownerOf(ctx context.Context, ch store.Channel, index []byte) (*store.Account, error) {
+	var a *store.Account
+	var err error
+	if ch == store.Mobile {
+		a, err = s.cfg.Store.AccountByMobileIndex(ctx, index)
+	} else {
+		a, err = s.cfg.Store.AccountByEmailIndex(ctx, index)
+	}
+	if errs.Is(err, errs.NotFound) {
+		return nil, nil
+	}
+	return a, err
 }
 
 // CheckSignup checks sign-up input without creating anything: every bad
@@ -185,9 +311,19 @@ func (s *Service) CheckSignup(email, mobile, pw string) error {
 // checkSignup returns the normalised email and mobile, or every input's
 // error joined.
 func (s *Service) checkSignup(email, mobile, pw string) (string, string, error) {
+	rawEmail, rawMobile := email, mobile
 	email, eErr := contact.NormalizeEmail(email)
+	if eErr == nil {
+		eErr = contact.CheckNewEmail(email)
+	} else {
+		email = rawEmail
+	}
 	mobile, mErr := contact.NormalizeMobile(mobile, s.cfg.MobileRegion)
-	if err := errs.Join(eErr, mErr, password.Validate(pw)); err != nil {
+	if mErr != nil {
+		mobile = rawMobile
+	}
+	// The password is judged with the contacts it must not be built from.
+	if err := errs.Join(eErr, mErr, password.Validate(pw, email, mobile)); err != nil {
 		return "", "", err
 	}
 	return email, mobile, nil
@@ -220,6 +356,9 @@ func (s *Service) SendCode(ctx context.Context, accountID string, ch store.Chann
 	a, err := s.cfg.Store.Account(ctx, accountID)
 	if err != nil {
 		return err
+	}
+	if ch == store.Mobile && a.MobileIndex == nil {
+		return s.sendUnattached(ctx, a, purpose)
 	}
 	return s.sendCode(ctx, a, ch, purpose)
 }
@@ -309,7 +448,11 @@ func (s *Service) Verify(ctx context.Context, accountID string, ch store.Channel
 	if err := s.CheckCode(ctx, accountID, ch, PurposeVerify, code); err != nil {
 		return err
 	}
-	if err := s.cfg.Store.SetVerified(ctx, accountID, ch); err != nil {
+	if err := s.cfg.Store.SetVerified(ctx, accountID, ch); errs.Is(err, errs.Precondition) {
+		// An unattached number: its code was never sent, so whoever
+		// typed it guessed.
+		return errs.Field(errs.Unauthenticated, "code", "wrong code")
+	} else if err != nil {
 		return err
 	}
 	s.cfg.Logger.Info("contact verified", "account", accountID, "channel", string(ch))
@@ -404,82 +547,122 @@ func (s *Service) Profile(ctx context.Context, accountID string) (*Profile, erro
 
 // RequestReset starts a password reset for email. Following OWASP's
 // forgot-password guidance it returns nil whether or not the account
-// exists, and takes comparable time either way; the token goes only to the
-// account's email.
+// exists, and does the same work either way: it only queues the request
+// (Config.Defer), and the worker looks the account up and, if there is
+// one, emails it a token (RunResetRequest). An address that is not an
+// email address at all is Invalid (field "email").
 func (s *Service) RequestReset(ctx context.Context, email string) error {
 	norm, err := contact.NormalizeEmail(email)
 	if err != nil {
 		return err
 	}
-	a, err := s.accountByIndex(ctx, store.Email, norm)
-	if errs.Is(err, errs.NotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	tok, hash, err := secret.NewToken(s.cfg.Rand, "nnr")
-	if err != nil {
-		return err
-	}
-	now := s.cfg.Clock()
-	if err := s.cfg.Store.CreateResetToken(ctx, &store.ResetToken{Hash: hash, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(ResetTTL)}); err != nil {
-		return fmt.Errorf("reset: %w", err)
-	}
-	addr, _, err := s.Contacts(a)
-	if err != nil {
-		return err
-	}
-	body := "Someone asked to reset the password of your Nitronet account.\n" +
-		"If it was you, use this single-use token within 30 minutes:\n\n  " + tok + "\n\n"
-	if s.cfg.PortalURL != "" {
-		body += "or open " + strings.TrimRight(s.cfg.PortalURL, "/") + "/reset?token=" + tok + "\n\n"
-	}
-	body += "With the CLI: nitronet password reset --token TOKEN\nIf it was not you, ignore this message; your password is unchanged.\n"
-	if err := s.cfg.Notifier.Send(ctx, notify.Message{Channel: "email", To: addr, Subject: "Reset your Nitronet password", Body: body, Kind: "password-reset", Account: a.ID}); err != nil {
-		// Do not reveal to the caller that the account exists.
-		s.cfg.Logger.Warn("password reset message not sent", "account", a.ID)
-	}
-	return nil
+	return s.deferJob(ctx, JobResetRequest, resetJob{Email: norm})
 }
 
 // Reset sets a new password with a reset token and ends every session of
-// the account. The token is single-use; an unknown, used or expired one is
-// Gone (field "token"); a bad new password is Invalid (field "password").
-func (s *Service) Reset(ctx context.Context, token, newPassword string) error {
+// the account. The token is single-use, and using it revokes every other
+// reset token of the account; an unknown, used or expired one is Gone
+// (field "token"); a new password the policy refuses is Invalid (field
+// "password"), with the account's contacts as the policy's context, and
+// leaves the token usable. Using a token proves the account's email
+// address, which is marked verified. It returns that address, so the
+// caller can treat the client as one that logged in (a device token).
+func (s *Service) Reset(ctx context.Context, token, newPassword string) (string, error) {
+	gone := errs.Field(errs.Gone, "token", "the reset token is invalid or has expired")
 	if err := password.Validate(newPassword); err != nil {
-		return err
+		return "", err
 	}
 	if token == "" || len(token) > 256 {
-		return errs.Field(errs.Gone, "token", "the reset token is invalid or has expired")
+		return "", gone
+	}
+	accountID, err := s.cfg.Store.ResetTokenAccount(ctx, secret.Hash(token), s.cfg.Clock())
+	if errs.Is(err, errs.Gone) {
+		return "", gone
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := s.validateFor(ctx, accountID, newPassword); err != nil {
+		return "", err
 	}
 	hash, err := s.cfg.Hasher.Hash(ctx, newPassword)
 	if err != nil {
-		return err
+		return "", err
 	}
-	accountID, err := s.cfg.Store.ConsumeResetToken(ctx, secret.Hash(token), s.cfg.Clock())
-	if err != nil {
+	if accountID, err = s.cfg.Store.ConsumeResetToken(ctx, secret.Hash(token), s.cfg.Clock()); err != nil {
 		if errs.Is(err, errs.Gone) || errs.Is(err, errs.NotFound) {
-			return errs.Field(errs.Gone, "token", "the reset token is invalid or has expired")
+			return "", gone
 		}
-		return err
+		return "", err
 	}
 	if err := s.cfg.Store.SetPassword(ctx, accountID, hash); err != nil {
-		return err
+		return "", err
+	}
+	// The token reached the account's email: that proves the address.
+	if err := s.cfg.Store.SetVerified(ctx, accountID, store.Email); err != nil {
+		return "", err
 	}
 	s.cfg.Logger.Info("password reset", "account", accountID)
+	a, err := s.cfg.Store.Account(ctx, accountID)
+	if err != nil {
+		return "", err
+	}
+	email, _, err := s.Contacts(a)
+	return email, err
+}
+
+// validateFor applies the password policy to pw as the new password of
+// the account, with its email address and mobile number as context.
+func (s *Service) validateFor(ctx context.Context, accountID, pw string) error {
+	v, err := s.CheckNewPassword(ctx, accountID, pw)
+	if err != nil {
+		return err
+	}
+	if !v.Acceptable {
+		return errs.Field(errs.Invalid, "password", "%s", strings.Join(v.Feedback, " "))
+	}
 	return nil
 }
 
+// CheckNewPassword returns the policy's verdict on pw as a new password of
+// the account, with its contacts as context (password.Check).
+func (s *Service) CheckNewPassword(ctx context.Context, accountID, pw string) (password.Verdict, error) {
+	a, err := s.cfg.Store.Account(ctx, accountID)
+	if err != nil {
+		return password.Verdict{}, err
+	}
+	email, mobile, err := s.Contacts(a)
+	if err != nil {
+		return password.Verdict{}, err
+	}
+	return password.Check(pw, email, mobile), nil
+}
+
+// CheckResetPassword is CheckNewPassword for the account of a live reset
+// token, so the reset page's strength meter judges as Reset will. An
+// unknown or expired token gives the verdict without context (and no
+// error), which tells nothing about tokens.
+func (s *Service) CheckResetPassword(ctx context.Context, token, pw string) password.Verdict {
+	if token != "" && len(token) <= 256 {
+		if id, err := s.cfg.Store.ResetTokenAccount(ctx, secret.Hash(token), s.cfg.Clock()); err == nil {
+			if v, err := s.CheckNewPassword(ctx, id, pw); err == nil {
+				return v
+			}
+		}
+	}
+	return password.Check(pw)
+}
+
 // ChangePassword replaces the password after checking the current one and
-// ends all sessions; the caller issues a fresh one. A wrong current
-// password is Unauthenticated with field "current_password", a bad new one
-// Invalid with field "new_password".
+// ends all sessions (and revokes reset tokens); the caller issues a fresh
+// session. A wrong current password is Unauthenticated with field
+// "current_password", a new one the policy refuses Invalid with field
+// "new_password".
 func (s *Service) ChangePassword(ctx context.Context, accountID, current, next string) error {
 	if err := s.CheckPassword(ctx, accountID, current); err != nil {
 		return errs.WithField(err, "current_password")
 	}
-	if err := password.Validate(next); err != nil {
+	if err := s.validateFor(ctx, accountID, next); err != nil {
 		return errs.WithField(err, "new_password")
 	}
 	hash, err := s.cfg.Hasher.Hash(ctx, next)

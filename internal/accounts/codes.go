@@ -137,15 +137,17 @@ func (s *Service) accountByIndex(ctx context.Context, ch store.Channel, value st
 }
 
 // NormalizeContact validates and normalises a new value for channel ch:
-// an email address, or a mobile number (E.164, using the service's default
-// region). Invalid input is Invalid, with field "value" (the API's name
+// an email address (which must pass contact.CheckNewEmail), or a mobile
+// number (E.164, using the service's default region). Invalid input is Invalid, with field "value" (the API's name
 // for the new contact) or "channel".
 func (s *Service) NormalizeContact(ch store.Channel, value string) (string, error) {
 	var norm string
 	var err error
 	switch ch {
 	case store.Email:
-		norm, err = contact.NormalizeEmail(value)
+		if norm, err = contact.NormalizeEmail(value); err == nil {
+			err = contact.CheckNewEmail(norm)
+		}
 	case store.Mobile:
 		norm, err = contact.NormalizeMobile(value, s.cfg.MobileRegion)
 	default:

@@ -59,23 +59,21 @@ func (s *Service) Rekey(a store.KeyedAccount) (store.AccountRekey, bool, error) 
 	return r, changed, nil
 }
 
-// contactsFree returns Conflict if an account holds email or mobile under
-// an older KEK of the keyring, which the unique indexes of the store
-// cannot see (they compare indexes, and a rotation may not have
-// re-indexed that account yet). Under the primary KEK the store's unique
-// indexes decide.
-func (s *Service) contactsFree(ctx context.Context, email, mobile string) error {
-	for ch, v := range map[store.Channel]string{store.Email: email, store.Mobile: mobile} {
-		idx := s.cfg.Vault.BlindIndexes(string(ch), v)
-		for _, i := range idx[min(1, len(idx)):] {
-			_, err := s.cfg.Store.AccountByIndex(ctx, ch, i)
-			if err == nil {
-				return errs.E(errs.Conflict, "an account with this email or mobile number already exists")
-			}
-			if !errs.Is(err, errs.NotFound) {
-				return err
-			}
+// heldUnderOlderKEK reports whether an account holds value on channel ch
+// under the index of an older KEK of the keyring, which the unique indexes
+// of the store cannot see (they compare indexes, and a rotation may not
+// have re-indexed that account yet). Under the primary KEK the store's
+// unique indexes decide.
+func (s *Service) heldUnderOlderKEK(ctx context.Context, ch store.Channel, value string) (bool, error) {
+	idx := s.cfg.Vault.BlindIndexes(string(ch), value)
+	for _, i := range idx[min(1, len(idx)):] {
+		_, err := s.cfg.Store.AccountByIndex(ctx, ch, i)
+		if err == nil {
+			return true, nil
+		}
+		if !errs.Is(err, errs.NotFound) {
+			return false, err
 		}
 	}
-	return nil
+	return false, nil
 }

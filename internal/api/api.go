@@ -28,6 +28,7 @@ import (
 	"github.com/nitronet/nitronet/internal/gwproto"
 	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/inbox"
+	"github.com/nitronet/nitronet/internal/password"
 	"github.com/nitronet/nitronet/internal/peerfeed"
 	"github.com/nitronet/nitronet/internal/policy"
 	"github.com/nitronet/nitronet/internal/privacy"
@@ -71,7 +72,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, lim: cfg.Limiters}
 	if s.lim == nil {
 		var err error
-		if s.lim, err = httpedge.NewLimiters(cfg.Limits, cfg.Clock, cfg.Rand); err != nil {
+		if s.lim, err = httpedge.NewLimiters(cfg.Limits, nil, cfg.Clock, cfg.Rand); err != nil {
 			return nil, err
 		}
 	}
@@ -102,6 +103,8 @@ func (s *Server) Register(m Mux) {
 	m.Handle("POST /api/v1/me/password", s.auth.Require(s.handleChangePassword))
 	m.HandleFunc("POST /api/v1/password-reset", s.handleResetRequest)
 	m.HandleFunc("POST /api/v1/password-reset/confirm", s.handleResetConfirm)
+	// Typed passwords are judged as the user types: never access-logged.
+	m.Handle("POST /api/v1/password-check", httpedge.Quiet(http.HandlerFunc(s.handlePasswordCheck)))
 
 	m.Handle("POST /api/v1/devices", s.auth.Require(s.handleDeviceAdd))
 	m.Handle("GET /api/v1/devices", s.auth.Require(s.handleDeviceList))
@@ -143,7 +146,9 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.lim.Signup, httpedge.ClientKey(r)); err != nil {
+	// The per-email budget is spent whether or not the address is taken,
+	// so a 429 tells nothing about who has an account.
+	if err := limited(s.lim.Signup, httpedge.ClientKey(r), httpedge.EmailKey(req.Email)); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -155,10 +160,19 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"id": id})
 }
 
+// loginAnswer is the answer to a login: the session and the device token
+// the client presents at its next login (httpedge.LoginGuard), which keeps
+// a stranger's failed logins from slowing this client down.
+type loginAnswer struct {
+	*accounts.Session
+	Device string `json:"device"`
+}
+
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
+		Device   string `json:"device"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		writeError(w, s.cfg.Logger, err)
@@ -168,7 +182,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.lim.Login, httpedge.ClientKey(r), httpedge.EmailKey(req.Email)); err != nil {
+	if err := limited(s.lim.Login, httpedge.ClientKey(r)); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	att, err := s.lim.UserLogin.Begin(req.Email, req.Device)
+	if err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
@@ -177,7 +196,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, sess)
+	writeJSON(w, http.StatusCreated, loginAnswer{Session: sess, Device: att.Succeeded()})
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, p Principal) {
@@ -321,11 +340,56 @@ func (s *Server) handleResetConfirm(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := s.cfg.Accounts.Reset(r.Context(), req.Token, req.Password); err != nil {
+	if _, err := s.cfg.Accounts.Reset(r.Context(), req.Token, req.Password); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// handlePasswordCheck answers the password policy's verdict on a password
+// (password.Check): {score, acceptable, feedback}, the verdict sign-up,
+// reset and change apply, for the portal's strength meter. The context is
+// the caller's account (with a valid Bearer token), the account of a live
+// reset_token, or the email and mobile given. The route is rate-limited
+// per address and never logged (httpedge.Quiet).
+func (s *Server) handlePasswordCheck(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Password   string `json:"password"`
+		Email      string `json:"email"`
+		Mobile     string `json:"mobile"`
+		ResetToken string `json:"reset_token"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	if err := limited(s.lim.Check, httpedge.ClientKey(r)); err != nil {
+		writeError(w, s.cfg.Logger, err)
+		return
+	}
+	var v password.Verdict
+	switch tok := bearer(r); {
+	case tok != "":
+		id, err := s.cfg.Accounts.Authenticate(r.Context(), tok)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nitronet"`)
+			writeError(w, s.cfg.Logger, err)
+			return
+		}
+		if v, err = s.cfg.Accounts.CheckNewPassword(r.Context(), id, req.Password); err != nil {
+			writeError(w, s.cfg.Logger, err)
+			return
+		}
+	case req.ResetToken != "":
+		v = s.cfg.Accounts.CheckResetPassword(r.Context(), req.ResetToken, req.Password)
+	default:
+		v = password.Check(req.Password, req.Email, req.Mobile)
+	}
+	if v.Feedback == nil {
+		v.Feedback = []string{}
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (s *Server) handleDeviceAdd(w http.ResponseWriter, r *http.Request, p Principal) {
@@ -410,7 +474,7 @@ func (s *Server) handleGatewayEnroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}
-	if err := limited(s.lim.Login, httpedge.ClientKey(r)); err != nil {
+	if err := limited(s.lim.Enroll, httpedge.ClientKey(r)); err != nil {
 		writeError(w, s.cfg.Logger, err)
 		return
 	}

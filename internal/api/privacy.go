@@ -231,7 +231,8 @@ func (h *privacyHandlers) contact(w http.ResponseWriter, r *http.Request, p Prin
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{
-		"status":     "code sent to the new " + req.Channel,
+		// The same answer whether or not another account holds the value.
+		"status":     "if no other account uses this " + req.Channel + ", a code is on its way to it",
 		"expires_at": h.s.cfg.Clock().Add(privacy.ContactChangeTTL).UTC().Truncate(time.Second),
 	})
 }

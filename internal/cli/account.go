@@ -31,9 +31,12 @@ func newSignupCmd(g *globals) *cobra.Command {
 			}
 			sess, err := cl.Login(cmd.Context(), email, pw)
 			if err != nil {
-				return err
+				// The server answers a sign-up with an address that
+				// already has an account like any other, and tells the
+				// address's owner instead.
+				return fmt.Errorf("%w\nIf %s already had an account, its owner has been emailed: log in, or reset the password with `nitronet password forgot`", err, email)
 			}
-			st.Token, st.Email = sess.Token, email
+			st.Token, st.Email, st.Device = sess.Token, email, sess.Device
 			d, err := g.dir()
 			if err != nil {
 				return err
@@ -71,11 +74,15 @@ func newLoginCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sess, err := cl.Login(cmd.Context(), email, pw)
+			device := ""
+			if st.Email == email {
+				device = st.Device
+			}
+			sess, err := cl.LoginAs(cmd.Context(), email, pw, device)
 			if err != nil {
 				return err
 			}
-			st.Token, st.Email = sess.Token, email
+			st.Token, st.Email, st.Device = sess.Token, email, sess.Device
 			d, err := g.dir()
 			if err != nil {
 				return err

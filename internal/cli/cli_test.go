@@ -165,6 +165,14 @@ func TestREADMEJourney(t *testing.T) {
 	if out := h.must("", "whoami"); !strings.Contains(out, "cli@example.com") || !strings.Contains(out, "+447911100500") {
 		t.Fatalf("whoami: got %q", out)
 	}
+	// The CLI keeps the server's device token and shows it at the next
+	// login, so a stranger's failed logins do not slow this client down.
+	if st, err := (clientstate.Dir{Path: h.confDir}).Load(); err != nil || !strings.HasPrefix(st.Device, "nnd_") {
+		t.Fatalf("saved state: got %+v, %v; want a device token", st, err)
+	}
+	if !strings.Contains(w.all(), `"device":"nnd_`) {
+		t.Fatal("the second login did not present the device token")
+	}
 	out = h.must("", "device", "add", "laptop")
 	id := regexp.MustCompile(`dev_[a-z2-7]+`).FindString(out)
 	if id == "" {

@@ -42,6 +42,9 @@ type State struct {
 	Server string `json:"server,omitempty"`
 	Token  string `json:"token,omitempty"`
 	Email  string `json:"email,omitempty"`
+	// Device is the server's device token for Email (client.Session):
+	// not a credential, only proof that this client logged in before.
+	Device string `json:"device,omitempty"`
 }
 
 func (d Dir) file(name string) string { return filepath.Join(d.Path, name) }

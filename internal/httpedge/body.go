@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
 )
@@ -39,12 +41,28 @@ func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 	if errs.CodeOf(err) == errs.Internal {
 		log.Error("internal error", "err", err)
 	}
+	SetRetryAfter(w, err)
 	WriteErrorBody(w, StatusOf(err), Body(err))
 }
 
-// WriteErrorBody writes b with status, setting Retry-After on 429.
+// SetRetryAfter sets the Retry-After header of a RateLimited answer for
+// err: the wait err knows (RetryAfterOf), rounded up to whole seconds, or
+// 60 seconds.
+func SetRetryAfter(w http.ResponseWriter, err error) {
+	if errs.CodeOf(err) != errs.RateLimited {
+		return
+	}
+	secs := 60
+	if d := RetryAfterOf(err); d > 0 {
+		secs = int((d + time.Second - 1) / time.Second)
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+}
+
+// WriteErrorBody writes b with status, setting Retry-After on 429 unless
+// it is set already.
 func WriteErrorBody(w http.ResponseWriter, status int, b ErrorBody) {
-	if status == http.StatusTooManyRequests {
+	if status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "60")
 	}
 	WriteJSON(w, status, b)

@@ -1,11 +1,19 @@
 package httpedge
 
 import (
+	"crypto/hmac"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/contact"
@@ -14,48 +22,90 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Limits configures the rate limits, each as events per hour with a
-// burst.
+// Limits configures the rate limits: token buckets per client address (or
+// per email address, account), each as events per hour with a burst, and
+// the per-account slow-down of failed logins. A field pair left at zero
+// takes its DefaultLimits value.
 type Limits struct {
 	SignupPerHour, SignupBurst float64
+	// Login, Staff and Enroll are the per-address budgets of user login,
+	// staff login and gateway enrolment: separate, so that using one up
+	// does not touch the others.
 	LoginPerHour, LoginBurst   float64
+	StaffPerHour, StaffBurst   float64
+	EnrollPerHour, EnrollBurst float64
 	VerifyPerHour, VerifyBurst float64
 	ResetPerHour, ResetBurst   float64
+	// Check is the per-address budget of the password-strength check.
+	CheckPerHour, CheckBurst float64
+
+	// SlowFree failed logins in a row are free; then each attempt on that
+	// account waits SlowBase, doubling with every further failure up to
+	// SlowMax (see LoginGuard). SlowFree < 0 means no free failures.
+	SlowFree          int
+	SlowBase, SlowMax time.Duration
 }
+
+// The slow-down defaults: 5 free failures (typing mistakes), then 1 s
+// doubling to 15 minutes. An account under attack reaches the cap after
+// about 17 minutes of failures (1+2+…+512 s), from when on it lets one
+// guess through every 15 minutes: about 110 guesses in the first day and
+// 96 a day after, against passwords the policy requires to need 10^8
+// guesses. The owner, from a device that logged in before, is never
+// slowed by a stranger's failures; from a new device they wait at most
+// the current delay, and a password reset makes the browser a known
+// device.
+const (
+	DefaultSlowFree = 5
+	DefaultSlowBase = time.Second
+	DefaultSlowMax  = 15 * time.Minute
+	// slowForget is how long after the last failure a count is dropped.
+	slowForget = 24 * time.Hour
+)
 
 // DefaultLimits are generous enough for people and tight enough for bots.
 func DefaultLimits() Limits {
 	return Limits{
 		SignupPerHour: 20, SignupBurst: 5,
 		LoginPerHour: 120, LoginBurst: 10,
+		StaffPerHour: 60, StaffBurst: 10,
+		EnrollPerHour: 30, EnrollBurst: 5,
 		VerifyPerHour: 60, VerifyBurst: 10,
 		ResetPerHour: 10, ResetBurst: 3,
+		CheckPerHour: 600, CheckBurst: 60,
+		SlowFree: DefaultSlowFree, SlowBase: DefaultSlowBase, SlowMax: DefaultSlowMax,
 	}
 }
 
-// Limiters are the rate limiters of sign-up, login, code verification and
-// password reset. One set is shared by every front end (the API, the
-// portal and the console), so a client cannot double its budget by
-// switching between them; for that, every front end counts by the same
-// keys (ClientKey, EmailKey, StaffEmailKey, AccountKey). NewLimiters keeps
-// the budgets in process; NewSharedLimiters keeps them where every control
-// replica spends from the same ones. They are safe for concurrent use.
+// Limiters are the rate limiters of sign-up, logins, gateway enrolment,
+// code verification, password reset and the password check, and the
+// per-account slow-downs of user and staff logins. One set is shared by
+// every front end (the API, the portal and the console), so a client
+// cannot double its budget by switching between them; for that, every
+// front end counts by the same keys (ClientKey, EmailKey, StaffEmailKey,
+// AccountKey). NewLimiters keeps the budgets in process; NewSharedLimiters
+// keeps them where every control replica spends from the same ones (the
+// slow-downs stay in process either way). They are safe for concurrent
+// use.
 type Limiters struct {
-	Signup, Login, Verify, Reset ratelimit.Budget
+	Signup, Login, Staff, Enroll, Verify, Reset, Check ratelimit.Budget
+	// UserLogin and StaffLogin slow failed logins down per account.
+	UserLogin, StaffLogin *LoginGuard
 }
 
-// NewLimiters builds in-process limiters for l.
-func NewLimiters(l Limits, clock func() time.Time, rand io.Reader) (*Limiters, error) {
-	ls, err := newLocal(l, clock, rand)
-	if err != nil {
-		return nil, err
-	}
-	return &Limiters{Signup: ls[0], Login: ls[1], Verify: ls[2], Reset: ls[3]}, nil
+// nBudgets is the number of budgets of Limiters.
+const nBudgets = 7
+
+// fields returns ls's budgets in the order of bucket.
+func (ls *Limiters) fields() [nBudgets]*ratelimit.Budget {
+	return [nBudgets]*ratelimit.Budget{&ls.Signup, &ls.Login, &ls.Staff, &ls.Enroll, &ls.Verify, &ls.Reset, &ls.Check}
 }
 
 // bucket names the shared budget of Limiters' field i, in the order of
-// budgets.
-func bucket(i int) string { return [...]string{"signup", "login", "verify", "reset"}[i] }
+// fields.
+func bucket(i int) string {
+	return [...]string{"signup", "login", "staff", "enroll", "verify", "reset", "check"}[i]
+}
 
 // budget is one limiter's rate per second and burst.
 type budget struct {
@@ -63,21 +113,32 @@ type budget struct {
 	burst int
 }
 
-// budgets returns l's budget for each bucket, in the order Signup, Login,
-// Verify, Reset.
-func (l Limits) budgets() [4]budget {
-	var out [4]budget
-	for i, b := range [4][2]float64{{l.SignupPerHour, l.SignupBurst}, {l.LoginPerHour, l.LoginBurst},
-		{l.VerifyPerHour, l.VerifyBurst}, {l.ResetPerHour, l.ResetBurst}} {
-		out[i].rate, out[i].burst = rate.Limit(b[0]/3600), int(b[1])
+// budgets returns l's budget for each bucket, in the order of fields; a
+// field pair left at zero takes its DefaultLimits value.
+func (l Limits) budgets() [nBudgets]budget {
+	d := DefaultLimits()
+	var out [nBudgets]budget
+	for i, b := range [nBudgets][4]float64{
+		{l.SignupPerHour, l.SignupBurst, d.SignupPerHour, d.SignupBurst},
+		{l.LoginPerHour, l.LoginBurst, d.LoginPerHour, d.LoginBurst},
+		{l.StaffPerHour, l.StaffBurst, d.StaffPerHour, d.StaffBurst},
+		{l.EnrollPerHour, l.EnrollBurst, d.EnrollPerHour, d.EnrollBurst},
+		{l.VerifyPerHour, l.VerifyBurst, d.VerifyPerHour, d.VerifyBurst},
+		{l.ResetPerHour, l.ResetBurst, d.ResetPerHour, d.ResetBurst},
+		{l.CheckPerHour, l.CheckBurst, d.CheckPerHour, d.CheckBurst},
+	} {
+		perHour, burst := b[0], b[1]
+		if perHour == 0 && burst == 0 {
+			perHour, burst = b[2], b[3]
+		}
+		out[i].rate, out[i].burst = rate.Limit(perHour/3600), int(math.Min(burst, math.MaxInt32))
 	}
 	return out
 }
 
-// newLocal builds the in-process limiters of l in the order Signup, Login,
-// Verify, Reset.
-func newLocal(l Limits, clock func() time.Time, rand io.Reader) ([4]*ratelimit.Limiter, error) {
-	var out [4]*ratelimit.Limiter
+// newLocal builds the in-process limiters of l in the order of fields.
+func newLocal(l Limits, clock func() time.Time, rand io.Reader) ([nBudgets]*ratelimit.Limiter, error) {
+	var out [nBudgets]*ratelimit.Limiter
 	for i, b := range l.budgets() {
 		lim, err := ratelimit.New(ratelimit.Config{Rate: b.rate, Burst: b.burst, MaxKeys: 100_000, Clock: clock, Rand: rand})
 		if err != nil {
@@ -86,6 +147,55 @@ func newLocal(l Limits, clock func() time.Time, rand io.Reader) ([4]*ratelimit.L
 		out[i] = lim
 	}
 	return out, nil
+}
+
+// NewLimiters builds in-process limiters for l. deviceKey signs the device
+// tokens of LoginGuard (derive it from the vault so tokens outlive a
+// restart); nil draws a random one.
+func NewLimiters(l Limits, deviceKey []byte, clock func() time.Time, rand io.Reader) (*Limiters, error) {
+	local, err := newLocal(l, clock, rand)
+	if err != nil {
+		return nil, err
+	}
+	var ls Limiters
+	for i, f := range ls.fields() {
+		*f = local[i]
+	}
+	if err := ls.guards(l, deviceKey, clock, rand); err != nil {
+		return nil, err
+	}
+	return &ls, nil
+}
+
+// guards builds ls's per-account slow-downs of failed logins for l.
+func (ls *Limiters) guards(l Limits, deviceKey []byte, clock func() time.Time, rand io.Reader) error {
+	d := DefaultLimits()
+	if deviceKey == nil {
+		deviceKey = make([]byte, 32)
+		if rand == nil {
+			rand = crand.Reader
+		}
+		if _, err := io.ReadFull(rand, deviceKey); err != nil {
+			return fmt.Errorf("httpedge: device key: %w", err)
+		}
+	}
+	free, base, maxWait := l.SlowFree, l.SlowBase, l.SlowMax
+	if free == 0 && base == 0 && maxWait == 0 {
+		free, base, maxWait = d.SlowFree, d.SlowBase, d.SlowMax
+	}
+	free = max(free, 0)
+	for _, g := range []struct {
+		dst   **LoginGuard
+		scope string
+	}{{&ls.UserLogin, "user"}, {&ls.StaffLogin, "staff"}} {
+		slow, err := ratelimit.NewBackoff(ratelimit.BackoffConfig{Free: free, Base: base, Max: maxWait,
+			Forget: max(slowForget, maxWait), MaxKeys: 100_000, Clock: clock, Rand: rand})
+		if err != nil {
+			return err
+		}
+		*g.dst = NewLoginGuard(slow, g.scope, deviceKey, rand)
+	}
+	return nil
 }
 
 // Shared is where NewSharedLimiters keeps the budgets.
@@ -97,25 +207,33 @@ type Shared struct {
 	Secret []byte
 	// Logger reports the Spender failing and recovering.
 	Logger *slog.Logger
+	// DeviceKey signs the device tokens of the login slow-downs, as
+	// NewLimiters' deviceKey.
+	DeviceKey []byte
 }
 
 // NewSharedLimiters builds limiters for l whose budgets sh keeps, so that
 // control replicas sharing it allow together what one would. While sh's
 // Spender fails, each falls back to an in-process limiter of the same
-// budget (see ratelimit.Shared).
+// budget (see ratelimit.Shared). The per-account slow-downs of failed
+// logins stay in process.
 func NewSharedLimiters(l Limits, sh Shared, clock func() time.Time, rand io.Reader) (*Limiters, error) {
 	local, err := newLocal(l, clock, rand)
 	if err != nil {
 		return nil, err
 	}
-	var out [4]ratelimit.Budget
+	var ls Limiters
+	fields := ls.fields()
 	for i, b := range l.budgets() {
-		if out[i], err = ratelimit.NewShared(ratelimit.SharedConfig{Bucket: bucket(i), Rate: b.rate, Burst: b.burst,
+		if *fields[i], err = ratelimit.NewShared(ratelimit.SharedConfig{Bucket: bucket(i), Rate: b.rate, Burst: b.burst,
 			Spender: sh.Spender, Secret: sh.Secret, Fallback: local[i], Clock: clock, Logger: sh.Logger}); err != nil {
 			return nil, err
 		}
 	}
-	return &Limiters{Signup: out[0], Login: out[1], Verify: out[2], Reset: out[3]}, nil
+	if err := ls.guards(l, sh.DeviceKey, clock, rand); err != nil {
+		return nil, err
+	}
+	return &ls, nil
 }
 
 // Allow returns RateLimited unless every key has budget left in l. Each
@@ -181,3 +299,137 @@ const (
 
 // AccountKey returns the key of the account's budget scope.
 func AccountKey(scope Scope, accountID string) string { return string(scope) + ":" + accountID }
+
+// LoginGuard slows failed logins of one kind (user or staff) down per
+// account, keyed by the canonical email address (EmailKey's form, hashed
+// by the Slowdown), whether or not an account has it: the answer never
+// tells which addresses have accounts.
+//
+// A client that logged in to the account before holds a device token
+// (returned by Attempt.Succeeded; an HMAC of the address, so only this
+// server makes them) and has a budget of its own: a stranger failing on
+// the account slows down strangers, not the owner's known devices (OWASP's
+// device cookies). It is safe for concurrent use.
+type LoginGuard struct {
+	slow  ratelimit.Slowdown
+	scope string
+	key   []byte
+	rand  io.Reader
+}
+
+// NewLoginGuard returns a LoginGuard of scope ("user", "staff") over
+// slow, signing device tokens with key.
+func NewLoginGuard(slow ratelimit.Slowdown, scope string, key []byte, rand io.Reader) *LoginGuard {
+	if rand == nil {
+		rand = crand.Reader
+	}
+	return &LoginGuard{slow: slow, scope: scope, key: key, rand: rand}
+}
+
+// LoginAttempt is one login attempt a LoginGuard admitted. Until Succeeded
+// is called it counts as a failure.
+type LoginAttempt struct {
+	g      *LoginGuard
+	budget string
+	email  string
+	device string // the valid device token presented, or ""
+}
+
+// Begin admits a login attempt for email from a client presenting device
+// (a token from an earlier Succeeded, or ""). If the account, or the
+// device's budget on it, must wait after earlier failures it returns a
+// RateLimited error that says for how long (RetryAfterOf), without the
+// password being checked.
+func (g *LoginGuard) Begin(email, device string) (*LoginAttempt, error) {
+	c := canonicalEmail(email)
+	a := &LoginAttempt{g: g, email: c, budget: g.scope + ":acct:" + c}
+	if nonce, ok := g.deviceNonce(c, device); ok {
+		a.device = device
+		a.budget = g.scope + ":device:" + c + ":" + nonce
+	}
+	if wait := g.slow.Attempt(a.budget); wait > 0 {
+		return nil, tooSoon(wait)
+	}
+	return a, nil
+}
+
+// Succeeded records that the attempt's credentials were right, which
+// forgets the failures counted on its budget, and returns the device token
+// the client should present next time: the one it presented if valid, or
+// a new one.
+func (a *LoginAttempt) Succeeded() string {
+	a.g.slow.Succeed(a.budget)
+	if a.device != "" {
+		return a.device
+	}
+	return a.g.NewDevice(a.email)
+}
+
+// NewDevice returns a new device token for email (canonical or not),
+// for a client that proved itself another way (a password reset).
+func (g *LoginGuard) NewDevice(email string) string {
+	c := canonicalEmail(email)
+	var nonce [12]byte
+	if _, err := io.ReadFull(g.rand, nonce[:]); err != nil {
+		return ""
+	}
+	return "nnd_" + base64.RawURLEncoding.EncodeToString(append(nonce[:], g.mac(c, nonce[:])...))
+}
+
+// deviceNonce returns the nonce of device if it is a token this guard made
+// for email.
+func (g *LoginGuard) deviceNonce(email, device string) (string, bool) {
+	raw, ok := strings.CutPrefix(device, "nnd_")
+	if !ok || len(raw) > 64 {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(raw)
+	if err != nil || len(b) != 24 {
+		return "", false
+	}
+	if !hmac.Equal(b[12:], g.mac(email, b[:12])) {
+		return "", false
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:12]), true
+}
+
+func (g *LoginGuard) mac(email string, nonce []byte) []byte {
+	m := hmac.New(sha256.New, g.key)
+	io.WriteString(m, "login device|"+g.scope+"|"+email+"|")
+	m.Write(nonce)
+	return m.Sum(nil)[:12]
+}
+
+// retryAfter is the cause of a RateLimited error that knows when the
+// client may try again.
+type retryAfter time.Duration
+
+func (r retryAfter) Error() string { return "retry after " + time.Duration(r).String() }
+
+// tooSoon returns the RateLimited error of an account that must wait d.
+func tooSoon(d time.Duration) error {
+	return errs.Wrap(errs.RateLimited, retryAfter(d),
+		fmt.Sprintf("too many failed logins on this account; try again in %s", humanWait(d)))
+}
+
+// humanWait says d in whole seconds or minutes, rounded up.
+func humanWait(d time.Duration) string {
+	s := int(math.Ceil(d.Seconds()))
+	switch {
+	case s <= 1:
+		return "1 second"
+	case s < 120:
+		return fmt.Sprintf("%d seconds", s)
+	}
+	return fmt.Sprintf("%d minutes", int(math.Ceil(float64(s)/60)))
+}
+
+// RetryAfterOf returns how long the client must wait before retrying, if
+// err says (a login slowed down by a LoginGuard), and 0 otherwise.
+func RetryAfterOf(err error) time.Duration {
+	var r retryAfter
+	if errors.As(err, &r) {
+		return time.Duration(r)
+	}
+	return 0
+}

@@ -3,10 +3,14 @@ package httpedge
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/contact"
+	"github.com/nitronet/nitronet/internal/errs"
 )
 
 // budgetCall is one call a Spender received.
@@ -86,5 +90,92 @@ func TestEmailKeysAreCanonical(t *testing.T) {
 	}
 	if EmailKey("bob@example.com") == StaffEmailKey("bob@example.com") {
 		t.Error("user and staff keys of one address are equal")
+	}
+}
+
+// TestLoginGuardDevices: a device token is bound to its address and
+// scope, a forged one falls back to the account's budget, and a known
+// device keeps its own budget while strangers slow the account down.
+func TestLoginGuardDevices(t *testing.T) {
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	ls, err := NewLimiters(Limits{SlowFree: 1, SlowBase: time.Minute, SlowMax: time.Hour}, []byte("device key for the test, 32 byt"), clock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := ls.UserLogin
+	// The owner logs in once and gets a device token.
+	att, err := g.Begin("bob@example.com", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := att.Succeeded()
+	if !strings.HasPrefix(dev, "nnd_") || strings.Contains(dev, "bob") {
+		t.Fatalf("device token %q", dev)
+	}
+	// A stranger fails twice: the account (for clients without a device
+	// token) must wait.
+	for i := 0; i < 2; i++ {
+		if _, err := g.Begin("BOB@example.com", ""); err != nil {
+			t.Fatalf("stranger's attempt %d: %v", i+1, err)
+		}
+	}
+	_, err = g.Begin("bob@\uff45xample.com", "")
+	if !errs.Is(err, errs.RateLimited) || RetryAfterOf(err) != time.Minute {
+		t.Fatalf("after two failures: got %v (retry after %v), want RateLimited for a minute", err, RetryAfterOf(err))
+	}
+	// The owner's device is not slowed down, in any spelling.
+	if att, err := g.Begin("Bob@Example.com", dev); err != nil {
+		t.Fatalf("known device: %v", err)
+	} else if att.Succeeded() != dev {
+		t.Fatal("a valid device token was replaced")
+	}
+	// Tokens are bound to the address and to the kind of login.
+	for name, tc := range map[string]struct {
+		g          *LoginGuard
+		email, dev string
+	}{
+		"other address": {g, "carol@example.com", dev},
+		"staff login":   {ls.StaffLogin, "bob@example.com", dev},
+		"forged":        {g, "bob@example.com", "nnd_" + strings.Repeat("A", 32)},
+		"garbage":       {g, "bob@example.com", "nnd_!!"},
+	} {
+		a, err := tc.g.Begin(tc.email, tc.dev)
+		if err == nil && a.device != "" {
+			t.Errorf("%s: the device token was accepted", name)
+		}
+	}
+	if _, err := g.Begin("bob@example.com", "nnd_"+strings.Repeat("A", 32)); !errs.Is(err, errs.RateLimited) {
+		t.Errorf("forged token: got %v, want the account's wait", err)
+	}
+	// After the wait the right password works for anyone.
+	now = now.Add(time.Minute)
+	if _, err := g.Begin("bob@example.com", ""); err != nil {
+		t.Fatalf("after the wait: %v", err)
+	}
+	// The error says how long, and Retry-After carries it.
+	w := httptest.NewRecorder()
+	WriteError(w, slog.New(slog.DiscardHandler), tooSoon(90*time.Second+time.Millisecond))
+	if w.Code != 429 || w.Header().Get("Retry-After") != "91" || !strings.Contains(w.Body.String(), "91 seconds") {
+		t.Fatalf("WriteError: %d %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+}
+
+// TestQuiet: requests to a Quiet handler leave no access log line; others
+// do, with their route.
+func TestQuiet(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	mux := http.NewServeMux()
+	mux.Handle("POST /check", Quiet(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	mux.HandleFunc("GET /seen", func(w http.ResponseWriter, r *http.Request) {})
+	h := AccessLog(log, time.Now, mux)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/check", nil))
+	if buf.Len() != 0 {
+		t.Fatalf("a quiet request was logged: %s", buf.String())
+	}
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/seen", nil))
+	if !strings.Contains(buf.String(), "route=/seen") {
+		t.Fatalf("access log %q, want the route", buf.String())
 	}
 }

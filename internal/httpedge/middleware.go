@@ -1,6 +1,7 @@
 package httpedge
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -38,15 +39,37 @@ func (w *statusWriter) Flush() {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// quietKey is the context key of the flag Quiet sets for AccessLog.
+type quietKey struct{}
+
+// Quiet wraps h so that AccessLog writes no line for its requests, for
+// routes whose mere use should leave no trace, such as the password-strength
+// check that runs as someone types.
+func Quiet(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if q, ok := r.Context().Value(quietKey{}).(*bool); ok {
+			*q = true
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // AccessLog logs one line per request with exactly four attributes: the
 // method, the matched route pattern (never the raw path, which may hold
 // ids or tokens), the status and the duration. Nothing else about the
-// request is logged: no address, no header, no query, no body.
+// request is logged: no address, no header, no query, no body. Requests to
+// handlers wrapped in Quiet are not logged at all.
 func AccessLog(log *slog.Logger, clock func() time.Time, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := clock()
 		sw := &statusWriter{ResponseWriter: w}
+		quiet := new(bool)
+		// The mux records the matched pattern on the request it serves.
+		r = r.WithContext(context.WithValue(r.Context(), quietKey{}, quiet))
 		next.ServeHTTP(sw, r)
+		if *quiet {
+			return
+		}
 		pattern := r.Pattern
 		if pattern == "" {
 			pattern = "unmatched"

@@ -19,9 +19,14 @@ func contactPurpose(ch store.Channel) string { return "contact-change-" + string
 // mobile (channel ch) to value. It needs the current password. The new
 // value is sealed under the account's data key and kept pending until the
 // code sent to the NEW contact is confirmed with ConfirmContactChange,
-// within ContactChangeTTL. Invalid values are Invalid, a value already
-// used by another account Conflict, a wrong password Unauthenticated; each
-// names its field: "channel", "value" or "password".
+// within ContactChangeTTL. Invalid values are Invalid, the account's own
+// current value Invalid, a wrong password Unauthenticated; each names its
+// field: "channel", "value" or "password".
+//
+// A value another account holds answers exactly like a free one (OWASP:
+// no account enumeration): the change is kept pending, but no code goes
+// to that contact and its owner is sent nothing, so the change can never
+// be confirmed (accounts.SendCodeToNewContact).
 func (s *Service) RequestContactChange(ctx context.Context, accountID string, ch store.Channel, value, password string) error {
 	if !ch.Valid() {
 		return errs.Field(errs.Invalid, "channel", `channel must be "email" or "mobile"`)
@@ -59,11 +64,6 @@ func (s *Service) startContactChange(ctx context.Context, a *store.Account, ch s
 	if (ch == store.Email && norm == email) || (ch == store.Mobile && norm == mobile) {
 		return errs.Field(errs.Invalid, "value", same, ch)
 	}
-	if other, err := s.cfg.Accounts.AccountIDByIndex(ctx, ch, norm); err != nil {
-		return err
-	} else if other != "" {
-		return errs.Field(errs.Conflict, "value", "this %s is already used by another account", ch)
-	}
 	sealed, index, err := s.cfg.Accounts.SealContact(a, ch, norm)
 	if err != nil {
 		return err
@@ -73,8 +73,8 @@ func (s *Service) startContactChange(ctx context.Context, a *store.Account, ch s
 		Index: index, CreatedAt: now, ExpiresAt: now.Add(ContactChangeTTL)}); err != nil {
 		return err
 	}
-	return s.cfg.Accounts.SendCodeTo(ctx, a.ID, ch, contactPurpose(ch), accounts.CodeMessage{
-		To: norm, Kind: "contact-change-code", What: "confirm this " + string(ch) + " as your new Nitronet " + string(ch)})
+	return s.cfg.Accounts.SendCodeToNewContact(ctx, a.ID, ch, contactPurpose(ch), norm, accounts.CodeMessage{
+		Kind: "contact-change-code", What: "confirm this " + string(ch) + " as your new Nitronet " + string(ch)})
 }
 
 // ConfirmContactChange applies the pending change of channel ch once code

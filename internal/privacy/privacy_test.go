@@ -109,11 +109,32 @@ func TestRequestTypes(t *testing.T) {
 				if got.Status != store.RequestCompleted {
 					t.Fatalf("rectification request: got %q, want completed", got.Status)
 				}
-				// Changing to an address another account uses is refused.
+				// Changing to an address another account uses answers like
+				// success (no enumeration), but sends that address nothing
+				// and changes nothing: the code never arrives.
 				other := h.signup(t)
+				before := h.out.count("contact-change-code", other.email)
 				err := h.svc.RequestContactChange(ctx, u.id, store.Email, other.email, pw)
-				wantCode(t, "taken email", err, errs.Conflict)
-				wantField(t, "taken email", err, "value")
+				if err != nil {
+					t.Fatalf("taken email: got %v, want the answer a free one gets", err)
+				}
+				if n := h.out.count("contact-change-code", other.email); n != before {
+					t.Fatalf("the other account's address got %d codes, want none", n-before)
+				}
+				for _, guess := range []string{"000000", "123456"} {
+					err := h.svc.ConfirmContactChange(ctx, u.id, store.Email, guess)
+					wantCode(t, "a guessed code for a taken email", err, errs.Unauthenticated)
+				}
+				if _, _, err := h.acc.Login(ctx, other.email, pw); err != nil {
+					t.Fatalf("the other account after the attempt: %v", err)
+				}
+				err = h.svc.RequestContactChange(ctx, u.id, store.Mobile, other.mobile, pw)
+				if err != nil {
+					t.Fatalf("taken mobile: got %v, want the answer a free one gets", err)
+				}
+				if n := h.out.count("contact-change-code", other.mobile); n != 0 {
+					t.Fatalf("the other account's number got %d codes, want none", n)
+				}
 				err = h.svc.RequestContactChange(ctx, u.id, store.Email, "not an email", pw)
 				wantCode(t, "malformed email", err, errs.Invalid)
 				wantField(t, "malformed email", err, "value")

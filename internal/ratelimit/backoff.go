@@ -12,15 +12,6 @@ import (
 	"time"
 )
 
-// Budget counts events by key against a budget; *Limiter is the in-memory
-// token bucket. Front ends hold budgets through this interface, so that
-// they can later be kept elsewhere (shared by several replicas).
-type Budget interface {
-	// Allow reports whether one event for key may happen now, and if so
-	// spends it.
-	Allow(key string) bool
-}
-
 // Slowdown delays repeated failures by key; *Backoff is the in-memory
 // implementation. Front ends hold slowdowns through this interface, so
 // that their state can later be kept elsewhere (shared by several
@@ -36,10 +27,7 @@ type Slowdown interface {
 	Succeed(key string)
 }
 
-var (
-	_ Budget   = (*Limiter)(nil)
-	_ Slowdown = (*Backoff)(nil)
-)
+var _ Slowdown = (*Backoff)(nil)
 
 // BackoffConfig configures a Backoff.
 type BackoffConfig struct {

@@ -97,7 +97,7 @@ type Server struct {
 	Notifier notify.Notifier
 	// Outbox keeps the messages sent while no SMTP relay or SMS webhook
 	// is configured; nil if both are.
-	Outbox *notify.Outbox
+	Outbox   *notify.Outbox
 	Outbound *outbound.Queue
 	// Deliver is the router to the mail relay and the SMS webhook (or the
 	// file outbox) that the queue hands messages to.
@@ -250,10 +250,13 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	keys := acctkey.New(v, st)
 	acc, err := accounts.New(accounts.Config{
 		Store: st, Vault: v, Hasher: hasher, Notifier: n, Audit: auditLog, Logger: log, Clock: d.Clock, Rand: d.Rand,
-		MobileRegion: cfg.MobileRegion, SessionTTL: cfg.SessionTTL, PortalURL: cfg.PortalURL, Policies: pols,
+		MobileRegion: cfg.MobileRegion, SessionTTL: cfg.SessionTTL, PortalURL: cfg.PortalURL, Policies: pols, Defer: queue,
 	})
 	if err != nil {
 		return nil, err
+	}
+	for typ, h := range acc.Handlers() {
+		queue.Handle(typ, h)
 	}
 	recheck := time.Second
 	if r, ok := st.(replicaStore); ok && r.Replicated() {
@@ -361,10 +364,11 @@ func (s *Server) handler() (http.Handler, error) {
 	}
 	// One set of rate limiters for the API, the portal and the console,
 	// and on PostgreSQL for every replica.
-	limiters, err := httpedge.NewLimiters(limits, d.Clock, d.Rand)
+	deviceKey := s.Vault.DeriveKey("login device tokens")
+	limiters, err := httpedge.NewLimiters(limits, deviceKey, d.Clock, d.Rand)
 	if rs, ok := s.replicas(); ok {
 		limiters, err = httpedge.NewSharedLimiters(limits, httpedge.Shared{Spender: rs,
-			Secret: s.Vault.DeriveKey("shared rate limit keys"), Logger: d.Logger}, d.Clock, d.Rand)
+			Secret: s.Vault.DeriveKey("shared rate limit keys"), Logger: d.Logger, DeviceKey: deviceKey}, d.Clock, d.Rand)
 	}
 	if err != nil {
 		return nil, err

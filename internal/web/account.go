@@ -15,7 +15,8 @@ import (
 
 // passwordHint describes the server's password rule next to the field.
 func passwordHint() string {
-	return "At least " + strconv.Itoa(password.MinLength) + " characters. A long passphrase of several words is best."
+	return "At least " + strconv.Itoa(password.MinLength) + " characters, and hard to guess: not built from your email address or number, " +
+		"a common password or a keyboard pattern. A few unrelated words work well. The meter shows the verdict the server applies."
 }
 
 // upperFirst capitalises an ASCII first letter, so service messages read
@@ -69,22 +70,18 @@ func (h *Handler) signupPost(w http.ResponseWriter, r *http.Request, st *state) 
 		h.anonPage(w, r, st, h.place(r, v, signupFields, err), "signup", v)
 		return
 	}
-	if err := httpedge.Allow(h.lim.Signup, httpedge.ClientKey(r)); err != nil {
+	if err := httpedge.Allow(h.lim.Signup, httpedge.ClientKey(r), httpedge.EmailKey(email)); err != nil {
 		h.anonPage(w, r, st, h.place(r, v, signupFields, err), "signup", v)
 		return
 	}
-	id, err := h.cfg.Accounts.Signup(r.Context(), email, mobile, pw)
-	if err != nil {
+	if _, err := h.cfg.Accounts.Signup(r.Context(), email, mobile, pw); err != nil {
 		h.anonPage(w, r, st, h.place(r, v, signupFields, err), "signup", v)
 		return
 	}
-	sess, err := h.cfg.Accounts.NewSession(r.Context(), id)
-	if err != nil {
-		h.renderError(w, r, st, err)
-		return
-	}
-	h.setSession(w, st, sess, id)
-	redirect(w, r, "/verify?msg=signed-up")
+	// The answer is the same whether or not the address had an account
+	// (accounts.Signup), so the browser is not signed in here: it logs in,
+	// which leads to the verification page.
+	redirect(w, r, "/login?msg=signed-up")
 }
 
 // ---- login and logout ----
@@ -121,7 +118,13 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request, st *state) {
 		h.anonPage(w, r, st, http.StatusBadRequest, "login", v)
 		return
 	}
-	if err := httpedge.Allow(h.lim.Login, httpedge.ClientKey(r), httpedge.EmailKey(email)); err != nil {
+	if err := httpedge.Allow(h.lim.Login, httpedge.ClientKey(r)); err != nil {
+		h.anonPage(w, r, st, h.place(r, v, loginFields, err), "login", v)
+		return
+	}
+	att, err := h.lim.UserLogin.Begin(email, h.deviceOf(r, "user"))
+	if err != nil {
+		httpedge.SetRetryAfter(w, err)
 		h.anonPage(w, r, st, h.place(r, v, loginFields, err), "login", v)
 		return
 	}
@@ -130,6 +133,7 @@ func (h *Handler) loginPost(w http.ResponseWriter, r *http.Request, st *state) {
 		h.anonPage(w, r, st, h.place(r, v, loginFields, err), "login", v)
 		return
 	}
+	h.setDevice(w, "user", att.Succeeded())
 	h.setSession(w, st, sess, id)
 	prof, err := h.cfg.Accounts.Profile(r.Context(), id)
 	if err == nil && (!prof.EmailVerified || !prof.MobileVerified) {
@@ -321,10 +325,14 @@ func (h *Handler) resetPost(w http.ResponseWriter, r *http.Request, st *state) {
 		h.anonPage(w, r, st, h.place(r, v, resetFields, err), "reset", v)
 		return
 	}
-	if err := h.cfg.Accounts.Reset(r.Context(), token, pw); err != nil {
+	email, err := h.cfg.Accounts.Reset(r.Context(), token, pw)
+	if err != nil {
 		h.anonPage(w, r, st, h.place(r, v, resetFields, err), "reset", v)
 		return
 	}
+	// The reset proved the mailbox: this browser logs in with a budget of
+	// its own, whatever strangers do to the account's.
+	h.setDevice(w, "user", h.lim.UserLogin.NewDevice(email))
 	// Every session ended with the reset, this browser's included.
 	if st.signedIn() {
 		h.clearSession(w, st)

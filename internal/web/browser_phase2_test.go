@@ -112,6 +112,9 @@ func TestBrowserPrivacyJourney(t *testing.T) {
 	j.open("/signup", "#email")
 	j.do("sign up", chromedp.SendKeys(chromedp.ID("email"), email), chromedp.SendKeys(chromedp.ID("mobile"), mobile),
 		chromedp.SendKeys(chromedp.ID("password"), pw), chromedp.Submit(chromedp.ID("password")))
+	j.waitPage("login page", `form[action="/login"] #email`)
+	j.do("log in", chromedp.SendKeys(chromedp.ID("email"), email), chromedp.SendKeys(chromedp.ID("password"), pw),
+		chromedp.Submit(chromedp.ID("password")))
 	j.waitPage("verification page", "#email_code")
 	j.do("verify email", chromedp.SendKeys(chromedp.ID("email_code"), e.code(email)), chromedp.Submit(chromedp.ID("email_code")))
 	j.waitPage("mobile code", "#mobile_code")
@@ -180,7 +183,7 @@ func TestBrowserPrivacyJourney(t *testing.T) {
 		t.Errorf("wrong password error beside the field %q", got)
 	}
 	j.do("change email", chromedp.SendKeys(chromedp.ID("email_password"), pw), chromedp.Submit(chromedp.ID("email_password")))
-	j.wantNotice("We have sent a code to the new contact")
+	j.wantNotice("a code is on its way to the new contact")
 	j.shot("contact-code")
 	m := codeRE.FindStringSubmatch(e.lastMessage("contact-change-code", newEmail))
 	if m == nil {

@@ -307,8 +307,8 @@ func (h *Handler) consoleLoginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // staffLoginFields places the errors of the console login form. A refused
-// login names no field, so it does not say which credential was wrong; a
-// missing second-factor code names "code".
+// login names no field: staff.Check gives every failure (password, code,
+// disabled account) one answer, so the form never says which was wrong.
 var staffLoginFields = fields{"email": "email", "password": "password", "code": "code"}
 
 // consoleLoginPost checks staff credentials and starts a console session.
@@ -327,19 +327,24 @@ func (h *Handler) consoleLoginPost(w http.ResponseWriter, r *http.Request, st *s
 		h.renderConsole(w, r, st, http.StatusBadRequest, "console/login", v)
 		return
 	}
-	err := httpedge.Allow(h.lim.Login, httpedge.ClientKey(r), httpedge.StaffEmailKey(email))
+	// Staff logins have their own budgets, per address and per account,
+	// apart from users' logins and gateway enrolment.
 	var tok string
 	var exp time.Time
+	var att *httpedge.LoginAttempt
+	err := httpedge.Allow(h.lim.Staff, httpedge.ClientKey(r))
+	if err == nil {
+		att, err = h.lim.StaffLogin.Begin(email, h.deviceOf(r, "staff"))
+	}
 	if err == nil {
 		tok, exp, _, err = h.cfg.Staff.Login(r.Context(), staff.Credentials{Email: email, Password: pw, Code: code})
 	}
 	if err != nil {
-		// A missing code (the account has a second factor) names the
-		// code field. A wrong code gets the same answer as a wrong
-		// password, so it does not confirm the password.
+		httpedge.SetRetryAfter(w, err)
 		h.renderConsole(w, r, st, h.place(r, v, staffLoginFields, err), "console/login", v)
 		return
 	}
+	h.setDevice(w, "staff", att.Succeeded())
 	http.SetCookie(w, &http.Cookie{Name: h.staffCookie(), Value: tok, Path: "/", Expires: exp,
 		MaxAge: max(1, int(exp.Sub(h.cfg.Clock()).Seconds())), HttpOnly: true, Secure: h.cfg.Secure,
 		SameSite: http.SameSiteStrictMode})

@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/breaches"
 	"github.com/nitronet/nitronet/internal/config"
+	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/transparency"
@@ -352,12 +354,21 @@ func TestErasureUnderHold(t *testing.T) {
 }
 
 // TestConsoleTwoFactor: a staff member with a second factor needs the code
-// from their authenticator app to log in to the console; a missing or
-// wrong code is shown beside the code field.
+// from their authenticator app to log in to the console. Finding 3 of issue
+// 10: a wrong password and a right password with a missing code answered
+// differently; now every failure (wrong password, missing, wrong or
+// replayed code, disabled account) gets one answer. Finding 7: enrolling
+// ends the member's console sessions.
 func TestConsoleTwoFactor(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	officer := e.addStaff("officer@staff.example", staff.RolePrivacyOfficer)
+	// A console session opened before enrolment.
+	old := e.client(t)
+	old.staffLogin("officer@staff.example")
+	if resp, _ := old.get("/console"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("console before enrolment: got %d", resp.StatusCode)
+	}
 	en, err := e.srv.Staff.BeginTOTP(ctx, officer)
 	if err != nil {
 		t.Fatal(err)
@@ -367,30 +378,93 @@ func TestConsoleTwoFactor(t *testing.T) {
 	if err := e.srv.Staff.ConfirmTOTP(ctx, officer, en.Secret, first); err != nil {
 		t.Fatal(err)
 	}
-	codeInvalid := regexp.MustCompile(`<input id="code"[^>]*aria-invalid="true"`)
+	if resp, _ := old.get("/console"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/login" {
+		t.Fatalf("the session opened before enrolment: got %d %q, want 303 to the login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
 	c := e.client(t)
-	login := func(code string) (*http.Response, string) {
+	login := func(email, pw, code string) (*http.Response, string) {
 		tok := c.csrf("/console/login")
-		return c.post("/console/login", url.Values{"csrf": {tok}, "email": {"officer@staff.example"},
-			"password": {staffPassword}, "code": {code}})
+		return c.post("/console/login", url.Values{"csrf": {tok}, "email": {email}, "password": {pw}, "code": {code}})
 	}
-	// No code: asked for beside the field. A wrong or replayed code: the
-	// same answer as a wrong password, so the password is not confirmed.
-	if resp, body := login(""); resp.StatusCode == http.StatusSeeOther || !codeInvalid.MatchString(body) {
-		t.Fatalf("no code: got %d, want the code field marked invalid:\n%s", resp.StatusCode, body)
+	// answer is what a refusal shows: the status and the page without its
+	// CSRF token.
+	csrfRE := regexp.MustCompile(`name="csrf" value="[^"]*"`)
+	answer := func(resp *http.Response, body string) string {
+		return strconv.Itoa(resp.StatusCode) + csrfRE.ReplaceAllString(body, "")
 	}
-	for _, tc := range []struct{ name, code string }{{"wrong code", "12345x"}, {"replayed code", first}} {
-		resp, body := login(tc.code)
-		if resp.StatusCode == http.StatusSeeOther || !strings.Contains(body, "Invalid staff email, password or code") {
-			t.Fatalf("%s: got %d, want the generic refusal:\n%s", tc.name, resp.StatusCode, body)
+	wrong := "000000"
+	if wrong == first {
+		wrong = "111111"
+	}
+	want := answer(login("officer@staff.example", "not the password", ""))
+	if !strings.HasPrefix(want, "401") || !strings.Contains(want, "Invalid staff email, password or code") {
+		t.Fatalf("wrong password: got %.200s", want)
+	}
+	if strings.Contains(want, `aria-invalid="true"`) {
+		t.Fatal("the refusal marks a field, telling which credential was wrong")
+	}
+	e.addStaff("gone@staff.example", staff.RoleSupport)
+	admin := e.addStaff("admin@staff.example", staff.RoleAdmin)
+	gone, _ := e.srv.Staff.Check(ctx, staff.Credentials{Email: "gone@staff.example", Password: staffPassword})
+	if _, err := e.srv.Staff.Disable(ctx, admin, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, email, pw, code string }{
+		{"right password, no code", "officer@staff.example", staffPassword, ""},
+		{"right password, wrong code", "officer@staff.example", staffPassword, wrong},
+		{"right password, malformed code", "officer@staff.example", staffPassword, "12345x"},
+		{"right password, replayed code", "officer@staff.example", staffPassword, first},
+		{"wrong password, right code", "officer@staff.example", "not the password", first},
+		{"disabled account, right password", "gone@staff.example", staffPassword, ""},
+	} {
+		if got := answer(login(tc.email, tc.pw, tc.code)); got != strings.Replace(want, "officer@staff.example", tc.email, 1) {
+			t.Errorf("%s: got\n%.300s\nwant the wrong-password answer", tc.name, got)
 		}
 	}
 	next, _ := totp.GenerateCode(en.Secret, now.Add(30*time.Second))
 	if next == first {
 		t.Skip("the next code equals the first by chance")
 	}
-	if resp, body := login(next); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console" {
+	// The failures above slowed the account down for browsers that never
+	// logged in; the browser that had logged in before keeps its own
+	// budget, and the right code lets it in.
+	tok := old.csrf("/console/login")
+	resp, body := old.post("/console/login", url.Values{"csrf": {tok}, "email": {"officer@staff.example"}, "password": {staffPassword}, "code": {next}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console" {
 		t.Fatalf("right code: got %d %q, want 303 to /console\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+}
+
+// TestConsoleLoginThrottle: finding 2 of issue 10 for staff. Failures on
+// one spelling of a staff address slow down every spelling that reaches
+// the same account (the console answered 401 instead of 429), and user
+// logins have budgets of their own.
+func TestConsoleLoginThrottle(t *testing.T) {
+	e := newEnv(t)
+	e.addStaff("po@staff.example", staff.RolePrivacyOfficer)
+	c := e.client(t)
+	login := func(email, pw string) *http.Response {
+		tok := c.csrf("/console/login")
+		resp, _ := c.post("/console/login", url.Values{"csrf": {tok}, "email": {email}, "password": {pw}})
+		return resp
+	}
+	for i := 0; i < httpedge.DefaultSlowFree+1; i++ {
+		if resp := login("po@staff.example", "not the password"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failure %d: got %d, want 401", i+1, resp.StatusCode)
+		}
+	}
+	for _, v := range []string{"po@staff.\uff45xample", "PO@STAFF.EXAMPLE", "\uff50\uff4f@staff.example"} {
+		resp := login(v, staffPassword)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("login as %q with the right password: got %d, want 429 with Retry-After", v, resp.StatusCode)
+		}
+	}
+	// The portal's login budget for the same address is another one.
+	u := e.client(t)
+	tok := u.csrf("/login")
+	if resp, _ := u.post("/login", url.Values{"csrf": {tok}, "email": {"po@staff.example"}, "password": {"whatever it is"}}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("portal login for the same address: got %d, want 401 (its own budget)", resp.StatusCode)
 	}
 }
 

@@ -73,6 +73,7 @@ func (e *env) at(d time.Duration, f func()) {
 // generous are rate limits a test journey does not hit.
 func generous() httpedge.Limits {
 	return httpedge.Limits{SignupPerHour: 1e6, SignupBurst: 1000, LoginPerHour: 1e6, LoginBurst: 1000,
+		StaffPerHour: 1e6, StaffBurst: 1000, EnrollPerHour: 1e6, EnrollBurst: 1000, CheckPerHour: 1e6, CheckBurst: 1000,
 		VerifyPerHour: 1e6, VerifyBurst: 1000, ResetPerHour: 1e6, ResetBurst: 1000}
 }
 
@@ -253,13 +254,20 @@ func (b *browserless) post(path string, form url.Values, headers ...string) (*ht
 }
 
 // signup creates and verifies an account through the portal's forms and
-// leaves the client signed in.
+// leaves the client signed in. Sign-up answers alike whether or not the
+// address had an account, so it does not sign the browser in: the client
+// logs in, which leads to the verification page.
 func (b *browserless) signup(email, mobile, pw string) {
 	b.t.Helper()
 	tok := b.csrf("/signup")
 	resp, body := b.post("/signup", url.Values{"csrf": {tok}, "email": {email}, "mobile": {mobile}, "password": {pw}})
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/verify?msg=signed-up" {
-		b.t.Fatalf("signup: got %d %q, want 303 to /verify\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?msg=signed-up" {
+		b.t.Fatalf("signup: got %d %q, want 303 to /login?msg=signed-up\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	tok = b.csrf("/login")
+	resp, body = b.post("/login", url.Values{"csrf": {tok}, "email": {email}, "password": {pw}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/verify" {
+		b.t.Fatalf("login after sign-up: got %d %q, want 303 to /verify\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 	for _, c := range []struct{ ch, to string }{{"email", email}, {"mobile", mobile}} {
 		tok := b.csrf("/verify")

@@ -60,7 +60,7 @@ func notice(r *http.Request) string {
 	case "password-reset":
 		return "Your password has been changed and every session has ended. Log in with your new password."
 	case "signed-up":
-		return "Your account is ready. We have sent one code to your email address and another to your mobile number."
+		return "Thank you. Log in to finish: we are sending one code to your email address and another to your mobile number. If the address already had an account, we have emailed its owner instead."
 	case "email-verified":
 		return "Your email address is verified."
 	case "mobile-verified":
@@ -80,7 +80,7 @@ func notice(r *http.Request) string {
 	case "mobile-changed":
 		return "Your mobile number has been changed. We told your previous number."
 	case "contact-code-sent":
-		return "We have sent a code to the new contact. Enter it below to confirm the change."
+		return "Unless another account uses it, a code is on its way to the new contact. Enter it below to confirm the change."
 	case "request-created":
 		return "Your request is recorded. We have sent one code to your email address and another to your mobile number: enter both with your password to prove it is you."
 	case "request-verified":

@@ -148,6 +148,39 @@ func (h *Handler) csrfToken(kind, value string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// deviceCookie returns the name of the cookie that holds the browser's
+// device token for kind ("user" or "staff"; httpedge.LoginGuard): proof
+// that this browser logged in before, which keeps a stranger's failed
+// logins from slowing it down.
+func (h *Handler) deviceCookie(kind string) string {
+	name := "nitronet_device"
+	if kind == "staff" {
+		name = "nitronet_staff_device"
+	}
+	if h.cfg.Secure {
+		return "__Host-" + name
+	}
+	return name
+}
+
+// deviceOf returns r's device token for kind, or "".
+func (h *Handler) deviceOf(r *http.Request, kind string) string {
+	if c, err := r.Cookie(h.deviceCookie(kind)); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// setDevice stores the device token for kind in the browser for a year.
+// It grants nothing but a login budget of the browser's own.
+func (h *Handler) setDevice(w http.ResponseWriter, kind, token string) {
+	if token == "" {
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: h.deviceCookie(kind), Value: token, Path: "/", MaxAge: 365 * 24 * 3600,
+		HttpOnly: true, Secure: h.cfg.Secure, SameSite: http.SameSiteStrictMode})
+}
+
 // setSession stores a new session in the browser and drops the
 // pre-session cookie.
 func (h *Handler) setSession(w http.ResponseWriter, st *state, s *accounts.Session, accountID string) {

@@ -176,7 +176,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h.lim = cfg.Limiters
 	if h.lim == nil {
-		if h.lim, err = httpedge.NewLimiters(httpedge.DefaultLimits(), cfg.Clock, cfg.Rand); err != nil {
+		if h.lim, err = httpedge.NewLimiters(httpedge.DefaultLimits(), nil, cfg.Clock, cfg.Rand); err != nil {
 			return nil, err
 		}
 	}

@@ -1,48 +1,86 @@
-// Password strength hint for inputs with data-strength="ID-of-output".
-// It runs only in this page: the password is never sent anywhere by it.
-// The hint is advice; the server enforces the real rule (length).
+// Password strength meter for inputs with data-strength="ID-of-output".
+// It shows the server's own verdict: it asks POST /api/v1/password-check,
+// the check that sign-up, reset and password change apply, so the page
+// never calls a password weak that the server accepts, or the reverse. The
+// context the server judges with (the email address and mobile number the
+// password must not be built from, or the reset token that names the
+// account) comes from the same form. The request is not logged by the
+// server; nothing is stored.
 (function () {
   'use strict';
-  var MIN = 10;
+  var WAIT = 300; // ms after the last keystroke
 
-  function score(pw) {
-    var n = Array.from(pw).length;
-    if (n === 0) return -1;
-    if (n < MIN) return 0;
-    var kinds = 0;
-    if (/[a-z]/.test(pw)) kinds++;
-    if (/[A-Z]/.test(pw)) kinds++;
-    if (/[0-9]/.test(pw)) kinds++;
-    if (/[^A-Za-z0-9]/.test(pw)) kinds++;
-    var distinct = new Set(Array.from(pw)).size;
-    var s = 1;
-    if (n >= 14) s++;
-    if (n >= 20) s++;
-    if (kinds >= 3) s++;
-    if (distinct < 5) s = 1;
-    return Math.min(s, 4);
+  var words = ['Too weak', 'Weak', 'Fair', 'Strong', 'Very strong'];
+
+  function context(form) {
+    var pick = function (sel) {
+      var el = form && form.querySelector(sel);
+      return el && el.value ? el.value : '';
+    };
+    return {
+      email: pick('input[name="email"]') || pick('input[autocomplete="username"]'),
+      mobile: pick('input[name="mobile"]') || pick('input[data-mobile]'),
+      reset_token: pick('input[name="token"]')
+    };
   }
 
-  var words = [
-    'Too short: at least ' + MIN + ' characters.',
-    'Weak: make it longer, or mix letters, digits and symbols.',
-    'Fair: a few more characters would make it stronger.',
-    'Strong.',
-    'Very strong.'
-  ];
+  function show(out, v) {
+    out.setAttribute('data-level', String(v.score));
+    out.setAttribute('data-acceptable', v.acceptable ? 'yes' : 'no');
+    var text = 'Strength: ' + words[Math.max(0, Math.min(4, v.score))] + '.';
+    if (!v.acceptable) {
+      text += ' Not accepted.';
+    }
+    if (v.feedback && v.feedback.length) {
+      text += ' ' + v.feedback.join(' ');
+    }
+    out.textContent = text;
+  }
 
   document.querySelectorAll('input[data-strength]').forEach(function (input) {
     var out = document.getElementById(input.getAttribute('data-strength'));
     if (!out) return;
-    input.addEventListener('input', function () {
-      var s = score(input.value);
-      if (s < 0) {
+    var timer = null;
+    var seq = 0;
+    var check = function () {
+      var pw = input.value;
+      var mine = ++seq;
+      if (pw === '') {
         out.textContent = '';
         out.removeAttribute('data-level');
+        out.removeAttribute('data-acceptable');
         return;
       }
-      out.setAttribute('data-level', String(s));
-      out.textContent = 'Strength: ' + words[s];
-    });
+      var body = context(input.form);
+      body.password = pw;
+      fetch('/api/v1/password-check', {
+        method: 'POST',
+        credentials: 'omit',
+        cache: 'no-store',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body)
+      }).then(function (r) {
+        if (!r.ok) throw new Error(String(r.status));
+        return r.json();
+      }).then(function (v) {
+        if (mine === seq) show(out, v);
+      }).catch(function () {
+        if (mine !== seq) return;
+        out.removeAttribute('data-level');
+        out.removeAttribute('data-acceptable');
+        out.textContent = 'Strength: not checked right now; the server checks it when you submit.';
+      });
+    };
+    var later = function () {
+      clearTimeout(timer);
+      timer = setTimeout(check, WAIT);
+    };
+    input.addEventListener('input', later);
+    // The context fields change the verdict too.
+    if (input.form) {
+      input.form.querySelectorAll('input[name="email"], input[name="mobile"], input[name="token"]').forEach(function (el) {
+        el.addEventListener('input', function () { if (input.value) later(); });
+      });
+    }
   });
 })();
