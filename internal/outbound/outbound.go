@@ -31,10 +31,10 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nitronet/nitronet/internal/errs"
-	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/notify"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/vault"
@@ -93,6 +93,7 @@ type Config struct {
 type Queue struct {
 	cfg  Config
 	wake chan struct{}
+	seq  atomic.Uint64 // jobs queued by this Queue, for newID
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
@@ -174,7 +175,8 @@ func (q *Queue) Enqueue(ctx context.Context, typ string, data []byte) error {
 	if !validType(typ) {
 		return errs.E(errs.Invalid, "invalid outbound job type")
 	}
-	id, err := ident.New(q.cfg.Rand, "obq")
+	now := q.cfg.Clock()
+	id, err := q.newID(now)
 	if err != nil {
 		return err
 	}
@@ -187,7 +189,6 @@ func (q *Queue) Enqueue(ctx context.Context, typ string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("outbound: seal: %w", err)
 	}
-	now := q.cfg.Clock()
 	if err := q.cfg.Store.EnqueueOutbound(ctx, &store.OutboundJob{ID: id, Sealed: sealed, DueAt: now, CreatedAt: now}); err != nil {
 		return fmt.Errorf("outbound: enqueue: %w", err)
 	}
@@ -196,6 +197,19 @@ func (q *Queue) Enqueue(ctx context.Context, typ string, data []byte) error {
 	default:
 	}
 	return nil
+}
+
+// newID returns a job id that sorts by queueing time: "obq_", the time in
+// nanoseconds and this queue's count of jobs (so that two jobs queued in
+// one tick keep their order), in hex, and 8 random bytes. The store hands
+// due jobs out in id order, so messages go out in the order they were
+// queued: an old code never arrives after its replacement.
+func (q *Queue) newID(now time.Time) (string, error) {
+	var r [8]byte
+	if _, err := io.ReadFull(q.cfg.Rand, r[:]); err != nil {
+		return "", fmt.Errorf("outbound: id: %w", err)
+	}
+	return fmt.Sprintf("obq_%016x%016x%x", uint64(now.UnixNano()), q.seq.Add(1), r), nil
 }
 
 // validType reports whether typ is a well-formed job type.

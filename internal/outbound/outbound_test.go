@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -108,6 +109,7 @@ func TestQueue(t *testing.T) {
 			t.Run("gives up", func(t *testing.T) { testGiveUp(t, newFixture(t, b)) })
 			t.Run("jobs queue jobs", func(t *testing.T) { testChained(t, newFixture(t, b)) })
 			t.Run("run wakes on send", func(t *testing.T) { testRun(t, newFixture(t, b)) })
+			t.Run("in the order queued", func(t *testing.T) { testOrder(t, newFixture(t, b)) })
 		})
 	}
 }
@@ -252,5 +254,26 @@ func testRun(t *testing.T, f *fixture) {
 			t.Fatal("the worker did not deliver within 20 s of Send (Poll is an hour: it must wake on Send)")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// testOrder: messages queued in one clock tick go out in the order they
+// were queued (a code and its replacement must not swap).
+func testOrder(t *testing.T, f *fixture) {
+	for i := range 40 {
+		m := msg
+		m.Body = fmt.Sprintf("message %02d", i)
+		if err := f.q.Send(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.drain(t)
+	if f.relay.count() != 40 {
+		t.Fatalf("delivered %d, want 40", f.relay.count())
+	}
+	for i, m := range f.relay.sent {
+		if want := fmt.Sprintf("message %02d", i); m.Body != want {
+			t.Fatalf("delivery %d: got %q, want %q", i, m.Body, want)
+		}
 	}
 }

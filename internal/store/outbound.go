@@ -24,8 +24,10 @@ type OutboundStore interface {
 	// EnqueueOutbound inserts j. An empty ID or Sealed is Invalid, a
 	// taken ID Conflict.
 	EnqueueOutbound(ctx context.Context, j *OutboundJob) error
-	// ClaimOutbound returns up to limit jobs due at or before now, those
-	// due first first, and in the same transaction moves each one's DueAt
+	// ClaimOutbound picks up to limit jobs due at or before now (those due
+	// first, and then those of the lowest IDs) and returns them in ID
+	// order, so that IDs that sort by queueing time keep the queue's
+	// order; in the same transaction it moves each one's DueAt
 	// to now+lease and counts an attempt: until the lease ends no other
 	// caller claims them. A job neither deleted nor rescheduled by then is
 	// claimed again, so a job whose worker died is retried. Concurrent

@@ -58,13 +58,8 @@ func (s *Store) ClaimOutbound(ctx context.Context, now time.Time, lease time.Dur
 	if err != nil {
 		return nil, err
 	}
-	// RETURNING gives no order; hand jobs out oldest first.
-	slices.SortFunc(out, func(a, b store.OutboundJob) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	// RETURNING gives no order.
+	slices.SortFunc(out, func(a, b store.OutboundJob) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
