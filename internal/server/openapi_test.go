@@ -282,6 +282,9 @@ func TestOpenAPIResponses(t *testing.T) {
 	tok = e.want("POST", "/api/v1/me/password", tok, map[string]string{"current_password": pw, "new_password": pw + " 2"}, 201)["token"].(string)
 	e.want("POST", "/api/v1/password-reset", "", map[string]string{"email": "spec@example.com"}, 202)
 	reset := regexp.MustCompile(`nnr_[A-Za-z0-9_-]+`).FindString(e.lastMessage("password-reset", "spec@example.com"))
+	e.want("POST", "/api/v1/password-check", "", map[string]string{"password": "password1234", "email": "spec@example.com"}, 200)
+	e.want("POST", "/api/v1/password-check", "", map[string]string{"password": pw, "reset_token": reset}, 200)
+	e.want("POST", "/api/v1/password-check", tok, map[string]string{"password": pw}, 200)
 	e.want("POST", "/api/v1/password-reset/confirm", "", map[string]string{"token": reset, "password": pw}, 204)
 	tok = e.want("POST", "/api/v1/sessions", "", map[string]string{"email": "spec@example.com", "password": pw}, 201)["token"].(string)
 
