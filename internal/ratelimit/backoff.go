@@ -182,14 +182,3 @@ func (b *Backoff) removeLocked(e *backoffEntry) {
 	b.lru.Remove(e.elem)
 	delete(b.entries, e.d)
 }
-
-// heldKeys returns a copy of every key digest held, for tests.
-func (b *Backoff) heldKeys() [][]byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := make([][]byte, 0, len(b.entries))
-	for d := range b.entries {
-		out = append(out, append([]byte(nil), d[:]...))
-	}
-	return out
-}

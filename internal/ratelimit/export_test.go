@@ -11,3 +11,15 @@ func (l *Limiter) heldKeys() [][]byte {
 	}
 	return out
 }
+
+// heldKeys returns a copy of every key digest the Backoff holds, for tests
+// that check no raw key is stored.
+func (b *Backoff) heldKeys() [][]byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([][]byte, 0, len(b.entries))
+	for d := range b.entries {
+		out = append(out, append([]byte(nil), d[:]...))
+	}
+	return out
+}
