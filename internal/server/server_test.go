@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/config"
+	"github.com/nitronet/nitronet/internal/contact"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/notify"
@@ -86,18 +87,26 @@ func newEnv(t *testing.T, b storetest.Backend, limits *httpedge.Limits) *env {
 // newEnvWith is newEnv with the settings changed by edit (if not nil).
 func newEnvWith(t *testing.T, b storetest.Backend, limits *httpedge.Limits, edit func(*config.Settings)) *env {
 	t.Helper()
-	return newEnvFull(t, b, limits, edit, time.Now)
+	return newEnvFull(t, b, limits, edit, time.Now, nil)
 }
 
 // newEnvClock is newEnv with the server's clock.
 func newEnvClock(t *testing.T, b storetest.Backend, limits *httpedge.Limits, clock func() time.Time) *env {
 	t.Helper()
-	return newEnvFull(t, b, limits, nil, clock)
+	return newEnvFull(t, b, limits, nil, clock, nil)
 }
 
-// newEnvFull is newEnv with the settings changed by edit (if not nil) and
-// the server's clock.
-func newEnvFull(t *testing.T, b storetest.Backend, limits *httpedge.Limits, edit func(*config.Settings), clock func() time.Time) *env {
+// newEnvWrap is newEnvClock with the store the server uses wrapped by wrap
+// (if not nil), to watch what the server asks of it.
+func newEnvWrap(t *testing.T, b storetest.Backend, limits *httpedge.Limits, clock func() time.Time, wrap func(store.Store) store.Store) *env {
+	t.Helper()
+	return newEnvFull(t, b, limits, nil, clock, wrap)
+}
+
+// newEnvFull is newEnv with the settings changed by edit (if not nil), the
+// server's clock, and the store wrapped by wrap (if not nil).
+func newEnvFull(t *testing.T, b storetest.Backend, limits *httpedge.Limits, edit func(*config.Settings), clock func() time.Time,
+	wrap func(store.Store) store.Store) *env {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := testConfig(t, dir)
@@ -113,6 +122,9 @@ func newEnvFull(t *testing.T, b storetest.Backend, limits *httpedge.Limits, edit
 		}
 	} else {
 		st = b.Open(t)
+	}
+	if wrap != nil {
+		st = wrap(st)
 	}
 	logs := &lockedBuffer{}
 	srv, err := server.New(context.Background(), cfg, server.Deps{
@@ -216,12 +228,21 @@ func (e *env) metrics() string {
 var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
 
 // drain delivers everything the outbound queue holds, as serve's worker
-// would, so the outbox shows what the server sent.
+// would, so the outbox shows what the server sent. When serve runs, its
+// worker may hold a job that Drain then skips: drain waits until the
+// queue is empty.
 func (e *env) drain() {
 	e.t.Helper()
-	if _, err := e.srv.Outbound.Drain(context.Background()); err != nil {
-		e.t.Fatalf("drain the outbound queue: %v", err)
-	}
+	waitUntil(e.t, 10*time.Second, "the outbound queue to empty", func() bool {
+		if _, err := e.srv.Outbound.Drain(context.Background()); err != nil {
+			e.t.Fatalf("drain the outbound queue: %v", err)
+		}
+		n, err := e.srv.Store.CountOutbound(context.Background())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return n == 0
+	})
 }
 
 // lastMessage returns the body of the newest outbox message of kind for a
@@ -245,11 +266,11 @@ func (e *env) lastMessage(kind, to string) string {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if strings.Contains(string(b), "\nTo: "+notify.Mask(to)+"\n") {
+		if strings.Contains(string(b), "\nTo: "+maskOf(to)+"\n") {
 			return string(b)
 		}
 	}
-	e.t.Fatalf("no %s message for %s in the outbox", kind, notify.Mask(to))
+	e.t.Fatalf("no %s message for %s in the outbox", kind, maskOf(to))
 	return ""
 }
 
@@ -275,8 +296,14 @@ func (e *env) allMessages(kind string) string {
 	return b.String()
 }
 
-// maskOf is how the outbox names a recipient.
-func maskOf(to string) string { return notify.Mask(to) }
+// maskOf is how the outbox names a recipient: the mask of its canonical
+// form.
+func maskOf(to string) string {
+	if c, err := contact.NormalizeEmail(to); err == nil {
+		to = c
+	}
+	return notify.Mask(to)
+}
 
 func (e *env) code(to string) string {
 	e.t.Helper()
