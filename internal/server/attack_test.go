@@ -2,8 +2,11 @@ package server_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/httpedge"
+	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
 )
 
@@ -397,5 +401,296 @@ func TestFinding6PasswordQuality(t *testing.T) {
 	// The check is never access-logged.
 	if strings.Contains(e.logs.String(), "password-check") {
 		t.Fatal("the password check left an access log line")
+	}
+}
+
+// TestFinding2LookAlikes: every spelling that folds to an account's
+// canonical address (IDNA forms, upper case, decomposed accents, full
+// width, the ideographic full stop) reaches the same account, its
+// uniqueness check and its login and reset budgets; characters that only
+// look alike (dotless ı, dotted İ, Cyrillic letters in a Latin domain)
+// never reach it, so they get no fresh budget on it.
+func TestFinding2LookAlikes(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	lim := roomy()
+	lim.SlowFree, lim.SlowBase, lim.SlowMax = 3, time.Minute, 15*time.Minute
+	lim.ResetPerHour, lim.ResetBurst = 1, 2
+	e := newEnvClock(t, storetest.Backends()[0], &lim, clock.Now)
+	const email, mobile = "ida@b\u00fccher.example", "+447911100871"
+	e.signup(email, mobile)
+	same := []string{
+		"ida@xn--bcher-kva.example",              // IDNA A-label
+		"IDA@B\u00dcCHER.EXAMPLE",                // upper case
+		"ida@bu\u0308cher.example",               // ü decomposed
+		"\uff49\uff44\uff41@b\u00fccher.example", // full-width local part
+		"ida@b\u00fccher\u3002example",           // ideographic full stop
+	}
+	lookAlikes := []string{
+		"\u0131da@b\u00fccher.example",        // dotless ı
+		"\u0130DA@B\u00dcCHER.EXAMPLE",        // dotted İ
+		"ida@b\u00fccher.\u0435xample",        // Cyrillic е
+		"ida@b\u00fc\u0441her.example",        // Cyrillic с
+		"ida@xn--bcher-kva.\u0435x\u0430mple", // A-label with a Cyrillic TLD look-alike
+	}
+	login := func(c *http.Client, who, pw string) int {
+		code, _, _ := e.callFrom(c, "POST", "/api/v1/sessions", "", map[string]string{"email": who, "password": pw})
+		return code
+	}
+
+	// Uniqueness: a sign-up with another spelling answers as ever, but
+	// makes no second account: the prober's password opens nothing and
+	// the owner's opens the owner's account.
+	for i, v := range same {
+		mob := "+4479111009" + strconv.Itoa(10+i)
+		e.want("POST", "/api/v1/accounts", "", map[string]string{"email": v, "mobile": mob, "password": strongPW2}, 201)
+		if code := login(nil, v, strongPW2); code != 401 {
+			t.Fatalf("sign-up as %q made an account of its own: login got %d, want 401", v, code)
+		}
+		if code := login(nil, v, strongPW); code != 201 {
+			t.Fatalf("login as %q with the owner's password: got %d, want 201", v, code)
+		}
+	}
+	// Sign-up with a domain that mixes scripts is refused outright.
+	out := e.want("POST", "/api/v1/accounts", "", map[string]string{"email": "ida@b\u00fc\u0441her.example", "mobile": "+447911100879", "password": strongPW2}, 400)
+	if f := out["error"].(map[string]any)["field"]; f != "email" {
+		t.Fatalf("mixed-script sign-up: field %v, want email", f)
+	}
+
+	// Logins: failures on the canonical spelling slow every spelling down.
+	for i := 0; i < 4; i++ {
+		if code := login(nil, email, "wrong password 1"); code != 401 {
+			t.Fatalf("failure %d: got %d, want 401", i+1, code)
+		}
+	}
+	for i, v := range same {
+		if code := login(from("127.0.4."+strconv.Itoa(1+i)), v, strongPW); code != http.StatusTooManyRequests {
+			t.Fatalf("login as %q with the right password while slowed down: got %d, want 429", v, code)
+		}
+	}
+	// Look-alikes are other (absent) accounts: the right password never
+	// logs in through them, slowed down or not.
+	for i, v := range lookAlikes {
+		if code := login(from("127.0.5."+strconv.Itoa(1+i)), v, strongPW); code != 401 {
+			t.Fatalf("login as look-alike %q: got %d, want 401", v, code)
+		}
+	}
+	clock.Add(time.Minute)
+	if code := login(nil, same[0], strongPW); code != 201 {
+		t.Fatalf("after the delay: got %d, want 201", code)
+	}
+	for _, v := range lookAlikes {
+		if code := login(nil, v, strongPW); code != 401 {
+			t.Fatalf("login as look-alike %q after the delay: got %d, want 401", v, code)
+		}
+	}
+
+	// Resets: the address's budget (2) is spent by two spellings and
+	// refused for every other, each request from its own address.
+	for i, v := range same[:2] {
+		if code, _, _ := e.callFrom(from("127.0.6."+strconv.Itoa(1+i)), "POST", "/api/v1/password-reset", "", map[string]string{"email": v}); code != 202 {
+			t.Fatalf("reset for %q: got %d, want 202", v, code)
+		}
+	}
+	for i, v := range append([]string{email}, same[2:]...) {
+		if code, _, _ := e.callFrom(from("127.0.7."+strconv.Itoa(1+i)), "POST", "/api/v1/password-reset", "", map[string]string{"email": v}); code != http.StatusTooManyRequests {
+			t.Fatalf("reset for %q after the budget was spent: got %d, want 429", v, code)
+		}
+	}
+	// Two reset emails went to the one owner, and none anywhere else.
+	if n := countMessages(t, e, "password-reset", email); n != 2 {
+		t.Fatalf("reset emails to the owner: got %d, want 2", n)
+	}
+}
+
+// tracer is a store that records the names of the calls that look
+// accounts up, create them, or store or queue what is sent: the work whose
+// amount could tell whether a contact has an account.
+type tracer struct {
+	store.Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (t *tracer) note(name string) { t.mu.Lock(); defer t.mu.Unlock(); t.calls = append(t.calls, name) }
+
+// take returns the calls recorded since the last take.
+func (t *tracer) take() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.Join(t.calls, ",")
+	t.calls = nil
+	return s
+}
+
+func (t *tracer) AccountByEmailIndex(ctx context.Context, index []byte) (*store.Account, error) {
+	t.note("AccountByEmailIndex")
+	return t.Store.AccountByEmailIndex(ctx, index)
+}
+
+func (t *tracer) AccountByMobileIndex(ctx context.Context, index []byte) (*store.Account, error) {
+	t.note("AccountByMobileIndex")
+	return t.Store.AccountByMobileIndex(ctx, index)
+}
+
+func (t *tracer) CreateAccount(ctx context.Context, a *store.Account) error {
+	t.note("CreateAccount")
+	return t.Store.CreateAccount(ctx, a)
+}
+
+func (t *tracer) PutCode(ctx context.Context, c *store.Code) error {
+	t.note("PutCode")
+	return t.Store.PutCode(ctx, c)
+}
+
+func (t *tracer) PutContactChange(ctx context.Context, c *store.ContactChange) error {
+	t.note("PutContactChange")
+	return t.Store.PutContactChange(ctx, c)
+}
+
+func (t *tracer) CreateResetToken(ctx context.Context, r *store.ResetToken) error {
+	t.note("CreateResetToken")
+	return t.Store.CreateResetToken(ctx, r)
+}
+
+func (t *tracer) EnqueueOutbound(ctx context.Context, j *store.OutboundJob) error {
+	t.note("EnqueueOutbound")
+	return t.Store.EnqueueOutbound(ctx, j)
+}
+
+// TestFinding4SameWork: the timing of finding 4 came from different work.
+// Sign-up, a password-reset request and a contact change now do the same
+// work in the request (the same store calls in the same order, one job
+// queued) whether or not the contact belongs to an account; whatever
+// differs happens later in the queue's worker. The benchmarks
+// (timing_bench_test.go, docs/benchmarks.md) measure the times.
+func TestFinding4SameWork(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			tr := &tracer{}
+			lim := roomy()
+			e := newEnvWrap(t, b, &lim, time.Now, func(st store.Store) store.Store { tr.Store = st; return tr })
+			e.signup("owner@example.com", "+447911100881")
+			_, tok := e.signup("mover@example.com", "+447911100882")
+			e.drain()
+			trace := func(method, path, token string, body map[string]string, status int) string {
+				t.Helper()
+				tr.take()
+				e.want(method, path, token, body, status)
+				return tr.take()
+			}
+			signup := func(email, mobile string) string {
+				return trace("POST", "/api/v1/accounts", "", map[string]string{"email": email, "mobile": mobile, "password": strongPW2}, 201)
+			}
+			fresh := signup("fresh@example.com", "+447911100883")
+			if !strings.Contains(fresh, "CreateAccount") || strings.Count(fresh, "EnqueueOutbound") != 1 {
+				t.Fatalf("a new sign-up's work: %s", fresh)
+			}
+			for name, got := range map[string]string{
+				"taken email":  signup("\uff4fwner@example.com", "+447911100884"),
+				"taken mobile": signup("fresh2@example.com", "+447911100881"),
+				"both taken":   signup("owner@example.com", "+447911100881"),
+			} {
+				if got != fresh {
+					t.Errorf("sign-up with a %s: store calls %s, want those of a new sign-up: %s", name, got, fresh)
+				}
+			}
+			reset := func(email string) string {
+				return trace("POST", "/api/v1/password-reset", "", map[string]string{"email": email}, 202)
+			}
+			known := reset("owner@example.com")
+			if known != "EnqueueOutbound" {
+				t.Errorf("a reset request's work: %s, want one queued job", known)
+			}
+			if got := reset("ghost@example.com"); got != known {
+				t.Errorf("reset for an unknown address: %s, want %s", got, known)
+			}
+			change := func(ch, value string) string {
+				return trace("POST", "/api/v1/me/contact", tok, map[string]string{"channel": ch, "value": value, "password": strongPW}, 202)
+			}
+			free := change("email", "moved@example.com")
+			if got := change("email", "OWNER@example.com"); got != free {
+				t.Errorf("contact change to a taken email: %s, want %s", got, free)
+			}
+			freeMobile := change("mobile", "+447911100885")
+			if got := change("mobile", "+447911100881"); got != freeMobile {
+				t.Errorf("contact change to a taken number: %s, want %s", got, freeMobile)
+			}
+		})
+	}
+}
+
+// consoleLogin submits the console's login form from a new browser (a
+// cookie jar of its own) and returns the status.
+func (e *env) consoleLogin(email, pw, code string) int {
+	e.t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(e.url + "/console/login")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if m == nil {
+		e.t.Fatalf("no CSRF token on the console login page: %d %.300s", resp.StatusCode, page)
+	}
+	form := url.Values{"csrf": {string(m[1])}, "email": {email}, "password": {pw}, "code": {code}}
+	resp, err = c.PostForm(e.url+"/console/login", form)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestFinding5StaffBudgetApart: user login, staff login and gateway
+// enrolment from one address each have a budget of their own: spending
+// any one leaves the others whole.
+func TestFinding5StaffBudgetApart(t *testing.T) {
+	lim := roomy()
+	lim.LoginPerHour, lim.LoginBurst = 1, 2
+	lim.StaffPerHour, lim.StaffBurst = 1, 2
+	lim.EnrollPerHour, lim.EnrollBurst = 1, 2
+	e := newEnv(t, storetest.Backends()[0], &lim)
+	if _, err := e.srv.Staff.Bootstrap(context.Background(), "boss@staff.example", "admin", strongPW); err != nil {
+		t.Fatal(err)
+	}
+	userLogin := func() int {
+		code, _ := e.call("POST", "/api/v1/sessions", "", map[string]string{"email": "nobody@example.com", "password": "whatever it is"})
+		return code
+	}
+	staffLogin := func() int { return e.consoleLogin("boss@staff.example", "not the password", "") }
+	enroll := func() int {
+		code, _ := e.call("POST", "/api/v1/gateway/enroll", "", map[string]string{"token": "nne_bogus", "public_key": newKey(t)})
+		return code
+	}
+	// spend makes n attempts that are answered refused, and one more
+	// that is over the budget.
+	spend := func(name string, try func() int, refused, n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			if code := try(); code != refused {
+				t.Fatalf("%s %d: got %d, want %d", name, i+1, code, refused)
+			}
+		}
+		if code := try(); code != http.StatusTooManyRequests {
+			t.Fatalf("%s past the budget: got %d, want 429", name, code)
+		}
+	}
+	spend("user login", userLogin, 401, 2)
+	// The staff member can still log in from this address (one of the
+	// two staff logins the budget allows).
+	if code := e.consoleLogin("boss@staff.example", strongPW, ""); code != http.StatusSeeOther {
+		t.Fatalf("staff login after the user-login budget was spent: got %d, want 303", code)
+	}
+	spend("staff login", staffLogin, 401, 1)
+	spend("gateway enrolment", enroll, 401, 2)
+	if code := userLogin(); code != http.StatusTooManyRequests {
+		t.Fatalf("user login stays refused: got %d", code)
 	}
 }
