@@ -138,16 +138,30 @@ func (s *Service) accountByIndex(ctx context.Context, ch store.Channel, value st
 
 // NormalizeContact validates and normalises a new value for channel ch:
 // an email address (which must pass contact.CheckNewEmail), or a mobile
-// number (E.164, using the service's default region). Invalid input is Invalid, with field "value" (the API's name
-// for the new contact) or "channel".
+// number (E.164, using the service's default region). Invalid input is
+// Invalid, with field "value" (the API's name for the new contact) or
+// "channel".
 func (s *Service) NormalizeContact(ch store.Channel, value string) (string, error) {
+	norm, err := s.CanonicalContact(ch, value)
+	if err == nil && ch == store.Email {
+		err = errs.WithField(contact.CheckNewEmail(norm), "value")
+	}
+	if err != nil {
+		return "", err
+	}
+	return norm, nil
+}
+
+// CanonicalContact returns the canonical form of value on channel ch, to
+// look a contact up: NormalizeContact without the rules only new contacts
+// must pass (contact.CheckNewEmail), so that an address accepted before
+// such a rule is still found. Errors are NormalizeContact's.
+func (s *Service) CanonicalContact(ch store.Channel, value string) (string, error) {
 	var norm string
 	var err error
 	switch ch {
 	case store.Email:
-		if norm, err = contact.NormalizeEmail(value); err == nil {
-			err = contact.CheckNewEmail(norm)
-		}
+		norm, err = contact.NormalizeEmail(value)
 	case store.Mobile:
 		norm, err = contact.NormalizeMobile(value, s.cfg.MobileRegion)
 	default:

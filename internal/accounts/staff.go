@@ -80,7 +80,7 @@ func (s *Service) StaffLookup(ctx context.Context, by staff.Principal, ch store.
 	if err := staff.Authorize(by, staff.ActAccountView); err != nil {
 		return nil, err
 	}
-	norm, err := s.NormalizeContact(ch, value)
+	norm, err := s.CanonicalContact(ch, value)
 	if err != nil {
 		return nil, errs.WithField(err, string(ch))
 	}

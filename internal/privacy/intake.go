@@ -136,7 +136,7 @@ func (s *Service) intakeContact(in Intake) (store.Channel, string, error) {
 	if mobile != "" {
 		ch, value = store.Mobile, mobile
 	}
-	norm, err := s.cfg.Accounts.NormalizeContact(ch, value)
+	norm, err := s.cfg.Accounts.CanonicalContact(ch, value)
 	if err != nil {
 		return "", "", errs.WithField(err, string(ch))
 	}

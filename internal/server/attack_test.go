@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/httpedge"
+	"github.com/nitronet/nitronet/internal/staff"
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
 )
@@ -692,5 +694,28 @@ func TestFinding5StaffBudgetApart(t *testing.T) {
 	spend("gateway enrolment", enroll, 401, 2)
 	if code := userLogin(); code != http.StatusTooManyRequests {
 		t.Fatalf("user login stays refused: got %d", code)
+	}
+}
+
+// TestLookupsTakeOldSpellings: the rule against domains that mix scripts
+// is for new contacts; a staff lookup of such an address looks it up
+// (none found) instead of refusing it as if it were being registered.
+func TestLookupsTakeOldSpellings(t *testing.T) {
+	lim := roomy()
+	e := newEnv(t, storetest.Backends()[0], &lim)
+	ctx := context.Background()
+	if _, err := e.srv.Staff.Bootstrap(ctx, "desk@staff.example", staff.RoleSupport, strongPW); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.srv.Staff.Check(ctx, staff.Credentials{Email: "desk@staff.example", Password: strongPW})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mixed = "ida@b\u00fc\u0441her.example"
+	if _, err := e.srv.Accounts.NormalizeContact(store.Email, mixed); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("NormalizeContact(%q): got %v, want Invalid (a new contact)", mixed, err)
+	}
+	if _, err := e.srv.Accounts.StaffLookup(ctx, p, store.Email, mixed); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("StaffLookup(%q): got %v, want NotFound", mixed, err)
 	}
 }
