@@ -94,6 +94,8 @@ type Queue struct {
 	cfg  Config
 	wake chan struct{}
 	seq  atomic.Uint64 // jobs queued by this Queue, for newID
+	// draining is held by the Drain in progress: one at a time per Queue.
+	draining chan struct{}
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
@@ -114,7 +116,7 @@ func New(cfg Config) (*Queue, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultPoll
 	}
-	q := &Queue{cfg: cfg, wake: make(chan struct{}, 1), handlers: map[string]Handler{}}
+	q := &Queue{cfg: cfg, wake: make(chan struct{}, 1), draining: make(chan struct{}, 1), handlers: map[string]Handler{}}
 	q.handlers[TypeMessage] = q.deliver
 	return q, nil
 }
@@ -250,7 +252,18 @@ func (q *Queue) Run(ctx context.Context) {
 // it finished (done or given up). A job that fails is rescheduled and not
 // retried by this call. It returns early with ctx's error, or with an
 // error if the queue cannot be read.
+//
+// Drains of one Queue run one at a time: a Drain called while Run's worker
+// is at work waits for it, so when it returns the jobs the worker held are
+// done too (or rescheduled). Jobs leased by another process are not
+// waited for.
 func (q *Queue) Drain(ctx context.Context) (int, error) {
+	select {
+	case q.draining <- struct{}{}:
+		defer func() { <-q.draining }()
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 	n := 0
 	for {
 		if err := ctx.Err(); err != nil {

@@ -31,14 +31,20 @@ func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return 
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
 
 // relay is the delivery boundary: it records messages and fails while
-// fail is set.
+// fail is set. If gate is set (before any Send), each Send reports on
+// entered and then waits for gate to close.
 type relay struct {
-	mu   sync.Mutex
-	sent []notify.Message
-	fail error
+	mu            sync.Mutex
+	sent          []notify.Message
+	fail          error
+	gate, entered chan struct{}
 }
 
 func (r *relay) Send(_ context.Context, m notify.Message) error {
+	if r.gate != nil {
+		r.entered <- struct{}{}
+		<-r.gate
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail != nil {
@@ -112,6 +118,7 @@ func TestQueue(t *testing.T) {
 			t.Run("gives up", func(t *testing.T) { testGiveUp(t, newFixture(t, b)) })
 			t.Run("jobs queue jobs", func(t *testing.T) { testChained(t, newFixture(t, b)) })
 			t.Run("run wakes on send", func(t *testing.T) { testRun(t, newFixture(t, b)) })
+			t.Run("drain waits for the worker", func(t *testing.T) { testDrainWaits(t, newFixture(t, b)) })
 			t.Run("in the order queued", func(t *testing.T) { testOrder(t, newFixture(t, b)) })
 		})
 	}
@@ -257,6 +264,42 @@ func testRun(t *testing.T, f *fixture) {
 			t.Fatal("the worker did not deliver within 20 s of Send (Poll is an hour: it must wake on Send)")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// testDrainWaits: a Drain called while Run's worker delivers a job
+// returns only once that job is done, so a caller that drains and then
+// reads what was sent (an admin command's Close, a test) sees it.
+func testDrainWaits(t *testing.T, f *fixture) {
+	gate := make(chan struct{})
+	f.relay.gate, f.relay.entered = gate, make(chan struct{}, 1)
+	release := sync.OnceFunc(func() { close(gate) })
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { f.q.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	defer release()
+	if err := f.q.Send(t.Context(), msg); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-f.relay.entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the worker did not take the job within 20 s")
+	}
+	drained := make(chan error, 1)
+	go func() { _, err := f.q.Drain(t.Context()); drained <- err }()
+	select {
+	case err := <-drained:
+		t.Fatalf("Drain returned (%v) while the worker still delivered the job", err)
+	case <-time.After(200 * time.Millisecond): // Drain is waiting, as it should
+	}
+	release()
+	if err := <-drained; err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	if f.relay.count() != 1 || f.queued(t) != 0 {
+		t.Fatalf("after Drain: %d delivered, %d queued; want 1 and 0", f.relay.count(), f.queued(t))
 	}
 }
 
