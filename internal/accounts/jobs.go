@@ -48,7 +48,7 @@ type contactCodeJob struct {
 
 // Handlers returns the service's job handlers by job type, for the
 // outbound queue's worker. Each decodes its job and carries it out; a job
-// about an account that no longer exists is done.
+// about an account that no longer exists or is closed (erased) is done.
 func (s *Service) Handlers() map[string]func(context.Context, []byte) error {
 	return map[string]func(context.Context, []byte) error{
 		JobSignup:       s.runSignup,
@@ -98,11 +98,8 @@ func (s *Service) runSignup(ctx context.Context, data []byte) error {
 		}
 		return nil
 	}
-	a, err := s.cfg.Store.Account(ctx, j.AccountID)
-	if errs.Is(err, errs.NotFound) {
-		return nil
-	}
-	if err != nil {
+	a, err := s.activeAccount(ctx, j.AccountID)
+	if err != nil || a == nil {
 		return err
 	}
 	if err := s.sendCode(ctx, a, store.Email, PurposeVerify); err != nil {
@@ -112,6 +109,16 @@ func (s *Service) runSignup(ctx context.Context, data []byte) error {
 		return s.sendUnattached(ctx, a, PurposeVerify)
 	}
 	return s.sendCode(ctx, a, store.Mobile, PurposeVerify)
+}
+
+// activeAccount returns account id, or nil if it is gone or closed (its
+// contacts erased): a job about it has nothing left to do.
+func (s *Service) activeAccount(ctx context.Context, id string) (*store.Account, error) {
+	a, err := s.cfg.Store.Account(ctx, id)
+	if errs.Is(err, errs.NotFound) || err == nil && a.Status != store.StatusActive {
+		return nil, nil
+	}
+	return a, err
 }
 
 // sendUnattached handles a code for the account's mobile number when the
@@ -246,6 +253,9 @@ func (s *Service) SendCodeToNewContact(ctx context.Context, accountID string, ch
 func (s *Service) runContactCode(ctx context.Context, data []byte) error {
 	var j contactCodeJob
 	if err := decode(data, &j); err != nil {
+		return err
+	}
+	if a, err := s.activeAccount(ctx, j.AccountID); err != nil || a == nil {
 		return err
 	}
 	owner, err := s.ownerOfValue(ctx, j.Channel, j.To)

@@ -705,3 +705,34 @@ func TestLookupsTakeOldSpellings(t *testing.T) {
 		t.Fatalf("StaffLookup(%q): got %v, want NotFound", mixed, err)
 	}
 }
+
+// TestJobsOfErasedAccounts: a sign-up's codes still queued when the
+// account is erased are dropped by the worker, not retried for a day
+// against contacts that no longer exist.
+func TestJobsOfErasedAccounts(t *testing.T) {
+	lim := roomy()
+	e := newEnv(t, storetest.Backends()[0], &lim)
+	ctx := context.Background()
+	e.drain()
+	out := e.want("POST", "/api/v1/accounts", "", map[string]string{"email": "brief@example.com", "mobile": "+447911100891", "password": strongPW}, 201)
+	id, _ := out["id"].(string)
+	if e.queued() != 1 {
+		t.Fatalf("queued after sign-up: %d, want 1", e.queued())
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	req := &store.PrivacyRequest{ID: "prq_erasedbeforecodes", AccountID: id, Type: store.RequestErasure, Status: store.RequestVerified,
+		ReceivedAt: now, VerifiedAt: &now, DueAt: now.AddDate(0, 1, 0)}
+	if err := e.srv.Store.CreatePrivacyRequest(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.Store.EraseAccount(ctx, store.Erasure{RequestID: req.ID, AccountID: id, At: now, Outcome: "erased"}); err != nil {
+		t.Fatal(err)
+	}
+	e.drain()
+	if n := e.queued(); n != 0 {
+		t.Fatalf("the erased account's job is still queued (%d), to be retried", n)
+	}
+	if strings.Contains(e.logs.String(), "will retry") {
+		t.Fatal("the erased account's job failed and was rescheduled")
+	}
+}
