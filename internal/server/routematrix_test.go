@@ -167,6 +167,10 @@ type matrixRow struct {
 	// loc is the start of the Location an allowed caller is sent to,
 	// when that is a login page (after logging out).
 	loc string
+	// badBearer, if set, is anyone's answer to a caller whose Bearer is
+	// no account session (a gateway's credential), on an API route that
+	// reads an optional Bearer (the password check).
+	badBearer int
 	// signedInStatus, if set, is anyone's answer to a caller signed in
 	// to the route's front end (a login page sends it on).
 	signedInStatus int
@@ -393,8 +397,10 @@ func frontEnd(path string) string {
 // role without the action, 404 for another account's object), and no
 // answer to anyone but the owner holds the owner's data.
 func TestRouteAuthorisationMatrix(t *testing.T) {
-	lim := httpedge.Limits{SignupPerHour: 1e6, SignupBurst: 1e4, LoginPerHour: 1e6, LoginBurst: 1e4,
-		VerifyPerHour: 1e6, VerifyBurst: 1e4, ResetPerHour: 1e6, ResetBurst: 1e4}
+	// Budgets nobody reaches, and no login slow-down: every caller makes
+	// the same failed logins.
+	lim := roomy()
+	lim.SlowFree, lim.SlowBase, lim.SlowMax = 1<<30, time.Second, time.Minute
 	e := newEnvWith(t, storetest.Backends()[0], &lim, func(cfg *config.Settings) {
 		cfg.DeviceLimit = 50
 		cfg.Transport.MetricsToken = matrixMetricsToken
@@ -581,6 +587,9 @@ func (row matrixRow) expect(c *caller, method, fe string) (int, string) {
 		if row.who == anyone && row.signedInStatus != 0 && signedInTo(c, fe) {
 			return row.signedInStatus, ""
 		}
+		if row.badBearer != 0 && c.kind == gatewayClient && fe == "api" {
+			return row.badBearer, ""
+		}
 		if row.status != 0 {
 			return row.status, row.loc
 		}
@@ -742,6 +751,9 @@ func routeMatrix() map[string]matrixRow {
 			return map[string]string{"current_password": x.password(), "new_password": x.newPassword()}
 		}},
 		"POST /api/v1/password-reset": {who: anyone, status: 202, body: func(x *rowCtx) any { return map[string]string{"email": x.owner.email} }},
+		"POST /api/v1/password-check": {who: anyone, status: 200, badBearer: 401, body: func(*rowCtx) any {
+			return map[string]string{"password": "password1234"}
+		}},
 		"POST /api/v1/password-reset/confirm": {who: anyone, status: 410, body: func(*rowCtx) any {
 			return map[string]string{"token": "nnr_notatoken", "password": "another matrix passphrase"}
 		}},
@@ -802,7 +814,7 @@ func routeMatrix() map[string]matrixRow {
 		"POST /api/v1/me/contact": {who: account, status: 202, body: func(x *rowCtx) any {
 			return map[string]string{"channel": "email", "value": fmt.Sprintf("changed%d@example.com", x.m.uniq()), "password": x.password()}
 		}},
-		"POST /api/v1/me/contact/verify": {who: account, status: 401, body: func(*rowCtx) any {
+		"POST /api/v1/me/contact/verify": {who: account, status: 410, body: func(*rowCtx) any {
 			return map[string]string{"channel": "email", "code": "000000"}
 		}},
 		"GET /metrics": {who: metricsToken},
@@ -815,7 +827,7 @@ func routeMatrix() map[string]matrixRow {
 		"GET /privacy/versions/{id}": {who: anyone, path: func(x *rowCtx) string { return "/privacy/versions/" + x.m.policy }},
 		"GET /static/{path...}":      {who: anyone, path: func(*rowCtx) string { return "/static/css/app.css" }},
 		"GET /signup":                {who: anyone, signedInStatus: 303},
-		"POST /signup": {who: anyone, status: 303, body: func(x *rowCtx) any {
+		"POST /signup": {who: anyone, status: 303, loc: "/login?msg=signed-up", body: func(x *rowCtx) any {
 			n := x.m.uniq()
 			return url.Values{"email": {fmt.Sprintf("form%d@example.com", n)}, "mobile": {fmt.Sprintf("+4479112%05d", 60000+n)}, "password": {matrixPassword}}
 		}},
