@@ -321,6 +321,14 @@ func (s *Service) StaffCorrectContact(ctx context.Context, by staff.Principal, i
 	if err := correctable(r, a); err != nil {
 		return err
 	}
+	// Staff are trusted and audited, and a correction to another
+	// account's contact could never be confirmed: unlike the owner's own
+	// change (startContactChange), say so.
+	if other, err := s.cfg.Accounts.AccountIDByIndex(ctx, ch, norm); err != nil {
+		return err
+	} else if other != "" && other != a.ID {
+		return errs.Field(errs.Conflict, "value", "this %s is already used by another account", ch)
+	}
 	if err := s.startContactChange(ctx, a, ch, norm, "this is already the account's %s"); err != nil {
 		return err
 	}

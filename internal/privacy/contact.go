@@ -54,8 +54,10 @@ func (s *Service) RequestContactChange(ctx context.Context, accountID string, ch
 // startContactChange keeps norm (normalised) pending as the new contact
 // on channel ch of active account a and sends the code that confirms it
 // to norm. same is the error text, with one %s for the channel, when norm
-// is the contact already held. A contact used by another account is
-// Conflict (field "value").
+// is the contact already held. It does the same work whether or not
+// another account uses norm, and tells nobody which: the owner's contact
+// change must not reveal who holds a contact (StaffCorrectContact, for
+// trusted and audited staff, checks that itself).
 func (s *Service) startContactChange(ctx context.Context, a *store.Account, ch store.Channel, norm, same string) error {
 	email, mobile, err := s.cfg.Accounts.Contacts(a)
 	if err != nil {
