@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,6 +38,12 @@ func TestObjectionStopsAnnouncements(t *testing.T) {
 	if err := srv.Store.SetFlags(ctx, ids["restricted"], store.Flags{Restricted: true}); err != nil {
 		t.Fatal(err)
 	}
+	// The sign-up codes are queued; deliver them now, to this server's
+	// file outbox, or the first admin command's drain would send them
+	// through the relay below and they would count as announcements.
+	if _, err := srv.Outbound.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
 	relay := startMailRelay(t)
 	host, port, _ := net.SplitHostPort(relay.addr)
 	conf := filepath.Join(t.TempDir(), "nitronet.toml")
@@ -49,10 +56,17 @@ func TestObjectionStopsAnnouncements(t *testing.T) {
 	h.env["NITRONET_STAFF"], h.env["NITRONET_STAFF_PASSWORD"] = "boss@example.com", "admin password 1"
 	h.must("officer password 1\n", "admin", "staff", "add", "--email", "dpo@example.com", "--role", "privacy_officer")
 
-	recipients := func(from int) []string {
+	// recipients lists the recipients of the relayed messages from the
+	// from-th on, failing the test on a message that is not subject.
+	recipients := func(from int, subject string) []string {
+		t.Helper()
 		var out []string
 		for _, m := range relay.received()[from:] {
-			out = append(out, strings.SplitN(m, "\n", 2)[0])
+			to, _, _ := strings.Cut(m, "\n")
+			if !strings.Contains(m, "\r\nSubject: "+subject+"\r\n") {
+				t.Errorf("unexpected message to %s relayed: %.200q", to, m)
+			}
+			out = append(out, to)
 		}
 		return out
 	}
@@ -61,7 +75,7 @@ func TestObjectionStopsAnnouncements(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := h.must("", "admin", "announce", "--subject", "New gateway", "--body-file", body, "--email")
-	if got := recipients(0); len(got) != 1 || got[0] != "plain@example.com" {
+	if got := recipients(0, "New gateway"); len(got) != 1 || got[0] != "plain@example.com" {
 		t.Fatalf("announcement emailed to %v, want only plain@example.com", got)
 	}
 	if !strings.Contains(out, "1/1 inboxes") {
@@ -93,8 +107,10 @@ func TestObjectionStopsAnnouncements(t *testing.T) {
 	}
 	h.env["NITRONET_STAFF"], h.env["NITRONET_STAFF_PASSWORD"] = "dpo@example.com", "officer password 1"
 	h.must("", "admin", "policy", "publish", policyFile, "--kind", "privacy", "--material")
-	if got := recipients(sent); len(got) != 3 {
-		t.Fatalf("policy notice emailed to %v, want all three accounts", got)
+	got := recipients(sent, "Important: our privacy policy has changed")
+	slices.Sort(got)
+	if want := []string{"objected@example.com", "plain@example.com", "restricted@example.com"}; !slices.Equal(got, want) {
+		t.Fatalf("policy notice emailed to %v, want each account once: %v", got, want)
 	}
 	for who := range ids {
 		if !inboxHas(who, "policy-change") {
