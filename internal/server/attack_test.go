@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitronet/nitronet/internal/acctkey"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/staff"
@@ -722,6 +723,17 @@ func TestJobsOfErasedAccounts(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	req := &store.PrivacyRequest{ID: "prq_erasedbeforecodes", AccountID: id, Type: store.RequestErasure, Status: store.RequestVerified,
 		ReceivedAt: now, VerifiedAt: &now, DueAt: now.AddDate(0, 1, 0)}
+	// A request's text is stored sealed under the account's key (an empty
+	// text, as the service writes for a request with no details).
+	key, err := e.srv.Keys.Open(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Sealed, err = key.Seal(acctkey.RequestText, req.ID, "{}")
+	key.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := e.srv.Store.CreatePrivacyRequest(ctx, req); err != nil {
 		t.Fatal(err)
 	}

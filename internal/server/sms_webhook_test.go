@@ -20,6 +20,9 @@ import (
 type smsListener struct {
 	mu   sync.Mutex
 	msgs []struct{ To, Body string }
+	// drain, if set, delivers the outbound queue's due jobs; last calls
+	// it before each look, since services only queue their messages.
+	drain func()
 }
 
 func (l *smsListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -42,6 +45,9 @@ func (l *smsListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (l *smsListener) last(t *testing.T, to, want string) string {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if l.drain != nil {
+			l.drain()
+		}
 		l.mu.Lock()
 		for i := len(l.msgs) - 1; i >= 0; i-- {
 			if l.msgs[i].To == to && strings.Contains(l.msgs[i].Body, want) {
@@ -76,6 +82,7 @@ func TestSMSServiceNoticesThroughWebhook(t *testing.T) {
 	hook := httptest.NewServer(sms)
 	t.Cleanup(hook.Close)
 	e := newEnvWith(t, storetest.Backends()[0], nil, func(c *config.Settings) { c.SMSWebhook = hook.URL })
+	sms.drain = e.drain
 
 	const email, oldMobile, newMobile = "hook@example.com", "+447911100901", "+447911100902"
 	e.want("POST", "/api/v1/accounts", "", map[string]string{"email": email, "mobile": oldMobile, "password": "correct horse battery"}, 201)
