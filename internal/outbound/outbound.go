@@ -43,6 +43,10 @@ import (
 // TypeMessage is the job type of a message to deliver (Queue.Send).
 const TypeMessage = "message"
 
+// TypeOutcome is the job type of an outcome whose report to its owner
+// failed (see Receipt); it is retried like any job.
+const TypeOutcome = "outcome"
+
 // sealPurpose is the vault purpose jobs are sealed under.
 const sealPurpose = "outbound queue"
 
@@ -97,9 +101,34 @@ type Queue struct {
 	// draining is held by the Drain in progress: one at a time per Queue.
 	draining chan struct{}
 
-	mu       sync.RWMutex
-	handlers map[string]Handler
+	mu        sync.RWMutex
+	handlers  map[string]Handler
+	reporters map[string]Reporter
 }
+
+// Receipt asks for a queued message's final outcome: when the message is
+// delivered or given up, the Reporter registered for Owner (Queue.Report)
+// is called with Ref. It is sealed with the job.
+type Receipt struct {
+	Owner string `json:"o"` // a job type–like name: 1 to 32 of a-z, 0-9 and "-"
+	Ref   string `json:"r"` // the owner's reference, such as an inbox message id
+}
+
+// Outcome is the final outcome of a message queued with a Receipt.
+type Outcome struct {
+	Ref string `json:"r"`
+	// Delivered reports that the deliverer (the mail relay, the SMS
+	// webhook) accepted the message; false means it was given up: refused
+	// for good, or still failing MaxAge after it was queued.
+	Delivered bool `json:"d"`
+	// Code is the last failure's error code when not Delivered.
+	Code errs.Code `json:"c,omitempty"`
+}
+
+// Reporter records outcomes for an owner. An error makes the queue keep
+// the outcome (a TypeOutcome job) and report it again later, until MaxAge
+// after that; it should therefore be idempotent.
+type Reporter func(ctx context.Context, o Outcome) error
 
 // New returns a Queue. Store, Vault, Deliver, Logger, Clock and Rand are
 // required.
@@ -116,9 +145,21 @@ func New(cfg Config) (*Queue, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultPoll
 	}
-	q := &Queue{cfg: cfg, wake: make(chan struct{}, 1), draining: make(chan struct{}, 1), handlers: map[string]Handler{}}
+	q := &Queue{cfg: cfg, wake: make(chan struct{}, 1), draining: make(chan struct{}, 1), handlers: map[string]Handler{},
+		reporters: map[string]Reporter{}}
 	q.handlers[TypeMessage] = q.deliver
+	q.handlers[TypeOutcome] = q.reportLater
 	return q, nil
+}
+
+// Report registers r for the outcomes of messages queued with a Receipt
+// naming owner, replacing any earlier one. Outcomes for an owner with no
+// Reporter wait in the queue (TypeOutcome jobs) until one is registered
+// or MaxAge passes.
+func (q *Queue) Report(owner string, r Reporter) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.reporters[owner] = r
 }
 
 // Handle registers h for jobs of type typ (1 to 32 characters of a-z, 0-9
@@ -151,10 +192,18 @@ func isPermanent(err error) bool {
 	return false
 }
 
-// envelope is what is sealed: the job's type and data.
+// envelope is what is sealed: the job's type and data, and for a
+// message whose outcome is asked for, its receipt.
 type envelope struct {
-	Type string `json:"t"`
-	Data []byte `json:"d"`
+	Type    string   `json:"t"`
+	Data    []byte   `json:"d"`
+	Receipt *Receipt `json:"r,omitempty"`
+}
+
+// outcomeJob is the data of a TypeOutcome job.
+type outcomeJob struct {
+	Owner   string  `json:"o"`
+	Outcome Outcome `json:"c"`
 }
 
 // Send queues m for delivery and returns at once. It returns Invalid if m
@@ -168,13 +217,37 @@ func (q *Queue) Send(ctx context.Context, m notify.Message) error {
 	if err != nil {
 		return err
 	}
-	return q.Enqueue(ctx, TypeMessage, b)
+	return q.enqueue(ctx, envelope{Type: TypeMessage, Data: b})
+}
+
+// SendWithReceipt queues m like Send and, once m is delivered or given
+// up, reports the outcome to r.Owner's Reporter with r.Ref. A nil error
+// means queued: the outcome comes later, from the worker that delivers
+// m (in this process or another).
+func (q *Queue) SendWithReceipt(ctx context.Context, m notify.Message, r Receipt) error {
+	if !validType(r.Owner) {
+		return errs.E(errs.Invalid, "invalid outbound receipt owner")
+	}
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return q.enqueue(ctx, envelope{Type: TypeMessage, Data: b, Receipt: &r})
 }
 
 // Enqueue queues a job of type typ with data, sealed, due at once, and
 // wakes this process's worker.
 func (q *Queue) Enqueue(ctx context.Context, typ string, data []byte) error {
-	if !validType(typ) {
+	return q.enqueue(ctx, envelope{Type: typ, Data: data})
+}
+
+// enqueue seals env into a new job, due at once, and wakes this process's
+// worker.
+func (q *Queue) enqueue(ctx context.Context, env envelope) error {
+	if !validType(env.Type) {
 		return errs.E(errs.Invalid, "invalid outbound job type")
 	}
 	now := q.cfg.Clock()
@@ -182,7 +255,7 @@ func (q *Queue) Enqueue(ctx context.Context, typ string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	plain, err := json.Marshal(envelope{Type: typ, Data: data})
+	plain, err := json.Marshal(env)
 	if err != nil {
 		return err
 	}
@@ -323,13 +396,16 @@ func (q *Queue) run(ctx context.Context, j store.OutboundJob) (bool, error) {
 	clear(env.Data)
 	switch {
 	case err == nil:
+		q.outcome(ctx, env.Receipt, Outcome{Delivered: true})
 		return true, q.cfg.Store.DeleteOutbound(ctx, j.ID)
 	case isPermanent(err):
 		log.Warn("outbound job failed for good; dropped", "type", safe(env.Type), "code", string(errs.CodeOf(err)))
+		q.outcome(ctx, env.Receipt, Outcome{Code: errs.CodeOf(err)})
 		return true, q.cfg.Store.DeleteOutbound(ctx, j.ID)
 	case expired:
 		log.Warn("outbound job still failing after its retention period; given up", "type", safe(env.Type),
 			"attempts", j.Attempts, "code", string(errs.CodeOf(err)))
+		q.outcome(ctx, env.Receipt, Outcome{Code: errs.CodeOf(err)})
 		return true, q.cfg.Store.DeleteOutbound(ctx, j.ID)
 	}
 	retry := backoff(j.Attempts)
@@ -369,4 +445,47 @@ func (q *Queue) deliver(ctx context.Context, data []byte) error {
 		q.cfg.Logger.Warn("message not delivered", "kind", notify.SafeKind(m.Kind), "code", string(errs.CodeOf(err)))
 	}
 	return err
+}
+
+// outcome reports o of a job with receipt rc (none if nil) to the
+// receipt's owner. If that fails (no Reporter yet, or its error), the
+// outcome is queued as a TypeOutcome job and reported again later; if
+// even that fails, it is logged (without the reference) and lost: the
+// owner's record then still says the message is on its way.
+func (q *Queue) outcome(ctx context.Context, rc *Receipt, o Outcome) {
+	if rc == nil {
+		return
+	}
+	o.Ref = rc.Ref
+	err := q.reportTo(ctx, rc.Owner, o)
+	if err == nil {
+		return
+	}
+	b, merr := json.Marshal(outcomeJob{Owner: rc.Owner, Outcome: o})
+	if merr == nil {
+		merr = q.Enqueue(ctx, TypeOutcome, b)
+	}
+	if merr != nil {
+		q.cfg.Logger.Error("outbound outcome lost", "owner", safe(rc.Owner), "delivered", o.Delivered, "err", merr)
+	}
+}
+
+// reportTo calls owner's Reporter with o.
+func (q *Queue) reportTo(ctx context.Context, owner string, o Outcome) error {
+	q.mu.RLock()
+	r := q.reporters[owner]
+	q.mu.RUnlock()
+	if r == nil {
+		return errs.E(errs.Unavailable, "no reporter for outbound outcomes of %s", safe(owner))
+	}
+	return r(ctx, o)
+}
+
+// reportLater is the handler of TypeOutcome jobs.
+func (q *Queue) reportLater(ctx context.Context, data []byte) error {
+	var j outcomeJob
+	if err := json.Unmarshal(data, &j); err != nil {
+		return Permanent(err)
+	}
+	return q.reportTo(ctx, j.Owner, j.Outcome)
 }

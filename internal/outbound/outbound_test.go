@@ -120,6 +120,7 @@ func TestQueue(t *testing.T) {
 			t.Run("run wakes on send", func(t *testing.T) { testRun(t, newFixture(t, b)) })
 			t.Run("drain waits for the worker", func(t *testing.T) { testDrainWaits(t, newFixture(t, b)) })
 			t.Run("in the order queued", func(t *testing.T) { testOrder(t, newFixture(t, b)) })
+			t.Run("receipts report final outcomes", func(t *testing.T) { testReceipts(t, newFixture(t, b)) })
 		})
 	}
 }
@@ -321,5 +322,104 @@ func testOrder(t *testing.T, f *fixture) {
 		if want := fmt.Sprintf("message %02d", i); m.Body != want {
 			t.Fatalf("delivery %d: got %q, want %q", i, m.Body, want)
 		}
+	}
+}
+
+// outcomes records the outcomes reported to an owner; while fail is set
+// the reporter fails.
+type outcomes struct {
+	mu   sync.Mutex
+	got  []outbound.Outcome
+	fail bool
+}
+
+func (o *outcomes) report(_ context.Context, oc outbound.Outcome) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.fail {
+		return errs.E(errs.Unavailable, "store down")
+	}
+	o.got = append(o.got, oc)
+	return nil
+}
+
+func (o *outcomes) list() []outbound.Outcome {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]outbound.Outcome(nil), o.got...)
+}
+
+func (o *outcomes) setFail(v bool) { o.mu.Lock(); defer o.mu.Unlock(); o.fail = v }
+
+// testReceipts: a message queued with a receipt reports its final outcome
+// (delivered, or given up with the failure's code) to its owner, once and
+// only then; retries report nothing; an outcome the owner could not take
+// is reported again later.
+func testReceipts(t *testing.T, f *fixture) {
+	rec := &outcomes{}
+	f.q.Report("notice-email", rec.report)
+	if err := f.q.SendWithReceipt(t.Context(), msg, outbound.Receipt{Owner: "Bad Owner", Ref: "x"}); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("malformed owner: got %v, want Invalid", err)
+	}
+
+	// Refused twice, then accepted: one outcome, delivered, after the third attempt.
+	f.relay.setFail(errs.E(errs.Unavailable, "relay down"))
+	if err := f.q.SendWithReceipt(t.Context(), msg, outbound.Receipt{Owner: "notice-email", Ref: "msg_1"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		f.drain(t)
+		if got := rec.list(); len(got) != 0 {
+			t.Fatalf("attempt %d failed and will be retried, but reported %v", i+1, got)
+		}
+		f.clock.Add(time.Hour)
+	}
+	f.relay.setFail(nil)
+	f.drain(t)
+	if got := rec.list(); len(got) != 1 || got[0] != (outbound.Outcome{Ref: "msg_1", Delivered: true}) {
+		t.Fatalf("after delivery: got %v, want msg_1 delivered once", got)
+	}
+
+	// Refused for good: given up, with the code.
+	f.relay.setFail(errs.E(errs.Forbidden, "outside scope"))
+	if err := f.q.SendWithReceipt(t.Context(), msg, outbound.Receipt{Owner: "notice-email", Ref: "msg_2"}); err != nil {
+		t.Fatal(err)
+	}
+	f.drain(t)
+	if got := rec.list(); len(got) != 2 || got[1] != (outbound.Outcome{Ref: "msg_2", Code: errs.Forbidden}) {
+		t.Fatalf("after a refusal: got %v, want msg_2 given up (forbidden)", got)
+	}
+
+	// Still failing a day later: given up.
+	f.relay.setFail(errors.New("connection refused"))
+	if err := f.q.SendWithReceipt(t.Context(), msg, outbound.Receipt{Owner: "notice-email", Ref: "msg_3"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40 && f.queued(t) > 0; i++ {
+		f.drain(t)
+		f.clock.Add(time.Hour)
+	}
+	if got := rec.list(); len(got) != 3 || got[2].Ref != "msg_3" || got[2].Delivered {
+		t.Fatalf("after a day of failures: got %v, want msg_3 given up", got)
+	}
+
+	// The owner cannot take the outcome now: it is kept and reported
+	// later, and the message is not sent again.
+	f.relay.setFail(nil)
+	rec.setFail(true)
+	sent := f.relay.count()
+	if err := f.q.SendWithReceipt(t.Context(), msg, outbound.Receipt{Owner: "notice-email", Ref: "msg_4"}); err != nil {
+		t.Fatal(err)
+	}
+	f.drain(t)
+	if f.queued(t) != 1 || f.relay.count() != sent+1 {
+		t.Fatalf("outcome not taken: %d queued (want the outcome kept), %d sent (want one more)", f.queued(t), f.relay.count()-sent)
+	}
+	rec.setFail(false)
+	f.clock.Add(time.Hour)
+	f.drain(t)
+	if got := rec.list(); len(got) != 4 || got[3] != (outbound.Outcome{Ref: "msg_4", Delivered: true}) || f.relay.count() != sent+1 || f.queued(t) != 0 {
+		t.Fatalf("outcome reported later: got %v, %d sent, %d queued; want msg_4 delivered, sent once, nothing queued",
+			got, f.relay.count()-sent, f.queued(t))
 	}
 }
