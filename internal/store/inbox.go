@@ -67,6 +67,7 @@ type NoticeProgress struct {
 	Sent     int64
 	Failed   int64
 	Claimed  int64 // attempted but not confirmed (a crash mid-send); never retried
+	Queued   int64 // handed to the outbound queue; the outcome is not known yet
 }
 
 // Recipient is an account whose notice email is due, with its inbox
@@ -124,8 +125,10 @@ type InboxStore interface {
 	// one twice.
 	ClaimNoticeEmails(ctx context.Context, runID string, limit int) ([]Recipient, error)
 	// SetEmailState records the outcome ("sent" or "failed") of claimed
-	// emails, or releases claimed emails known not to have been sent
-	// ("pending").
+	// or queued emails, marks claimed emails handed to the outbound queue
+	// ("queued"), or releases claimed emails known not to have been sent
+	// ("pending"). An email in any other state is left as it is, so an
+	// outcome recorded before the email was marked queued stands.
 	SetEmailState(ctx context.Context, messageIDs []string, state string) error
 	// NoticeProgress counts run's messages by email state, and the
 	// active accounts without any of the flags exclude sets (for a listed

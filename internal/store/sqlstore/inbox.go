@@ -14,6 +14,7 @@ import (
 const (
 	emailPending = "pending"
 	emailClaimed = "claimed"
+	emailQueued  = "queued"
 	emailSent    = "sent"
 	emailFailed  = "failed"
 )
@@ -332,12 +333,22 @@ func recipientIDs(rs []store.Recipient) []string {
 	return ids
 }
 
-// setEmailState sets the email state of the messages ids inside tx.
+// setEmailState sets the email state of the messages ids inside tx. Only
+// a claimed email becomes queued or pending again, and only a claimed or
+// queued one gets an outcome (sent, failed): an outcome reported before
+// the sender marked the email queued stands.
 func setEmailState(ctx context.Context, tx *sql.Tx, ids []string, state string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	st, err := tx.PrepareContext(ctx, `UPDATE inbox SET email_state = $1 WHERE id = $2`)
+	from := `'` + emailClaimed + `'`
+	switch state {
+	case emailSent, emailFailed:
+		from += `, '` + emailQueued + `'`
+	case emailClaimed:
+		from = `'` + emailPending + `'`
+	}
+	st, err := tx.PrepareContext(ctx, `UPDATE inbox SET email_state = $1 WHERE id = $2 AND email_state IN (`+from+`)`)
 	if err != nil {
 		return err
 	}
@@ -352,8 +363,8 @@ func setEmailState(ctx context.Context, tx *sql.Tx, ids []string, state string) 
 
 // SetEmailState implements store.InboxStore.
 func (s *Store) SetEmailState(ctx context.Context, messageIDs []string, state string) error {
-	if state != emailSent && state != emailFailed && state != emailPending {
-		return errs.E(errs.Invalid, "email state must be sent, failed or pending")
+	if state != emailSent && state != emailFailed && state != emailPending && state != emailQueued {
+		return errs.E(errs.Invalid, "email state must be sent, failed, pending or queued")
 	}
 	return s.write(ctx, "set email state", func(tx *sql.Tx) error { return setEmailState(ctx, tx, messageIDs, state) })
 }
@@ -388,6 +399,8 @@ func (s *Store) NoticeProgress(ctx context.Context, runID string, exclude store.
 				p.Pending = n
 			case emailClaimed:
 				p.Claimed = n
+			case emailQueued:
+				p.Queued = n
 			case emailSent:
 				p.Sent = n
 			case emailFailed:

@@ -123,9 +123,22 @@ func testNoticeRuns(t *testing.T, s store.Store) {
 	must(t, "SetEmailState failed", s.SetEmailState(ctx, []string{first[2].MessageID}, "failed"))
 	must(t, "SetEmailState pending", s.SetEmailState(ctx, []string{first[3].MessageID}, "pending"))
 	wantCode(t, "SetEmailState bogus", s.SetEmailState(ctx, []string{first[3].MessageID}, "claimed"), errs.Invalid)
+	// Emails handed to the outbound queue are queued until their outcome
+	// comes; an outcome may come first, and then stands.
+	must(t, "SetEmailState sent before queued", s.SetEmailState(ctx, []string{second[1].MessageID}, "sent"))
+	must(t, "SetEmailState queued", s.SetEmailState(ctx, []string{second[0].MessageID, second[1].MessageID}, "queued"))
+	must(t, "SetEmailState queued after sent", s.SetEmailState(ctx, []string{first[0].MessageID}, "queued"))
+	must(t, "SetEmailState pending after sent", s.SetEmailState(ctx, []string{first[1].MessageID}, "pending"))
 	p, err := s.NoticeProgress(ctx, "ntc_1", store.Flags{})
 	must(t, "NoticeProgress", err)
-	want := store.NoticeProgress{Accounts: 7, Posted: 7, Pending: 1, Sent: 2, Failed: 1, Claimed: 3}
+	want := store.NoticeProgress{Accounts: 7, Posted: 7, Pending: 1, Sent: 3, Failed: 1, Claimed: 1, Queued: 1}
+	if p != want {
+		t.Fatalf("NoticeProgress: got %+v, want %+v", p, want)
+	}
+	must(t, "SetEmailState failed from queued", s.SetEmailState(ctx, []string{second[0].MessageID}, "failed"))
+	p, err = s.NoticeProgress(ctx, "ntc_1", store.Flags{})
+	must(t, "NoticeProgress", err)
+	want = store.NoticeProgress{Accounts: 7, Posted: 7, Pending: 1, Sent: 3, Failed: 2, Claimed: 1}
 	if p != want {
 		t.Fatalf("NoticeProgress: got %+v, want %+v", p, want)
 	}
