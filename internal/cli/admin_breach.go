@@ -52,6 +52,7 @@ type breachNoticeJSON struct {
 	EmailsSent        int64    `json:"emails_sent"`
 	EmailsFailed      int64    `json:"emails_failed"`
 	EmailsPending     int64    `json:"emails_pending"`
+	EmailsQueued      int64    `json:"emails_queued"` // in the outbound queue; outcome not known yet
 	EmailsUnconfirmed int64    `json:"emails_unconfirmed"`
 	Done              bool     `json:"done"`
 }
@@ -68,7 +69,7 @@ func breachView(b breaches.Breach) breachJSON {
 		p := n.Progress
 		v.Notices = append(v.Notices, breachNoticeJSON{ID: n.RunID, Audience: n.Audience, Email: n.Email,
 			CreatedAt: jsonTime(n.CreatedAt), Accounts: p.Accounts, Posted: p.Posted, EmailsSent: p.Sent,
-			EmailsFailed: p.Failed, EmailsPending: p.Pending, EmailsUnconfirmed: p.Claimed, Done: p.Done})
+			EmailsFailed: p.Failed, EmailsPending: p.Pending, EmailsQueued: p.Queued, EmailsUnconfirmed: p.Claimed, Done: p.Done})
 	}
 	return v
 }
@@ -347,9 +348,11 @@ func newAdminBreachNotifyCmd(a *admin) *cobra.Command {
 					return err
 				}
 				if len(b.Notices) > 0 {
-					n := b.Notices[0].Progress
-					fmt.Fprintf(env.Stdout, "Notice %s: %d/%d inboxes, emails sent %d, failed %d.\n", b.Notices[0].RunID,
+					n := settled(cmd.Context(), srv, b.Notices[0].Progress)
+					fmt.Fprintf(env.Stdout, "Notice %s: %d/%d inboxes, emails sent %d, failed %d", b.Notices[0].RunID,
 						n.Posted, n.Accounts, n.Sent, n.Failed)
+					printQueued(env.Stdout, n)
+					fmt.Fprintln(env.Stdout, ".")
 				}
 				return nil
 			})

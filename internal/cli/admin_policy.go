@@ -19,8 +19,29 @@ import (
 // batch to w.
 func printProgress(w io.Writer) func(notices.Progress) {
 	return func(p notices.Progress) {
-		fmt.Fprintf(w, "notice %s: %d/%d inboxes, emails sent %d, failed %d, pending %d\n",
-			p.RunID, p.Posted, p.Accounts, p.Sent, p.Failed, p.Pending)
+		fmt.Fprintf(w, "notice %s: %d/%d inboxes, emails sent %d, failed %d, pending %d, queued %d\n",
+			p.RunID, p.Posted, p.Accounts, p.Sent, p.Failed, p.Pending, p.Queued)
+	}
+}
+
+// settled delivers what the outbound queue holds (notice emails are
+// queued, and a run learns of each one's outcome only when the queue
+// delivers it) and returns run p's progress after that. If either fails,
+// it returns p: the emails stay queued and `serve` delivers them.
+func settled(ctx context.Context, srv *server.Server, p notices.Progress) notices.Progress {
+	if _, err := srv.Outbound.Drain(ctx); err != nil {
+		return p
+	}
+	if q, err := srv.Notices.Progress(ctx, p.RunID); err == nil {
+		return q
+	}
+	return p
+}
+
+// printQueued tells of a run's emails still queued, if any.
+func printQueued(w io.Writer, p notices.Progress) {
+	if p.Queued > 0 {
+		fmt.Fprintf(w, ", %d queued (the relay has not accepted them yet; `nitronet serve` retries them for a day)", p.Queued)
 	}
 }
 
@@ -31,7 +52,9 @@ func runNotice(ctx context.Context, env *Env, srv *server.Server, by staff.Princ
 	if err != nil {
 		return fmt.Errorf("notice %s stopped (resume with `nitronet admin notices resume %s`): %w", id, id, err)
 	}
+	p = settled(ctx, srv, p)
 	fmt.Fprintf(env.Stdout, "Notice %s done: %d inboxes, %d emails sent, %d failed", p.RunID, p.Posted, p.Sent, p.Failed)
+	printQueued(env.Stdout, p)
 	if p.Claimed > 0 {
 		fmt.Fprintf(env.Stdout, ", %d unconfirmed after an interruption (not resent)", p.Claimed)
 	}
@@ -187,6 +210,7 @@ type noticeJSON struct {
 	EmailsSent        int64    `json:"emails_sent"`
 	EmailsFailed      int64    `json:"emails_failed"`
 	EmailsPending     int64    `json:"emails_pending"`
+	EmailsQueued      int64    `json:"emails_queued"`      // in the outbound queue; outcome not known yet
 	EmailsUnconfirmed int64    `json:"emails_unconfirmed"` // claimed before an interruption; not resent
 }
 
@@ -207,16 +231,17 @@ func newAdminNoticesListCmd(a *admin) *cobra.Command {
 					r, pr := n.Run, n.Progress
 					v.Notices = append(v.Notices, noticeJSON{ID: r.ID, Kind: r.Kind, DocumentID: r.DocumentID, Subject: r.Subject,
 						Email: r.Email, CreatedAt: jsonTime(r.CreatedAt), Accounts: pr.Accounts, Posted: pr.Posted,
-						EmailsSent: pr.Sent, EmailsFailed: pr.Failed, EmailsPending: pr.Pending, EmailsUnconfirmed: pr.Claimed})
+						EmailsSent: pr.Sent, EmailsFailed: pr.Failed, EmailsPending: pr.Pending, EmailsUnconfirmed: pr.Claimed,
+						EmailsQueued: pr.Queued})
 				}
 				return printJSON(a.env.Stdout, v)
 			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tKIND\tCREATED\tINBOXES\tSENT\tFAILED\tPENDING")
+			fmt.Fprintln(tw, "ID\tKIND\tCREATED\tINBOXES\tSENT\tFAILED\tPENDING\tQUEUED")
 			for _, n := range ns {
 				r, pr := n.Run, n.Progress
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\n", r.ID, r.Kind, r.CreatedAt.UTC().Format(time.RFC3339),
-					pr.Posted, pr.Accounts, pr.Sent, pr.Failed, pr.Pending)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\n", r.ID, r.Kind, r.CreatedAt.UTC().Format(time.RFC3339),
+					pr.Posted, pr.Accounts, pr.Sent, pr.Failed, pr.Pending, pr.Queued)
 			}
 			return tw.Flush()
 		}),

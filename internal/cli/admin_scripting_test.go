@@ -193,7 +193,7 @@ func TestAdminJSON(t *testing.T) {
 		t.Fatalf("notices list --json: got %d, want 1", len(l))
 	}
 	wantKeys(t, "notice", l[0], "id", "kind", "document_id", "subject", "email", "created_at", "accounts", "posted",
-		"emails_sent", "emails_failed", "emails_pending", "emails_unconfirmed")
+		"emails_sent", "emails_failed", "emails_pending", "emails_queued", "emails_unconfirmed")
 	if n := decodeObject(t, "notice", string(l[0])); string(n["kind"]) != `"announcement"` || string(n["email"]) != "true" {
 		t.Errorf("notice: got %s", l[0])
 	}

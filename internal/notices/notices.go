@@ -13,6 +13,10 @@
 //     emails; Progress counts them as Claimed, and the inbox message still
 //     reaches the user.
 //
+// With Config.Queue (the outbound queue), a claimed email is handed to the
+// queue and counted Queued; it becomes Sent only when the queue reports
+// that the relay accepted it, and Failed when the queue gives up (Outcome).
+//
 // Recipients' addresses are decrypted only to hand a message to the
 // notifier and are never logged.
 package notices
@@ -28,6 +32,7 @@ import (
 	"github.com/nitronet/nitronet/internal/ident"
 	"github.com/nitronet/nitronet/internal/inbox"
 	"github.com/nitronet/nitronet/internal/notify"
+	"github.com/nitronet/nitronet/internal/outbound"
 	"github.com/nitronet/nitronet/internal/processing"
 	"github.com/nitronet/nitronet/internal/store"
 )
@@ -55,7 +60,22 @@ type Config struct {
 	// Flags, if set, reads accounts' restriction and objection for
 	// CreateListed (runs to every account leave them out in the store).
 	Flags processing.FlagReader
+	// Queue, if set, sends the emails instead of Notifier and reports
+	// each one's final outcome (the outbound queue): an email is then
+	// recorded as queued when handed over, and as sent or failed only
+	// when the queue reports it (Outcome, registered for ReceiptOwner).
+	Queue Receipts
 }
+
+// Receipts queues a message and reports its final outcome later
+// (outbound.Queue).
+type Receipts interface {
+	SendWithReceipt(ctx context.Context, m notify.Message, r outbound.Receipt) error
+}
+
+// ReceiptOwner is the owner name of notice emails' outcomes in the
+// outbound queue: register Sender.Outcome for it.
+const ReceiptOwner = "notice-email"
 
 // Sender creates and works through notice runs. It is safe for concurrent
 // use; two Run calls on one run share the work without double sending.
@@ -78,13 +98,16 @@ func New(cfg Config) (*Sender, error) {
 // Progress reports a run's state.
 type Progress struct {
 	RunID    string `json:"run_id"`
-	Accounts int64  `json:"accounts"` // active accounts
-	Posted   int64  `json:"posted"`   // inbox messages posted
-	Sent     int64  `json:"emails_sent"`
+	Accounts int64  `json:"accounts"`    // active accounts
+	Posted   int64  `json:"posted"`      // inbox messages posted
+	Sent     int64  `json:"emails_sent"` // accepted by the mail relay
 	Failed   int64  `json:"emails_failed"`
 	Pending  int64  `json:"emails_pending"`
 	Claimed  int64  `json:"emails_unconfirmed"` // claimed before a crash; not retried
-	Done     bool   `json:"done"`
+	// Queued counts emails in the outbound queue whose outcome is not
+	// known yet: the relay has not accepted them (or not yet said so).
+	Queued int64 `json:"emails_queued"`
+	Done   bool  `json:"done"`
 }
 
 // NewRun returns a new, unsaved run of kind (an inbox message kind) with
@@ -181,7 +204,7 @@ func (s *Sender) progress(ctx context.Context, r *store.NoticeRun) (Progress, er
 		return Progress{}, err
 	}
 	return Progress{RunID: r.ID, Accounts: p.Accounts, Posted: p.Posted, Sent: p.Sent, Failed: p.Failed,
-		Pending: p.Pending, Claimed: p.Claimed, Done: r.FinishedAt != nil}, nil
+		Pending: p.Pending, Claimed: p.Claimed, Queued: p.Queued, Done: r.FinishedAt != nil}, nil
 }
 
 // Run works through run runID until every active account (a listed run:
@@ -234,7 +257,7 @@ func (s *Sender) Run(ctx context.Context, runID string, report func(Progress)) (
 		return Progress{}, err
 	}
 	s.cfg.Logger.Info("notice run finished", "run", r.ID, "kind", r.Kind, "posted", p.Posted,
-		"emails_sent", p.Sent, "emails_failed", p.Failed, "emails_unconfirmed", p.Claimed)
+		"emails_sent", p.Sent, "emails_failed", p.Failed, "emails_queued", p.Queued, "emails_unconfirmed", p.Claimed)
 	return p, nil
 }
 
@@ -252,7 +275,7 @@ func (s *Sender) sendPending(ctx context.Context, r *store.NoticeRun) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		var sent, failed, unsent []string
+		var sent, failed, unsent, queued []string
 		var stop error
 		for _, rc := range batch {
 			if stop == nil {
@@ -262,9 +285,13 @@ func (s *Sender) sendPending(ctx context.Context, r *store.NoticeRun) error {
 				unsent = append(unsent, rc.MessageID) // known not sent: released
 				continue
 			}
-			if err := s.send(ctx, r, &rc.Account); err != nil {
+			if err := s.send(ctx, r, rc); err != nil {
 				failed = append(failed, rc.MessageID)
 				s.cfg.Logger.Warn("notice email not sent", "run", r.ID, "kind", r.Kind, "err", errs.CodeOf(err))
+				continue
+			}
+			if s.cfg.Queue != nil {
+				queued = append(queued, rc.MessageID)
 				continue
 			}
 			sent = append(sent, rc.MessageID)
@@ -281,6 +308,10 @@ func (s *Sender) sendPending(ctx context.Context, r *store.NoticeRun) error {
 		if err := s.cfg.Store.SetEmailState(wctx, unsent, "pending"); err != nil {
 			return err
 		}
+		// An email whose outcome the queue reported already keeps it.
+		if err := s.cfg.Store.SetEmailState(wctx, queued, "queued"); err != nil {
+			return err
+		}
 		if stop != nil {
 			return stop
 		}
@@ -290,14 +321,33 @@ func (s *Sender) sendPending(ctx context.Context, r *store.NoticeRun) error {
 	}
 }
 
-// send emails r to account a.
-func (s *Sender) send(ctx context.Context, r *store.NoticeRun, a *store.Account) error {
-	email, _, err := s.cfg.Contacts(a)
+// send emails r to recipient rc: through the queue, with a receipt
+// naming rc's inbox message, if there is one.
+func (s *Sender) send(ctx context.Context, r *store.NoticeRun, rc store.Recipient) error {
+	email, _, err := s.cfg.Contacts(&rc.Account)
 	if err != nil {
 		return err
 	}
 	if email == "" {
 		return errs.E(errs.Precondition, "account has no email address")
 	}
-	return s.cfg.Notifier.Send(ctx, notify.Message{Channel: notify.Email, To: email, Subject: r.Subject, Body: r.Body, Kind: r.Kind, Account: a.ID})
+	m := notify.Message{Channel: notify.Email, To: email, Subject: r.Subject, Body: r.Body, Kind: r.Kind, Account: rc.Account.ID}
+	if s.cfg.Queue != nil {
+		return s.cfg.Queue.SendWithReceipt(ctx, m, outbound.Receipt{Owner: ReceiptOwner, Ref: rc.MessageID})
+	}
+	return s.cfg.Notifier.Send(ctx, m)
+}
+
+// Outcome records the final outcome of a notice email sent through
+// Config.Queue (the outbound.Reporter of ReceiptOwner): sent when the
+// relay accepted it, failed when the queue gave up. The outcome of an
+// email no longer claimed or queued (its account erased, or already
+// recorded) changes nothing.
+func (s *Sender) Outcome(ctx context.Context, o outbound.Outcome) error {
+	state := "sent"
+	if !o.Delivered {
+		state = "failed"
+		s.cfg.Logger.Warn("notice email given up", "code", string(o.Code))
+	}
+	return s.cfg.Store.SetEmailState(ctx, []string{o.Ref}, state)
 }

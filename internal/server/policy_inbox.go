@@ -23,11 +23,14 @@ func (s *Server) assemblePolicyInbox(st store.Store) error {
 		return err
 	}
 	s.Inbox = box
-	snd, err := notices.New(notices.Config{Store: st, Notifier: s.Notifier, Contacts: s.Accounts.Contacts,
+	// Notice emails go through the outbound queue with receipts, so a
+	// run records an email as sent only once the relay accepted it.
+	snd, err := notices.New(notices.Config{Store: st, Notifier: s.Notifier, Queue: s.Outbound, Contacts: s.Accounts.Contacts,
 		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand, Flags: st})
 	if err != nil {
 		return err
 	}
+	s.Outbound.Report(notices.ReceiptOwner, snd.Outcome)
 	s.Notices = snd
 	if s.Policy, err = policy.New(policy.Config{Store: st, Notices: snd, Audit: s.Audit, Logger: d.Logger,
 		Clock: d.Clock, Rand: d.Rand, PortalURL: s.Config.PortalURL}); err != nil {

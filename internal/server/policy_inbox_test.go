@@ -58,8 +58,13 @@ func TestPolicyAndInbox(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.Posted != 2 || p.Sent != 2 || !p.Done {
-				t.Fatalf("notice progress: got %+v, want 2 posted, 2 sent, done", p)
+			if p.Posted != 2 || p.Queued != 2 || p.Sent != 0 || !p.Done {
+				t.Fatalf("notice progress: got %+v, want 2 posted, 2 queued, done", p)
+			}
+			// Sent once the queue delivered them.
+			e.drain()
+			if p, err = e.srv.Notices.Progress(ctx, pub.Run.ID); err != nil || p.Sent != 2 || p.Queued != 0 {
+				t.Fatalf("notice progress after delivery: got %+v (%v), want 2 sent", p, err)
 			}
 			for _, to := range []string{"alice@example.com", "bob@example.com"} {
 				if msg := e.lastMessage("policy-change", to); !strings.Contains(msg, "privacy policy") {
