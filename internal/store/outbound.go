@@ -41,4 +41,13 @@ type OutboundStore interface {
 	DeleteOutbound(ctx context.Context, id string) error
 	// CountOutbound returns how many jobs the queue holds, due or not.
 	CountOutbound(ctx context.Context) (int, error)
+	// OutboundSealed returns up to limit jobs with ID after after, in ID
+	// order, with their ID and Sealed only, due or not and leased or not
+	// (a KEK rotation re-seals them).
+	OutboundSealed(ctx context.Context, after string, limit int) ([]OutboundJob, error)
+	// ResealOutbound replaces job id's Sealed with sealed if it is still
+	// old, and reports whether it did; an absent job or one sealed
+	// differently meanwhile is left as it is (false). An empty old or
+	// sealed is Invalid.
+	ResealOutbound(ctx context.Context, id string, old, sealed []byte) (bool, error)
 }

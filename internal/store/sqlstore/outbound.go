@@ -87,3 +87,46 @@ func (s *Store) CountOutbound(ctx context.Context) (int, error) {
 	})
 	return n, err
 }
+
+// OutboundSealed implements store.OutboundStore.
+func (s *Store) OutboundSealed(ctx context.Context, after string, limit int) ([]store.OutboundJob, error) {
+	if limit < 1 {
+		return nil, errs.E(errs.Invalid, "limit must be positive")
+	}
+	var out []store.OutboundJob
+	err := s.read(ctx, "outbound sealed", func(tx *sql.Tx) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, `SELECT id, sealed FROM outbound_queue WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var j store.OutboundJob
+			if err := rows.Scan(&j.ID, &j.Sealed); err != nil {
+				return err
+			}
+			out = append(out, j)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// ResealOutbound implements store.OutboundStore.
+func (s *Store) ResealOutbound(ctx context.Context, id string, old, sealed []byte) (bool, error) {
+	if len(old) == 0 || len(sealed) == 0 {
+		return false, errs.E(errs.Invalid, "reseal without a sealed job")
+	}
+	var done bool
+	err := s.write(ctx, "reseal outbound", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE outbound_queue SET sealed = $1 WHERE id = $2 AND sealed = $3`, sealed, id, old)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		done = n > 0
+		return err
+	})
+	return done, err
+}

@@ -61,6 +61,33 @@ func testOutbound(t *testing.T, s store.Store) {
 		t.Fatalf("claim with limit 1: got %+v, want b on its second attempt", got)
 	}
 
+	// A KEK rotation reads every job's seal, leased or not, and re-seals
+	// a job only if it is unchanged.
+	sealed, err := s.OutboundSealed(ctx, "", 1)
+	must(t, "OutboundSealed", err)
+	if len(sealed) != 1 || sealed[0].ID != "b" || string(sealed[0].Sealed) != "sealed b" {
+		t.Fatalf("OutboundSealed: got %+v, want b with its seal", sealed)
+	}
+	sealed, err = s.OutboundSealed(ctx, "b", 10)
+	must(t, "OutboundSealed", err)
+	if !slices.Equal(ids(sealed), []string{"later"}) {
+		t.Fatalf("OutboundSealed after b: got %v, want [later]", ids(sealed))
+	}
+	_, err = s.ResealOutbound(ctx, "b", nil, []byte("x"))
+	wantCode(t, "reseal without the old seal", err, errs.Invalid)
+	if ok, err := s.ResealOutbound(ctx, "b", []byte("sealed b"), []byte("resealed b")); err != nil || !ok {
+		t.Fatalf("ResealOutbound: got %v, %v; want done", ok, err)
+	}
+	if ok, err := s.ResealOutbound(ctx, "b", []byte("sealed b"), []byte("stale")); err != nil || ok {
+		t.Fatalf("ResealOutbound of a changed seal: got %v, %v; want not done", ok, err)
+	}
+	if ok, err := s.ResealOutbound(ctx, "a", []byte("sealed a"), []byte("x")); err != nil || ok {
+		t.Fatalf("ResealOutbound of a deleted job: got %v, %v; want not done", ok, err)
+	}
+	if got, _ := s.OutboundSealed(ctx, "", 1); len(got) != 1 || string(got[0].Sealed) != "resealed b" {
+		t.Fatalf("after reseal: got %+v, want b's new seal", got)
+	}
+
 	// Retention deletes what was queued before the cutoff, whatever its
 	// state.
 	if n, err := s.CountOutbound(ctx); err != nil || n != 2 {
