@@ -155,7 +155,7 @@ func rotateKEK(ctx context.Context, w io.Writer, clock func() time.Time, srv *se
 
 func printRotation(w io.Writer, r *rekey.Rotation) {
 	fmt.Fprintf(w, "Rotation %s to KEK %d: %s.\n", r.ID, r.Target, r.Phase)
-	fmt.Fprintf(w, "Re-wrapped %d account keys and re-sealed %d staff secrets.\n", r.Rewrapped, r.Resealed)
+	fmt.Fprintf(w, "Re-wrapped %d account keys and re-sealed %d staff secrets and queued jobs.\n", r.Rewrapped, r.Resealed)
 	switch {
 	case r.Phase == rekey.PhaseFinished:
 		if len(r.Destroyed) > 0 {

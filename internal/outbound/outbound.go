@@ -489,3 +489,44 @@ func (q *Queue) reportLater(ctx context.Context, data []byte) error {
 	}
 	return q.reportTo(ctx, j.Owner, j.Outcome)
 }
+
+// resealBatch is how many jobs Reseal reads at a time.
+const resealBatch = 200
+
+// Reseal re-seals every queued job under the vault's primary KEK, so that
+// a KEK rotation can destroy the old KEK without losing what is queued
+// (package rekey calls it in each of its passes). It returns how many jobs
+// it re-sealed and how many it could not open (sealed under a KEK no
+// longer in the keyring, or damaged: the worker drops those). A job
+// claimed, rescheduled or deleted meanwhile is left to its worker; one
+// sealed under the old KEK after this pass is caught by the next.
+func (q *Queue) Reseal(ctx context.Context) (resealed, unreadable int64, err error) {
+	after := ""
+	for {
+		jobs, err := q.cfg.Store.OutboundSealed(ctx, after, resealBatch)
+		if err != nil {
+			return resealed, unreadable, err
+		}
+		for _, j := range jobs {
+			sealed, changed, err := q.cfg.Vault.Reseal(sealPurpose, j.Sealed, []byte(j.ID))
+			if err != nil {
+				unreadable++
+				continue
+			}
+			if !changed {
+				continue
+			}
+			ok, err := q.cfg.Store.ResealOutbound(ctx, j.ID, j.Sealed, sealed)
+			if err != nil {
+				return resealed, unreadable, err
+			}
+			if ok {
+				resealed++
+			}
+		}
+		if len(jobs) < resealBatch {
+			return resealed, unreadable, nil
+		}
+		after = jobs[len(jobs)-1].ID
+	}
+}

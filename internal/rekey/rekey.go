@@ -4,7 +4,9 @@
 // walks every account in batches: each account's data key is re-wrapped
 // under the new KEK and its blind indexes are derived from it again (the
 // data key itself, and everything sealed under it, is unchanged). Staff
-// TOTP seeds are re-sealed too. Progress is kept in the database after
+// TOTP seeds are re-sealed too, and so are the jobs of the outbound queue
+// (Config.Queue), which are sealed under the KEK, not under an account's
+// data key. Progress is kept in the database after
 // every batch, so a rotation interrupted by a crash resumes where it
 // stopped; the server keeps serving throughout, since the vault opens
 // keys wrapped under any KEK of the keyring and lookups try the indexes
@@ -71,16 +73,25 @@ type Secrets interface {
 	ResealSecrets(ctx context.Context) (resealed, unreadable int64, err error)
 }
 
+// Queue re-seals the jobs of the outbound queue (*outbound.Queue).
+type Queue interface {
+	Reseal(ctx context.Context) (resealed, unreadable int64, err error)
+}
+
 // Config holds a Service's dependencies and settings.
 type Config struct {
 	Store    store.RekeyStore
 	Vault    *vault.Vault
 	Accounts Accounts
 	Staff    Secrets
-	Audit    staff.Auditor
-	Logger   *slog.Logger
-	Clock    func() time.Time
-	Rand     io.Reader
+	// Queue, if set, has its queued jobs re-sealed with the staff
+	// secrets: they are sealed under the KEK that was primary when they
+	// were queued, and would be lost with it.
+	Queue  Queue
+	Audit  staff.Auditor
+	Logger *slog.Logger
+	Clock  func() time.Time
+	Rand   io.Reader
 	// Every is the scheduled rotation period (the --kek-rotation
 	// setting); 0 means rotations happen only on demand.
 	Every time.Duration
@@ -382,7 +393,7 @@ func (s *Service) advance(ctx context.Context, r *store.KEKRotation) (work, erro
 			return w, err
 		}
 		w.rewrapped += moved
-		resealed, unreadable, err := s.cfg.Staff.ResealSecrets(ctx)
+		resealed, unreadable, err := s.resealSecrets(ctx)
 		if err != nil {
 			return w, err
 		}
@@ -410,7 +421,7 @@ func (s *Service) firstPass(ctx context.Context, r *store.KEKRotation, w *work) 
 	if err != nil {
 		return err
 	}
-	resealed, unreadable, err := s.cfg.Staff.ResealSecrets(ctx)
+	resealed, unreadable, err := s.resealSecrets(ctx)
 	if err != nil {
 		return err
 	}
@@ -419,6 +430,22 @@ func (s *Service) firstPass(ctx context.Context, r *store.KEKRotation, w *work) 
 	r.Resealed += resealed
 	r.Cursor, r.Passes, r.PassDoneAt, r.Problem = "", 1, &now, problems.String(unreadable)
 	return s.cfg.Store.SaveKEKRotation(ctx, r)
+}
+
+// resealSecrets re-seals the staff secrets and the queued jobs under the
+// primary KEK. unreadable counts staff secrets only: a queued job that
+// cannot be opened is dropped by the queue's worker and is not a problem
+// to report.
+func (s *Service) resealSecrets(ctx context.Context) (resealed, unreadable int64, err error) {
+	resealed, unreadable, err = s.cfg.Staff.ResealSecrets(ctx)
+	if err != nil || s.cfg.Queue == nil {
+		return resealed, unreadable, err
+	}
+	jobs, lost, err := s.cfg.Queue.Reseal(ctx)
+	if lost > 0 {
+		s.cfg.Logger.Warn("outbound jobs sealed under a key-encryption key no longer in the keyring", "jobs", lost)
+	}
+	return resealed + jobs, unreadable, err
 }
 
 // problems counts the accounts a pass could not move.
@@ -552,7 +579,7 @@ func (s *Service) audit(ctx context.Context, by staff.Principal, r *store.KEKRot
 	} else {
 		parts = append(parts, fmt.Sprintf("rotation %s to KEK %d", r.ID, r.Target))
 	}
-	parts = append(parts, fmt.Sprintf("re-wrapped %d account keys, re-sealed %d staff secrets", w.rewrapped, w.resealed))
+	parts = append(parts, fmt.Sprintf("re-wrapped %d account keys, re-sealed %d staff secrets and queued jobs", w.rewrapped, w.resealed))
 	if len(w.destroyed) > 0 {
 		ids := make([]string, len(w.destroyed))
 		for i, id := range w.destroyed {

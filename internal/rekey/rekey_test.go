@@ -1,6 +1,7 @@
 package rekey_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/nitronet/nitronet/internal/audit"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/notify"
+	"github.com/nitronet/nitronet/internal/outbound"
 	"github.com/nitronet/nitronet/internal/password"
 	"github.com/nitronet/nitronet/internal/rekey"
 	"github.com/nitronet/nitronet/internal/staff"
@@ -52,6 +54,26 @@ type discard struct{}
 
 func (discard) Send(context.Context, notify.Message) error { return nil }
 
+// recorder is the outbound queue's delivery boundary: it records the
+// bodies of the messages it is given.
+type recorder struct {
+	mu     sync.Mutex
+	bodies []string
+}
+
+func (r *recorder) Send(_ context.Context, m notify.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bodies = append(r.bodies, m.Body)
+	return nil
+}
+
+func (r *recorder) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.bodies)
+}
+
 // faultyStore fails RekeyAccounts from its failAt-th call on, as a crash
 // midway would stop a rotation.
 type faultyStore struct {
@@ -78,6 +100,9 @@ type harness struct {
 	vault *vault.Vault
 	acc   *accounts.Service
 	stf   *staff.Service
+	queue *outbound.Queue
+	sent  *recorder // what queue delivered
+	qlogs *bytes.Buffer
 	svc   *rekey.Service
 	clk   *clock
 	admin staff.Principal
@@ -108,7 +133,13 @@ func newHarness(t *testing.T, b storetest.Backend, every time.Duration) *harness
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.svc, err = rekey.New(rekey.Config{Store: h.st, Vault: h.vault, Accounts: h.acc, Staff: h.stf, Audit: al, Logger: log,
+	h.sent, h.qlogs = &recorder{}, &bytes.Buffer{}
+	h.queue, err = outbound.New(outbound.Config{Store: h.st, Vault: h.vault, Deliver: h.sent,
+		Logger: slog.New(slog.NewTextHandler(h.qlogs, nil)), Clock: h.clk.Now, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc, err = rekey.New(rekey.Config{Store: h.st, Vault: h.vault, Accounts: h.acc, Staff: h.stf, Queue: h.queue, Audit: al, Logger: log,
 		Clock: h.clk.Now, Rand: rand.Reader, Every: every, Settle: time.Minute, Batch: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -317,5 +348,65 @@ func TestScheduled(t *testing.T) {
 	}
 	if es, _ := h.st.AuditEntriesFor(ctx, "kek", 10); len(es) != 1 {
 		t.Fatalf("an idle run was audited: %+v", es)
+	}
+}
+
+// TestRotateResealsQueuedJobs: jobs of the outbound queue are sealed
+// under the primary KEK of the process that queued them. A rotation
+// re-seals them, including one a process still seeing only the old KEK
+// queues while the rotation settles, so that destroying the old KEK loses
+// nothing: after the rotation every queued message is delivered.
+func TestRotateResealsQueuedJobs(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			h := newHarness(t, b, 0)
+			ctx := context.Background()
+			msg := func(body string) notify.Message {
+				return notify.Message{Channel: notify.Email, To: "queued@example.com", Subject: "Your code", Body: body,
+					Kind: "verify-code", Account: "acc_queued1"}
+			}
+			if err := h.queue.Send(ctx, msg("queued before the rotation")); err != nil {
+				t.Fatal(err)
+			}
+			kek1, err := os.ReadFile(filepath.Join(h.dir, "kek-1.key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := h.svc.Rotate(ctx, h.admin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Phase != rekey.PhaseSettling || r.Resealed != 1 {
+				t.Fatalf("rotation: %+v; want the queued job re-sealed, settling", r)
+			}
+			// A process that still sees only KEK 1 queues a message.
+			stale, err := vault.New(kek1, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			staleQ, err := outbound.New(outbound.Config{Store: h.st, Vault: stale, Deliver: h.sent,
+				Logger: slog.New(slog.DiscardHandler), Clock: h.clk.Now, Rand: rand.Reader})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := staleQ.Send(ctx, msg("queued while settling")); err != nil {
+				t.Fatal(err)
+			}
+			h.clk.Add(time.Minute)
+			if r, err = h.svc.Rotate(ctx, h.admin); err != nil || r.Phase != rekey.PhaseFinished || r.Resealed != 2 {
+				t.Fatalf("after Settle: %+v, %v; want finished, the stale process's job re-sealed too", r, err)
+			}
+			if got := h.keks(t); !slices.Equal(got, []string{"kek-2.key"}) {
+				t.Fatalf("keyring after rotation: %v", got)
+			}
+			if _, err := h.queue.Drain(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := h.sent.list()
+			slices.Sort(got)
+			if want := []string{"queued before the rotation", "queued while settling"}; !slices.Equal(got, want) {
+				t.Fatalf("delivered after the rotation: %q, want %q\n%s", got, want, h.qlogs)
+			}
+		})
 	}
 }

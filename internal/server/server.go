@@ -299,7 +299,7 @@ func assemble(cfg config.Settings, st store.Store, d Deps) (*Server, error) {
 	if err := s.assemblePrivacy(st); err != nil {
 		return nil, err
 	}
-	if s.Rekey, err = rekey.New(rekey.Config{Store: st, Vault: v, Accounts: acc, Staff: stf, Audit: auditLog,
+	if s.Rekey, err = rekey.New(rekey.Config{Store: st, Vault: v, Accounts: acc, Staff: stf, Queue: queue, Audit: auditLog,
 		Logger: log, Clock: d.Clock, Rand: d.Rand, Every: cfg.KEKRotation, Settle: cfg.KEKSettle}); err != nil {
 		return nil, err
 	}

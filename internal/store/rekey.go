@@ -62,7 +62,7 @@ type KEKRotation struct {
 	// first.
 	PassDoneAt *time.Time
 	Rewrapped  int64 // accounts re-wrapped
-	Resealed   int64 // staff secrets re-sealed
+	Resealed   int64 // staff secrets and outbound-queue jobs re-sealed
 	// Problem says what keeps the rotation from finishing, if anything
 	// (counts and ids only); "" if nothing.
 	Problem    string
