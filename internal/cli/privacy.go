@@ -174,6 +174,8 @@ func noticeLine(n *privacy.ExtensionNotice) string {
 		return fmt.Sprintf("delivered %s", n.DeliveredAt.Format(time.RFC3339))
 	case privacy.NoticeNoAccount:
 		return "no account to tell"
+	case privacy.NoticeQueued:
+		return fmt.Sprintf("queued: attempt %d is in the outbound queue (the relay has not accepted it yet)", n.Attempts)
 	}
 	s := fmt.Sprintf("%s: %d attempt(s) failed (%s)", strings.ToUpper(n.State), n.Attempts, n.Error)
 	if n.NextAttempt != nil {

@@ -113,6 +113,11 @@ type Config struct {
 	Holds    HoldChecker
 	Audit    staff.Auditor
 	Notifier notify.Notifier
+	// Queue, if set, sends extension notices instead of Notifier and
+	// reports each one's final outcome (the outbound queue): a notice is
+	// then recorded as delivered only when the relay accepted it
+	// (ExtensionOutcome, registered for ExtensionReceiptOwner).
+	Queue Receipts
 	// Inbox, if not nil, receives a notice of every change of a request's
 	// status (see notices.go) and a copy of every email about a request.
 	Inbox Inbox

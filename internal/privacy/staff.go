@@ -278,7 +278,7 @@ func (s *Service) Extend(ctx context.Context, by staff.Principal, id string, mon
 	}
 	if a != nil {
 		// A failed notice is recorded and retried; the extension stands.
-		_ = s.sendExtension(ctx, a, r, reason, true)
+		_, _ = s.sendExtension(ctx, a, r, reason, true)
 		if r, err = s.cfg.Store.PrivacyRequest(ctx, r.ID); err != nil {
 			return nil, err
 		}

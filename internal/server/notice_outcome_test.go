@@ -15,7 +15,9 @@ import (
 
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/notices"
+	"github.com/nitronet/nitronet/internal/privacy"
 	"github.com/nitronet/nitronet/internal/staff"
+	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
 )
 
@@ -181,5 +183,95 @@ func TestNoticeEmailOutcome(t *testing.T) {
 	}
 	if strings.Contains(e.logs.String(), "told@example.com") {
 		t.Fatal("the log names the recipient")
+	}
+}
+
+// TestExtensionNoticeOutcome: an extension notice (issue 8) goes through
+// the outbound queue and counts as delivered only once a real SMTP relay
+// accepted it: queued while the relay refuses, delivered after the
+// queue's retry succeeds. A notice the relay refuses for over a day is
+// given up by the queue, shown pending with the failure, and sent again
+// by RetryExtensionNotices.
+func TestExtensionNoticeOutcome(t *testing.T) {
+	relay := startSwitchRelay(t)
+	clock := &settableClock{t: time.Now().UTC()}
+	e := newEnvFull(t, storetest.Backends()[0], nil, func(c *config.Settings) {
+		c.SMTPHost, c.SMTPPort, c.SMTPFrom, c.SMTPTLS = relay.host, relay.port, "vpn@example.net", "none"
+	}, clock.Now, nil)
+	ctx := context.Background()
+	id, err := e.srv.Accounts.Signup(ctx, "slow@example.com", "+447911100951", strongPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.drain() // the sign-up's code
+	if err := e.srv.Store.SetVerified(ctx, id, store.Email); err != nil {
+		t.Fatal(err)
+	}
+	officer := staff.Principal{ID: "stf_po", Role: staff.RolePrivacyOfficer}
+	notice := func(req string) *privacy.ExtensionNotice {
+		t.Helper()
+		r, err := e.srv.Privacy.StaffShow(ctx, officer, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Extension == nil || r.Extension.Notice == nil {
+			t.Fatalf("no extension notice in the staff view of %s", req)
+		}
+		return r.Extension.Notice
+	}
+	// extend creates a request, delivers its messages, sets the relay
+	// refusing or not, and extends the request.
+	extend := func(refuse bool) string {
+		t.Helper()
+		r, err := e.srv.Privacy.Create(ctx, id, store.RequestRectification, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.drain()
+		relay.refuse(refuse)
+		if _, err := e.srv.Privacy.Extend(ctx, officer, r.ID, 1, "many systems to search"); err != nil {
+			t.Fatal(err)
+		}
+		if n := notice(r.ID); n.State != privacy.NoticeQueued || n.Attempts != 1 {
+			t.Fatalf("after Extend: got %+v, want queued, one attempt", n)
+		}
+		return r.ID
+	}
+
+	req := extend(true)
+	e.drain()
+	if refused, _ := relay.counts(); refused != 1 {
+		t.Fatalf("relay refused %d messages, want 1", refused)
+	}
+	if n := notice(req); n.State != privacy.NoticeQueued {
+		t.Fatalf("after the relay refused: got %+v, want still queued (the queue retries)", n)
+	}
+	relay.refuse(false)
+	clock.Add(time.Minute)
+	e.drain()
+	if n := notice(req); n.State != privacy.NoticeDelivered || n.DeliveredAt == nil {
+		t.Fatalf("after the relay accepted: got %+v, want delivered", n)
+	}
+
+	req = extend(true)
+	for i := 0; i < 30 && e.queued() > 0; i++ {
+		e.drain()
+		clock.Add(time.Hour)
+	}
+	n := notice(req)
+	if n.State != privacy.NoticePending || n.Error == "" || n.NextAttempt == nil || n.Attempts != 1 {
+		t.Fatalf("after a day of refusals: got %+v, want pending with the failure and a next attempt", n)
+	}
+	relay.refuse(false)
+	clock.Add(privacy.RetryFirst)
+	if k, err := e.srv.Privacy.RetryExtensionNotices(ctx, staff.System()); err != nil || k != 1 {
+		t.Fatalf("RetryExtensionNotices: got %d, %v; want the notice queued again", k, err)
+	}
+	if n := notice(req); n.State != privacy.NoticeQueued || n.Attempts != 2 {
+		t.Fatalf("retried: got %+v, want queued, two attempts", n)
+	}
+	e.drain()
+	if n := notice(req); n.State != privacy.NoticeDelivered {
+		t.Fatalf("retried and accepted: got %+v, want delivered", n)
 	}
 }

@@ -39,7 +39,7 @@ func (s *Server) assemblePrivacy(st store.Store) error {
 		outbox = s.Outbox
 	}
 	svc, err := privacy.New(privacy.Config{
-		Store: st, Accounts: s.Accounts, Keys: s.Keys, Holds: s.Holds, Audit: s.Audit, Notifier: s.Notifier, Outbox: outbox,
+		Store: st, Accounts: s.Accounts, Keys: s.Keys, Holds: s.Holds, Audit: s.Audit, Notifier: s.Notifier, Queue: s.Outbound, Outbox: outbox,
 		Inbox: inbox, Sources: sources, OnPeerChange: s.Feed.Notify, UsageRecording: s.Config.UsageRecording,
 		Inventory: s.Inventory, Controller: s.Config.Controller,
 		Logger: d.Logger, Clock: d.Clock, Rand: d.Rand,
@@ -48,6 +48,9 @@ func (s *Server) assemblePrivacy(st store.Store) error {
 		return err
 	}
 	s.Privacy = svc
+	// Extension notices go through the outbound queue with receipts, so
+	// a notice counts as delivered only once the relay accepted it.
+	s.Outbound.Report(privacy.ExtensionReceiptOwner, svc.ExtensionOutcome)
 	s.Metrics.Gauge("nitronet_privacy_requests_overdue",
 		"Privacy requests neither answered nor extended by their deadline.", func() []metrics.Sample {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -402,6 +402,14 @@ func TestBrowserStaffJourney(t *testing.T) {
 	if got := j.text("#request-extension"); !strings.Contains(got, reason) {
 		t.Errorf("extension reason not shown: %q", got)
 	}
+	// The notice waits in the outbound queue until the relay (here the
+	// file outbox) accepts it.
+	if got := j.text("#extension-notice"); !strings.HasPrefix(got, "notice queued") {
+		t.Errorf("queued extension notice not shown: %q", got)
+	}
+	e.drain()
+	j.do("reload", chromedp.Reload())
+	j.waitPage("request", "#extension-notice")
 	if got := j.text("#extension-notice"); !strings.HasPrefix(got, "Notice delivered") {
 		t.Errorf("extension notice delivery not shown: %q", got)
 	}

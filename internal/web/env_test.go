@@ -135,13 +135,19 @@ func newEnvWith(t *testing.T, set func(*config.Settings)) *env {
 	return e
 }
 
-// lastMessage returns the newest outbox message of kind for a recipient
-// (masked as the outbox stores it), as the server tests read codes.
-func (e *env) lastMessage(kind, to string) string {
+// drain delivers the outbound queue's due jobs (no worker runs in tests).
+func (e *env) drain() {
 	e.t.Helper()
 	if _, err := e.srv.Outbound.Drain(context.Background()); err != nil {
 		e.t.Fatalf("drain the outbound queue: %v", err)
 	}
+}
+
+// lastMessage returns the newest outbox message of kind for a recipient
+// (masked as the outbox stores it), as the server tests read codes.
+func (e *env) lastMessage(kind, to string) string {
+	e.t.Helper()
+	e.drain()
 	entries, err := os.ReadDir(filepath.Join(e.dir, "outbox"))
 	if err != nil {
 		e.t.Fatal(err)
