@@ -394,6 +394,10 @@ func (q *Queue) run(ctx context.Context, j store.OutboundJob) (bool, error) {
 	err = h(hctx, env.Data)
 	cancel()
 	clear(env.Data)
+	// What the handler did is recorded even if ctx ended meanwhile (a
+	// Drain's time ran out): a delivered message left in the queue would
+	// go out again, and its outcome would be lost.
+	ctx = context.WithoutCancel(ctx)
 	switch {
 	case err == nil:
 		q.outcome(ctx, env.Receipt, Outcome{Delivered: true})

@@ -121,6 +121,7 @@ func TestQueue(t *testing.T) {
 			t.Run("drain waits for the worker", func(t *testing.T) { testDrainWaits(t, newFixture(t, b)) })
 			t.Run("in the order queued", func(t *testing.T) { testOrder(t, newFixture(t, b)) })
 			t.Run("receipts report final outcomes", func(t *testing.T) { testReceipts(t, newFixture(t, b)) })
+			t.Run("a delivery outlives its drain's context", func(t *testing.T) { testCancelledDrain(t, newFixture(t, b)) })
 		})
 	}
 }
@@ -421,5 +422,33 @@ func testReceipts(t *testing.T, f *fixture) {
 	if got := rec.list(); len(got) != 4 || got[3] != (outbound.Outcome{Ref: "msg_4", Delivered: true}) || f.relay.count() != sent+1 || f.queued(t) != 0 {
 		t.Fatalf("outcome reported later: got %v, %d sent, %d queued; want msg_4 delivered, sent once, nothing queued",
 			got, f.relay.count()-sent, f.queued(t))
+	}
+}
+
+// testCancelledDrain: a Drain whose context ends while the relay takes a
+// message still records the delivery — the job leaves the queue and its
+// outcome is reported — so the message is not sent a second time when
+// its lease ends.
+func testCancelledDrain(t *testing.T, f *fixture) {
+	rec := &outcomes{}
+	f.q.Report("notice-email", rec.report)
+	f.relay.gate, f.relay.entered = make(chan struct{}), make(chan struct{}, 1)
+	if err := f.q.SendWithReceipt(t.Context(), msg, outbound.Receipt{Owner: "notice-email", Ref: "msg_1"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	drained := make(chan struct{})
+	go func() { _, _ = f.q.Drain(ctx); close(drained) }()
+	<-f.relay.entered
+	cancel()
+	close(f.relay.gate)
+	<-drained
+	f.clock.Add(time.Hour) // past the lease
+	f.drain(t)
+	if f.relay.count() != 1 || f.queued(t) != 0 {
+		t.Fatalf("after a cancelled drain: %d sent, %d queued; want sent once, nothing queued", f.relay.count(), f.queued(t))
+	}
+	if got := rec.list(); len(got) != 1 || !got[0].Delivered {
+		t.Fatalf("outcomes: got %v, want one, delivered", got)
 	}
 }
