@@ -36,7 +36,7 @@ func TestNewSharedLimiters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range []interface{ Allow(string) bool }{ls.Signup, ls.Login, ls.Verify, ls.Reset} {
+	for _, l := range []interface{ Allow(string) bool }{ls.Signup, ls.Login, ls.Staff, ls.Enroll, ls.Verify, ls.Reset, ls.Check} {
 		if !l.Allow("addr:192.0.2.1") {
 			t.Fatal("refused although the spender allowed")
 		}
@@ -44,8 +44,11 @@ func TestNewSharedLimiters(t *testing.T) {
 	want := []budgetCall{
 		{"signup", 3 * time.Minute, 5},  // 20 an hour, burst 5
 		{"login", 30 * time.Second, 10}, // 120 an hour, burst 10
+		{"staff", time.Minute, 10},      // 60 an hour, burst 10
+		{"enroll", 2 * time.Minute, 5},  // 30 an hour, burst 5
 		{"verify", time.Minute, 10},     // 60 an hour, burst 10
 		{"reset", 6 * time.Minute, 3},   // 10 an hour, burst 3
+		{"check", 6 * time.Second, 60},  // 600 an hour, burst 60
 	}
 	if len(sp.calls) != len(want) {
 		t.Fatalf("got %d calls, want %d", len(sp.calls), len(want))
