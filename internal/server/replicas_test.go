@@ -315,7 +315,7 @@ func TestReplicas(t *testing.T) {
 		})
 		key := newKey(t)
 		added := time.Now()
-		via.with(t).want("POST", "/api/v1/devices", tok, map[string]string{"name": "more", "public_key": key}, 201)
+		via.with(t).want("POST", "/api/v1/devices", tok, map[string]string{"name": "more " + key[:8], "public_key": key}, 201)
 		a := <-done
 		if a.err != nil || len(a.u.Changes) != 1 || a.u.Changes[0].PublicKey != key {
 			t.Fatalf("poll answered %+v, %v; want the added device's key", a.u, a.err)
