@@ -823,6 +823,7 @@ func routeMatrix() map[string]matrixRow {
 		"GET /{$}":                   {who: anyone},
 		"GET /":                      {who: anyone, status: 404, path: func(*rowCtx) string { return "/no-such-page" }},
 		"GET /privacy":               {who: anyone},
+		"GET /data":                  {who: anyone},
 		"GET /privacy/history":       {who: anyone},
 		"GET /privacy/versions/{id}": {who: anyone, path: func(x *rowCtx) string { return "/privacy/versions/" + x.m.policy }},
 		"GET /static/{path...}":      {who: anyone, path: func(*rowCtx) string { return "/static/css/app.css" }},
@@ -894,7 +895,11 @@ func routeMatrix() map[string]matrixRow {
 			return "/devices/" + x.once("dev", func() string { return x.newDevice(x.owner) }) + "/remove"
 		}},
 		"GET /devices/{id}/config": {who: owner, path: func(x *rowCtx) string { return "/devices/" + x.owner.device + "/config?gateway=matrix-gw" }},
-		"GET /usage":               {who: account},
+		"GET /devices/{id}/rotate": {who: owner, path: func(x *rowCtx) string { return "/devices/" + x.owner.device + "/rotate" }},
+		"POST /devices/{id}/key": {who: owner, status: 200, path: func(x *rowCtx) string {
+			return "/devices/" + x.once("dev", func() string { return x.newDevice(x.owner) }) + "/key"
+		}, body: func(x *rowCtx) any { return url.Values{"public_key": {newKey(x.t)}, "gateway": {"matrix-gw"}} }},
+		"GET /usage": {who: account},
 
 		// The console.
 		"GET /console/login": {who: anyone, signedInStatus: 303},

@@ -227,3 +227,45 @@ func (s *Service) ForAccount(ctx context.Context, accountID string, days int) ([
 	}
 	return out, nil
 }
+
+// Activity is what the account's session intervals say about one device:
+// whether a session is open now, when the device was last used (the end
+// of its latest session, or now, to the minute) and that session's
+// gateway region.
+type Activity struct {
+	Connected bool
+	LastUsed  time.Time
+	Region    string
+}
+
+// activityDays is how far back Activity looks; retention ends intervals
+// well before.
+const activityDays = 400
+
+// Activity returns the activity of each of the account's devices that has
+// a session interval in the store, by device id. In "none" mode nothing is
+// stored and the map is empty.
+func (s *Service) Activity(ctx context.Context, accountID string) (map[string]Activity, error) {
+	out := map[string]Activity{}
+	if s.mode == RecordNone {
+		return out, nil
+	}
+	now := s.clock().UTC().Truncate(time.Minute)
+	ivs, err := s.store.Usage(ctx, accountID, now.AddDate(0, 0, -activityDays), 10_000)
+	if err != nil {
+		return nil, err
+	}
+	for _, iv := range ivs {
+		end, open := now, iv.End == nil
+		if !open {
+			end = iv.End.UTC()
+		}
+		a, seen := out[iv.DeviceID]
+		if !seen || end.After(a.LastUsed) || (open && !a.Connected) {
+			a.LastUsed, a.Region = end, iv.Region
+		}
+		a.Connected = a.Connected || open
+		out[iv.DeviceID] = a
+	}
+	return out, nil
+}

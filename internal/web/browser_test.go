@@ -336,8 +336,8 @@ func TestBrowserJourney(t *testing.T) {
 		pw3    = "the third passphrase of this test"
 	)
 
-	// Landing: kept and never kept, from the inventory.
-	j.open("/", "h1")
+	// The data page: kept and never kept, from the inventory.
+	j.open("/data", "h1")
 	for _, want := range []string{"What we never keep", "Your DNS queries", "Session intervals", "90 days after the session ended"} {
 		if got := j.text("main"); !strings.Contains(got, want) {
 			t.Errorf("landing page lacks %q", want)
@@ -527,7 +527,7 @@ func TestBrowserJourney(t *testing.T) {
 		t.Errorf("device public key %q, want %q (derived from the page's private key)", got, pub)
 	}
 	devID := eval[string](j, `document.querySelector('li.device').id.replace('device-', '')`)
-	j.do("rename", chromedp.Clear(chromedp.CSS(`li.device input[name="name"]`)),
+	j.do("rename", chromedp.Click(chromedp.CSS(`li.device details.edit summary`)), chromedp.Clear(chromedp.CSS(`li.device input[name="name"]`)),
 		chromedp.SendKeys(chromedp.CSS(`li.device input[name="name"]`), "work laptop"),
 		chromedp.Submit(chromedp.CSS(`li.device input[name="name"]`)))
 	j.wantNotice("renamed")

@@ -3,20 +3,53 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/nitronet/nitronet/internal/devices"
 	"github.com/nitronet/nitronet/internal/dnsblock"
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/httpedge"
+	"github.com/nitronet/nitronet/internal/usage"
 )
 
 // devicesData is the data of the devices page.
 type devicesData struct {
-	Devices  []devices.Device
+	Cards    []deviceCard
 	Verified bool
 	// Categories are the DNS blocking categories a device may choose.
 	Categories []string
+	// Count of Limit devices: the limit is the devices service's.
+	Count, Limit int
+	// Recording is false when the server keeps no session intervals
+	// (usage recording "none"): last use is then unknown.
+	Recording bool
+	Apps      []wgApp
+}
+
+// deviceCard is one device on the devices page, with what the session
+// data says about its use.
+type deviceCard struct {
+	devices.Device
+	Activity usage.Activity
+	Used     bool // a session interval is stored
+	// KeyAgeDays is the age of the current key in whole days.
+	KeyAgeDays int
+}
+
+// wgApp is a link to an official WireGuard app.
+type wgApp struct{ Platform, URL string }
+
+// wireGuardApps are the official WireGuard apps, linked when an account
+// has no device yet and from the home page.
+func wireGuardApps() []wgApp {
+	return []wgApp{
+		{"Android", "https://play.google.com/store/apps/details?id=com.wireguard.android"},
+		{"iPhone and iPad", "https://apps.apple.com/app/wireguard/id1441195209"},
+		{"macOS", "https://apps.apple.com/app/wireguard/id1451685025"},
+		{"Windows", "https://download.wireguard.com/windows-client/"},
+		{"Linux", "https://www.wireguard.com/install/"},
+	}
 }
 
 func (h *Handler) devicesView(r *http.Request, st *state) (*view, error) {
@@ -28,8 +61,21 @@ func (h *Handler) devicesView(r *http.Request, st *state) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
+	act, err := h.cfg.Usage.Activity(r.Context(), st.accountID)
+	if err != nil {
+		return nil, err
+	}
+	now := h.cfg.Clock()
+	cards := make([]deviceCard, 0, len(ds))
+	for _, d := range ds {
+		a, used := act[d.ID]
+		age := int(now.Sub(d.KeyCreatedAt) / (24 * time.Hour))
+		cards = append(cards, deviceCard{Device: d, Activity: a, Used: used, KeyAgeDays: max(age, 0)})
+	}
 	return &view{Title: "Devices", Nav: "devices", Errors: map[string]string{}, Form: map[string]string{},
-		Data: devicesData{Devices: ds, Verified: prof.EmailVerified && prof.MobileVerified, Categories: dnsblock.All.Names()}}, nil
+		Data: devicesData{Cards: cards, Verified: prof.EmailVerified && prof.MobileVerified,
+			Count: len(ds), Limit: h.cfg.Devices.Limit(), Recording: h.cfg.Usage.Mode() != usage.RecordNone,
+			Apps: wireGuardApps(), Categories: dnsblock.All.Names()}}, nil
 }
 
 func (h *Handler) devicesPage(w http.ResponseWriter, r *http.Request, st *state) {
@@ -145,6 +191,65 @@ func (h *Handler) deviceConfig(w http.ResponseWriter, r *http.Request, st *state
 	_, _ = w.Write([]byte(c.Render()))
 }
 
+// deviceRotateData is the data of the key rotation page.
+type deviceRotateData struct {
+	Device   *devices.Device
+	Gateways []gateways.Gateway
+}
+
+// deviceRotatePage shows the key rotation form of one device. As when a
+// device is added, the browser makes the new key pair (js/device-new.js)
+// and sends only the public key.
+func (h *Handler) deviceRotatePage(w http.ResponseWriter, r *http.Request, st *state) {
+	d, err := h.cfg.Devices.Get(r.Context(), st.accountID, r.PathValue("id"))
+	if err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	gws, err := h.cfg.Gateways.Enrolled(r.Context())
+	if err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	h.render(w, r, st, http.StatusOK, "device-rotate", &view{Title: "New key for " + d.Name, Nav: "devices",
+		Scripts: []string{"/static/vendor/qrcode-generator/qrcode.js", "/static/js/device-new.js"},
+		Data:    deviceRotateData{Device: d, Gateways: gws}})
+}
+
+// deviceKeyPost replaces a device's public key (form fields public_key
+// and gateway) and answers JSON as deviceAddPost does: the device keeps
+// its name and addresses, gateways drop the old key at once. Like
+// deviceAddPost it refuses any other field, so no private key can be
+// slipped in.
+func (h *Handler) deviceKeyPost(w http.ResponseWriter, r *http.Request, st *state) {
+	for k := range r.PostForm {
+		switch k {
+		case "public_key", "gateway", csrfField:
+		default:
+			h.writeJSONError(w, r, nil, errs.E(errs.Invalid, "unexpected field %q", k))
+			return
+		}
+	}
+	gwName := r.PostForm.Get("gateway")
+	if gwName == "" {
+		h.writeJSONError(w, r, deviceAddFields, errs.Field(errs.Invalid, "gateway", "Choose one of the gateways listed."))
+		return
+	}
+	gw, err := h.cfg.Devices.Gateway(r.Context(), gwName)
+	if err != nil {
+		h.writeJSONError(w, r, deviceAddFields, err)
+		return
+	}
+	key := r.PostForm.Get("public_key")
+	d, err := h.cfg.Devices.Change(r.Context(), st.accountID, r.PathValue("id"), devices.Changes{PublicKey: &key})
+	if err != nil {
+		h.writeJSONError(w, r, deviceAddFields, err)
+		return
+	}
+	httpedge.WriteJSON(w, http.StatusOK, addResponse{ID: d.ID, Name: d.Name, Addresses: d.Addresses,
+		ConfigURL: "/devices/" + url.PathEscape(d.ID) + "/config?gateway=" + url.QueryEscape(gw.ID)})
+}
+
 // deviceRenamePost saves a device's settings form: its name and, when the
 // form carries them (dns_blocking_form), its DNS blocking categories.
 func (h *Handler) deviceRenamePost(w http.ResponseWriter, r *http.Request, st *state) {
@@ -165,7 +270,7 @@ func (h *Handler) deviceRenamePost(w http.ResponseWriter, r *http.Request, st *s
 			return
 		}
 		v.Form["name-"+id] = name
-		// Each device has its own rename form.
+		// Each device has its own rename form, open while it has an error.
 		h.render(w, r, st, h.place(r, v, fields{"name": "name-" + id}, err), "devices", v)
 		return
 	}

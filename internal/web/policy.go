@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/nitronet/nitronet/internal/controller"
@@ -108,7 +109,34 @@ type landingData struct {
 // landing is the home page: who is responsible, and what Nitronet keeps
 // and what it never keeps, generated from the inventory in force.
 func (h *Handler) landing(w http.ResponseWriter, r *http.Request, st *state) {
+	gws, err := h.cfg.Gateways.Enrolled(r.Context())
+	if err != nil {
+		h.renderError(w, r, st, err)
+		return
+	}
+	var regions []string
+	for _, g := range gws {
+		if !slices.Contains(regions, g.Region) {
+			regions = append(regions, g.Region)
+		}
+	}
+	slices.Sort(regions)
 	h.render(w, r, st, http.StatusOK, "landing", &view{Title: "A VPN that keeps only what it must", Nav: "home",
+		Data: landingHome{Regions: regions, Apps: wireGuardApps(), NeverKept: inventory.NeverKept()}})
+}
+
+// landingHome is the data of the home page: what the service is, its
+// regions, the apps and what it never keeps, on one screen.
+type landingHome struct {
+	Regions   []string
+	Apps      []wgApp
+	NeverKept []string
+}
+
+// dataPage shows the data inventory: what is kept, why and for how long,
+// what is never kept, and who the controller is.
+func (h *Handler) dataPage(w http.ResponseWriter, r *http.Request, st *state) {
+	h.render(w, r, st, http.StatusOK, "data", &view{Title: "What we keep", Nav: "data",
 		Data: landingData{NeverKept: inventory.NeverKept(), Categories: h.cfg.Inventory, Controller: h.cfg.Controller.Rows()}})
 }
 

@@ -34,11 +34,14 @@ func TestPublishedRetentionAndController(t *testing.T) {
 	const want30 = "30 days after the session ended"
 	const stale = "90 days"
 
-	// The home page.
+	// The data page, one click from the home page.
 	anon := e.client(t)
-	resp, home := anon.get("/")
+	if _, landing := anon.get("/"); !strings.Contains(landing, `href="/data"`) {
+		t.Errorf("the home page does not link to the data page")
+	}
+	resp, home := anon.get("/data")
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /: %d", resp.StatusCode)
+		t.Fatalf("GET /data: %d", resp.StatusCode)
 	}
 	sessions := section(t, home, `id="`+inventory.IDSessions+`"`, "</article>")
 	if !strings.Contains(sessions, want30) || !strings.Contains(sessions, "Deleted 30 days after the session ended") ||
@@ -138,7 +141,7 @@ func TestPublishedRetentionAndController(t *testing.T) {
 // home page says so in plain words and invents nothing.
 func TestHomePageUnconfiguredController(t *testing.T) {
 	e := newEnv(t)
-	_, home := e.client(t).get("/")
+	_, home := e.client(t).get("/data")
 	ctl := section(t, home, `id="controller-details"`, "</dl>")
 	for _, want := range []string{"<dt>Name</dt><dd>not stated by the operator</dd>", "<dt>Data protection officer</dt><dd>none designated</dd>"} {
 		if !strings.Contains(ctl, want) {

@@ -213,6 +213,7 @@ func (h *Handler) Register(mux httpedge.Mux) {
 		m       methods
 	}{
 		{"/{$}", get(h.landing)},
+		{"/data", get(h.dataPage)},
 		{"/privacy", get(h.privacy)},
 		{"/privacy/history", get(h.privacyHistory)},
 		{"/privacy/versions/{id}", get(h.privacyVersion)},
@@ -243,6 +244,8 @@ func (h *Handler) Register(mux httpedge.Mux) {
 		{"/devices", methods{http.MethodGet: h.private(h.devicesPage), http.MethodPost: h.action(h.deviceAddPost, true)}},
 		{"/devices/new", methods{http.MethodGet: h.private(h.deviceNewPage)}},
 		{"/devices/{id}/rename", methods{http.MethodPost: h.action(h.deviceRenamePost, true)}},
+		{"/devices/{id}/rotate", methods{http.MethodGet: h.private(h.deviceRotatePage)}},
+		{"/devices/{id}/key", methods{http.MethodPost: h.action(h.deviceKeyPost, true)}},
 		{"/devices/{id}/remove", methods{http.MethodPost: h.action(h.deviceRemovePost, true)}},
 		{"/devices/{id}/config", methods{http.MethodGet: h.private(h.deviceConfig)}},
 		{"/usage", methods{http.MethodGet: h.private(h.usagePage)}},

@@ -1,7 +1,10 @@
-// Add a device with a key pair made in this browser.
+// Add a device, or give a device a new key, with a key pair made in this
+// browser (form.key-form: #add-device on /devices/new, #rotate-key on
+// /devices/ID/rotate).
 //
 // 1. WebCrypto generates an X25519 key pair (WireGuard's curve).
-// 2. Only the public key is POSTed to /devices (with the CSRF token).
+// 2. Only the public key is POSTed to the form's data-action, /devices or
+//    /devices/ID/key, with the form's other fields and the CSRF token.
 // 3. The device's wg-quick configuration is fetched from the server with an
 //    empty PrivateKey line, and the private key is filled in here.
 // 4. The result is offered as a download (a Blob URL) and as a QR code drawn
@@ -11,8 +14,16 @@
 // gone when this page is closed.
 (function () {
   'use strict';
-  var form = document.getElementById('add-device');
+  var form = document.querySelector('form.key-form');
   if (!form) return;
+  // unsaved is set while the configuration is shown and has been neither
+  // downloaded nor copied: leaving the page then asks first.
+  var unsaved = false;
+  window.addEventListener('beforeunload', function (ev) {
+    if (!unsaved) return;
+    ev.preventDefault();
+    ev.returnValue = '';
+  });
   var errorBox = document.getElementById('add-error');
   var submit = document.getElementById('add-submit');
 
@@ -94,10 +105,30 @@
     }
   }
 
+  // fileName is the configuration's file name: the whole device name,
+  // made safe for file systems.
   function fileName(name) {
-    // wg-quick names the interface after the file: at most 15 characters.
     var s = name.toLowerCase().replace(/[^a-z0-9_=+.-]+/g, '-').replace(/^-+|-+$/g, '');
-    return ('nitronet-' + (s || 'device')).slice(0, 15).replace(/-+$/, '') + '.conf';
+    return 'nitronet-' + (s || 'device') + '.conf';
+  }
+
+  async function copyText(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch (e) {
+      // Without clipboard permission: copy from the (hidden) text area.
+      var area = document.getElementById('config-text');
+      var details = area.closest('details');
+      var wasOpen = details.open;
+      details.open = true;
+      area.focus();
+      area.select();
+      var ok = false;
+      try { ok = document.execCommand('copy'); } catch (e2) { ok = false; }
+      details.open = wasOpen;
+      return ok;
+    }
   }
 
   form.addEventListener('submit', async function (ev) {
@@ -107,10 +138,11 @@
     try {
       var keys = await newKeyPair();
       var body = new URLSearchParams();
-      body.set('name', form.elements.name.value);
-      body.set('gateway', form.elements.gateway.value);
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (el.name && el.name !== 'csrf') body.set(el.name, el.value);
+      });
       body.set('public_key', keys.publicKey);
-      var resp = await fetch('/devices', {
+      var resp = await fetch(form.getAttribute('data-action'), {
         method: 'POST',
         credentials: 'same-origin',
         headers: { 'X-CSRF-Token': form.elements.csrf.value, 'Accept': 'application/json' },
@@ -143,10 +175,25 @@
 
       var blob = new Blob([conf], { type: 'text/plain' });
       var link = document.getElementById('download');
+      var file = fileName(data.name);
       link.href = URL.createObjectURL(blob);
-      link.download = fileName(data.name);
+      link.download = file;
+      document.getElementById('file-name').textContent = file;
+      document.getElementById('result-name').textContent = data.name;
+      document.title = 'Configuration for ' + data.name + ' · Nitronet';
       drawQR(document.getElementById('qr'), conf);
       document.getElementById('config-text').value = conf;
+      var status = document.getElementById('copy-status');
+      link.addEventListener('click', function () { unsaved = false; });
+      document.getElementById('copy-config').addEventListener('click', async function () {
+        if (await copyText(conf)) {
+          unsaved = false;
+          status.textContent = 'Copied.';
+        } else {
+          status.textContent = 'Copying failed: select the text below and copy it.';
+        }
+      });
+      unsaved = true;
       form.hidden = true;
       var result = document.getElementById('result');
       result.hidden = false;
