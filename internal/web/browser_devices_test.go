@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -42,7 +43,13 @@ const smallTargets = `(() => {
 func TestBrowserDevicesPage(t *testing.T) {
 	e := newEnv(t)
 	ctx, rec := startBrowser(t)
-	j := &journey{t: t, ctx: ctx, e: e, dir: t.TempDir()}
+	// Screenshots go to the test's temporary directory, or under
+	// NITRONET_ARTIFACTS when set (to keep them, as CI does).
+	dir := t.TempDir()
+	if os.Getenv("NITRONET_ARTIFACTS") != "" {
+		dir = artifacts(t)
+	}
+	j := &journey{t: t, ctx: ctx, e: e, dir: dir}
 	t.Logf("screenshots in %s", j.dir)
 	const (
 		email  = "devices@example.com"
@@ -60,6 +67,18 @@ func TestBrowserDevicesPage(t *testing.T) {
 			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
 		}
 	})
+
+	// The home page fits one desktop screen, with the inventory one click
+	// away.
+	j.open("/", "h1")
+	if h := eval[[]int](j, `[document.documentElement.scrollHeight, window.innerHeight]`); h[0] > h[1] {
+		t.Errorf("home page is %d px tall in a %d px window, want one screen", h[0], h[1])
+	}
+	if got := eval[[]string](j, `Array.from(document.querySelectorAll('#regions li')).map(li => li.textContent)`); fmt.Sprint(got) != "[eu-west]" {
+		t.Errorf("home page regions %v, want [eu-west]", got)
+	}
+	j.shot("home")
+	j.do("open the inventory", chromedp.Click(chromedp.ID("inventory-link")), chromedp.WaitVisible(chromedp.CSS("body:not([data-stale]) #never")))
 
 	// The error summary: every bad field at once, focused, linking to them.
 	j.open("/signup", "#email")
@@ -143,6 +162,8 @@ func TestBrowserDevicesPage(t *testing.T) {
 		t.Errorf("body background light %s, dark %s: want the dark theme's rgb(18, 22, 28)", light, dark)
 	}
 	j.shot("phone-dark")
+	j.open("/", "h1")
+	t.Logf("home page on the phone: %d px tall", eval[int](j, `document.documentElement.scrollHeight`))
 
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
