@@ -388,8 +388,8 @@ func TestBrowserJourney(t *testing.T) {
 	j.wantNotice("A new code is on its way")
 	j.do("wrong mobile code", chromedp.SendKeys(chromedp.ID("mobile_code"), "000000"), chromedp.Submit(chromedp.ID("mobile_code")),
 		chromedp.WaitVisible(chromedp.ID("mobile_code-error")))
-	if got := j.text("#mobile_code-error"); got != "Wrong code" {
-		t.Errorf("wrong code: error beside the field %q, want %q", got, "Wrong code")
+	if got := j.text("#mobile_code-error"); got != "Wrong code." {
+		t.Errorf("wrong code: error beside the field %q, want %q", got, "Wrong code.")
 	}
 	j.shot("verify-wrong-code")
 	j.do("verify mobile", chromedp.SetValue(chromedp.ID("mobile_code"), e.code(mobile)), chromedp.Submit(chromedp.ID("mobile_code")),

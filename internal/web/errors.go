@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/nitronet/nitronet/internal/errs"
 	"github.com/nitronet/nitronet/internal/httpedge"
@@ -26,7 +27,17 @@ func (h *Handler) publicMessage(r *http.Request, err error) string {
 		h.cfg.Logger.Error("web: internal error", "route", r.Pattern, "err", err)
 		return "Something went wrong on our side. Try again in a moment."
 	}
-	return upperFirst(errs.MessageOf(err))
+	return sentence(errs.MessageOf(err))
+}
+
+// sentence makes a service message read as the portal's own do: a capital
+// first letter and a closing full stop.
+func sentence(s string) string {
+	s = upperFirst(s)
+	if s != "" && !strings.ContainsAny(s[len(s)-1:], ".?!") {
+		s += "."
+	}
+	return s
 }
 
 // place puts err's messages into v: each of its domain errors (errs.All:

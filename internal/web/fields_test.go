@@ -194,11 +194,75 @@ func TestDeviceAddErrorField(t *testing.T) {
 		{"stray field", url.Values{"name": {"laptop"}, "public_key": {key}, "gateway": {e.gwID}, "private_key": {"x"}}, http.StatusBadRequest, ""},
 		{"added", url.Values{"name": {"laptop"}, "public_key": {key}, "gateway": {e.gwID}}, http.StatusCreated, ""},
 		{"key taken (Conflict)", url.Values{"name": {"phone"}, "public_key": {key}, "gateway": {e.gwID}}, http.StatusConflict, "public_key"},
+		{"name taken in another case (Conflict)", url.Values{"name": {"LAPTOP"}, "public_key": {key2(t)}, "gateway": {e.gwID}}, http.StatusConflict, "name"},
 	} {
 		status, code, field := add(c.form)
 		if status != c.status || field != c.field {
 			t.Errorf("%s: got %d %s field %q, want %d field %q", c.name, status, code, field, c.status, c.field)
 		}
+	}
+}
+
+func key2(t *testing.T) string {
+	k, err := wgkey.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Public().String()
+}
+
+// TestDeviceKeyRotation: POST /devices/ID/key takes only a public key and
+// a gateway, replaces the device's key (the server then holds the new
+// one) and answers the configuration's URL; other fields, a bad key and
+// another account's device are refused.
+func TestDeviceKeyRotation(t *testing.T) {
+	e := newEnv(t)
+	u := e.client(t)
+	u.signup("rotate@example.com", "+447911100712", "correct horse battery")
+	acct := e.accountID("rotate@example.com", "correct horse battery")
+	d, err := e.srv.Devices.Add(t.Context(), acct, "laptop", key2(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := e.client(t)
+	other.signup("other@example.com", "+447911100713", "correct horse battery")
+	post := func(c *browserless, id string, form url.Values) (int, string) {
+		t.Helper()
+		tok := c.csrf("/devices")
+		resp, body := c.post("/devices/"+id+"/key", form, "X-CSRF-Token", tok)
+		return resp.StatusCode, body
+	}
+	fresh := key2(t)
+	for _, c := range []struct {
+		name   string
+		who    *browserless
+		form   url.Values
+		status int
+	}{
+		{"stray field", u, url.Values{"public_key": {fresh}, "gateway": {e.gwID}, "private_key": {"x"}}, http.StatusBadRequest},
+		{"a name is not taken here", u, url.Values{"public_key": {fresh}, "gateway": {e.gwID}, "name": {"x"}}, http.StatusBadRequest},
+		{"bad key", u, url.Values{"public_key": {"not a key"}, "gateway": {e.gwID}}, http.StatusBadRequest},
+		{"no gateway", u, url.Values{"public_key": {fresh}}, http.StatusBadRequest},
+		{"another account's device", other, url.Values{"public_key": {fresh}, "gateway": {e.gwID}}, http.StatusNotFound},
+	} {
+		if status, body := post(c.who, d.ID, c.form); status != c.status {
+			t.Errorf("%s: got %d, want %d\n%s", c.name, status, c.status, body)
+		}
+	}
+	if got, _ := e.srv.Devices.Get(t.Context(), acct, d.ID); got.PublicKey != d.PublicKey {
+		t.Fatalf("a refused rotation changed the key")
+	}
+	status, body := post(u, d.ID, url.Values{"public_key": {fresh}, "gateway": {e.gwID}})
+	var r struct {
+		ID, Name  string
+		ConfigURL string `json:"config_url"`
+	}
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &r) != nil || r.ID != d.ID || r.Name != "laptop" ||
+		r.ConfigURL != "/devices/"+d.ID+"/config?gateway="+e.gwID {
+		t.Fatalf("rotation: got %d %s", status, body)
+	}
+	if got, _ := e.srv.Devices.Get(t.Context(), acct, d.ID); got.PublicKey != fresh {
+		t.Errorf("after rotation the server holds %s, want %s", got.PublicKey, fresh)
 	}
 }
 
