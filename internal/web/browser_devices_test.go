@@ -57,16 +57,15 @@ func TestBrowserDevicesPage(t *testing.T) {
 		pw     = "correct horse battery staple"
 	)
 
-	// Accept the before-leaving question when it comes, and count it.
+	// Count the before-leaving questions (startBrowser accepts them).
 	var unloadAsked atomic.Int32
-	chromedp.Listen(ctx, func(ev any) {
-		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			if d.Type == page.DialogTypeBeforeunload {
-				unloadAsked.Add(1)
-			}
-			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok && d.Type == page.DialogTypeBeforeunload {
+			unloadAsked.Add(1)
 		}
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	// The home page fits one desktop screen, with the inventory one click
 	// away.

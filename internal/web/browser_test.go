@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -167,6 +168,15 @@ func startBrowser(t *testing.T) (context.Context, *capture) {
 		t.Fatalf("start chromium: %v", err)
 	}
 	if err := chromedp.ListenBrowser(ctx, c.listen); err != nil {
+		t.Fatal(err)
+	}
+	// Leave pages that ask first (a configuration not yet saved): accept
+	// the question, as a user who means to leave does.
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
