@@ -25,16 +25,25 @@ func TestPlace(t *testing.T) {
 		formLevel  string
 		wantStatus int
 	}{
-		{"invalid, mapped", errs.Field(errs.Invalid, "value", "email address is not valid"), "new_email", "Email address is not valid", "", 400},
-		{"conflict, mapped", errs.Field(errs.Conflict, "value", "this email is already used"), "new_email", "This email is already used", "", 409},
-		{"a message naming another field", errs.Field(errs.Unauthenticated, "password", "the value is wrong"), "email_password", "The value is wrong", "", 401},
-		{"a field the form lacks", errs.Field(errs.Invalid, "channel", "channel must be email or mobile"), "", "", "Channel must be email or mobile", 400},
-		{"no field", errs.E(errs.RateLimited, "too many attempts"), "", "", "Too many attempts", 429},
+		{"invalid, mapped", errs.Field(errs.Invalid, "value", "email address is not valid"), "new_email", "Email address is not valid.", "", 400},
+		{"conflict, mapped", errs.Field(errs.Conflict, "value", "this email is already used"), "new_email", "This email is already used.", "", 409},
+		{"a message naming another field", errs.Field(errs.Unauthenticated, "password", "the value is wrong"), "email_password", "The value is wrong.", "", 401},
+		{"a field the form lacks", errs.Field(errs.Invalid, "channel", "channel must be email or mobile"), "", "", "Channel must be email or mobile.", 400},
+		{"no field", errs.E(errs.RateLimited, "too many attempts"), "", "", "Too many attempts.", 429},
 		{"internal", &errs.Error{Code: errs.Internal, Message: "db down", Field: "value"}, "", "",
 			"Something went wrong on our side. Try again in a moment.", 500},
+		{"joined", errs.Join(errs.Field(errs.Invalid, "password", "wrong"), errs.Field(errs.Invalid, "value", "bad address!")),
+			"new_email", "Bad address!", "", 400},
 	} {
 		v := &view{}
 		status := h.place(r, v, fs, c.err)
+		if c.name == "joined" {
+			// Both inputs' errors, in the service's order, in the summary.
+			if got := v.summary(); len(got) != 2 || got[0] != (summaryItem{"email_password", "Wrong."}) || got[1] != (summaryItem{"new_email", "Bad address!"}) {
+				t.Errorf("joined: summary %v, want email_password then new_email", got)
+			}
+			continue
+		}
 		if status != c.wantStatus {
 			t.Errorf("%s: status %d, want %d", c.name, status, c.wantStatus)
 		}
