@@ -544,12 +544,14 @@ func TestBrowserJourney(t *testing.T) {
 	if got := j.text("li.device h2"); got != "work laptop" {
 		t.Errorf("device name %q after rename, want %q", got, "work laptop")
 	}
-	// The same form chooses the device's DNS blocking categories.
-	j.do("choose DNS blocking", chromedp.Click(chromedp.CSS(`li.device input[name="dns_blocking"][value="ads"]`)),
+	// The same form, behind the edit control, chooses the device's DNS
+	// blocking categories.
+	j.do("choose DNS blocking", chromedp.Click(chromedp.CSS(`li.device details.edit summary`)),
+		chromedp.Click(chromedp.CSS(`li.device input[name="dns_blocking"][value="ads"]`)),
 		chromedp.Click(chromedp.CSS(`li.device input[name="dns_blocking"][value="malware"]`)),
 		chromedp.Submit(chromedp.CSS(`li.device input[name="name"]`)))
 	j.wantNotice("saved")
-	if got := j.text("li.device dl.pairs dd:nth-of-type(3)"); got != "ads, malware" {
+	if got := j.text("li.device dl.pairs dd.dns-blocking"); got != "ads, malware" {
 		t.Errorf("DNS blocking %q after saving, want %q", got, "ads, malware")
 	}
 	j.shot("devices")

@@ -78,10 +78,10 @@ func germanMessages() map[string]string {
 		"Remove this device":       "Dieses Gerät entfernen",
 		"You have no devices yet.": "Sie haben noch keine Geräte.",
 		"Get the WireGuard app for your device, then add it here:": "Laden Sie die WireGuard-App für Ihr Gerät und fügen Sie es dann hier hinzu:",
-		"today":                        "heute",
-		"1 day":                        "1 Tag",
-		"%d days":                      "%d Tage",
-		"The device has been renamed.": "Das Gerät wurde umbenannt.",
+		"today":   "heute",
+		"1 day":   "1 Tag",
+		"%d days": "%d Tage",
+		"The device's settings are saved: renamed if you gave a new name. A new DNS blocking choice applies once the device fetches its configuration again.": "Die Einstellungen des Geräts sind gespeichert: umbenannt, wenn Sie einen neuen Namen angegeben haben. Eine neue Wahl der DNS-Sperre gilt, sobald das Gerät seine Konfiguration neu abruft.",
 		"The device has been removed. It can no longer connect.": "Das Gerät wurde entfernt. Es kann sich nicht mehr verbinden.",
 	}
 }
