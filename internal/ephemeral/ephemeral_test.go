@@ -164,7 +164,9 @@ func TestExchange(t *testing.T) {
 	if in.psk != res.PSK || res.PSK == (PSK{}) {
 		t.Errorf("PSK: gateway and client disagree, or it is zero")
 	}
-	if st := srv.Stats(); st.Installed != 1 || st.Refused != 0 {
+	// The server counts an installation once its answer is written, which
+	// may be just after the client has read it.
+	if st := waitStats(srv, func(st Stats) bool { return st.Installed == 1 }); st.Installed != 1 || st.Refused != 0 {
 		t.Errorf("stats: got %+v, want 1 installed", st)
 	}
 
@@ -409,3 +411,15 @@ func (c *bufConn) Write(p []byte) (int, error) { return c.w.Write(p) }
 func (c *bufConn) Close() error                { return nil }
 func (c *bufConn) SetDeadline(time.Time) error { return nil }
 func (c *bufConn) RemoteAddr() net.Addr        { return &net.TCPAddr{IP: net.ParseIP("100.64.0.2"), Port: 1} }
+
+// waitStats returns srv's counts once ok holds of them, or after 5 s.
+func waitStats(srv *Server, ok func(Stats) bool) Stats {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := srv.Stats()
+		if ok(st) || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
