@@ -130,33 +130,9 @@ func (s *Service) WireGuardMultihop(ctx context.Context, accountID, id, entry, e
 	if err != nil {
 		return fail(err)
 	}
-	if s.cfg.Gateways == nil {
-		return fail(errs.E(errs.Unavailable, "no gateway directory is configured"))
-	}
-	enrolled, err := s.cfg.Gateways.Enrolled(ctx)
+	in, out, port, err := s.Multihop(ctx, entry, exit)
 	if err != nil {
 		return fail(err)
-	}
-	if entry == "" {
-		return fail(errs.Field(errs.Invalid, "entry", "choose an entry gateway"))
-	}
-	if exit == "" {
-		return fail(errs.Field(errs.Invalid, "exit", "choose an exit gateway"))
-	}
-	in, err := pickGateway(enrolled, entry)
-	if err != nil {
-		return fail(relabel(err, "entry"))
-	}
-	out, err := pickGateway(enrolled, exit)
-	if err != nil {
-		return fail(relabel(err, "exit"))
-	}
-	if in.ID == out.ID {
-		return fail(errs.Field(errs.Invalid, "exit", "the exit must be another gateway than the entry"))
-	}
-	port, ok := in.RelayPort(out.ID)
-	if !ok {
-		return fail(errs.Field(errs.Invalid, "entry", "gateway %s relays no multihop tunnel to %s", in.Region, out.Region))
 	}
 	host, _, err := net.SplitHostPort(in.Endpoint)
 	if err != nil {
@@ -173,6 +149,48 @@ func (s *Service) WireGuardMultihop(ctx context.Context, accountID, id, entry, e
 		return fail(err)
 	}
 	return c, in, out, nil
+}
+
+// Multihop checks that a stock app can reach the gateway exit through
+// the gateway entry (both named as Gateway takes them): they must differ
+// (Invalid, field "exit") and entry must report a relay port to exit
+// (Invalid, field "entry"). It returns both gateways and the relay port.
+// Front ends call it before they register a key for a multihop
+// configuration, so that a device is never added for a route that cannot
+// be configured.
+func (s *Service) Multihop(ctx context.Context, entry, exit string) (in, out gateways.Gateway, port int, err error) {
+	failRoute := func(err error) (gateways.Gateway, gateways.Gateway, int, error) {
+		return gateways.Gateway{}, gateways.Gateway{}, 0, err
+	}
+	if s.cfg.Gateways == nil {
+		return failRoute(errs.E(errs.Unavailable, "no gateway directory is configured"))
+	}
+	enrolled, err := s.cfg.Gateways.Enrolled(ctx)
+	if err != nil {
+		return failRoute(err)
+	}
+	if entry == "" {
+		return failRoute(errs.Field(errs.Invalid, "entry", "choose an entry gateway"))
+	}
+	if exit == "" {
+		return failRoute(errs.Field(errs.Invalid, "exit", "choose an exit gateway"))
+	}
+	in, err = pickGateway(enrolled, entry)
+	if err != nil {
+		return failRoute(relabel(err, "entry"))
+	}
+	out, err = pickGateway(enrolled, exit)
+	if err != nil {
+		return failRoute(relabel(err, "exit"))
+	}
+	if in.ID == out.ID {
+		return failRoute(errs.Field(errs.Invalid, "exit", "the exit must be another gateway than the entry"))
+	}
+	port, ok := in.RelayPort(out.ID)
+	if !ok {
+		return failRoute(errs.Field(errs.Invalid, "entry", "gateway %s relays no multihop tunnel to %s", in.Region, out.Region))
+	}
+	return in, out, port, nil
 }
 
 // relabel returns err with its field renamed to field, if it is a field

@@ -11,6 +11,7 @@ import (
 	"github.com/nitronet/nitronet/internal/gateways"
 	"github.com/nitronet/nitronet/internal/httpedge"
 	"github.com/nitronet/nitronet/internal/usage"
+	"github.com/nitronet/nitronet/internal/wgconf"
 )
 
 // devicesData is the data of the devices page.
@@ -91,6 +92,21 @@ func (h *Handler) devicesPage(w http.ResponseWriter, r *http.Request, st *state)
 type deviceNewData struct {
 	Verified bool
 	Gateways []gateways.Gateway // enrolled gateways only
+	Entries  []gateways.Gateway // those of Gateways with multihop relay ports
+}
+
+// multihopEntries returns the gateways of gws that relay to another
+// gateway, which the key forms offer as entries of a multihop
+// configuration (devices.Service.Multihop decides whether an entry
+// reaches the exit chosen).
+func multihopEntries(gws []gateways.Gateway) []gateways.Gateway {
+	var out []gateways.Gateway
+	for _, g := range gws {
+		if len(g.Relays) > 0 {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // deviceNewPage shows the add-device form. The browser creates the key
@@ -108,7 +124,7 @@ func (h *Handler) deviceNewPage(w http.ResponseWriter, r *http.Request, st *stat
 	}
 	h.render(w, r, st, http.StatusOK, "device-new", &view{Title: "Add a device", Nav: "devices",
 		Scripts: []string{"/static/vendor/qrcode-generator/qrcode.js", "/static/js/device-new.js"},
-		Data:    deviceNewData{Verified: prof.EmailVerified && prof.MobileVerified, Gateways: gws}})
+		Data:    deviceNewData{Verified: prof.EmailVerified && prof.MobileVerified, Gateways: gws, Entries: multihopEntries(gws)}})
 }
 
 // addResponse answers the add-device request of js/device-new.js.
@@ -120,7 +136,32 @@ type addResponse struct {
 }
 
 // deviceAddFields places the errors of the add-device form.
-var deviceAddFields = fields{"name": "name", "public_key": "public_key", "gateway": "gateway"}
+var deviceAddFields = fields{"name": "name", "public_key": "public_key", "gateway": "gateway", "exit": "gateway", "entry": "entry"}
+
+// configRoute checks the gateway (and, for multihop, the entry) of a key
+// form before any key is registered, and returns the URL of the
+// configuration the browser fetches for device id once it is.
+func (h *Handler) configRoute(r *http.Request) (func(id string) string, error) {
+	gwName, entry := r.PostForm.Get("gateway"), r.PostForm.Get("entry")
+	if gwName == "" {
+		return nil, errs.Field(errs.Invalid, "gateway", "Choose one of the gateways listed.")
+	}
+	var q url.Values
+	if entry == "" {
+		gw, err := h.cfg.Devices.Gateway(r.Context(), gwName)
+		if err != nil {
+			return nil, err
+		}
+		q = url.Values{"gateway": {gw.ID}}
+	} else {
+		in, out, _, err := h.cfg.Devices.Multihop(r.Context(), entry, gwName)
+		if err != nil {
+			return nil, err
+		}
+		q = url.Values{"gateway": {out.ID}, "entry": {in.ID}}
+	}
+	return func(id string) string { return "/devices/" + url.PathEscape(id) + "/config?" + q.Encode() }, nil
+}
 
 // writeJSONError writes err for js/device-new.js as the API's error body
 // (httpedge.ErrorBody) with httpedge's status, except that its field is the
@@ -142,7 +183,7 @@ func (h *Handler) writeJSONError(w http.ResponseWriter, r *http.Request, fs fiel
 func (h *Handler) deviceAddPost(w http.ResponseWriter, r *http.Request, st *state) {
 	for k := range r.PostForm {
 		switch k {
-		case "name", "public_key", "gateway", csrfField:
+		case "name", "public_key", "gateway", "entry", csrfField:
 		default:
 			h.writeJSONError(w, r, nil, errs.E(errs.Invalid, "unexpected field %q", k))
 			return
@@ -153,12 +194,7 @@ func (h *Handler) deviceAddPost(w http.ResponseWriter, r *http.Request, st *stat
 		h.writeJSONError(w, r, deviceAddFields, err)
 		return
 	}
-	gwName := r.PostForm.Get("gateway")
-	if gwName == "" {
-		h.writeJSONError(w, r, deviceAddFields, errs.Field(errs.Invalid, "gateway", "Choose one of the gateways listed."))
-		return
-	}
-	gw, err := h.cfg.Devices.Gateway(r.Context(), gwName)
+	configURL, err := h.configRoute(r)
 	if err != nil {
 		h.writeJSONError(w, r, deviceAddFields, err)
 		return
@@ -169,11 +205,12 @@ func (h *Handler) deviceAddPost(w http.ResponseWriter, r *http.Request, st *stat
 		return
 	}
 	httpedge.WriteJSON(w, http.StatusCreated, addResponse{ID: d.ID, Name: d.Name, Addresses: d.Addresses,
-		ConfigURL: "/devices/" + url.PathEscape(d.ID) + "/config?gateway=" + url.QueryEscape(gw.ID)})
+		ConfigURL: configURL(d.ID)})
 }
 
 // deviceConfig answers the device's wg-quick configuration for one
-// gateway (?gateway=ID), with an empty PrivateKey line for the browser to
+// gateway (?gateway=ID; with ?entry=ID, a multihop configuration that
+// reaches it through that entry's relay port), with an empty PrivateKey line for the browser to
 // fill in. The devices service builds it, as for the API's export.
 func (h *Handler) deviceConfig(w http.ResponseWriter, r *http.Request, st *state) {
 	gwName := r.URL.Query().Get("gateway")
@@ -181,7 +218,13 @@ func (h *Handler) deviceConfig(w http.ResponseWriter, r *http.Request, st *state
 		h.renderError(w, r, st, errs.Field(errs.Invalid, "gateway", "Choose one of the gateways listed."))
 		return
 	}
-	c, _, err := h.cfg.Devices.WireGuard(r.Context(), st.accountID, r.PathValue("id"), gwName)
+	var c wgconf.Config
+	var err error
+	if entry := r.URL.Query().Get("entry"); entry != "" {
+		c, _, _, err = h.cfg.Devices.WireGuardMultihop(r.Context(), st.accountID, r.PathValue("id"), entry, gwName)
+	} else {
+		c, _, err = h.cfg.Devices.WireGuard(r.Context(), st.accountID, r.PathValue("id"), gwName)
+	}
 	if err != nil {
 		h.renderError(w, r, st, err)
 		return
@@ -195,6 +238,7 @@ func (h *Handler) deviceConfig(w http.ResponseWriter, r *http.Request, st *state
 type deviceRotateData struct {
 	Device   *devices.Device
 	Gateways []gateways.Gateway
+	Entries  []gateways.Gateway // as deviceNewData.Entries
 }
 
 // deviceRotatePage shows the key rotation form of one device. As when a
@@ -213,7 +257,7 @@ func (h *Handler) deviceRotatePage(w http.ResponseWriter, r *http.Request, st *s
 	}
 	h.render(w, r, st, http.StatusOK, "device-rotate", &view{Title: "New key for " + d.Name, Nav: "devices",
 		Scripts: []string{"/static/vendor/qrcode-generator/qrcode.js", "/static/js/device-new.js"},
-		Data:    deviceRotateData{Device: d, Gateways: gws}})
+		Data:    deviceRotateData{Device: d, Gateways: gws, Entries: multihopEntries(gws)}})
 }
 
 // deviceKeyPost replaces a device's public key (form fields public_key
@@ -224,18 +268,13 @@ func (h *Handler) deviceRotatePage(w http.ResponseWriter, r *http.Request, st *s
 func (h *Handler) deviceKeyPost(w http.ResponseWriter, r *http.Request, st *state) {
 	for k := range r.PostForm {
 		switch k {
-		case "public_key", "gateway", csrfField:
+		case "public_key", "gateway", "entry", csrfField:
 		default:
 			h.writeJSONError(w, r, nil, errs.E(errs.Invalid, "unexpected field %q", k))
 			return
 		}
 	}
-	gwName := r.PostForm.Get("gateway")
-	if gwName == "" {
-		h.writeJSONError(w, r, deviceAddFields, errs.Field(errs.Invalid, "gateway", "Choose one of the gateways listed."))
-		return
-	}
-	gw, err := h.cfg.Devices.Gateway(r.Context(), gwName)
+	configURL, err := h.configRoute(r)
 	if err != nil {
 		h.writeJSONError(w, r, deviceAddFields, err)
 		return
@@ -247,7 +286,7 @@ func (h *Handler) deviceKeyPost(w http.ResponseWriter, r *http.Request, st *stat
 		return
 	}
 	httpedge.WriteJSON(w, http.StatusOK, addResponse{ID: d.ID, Name: d.Name, Addresses: d.Addresses,
-		ConfigURL: "/devices/" + url.PathEscape(d.ID) + "/config?gateway=" + url.QueryEscape(gw.ID)})
+		ConfigURL: configURL(d.ID)})
 }
 
 // deviceRenamePost saves a device's settings form: its name and, when the
