@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/nitronet/nitronet/internal/client"
+	"github.com/nitronet/nitronet/internal/dnsblock"
 	"github.com/spf13/cobra"
 )
 
@@ -107,12 +108,19 @@ func newDeviceAddCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}, "name", "NAME")
-	c.Flags().StringSliceVar(&blocking, "dns-blocking", nil, "DNS blocking categories: "+dnsCategories)
+	c.Flags().StringSliceVar(&blocking, "dns-blocking", nil, "DNS blocking categories: "+dnsCategories())
 	return c
 }
 
-// dnsCategories lists the DNS blocking categories for help texts.
-const dnsCategories = "ads, trackers, malware, adult, gambling (comma-separated)"
+// dnsCategories lists the DNS blocking categories for help texts, from
+// package dnsblock, which defines them.
+func dnsCategories() string {
+	var names []string
+	for _, c := range dnsblock.Categories() {
+		names = append(names, c.String())
+	}
+	return strings.Join(names, ", ") + " (comma-separated)"
+}
 
 // blockingText describes a device's DNS blocking choice.
 func blockingText(cats []string) string {
@@ -126,7 +134,7 @@ func newDeviceBlockingCmd(g *globals) *cobra.Command {
 	return inputs(&cobra.Command{
 		Use:   "dns-blocking ID|NAME CATEGORIES|none",
 		Short: "Choose the DNS blocking categories of a device",
-		Long: "Choose which DNS blocking categories a device uses: " + dnsCategories + ",\n" +
+		Long: "Choose which DNS blocking categories a device uses: " + dnsCategories() + ",\n" +
 			"or none. The gateway answers names on the operator's lists of those categories with\n" +
 			"NXDOMAIN. It keeps no record of the choice: the device's configuration names the\n" +
 			"resolver of that set, so reconnect (nitronet up) or fetch the configuration again.\n" +
