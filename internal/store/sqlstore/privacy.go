@@ -329,17 +329,29 @@ func (s *Store) EraseAccount(ctx context.Context, e store.Erasure) (*store.Erasu
 
 // The tables EraseAccount changes, which scrub vacuums on PostgreSQL: those
 // whose indexes hold personal data (blind indexes; public keys and
-// addresses), whose dead index entries must go whatever their number, and
-// the others, whose indexes hold only IDs, hashes and times.
+// addresses), whose dead index entries must go whatever their number;
+// peer_changes (vacuumed on its own: its rows hold public keys and
+// addresses, its indexes only versions and IDs); and the others, whose
+// indexes hold only IDs, hashes and times.
 const (
 	erasedIndexedTables = `accounts, devices`
 	erasedTables        = `tokens, reset_tokens, codes, export_tokens, pending_contact_changes, inbox,
-	peer_changes, usage_sessions, privacy_requests, request_recipients, processor_transfers`
+	usage_sessions, privacy_requests, request_recipients, processor_transfers`
 )
 
-// scrubAttempts is how many times scrub tries to truncate SQLite's WAL; each
-// attempt waits up to the busy timeout for readers to leave it.
+// scrubAttempts is how many times scrub tries to truncate SQLite's WAL (each
+// attempt waits up to the busy timeout for readers to leave it) or to vacuum
+// PostgreSQL's tables that hold personal data until no dead row version is
+// left.
 const scrubAttempts = 3
+
+// scrubWait bounds how long scrub waits on PostgreSQL for transactions that
+// took their snapshot before the erasure (which VACUUM must leave the old
+// row versions for) to end, and scrubPoll is how often it looks.
+const (
+	scrubWait = 10 * time.Second
+	scrubPoll = 25 * time.Millisecond
+)
 
 // scrub removes what the engine keeps of row versions an erasure replaced
 // or deleted, beyond what its transaction did.
@@ -366,14 +378,99 @@ func (s *Store) scrub(ctx context.Context) error {
 		return nil
 	}
 	if s.d.name == "postgres" {
-		for _, q := range []string{`VACUUM (INDEX_CLEANUP ON) ` + erasedIndexedTables, `VACUUM ` + erasedTables} {
+		return s.vacuumErased(ctx)
+	}
+	return s.truncateWAL(ctx)
+}
+
+// vacuumErased vacuums the tables an erasure changed on PostgreSQL. It
+// first waits for older snapshots (awaitOlderSnapshots), whose row versions
+// VACUUM must keep. Then, since VACUUM also passes over a page it cannot
+// lock at once (another session reading it at that moment) without
+// removing its dead versions, it checks the dead versions PostgreSQL
+// counts in the tables that hold personal data in plaintext or blind
+// indexes (accounts, devices, peer_changes) and vacuums those again, up to
+// scrubAttempts times in all. Dead versions left by other accounts' changes
+// at the same time also count, so a busy server may use every attempt.
+func (s *Store) vacuumErased(ctx context.Context) error {
+	if err := s.awaitOlderSnapshots(ctx); err != nil {
+		// VACUUM still removes what no one can see; autovacuum removes
+		// the rest later.
+		s.log.Warn("scrub after erasure: older transactions still open", "err", err)
+	}
+	if _, err := s.wdb.ExecContext(ctx, `VACUUM `+erasedTables); err != nil {
+		return fmt.Errorf("vacuum: %w", err)
+	}
+	for attempt := 1; ; attempt++ {
+		for _, q := range []string{`VACUUM (INDEX_CLEANUP ON) ` + erasedIndexedTables, `VACUUM peer_changes`} {
 			if _, err := s.wdb.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("vacuum: %w", err)
 			}
 		}
-		return nil
+		var dead int64
+		if err := s.wdb.QueryRowContext(ctx, `SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables
+			WHERE relid IN ('accounts'::regclass, 'devices'::regclass, 'peer_changes'::regclass)`).Scan(&dead); err != nil {
+			return fmt.Errorf("count dead row versions: %w", err)
+		}
+		if dead == 0 {
+			return nil
+		}
+		if attempt == scrubAttempts {
+			return fmt.Errorf("vacuum left %d dead row versions in accounts, devices and peer_changes after %d attempts", dead, attempt)
+		}
+		s.log.Debug("scrub after erasure: vacuuming again", "dead_row_versions", dead)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(4 * scrubPoll):
+		}
 	}
-	return s.truncateWAL(ctx)
+}
+
+// awaitOlderSnapshots waits, for at most scrubWait, until no other session
+// of this database holds a snapshot taken before now: such a snapshot may
+// still see the row versions the erasure replaced, so VACUUM would keep
+// them (a gateway's poll, a report, autovacuum's ANALYZE, a replica's
+// housekeeping). It returns an error naming the kinds of session (never
+// their queries) still holding one when the time is up. It sees only the
+// sessions pg_stat_activity shows the store's role (all of them for a
+// superuser or a member of pg_read_all_stats); the others it cannot wait
+// for.
+func (s *Store) awaitOlderSnapshots(ctx context.Context) error {
+	var horizon string
+	if err := s.wdb.QueryRowContext(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text`).Scan(&horizon); err != nil {
+		return fmt.Errorf("current snapshot: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, scrubWait)
+	defer cancel()
+	tick := time.NewTicker(scrubPoll)
+	defer tick.Stop()
+	start, waited := time.Now(), ""
+	for {
+		var n int
+		var kinds string
+		err := s.wdb.QueryRowContext(ctx, `SELECT count(*), coalesce(string_agg(DISTINCT backend_type, ', '), '')
+			FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()
+			  AND greatest(age(backend_xmin), age(backend_xid)) > age(xid($1::xid8))`, horizon).Scan(&n, &kinds)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return fmt.Errorf("list sessions: %w", ctx.Err())
+		case err != nil:
+			return fmt.Errorf("list sessions: %w", err)
+		case n == 0:
+			if waited != "" {
+				s.log.Debug("scrub after erasure waited for older snapshots", "sessions", waited, "for", time.Since(start).Round(time.Millisecond))
+			}
+			return nil
+		}
+		waited = kinds
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d sessions (%s) still hold a snapshot from before the erasure after %s", n, kinds, scrubWait)
+		case <-tick.C:
+		}
+	}
 }
 
 // truncateWAL checkpoints SQLite's write-ahead log into the database file

@@ -119,6 +119,7 @@ func RunFaults(t *testing.T, b Backend) {
 		{"PlainTexts", testPlainTexts},
 		{"ErasureClearsPlaintext", testErasureClearsPlaintext},
 		{"AuditTailRemoved", testAuditTailRemoved},
+		{"ScrubAwaitsOlderSnapshot", testScrubAwaitsOlderSnapshot},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
