@@ -50,6 +50,7 @@ const (
 	IDUnverified       = "account.unverified"
 	IDOutbox           = "notify.outbox"
 	IDRateLimits       = "auth.rate_limits"
+	IDLoginSlowdowns   = "auth.login_slowdowns"
 )
 
 // Table names holding personal data.
@@ -78,6 +79,7 @@ const (
 	TableBreaches           = "breaches"
 	TableStatsLedger        = "stats_ledger"
 	TableRateBudgets        = "rate_budgets"
+	TableLoginSlowdowns     = "login_slowdowns"
 	TableOutbound           = "outbound_queue"
 )
 
@@ -126,6 +128,7 @@ const (
 	TriggerReleased      Trigger = "released"        // the legal hold was released or ended
 	TriggerClosed        Trigger = "closed"          // the record was closed
 	TriggerRefilled      Trigger = "refilled"        // the rate-limit budget is full again
+	TriggerForgotten     Trigger = "forgotten"       // the count of failed logins is forgotten
 )
 
 // describe returns the trigger as the end of the phrase "N days after ...".
@@ -151,6 +154,8 @@ func (t Trigger) describe() string {
 		return "the record was closed"
 	case TriggerRefilled:
 		return "the budget is full again"
+	case TriggerForgotten:
+		return "the count of failed logins is forgotten"
 	}
 	return string(t)
 }
@@ -544,6 +549,25 @@ func authCategories() []Category {
 					"The table is not written to the database's write-ahead log, so it is in neither its archives nor its standbys."),
 			Recipients: []string{},
 			Storage:    []string{TableRateBudgets},
+			Source:     SourceService,
+		},
+		{
+			ID:   IDLoginSlowdowns,
+			Name: "Failed-login slow-downs",
+			Description: "With several control servers on PostgreSQL, how many logins (user or staff) failed in a row for an email address, and when the next attempt may be made, " +
+				"so that the servers together slow password guessing down as one would. Counted per email address whether or not an account has it, " +
+				"and apart for each browser or app that logged in to the account before (its device token). " +
+				"The address and the token are never stored: only a keyed hash of them (HMAC-SHA256 under a key kept outside the database, with the encryption keys). " +
+				"With SQLite these counts are kept only in the server's memory.",
+			Subjects:   []string{SubjectVisitors, SubjectUsers, SubjectStaff},
+			Fields:     []string{"keyed hash of the email address (and device token)", "user or staff login", "failed attempts in a row", "when the next attempt may be made", "when the count is forgotten"},
+			Purposes:   []string{PurposeSecurity},
+			LegalBasis: BasisSecurity,
+			Retention: rule(0, TriggerForgotten,
+				"Deleted at once when the right password is given; otherwise the count is forgotten a day after the last failed attempt, and deleted by a housekeeping job of its own (not the retention sweep) within a minute of that. "+
+					"The table is not written to the database's write-ahead log, so it is in neither its archives nor its standbys."),
+			Recipients: []string{},
+			Storage:    []string{TableLoginSlowdowns},
 			Source:     SourceService,
 		},
 		{

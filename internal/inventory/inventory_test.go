@@ -68,7 +68,7 @@ func TestTables(t *testing.T) {
 	got := Default().Tables()
 	want := []string{
 		TableAccounts, TableAuditLog, TableBreaches, TableCodes, TableDevices, TableDisclosureAccounts, TableDisclosures,
-		TableExportTokens, TableInbox, TableLegalHolds, TableOutbound, TablePeerChanges, TablePendingContacts,
+		TableExportTokens, TableInbox, TableLegalHolds, TableLoginSlowdowns, TableOutbound, TablePeerChanges, TablePendingContacts,
 		TablePolicyAcceptances, TablePrivacyRequests, TableProcessorTransfers, TableRateBudgets, TableRequestRecipients, TableResetTokens,
 		TableStaff, TableStaffTokens, TableStatsLedger, TableTokens, TableUsageSessions,
 	}

@@ -14,8 +14,8 @@ import (
 
 // What control replicas sharing one PostgreSQL database use to stay in
 // step: notifications of peer-feed changes (ListenPeerFeed), a leader
-// for the housekeeping (Lead) and shared rate-limit budgets
-// (SpendBudget). Each of the first two holds a dedicated connection of
+// for the housekeeping (Lead), shared rate-limit budgets (SpendBudget)
+// and shared slow-downs of failed logins (AttemptSlowdown). Each of the first two holds a dedicated connection of
 // its own, outside the store's pool, since a session-level LISTEN or
 // advisory lock belongs to one connection.
 
@@ -27,7 +27,8 @@ const PeerFeedChannel = "nitronet_peer_feed"
 
 // Replicated reports whether several control replicas may share the
 // store's database: true on PostgreSQL, false on SQLite. Only a
-// replicated store supports ListenPeerFeed, Lead and SpendBudget.
+// replicated store supports ListenPeerFeed, Lead, SpendBudget and
+// AttemptSlowdown.
 func (s *Store) Replicated() bool { return s.pgcfg != nil }
 
 // Backoff bounds of a dedicated connection that failed or was lost.
@@ -327,6 +328,114 @@ func (s *Store) ExpireBudgets(ctx context.Context, now time.Time) (int64, error)
 	r, err := s.wdb.ExecContext(ctx, `DELETE FROM rate_budgets WHERE tat_ms <= $1`, now.UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("expire rate budgets: %w", err)
+	}
+	return r.RowsAffected()
+}
+
+// maxSlowdownSteps bounds the schedule AttemptSlowdown accepts.
+const maxSlowdownSteps = 10_000
+
+// sqlAttemptSlowdown counts one attempt of a slow-down, in one statement:
+// $3 is now and $5 the forget period, in milliseconds; $4 the schedule,
+// the delay in milliseconds after the n-th failure in a row at index n
+// (the last one applying to every further failure). An attempt is counted
+// if the key has no row, or its wait (until_ms) is over: then fails goes
+// up by one (restarting at 1 if the count was forgotten, expires_ms), the
+// next attempt must wait the schedule's delay for it and the count is
+// forgotten $5 after now; the first branch returns (true, 0). Otherwise
+// nothing changes, and the second branch returns (false, the wait left),
+// read from the statement's snapshot. That snapshot predates the insert's
+// view of the row when another replica wrote it meanwhile: then the
+// second branch finds no row, or a stale wait of at most 0, and the
+// caller asks again.
+const sqlAttemptSlowdown = `WITH spent AS (
+	INSERT INTO login_slowdowns AS s (kind, digest, fails, until_ms, expires_ms)
+	VALUES ($1, $2, 1, $3::bigint + ($4::bigint[])[1], $3::bigint + $5::bigint)
+	ON CONFLICT (kind, digest) DO UPDATE SET
+		fails = least(CASE WHEN s.expires_ms <= $3::bigint THEN 1 ELSE s.fails + 1 END, cardinality($4::bigint[])),
+		until_ms = $3::bigint + ($4::bigint[])[least(CASE WHEN s.expires_ms <= $3::bigint THEN 1 ELSE s.fails + 1 END, cardinality($4::bigint[]))],
+		expires_ms = $3::bigint + $5::bigint
+	WHERE s.until_ms <= $3::bigint
+	RETURNING true AS counted, 0::bigint AS wait_ms
+)
+SELECT counted, wait_ms FROM spent
+UNION ALL
+SELECT false, s.until_ms - $3::bigint FROM login_slowdowns s
+	WHERE s.kind = $1 AND s.digest = $2 AND NOT EXISTS (SELECT 1 FROM spent)`
+
+// AttemptSlowdown reserves an attempt of the slow-down of digest (a keyed
+// hash of the slowed-down key; never a key in the clear) under kind, as
+// ratelimit.Backoff.Attempt does in process, and every replica counts on
+// the same row: it returns 0 if the attempt may go ahead, counting it as a
+// failure until ForgetSlowdown, and otherwise how long until one may
+// (nothing is counted). delays is the schedule: delays[n-1] is the wait
+// after the n-th failure in a row, the last entry applying to every
+// further one; a count is forgotten forget after its last counted
+// attempt. Delays are rounded up to the millisecond. It costs one
+// statement on an unlogged table, outside any transaction (rarely two,
+// when another replica wrote the same row at the same moment). On SQLite
+// it returns Precondition (slow-downs are kept in process there).
+func (s *Store) AttemptSlowdown(ctx context.Context, kind string, digest []byte, now time.Time, delays []time.Duration, forget time.Duration) (time.Duration, error) {
+	if !s.Replicated() {
+		return 0, errs.E(errs.Precondition, "shared slow-downs need PostgreSQL")
+	}
+	if len(delays) == 0 || len(delays) > maxSlowdownSteps || forget < delays[len(delays)-1] {
+		return 0, errs.E(errs.Invalid, "a slow-down needs 1 to 10,000 delays and a forget period at least the last")
+	}
+	ms := make([]int64, len(delays))
+	for i, d := range delays {
+		if d < 0 {
+			return 0, errs.E(errs.Invalid, "a slow-down's delays must not be negative")
+		}
+		ms[i] = millisUp(d)
+	}
+	fms := millisUp(forget)
+	for range 3 {
+		var counted bool
+		var wait int64
+		err := s.wdb.QueryRowContext(ctx, sqlAttemptSlowdown, kind, digest, now.UnixMilli(), ms, fms).Scan(&counted, &wait)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue // see sqlAttemptSlowdown
+		case err != nil:
+			return 0, fmt.Errorf("attempt slow-down: %w", err)
+		case counted:
+			return 0, nil
+		case wait > 0:
+			return time.Duration(wait) * time.Millisecond, nil
+		}
+	}
+	return 0, errors.New("attempt slow-down: the row kept changing under concurrent attempts")
+}
+
+// millisUp returns d in milliseconds, rounded up.
+func millisUp(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// ForgetSlowdown forgets the failures counted on digest's slow-down under
+// kind (the right credentials were given). On SQLite it returns
+// Precondition.
+func (s *Store) ForgetSlowdown(ctx context.Context, kind string, digest []byte) error {
+	if !s.Replicated() {
+		return errs.E(errs.Precondition, "shared slow-downs need PostgreSQL")
+	}
+	if _, err := s.wdb.ExecContext(ctx, `DELETE FROM login_slowdowns WHERE kind = $1 AND digest = $2`, kind, digest); err != nil {
+		return fmt.Errorf("forget slow-down: %w", err)
+	}
+	return nil
+}
+
+// ExpireSlowdowns deletes the shared slow-downs whose count is forgotten
+// at now (their forget period since the last counted attempt has passed)
+// and returns how many. On SQLite it deletes nothing.
+func (s *Store) ExpireSlowdowns(ctx context.Context, now time.Time) (int64, error) {
+	if !s.Replicated() {
+		return 0, nil
+	}
+	r, err := s.wdb.ExecContext(ctx, `DELETE FROM login_slowdowns WHERE expires_ms <= $1`, now.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("expire slow-downs: %w", err)
 	}
 	return r.RowsAffected()
 }

@@ -292,3 +292,140 @@ func TestSpendBudget(t *testing.T) {
 		}
 	})
 }
+
+// TestAttemptSlowdown checks the shared slow-downs: a failure counted
+// through one store delays an attempt through another, refused attempts
+// count nothing, concurrent attempts across stores are counted one at a
+// time, success and the forget period start afresh, expiry deletes only
+// forgotten counts, and SQLite has none.
+func TestAttemptSlowdown(t *testing.T) {
+	// Two free failures, then 1 s, 2 s and 4 s at most; forgotten after
+	// an hour.
+	delays := []time.Duration{0, 0, time.Second, 2 * time.Second, 4 * time.Second}
+	const forget = time.Hour
+	t.Run("sqlite", func(t *testing.T) {
+		s := storetest.SQLite(t, storetest.DefaultPool())
+		if _, err := s.AttemptSlowdown(t.Context(), "user-login", []byte("k"), time.Now(), delays, forget); !errs.Is(err, errs.Precondition) {
+			t.Errorf("AttemptSlowdown on SQLite: got %v, want Precondition", err)
+		}
+		if err := s.ForgetSlowdown(t.Context(), "user-login", []byte("k")); !errs.Is(err, errs.Precondition) {
+			t.Errorf("ForgetSlowdown on SQLite: got %v, want Precondition", err)
+		}
+	})
+	t.Run("postgres", func(t *testing.T) {
+		ss, db := replicaDB(t, 2)
+		a, b := ss[0], ss[1]
+		ctx := t.Context()
+		now := time.Unix(1_800_000_000, 0)
+		key := sha256.Sum256([]byte("user:acct:alice@example.com"))
+		attempt := func(s *sqlstore.Store, kind string, key []byte, at time.Time) time.Duration {
+			t.Helper()
+			w, err := s.AttemptSlowdown(ctx, kind, key, at, delays, forget)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return w
+		}
+		// Failures alternate between the replicas: two free, the third
+		// counted and followed by 1 s, which both see.
+		for i, s := range []*sqlstore.Store{a, b, a} {
+			if w := attempt(s, "user-login", key[:], now); w != 0 {
+				t.Fatalf("attempt %d: wait %v, want 0", i+1, w)
+			}
+		}
+		for i := range 10 {
+			if w := attempt([]*sqlstore.Store{a, b}[i%2], "user-login", key[:], now.Add(400*time.Millisecond)); w != 600*time.Millisecond {
+				t.Fatalf("attempt during the wait: wait %v, want 600ms on both replicas", w)
+			}
+		}
+		// Refused attempts were not counted: the next wait is 2 s.
+		if w := attempt(b, "user-login", key[:], now.Add(time.Second)); w != 0 {
+			t.Fatalf("after the wait: %v, want 0", w)
+		}
+		if w := attempt(a, "user-login", key[:], now.Add(time.Second)); w != 2*time.Second {
+			t.Fatalf("the next wait: %v, want 2s", w)
+		}
+		// Another kind and another key are apart.
+		other := sha256.Sum256([]byte("user:acct:bob@example.com"))
+		if attempt(a, "staff-login", key[:], now.Add(time.Second)) != 0 || attempt(b, "user-login", other[:], now.Add(time.Second)) != 0 {
+			t.Error("another kind or key shares the slow-down")
+		}
+		// The cap: the schedule's last delay applies to every further
+		// failure.
+		at := now.Add(3 * time.Second)
+		for range 5 {
+			if w := attempt(a, "user-login", key[:], at); w != 0 {
+				t.Fatalf("after the wait: %v", w)
+			}
+			at = at.Add(attempt(b, "user-login", key[:], at))
+		}
+		if w := attempt(b, "user-login", key[:], at.Add(-time.Millisecond)); w != time.Millisecond {
+			t.Errorf("capped wait: %v left a millisecond before it ends, want 1ms", w)
+		}
+		// Success through one replica clears the count for both.
+		if err := b.ForgetSlowdown(ctx, "user-login", key[:]); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if w := attempt([]*sqlstore.Store{a, b}[i%2], "user-login", key[:], at); w != 0 {
+				t.Fatalf("free attempt %d after success: wait %v", i+1, w)
+			}
+		}
+		// The count is forgotten an hour after the last counted attempt:
+		// the row is then expired, and an attempt counts from 1 again.
+		if w := attempt(a, "user-login", key[:], at.Add(forget)); w != 0 {
+			t.Fatalf("after the forget period: %v", w)
+		}
+		if w := attempt(a, "user-login", key[:], at.Add(forget)); w != 0 {
+			t.Fatalf("second failure after the forget period: %v, want free", w)
+		}
+		// Rows: key (last counted at+1h), staff-login/key and other (at
+		// now+1s). Expiry at now+1s+1h deletes the latter two only.
+		if n, err := a.ExpireSlowdowns(ctx, now.Add(time.Second+forget-time.Millisecond)); err != nil || n != 0 {
+			t.Errorf("ExpireSlowdowns before any is forgotten: %d, %v; want 0, nil", n, err)
+		}
+		if n, err := a.ExpireSlowdowns(ctx, now.Add(time.Second+forget)); err != nil || n != 2 {
+			t.Errorf("ExpireSlowdowns: %d, %v; want 2, nil", n, err)
+		}
+		var rows int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM login_slowdowns`).Scan(&rows); err != nil || rows != 1 {
+			t.Errorf("%d rows left, %v; want 1", rows, err)
+		}
+		if _, err := a.AttemptSlowdown(ctx, "user-login", key[:], now, nil, forget); !errs.Is(err, errs.Invalid) {
+			t.Errorf("no delays: got %v, want Invalid", err)
+		}
+		if _, err := a.AttemptSlowdown(ctx, "user-login", key[:], now, delays, time.Second); !errs.Is(err, errs.Invalid) {
+			t.Errorf("forget shorter than the cap: got %v, want Invalid", err)
+		}
+	})
+	t.Run("concurrent", func(t *testing.T) {
+		ss, _ := replicaDB(t, 2)
+		now := time.Unix(1_800_000_000, 0)
+		key := sha256.Sum256([]byte("user:acct:carol@example.com"))
+		// Attempts from both replicas at the same moment: exactly the two
+		// free ones and the first delayed one go ahead.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		allowed := 0
+		for i := range 20 {
+			wg.Go(func() {
+				w, err := ss[i%2].AttemptSlowdown(t.Context(), "user-login", key[:], now, delays, forget)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if w == 0 {
+					mu.Lock()
+					allowed++
+					mu.Unlock()
+				} else if w != time.Second {
+					t.Errorf("refused with wait %v, want 1s", w)
+				}
+			})
+		}
+		wg.Wait()
+		if allowed != 3 {
+			t.Errorf("%d of 20 concurrent attempts went ahead, want 3", allowed)
+		}
+	})
+}
