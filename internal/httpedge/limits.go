@@ -83,10 +83,9 @@ func DefaultLimits() Limits {
 // every front end (the API, the portal and the console), so a client
 // cannot double its budget by switching between them; for that, every
 // front end counts by the same keys (ClientKey, EmailKey, StaffEmailKey,
-// AccountKey). NewLimiters keeps the budgets in process; NewSharedLimiters
-// keeps them where every control replica spends from the same ones (the
-// slow-downs stay in process either way). They are safe for concurrent
-// use.
+// AccountKey). NewLimiters keeps the budgets and slow-downs in process;
+// NewSharedLimiters keeps them where every control replica spends from
+// the same ones. They are safe for concurrent use.
 type Limiters struct {
 	Signup, Login, Staff, Enroll, Verify, Reset, Check ratelimit.Budget
 	// UserLogin and StaffLogin slow failed logins down per account.
@@ -161,14 +160,15 @@ func NewLimiters(l Limits, deviceKey []byte, clock func() time.Time, rand io.Rea
 	for i, f := range ls.fields() {
 		*f = local[i]
 	}
-	if err := ls.guards(l, deviceKey, clock, rand); err != nil {
+	if err := ls.guards(l, deviceKey, nil, clock, rand); err != nil {
 		return nil, err
 	}
 	return &ls, nil
 }
 
-// guards builds ls's per-account slow-downs of failed logins for l.
-func (ls *Limiters) guards(l Limits, deviceKey []byte, clock func() time.Time, rand io.Reader) error {
+// guards builds ls's per-account slow-downs of failed logins for l: kept
+// where sh says if sh is not nil, in process otherwise.
+func (ls *Limiters) guards(l Limits, deviceKey []byte, sh *Shared, clock func() time.Time, rand io.Reader) error {
 	d := DefaultLimits()
 	if deviceKey == nil {
 		deviceKey = make([]byte, 32)
@@ -188,35 +188,46 @@ func (ls *Limiters) guards(l Limits, deviceKey []byte, clock func() time.Time, r
 		dst   **LoginGuard
 		scope string
 	}{{&ls.UserLogin, "user"}, {&ls.StaffLogin, "staff"}} {
-		slow, err := ratelimit.NewBackoff(ratelimit.BackoffConfig{Free: free, Base: base, Max: maxWait,
+		local, err := ratelimit.NewBackoff(ratelimit.BackoffConfig{Free: free, Base: base, Max: maxWait,
 			Forget: max(slowForget, maxWait), MaxKeys: 100_000, Clock: clock, Rand: rand})
 		if err != nil {
 			return err
+		}
+		var slow ratelimit.Slowdown = local
+		if sh != nil {
+			if slow, err = ratelimit.NewSharedBackoff(ratelimit.SharedBackoffConfig{Kind: g.scope + "-login",
+				Keeper: sh.Keeper, Secret: sh.Secret, Fallback: local, Logger: sh.Logger}); err != nil {
+				return err
+			}
 		}
 		*g.dst = NewLoginGuard(slow, g.scope, deviceKey, rand)
 	}
 	return nil
 }
 
-// Shared is where NewSharedLimiters keeps the budgets.
+// Shared is where NewSharedLimiters keeps the budgets and slow-downs.
 type Shared struct {
 	// Spender keeps the budgets (sqlstore.Store.SpendBudget).
 	Spender ratelimit.Spender
+	// Keeper keeps the slow-downs of failed logins
+	// (sqlstore.Store.AttemptSlowdown).
+	Keeper ratelimit.SlowdownKeeper
 	// Secret keys the hash of every limited key; every replica must use
 	// the same (at least 32 bytes).
 	Secret []byte
-	// Logger reports the Spender failing and recovering.
+	// Logger reports the Spender or the Keeper failing and recovering.
 	Logger *slog.Logger
 	// DeviceKey signs the device tokens of the login slow-downs, as
 	// NewLimiters' deviceKey.
 	DeviceKey []byte
 }
 
-// NewSharedLimiters builds limiters for l whose budgets sh keeps, so that
-// control replicas sharing it allow together what one would. While sh's
-// Spender fails, each falls back to an in-process limiter of the same
-// budget (see ratelimit.Shared). The per-account slow-downs of failed
-// logins stay in process.
+// NewSharedLimiters builds limiters for l whose budgets and per-account
+// slow-downs of failed logins sh keeps, so that control replicas sharing
+// it allow together what one would: a failed login through one replica
+// slows the account down on every replica. While sh's Spender or Keeper
+// fails, each falls back to an in-process limiter or slow-down of the
+// same budget (see ratelimit.Shared and ratelimit.SharedBackoff).
 func NewSharedLimiters(l Limits, sh Shared, clock func() time.Time, rand io.Reader) (*Limiters, error) {
 	local, err := newLocal(l, clock, rand)
 	if err != nil {
@@ -230,7 +241,7 @@ func NewSharedLimiters(l Limits, sh Shared, clock func() time.Time, rand io.Read
 			return nil, err
 		}
 	}
-	if err := ls.guards(l, sh.DeviceKey, clock, rand); err != nil {
+	if err := ls.guards(l, sh.DeviceKey, &sh, clock, rand); err != nil {
 		return nil, err
 	}
 	return &ls, nil

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +21,27 @@ type budgetCall struct {
 	burst    int
 }
 
-// recordingSpender records what it is asked to spend and allows it all.
-type recordingSpender struct{ calls []budgetCall }
+// recordingSpender records what it is asked to spend and allows it all;
+// it keeps slow-downs too, recording their kinds and schedules and
+// letting every attempt go ahead.
+type recordingSpender struct {
+	calls []budgetCall
+	slows []slowCall
+}
+
+// slowCall is one attempt a SlowdownKeeper received.
+type slowCall struct {
+	kind   string
+	delays []time.Duration
+	forget time.Duration
+}
+
+func (r *recordingSpender) AttemptSlowdown(_ context.Context, kind string, _ []byte, _ time.Time, delays []time.Duration, forget time.Duration) (time.Duration, error) {
+	r.slows = append(r.slows, slowCall{kind, delays, forget})
+	return 0, nil
+}
+
+func (r *recordingSpender) ForgetSlowdown(context.Context, string, []byte) error { return nil }
 
 func (r *recordingSpender) SpendBudget(_ context.Context, bucket string, _ []byte, _ time.Time, interval time.Duration, burst int) (bool, error) {
 	r.calls = append(r.calls, budgetCall{bucket, interval, burst})
@@ -29,10 +49,11 @@ func (r *recordingSpender) SpendBudget(_ context.Context, bucket string, _ []byt
 }
 
 // TestNewSharedLimiters checks that each shared limiter spends from its
-// own bucket with the budget Limits gives it.
+// own bucket with the budget Limits gives it, and that the user and staff
+// login slow-downs are shared, apart, on the schedule Limits gives them.
 func TestNewSharedLimiters(t *testing.T) {
 	sp := &recordingSpender{}
-	ls, err := NewSharedLimiters(DefaultLimits(), Shared{Spender: sp, Secret: make([]byte, 32), Logger: slog.New(slog.DiscardHandler)}, time.Now, nil)
+	ls, err := NewSharedLimiters(DefaultLimits(), Shared{Spender: sp, Keeper: sp, Secret: make([]byte, 32), Logger: slog.New(slog.DiscardHandler)}, time.Now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +79,32 @@ func TestNewSharedLimiters(t *testing.T) {
 			t.Errorf("call %d: got %+v, want %+v", i, c, want[i])
 		}
 	}
-	if _, err := NewSharedLimiters(DefaultLimits(), Shared{Spender: sp, Secret: make([]byte, 8), Logger: slog.New(slog.DiscardHandler)}, time.Now, nil); err == nil {
+	if _, err := ls.UserLogin.Begin("alice@example.com", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ls.StaffLogin.Begin("alice@example.com", ""); err != nil {
+		t.Fatal(err)
+	}
+	// 5 free failures, then 1 s doubling to 15 minutes (1 s × 2^10 is
+	// over it), forgotten after a day.
+	delays := make([]time.Duration, DefaultSlowFree, DefaultSlowFree+11)
+	for d := DefaultSlowBase; d < DefaultSlowMax; d *= 2 {
+		delays = append(delays, d)
+	}
+	delays = append(delays, DefaultSlowMax)
+	if len(sp.slows) != 2 {
+		t.Fatalf("got %d slow-down attempts, want 2", len(sp.slows))
+	}
+	for i, kind := range []string{"user-login", "staff-login"} {
+		if c := sp.slows[i]; c.kind != kind || !slices.Equal(c.delays, delays) || c.forget != 24*time.Hour {
+			t.Errorf("slow-down %d: got %+v, want %s on %v, forgotten after a day", i, c, kind, delays)
+		}
+	}
+	if _, err := NewSharedLimiters(DefaultLimits(), Shared{Spender: sp, Keeper: sp, Secret: make([]byte, 8), Logger: slog.New(slog.DiscardHandler)}, time.Now, nil); err == nil {
 		t.Error("a short secret was accepted")
+	}
+	if _, err := NewSharedLimiters(DefaultLimits(), Shared{Spender: sp, Secret: make([]byte, 32), Logger: slog.New(slog.DiscardHandler)}, time.Now, nil); err == nil {
+		t.Error("shared limiters without a keeper of slow-downs were built")
 	}
 }
 

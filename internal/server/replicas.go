@@ -19,11 +19,13 @@ import (
 //     polls at once (sqlstore.Store.ListenPeerFeed);
 //   - the housekeeping Jobs run on one replica at a time, the one holding
 //     a session-level advisory lock (sqlstore.Store.Lead);
-//   - the rate limits' budgets are kept in the database, so that the
-//     replicas together allow what one would (sqlstore.Store.SpendBudget).
+//   - the rate limits' budgets and the per-account slow-downs of failed
+//     logins are kept in the database, so that the replicas together
+//     allow what one would (sqlstore.Store.SpendBudget and
+//     AttemptSlowdown).
 //
 // On SQLite there is one server process: none of this applies, and the
-// housekeeping and the rate limits stay in process.
+// housekeeping, the rate limits and the slow-downs stay in process.
 
 // replicaStore is what a store that replicas share offers.
 type replicaStore interface {
@@ -32,6 +34,8 @@ type replicaStore interface {
 	Lead(ctx context.Context, cfg sqlstore.LeadConfig) error
 	ratelimit.Spender
 	ExpireBudgets(ctx context.Context, now time.Time) (int64, error)
+	ratelimit.SlowdownKeeper
+	ExpireSlowdowns(ctx context.Context, now time.Time) (int64, error)
 }
 
 // housekeepingLock is the key of the advisory lock whose holder runs the
@@ -107,7 +111,8 @@ func (s *Server) background(ctx context.Context) (stop func()) {
 }
 
 // replicaJobs returns the housekeeping only replicas need: the expiry of
-// the shared rate-limit budgets that are full again.
+// the shared rate-limit budgets that are full again, and of the shared
+// slow-downs whose count is forgotten.
 func (s *Server) replicaJobs() []jobs.Job {
 	rs, ok := s.replicas()
 	if !ok {
@@ -115,6 +120,8 @@ func (s *Server) replicaJobs() []jobs.Job {
 	}
 	return []jobs.Job{{Name: "expire rate budgets", Every: time.Minute, Run: func(ctx context.Context) (int64, error) {
 		return rs.ExpireBudgets(ctx, s.deps.Clock())
+	}}, {Name: "expire login slow-downs", Every: time.Minute, Run: func(ctx context.Context) (int64, error) {
+		return rs.ExpireSlowdowns(ctx, s.deps.Clock())
 	}}}
 }
 

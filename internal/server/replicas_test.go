@@ -224,14 +224,16 @@ func leader(t *testing.T, rs []*replica, live []bool) int {
 // that gateway polls on one replica wake at once for a device added
 // through another (before and after the kill), that the housekeeping runs
 // on exactly one replica and is taken over when that one is killed, and
-// that the rate limits are one budget for all three, not three.
+// that the rate limits and the slow-downs of failed logins are one budget
+// for all three, not three.
 func TestReplicas(t *testing.T) {
 	url := storetest.PostgresURL(t)
 	db := storetest.PostgresDB(t, url)
 	keyring := filepath.Join(t.TempDir(), "keyring") // the vault creates it, mode 0700
 	const resetBurst = 4
 	lim := httpedge.Limits{SignupPerHour: 1e6, SignupBurst: 1e4, LoginPerHour: 1e6, LoginBurst: 1e4,
-		VerifyPerHour: 1e6, VerifyBurst: 1e4, ResetPerHour: 0.01, ResetBurst: resetBurst}
+		VerifyPerHour: 1e6, VerifyBurst: 1e4, ResetPerHour: 0.01, ResetBurst: resetBurst,
+		SlowFree: 2, SlowBase: time.Hour, SlowMax: time.Hour}
 	spec := replicaSpec{Database: url, Keyring: keyring, Limits: lim}
 	var rs []*replica
 	for range 3 {
@@ -339,6 +341,17 @@ func TestReplicas(t *testing.T) {
 	}
 	if got := resets([]int{0, 1, 2}, 3*resetBurst); got != resetBurst {
 		t.Fatalf("%d of %d password-reset requests through three replicas allowed, want the one budget of %d", got, 3*resetBurst, resetBurst)
+	}
+	// Slow-downs: one failed login through each replica (two are free,
+	// the third sets an hour's wait) slows the account down on all three.
+	badLogin := map[string]string{"email": "replicas@example.com", "password": "not the password at all"}
+	for _, r := range rs {
+		r.with(t).want("POST", "/api/v1/sessions", "", badLogin, http.StatusUnauthorized)
+	}
+	for i, r := range rs {
+		if st, _ := r.with(t).call("POST", "/api/v1/sessions", "", badLogin); st != http.StatusTooManyRequests {
+			t.Errorf("a login through replica %d after three failures spread over the replicas: %d, want 429", i, st)
+		}
 	}
 
 	// Kill the replica that runs the housekeeping.

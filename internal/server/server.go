@@ -367,7 +367,7 @@ func (s *Server) handler() (http.Handler, error) {
 	deviceKey := s.Vault.DeriveKey("login device tokens")
 	limiters, err := httpedge.NewLimiters(limits, deviceKey, d.Clock, d.Rand)
 	if rs, ok := s.replicas(); ok {
-		limiters, err = httpedge.NewSharedLimiters(limits, httpedge.Shared{Spender: rs,
+		limiters, err = httpedge.NewSharedLimiters(limits, httpedge.Shared{Spender: rs, Keeper: rs,
 			Secret: s.Vault.DeriveKey("shared rate limit keys"), Logger: d.Logger, DeviceKey: deviceKey}, d.Clock, d.Rand)
 	}
 	if err != nil {
