@@ -12,10 +12,9 @@ import (
 	"time"
 )
 
-// Slowdown delays repeated failures by key; *Backoff is the in-memory
-// implementation. Front ends hold slowdowns through this interface, so
-// that their state can later be kept elsewhere (shared by several
-// replicas).
+// Slowdown delays repeated failures by key: *Backoff keeps the counts in
+// memory, *SharedBackoff where several replicas share them. Front ends
+// hold slowdowns through this interface.
 type Slowdown interface {
 	// Attempt reserves an attempt for key. It returns 0 if the attempt may
 	// go ahead, and otherwise how long until one may (nothing is counted).

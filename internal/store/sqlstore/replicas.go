@@ -15,9 +15,10 @@ import (
 // What control replicas sharing one PostgreSQL database use to stay in
 // step: notifications of peer-feed changes (ListenPeerFeed), a leader
 // for the housekeeping (Lead), shared rate-limit budgets (SpendBudget)
-// and shared slow-downs of failed logins (AttemptSlowdown). Each of the first two holds a dedicated connection of
-// its own, outside the store's pool, since a session-level LISTEN or
-// advisory lock belongs to one connection.
+// and shared slow-downs of failed logins (AttemptSlowdown). Each of the
+// first two holds a dedicated connection of its own, outside the store's
+// pool, since a session-level LISTEN or advisory lock belongs to one
+// connection.
 
 // PeerFeedChannel is the PostgreSQL notification channel on which every
 // change of the peer feed is announced, in the changing transaction (a
