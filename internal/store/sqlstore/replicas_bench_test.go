@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"testing"
@@ -76,4 +77,52 @@ func BenchmarkPeerFeedNotify(b *testing.B) {
 	b.ReportMetric(on, "notify-devices/s")
 	b.ReportMetric(off, "silent-devices/s")
 	b.ReportMetric(on/off, "ratio")
+}
+
+// BenchmarkAttemptSlowdown measures what sharing a login's slow-down costs
+// on PostgreSQL, against its peer, the shared per-address budget every
+// login already spends (SpendBudget): rounds of 500 calls over 1,000 keys
+// (one caller) alternate between the two, each call counted and written
+// (no delay, an ample budget), and it reports each one's median time per
+// call over the rounds and their ratio.
+func BenchmarkAttemptSlowdown(b *testing.B) {
+	s := storetest.Postgres(b, storetest.DefaultPool())
+	const keys, perRound = 1000, 500
+	digests := make([][]byte, keys)
+	for i := range digests {
+		d := sha256.Sum256(fmt.Appendf(nil, "user:acct:%d@example.com", i))
+		digests[i] = d[:]
+	}
+	delays := []time.Duration{0}
+	times := map[bool][]float64{}
+	n := 0
+	round := func(slow bool) {
+		start := time.Now()
+		for range perRound {
+			d, now := digests[n%keys], time.Now()
+			var err error
+			if slow {
+				_, err = s.AttemptSlowdown(b.Context(), "user-login", d, now, delays, time.Hour)
+			} else {
+				_, err = s.SpendBudget(b.Context(), "login", d, now, time.Millisecond, 1_000_000)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		times[slow] = append(times[slow], float64(time.Since(start).Microseconds())/perRound)
+	}
+	for i := 0; b.Loop(); i++ {
+		round(i%2 == 0)
+		round(i%2 != 0)
+	}
+	median := func(v []float64) float64 {
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	slow, budget := median(times[true]), median(times[false])
+	b.ReportMetric(slow, "slowdown-µs/call")
+	b.ReportMetric(budget, "budget-µs/call")
+	b.ReportMetric(slow/budget, "ratio")
 }
