@@ -24,7 +24,9 @@ const importRows = 500
 // row would take too long; it uses multi-row INSERTs.
 //
 // Accounts are stored as CreateAccount stores them (an empty Status means
-// active). Devices are stored as CreateDevice stores them, with these
+// active). Devices are stored as CreateDevice stores them, name index
+// included (a device without one is left for devices.Service.IndexNames,
+// as one written before names were indexed), with these
 // differences: neither the account's status nor a device limit is checked,
 // and addresses come from the allocator's next offsets only, never from
 // the free list of released ones. Each device gets one peer-feed entry, in
@@ -97,7 +99,7 @@ func (s *Store) importDevices(ctx context.Context, tx *sql.Tx, devices iter.Seq[
 		return 0, fmt.Errorf("read allocator: %w", err)
 	}
 	devs := s.newBulkInsert(ctx, tx, `INSERT INTO devices
-		(id, account_id, name, name_sealed, public_key, addr_offset, ipv4, ipv6, created_at, updated_at, dns_blocking, key_created_at) VALUES `, 12)
+		(id, account_id, name, name_sealed, public_key, addr_offset, ipv4, ipv6, created_at, updated_at, dns_blocking, key_created_at, name_index) VALUES `, 13)
 	defer devs.close()
 	feed := s.newBulkInsert(ctx, tx, `INSERT INTO peer_changes
 		(version, device_id, public_key, ipv4, ipv6, removed, created_at) VALUES `, 7)
@@ -123,7 +125,7 @@ func (s *Store) importDevices(ctx context.Context, tx *sql.Tx, devices iter.Seq[
 			updated = d.CreatedAt
 		}
 		if err := devs.add(d.ID, d.AccountID, "", nullBytes(d.SealedName), d.PublicKey, next, v4.String(), v6.String(),
-			unix(d.CreatedAt), unix(updated), d.DNSBlocking, unix(d.CreatedAt)); err != nil {
+			unix(d.CreatedAt), unix(updated), d.DNSBlocking, unix(d.CreatedAt), nullBytes(d.NameIndex)); err != nil {
 			return 0, mapErr(err, "device or public key already registered")
 		}
 		version++

@@ -28,7 +28,8 @@ func importDevices(from, n, accounts int) iter.Seq[store.Device] {
 	return func(yield func(store.Device) bool) {
 		for i := from; i < from+n; i++ {
 			if !yield(store.Device{ID: fmt.Sprintf("dev-%d", i), AccountID: fmt.Sprintf("acct-%d", i%accounts),
-				SealedName: []byte("bulk"), PublicKey: storetest.PublicKey(i), CreatedAt: time.Unix(1e9+int64(i), 0)}) {
+				SealedName: []byte("bulk"), NameIndex: []byte(fmt.Sprintf("ix-%d", i)), PublicKey: storetest.PublicKey(i),
+				CreatedAt: time.Unix(1e9+int64(i), 0)}) {
 				return
 			}
 		}
@@ -65,8 +66,14 @@ func TestImport(t *testing.T) {
 			}
 			// Device i follows the device created before the import.
 			want4 := first.IPv4.Next().Next()
-			if d := ds[0]; d.ID != "dev-1" || d.IPv4 != want4 || !d.CreatedAt.Equal(time.Unix(1e9+1, 0)) || !d.UpdatedAt.Equal(d.CreatedAt) {
-				t.Fatalf("imported device: got %+v, want dev-1 at %v", d, want4)
+			if d := ds[0]; d.ID != "dev-1" || d.IPv4 != want4 || !d.CreatedAt.Equal(time.Unix(1e9+1, 0)) || !d.UpdatedAt.Equal(d.CreatedAt) ||
+				string(d.NameIndex) != "ix-1" {
+				t.Fatalf("imported device: got %+v, want dev-1 at %v with name index ix-1", d, want4)
+			}
+			// Imported devices keep their name index: only the device
+			// created without one is left to index.
+			if ids, err := s.UnindexedDeviceAccounts(ctx, "", 10); err != nil || len(ids) != 1 || ids[0] != "acct-first" {
+				t.Fatalf("UnindexedDeviceAccounts: got %v, %v; want [acct-first]", ids, err)
 			}
 
 			peers, version, err := storetest.Snapshot(ctx, s)
