@@ -27,7 +27,9 @@ func (e *entry) free() bool { return e.id == 0 }
 // lets connect, with its device ID and tunnel addresses. It is built for a
 // million entries: entries live in one pointer-free slab, device IDs and
 // addresses in one byte arena, and the two lookup tables (by key and by
-// device ID) are open-addressed arrays of 32-bit entry numbers. No entry
+// device ID) are open-addressed arrays of 32-bit slots, each an entry
+// number and 8 bits of its hash, so that a probe reads the slab only for
+// a likely match (a lookup of an absent key usually reads no entry). No entry
 // costs a Go string, slice or map bucket of its own, and the usual device
 // IDs and address pairs are stored in compact forms (see record.go). See
 // Bytes.
@@ -41,7 +43,7 @@ func (e *entry) free() bool { return e.id == 0 }
 type Index struct {
 	seed    maphash.Seed
 	pools   poolPair
-	byKey   []uint32 // entry number+1, or 0 for an empty slot
+	byKey   []uint32 // slots: tag | entry number+1, or 0 when empty
 	byDev   []uint32
 	entries []entry
 	free    uint32 // first free entry number+1, or 0
@@ -75,7 +77,7 @@ const entrySize = 40 // size of entry, checked by a test
 // Errors of Admit.
 var (
 	errInvalid = errors.New("peers: invalid device ID or addresses")
-	errFull    = errors.New("peers: index full (4 GiB of device IDs and addresses)")
+	errFull    = errors.New("peers: index full (16,777,215 keys, or 4 GiB of device IDs and addresses)")
 )
 
 // Admitted describes what one Admit changed.
@@ -95,7 +97,8 @@ type Admitted struct {
 // replacing whatever the index held for that key or device. It returns an
 // error, and changes nothing, if the device ID is empty or longer than
 // MaxDeviceIDLen, if p has no address or more than MaxAddrs of a family,
-// or if the arena of device IDs and addresses would pass 4 GiB. Addresses
+// or if the index would pass MaxEntries keys or 4 GiB of device IDs and
+// addresses. Addresses
 // are kept in the order given, IPv4 first; FromProto sorts them.
 func (x *Index) Admit(p Peer) (Admitted, error) {
 	var res Admitted
@@ -125,9 +128,13 @@ func (x *Index) Admit(p Peer) (Admitted, error) {
 			return res, nil
 		}
 	}
+	if !found && x.free == 0 && len(x.entries) >= MaxEntries {
+		x.arena = x.arena[:start]
+		return res, errFull
+	}
 	// A device has one key: its other key, if any, is displaced. Entry
 	// numbers are stable, so ei survives the removal.
-	if other, ok := x.lookupDev(p.DeviceID); ok && (!found || other != ei) {
+	if other, ok := x.lookupStored(rec[:m.id&lenMask], m.id); ok && (!found || other != ei) {
 		res.Displaced = x.entries[other].key
 		x.removeEntry(other)
 	}
@@ -136,19 +143,19 @@ func (x *Index) Admit(p Peer) (Admitted, error) {
 		idLen := int(m.id & lenMask)
 		res.AddrsChanged = e.n4 != m.n4 || e.n6 != m.n6 ||
 			!bytes.Equal(x.record(e)[e.id&lenMask:], rec[idLen:])
-		x.deleteSlot(x.byDev, ei, x.devHome) // before the record changes
+		x.deleteSlot(x.byDev, ei, x.devHash) // before the record changes
 		x.garbage += e.recordLen()
 	} else {
 		x.growIfNeeded()
 		ei = x.allocEntry()
 		x.entries[ei].key = p.Key
-		x.insertSlot(x.byKey, ei, x.keyHome(ei))
+		x.insertSlot(x.byKey, ei, x.keyHash(&p.Key))
 		x.live++
 		res.New = true
 	}
 	e := &x.entries[ei]
 	e.off, e.meta, e.mark = uint32(start), m, x.epoch
-	x.insertSlot(x.byDev, ei, x.devHome(ei))
+	x.insertSlot(x.byDev, ei, x.devHash(ei))
 	return res, nil
 }
 
@@ -308,8 +315,8 @@ func (x *Index) allocEntry() uint32 {
 // removeEntry drops entry ei from both tables and frees it.
 func (x *Index) removeEntry(ei uint32) {
 	e := &x.entries[ei]
-	x.deleteSlot(x.byKey, ei, x.keyHome)
-	x.deleteSlot(x.byDev, ei, x.devHome)
+	x.deleteSlot(x.byKey, ei, x.keyHashOf)
+	x.deleteSlot(x.byDev, ei, x.devHash)
 	x.garbage += e.recordLen()
 	*e = entry{off: x.free}
 	x.free = ei + 1
@@ -341,31 +348,46 @@ func (x *Index) compact() {
 	x.garbage = 0
 }
 
-// The hash tables: linear probing over power-of-two arrays of entry
-// numbers+1, with backward-shift deletion, so there are no tombstones.
-// Keys are hashed with a per-index random seed: the feed's keys are chosen
-// by users, who must not be able to pick colliding ones.
+// The hash tables: linear probing over power-of-two arrays of slots, with
+// backward-shift deletion, so there are no tombstones. A slot holds an
+// entry number+1 in its low 24 bits and the top 8 bits of the entry's hash
+// (its tag) above them; 0 is an empty slot. The low bits of the hash pick
+// the home slot. Keys are hashed with a per-index random seed: the feed's
+// keys are chosen by users, who must not be able to pick colliding ones.
+
+// MaxEntries is the most keys an Index holds: entry numbers take 24 bits
+// of a slot.
+const MaxEntries = 1<<24 - 1
+
+const (
+	slotIndex = 1<<24 - 1 // the entry number+1 bits of a slot
+	tagShift  = 24
+)
+
+// slotOf returns the slot of entry ei with hash h.
+func slotOf(ei uint32, h uint64) uint32 { return uint32(h>>56)<<tagShift | (ei + 1) }
+
+// tagOf returns the tag bits a slot for hash h carries.
+func tagOf(h uint64) uint32 { return uint32(h>>56) << tagShift }
 
 func (x *Index) keyHash(k *wgkey.PublicKey) uint64 { return maphash.Bytes(x.seed, k[:]) }
 
-func (x *Index) keyHome(ei uint32) int {
-	return int(x.keyHash(&x.entries[ei].key) & uint64(len(x.byKey)-1))
-}
+func (x *Index) keyHashOf(ei uint32) uint64 { return x.keyHash(&x.entries[ei].key) }
 
-// devHome hashes the stored form of a device ID, as lookupDev does.
-func (x *Index) devHome(ei uint32) int {
-	return int(maphash.Bytes(x.seed, x.storedIDOf(&x.entries[ei])) & uint64(len(x.byDev)-1))
-}
+// devHash hashes the stored form of entry ei's device ID, as lookupDev
+// does.
+func (x *Index) devHash(ei uint32) uint64 { return maphash.Bytes(x.seed, x.storedIDOf(&x.entries[ei])) }
 
 func (x *Index) lookupKey(k *wgkey.PublicKey) (uint32, bool) {
-	mask := len(x.byKey) - 1
-	for i := int(x.keyHash(k)) & mask; ; i = (i + 1) & mask {
+	h := x.keyHash(k)
+	tag, mask := tagOf(h), len(x.byKey)-1
+	for i := int(h) & mask; ; i = (i + 1) & mask {
 		v := x.byKey[i]
 		if v == 0 {
 			return 0, false
 		}
-		if x.entries[v-1].key == *k {
-			return v - 1, true
+		if v&^slotIndex == tag && x.entries[v&slotIndex-1].key == *k {
+			return v&slotIndex - 1, true
 		}
 	}
 }
@@ -373,40 +395,49 @@ func (x *Index) lookupKey(k *wgkey.PublicKey) (uint32, bool) {
 func (x *Index) lookupDev(id string) (uint32, bool) {
 	var buf [packedIDLen]byte
 	sid, sm := storedID(id, &buf)
-	mask := len(x.byDev) - 1
-	for i := int(maphash.Bytes(x.seed, sid)) & mask; ; i = (i + 1) & mask {
+	return x.lookupStored(sid, sm)
+}
+
+// lookupStored finds the entry of the device ID whose stored form is sid
+// with length byte sm.
+func (x *Index) lookupStored(sid []byte, sm uint8) (uint32, bool) {
+	h := maphash.Bytes(x.seed, sid)
+	tag, mask := tagOf(h), len(x.byDev)-1
+	for i := int(h) & mask; ; i = (i + 1) & mask {
 		v := x.byDev[i]
 		if v == 0 {
 			return 0, false
 		}
-		if x.sameDevice(v-1, sid, sm) {
-			return v - 1, true
+		if v&^slotIndex == tag && x.sameDevice(v&slotIndex-1, sid, sm) {
+			return v&slotIndex - 1, true
 		}
 	}
 }
 
-func (x *Index) insertSlot(tab []uint32, ei uint32, home int) {
+// insertSlot adds entry ei, with hash h, to tab.
+func (x *Index) insertSlot(tab []uint32, ei uint32, h uint64) {
 	mask := len(tab) - 1
-	i := home
+	i := int(h) & mask
 	for tab[i] != 0 {
 		i = (i + 1) & mask
 	}
-	tab[i] = ei + 1
+	tab[i] = slotOf(ei, h)
 }
 
-// deleteSlot removes entry ei from tab, shifting later members of its
-// probe run back so that every lookup still finds them.
-func (x *Index) deleteSlot(tab []uint32, ei uint32, home func(uint32) int) {
+// deleteSlot removes entry ei from tab, whose entries hash with hash,
+// shifting later members of its probe run back so that every lookup still
+// finds them.
+func (x *Index) deleteSlot(tab []uint32, ei uint32, hash func(uint32) uint64) {
 	mask := len(tab) - 1
-	i := home(ei)
-	for tab[i] != ei+1 {
+	i := int(hash(ei)) & mask
+	for tab[i]&slotIndex != ei+1 {
 		if tab[i] == 0 {
 			return // not present
 		}
 		i = (i + 1) & mask
 	}
 	for j := (i + 1) & mask; tab[j] != 0; j = (j + 1) & mask {
-		h := home(tab[j] - 1)
+		h := int(hash(tab[j]&slotIndex-1)) & mask
 		// tab[j] may move to the hole at i unless its home lies
 		// cyclically in (i, j].
 		if (j > i && (h <= i || h > j)) || (j < i && h <= i && h > j) {
@@ -432,7 +463,7 @@ func (x *Index) resize(n int) {
 			continue
 		}
 		ei := uint32(i)
-		x.insertSlot(x.byKey, ei, x.keyHome(ei))
-		x.insertSlot(x.byDev, ei, x.devHome(ei))
+		x.insertSlot(x.byKey, ei, x.keyHashOf(ei))
+		x.insertSlot(x.byDev, ei, x.devHash(ei))
 	}
 }
