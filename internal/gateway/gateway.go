@@ -447,7 +447,7 @@ func (g *Gateway) syncPeers(ctx context.Context) {
 				begun = true
 			},
 			Peer: func(r gwproto.PeerRecord) error {
-				g.peers.AddPeer(peerOf(r))
+				g.peers.AddRecord(r)
 				return nil
 			},
 		})
@@ -509,18 +509,6 @@ func (g *Gateway) applyUpdate(upd control.Update) peers.Result {
 	}
 	g.peersRemoved(res.Unconfigured)
 	return res
-}
-
-// peerOf converts a decoded snapshot record for the peer manager, which
-// validates it.
-func peerOf(r gwproto.PeerRecord) peers.Peer {
-	p := peers.Peer{DeviceID: r.DeviceID, Key: r.Key, Addrs: make([]netip.Addr, 0, 2)}
-	for _, a := range []netip.Addr{r.IPv4, r.IPv6} {
-		if a.IsValid() {
-			p.Addrs = append(p.Addrs, a)
-		}
-	}
-	return p
 }
 
 // peersRemoved ends the sessions of peers removed from the device.

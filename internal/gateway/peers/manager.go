@@ -65,6 +65,8 @@ type Manager struct {
 	owners map[netip.Addr]wgkey.PublicKey
 	// stream counts the entries of a snapshot in progress.
 	stream Result
+	// scratch holds AddRecord's address lists.
+	scratch [2][2]netip.Addr
 	// Counts since the start, for the gateway's log; never per key.
 	ensureFailed uint64
 }
@@ -279,6 +281,29 @@ func (m *Manager) AddPeer(p Peer) {
 		return
 	}
 	m.addChecked(cp)
+}
+
+// AddRecord is AddPeer for a record of the binary snapshot, as
+// gwproto.DecodeSnapshot hands it over; it allocates nothing (a snapshot
+// adds a million entries). A record that fails Check counts as Rejected
+// and is not admitted.
+func (m *Manager) AddRecord(r gwproto.PeerRecord) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// The index copies what it keeps, so both address lists can live in
+	// m's scratch arrays, which the lock guards.
+	in := m.scratch[0][:0]
+	for _, a := range [2]netip.Addr{r.IPv4, r.IPv6} {
+		if a.IsValid() {
+			in = append(in, a)
+		}
+	}
+	p, err := Peer{DeviceID: r.DeviceID, Key: r.Key, Addrs: in}.check(m.pools, m.scratch[1][:0])
+	if err != nil {
+		m.stream.Rejected++
+		return
+	}
+	m.stream.add(m.admitLocked(p))
 }
 
 func (m *Manager) addChecked(p Peer) {

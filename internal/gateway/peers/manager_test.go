@@ -2,6 +2,7 @@ package peers
 
 import (
 	"crypto/rand"
+	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
@@ -404,3 +405,69 @@ func TestManagerRemovesByDevice(t *testing.T) {
 		}
 	}
 }
+
+// TestManagerAddRecord checks that a binary snapshot's records, streamed
+// through AddRecord, are admitted as AddPeer admits the same peers, that
+// a record AddPeer would refuse is refused, and that a record costs no
+// allocation once Begin has sized the index.
+func TestManagerAddRecord(t *testing.T) {
+	m, _, _ := newManager(t)
+	rec := func(id string, k byte, v4, v6 string) gwproto.PeerRecord {
+		r := gwproto.PeerRecord{DeviceID: id, Key: key(k)}
+		if v4 != "" {
+			r.IPv4 = netip.MustParseAddr(v4)
+		}
+		if v6 != "" {
+			r.IPv6 = netip.MustParseAddr(v6)
+		}
+		return r
+	}
+	m.Begin(0)
+	m.AddRecord(rec("a", 1, "100.64.0.2", "fd00:6e6e::2"))
+	m.AddRecord(rec("b", 2, "100.64.0.3", ""))
+	m.AddRecord(rec("c", 3, "", "fd00:6e6e::4"))
+	m.AddRecord(rec("d", 4, "8.8.8.8", "fd00:6e6e::5")) // outside the pools
+	m.AddRecord(rec("", 5, "100.64.0.6", ""))           // no device ID
+	m.AddRecord(rec("f", 6, "", ""))                    // no address
+	if res := m.Commit(); res.Added != 3 || res.Rejected != 3 {
+		t.Fatalf("Commit: got %+v, want 3 added, 3 rejected", res)
+	}
+	want := NewManager(ManagerConfig{Device: nopDevice{}, Pools: pools})
+	want.Begin(0)
+	want.AddPeer(peer("a", key(1), "fd00:6e6e::2", "100.64.0.2"))
+	want.AddPeer(peer("b", key(2), "100.64.0.3"))
+	want.AddPeer(peer("c", key(3), "fd00:6e6e::4"))
+	want.Commit()
+	for _, k := range []byte{1, 2, 3, 4, 5, 6} {
+		got, gok := m.index.Peer(key(k))
+		exp, eok := want.index.Peer(key(k))
+		if gok != eok || !samePeer(got, exp) {
+			t.Errorf("key %d: AddRecord gave %+v (%v), AddPeer %+v (%v)", k, got, gok, exp, eok)
+		}
+	}
+
+	recs := make([]gwproto.PeerRecord, 1000)
+	for i, p := range genPeers(len(recs)) {
+		recs[i] = gwproto.PeerRecord{DeviceID: p.DeviceID, Key: p.Key, IPv4: p.Addrs[0], IPv6: p.Addrs[1]}
+	}
+	m.Begin(len(recs))
+	next := 0
+	// AllocsPerRun runs the function once before counting: each run adds
+	// half of the records, all new.
+	if a := testing.AllocsPerRun(1, func() {
+		for _, r := range recs[next : next+len(recs)/2] {
+			m.AddRecord(r)
+		}
+		next += len(recs) / 2
+	}); a != 0 {
+		t.Errorf("AddRecord of %d new records: %v allocations, want 0", len(recs)/2, a)
+	}
+	if res := m.Commit(); res.Added != len(recs) || res.Dropped != 3 {
+		t.Errorf("Commit: got %+v, want %d added, 3 dropped", res, len(recs))
+	}
+}
+
+// nopDevice is a device that accepts every configuration.
+type nopDevice struct{}
+
+func (nopDevice) IpcSet(string) error { return nil }

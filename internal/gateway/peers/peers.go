@@ -61,13 +61,20 @@ func FromProto(p gwproto.Peer, pools []netip.Prefix) (Peer, error) {
 // addresses are sorted and deduplicated, in a new slice. The error never
 // contains the key or an address.
 func (p Peer) Check(pools []netip.Prefix) (Peer, error) {
+	return p.check(pools, make([]netip.Addr, 0, len(p.Addrs)))
+}
+
+// check is Check, appending the returned addresses to addrs[:0], which
+// must not share memory with p.Addrs: a caller that does not keep the
+// result can pass a buffer of its own and allocate nothing.
+func (p Peer) check(pools []netip.Prefix, addrs []netip.Addr) (Peer, error) {
 	if p.DeviceID == "" || len(p.DeviceID) > MaxDeviceIDLen {
 		return Peer{}, fmt.Errorf("peer: device ID empty or longer than %d bytes", MaxDeviceIDLen)
 	}
 	if len(p.Addrs) == 0 {
 		return Peer{}, fmt.Errorf("peer %s: no addresses", p.DeviceID)
 	}
-	addrs := make([]netip.Addr, 0, len(p.Addrs))
+	addrs = addrs[:0]
 	for _, a := range p.Addrs {
 		a = a.Unmap()
 		if !a.IsValid() || a.Zone() != "" {
