@@ -15,6 +15,9 @@
 //	go test -run '^$' -bench PeerPropagation -benchtime 200x ./bench/propagation
 //	NITRONET_BENCH_PEERS=1000000 go test -run '^$' -bench . -benchtime 3x -timeout 60m ./bench/propagation
 //
+// NITRONET_BENCH_PROFILE=DIR makes BenchmarkSnapshot write a CPU profile
+// of each way's loads, without the preload, to DIR.
+//
 // PostgreSQL runs too when NITRONET_TEST_POSTGRES is set (see package
 // storetest); otherwise those sub-benchmarks are skipped.
 package propagation

@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -50,6 +53,11 @@ import (
 // peak-heap-MB the largest growth of heap memory in use (objects live or
 // not yet swept, server and gateway together) above its level after a GC
 // before the snapshot, sampled every 2 ms.
+//
+// With NITRONET_BENCH_PROFILE set to a directory, each way writes a CPU
+// profile of its loads (the whole process, timer stopped or not, after
+// the setup) to ENGINE-WAY.cpu there, so that a profile is not drowned by
+// the preload.
 func BenchmarkSnapshot(b *testing.B) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		b.Run(engine, func(b *testing.B) {
@@ -68,7 +76,7 @@ func BenchmarkSnapshot(b *testing.B) {
 					u, err := c.Peers(b.Context(), 0, time.Second, control.Snapshot{
 						Begin: func(n int) { m.Begin(n) },
 						Peer: func(r gwproto.PeerRecord) error {
-							m.AddPeer(peerOf(r))
+							m.AddRecord(r)
 							return nil
 						},
 					})
@@ -95,6 +103,16 @@ func BenchmarkSnapshot(b *testing.B) {
 					var peak uint64
 					var size int64
 					var cpu time.Duration
+					if dir := os.Getenv("NITRONET_BENCH_PROFILE"); dir != "" {
+						f, err := os.Create(filepath.Join(dir, engine+"-"+name+".cpu"))
+						if err != nil {
+							b.Fatal(err)
+						}
+						if err := pprof.StartCPUProfile(f); err != nil {
+							b.Fatal(err)
+						}
+						defer func() { pprof.StopCPUProfile(); f.Close() }()
+					}
 					for b.Loop() {
 						b.StopTimer()
 						runtime.GC()
@@ -132,18 +150,6 @@ func BenchmarkSnapshot(b *testing.B) {
 type nopDevice struct{}
 
 func (nopDevice) IpcSet(string) error { return nil }
-
-// peerOf converts a decoded record for the peer manager, as the gateway
-// does.
-func peerOf(r gwproto.PeerRecord) peers.Peer {
-	p := peers.Peer{DeviceID: r.DeviceID, Key: r.Key, Addrs: make([]netip.Addr, 0, 2)}
-	for _, a := range []netip.Addr{r.IPv4, r.IPv6} {
-		if a.IsValid() {
-			p.Addrs = append(p.Addrs, a)
-		}
-	}
-	return p
-}
 
 func rejected(n int) error {
 	if n > 0 {
