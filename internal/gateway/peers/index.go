@@ -51,13 +51,15 @@ type Index struct {
 	garbage int // arena bytes no record refers to
 	live    int
 	epoch   uint8
+	// maxEntries is MaxEntries; tests lower it.
+	maxEntries int
 }
 
 // NewIndex returns an empty Index. pools, the tunnel pools (one IPv4 and
 // one IPv6 prefix), are optional: with them, an address pair at the same
 // offset in both pools is stored as its IPv4 address alone.
 func NewIndex(pools ...netip.Prefix) *Index {
-	x := &Index{seed: maphash.MakeSeed(), pools: newPools(pools)}
+	x := &Index{seed: maphash.MakeSeed(), pools: newPools(pools), maxEntries: MaxEntries}
 	x.byKey = make([]uint32, 1024)
 	x.byDev = make([]uint32, 1024)
 	return x
@@ -128,7 +130,7 @@ func (x *Index) Admit(p Peer) (Admitted, error) {
 			return res, nil
 		}
 	}
-	if !found && x.free == 0 && len(x.entries) >= MaxEntries {
+	if !found && x.free == 0 && len(x.entries) >= x.maxEntries {
 		x.arena = x.arena[:start]
 		return res, errFull
 	}

@@ -149,6 +149,34 @@ func TestIndexAdmitInvalid(t *testing.T) {
 	}
 }
 
+// TestIndexFull checks that the index refuses a key beyond its entry
+// limit (MaxEntries, lowered here), changing nothing, and takes one again
+// once a key has left.
+func TestIndexFull(t *testing.T) {
+	x := NewIndex(pools...)
+	x.maxEntries = 3
+	for i := range 3 {
+		mustAdmit(t, x, peer("d"+strconv.Itoa(i), key(byte(i+1)), "100.64.0."+strconv.Itoa(i+2)))
+	}
+	if _, err := x.Admit(peer("d3", key(4), "100.64.0.5")); err != errFull {
+		t.Fatalf("Admit beyond the limit: got %v, want errFull", err)
+	}
+	if x.Len() != 3 || x.Has(key(4)) {
+		t.Fatalf("after a refused Admit: Len %d, has the key %v", x.Len(), x.Has(key(4)))
+	}
+	// A key already admitted may still change.
+	if a := mustAdmit(t, x, peer("d0", key(1), "100.64.0.9")); !a.AddrsChanged {
+		t.Errorf("readdressing at the limit: got %+v", a)
+	}
+	x.Remove(key(2))
+	mustAdmit(t, x, peer("d3", key(4), "100.64.0.5"))
+	for _, k := range []byte{1, 3, 4} {
+		if !x.Has(key(k)) {
+			t.Errorf("key %d not admitted", k)
+		}
+	}
+}
+
 func TestIndexSnapshot(t *testing.T) {
 	x := NewIndex()
 	for i := range 10 {
