@@ -134,11 +134,13 @@ func preloadKey(i int) string {
 // preload bulk-inserts n devices, preloadPerAccount to an account, with
 // their accounts, in one sqlstore.Import (multi-row INSERTs in one
 // transaction); the accounts' sealed contact fields are placeholders that
-// nothing here decrypts. Each device has a name index, as CreateDevice
-// gives it: without one, the server's "seal plaintext" job, at its start,
-// would try to index the names of every preloaded account (and fail on
-// its placeholder key), a one-off migration of older data that would
-// compete with the measurement for the CPU.
+// nothing here decrypts. The accounts are verified and each device has
+// a name index, as registration through the service would leave them:
+// otherwise the server's start-up jobs would compete with the measurement
+// for the CPU, the "seal plaintext" job trying to index the names of every
+// preloaded account (and failing on its placeholder key), a one-off
+// migration of older data, and the retention sweep of unverified accounts
+// checking each of them for devices.
 func preload(ctx context.Context, st *sqlstore.Store, n int) error {
 	created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	accounts := func(yield func(store.Account) bool) {
@@ -152,8 +154,11 @@ func preload(ctx context.Context, st *sqlstore.Store, n int) error {
 				EmailIndex:   []byte("email-index-" + id),
 				MobileIndex:  []byte("mobile-index-" + id),
 				PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$preloaded",
-				Status:       store.StatusActive,
-				CreatedAt:    created,
+				// Verified, as an account must be to register a device.
+				EmailVerified:  true,
+				MobileVerified: true,
+				Status:         store.StatusActive,
+				CreatedAt:      created,
 			}) {
 				return
 			}
