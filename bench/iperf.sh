@@ -12,6 +12,11 @@
 #             client (`nitronet up`, TUN mode) in the client namespace, with
 #             the account and device made through the CLI (signup, verify
 #             with the codes from the server's outbox, device add)
+#   upstream_client  our gateway, as in "nitronet", but the client is a stock
+#             one: the upstream wireguard-go binary, configured by `wg
+#             setconf` from the config our server hands out (`nitronet
+#             device config`, with the Address, DNS and MTU lines that
+#             wg-quick would handle applied by `ip`)
 #   nitronet_tcp  the same, classical, with WireGuard over TCP (UDP-over-TCP):
 #             the gateway with --tcp-port 443 and `nitronet up --transport tcp`
 #   nitronet_multihop  the same, classical, with our gateway as the entry and
@@ -55,16 +60,23 @@
 #   PARALLEL=1            iperf3 parallel streams (-P)
 #   SCENARIOS="plain upstream nitronet quantum"
 #                         which scenarios to run (in this order each round);
+#                         upstream_client is off by default and, like
+#                         nitronet, compared with upstream round by round
 #                         nitronet_tcp and nitronet_multihop are off by
 #                         default and are compared with nitronet round by round
 #   WG_GO=path            wireguard-go binary to use instead of building one
 #   NITRONET=path         nitronet binary to use instead of building one
 #   KEEP_LOGS=dir         copy the processes' logs to dir before cleaning up
+#   PROFILE=dir           write a Go CPU profile of each run of our gateway
+#                         (`gateway --cpuprofile`) to dir, named
+#                         gateway-SCENARIO-ROUND.pprof (kept after cleanup)
 #
 # Output: progress on stderr; the report on stdout, ending with one line
 #   RESULT plain=MBPS upstream=MBPS nitronet=MBPS nitronet/upstream=RATIO paired-median=RATIO
-# (and quantum=MBPS quantum/nitronet=RATIO quantum-paired-median=RATIO when
-# SCENARIOS includes quantum) for scripts (medians in Mbit/s; the ratio of the medians; the median of
+# (and upstream_client=MBPS upstream_client/upstream=RATIO
+# upstream_client-paired-median=RATIO when SCENARIOS includes
+# upstream_client, and quantum=MBPS quantum/nitronet=RATIO
+# quantum-paired-median=RATIO when SCENARIOS includes quantum) for scripts (medians in Mbit/s; the ratio of the medians; the median of
 # the per-round nitronet/upstream ratios).
 set -euo pipefail
 
@@ -80,13 +92,15 @@ log() { echo "iperf.sh: $*" >&2; }
 for t in ip iperf3 wg ss awk sort; do command -v "$t" >/dev/null || die "missing $t (apt-get install -y iproute2 iperf3 wireguard-tools)"; done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 for s in $SCENARIOS; do
-	case $s in plain | upstream | nitronet | quantum | nitronet_tcp | nitronet_multihop) ;;
-	*) die "unknown scenario $s (want plain, upstream, nitronet, quantum, nitronet_tcp, nitronet_multihop)" ;;
+	case $s in plain | upstream | nitronet | upstream_client | quantum | nitronet_tcp | nitronet_multihop) ;;
+	*) die "unknown scenario $s (want plain, upstream, nitronet, upstream_client, quantum, nitronet_tcp, nitronet_multihop)" ;;
 	esac
 done
 want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 MODES="nitronet_tcp nitronet_multihop" # compared with nitronet, round by round
-ours() { want nitronet || want quantum || want nitronet_tcp || want nitronet_multihop; }
+ours() { want nitronet || want upstream_client || want quantum || want nitronet_tcp || want nitronet_multihop; }
+# The scenarios that need the upstream wireguard-go binary.
+wggo() { want upstream || want upstream_client; }
 if ours && [ -L /etc/resolv.conf ]; then
 	die "/etc/resolv.conf is a symlink: \`nitronet up\` in the client namespace could replace the host's file; run without the nitronet scenario"
 fi
@@ -201,13 +215,13 @@ wait_log() {
 }
 
 # ---- binaries ---------------------------------------------------------------
-if want upstream && [ -z "${WG_GO:-}" ]; then
+if wggo && [ -z "${WG_GO:-}" ]; then
 	command -v go >/dev/null || die "no go toolchain: set WG_GO"
 	log "building wireguard-go $(cd "$REPO" && go list -m -f '{{.Version}}' golang.zx2c4.com/wireguard) (the version in go.mod)..."
 	(cd "$REPO" && go build -o "$WORK/wireguard-go" golang.zx2c4.com/wireguard) || die "build wireguard-go failed"
 	WG_GO=$WORK/wireguard-go
 fi
-if want upstream; then [ -x "$WG_GO" ] || die "WG_GO=$WG_GO is not executable"; fi
+if wggo; then [ -x "$WG_GO" ] || die "WG_GO=$WG_GO is not executable"; fi
 if [ -z "${NITRONET:-}" ]; then
 	if ours; then
 		command -v go >/dev/null || die "no go toolchain: set NITRONET"
@@ -364,15 +378,25 @@ nitronet_setup() {
 	nn device add bench >>"$WORK/client-cli.log" 2>&1 || die "device add failed"
 }
 
-# nitronet_start ARGS...: starts our gateway (with the flags in GW_EXTRA, if
-# set), then `nitronet up ARGS...`.
-nitronet_start() {
+# gateway_start: starts our gateway (with the flags in GW_EXTRA, if set;
+# with --cpuprofile if PROFILE is set) and waits for its first sync.
+gateway_start() {
+	local prof=
+	if [ -n "${PROFILE:-}" ]; then
+		mkdir -p "$PROFILE"
+		prof="--cpuprofile $PROFILE/gateway-$SCENARIO-$ROUND.pprof"
+	fi
 	: >"$WORK/gateway.log"
 	ip netns exec "$G" "$NITRONET" gateway --server "$SERVER_URL" --token "$GW_TOKEN" --key-file "$WORK/gateway.key" \
-		--mode kernel --listen-port 51820 --uplink uplink0 --dns-upstream 198.19.0.2:53 ${GW_EXTRA:-} >"$WORK/gateway.log" 2>&1 &
+		--mode kernel --listen-port 51820 --uplink uplink0 --dns-upstream 198.19.0.2:53 ${GW_EXTRA:-} $prof >"$WORK/gateway.log" 2>&1 &
 	GW_PID=$!
 	# Up, and holding the client's device: the first full sync names it.
 	wait_log "nitronet gateway" 30 "$GW_PID" "$WORK/gateway.log" 'peers synced.* full=true .*admitted=[1-9]'
+}
+
+# nitronet_start ARGS...: starts our gateway, then `nitronet up ARGS...`.
+nitronet_start() {
+	gateway_start
 	: >"$WORK/up.log"
 	ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" NITRONET_SERVER="$SERVER_URL" "$NITRONET" up "$@" >"$WORK/up.log" 2>&1 &
 	UP_PID=$!
@@ -404,6 +428,39 @@ nitronet_multihop_down() {
 	stop_pid "$GWX_PID"
 	GWX_PID=
 }
+# upstream_client: our gateway, and in the client namespace the upstream
+# wireguard-go binary configured from the config our server hands out for
+# the device (`nitronet device config`): `wg setconf` takes the keys, the
+# endpoint and the allowed IPs; the lines only wg-quick reads (Address,
+# DNS, MTU) are applied with `ip` as wg-quick would, except that, as in the
+# upstream scenario, only the server's subnet is routed into the tunnel.
+upstream_client_up() {
+	gateway_start
+	nn device config bench --gateway bench >"$WORK/stock.conf" 2>>"$WORK/client-cli.log" || die "device config failed"
+	awk '/^[[:space:]]*(Address|DNS|MTU|Table|PreUp|PostUp|PreDown|PostDown|SaveConfig)[[:space:]]*=/ { next } { print }' \
+		"$WORK/stock.conf" >"$WORK/stock.wg"
+	local mtu addrs a
+	mtu=$(awk -F' *= *' '/^[[:space:]]*MTU[[:space:]]*=/ { print $2 }' "$WORK/stock.conf")
+	addrs=$(awk -F' *= *' '/^[[:space:]]*Address[[:space:]]*=/ { print $2 }' "$WORK/stock.conf" | tr ',' ' ')
+	[ -n "$addrs" ] || die "upstream_client: the device config has no Address"
+	ip netns exec "$C" "$WG_GO" -f "$WGC" >>"$WORK/wireguard-go-client.log" 2>&1 &
+	WGC_PID=$!
+	wait_for "wireguard-go client UAPI" 10 test -S "/var/run/wireguard/$WGC.sock"
+	inns "$C" wg setconf "$WGC" "$WORK/stock.wg"
+	for a in $addrs; do ip -n "$C" addr add "$a" dev "$WGC"; done
+	ip -n "$C" link set "$WGC" mtu "${mtu:-1420}" up
+	ip -n "$C" route replace 198.19.0.0/24 dev "$WGC" src "$(echo "$addrs" | tr ' ' '\n' | grep -m1 '\.' | cut -d/ -f1)"
+}
+upstream_client_down() {
+	ip -n "$C" route del 198.19.0.0/24 2>/dev/null || true
+	ip -n "$C" link del "$WGC" 2>/dev/null || true
+	stop_pid "$WGC_PID"
+	WGC_PID=
+	rm -f "/var/run/wireguard/$WGC.sock" "$WORK/stock.conf" "$WORK/stock.wg"
+	stop_pid "$GW_PID"
+	GW_PID=
+}
+
 nitronet_down() {
 	ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" "$NITRONET" down >/dev/null || die "nitronet down failed"
 	stop_pid "$UP_PID"
@@ -417,11 +474,13 @@ if ours; then nitronet_setup; fi
 # ---- rounds ---------------------------------------------------------------------
 declare -A SAMPLES
 PER_ROUND=()
+UC_ROUND=() # per-round upstream_client/upstream
 QR_ROUND=()
 declare -A VS_NITRONET # per-round ratios to nitronet of the issue-12 modes
 for ((r = 1; r <= ROUNDS; r++)); do
 	declare -A this=()
 	for s in $SCENARIOS; do
+		SCENARIO=$s ROUND=$r
 		"${s}_up"
 		wait_for "$s path" 30 reach
 		log "round $r/$ROUNDS: $s..."
@@ -433,6 +492,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	done
 	if [ -n "${this[upstream]:-}" ] && [ -n "${this[nitronet]:-}" ]; then
 		PER_ROUND+=("$(awk -v a="${this[nitronet]}" -v b="${this[upstream]}" 'BEGIN { printf "%.2f", a / b }')")
+	fi
+	if [ -n "${this[upstream]:-}" ] && [ -n "${this[upstream_client]:-}" ]; then
+		UC_ROUND+=("$(awk -v a="${this[upstream_client]}" -v b="${this[upstream]}" 'BEGIN { printf "%.2f", a / b }')")
 	fi
 	if [ -n "${this[nitronet]:-}" ] && [ -n "${this[quantum]:-}" ]; then
 		QR_ROUND+=("$(awk -v a="${this[quantum]}" -v b="${this[nitronet]}" 'BEGIN { printf "%.2f", a / b }')")
@@ -473,8 +535,15 @@ if [ ${#PER_ROUND[@]} -gt 0 ]; then
 	read -r pmed plo phi < <(printf '%s\n' "${PER_ROUND[@]}" | sort -g |
 		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')
 	printf 'nitronet/upstream per round: %s\n' "${PER_ROUND[*]}"
-	printf 'nitronet/upstream: %.2f (ratio of medians), %s (median of per-round ratios, range %s-%s); target >= 0.90\n' \
+	printf 'nitronet/upstream: %.2f (ratio of medians), %s (median of per-round ratios, range %s-%s); target >= 1.00\n' \
 		"$(awk -v a="${MEDIAN[nitronet]}" -v b="${MEDIAN[upstream]}" 'BEGIN { printf "%.2f", a / b }')" "$pmed" "$plo" "$phi"
+fi
+if [ ${#UC_ROUND[@]} -gt 0 ]; then
+	read -r umed ulo uhi < <(printf '%s\n' "${UC_ROUND[@]}" | sort -g |
+		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')
+	printf 'upstream_client/upstream per round: %s\n' "${UC_ROUND[*]}"
+	printf 'upstream_client/upstream: %.2f (ratio of medians), %s (median of per-round ratios, range %s-%s); target >= 1.00\n' \
+		"$(awk -v a="${MEDIAN[upstream_client]}" -v b="${MEDIAN[upstream]}" 'BEGIN { printf "%.2f", a / b }')" "$umed" "$ulo" "$uhi"
 fi
 if [ ${#QR_ROUND[@]} -gt 0 ]; then
 	read -r qmed qlo qhi < <(printf '%s\n' "${QR_ROUND[@]}" | sort -g |
@@ -494,6 +563,10 @@ for s in $SCENARIOS; do line+=" $s=${MEDIAN[$s]}"; done
 if [ -n "${MEDIAN[upstream]:-}" ] && [ -n "${MEDIAN[nitronet]:-}" ]; then
 	line+=" nitronet/upstream=$(awk -v a="${MEDIAN[nitronet]}" -v b="${MEDIAN[upstream]}" 'BEGIN { printf "%.2f", a / b }')"
 	line+=" paired-median=$pmed"
+fi
+if [ ${#UC_ROUND[@]} -gt 0 ]; then
+	line+=" upstream_client/upstream=$(awk -v a="${MEDIAN[upstream_client]}" -v b="${MEDIAN[upstream]}" 'BEGIN { printf "%.2f", a / b }')"
+	line+=" upstream_client-paired-median=$umed"
 fi
 if [ ${#QR_ROUND[@]} -gt 0 ]; then
 	line+=" quantum/nitronet=$(awk -v a="${MEDIAN[quantum]}" -v b="${MEDIAN[nitronet]}" 'BEGIN { printf "%.2f", a / b }')"

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"runtime/pprof"
 
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/gateway"
@@ -11,7 +13,7 @@ import (
 
 func newGatewayCmd(g *globals) *cobra.Command {
 	var f config.Gateway
-	var token, logFormat, logLevel string
+	var token, logFormat, logLevel, cpuProfile string
 	c := &cobra.Command{
 		Use:   "gateway --server URL --token TOKEN",
 		Short: "Run a WireGuard gateway that streams its peers from the control server",
@@ -43,6 +45,13 @@ func newGatewayCmd(g *globals) *cobra.Command {
 			if err := f.Validate(""); err != nil {
 				return err
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			log := newLogger(g.env.Stderr, logFormat, logLevel)
 			cfg := server.GatewayConfig(f, log)
 			cfg.ServerURL, cfg.Token, cfg.Clock, cfg.Rand = serverURL, token, g.env.Clock, g.env.Rand
@@ -71,5 +80,25 @@ func newGatewayCmd(g *globals) *cobra.Command {
 	c.Flags().StringVar(&token, "token", "", "one-time enrollment token (env NITRONET_GATEWAY_TOKEN)")
 	c.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "log level")
+	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "debugging: write a Go CPU profile of the whole run to this file (stack samples only: no addresses, keys or counts)")
 	return c
+}
+
+// startCPUProfile starts a CPU profile written to path (created 0600) and
+// returns the function that stops it and closes the file. A profile holds
+// stack samples only: function names and sample counts, never packet
+// contents, addresses or keys.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
