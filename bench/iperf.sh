@@ -70,6 +70,11 @@
 #   PROFILE=dir           write a Go CPU profile of each run of our gateway
 #                         (`gateway --cpuprofile`) to dir, named
 #                         gateway-SCENARIO-ROUND.pprof (kept after cleanup)
+#   PERF=dir              record `perf record -a -g` of the whole machine
+#                         (kernel included: conntrack, nftables, TUN, UDP)
+#                         during each measurement, to
+#                         dir/SCENARIO-ROUND.perf.data; read with
+#                         `perf report -i FILE --sort comm,sym`
 #
 # Output: progress on stderr; the report on stdout, ending with one line
 #   RESULT plain=MBPS upstream=MBPS nitronet=MBPS nitronet/upstream=RATIO paired-median=RATIO
@@ -484,7 +489,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		"${s}_up"
 		wait_for "$s path" 30 reach
 		log "round $r/$ROUNDS: $s..."
+		PERF_PID=
+		if [ -n "${PERF:-}" ]; then
+			mkdir -p "$PERF"
+			perf record -q -a -g -o "$PERF/$s-$r.perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+			PERF_PID=$!
+		fi
 		v=$(measure) || die "$s: iperf3 gave no result"
+		if [ -n "$PERF_PID" ]; then
+			wait "$PERF_PID" || true
+		fi
 		"${s}_down"
 		log "round $r/$ROUNDS: $s $v Mbit/s"
 		SAMPLES[$s]="${SAMPLES[$s]:-} $v"
