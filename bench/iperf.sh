@@ -28,6 +28,10 @@
 # ROUNDS rounds, because a shared machine is noisy; the report gives each
 # scenario's median, minimum and maximum Mbit/s and the ratio of its median
 # to the median of "upstream", plus the nitronet/upstream ratio per round.
+# It also reports the gateway process's CPU time (user + system, from
+# /proc/PID/stat, during the measurement) per Gbit carried: the upstream
+# wireguard-go gateway in "upstream", ours in the other scenarios. On a
+# loaded machine this cost moves much less than the throughput does.
 #
 # Each round sets a scenario up and tears it down again, so no scenario runs
 # beside another one's processes or nftables rules (our gateway's NAT table
@@ -279,6 +283,21 @@ wait_for "iperf3 server" 10 sh -c "ip netns exec '$S' ss -Hltn 'sport = :5201' |
 # reach: one tiny iperf3 transfer, to wait for a path (no ping needed).
 reach() { inns "$C" iperf3 -c 198.19.0.2 -n 1K --connect-timeout 1000; }
 
+# cpu_ticks PID prints the process's user + system CPU time in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# minor_faults PID prints the process's minor page faults so far.
+minor_faults() { awk '{ print $10 }' "/proc/$1/stat"; }
+TICK_MS=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN { print 1000 / t }')
+
+# gateway_pid prints the pid of the running scenario's gateway process.
+gateway_pid() {
+	case $1 in
+	upstream) echo "$WGG_PID" ;;
+	plain) ;;
+	*) echo "$GW_PID" ;;
+	esac
+}
+
 # measure: runs iperf3 from the client and prints the receiver's Mbit/s.
 measure() {
 	inns "$C" iperf3 -c 198.19.0.2 -t "$DURATION" -P "$PARALLEL" -f m |
@@ -478,6 +497,7 @@ if ours; then nitronet_setup; fi
 
 # ---- rounds ---------------------------------------------------------------------
 declare -A SAMPLES
+declare -A GWCPU # per scenario: the gateway's CPU ms per Gbit, one per round
 PER_ROUND=()
 UC_ROUND=() # per-round upstream_client/upstream
 QR_ROUND=()
@@ -495,7 +515,19 @@ for ((r = 1; r <= ROUNDS; r++)); do
 			perf record -q -a -g -o "$PERF/$s-$r.perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
 			PERF_PID=$!
 		fi
+		gpid=$(gateway_pid "$s")
+		if [ -n "$gpid" ]; then
+			t0=$(cpu_ticks "$gpid")
+			f0=$(minor_faults "$gpid")
+		fi
 		v=$(measure) || die "$s: iperf3 gave no result"
+		if [ -n "$gpid" ]; then
+			# CPU ms per Gbit: ticks * ms/tick / (Mbit/s * s / 1000).
+			c=$(awk -v d="$(($(cpu_ticks "$gpid") - t0))" -v ms="$TICK_MS" -v v="$v" -v t="$DURATION" \
+				'BEGIN { printf "%.1f", d * ms / (v * t / 1000) }')
+			GWCPU[$s]="${GWCPU[$s]:-} $c"
+			log "round $r/$ROUNDS: $s gateway: $c CPU ms/Gbit, $(($(minor_faults "$gpid") - f0)) minor page faults"
+		fi
 		if [ -n "$PERF_PID" ]; then
 			wait "$PERF_PID" || true
 		fi
@@ -545,6 +577,22 @@ for s in $SCENARIOS; do
 	fi
 	printf '%-17s %14s %8s %8s %12s  %s\n' "$s" "$med" "$lo" "$hi" "$ratio" "${SAMPLES[$s]}"
 done
+if [ ${#GWCPU[@]} -gt 0 ]; then
+	printf '%-17s %18s %12s   %s\n' scenario "gateway CPU ms/Gbit" "vs upstream" "samples (median of rounds)"
+	declare -A CPUMED
+	for s in $SCENARIOS; do
+		[ -n "${GWCPU[$s]:-}" ] || continue
+		CPUMED[$s]=$(printf '%s\n' ${GWCPU[$s]} | sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.1f", m }')
+	done
+	for s in $SCENARIOS; do
+		[ -n "${CPUMED[$s]:-}" ] || continue
+		ratio=-
+		if [ -n "${CPUMED[upstream]:-}" ]; then
+			ratio=$(awk -v a="${CPUMED[$s]}" -v b="${CPUMED[upstream]}" 'BEGIN { printf "%.2fx", a / b }')
+		fi
+		printf '%-17s %18s %12s  %s\n' "$s" "${CPUMED[$s]}" "$ratio" "${GWCPU[$s]}"
+	done
+fi
 if [ ${#PER_ROUND[@]} -gt 0 ]; then
 	read -r pmed plo phi < <(printf '%s\n' "${PER_ROUND[@]}" | sort -g |
 		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')
