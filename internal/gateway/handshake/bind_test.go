@@ -625,3 +625,86 @@ func TestAwaitingEvictsOldest(t *testing.T) {
 		t.Errorf("an entry older than awaitTimeout was taken")
 	}
 }
+
+// batchBind is an inner conn.Bind whose one receive function returns a
+// full batch of transport-data packets every call, and whose Send counts
+// the batches it is given.
+type batchBind struct {
+	batch int
+	sent  int
+}
+
+func (b *batchBind) Open(uint16) ([]conn.ReceiveFunc, uint16, error) {
+	fn := func(bufs [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
+		n := min(b.batch, len(bufs))
+		for i := range n {
+			binary.LittleEndian.PutUint32(bufs[i], device.MessageTransportType)
+			sizes[i] = 1420
+			eps[i] = nil
+		}
+		return n, nil
+	}
+	return []conn.ReceiveFunc{fn}, 51820, nil
+}
+func (b *batchBind) Close() error                                { return nil }
+func (b *batchBind) SetMark(uint32) error                        { return nil }
+func (b *batchBind) Send(bufs [][]byte, _ conn.Endpoint) error   { b.sent += len(bufs); return nil }
+func (b *batchBind) ParseEndpoint(string) (conn.Endpoint, error) { return nil, nil }
+func (b *batchBind) BatchSize() int                              { return b.batch }
+
+// TestDataPathKeepsBatchesWithoutAllocating: the gate reports its inner
+// Bind's batch size (wireguard-go sizes its receive batches, and with them
+// UDP GRO and sendmmsg, from it), hands every received batch of data
+// packets on whole, and allocates nothing per batch on receive or send,
+// even with completed-handshake reporting on.
+func TestDataPathKeepsBatchesWithoutAllocating(t *testing.T) {
+	inner := &batchBind{batch: conn.IdealBatchSize}
+	b := NewBind(Config{Inner: inner, PrivateKey: mustKey(t), Accept: func(wgkey.PublicKey) bool { return false },
+		Responded: func(wgkey.PublicKey) {}})
+	if got := b.BatchSize(); got != conn.IdealBatchSize {
+		t.Fatalf("BatchSize() = %d, want the inner Bind's %d", got, conn.IdealBatchSize)
+	}
+	fns, _, err := b.Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if len(fns) != 2 {
+		t.Fatalf("%d receive functions, want the inner one and the release one", len(fns))
+	}
+	bufs := make([][]byte, conn.IdealBatchSize)
+	for i := range bufs {
+		bufs[i] = make([]byte, 1500)
+	}
+	sizes := make([]int, len(bufs))
+	eps := make([]conn.Endpoint, len(bufs))
+	recv := func() {
+		n, err := fns[0](bufs, sizes, eps)
+		if err != nil || n != conn.IdealBatchSize {
+			t.Fatalf("receive: %d, %v; want the whole batch of %d", n, err, conn.IdealBatchSize)
+		}
+		for i := range n {
+			if sizes[i] != 1420 {
+				t.Fatalf("packet %d: size %d, want 1420", i, sizes[i])
+			}
+		}
+	}
+	if a := testing.AllocsPerRun(100, recv); a != 0 {
+		t.Errorf("receive: %.1f allocations per batch, want 0", a)
+	}
+	out := make([][]byte, conn.IdealBatchSize)
+	for i := range out {
+		out[i] = bufs[i][:1452]
+	}
+	send := func() {
+		if err := b.Send(out, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a := testing.AllocsPerRun(100, send); a != 0 {
+		t.Errorf("send: %.1f allocations per batch, want 0", a)
+	}
+	if inner.sent != 101*conn.IdealBatchSize {
+		t.Errorf("inner Bind sent %d packets, want every one of %d", inner.sent, 101*conn.IdealBatchSize)
+	}
+}
