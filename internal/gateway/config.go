@@ -61,10 +61,6 @@ type NetworkConfig struct {
 	Addresses []netip.Prefix
 	// MTU of the tunnel interface.
 	MTU int
-	// WireGuardPort is the WireGuard UDP port the device will bind, or 0
-	// if it picks one. A kernel network may exempt its datagrams from
-	// connection tracking (see kernelnet.Config.WireGuardPort).
-	WireGuardPort int
 	// AllowPrivate lists private or loopback destinations clients may reach.
 	AllowPrivate []netip.Prefix
 	// DNSUpstreams are the resolvers the gateway's DNS service on DNSPort of

@@ -209,16 +209,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 
 	network, err := g.cfg.NewNetwork(NetworkConfig{
-		Addresses:     g.cfg.addresses(),
-		MTU:           g.cfg.MTU,
-		WireGuardPort: max(g.cfg.ListenPort, 0),
-		AllowPrivate:  g.cfg.AllowPrivate,
-		DNSUpstreams:  g.cfg.DNSUpstreams,
-		DNSPort:       g.dnsPort(),
-		ServicePorts:  g.cfg.servicePorts(),
-		DNSResolvers:  resolvers,
-		Dial:          g.cfg.Dial,
-		Logger:        g.log,
+		Addresses:    g.cfg.addresses(),
+		MTU:          g.cfg.MTU,
+		AllowPrivate: g.cfg.AllowPrivate,
+		DNSUpstreams: g.cfg.DNSUpstreams,
+		DNSPort:      g.dnsPort(),
+		ServicePorts: g.cfg.servicePorts(),
+		DNSResolvers: resolvers,
+		Dial:         g.cfg.Dial,
+		Logger:       g.log,
 	})
 	if err != nil {
 		return fmt.Errorf("gateway: network: %w", err)

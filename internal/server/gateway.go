@@ -61,7 +61,7 @@ func GatewayConfig(g config.Gateway, log *slog.Logger) gateway.Config {
 			n, err := kernelnet.Setup(kernelnet.Config{
 				IfName: ifName, Addresses: nc.Addresses, Pools: nc.Pools(), Uplink: uplink,
 				AllowPrivate: nc.AllowPrivate, DNSPort: nc.DNSPort, DNSAddresses: dnsAddrs, ServicePorts: nc.ServicePorts,
-				MTU: nc.MTU, WireGuardPort: nc.WireGuardPort, Logger: nc.Logger,
+				MTU: nc.MTU, Logger: nc.Logger,
 			})
 			if err != nil {
 				return nil, err

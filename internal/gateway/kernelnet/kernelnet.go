@@ -83,12 +83,6 @@ type Config struct {
 	DNSAddresses []netip.Addr
 	// MTU is the TUN MTU; 0 means DefaultMTU.
 	MTU int
-	// WireGuardPort is the gateway's WireGuard UDP port. If set, its
-	// datagrams (to it on arrival, from it on departure) bypass connection
-	// tracking: they need neither NAT nor a state match, and tracking them
-	// cost every encrypted packet a conntrack lookup. 0 leaves them
-	// tracked (the port is not known before the device binds it).
-	WireGuardPort int
 	// Logger receives setup and teardown messages, never packet data. nil
 	// discards them.
 	Logger *slog.Logger
@@ -170,9 +164,6 @@ func (c Config) normalize() (Config, error) {
 	c.DNSAddresses = append([]netip.Addr(nil), c.DNSAddresses...)
 	if c.MTU == 0 {
 		c.MTU = DefaultMTU
-	}
-	if c.WireGuardPort < 0 || c.WireGuardPort > 65535 {
-		errs = append(errs, fmt.Errorf("invalid WireGuard port %d", c.WireGuardPort))
 	}
 	if c.MTU < 576 || c.MTU > 65535 {
 		errs = append(errs, fmt.Errorf("invalid MTU %d", c.MTU))

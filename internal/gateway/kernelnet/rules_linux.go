@@ -14,10 +14,6 @@ const (
 	chainPostrouting = "postrouting"
 	chainForward     = "forward"
 	chainInput       = "input"
-	// The raw-priority chains that exempt the WireGuard port from
-	// connection tracking (see Config.WireGuardPort).
-	chainRawPrerouting = "raw-prerouting"
-	chainRawOutput     = "raw-output"
 )
 
 // rule is one nftables rule before it is bound to a table: its chain, a
@@ -38,7 +34,6 @@ type ruleset struct {
 	blocked     []netip.Prefix
 	dnsPort     uint16 // 0: no DNS rule
 	services    []uint16
-	wgPort      uint16 // 0: WireGuard datagrams stay tracked
 }
 
 func newRuleset(c Config, tun, uplink string) ruleset {
@@ -49,7 +44,6 @@ func newRuleset(c Config, tun, uplink string) ruleset {
 		allow:   c.AllowPrivate,
 		blocked: DefaultBlocked(),
 		dnsPort: uint16(c.DNSPort),
-		wgPort:  uint16(c.WireGuardPort),
 	}
 	for _, a := range c.Addresses {
 		r.addrs = append(r.addrs, a.Addr())
@@ -73,14 +67,6 @@ func (r ruleset) rules() []rule {
 	}
 	accept := verdict(expr.VerdictAccept)
 	drop := verdict(expr.VerdictDrop)
-
-	if r.wgPort != 0 {
-		// The encrypted datagrams: the gateway's own socket, no NAT, no
-		// state match, so no conntrack entry. The decrypted traffic on
-		// the TUN stays tracked for the masquerade and the replies rule.
-		add(chainRawPrerouting, "wireguard untracked", dport(unix.IPPROTO_UDP, r.wgPort), notrack())
-		add(chainRawOutput, "wireguard untracked", sport(unix.IPPROTO_UDP, r.wgPort), notrack())
-	}
 
 	for _, p := range r.pools {
 		add(chainPostrouting, "masquerade clients", ifname(expr.MetaKeyOIFNAME, r.uplink), addrMatch(p, true), []expr.Any{&expr.Masq{}})
@@ -129,18 +115,10 @@ func (r ruleset) rules() []rule {
 	return out
 }
 
-// chainOrder is the order in which chains are added.
-var chainOrder = []string{chainRawPrerouting, chainRawOutput, chainPostrouting, chainForward, chainInput}
-
-// chains returns the base chains of table t, keyed by name. The raw ones
-// are needed only when the ruleset has rules in them.
+// chains returns the base chains of table t, keyed by name.
 func chains(t *nftables.Table) map[string]*nftables.Chain {
 	accept := nftables.ChainPolicyAccept
 	return map[string]*nftables.Chain{
-		chainRawPrerouting: {Name: chainRawPrerouting, Table: t, Type: nftables.ChainTypeFilter,
-			Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRaw, Policy: &accept},
-		chainRawOutput: {Name: chainRawOutput, Table: t, Type: nftables.ChainTypeFilter,
-			Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityRaw, Policy: &accept},
 		chainPostrouting: {Name: chainPostrouting, Table: t, Type: nftables.ChainTypeNAT,
 			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource, Policy: &accept},
 		chainForward: {Name: chainForward, Table: t, Type: nftables.ChainTypeFilter,
@@ -208,21 +186,13 @@ func ctEstablishedRelated() []expr.Any {
 }
 
 // dport matches the transport protocol and its destination port.
-func dport(proto byte, port uint16) []expr.Any { return portMatch(proto, 2, port) }
-
-// sport matches the transport protocol and its source port.
-func sport(proto byte, port uint16) []expr.Any { return portMatch(proto, 0, port) }
-
-func portMatch(proto byte, off uint32, port uint16) []expr.Any {
+func dport(proto byte, port uint16) []expr.Any {
 	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: off, Len: 2},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
 	}
 }
-
-// notrack exempts the packet from connection tracking.
-func notrack() []expr.Any { return []expr.Any{&expr.Notrack{}} }
 
 func verdict(k expr.VerdictKind) []expr.Any { return []expr.Any{&expr.Verdict{Kind: k}} }

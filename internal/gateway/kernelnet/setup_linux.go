@@ -281,17 +281,10 @@ func (n *Net) installTable(c Config) error {
 	n.tableSet = true
 	n.mu.Unlock()
 	cs := chains(t)
-	rules := newRuleset(c, n.ifname, n.uplink).rules()
-	used := map[string]bool{chainPostrouting: true, chainForward: true, chainInput: true}
-	for _, r := range rules {
-		used[r.chain] = true
+	for _, ch := range []string{chainPostrouting, chainForward, chainInput} {
+		conn.AddChain(cs[ch])
 	}
-	for _, ch := range chainOrder {
-		if used[ch] {
-			conn.AddChain(cs[ch])
-		}
-	}
-	for _, r := range rules {
+	for _, r := range newRuleset(c, n.ifname, n.uplink).rules() {
 		conn.AddRule(&nftables.Rule{
 			Table:    t,
 			Chain:    cs[r.chain],

@@ -1,15 +1,12 @@
 package kernelnet
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -24,7 +21,7 @@ import (
 // could record per-client data and is forbidden by the no-log policy.
 func allowedExpr(e expr.Any) bool {
 	switch e.(type) {
-	case *expr.Meta, *expr.Cmp, *expr.Payload, *expr.Bitwise, *expr.Ct, *expr.Verdict, *expr.Masq, *expr.Notrack:
+	case *expr.Meta, *expr.Cmp, *expr.Payload, *expr.Bitwise, *expr.Ct, *expr.Verdict, *expr.Masq:
 		return true
 	}
 	return false
@@ -52,7 +49,7 @@ func TestRulesetShape(t *testing.T) {
 				t.Errorf("rule %d (%s): forbidden expression %T", i, r.comment, e)
 			}
 		}
-		if _, ok := r.exprs[len(r.exprs)-1].(*expr.Verdict); !ok && r.chain != chainPostrouting && r.chain != chainRawPrerouting && r.chain != chainRawOutput {
+		if _, ok := r.exprs[len(r.exprs)-1].(*expr.Verdict); !ok && r.chain != chainPostrouting {
 			t.Errorf("rule %d (%s) does not end in a verdict", i, r.comment)
 		}
 	}
@@ -102,39 +99,6 @@ func TestRulesetShape(t *testing.T) {
 		t.Errorf("last input rule = %q, want the drop", in[len(in)-1])
 	}
 	c.ServicePorts = nil
-
-	// Without a WireGuard port nothing is untracked; with one, one
-	// notrack rule in each raw chain: to the port on arrival, from it on
-	// departure.
-	if count[chainRawPrerouting]+count[chainRawOutput] != 0 {
-		t.Errorf("raw rules without a WireGuard port: %d + %d", count[chainRawPrerouting], count[chainRawOutput])
-	}
-	c.WireGuardPort = 51820
-	raw := map[string][]expr.Any{}
-	for _, r := range newRuleset(c, "nt0", "eth0").rules() {
-		if r.chain == chainRawPrerouting || r.chain == chainRawOutput {
-			if raw[r.chain] != nil {
-				t.Errorf("more than one rule in %s", r.chain)
-			}
-			raw[r.chain] = r.exprs
-		}
-	}
-	for ch, off := range map[string]uint32{chainRawPrerouting: 2, chainRawOutput: 0} {
-		ex := raw[ch]
-		if len(ex) != 5 {
-			t.Fatalf("%s: %d expressions, want l4proto, udp, port, notrack", ch, len(ex))
-		}
-		if p, ok := ex[2].(*expr.Payload); !ok || p.Offset != off || p.Base != expr.PayloadBaseTransportHeader {
-			t.Errorf("%s: port match %+v, want transport offset %d", ch, ex[2], off)
-		}
-		if cmp, ok := ex[3].(*expr.Cmp); !ok || string(cmp.Data) != "\xca\x6c" { // 51820
-			t.Errorf("%s: port %+v, want 51820", ch, ex[3])
-		}
-		if _, ok := ex[4].(*expr.Notrack); !ok {
-			t.Errorf("%s: last expression %T, want notrack", ch, ex[4])
-		}
-	}
-	c.WireGuardPort = 0
 
 	// Without a DNS port there is no DNS rule.
 	c.DNSPort, c.DNSAddresses = 0, nil
@@ -494,78 +458,4 @@ func TestSetupReplacesStaleTable(t *testing.T) {
 func ExampleTableName() {
 	fmt.Println(TableName("nt0"))
 	// Output: nitronet-nt0
-}
-
-// TestWireGuardPortUntracked: with Config.WireGuardPort set, datagrams to
-// that port create no conntrack entry in the gateway's namespace, while
-// datagrams to another port still do (the table's NAT chain turns
-// conntrack on), and the gateway's answers from that port are untracked
-// too.
-func TestWireGuardPortUntracked(t *testing.T) {
-	gw, peer := netns.New(t), netns.New(t)
-	if err := netns.Connect(
-		netns.End{NS: gw, IfName: "uplink0", Addr: netip.MustParsePrefix("198.19.0.1/24")},
-		netns.End{NS: peer, IfName: "eth0", Addr: netip.MustParsePrefix("198.19.0.2/24")},
-	); err != nil {
-		t.Fatal(err)
-	}
-	cfg := validConfig()
-	cfg.Uplink = "uplink0"
-	cfg.WireGuardPort = 51820
-	if _, err := setupIn(t, gw, cfg); err != nil {
-		t.Fatalf("Setup: %v", err)
-	}
-	count := func() int {
-		n, err := strconv.Atoi(readSysctl(t, gw, "/proc/sys/net/netfilter/nf_conntrack_count"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	// Echo servers in the gateway namespace on the WireGuard port and
-	// on another one.
-	for _, port := range []string{"51820", "51821"} {
-		pc, err := gw.ListenPacket("udp4", "198.19.0.1:"+port)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { pc.Close() })
-		go func() {
-			buf := make([]byte, 64)
-			for {
-				n, from, err := pc.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				pc.WriteTo(buf[:n], from)
-			}
-		}()
-	}
-	echo := func(port string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c, err := peer.DialContext(ctx, "udp4", "198.19.0.1:"+port)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		buf := make([]byte, 64)
-		if _, err := c.Write([]byte("ping")); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Read(buf); err != nil {
-			t.Fatalf("no echo from port %s: %v", port, err)
-		}
-	}
-	before := count()
-	echo("51820")
-	if got := count(); got != before {
-		t.Errorf("conntrack entries after an exchange on the WireGuard port: %d, want %d (untracked)", got, before)
-	}
-	echo("51821")
-	if got := count(); got != before+1 {
-		t.Errorf("conntrack entries after an exchange on another port: %d, want %d (tracked)", got, before+1)
-	}
 }
