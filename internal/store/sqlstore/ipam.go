@@ -63,3 +63,17 @@ func (p addrPool) addrs(offset int64) (netip.Addr, netip.Addr) {
 	binary.BigEndian.PutUint64(b6[8:], lo)
 	return netip.AddrFrom4(b4), netip.AddrFrom16(b6)
 }
+
+// v6Leading96Zero reports whether the first 96 bits of the IPv6 pool are
+// zero. PostgreSQL writes such addresses as "::a.b.c.d", where netip
+// writes "::a0b:c0d"; both name the same address, and nothing compares
+// the text, but registration keeps netip's form for them.
+func (p addrPool) v6Leading96Zero() bool {
+	b := p.v6.Addr().As16()
+	for _, x := range b[:12] {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}

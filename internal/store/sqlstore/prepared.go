@@ -22,6 +22,9 @@ const (
 	sqlInsertChange = `INSERT INTO peer_changes
 		(version, device_id, public_key, ipv4, ipv6, removed, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	// sqlCreateDevice runs a whole registration on PostgreSQL, in its own
+	// transaction (migration 00029; see createDeviceCall).
+	sqlCreateDevice = `SELECT nitronet_create_device($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
 )
 
 // hotStatements are the statements every registration runs, prepared on
@@ -35,6 +38,9 @@ const (
 // single connection, which a transaction holds.
 type hotStatements struct {
 	reserveFeed, allocFree, allocNext, insertDevice, insertChange *sql.Stmt
+	// createDevice calls nitronet_create_device; nil unless
+	// Store.createInOne.
+	createDevice *sql.Stmt
 }
 
 func (s *Store) prepareHot(ctx context.Context) error {
@@ -47,7 +53,11 @@ func (s *Store) prepareHot(ctx context.Context) error {
 		{&s.hot.allocNext, sqlAllocNext},
 		{&s.hot.insertDevice, sqlInsertDevice},
 		{&s.hot.insertChange, sqlInsertChange},
+		{&s.hot.createDevice, sqlCreateDevice},
 	} {
+		if p.st == &s.hot.createDevice && !s.createInOne {
+			continue
+		}
 		st, err := s.wdb.PrepareContext(ctx, p.sql)
 		if err != nil {
 			return fmt.Errorf("prepare statements: %w", err)
@@ -60,7 +70,7 @@ func (s *Store) prepareHot(ctx context.Context) error {
 // close closes the prepared statements.
 func (h *hotStatements) close() error {
 	var err error
-	for _, st := range []*sql.Stmt{h.reserveFeed, h.allocFree, h.allocNext, h.insertDevice, h.insertChange} {
+	for _, st := range []*sql.Stmt{h.reserveFeed, h.allocFree, h.allocNext, h.insertDevice, h.insertChange, h.createDevice} {
 		if st != nil {
 			err = errors.Join(err, st.Close())
 		}

@@ -82,8 +82,12 @@ type Store struct {
 	hot  hotStatements
 	// allocFromNext tells allocate which statement served last (see there).
 	allocFromNext atomic.Bool
-	log           *slog.Logger
-	now           func() time.Time
+	// createInOne makes CreateDevice register through the function
+	// nitronet_create_device, in one round trip (PostgreSQL; see
+	// createDeviceCall).
+	createInOne bool
+	log         *slog.Logger
+	now         func() time.Time
 	// pgcfg is the PostgreSQL connection configuration, for the
 	// dedicated connections of replicas.go; nil on SQLite.
 	pgcfg *pgx.ConnConfig
@@ -225,6 +229,10 @@ func OpenPostgres(ctx context.Context, url string, pool store.Pool, log *slog.Lo
 		log:   log,
 		now:   time.Now,
 		pgcfg: cfg,
+		// The function renders addresses with PostgreSQL's inet output,
+		// which differs from netip's text (though not in the address)
+		// only for IPv6 addresses with 96 leading zero bits.
+		createInOne: !ap.v6Leading96Zero(),
 		d: dialect{
 			name:      "postgres",
 			goose:     goose.DialectPostgres,
