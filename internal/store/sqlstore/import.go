@@ -32,7 +32,10 @@ const importRows = 500
 // the free list of released ones. Each device gets one peer-feed entry, in
 // order, timestamped with the store's clock.
 //
-// On any error nothing is stored. It returns Invalid for an empty ID or a
+// On PostgreSQL it then vacuums and analyzes the tables it filled.
+//
+// On any error nothing is stored (an error of that vacuum comes after
+// the import has committed). It returns Invalid for an empty ID or a
 // malformed public key, Conflict for a taken ID or key, NotFound for a
 // device of an unknown account and Unavailable "address pool exhausted"
 // when the pool runs out. It holds the write lock (on SQLite, the only
@@ -55,6 +58,14 @@ func (s *Store) Import(ctx context.Context, accounts iter.Seq[store.Account], de
 	})
 	if err != nil {
 		return 0, 0, err
+	}
+	if s.d.name == "postgres" {
+		// Autovacuum would get to the new rows later, in the middle of
+		// whatever runs next: gather the planner's statistics and set
+		// the visibility map (index-only scans of devices_account) now.
+		if _, err := s.wdb.ExecContext(ctx, `VACUUM (ANALYZE) accounts, devices, peer_changes`); err != nil {
+			return nAccounts, nDevices, fmt.Errorf("import: vacuum: %w", err)
+		}
 	}
 	return nAccounts, nDevices, nil
 }

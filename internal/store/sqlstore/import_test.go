@@ -141,3 +141,31 @@ func TestImport(t *testing.T) {
 		})
 	}
 }
+
+// TestImportAnalyzes checks that Import leaves the PostgreSQL tables it
+// filled vacuumed and analyzed, so that the planner has statistics and
+// autovacuum does not start on them in the middle of what follows.
+func TestImportAnalyzes(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	s := storetest.OpenPostgresAt(t, url, storetest.DefaultPool())
+	db := storetest.PostgresDB(t, url)
+	accts := func(yield func(store.Account) bool) {
+		yield(store.Account{ID: "acct", EmailIndex: []byte("e"), CreatedAt: time.Unix(0, 0)})
+	}
+	devs := func(yield func(store.Device) bool) {
+		yield(store.Device{ID: "dev", AccountID: "acct", PublicKey: storetest.PublicKey(1), CreatedAt: time.Unix(0, 0)})
+	}
+	if _, _, err := s.Import(t.Context(), accts, devs); err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	for _, table := range []string{"accounts", "devices", "peer_changes"} {
+		var vacuumed, analyzed bool
+		if err := db.QueryRowContext(t.Context(), `SELECT last_vacuum IS NOT NULL, last_analyze IS NOT NULL
+			FROM pg_stat_user_tables WHERE relname = $1`, table).Scan(&vacuumed, &analyzed); err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		if !vacuumed || !analyzed {
+			t.Errorf("%s after Import: vacuumed %v, analyzed %v; want both", table, vacuumed, analyzed)
+		}
+	}
+}
