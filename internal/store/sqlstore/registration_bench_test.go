@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -34,7 +36,8 @@ func benchKey(n int) string {
 }
 
 // BenchmarkCreateDevice measures device registration (store.CreateDevice,
-// one transaction each, one caller) on each engine with
+// one transaction each) on each engine, from one caller ("serial") and
+// from benchCallers at once, with
 // NITRONET_BENCH_PEERS devices (default 100,000), five to an account,
 // already present; they are bulk-inserted with Import outside the timer.
 // Each registration goes to another existing account, under a limit it
@@ -78,25 +81,51 @@ func BenchmarkCreateDevice(b *testing.B) {
 			}
 			b.Logf("%s: imported %d devices over %d accounts in %v", be.Name, present, accounts, time.Since(start).Round(time.Millisecond))
 
-			n := 0
-			cpu0 := cpuTime()
-			for b.Loop() {
+			var n atomic.Int64
+			register := func(b *testing.B) {
+				i := int(n.Add(1))
 				d := &store.Device{
-					ID:        fmt.Sprintf("bench-%d", n),
-					AccountID: fmt.Sprintf("acct-%d", (n*7919)%accounts),
+					ID:        fmt.Sprintf("bench-%d", i),
+					AccountID: fmt.Sprintf("acct-%d", (i*7919)%accounts),
 					// A sealed name of a usual length (vault.Overhead + 12 bytes).
 					SealedName: make([]byte, 41),
-					PublicKey:  benchKey(present + n),
+					PublicKey:  benchKey(present + i),
 					CreatedAt:  created,
 				}
 				if err := s.CreateDevice(b.Context(), d, 1000); err != nil {
-					b.Fatalf("CreateDevice: %v", err)
+					b.Errorf("CreateDevice: %v", err)
 				}
-				n++
 			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "devices/s")
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
-			b.ReportMetric(float64(present), "present")
+			report := func(b *testing.B, cpu0 time.Duration) {
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "devices/s")
+				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+				b.ReportMetric(float64(present), "present")
+			}
+			b.Run("serial", func(b *testing.B) {
+				cpu0 := cpuTime()
+				for b.Loop() {
+					register(b)
+				}
+				report(b, cpu0)
+			})
+			// Registrations from several callers at once, as a provider's
+			// API sees them.
+			b.Run(fmt.Sprintf("callers=%d", benchCallers), func(b *testing.B) {
+				b.SetParallelism((benchCallers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+				cpu0 := cpuTime()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						register(b)
+					}
+				})
+				report(b, cpu0)
+			})
 		})
 	}
 }
+
+// benchCallers is how many goroutines register at once in
+// BenchmarkCreateDevice's parallel run (rounded up to a multiple of
+// GOMAXPROCS).
+const benchCallers = 8
