@@ -294,11 +294,19 @@ type Store interface {
 	// with field "name" if another device of the account has u.NameIndex.
 	UpdateDevice(ctx context.Context, accountID, id string, u DeviceUpdate, now time.Time) (*Device, error)
 	// UnindexedDeviceAccounts returns, in order, up to limit IDs after
-	// after of accounts with a device that has no NameIndex.
+	// after of accounts with a device that has no NameIndex and whose
+	// indexing was not deferred (DeferDeviceNameIndexing). It reads only
+	// such devices, however many others there are.
 	UnindexedDeviceAccounts(ctx context.Context, after string, limit int) ([]string, error)
+	// DeferDeviceNameIndexing marks, at now, the account's devices that
+	// have no NameIndex as deferred, so that UnindexedDeviceAccounts
+	// leaves the account out, and returns how many it marked. Their names
+	// are kept as they are; IndexDeviceNames clears the mark.
+	DeferDeviceNameIndexing(ctx context.Context, accountID string, now time.Time) (int, error)
 	// IndexDeviceNames sets, in one transaction, the name indexes (and
 	// new names) of the account's devices in ix that still have no
-	// NameIndex, at now, and returns how many it set; a device indexed
+	// NameIndex, at now, clearing any deferral (DeferDeviceNameIndexing),
+	// and returns how many it set; a device indexed
 	// or removed meanwhile is left alone. It returns Conflict with field
 	// "name" if another device of the account has one of the indexes.
 	IndexDeviceNames(ctx context.Context, accountID string, ix []DeviceNameIndexing, now time.Time) (int, error)

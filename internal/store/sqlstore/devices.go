@@ -730,13 +730,17 @@ func (s *Store) PeerChanges(ctx context.Context, since int64, limit int) ([]stor
 	return changes, nil
 }
 
+// sqlUnindexedAccounts lists accounts with devices to index, through the
+// partial index devices_unindexed (which leaves out deferred devices).
+const sqlUnindexedAccounts = `SELECT DISTINCT account_id FROM devices
+	WHERE name_index IS NULL AND name_index_deferred IS NULL AND account_id > $1 ORDER BY account_id LIMIT $2`
+
 // UnindexedDeviceAccounts implements store.Store, through the partial
 // index devices_unindexed.
 func (s *Store) UnindexedDeviceAccounts(ctx context.Context, after string, limit int) ([]string, error) {
 	var out []string
 	err := s.read(ctx, "unindexed device accounts", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT account_id FROM devices
-			WHERE name_index IS NULL AND account_id > $1 ORDER BY account_id LIMIT $2`, after, limit)
+		rows, err := tx.QueryContext(ctx, sqlUnindexedAccounts, after, limit)
 		if err != nil {
 			return err
 		}
@@ -753,6 +757,22 @@ func (s *Store) UnindexedDeviceAccounts(ctx context.Context, after string, limit
 	return out, err
 }
 
+// DeferDeviceNameIndexing implements store.Store.
+func (s *Store) DeferDeviceNameIndexing(ctx context.Context, accountID string, now time.Time) (int, error) {
+	n := 0
+	err := s.write(ctx, "defer device name indexing", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE devices SET name_index_deferred = $1
+			WHERE account_id = $2 AND name_index IS NULL AND name_index_deferred IS NULL`, unix(now), accountID)
+		if err != nil {
+			return err
+		}
+		k, err := res.RowsAffected()
+		n = int(k)
+		return err
+	})
+	return n, err
+}
+
 // IndexDeviceNames implements store.Store.
 func (s *Store) IndexDeviceNames(ctx context.Context, accountID string, ix []store.DeviceNameIndexing, now time.Time) (int, error) {
 	n := 0
@@ -765,11 +785,11 @@ func (s *Store) IndexDeviceNames(ctx context.Context, accountID string, ix []sto
 			var res sql.Result
 			var err error
 			if x.SealedName == nil {
-				res, err = tx.ExecContext(ctx, `UPDATE devices SET name_index = $1
+				res, err = tx.ExecContext(ctx, `UPDATE devices SET name_index = $1, name_index_deferred = NULL
 					WHERE id = $2 AND account_id = $3 AND name_index IS NULL`, x.NameIndex, x.DeviceID, accountID)
 			} else {
-				res, err = tx.ExecContext(ctx, `UPDATE devices SET name_index = $1, name_sealed = $2, name = '', updated_at = $3
-					WHERE id = $4 AND account_id = $5 AND name_index IS NULL`,
+				res, err = tx.ExecContext(ctx, `UPDATE devices SET name_index = $1, name_sealed = $2, name = '', updated_at = $3,
+					name_index_deferred = NULL WHERE id = $4 AND account_id = $5 AND name_index IS NULL`,
 					x.NameIndex, x.SealedName, unix(now), x.DeviceID, accountID)
 			}
 			if err != nil {

@@ -1,6 +1,10 @@
 package sqlstore
 
-import "context"
+import (
+	"context"
+
+	"github.com/nitronet/nitronet/internal/store"
+)
 
 // PlannedStatement is a statement of the registration or feed path with
 // arguments to explain it with.
@@ -14,10 +18,14 @@ type PlannedStatement struct {
 	// Probes is a table the statement tests for any row (EXISTS without a
 	// condition), which reads at most one row whatever its plan says.
 	Probes string
+	// Uses is an index the plan must read (a partial index that keeps
+	// the statement's cost to the rows it selects), or "".
+	Uses string
 }
 
 // PlannedStatements lists every statement CreateDevice, PeerSnapshot and
-// PeerChanges run.
+// PeerChanges run, and those of the start-up housekeeping that finds the
+// work left (PlainTexts, UnindexedDeviceAccounts).
 func PlannedStatements() []PlannedStatement {
 	return []PlannedStatement{
 		{Name: "reserve feed versions", SQL: sqlReserveFeed, Args: []any{1}},
@@ -32,6 +40,11 @@ func PlannedStatements() []PlannedStatement {
 		{Name: "changes after cursor", SQL: sqlChangesAfter, Args: []any{int64(3), 1000}},
 		{Name: "snapshot head", SQL: sqlSnapshotHead, Args: []any{int64(firstOffset)}, Probes: "ipam_free"},
 		{Name: "snapshot", SQL: sqlSnapshot, Scans: "devices"},
+		{Name: "unindexed device accounts", SQL: sqlUnindexedAccounts, Args: []any{"", 100}, Uses: "devices_unindexed"},
+		{Name: "plaintext devices", SQL: plainKinds()[store.PlainDevices].query(), Args: []any{"", 100}, Uses: "devices_plain_name"},
+		{Name: "plaintext inbox", SQL: plainKinds()[store.PlainInbox].query(), Args: []any{"", 100}, Uses: "inbox_plain"},
+		{Name: "plaintext requests", SQL: plainKinds()[store.PlainRequests].query(), Args: []any{"", 100},
+			Uses: "privacy_requests_plain"},
 	}
 }
 

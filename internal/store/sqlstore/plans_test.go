@@ -44,6 +44,9 @@ func TestQueryPlans(t *testing.T) {
 						t.Errorf("%s: plan reads a table whole or sorts (%q):\n%s", st.Name, line, text)
 					}
 				}
+				if st.Uses != "" && !strings.Contains(text, st.Uses) {
+					t.Errorf("%s: plan does not use %s:\n%s", st.Name, st.Uses, text)
+				}
 				if st.Scans != "" && !strings.Contains(text, st.Scans) {
 					t.Errorf("%s: plan does not read %s:\n%s", st.Name, st.Scans, text)
 				}

@@ -14,7 +14,9 @@ import (
 // account (Conflict, field "name", on create, update and indexing), free
 // across accounts, that devices without one are listed by account and
 // indexed once, a rename included, and that a new sealed name without an
-// index leaves the device unindexed.
+// index leaves the device unindexed; and that deferring an account's
+// indexing leaves it out of the list until it has another unindexed
+// device, and indexing still indexes its deferred devices.
 func testDeviceNameIndex(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	mkAccount(t, s, "acct-a")
@@ -97,5 +99,42 @@ func testDeviceNameIndex(t *testing.T, s store.Store) {
 	}
 	if accts, err := s.UnindexedDeviceAccounts(ctx, "", 10); err != nil || !slices.Equal(accts, []string{"acct-a", "acct-b", "acct-c"}) {
 		t.Fatalf("UnindexedDeviceAccounts: %v, %v, want [acct-a acct-b acct-c]", accts, err)
+	}
+
+	// Deferred: acct-a's unindexed devices (dev-6, dev-7), then none.
+	if n, err := s.DeferDeviceNameIndexing(ctx, "acct-a", at); err != nil || n != 2 {
+		t.Fatalf("DeferDeviceNameIndexing: %d, %v, want 2", n, err)
+	}
+	if n, err := s.DeferDeviceNameIndexing(ctx, "acct-a", at); err != nil || n != 0 {
+		t.Fatalf("DeferDeviceNameIndexing again: %d, %v, want 0", n, err)
+	}
+	if accts, err := s.UnindexedDeviceAccounts(ctx, "", 10); err != nil || !slices.Equal(accts, []string{"acct-b", "acct-c"}) {
+		t.Fatalf("UnindexedDeviceAccounts after deferring acct-a: %v, %v, want [acct-b acct-c]", accts, err)
+	}
+	got, err = s.Device(ctx, "acct-a", "dev-6")
+	must(t, "Device", err)
+	if string(got.SealedName) != "sealed dev-6" || got.NameIndex != nil {
+		t.Fatalf("deferred device changed: %+v", got)
+	}
+	// A new unindexed device of the account is listed again; deferring
+	// marks only it.
+	must(t, "CreateDevice without an index", s.CreateDevice(ctx, dev("dev-9", "acct-a", 9, ""), 10))
+	if accts, err := s.UnindexedDeviceAccounts(ctx, "", 1); err != nil || !slices.Equal(accts, []string{"acct-a"}) {
+		t.Fatalf("UnindexedDeviceAccounts with a new device: %v, %v, want [acct-a]", accts, err)
+	}
+	if n, err := s.DeferDeviceNameIndexing(ctx, "acct-a", at); err != nil || n != 1 {
+		t.Fatalf("DeferDeviceNameIndexing of the new device: %d, %v, want 1", n, err)
+	}
+	// Indexing indexes deferred devices (as a device add or rename of the
+	// account does).
+	if n, err := s.IndexDeviceNames(ctx, "acct-a", []store.DeviceNameIndexing{
+		{DeviceID: "dev-6", NameIndex: []byte("ix-6")},
+		{DeviceID: "dev-7", NameIndex: []byte("ix-7"), SealedName: []byte("renamed 7")},
+		{DeviceID: "dev-9", NameIndex: []byte("ix-9")},
+	}, at); err != nil || n != 3 {
+		t.Fatalf("IndexDeviceNames of deferred devices: %d, %v, want 3", n, err)
+	}
+	if n, err := s.DeferDeviceNameIndexing(ctx, "acct-a", at); err != nil || n != 0 {
+		t.Fatalf("DeferDeviceNameIndexing with every device indexed: %d, %v, want 0", n, err)
 	}
 }
