@@ -2,6 +2,7 @@ package devices
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
@@ -64,11 +65,22 @@ const indexBatch = 100
 // older device of its account (or one already indexed) has it in another
 // or the same case; then it is renamed "NAME (N)" with the lowest N from
 // 2 that no device of the account has. Sealed and plaintext names are
-// both read; a renamed device's new name is sealed. It returns how many
-// devices it indexed and how many accounts it skipped because their key
-// would not open or a name would not read; they are left for the next
-// run. It is resumable and safe to run concurrently with users' changes:
-// a device they renamed meanwhile is left as they wrote it.
+// both read; a renamed device's new name is sealed. It reads only the
+// devices left to index, so with none it costs an index probe.
+//
+// An account whose data key will not open, or one of whose names will
+// not, is logged once (by ID, with its number of devices left unindexed)
+// and deferred (store.DeferDeviceNameIndexing): its devices keep their
+// names as they are, and later runs leave them out until the account's
+// next device add or rename, which indexes them first (or fails, as
+// everything needing that key does), or until the operator clears the
+// mark (docs/erasure.md). An account that failed for another reason (the
+// database) is retried at the next run.
+//
+// It returns how many devices it indexed and how many accounts it
+// skipped, deferred or not. It is resumable and safe to run concurrently
+// with users' changes: a device they renamed meanwhile is left as they
+// wrote it.
 func (s *Service) IndexNames(ctx context.Context) (done, skipped int, err error) {
 	after := ""
 	for {
@@ -80,23 +92,46 @@ func (s *Service) IndexNames(ctx context.Context) (done, skipped int, err error)
 		for _, id := range ids {
 			n, err := s.indexAccountOnce(ctx, id)
 			done += n
+			var ue unreadableError
 			switch {
 			case err == nil:
 			case ctx.Err() != nil:
 				return done, skipped, ctx.Err()
+			case errors.As(err, &ue):
+				skipped++
+				left, derr := s.cfg.Store.DeferDeviceNameIndexing(ctx, id, s.cfg.Clock())
+				if derr != nil {
+					s.cfg.Logger.Warn("device names not indexed", "account", id, "err", err)
+					return done, skipped, derr
+				}
+				s.cfg.Logger.Warn("device names not indexed; deferred until the account adds or renames a device",
+					"account", id, "devices", left, "err", err)
 			default:
 				skipped++
-				s.cfg.Logger.Warn("device names not indexed", "account", id, "err", err)
+				s.cfg.Logger.Warn("device names not indexed; retried at the next run", "account", id, "err", err)
 			}
 		}
 	}
 }
 
-// indexAccountOnce opens the account's key and indexes its devices' names.
+// unreadableError is an account's data key, or a device name under it,
+// that would not open: indexing its names cannot succeed until the key
+// does (a missing KEK is configured, a damaged key restored).
+type unreadableError struct{ err error }
+
+func (e unreadableError) Error() string { return e.err.Error() }
+func (e unreadableError) Unwrap() error { return e.err }
+
+// indexAccountOnce opens the account's key and indexes its devices'
+// names. A key or name that will not open is an unreadableError.
 func (s *Service) indexAccountOnce(ctx context.Context, accountID string) (int, error) {
-	k, err := s.cfg.Keys.Open(ctx, accountID)
+	a, err := s.cfg.Store.Account(ctx, accountID)
 	if err != nil {
 		return 0, err
+	}
+	k, err := s.cfg.Keys.OpenAccount(a)
+	if err != nil {
+		return 0, unreadableError{err}
 	}
 	defer k.Close()
 	return s.indexAccount(ctx, k, accountID)
@@ -114,8 +149,11 @@ func (s *Service) indexAccount(ctx context.Context, k *acctkey.Key, accountID st
 			return 0, err
 		}
 		var ix []store.DeviceNameIndexing
-		if ix, err = planIndexes(k, ds); err != nil || len(ix) == 0 {
-			return 0, err
+		if ix, err = planIndexes(k, ds); err != nil {
+			return 0, unreadableError{err}
+		}
+		if len(ix) == 0 {
+			return 0, nil
 		}
 		var n int
 		n, err = s.cfg.Store.IndexDeviceNames(ctx, accountID, ix, s.cfg.Clock())
