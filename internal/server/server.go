@@ -564,8 +564,10 @@ func (s *Server) Jobs() []jobs.Job {
 // each account's key, and empties what erased accounts left; it indexes
 // the names of devices written before names were unique per account
 // (devices.Service.IndexNames). It returns how many records it changed. Records it could not seal (their account's
-// key would not open) are counted in the log and left for the next run.
-// It is resumable and safe to run at any time.
+// key would not open) are counted in the log and left for the next run;
+// devices it could not index for that reason are logged once by account
+// and deferred (docs/erasure.md). It reads only the records left to do,
+// and is resumable and safe to run at any time.
 func (s *Server) SealPlaintext(ctx context.Context) (int64, error) {
 	var total int64
 	for _, job := range []struct {
