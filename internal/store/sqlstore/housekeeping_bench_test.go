@@ -19,8 +19,8 @@ import (
 // devices (default 100,000), five to an account, every name sealed and
 // indexed, are bulk-inserted once per engine; then "indexed" runs on the
 // schema as migrated (partial indexes of the rows left to do, migration
-// 00029) and "main" on the same database with those indexes dropped, as
-// before 00029. It reports the CPU time this process used per start (on
+// 00030) and "main" on the same database with those indexes dropped, as
+// before 00030. It reports the CPU time this process used per start (on
 // SQLite all of it; on PostgreSQL the client's share).
 func BenchmarkStartHousekeeping(b *testing.B) {
 	present := 100_000

@@ -4,7 +4,7 @@ import "context"
 
 // MainSchemaHousekeeping turns s's schema back, for a benchmark's
 // comparison, to what the start-up housekeeping read through before
-// migration 00029: no partial indexes of the plaintext rows, and
+// migration 00030: no partial indexes of the plaintext rows, and
 // devices_unindexed over every device without a name index.
 func (s *Store) MainSchemaHousekeeping(ctx context.Context) error {
 	for _, q := range []string{

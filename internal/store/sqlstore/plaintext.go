@@ -27,7 +27,7 @@ type plainKind struct {
 // query returns the statement that reads a batch of k's records holding
 // plaintext: ID, account, fields and meta, after $1, at most $2. It reads
 // them through the kind's partial index (devices_plain_name, inbox_plain,
-// privacy_requests_plain; migration 00029), whose condition is a term of
+// privacy_requests_plain; migration 00030), whose condition is a term of
 // where, so that with nothing left to seal it costs an index probe.
 func (k plainKind) query() string {
 	cols := append(slices.Clone(k.fields), k.meta...)
