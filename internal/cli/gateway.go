@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime/pprof"
 
 	"github.com/nitronet/nitronet/internal/config"
 	"github.com/nitronet/nitronet/internal/gateway"
+	"github.com/nitronet/nitronet/internal/memlimit"
 	"github.com/nitronet/nitronet/internal/server"
 	"github.com/spf13/cobra"
 )
@@ -53,6 +56,11 @@ func newGatewayCmd(g *globals) *cobra.Command {
 				defer stop()
 			}
 			log := newLogger(g.env.Stderr, logFormat, logLevel)
+			if n, err := cgroupMemoryLimit(g.env.Getenv); err != nil {
+				log.Warn("Go memory limit not taken from the cgroup", "err", err)
+			} else if n > 0 {
+				log.Info("Go memory limit taken from the cgroup", "bytes", n)
+			}
 			cfg := server.GatewayConfig(f, log)
 			cfg.ServerURL, cfg.Token, cfg.Clock, cfg.Rand = serverURL, token, g.env.Clock, g.env.Rand
 			cfg.Reload = reloadSignals(cmd.Context())
@@ -101,4 +109,19 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// cgroupMemoryLimit gives the gateway's Go runtime 90% of its cgroup's
+// memory limit (memlimit.Apply), unless GOMEMLIMIT is set, and returns
+// what it set (0 for nothing). Without /proc/self/cgroup (not Linux) it
+// does nothing.
+func cgroupMemoryLimit(getenv func(string) string) (int64, error) {
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return memlimit.Apply(getenv, os.DirFS("/sys/fs/cgroup"), string(self))
 }
