@@ -1,11 +1,7 @@
 package sqlstore_test
 
 import (
-	"fmt"
-	"os"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/sqlstore"
@@ -23,42 +19,11 @@ import (
 // before 00030. It reports the CPU time this process used per start (on
 // SQLite all of it; on PostgreSQL the client's share).
 func BenchmarkStartHousekeeping(b *testing.B) {
-	present := 100_000
-	if v := os.Getenv("NITRONET_BENCH_PEERS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 5 {
-			b.Fatalf("NITRONET_BENCH_PEERS=%q: want a number of devices, at least 5", v)
-		}
-		present = n
-	}
-	accounts := present / 5
+	present := benchPresent(b)
 	for _, be := range storetest.Backends() {
 		b.Run(be.Name, func(b *testing.B) {
 			s := be.OpenSQL(b, storetest.DefaultPool())
-			start := time.Now()
-			created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-			accts := func(yield func(store.Account) bool) {
-				for a := range accounts {
-					id := fmt.Sprintf("acct-%d", a)
-					if !yield(store.Account{ID: id, EmailIndex: []byte("e" + id), MobileIndex: []byte("m" + id),
-						PasswordHash: "x", CreatedAt: created}) {
-						return
-					}
-				}
-			}
-			devs := func(yield func(store.Device) bool) {
-				for n := range present {
-					if !yield(store.Device{ID: fmt.Sprintf("dev-%d", n), AccountID: fmt.Sprintf("acct-%d", n/5),
-						SealedName: []byte("preloaded"), NameIndex: fmt.Appendf(nil, "ix-%d", n),
-						PublicKey: benchKey(n), CreatedAt: created}) {
-						return
-					}
-				}
-			}
-			if _, _, err := s.Import(b.Context(), accts, devs); err != nil {
-				b.Fatal(err)
-			}
-			b.Logf("%s: imported %d devices over %d accounts in %v", be.Name, present, accounts, time.Since(start).Round(time.Millisecond))
+			preloadDevices(b, s, be.Name, present, true)
 			b.Run("indexed", func(b *testing.B) { benchStart(b, s, present) })
 			if err := s.MainSchemaHousekeeping(b.Context()); err != nil {
 				b.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nitronet/nitronet/internal/store"
+	"github.com/nitronet/nitronet/internal/store/sqlstore"
 	"github.com/nitronet/nitronet/internal/store/storetest"
 )
 
@@ -35,6 +36,57 @@ func benchKey(n int) string {
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
+// benchPresent returns the number of devices a benchmark preloads:
+// NITRONET_BENCH_PEERS, 100,000 by default, at least 5.
+func benchPresent(b *testing.B) int {
+	b.Helper()
+	v := os.Getenv("NITRONET_BENCH_PEERS")
+	if v == "" {
+		return 100_000
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 5 {
+		b.Fatalf("NITRONET_BENCH_PEERS=%q: want a number of devices, at least 5", v)
+	}
+	return n
+}
+
+// preloadDevices bulk-inserts present devices ("dev-N", keys benchKey(N)),
+// five to an account ("acct-N/5"), into s with Import, outside the timer,
+// and logs how long it took. withNameIndex gives each device a name index,
+// as a registration through the service does.
+func preloadDevices(b *testing.B, s *sqlstore.Store, engine string, present int, withNameIndex bool) {
+	b.Helper()
+	start := time.Now()
+	accounts := present / 5
+	created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	accts := func(yield func(store.Account) bool) {
+		for a := range accounts {
+			id := fmt.Sprintf("acct-%d", a)
+			if !yield(store.Account{ID: id, EmailIndex: []byte("e" + id), MobileIndex: []byte("m" + id),
+				PasswordHash: "x", CreatedAt: created}) {
+				return
+			}
+		}
+	}
+	devs := func(yield func(store.Device) bool) {
+		for n := range present {
+			d := store.Device{ID: fmt.Sprintf("dev-%d", n), AccountID: fmt.Sprintf("acct-%d", n/5),
+				SealedName: []byte("preloaded"), PublicKey: benchKey(n), CreatedAt: created}
+			if withNameIndex {
+				d.NameIndex = fmt.Appendf(nil, "ix-%d", n)
+			}
+			if !yield(d) {
+				return
+			}
+		}
+	}
+	if _, _, err := s.Import(b.Context(), accts, devs); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%s: imported %d devices over %d accounts in %v", engine, present, accounts, time.Since(start).Round(time.Millisecond))
+}
+
 // BenchmarkCreateDevice measures device registration (store.CreateDevice,
 // one transaction each) on each engine, from one caller ("serial") and
 // from benchCallers at once, with
@@ -45,41 +97,12 @@ func benchKey(n int) string {
 // per registration (on SQLite all of it; on PostgreSQL the client's share),
 // which the shared machine's load does not inflate.
 func BenchmarkCreateDevice(b *testing.B) {
-	present := 100_000
-	if v := os.Getenv("NITRONET_BENCH_PEERS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 5 {
-			b.Fatalf("NITRONET_BENCH_PEERS=%q: want a number of devices, at least 5", v)
-		}
-		present = n
-	}
+	present := benchPresent(b)
 	accounts := present / 5
 	for _, be := range storetest.Backends() {
 		b.Run(be.Name, func(b *testing.B) {
 			s := be.OpenSQL(b, storetest.DefaultPool())
-			start := time.Now()
-			created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-			accts := func(yield func(store.Account) bool) {
-				for a := range accounts {
-					id := fmt.Sprintf("acct-%d", a)
-					if !yield(store.Account{ID: id, EmailIndex: []byte("e" + id), MobileIndex: []byte("m" + id),
-						PasswordHash: "x", CreatedAt: created}) {
-						return
-					}
-				}
-			}
-			devs := func(yield func(store.Device) bool) {
-				for n := range present {
-					if !yield(store.Device{ID: fmt.Sprintf("dev-%d", n), AccountID: fmt.Sprintf("acct-%d", n/5),
-						SealedName: []byte("preloaded"), PublicKey: benchKey(n), CreatedAt: created}) {
-						return
-					}
-				}
-			}
-			if _, _, err := s.Import(b.Context(), accts, devs); err != nil {
-				b.Fatal(err)
-			}
-			b.Logf("%s: imported %d devices over %d accounts in %v", be.Name, present, accounts, time.Since(start).Round(time.Millisecond))
+			preloadDevices(b, s, be.Name, present, false)
 
 			var n atomic.Int64
 			register := func(b *testing.B) {
@@ -90,7 +113,7 @@ func BenchmarkCreateDevice(b *testing.B) {
 					// A sealed name of a usual length (vault.Overhead + 12 bytes).
 					SealedName: make([]byte, 41),
 					PublicKey:  benchKey(present + i),
-					CreatedAt:  created,
+					CreatedAt:  time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
 				}
 				if err := s.CreateDevice(b.Context(), d, 1000); err != nil {
 					b.Errorf("CreateDevice: %v", err)
