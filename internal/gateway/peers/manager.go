@@ -56,6 +56,9 @@ type Manager struct {
 	mu    sync.Mutex
 	index *Index
 	live  map[wgkey.PublicKey]*live
+	// pending holds the keys Ensure is creating on the device outside mu
+	// (see Ensure); they are in neither live nor owners yet.
+	pending map[wgkey.PublicKey]*pending
 	// Ephemeral peers (see alias.go): by ephemeral key, and each device
 	// key's one alias.
 	aliases map[wgkey.PublicKey]*alias
@@ -87,6 +90,14 @@ type live struct {
 	addrs []netip.Addr
 }
 
+// pending is a key being created on the device by one Ensure; other
+// Ensure calls for the key (or for another key of its device) wait on done.
+type pending struct {
+	done    chan struct{}
+	ok      bool // set before done is closed: the key is configured
+	waiters int  // Ensure calls waiting on done, under m.mu
+}
+
 // NewManager returns a Manager with no admitted peers.
 func NewManager(cfg ManagerConfig) *Manager {
 	m := &Manager{
@@ -97,6 +108,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 		maxLive: cfg.MaxConfigured,
 		index:   NewIndex(cfg.Pools...),
 		live:    map[wgkey.PublicKey]*live{},
+		pending: map[wgkey.PublicKey]*pending{},
 		aliases: map[wgkey.PublicKey]*alias{},
 		aliasOf: map[wgkey.PublicKey]wgkey.PublicKey{},
 		owners:  map[netip.Addr]wgkey.PublicKey{},
@@ -393,26 +405,119 @@ func (m *Manager) dropDeviceLocked(device wgkey.PublicKey, res *Result) {
 // another key of the same device holds them on the device: then it is
 // configured without any until its handshake completes (Responded), so
 // that an initiation alone, which may be a replay, moves nothing.
+//
+// Creating a peer is the costly part (wireguard-go precomputes its static
+// shared secret and starts its goroutines), so Ensure does it without
+// holding m's lock: other keys' Ensure calls, the feed and Trim go on
+// meanwhile. The peer is created without allowed IPs, so it can take
+// nothing from another peer; Ensure then takes the lock again, looks the
+// key up anew, and gives the peer its addresses as the state is now, or
+// removes it if the key is no longer admitted. Concurrent Ensure calls for
+// one key create it once: the others wait for the first one's result, as
+// do calls for the other key of the same device.
 func (m *Manager) Ensure(key wgkey.PublicKey) bool {
 	now := m.clock()
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if l, ok := m.live[key]; ok {
-		l.active = later(l.active, now)
-		return true
+	for {
+		if l, ok := m.live[key]; ok {
+			l.active = later(l.active, now)
+			m.mu.Unlock()
+			return true
+		}
+		pd, same := m.pendingLocked(key)
+		if pd == nil {
+			break
+		}
+		pd.waiters++
+		m.mu.Unlock()
+		<-pd.done
+		if same {
+			return pd.ok
+		}
+		m.mu.Lock()
 	}
-	p, psk, device, ok := m.resolveLocked(key)
+	p, psk, _, ok := m.resolveLocked(key)
 	if !ok {
+		m.mu.Unlock()
 		return false
 	}
-	if len(m.live) >= m.maxLive {
+	if len(m.live)+len(m.pending) >= m.maxLive {
 		m.ensureFailed++
+		m.mu.Unlock()
+		return false
+	}
+	if psk != nil {
+		// The alias may be forgotten (and its key cleared) meanwhile.
+		c := *psk
+		psk = &c
+		defer clear(c[:])
+	}
+	pd := &pending{done: make(chan struct{})}
+	m.pending[key] = pd
+	m.mu.Unlock()
+
+	err := m.dev.IpcSet(createUAPI(p.Key, psk))
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	defer close(pd.done)
+	delete(m.pending, key)
+	if err != nil {
+		m.ensureFailed++
+		return false
+	}
+	pd.ok = m.publishLocked(key, psk, now)
+	return pd.ok
+}
+
+// deleteLocked removes key, which Ensure created but did not publish, from
+// the device.
+func (m *Manager) deleteLocked(key wgkey.PublicKey) {
+	if err := m.dev.IpcSet(removeUAPI(key)); err != nil {
+		m.ensureFailed++
+	}
+}
+
+// pendingLocked returns the Ensure in progress for key or for the other
+// key of its device, if any, and whether it is for key itself.
+func (m *Manager) pendingLocked(key wgkey.PublicKey) (*pending, bool) {
+	if pd, ok := m.pending[key]; ok {
+		return pd, true
+	}
+	if len(m.pending) == 0 {
+		return nil, false
+	}
+	device := key
+	if a, ok := m.aliases[key]; ok {
+		device = a.device
+	}
+	for _, k := range [2]wgkey.PublicKey{device, m.aliasOf[device]} {
+		if pd, ok := m.pending[k]; ok && k != key {
+			return pd, false
+		}
+	}
+	return nil, false
+}
+
+// publishLocked records key, which Ensure has just created on the device
+// without allowed IPs and with pre-shared key psk, as configured, giving it
+// its device's addresses unless a sibling holds them. If key is no longer
+// admitted (nor an alias) it removes it from the device again and returns
+// false.
+func (m *Manager) publishLocked(key wgkey.PublicKey, psk *[32]byte, now time.Time) bool {
+	p, cur, device, ok := m.resolveLocked(key)
+	if !ok {
+		// Dropped by the feed, a snapshot or an alias change meanwhile.
+		m.deleteLocked(key)
 		return false
 	}
 	owner := !m.siblingOwnsLocked(key, device)
-	if err := m.dev.IpcSet(configUAPI(p, psk, owner)); err != nil {
-		m.ensureFailed++
-		return false
+	if owner || (cur != nil && (psk == nil || *cur != *psk)) {
+		if err := m.dev.IpcSet(configUAPI(p, cur, owner)); err != nil {
+			m.ensureFailed++
+			m.deleteLocked(key)
+			return false
+		}
 	}
 	l := &live{active: now, device: device}
 	m.live[key] = l
@@ -482,7 +587,8 @@ func (m *Manager) Trim(now time.Time, hs []sessions.Handshake) []wgkey.PublicKey
 		gone[l.device] = true
 	}
 	for eph, a := range m.aliases {
-		if _, ok := m.live[eph]; !ok && now.Sub(a.added) > m.idle {
+		_, busy := m.pending[eph]
+		if _, ok := m.live[eph]; !ok && !busy && now.Sub(a.added) > m.idle {
 			m.forgetAliasLocked(eph)
 		}
 	}
