@@ -15,9 +15,9 @@ import (
 	"github.com/nitronet/nitronet/internal/wgkey"
 )
 
-// holdDevice is a real device whose creation of one key (the UAPI text
-// Ensure creates a peer with) blocks until release is closed; creates
-// counts those creations.
+// holdDevice is a real device whose first configuration of one key blocks
+// until release is closed; creates counts the configurations of that key
+// (not its removals).
 type holdDevice struct {
 	*device.Device
 	hold    wgkey.PublicKey
@@ -32,10 +32,12 @@ func newHoldDevice(t *testing.T, hold wgkey.PublicKey) *holdDevice {
 }
 
 func (d *holdDevice) IpcSet(s string) error {
-	if strings.HasPrefix(s, "public_key="+d.hold.Hex()+"\n") && !strings.Contains(s, "allowed_ip") && !strings.Contains(s, "remove=") {
+	if strings.HasPrefix(s, "public_key="+d.hold.Hex()+"\n") && !strings.Contains(s, "remove=") {
 		d.creates.Add(1)
-		d.once.Do(func() { close(d.entered) })
-		<-d.release
+		d.once.Do(func() {
+			close(d.entered)
+			<-d.release
+		})
 	}
 	return d.Device.IpcSet(s)
 }

@@ -409,12 +409,13 @@ func (m *Manager) dropDeviceLocked(device wgkey.PublicKey, res *Result) {
 // Creating a peer is the costly part (wireguard-go precomputes its static
 // shared secret and starts its goroutines), so Ensure does it without
 // holding m's lock: other keys' Ensure calls, the feed and Trim go on
-// meanwhile. The peer is created without allowed IPs, so it can take
-// nothing from another peer; Ensure then takes the lock again, looks the
-// key up anew, and gives the peer its addresses as the state is now, or
-// removes it if the key is no longer admitted. Concurrent Ensure calls for
-// one key create it once: the others wait for the first one's result, as
-// do calls for the other key of the same device.
+// meanwhile. It then takes the lock again and looks the key up anew: if
+// the key is no longer admitted (nor an alias) it removes the peer again
+// and returns false; if its addresses or ownership changed meanwhile it
+// reconfigures the peer. Concurrent Ensure calls for one key create it
+// once: the others wait for the first one's result. Calls for the other
+// key of the same device, and Responded, wait too, so that the two keys of
+// a device never change hands of the addresses at once.
 func (m *Manager) Ensure(key wgkey.PublicKey) bool {
 	now := m.clock()
 	m.mu.Lock()
@@ -436,7 +437,7 @@ func (m *Manager) Ensure(key wgkey.PublicKey) bool {
 		}
 		m.mu.Lock()
 	}
-	p, psk, _, ok := m.resolveLocked(key)
+	p, psk, device, ok := m.resolveLocked(key)
 	if !ok {
 		m.mu.Unlock()
 		return false
@@ -452,11 +453,15 @@ func (m *Manager) Ensure(key wgkey.PublicKey) bool {
 		psk = &c
 		defer clear(c[:])
 	}
+	made := live{owner: !m.siblingOwnsLocked(key, device)}
+	if made.owner {
+		made.addrs = p.Addrs
+	}
 	pd := &pending{done: make(chan struct{})}
 	m.pending[key] = pd
 	m.mu.Unlock()
 
-	err := m.dev.IpcSet(createUAPI(p.Key, psk))
+	err := m.dev.IpcSet(configUAPI(p, psk, made.owner))
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -466,7 +471,7 @@ func (m *Manager) Ensure(key wgkey.PublicKey) bool {
 		m.ensureFailed++
 		return false
 	}
-	pd.ok = m.publishLocked(key, psk, now)
+	pd.ok = m.publishLocked(key, made, psk, now)
 	return pd.ok
 }
 
@@ -500,11 +505,10 @@ func (m *Manager) pendingLocked(key wgkey.PublicKey) (*pending, bool) {
 }
 
 // publishLocked records key, which Ensure has just created on the device
-// without allowed IPs and with pre-shared key psk, as configured, giving it
-// its device's addresses unless a sibling holds them. If key is no longer
+// as made, with pre-shared key psk, as configured. If key is no longer
 // admitted (nor an alias) it removes it from the device again and returns
-// false.
-func (m *Manager) publishLocked(key wgkey.PublicKey, psk *[32]byte, now time.Time) bool {
+// false; if what configures it changed meanwhile it reconfigures it.
+func (m *Manager) publishLocked(key wgkey.PublicKey, made live, psk *[32]byte, now time.Time) bool {
 	p, cur, device, ok := m.resolveLocked(key)
 	if !ok {
 		// Dropped by the feed, a snapshot or an alias change meanwhile.
@@ -512,7 +516,10 @@ func (m *Manager) publishLocked(key wgkey.PublicKey, psk *[32]byte, now time.Tim
 		return false
 	}
 	owner := !m.siblingOwnsLocked(key, device)
-	if owner || (cur != nil && (psk == nil || *cur != *psk)) {
+	if owner != made.owner || !slices.Equal(p.Addrs, made.addrs) || (cur != nil && (psk == nil || *cur != *psk)) {
+		// Changed while the peer was created (rare): a readdress, or the
+		// owning sibling left. A sibling cannot have taken the addresses,
+		// since it waits for this Ensure.
 		if err := m.dev.IpcSet(configUAPI(p, cur, owner)); err != nil {
 			m.ensureFailed++
 			m.deleteLocked(key)
@@ -537,6 +544,12 @@ func (m *Manager) publishLocked(key wgkey.PublicKey, psk *[32]byte, now time.Tim
 func (m *Manager) Responded(key wgkey.PublicKey) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// Let an Ensure of the device's other key finish first (see Ensure).
+	for pd, _ := m.pendingLocked(key); pd != nil; pd, _ = m.pendingLocked(key) {
+		m.mu.Unlock()
+		<-pd.done
+		m.mu.Lock()
+	}
 	l, ok := m.live[key]
 	if !ok || l.owner {
 		return

@@ -10,7 +10,6 @@
 package peers
 
 import (
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -118,15 +117,6 @@ func addUAPI(p Peer) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
-}
-
-// createUAPI returns the UAPI "set" text that creates key on the device
-// with pre-shared key psk, if not nil, and no allowed IPs.
-func createUAPI(key wgkey.PublicKey, psk *[32]byte) string {
-	if psk == nil {
-		return "public_key=" + key.Hex() + "\n"
-	}
-	return "public_key=" + key.Hex() + "\npreshared_key=" + hex.EncodeToString(psk[:]) + "\n"
 }
 
 // removeUAPI returns the UAPI "set" text that removes key from the device.
