@@ -238,3 +238,42 @@ func TestEnsureTrimWhileConfiguring(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestEnsureSiblingWaits: while an ephemeral alias is being configured, an
+// Ensure of its device's long-term key waits for it, and then finds the
+// addresses held by the alias, so that the two keys never both take them.
+func TestEnsureSiblingWaits(t *testing.T) {
+	m, dev, _ := newHoldManager(t, key(9))
+	if err := m.AddAlias(key(2), key(9), pskOf(7)); err != nil {
+		t.Fatal(err)
+	}
+	eph := ensureAsync(m, key(9))
+	<-dev.entered
+	long := ensureAsync(m, key(2))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m.mu.Lock()
+		w := m.pending[key(9)].waiters
+		m.mu.Unlock()
+		if w == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Ensure of the long-term key does not wait for its alias")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(dev.release)
+	if !<-eph || !<-long {
+		t.Fatal("Ensure: got false")
+	}
+	want := []string{line(key(2)), line(key(9), "100.64.0.3/32", "fd00:6e6e::3/128")}
+	want[0] = key(2).Hex() + " "
+	slices.Sort(want)
+	if got := configured(t, dev.Device); !slices.Equal(got, want) {
+		t.Errorf("device peers: got %v, want %v", got, want)
+	}
+	if k, err := m.DeviceByAddr(mustAddr("100.64.0.3")); err != nil || k != key(2) {
+		t.Errorf("DeviceByAddr = %v, %v; want the long-term key", k, err)
+	}
+}
