@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// TestStartCPUProfile: the gateway's --cpuprofile file is created owner-only
+// TestStartCPUProfile: the --cpuprofile file (gateway and up) is created owner-only
 // and holds a CPU profile (gzipped protobuf naming the sample unit) once
 // stopped; a path that cannot be
 // created is an error, and no profile is left running.

@@ -215,6 +215,9 @@ type upFlags struct {
 	// up; allowDowngrade keeps the classical tunnel if the gateway has no
 	// such service.
 	quantum, allowDowngrade bool
+	// cpuProfile, if set, is where a Go CPU profile of the whole run is
+	// written (debugging; see startCPUProfile).
+	cpuProfile string
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -236,7 +239,16 @@ func newUpCmd(g *globals) *cobra.Command {
 			"tunnel to a fresh key with that pre-shared key. If the gateway does not offer this, up\n" +
 			"closes the tunnel and fails, unless --allow-downgrade; --quantum-resistant=false skips it.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runUp(cmd.Context(), g, o) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.cpuProfile != "" {
+				stop, err := startCPUProfile(o.cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
+			return runUp(cmd.Context(), g, o)
+		},
 	}
 	f := c.Flags()
 	f.StringVar(&o.gateway, "gateway", "", "gateway id, region or auto (default: the only gateway, else auto)")
@@ -250,6 +262,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	f.BoolVar(&o.allowDowngrade, "allow-downgrade", false, "stay connected without quantum resistance if the gateway does not offer it (default: disconnect)")
 	f.StringVar(&o.entry, "entry", "", "multihop: the gateway (id or region) your tunnel enters by, which sees your address")
 	f.StringVar(&o.exit, "exit", "", "multihop: the gateway (id or region) your traffic leaves by, which sees its destinations")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "debugging: write a Go CPU profile of the whole run to this file (stack samples only: no addresses, keys or counts)")
 	f.StringVar(&o.transport, "transport", transportUDP, "udp, or tcp where UDP is blocked: WireGuard framed over TCP to a gateway that offers it")
 	return g.serverFlag(c)
 }
