@@ -30,7 +30,9 @@
 # to the median of "upstream", plus the nitronet/upstream ratio per round.
 # It also reports the gateway process's CPU time (user + system, from
 # /proc/PID/stat, during the measurement) per Gbit carried: the upstream
-# wireguard-go gateway in "upstream", ours in the other scenarios. On a
+# wireguard-go gateway in "upstream", ours in the other scenarios; and the
+# client process's the same way: the upstream wireguard-go binary in
+# "upstream" and "upstream_client", `nitronet up` in the others. On a
 # loaded machine this cost moves much less than the throughput does.
 #
 # Each round sets a scenario up and tears it down again, so no scenario runs
@@ -73,7 +75,9 @@
 #   KEEP_LOGS=dir         copy the processes' logs to dir before cleaning up
 #   PROFILE=dir           write a Go CPU profile of each run of our gateway
 #                         (`gateway --cpuprofile`) to dir, named
-#                         gateway-SCENARIO-ROUND.pprof (kept after cleanup)
+#                         gateway-SCENARIO-ROUND.pprof, and of our client
+#                         (`up --cpuprofile`), client-SCENARIO-ROUND.pprof
+#                         (kept after cleanup)
 #   PERF=dir              record `perf record -a -g` of the whole machine
 #                         (kernel included: conntrack, nftables, TUN, UDP)
 #                         during each measurement, to
@@ -297,6 +301,16 @@ gateway_pid() {
 	*) echo "$GW_PID" ;;
 	esac
 }
+# client_pid prints the pid of the running scenario's client process: the
+# upstream wireguard-go binary in "upstream" and "upstream_client", `nitronet
+# up` in the others.
+client_pid() {
+	case $1 in
+	upstream | upstream_client) echo "$WGC_PID" ;;
+	plain) ;;
+	*) echo "$UP_PID" ;;
+	esac
+}
 
 # measure: runs iperf3 from the client and prints the receiver's Mbit/s.
 measure() {
@@ -422,7 +436,11 @@ gateway_start() {
 nitronet_start() {
 	gateway_start
 	: >"$WORK/up.log"
-	ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" NITRONET_SERVER="$SERVER_URL" "$NITRONET" up "$@" >"$WORK/up.log" 2>&1 &
+	local prof=()
+	if [ -n "${PROFILE:-}" ]; then
+		prof=(--cpuprofile "$PROFILE/client-$SCENARIO-$ROUND.pprof")
+	fi
+	ip netns exec "$C" env NITRONET_CONFIG_DIR="$CFG" NITRONET_SERVER="$SERVER_URL" "$NITRONET" up "${prof[@]}" "$@" >"$WORK/up.log" 2>&1 &
 	UP_PID=$!
 	# "Connected through" once the gateway answered a handshake; older
 	# clients and slow handshakes print "Tunnel up through" (reach waits).
@@ -498,6 +516,7 @@ if ours; then nitronet_setup; fi
 # ---- rounds ---------------------------------------------------------------------
 declare -A SAMPLES
 declare -A GWCPU # per scenario: the gateway's CPU ms per Gbit, one per round
+declare -A CLCPU # per scenario: the client's CPU ms per Gbit, one per round
 PER_ROUND=()
 UC_ROUND=() # per-round upstream_client/upstream
 QR_ROUND=()
@@ -520,7 +539,17 @@ for ((r = 1; r <= ROUNDS; r++)); do
 			t0=$(cpu_ticks "$gpid")
 			f0=$(minor_faults "$gpid")
 		fi
+		cpid=$(client_pid "$s")
+		if [ -n "$cpid" ]; then
+			ct0=$(cpu_ticks "$cpid")
+		fi
 		v=$(measure) || die "$s: iperf3 gave no result"
+		if [ -n "$cpid" ]; then
+			c=$(awk -v d="$(($(cpu_ticks "$cpid") - ct0))" -v ms="$TICK_MS" -v v="$v" -v t="$DURATION" \
+				'BEGIN { printf "%.1f", d * ms / (v * t / 1000) }')
+			CLCPU[$s]="${CLCPU[$s]:-} $c"
+			log "round $r/$ROUNDS: $s client: $c CPU ms/Gbit"
+		fi
 		if [ -n "$gpid" ]; then
 			# CPU ms per Gbit: ticks * ms/tick / (Mbit/s * s / 1000).
 			c=$(awk -v d="$(($(cpu_ticks "$gpid") - t0))" -v ms="$TICK_MS" -v v="$v" -v t="$DURATION" \
@@ -577,22 +606,29 @@ for s in $SCENARIOS; do
 	fi
 	printf '%-17s %14s %8s %8s %12s  %s\n' "$s" "$med" "$lo" "$hi" "$ratio" "${SAMPLES[$s]}"
 done
-if [ ${#GWCPU[@]} -gt 0 ]; then
-	printf '%-17s %18s %12s   %s\n' scenario "gateway CPU ms/Gbit" "vs upstream" "samples (median of rounds)"
-	declare -A CPUMED
+# cpu_report TITLE ARRAY prints, per scenario, the median of ARRAY's
+# per-round CPU ms per Gbit and its ratio to upstream's.
+cpu_report() {
+	local -n per=$2
+	[ ${#per[@]} -gt 0 ] || return 0
+	printf '%-17s %18s %12s   %s\n' scenario "$1 CPU ms/Gbit" "vs upstream" "samples (median of rounds)"
+	local -A med=()
+	local s ratio
 	for s in $SCENARIOS; do
-		[ -n "${GWCPU[$s]:-}" ] || continue
-		CPUMED[$s]=$(printf '%s\n' ${GWCPU[$s]} | sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.1f", m }')
+		[ -n "${per[$s]:-}" ] || continue
+		med[$s]=$(printf '%s\n' ${per[$s]} | sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.1f", m }')
 	done
 	for s in $SCENARIOS; do
-		[ -n "${CPUMED[$s]:-}" ] || continue
+		[ -n "${med[$s]:-}" ] || continue
 		ratio=-
-		if [ -n "${CPUMED[upstream]:-}" ]; then
-			ratio=$(awk -v a="${CPUMED[$s]}" -v b="${CPUMED[upstream]}" 'BEGIN { printf "%.2fx", a / b }')
+		if [ -n "${med[upstream]:-}" ]; then
+			ratio=$(awk -v a="${med[$s]}" -v b="${med[upstream]}" 'BEGIN { printf "%.2fx", a / b }')
 		fi
-		printf '%-17s %18s %12s  %s\n' "$s" "${CPUMED[$s]}" "$ratio" "${GWCPU[$s]}"
+		printf '%-17s %18s %12s  %s\n' "$s" "${med[$s]}" "$ratio" "${per[$s]}"
 	done
-fi
+}
+cpu_report gateway GWCPU
+cpu_report client CLCPU
 if [ ${#PER_ROUND[@]} -gt 0 ]; then
 	read -r pmed plo phi < <(printf '%s\n' "${PER_ROUND[@]}" | sort -g |
 		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')
