@@ -6,6 +6,10 @@
 # Scenarios, each measured with iperf3 from the client to the server:
 #   plain     routing through the gateway, no tunnel (the ceiling)
 #   upstream  the upstream wireguard-go binary on both ends, configured by `wg`
+#   upstream_nat  the same, plus the source NAT (one nftables masquerade
+#             rule for the tunnel addresses on the gateway's uplink) that
+#             a VPN gateway needs and ours does; off by default, compared
+#             with nitronet round by round
 #   nitronet  our gateway (`nitronet gateway --mode kernel`: TUN + nftables
 #             NAT and isolation), enrolled with a control server
 #             (`nitronet serve`) running in the gateway namespace, and our
@@ -105,15 +109,16 @@ log() { echo "iperf.sh: $*" >&2; }
 for t in ip iperf3 wg ss awk sort; do command -v "$t" >/dev/null || die "missing $t (apt-get install -y iproute2 iperf3 wireguard-tools)"; done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 for s in $SCENARIOS; do
-	case $s in plain | upstream | nitronet | upstream_client | quantum | nitronet_tcp | nitronet_multihop) ;;
-	*) die "unknown scenario $s (want plain, upstream, nitronet, upstream_client, quantum, nitronet_tcp, nitronet_multihop)" ;;
+	case $s in plain | upstream | upstream_nat | nitronet | upstream_client | quantum | nitronet_tcp | nitronet_multihop) ;;
+	*) die "unknown scenario $s (want plain, upstream, upstream_nat, nitronet, upstream_client, quantum, nitronet_tcp, nitronet_multihop)" ;;
 	esac
 done
 want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 MODES="nitronet_tcp nitronet_multihop" # compared with nitronet, round by round
 ours() { want nitronet || want upstream_client || want quantum || want nitronet_tcp || want nitronet_multihop; }
 # The scenarios that need the upstream wireguard-go binary.
-wggo() { want upstream || want upstream_client; }
+wggo() { want upstream || want upstream_nat || want upstream_client; }
+if want upstream_nat; then command -v nft >/dev/null || die "missing nft (apt-get install -y nftables)"; fi
 if ours && [ -L /etc/resolv.conf ]; then
 	die "/etc/resolv.conf is a symlink: \`nitronet up\` in the client namespace could replace the host's file; run without the nitronet scenario"
 fi
@@ -296,7 +301,7 @@ TICK_MS=$(awk -v t="$(getconf CLK_TCK)" 'BEGIN { print 1000 / t }')
 # gateway_pid prints the pid of the running scenario's gateway process.
 gateway_pid() {
 	case $1 in
-	upstream) echo "$WGG_PID" ;;
+	upstream | upstream_nat) echo "$WGG_PID" ;;
 	plain) ;;
 	*) echo "$GW_PID" ;;
 	esac
@@ -306,7 +311,7 @@ gateway_pid() {
 # up` in the others.
 client_pid() {
 	case $1 in
-	upstream | upstream_client) echo "$WGC_PID" ;;
+	upstream | upstream_nat | upstream_client) echo "$WGC_PID" ;;
 	plain) ;;
 	*) echo "$UP_PID" ;;
 	esac
@@ -323,7 +328,7 @@ plain_up() { ip -n "$C" route replace 198.19.0.0/24 via 198.18.0.1; }
 plain_down() { ip -n "$C" route del 198.19.0.0/24; }
 
 # ---- upstream wireguard-go + wg -------------------------------------------------
-if want upstream; then
+if want upstream || want upstream_nat; then
 	(
 		umask 077
 		wg genkey >"$WORK/g.key"
@@ -358,6 +363,25 @@ upstream_down() {
 	stop_pid "$WGC_PID"
 	WGC_PID=
 	rm -f "/var/run/wireguard/$WGC.sock" "/var/run/wireguard/$WGG.sock"
+}
+# upstream_nat: the same, with the source NAT every VPN gateway needs for
+# its clients' private tunnel addresses (wg-quick's usual PostUp
+# masquerade, here as one nftables rule), which our gateway also does; the
+# NAT turns connection tracking on for the forwarded traffic.
+upstream_nat_up() {
+	upstream_up
+	ip netns exec "$G" nft -f - <<-'NFT'
+		table ip bench_nat {
+			chain post {
+				type nat hook postrouting priority srcnat; policy accept;
+				oifname "uplink0" ip saddr 100.64.0.0/10 masquerade
+			}
+		}
+	NFT
+}
+upstream_nat_down() {
+	ip netns exec "$G" nft delete table ip bench_nat 2>/dev/null || true
+	upstream_down
 }
 
 # ---- nitronet: control server, account, device; gateway and client per round -----
@@ -519,6 +543,7 @@ declare -A GWCPU # per scenario: the gateway's CPU ms per Gbit, one per round
 declare -A CLCPU # per scenario: the client's CPU ms per Gbit, one per round
 PER_ROUND=()
 UC_ROUND=() # per-round upstream_client/upstream
+NAT_ROUND=() # per-round nitronet/upstream_nat
 QR_ROUND=()
 declare -A VS_NITRONET # per-round ratios to nitronet of the issue-12 modes
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -567,6 +592,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	done
 	if [ -n "${this[upstream]:-}" ] && [ -n "${this[nitronet]:-}" ]; then
 		PER_ROUND+=("$(awk -v a="${this[nitronet]}" -v b="${this[upstream]}" 'BEGIN { printf "%.2f", a / b }')")
+	fi
+	if [ -n "${this[upstream_nat]:-}" ] && [ -n "${this[nitronet]:-}" ]; then
+		NAT_ROUND+=("$(awk -v a="${this[nitronet]}" -v b="${this[upstream_nat]}" 'BEGIN { printf "%.2f", a / b }')")
 	fi
 	if [ -n "${this[upstream]:-}" ] && [ -n "${this[upstream_client]:-}" ]; then
 		UC_ROUND+=("$(awk -v a="${this[upstream_client]}" -v b="${this[upstream]}" 'BEGIN { printf "%.2f", a / b }')")
@@ -642,6 +670,13 @@ if [ ${#UC_ROUND[@]} -gt 0 ]; then
 	printf 'upstream_client/upstream per round: %s\n' "${UC_ROUND[*]}"
 	printf 'upstream_client/upstream: %.2f (ratio of medians), %s (median of per-round ratios, range %s-%s); target >= 1.00\n' \
 		"$(awk -v a="${MEDIAN[upstream_client]}" -v b="${MEDIAN[upstream]}" 'BEGIN { printf "%.2f", a / b }')" "$umed" "$ulo" "$uhi"
+fi
+if [ ${#NAT_ROUND[@]} -gt 0 ]; then
+	read -r nmed nlo nhi < <(printf '%s\n' "${NAT_ROUND[@]}" | sort -g |
+		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')
+	printf 'nitronet/upstream_nat per round: %s\n' "${NAT_ROUND[*]}"
+	printf 'nitronet/upstream_nat: %.2f (ratio of medians), %s (median of per-round ratios, range %s-%s)\n' \
+		"$(awk -v a="${MEDIAN[nitronet]}" -v b="${MEDIAN[upstream_nat]}" 'BEGIN { printf "%.2f", a / b }')" "$nmed" "$nlo" "$nhi"
 fi
 if [ ${#QR_ROUND[@]} -gt 0 ]; then
 	read -r qmed qlo qhi < <(printf '%s\n' "${QR_ROUND[@]}" | sort -g |
