@@ -657,34 +657,27 @@ cpu_report() {
 }
 cpu_report gateway GWCPU
 cpu_report client CLCPU
-if [ ${#PER_ROUND[@]} -gt 0 ]; then
-	read -r pmed plo phi < <(printf '%s\n' "${PER_ROUND[@]}" | sort -g |
+# pair_report NUM DEN ARRAY VAR [TARGET] prints the per-round ratios
+# NUM/DEN held in ARRAY, the ratio of the two scenarios' medians and the
+# median and range of the per-round ratios (followed by TARGET, if given),
+# and sets VAR to that median (empty without rounds).
+pair_report() {
+	local num=$1 den=$2 target=${5:-}
+	local -n rounds=$3 out=$4
+	out=
+	[ ${#rounds[@]} -gt 0 ] || return 0
+	local med lo hi
+	read -r med lo hi < <(printf '%s\n' "${rounds[@]}" | sort -g |
 		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')
-	printf 'nitronet/upstream per round: %s\n' "${PER_ROUND[*]}"
-	printf 'nitronet/upstream: %.2f (ratio of medians), %s (median of per-round ratios, range %s-%s); target >= 1.00\n' \
-		"$(awk -v a="${MEDIAN[nitronet]}" -v b="${MEDIAN[upstream]}" 'BEGIN { printf "%.2f", a / b }')" "$pmed" "$plo" "$phi"
-fi
-if [ ${#UC_ROUND[@]} -gt 0 ]; then
-	read -r umed ulo uhi < <(printf '%s\n' "${UC_ROUND[@]}" | sort -g |
-		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')
-	printf 'upstream_client/upstream per round: %s\n' "${UC_ROUND[*]}"
-	printf 'upstream_client/upstream: %.2f (ratio of medians), %s (median of per-round ratios, range %s-%s); target >= 1.00\n' \
-		"$(awk -v a="${MEDIAN[upstream_client]}" -v b="${MEDIAN[upstream]}" 'BEGIN { printf "%.2f", a / b }')" "$umed" "$ulo" "$uhi"
-fi
-if [ ${#NAT_ROUND[@]} -gt 0 ]; then
-	read -r nmed nlo nhi < <(printf '%s\n' "${NAT_ROUND[@]}" | sort -g |
-		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')
-	printf 'nitronet/upstream_nat per round: %s\n' "${NAT_ROUND[*]}"
-	printf 'nitronet/upstream_nat: %.2f (ratio of medians), %s (median of per-round ratios, range %s-%s)\n' \
-		"$(awk -v a="${MEDIAN[nitronet]}" -v b="${MEDIAN[upstream_nat]}" 'BEGIN { printf "%.2f", a / b }')" "$nmed" "$nlo" "$nhi"
-fi
-if [ ${#QR_ROUND[@]} -gt 0 ]; then
-	read -r qmed qlo qhi < <(printf '%s\n' "${QR_ROUND[@]}" | sort -g |
-		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }')
-	printf 'quantum/nitronet per round: %s\n' "${QR_ROUND[*]}"
-	printf 'quantum/nitronet: %.2f (ratio of medians), %s (median of per-round ratios, range %s-%s)\n' \
-		"$(awk -v a="${MEDIAN[quantum]}" -v b="${MEDIAN[nitronet]}" 'BEGIN { printf "%.2f", a / b }')" "$qmed" "$qlo" "$qhi"
-fi
+	printf '%s/%s per round: %s\n' "$num" "$den" "${rounds[*]}"
+	printf '%s/%s: %.2f (ratio of medians), %s (median of per-round ratios, range %s-%s)%s\n' "$num" "$den" \
+		"$(awk -v a="${MEDIAN[$num]}" -v b="${MEDIAN[$den]}" 'BEGIN { printf "%.2f", a / b }')" "$med" "$lo" "$hi" "$target"
+	out=$med
+}
+pair_report nitronet upstream PER_ROUND pmed "; target >= 1.00"
+pair_report upstream_client upstream UC_ROUND umed "; target >= 1.00"
+pair_report nitronet upstream_nat NAT_ROUND nmed
+pair_report quantum nitronet QR_ROUND qmed
 for x in $MODES; do
 	if [ -n "${MEDIAN[nitronet]:-}" ] && [ -n "${MEDIAN[$x]:-}" ]; then
 		printf '%s/nitronet: %.2f (ratio of medians), per round:%s\n' "$x" \
