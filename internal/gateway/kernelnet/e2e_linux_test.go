@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -69,7 +70,7 @@ func (p *pinnedTUN) Events() <-chan tun.Event { return p.events }
 
 // startDevice creates a wireguard-go device on td inside ns, configures it
 // with uapi and brings it up there (so its UDP sockets live in ns).
-func startDevice(t *testing.T, ns *netns.NS, td tun.Device, name, uapi string) {
+func startDevice(t *testing.T, ns *netns.NS, td tun.Device, name, uapi string) *device.Device {
 	t.Helper()
 	logger := wgLogger(t, name)
 	var dev *device.Device
@@ -86,12 +87,37 @@ func startDevice(t *testing.T, ns *netns.NS, td tun.Device, name, uapi string) {
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
+	return dev
+}
+
+// handshakeState summarises dev's peers for a test's failure message: for
+// each, whether a handshake completed and whether any data came in (test
+// devices only; nothing the product logs).
+func handshakeState(dev *device.Device) string {
+	var b strings.Builder
+	if err := dev.IpcGetOperation(&b); err != nil {
+		return "uapi get: " + err.Error()
+	}
+	var out []string
+	for _, line := range strings.Split(b.String(), "\n") {
+		switch {
+		case strings.HasPrefix(line, "last_handshake_time_sec="):
+			out = append(out, "handshake="+strconv.FormatBool(line != "last_handshake_time_sec=0"))
+		case strings.HasPrefix(line, "rx_bytes="):
+			out = append(out, "received="+strconv.FormatBool(line != "rx_bytes=0"))
+		}
+	}
+	if len(out) == 0 {
+		return "no peers"
+	}
+	return strings.Join(out, " ")
 }
 
 type wgClient struct {
 	*netns.Client
 	key    wgkey.PrivateKey
 	v4, v6 netip.Prefix
+	dev    *device.Device // set by startClient
 }
 
 func newKey(t *testing.T) wgkey.PrivateKey {
@@ -130,7 +156,7 @@ func startClient(t *testing.T, c *wgClient, gw wgkey.PublicKey) {
 	}
 	uapi := fmt.Sprintf("private_key=%s\npublic_key=%s\nendpoint=%s\nallowed_ip=0.0.0.0/0\nallowed_ip=::/0\n",
 		c.key.Hex(), gw.Hex(), netip.AddrPortFrom(c.GatewayAddr.Addr(), gwPort))
-	startDevice(t, c.NS, pin(td, DefaultMTU), "client "+c.v4.Addr().String(), uapi)
+	c.dev = startDevice(t, c.NS, pin(td, DefaultMTU), "client "+c.v4.Addr().String(), uapi)
 }
 
 // get fetches url from inside ns and returns the body.
@@ -239,7 +265,7 @@ func TestWireGuardEndToEnd(t *testing.T) {
 			for _, c := range clients {
 				fmt.Fprintf(&uapi, "public_key=%s\nallowed_ip=%s\nallowed_ip=%s\n", c.key.Public().Hex(), c.v4, c.v6)
 			}
-			startDevice(t, tp.Gateway, kn.TUN(), "gateway", uapi.String())
+			gw := startDevice(t, tp.Gateway, kn.TUN(), "gateway", uapi.String())
 			for _, c := range clients {
 				startClient(t, c, gwKey.Public())
 			}
@@ -252,7 +278,7 @@ func TestWireGuardEndToEnd(t *testing.T) {
 				body, err := get(ctx, c.NS, url)
 				cancel()
 				if err != nil {
-					t.Fatalf("client %v GET %s: %v", c.v4.Addr(), url, err)
+					t.Fatalf("client %v GET %s: %v (client: %s; gateway: %s)", c.v4.Addr(), url, err, handshakeState(c.dev), handshakeState(gw))
 				}
 				if body != "198.19.0.1" {
 					t.Errorf("client %v: server saw %q, want 198.19.0.1 (masqueraded)", c.v4.Addr(), body)
