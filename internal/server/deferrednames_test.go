@@ -2,14 +2,10 @@ package server_test
 
 import (
 	"bytes"
-	"crypto/rand"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nitronet/nitronet/internal/acctkey"
-	"github.com/nitronet/nitronet/internal/ident"
-	"github.com/nitronet/nitronet/internal/store"
 	"github.com/nitronet/nitronet/internal/store/storetest"
 )
 
@@ -36,29 +32,7 @@ func testIndexNamesDeferredKey(t *testing.T, b storetest.Backend) {
 
 	legacy := func(account, name string, plain bool) string {
 		t.Helper()
-		id, err := ident.New(rand.Reader, "dev")
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := e.srv.Keys.Open(ctx, account)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer k.Close()
-		sealed, err := k.Seal(acctkey.DeviceName, id, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := &store.Device{ID: id, AccountID: account, SealedName: sealed, PublicKey: newKey(t), CreatedAt: time.Unix(1_700_000_000, 0)}
-		if err := e.srv.Store.CreateDevice(ctx, d, 100); err != nil {
-			t.Fatal(err)
-		}
-		if plain {
-			if _, err := e.db.ExecContext(ctx, `UPDATE devices SET name = $1, name_sealed = NULL WHERE id = $2`, name, id); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return id
+		return writeLegacyDevice(t, e, account, name, plain, time.Unix(1_700_000_000, 0))
 	}
 	legacy(accOK, "Phone", false)
 	badSealed := legacy(accBad, "Laptop", false)

@@ -40,30 +40,7 @@ func testIndexDeviceNames(t *testing.T, b storetest.Backend) {
 	legacy := func(account, name string, plain bool) string {
 		t.Helper()
 		n++
-		id, err := ident.New(rand.Reader, "dev")
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := e.srv.Keys.Open(ctx, account)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer k.Close()
-		sealed, err := k.Seal(acctkey.DeviceName, id, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		created := time.Unix(1_700_000_000+int64(n), 0)
-		d := &store.Device{ID: id, AccountID: account, SealedName: sealed, PublicKey: newKey(t), CreatedAt: created}
-		if err := e.srv.Store.CreateDevice(ctx, d, 100); err != nil {
-			t.Fatal(err)
-		}
-		if plain {
-			if _, err := e.db.ExecContext(ctx, `UPDATE devices SET name = $1, name_sealed = NULL WHERE id = $2`, name, id); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return id
+		return writeLegacyDevice(t, e, account, name, plain, time.Unix(1_700_000_000+int64(n), 0))
 	}
 	a := []string{
 		legacy(accA, "Laptop", false),
@@ -144,4 +121,35 @@ func testIndexDeviceNames(t *testing.T, b storetest.Backend) {
 			}
 		}
 	}
+}
+
+// writeLegacyDevice writes a device of account as the versions before
+// names were indexed did: its name sealed (or, with plain, in plaintext),
+// no name index, created at created. It returns the device's ID.
+func writeLegacyDevice(t *testing.T, e *dbEnv, account, name string, plain bool, created time.Time) string {
+	t.Helper()
+	ctx := t.Context()
+	id, err := ident.New(rand.Reader, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := e.srv.Keys.Open(ctx, account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	sealed, err := k.Seal(acctkey.DeviceName, id, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &store.Device{ID: id, AccountID: account, SealedName: sealed, PublicKey: newKey(t), CreatedAt: created}
+	if err := e.srv.Store.CreateDevice(ctx, d, 100); err != nil {
+		t.Fatal(err)
+	}
+	if plain {
+		if _, err := e.db.ExecContext(ctx, `UPDATE devices SET name = $1, name_sealed = NULL WHERE id = $2`, name, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
 }
