@@ -368,9 +368,10 @@ const (
 // table and index pages until VACUUM removes them: scrub vacuums the tables
 // the erasure changed, with index cleanup forced where indexes hold
 // personal data (VACUUM may otherwise skip the indexes when few rows
-// died), so that no live or dead tuple holds the erased data. VACUUM cannot remove versions that a
-// transaction older than the erasure may still see; autovacuum removes
-// those later. The bytes of removed versions may stay in the unused space
+// died), so that no live or dead tuple holds the erased data; it first
+// waits for transactions older than the erasure, whose versions VACUUM
+// must keep, and vacuums again while dead versions remain
+// (vacuumErased). The bytes of removed versions may stay in the unused space
 // of their pages until PostgreSQL reuses it, and in the WAL segments until
 // they are recycled; docs/erasure.md states this limit.
 func (s *Store) scrub(ctx context.Context) error {
