@@ -19,6 +19,8 @@ import (
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/nitronet/nitronet/internal/tungro"
 )
 
 // Forwarding sysctls, per network namespace.
@@ -126,7 +128,9 @@ func (n *Net) setup(c Config) error {
 		_ = dev.Close()
 		return fmt.Errorf("tun name: %w", err)
 	}
-	n.dev = newNSTUN(dev, n)
+	// TCP segments reach the kernel coalesced without a copy (package
+	// tungro); the wrapper is a no-op without virtio-net headers.
+	n.dev = newNSTUN(tungro.Wrap(dev), n)
 
 	if err := n.configureLink(c); err != nil {
 		return err
