@@ -19,8 +19,9 @@
 // super-packet back into segments, reproduces the segments it was made of
 // (up to the IPv4 ID of packets with DF set, which the kernel renumbers and
 // RFC 6864 leaves meaningless):
-//   - IPv4 without options or fragmentation, or IPv6 whose next header is
-//     TCP; lengths that match the packet;
+//   - IPv4 without options or fragmentation and with a valid header
+//     checksum, or IPv6 whose next header is TCP; lengths that match the
+//     packet;
 //   - TCP flags ACK, or ACK|PSH on the last segment only;
 //   - the same addresses, ports and acknowledgment number; equal TOS or
 //     traffic class and flow label, TTL or hop limit, DF, TCP data offset,

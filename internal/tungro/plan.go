@@ -286,8 +286,9 @@ func keyOf(pkt []byte, key *flowKey) bool {
 }
 
 // parseSegment parses a TCP packet that could be merged: no IPv4 options or
-// fragmentation, no IPv6 extension headers, lengths that match the buffer,
-// flags ACK or ACK|PSH only, and a payload.
+// fragmentation and a valid IPv4 header checksum, no IPv6 extension
+// headers, lengths that match the buffer, flags ACK or ACK|PSH only, and a
+// payload.
 func parseSegment(pkt []byte) (segment, bool) {
 	var s segment
 	if !keyOf(pkt, &s.key) {
@@ -304,6 +305,11 @@ func parseSegment(pkt []byte) (segment, bool) {
 			return s, false
 		}
 		if binary.BigEndian.Uint16(pkt[6:8])&0x3fff != 0 { // MF or a fragment offset
+			return s, false
+		}
+		if fold(sum(pkt[:20], 0)) != 0xffff {
+			// A corrupt header goes alone, for the kernel to drop,
+			// not renewed in a super-packet.
 			return s, false
 		}
 	}
