@@ -16,6 +16,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"github.com/nitronet/nitronet/internal/tungro"
 	"github.com/nitronet/nitronet/internal/wgconf"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -277,7 +278,9 @@ func newTUNDevice(ifName string, mtu int, bind conn.Bind, uapi string, log *slog
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: create TUN: %w", err)
 	}
-	dev := device.NewDevice(tdev, bind, deviceLogger(log))
+	// Downloads reach the kernel as coalesced TCP without a copy, as on
+	// the gateway (package tungro).
+	dev := device.NewDevice(tungro.Wrap(tdev), bind, deviceLogger(log))
 	defer func() {
 		if err != nil {
 			dev.Close()
