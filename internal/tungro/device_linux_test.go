@@ -38,26 +38,35 @@ func TestWriteThroughKernel(t *testing.T) {
 	}
 }
 
-func testWriteThroughKernel(t *testing.T, local netip.Prefix, peer netip.Addr) {
-	ns := netns.New(t)
+// newTUN creates TUN "tg0" (wireguard-go's tun.CreateTUN) with address
+// local in a new namespace, up, and returns it and its wrapper; both are
+// closed at the end of the test.
+func newTUN(tb testing.TB, local netip.Prefix) (*netns.NS, tun.Device, *Device) {
+	tb.Helper()
+	ns := netns.New(tb)
 	var raw tun.Device
 	if err := ns.Do(func() (err error) {
 		raw, err = tun.CreateTUN("tg0", 1420)
 		return err
 	}); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { raw.Close() })
+	tb.Cleanup(func() { raw.Close() })
 	dev, ok := Wrap(raw).(*Device)
 	if !ok {
-		t.Fatal("Wrap left a TUN with virtio-net headers unwrapped")
+		tb.Fatal("Wrap left a TUN with virtio-net headers unwrapped")
 	}
 	if err := ns.AddTunnelAddr("tg0", local); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := ns.LinkUp("tg0"); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return ns, raw, dev
+}
+
+func testWriteThroughKernel(t *testing.T, local netip.Prefix, peer netip.Addr) {
+	ns, _, dev := newTUN(t, local)
 	const port = 5201
 	ln, err := ns.Listen("tcp", net.JoinHostPort(local.Addr().String(), strconv.Itoa(port)))
 	if err != nil {
@@ -194,25 +203,7 @@ func testWriteThroughKernel(t *testing.T, local netip.Prefix, peer netip.Addr) {
 // and reused, as wireguard-go's pooled ones are.
 func BenchmarkWrite(b *testing.B) {
 	netns.Require(b)
-	ns := netns.New(b)
-	var raw tun.Device
-	if err := ns.Do(func() (err error) {
-		raw, err = tun.CreateTUN("tg0", 1420)
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { raw.Close() })
-	if err := ns.AddTunnelAddr("tg0", netip.MustParsePrefix("100.64.8.1/24")); err != nil {
-		b.Fatal(err)
-	}
-	if err := ns.LinkUp("tg0"); err != nil {
-		b.Fatal(err)
-	}
-	ours, ok := Wrap(raw).(*Device)
-	if !ok {
-		b.Fatal("no virtio-net headers")
-	}
+	_, raw, ours := newTUN(b, netip.MustParsePrefix("100.64.8.1/24"))
 	in := stream(false, 128, 1368, func(i int, s *spec) {
 		s.src, s.dst = netip.MustParseAddr("100.64.8.2"), netip.MustParseAddr("100.64.9.2")
 	})
