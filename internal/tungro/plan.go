@@ -28,12 +28,11 @@ const (
 	tcpCsumOffset   = 16
 )
 
-// flowKey identifies the segments that may share a super-packet: the same
-// addresses and ports, and the same acknowledgment number.
+// flowKey identifies a TCP connection's direction: its addresses and
+// ports. A flow has at most one open super-packet at a time.
 type flowKey struct {
 	addrs [32]byte // source then destination; IPv4 uses the first 8 bytes
 	ports uint32
-	ack   uint32
 	v6    bool
 }
 
@@ -230,8 +229,9 @@ func (p *planner) canAppend(u *unit, bufs [][]byte, offset int, pkt []byte, s se
 		}
 	}
 	ht, pt := head[h.iphLen:h.iphLen+h.tcphLen], pkt[s.iphLen:s.iphLen+s.tcphLen]
-	// Data offset, flags but PSH, window; urgent pointer; options.
-	if ht[12] != pt[12] || ht[13]&^tcpFlagPSH != pt[13]&^tcpFlagPSH ||
+	// Acknowledgment number; data offset, flags but PSH, window; urgent
+	// pointer; options.
+	if binary.BigEndian.Uint32(ht[8:12]) != binary.BigEndian.Uint32(pt[8:12]) || ht[12] != pt[12] || ht[13]&^tcpFlagPSH != pt[13]&^tcpFlagPSH ||
 		ht[14] != pt[14] || ht[15] != pt[15] || ht[18] != pt[18] || ht[19] != pt[19] {
 		return false
 	}
@@ -281,7 +281,6 @@ func keyOf(pkt []byte, key *flowKey) bool {
 		return false
 	}
 	key.ports = binary.BigEndian.Uint32(pkt[iphLen:])
-	key.ack = binary.BigEndian.Uint32(pkt[iphLen+8:])
 	return true
 }
 

@@ -508,6 +508,8 @@ func TestPlanRandomBatches(t *testing.T) {
 					s.df = false
 				case 5:
 					s.flags = 0x02 // SYN
+				case 6:
+					s.ack++
 				}
 			})
 			in = append(in, s...)
