@@ -83,7 +83,9 @@ func (d *Device) Stats() Stats {
 // packets are written here, one writev per super-packet or single packet,
 // in the order the package comment describes; all other packets go to the
 // wrapped device's Write as one batch, which applies its own offloads
-// (UDP GRO). It returns the bytes written, headers included, and the
+// (UDP GRO). A batch with a packet whose flow its first header does not
+// show (an IPv4 fragment, an IPv6 extension header) goes to the wrapped
+// device whole. It returns the bytes written, headers included, and the
 // errors joined; a closed device ends the call with os.ErrClosed. Write
 // is safe for concurrent use, as wireguard-go writes each peer's packets
 // from its own goroutine.
@@ -94,6 +96,9 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	s := d.pool.Get().(*scratch)
 	defer d.pool.Put(s)
 	s.plan(bufs, offset)
+	if s.whole {
+		return d.Device.Write(bufs, offset)
+	}
 
 	var (
 		total int
@@ -156,11 +161,17 @@ func (d *Device) writev(iov []unix.Iovec) (int, error) {
 		errno syscall.Errno
 	)
 	err := d.raw.Write(func(fd uintptr) bool {
-		n, _, errno = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
-		return errno != unix.EAGAIN
+		for {
+			n, _, errno = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+			if errno != unix.EINTR {
+				return errno != unix.EAGAIN
+			}
+		}
 	})
 	if err != nil {
-		return 0, err
+		// RawConn.Write itself fails only when the file is closing (no
+		// deadline is ever set on it).
+		return 0, os.ErrClosed
 	}
 	if errno != 0 {
 		return 0, errno

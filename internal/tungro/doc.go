@@ -16,9 +16,10 @@
 // # What is merged
 //
 // The rules are the kernel's own GRO rules, so that the kernel, cutting a
-// super-packet back into segments, reproduces the segments it was made of
-// (up to the IPv4 ID of packets with DF set, which the kernel renumbers and
-// RFC 6864 leaves meaningless):
+// super-packet back into segments, reproduces the segments it was made of.
+// One difference: the IPv4 IDs of packets with DF set are not compared
+// (Linux GRO wants them equal or counting up); the kernel renumbers them
+// when it cuts the super-packet, and RFC 6864 leaves them meaningless.
 //   - IPv4 without options or fragmentation and with a valid header
 //     checksum, or IPv6 whose next header is TCP; lengths that match the
 //     packet;
@@ -37,7 +38,10 @@
 // Packets are only merged within one Write (one batch). A flow's packets
 // keep their order: a TCP packet that cannot join its flow's super-packet
 // closes it. Packets that are not TCP are handed, as one batch, to the
-// wrapped device's Write, which keeps wireguard-go's UDP GRO.
+// wrapped device's Write, which keeps wireguard-go's UDP GRO. A batch
+// holding an IPv4 fragment or an IPv6 extension header, whose flow its
+// first header does not show, goes to the wrapped device whole, so that
+// nothing can overtake it.
 //
 // # Privacy
 //

@@ -63,6 +63,11 @@ type unit struct {
 type planner struct {
 	units  []unit
 	others []int // packets that are not TCP, for the inner device
+	// whole is set when the batch holds a packet whose flow cannot be
+	// told from its first header (an IPv4 fragment, an IPv6 extension
+	// header) or a buffer shorter than the offset: such a batch goes to
+	// the inner device whole, in its order, as wireguard-go writes it.
+	whole bool
 }
 
 // lookback is how many of the latest units are searched for a flow's open
@@ -80,8 +85,15 @@ const lookback = 16
 func (p *planner) plan(bufs [][]byte, offset int) {
 	p.reset()
 	for i := range bufs {
+		if len(bufs[i]) < offset || classify(bufs[i][offset:]) == kindAmbiguous {
+			p.whole = true
+			return
+		}
+	}
+	for i := range bufs {
 		pkt := bufs[i][offset:]
-		if !isTCP(pkt) {
+		switch classify(pkt) {
+		case kindOther:
 			p.others = append(p.others, i)
 			continue
 		}
@@ -130,6 +142,7 @@ func (p *planner) reset() {
 	}
 	p.units = p.units[:0]
 	p.others = p.others[:0]
+	p.whole = false
 }
 
 // next returns a cleared unit appended to p.units, reusing its members
@@ -243,20 +256,48 @@ func (p *planner) canAppend(u *unit, bufs [][]byte, offset int, pkt []byte, s se
 	return true
 }
 
-// isTCP reports whether pkt is an IPv4 or IPv6 packet whose (first) next
-// header is TCP; anything else goes to the inner device.
-func isTCP(pkt []byte) bool {
+// kind sorts packets for plan.
+type kind int
+
+const (
+	kindTCP       kind = iota // IPv4 or IPv6 TCP, not a fragment, no extension header
+	kindOther                 // UDP, ICMP, anything not IP: for the inner device
+	kindAmbiguous             // might belong to a TCP or UDP flow without showing it
+)
+
+// classify sorts pkt. An IPv4 fragment, or an IPv6 packet whose next
+// header is not TCP, UDP, ICMPv6 or "no next header", is ambiguous: its
+// transport header is elsewhere or absent, so its flow is unknown.
+func classify(pkt []byte) kind {
 	if len(pkt) < 20 {
-		return false
+		return kindOther
 	}
 	switch pkt[0] >> 4 {
 	case 4:
-		return pkt[9] == protoTCP
+		if binary.BigEndian.Uint16(pkt[6:8])&0x3fff != 0 { // MF or a fragment offset
+			return kindAmbiguous
+		}
+		if pkt[9] == protoTCP {
+			return kindTCP
+		}
 	case 6:
-		return len(pkt) >= 40 && pkt[6] == protoTCP
+		if len(pkt) < 40 {
+			return kindOther
+		}
+		switch pkt[6] {
+		case protoTCP:
+			return kindTCP
+		case 17, 58, 59: // UDP, ICMPv6, no next header
+		default:
+			return kindAmbiguous
+		}
 	}
-	return false
+	return kindOther
 }
+
+// isTCP reports whether pkt is an IPv4 or IPv6 packet that plan writes
+// itself.
+func isTCP(pkt []byte) bool { return classify(pkt) == kindTCP }
 
 // keyOf fills key from an IPv4 or IPv6 TCP packet with an intact header,
 // and reports whether it could.
@@ -284,10 +325,9 @@ func keyOf(pkt []byte, key *flowKey) bool {
 	return true
 }
 
-// parseSegment parses a TCP packet that could be merged: no IPv4 options or
-// fragmentation and a valid IPv4 header checksum, no IPv6 extension
-// headers, lengths that match the buffer, flags ACK or ACK|PSH only, and a
-// payload.
+// parseSegment parses a TCP packet (kindTCP) that could be merged: no IPv4
+// options and a valid IPv4 header checksum, lengths that match the buffer,
+// flags ACK or ACK|PSH only, and a payload.
 func parseSegment(pkt []byte) (segment, bool) {
 	var s segment
 	if !keyOf(pkt, &s.key) {
@@ -301,9 +341,6 @@ func parseSegment(pkt []byte) (segment, bool) {
 	} else {
 		s.iphLen = 20
 		if pkt[0]&0x0f != 5 || int(binary.BigEndian.Uint16(pkt[2:4])) != len(pkt) {
-			return s, false
-		}
-		if binary.BigEndian.Uint16(pkt[6:8])&0x3fff != 0 { // MF or a fragment offset
 			return s, false
 		}
 		if fold(sum(pkt[:20], 0)) != 0xffff {

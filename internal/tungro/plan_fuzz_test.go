@@ -46,7 +46,7 @@ func FuzzPlan(f *testing.F) {
 		seen := make([]int, len(in))
 		for _, i := range p.others {
 			seen[i]++
-			if isTCP(in[i]) {
+			if classify(in[i]) != kindOther {
 				t.Fatalf("TCP packet %d handed to the inner device", i)
 			}
 		}
@@ -69,9 +69,29 @@ func FuzzPlan(f *testing.F) {
 				}
 			}
 		}
+		if p.whole {
+			if len(p.units) != 0 || len(p.others) != 0 {
+				t.Fatal("a batch left whole was also planned")
+			}
+			return
+		}
 		for i, n := range seen {
 			if n != 1 {
 				t.Fatalf("packet %d written %d times", i, n)
+			}
+		}
+		// No packet is written before an earlier one of its flow.
+		last := map[flowKey]int{}
+		for k := range p.units {
+			for _, m := range p.units[k].members {
+				var key flowKey
+				if !keyOf(in[m], &key) {
+					continue
+				}
+				if prev, ok := last[key]; ok && prev > m {
+					t.Fatalf("packet %d written after packet %d of its flow", prev, m)
+				}
+				last[key] = m
 			}
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -43,6 +44,9 @@ type spec struct {
 	id           uint16
 	df           bool
 	ttl          byte
+	tos          byte   // IPv4 TOS, IPv6 traffic class
+	flow         uint32 // XORed into the IPv6 flow label
+	urp          uint16 // TCP urgent pointer (URG stays off)
 	opts         []byte // a multiple of 4 bytes
 	payload      []byte
 	badCsum      bool
@@ -54,8 +58,8 @@ func build(s spec) []byte {
 	var pkt []byte
 	if s.src.Is6() {
 		pkt = make([]byte, 40+tcpLen)
-		pkt[0] = 0x60
-		pkt[1], pkt[2], pkt[3] = 0x0a, 0xbc, 0xde // flow label
+		fl := uint32(0xabcde) ^ s.flow&0xfffff
+		binary.BigEndian.PutUint32(pkt[0:], 6<<28|uint32(s.tos)<<20|fl)
 		binary.BigEndian.PutUint16(pkt[4:], uint16(tcpLen))
 		pkt[6] = protoTCP
 		pkt[7] = s.ttl
@@ -64,6 +68,7 @@ func build(s spec) []byte {
 	} else {
 		pkt = make([]byte, 20+tcpLen)
 		pkt[0] = 0x45
+		pkt[1] = s.tos
 		binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
 		binary.BigEndian.PutUint16(pkt[4:], s.id)
 		if s.df {
@@ -84,6 +89,7 @@ func build(s spec) []byte {
 	tcp[12] = byte((20 + len(s.opts)) / 4 << 4)
 	tcp[13] = s.flags
 	binary.BigEndian.PutUint16(tcp[14:], s.window)
+	binary.BigEndian.PutUint16(tcp[18:], s.urp)
 	copy(tcp[20:], s.opts)
 	copy(tcp[20+len(s.opts):], s.payload)
 	src, dst := addrs(pkt, s.src.Is6())
@@ -423,10 +429,35 @@ func TestPlanBreaks(t *testing.T) {
 				s.badCsum = true
 			}
 		}, 2},
+		{"TOS changes", func(i int, s *spec) {
+			if i >= 5 {
+				s.tos = 0x02 // ECT(0)
+			}
+		}, 2},
+		{"urgent pointer changes", func(i int, s *spec) {
+			if i >= 5 {
+				s.urp = 9
+			}
+		}, 2},
+		{"v6 hop limit changes", func(i int, s *spec) {
+			if i >= 5 {
+				s.ttl = 63
+			}
+		}, 2},
+		{"v6 traffic class changes", func(i int, s *spec) {
+			if i >= 5 {
+				s.tos = 0x02
+			}
+		}, 2},
+		{"v6 flow label changes", func(i int, s *spec) {
+			if i >= 5 {
+				s.flow = 1
+			}
+		}, 2},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			in := stream(false, 10, 1368, c.mod)
+			in := stream(strings.HasPrefix(c.name, "v6 "), 10, 1368, c.mod)
 			units, others, p := simulate(t, batch(in))
 			checkDelivery(t, in, units, others)
 			if len(p.units) != c.units {
@@ -541,5 +572,48 @@ func BenchmarkPlan(b *testing.B) {
 		for i, pkt := range in {
 			copy(bufs[i][headroom:], pkt)
 		}
+	}
+}
+
+// TestPlanAmbiguousBatchGoesWhole checks that a batch with a packet whose
+// flow its first header hides (an IPv6 extension header, an IPv4
+// fragment) is left to the inner device whole, so that no later packet of
+// that flow can be written before it.
+func TestPlanAmbiguousBatchGoesWhole(t *testing.T) {
+	hopByHop := func(pkt []byte) []byte {
+		// Insert an 8-byte hop-by-hop header (PadN) before TCP.
+		out := make([]byte, 0, len(pkt)+8)
+		out = append(out, pkt[:40]...)
+		out = append(out, protoTCP, 0, 1, 4, 0, 0, 0, 0)
+		out = append(out, pkt[40:]...)
+		out[6] = 0
+		binary.BigEndian.PutUint16(out[4:], uint16(len(out)-40))
+		return out
+	}
+	fragment := func(pkt []byte) []byte {
+		pkt = bytes.Clone(pkt)
+		pkt[6] |= 0x20 // MF
+		pkt[10], pkt[11] = 0, 0
+		binary.BigEndian.PutUint16(pkt[10:], ^uint16(naiveSum(pkt[:20], 0)))
+		return pkt
+	}
+	for _, c := range []struct {
+		name string
+		v6   bool
+		mod  func([]byte) []byte
+	}{{"IPv6 hop-by-hop", true, hopByHop}, {"IPv4 fragment", false, fragment}} {
+		t.Run(c.name, func(t *testing.T) {
+			in := stream(c.v6, 3, 100, nil)
+			in[1] = c.mod(in[1])
+			p := &planner{}
+			p.plan(batch(in), headroom)
+			if !p.whole {
+				t.Fatal("batch not left whole to the inner device")
+			}
+			p.plan(batch(stream(c.v6, 3, 100, nil)), headroom)
+			if p.whole {
+				t.Fatal("whole not reset by the next plan")
+			}
+		})
 	}
 }
