@@ -2,6 +2,7 @@ package tungro
 
 import (
 	"bytes"
+	"errors"
 	"crypto/rand"
 	"encoding/binary"
 	"io"
@@ -355,5 +356,18 @@ func TestForwardedSegments(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWriteAfterClose checks that writing to a closed device reports
+// os.ErrClosed, which wireguard-go treats as the end of the device, and
+// not one error per packet.
+func TestWriteAfterClose(t *testing.T) {
+	netns.Require(t)
+	_, raw, dev := newTUN(t, netip.MustParsePrefix("100.64.12.1/24"))
+	raw.Close()
+	_, err := dev.Write(batch(stream(false, 3, 100, nil)), headroom)
+	if !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("write after close: %v, want os.ErrClosed", err)
 	}
 }
