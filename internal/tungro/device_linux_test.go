@@ -2,9 +2,9 @@ package tungro
 
 import (
 	"bytes"
-	"errors"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
