@@ -341,6 +341,15 @@ func TestPlanSizeLimit(t *testing.T) {
 	}
 }
 
+// fromSixth applies f to the sixth segment of a stream and those after it.
+func fromSixth(f func(s *spec)) func(int, *spec) {
+	return func(i int, s *spec) {
+		if i >= 5 {
+			f(s)
+		}
+	}
+}
+
 // TestPlanBreaks covers each rule that keeps a segment out of the
 // super-packet before it, and checks the delivery stays exact.
 func TestPlanBreaks(t *testing.T) {
@@ -349,11 +358,7 @@ func TestPlanBreaks(t *testing.T) {
 		mod   func(i int, s *spec)
 		units int
 	}{
-		{"seq gap", func(i int, s *spec) {
-			if i >= 5 {
-				s.seq += 1
-			}
-		}, 2},
+		{"seq gap", fromSixth(func(s *spec) { s.seq += 1 }), 2},
 		{"reordered", func(i int, s *spec) {
 			if i == 4 {
 				s.seq += 1368
@@ -361,26 +366,10 @@ func TestPlanBreaks(t *testing.T) {
 				s.seq -= 1368
 			}
 		}, 4},
-		{"ack changes", func(i int, s *spec) {
-			if i >= 5 {
-				s.ack++
-			}
-		}, 2},
-		{"window changes", func(i int, s *spec) {
-			if i >= 5 {
-				s.window++
-			}
-		}, 2},
-		{"options change", func(i int, s *spec) {
-			if i >= 5 {
-				s.opts = []byte{1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 2}
-			}
-		}, 2},
-		{"ttl changes", func(i int, s *spec) {
-			if i >= 5 {
-				s.ttl = 63
-			}
-		}, 2},
+		{"ack changes", fromSixth(func(s *spec) { s.ack++ }), 2},
+		{"window changes", fromSixth(func(s *spec) { s.window++ }), 2},
+		{"options change", fromSixth(func(s *spec) { s.opts = []byte{1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 2} }), 2},
+		{"ttl changes", fromSixth(func(s *spec) { s.ttl = 63 }), 2},
 		{"PSH in the middle", func(i int, s *spec) {
 			if i == 4 {
 				s.flags |= tcpFlagPSH
@@ -429,31 +418,11 @@ func TestPlanBreaks(t *testing.T) {
 				s.badCsum = true
 			}
 		}, 2},
-		{"TOS changes", func(i int, s *spec) {
-			if i >= 5 {
-				s.tos = 0x02 // ECT(0)
-			}
-		}, 2},
-		{"urgent pointer changes", func(i int, s *spec) {
-			if i >= 5 {
-				s.urp = 9
-			}
-		}, 2},
-		{"v6 hop limit changes", func(i int, s *spec) {
-			if i >= 5 {
-				s.ttl = 63
-			}
-		}, 2},
-		{"v6 traffic class changes", func(i int, s *spec) {
-			if i >= 5 {
-				s.tos = 0x02
-			}
-		}, 2},
-		{"v6 flow label changes", func(i int, s *spec) {
-			if i >= 5 {
-				s.flow = 1
-			}
-		}, 2},
+		{"TOS changes", fromSixth(func(s *spec) { s.tos = 0x02 }), 2}, // ECT(0)
+		{"urgent pointer changes", fromSixth(func(s *spec) { s.urp = 9 }), 2},
+		{"v6 hop limit changes", fromSixth(func(s *spec) { s.ttl = 63 }), 2},
+		{"v6 traffic class changes", fromSixth(func(s *spec) { s.tos = 0x02 }), 2},
+		{"v6 flow label changes", fromSixth(func(s *spec) { s.flow = 1 }), 2},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
