@@ -85,14 +85,15 @@ const lookback = 16
 func (p *planner) plan(bufs [][]byte, offset int) {
 	p.reset()
 	for i := range bufs {
-		if len(bufs[i]) < offset || classify(bufs[i][offset:]) == kindAmbiguous {
-			p.whole = true
+		if len(bufs[i]) < offset {
+			p.leaveWhole()
 			return
 		}
-	}
-	for i := range bufs {
 		pkt := bufs[i][offset:]
 		switch classify(pkt) {
+		case kindAmbiguous:
+			p.leaveWhole()
+			return
 		case kindOther:
 			p.others = append(p.others, i)
 			continue
@@ -143,6 +144,13 @@ func (p *planner) reset() {
 	p.units = p.units[:0]
 	p.others = p.others[:0]
 	p.whole = false
+}
+
+// leaveWhole drops what was planned and marks the batch for the inner
+// device.
+func (p *planner) leaveWhole() {
+	p.reset()
+	p.whole = true
 }
 
 // next returns a cleared unit appended to p.units, reusing its members
@@ -294,10 +302,6 @@ func classify(pkt []byte) kind {
 	}
 	return kindOther
 }
-
-// isTCP reports whether pkt is an IPv4 or IPv6 packet that plan writes
-// itself.
-func isTCP(pkt []byte) bool { return classify(pkt) == kindTCP }
 
 // keyOf fills key from an IPv4 or IPv6 TCP packet with an intact header,
 // and reports whether it could.

@@ -14,6 +14,9 @@ import (
 // (device.MessageTransportOffsetContent).
 const headroom = 16
 
+// isTCP reports whether pkt is a packet plan writes itself.
+func isTCP(pkt []byte) bool { return classify(pkt) == kindTCP }
+
 // naiveSum is RFC 1071's ones'-complement sum, written plainly and
 // independently of sum and fold.
 func naiveSum(b []byte, s uint32) uint32 {
