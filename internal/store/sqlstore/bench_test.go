@@ -15,6 +15,20 @@ import (
 // Accounts are "acct-N", devices "dev-N".
 func preload(tb testing.TB, s *Store, accounts, devicesTotal int) {
 	tb.Helper()
+	preloadWith(tb, s, accounts, devicesTotal, func(n int, d *store.Device) {
+		var k [32]byte
+		k[0] = 0x42
+		k[24], k[25], k[26], k[27] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+		d.AccountID = fmt.Sprintf("acct-%d", n%accounts)
+		d.PublicKey = base64.StdEncoding.EncodeToString(k[:])
+	})
+}
+
+// preloadWith bulk-inserts accounts "acct-N" and devices "dev-N" through
+// Import, as preload does; device(n, d) gives device n its account and
+// public key, and anything else it should have.
+func preloadWith(tb testing.TB, s *Store, accounts, devicesTotal int, device func(n int, d *store.Device)) {
+	tb.Helper()
 	created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	accts := func(yield func(store.Account) bool) {
 		for a := range accounts {
@@ -27,11 +41,9 @@ func preload(tb testing.TB, s *Store, accounts, devicesTotal int) {
 	}
 	devs := func(yield func(store.Device) bool) {
 		for n := range devicesTotal {
-			var k [32]byte
-			k[0] = 0x42
-			k[24], k[25], k[26], k[27] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
-			if !yield(store.Device{ID: fmt.Sprintf("dev-%d", n), AccountID: fmt.Sprintf("acct-%d", n%accounts),
-				SealedName: []byte("preloaded"), PublicKey: base64.StdEncoding.EncodeToString(k[:]), CreatedAt: created}) {
+			d := store.Device{ID: fmt.Sprintf("dev-%d", n), SealedName: []byte("preloaded"), CreatedAt: created}
+			device(n, &d)
+			if !yield(d) {
 				return
 			}
 		}

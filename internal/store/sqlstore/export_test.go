@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"io/fs"
 	"testing"
+
+	"github.com/nitronet/nitronet/internal/store"
 )
 
 // Migrations returns the embedded migrations of dialect ("sqlite" or
@@ -41,6 +43,11 @@ func (s *Store) Tables(ctx context.Context) ([]string, error) {
 
 // Preload bulk-inserts accounts and devices as preload does.
 func Preload(tb testing.TB, s *Store, accounts, devices int) { preload(tb, s, accounts, devices) }
+
+// PreloadWith bulk-inserts accounts and devices as preloadWith does.
+func PreloadWith(tb testing.TB, s *Store, accounts, devices int, device func(n int, d *store.Device)) {
+	preloadWith(tb, s, accounts, devices, device)
+}
 
 // SetScrub turns EraseAccount's scrub on or off, for benchmarks that
 // compare its cost.

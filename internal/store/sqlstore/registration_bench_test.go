@@ -59,31 +59,13 @@ func preloadDevices(b *testing.B, s *sqlstore.Store, engine string, present int,
 	b.Helper()
 	start := time.Now()
 	accounts := present / 5
-	created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	accts := func(yield func(store.Account) bool) {
-		for a := range accounts {
-			id := fmt.Sprintf("acct-%d", a)
-			if !yield(store.Account{ID: id, EmailIndex: []byte("e" + id), MobileIndex: []byte("m" + id),
-				PasswordHash: "x", CreatedAt: created}) {
-				return
-			}
+	sqlstore.PreloadWith(b, s, accounts, present, func(n int, d *store.Device) {
+		d.AccountID = fmt.Sprintf("acct-%d", n/5)
+		d.PublicKey = benchKey(n)
+		if withNameIndex {
+			d.NameIndex = fmt.Appendf(nil, "ix-%d", n)
 		}
-	}
-	devs := func(yield func(store.Device) bool) {
-		for n := range present {
-			d := store.Device{ID: fmt.Sprintf("dev-%d", n), AccountID: fmt.Sprintf("acct-%d", n/5),
-				SealedName: []byte("preloaded"), PublicKey: benchKey(n), CreatedAt: created}
-			if withNameIndex {
-				d.NameIndex = fmt.Appendf(nil, "ix-%d", n)
-			}
-			if !yield(d) {
-				return
-			}
-		}
-	}
-	if _, _, err := s.Import(b.Context(), accts, devs); err != nil {
-		b.Fatal(err)
-	}
+	})
 	b.Logf("%s: imported %d devices over %d accounts in %v", engine, present, accounts, time.Since(start).Round(time.Millisecond))
 }
 
