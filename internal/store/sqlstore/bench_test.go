@@ -26,7 +26,8 @@ func preload(tb testing.TB, s *Store, accounts, devicesTotal int) {
 
 // preloadWith bulk-inserts accounts "acct-N" and devices "dev-N" through
 // Import, as preload does; device(n, d) gives device n its account and
-// public key, and anything else it should have.
+// public key, and anything else it should have (device may be nil when
+// devicesTotal is 0).
 func preloadWith(tb testing.TB, s *Store, accounts, devicesTotal int, device func(n int, d *store.Device)) {
 	tb.Helper()
 	created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
