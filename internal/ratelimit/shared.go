@@ -2,13 +2,10 @@ package ratelimit
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
-	"io"
 	"log/slog"
 	"math"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -57,12 +54,9 @@ type Shared struct {
 	burst    int
 	inf      bool
 	spender  Spender
-	secret   []byte
 	fallback *Limiter
-	timeout  time.Duration
 	clock    func() time.Time
-	log      *slog.Logger
-	failing  atomic.Bool
+	remote
 }
 
 // SharedConfig is a Shared budget's configuration and dependencies.
@@ -103,11 +97,9 @@ func NewShared(cfg SharedConfig) (*Shared, error) {
 		return nil, errors.New("ratelimit: burst must be at least 1")
 	}
 	s := &Shared{bucket: cfg.Bucket, burst: cfg.Burst, inf: cfg.Rate == rate.Inf, spender: cfg.Spender,
-		secret: append([]byte(nil), cfg.Secret...), fallback: cfg.Fallback, timeout: cfg.Timeout,
-		clock: cfg.Clock, log: cfg.Logger}
-	if s.timeout <= 0 {
-		s.timeout = time.Second
-	}
+		fallback: cfg.Fallback, clock: cfg.Clock,
+		remote: remote{secret: append([]byte(nil), cfg.Secret...), timeout: cfg.Timeout, log: cfg.Logger,
+			what: "shared rate limits", local: "limiting in this process", attr: slog.String("bucket", cfg.Bucket)}}
 	if s.clock == nil {
 		s.clock = time.Now
 	}
@@ -136,19 +128,11 @@ func (s *Shared) Allow(key string) bool {
 	if s.inf {
 		return true
 	}
-	m := hmac.New(sha256.New, s.secret)
-	io.WriteString(m, key)
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	ctx, cancel := s.call()
 	defer cancel()
-	ok, err := s.spender.SpendBudget(ctx, s.bucket, m.Sum(nil), s.clock(), s.interval, s.burst)
-	if err != nil {
-		if !s.failing.Swap(true) {
-			s.log.Warn("shared rate limits unavailable; limiting in this process", "bucket", s.bucket, "err", err)
-		}
+	ok, err := s.spender.SpendBudget(ctx, s.bucket, s.digest(key), s.clock(), s.interval, s.burst)
+	if s.report(err) {
 		return s.fallback.Allow(key)
-	}
-	if s.failing.Swap(false) {
-		s.log.Info("shared rate limits available again", "bucket", s.bucket)
 	}
 	return ok
 }

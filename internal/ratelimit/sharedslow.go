@@ -2,12 +2,9 @@ package ratelimit
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
-	"io"
 	"log/slog"
-	"sync/atomic"
 	"time"
 )
 
@@ -47,12 +44,9 @@ var _ Slowdown = (*SharedBackoff)(nil)
 type SharedBackoff struct {
 	kind     string
 	keeper   SlowdownKeeper
-	secret   []byte
 	fallback *Backoff
 	delays   []time.Duration
-	timeout  time.Duration
-	log      *slog.Logger
-	failing  atomic.Bool
+	remote
 }
 
 // SharedBackoffConfig is a SharedBackoff's configuration and
@@ -89,12 +83,9 @@ func NewSharedBackoff(cfg SharedBackoffConfig) (*SharedBackoff, error) {
 	case cfg.Fallback.cfg.Free >= maxSharedSteps-64:
 		return nil, errors.New("ratelimit: too many free failures to share")
 	}
-	s := &SharedBackoff{kind: cfg.Kind, keeper: cfg.Keeper, secret: append([]byte(nil), cfg.Secret...),
-		fallback: cfg.Fallback, delays: cfg.Fallback.schedule(), timeout: cfg.Timeout, log: cfg.Logger}
-	if s.timeout <= 0 {
-		s.timeout = time.Second
-	}
-	return s, nil
+	return &SharedBackoff{kind: cfg.Kind, keeper: cfg.Keeper, fallback: cfg.Fallback, delays: cfg.Fallback.schedule(),
+		remote: remote{secret: append([]byte(nil), cfg.Secret...), timeout: cfg.Timeout, log: cfg.Logger,
+			what: "shared login slow-downs", local: "slowing down in this process", attr: slog.String("kind", cfg.Kind)}}, nil
 }
 
 // schedule returns b's delays after the 1st, 2nd, … failure in a row, up
@@ -113,7 +104,7 @@ func (b *Backoff) schedule() []time.Duration {
 // Attempt implements Slowdown, on the shared counts (or, while the keeper
 // fails, on the fallback's).
 func (s *SharedBackoff) Attempt(key string) time.Duration {
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	ctx, cancel := s.call()
 	defer cancel()
 	wait, err := s.keeper.AttemptSlowdown(ctx, s.kind, s.digest(key), s.fallback.cfg.Clock(), s.delays, s.fallback.cfg.Forget)
 	if s.report(err) {
@@ -126,28 +117,7 @@ func (s *SharedBackoff) Attempt(key string) time.Duration {
 // counts and in the fallback's.
 func (s *SharedBackoff) Succeed(key string) {
 	s.fallback.Succeed(key)
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	ctx, cancel := s.call()
 	defer cancel()
 	s.report(s.keeper.ForgetSlowdown(ctx, s.kind, s.digest(key)))
-}
-
-func (s *SharedBackoff) digest(key string) []byte {
-	m := hmac.New(sha256.New, s.secret)
-	io.WriteString(m, key)
-	return m.Sum(nil)
-}
-
-// report logs the keeper starting or ceasing to fail, and reports whether
-// err is a failure.
-func (s *SharedBackoff) report(err error) bool {
-	if err != nil {
-		if !s.failing.Swap(true) {
-			s.log.Warn("shared login slow-downs unavailable; slowing down in this process", "kind", s.kind, "err", err)
-		}
-		return true
-	}
-	if s.failing.Swap(false) {
-		s.log.Info("shared login slow-downs available again", "kind", s.kind)
-	}
-	return false
 }
